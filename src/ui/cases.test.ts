@@ -16,7 +16,7 @@ import { receiver } from '../../test/helpers/receiver.ts';
 const CHROMIUM = findChromium();
 const KEY = 'dashboard-test-sharing-key-0001';
 
-test('dashboard cases: open a case on a campaign, record a decision, import a partner\'s indicators', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
+test('dashboard cases: open a case on a campaign, record a decision, import a partner\'s indicators', { skip: browserSkip(CHROMIUM), timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-cases-'));
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
   const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });

@@ -15,7 +15,7 @@ import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watc
 
 const CHROMIUM = findChromium();
 
-test('dashboard: a campaign\'s and a cluster\'s own pages, members linked, cluster verdict set from the page', { skip: browserSkip(CHROMIUM), timeout: 120_000 }, async () => {
+test('dashboard: a campaign\'s and a cluster\'s own pages, members linked, cluster verdict set from the page', { skip: browserSkip(CHROMIUM), timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-detection-'));
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
   const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });

@@ -6,7 +6,7 @@ import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
 import { keysTable, createKeyForm } from '../lib/keys.js';
-import { renderJson, renderVerdict, isVerdict, detectLink } from '../lib/json.js';
+import { renderJson, renderVerdict, renderLink, indicatorsTable, isVerdict, detectLink } from '../lib/json.js';
 import { statusTone } from './accounts.js';
 
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'];
@@ -124,9 +124,54 @@ function accountDetectRoutes(features) {
   return (features.detect?.routes ?? []).filter((r) => r.method === 'GET' && /\/accounts\/:[A-Za-z_]+(\/[a-z_-]+)?$/.test(r.path));
 }
 
+/**
+ * The verdict panel: the verdict recorded in force on the latest interaction and, when the
+ * detector's routes are mounted, its own view (which verdict decides, why, the link that put the
+ * account in its cluster, every signal measured).
+ */
+async function loadVerdict(verdictBox, id, features) {
+  const routes = accountDetectRoutes(features);
+  const recent = await get('/admin/usage/interactions', { account_id: id, limit: 1 }).catch(() => ({ data: [] }));
+  const inForce = recent.data[0]?.enforcement?.verdict ?? null;
+  const parts = [h('p', null, 'In force at the latest interaction: ', levelBadge(inForce ?? 'none'), recent.data[0] ? h('span', { class: 'muted' }, ' (', when(recent.data[0].ts), ')') : null)];
+  if (!routes.length) {
+    parts.push(h('p', { class: 'muted', text: 'The detector’s explanations appear here when its admin routes are mounted on this server.' }));
+  }
+  for (const r of routes) {
+    try {
+      const v = await get(r.path.replace(/:[A-Za-z_]+/, encodeURIComponent(id)));
+      const verdict = isVerdict(v) ? v : isVerdict(v?.verdict) ? v.verdict : null;
+      // Which verdict decides and which it outranks (an operator's milder account verdict under a suspended cluster, say).
+      if (v?.precedence?.summary) parts.push(h('p', { class: 'precedence', text: v.precedence.summary }));
+      parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
+      // What a false positive is checked on: the link that put it in its cluster, and every signal, not only those over their threshold.
+      if (verdict) parts.push(renderLink(v.link), indicatorsTable(v.indicators));
+    } catch (err) {
+      if (err.status !== 404) parts.push(errorBox(err));
+      else parts.push(h('p', { class: 'muted', text: 'The detector has not seen this account.' }));
+    }
+  }
+  replace(verdictBox, parts);
+}
+
 export async function render(main, [id], query, ctx) {
   document.title = 'Account · Warden';
-  const acct = await get(`/admin/accounts/${encodeURIComponent(id)}`);
+  let acct;
+  try {
+    acct = await get(`/admin/accounts/${encodeURIComponent(id)}`);
+  } catch (err) {
+    // A campaign's member the account store does not hold (erased, or known only from scanned
+    // logs): what the detector concluded is still shown, where its links lead.
+    if (err.status !== 404 || !ctx.isCurrent()) throw err;
+    const verdictBox = h('div', null, loading());
+    replace(main,
+      h('p', { class: 'crumbs' }, link('/accounts', 'Accounts'), ' / ', shortId(id)),
+      h('h1', { text: id }),
+      h('p', { class: 'warning', role: 'note', text: 'The account store holds no account with this id (erased, or known only from logs the detector scanned): no signup facts, keys or usage to show; the detector’s view follows.' }),
+      panel('Verdict', verdictBox));
+    await loadVerdict(verdictBox, id, ctx.features).catch((e) => replace(verdictBox, errorBox(e)));
+    return;
+  }
   if (!ctx.isCurrent()) return;
   document.title = `${acct.name || acct.email || acct.id} · Warden`;
   const range = query.range ?? '24h';
@@ -186,7 +231,8 @@ export async function render(main, [id], query, ctx) {
         ['Payment fingerprint', acct.payment_fp ? h('code', { title: acct.payment_fp, text: `${acct.payment_fp.slice(0, 16)}…` }) : null],
         ['Signup user agent', acct.user_agent ?? null],
       ])),
-      panel('Verdict', verdictBox, decisionRoutes ? [h('h3', { text: 'Operator decisions' }), decisionsBox] : null)),
+      // The whole width: its tables of signals carry a sentence per row.
+      Object.assign(panel('Verdict', verdictBox, decisionRoutes ? [h('h3', { text: 'Operator decisions' }), decisionsBox] : null), { className: 'panel span-all' })),
     panel('Usage', h('div', { class: 'panel-tools' }, rangePicker(range, (r) => ctx.setQuery({ ...query, range: r }))), usageBox),
     panel('API keys',
       createKeyForm({ accountId: acct.id, onCreated: reload }),
@@ -202,29 +248,7 @@ export async function render(main, [id], query, ctx) {
   const features = ctx.features;
   await Promise.all([
     decisionRoutes ? loadDecisions(decisionsBox, acct.id, acct.org_id ?? null, decisionRoutes, reload).catch((err) => replace(decisionsBox, errorBox(err))) : null,
-    // Verdict: the detector's own view when its routes are mounted, and the verdict recorded in force on the latest interaction.
-    (async () => {
-      const routes = accountDetectRoutes(features);
-      const recent = await get('/admin/usage/interactions', { account_id: id, limit: 1 }).catch(() => ({ data: [] }));
-      const inForce = recent.data[0]?.enforcement?.verdict ?? null;
-      const parts = [h('p', null, 'In force at the latest interaction: ', levelBadge(inForce ?? 'none'), recent.data[0] ? h('span', { class: 'muted' }, ' (', when(recent.data[0].ts), ')') : null)];
-      if (!routes.length) {
-        parts.push(h('p', { class: 'muted', text: 'The detector’s explanations appear here when its admin routes are mounted on this server.' }));
-      }
-      for (const r of routes) {
-        try {
-          const v = await get(r.path.replace(/:[A-Za-z_]+/, encodeURIComponent(id)));
-          const verdict = isVerdict(v) ? v : isVerdict(v?.verdict) ? v.verdict : null;
-          // Which verdict decides and which it outranks (an operator's milder account verdict under a suspended cluster, say).
-          if (v?.precedence?.summary) parts.push(h('p', { class: 'precedence', text: v.precedence.summary }));
-          parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
-        } catch (err) {
-          if (err.status !== 404) parts.push(errorBox(err));
-          else parts.push(h('p', { class: 'muted', text: 'The detector has not seen this account.' }));
-        }
-      }
-      replace(verdictBox, parts);
-    })().catch((err) => replace(verdictBox, errorBox(err))),
+    loadVerdict(verdictBox, id, features).catch((err) => replace(verdictBox, errorBox(err))),
     (async () => {
       const [summary, ips, models] = await Promise.all([
         get('/admin/usage/summary', { range, account_id: id }),

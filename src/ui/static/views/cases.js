@@ -5,6 +5,7 @@
 // case ask first, naming what goes out or is taken back).
 import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId, runButton, cutList, readLimit, modal } from '../lib/dom.js';
 import { reasonsTable, detectLink } from '../lib/json.js';
+import { proofButton } from '../lib/proof.js';
 import { api, get, post, download } from '../lib/api.js';
 
 const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
@@ -290,6 +291,7 @@ async function renderCase(main, id, ctx) {
       ? [c.ledger.checkpoint ? h('pre', { class: 'note', text: c.ledger.checkpoint.note }) : h('p', { text: 'No checkpoint yet.' }),
          table({ caption: 'Verdict entries', empty: 'No verdict on this cluster or its members is in the log yet.', rows: c.ledger.verdicts.slice(0, 200), columns: [
            { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` }, { label: 'Level', value: (v) => levelBadge(v.level) },
+           ...(ctx.features.ledger?.base ? [{ label: 'Proof', value: (v) => proofButton(ctx.features.ledger.base, v.index) }] : []),
          ] })]
       : h('p', { text: 'The ledger was off when this case was built.' })));
   await renderExchange(exchangeBox, c.id, ctx, exchange);

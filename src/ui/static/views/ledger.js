@@ -2,6 +2,7 @@
 // model, how much, from where, and what did we conclude") with CSV/JSONL export.
 import { h, replace, panel, facts, table, when, loading, errorBox, fmtInt, levelBadge, link, shortId, toast } from '../lib/dom.js';
 import { get, download } from '../lib/api.js';
+import { proofButton } from '../lib/proof.js';
 
 /** C2SP checkpoint body: origin, tree size, root hash (base64), then optional extension lines. */
 export function parseCheckpoint(note) {
@@ -67,6 +68,7 @@ export async function render(main, _params, query, ctx) {
         { label: 'Subject', value: (e) => (e.rec?.kind === 'verdict' ? `${e.rec.subject.kind} ${e.rec.subject.id}` : e.rec?.account_id ? link(`/accounts/${encodeURIComponent(e.rec.account_id)}`, shortId(e.rec.account_id)) : '—') },
         { label: 'What', value: (e) => (e.rec?.kind === 'verdict' ? levelBadge(e.rec.level) : e.rec ? `${e.rec.model || '—'} · ${e.rec.response?.status} · ${fmtInt(e.rec.response?.input_tokens)} in / ${fmtInt(e.rec.response?.output_tokens)} out` : e.leaf.slice(0, 80)) },
         { label: 'Leaf hash', value: (e) => h('code', { class: 'small', title: e.leaf_hash, text: `${e.leaf_hash.slice(0, 12)}…` }) },
+        { label: 'Proof', value: (e) => proofButton(base, e.index) },
       ] }));
     })().catch((err) => { replace(head, errorBox(err)); replace(entries, ''); }));
   }
@@ -98,6 +100,7 @@ export async function render(main, _params, query, ctx) {
           { label: 'Source', value: (v) => v.source },
           { label: 'Campaign', value: (v) => v.campaign_id },
           { label: 'Why', value: (v) => reasonsText(v.reasons) },
+          ...(base ? [{ label: 'Proof', value: (v) => proofButton(base, v.index) }] : []),
         ] }),
         h('p', { class: 'muted', text: `${fmtInt((r.interactions ?? []).length)} interactions${r.truncated ? ' (truncated: narrow the query or export)' : ''}.` }));
     })().catch((err) => replace(results, errorBox(err))));

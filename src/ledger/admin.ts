@@ -142,6 +142,8 @@ export function ledgerAdminRoutes(ledger: Ledger, opts: { prefix?: string; event
           try {
             return await reconcileLedger(ledger.storage, events, {
               from, to, start: q.start, end: q.end, examples: q.examples, lagMs: q.lag === undefined ? undefined : q.lag * 1000, retentionDays: opts.retentionDays ?? null,
+              // Smaller pages on the server: requests wait at most one page's work (a few tens of ms).
+              pageSize: 250,
             });
           } catch (err) { throw adminError(err); }
         },

@@ -21,6 +21,11 @@ import type { EntryRow, LedgerStorage, PrivateRow } from './storage.ts';
 export const RECONCILE_SCHEMA = 'warden.ledger-reconcile/1' as const;
 const DAY_MS = 24 * 60 * 60_000;
 const PAGE = 1000;
+/**
+ * Between pages, the event loop gets a turn: SQLite reads are synchronous, and a reconciliation
+ * run through the admin API shares its thread with the gateway's requests.
+ */
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface ReconcileOptions {
   /** Interactions that started at or after this ISO 8601 time (with `to`: a time range). */
@@ -190,6 +195,7 @@ async function reconcileView(view: LedgerStorage, events: EventRowReader, opts: 
 
   // Leaves to events: each leaf rebuilt from its stored event.
   for await (const page of leafPages(view, opts, size)) {
+    await yieldTurn();
     const rows = await events.rows(page.map((p) => p.entry.id));
     for (const { entry, priv } of page) {
       let rec: InteractionRecord;
@@ -237,6 +243,7 @@ async function reconcileView(view: LedgerStorage, events: EventRowReader, opts: 
     const ledgerBegan = await firstEntryTs(view);
     const limit = opts.pageSize ?? PAGE;
     for (let after: IdPageCursor | null = null; ;) {
+      await yieldTurn();
       const page = await events.idPage(range, after, limit);
       report.events += page.length;
       const known = await view.existingIds(page.map((p) => p.id));

@@ -58,7 +58,7 @@ async function main() {
     const batch = Array.from({ length: Math.min(2000, N - i) }, (_, k) => sampleEvent(i + k));
     await events.appendBatch(batch);
     await Promise.all(batch.map((e) => ledger.appendInteraction(e)));
-    ids.push(batch[0].id);
+    for (const e of batch) ids.push(e.id);
   }
   await ledger.checkpoint();
   const fillS = (performance.now() - t0) / 1000;

@@ -22,6 +22,7 @@ import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime }
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
+import { SqliteEventRows, PostgresEventRows } from '../store/index.ts';
 import { eraseAdminRoutes } from './erase.ts';
 
 export interface Capabilities {
@@ -204,7 +205,10 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onAllowListChange(ledgerAllowListSink(opened, (err) => { logError(err); notifyError(err); }));
-    adminRegistrars.push(ledgerAdminRoutes(opened));
+    adminRegistrars.push(ledgerAdminRoutes(opened, {
+      events: stores.sqlite ? new SqliteEventRows(stores.sqlite) : new PostgresEventRows(stores.pg!),
+      retentionDays: config.events.retention_days,
+    }));
     // What it cannot write while stopping is counted and logged through onError.
     closers.push(async () => { await opened.close(); });
   }

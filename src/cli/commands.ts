@@ -11,7 +11,7 @@ export const COMMANDS: Command[] = [
   { name: 'serve', summary: 'start the gateway (embedded default: SQLite + built-in mock model)', run: async (a) => (await import('./serve.ts')).runServe(a) },
   { name: 'events', summary: 'events export|erase: write recorded interaction events as JSONL, or erase an account\'s personal data in them', run: async (a) => (await import('./events.ts')).runEvents(a) },
   { name: 'config', summary: 'config check|defaults: validate the configuration, or print every key with its default', run: async (a) => (await import('./config-cmd.ts')).runConfig(a) },
-  { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|entries|query|erase|keygen|key: the tamper-evident log (-c, --config FILE)', run: runLedger },
+  { name: 'ledger', summary: 'ledger verify|reconcile|prove|consistency|checkpoint|entries|query|erase|keygen|key: the tamper-evident log (-c, --config FILE)', run: runLedger },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },
   { name: 'detect', summary: 'detect account|clusters|cluster|campaigns|campaign|stats|snapshot|verdicts|verdict|allow|changes: the running detector through the admin API (why a verdict, operator verdicts, allow-list, who changed them)', run: async (a) => (await import('./detect-cmd.ts')).runDetectCli(a) },
   { name: 'cases', summary: 'cases list|open|show|report|note|refresh|export|publish|withdraw: case files on campaigns, reports, STIX 2.1 export, publishing over TAXII (through the admin API)', run: async (a) => (await import('./cases-cmd.ts')).runCasesCli(a) },
@@ -72,5 +72,5 @@ async function runLedger(argv: string[]): Promise<number> {
   }
   const [{ loadConfig }, { runLedgerCli }] = await Promise.all([import('../config/index.ts'), import('../ledger/index.ts')]);
   const config = loadConfig(configPath);
-  return runLedgerCli(rest, { config: { ledger: config.ledger, store: config.store } });
+  return runLedgerCli(rest, { config: { ledger: config.ledger, store: config.store, events: config.events } });
 }

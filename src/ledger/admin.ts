@@ -11,6 +11,9 @@ import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { ProofError } from './merkle.ts';
 import { LedgerError, type Ledger } from './ledger.ts';
 import { QueryError, exportQuery, queryLedger } from './query.ts';
+import { reconcileLedger } from './reconcile.ts';
+import { normalizeIsoTime } from '../store/iso-time.ts';
+import type { EventRowReader } from '../store/event-rows.ts';
 
 const Time = z.string().refine((t) => /^\d{4}-\d{2}-\d{2}/.test(t) && !Number.isNaN(Date.parse(t)), 'an ISO 8601 date or date-time');
 const QueryParams = z.strictObject({
@@ -60,6 +63,37 @@ export const LedgerQueryResultSchema = z.object({
   usage_scope: z.enum(['all', 'returned']).describe('what `usage` adds up: all matching interactions, or only the returned ones when `truncated` (not the accounts\' totals then)'),
 });
 
+const ReconcileParams = z.strictObject({
+  from: Time.optional().describe('interactions that started at or after this time'),
+  to: Time.optional().describe('and before this one (exclusive)'),
+  start: z.coerce.number().int().min(0).optional().describe('first ledger index (an index range instead of a time range)'),
+  end: z.coerce.number().int().min(0).optional().describe('ledger index the range stops before'),
+  lag: z.coerce.number().int().min(0).max(86_400).optional().describe('seconds (default 60): an interaction that ended this recently may be in one store and not yet the other, and is counted as pending'),
+  examples: z.coerce.number().int().min(1).max(10_000).optional().describe('examples kept per kind of mismatch (default 20)'),
+});
+const FieldDifferenceSchema = z.object({
+  field: z.string().describe('the leaf\'s path (`response.output_tokens`), or `column:NAME` for a column of the events table'),
+  leaf: z.unknown().optional(), store: z.unknown().optional(),
+  committed: z.literal(true).optional().describe('a personal field: the store\'s value does not open the leaf\'s commitment (no values shown)'),
+});
+export const LedgerReconcileResultSchema = z.object({
+  schema: z.literal('warden.ledger-reconcile/1'),
+  range: z.object({ from: z.string().nullable(), to: z.string().nullable(), start: z.number().nullable(), end: z.number().nullable() }),
+  tree_size: z.number(), checkpoint: z.object({ size: z.number(), root_hash: z.string() }).nullable().describe('the latest signed checkpoint when read (`warden ledger verify` checks the log itself)'),
+  lag_ms: z.number(), leaves: z.number().describe('interaction leaves compared'), events: z.number().describe('stored events looked up in the log'),
+  matched: z.number(),
+  altered: z.object({ count: z.number(), examples: z.array(z.object({ index: z.number(), id: z.string(), ts: z.string(), account_id: z.string().nullable(), fields: z.array(FieldDifferenceSchema) })) }),
+  missing: z.object({ count: z.number(), examples: z.array(z.object({ index: z.number(), id: z.string(), ts: z.string(), account_id: z.string().nullable(), model: z.string() })) })
+    .describe('leaves whose event is not in the store'),
+  unrecorded: z.object({ count: z.number(), examples: z.array(z.object({ id: z.string(), ts: z.string(), account_id: z.string().nullable(), model: z.string(), status: z.number(), input_tokens: z.number(), output_tokens: z.number() })) })
+    .describe('stored events without a leaf'),
+  pending: z.object({ leaves: z.number(), events: z.number() }).describe('ended within the lag: may not be in both stores yet'),
+  expired: z.number().describe('leaves whose events events.retention_days deleted'),
+  before_ledger: z.number().describe('events older than the log\'s first entry'),
+  unchecked: z.object({ store_erased: z.number(), ledger_erased: z.number() }).describe('events compared without their personal fields (erased)'),
+  ok: z.boolean().describe('nothing altered, missing or without a leaf'),
+});
+
 const STATUS: Record<LedgerError['code'], number> = {
   LEDGER_NOT_FOUND: 404, LEDGER_BAD_REQUEST: 400, LEDGER_OVERLOADED: 503, LEDGER_CLOSED: 503, LEDGER_INCONSISTENT: 500, LEDGER_UNAVAILABLE: 503,
   // Only ever reported (onError), never thrown at a caller.
@@ -78,10 +112,43 @@ function adminError(err: unknown): unknown {
   return err;
 }
 
-/** The audit query, for the admin API (`registrars`); mount it where `/admin` prefixes it. */
-export function ledgerAdminRoutes(ledger: Ledger, opts: { prefix?: string } = {}): AdminRouteRegistrar {
+/**
+ * The audit query, for the admin API (`registrars`); mount it where `/admin` prefixes it. With
+ * `events` (the event store's rows), the reconciliation of the store against the leaves too.
+ */
+export function ledgerAdminRoutes(ledger: Ledger, opts: { prefix?: string; events?: EventRowReader; retentionDays?: number | null } = {}): AdminRouteRegistrar {
   const prefix = opts.prefix ?? '/ledger/v1';
   return (r) => {
+    const events = opts.events;
+    if (events) {
+      r.component('LedgerReconcileResult', LedgerReconcileResultSchema);
+      r.route({
+        method: 'GET', path: `${prefix}/reconcile`, operationId: 'reconcileLedger', tag: 'ledger',
+        summary: 'Check the event store against the signed leaves: events altered (which fields), leaves without their event, events without a leaf',
+        description: 'As `warden ledger reconcile --json`. Answers 200 whatever it finds: `ok` says whether the store matches. A time range (from, to) or an index range (start, end), not both; default the whole log.',
+        errors: { 503: 'the ledger is unavailable' },
+        query: ReconcileParams, response: LedgerReconcileResultSchema,
+        handler: async ({ query: q }) => {
+          const iso = (name: 'from' | 'to') => {
+            if (q[name] === undefined) return undefined;
+            const t = normalizeIsoTime(q[name]!);
+            if (t === null) throw new WardenError('WARDEN_INVALID_REQUEST', `${name} must be an ISO 8601 date or date-time with its zone`, { param: name });
+            return t;
+          };
+          const from = iso('from');
+          const to = iso('to');
+          if ((from ?? to) !== undefined && (q.start ?? q.end) !== undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'give a time range (from, to) or an index range (start, end), not both', { param: 'start' });
+          if (q.start !== undefined && q.end !== undefined && q.start > q.end) throw new WardenError('WARDEN_INVALID_REQUEST', 'start must not be above end', { param: 'start' });
+          try {
+            return await reconcileLedger(ledger.storage, events, {
+              from, to, start: q.start, end: q.end, examples: q.examples, lagMs: q.lag === undefined ? undefined : q.lag * 1000, retentionDays: opts.retentionDays ?? null,
+              // Smaller pages on the server: requests wait at most one page's work (a few tens of ms).
+              pageSize: 250,
+            });
+          } catch (err) { throw adminError(err); }
+        },
+      });
+    }
     r.component('LedgerQueryResult', LedgerQueryResultSchema);
     r.route({
       method: 'GET', path: `${prefix}/query`, operationId: 'queryLedger', tag: 'ledger',

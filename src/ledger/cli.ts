@@ -11,6 +11,7 @@
  *   warden ledger query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP]
  *                       [--network CIDR] [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
  *   warden ledger erase (--account A | --org O | --before T)
+ *   warden ledger reconcile [--from T] [--to T | --start N] [--end N] [--lag SECONDS] [--examples N] [--json]
  *
  * Options are checked per command (node:util parseArgs, strict): an unknown option or an extra
  * argument is a usage error, never ignored. `-c/--config FILE` is taken by the caller (commands.ts).
@@ -20,9 +21,12 @@
  * Exit codes: 0 success, 1 verification failed or command error, 2 usage error.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
+import { openPostgres, postgresUrlForDisplay } from '../store/postgres.ts';
+import { NoEventStoreError, PostgresEventRows, SqliteEventRows, type EventRowReader } from '../store/event-rows.ts';
 import type { LedgerConfig } from './config.ts';
 import { hashLeaf } from './merkle.ts';
 import { encodeBase64, generateSigner, parseVerifierKey, type NoteVerifier } from './note.ts';
@@ -30,6 +34,7 @@ import { loadSigners, openLedgerFromConfig, openLedgerStorageReadOnly, resolveLe
 import { QueryError, exportQuery, queryLedger, type LedgerQuery } from './query.ts';
 import { NoLedgerError, type LedgerStorage } from './storage.ts';
 import { verifyLedger } from './verify.ts';
+import { reconcileLedger, type ReconcileReport } from './reconcile.ts';
 import type { Ledger } from './ledger.ts';
 
 export interface LedgerCliDeps {
@@ -40,6 +45,8 @@ export interface LedgerCliDeps {
   env?: NodeJS.ProcessEnv;
   /** An already open ledger to use instead of opening one from config (tests, in-process admin). */
   ledger?: Ledger;
+  /** The event store to reconcile against instead of the configured one. */
+  events?: EventRowReader;
 }
 
 export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config FILE] [options]
@@ -55,6 +62,9 @@ export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config 
   query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP] [--network CIDR]
         [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
   erase (--account A | --org O | --before T)      erase personal data; proofs stay valid
+  reconcile [--from T] [--to T] [--start N] [--end N] [--lag SECONDS] [--examples N] [--json]
+                                                  check the event store against the leaves: rows
+                                                  altered, missing or without a leaf (exit 1)
 Times are ISO 8601: a date (2026-12-05, midnight UTC) or a date and time with its zone
 (2026-12-05T10:00:00Z). Unknown options and extra arguments are refused (exit 2).
 `;
@@ -79,6 +89,7 @@ const COMMANDS: Record<string, { options: Options; positionals: number }> = {
     positionals: 0,
   },
   erase: { options: { account: str, org: str, before: str }, positionals: 0 },
+  reconcile: { options: { from: str, to: str, start: str, end: str, lag: str, examples: str, json: bool }, positionals: 0 },
 };
 
 /** The first sentence of node:util's parseArgs messages ("Unknown option '--acount'"). */
@@ -149,6 +160,20 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
       return await openLedgerStorageReadOnly(setup);
     } catch (e) {
       throw e instanceof NoLedgerError ? new UsageError(e.message) : e;
+    }
+  };
+  /** The configured event store, read-only: a missing one is a usage error, never created. */
+  const eventRows = async (): Promise<EventRowReader> => {
+    if (deps.events) return deps.events;
+    const store = setup.store;
+    try {
+      if ((store?.driver ?? 'sqlite') === 'postgres') {
+        if (!store?.postgres_url) throw new UsageError('reconcile: store.postgres_url is not set: the event store is on PostgreSQL (store.driver)');
+        return await PostgresEventRows.open(openPostgres(store.postgres_url, { max: 2 }), { ownsPool: true, where: `PostgreSQL ${postgresUrlForDisplay(store.postgres_url)}` });
+      }
+      return SqliteEventRows.openReadOnly(store?.sqlite_path ?? join('data', 'warden.db'));
+    } catch (e) {
+      throw e instanceof NoEventStoreError ? new UsageError(e.message) : e;
     }
   };
   try {
@@ -282,6 +307,32 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         print(`erased personal data of ${erased} entries; leaves, proofs and checkpoints are unchanged`);
         return 0;
       }
+      case 'reconcile': {
+        const from = isoOption('from', flag('from'));
+        const to = isoOption('to', flag('to'));
+        const start = flag('start') === undefined ? undefined : sizeArg('--start', flag('start')!);
+        const end = flag('end') === undefined ? undefined : sizeArg('--end', flag('end')!);
+        if ((from ?? to) !== undefined && (start ?? end) !== undefined) throw new UsageError('reconcile: give a time range (--from, --to) or an index range (--start, --end), not both');
+        if (start !== undefined && end !== undefined && start > end) throw new UsageError(`reconcile: --start (${start}) must not be above --end (${end})`);
+        const lag = flag('lag');
+        if (lag !== undefined && !/^\d{1,9}$/.test(lag)) throw new UsageError(`--lag must be a whole number of seconds (got ${JSON.stringify(lag)})`);
+        const examplesFlag = flag('examples');
+        const examples = examplesFlag === undefined ? undefined : parsePositiveInt(examplesFlag) ?? (() => { throw new UsageError(`--examples must be a positive integer (got ${JSON.stringify(examplesFlag)})`); })();
+        const events = await eventRows();
+        let storage: LedgerStorage | null = null;
+        try {
+          storage = await readStorage();
+          const report = await reconcileLedger(storage, events, {
+            from, to, start, end, examples, lagMs: lag === undefined ? undefined : Number(lag) * 1000, retentionDays: setup.events?.retention_days ?? null,
+          });
+          if (values.json === true) print(JSON.stringify(report, null, 2));
+          else printReconcile(report, print);
+          return report.ok ? 0 : 1;
+        } finally {
+          if (storage && !deps.ledger) await storage.close();
+          if (!deps.events) await events.close();
+        }
+      }
       default:
         throw new UsageError(`unknown ledger command ${cmd}`);
     }
@@ -292,6 +343,29 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
   } finally {
     if (opened) await (opened as Ledger).close();
   }
+}
+
+/** A reconciliation for a person: what was compared, each example, and the verdict. */
+function printReconcile(r: ReconcileReport, print: (s: string) => void): void {
+  const show = (v: unknown) => JSON.stringify(v);
+  print(`compared ${r.leaves} interaction leaves with the event store and looked up ${r.events} stored events in the log (log size ${r.tree_size}; ${r.checkpoint ? `latest checkpoint at size ${r.checkpoint.size}` : 'no signed checkpoint yet'})`);
+  for (const a of r.altered.examples) {
+    const fields = a.fields.map((f) => (f.committed ? `${f.field}: differs from the commitment` : `${f.field}: leaf ${show(f.leaf)}, store ${show(f.store)}`));
+    print(`  altered ${a.id} (#${a.index}, ${a.ts}, account ${a.account_id ?? '-'}): ${fields.join('; ')}`);
+  }
+  for (const m of r.missing.examples) print(`  missing ${m.id} (#${m.index}, ${m.ts}, account ${m.account_id ?? '-'}, ${m.model}): the leaf has no event in the store`);
+  for (const u of r.unrecorded.examples) print(`  without a leaf ${u.id} (${u.ts}, account ${u.account_id ?? '-'}, ${u.model}, status ${u.status}, ${u.input_tokens}+${u.output_tokens} tokens): in the store, not in the log`);
+  const shown = r.altered.examples.length + r.missing.examples.length + r.unrecorded.examples.length;
+  const total = r.altered.count + r.missing.count + r.unrecorded.count;
+  if (total > shown) print(`  ... and ${total - shown} more (--examples N shows more, --json gives them all by kind)`);
+  const notes: string[] = [];
+  if (r.pending.leaves || r.pending.events) notes.push(`${r.pending.leaves} leaves and ${r.pending.events} events ended within the last ${r.lag_ms / 1000} s and may not be in both stores yet`);
+  if (r.expired) notes.push(`${r.expired} leaves whose events events.retention_days deleted`);
+  if (r.before_ledger) notes.push(`${r.before_ledger} events older than the log's first entry (nothing vouches for them)`);
+  if (r.unchecked.store_erased || r.unchecked.ledger_erased) notes.push(`personal fields not compared: ${r.unchecked.store_erased} events erased in the store, ${r.unchecked.ledger_erased} whose openings the ledger erased`);
+  for (const n of notes) print(`note: ${n}`);
+  if (r.ok) print(`OK: the ${r.matched} stored events match their leaves, and every leaf in range has its event`);
+  else print(`FAILED: ${r.altered.count} altered, ${r.missing.count} missing from the store, ${r.unrecorded.count} without a leaf`);
 }
 
 /** Entries [start, end) as stored, read from storage alone (at most 1000, as the Ledger's). */

@@ -17,6 +17,8 @@ import { currentLogKeys } from './writer.ts';
 export interface LedgerSetup {
   ledger: LedgerConfig;
   store?: { driver: 'sqlite' | 'postgres'; postgres_url: string | null; sqlite_path?: string };
+  /** `events.retention_days`: reconcile counts the leaves whose events it deleted apart. */
+  events?: { retention_days: number | null };
 }
 
 /** A ledger config whose files are resolved. */

@@ -363,6 +363,7 @@ export class PostgresLedgerStorage implements LedgerStorage {
     if (f.from) where.push(`e.ts >= ${p(f.from)}`);
     if (f.to) where.push(`e.ts < ${p(f.to)}`);
     if (f.afterIndex !== undefined) where.push(`e.idx > ${p(f.afterIndex)}`);
+    if (f.beforeIndex !== undefined) where.push(`e.idx < ${p(f.beforeIndex)}`);
     if (f.ip) where.push(`pr.ip = ${p(f.ip)}`);
     if (f.ipv4Range) where.push(`pr.ip_v4 BETWEEN ${p(f.ipv4Range[0])} AND ${p(f.ipv4Range[1])}`);
     if (f.hasIp) where.push('pr.ip IS NOT NULL');

@@ -157,7 +157,12 @@ export interface PreparedEntry {
 
 /** RFC 8785 bytes of a record. Non-finite numbers (not representable in JSON) become strings. */
 export function canonicalBytes(value: unknown): Uint8Array {
-  return utf8.encode(serialise(value, true));
+  return utf8.encode(canonicalText(value));
+}
+
+/** The text of canonicalBytes (the leaf as a string). */
+export function canonicalText(value: unknown): string {
+  return serialise(value, true);
 }
 
 const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -226,17 +231,38 @@ function serialise(v: unknown, lenient: boolean): string {
 export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: string | null; keepPromptText?: boolean } = {}): PreparedEntry {
   const openings: Partial<Record<PrivateField, Opening>> = {};
   const salts = new SaltSource();
+  const record = interactionRecord(e, opts.clusterId ?? null, (value, field) => commit(value, field, openings, salts));
+  // The commitment always goes in the tree; the prompt text itself only if configured. The salt
+  // is kept either way, so whoever holds the text can later show it is the one committed to.
+  if (openings.prompt && !opts.keepPromptText) openings.prompt = { value: null, salt: openings.prompt.salt };
+  return { record, leaf: canonicalBytes(record), openings };
+}
+
+/** How a personal field becomes its commitment (null for a value that is null). */
+export type CommitField = (value: string | null, field: PrivateField) => string | null;
+
+/** The canonical JSON of the prompt an interaction's `request.prompt` commits to, null when no text was recorded. */
+function promptJson(e: InteractionEvent): string | null {
   const msgs = e.request.messages;
   const attached = e.request.system_documents;
-  const promptRecorded = e.request.system !== null || msgs.some((m) => m.text !== null);
-  const promptJson = promptRecorded
+  const recorded = e.request.system !== null || msgs.some((m) => m.text !== null);
+  return recorded
     ? serialise({
       system: e.request.system,
       messages: msgs.map((m) => ({ role: m.role, text: m.text })),
       ...(attached ? { system_documents: attached.text } : {}),
     }, true)
     : null;
-  const record: InteractionRecord = {
+}
+
+/**
+ * The interaction record of an event, its personal fields committed by `commitField`: fresh salts
+ * when appending, the stored ones when an event is checked against its leaf (reconcile.ts).
+ */
+export function interactionRecord(e: InteractionEvent, clusterId: string | null, commitField: CommitField): InteractionRecord {
+  const msgs = e.request.messages;
+  const attached = e.request.system_documents;
+  return {
     schema: LEDGER_RECORD_SCHEMA,
     kind: 'interaction',
     id: e.id,
@@ -248,12 +274,12 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
     account_id: e.account_id,
     org_id: e.org_id,
     key_id: e.key_id,
-    cluster_id: opts.clusterId ?? null,
+    cluster_id: clusterId,
     client: {
       country: e.client.country,
       asn: e.client.asn,
-      ip: commit(e.client.ip, 'client_ip', openings, salts),
-      user_agent: commit(e.client.user_agent, 'user_agent', openings, salts),
+      ip: commitField(e.client.ip ?? null, 'client_ip'),
+      user_agent: commitField(e.client.user_agent ?? null, 'user_agent'),
     },
     request: {
       stream: e.request.stream,
@@ -267,7 +293,7 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
       logprobs: e.request.params.logprobs,
       reasoning_effort: e.request.params.reasoning_effort,
       thinking_budget: e.request.params.thinking_budget,
-      prompt: commit(promptJson, 'prompt', openings, salts),
+      prompt: commitField(promptJson(e), 'prompt'),
     },
     response: {
       status: e.response.status,
@@ -287,17 +313,13 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
           tier: e.account.tier,
           programme: e.account.programme,
           claimed_country: e.account.claimed_country,
-          email_domain: commit(e.account.email_domain, 'email_domain', openings, salts),
-          signup_ip: commit(e.account.signup_ip, 'signup_ip', openings, salts),
-          payment_fp: commit(e.account.payment_fp, 'payment_fp', openings, salts),
+          email_domain: commitField(e.account.email_domain ?? null, 'email_domain'),
+          signup_ip: commitField(e.account.signup_ip ?? null, 'signup_ip'),
+          payment_fp: commitField(e.account.payment_fp ?? null, 'payment_fp'),
         }
       : null,
     enforcement: e.enforcement,
   };
-  // The commitment always goes in the tree; the prompt text itself only if configured. The salt
-  // is kept either way, so whoever holds the text can later show it is the one committed to.
-  if (openings.prompt && !opts.keepPromptText) openings.prompt = { value: null, salt: openings.prompt.salt };
-  return { record, leaf: canonicalBytes(record), openings };
 }
 
 /** The reason an operator verdict carries (the operator's note in `detail`, the operator in `by`). */

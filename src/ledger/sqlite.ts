@@ -223,6 +223,7 @@ export class SqliteLedgerStorage implements LedgerStorage {
     if (f.from) add('e.ts >= ?', f.from);
     if (f.to) add('e.ts < ?', f.to);
     if (f.afterIndex !== undefined) add('e.idx > ?', f.afterIndex);
+    if (f.beforeIndex !== undefined) add('e.idx < ?', f.beforeIndex);
     if (f.ip) add('p.ip = ?', f.ip);
     if (f.ipv4Range) add('p.ip_v4 BETWEEN ? AND ?', f.ipv4Range[0], f.ipv4Range[1]);
     if (f.hasIp) where.push('p.ip IS NOT NULL');

@@ -58,6 +58,8 @@ export interface EntryFilter {
   /** Only rows whose private side still holds an IP (for IPv6 CIDR filtering done by the caller). */
   hasIp?: boolean;
   afterIndex?: number;
+  /** Only entries with index below this. */
+  beforeIndex?: number;
   limit?: number;
 }
 

@@ -15,6 +15,13 @@ export interface DetectHooksOptions {
   batch?: number;
   /** When the gateway is idle, score pending changes after this many ms (0: only on event time). */
   idleFlushMs?: number;
+  /**
+   * An event stamped more than this many ms after this node's clock is read at this node's time
+   * (the detector's copy only; the store keeps what the sending node wrote). Default 60,000; 0: off.
+   */
+  futureToleranceMs?: number;
+  /** The wall clock (tests). */
+  now?: () => number;
 }
 
 export interface DetectHooks extends GatewayHooks {
@@ -22,8 +29,8 @@ export interface DetectHooks extends GatewayHooks {
   onEvent(event: InteractionEvent): void;
   /** Wait until every queued event has reached the engine. */
   drained(): Promise<void>;
-  /** Queue length and events dropped because the queue was full. */
-  queueStats(): { queued: number; dropped: number; ingested: number };
+  /** Queue length, events dropped because the queue was full, and events read at this node's time because they came from its future. */
+  queueStats(): { queued: number; dropped: number; ingested: number; futureClamped: number };
 }
 
 /**
@@ -38,6 +45,9 @@ export function detectHooks(engine: DetectorEngine, opts: DetectHooksOptions = {
   const maxQueue = opts.maxQueue ?? 100_000;
   const batch = opts.batch ?? 2_000;
   const idleFlushMs = opts.idleFlushMs ?? 2_000;
+  const futureToleranceMs = opts.futureToleranceMs ?? 60_000;
+  const now = opts.now ?? Date.now;
+  let futureClamped = 0;
   let queue: InteractionEvent[] = [];
   let head = 0;
   let dropped = 0;
@@ -73,6 +83,13 @@ export function detectHooks(engine: DetectorEngine, opts: DetectHooksOptions = {
     onEvent(event: InteractionEvent): void {
       if (closed || !event.account_id) return;
       if (queue.length - head >= maxQueue) { head++; dropped++; }
+      // The engine's time is the latest event time it has read: one node whose clock runs ahead
+      // would move it (windows, cooldowns, forgetting) for every account. Online, this node's
+      // clock bounds it.
+      if (futureToleranceMs > 0) {
+        const at = now();
+        if (Date.parse(event.ts) > at + futureToleranceMs) { event = { ...event, ts: new Date(at).toISOString() }; futureClamped++; }
+      }
       queue.push(event);
       schedule();
     },
@@ -80,7 +97,7 @@ export function detectHooks(engine: DetectorEngine, opts: DetectHooksOptions = {
       if (queue.length - head === 0) return Promise.resolve();
       return new Promise((resolve) => { waiters.push(resolve); schedule(); });
     },
-    queueStats: () => ({ queued: queue.length - head, dropped, ingested }),
+    queueStats: () => ({ queued: queue.length - head, dropped, ingested, futureClamped }),
     async close(): Promise<void> {
       if (queue.length - head > 0) await new Promise<void>((resolve) => { waiters.push(resolve); schedule(); });
       closed = true;

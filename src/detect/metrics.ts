@@ -31,6 +31,7 @@ export function registerDetectMetrics(engine: DetectorEngine, hooks: DetectHooks
   gauge('warden_detect_queue', 'Events waiting for the detector', () => hooks.queueStats().queued);
   counter('warden_detect_events_total', 'Events the detector has ingested', () => hooks.queueStats().ingested);
   counter('warden_detect_events_dropped_total', 'Events dropped because the detector queue was full', () => hooks.queueStats().dropped);
+  counter('warden_detect_events_future_total', 'Events stamped more than a minute after this node\'s clock, read at its time', () => hooks.queueStats().futureClamped);
 }
 
 /** What a node sharing the detector (detect.mode worker or replica) reports: each reading is optional. */

@@ -15,13 +15,13 @@ const warden = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
   promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, timeout: 60_000, env: { ...ENV, ...env } })
     .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 
-/** Start `warden serve` and wait for its listening line. */
+/** Start `warden serve` and wait for its listening line (start-up lines go to stderr; stdout is the JSON log). */
 async function serve(cwd: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
   let out = '';
   await new Promise<void>((ready, fail) => {
-    child.stdout!.on('data', (c) => { out += c; if (out.includes('Warden listening')) ready(); });
-    child.stderr!.on('data', (c) => { out += c; });
+    child.stdout!.on('data', (c) => { out += c; });
+    child.stderr!.on('data', (c) => { out += c; if (out.includes('Warden listening')) ready(); });
     child.once('exit', (code) => fail(new Error(`serve exited with ${code}: ${out}`)));
   });
   return child;
@@ -31,14 +31,14 @@ test('a second warden serve on the same SQLite data dir exits non-zero naming th
   const dir = mkdtempSync(join(tmpdir(), 'warden-serve-lock-'));
   let first: ChildProcess | null = null;
   try {
-    writeFileSync(join(dir, 'w.yaml'), 'server: {port: 0}\nstore: {sqlite_path: ./data/warden.db}\nadmin: {token: env:LOCK_TEST_ADMIN}\nlog: {level: silent}\n');
+    writeFileSync(join(dir, 'w.yaml'), 'server: {port: 0}\nstore: {sqlite_path: ./data/warden.db}\nadmin: {token: env:LOCK_TEST_ADMIN}\nlog: {level: error}\n');
     first = await serve(dir);
 
     const second = await warden(['serve', '-c', 'w.yaml', '--no-demo'], dir, { WARDEN_SERVER__PORT: '0' });
     assert.notEqual(second.code, 0, 'the second server does not start');
     assert.match(second.stderr, new RegExp(`another warden serve \\(pid ${first.pid}, started [^)]+\\) is using the SQLite database \\S+warden\\.db`), second.stderr);
     assert.match(second.stderr, /PostgreSQL/, 'the message says how to run several nodes');
-    assert.doesNotMatch(second.stdout, /Warden listening/);
+    assert.doesNotMatch(second.stdout + second.stderr, /Warden listening/);
 
     // Reading beside the running server still works.
     const verify = await warden(['ledger', 'verify', '-c', 'w.yaml'], dir);

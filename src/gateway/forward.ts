@@ -54,7 +54,7 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
   }
   // Each choice gives its own finish reason (n per prompt, and a legacy completion may send
   // several prompts); a stream is whole after the last. Several answers have no one fingerprint.
-  if (ctx.flavour === 'openai.chat' || ctx.flavour === 'openai.completions' || ctx.flavour === 'openai.images') {
+  if (ctx.flavour === 'openai.chat' || ctx.flavour === 'openai.completions' || ctx.flavour === 'openai.images' || ctx.flavour === 'openai.image_edits') {
     const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1 ? body.n : 1;
     run.meter.expectedChoices = n * (ctx.flavour === 'openai.completions' ? promptCount(body.prompt) : 1);
   }

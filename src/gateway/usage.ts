@@ -72,8 +72,8 @@ const NEEDLES = {
  * or its `type` first in its data, as the API sends it. Anything else takes the full parse.
  */
 function mediaDelta(s: string, at: number, eventName: string | undefined): boolean {
-  if (eventName === 'image_generation.partial_image' || eventName === 'speech.audio.delta') return true;
-  return s.startsWith('{"type":"speech.audio.delta"', at) || s.startsWith('{"type":"image_generation.partial_image"', at);
+  if (eventName === 'image_generation.partial_image' || eventName === 'image_edit.partial_image' || eventName === 'speech.audio.delta') return true;
+  return s.startsWith('{"type":"speech.audio.delta"', at) || s.startsWith('{"type":"image_generation.partial_image"', at) || s.startsWith('{"type":"image_edit.partial_image"', at);
 }
 
 /** Whether a Chat event's `"refusal":` at `at` (or -1) holds a string (`null` in most deltas). */
@@ -327,7 +327,7 @@ export class AnswerMeter {
     // The needles of scanDelta: searched from a rarer character than their opening quote.
     // Legacy completions: every event takes the full parse (a legacy endpoint, not a hot path).
     if (this.flavour === 'openai.completions') return false;
-    if (this.flavour === 'openai.images' || this.flavour === 'openai.speech') return mediaDelta(data, 0, eventName);
+    if (this.flavour === 'openai.images' || this.flavour === 'openai.image_edits' || this.flavour === 'openai.speech') return mediaDelta(data, 0, eventName);
     const n = NEEDLES;
     const head = this.shapeHead;
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
@@ -420,7 +420,7 @@ export class AnswerMeter {
     if (ds === de) return true;
     if (de - ds === 6 && s.startsWith('[DONE]', ds)) { this.closed = true; return true; }
     if (this.flavour === 'openai.completions') return false;
-    if (this.flavour === 'openai.images' || this.flavour === 'openai.speech') return mediaDelta(s, ds, eventName);
+    if (this.flavour === 'openai.images' || this.flavour === 'openai.image_edits' || this.flavour === 'openai.speech') return mediaDelta(s, ds, eventName);
     const head = this.shapeHead;
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
@@ -546,10 +546,11 @@ export class AnswerMeter {
       // `transcript.text.delta` events, then `transcript.text.done` with the whole text (already counted) and the usage.
       if (data.type === 'transcript.text.delta') this.addText(data.delta);
       else if (data.type === 'transcript.text.done') { this.transcriptUsage(data.usage); this.closed = true; }
-    } else if (this.flavour === 'openai.images') {
+    } else if (this.flavour === 'openai.images' || this.flavour === 'openai.image_edits') {
       // Each finished image's event has its usage (the prompt counted once, or again on each: the
       // largest input count is the prompt's); the stream is whole after the last of the `n`.
-      if ((data.type ?? eventName) === 'image_generation.completed') {
+      const type = data.type ?? eventName;
+      if (type === 'image_generation.completed' || type === 'image_edit.completed') {
         const u = data.usage ?? {};
         if (typeof u.input_tokens === 'number') this.inputTokens = Math.max(this.inputTokens ?? 0, u.input_tokens);
         this.outputTokens = (this.outputTokens ?? 0) + (typeof u.output_tokens === 'number' ? u.output_tokens : 0);

@@ -4,11 +4,13 @@
  * PNGs drawn from the images' SHA-256 and the prompt, in `b64_json` (the GPT image models, or
  * DALL·E with `response_format: b64_json`) or as a `data:` URL in `url` (DALL·E's default). DALL·E 2
  * takes one square PNG under 4 MB (and a PNG mask); the GPT image models up to 16 PNG, WebP or
- * JPEG images, and report usage: the prompt's text tokens and each input image's.
+ * JPEG images, and report usage: the prompt's text tokens and each input image's; they also
+ * stream (`stream=true`, `partial_images`) as generations do, as `image_edit.*` events.
  */
 import { checkInteger, type HandlerContext, type Reply } from './context.ts';
 import { isMockFile, type MockFile } from './form.ts';
 import { gradientPng } from './png.ts';
+import { streamImages } from './openai-images.ts';
 import { hashString } from './text.ts';
 import { countTokens } from './tokens.ts';
 import { MockApiError } from './wire.ts';
@@ -64,7 +66,6 @@ export function handleImageEdits(ctx: HandlerContext): Reply {
   const list = inputImages(ctx);
   if (list.length === 0) throw invalid("Missing required parameter: 'image'.", 'image', 'missing_required_parameter');
   if (typeof body.prompt !== 'string' || body.prompt === '') throw invalid("Missing required parameter: 'prompt'.", 'prompt', 'missing_required_parameter');
-  if (body.stream === 'true') throw invalid('Streaming image edits are not supported by this server.', 'stream');
   const mask = body.mask;
   if (mask !== undefined && (!isMockFile(mask) || !isPng(mask))) throw invalid('Invalid mask: it must be a PNG image.', 'mask');
   const gpt = model.startsWith('gpt-image');
@@ -75,8 +76,16 @@ export function handleImageEdits(ctx: HandlerContext): Reply {
     throw invalid('Invalid image: dall-e-2 edits one square PNG image of less than 4 MB.', 'image');
   }
   const n = checkInteger(body.n === undefined ? undefined : Number(body.n), 'n', 1, 10) ?? 1;
-  const inputs = countTokens(body.prompt) + countInputImages(ctx) * IMAGE_INPUT_TOKENS;
-  return images(ctx, model, `${model}\u0000${body.prompt}\u0000${list.map((f) => f.sha256).join(',')}`, n, inputs);
+  const imageTokens = countInputImages(ctx) * IMAGE_INPUT_TOKENS;
+  const inputs = countTokens(body.prompt) + imageTokens;
+  const key = `${model}\u0000${body.prompt}\u0000${list.map((f) => f.sha256).join(',')}`;
+  if (body.stream === 'true') {
+    // As generations stream (the GPT image models only), under the `image_edit.*` event names.
+    if (!gpt) throw invalid(`Streaming is not supported for the model \`${model.slice(0, 100)}\`.`, 'stream');
+    const partials = checkInteger(body.partial_images === undefined ? undefined : Number(body.partial_images), 'partial_images', 0, 3) ?? 0;
+    return streamImages(ctx, model, n, partials, 'image_edit', key, inputs, imageTokens);
+  }
+  return images(ctx, model, key, n, inputs);
 }
 
 export function handleImageVariations(ctx: HandlerContext): Reply {

@@ -47,23 +47,25 @@ export function handleImageGenerations(ctx: HandlerContext): Reply {
   return { body: JSON.stringify(answer), outputTokens: 0 };
 }
 
-/** The streamed answer: per image, its drafts (smaller pictures of the same colours), then the image with its usage. */
-function streamImages(ctx: HandlerContext, model: string, n: number, partials: number): Reply {
-  const prompt = ctx.body.prompt as string;
-  const input = countTokens(prompt);
+/**
+ * The streamed answer: per image, its drafts (smaller pictures of the same colours), then the image
+ * with its usage. Edits stream the same under `image_edit.*` names, their input images counted in
+ * `input` and in `key` (what the pictures are drawn from).
+ */
+export function streamImages(ctx: HandlerContext, model: string, n: number, partials: number, kind: 'image_generation' | 'image_edit' = 'image_generation', key = `${model}\u0000${ctx.body.prompt as string}`, input = countTokens(ctx.body.prompt as string), imageTokens = 0): Reply {
   const createdAt = Math.floor(Date.now() / 1000);
   const settings = { background: 'opaque', created_at: createdAt, output_format: 'png', quality: 'medium', size: '1024x1024' };
   const frames: Frame[] = [];
   // Pacing: an image's output tokens are spread over its drafts and the finished picture.
   const share = Math.floor(IMAGE_OUTPUT_TOKENS / (partials + 1));
   for (let i = 0; i < n; i++) {
-    const seed = hashString(`${model}\u0000${prompt}\u0000${i}`, ctx.seed);
+    const seed = hashString(`${key}\u0000${i}`, ctx.seed);
     for (let p = 0; p < partials; p++) {
-      frames.push({ data: sseEvent('image_generation.partial_image', { type: 'image_generation.partial_image', b64_json: gradientPng(seed, 4 << p).toString('base64'), ...settings, partial_image_index: p }), tokens: share });
+      frames.push({ data: sseEvent(`${kind}.partial_image`, { type: `${kind}.partial_image`, b64_json: gradientPng(seed, 4 << p).toString('base64'), ...settings, partial_image_index: p }), tokens: share });
     }
     // Each image's event counts the prompt once it is read, and the image's own output.
-    const usage = { input_tokens: i === 0 ? input : 0, input_tokens_details: { text_tokens: i === 0 ? input : 0, image_tokens: 0 }, output_tokens: IMAGE_OUTPUT_TOKENS, total_tokens: (i === 0 ? input : 0) + IMAGE_OUTPUT_TOKENS };
-    frames.push({ data: sseEvent('image_generation.completed', { type: 'image_generation.completed', b64_json: gradientPng(seed).toString('base64'), ...settings, usage }), tokens: IMAGE_OUTPUT_TOKENS - share * partials });
+    const usage = { input_tokens: i === 0 ? input : 0, input_tokens_details: { text_tokens: i === 0 ? input - imageTokens : 0, image_tokens: i === 0 ? imageTokens : 0 }, output_tokens: IMAGE_OUTPUT_TOKENS, total_tokens: (i === 0 ? input : 0) + IMAGE_OUTPUT_TOKENS };
+    frames.push({ data: sseEvent(`${kind}.completed`, { type: `${kind}.completed`, b64_json: gradientPng(seed).toString('base64'), ...settings, usage }), tokens: IMAGE_OUTPUT_TOKENS - share * partials });
   }
   return { frames, outputTokens: n * IMAGE_OUTPUT_TOKENS };
 }

@@ -132,6 +132,27 @@ test('translations, image edits and variations are served and recorded as their 
   assert.equal(by('openai.image_variations').model, 'dall-e-2', 'OpenAI\'s default model');
 });
 
+test('an image edit streams its drafts and images event by event, metered from the completed events', async () => {
+  const { id, key } = await t.account('img-erin', 'email_verified');
+  const client = sdk(key);
+  const stream = await client.images.edit({ model: 'gpt-image-1', image: await toFile(gradientPng(4, 16), 'a.png', { type: 'image/png' }), prompt: 'Make it blue', n: 2, stream: true, partial_images: 1 });
+  const types: string[] = [];
+  let output = 0;
+  let input = 0;
+  for await (const ev of stream) {
+    types.push(ev.type);
+    if (ev.type === 'image_edit.completed') { output += ev.usage.output_tokens; input = Math.max(input, ev.usage.input_tokens); }
+  }
+  assert.deepEqual(types, ['image_edit.partial_image', 'image_edit.completed', 'image_edit.partial_image', 'image_edit.completed'], 'per image: its draft, then the image');
+  const [event] = await t.events((e) => e.account_id === id, 1, 30_000);
+  assert.equal(event.flavour, 'openai.image_edits');
+  assert.equal(event.request.stream, true);
+  assert.equal(event.response.status, 200);
+  assert.equal(event.response.output_tokens, output, 'both images\' tokens are metered');
+  assert.equal(event.response.input_tokens, input, 'the prompt and the input image, counted once');
+  assert.equal(event.response.finish_reason, 'completed', 'the stream is whole after the second image');
+});
+
 test('an upload over server.upload_limit_bytes is refused with 413 in OpenAI\'s format, announced or not, and recorded', async () => {
   const { id, key } = await t.account('stt-dave', 'email_verified');
   const client = sdk(key);

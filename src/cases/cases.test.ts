@@ -18,7 +18,7 @@ import {
 } from './index.ts';
 import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
 import { runScan } from '../cli/scan-cmd.ts';
-import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
+import { atProviderB, campaignFixture, firstRequestsAtProviderB } from '../../test/helpers/case-campaign.ts';
 import { Writable } from 'node:stream';
 
 const { scenario, campaignAccounts, KEY_A, dir, engine, events, campaign, built } = await campaignFixture();
@@ -85,12 +85,8 @@ test('exchange: provider B imports A\'s bundle and holds the campaign\'s account
 
   const intel = new SharedIndicators(KEY_A);
   intel.add(imported.indicators);
-  const b = new DetectorEngine({ intel });
   // Provider B sees each account's first request only.
-  const firsts = new Map<string, InteractionEvent>();
-  for (const e of atProviderB(scenario.events)) if (!firsts.has(e.account_id!)) firsts.set(e.account_id!, e);
-  for (const e of firsts.values()) b.ingest(e);
-  b.flush();
+  const { engine: b, firsts } = firstRequestsAtProviderB(scenario.events, intel);
   const held = [...firsts.keys()].filter((id) => campaignAccounts.has(id.slice(2)) && verdictRank(b.forAccount(id).level) >= verdictRank('throttle'));
   assert.equal(held.length, campaign.members.length, 'every account of the campaign is held at throttle on its first request');
   const organicHeld = [...firsts.keys()].filter((id) => !campaignAccounts.has(id.slice(2)) && b.forAccount(id).level !== 'none');

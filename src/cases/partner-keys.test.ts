@@ -14,7 +14,7 @@ import { openIdentityStore, createAuthenticator } from '../identity/index.ts';
 import { DetectorEngine, SharedIndicators, exchangeValue, keyedHash, sharingKeyId, verdictRank, type IndicatorKind } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { openSqlite } from '../store/index.ts';
-import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
+import { campaignFixture, firstRequestsAtProviderB } from '../../test/helpers/case-campaign.ts';
 import { withPgSchema } from '../../test/helpers/postgres.ts';
 import { mountAdminRoutes } from '../admin/router.ts';
 import { runIntelCli } from '../cli/cases-cmd.ts';
@@ -121,11 +121,8 @@ async function exchange(storeA: CaseStore, label: string): Promise<void> {
     const polled = await poller.pull('Provider A')!;
     assert.equal(polled.last_error, null);
     assert.equal(polled.imported, shareable.length, `${label}: B takes in every indicator A published to it (${polled.skipped} skipped)`);
-    const b = new DetectorEngine({ intel: intelB });
-    const firsts = new Map<string, InteractionEvent>();
-    for (const e of atProviderB(scenario.events)) if (!firsts.has(e.account_id!)) firsts.set(e.account_id!, e);
-    for (const e of firsts.values()) b.ingest(e);
-    b.flush();
+    // Provider B sees each account's first request only.
+    const { engine: b, firsts } = firstRequestsAtProviderB(scenario.events, intelB);
     const held = [...firsts.keys()].filter((id) => campaignAccounts.has(id.slice(2)) && verdictRank(b.forAccount(id).level) >= verdictRank('throttle'));
     assert.equal(held.length, campaign.members.length, `${label}: B holds every account of the campaign`);
 

@@ -13,7 +13,7 @@ import { openSqlite } from '../store/index.ts';
 import { DetectorEngine, SharedIndicators, exchangeValue, keyedHash, verdictRank } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, PUBLISHED_COLLECTION, type FeedSpec, type PublishedObject } from './index.ts';
-import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
+import { campaignFixture, firstRequestsAtProviderB } from '../../test/helpers/case-campaign.ts';
 
 const { scenario, campaignAccounts, KEY_A: KEY, dir, engine, events, campaign, built } = await campaignFixture();
 
@@ -119,11 +119,8 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
   assert.ok(intelB.list().every((i) => i.source === 'Provider A' && i.level === 'throttle'));
   assert.deepEqual((await storeB.listIndicators()).map((i) => i.id).sort(), intelB.list().map((i) => i.id).sort(), 'stored as well as matched');
 
-  const b = new DetectorEngine({ intel: intelB });
-  const firsts = new Map<string, InteractionEvent>();
-  for (const e of atProviderB(scenario.events)) if (!firsts.has(e.account_id!)) firsts.set(e.account_id!, e);
-  for (const e of firsts.values()) b.ingest(e);
-  b.flush();
+  // Provider B sees each account's first request only.
+  const { engine: b, firsts } = firstRequestsAtProviderB(scenario.events, intelB);
   const held = [...firsts.keys()].filter((id) => campaignAccounts.has(id.slice(2)) && verdictRank(b.forAccount(id).level) >= verdictRank('throttle'));
   assert.equal(held.length, campaign.members.length);
   assert.deepEqual([...firsts.keys()].filter((id) => !campaignAccounts.has(id.slice(2)) && b.forAccount(id).level !== 'none'), []);

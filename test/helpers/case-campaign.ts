@@ -5,7 +5,7 @@
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../../src/detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool, type SharedIndicators } from '../../src/detect/index.ts';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 import { buildCaseFile } from '../../src/cases/case-file.ts';
@@ -51,4 +51,14 @@ export async function smallCampaignCase(alter: (e: InteractionEvent, first: Inte
 /** The campaign reaching provider B: the same people, cards and networks, new account ids. */
 export function atProviderB(evs: readonly InteractionEvent[]): InteractionEvent[] {
   return evs.map((e) => ({ ...e, id: `b_${e.id}`, account_id: `b_${e.account_id}`, org_id: e.org_id ? `b_${e.org_id}` : null }));
+}
+
+/** Provider B's detector after each account's first request there (what a shared indicator has to catch), and those requests by account. */
+export function firstRequestsAtProviderB(evs: readonly InteractionEvent[], intel: SharedIndicators): { engine: DetectorEngine; firsts: Map<string, InteractionEvent> } {
+  const engine = new DetectorEngine({ intel });
+  const firsts = new Map<string, InteractionEvent>();
+  for (const e of atProviderB(evs)) if (!firsts.has(e.account_id!)) firsts.set(e.account_id!, e);
+  for (const e of firsts.values()) engine.ingest(e);
+  engine.flush();
+  return { engine, firsts };
 }

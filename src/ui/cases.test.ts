@@ -3,13 +3,13 @@
 // import a partner's indicators. Skips only when no chromium binary exists at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { buildLabelledEvents, runScanCli, exchangeValue, keyedHash, type PromptPool } from '../detect/index.ts';
+import { exchangeValue, keyedHash } from '../detect/index.ts';
+import { scanPastLogs } from '../../test/helpers/past-logs.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 
@@ -18,13 +18,8 @@ const KEY = 'dashboard-test-sharing-key-0001';
 
 test('dashboard cases: open a case on a campaign, record a decision, import a partner\'s indicators', { skip: browserSkip(CHROMIUM), timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-cases-'));
-  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
-  const logs = join(dir, 'past.jsonl');
-  writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });
+  const past = await scanPastLogs(dir, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
   const hook = await receiver(() => ({ status: 204 }));
-  assert.equal(await runScanCli([logs, '--state', join(dir, 'warden.db.detector')], { stdout: quiet(), stderr: quiet() }), 0);
   const config = parseConfig({
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
     cases: { sharing_key: KEY, provider: 'Provider B', feeds: [{ name: 'Provider C', url: 'http://127.0.0.1:9/taxii2/intel/collections/c/', token: 'key-provider-c-issued-us', every_seconds: 3600 }] },

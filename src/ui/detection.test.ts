@@ -4,25 +4,19 @@
 // reaches the engine with who set it, an id the detector does not know says so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { buildLabelledEvents, runScanCli, type PromptPool } from '../detect/index.ts';
+import { scanPastLogs } from '../../test/helpers/past-logs.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
 test('dashboard: a campaign\'s and a cluster\'s own pages, members linked, cluster verdict set from the page', { skip: browserSkip(CHROMIUM), timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-detection-'));
-  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
-  const logs = join(dir, 'past.jsonl');
-  writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });
-  assert.equal(await runScanCli([logs, '--state', join(dir, 'warden.db.detector')], { stdout: quiet(), stderr: quiet() }), 0, 'the past logs are scanned');
+  const past = await scanPastLogs(dir, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
   const config = parseConfig({
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
     cases: { sharing_key: 'dashboard-test-sharing-key-0002', provider: 'Provider B' },

@@ -5,14 +5,13 @@
 // threshold) and lists every behaviour signal measured, those under their threshold included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { buildLabelledEvents, runScanCli, type PromptPool } from '../detect/index.ts';
 import { INDICATORS } from '../detect/scoring.ts';
+import { scanPastLogs } from '../../test/helpers/past-logs.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
@@ -32,12 +31,7 @@ test('signals: every behaviour indicator of the detector has a plain name and me
 
 test('dashboard: a verdict explained in plain words, with why the account is in its cluster and every signal measured', { skip: browserSkip(CHROMIUM), timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-explain-'));
-  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
-  const logs = join(dir, 'past.jsonl');
-  writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });
-  assert.equal(await runScanCli([logs, '--state', join(dir, 'warden.db.detector')], { stdout: quiet(), stderr: quiet() }), 0, 'the past logs are scanned');
+  const past = await scanPastLogs(dir, { seed: 3, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
   const config = parseConfig({
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
   });

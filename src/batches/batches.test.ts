@@ -1,7 +1,7 @@
 // Message batches through a running Warden, read with the official Anthropic SDK: each request runs
 // as a governed interaction of the key that sent the batch (recorded, limited, shaped), results come
 // back as JSONL, other customers see nothing of it, and bad batches get Anthropic error JSON.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,16 +13,8 @@ import { openSqlite } from '../store/index.ts';
 import { TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
 import { startBatchWarden, untilSettled } from '../../test/helpers/batches.ts';
 
-let t: TestWarden;
-let w: TestWarden['w'];
-let alice: string;
-let bob: string;
-let paced: string;
-
-before(async () => {
-  ({ t, alice, bob, paced } = await startBatchWarden());
-  w = t.w;
-});
+const { t, alice, bob, paced } = await startBatchWarden();
+const w = t.w;
 after(async () => { await t.close(); });
 const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
 

@@ -2,23 +2,15 @@
 // file is uploaded, a batch made from it runs each request through the pipeline as the key that
 // made it (recorded, limited), the answers and refusals come back as output and error files, other
 // customers see nothing, and bad files and requests get OpenAI error JSON.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
 import { startBatchWarden, untilSettled } from '../../test/helpers/batches.ts';
 
-let t: TestWarden;
-let w: TestWarden['w'];
-let alice: string;
-let bob: string;
-let paced: string;
-
-before(async () => {
-  ({ t, alice, bob, paced } = await startBatchWarden());
-  w = t.w;
-});
+const { t, alice, bob, paced } = await startBatchWarden();
+const w = t.w;
 after(async () => { await t.close(); });
 const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
 

@@ -361,12 +361,28 @@ test('padding that changes between requests: harvesters rotating preambles or hi
   assertThrottled(res, 'acct_faketraj', 60);
 });
 
-test('padding reworded for every request (measured, not caught): made-up preambles and rewordings drawn from twenty', () => {
+test('padding reworded for every request is still input (a limit, docs/detector.md): made-up preambles and rewordings drawn from twenty keep harvesters at watch', () => {
   const reworded: Shape = { messages: (q, _n, r) => [user(`${REWORDINGS[Math.floor(r() * REWORDINGS.length)]}\n\n${cot(q)}`)], out: harvestOut };
   const madeUp: Shape = { messages: (q, _n, r) => [user(`${madeUpPreamble(r)}\n\n${cot(q)}`)], out: harvestOut };
   const res = run([
     ...accounts('acct_reworded', 8, reworded, (r, emit) => humanPace(r, 10, emit)),
     ...accounts('acct_madeup', 8, madeUp, (r, emit) => humanPace(r, 10, emit)),
   ]);
-  for (const prefix of ['acct_reworded', 'acct_madeup']) console.log(`# ${prefix}: ${throttledSummary(res, prefix).text}`);
+  // Text not sent before is input, as a person's new document is: what tells these apart is not read.
+  assertAtMostWatch(res, 'acct_reworded');
+  assertAtMostWatch(res, 'acct_madeup');
+});
+
+test('material that changes between requests stays input: an application putting retrieved passages before each question, asking for steps, stays at watch', () => {
+  // Twelve passages of some 350 characters (five short texts each), two retrieved for each question.
+  const PASSAGES = Array.from({ length: 12 }, (_, k) => CHAT.slice(k * 5, k * 5 + 5).join(' '));
+  const ragTurn: Shape = {
+    messages: (_q, n, r) => {
+      const a = PASSAGES[Math.floor(r() * PASSAGES.length)]; const b = PASSAGES[Math.floor(r() * PASSAGES.length)];
+      return [user(`Context:\n${a}\n\n${b}\n\nQuestion: ${CHAT[(n * 7 + 3) % CHAT.length].slice(0, 160)} Explain step by step.`)];
+    },
+    out: (r) => 300 + Math.floor(r() * 600),
+  };
+  const res = run(accounts('acct_ragturn', 8, ragTurn, (r, emit) => humanPace(r, 10, emit)));
+  assertAtMostWatch(res, 'acct_ragturn');
 });

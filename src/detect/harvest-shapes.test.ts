@@ -280,7 +280,7 @@ test('a conversation\'s history stays input however often it is re-sent: people 
   // An agent product: four tools, a system prompt, the user's task and each step's short tool
   // result, reasoning asked for with a parameter; every step answered at length (its reasoning).
   // Each of its users' tasks is a trajectory of up to seven steps, sent step by step (each request
-  // the previous one's messages, its tool call and the tool's result), three users' at a time.
+  // the previous one's messages, its tool call and the tool's result), twelve users' at a time.
   const RESULTS = ['{"ok": true}', '{"status": "shipped", "eta": "2 days"}', '{"rows": 12, "columns": ["region", "revenue"]}', 'Done.'];
   let sessions: { msgs: EventMessage[]; left: number }[] = [];
   let tasks = 0;
@@ -290,7 +290,7 @@ test('a conversation\'s history stays input however often it is re-sent: people 
     params: { reasoning_effort: 'medium' },
     messages: (_q, n, r) => {
       if (n === 0) sessions = [];
-      const k = Math.floor(r() * 3);
+      const k = Math.floor(r() * 12);
       let s = sessions[k];
       if (!s || s.left === 0) {
         s = sessions[k] = { msgs: [user(CHAT[(tasks++ * 3) % CHAT.length].slice(0, 120))], left: Math.floor(r() * 8) };

@@ -24,7 +24,7 @@ import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
-import { FRESH_SKETCH, freshInput } from './standing-input.ts';
+import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
 import { LinkRecords } from './link-records.ts';
@@ -69,7 +69,7 @@ const BASELINE_MAX_PROMPTS = 16;
 
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 6;
+const SNAPSHOT_FORMAT = 7;
 /**
  * Distinct model names the detector keeps (for the model-release signal). The name is the
  * customer's string: only served requests register one, and past this many the rest share one
@@ -1174,7 +1174,7 @@ export class DetectorEngine implements VerdictView {
     // A continued response is read with the chain the model read before it (chains.ts).
     if (ev.flavour === 'openai.responses') f.flags = this.chains.read(ev, f.flags);
     // The input counted is what the account had not sent before (a prompt array's prompts share the request's).
-    if (each.length === 1) f.inputTokens = freshInput(this.freshSketch, i, ev, (f.flags & FLAG.singleShot) !== 0, f.toolsHash);
+    if (each.length === 1) f.inputTokens = freshInput(this.freshSketch, i, ev, (f.flags & FLAG.singleShot) !== 0, f.toolsHash, this.answersServed ?? undefined);
     let prompts = 0;
     for (const p of each) prompts += p.weight;
     const off = i * STRIDE;
@@ -1375,16 +1375,20 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
-   * Whether a snapshot of `layout` can be read into this engine: one of its own layout, or of
-   * format 5, which held the same fields but the fresh-input sketch (`freshSketch`). Its accounts
-   * start with an empty sketch: each one's next request counts its input whole, as every request
-   * did then, and its windows' input counts decay as the rest of the window does.
+   * Whether a snapshot of `layout` can be read into this engine: one of its own layout; of format
+   * 6, whose fresh-input sketch kept one lead-in and closing an account (read into the first of
+   * its slots); or of format 5, which held the same fields but the fresh-input sketch
+   * (`freshSketch`). Format 5's accounts start with an empty sketch: each one's next request
+   * counts its input whole, as every request did then, and its windows' input counts decay as the
+   * rest of the window does.
    */
   readsLayout(layout: string): boolean {
     const own = this.snapshotLayout();
     if (layout === own) return true;
-    const fields = own.slice(own.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('freshSketch/'));
-    return layout === `5;${fields.join(',')}`;
+    const fields = own.slice(own.indexOf(';') + 1).split(',');
+    const without = fields.filter((f) => !f.startsWith('freshSketch/'));
+    const format6 = fields.map((f) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort();
+    return layout === `5;${without.join(',')}` || layout === `6;${format6.join(',')}`;
   }
 
   /**
@@ -1416,7 +1420,8 @@ export class DetectorEngine implements VerdictView {
       }
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
-    // A format 5 snapshot has no fresh-input sketch: an empty one for the accounts it holds.
+    // A format 6 snapshot's sketch has one lead-in slot an account; a format 5 snapshot has none: an empty one for the accounts it holds.
+    if (this.freshSketch.length === this.accounts.cap * FRESH_SKETCH_6 && FRESH_SKETCH_6 !== FRESH_SKETCH) this.freshSketch = sketchFromFormat6(this.freshSketch, this.accounts.cap);
     if (this.freshSketch.length !== this.accounts.cap * FRESH_SKETCH) this.freshSketch = new Uint32Array(this.accounts.cap * FRESH_SKETCH);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).

@@ -279,18 +279,27 @@ test('a conversation\'s history stays input however often it is re-sent: people 
   };
   // An agent product: four tools, a system prompt, the user's task and each step's short tool
   // result, reasoning asked for with a parameter; every step answered at length (its reasoning).
+  // Each of its users' tasks is a trajectory of up to seven steps, sent step by step (each request
+  // the previous one's messages, its tool call and the tool's result), twelve users' at a time.
   const RESULTS = ['{"ok": true}', '{"status": "shipped", "eta": "2 days"}', '{"rows": 12, "columns": ["region", "revenue"]}', 'Done.'];
+  let sessions: { msgs: EventMessage[]; left: number }[] = [];
+  let tasks = 0;
   const agent: Shape = {
     tools: ['web_search', 'fetch_url', 'run_code', 'read_file'],
     system: () => 'You are the assistant of an online shop. Use the tools to look up orders and answer the customer.',
     params: { reasoning_effort: 'medium' },
     messages: (_q, n, r) => {
-      const msgs: EventMessage[] = [user(CHAT[(n * 3) % CHAT.length].slice(0, 120))];
-      for (let k = 0, steps = Math.floor(r() * 8); k < steps; k++) {
-        const result = RESULTS[Math.floor(r() * RESULTS.length)];
-        msgs.push({ role: 'assistant', text: '', chars: 0 }, { role: 'tool', text: result, chars: result.length });
+      if (n === 0) sessions = [];
+      const k = Math.floor(r() * 12);
+      let s = sessions[k];
+      if (!s || s.left === 0) {
+        s = sessions[k] = { msgs: [user(CHAT[(tasks++ * 3) % CHAT.length].slice(0, 120))], left: Math.floor(r() * 8) };
+        return s.msgs.slice();
       }
-      return msgs;
+      const result = RESULTS[Math.floor(r() * RESULTS.length)];
+      s.msgs.push({ role: 'assistant', text: '', chars: 0 }, { role: 'tool', text: result, chars: result.length });
+      s.left--;
+      return s.msgs.slice();
     },
     out: (r) => 400 + Math.floor(r() * 1600),
   };
@@ -300,4 +309,80 @@ test('a conversation\'s history stays input however often it is re-sent: people 
   ]);
   assertAtMostWatch(res, 'acct_chatapp');
   assertAtMostWatch(res, 'acct_agentapp');
+});
+
+// Padding that changes between requests. Four preambles of about 300 characters, said in turn.
+const PREAMBLES = [
+  PREAMBLE,
+  'Our study group meets on Thursdays and we are collecting worked examples for the revision sheet. Please keep each explanation self-contained, name the quantities you use, avoid shortcuts a beginner would not know, and check the arithmetic at the end so we can copy the solution as it stands.',
+  'I tutor two pupils who are preparing for an entrance exam, and I want to show them a clean model answer for the exercise below. Write it the way a careful teacher would on the board: one idea a line, units carried through, and a short remark wherever a pupil is likely to go wrong.',
+  'This is for a collection of practice problems that a volunteer maths club hands out to its members. Present the solution in a friendly register, explain why each operation is the right one, keep the numbers exact until the last line, and finish with the answer in a full sentence.',
+];
+/** One of 20 rewordings of the same request, built from interchangeable clauses (chosen at random per request). */
+const REWORDINGS = (() => {
+  const a = ['I am preparing study notes for a tutoring group', 'I am putting together revision material for some students', 'We are assembling a set of worked examples for a class', 'I am writing up practice solutions for learners'];
+  const b = ['and would appreciate your help with the problem below.', 'and need a clear solution to the exercise that follows.', 'and want a careful model answer for the question here.', 'so please solve the task that comes next.', 'and I would like the problem after this solved properly.'];
+  const c = ['Keep the notation consistent with standard textbooks, write so that a motivated student could follow without further help, use plain language where possible and define any terms you introduce along the way.',
+    'Use the notation of ordinary school books, write it so a keen pupil could follow it alone, prefer plain words and explain any term that is not everyday language.'];
+  const out: string[] = [];
+  for (let i = 0; out.length < 20; i++) out.push(`${a[i % a.length]} ${b[Math.floor(i / a.length) % b.length]} ${c[i % c.length]}`);
+  return out;
+})();
+/** Words to make up a new preamble of 300-1,000 characters for every request (notes, a story, anything). */
+const FILLER_WORDS = CHAT.join(' ').split(/\s+/).filter((w) => /^[a-z,.']{2,12}$/i.test(w));
+function madeUpPreamble(r: () => number): string {
+  const target = 300 + Math.floor(r() * 700);
+  const words: string[] = [];
+  for (let len = 0; len < target;) { const w = FILLER_WORDS[Math.floor(r() * FILLER_WORDS.length)]; words.push(w); len += w.length + 1; }
+  return words.join(' ');
+}
+/** Made-up tool results, short and different each time (a trajectory's steps the account was never served). */
+const FAKE_RESULTS = (r: () => number) => `{"found": ${1 + Math.floor(r() * 40)}, "page": ${1 + Math.floor(r() * 9)}}`;
+
+test('padding that changes between requests: harvesters rotating preambles or hiding a preamble in a made-up tool trajectory are throttled', () => {
+  const rotating: Shape = { messages: (q, n) => [user(`${PREAMBLES[n % PREAMBLES.length]}\n\n${cot(q)}`)], out: harvestOut };
+  // A single-shot question behind two made-up tool calls and their short results, the preamble and one tool definition before it.
+  const trajectory: Shape = {
+    tools: ['search_notes'],
+    messages: (q, _n, r) => [
+      user(`${PREAMBLE}\n\n${cot(q)}`),
+      { role: 'assistant', text: '', chars: 0 }, { role: 'tool', text: FAKE_RESULTS(r), chars: 24 },
+      { role: 'assistant', text: '', chars: 0 }, { role: 'tool', text: FAKE_RESULTS(r), chars: 24 },
+    ],
+    out: harvestOut,
+  };
+  const res = run([
+    ...accounts('acct_rotating', 8, rotating, (r, emit) => humanPace(r, 10, emit)),
+    ...accounts('acct_faketraj', 8, trajectory, (r, emit) => humanPace(r, 10, emit)),
+  ]);
+  const summaries = ['acct_rotating', 'acct_faketraj'].map((prefix) => ({ prefix, ...throttledSummary(res, prefix) }));
+  assert.ok(summaries.every((s) => s.throttled === s.accounts && s.accounts === 8), summaries.map((s) => `${s.prefix}: ${s.text}`).join('; '));
+  assertThrottled(res, 'acct_rotating', 60);
+  assertThrottled(res, 'acct_faketraj', 60);
+});
+
+test('padding reworded for every request is still input (a limit, docs/detector.md): made-up preambles and rewordings drawn from twenty keep harvesters at watch', () => {
+  const reworded: Shape = { messages: (q, _n, r) => [user(`${REWORDINGS[Math.floor(r() * REWORDINGS.length)]}\n\n${cot(q)}`)], out: harvestOut };
+  const madeUp: Shape = { messages: (q, _n, r) => [user(`${madeUpPreamble(r)}\n\n${cot(q)}`)], out: harvestOut };
+  const res = run([
+    ...accounts('acct_reworded', 8, reworded, (r, emit) => humanPace(r, 10, emit)),
+    ...accounts('acct_madeup', 8, madeUp, (r, emit) => humanPace(r, 10, emit)),
+  ]);
+  // Text not sent before is input, as a person's new document is: what tells these apart is not read.
+  assertAtMostWatch(res, 'acct_reworded');
+  assertAtMostWatch(res, 'acct_madeup');
+});
+
+test('material that changes between requests stays input: an application putting retrieved passages before each question, asking for steps, stays at watch', () => {
+  // Twelve passages of some 350 characters (five short texts each), two retrieved for each question.
+  const PASSAGES = Array.from({ length: 12 }, (_, k) => CHAT.slice(k * 5, k * 5 + 5).join(' '));
+  const ragTurn: Shape = {
+    messages: (_q, n, r) => {
+      const a = PASSAGES[Math.floor(r() * PASSAGES.length)]; const b = PASSAGES[Math.floor(r() * PASSAGES.length)];
+      return [user(`Context:\n${a}\n\n${b}\n\nQuestion: ${CHAT[(n * 7 + 3) % CHAT.length].slice(0, 160)} Explain step by step.`)];
+    },
+    out: (r) => 300 + Math.floor(r() * 600),
+  };
+  const res = run(accounts('acct_ragturn', 8, ragTurn, (r, emit) => humanPace(r, 10, emit)));
+  assertAtMostWatch(res, 'acct_ragturn');
 });

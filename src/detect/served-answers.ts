@@ -11,6 +11,7 @@
  * gateways that do not record `answer_fp`, behave as before).
  */
 import { fnv1a, type ServedAnswerLookup } from './features.ts';
+import type { SentRequests } from './standing-input.ts';
 
 /** Bit positions set for each pair. */
 const PROBES = 4;
@@ -25,7 +26,7 @@ export const FOLLOW_MAX = 8;
 /** Servings of one answer counted; an answer served this often is read by length. */
 const SERVES_MAX = 64;
 
-export class ServedAnswers implements ServedAnswerLookup {
+export class ServedAnswers implements ServedAnswerLookup, SentRequests {
   private current: Uint32Array;
   private older: Uint32Array;
   private mask: number;
@@ -88,7 +89,26 @@ export class ServedAnswers implements ServedAnswerLookup {
   /** Record that `fp` was served to `account` (and that its events carry fingerprints). */
   add(account: number, fp: number): void {
     if (!this.containsIn(this.current, account, 0)) this.insert(account, 0);
-    if (fp === 0) return;
+    if (fp !== 0) this.remember(account, fp);
+  }
+
+  /**
+   * The selected account sent a request whose messages hash to `key` (standing-input.ts): a pair
+   * of its own in the same filter, counted as answers are (servings and follow-ups), without the
+   * fingerprint marker.
+   */
+  recordSent(key: number): void { this.remember(this.account, derivedKey(key, SENT_TAG, 0)); }
+
+  /** One more request of the selected account going on from the one whose messages hash to `key` (see `SentRequests`). */
+  followSent(key: number): boolean | null {
+    const k = derivedKey(key, SENT_TAG, 0);
+    if (!this.contains(this.account, k)) return null;
+    // Sent that often (an application's fixed first message): what follows it is not read as going on.
+    return this.follow(k) === true;
+  }
+
+  /** One more serving of `fp` to `account` (the first: the pair itself). */
+  private remember(account: number, fp: number): void {
     if (!this.contains(account, fp)) { this.insert(account, fp); return; }
     if (!this.containsIn(this.current, account, fp)) this.insert(account, fp);
     // Served again: one more serving, and as many follow-ups again.
@@ -134,6 +154,8 @@ export class ServedAnswers implements ServedAnswerLookup {
 
 /** `derivedKey`'s tag for servings (follow-ups use 0). */
 const SERVE_TAG = 0x7fffffff;
+/** `derivedKey`'s tag for the requests an account sent (standing-input.ts), apart from the answers it was served. */
+const SENT_TAG = 0x7ffffffe;
 
 /**
  * The pseudo-fingerprint of answer `fp`'s n-th serving (`derivedKey(fp, SERVE_TAG, n)`) or of a

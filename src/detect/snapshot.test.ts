@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { FRESH_SKETCH, FRESH_SKETCH_6 } from './standing-input.ts';
 import { DetectorEngine, SharedIndicators, buildLabelledEvents, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
@@ -178,7 +179,7 @@ test('a snapshot written before the format changed is not used, and says why; th
   const engine = new DetectorEngine();
   const read = await readSnapshot(engine, path);
   assert.equal(read.restored, false, 'not used');
-  assert.match(read.restored ? '' : read.reason, /another version of the detector \(format 2, this one 6/);
+  assert.match(read.restored ? '' : read.reason, /another version of the detector \(format 2, this one 7/);
   assert.equal(engine.campaigns().length, 0, 'nothing half-read');
   // A snapshot written now reads back.
   await writeSnapshot(engine, path, 0);
@@ -198,7 +199,7 @@ test('a snapshot written before the fresh-input sketch (format 5) is read back: 
   const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
   delete body.state.freshSketch;
   const [format, fields] = String(header.layout).split(';');
-  assert.equal(format, '6', 'this build writes format 6');
+  assert.equal(format, '7', 'this build writes format 7');
   header.layout = `5;${fields.split(',').filter((f: string) => !f.startsWith('freshSketch/')).join(',')}`;
   const payload = serialize(body);
   header.bytes = payload.length;
@@ -212,6 +213,55 @@ test('a snapshot written before the fresh-input sketch (format 5) is read back: 
   assert.deepEqual(without(restarted), without(live), 'everything but the sketch as written');
   const sketch = restarted.snapshotState().freshSketch as Uint32Array;
   assert.ok(sketch.length > 0 && sketch.every((x) => x === 0), 'an empty sketch for every account slot');
+  for (const ev of events.slice(half)) { live.ingest(ev); restarted.ingest(ev); }
+  live.flush(); restarted.flush();
+  const flagged = (e: DetectorEngine) => Object.keys(labels.accounts).filter((id) => e.forAccount(id).level !== 'none' && e.forAccount(id).level !== 'watch').sort();
+  assert.ok(flagged(live).length > 40, 'the comparison covers flagged accounts');
+  assert.deepEqual(flagged(restarted), flagged(live), 'the same accounts flagged once the rest is read');
+});
+
+test('a snapshot written with one lead-in slot an account (format 6) is read back: its lead-in, closing and the rest in the first slots', async () => {
+  const { serialize, deserialize } = await import('node:v8');
+  const live = new DetectorEngine();
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const path = join(dir, 'format6.detector');
+  await writeSnapshot(live, path, 0);
+  const data = readFileSync(path);
+  const eol = data.indexOf(10);
+  const header = JSON.parse(data.subarray(0, eol).toString('utf8'));
+  const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
+  // Format 6's sketch: the first lead-in slot (17 numbers), the first closing slot (14), then system, tools, tool input and last message.
+  const now = body.state.freshSketch as Uint32Array;
+  const accounts = now.length / FRESH_SKETCH;
+  const old = new Uint32Array(accounts * FRESH_SKETCH_6);
+  const tailsAt = FRESH_SKETCH - 5 - 4 * 14;
+  for (let i = 0; i < accounts; i++) {
+    const a = i * FRESH_SKETCH; const b = i * FRESH_SKETCH_6;
+    old.set(now.subarray(a, a + 17), b);
+    old.set(now.subarray(a + tailsAt, a + tailsAt + 14), b + 17);
+    old.set(now.subarray(a + FRESH_SKETCH - 5, a + FRESH_SKETCH - 1), b + 31);
+  }
+  body.state.freshSketch = old;
+  const [format, fields] = String(header.layout).split(';');
+  assert.equal(format, '7', 'this build writes format 7');
+  header.layout = `6;${fields.split(',').map((f: string) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort().join(',')}`;
+  const payload = serialize(body);
+  header.bytes = payload.length;
+  writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
+
+  const restarted = new DetectorEngine();
+  const read = await readSnapshot(restarted, path);
+  assert.ok(read.restored, read.restored ? '' : read.reason);
+  const sketch = restarted.snapshotState().freshSketch as Uint32Array;
+  assert.equal(sketch.length, now.length, 'the sketch in this layout');
+  let kept = 0;
+  for (let i = 0; i < accounts; i++) {
+    const a = i * FRESH_SKETCH;
+    for (const [from, n] of [[a, 17], [a + tailsAt, 14], [a + FRESH_SKETCH - 5, 4]]) {
+      for (let k = from; k < from + n; k++) { assert.equal(sketch[k], now[k], `account slot ${i}, entry ${k - a}`); if (sketch[k] !== 0) kept++; }
+    }
+  }
+  assert.ok(kept > 100, `what format 6 held is kept (${kept} numbers)`);
   for (const ev of events.slice(half)) { live.ingest(ev); restarted.ingest(ev); }
   live.flush(); restarted.flush();
   const flagged = (e: DetectorEngine) => Object.keys(labels.accounts).filter((id) => e.forAccount(id).level !== 'none' && e.forAccount(id).level !== 'watch').sort();

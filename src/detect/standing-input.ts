@@ -13,10 +13,13 @@
  *   whole; a tool set the same as the previous request's leaves out the input the event shows no
  *   text for (the tool definitions), at most what the previous request had of it; and in a
  *   single-shot request (no conversation before its turn), its lead-in and closing the same as
- *   the previous single-shot request's (a preamble, a made-up exchange, an instruction before a
- *   tool result, a closing sentence). A conversation's history is never left out: it grows with
- *   each turn (the previous turn and its answer appended), and that is what a conversation's input
- *   is; every chat user would otherwise read as a harvester.
+ *   one of the last `PADDING_SLOTS` different ones the account sent (a preamble, several taken in
+ *   turn, a made-up exchange, an instruction before a tool result, a closing sentence). A
+ *   conversation's history is never left out: it grows with each turn (the previous turn and its
+ *   answer appended), and that is what a conversation's input is; every chat user would otherwise
+ *   read as a harvester. A request goes on from earlier ones only when the account sent what it
+ *   goes on from (`SentRequests`): a trajectory of tool calls and results written into a
+ *   single-shot question is no conversation, it is padding.
  *
  * A different system prompt counts beyond `STANDING_SYSTEM_CHARS`: material (retrieved passages, a
  * pasted file) that changes is input, as a conversation's history is.
@@ -50,19 +53,63 @@ export const LEAD_MARKS = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192] as con
 export const TAIL_MARKS = [16, 32, 64, 128, 256, 384] as const;
 /** Hashes kept between two marks, and the stretch they cover (its start, and the step between them). */
 const FINE = 6;
+/**
+ * Lead-ins (and, apart, closings) of single-shot requests kept per account: a request is compared
+ * with each and its agreement is the best of them, so preambles taken in turn are found as one
+ * sent alike is, as long as there are no more of them than this. A request that agrees with none
+ * takes the place of the one kept longest.
+ */
+export const PADDING_SLOTS = 4;
 const LEAD_SLOTS = LEAD_MARKS.length + 2 + FINE;
 const TAIL_SLOTS = TAIL_MARKS.length + 2 + FINE;
-const SYSTEM_SLOT = LEAD_SLOTS + TAIL_SLOTS;
+const TAILS_AT = PADDING_SLOTS * LEAD_SLOTS;
+const SYSTEM_SLOT = TAILS_AT + PADDING_SLOTS * TAIL_SLOTS;
 const TOOLS_SLOT = SYSTEM_SLOT + 1;
 const TOOL_INPUT_SLOT = SYSTEM_SLOT + 2;
 const LAST_SLOT = SYSTEM_SLOT + 3;
+/** Which lead-in slot (low byte) and closing slot (next byte) a request agreeing with none takes next. */
+const NEXT_SLOT = SYSTEM_SLOT + 4;
 /**
  * Entries a per-account sketch holds (`freshInput`): the lead-in and closing hashes of its last
- * single-shot request that continued nothing, then its last request's system prompt key, tool-set
- * hash, the tokens of its input the event shows no text for and the key of its last message.
+ * `PADDING_SLOTS` different single-shot requests that continued nothing, then its last request's
+ * system prompt key, tool-set hash, the tokens of its input the event shows no text for, the key
+ * of its last message and which slots are taken next (129 numbers, 516 bytes).
  */
-export const FRESH_SKETCH = LAST_SLOT + 1;
-/** Messages before the last one searched for the previous request's last message. */
+export const FRESH_SKETCH = NEXT_SLOT + 1;
+/** Entries of the sketch before `PADDING_SLOTS` (snapshot format 6): one lead-in and one closing. */
+export const FRESH_SKETCH_6 = LEAD_SLOTS + TAIL_SLOTS + 4;
+
+/**
+ * A format-6 sketch (`FRESH_SKETCH_6` entries an account) in this layout: its lead-in and closing
+ * in the first slots, the rest as it was.
+ */
+export function sketchFromFormat6(old: Uint32Array, accounts: number) {
+  const out = new Uint32Array(accounts * FRESH_SKETCH);
+  for (let i = 0; i * FRESH_SKETCH_6 < old.length && i < accounts; i++) {
+    const from = i * FRESH_SKETCH_6; const to = i * FRESH_SKETCH;
+    out.set(old.subarray(from, from + LEAD_SLOTS), to);
+    out.set(old.subarray(from + LEAD_SLOTS, from + LEAD_SLOTS + TAIL_SLOTS), to + TAILS_AT);
+    out.set(old.subarray(from + LEAD_SLOTS + TAIL_SLOTS, from + FRESH_SKETCH_6), to + SYSTEM_SLOT);
+  }
+  return out;
+}
+
+/**
+ * What the account sent before, by the hash of a request's messages (all of them, in order): a
+ * request that goes on from earlier ones holds, before its last message, all the messages of one
+ * the account sent. Kept in the served-answers record's filter (served-answers.ts), in fixed memory.
+ */
+export interface SentRequests {
+  /**
+   * One more request going on from the request whose messages hash to `key`: null when the
+   * account sent none such (recently enough to be remembered); false once as many went on from
+   * it as a person's edits and retries make (then a prefix re-sent before question after question).
+   */
+  followSent(key: number): boolean | null;
+  /** The account sent a request whose messages hash to `key`. */
+  recordSent(key: number): void;
+}
+/** Messages before the last one searched for the previous request's last message, and for the end of a request the account sent. */
 const CONTINUED_WITHIN = 16;
 
 /** Hash of the first k characters read, at index k (scratch: one pass fills what a request has). */
@@ -108,12 +155,34 @@ function tailHashes(msgs: InteractionEvent['request']['messages']): number {
 }
 
 /**
- * How many of the first characters hashed in `hashes` (`read` of them) agree with the request the
- * sketch's stretch at `at` holds (its mark hashes, then the fine stretch's start and step and its
- * hashes); then stores this request's hashes there, the fine ones spread over the stretch between
- * the agreement and the next length known to differ.
+ * How many of the first characters hashed in `hashes` (`read` of them) agree with the request one
+ * of the `slots` stretches from `at` holds (each: its mark hashes, then the fine stretch's start
+ * and step and its hashes), the one agreeing furthest; then stores this request's hashes there
+ * (in none agrees, in the slot the byte of `sketch[slot]` at `nextShift` names, the one kept
+ * longest), the fine ones spread over the stretch between the agreement and the next length
+ * known to differ.
  */
-function agreeAndStore(marks: readonly number[], hashes: Uint32Array, read: number, sketch: Uint32Array, at: number): number {
+function agreeAndStore(marks: readonly number[], hashes: Uint32Array, read: number, sketch: Uint32Array, at: number, slot: number, slots: number, nextShift: number): number {
+  const width = marks.length + 2 + FINE;
+  // The slot agreeing furthest; none: the one kept longest.
+  let best = -1; let same = 0; let differs = Math.min(read + 1, hashes.length);
+  for (let s = 0; s < slots; s++) {
+    const a = agreement(marks, hashes, read, sketch, at + s * width);
+    if (a > same) { best = s; same = a; differs = agreedDiffers; }
+  }
+  if (best < 0) {
+    best = (sketch[slot] >>> nextShift) & 0xff;
+    sketch[slot] = (sketch[slot] & ~(0xff << nextShift)) | (((best + 1) % slots) << nextShift);
+  }
+  store(marks, hashes, read, sketch, at + best * width, same, differs);
+  return same;
+}
+
+/** Where the last `agreement` found the request to differ. */
+let agreedDiffers = 0;
+
+/** How many of the first characters hashed in `hashes` agree with the request the stretch at `at` holds (sets `agreedDiffers`). */
+function agreement(marks: readonly number[], hashes: Uint32Array, read: number, sketch: Uint32Array, at: number): number {
   const lo = sketch[at + marks.length]; const step = sketch[at + marks.length + 1];
   const fine = at + marks.length + 2;
   let same = 0; let differs = Math.min(read + 1, hashes.length);
@@ -127,6 +196,13 @@ function agreeAndStore(marks: readonly number[], hashes: Uint32Array, read: numb
     if (hashes[p] === sketch[fine + j]) same = Math.max(same, p);
     else if (p > same) differs = Math.min(differs, p);
   }
+  agreedDiffers = differs;
+  return same;
+}
+
+/** Stores the request's hashes at `at`, the fine ones spread over the stretch between its agreement `same` and `differs`. */
+function store(marks: readonly number[], hashes: Uint32Array, read: number, sketch: Uint32Array, at: number, same: number, differs: number): void {
+  const fine = at + marks.length + 2;
   for (let k = 0; k < marks.length; k++) sketch[at + k] = marks[k] <= read ? hashes[marks[k]] : 0;
   // The next request is compared within (same, differs): the boundary of what is sent alike lies there.
   const top = Math.min(differs, read + 1);
@@ -136,7 +212,6 @@ function agreeAndStore(marks: readonly number[], hashes: Uint32Array, read: numb
     const p = same + nextStep * (j + 1);
     sketch[fine + j] = p < top && p <= read ? hashes[p] : 0;
   }
-  return same;
 }
 
 /**
@@ -165,16 +240,57 @@ function messageKey(m: InteractionEvent['request']['messages'][number] | undefin
   return (h >>> 0) || 1;
 }
 
+/** Keys of the request's messages up to each of its last `CONTINUED_WITHIN + 1` (scratch of `sentKeys`). */
+const upTo = new Uint32Array(CONTINUED_WITHIN + 1);
+
 /**
- * Whether the request goes on from earlier ones: a continued Responses chain, two or more answers
- * or tool calls before its last message (an agent's trajectory, a conversation), or the previous
- * request's last message among those before its own (the next turn or step). What it re-sends is
- * then the conversation's input, counted as such; only a request that starts anew (a new question,
- * a trajectory's first step) is read for what it sends alike with the previous one.
+ * Keys of the request's messages from the first up to each of the last `CONTINUED_WITHIN + 1`
+ * (into `upTo`, the last message's at `upTo[n - 1]`); returns n. A key holds the roles and
+ * lengths of every message up to it and the text keys of the first and of that one: what a
+ * request sends again of one it goes on from, read without reading the middle messages' text.
  */
-function continues(req: InteractionEvent['request'], previousLast: number): boolean {
+function sentKeys(msgs: InteractionEvent['request']['messages']): number {
+  const from = Math.max(0, msgs.length - 1 - CONTINUED_WITHIN);
+  const first = messageKey(msgs[0]);
+  let shape = 0x811c9dc5;
+  for (let m = 0; m < msgs.length; m++) {
+    shape = Math.imul(roleMix(shape, msgs[m].role) ^ msgs[m].chars, FNV_PRIME);
+    if (m < from) continue;
+    let h = Math.imul(shape ^ first, FNV_PRIME);
+    h = Math.imul(h ^ messageKey(msgs[m]), FNV_PRIME);
+    h ^= h >>> 15; h = Math.imul(h, 0x2c1b3c6d); h ^= h >>> 12;
+    upTo[m - from] = (h >>> 0) || 1;
+  }
+  return msgs.length - from;
+}
+
+/**
+ * Whether the request goes on from earlier ones: a continued Responses chain, messages of a long
+ * request left out of the event with answers among them, or, with `sent`, messages before its
+ * last one that are all those of a request the account sent (the next turn or step: the earlier
+ * request's messages, its answer and the new turn), the latest such followed by no more requests
+ * than a person's edits and retries make. Without `sent`: two or more answers or tool calls
+ * before its last message, or the previous request's last message among those before its own.
+ * What it re-sends is then the conversation's input, counted as such; only a request that starts
+ * anew (a new question, a trajectory's first step, or a trajectory the account never sent the
+ * steps of: made up) is read for what it sends alike with earlier ones. Records the request as
+ * sent.
+ */
+function continues(req: InteractionEvent['request'], previousLast: number, sent: SentRequests | undefined): boolean {
   if (req.previous_response_id || (req.item_references?.length ?? 0) > 0) return true;
+  if ((req.messages_omitted?.roles.assistant ?? 0) > 0) return true;
   const msgs = req.messages;
+  if (sent !== undefined) {
+    if (msgs.length === 0) return false;
+    const n = sentKeys(msgs);
+    let goesOn = false;
+    for (let k = n - 2; k >= 0; k--) {
+      const followed = sent.followSent(upTo[k]);
+      if (followed !== null) { goesOn = followed; break; }
+    }
+    sent.recordSent(upTo[n - 1]);
+    return goesOn;
+  }
   let answers = 0;
   for (let m = msgs.length - 2; m >= 0; m--) {
     if (msgs[m].role === 'assistant' && ++answers >= 2) return true;
@@ -189,14 +305,14 @@ function continues(req: InteractionEvent['request'], previousLast: number): bool
  * sketch (`FRESH_SKETCH` entries at `i * FRESH_SKETCH` of `sketch`). `singleShot`: the request has
  * no conversation before its turn (FLAG.singleShot); `toolsHash`: its tool set's (0: none).
  */
-export function freshInput(sketch: Uint32Array, i: number, ev: InteractionEvent, singleShot: boolean, toolsHash: number): number {
+export function freshInput(sketch: Uint32Array, i: number, ev: InteractionEvent, singleShot: boolean, toolsHash: number, sent?: SentRequests): number {
   const input = ev.response.input_tokens;
   const req = ev.request;
   const msgs = req.messages;
   const base = i * FRESH_SKETCH;
   const system = req.system;
   const sysKey = systemKey(system);
-  const anew = !continues(req, sketch[base + LAST_SLOT]);
+  const anew = !continues(req, sketch[base + LAST_SLOT], sent);
   // The input the event shows no text for: tool definitions, and the rest of what the count holds
   // beyond the text at CHARS_PER_TOKEN (message framing, text in scripts of fewer characters a
   // token). With the same tools as the previous request, as much of it as that request had is the
@@ -208,12 +324,12 @@ export function freshInput(sketch: Uint32Array, i: number, ev: InteractionEvent,
   let repeated = 0;
   if (system) repeated += Math.floor((anew && sysKey === sketch[base + SYSTEM_SLOT] ? system.length : Math.min(system.length, STANDING_SYSTEM_CHARS)) / CHARS_PER_TOKEN);
   if (anew && toolsHash !== 0 && toolsHash === sketch[base + TOOLS_SLOT]) repeated += Math.min(unshown, sketch[base + TOOL_INPUT_SLOT]);
-  // A single-shot request's lead-in and closing, against the previous such request's.
+  // A single-shot request's lead-in and closing, against the last few such requests'.
   if (anew && singleShot && msgs.length > 0) {
     let text = 0;
     for (let m = 0; m < msgs.length; m++) text += msgs[m].text?.length ?? 0;
-    const head = agreeAndStore(LEAD_MARKS, prefix, leadHashes(msgs), sketch, base);
-    const end = agreeAndStore(TAIL_MARKS, suffix, tailHashes(msgs), sketch, base + LEAD_SLOTS);
+    const head = agreeAndStore(LEAD_MARKS, prefix, leadHashes(msgs), sketch, base, base + NEXT_SLOT, PADDING_SLOTS, 0);
+    const end = agreeAndStore(TAIL_MARKS, suffix, tailHashes(msgs), sketch, base + TAILS_AT, base + NEXT_SLOT, PADDING_SLOTS, 8);
     repeated += Math.floor(Math.min(text, head + end) / CHARS_PER_TOKEN);
   }
   sketch[base + SYSTEM_SLOT] = sysKey;

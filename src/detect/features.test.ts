@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { extractFeatures, flagNames, FLAG } from './features.ts';
-import { FOLDED, HIT, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
+import { FOLDED, HIT, PERSONAL_EN, PERSONAL_PHRASES, PERSONAL_WORDS, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp, personWordExpressions, personWords } from './lexicon.ts';
 import { buildLabelledEvents, type PromptPool } from './index.ts';
 import { emptyEnforcement, emptyParams } from '../events/schema.ts';
 
@@ -65,6 +65,27 @@ test('random strings built from lexicon pieces: the automaton and the regular ex
     let s = '';
     for (let j = 1 + Math.floor(rnd() * 12); j > 0; j--) s += pieces[Math.floor(rnd() * pieces.length)];
     assert.equal(lexiconHits(s), lexiconHitsOneByOne(s), JSON.stringify(s));
+  }
+});
+
+test('random strings built from person words: the person-word automaton and its regular expressions agree on every one', () => {
+  // Whole words or not (a letter, digit or underscore on either side), both apostrophes, the CJK forms and their neighbours, upper case (not matched).
+  const pieces = [...PERSONAL_EN, ...PERSONAL_WORDS, ...PERSONAL_PHRASES, 'je', 'por', 'favore', 'les', 'j', 'm', 't', "'", '\u2019', 'a', 'é', 'h', 'x', ' ', ' ', '\n',
+    '0', '7', '_', 'ж', 'ё', '가', 'ñ', 'I', 'Mi', 'HELP', '×', '÷', '?', '.', '-', '我', '你', 'わたし', 'ればいい', '줘', '안녕', '\u{1f600}', 'helps', 'yourselves', 'you2'];
+  const [english, other] = personWordExpressions();
+  let seed = 11; let found = 0;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (let k = 0; k < 50_000; k++) {
+    let s = '';
+    for (let j = 1 + Math.floor(rnd() * 8); j > 0; j--) s += pieces[Math.floor(rnd() * pieces.length)];
+    const expected = english.test(s) || other.test(s);
+    if (expected) found++;
+    assert.equal(personWords(s), expected, JSON.stringify(s));
+  }
+  assert.ok(found > 10_000 && found < 45_000, `strings with and without person words both drawn (${found} of 50,000 with)`);
+  for (const [text, person] of [['what is 2+2?', false], ["i'm stuck", true], ['helpful', false], ['mi2', false], ['mi, tu', true], ["j'ai", true], ['j\u2019ha', true], ["j'x", false],
+    ['je suis', true], ['je sais pas', true], ['je 3 fois', false], ['por favor', true], ['por favorito', false], ['\u6211\u7684', true], ['x_me', false], ['me_x', false]] as const) {
+    assert.equal(personWords(text), person, `${JSON.stringify(text)}: ${person ? 'a person word' : 'none'}`);
   }
 });
 

@@ -7,7 +7,7 @@
 import { enumeratedItems } from './items.ts';
 import { answerFpOf, charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
-import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
+import { FOLDED, HIT, foldText, lexiconHits, personWords } from './lexicon.ts';
 import { inputBeyondStanding } from './standing-input.ts';
 
 /** Bits of `RequestFeatures.flags`. Stable: they index counters and appear in explanations. */
@@ -575,49 +575,6 @@ function turnText(msgs: EventMessage[], start: number, end: number): string {
   return head + '\n' + tail;
 }
 
-/**
- * Someone speaking or addressed: first and second person, courtesy, greetings. Measured on the
- * real prompt sets, 59% of ShareGPT first prompts and 74% of hh-rlhf prompts hold one; 2% of
- * GSM8K questions and 12% of code-alpaca instructions do.
- */
-const PERSONAL = /\b(?:i|i'm|i've|i'd|i'll|im|me|my|mine|myself|we|we're|us|our|ours|you|you're|your|yours|yourself|please|pls|thanks|thank|hi|hello|hey|help)\b/;
-/**
- * The same in Spanish, Portuguese, French, German, Italian, Russian, Chinese, Japanese and Korean:
- * pronouns, courtesy, greetings, and the verb forms that carry the person where the pronoun is
- * dropped ("¿cómo puedo...?", "kannst du", "помоги", "どうすれば", "알려 줘"). Without them, 3 to 7
- * of 8 people's own coding and maths questions in each of those languages read as dataset items,
- * 0 of 8 in English. Left out for what they are besides: "du" (French "of the"), "mes" (Spanish
- * "month"), "ma" (Italian "but"), "ton", "yo", "dime", "io" (English words, code), "mia" (a
- * name in GSM8K), "je" before anything but a French verb or pronoun (German "each"); and the polite request forms "请", "ください", "주세요", which dataset
- * instructions in those languages use as plain imperatives.
- */
-const PERSONAL_WORDS = new Set([
-  'mi', 'mis', 'conmigo', 'tú', 'te', 'ti', 'tu', 'tus', 'usted', 'ustedes', 'nosotros', 'nosotras', 'nuestro', 'nuestra', 'nuestros', 'nuestras', 'gracias', 'hola',
-  'ayuda', 'ayúdame', 'ayudas', 'puedo', 'puedes', 'podrías', 'necesito', 'quiero', 'quisiera', 'tengo', 'estoy', 'explícame',
-  'eu', 'meu', 'minha', 'meus', 'minhas', 'comigo', 'você', 'vocês', 'teu', 'tua', 'nós', 'nosso', 'nossa', 'nossos', 'nossas', 'obrigado', 'obrigada', 'olá',
-  'ajuda', 'ajude', 'posso', 'preciso', 'queria', 'quero', 'gostaria', 'tenho', 'estou', 'faço', 'sei',
-  'moi', 'mon', 'toi', 'vous', 'votre', 'vos', 'nous', 'notre', 'nos', 'merci', 'bonjour', 'salut',
-  'ich', 'mich', 'mir', 'mein', 'meine', 'meinen', 'meinem', 'meiner', 'dich', 'dir', 'dein', 'deine', 'deinen', 'deinem', 'deiner', 'wir', 'uns',
-  'unser', 'unsere', 'unseren', 'unserem', 'unserer', 'bitte', 'danke', 'hallo', 'hilf', 'kannst', 'könntest',
-  'mio', 'miei', 'noi', 'nostro', 'nostra', 'nostri', 'nostre', 'voi', 'grazie', 'ciao', 'aiutami', 'puoi', 'potresti', 'vorrei',
-  'я', 'меня', 'мне', 'мной', 'мой', 'моя', 'мое', 'моё', 'мои', 'моего', 'моей', 'мы', 'нас', 'нам', 'наш', 'наша', 'наше', 'наши', 'ты', 'тебя', 'тебе', 'тобой',
-  'твой', 'твоя', 'твое', 'твоё', 'твои', 'вы', 'вас', 'вам', 'ваш', 'ваша', 'ваше', 'ваши', 'пожалуйста', 'спасибо', 'привет', 'здравствуйте', 'помоги', 'помогите',
-  'можешь', 'можете', 'подскажи', 'подскажите', 'хочу',
-  '저', '저는', '제가', '저도', '저를', '제', '나', '나는', '내가', '내', '저희', '우리', '너', '네가', '당신',
-]);
-/** Letters of those languages (Latin with accents, Cyrillic, Hangul): what a word of PERSONAL_WORDS may not touch. */
-const L = 'a-z\\u00c0-\\u024f\\u0400-\\u04ff\\uac00-\\ud7af';
-/**
- * PERSONAL_WORDS as whole words, "por favor" and "per favore", "je" before a French verb or pronoun
- * (not the German "je", each), French elision before a vowel (j'ai, m'aider), and the Chinese,
- * Japanese and Korean forms, found anywhere (no spaces between words, or endings on a verb). One
- * expression over plain character ranges: Unicode property classes cost ten times as much.
- */
-const PERSONAL_OTHER = new RegExp(
-  `(?<![${L}])(?:${[...PERSONAL_WORDS].join('|')}|por favor|per favore|je (?:ne|me|te|le|la|les|lui|leur|y|en|suis|peux|veux|voudrais|dois|sais|vais|fais|cherche|comprends|travaille|pense|crois|trouve|connais|aimerais|souhaite|essaie|essaye|ai))(?![${L}0-9])|(?<![${L}])[jmt]['\u2019](?=[aeiouyhéèêàâîôû])`
-  + '|我|你|您|咱|请问|請問|谢谢|謝謝|帮我|幫我|私|僕|俺|わたし|あなた|教えて|手伝って|もらえ|いただけ|お願い|ありがとう|こんにちは|どうすれば|どうしたら|ればいい|いいでしょうか'
-  + '|줘|줄래|도와|좋을까|감사합니다|고마워|안녕',
-);
 /** An instruction: the text opens with a task verb. */
 const TASK_VERB = /^\s*(?:write|create|generate|construct|design|develop|implement|edit|modify|rewrite|compute|calculate|convert|classify|compose|output|sort|fix|debug|parse|build|make|formulate|produce|update|change|add|remove|replace|count|print|return|determine|reverse|transform|find|identify|explain|describe|suggest|list|give|provide|summari[sz]e|translate|name|analy[sz]e|compare|evaluate|categori[sz]e|insert|delete|select|use|train|define|declare|initiali[sz]e|assign|extract|split|merge|combine|check|validate|detect|search|retrieve|query|format|refactor|optimi[sz]e|improve|complete|fill|propose|tell|solve|prove|simplify)\b/;
 
@@ -626,16 +583,17 @@ const TASK_VERB = /^\s*(?:write|create|generate|construct|design|develop|impleme
  * instruction or a question (it ends with a question mark).
  */
 export function closedTaskForm(probe: string): boolean {
-  if (PERSONAL.test(probe)) return false;
-  let form = TASK_VERB.test(probe);
-  if (!form) {
-    let end = probe.length - 1;
-    while (end >= 0 && charCodeAt(probe, end) <= 32) end--;
-    // The fullwidth question mark of Chinese and Japanese text too.
-    form = end >= 0 && (probe[end] === '?' || probe[end] === '\uff1f');
-  }
-  // The other languages' person words last: they cost more than the form to look for.
-  return form && !PERSONAL_OTHER.test(probe);
+  // The form first: it reads the text's two ends, the person words (lexicon.ts, `personWords`) all of it.
+  return taskForm(probe) && !personWords(probe);
+}
+
+/** An instruction (it opens with a task verb) or a question (it ends with a question mark). */
+function taskForm(probe: string): boolean {
+  if (TASK_VERB.test(probe)) return true;
+  let end = probe.length - 1;
+  while (end >= 0 && charCodeAt(probe, end) <= 32) end--;
+  // The fullwidth question mark of Chinese and Japanese text too.
+  return end >= 0 && (probe[end] === '?' || probe[end] === '\uff1f');
 }
 
 

@@ -23,7 +23,7 @@ import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type Verd
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
-import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
+import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, observeItem, decayItems, itemReadings, itemsPass, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
@@ -138,6 +138,8 @@ export class DetectorEngine implements VerdictView {
   private payCount = new Float32Array(0);
   /** What the account's previous requests sent (standing-input.ts: FRESH_SKETCH entries each), so the input counted is what it had not. */
   private freshSketch = new Uint32Array(0);
+  /** The account's harvest part: its single-shot questions asking for reasoning, [questions, input, output] decayed with its window (harvest-yield.ts: ITEMS). */
+  private harvestItems = new Float32Array(0);
   private lastModel = new Int16Array(0);
   /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
   private lastNet = new Uint32Array(0);
@@ -275,6 +277,7 @@ export class DetectorEngine implements VerdictView {
     this.payRing = f(this.payRing, PAY_RING);
     this.payCount = f(this.payCount, 2);
     this.freshSketch = f(this.freshSketch, FRESH_SKETCH);
+    this.harvestItems = f(this.harvestItems, ITEM_COLUMNS);
     this.lastModel = f(this.lastModel, 1);
     this.lastNet = f(this.lastNet, 1);
     this.tier = f(this.tier, 1);
@@ -295,6 +298,7 @@ export class DetectorEngine implements VerdictView {
       if (last > 0) {
         const f = Math.pow(2, -(now - last) / this.halfLifeS);
         for (let c = 0; c < C.DECAYED; c++) w[off + c] *= f;
+        decayItems(this.harvestItems, off / STRIDE, f);
       }
       w[off + C.DECAY_TS] = now;
     }
@@ -1235,7 +1239,12 @@ export class DetectorEngine implements VerdictView {
     const linkedBefore = this.accounts.parent[i] !== i || this.accounts.size[i] > 1;
     // The template and the network change are the request's, so each of its prompts has them: the
     // shares over requests (hopping, template reuse) read an array as its prompts sent one by one.
-    for (const p of each) addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
+    for (const p of each) {
+      addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
+      // A conversation's new question counts its own words as its input: its history is the camouflage.
+      const asked = (p.flags & FLAG.newItemTurn) !== 0;
+      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked);
+    }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -1380,15 +1389,19 @@ export class DetectorEngine implements VerdictView {
    * its slots); or of format 5, which held the same fields but the fresh-input sketch
    * (`freshSketch`). Format 5's accounts start with an empty sketch: each one's next request
    * counts its input whole, as every request did then, and its windows' input counts decay as the
-   * rest of the window does.
+   * rest of the window does. Snapshots before format 7 have no harvest part (`harvestItems`): it
+   * starts empty and fills again as the account asks (its window's half-life).
    */
   readsLayout(layout: string): boolean {
     const own = this.snapshotLayout();
     if (layout === own) return true;
-    const fields = own.slice(own.indexOf(';') + 1).split(',');
-    const without = fields.filter((f) => !f.startsWith('freshSketch/'));
-    const format6 = fields.map((f) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort();
-    return layout === `5;${without.join(',')}` || layout === `6;${format6.join(',')}`;
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/'));
+    const fields = fieldsOf(own);
+    const theirs = fieldsOf(layout).join(',');
+    const format = layout.slice(0, layout.indexOf(';'));
+    if (format === String(SNAPSHOT_FORMAT)) return theirs === fields.join(',');
+    if (format === '6') return theirs === fields.map((f) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort().join(',');
+    return format === '5' && theirs === fields.filter((f) => !f.startsWith('freshSketch/')).join(',');
   }
 
   /**
@@ -1423,6 +1436,8 @@ export class DetectorEngine implements VerdictView {
     // A format 6 snapshot's sketch has one lead-in slot an account; a format 5 snapshot has none: an empty one for the accounts it holds.
     if (this.freshSketch.length === this.accounts.cap * FRESH_SKETCH_6 && FRESH_SKETCH_6 !== FRESH_SKETCH) this.freshSketch = sketchFromFormat6(this.freshSketch, this.accounts.cap);
     if (this.freshSketch.length !== this.accounts.cap * FRESH_SKETCH) this.freshSketch = new Uint32Array(this.accounts.cap * FRESH_SKETCH);
+    // A snapshot written before the harvest part: an empty one for the accounts it holds.
+    if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
@@ -1629,7 +1644,10 @@ export class DetectorEngine implements VerdictView {
     // Alone, an account is judged on its harvest behaviour only; the ceiling keeps single
     // accounts (researchers, batch jobs) at watch unless configured otherwise.
     let score = h * 0.6;
-    const yieldPass = this.harvestYieldTest(i, values);
+    const wholePass = this.harvestYieldTest(i, values);
+    // The harvest part on its own: questions camouflaged among chats (harvest-yield.ts: ITEMS).
+    const items = wholePass ? null : this.harvestItemsTest(i, values);
+    const yieldPass = wholePass || items !== null;
     // A student linked with its class (CAMPUS_CLASS_MIN accounts of one campus domain) does homework
     // at a human pace, single questions asking for the steps: what the test looks for. Such an
     // account is held at the ordinary ceiling; its class is judged as the one actor it is.
@@ -1688,7 +1706,8 @@ export class DetectorEngine implements VerdictView {
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...heldReasons(st, score, this.thresholds, this.config),
-          ...(yieldPass ? harvestYieldReasons(values, this.accounts.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
+          ...(wholePass ? harvestYieldReasons(values, this.accounts.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
+          ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
@@ -1778,6 +1797,25 @@ export class DetectorEngine implements VerdictView {
     // No timing reading yet: wait for twice the floor (a pipeline's regularity may still show).
     if (y.timing < 0 && n < 2 * YIELD.minRequests) return false;
     return !pipelineShape(y) || !(this.namedCustomer(i) || resentShare(this.payCount, i) >= YIELD.minResent);
+  }
+
+  /**
+   * The harvest-yield test on the harvest part of account i's traffic alone (harvest-yield.ts:
+   * ITEMS): enough single-shot questions asking for reasoning, high-yield on their own, making a
+   * good part of its requests, whatever chats surround them. Not for a named customer at all: a
+   * researcher whose day mixes evaluation runs with chat has this shape, and its timing, read over
+   * the chats too, need not show the runs' machine pace (two such accounts of the traffic model's
+   * researchers were throttled before this). Otherwise the pipeline conditions are the whole
+   * window's. Its readings when it passes, else null.
+   */
+  private harvestItemsTest(i: number, values: IndicatorValues): ItemReadings | null {
+    const n = this.accounts.w[i * STRIDE + C.N];
+    if (n < YIELD.minRequests || this.namedCustomer(i)) return null;
+    const x = itemReadings(this.harvestItems, i, n);
+    const y = yieldReadings(values);
+    if (!itemsPass(x, y.single)) return null;
+    if (y.timing < 0 && n < 2 * YIELD.minRequests) return null;
+    return !pipelineShape(y) || resentShare(this.payCount, i) < YIELD.minResent ? x : null;
   }
 
 

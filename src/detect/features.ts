@@ -74,6 +74,13 @@ export const FLAG = {
    * answer a distiller wants. Hidden reasoning tokens (billed, never shown) are not a trace.
    */
   reasoningTrace: 1 << 16,
+  /**
+   * A conversation's turn that is a new question, not a follow-up: a coding or maths question
+   * asking for reasoning, of NEW_ITEM_WORDS words or more, most of them not in the user's previous
+   * turn. A harvester asking its dataset one question a turn; a student working through a problem
+   * set in one chat too. Read by the harvest part of the yield test only (harvest-yield.ts: ITEMS).
+   */
+  newItemTurn: 1 << 17,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -442,6 +449,8 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   // A sensitive rewrite may put the instruction in one place and the topic in another.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
+  if (conversation && (userFlags & (FLAG.code | FLAG.math)) !== 0 && ((userFlags & FLAG.cot) !== 0 || (flags & (FLAG.reasoningParam | FLAG.reasoningTrace)) !== 0)
+    && newQuestion(head, previousUserText(msgs, start))) flags |= FLAG.newItemTurn;
   if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? (turn.slice(0, FORM_HEAD) + '\n' + turn.slice(-FORM_TAIL)).toLowerCase() : probe)) flags |= FLAG.closedTask;
 
   // A template whose words are disguised differently in each request is still one template
@@ -549,6 +558,34 @@ const said = (m: EventMessage) => m.role === 'user' && !!m.text && !saysNothing(
  * more than a short one and text at either end is read. One message's text is returned as it is.
  * Empty when the turn has no such message.
  */
+/** Words a new question's turn has at least (of four letters or more, in its first NEW_ITEM_CHARS characters). */
+const NEW_ITEM_WORDS = 8;
+const NEW_ITEM_CHARS = 600;
+/** Share of them the previous turn may hold for the turn to be a new question. */
+const NEW_ITEM_SHARED = 0.3;
+const WORDS = /[\p{L}\p{N}]{4,}/gu;
+
+/** The text of the last user message before the turn starting at `start` (its history's last question), or ''. */
+function previousUserText(msgs: EventMessage[], start: number): string {
+  for (let i = start - 1; i >= 0; i--) if (msgs[i].role === 'user' && msgs[i].text) return msgs[i].text!;
+  return '';
+}
+
+/**
+ * Whether `turn` asks something new rather than following up on `previous`: NEW_ITEM_WORDS or more
+ * words of its start, under NEW_ITEM_SHARED of them in the previous turn's start. A follow-up
+ * ("why divide by 3 in step 2?") is short or repeats the question's words.
+ */
+function newQuestion(turn: string, previous: string): boolean {
+  const words = turn.slice(0, NEW_ITEM_CHARS).toLowerCase().match(WORDS);
+  if (!words || words.length < NEW_ITEM_WORDS) return false;
+  const before = new Set(previous.slice(0, NEW_ITEM_CHARS).toLowerCase().match(WORDS) ?? []);
+  const mine = new Set(words);
+  let shared = 0;
+  for (const w of mine) if (before.has(w)) shared++;
+  return shared < NEW_ITEM_SHARED * mine.size;
+}
+
 function turnText(msgs: EventMessage[], start: number, end: number): string {
   let first = -1; let last = -1; let total = 0;
   for (let i = start; i <= end; i++) {

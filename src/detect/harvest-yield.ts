@@ -113,3 +113,78 @@ export function harvestYieldReasons(values: IndicatorValues, requests: number, c
     ...(pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(resent), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
   ];
 }
+
+/**
+ * The harvest part of an account's traffic, judged on its own: its independent questions asking
+ * for reasoning on a coding or maths task, the dataset items a distiller wants worked: single-shot
+ * requests with an elicitation flag and a code or maths flag, and conversation turns that are
+ * such a question and a new one (FLAG.newItemTurn). A chat app with thinking on returns a trace
+ * for every question, whatever it is about, so the topic is needed. A harvester that mixes
+ * real-looking chats in with its questions, or asks them as the turns of conversations, lowers
+ * the shares and the ratio of the whole window, never the number of questions it harvests or
+ * what each one yields. A new question's input is its own turn (its history is what hides it).
+ * Kept per account as [questions, input tokens, output tokens, of them asked in a conversation]
+ * (ITEM_COLUMNS entries), decayed with the window.
+ *
+ * `minItems`: windowed questions of this kind (an absolute count: the camouflage does not dilute
+ * it); `outputInput`: their own output/input ratio; `minShare`: the share of the account's
+ * requests they make (a person who chats all day and asks for steps now and then stays below);
+ * `minIndependent`: the account's single-shot share plus the share of its requests that are new
+ * questions in a conversation, a floor below the whole-window test's 0.65.
+ */
+export const ITEMS = { minItems: 20, outputInput: 10, minShare: 0.4, minIndependent: 0.5 };
+export const ITEM_COLUMNS = 4;
+
+/** Count one request (of `weight` prompts), a single-shot coding or maths one or a new question in a conversation, in account i's harvest part when it asks for reasoning. */
+export function observeItem(items: Float32Array, i: number, elicited: boolean, weight: number, inputTokens: number, outputTokens: number, inConversation: boolean): void {
+  if (!elicited) return;
+  const o = i * ITEM_COLUMNS;
+  items[o] += weight; items[o + 1] += inputTokens; items[o + 2] += outputTokens;
+  if (inConversation) items[o + 3] += weight;
+}
+
+/** Tokens of a request's last user message alone (four characters a token): a new question's own input. */
+export function turnTokens(ev: InteractionEvent): number {
+  const msgs = ev.request.messages;
+  for (let k = msgs.length - 1; k >= 0; k--) if (msgs[k].role === 'user') return Math.ceil(msgs[k].chars / 4);
+  return 0;
+}
+
+/** Decay account i's harvest part by `f` (the window's factor). */
+export function decayItems(items: Float32Array, i: number, f: number): void {
+  const o = i * ITEM_COLUMNS;
+  items[o] *= f; items[o + 1] *= f; items[o + 2] *= f; items[o + 3] *= f;
+}
+
+/** Account i's harvest part: its windowed questions, their share of the `requests` windowed, and their output/input ratio. */
+export function itemReadings(items: Float32Array, i: number, requests: number): ItemReadings {
+  const o = i * ITEM_COLUMNS;
+  const n = items[o];
+  return { items: n, share: requests > 0 ? n / requests : 0, ratio: items[o + 1] > 0 ? items[o + 2] / items[o + 1] : 0, inConversation: requests > 0 ? items[o + 3] / requests : 0 };
+}
+
+/** Account i's harvest part: windowed questions, their share of its requests, their output/input ratio, and the share of its requests that are such questions asked in a conversation. */
+export interface ItemReadings { items: number; share: number; ratio: number; inConversation: number }
+
+/** Whether the harvest part passes on its own (the pipeline conditions are the engine's, as for the whole window). */
+export function itemsPass(x: ItemReadings, single: number): boolean {
+  return x.items >= ITEMS.minItems && x.ratio >= ITEMS.outputInput && x.share >= ITEMS.minShare && single + x.inConversation >= ITEMS.minIndependent;
+}
+
+/** The explanation of a harvest part that passed on its own. */
+export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, requests: number, resent: number): VerdictReason[] {
+  const y = yieldReadings(values);
+  return [
+    { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'its independent questions asking for reasoning, judged apart from the conversations around them: as many and as high-yield as a harvest, at a human pace, from one account' },
+    { signal: 'yield_requests', value: round(requests), threshold: YIELD.minRequests },
+    { signal: 'yield_reasoning_questions', value: round(x.items), threshold: ITEMS.minItems, detail: `windowed coding or maths questions asking for reasoning: single-shot, or new questions in a conversation (${round(x.inConversation)} of the requests)` },
+    { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: ITEMS.minShare },
+    { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS.outputInput, detail: 'output/input ratio of those questions alone' },
+    { signal: 'yield_independent_share', value: round(y.single + x.inConversation), threshold: ITEMS.minIndependent, detail: 'single-shot requests and new questions in a conversation' },
+    y.timing >= 0
+      ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
+      : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
+    { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
+    ...(pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(resent), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
+  ];
+}

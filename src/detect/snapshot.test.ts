@@ -242,9 +242,10 @@ test('a snapshot written with one lead-in slot an account (format 6) is read bac
     old.set(now.subarray(a + FRESH_SKETCH - 5, a + FRESH_SKETCH - 1), b + 31);
   }
   body.state.freshSketch = old;
+  delete body.state.harvestItems; // format 6 had no harvest part either
   const [format, fields] = String(header.layout).split(';');
   assert.equal(format, '7', 'this build writes format 7');
-  header.layout = `6;${fields.split(',').map((f: string) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort().join(',')}`;
+  header.layout = `6;${fields.split(',').filter((f: string) => !f.startsWith('harvestItems/')).map((f: string) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort().join(',')}`;
   const payload = serialize(body);
   header.bytes = payload.length;
   writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
@@ -267,6 +268,36 @@ test('a snapshot written with one lead-in slot an account (format 6) is read bac
   const flagged = (e: DetectorEngine) => Object.keys(labels.accounts).filter((id) => e.forAccount(id).level !== 'none' && e.forAccount(id).level !== 'watch').sort();
   assert.ok(flagged(live).length > 40, 'the comparison covers flagged accounts');
   assert.deepEqual(flagged(restarted), flagged(live), 'the same accounts flagged once the rest is read');
+});
+
+test('a snapshot without the harvest part (`harvestItems`, new in format 7) is read back: its accounts start with an empty one and go on', async () => {
+  const { serialize, deserialize } = await import('node:v8');
+  const live = new DetectorEngine();
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const path = join(dir, 'no-items.detector');
+  await writeSnapshot(live, path, 0);
+  const data = readFileSync(path);
+  const eol = data.indexOf(10);
+  const header = JSON.parse(data.subarray(0, eol).toString('utf8'));
+  const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
+  delete body.state.harvestItems;
+  const [format, fields] = String(header.layout).split(';');
+  header.layout = `${format};${fields.split(',').filter((f: string) => !f.startsWith('harvestItems/')).join(',')}`;
+  const payload = serialize(body);
+  header.bytes = payload.length;
+  writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
+
+  const restarted = new DetectorEngine();
+  const read = await readSnapshot(restarted, path);
+  assert.ok(read.restored, read.restored ? '' : read.reason);
+  assert.equal(restarted.stats().events, half, 'every event it held');
+  const without = (e: DetectorEngine) => { const { harvestItems: _h, ...rest } = e.snapshotState(); return rest; };
+  assert.deepEqual(without(restarted), without(live), 'everything but the harvest part as written');
+  const items = restarted.snapshotState().harvestItems as Float32Array;
+  assert.ok(items.length > 0 && items.every((x) => x === 0), 'an empty harvest part for every account slot');
+  for (const ev of events.slice(half)) restarted.ingest(ev);
+  restarted.flush();
+  assert.ok((restarted.snapshotState().harvestItems as Float32Array).some((x) => x > 0), 'the harvest part fills again as accounts ask');
 });
 
 test('a snapshot\'s layout depends on the build only: not on the configuration, the options or the traffic', async () => {

@@ -18,7 +18,7 @@ import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
-import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime } from '../policy/index.ts';
+import { policyHooks, policyAdminRoutes, withAppealContact, Rescreener, rescreenSummary, type PolicyRuntime, type RescreenReport } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -36,6 +36,12 @@ export interface Capabilities {
   clusterOf(accountId: string): string | null;
   /** How to write the gateway's buffered events now (an erasure waits for them); set once the gateway exists. */
   flushEventsWith(flush: () => Promise<void>): void;
+  /**
+   * Screen every existing account against the denied-party lists, reading them again first with
+   * `reload` (SIGHUP, POST /admin/policy/sanctions/reload); null when the policy is off or no list
+   * is configured. A malformed list throws SanctionsListError and the lists in force stay.
+   */
+  screenAccounts(opts: { reload: boolean }): Promise<RescreenReport | null>;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -157,14 +163,21 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.
   let policyRuntime: PolicyRuntime | null = null;
+  let rescreener: Rescreener | null = null;
   if (config.policy.enabled) {
     const line = (level: OperatorLineMeta['level']) => (obj: object, msg: string) =>
       say(`policy: ${msg} ${JSON.stringify(obj)}`, { level, code: policyCode(msg), msg, fields: { ...obj } });
     const policy = policyHooks({ config, verdicts, log: { info: line('info'), warn: line('warn'), error: line('error') } });
     policyRuntime = policy.runtime;
     hooks.push(policy);
-    adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts }));
+    // Existing customers are screened again whenever the lists are (re)loaded: a new entry that
+    // names a customer who signed up long ago must hold them, not only new signups.
+    const screening = config.policy.screening;
+    rescreener = new Rescreener({ identity, runtime: policy.runtime, threshold: screening.sanctions_threshold, action: screening.on_match });
+    adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts, rescreener, log: (line) => say(line, { level: 'info', code: 'SCREENING_RUN' }) }));
     closers.push(() => policy.runtime.close());
+    const stopScreening = rescreener;
+    closers.push(() => stopScreening.close());
   }
 
   // limits phase
@@ -291,6 +304,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
         // stays in the load balancer; one with nothing to serve says not ready.
         return authenticator.servesStale();
       }
+    },
+    async screenAccounts({ reload }) {
+      if (!rescreener || config.policy.screening.sanctions.length === 0) return null;
+      const report = await rescreener.run({ reload });
+      say(rescreenSummary(report), { level: 'info', code: 'SCREENING_RUN' });
+      return report;
     },
     async bootstrapDemo() {
       const existing = await identity.listAccounts({ limit: 1 });

@@ -18,7 +18,7 @@ import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
-import { policyHooks, policyAdminRoutes, withAppealContact, Rescreener, rescreenSummary, type PolicyRuntime, type RescreenReport } from '../policy/index.ts';
+import { policyHooks, policyAdminRoutes, withAppealContact, Rescreener, rescreenSummary, screenedIdentity, type PolicyRuntime, type RescreenReport } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -263,7 +263,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       // Its table is migrated now: one newer than this Warden knows stops the start, as the others do.
       await usage.migrate?.();
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
-      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
+      // Accounts created, renamed or moved through the admin API are screened at once (rescreener: lists configured).
+      const screenedStore = rescreener && config.policy.screening.sanctions.length > 0
+        ? screenedIdentity(identity, rescreener, (err) => say(`screening: an account change could not be screened: ${err.message}`, { level: 'error', code: 'SCREENING_FAILED' }))
+        : identity;
+      await app.register(adminPlugin, { prefix: '/admin', store: screenedStore, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
       // The transparency reads tell who was flagged and why: behind the admin token or a
       // `ledger:read` key unless the operator publishes them (ledger.public_reads).
       if (ledger) {

@@ -12,4 +12,4 @@ export { SignupScreener, DisposableDomains, ScreeningInputError } from './screen
 export { runPolicyCli } from './cli.ts';
 export { policyAdminRoutes } from './admin.ts';
 export { subjectFacts } from './subject.ts';
-export { Rescreener, rescreenAccounts, rescreenSummary, clearanceOf, holdTag, SCREENING_ACTOR, type RescreenReport, type RescreenMatch } from './rescreen.ts';
+export { Rescreener, rescreenAccounts, screenedIdentity, screenSubject, rescreenSummary, clearanceOf, holdTag, SCREENING_ACTOR, type RescreenReport, type RescreenMatch } from './rescreen.ts';

@@ -99,12 +99,28 @@ test('a list update naming an existing customer holds the account after a reload
 test('an organisation named by a list holds its accounts; the signup screening names the lists\' version', async () => {
   const org = (await call('POST', '/orgs', { name: 'Zephyr Quantlabs Ltd', tier: 'email_verified' })).body;
   const acct = (await call('POST', '/accounts', { org_id: org.id, name: 'Ada Lind', tier: 'email_verified' })).body;
+  assert.equal(acct.status, 'suspended', 'held when created into the listed organisation');
   const run = await call('POST', '/policy/sanctions/rescreen');
   const m = run.body.screening.matches.find((x: any) => x.account_id === acct.id);
-  assert.ok(m && m.field === 'organisation' && m.entry === 'internal:Z1' && m.outcome === 'held', JSON.stringify(run.body.screening.matches));
+  assert.ok(m && m.field === 'organisation' && m.entry === 'internal:Z1' && m.outcome === 'already_suspended', JSON.stringify(run.body.screening.matches));
   const screened = await call('POST', '/policy/screen', { name: 'Mariya Testova' });
   assert.equal(screened.body.lists.digest, run.body.lists.digest, 'a screening says which lists decided it');
   assert.equal(screened.body.findings[0].detail.lists, run.body.lists.digest);
+});
+
+test('an account created, renamed or moved, or an organisation renamed, through the admin API is screened at once', async () => {
+  const created = await call('POST', '/accounts', { name: 'Mariia Testova', tier: 'email_verified' });
+  assert.equal(created.status, 201);
+  assert.equal(created.body.status, 'suspended', 'an account created under a listed name is held, and the answer says so');
+  const plain = (await call('POST', '/accounts', { name: 'Olga Nilsen', tier: 'email_verified' })).body;
+  assert.equal(plain.status, 'active', 'a name the lists do not hold is not');
+  const renamed = await call('PATCH', `/accounts/${plain.id}`, { name: 'TESTOVA, Mariya' });
+  assert.equal(renamed.body.status, 'suspended', 'renamed to a listed name: held');
+  const org = (await call('POST', '/orgs', { name: 'Harbour Tools', tier: 'email_verified' })).body;
+  const member = (await call('POST', '/accounts', { org_id: org.id, name: 'Per Holm', tier: 'email_verified' })).body;
+  assert.equal(member.status, 'active');
+  await call('PATCH', `/orgs/${org.id}`, { name: 'ZQ Labs' });
+  assert.equal((await call('GET', `/accounts/${member.id}`)).body.status, 'suspended', 'an organisation renamed to a listed alias: its accounts are held');
 });
 
 test('a malformed list on reload is refused naming file and line; the lists in force stay', async () => {

@@ -50,7 +50,7 @@ export interface RescreenReport {
 }
 
 export interface RescreenDeps {
-  identity: Pick<IdentityStore, 'listAccounts' | 'getOrg' | 'listChanges' | 'setAccountStatus'>;
+  identity: Pick<IdentityStore, 'listAccounts' | 'getAccount' | 'getOrg' | 'listChanges' | 'setAccountStatus'>;
   sanctions: SanctionsIndex | null;
   threshold: number;
   action: 'suspend' | 'report';
@@ -85,17 +85,47 @@ export async function rescreenAccounts(deps: RescreenDeps): Promise<RescreenRepo
     for (const account of page.data) {
       if (deps.signal?.aborted) break;
       report.accounts_screened++;
-      const found: { field: RescreenMatch['field']; match: SanctionsMatch }[] = [];
-      if (account.name) for (const match of index.search(account.name, deps.threshold)) found.push({ field: 'name', match });
-      const org = await orgName(account.org_id);
-      if (org) for (const match of index.search(org, deps.threshold)) found.push({ field: 'organisation', match });
-      if (found.length > 0) report.matches.push(...await decide(deps, account, found, lists));
+      report.matches.push(...await screenOne(deps, index, account, await orgName(account.org_id)));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     cursor = deps.signal?.aborted ? undefined : page.next_cursor ?? undefined;
   } while (cursor);
   report.finished_at = now().toISOString();
   return report;
+}
+
+/** Screen one account's name and its organisation's name; hold or report what matches. */
+async function screenOne(deps: RescreenDeps, index: SanctionsIndex, account: Account, orgName: string | null): Promise<RescreenMatch[]> {
+  const found: { field: RescreenMatch['field']; match: SanctionsMatch }[] = [];
+  if (account.name) for (const match of index.search(account.name, deps.threshold)) found.push({ field: 'name', match });
+  if (orgName) for (const match of index.search(orgName, deps.threshold)) found.push({ field: 'organisation', match });
+  if (found.length === 0) return [];
+  return decide(deps, account, found, { digest: index.version.digest, loaded_at: index.version.loaded_at });
+}
+
+/**
+ * Screen the accounts an account or organisation change concerns (created, renamed, moved to
+ * another organisation) with the lists in force; the matches, as a run reports them.
+ */
+export async function screenSubject(deps: RescreenDeps, subject: { account: string } | { org: string }): Promise<RescreenMatch[]> {
+  const index = deps.sanctions;
+  if (!index) return [];
+  const out: RescreenMatch[] = [];
+  if ('account' in subject) {
+    const account = await deps.identity.getAccount(subject.account);
+    if (!account) return [];
+    const org = account.org_id ? (await deps.identity.getOrg(account.org_id))?.name ?? null : null;
+    return screenOne(deps, index, account, org);
+  }
+  const org = await deps.identity.getOrg(subject.org);
+  if (!org) return [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.identity.listAccounts({ org_id: org.id, limit: 500, cursor });
+    for (const account of page.data) out.push(...await screenOne(deps, index, account, org.name));
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return out;
 }
 
 async function decide(
@@ -178,6 +208,11 @@ export class Rescreener {
     return next;
   }
 
+  /** Screen the accounts one account or organisation change concerns, with the lists in force. */
+  screen(subject: { account: string } | { org: string }): Promise<RescreenMatch[]> {
+    return screenSubject({ identity: this.deps.identity, sanctions: this.deps.runtime.sanctions, threshold: this.deps.threshold, action: this.deps.action }, subject);
+  }
+
   /** Stop a run between two accounts and wait for it to end (the node is closing). */
   async close(): Promise<void> {
     this.stopping.abort();
@@ -190,4 +225,46 @@ export function rescreenSummary(r: RescreenReport): string {
   const count = (o: RescreenOutcome) => r.matches.filter((m) => m.outcome === o).length;
   return `screening: ${r.accounts_screened} accounts screened against lists sha256 ${r.lists?.digest ?? 'none'}: ${r.matches.length} potential matches `
     + `(${count('held')} held, ${count('already_suspended')} already suspended, ${count('cleared')} cleared before, ${count('reported')} reported)`;
+}
+
+/**
+ * The identity store as the admin API uses it, with each account created, renamed or moved, and
+ * each organisation renamed, screened with the lists in force before the answer: an account held
+ * is returned as it now stands (suspended). A screening that fails is reported to `onError` and
+ * leaves the change made.
+ */
+export function screenedIdentity(identity: IdentityStore, rescreener: Pick<Rescreener, 'screen'>, onError: (err: Error) => void): IdentityStore {
+  const screened = async <T>(made: T, subject: { account: string } | { org: string }, reread: () => Promise<T | null>): Promise<T> => {
+    try {
+      const matches = await rescreener.screen(subject);
+      return matches.some((m) => m.outcome === 'held') ? (await reread()) ?? made : made;
+    } catch (err) {
+      onError(err as Error);
+      return made;
+    }
+  };
+  return new Proxy(identity, {
+    get(target, prop, receiver) {
+      if (prop === 'createAccount') {
+        return async (...args: Parameters<IdentityStore['createAccount']>) => {
+          const account = await target.createAccount(...args);
+          return screened(account, { account: account.id }, () => target.getAccount(account.id));
+        };
+      }
+      if (prop === 'updateAccount') {
+        return async (...args: Parameters<IdentityStore['updateAccount']>) => {
+          const account = await target.updateAccount(...args);
+          return screened(account, { account: account.id }, () => target.getAccount(account.id));
+        };
+      }
+      if (prop === 'updateOrg') {
+        return async (...args: Parameters<IdentityStore['updateOrg']>) => {
+          const org = await target.updateOrg(...args);
+          return screened(org, { org: org.id }, async () => org);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }

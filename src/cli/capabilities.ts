@@ -218,6 +218,25 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onAllowListChange(ledgerAllowListSink(opened, (err) => { logError(err); notifyError(err); }));
+    // Denied-party holds and their clearances go into the signed log: an auditor checks who was held, on which entry and lists, and who cleared them.
+    if (rescreener) {
+      const threshold = config.policy.screening.sanctions_threshold;
+      rescreener.onHold = (h) => {
+        opened.appendVerdict({
+          subject: { kind: 'account', id: h.account_id }, level: 'suspend', score: Math.max(...h.matches.map((m) => m.score)), source: 'screening', since: h.at,
+          reasons: h.matches.map((m) => ({
+            signal: 'denied_party_match', value: `${m.entry}@${m.entry_digest}`, threshold,
+            detail: `the ${m.field === 'name' ? "account's name" : "organisation's name"} is similar (${m.score.toFixed(2)}) to "${m.matched_name}" on the ${m.source.toUpperCase()} list${m.programs.length ? ` (${m.programs.join(', ')})` : ''}; lists sha256 ${h.lists ?? 'none'}`,
+          })),
+        }).catch((err) => { logError(err); notifyError(err); });
+      };
+      rescreener.onClear = (c) => {
+        opened.appendVerdict({
+          subject: { kind: 'account', id: c.account_id }, level: 'none', score: null, source: 'screening', since: c.at,
+          reasons: [{ signal: 'operator_screening_cleared', value: c.tags.join(' '), threshold: null, detail: c.reason ?? 'cleared', by: c.by }],
+        }).catch((err) => { logError(err); notifyError(err); });
+      };
+    }
     adminRegistrars.push(ledgerAdminRoutes(opened, {
       events: stores.sqlite ? new SqliteEventRows(stores.sqlite) : new PostgresEventRows(stores.pg!),
       retentionDays: config.events.retention_days,

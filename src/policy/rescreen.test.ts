@@ -22,7 +22,8 @@ before(async () => {
   listFile = join(dir, 'own.csv');
   writeFileSync(listFile, `${HEADER}Zephyr Quantlabs,entity,ZQ Labs,TEST-PROG,internal,Z1\n`);
   const config = configSchema.parse({
-    server: { port: 0 }, store: { sqlite_path: join(dir, 'w.db') }, admin: { token: TOKEN }, log: { level: 'silent' }, ledger: { enabled: false },
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'w.db') }, admin: { token: TOKEN }, log: { level: 'silent' },
+    ledger: { sqlite_path: join(dir, 'ledger.db'), key_file: join(dir, 'ledger.key') },
     policy: { watch: false, screening: { sanctions: [{ format: 'generic', path: listFile }] } },
   });
   w = await startWarden(config, { demo: false, log: () => {} });
@@ -86,6 +87,23 @@ test('a list update naming an existing customer holds the account after a reload
   assert.equal(cleared.cleared.by, 'compliance:Officer');
   assert.match(cleared.cleared.reason, /date of birth differs/);
   assert.equal((await chat(secret)).status, 200);
+
+  // The signed log holds the hold and the clearance, with who cleared and why (opened by the audit query).
+  let verdicts: any[] = [];
+  for (let i = 0; i < 300 && verdicts.filter((v) => v.source === 'screening').length < 2; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    verdicts = (await call('GET', `/ledger/v1/query?account=${maria.id}`)).body.verdicts;
+  }
+  const held = verdicts.find((v) => v.source === 'screening' && v.level === 'suspend');
+  assert.ok(held, `the hold is in the ledger: ${JSON.stringify(verdicts)}`);
+  assert.equal(held.reasons[0].signal, 'denied_party_match');
+  assert.equal(held.reasons[0].value, `internal:Z2@${match.entry_digest}`);
+  assert.ok(held.reasons[0].detail.includes(reload.body.lists.digest), 'with the lists it was decided on');
+  const clearance = verdicts.find((v) => v.source === 'screening' && v.level === 'none');
+  assert.ok(clearance, `the clearance is in the ledger: ${JSON.stringify(verdicts)}`);
+  assert.equal(clearance.reasons[0].signal, 'operator_screening_cleared');
+  assert.equal(clearance.reasons[0].by, 'compliance:Officer');
+  assert.match(clearance.reasons[0].detail, /date of birth differs/);
 
   // The list changes the entry (an alias added): the clearance was for the entry as it was.
   writeFileSync(listFile, `${HEADER}Zephyr Quantlabs,entity,ZQ Labs,TEST-PROG,internal,Z1\n"TESTOVA, Mariya",individual,Mariia Testova,TEST-PROG,internal,Z2\n`);

@@ -57,7 +57,15 @@ export interface RescreenDeps {
   now?: () => Date;
   /** Stops the run between two accounts (the node is stopping); the report says how far it got. */
   signal?: AbortSignal;
+  /** Told of each hold once it is made (the ledger records it). */
+  onHold?: (hold: ScreeningHold) => void;
 }
+
+/** A hold as made: the account, the matches it was held for, the lists that decided, the reason recorded. */
+export interface ScreeningHold { account_id: string; at: string; matches: RescreenMatch[]; lists: string | null; reason: string }
+
+/** A clearance as made: an operator reactivated an account held by screening. */
+export interface ScreeningClearance { account_id: string; at: string; tags: string[]; by: string; reason: string | null }
 
 /** The tag a hold's reason carries for one entry version; a clearance after it covers that version. */
 export const holdTag = (entryId: string, digest: string): string => `[screening ${entryId}@${digest}]`;
@@ -150,6 +158,7 @@ async function decide(
     + `; lists sha256 ${lists?.digest ?? 'none'}. Clear a false positive by reactivating the account with the reason.`;
   await deps.identity.setAccountStatus(account.id, 'suspended', { by: SCREENING_ACTOR, reason });
   for (const r of open) r.outcome = 'held';
+  deps.onHold?.({ account_id: account.id, at: (deps.now?.() ?? new Date()).toISOString(), matches: open, lists: lists?.digest ?? null, reason });
   return rows;
 }
 
@@ -188,6 +197,9 @@ export class Rescreener {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly stopping = new AbortController();
   last: RescreenReport | null = null;
+  /** Told of each hold and each clearance (set once the ledger is open). */
+  onHold: ((hold: ScreeningHold) => void) | null = null;
+  onClear: ((clearance: ScreeningClearance) => void) | null = null;
 
   constructor(private readonly deps: {
     identity: RescreenDeps['identity'];
@@ -200,7 +212,7 @@ export class Rescreener {
   run(opts: { reload: boolean }): Promise<RescreenReport> {
     const next = this.chain.catch(() => {}).then(async () => {
       const sanctions = opts.reload ? this.deps.runtime.reloadSanctions() : this.deps.runtime.sanctions;
-      const report = await rescreenAccounts({ identity: this.deps.identity, sanctions, threshold: this.deps.threshold, action: this.deps.action, signal: this.stopping.signal });
+      const report = await rescreenAccounts({ ...this.subjectDeps(), sanctions, signal: this.stopping.signal });
       this.last = report;
       return report;
     });
@@ -210,7 +222,22 @@ export class Rescreener {
 
   /** Screen the accounts one account or organisation change concerns, with the lists in force. */
   screen(subject: { account: string } | { org: string }): Promise<RescreenMatch[]> {
-    return screenSubject({ identity: this.deps.identity, sanctions: this.deps.runtime.sanctions, threshold: this.deps.threshold, action: this.deps.action }, subject);
+    return screenSubject(this.subjectDeps(), subject);
+  }
+
+  private subjectDeps(): RescreenDeps {
+    return { identity: this.deps.identity, sanctions: this.deps.runtime.sanctions, threshold: this.deps.threshold, action: this.deps.action, onHold: (h) => this.onHold?.(h) };
+  }
+
+  /**
+   * An account is being reactivated by `by`: when screening holds it, the entry versions it was
+   * held for, so that the reactivation can be recorded as their clearance (else none).
+   */
+  async heldFor(accountId: string): Promise<string[]> {
+    const changes = await changesOf(this.deps.identity, accountId);
+    const latest = changes.filter((c) => c.action === 'status').sort((a, b) => (a.at === b.at ? b.id.localeCompare(a.id) : b.at.localeCompare(a.at)))[0];
+    if (!latest || latest.new_value !== 'suspended' || latest.actor !== SCREENING_ACTOR) return [];
+    return [...(latest.reason ?? '').matchAll(/\[screening [^\]]+\]/g)].map((m) => m[0]);
   }
 
   /** Stop a run between two accounts and wait for it to end (the node is closing). */
@@ -231,9 +258,10 @@ export function rescreenSummary(r: RescreenReport): string {
  * The identity store as the admin API uses it, with each account created, renamed or moved, and
  * each organisation renamed, screened with the lists in force before the answer: an account held
  * is returned as it now stands (suspended). A screening that fails is reported to `onError` and
- * leaves the change made.
+ * leaves the change made. Reactivating an account screening holds is told to `onClear` (its
+ * clearance, recorded in the ledger).
  */
-export function screenedIdentity(identity: IdentityStore, rescreener: Pick<Rescreener, 'screen'>, onError: (err: Error) => void): IdentityStore {
+export function screenedIdentity(identity: IdentityStore, rescreener: Pick<Rescreener, 'screen'> | Rescreener, onError: (err: Error) => void): IdentityStore {
   const screened = async <T>(made: T, subject: { account: string } | { org: string }, reread: () => Promise<T | null>): Promise<T> => {
     try {
       const matches = await rescreener.screen(subject);
@@ -261,6 +289,15 @@ export function screenedIdentity(identity: IdentityStore, rescreener: Pick<Rescr
         return async (...args: Parameters<IdentityStore['updateOrg']>) => {
           const org = await target.updateOrg(...args);
           return screened(org, { org: org.id }, async () => org);
+        };
+      }
+      if (prop === 'setAccountStatus') {
+        return async (...args: Parameters<IdentityStore['setAccountStatus']>) => {
+          const [id, status, actor] = args;
+          const tags = status === 'active' && 'heldFor' in rescreener ? await rescreener.heldFor(id).catch(() => []) : [];
+          const account = await target.setAccountStatus(...args);
+          if (tags.length > 0) (rescreener as Rescreener).onClear?.({ account_id: id, at: new Date().toISOString(), tags, by: actor.by, reason: actor.reason ?? null });
+          return account;
         };
       }
       const value = Reflect.get(target, prop, receiver);

@@ -18,7 +18,7 @@ import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
-import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime } from '../policy/index.ts';
+import { policyHooks, policyAdminRoutes, withAppealContact, Rescreener, rescreenSummary, screenedIdentity, type PolicyRuntime, type RescreenReport } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -36,6 +36,12 @@ export interface Capabilities {
   clusterOf(accountId: string): string | null;
   /** How to write the gateway's buffered events now (an erasure waits for them); set once the gateway exists. */
   flushEventsWith(flush: () => Promise<void>): void;
+  /**
+   * Screen every existing account against the denied-party lists, reading them again first with
+   * `reload` (SIGHUP, POST /admin/policy/sanctions/reload); null when the policy is off or no list
+   * is configured. A malformed list throws SanctionsListError and the lists in force stay.
+   */
+  screenAccounts(opts: { reload: boolean }): Promise<RescreenReport | null>;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -157,14 +163,21 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.
   let policyRuntime: PolicyRuntime | null = null;
+  let rescreener: Rescreener | null = null;
   if (config.policy.enabled) {
     const line = (level: OperatorLineMeta['level']) => (obj: object, msg: string) =>
       say(`policy: ${msg} ${JSON.stringify(obj)}`, { level, code: policyCode(msg), msg, fields: { ...obj } });
     const policy = policyHooks({ config, verdicts, log: { info: line('info'), warn: line('warn'), error: line('error') } });
     policyRuntime = policy.runtime;
     hooks.push(policy);
-    adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts }));
+    // Existing customers are screened again whenever the lists are (re)loaded: a new entry that
+    // names a customer who signed up long ago must hold them, not only new signups.
+    const screening = config.policy.screening;
+    rescreener = new Rescreener({ identity, runtime: policy.runtime, threshold: screening.sanctions_threshold, action: screening.on_match });
+    adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts, rescreener, log: (line) => say(line, { level: 'info', code: 'SCREENING_RUN' }) }));
     closers.push(() => policy.runtime.close());
+    const stopScreening = rescreener;
+    closers.push(() => stopScreening.close());
   }
 
   // limits phase
@@ -205,6 +218,25 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onAllowListChange(ledgerAllowListSink(opened, (err) => { logError(err); notifyError(err); }));
+    // Denied-party holds and their clearances go into the signed log: an auditor checks who was held, on which entry and lists, and who cleared them.
+    if (rescreener) {
+      const threshold = config.policy.screening.sanctions_threshold;
+      rescreener.onHold = (h) => {
+        opened.appendVerdict({
+          subject: { kind: 'account', id: h.account_id }, level: 'suspend', score: Math.max(...h.matches.map((m) => m.score)), source: 'screening', since: h.at,
+          reasons: h.matches.map((m) => ({
+            signal: 'denied_party_match', value: `${m.entry}@${m.entry_digest}`, threshold,
+            detail: `the ${m.field === 'name' ? "account's name" : "organisation's name"} is similar (${m.score.toFixed(2)}) to "${m.matched_name}" on the ${m.source.toUpperCase()} list${m.programs.length ? ` (${m.programs.join(', ')})` : ''}; lists sha256 ${h.lists ?? 'none'}`,
+          })),
+        }).catch((err) => { logError(err); notifyError(err); });
+      };
+      rescreener.onClear = (c) => {
+        opened.appendVerdict({
+          subject: { kind: 'account', id: c.account_id }, level: 'none', score: null, source: 'screening', since: c.at,
+          reasons: [{ signal: 'operator_screening_cleared', value: c.tags.join(' '), threshold: null, detail: c.reason ?? 'cleared', by: c.by }],
+        }).catch((err) => { logError(err); notifyError(err); });
+      };
+    }
     adminRegistrars.push(ledgerAdminRoutes(opened, {
       events: stores.sqlite ? new SqliteEventRows(stores.sqlite) : new PostgresEventRows(stores.pg!),
       retentionDays: config.events.retention_days,
@@ -250,7 +282,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       // Its table is migrated now: one newer than this Warden knows stops the start, as the others do.
       await usage.migrate?.();
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
-      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
+      // Accounts created, renamed or moved through the admin API are screened at once (rescreener: lists configured).
+      const screenedStore = rescreener && config.policy.screening.sanctions.length > 0
+        ? screenedIdentity(identity, rescreener, (err) => say(`screening: an account change could not be screened: ${err.message}`, { level: 'error', code: 'SCREENING_FAILED' }))
+        : identity;
+      await app.register(adminPlugin, { prefix: '/admin', store: screenedStore, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
       // The transparency reads tell who was flagged and why: behind the admin token or a
       // `ledger:read` key unless the operator publishes them (ledger.public_reads).
       if (ledger) {
@@ -291,6 +327,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
         // stays in the load balancer; one with nothing to serve says not ready.
         return authenticator.servesStale();
       }
+    },
+    async screenAccounts({ reload }) {
+      if (!rescreener || config.policy.screening.sanctions.length === 0) return null;
+      const report = await rescreener.run({ reload });
+      say(rescreenSummary(report), { level: 'info', code: 'SCREENING_RUN' });
+      return report;
     },
     async bootstrapDemo() {
       const existing = await identity.listAccounts({ limit: 1 });

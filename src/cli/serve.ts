@@ -19,6 +19,7 @@ import { resolveLedgerSetup } from '../ledger/open.ts';
 import { buildCapabilities, type OperatorLog } from './capabilities.ts';
 import { snapshotFile } from './detector.ts';
 import { usageSidePath } from '../ui/usage-thread.ts';
+import type { RescreenReport } from '../policy/index.ts';
 
 const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE] [--demo | --no-demo]
 Starts the gateway. With no config file: SQLite at ./data/warden.db and the built-in mock model.
@@ -33,6 +34,10 @@ export interface RunningWarden {
   stores: Stores;
   adminToken: string | null;
   demoKey: string | null;
+  /** The screening of existing accounts started with the node (`policy.screening.rescreen_at_start`); settles when it ends. */
+  startScreening: Promise<unknown>;
+  /** Read the denied-party lists again and screen every account with them (what SIGHUP does); null when not reloaded. */
+  reloadSanctions(): Promise<RescreenReport | null>;
   close(): Promise<void>;
 }
 
@@ -186,6 +191,10 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log: say });
 
   const demoKey = demo.create ? await caps.bootstrapDemo() : null;
+  // The lists were just loaded: existing customers are screened with them, in the background.
+  const startScreening = config.policy.screening.rescreen_at_start
+    ? caps.screenAccounts({ reload: false }).catch((err) => say(`screening: the start-up screening of existing accounts failed: ${(err as Error).message}`, { level: 'error', code: 'SCREENING_FAILED' }))
+    : Promise.resolve();
 
   log(`Warden listening on ${url}  (store: ${config.store.driver}${config.store.driver === 'sqlite' ? ` ${config.store.sqlite_path}` : ''})`);
   if (mockUrl) log(`upstream: built-in mock model at ${mockUrl} (all models); configure \`upstreams\` to use a real provider`);
@@ -202,6 +211,16 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
 
   return {
     url, gateway, stores, adminToken: admin.token, demoKey,
+    startScreening,
+    /** SIGHUP: read the denied-party lists again and screen every account with them (a bad file is logged; the lists in force stay). */
+    async reloadSanctions() {
+      try {
+        return await caps.screenAccounts({ reload: true });
+      } catch (err) {
+        say(`screening: lists not reloaded: ${(err as Error).message}; the lists in force stay`, { level: 'error', code: 'SCREENING_FAILED' });
+        return null;
+      }
+    },
     async close() {
       await retention?.stop();
       await gateway.close();
@@ -234,6 +253,8 @@ export async function runServe(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // SIGHUP reloads the denied-party lists (by default it would end the process).
+    process.on('SIGHUP', () => { if (!stopping) void running.reloadSanctions(); });
   });
   return 0;
 }

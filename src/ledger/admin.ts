@@ -36,7 +36,10 @@ const InteractionRowSchema = z.object({
   index: z.number(), id: z.string(), ts: z.string(), account_id: z.string().nullable(), org_id: z.string().nullable(), key_id: z.string().nullable(),
   cluster_id: z.string().nullable(), model: z.string(), flavour: z.string(), status: z.number(), input_tokens: z.number(), output_tokens: z.number(),
   reasoning_tokens: z.number(), tool_calls: z.number(), client_ip: z.string().nullable().describe('null once erased'), user_agent: z.string().nullable(),
-  country: z.string().nullable(), asn: z.number().nullable(), verdict_in_force: z.string().nullable(), shaping: z.array(z.string()), erased: z.boolean(), openings: Openings.optional(),
+  country: z.string().nullable(), asn: z.number().nullable(), verdict_in_force: z.string().nullable(), shaping: z.array(z.string()),
+  error_code: z.string().nullable().describe('the refusal\'s or failure\'s code (WARDEN_REGION_BLOCKED...); null when served'),
+  policy: z.array(z.string()).describe('what the policy decided and why: rules matched (rule:<id>), networks (network:vpn:<label>), refusals (refused:<kind>)'),
+  erased: z.boolean(), openings: Openings.optional(),
 });
 const VerdictRowSchema = z.object({
   index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster', 'org']), subject_id: z.string(), level: z.string(),

@@ -264,3 +264,27 @@ test('CLI: keygen, key, checkpoint, prove, consistency, query, erase, verify (OK
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a query row says what the boundary decided and why: the refusal\'s error code and the policy rules and networks behind it', async () => {
+  await withLedger(async (ledger) => {
+    const refused = sampleEvent(0, { account_id: 'acct_ir' });
+    refused.response = { ...refused.response, status: 403, error_code: 'WARDEN_REGION_BLOCKED', output_tokens: 0 };
+    refused.enforcement = { ...refused.enforcement, policy: ['rule:embargoed-regions', 'refused:region_blocked'] };
+    const served = sampleEvent(1, { account_id: 'acct_ir' });
+    served.enforcement = { ...served.enforcement, policy: ['rule:vpn-no-raw-reasoning', 'network:vpn:ExampleVPN'] };
+    await ledger.appendInteraction(refused);
+    await ledger.appendInteraction(served);
+    const rows = (await queryLedger(ledger.storage, { accountId: 'acct_ir' })).interactions;
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    assert.equal(byId.get(refused.id)?.error_code, 'WARDEN_REGION_BLOCKED', 'the refusal is named');
+    assert.deepEqual(byId.get(refused.id)?.policy, ['rule:embargoed-regions', 'refused:region_blocked'], 'the rule that refused is named');
+    assert.deepEqual(byId.get(served.id)?.policy, ['rule:vpn-no-raw-reasoning', 'network:vpn:ExampleVPN'], 'the network the request came through is named');
+    assert.equal(byId.get(served.id)?.error_code, null);
+    const csv = new PassThrough();
+    let text = '';
+    csv.on('data', (c) => { text += c; });
+    await exportQuery(await queryLedger(ledger.storage, { accountId: 'acct_ir' }), 'csv', csv);
+    assert.match(text.split('\n')[0], /,error_code,policy,/, 'the CSV export carries them too');
+    assert.ok(text.includes('rule:embargoed-regions;refused:region_blocked'), text);
+  });
+});

@@ -62,6 +62,10 @@ export interface InteractionRow {
   asn: number | null;
   verdict_in_force: string | null;
   shaping: string[];
+  /** The error code of a refusal or failure (`WARDEN_REGION_BLOCKED`...), null when served. */
+  error_code: string | null;
+  /** The policy's decision: rules matched (`rule:<id>`), networks (`network:vpn:<label>`), refusals (`refused:<kind>`). */
+  policy: string[];
   erased: boolean;
   /** With `openings`: the salts of the clear values (none once erased). */
   openings?: QueryOpenings;
@@ -171,7 +175,8 @@ function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRo
     client_ip: erased ? null : priv?.ip ?? null,
     user_agent: erased ? null : priv?.openings?.user_agent?.value ?? null,
     country: rec.client.country, asn: rec.client.asn,
-    verdict_in_force: rec.enforcement.verdict, shaping: rec.enforcement.shaping, erased,
+    verdict_in_force: rec.enforcement.verdict, shaping: rec.enforcement.shaping,
+    error_code: rec.response.error_code ?? null, policy: rec.enforcement.policy ?? [], erased,
     ...(withOpenings ? { openings: openingsOf(priv) } : {}),
   };
 }
@@ -364,7 +369,7 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
 
 const CSV_COLUMNS: (keyof InteractionRow)[] = [
   'index', 'id', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'flavour', 'status', 'input_tokens', 'output_tokens',
-  'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'erased',
+  'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
 ];
 
 /** RFC 4180 field: quoted when it holds a comma, quote or newline; formula-looking cells are prefixed. */

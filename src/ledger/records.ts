@@ -328,10 +328,13 @@ export const OPERATOR_SIGNAL = 'operator_verdict';
  * Reasons written by an operator's hand: setting a verdict, clearing one, and adding or removing
  * an allow-list entry (each with its note or reason, and who).
  */
-const OPERATOR_SIGNALS: ReadonlySet<unknown> = new Set([OPERATOR_SIGNAL, 'operator_verdict_cleared', 'operator_allow_list_added', 'operator_allow_list_removed']);
+const OPERATOR_SIGNALS: ReadonlySet<unknown> = new Set([OPERATOR_SIGNAL, 'operator_verdict_cleared', 'operator_allow_list_added', 'operator_allow_list_removed', 'operator_screening_cleared']);
 
-/** What the ledger records as a verdict: the detector's and operators' verdicts, and allow-list entries (an organisation's too). */
-export type RecordedVerdict = Omit<Verdict, 'subject'> & { subject: VerdictRecord['subject'] };
+/**
+ * What the ledger records as a verdict: the detector's and operators' verdicts, allow-list entries
+ * (an organisation's too), and denied-party screening's holds and their clearances (`source: "screening"`).
+ */
+export type RecordedVerdict = Omit<Verdict, 'subject' | 'source'> & { subject: VerdictRecord['subject']; source: Verdict['source'] | 'screening' };
 
 /**
  * Build the leaf for one verdict. An operator's reason keeps its note and the operator's name as

@@ -11,6 +11,9 @@ import { VERIFICATION_TIERS, PROGRAMMES } from '../identity/types.ts';
 import { parseIp } from './ip.ts';
 import { explainRequest, type PolicyRuntime } from './hooks.ts';
 import { subjectFacts } from './subject.ts';
+import { SanctionsListError } from './sanctions.ts';
+import { rescreenSummary, type Rescreener } from './rescreen.ts';
+import { WardenError } from '../errors/index.ts';
 
 /** An IP address as the policy reads it (IPv4, IPv6, IPv4-mapped IPv6); anything else is a 400 naming the field. */
 const IpText = z.string().max(64).refine((s) => parseIp(s) !== null, 'not an IP address');
@@ -26,7 +29,27 @@ const ScreeningSchema = z.object({
   decision: z.enum(['allow', 'review', 'block']).describe('block: a hard policy refusal (embargoed region); review: a person should look (disposable email, possible denied party, risky network)'),
   findings: z.array(z.object({ check: z.string(), severity: z.enum(['info', 'review', 'block']), explanation: z.string(), detail: z.record(z.string(), z.unknown()).optional() })),
   ip: z.object({ country: z.string().nullable(), asn: z.number().nullable(), asn_name: z.string().nullable(), networks: z.array(z.string()) }).nullable(),
+  lists: z.object({ digest: z.string(), loaded_at: z.string() }).nullable().describe('the denied-party lists screened against: SHA-256 over the files (GET /admin/policy/sanctions names them); null when none is configured'),
 });
+const ListsSchema = z.object({
+  digest: z.string().describe('SHA-256 over the files\' formats, paths and hashes, in configuration order'),
+  loaded_at: z.string(),
+  files: z.array(z.object({ format: z.string(), path: z.string(), sha256: z.string(), entries: z.number() })),
+}).nullable();
+const RescreenSchema = z.object({
+  lists: z.object({ digest: z.string(), loaded_at: z.string() }).nullable(),
+  started_at: z.string(), finished_at: z.string(), accounts_screened: z.number(), threshold: z.number(),
+  action: z.enum(['suspend', 'report']),
+  matches: z.array(z.object({
+    account_id: z.string(), org_id: z.string().nullable(), field: z.enum(['name', 'organisation']),
+    entry: z.string(), entry_digest: z.string().describe('digest of the entry\'s names, kind and programmes: a clearance holds until it changes'),
+    source: z.string(), programs: z.array(z.string()), matched_name: z.string(), score: z.number(),
+    outcome: z.enum(['held', 'already_suspended', 'cleared', 'reported']),
+    cleared: z.object({ by: z.string(), at: z.string(), reason: z.string().nullable() }).nullable().describe('the reactivation that cleared this entry version'),
+  })),
+});
+const SanctionsInfoSchema = z.object({ lists: ListsSchema, last_screening: RescreenSchema.nullable().describe('the last screening of existing accounts on this node since it started') });
+const ReloadBody = z.strictObject({ rescreen: z.boolean().default(true).describe('screen every existing account with the reloaded lists (default true)') });
 const ExplainBody = z.strictObject({
   account_id: z.string().min(1).max(100).optional().describe('read the account as the gateway does: its organisation, own and effective tier, programme, claimed country and verdict in force; the fields below, when given, replace its own'),
   org_id: z.string().min(1).max(100).optional().describe('without account_id: the organisation the account belongs to (its tier raises the effective tier, its rules apply)'),
@@ -54,6 +77,9 @@ const PolicyInfoSchema = z.object({ file: z.string(), digest: z.string(), descri
 export interface PolicyAdminDeps {
   identity: Pick<IdentityStore, 'getAccount' | 'getOrg'>;
   verdicts: VerdictView;
+  /** Screening of existing accounts (reload and re-screen routes); absent: those routes are not served. */
+  rescreener?: Rescreener;
+  log?: (line: string) => void;
 }
 
 export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps): AdminRouteRegistrar {
@@ -83,6 +109,40 @@ export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps)
         };
       },
     });
+    const rescreener = deps.rescreener;
+    if (rescreener) {
+      r.route({
+        method: 'GET', path: '/policy/sanctions', operationId: 'getSanctionsLists', tag: 'policy',
+        summary: 'The denied-party lists in force on this node (each file\'s SHA-256 and entry count) and its last screening of existing accounts',
+        response: SanctionsInfoSchema,
+        handler: () => ({ lists: runtime.sanctions?.version ?? null, last_screening: rescreener.last }),
+      });
+      const run = async (reload: boolean, rescreen: boolean) => {
+        try {
+          if (!rescreen) { runtime.reloadSanctions(); return { lists: runtime.sanctions?.version ?? null, screening: null }; }
+          const report = await rescreener.run({ reload });
+          deps.log?.(rescreenSummary(report));
+          return { lists: runtime.sanctions?.version ?? null, screening: report };
+        } catch (err) {
+          if (err instanceof SanctionsListError) throw new WardenError('WARDEN_CONFLICT', `${err.message}; the lists in force are unchanged (sha256 ${runtime.sanctions?.version.digest ?? 'none'})`);
+          throw err;
+        }
+      };
+      const RunSchema = z.object({ lists: ListsSchema, screening: RescreenSchema.nullable() });
+      r.route({
+        method: 'POST', path: '/policy/sanctions/reload', operationId: 'reloadSanctionsLists', tag: 'policy',
+        summary: 'Read the configured denied-party lists again (no restart) and screen every existing account with them',
+        description: 'All files are read before any is used: a malformed or unreadable file is a 409 naming file and line, and the lists in force stay. Each node reads its own files: reload every node (or send it SIGHUP). A potential match holds the account (policy.screening.on_match: suspend) unless an operator cleared that version of the entry.',
+        body: ReloadBody, response: RunSchema, errors: { 409: 'a list file is malformed or unreadable; the lists in force are unchanged' },
+        handler: ({ body }) => run(true, body.rescreen),
+      });
+      r.route({
+        method: 'POST', path: '/policy/sanctions/rescreen', operationId: 'rescreenAccounts', tag: 'policy',
+        summary: 'Screen every existing account against the lists in force (names of accounts and of their organisations)',
+        response: RunSchema,
+        handler: () => run(false, true),
+      });
+    }
     r.route({
       method: 'GET', path: '/policy', operationId: 'getPolicy', tag: 'policy',
       summary: 'The policy file in force (hot-reloaded; an invalid edit leaves the previous one in force)',

@@ -61,6 +61,14 @@ export const policyConfigSchema = z.strictObject({
     sanctions: z.array(sanctionsSourceSchema).default([]),
     /** Similarity (0..1) at or above which a name is reported as a potential match. */
     sanctions_threshold: z.number().min(0.5).max(1).default(0.9),
+    /**
+     * What a potential match of an existing account (its name or its organisation's) does when the
+     * lists are screened again: `suspend` holds the account for review (recorded with the actor
+     * `screening`); `report` only lists it in the run's report and the log.
+     */
+    on_match: z.enum(['suspend', 'report']).default('suspend'),
+    /** Screen every existing account when the node starts (the lists are loaded then too); `false` on all nodes but one of a fleet. */
+    rescreen_at_start: z.boolean().default(true),
   }).prefault({}),
 });
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;

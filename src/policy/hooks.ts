@@ -59,7 +59,13 @@ export interface PolicyRuntime {
   summarise: Summariser;
   /** Watermark master secret, null when watermarking is off or unconfigured. */
   watermarkMaster: string | null;
-  sanctions: SanctionsIndex | null;
+  /** The denied-party lists in force (replaced by `reloadSanctions`). */
+  readonly sanctions: SanctionsIndex | null;
+  /**
+   * Read the configured denied-party lists again and put them in force. A malformed or unreadable
+   * file throws SanctionsListError and leaves the lists in force as they were.
+   */
+  reloadSanctions(): SanctionsIndex | null;
   /** Signup screening with the loaded lists. */
   screener: SignupScreener;
   close(): void;
@@ -107,14 +113,22 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     if (!sealSecret) {
       opts.log?.info({ setting: 'policy.reasoning_seal_secret' }, 'no reasoning seal secret set: withheld thinking blocks are sealed, and embedding noise seeded, with a per-process key (set one shared by all nodes)');
     }
-    const sanctions = pc.screening.sanctions.length > 0 ? loadSanctions(pc.screening.sanctions) : null;
+    const loadLists = () => (pc.screening.sanctions.length > 0 ? loadSanctions(pc.screening.sanctions) : null);
+    let sanctions = loadLists();
+    if (sanctions) opts.log?.info({ lists: sanctions.version.digest, files: sanctions.version.files }, 'sanctions lists loaded');
     const disposable = pc.screening.disposable_email ? DisposableDomains.load(pc.screening.extra_disposable_domains_file) : null;
-    const screener = new SignupScreener({ runtime: { store, geo, networks }, disposable, sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
+    const screener = new SignupScreener({ runtime: { store, geo, networks }, disposable, sanctions: () => sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
     return {
+      get sanctions() { return sanctions; },
+      reloadSanctions() {
+        sanctions = loadLists();
+        if (sanctions) opts.log?.info({ lists: sanctions.version.digest, files: sanctions.version.files }, 'sanctions lists loaded');
+        return sanctions;
+      },
       store, geo, networks, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
       noiseKey: new Uint8Array(hkdfSync('sha256', sealSecret ? Buffer.from(sealSecret, 'utf8') : randomBytes(32), 'warden/embedding-noise/v1', '', 32)),
       watermarkMaster: master && master.length >= 16 ? master : null,
-      sanctions, screener,
+      screener,
       close: () => store.close(),
     };
   } catch (err) {

@@ -13,6 +13,7 @@
  * coverage, tokens weighted by rarity in the list (so a shared "Mohammed" or "Trading" alone
  * never makes a match). Order of tokens does not matter ("PETROV, Ivan" = "Ivan Petrov").
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SanctionsSource } from './config.ts';
 import { parseCsvRecords } from './csv.ts';
@@ -94,6 +95,26 @@ const TOKEN_FLOOR = 0.8;
 
 interface IndexedName { entry: number; name: string; tokens: string[] }
 
+/**
+ * Which lists an index was loaded from, so that a screening names the version that decided it:
+ * each file's SHA-256 as read, and one digest over all of them (format, path and hash, in order).
+ */
+export interface SanctionsVersion {
+  /** SHA-256 over the files' formats, paths and hashes, in configuration order. */
+  digest: string;
+  loaded_at: string;
+  files: { format: SanctionsSource['format']; path: string; sha256: string; entries: number }[];
+}
+
+/**
+ * A short, stable digest of what a list says about one entry (its names, kind and programmes):
+ * a clearance given for one version of an entry holds until the list changes that entry.
+ */
+export function entryDigest(entry: SanctionsEntry): string {
+  const canonical = JSON.stringify([entry.id, entry.kind, [...new Set(entry.names)].sort(), [...new Set(entry.programs)].sort()]);
+  return createHash('sha256').update(canonical, 'utf8').digest('hex').slice(0, 16);
+}
+
 /** A loaded, indexed set of sanctions lists. */
 export class SanctionsIndex {
   private readonly names: IndexedName[] = [];
@@ -101,7 +122,7 @@ export class SanctionsIndex {
   private readonly tokenList: string[];
   private readonly idf = new Map<string, number>();
 
-  constructor(readonly entries: SanctionsEntry[]) {
+  constructor(readonly entries: SanctionsEntry[], readonly version: SanctionsVersion = { digest: '', loaded_at: new Date().toISOString(), files: [] }) {
     entries.forEach((e, i) => {
       for (const name of new Set(e.names)) {
         const tokens = nameTokens(name);
@@ -351,6 +372,7 @@ export function loadSanctions(sources: SanctionsSource[]): SanctionsIndex {
   const entries: SanctionsEntry[] = [];
   const ofac = new Map<string, SanctionsEntry>();
   const aliasFiles: string[] = [];
+  const files: SanctionsVersion['files'] = [];
   for (const s of sources) {
     let loaded: SanctionsEntry[] = [];
     switch (s.format) {
@@ -363,8 +385,16 @@ export function loadSanctions(sources: SanctionsSource[]): SanctionsIndex {
     }
     if (s.format !== 'ofac_alt' && loaded.length === 0) throw new SanctionsListError(s.path, 0, 'no entries');
     for (const e of loaded) entries.push(e); // a list can exceed the arguments a spread may pass
+    files.push({ format: s.format, path: s.path, sha256: fileSha256(s.path), entries: loaded.length });
   }
   for (const f of aliasFiles) applyOfacAliases(f, ofac);
-  return new SanctionsIndex(entries);
+  const digest = createHash('sha256');
+  for (const f of files) digest.update(`${f.format}\0${f.path}\0${f.sha256}\n`);
+  return new SanctionsIndex(entries, { digest: digest.digest('hex'), loaded_at: new Date().toISOString(), files });
 }
 
+function fileSha256(file: string): string {
+  try { return createHash('sha256').update(readFileSync(file)).digest('hex'); } catch (err) {
+    throw new SanctionsListError(file, 0, `cannot read: ${(err as Error).message}`);
+  }
+}

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { NetworkListError } from './networks.ts';
 import type { PolicyRuntime } from './hooks.ts';
-import type { SanctionsIndex } from './sanctions.ts';
+import { entryDigest, type SanctionsIndex, type SanctionsVersion } from './sanctions.ts';
 import { parseIp } from './ip.ts';
 
 export interface SignupScreeningFacts {
@@ -45,7 +45,12 @@ export interface ScreeningResult {
   decision: 'allow' | 'review' | 'block';
   findings: ScreeningFinding[];
   ip: { country: string | null; asn: number | null; asn_name: string | null; networks: string[] } | null;
+  /** The denied-party lists the names were screened against (null: none configured). */
+  lists: { digest: string; loaded_at: string } | null;
 }
+
+/** What a screening result says of the lists that decided it. */
+export const listsOf = (v: SanctionsVersion | null | undefined): ScreeningResult['lists'] => (v ? { digest: v.digest, loaded_at: v.loaded_at } : null);
 
 /** Disposable email domains: exact domains, and domains whose every subdomain is disposable. */
 export class DisposableDomains {
@@ -87,7 +92,8 @@ export class DisposableDomains {
 export interface SignupScreenerDeps {
   runtime: Pick<PolicyRuntime, 'geo' | 'networks' | 'store'>;
   disposable: DisposableDomains | null;
-  sanctions: SanctionsIndex | null;
+  /** The lists in force: a function, since they are reloaded while the screener lives (POST /admin/policy/sanctions/reload, SIGHUP). */
+  sanctions: SanctionsIndex | null | (() => SanctionsIndex | null);
   sanctionsThreshold: number;
 }
 
@@ -110,7 +116,8 @@ export class SignupScreener {
     const parsed = facts.signup_ip != null ? parseIp(facts.signup_ip) : null;
     if (facts.signup_ip != null && !parsed) throw new ScreeningInputError('signup_ip', `signup_ip "${facts.signup_ip}" is not an IP address`);
     const findings: ScreeningFinding[] = [];
-    const { disposable, sanctions, runtime } = this.deps;
+    const { disposable, runtime } = this.deps;
+    const sanctions = typeof this.deps.sanctions === 'function' ? this.deps.sanctions() : this.deps.sanctions;
 
     if (facts.email) {
       const at = facts.email.lastIndexOf('@');
@@ -133,7 +140,7 @@ export class SignupScreener {
           findings.push({
             check: 'sanctions', severity: 'review',
             explanation: `The ${field} "${value}" is similar (${m.score.toFixed(2)} >= ${this.deps.sanctionsThreshold}) to "${m.matchedName}" on the ${m.entry.source.toUpperCase()} list (${m.entry.id}${m.entry.programs.length ? `, ${m.entry.programs.join(', ')}` : ''}); confirm or clear it before activating the account.`,
-            detail: { field, entry: m.entry.id, kind: m.entry.kind, matched_name: m.matchedName, score: m.score, pairs: m.pairs },
+            detail: { field, entry: m.entry.id, entry_digest: entryDigest(m.entry), kind: m.entry.kind, matched_name: m.matchedName, score: m.score, pairs: m.pairs, lists: sanctions.version.digest },
           });
         }
       }
@@ -168,6 +175,6 @@ export class SignupScreener {
 
     const rank = { info: 0, review: 1, block: 2 } as const;
     const worst = findings.reduce((w, f) => Math.max(w, rank[f.severity]), 0);
-    return { decision: worst === 2 ? 'block' : worst === 1 ? 'review' : 'allow', findings, ip };
+    return { decision: worst === 2 ? 'block' : worst === 1 ? 'review' : 'allow', findings, ip, lists: listsOf(sanctions?.version) };
   }
 }

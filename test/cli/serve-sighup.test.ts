@@ -1,0 +1,67 @@
+// SIGHUP to `warden serve` reloads the denied-party lists and screens existing accounts with
+// them; it used to end the process (Node's default), taking the node down for an operator who
+// sent the usual reload signal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const TOKEN = 'sighup-test-admin-token-0123456789';
+const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', SIGHUP_TEST_ADMIN: TOKEN };
+
+/** Start `warden serve`; resolves with the process and its URL once it listens. */
+async function serve(cwd: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
+  let out = '';
+  const url = await new Promise<string>((ready, fail) => {
+    child.stdout!.on('data', (c) => { out += c; });
+    child.stderr!.on('data', (c) => { out += c; const m = /Warden listening on (\S+)/.exec(out); if (m) ready(m[1]); });
+    child.once('exit', (code) => fail(new Error(`serve exited with ${code}: ${out}`)));
+  });
+  return { child, url, output: () => out };
+}
+
+test('SIGHUP reloads the lists and holds an existing customer the new list names; the server keeps serving', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-sighup-'));
+  let child: ChildProcess | null = null;
+  try {
+    const list = join(dir, 'own.csv');
+    writeFileSync(list, 'name,type,aliases,program,source,id\nZephyr Quantlabs,entity,,TEST-PROG,internal,Z1\n');
+    writeFileSync(join(dir, 'w.yaml'), [
+      'server: {port: 0}', 'store: {sqlite_path: ./data/warden.db}', 'admin: {token: env:SIGHUP_TEST_ADMIN}', 'log: {level: info}', 'ledger: {enabled: false}',
+      `policy: {watch: false, screening: {sanctions: [{format: generic, path: ${JSON.stringify(list)}}]}}`, '',
+    ].join('\n'));
+    const running = await serve(dir);
+    child = running.child;
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${running.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return await res.json() as any;
+    };
+    const acct = await admin('POST', '/accounts', { name: 'Maria Testova', tier: 'email_verified' });
+    const before = (await admin('GET', '/policy/sanctions')).lists.digest;
+
+    appendFileSync(list, 'Maria Testova,individual,,TEST-PROG,internal,Z2\n');
+    child.kill('SIGHUP');
+    // Wait on the condition, not a time: the run ends when the account is held.
+    let status = 'active';
+    for (let i = 0; i < 600 && status !== 'suspended'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(child.exitCode, null, `the server is still running after SIGHUP: ${running.output()}`);
+      status = (await admin('GET', `/accounts/${acct.id}`)).status;
+    }
+    assert.equal(status, 'suspended', `the account the new entry names is held: ${running.output()}`);
+    const after = await admin('GET', '/policy/sanctions');
+    assert.notEqual(after.lists.digest, before, 'the reloaded lists are in force');
+    assert.ok(after.last_screening.matches.some((m: any) => m.account_id === acct.id && m.outcome === 'held'));
+    assert.match(running.output(), /SCREENING_RUN/, 'the run is logged with its code');
+  } finally {
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((done) => child!.once('exit', done));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

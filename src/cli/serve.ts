@@ -59,6 +59,29 @@ function adminTokenFile(config: WardenConfig): string {
 }
 
 /**
+ * The key of the thinking blocks Warden seals for accounts that may not read them: from
+ * config/env, or, for one SQLite server, generated once and kept beside the database (0600). A
+ * client's tool-use loop hands those blocks back on its next turn, which may come after a restart;
+ * a per-process key would refuse it as altered. PostgreSQL nodes must share one configured secret.
+ */
+function withReasoningSealSecret(config: WardenConfig): { config: WardenConfig; file: string | null } {
+  if (resolveSecret(config.policy.reasoning_seal_secret) || !config.policy.enabled) return { config, file: null };
+  if (config.store.driver !== 'sqlite' || config.store.sqlite_path === ':memory:' || config.store.sqlite_path === '') return { config, file: null };
+  const file = reasoningSealFile(config);
+  let secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  if (!secret) {
+    mkdirSync(dirname(file), { recursive: true });
+    secret = randomBytes(32).toString('base64url');
+    writeFileSync(file, secret + '\n', { mode: 0o600 });
+  }
+  return { config: { ...config, policy: { ...config.policy, reasoning_seal_secret: secret } }, file };
+}
+
+function reasoningSealFile(config: WardenConfig): string {
+  return join(dirname(resolve(config.store.sqlite_path)), 'reasoning-seal-secret');
+}
+
+/**
  * The files this server writes that hold private data (prompts, emails, IPs, ledger openings,
  * secrets), whichever release created them: the databases with their -wal, -shm and usage side
  * file, the detector snapshot, the admin token and the ledger's key.
@@ -70,7 +93,7 @@ function privateFiles(config: WardenConfig): string[] {
   }
   const snapshot = snapshotFile(config);
   if (snapshot) files.push(resolve(snapshot));
-  if (config.store.driver === 'sqlite') files.push(adminTokenFile(config));
+  if (config.store.driver === 'sqlite') files.push(adminTokenFile(config), reasoningSealFile(config));
   if (config.ledger.enabled) files.push(resolve(resolveLedgerSetup(config).ledger.key_file));
   return [...new Set(files)];
 }
@@ -164,6 +187,8 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   tightenPrivateFiles(config, log);
   const stores = await openStores(config);
   const admin = adminToken(config);
+  const seal = withReasoningSealSecret(config);
+  config = seal.config;
   // The capabilities' notes to the operator: start-up lines on stderr (or to the caller's `log`);
   // once the gateway's logger exists, what they report while serving (outages, a rejected policy
   // reload) goes to it, JSON lines on stdout with a level and a stable code, where operators alert.
@@ -201,6 +226,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   if (admin.file) log(`admin API: ${url}/admin (token in ${admin.file})`);
   else if (admin.token) log(`admin API: ${url}/admin (token from configuration)`);
   else log('admin API: disabled (set admin.token or WARDEN_ADMIN_TOKEN)');
+  if (seal.file) log(`policy: withheld thinking blocks sealed with the key in ${seal.file} (kept across restarts)`);
   if (!demo.create) log(`demo: no demo key (${demo.why})`);
   else if (!demoKey) log('demo: no demo key created (the store already holds accounts)');
   if (demoKey) {

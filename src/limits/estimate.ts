@@ -300,6 +300,19 @@ export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFl
 }
 
 /**
+ * The parameter that sets the answer's budget when the request named none (or the policy wrote
+ * its ceiling in for it), so `estimate.default_max_tokens` was reserved; null when the client
+ * named its own. A refusal names it: "lower max_tokens" would name a parameter the request lacks.
+ */
+export function unsetOutputBudget(body: Record<string, unknown>, flavour: ApiFlavour, shaping: readonly string[] = []): string | null {
+  const param = flavour === 'openai.responses' ? 'max_output_tokens' : flavour === 'openai.chat' ? 'max_completion_tokens' : flavour === 'anthropic.messages' ? 'max_tokens' : null;
+  if (param === null) return null;
+  if (shaping.includes(BUDGET_SET_BY_GATEWAY)) return param;
+  const named = flavour === 'openai.chat' ? positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens) : positiveInt(body[param]);
+  return named === null ? param : null;
+}
+
+/**
  * A stream that showed no reasoning kept pace when its text counted is at least this share of what
  * the rate gives for the time the upstream worked: the rest is a non-reasoning model's prefill and
  * first-token wait, not hidden output.

@@ -102,13 +102,17 @@ const CODE: Record<MeterKind, ErrorCode> = {
 /** Default of `limits.max_retry_advice_s`. */
 export const MAX_RETRY_ADVICE_S = 60;
 
+/** The answer's budget the request did not name: the parameter that sets it, and the output tokens reserved instead. */
+export interface UnsetBudget { param: string; reserved: number }
+
 /**
  * The error thrown for a refused decision (429, or 503 when the backend is down and the mode is
  * fail-closed). A refusal whose wait exceeds `maxRetryAdviceS`, or that no wait ends, says
  * `x-should-retry: false`: the app's call fails at once with the wait in `retry-after` and the
- * message, rather than sleeping in the SDK for minutes or hours (or retrying in vain).
+ * message, rather than sleeping in the SDK for minutes or hours (or retrying in vain). A request
+ * too large for a token limit is told what to lower: `unsetBudget` when it named no budget.
  */
-export function refusalError(d: LimitDecision, wire: WireFlavour, maxRetryAdviceS = MAX_RETRY_ADVICE_S): WardenError {
+export function refusalError(d: LimitDecision, wire: WireFlavour, maxRetryAdviceS = MAX_RETRY_ADVICE_S, unsetBudget: UnsetBudget | null = null): WardenError {
   const headers = rateLimitHeaders(d, wire);
   if (d.mode === 'fail_closed') {
     headers['retry-after'] = '1';
@@ -124,7 +128,10 @@ export function refusalError(d: LimitDecision, wire: WireFlavour, maxRetryAdvice
   const retry = d.retryAfterS === null ? '' : ` Retry after ${d.retryAfterS}s.`;
   let message: string;
   if (v.outcome.retryUs === RETRY_NEVER && m.kind !== 'requests' && m.kind !== 'concurrency' && limit > 0) {
-    message = `Request is larger than the limit of ${limit} ${describeUnit(m.kind)}${forWhom}${onModel}; lower max_tokens or shorten the input.`;
+    const larger = `Request is larger than the limit of ${limit} ${describeUnit(m.kind)}${forWhom}${onModel}`;
+    message = unsetBudget && m.kind !== 'input_tokens_per_minute'
+      ? `${larger}: with no ${unsetBudget.param} in the request, ${unsetBudget.reserved} output tokens are reserved for the answer; set ${unsetBudget.param}, or shorten the input.`
+      : `${larger}; lower max_tokens or shorten the input.`;
   } else {
     switch (m.kind) {
       case 'requests': message = `Rate limit reached: ${limit} requests per minute${forWhom}${onModel}.${retry}`; break;

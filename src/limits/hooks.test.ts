@@ -140,6 +140,18 @@ test('a request larger than the token limit is refused as never admissible, with
   assert.equal(r.ctx.enforcement.limit?.retry_after_s, null);
 });
 
+test('a request that named no output budget is told the default was reserved and which parameter to set', async () => {
+  // The AI SDK and LangChain send no budget unless the app sets one: "lower max_tokens" would name
+  // a parameter the request never had.
+  const { hooks } = setup(accountOnly({ tpm: 1000 }));
+  const chat = await run(hooks, { body: { model: 'm', messages: [] } });
+  assert.match(chat.error!.message, /larger than the limit of 1000 tokens per minute for this account: with no max_completion_tokens in the request, 4096 output tokens are reserved for the answer; set max_completion_tokens, or shorten the input\./, chat.error!.message);
+  const responses = await run(hooks, { flavour: 'openai.responses', body: { model: 'm', input: 'hi' } });
+  assert.match(responses.error!.message, /with no max_output_tokens in the request, 4096 output tokens are reserved for the answer; set max_output_tokens/, responses.error!.message);
+  const named = await run(hooks, { body: { model: 'm', max_completion_tokens: 5000, messages: [] } });
+  assert.match(named.error!.message, /lower max_tokens or shorten the input/, 'a request that named its budget is told to lower it, as before');
+});
+
 test('images and PDF pages, guessed at a flat rate, never make a request inadmissible on their own: the guess is cut to the limit', async () => {
   // An unverified account by default: 20,000 tokens a minute, 4,096 output tokens reserved when none are named.
   const { hooks, advance } = setup({});

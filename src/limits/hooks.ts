@@ -11,8 +11,8 @@ import { EMPTY_VERDICT_VIEW, budgetClusterOf, type VerdictView } from '../detect
 import type { InteractionEvent } from '../events/index.ts';
 import { CLIENT_CUT, UPLOADED_FILES, type ClientCut, type GatewayHooks, type InteractionContext, type UploadedFiles } from '../gateway/lifecycle.ts';
 import type { LimitsConfig } from './config.ts';
-import { cutAnswerUsage, estimateInput, outputTokenReserve, uploadTokens } from './estimate.ts';
-import { enforcementRecord, rateLimitHeaders, refusalError } from './headers.ts';
+import { cutAnswerUsage, estimateInput, outputTokenReserve, unsetOutputBudget, uploadTokens } from './estimate.ts';
+import { enforcementRecord, rateLimitHeaders, refusalError, type UnsetBudget } from './headers.ts';
 import { KeyRate } from './key-rate.ts';
 import { WardenError } from '../errors/index.ts';
 import { Limiter, type ActualUsage, type LimitDecision, type Reservation } from './limiter.ts';
@@ -54,10 +54,10 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
   const verdicts = deps.verdicts ?? EMPTY_VERDICT_VIEW;
   if (ownLimiter && deps.overrides) void limiter.refreshOverrides().catch(() => {});
 
-  const apply = (ctx: InteractionContext, d: LimitDecision): void => {
+  const apply = (ctx: InteractionContext, d: LimitDecision, unsetBudget: UnsetBudget | null = null): void => {
     ctx.enforcement.limit = enforcementRecord(d);
     ctx.locals.set(LIMITS_DECISION, d);
-    if (!d.allowed) throw refusalError(d, ctx.wire, config.max_retry_advice_s);
+    if (!d.allowed) throw refusalError(d, ctx.wire, config.max_retry_advice_s, unsetBudget);
     Object.assign(ctx.responseHeaders, rateLimitHeaders(d, ctx.wire));
     if (d.reservation) ctx.locals.set(LIMITS_RESERVATION, d.reservation);
   };
@@ -82,6 +82,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       // An upload's audio or images are read by the model too: reserved as guessed input.
       const uploaded = ctx.locals.get(UPLOADED_FILES) as UploadedFiles | undefined;
       if (uploaded) input.guessed += uploadTokens(uploaded, config.estimate);
+      const outputTokens = outputTokenReserve(ctx.body, ctx.flavour, config.estimate.default_max_tokens, ctx.enforcement.shaping);
       const decision = limiter.decide({
         keyId: auth.key.id,
         accountId: auth.account.id,
@@ -95,10 +96,12 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
         verdictLevel: view.level,
         inputTokens: input.known + input.guessed,
         guessedInputTokens: input.guessed,
-        outputTokens: outputTokenReserve(ctx.body, ctx.flavour, config.estimate.default_max_tokens, ctx.enforcement.shaping),
+        outputTokens,
       });
-      if (decision instanceof Promise) return decision.then((d) => apply(ctx, d));
-      apply(ctx, decision);
+      const unsetParam = unsetOutputBudget(ctx.body, ctx.flavour, ctx.enforcement.shaping);
+      const unsetBudget = unsetParam === null ? null : { param: unsetParam, reserved: outputTokens };
+      if (decision instanceof Promise) return decision.then((d) => apply(ctx, d, unsetBudget));
+      apply(ctx, decision, unsetBudget);
     },
     countLimits(ctx) {
       if (!config.enabled || !ctx.auth) return;

@@ -111,7 +111,10 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     const noiseWarning = noiseKeyWarning(pc, store.current.document, env);
     if (noiseWarning) (opts.log?.warn ?? opts.log?.error)?.call(opts.log, { setting: 'policy.reasoning_seal_secret' }, noiseWarning);
     if (!sealSecret) {
-      opts.log?.info({ setting: 'policy.reasoning_seal_secret' }, 'no reasoning seal secret set: withheld thinking blocks are sealed, and embedding noise seeded, with a per-process key (set one shared by all nodes)');
+      // `warden serve` on SQLite generates and keeps one; reaching here it is a PostgreSQL node (or
+      // an embedding), where a client's tool-use loop that hands back a sealed thinking block is
+      // refused after a restart or by another node.
+      opts.log?.info({ setting: 'policy.reasoning_seal_secret' }, 'no reasoning seal secret set: withheld thinking blocks are sealed, and embedding noise seeded, with a per-process key: a tool-use loop with thinking is refused after a restart or on another node (set one secret shared by all nodes)');
     }
     const loadLists = () => (pc.screening.sanctions.length > 0 ? loadSanctions(pc.screening.sanctions) : null);
     let sanctions = loadLists();
@@ -334,7 +337,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       }
       if (ctx.flavour === 'anthropic.messages') {
         const restored = restoreSealedThinking(ctx.body, runtime.seal, () => {
-          throw new WardenError('WARDEN_INVALID_REQUEST', 'A withheld thinking block in `messages` was altered or comes from another deployment; send the assistant content exactly as it was returned.', { param: 'messages' });
+          throw new WardenError('WARDEN_INVALID_REQUEST', 'A withheld thinking block in `messages` was altered, or was sealed with a key this gateway no longer holds; send the assistant content exactly as it was returned, or ask again from the last user message.', { param: 'messages' });
         });
         if (restored > 0) ctx.enforcement.shaping.push('reasoning:restored');
       }

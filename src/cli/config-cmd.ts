@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { checkEnvSettings, loadConfig, parseConfig, upstreamSchema } from '../config/index.ts';
 import { missingOcrModels } from '../documents/ocr.ts';
-import { noiseKeyWarning, shippedFile } from '../policy/hooks.ts';
+import { keepsReasoningSealBesideDatabase, noiseKeyWarning, shippedFile } from '../policy/hooks.ts';
 import { loadPolicyFile } from '../policy/policy-file.ts';
 
 const HELP = `usage: warden config check [-c, --config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
@@ -27,7 +27,8 @@ export async function runConfig(argv: string[]): Promise<number> {
       // The policy file is checked by `warden policy check`; here it is read only for what the configuration lacks for it.
       let doc = null;
       try { doc = loadPolicyFile(cfg.policy.file ?? shippedFile('policy/default.yaml')).document; } catch { /* reported by policy check and at start */ }
-      const warning = doc && noiseKeyWarning(cfg.policy, doc, process.env);
+      // One SQLite server generates the key once and keeps it beside the database (as `serve` does): nothing to warn of.
+      const warning = doc && !keepsReasoningSealBesideDatabase(cfg) && noiseKeyWarning(cfg.policy, doc, process.env);
       if (warning) console.error(`policy.reasoning_seal_secret: ${warning}`);
     }
     console.log(`configuration is valid (store: ${cfg.store.driver}, upstreams: ${cfg.upstreams.length || 'built-in mock'})`);

@@ -20,6 +20,7 @@ import { buildCapabilities, type OperatorLog } from './capabilities.ts';
 import { snapshotFile } from './detector.ts';
 import { usageSidePath } from '../ui/usage-thread.ts';
 import type { RescreenReport } from '../policy/index.ts';
+import { keepsReasoningSealBesideDatabase } from '../policy/hooks.ts';
 
 const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE] [--demo | --no-demo]
 Starts the gateway. With no config file: SQLite at ./data/warden.db and the built-in mock model.
@@ -66,7 +67,7 @@ function adminTokenFile(config: WardenConfig): string {
  */
 function withReasoningSealSecret(config: WardenConfig): { config: WardenConfig; file: string | null } {
   if (resolveSecret(config.policy.reasoning_seal_secret) || !config.policy.enabled) return { config, file: null };
-  if (config.store.driver !== 'sqlite' || config.store.sqlite_path === ':memory:' || config.store.sqlite_path === '') return { config, file: null };
+  if (!keepsReasoningSealBesideDatabase(config)) return { config, file: null };
   const file = reasoningSealFile(config);
   let secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
   if (!secret) {

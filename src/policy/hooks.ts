@@ -77,6 +77,11 @@ export interface PolicyRuntimeOptions {
   summarise?: Summariser;
 }
 
+/** Whether `warden serve` with this configuration with this configuration generates its seal key once and keeps it (one SQLite file). */
+export function keepsReasoningSealBesideDatabase(config: Pick<WardenConfig, 'store'>): boolean {
+  return config.store.driver === 'sqlite' && config.store.sqlite_path !== ':memory:' && config.store.sqlite_path !== '';
+}
+
 /**
  * Embedding noise is keyed by the seal secret; without one each process draws its own key, so an
  * account asking the same text of N nodes, or across N restarts, gets N independent noises whose

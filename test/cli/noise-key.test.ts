@@ -35,10 +35,14 @@ test('with embedding noise on and no seal secret, start logs a WARNING; with a s
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
-test('config check says so too, and still passes the configuration', { timeout: 60_000 }, async () => {
+test('config check says so too for PostgreSQL nodes, and still passes the configuration; one SQLite server keeps its key and is not warned', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-noise-'));
   try {
-    writeFileSync(join(dir, 'warden.yaml'), 'server:\n  port: 21000\n');
+    writeFileSync(join(dir, 'sqlite.yaml'), 'server:\n  port: 21000\n');
+    const sqlite = await warden(['config', 'check', '-c', join(dir, 'sqlite.yaml')], dir);
+    assert.equal(sqlite.code, 0, sqlite.stderr);
+    assert.doesNotMatch(sqlite.stderr, /WARNING/, `one SQLite server generates the key once and keeps it (${sqlite.stderr})`);
+    writeFileSync(join(dir, 'warden.yaml'), 'server:\n  port: 21000\nstore:\n  driver: postgres\n  postgres_url: postgres://127.0.0.1:5432/test\n');
     const without = await warden(['config', 'check', '-c', join(dir, 'warden.yaml')], dir);
     assert.equal(without.code, 0, without.stderr);
     assert.match(without.stderr, /WARNING.*embedding noise.*per process.*restarts/, `the warning (${without.stderr})`);

@@ -103,7 +103,8 @@ export function statusBadge(status) {
 }
 
 /**
- * An accessible table. columns: [{ label, value(row) -> node|string, num?, title? }].
+ * An accessible table. columns: [{ label, value(row) -> node|string, num?, title?, sort? }] (`sort`: the
+ * column's aria-sort, ascending, descending or none, for a table sorted by its headers).
  * @param {{ caption: string, columns: any[], rows: any[], empty?: string, captionHidden?: boolean }} spec
  */
 export function table({ caption, columns, rows, empty = 'Nothing to show.', captionHidden = true }) {
@@ -111,7 +112,7 @@ export function table({ caption, columns, rows, empty = 'Nothing to show.', capt
   return h('div', { class: 'table-wrap' },
     h('table', null,
       h('caption', { class: captionHidden ? 'visually-hidden' : null, text: caption }),
-      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title }, c.label)))),
+      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title, 'aria-sort': c.sort }, c.label)))),
       h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => {
         const v = c.value(r);
         // Text from the data (names, notes, file names) may hold long runs without spaces: it wraps

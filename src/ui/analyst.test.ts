@@ -119,3 +119,40 @@ test('a campaign\'s members show their level, last seen, requests and strongest 
   assert.ok(await row.locator('td').last().textContent() !== '', 'the strongest signal is named');
   assert.ok(await row.locator('time').count() === 1, 'its last seen is a time');
 });
+
+test('the Partners page shows trust, hold, what each was last sent and received, and approves a held indicator', { skip, timeout: 300_000 }, async () => {
+  // A case published to partners, and a bundle from Provider A, whose indicators all wait for review.
+  const k = await admin('/admin/cases', { method: 'POST', body: { campaign_id: campaign.id } });
+  await admin(`/admin/cases/${k.id}/publish`, { method: 'POST' });
+  const bundle = {
+    type: 'bundle', id: 'bundle--00000000-0000-4000-8000-0000000000ba',
+    objects: [
+      { type: 'identity', spec_version: '2.1', id: 'identity--00000000-0000-4000-8000-0000000000bb', name: 'Provider A', identity_class: 'organization', created: '2026-03-01T00:00:00Z', modified: '2026-03-01T00:00:00Z' },
+      { type: 'indicator', spec_version: '2.1', id: 'indicator--00000000-0000-4000-8000-0000000000bc', created_by_ref: 'identity--00000000-0000-4000-8000-0000000000bb', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
+        pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', 'You are a grader.')!)}']` },
+    ],
+  };
+  await admin('/admin/intel/import?level=throttle', { method: 'POST', body: bundle });
+  const indicator = 'indicator--00000000-0000-4000-8000-0000000000bc';
+  assert.ok((await admin('/admin/intel')).indicators.find((i: any) => i.id === indicator)?.held, 'Provider A\'s indicator is held for review');
+
+  await page.goto(`${w.url}/dashboard#/detector`);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Partners' }).click();
+  await page.getByRole('heading', { name: 'Threat-intel partners', level: 1 }).waitFor();
+  const partners = section('Partners');
+  const a = partners.locator('tbody tr', { hasText: 'Provider A' });
+  await a.waitFor();
+  const rowA = await a.textContent() ?? '';
+  assert.match(rowA, /low/, 'its trust');
+  assert.match(rowA, /every indicator waits for review/, 'its hold, in words');
+  assert.match(rowA, new RegExp(`case ${k.id.slice(0, 10)}.*published: \\d+ indicators`), 'what it was last sent');
+  assert.match(rowA, /Indicators.*1 held now, 1 waiting for review/, 'what it last sent us');
+  assert.match(await partners.locator('tbody tr', { hasText: 'Provider C' }).textContent() ?? '', /high.*nothing yet/, 'a partner that sent nothing says so');
+
+  const waiting = section('Waiting for approval');
+  const approve = waiting.getByRole('button', { name: new RegExp(`Approve system prompt indicator ${indicator} from Provider A`) });
+  await approve.click();
+  await waiting.getByText('No indicator is waiting for review.').waitFor();
+  assert.equal((await admin('/admin/intel')).indicators.find((i: any) => i.id === indicator)?.held, null, 'the indicator acts now');
+  assert.match(await partners.locator('tbody tr', { hasText: 'Provider A' }).textContent() ?? '', /1 held now(?!, 1 waiting)/, 'the partner\'s row no longer counts it as waiting');
+});

@@ -156,3 +156,23 @@ test('the Partners page shows trust, hold, what each was last sent and received,
   assert.equal((await admin('/admin/intel')).indicators.find((i: any) => i.id === indicator)?.held, null, 'the indicator acts now');
   assert.match(await partners.locator('tbody tr', { hasText: 'Provider A' }).textContent() ?? '', /1 held now(?!, 1 waiting)/, 'the partner\'s row no longer counts it as waiting');
 });
+
+test('times show the browser\'s zone, named, with UTC on hover, in tables and charts', { skip, timeout: 300_000 }, async () => {
+  await page.goto(`${w.url}/dashboard#/campaigns/${campaign.id}`);
+  const facts = section('Campaign');
+  const lastSeen = facts.locator('dd time').nth(1);
+  await lastSeen.waitFor();
+  const [text, title, datetime] = [await lastSeen.textContent() ?? '', await lastSeen.getAttribute('title') ?? '', await lastSeen.getAttribute('datetime') ?? ''];
+  assert.match(text, /GMT\+9|JST/, `the zone is named (${text})`);
+  assert.ok(title.startsWith(`${datetime.slice(0, 19).replace('T', ' ')} UTC`), `UTC on hover (${title})`);
+  const utcHour = new Date(datetime).getUTCHours();
+  assert.ok(text.includes(`${String((utcHour + 9) % 24).padStart(2, '0')}:`), `shown at Tokyo's hour (${text}, ${datetime})`);
+  // The members' table, and the hourly chart: its zone named under it, UTC in each bar's tooltip.
+  const member = section(`Accounts (${campaign.members.length})`).locator('tbody time').first();
+  assert.match(await member.textContent() ?? '', /GMT\+9|JST/, 'a table\'s time names the zone');
+  assert.match(await member.getAttribute('title') ?? '', / UTC \(/, 'and gives UTC on hover');
+  assert.match(await page.locator('figure.chart-figure .chart-zone').textContent() ?? '', /Asia\/Tokyo/, 'the chart names its zone');
+  assert.match(await page.locator('figure.chart-figure svg title').first().textContent() ?? '', /(GMT\+9|JST).*UTC\)/, 'a bar\'s tooltip gives local and UTC');
+  await page.locator('figure.chart-figure summary').click();
+  assert.match(await page.locator('figure.chart-figure tbody time').first().textContent() ?? '', /GMT\+9|JST/, 'the chart\'s numbers name the zone');
+});

@@ -2,7 +2,7 @@
 // for review, what it was last sent and what came from it last; and the indicators held for an
 // operator's review, each with an Approve button (POST /admin/intel/approve, as
 // `warden intel approve` does; who approved is recorded).
-import { h, replace, panel, loading, errorBox, table, badge, levelBadge, fmtInt, when, toast, shortId } from '../lib/dom.js';
+import { h, replace, panel, loading, errorBox, table, badge, levelBadge, fmtInt, when, fmtTime, toast, shortId } from '../lib/dom.js';
 import { get, api } from '../lib/api.js';
 
 const TRUST = {
@@ -44,7 +44,7 @@ async function load(partnersBox, heldBox, ctx) {
       { label: 'Partner', value: (p) => p.name },
       { label: 'Trust', value: (p) => h('span', null, badge(p.trust, TRUST[p.trust]?.[0] ?? 'muted'), h('span', { class: 'muted small block', text: TRUST[p.trust]?.[1] ?? '' })) },
       { label: 'Review hold', value: (p) => h('span', null, h('code', { text: p.hold }), h('span', { class: 'muted small block', text: HOLD[p.hold] ?? '' })) },
-      { label: 'Key', value: (p) => (p.key_id ? h('span', null, h('code', { class: 'small', text: p.key_id }), h('span', { class: 'muted small block', text: `${p.key_origin === 'shared' ? 'the shared key' : p.key_origin === 'stored' ? 'rotated' : 'configured'}, ${p.collection === 'own' ? 'its own collection' : 'the shared collection'}${p.previous_keys.length ? `; ${p.previous_keys.length} earlier key(s) until ${p.previous_keys.map((k) => k.until.slice(0, 10)).join(', ')}` : ''}` })) : h('span', { class: 'muted', text: 'none agreed: nothing is exchanged' })) },
+      { label: 'Key', value: (p) => (p.key_id ? h('span', null, h('code', { class: 'small', text: p.key_id }), h('span', { class: 'muted small block', text: `${p.key_origin === 'shared' ? 'the shared key' : p.key_origin === 'stored' ? 'rotated' : 'configured'}, ${p.collection === 'own' ? 'its own collection' : 'the shared collection'}${p.previous_keys.length ? `; ${p.previous_keys.length} earlier key(s) until ${p.previous_keys.map((k) => fmtTime(k.until)).join(', ')}` : ''}` })) : h('span', { class: 'muted', text: 'none agreed: nothing is exchanged' })) },
       { label: 'Last sent', value: (p) => sentCell(p.sent) },
       { label: 'Last received', value: (p) => receivedCell(p.received) },
     ],

@@ -17,6 +17,8 @@
  *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
  *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204;
  *                                          ?stale=true: remove those hashed with another sharing key
+ *   GET    /admin/intel/partners           partners: trust, hold, key id, collection, what each was last sent and received
+ *   POST   /admin/intel/approve            ?id= or ?source=: let indicators held for review act
  *   GET    /admin/intel/feeds              partners' TAXII feeds: cursor, last poll, last error, counts
  *   POST   /admin/intel/feeds/:name/pull   poll one now (502 with the reason when it fails); ?from_start=true: the whole collection again
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
@@ -93,6 +95,18 @@ const PartnerSchema = z.object({
   key_origin: z.enum(['shared', 'configured', 'stored']).nullable().describe('shared: cases.sharing_key; configured: its `key`; stored: set by a rotation'),
   previous_keys: z.array(z.object({ key_id: z.string(), until: z.string() })).describe('keys before the last rotation, still matching its indicators until then'),
   collection: z.enum(['own', 'shared']).describe('the published collection it reads: its own (hashed with its key) or the shared one'),
+});
+const PartnerExchangeSchema = PartnerSchema.extend({
+  sent: z.object({
+    at: z.string(), case_id: z.string(), action: z.enum(['published', 'withdrawn']),
+    indicators: z.number().describe('indicators the case published'), revoked: z.number().describe('indicators revoked'),
+  }).nullable().describe('the last change to the collection it reads (a case published or withdrawn there); null: none recorded'),
+  received: z.object({
+    indicators: z.number().describe('its indicators held now'), held: z.number().describe('of which held for review'),
+    last_indicator_at: z.string().nullable().describe('when the latest of them was imported'),
+    last_sighting_at: z.string().nullable().describe('when it last reported sightings of our indicators'),
+    last_feed_poll_at: z.string().nullable().describe('the last good poll of its feed (a feed of the same name in cases.feeds)'),
+  }),
 });
 const ReportQuery = z.strictObject({ format: z.enum(['markdown', 'json']).default('markdown') });
 const ImportQuery = z.strictObject({
@@ -367,8 +381,27 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       } });
 
     r.route({ method: 'GET', path: '/intel/partners', operationId: 'listIntelPartners', tag: 'intel', summary: 'Partners (cases.partners): trust, review hold, the id of the key agreed with each, and the collection each reads',
-      response: z.object({ partners: z.array(PartnerSchema) }),
-      handler: async () => ({ partners: partners.list() }) });
+      response: z.object({ partners: z.array(PartnerExchangeSchema) }),
+      handler: async () => {
+        const indicators = intel.listWithHolds();
+        const sightings = await store.listRecords<PartnerSighting>(PARTNER_SIGHTING);
+        const feeds = opts.feeds ? await opts.feeds.states() : [];
+        const latest = (ts: Array<string | null>) => ts.reduce<string | null>((a, t) => (t !== null && (a === null || t > a) ? t : a), null);
+        return { partners: await Promise.all(partners.list().map(async (p) => {
+          const theirs = indicators.filter((i) => i.source === p.name);
+          const sent = await partners.lastSent(p.name);
+          return {
+            ...p,
+            sent: sent ? { at: sent.at, case_id: sent.case_id, action: sent.action, indicators: sent.indicators, revoked: sent.revoked } : null,
+            received: {
+              indicators: theirs.length, held: theirs.filter((i) => i.held !== null).length,
+              last_indicator_at: latest(theirs.map((i) => i.created_at)),
+              last_sighting_at: latest(sightings.filter((x) => x.source === p.name).map((x) => x.received_at)),
+              last_feed_poll_at: feeds.find((f) => f.name === p.name)?.last_ok_at ?? null,
+            },
+          };
+        })) };
+      } });
 
     r.route({ method: 'POST', path: '/intel/partners/:name/rotate', operationId: 'rotateIntelPartnerKey', tag: 'intel', status: 201,
       summary: 'Give a partner a new key: what was published is published again to its own collection under it; the key before matches its indicators for the grace period',

@@ -35,6 +35,11 @@ interface StoredPartnerKeys { name: string; keys: StoredKey[] }
 const PARTNER_COLLECTION = 'partner-collection';
 interface PartnerCollectionState { name: string; key_id: string }
 
+/** Stored record kind: the last change this provider made to a published collection (what its readers were last sent). */
+const COLLECTION_SENT = 'collection-sent';
+/** What a published collection was last sent: a case published (or published again under a new key) or withdrawn. */
+export interface CollectionSent { collection: string; at: string; case_id: string; action: 'published' | 'withdrawn'; indicators: number; revoked: number }
+
 /** Days a partner's key before a rotation still matches its indicators, unless the rotation says otherwise. */
 export const DEFAULT_GRACE_DAYS = 14;
 
@@ -198,7 +203,8 @@ export class Partners {
       for (const id of published) {
         const c = await getCase(id);
         if (!c || c.status === 'dismissed') continue;
-        await publishCase(this.opts.store, c, { provider: this.opts.provider, sharingKey: t.key, validDays: this.opts.validDays, collection: t.collection, now });
+        const r = await publishCase(this.opts.store, c, { provider: this.opts.provider, sharingKey: t.key, validDays: this.opts.validDays, collection: t.collection, now });
+        await this.recordSent(t.collection, c.id, 'published', r, now);
         n++;
       }
       await this.opts.store.putRecord(PARTNER_COLLECTION, t.partner, { name: t.partner, key_id: keyId } satisfies PartnerCollectionState);
@@ -211,6 +217,7 @@ export class Partners {
     const total = { versions: 0, indicators: 0, revoked: 0, kept: 0 };
     for (const t of this.targets()) {
       const r = await publishCase(this.opts.store, c, { provider: this.opts.provider, sharingKey: t.key, validDays, collection: t.collection, now });
+      await this.recordSent(t.collection, c.id, 'published', r, now);
       total.versions += r.versions;
       // The same values in each collection: counted once.
       total.indicators = Math.max(total.indicators, r.indicators);
@@ -220,12 +227,22 @@ export class Partners {
     return total;
   }
 
+  private async recordSent(collection: string, caseId: string, action: CollectionSent['action'], r: PublishResult, now: Date): Promise<void> {
+    await this.opts.store.putRecord(COLLECTION_SENT, collection, { collection, at: now.toISOString(), case_id: caseId, action, indicators: r.indicators, revoked: r.revoked } satisfies CollectionSent);
+  }
+
+  /** What the collection a partner reads was last sent (null: nothing since this was recorded). */
+  async lastSent(name: string): Promise<CollectionSent | null> {
+    return this.opts.store.getRecord<CollectionSent>(COLLECTION_SENT, this.collectionFor(name));
+  }
+
   /** Revoke what a case published, in every collection it published to. Null when it has nothing in force. */
   async withdraw(caseId: string, now = new Date()): Promise<PublishResult | null> {
     let total: PublishResult | null = null;
     for (const collection of await casePublications(this.opts.store, caseId)) {
       const r = await withdrawCase(this.opts.store, caseId, now, collection);
       if (!r) continue;
+      await this.recordSent(collection, caseId, 'withdrawn', r, now);
       total ??= { versions: 0, indicators: 0, revoked: 0, kept: 0 };
       total.versions += r.versions;
       total.revoked = Math.max(total.revoked, r.revoked);

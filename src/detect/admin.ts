@@ -2,6 +2,7 @@
  * Admin routes for the detector, mounted by the admin API (inside its token check) at
  * /admin/detect:
  *
+ *   GET    /admin/detect/accounts         flagged accounts (level, score, cluster, campaign, last seen, strongest signal), or a campaign's or cluster's members (?level=&campaign=&cluster=&sort=&limit=&offset=)
  *   GET    /admin/detect/accounts/:id     effective level, verdict with its explanation, cluster, the link that brought it there, indicators
  *   GET    /admin/detect/clusters         clusters above none (?min_members=2&limit=100)
  *   GET    /admin/detect/clusters/:id     one cluster: members, evidence, score, campaign
@@ -147,6 +148,36 @@ const ChangeSchema = z.object({
 const ChangesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 const SnapshotWritten = z.object({ path: z.string(), event_time: z.string().nullable().describe('null before the detector has seen an event'), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
 
+const AccountRowSchema = z.object({
+  account_id: z.string(), level: Level.describe('the level in force (allow-list, operator verdicts and cluster included)'),
+  score: z.number().nullable().describe('the score of the verdict in force; null for an operator\'s or the allow-list\'s'),
+  account_score: z.number().describe('the account\'s own harvest score, 0 to 1'),
+  cluster_id: z.string().nullable(), campaign_id: z.string().nullable(),
+  last_seen: z.string().nullable().describe('event time of its latest request; null when the detector has not seen it'),
+  requests: z.number().describe('requests the detector has read from it'),
+  top_signal: z.object({ signal: z.string(), value: z.number(), contribution: z.number() }).nullable().describe('its behaviour signal adding the most to its score; null when none adds anything'),
+});
+const ACCOUNT_SORTS = ['level', 'score', 'requests', 'last_seen'] as const;
+const AccountsQuery = z.strictObject({
+  level: Level.optional().describe('only accounts at this level in force'),
+  campaign: Id.optional().describe('the members of this campaign (its id or its cluster\'s), whatever their level'),
+  cluster: Id.optional().describe('the members of this cluster, whatever their level'),
+  sort: z.enum(ACCOUNT_SORTS).default('level').describe('most severe, highest score, most requests or latest first (ties: level, score, requests)'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+});
+type AccountRowView = z.infer<typeof AccountRowSchema>;
+const rank = (l: string) => VERDICT_LEVELS.indexOf(l as (typeof VERDICT_LEVELS)[number]);
+const BY: Record<(typeof ACCOUNT_SORTS)[number], (a: AccountRowView, b: AccountRowView) => number> = {
+  level: (a, b) => rank(b.level) - rank(a.level),
+  score: (a, b) => (b.score ?? b.account_score) - (a.score ?? a.account_score),
+  requests: (a, b) => b.requests - a.requests,
+  last_seen: (a, b) => (b.last_seen ?? '').localeCompare(a.last_seen ?? ''),
+};
+/** Sorted by `sort`, then by level, score, requests and id: a page boundary falls in the same place each time. */
+const accountOrder = (sort: (typeof ACCOUNT_SORTS)[number]) => (a: AccountRowView, b: AccountRowView) =>
+  BY[sort](a, b) || BY.level(a, b) || BY.score(a, b) || BY.requests(a, b) || a.account_id.localeCompare(b.account_id);
+
 const ClustersQuery = z.strictObject({
   min_members: z.coerce.number().int().min(2).max(100_000).default(2).describe('at least 2'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -222,6 +253,28 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
     r.component('Verdict', VerdictSchema);
     r.component('Cluster', ClusterSchema);
     r.component('Campaign', CampaignSchema);
+
+    r.route({
+      method: 'GET', path: `${prefix}/accounts`, operationId: 'detectAccounts', tag,
+      summary: 'Flagged accounts (above none), or a campaign\'s or a cluster\'s members: level, score, cluster, campaign, last seen, requests, strongest signal',
+      errors: { 404: 'no such campaign or cluster' },
+      query: AccountsQuery, response: z.object({ total: z.number(), data: z.array(AccountRowSchema) }),
+      handler: ({ query }) => {
+        if (query.campaign && query.cluster) throw invalid('give campaign or cluster, not both', 'cluster');
+        let ids: string[] | undefined;
+        if (query.campaign) {
+          const c = engine.campaign(query.campaign);
+          if (!c) throw new WardenError('WARDEN_NOT_FOUND', `no campaign ${query.campaign}`, { param: 'campaign' });
+          ids = c.members;
+        } else if (query.cluster) {
+          const c = engine.cluster(query.cluster, Number.MAX_SAFE_INTEGER);
+          if (!c) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${query.cluster}`, { param: 'cluster' });
+          ids = c.members;
+        }
+        const rows = engine.accountRows(ids).filter((a) => !query.level || a.level === query.level).sort(accountOrder(query.sort));
+        return { total: rows.length, data: rows.slice(query.offset, query.offset + query.limit) };
+      },
+    });
 
     r.route({
       method: 'GET', path: `${prefix}/accounts/:id`, operationId: 'detectAccount', tag,

@@ -227,6 +227,25 @@ export interface OperatorMerge {
   accounts: string[];
 }
 
+/** One account as the detector's account listing shows it (`DetectorEngine.accountRows`). */
+export interface AccountRow {
+  account_id: string;
+  /** The level in force (allow-list, operator verdicts and cluster included). */
+  level: VerdictLevel;
+  /** The score of the verdict in force (null: an operator's or the allow-list's, which have none). */
+  score: number | null;
+  /** The account's own harvest score, 0 to 1, whatever decides its level. */
+  account_score: number;
+  cluster_id: string | null;
+  campaign_id: string | null;
+  /** Event time of its latest request (null: an operator verdict on an account the detector has not seen). */
+  last_seen: string | null;
+  /** Requests the detector has read from it. */
+  requests: number;
+  /** Its behaviour signal that adds the most to its score (null: none adds anything). */
+  top_signal: { signal: string; value: number; contribution: number } | null;
+}
+
 export interface EngineStats {
   events: number;
   /** Accounts in memory. */

@@ -33,11 +33,11 @@ import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
-import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision } from './engine-types.ts';
+import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision } from './engine-types.ts';
 
 export { LINK_TYPES, type LinkType } from './linking.ts';
 export { MERGED_AWAY_MAX } from './merged-ids.ts';
-export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision } from './engine-types.ts';
+export type { AccountRow, Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision } from './engine-types.ts';
 
 /** The enterprise tier's index in TIERS (what `tier` holds per account). */
 const ENTERPRISE = TIERS.indexOf('enterprise');
@@ -2464,6 +2464,49 @@ export class DetectorEngine implements VerdictView {
       if (!accounts.has(id) && !this.accounts.index.has(id) && !this.allowAccounts.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
     }
     return { accounts, clusters };
+  }
+
+  /**
+   * Accounts as the detector's listing shows them: `ids` (a campaign's or a cluster's members,
+   * whatever their level), or, without, every account held at a level above none. Flagged accounts
+   * are found as effectiveVerdicts finds them: most accounts are skipped on a few array reads.
+   */
+  accountRows(ids?: readonly string[]): AccountRow[] {
+    this.operator.lapse();
+    const out: AccountRow[] = [];
+    if (ids) {
+      for (const id of ids) out.push(this.accountRow(id));
+      return out;
+    }
+    for (let i = 0; i < this.accounts.count; i++) {
+      if (this.accLevel[i] === 0 && this.accounts.parent[i] === i && this.accounts.size[i] === 1 && (this.operator.account.size === 0 || !this.operator.account.has(this.accounts.ids[i]))) continue;
+      const id = this.accounts.ids[i];
+      if (id === '' || this.levelIndex(i) === 0) continue;
+      out.push(this.accountRow(id));
+    }
+    // Operator verdicts on accounts the detector has not seen (or has forgotten).
+    for (const [id, m] of this.operator.account) {
+      if (m.level !== 'none' && !this.accounts.index.has(id) && !this.allowAccounts.has(id)) out.push(this.accountRow(id));
+    }
+    return out;
+  }
+
+  private accountRow(id: string): AccountRow {
+    const { level, verdict, clusterId } = this.forAccount(id);
+    const i = this.accounts.index.get(id);
+    if (i === undefined) return { account_id: id, level, score: verdict?.score ?? null, account_score: 0, cluster_id: null, campaign_id: null, last_seen: null, requests: 0, top_signal: null };
+    const off = i * STRIDE;
+    const r = clusterId === null ? undefined : this.clusterById.get(clusterId);
+    let top: AccountRow['top_signal'] = null;
+    for (const ind of this.accountIndicators(id)) {
+      if (ind.contribution > 0 && (!top || ind.contribution > top.contribution)) top = { signal: ind.signal, value: round(ind.value), contribution: round(ind.contribution) };
+    }
+    const last = this.accounts.w[off + C.LAST_TS];
+    return {
+      account_id: id, level, score: verdict?.score ?? null, account_score: round(this.accScore[i]),
+      cluster_id: clusterId, campaign_id: (r === undefined ? null : this.clusters.get(r)?.campaignId) ?? null,
+      last_seen: last > 0 ? new Date(last * 1000).toISOString() : null, requests: this.accounts.w[off + C.TOTAL], top_signal: top,
+    };
   }
 
   accountLink(accountId: string): AccountLink | null {

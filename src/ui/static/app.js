@@ -9,6 +9,7 @@ import * as keys from './views/keys.js';
 import * as limits from './views/limits.js';
 import * as detector from './views/detector.js';
 import * as cases from './views/cases.js';
+import * as partners from './views/partners.js';
 import * as campaign from './views/campaign.js';
 import * as cluster from './views/cluster.js';
 import * as ledger from './views/ledger.js';
@@ -26,9 +27,10 @@ const ROUTES = [
   [/^\/clusters\/([^/]+)$/, cluster, null],
   [/^\/cases$/, cases, 'Cases'],
   [/^\/cases\/([^/]+)$/, cases, null],
+  [/^\/partners$/, partners, 'Partners'],
   [/^\/ledger$/, ledger, 'Ledger'],
 ];
-const NAV = [['/', 'Overview'], ['/usage', 'Usage'], ['/accounts', 'Accounts'], ['/keys', 'Keys'], ['/limits', 'Limits'], ['/detector', 'Detector'], ['/cases', 'Cases'], ['/ledger', 'Ledger']];
+const NAV = [['/', 'Overview'], ['/usage', 'Usage'], ['/accounts', 'Accounts'], ['/keys', 'Keys'], ['/limits', 'Limits'], ['/detector', 'Detector'], ['/cases', 'Cases'], ['/partners', 'Partners'], ['/ledger', 'Ledger']];
 
 const main = document.getElementById('main');
 let cleanup = null;

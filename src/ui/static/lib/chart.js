@@ -1,16 +1,19 @@
 // A stacked bar chart in SVG, drawn by hand (no library): one bar per time bucket, one colour per
 // series, a native tooltip per bucket, and the same numbers as a table for screen readers.
-import { h, svg, fmtCompact, fmtInt, table } from './dom.js';
+import { h, svg, fmtCompact, fmtInt, table, when, fmtTime, fmtUtc, timeZone, zoneAbbrev } from './dom.js';
 
 const W = 1000;
 const H = 220;
 const PAD = { left: 48, right: 8, top: 10, bottom: 24 };
 
+/** The fields of a bucket's start worth showing at its width. */
+const bucketFields = (bucketS) => (bucketS >= 86400 ? { month: 'short', day: 'numeric' }
+  : bucketS >= 3600 ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+    : { hour: '2-digit', minute: '2-digit' });
+
+/** An axis label: the bucket's start in the browser's zone (the zone is named once, under the chart). */
 function bucketLabel(iso, bucketS) {
-  const d = new Date(iso);
-  if (bucketS >= 86400) return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
-  if (bucketS >= 3600) return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit' });
-  return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return new Date(iso).toLocaleString(undefined, bucketFields(bucketS));
 }
 
 /** Round a maximum up to a readable axis value (1, 2, 5 × 10^n). */
@@ -62,7 +65,7 @@ export function stackedBars({ title, points, bucketS, series, unit = 'requests' 
       acc += v;
       return r;
     });
-    const tip = `${bucketLabel(p.t, bucketS)}: ${series.map((s) => `${s.label} ${fmtInt(p[s.key] ?? 0)}`).join(', ')}`;
+    const tip = `${fmtTime(p.t, bucketFields(bucketS))} (${fmtUtc(p.t)}): ${series.map((s) => `${s.label} ${fmtInt(p[s.key] ?? 0)}`).join(', ')}`;
     return svg('g', { class: 'bar' }, parts, svg('rect', { x: PAD.left + i * step, y: PAD.top, width: step, height: innerH, class: 'hit' }, svg('title', null, tip)));
   });
   const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `${title}: ${fmtInt(grand)} ${unit} in ${points.length} intervals` }, grid, bars, ticks);
@@ -70,8 +73,9 @@ export function stackedBars({ title, points, bucketS, series, unit = 'requests' 
   const nonEmpty = points.filter((_, i) => totals[i] > 0);
   const data = h('details', { class: 'chart-data' }, h('summary', { text: 'Show the numbers' }),
     table({ caption: title, rows: nonEmpty, empty: 'No activity in this range.', columns: [
-      { label: 'From', value: (p) => new Date(p.t).toLocaleString() },
+      { label: 'From', value: (p) => when(p.t, bucketFields(bucketS)) },
       ...series.map((s) => ({ label: s.label, num: true, value: (p) => fmtInt(p[s.key] ?? 0) })),
     ] }));
-  return h('figure', { class: 'chart-figure' }, h('figcaption', { text: title }), chart, legend, data);
+  const zone = h('p', { class: 'muted small chart-zone', text: `Times in ${timeZone()} (${zoneAbbrev(points[0]?.t)}); hover a bar for UTC.` });
+  return h('figure', { class: 'chart-figure' }, h('figcaption', { text: title }), chart, legend, zone, data);
 }

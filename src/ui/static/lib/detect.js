@@ -1,6 +1,9 @@
 // The detector's routes as the dashboard finds them (GET /admin/dashboard/features), and what the
 // campaign and cluster pages share: their members, paged, each a link to its account page.
-import { h, replace, table, link, shortId, fmtInt } from './dom.js';
+import { h, replace, table, link, shortId, fmtInt, levelBadge, when, loading, errorBox } from './dom.js';
+import { get } from './api.js';
+import { describeSignal } from './signals.js';
+import { detectLink } from './json.js';
 
 /** The path of a detector route (`GET` unless said), by how it ends, or null when it is not mounted. */
 export function detectRoute(features, suffix, method = 'GET') {
@@ -51,4 +54,65 @@ export function notFound(kind, id, listLink) {
     h('p', { role: 'alert', text: `The detector names no ${kind} ${id} now. It may have fallen back to none and been dropped, or merged into another one whose id this server does not resolve; an account that was in it shows where it is now, on its own page.` }),
     h('p', null, listLink),
   ];
+}
+
+/** The orders the detector's account listing offers (`GET /admin/detect/accounts?sort=`), each most first. */
+export const ACCOUNT_SORTS = [['level', 'Level'], ['score', 'Score'], ['requests', 'Requests'], ['last_seen', 'Last seen']];
+
+/** A score to three decimals, or a dash (an operator's verdict has none). */
+const score = (v) => (v === null || v === undefined ? h('span', { class: 'muted', text: '—' }) : String(Math.round(v * 1000) / 1000));
+
+/** The strongest behaviour signal of an account, in plain words, with its id and value on hover. */
+function strongestSignal(s) {
+  if (!s) return h('span', { class: 'muted', text: 'none above its threshold' });
+  return h('span', { class: 'signal', title: `${s.signal} = ${s.value} (adds ${s.contribution})` }, describeSignal(s.signal).name);
+}
+
+/**
+ * Accounts as the detector lists them (`GET /admin/detect/accounts`): level, score, cluster,
+ * campaign, requests, last seen and strongest signal, each account a link to its page. With
+ * `onSort`, the sortable columns' headers are buttons that order the list by them (most first).
+ */
+export function accountRowsTable(rows, { caption, sort = null, onSort = null, cluster = true, campaign = true, empty = 'No account.' }) {
+  const sortable = (key, label) => {
+    if (!onSort) return { label, sort: undefined };
+    const active = sort === key;
+    return {
+      label: h('button', { type: 'button', class: 'th-sort', 'data-focus': `sort-${key}`, 'aria-pressed': active ? 'true' : 'false', on: { click: () => onSort(key) } }, label, active ? ' ▾' : ''),
+      sort: active ? 'descending' : 'none',
+    };
+  };
+  return table({ caption, rows, empty, columns: [
+    { label: 'Account', value: (a) => link(`/accounts/${encodeURIComponent(a.account_id)}`, a.account_id, { title: `Account ${a.account_id}` }) },
+    { ...sortable('level', 'Level'), value: (a) => levelBadge(a.level) },
+    { ...sortable('score', 'Score'), num: true, title: 'The score of the verdict in force (the account’s own harvest score when an operator decided)', value: (a) => score(a.score ?? a.account_score) },
+    cluster ? { label: 'Cluster', value: (a) => detectLink('cluster', a.cluster_id) } : null,
+    campaign ? { label: 'Campaign', value: (a) => detectLink('campaign', a.campaign_id) } : null,
+    { ...sortable('requests', 'Requests'), num: true, value: (a) => fmtInt(a.requests) },
+    { ...sortable('last_seen', 'Last seen'), value: (a) => when(a.last_seen) },
+    { label: 'Strongest signal', value: (a) => strongestSignal(a.top_signal) },
+  ].filter(Boolean) });
+}
+
+/**
+ * Every member of a campaign or a cluster with its level, last seen, requests and strongest
+ * signal (the detector's account listing, 100 at a time with a button for the next hundred);
+ * on a server without that listing, the ids alone (membersList).
+ */
+export function memberRows(features, filter, members, { total = members.length, caption }) {
+  const route = detectRoute(features, '/detect/accounts');
+  if (!route) return membersList(members, { total, caption });
+  const box = h('div', null, loading());
+  const rows = [];
+  const more = async () => {
+    const page = await get(route, { ...filter, limit: PAGE, offset: rows.length });
+    rows.push(...page.data);
+    const left = page.total - rows.length;
+    replace(box,
+      accountRowsTable(rows, { caption, empty: 'No member.', cluster: false, campaign: false }),
+      h('p', { class: 'more-note' }, h('span', { class: 'muted', text: `Showing ${fmtInt(rows.length)} of ${fmtInt(page.total)} accounts, most severe first. ` }),
+        left > 0 ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'more-members', on: { click: (e) => { e.currentTarget.disabled = true; more().catch((err) => replace(box, errorBox(err))); } } }, `Show ${fmtInt(Math.min(PAGE, left))} more`) : null));
+  };
+  more().catch((err) => replace(box, errorBox(err)));
+  return box;
 }

@@ -54,12 +54,31 @@ export const fmtCompact = (n) => (n === null || n === undefined ? '—' : Math.a
 /** 3.1 % (of a ratio) */
 export const fmtPct = (ratio) => (!Number.isFinite(ratio) ? '—' : `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.001 ? 3 : 1)} %`);
 
-/** Local date and time, to the second. */
-export function fmtTime(iso) {
+// Times: one way everywhere. Shown in the browser's time zone with the zone named ("6 Dec 2026,
+// 08:52:06 CET"), the same instant in UTC on hover (the title), so that two people in different
+// zones, or a time copied into a report, are never an hour apart without saying so.
+
+/** The browser's time zone, e.g. Europe/Paris (UTC when the browser names none). */
+export const timeZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+
+/** The short name of the browser's zone at that instant (CET, GMT+1, UTC). */
+export function zoneAbbrev(iso = Date.now()) {
+  return new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(new Date(iso)).find((p) => p.type === 'timeZoneName')?.value ?? '';
+}
+
+/** Local date and time, to the second, with the zone named. */
+export function fmtTime(iso, opts = { year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return d.toLocaleString(undefined, { ...opts, timeZoneName: 'short' });
+}
+
+/** The same instant in UTC: 2026-12-06 07:52:06 UTC. */
+export function fmtUtc(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
 /** "3 min ago", "in 2 d" */
@@ -72,10 +91,14 @@ export function timeAgo(iso) {
   return ms < 0 ? `in ${span}` : `${span} ago`;
 }
 
-/** A <time> element showing relative time with the exact time as title. */
-export function when(iso) {
+/**
+ * A time as every page shows one: a <time> element in the browser's zone with the zone named, and
+ * on hover the same instant in UTC and how long ago it was. `opts`: the fields shown (default: to the second).
+ */
+export function when(iso, opts) {
   if (!iso) return h('span', { class: 'muted', text: '—' });
-  return h('time', { datetime: iso, title: fmtTime(iso), text: timeAgo(iso) });
+  if (Number.isNaN(new Date(iso).getTime())) return h('span', { text: String(iso) });
+  return h('time', { datetime: iso, title: `${fmtUtc(iso)} (${timeAgo(iso)})`, text: fmtTime(iso, opts) });
 }
 
 /** Shorten an id for display, keeping its type prefix: acct_01J…9ND */
@@ -103,7 +126,8 @@ export function statusBadge(status) {
 }
 
 /**
- * An accessible table. columns: [{ label, value(row) -> node|string, num?, title? }].
+ * An accessible table. columns: [{ label, value(row) -> node|string, num?, title?, sort? }] (`sort`: the
+ * column's aria-sort, ascending, descending or none, for a table sorted by its headers).
  * @param {{ caption: string, columns: any[], rows: any[], empty?: string, captionHidden?: boolean }} spec
  */
 export function table({ caption, columns, rows, empty = 'Nothing to show.', captionHidden = true }) {
@@ -111,7 +135,7 @@ export function table({ caption, columns, rows, empty = 'Nothing to show.', capt
   return h('div', { class: 'table-wrap' },
     h('table', null,
       h('caption', { class: captionHidden ? 'visually-hidden' : null, text: caption }),
-      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title }, c.label)))),
+      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title, 'aria-sort': c.sort }, c.label)))),
       h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => {
         const v = c.value(r);
         // Text from the data (names, notes, file names) may hold long runs without spaces: it wraps

@@ -26,7 +26,7 @@ function decisionDetails(note, by, expiresAt) {
   const parts = [];
   if (note) parts.push(h('span', { text: note }));
   if (by) parts.push(h('span', { text: `set by ${by}` }));
-  if (expiresAt) parts.push(h('span', null, 'until ', h('time', { datetime: expiresAt, title: timeAgo(expiresAt), text: fmtTime(expiresAt) })));
+  if (expiresAt) parts.push(h('span', null, 'until ', when(expiresAt)));
   return parts.length ? h('span', { class: 'muted' }, ' — ', ...parts.flatMap((p, i) => (i ? [' · ', p] : [p]))) : null;
 }
 
@@ -224,8 +224,8 @@ export async function render(main, [id], query, ctx) {
         ['Account id', h('code', { text: acct.id })],
         ['Email', acct.email], ['Email domain', acct.email_domain],
         ['Organisation', acct.org_id ? link(`/usage?by=account&org_id=${encodeURIComponent(acct.org_id)}`, acct.org_id) : null],
-        ['Created', acct.created_at ? h('span', null, when(acct.created_at), h('span', { class: 'muted', text: ` (${new Date(acct.created_at).toLocaleString()})` })) : null],
-        ['First used', acct.first_used_at ? h('span', null, when(acct.first_used_at), h('span', { class: 'muted', text: ` (${new Date(acct.first_used_at).toLocaleString()})` })) : 'not recorded yet'],
+        ['Created', acct.created_at ? when(acct.created_at) : null],
+        ['First used', acct.first_used_at ? when(acct.first_used_at) : 'not recorded yet'],
         ['Signup IP', acct.signup_ip ? link(`/usage?by=account&ip=${encodeURIComponent(acct.signup_ip)}`, acct.signup_ip, { title: 'Traffic from this address' }) : null],
         ['Claimed country', acct.claimed_country],
         ['Payment fingerprint', acct.payment_fp ? h('code', { title: acct.payment_fp, text: `${acct.payment_fp.slice(0, 16)}…` }) : null],

@@ -5,7 +5,7 @@ import { h, replace, panel, facts, levelBadge, when, link, fmtInt, fmtPct, toast
 import { get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { reasonsTable, detectLink } from '../lib/json.js';
-import { detectRoute, withId, membersList, mergedNote, notFound } from '../lib/detect.js';
+import { detectRoute, withId, memberRows, mergedNote, notFound } from '../lib/detect.js';
 
 const TARGET_LABEL = {
   coding: 'Coding', agentic_tool_use: 'Agentic tool use', reasoning_traces: 'Reasoning traces', reasoning_parameters: 'Reasoning parameters',
@@ -79,5 +79,5 @@ export async function render(main, [id], _query, ctx) {
     panel('Requests over time', c.timeline.length
       ? stackedBars({ title: 'Requests per hour, counted since its accounts were linked', points: hourly(c.timeline), bucketS: 3600, series: [{ key: 'requests', label: 'Requests', cls: 's-ok' }] })
       : h('p', { class: 'muted', text: 'No hourly counts yet.' })),
-    panel(`Accounts (${fmtInt(c.members.length)})`, membersList(c.members, { caption: 'Accounts of this campaign' })));
+    panel(`Accounts (${fmtInt(c.members.length)})`, memberRows(ctx.features, { campaign: c.id }, c.members, { caption: 'Accounts of this campaign' })));
 }

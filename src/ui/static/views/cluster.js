@@ -4,7 +4,7 @@
 import { h, replace, panel, facts, levelBadge, when, link, shortId, fmtInt, fmtTime, toast, modal, askReason } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { reasonsTable, detectLink } from '../lib/json.js';
-import { detectRoute, withId, membersList, mergedNote, notFound } from '../lib/detect.js';
+import { detectRoute, withId, memberRows, mergedNote, notFound } from '../lib/detect.js';
 
 const VERDICT_LEVELS = ['none', 'watch', 'throttle', 'shape', 'verify', 'suspend'];
 
@@ -42,7 +42,7 @@ export async function render(main, [id], _query, ctx) {
       panel('Operator verdict', verdictsRoute ? decisionBox : h('p', { class: 'muted', text: 'Operator verdicts are not mounted on this server.' }))),
     panel('Why: the signals behind its level', reasonsTable(c.reasons, 'Signals of this cluster')),
     panel(`Accounts (${fmtInt(size)})`, h('p', { class: 'help', text: 'Accounts linked by shared evidence (payment, signup network, software, prompts). Each links to its page: its own verdict, the link that brought it here, its traffic.' }),
-      membersList(c.members, { total: size, caption: 'Accounts of this cluster' })));
+      memberRows(ctx.features, { cluster: c.id }, c.members, { total: size, caption: 'Accounts of this cluster' })));
   if (verdictsRoute) await loadDecision(decisionBox, c, verdictsRoute, () => ctx.setQuery({}));
 }
 

@@ -6,18 +6,27 @@ import { h, replace, panel, loading, errorBox, link, table, badge, levelBadge, f
 import { get, post } from '../lib/api.js';
 import { rangePicker, usageTable } from '../lib/widgets.js';
 import { renderJson, detectLink } from '../lib/json.js';
+import { accountRowsTable, ACCOUNT_SORTS } from '../lib/detect.js';
+
+const FLAGGED_LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'];
+const FLAGGED_PAGE = 100;
 
 const title = (path) => path.replace(/^\/admin\//, '').split('/').map((s) => s.replace(/[-_]/g, ' ')).join(' › ');
 
 export async function render(main, _params, query, ctx) {
   document.title = 'Detector · Warden';
   const range = query.range ?? '24h';
-  const routes = (ctx.features.detect?.routes ?? []).filter((r) => r.method === 'GET' && !r.path.includes(':'));
+  const all = (ctx.features.detect?.routes ?? []).filter((r) => r.method === 'GET' && !r.path.includes(':'));
+  // The flagged accounts have a view of their own (filters and order in the URL); every other listing below.
+  const flaggedRoute = all.find((r) => r.path.endsWith('/detect/accounts'))?.path ?? null;
+  const routes = all.filter((r) => r.path !== flaggedRoute);
+  const flaggedBox = flaggedRoute ? h('div', null, loading()) : null;
   const byVerdict = h('div', null, loading());
   const sections = routes.map((r) => [r, h('div', null, loading())]);
   const notifyBox = h('div', null, loading());
   replace(main,
     h('div', { class: 'page-head' }, h('h1', { text: 'Detector' }), rangePicker(range, (v) => ctx.setQuery({ ...query, range: v }))),
+    flaggedRoute ? panel('Flagged accounts', h('p', { class: 'help', text: 'Accounts held above none now (the allow-list, operator verdicts and their cluster counted), each a link to its page. Order by a column’s header.' }), flaggedBox) : null,
     panel('Traffic by verdict in force', h('p', { class: 'help', text: 'The verdict enforcement applied to each request when it arrived (recorded on the interaction).' }), byVerdict),
     routes.length
       ? sections.map(([r, box]) => panel(title(r.path), h('p', { class: 'muted small' }, h('code', { text: `GET ${r.path}` })), box))
@@ -28,7 +37,32 @@ export async function render(main, _params, query, ctx) {
     get('/admin/usage/top', { range, by: 'verdict', limit: 10 }).then((top) => replace(byVerdict, usageTable('verdict', top.data, { compact: true })), (err) => replace(byVerdict, errorBox(err))),
     ...sections.map(([r, box]) => get(r.path).then((v) => replace(box, (OWN_VIEW.find(([suffix]) => r.path.endsWith(suffix))?.[1] ?? renderJson)(v, title(r.path))), (err) => replace(box, errorBox(err)))),
     renderNotify(notifyBox, ctx),
+    flaggedRoute ? renderFlagged(flaggedBox, flaggedRoute, query, ctx) : null,
   ]);
+}
+
+/** Flagged accounts: a level filter, the order (a column's header) and how many, all in the URL. */
+async function renderFlagged(box, route, query, ctx) {
+  const level = FLAGGED_LEVELS.includes(query.level) ? query.level : '';
+  const sort = ACCOUNT_SORTS.some(([k]) => k === query.sort) ? query.sort : 'level';
+  const limit = Math.min(1000, Math.max(FLAGGED_PAGE, Number(query.shown) || FLAGGED_PAGE));
+  const select = h('select', { id: 'flagged-level', name: 'level', on: { change: () => ctx.setQuery({ ...query, level: select.value || undefined, shown: undefined }) } },
+    [['', 'Any level above none'], ...FLAGGED_LEVELS.map((l) => [l, l])].map(([v, l]) => h('option', { value: v, selected: v === level }, l)));
+  const filters = h('div', { class: 'filters' }, h('div', { class: 'field' }, h('label', { for: 'flagged-level', text: 'Level' }), select));
+  try {
+    const page = await get(route, { level, sort, limit });
+    if (!ctx.isCurrent()) return;
+    const sortName = ACCOUNT_SORTS.find(([k]) => k === sort)[1].toLowerCase();
+    const more = page.total > page.data.length && limit < 1000
+      ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'more-flagged', on: { click: () => ctx.setQuery({ ...query, shown: String(limit + FLAGGED_PAGE) }) } }, `Show ${fmtInt(Math.min(FLAGGED_PAGE, page.total - page.data.length))} more`)
+      : null;
+    replace(box, filters,
+      accountRowsTable(page.data, { caption: `Flagged accounts${level ? ` at ${level}` : ''}, by ${sortName}`, sort, onSort: (key) => ctx.setQuery({ ...query, sort: key === 'level' ? undefined : key }),
+        empty: level ? `No account is at ${level} now.` : 'No account is above none now.' }),
+      page.data.length ? h('p', { class: 'more-note' }, h('span', { class: 'muted', role: 'status', text: `Showing ${fmtInt(page.data.length)} of ${fmtInt(page.total)} accounts${level ? ` at ${level}` : ' above none'}, by ${sortName}. ` }), more) : null);
+  } catch (err) {
+    replace(box, filters, errorBox(err));
+  }
 }
 
 const targetsOf = (c) => Object.entries(c.targets).filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k.replace(/_/g, ' ')} ${Math.round(s * 100)} %`).join(', ') || '—';

@@ -246,7 +246,9 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     try {
       const auth = await authenticateRequest(deps, req.headers, 'inference');
       (req as KeyedRequest).wardenAuth = auth;
-      if (accessLog) accessNote(req.raw)!.auth = auth;
+      // Absent for a batch's requests, run in process (app.inject): they reach no socket, so no access line.
+      const note = accessLog ? accessNote(req.raw) : undefined;
+      if (note) note.auth = auth;
     } catch (err) {
       const werr = toWardenError(err);
       const id = ulid(Date.now());

@@ -7,7 +7,8 @@
  *
  *   node --import tsx bench/gateway-cost.ts [--seconds 3] [--concurrency 32] [--repeats 3] [--only 0,1] [--mode stream|json] [--extra JSON]
  *
- * `--only` keeps the listed variants (0 = proxy, always kept as the floor) for a quicker A/B;
+ * `--only` keeps the listed variants (0 = proxy, always kept as the floor) for a quicker A/B
+ * (`--only 5,6`: the access log against `warden serve` without it);
  * `--extra JSON` merges settings into every Warden variant (for example
  * '{"server":{"v8_pretenuring":true}}' to measure a setting against the default in another run).
  */
@@ -29,6 +30,8 @@ const ALL_VARIANTS: [string, object | null][] = [
   ['+ policy and shaping', { detect: off, ledger: off }],
   ['+ detector', { ledger: off }],
   ['+ ledger (= warden serve)', {}],
+  // One JSON line per request on stdout (read by this process, as a log shipper would).
+  ['+ access log (log.access)', { log: { level: 'info', access: true } }],
 ];
 const only = values.only ? new Set([0, ...values.only.split(',').map(Number)]) : null;
 const VARIANTS = ALL_VARIANTS.filter((_, i) => !only || only.has(i));
@@ -37,7 +40,7 @@ const MODES = values.mode === undefined ? [false, true] : [values.mode === 'stre
 const mock = await startChild(script, ['mock']);
 const servers = [];
 for (const [name, extra] of VARIANTS) {
-  const child = extra === null ? await startChild(script, ['proxy', mock.url]) : await startChild(script, ['warden', mock.url, JSON.stringify({ ...extra, ...extraConfig })]);
+  const child = extra === null ? await startChild(script, ['proxy', mock.url]) : await startChild(script, ['warden', mock.url, JSON.stringify({ ...extra, ...extraConfig })], [], undefined, () => {});
   servers.push({ name, child });
 }
 

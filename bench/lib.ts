@@ -23,11 +23,21 @@ export async function startChild(script: string, args: string[], nodeArgs: strin
     // (they go on to stderr, read so that a full pipe never blocks the child).
     let ready = false;
     rl.on('line', (l) => {
-      if (!ready && l.startsWith('{')) { ready = true; resolve(l); } else if (onLine) onLine(l); else process.stderr.write(`${l}\n`);
+      if (!ready && l.startsWith('{') && readyLine(l)) { ready = true; resolve(l); } else if (onLine) onLine(l); else process.stderr.write(`${l}\n`);
     });
     proc.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));
   });
   return { ...JSON.parse(line), proc };
+}
+
+/** The server's ready line ({url, key?}), not one of its JSON log lines (a variant that logs at info writes those first). */
+function readyLine(line: string): boolean {
+  try {
+    const o = JSON.parse(line) as { url?: unknown; level?: unknown };
+    return typeof o.url === 'string' && o.level === undefined;
+  } catch {
+    return false;
+  }
 }
 
 let built = false;
@@ -37,7 +47,9 @@ let built = false;
  * test run the JavaScript `npm start` runs and the figures are of the code being measured.
  */
 export function buildWarden(): void {
-  if (built) return;
+  // WARDEN_BENCH_PREBUILT=1: dist/ was just built (`npm run build`); on a loaded machine the
+  // compile alone can take longer than a benchmark's run.
+  if (built || process.env.WARDEN_BENCH_PREBUILT === '1') return;
   const root = new URL('..', import.meta.url).pathname;
   execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.json`], { stdio: 'inherit' });
   built = true;

@@ -4,12 +4,14 @@
  *   await app.register(adminPlugin, { prefix: '/admin', store, token, registrars: [...] });
  *
  * Every route, `/admin/openapi.json` included, requires `Authorization: Bearer <admin token>`
- * (compared in constant time). Without a token the admin API answers 401 to everything.
+ * (compared in constant time): the current token, or during a rotation the previous one until
+ * its expiry (each use reported). Without a token the admin API answers 401 to everything.
  * Responses carry `cache-control: no-store` because some contain key secrets.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { WardenError } from '../errors/index.ts';
-import { constantTimeEqual, type IdentityStore } from '../identity/index.ts';
+import type { IdentityStore } from '../identity/index.ts';
+import { AdminTokens, type PreviousTokenUse } from './tokens.ts';
 import { identityAdminRoutes } from './identity-routes.ts';
 import { AdminRouteTable, adminErrorBody, sendAdminError, type AdminRouteRegistrar } from './router.ts';
 
@@ -19,8 +21,13 @@ import { adminTokenProblem } from './config.ts';
 export interface AdminPluginOptions {
   /** The identity store the built-in routes manage. */
   store: IdentityStore;
-  /** The resolved admin token (`resolveSecret(config.admin.token)`); null or empty disables the admin API. */
-  token: string | null;
+  /**
+   * The resolved admin token (`resolveSecret(config.admin.token)`), or the tokens accepted during a
+   * rotation (AdminTokens); null or empty disables the admin API.
+   */
+  token: string | AdminTokens | null;
+  /** Told of every request that presents the previous token (accepted or, past its expiry, refused). */
+  onPreviousToken?: (use: PreviousTokenUse) => void;
   /** Routes from other capabilities (limits overrides, verdicts, ledger queries, cases...). */
   registrars?: AdminRouteRegistrar[];
   /**
@@ -49,9 +56,11 @@ export function buildAdminRoutes(opts: Pick<AdminPluginOptions, 'store' | 'regis
 }
 
 export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: FastifyInstance, opts: AdminPluginOptions) => {
-  const token = opts.token || null;
-  const problem = token === null ? null : adminTokenProblem(token);
-  if (problem) throw new Error(`admin.token ${problem}`);
+  const tokens = opts.token instanceof AdminTokens ? opts.token : new AdminTokens(opts.token || null);
+  for (const [name, value] of [['admin.token', tokens.current], ['admin.previous_token', tokens.previous?.token ?? null]] as const) {
+    const problem = value === null ? null : adminTokenProblem(value);
+    if (problem) throw new Error(`${name} ${problem}`);
+  }
   const table = buildAdminRoutes(opts);
   const prefix = app.prefix || '';
   let openApiDoc: Record<string, unknown> | null = null;
@@ -66,10 +75,24 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: F
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('cache-control', 'no-store');
-    if (token === null) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'the admin API is disabled: set admin.token (e.g. WARDEN_ADMIN_TOKEN)');
+    if (!tokens.enabled) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'the admin API is disabled: set admin.token (e.g. WARDEN_ADMIN_TOKEN)');
     const header = request.headers.authorization;
     const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : '';
-    if (!presented || !constantTimeEqual(presented, token)) {
+    const match = tokens.match(presented);
+    if (match === 'previous' || match === 'previous_expired') {
+      const actor = request.headers['x-warden-actor'];
+      const agent = request.headers['user-agent'];
+      opts.onPreviousToken?.({
+        match, ip: request.ip, user_agent: typeof agent === 'string' ? agent.slice(0, 200) : null,
+        actor: typeof actor === 'string' ? actor.slice(0, 200) : null,
+        method: request.method, path: request.url.split('?')[0].slice(0, 200), expires_at: new Date(tokens.previous!.expiresAt).toISOString(),
+      });
+    }
+    if (match === 'previous_expired') {
+      reply.header('www-authenticate', 'Bearer realm="warden-admin", error="invalid_token"');
+      throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', `this admin token was replaced and stopped being accepted at ${new Date(tokens.previous!.expiresAt).toISOString()}: use the current one`);
+    }
+    if (match === null) {
       reply.header('www-authenticate', 'Bearer realm="warden-admin"');
       throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'missing or invalid admin token');
     }

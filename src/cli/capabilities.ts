@@ -5,13 +5,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { watchClockOffset, postgresClockMs } from '../store/index.ts';
-import type { WardenConfig } from '../config/index.ts';
+import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { acceptingAuthenticator, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
   openIdentityStore, createAuthenticator, PostgresIdentityStore, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
   type IdentityStore, type AnswerOwnersStore,
 } from '../identity/index.ts';
-import { adminPlugin } from '../admin/index.ts';
+import { adminPlugin, AdminTokens, previousTokenReporter } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
@@ -60,6 +60,13 @@ function policyCode(msg: string): string {
   return /^policy [a-z ]+$/.test(head) ? head.toUpperCase().replace(/ /g, '_') : 'POLICY_SETTING';
 }
 
+/** The admin tokens this node accepts: `current` (configured or generated), and `admin.previous_token` until its expiry. */
+export function adminTokensOf(config: WardenConfig, current: string | null): AdminTokens {
+  const previous = resolveSecret(config.admin.previous_token);
+  const expiresAt = config.admin.previous_token_expires_at === null ? Number.NaN : Date.parse(config.admin.previous_token_expires_at);
+  return new AdminTokens(current, previous && Number.isFinite(expiresAt) ? { token: previous, expiresAt } : null);
+}
+
 export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: OperatorLog }): Promise<Capabilities> {
   const registry = new Registry();
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
@@ -81,6 +88,25 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     say(msg, { level, code: String(code), fields });
   };
   const authenticator = createAuthenticator(identity, config, { log: { warn: identityLine('warn'), info: identityLine('info') } });
+  // An admin token rotation: who still presents the old token, counted and logged (never the token).
+  const adminTokens = adminTokensOf(config, opts.adminToken);
+  const previousTokenUses = new Counter({
+    name: 'warden_admin_previous_token_requests_total',
+    help: 'Admin requests that presented admin.previous_token, by result (accepted before its expiry, refused after)',
+    labelNames: ['result'], registers: [registry],
+  });
+  const onPreviousToken = previousTokenReporter({
+    count: (use) => previousTokenUses.inc({ result: use.match === 'previous' ? 'accepted' : 'refused' }),
+    log: (use, repeats) => {
+      const { match, ...fields } = use;
+      const who = `${use.actor ?? 'no x-warden-actor'} from ${use.ip}`;
+      if (match === 'previous') {
+        say(`admin: the previous admin token was used by ${who} (${use.method} ${use.path}); it stops being accepted at ${use.expires_at}`, { level: 'warn', code: 'ADMIN_PREVIOUS_TOKEN_USED', msg: 'the previous admin token was used; move this caller to the current one before it expires', fields: { ...fields, repeats } });
+      } else {
+        say(`admin: the previous admin token, expired at ${use.expires_at}, was refused for ${who} (${use.method} ${use.path})`, { level: 'warn', code: 'ADMIN_PREVIOUS_TOKEN_EXPIRED', msg: 'the previous admin token was presented after its expiry and refused', fields: { ...fields, repeats } });
+      }
+    },
+  });
   new Counter({
     name: 'warden_identity_stale_auth_total',
     help: 'Requests authenticated from a cached key past its ttl because the key store was unreachable (identity.auth_cache.stale_if_error_ms)',
@@ -286,11 +312,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const screenedStore = rescreener && config.policy.screening.sanctions.length > 0
         ? screenedIdentity(identity, rescreener, (err) => say(`screening: an account change could not be screened: ${err.message}`, { level: 'error', code: 'SCREENING_FAILED' }))
         : identity;
-      await app.register(adminPlugin, { prefix: '/admin', store: screenedStore, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
+      await app.register(adminPlugin, { prefix: '/admin', store: screenedStore, token: adminTokens, onPreviousToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
       // The transparency reads tell who was flagged and why: behind the admin token or a
       // `ledger:read` key unless the operator publishes them (ledger.public_reads).
       if (ledger) {
-        const authorizeRead = config.ledger.public_reads ? undefined : ledgerReadGate({ adminToken: opts.adminToken, authenticate: (secret) => authenticator.authenticate(secret) });
+        const authorizeRead = config.ledger.public_reads ? undefined : ledgerReadGate({ adminToken: adminTokens, authenticate: (secret) => authenticator.authenticate(secret) });
         registerLedgerRoutes(app, ledger, { routes: 'public', authorizeRead });
         // Said once at start: readers of an earlier release (auditors, archivers) read anonymously.
         if (!config.ledger.public_reads) say('ledger: /ledger/v1 reads need the admin token or a ledger:read key (ledger.public_reads: false); set it to true to publish them');

@@ -16,7 +16,7 @@ import { lockSqliteForServe, type ServeLock } from '../store/serve-lock.ts';
 import { tightenFileModes } from '../store/sqlite.ts';
 import { startEventRetention } from '../store/event-retention.ts';
 import { resolveLedgerSetup } from '../ledger/open.ts';
-import { buildCapabilities, type OperatorLog } from './capabilities.ts';
+import { adminTokensOf, buildCapabilities, type OperatorLog } from './capabilities.ts';
 import { snapshotFile } from './detector.ts';
 import { usageSidePath } from '../ui/usage-thread.ts';
 import type { RescreenReport } from '../policy/index.ts';
@@ -228,6 +228,12 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   else if (admin.token) log(`admin API: ${url}/admin (token from configuration)`);
   else log('admin API: disabled (set admin.token or WARDEN_ADMIN_TOKEN)');
   if (seal.file) log(`policy: withheld thinking blocks sealed with the key in ${seal.file} (kept across restarts)`);
+  const previous = adminTokensOf(config, admin.token).previous;
+  if (previous) {
+    const until = new Date(previous.expiresAt).toISOString();
+    if (previous.expiresAt > Date.now()) log(`admin API: the previous token (admin.previous_token) is also accepted until ${until}; each caller still using it is logged (ADMIN_PREVIOUS_TOKEN_USED)`);
+    else log(`admin API: admin.previous_token expired at ${until} and is refused; remove it from the configuration`);
+  }
   if (!demo.create) log(`demo: no demo key (${demo.why})`);
   else if (!demoKey) log('demo: no demo key created (the store already holds accounts)');
   if (demoKey) {

@@ -255,9 +255,13 @@ export function unsetEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = 
  */
 export function checkEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): void {
   const problems = unsetEnvSettings(config, env);
-  const token = config.admin.token.startsWith('env:') ? resolveSecret(config.admin.token, env) : null;
-  const tokenProblem = token ? adminTokenProblem(token) : null;
-  if (tokenProblem) problems.push(`admin.token: ${config.admin.token.slice(4)} ${tokenProblem}`);
+  for (const [name, setting] of [['admin.token', config.admin.token], ['admin.previous_token', config.admin.previous_token]] as const) {
+    const token = setting?.startsWith('env:') ? resolveSecret(setting, env) : null;
+    const tokenProblem = token ? adminTokenProblem(token) : null;
+    if (tokenProblem) problems.push(`${name}: ${setting!.slice(4)} ${tokenProblem}`);
+  }
+  const previous = resolveSecret(config.admin.previous_token, env);
+  if (previous && previous === resolveSecret(config.admin.token, env)) problems.push('admin.previous_token: is the same as admin.token: set it to the token being rotated out');
   if (!problems.length) return;
   // The hint about api_key: null only where an upstream's key is missing (a webhook secret is not optional that way).
   const hint = problems.some((p) => /^upstreams\.\d+\.api_key:/.test(p)) ? 'set each variable; an upstream that takes no key has api_key: null' : 'set each variable';

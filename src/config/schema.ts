@@ -294,6 +294,12 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     /** Log level. Prompts and API keys are never logged (what events keep of prompts is `events.record_prompts`). */
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * One JSON line per request on the gateway's port, at info level (so `level` info or lower):
+     * method, path, status, duration, bytes, request id, account id and key prefix (never the key,
+     * never the prompt), client address, flavour, upstream status.
+     */
+    access: z.boolean().default(false),
   }).prefault({}),
   limits: limitsConfigSchema.prefault({}),
   detect: detectConfigSchema.prefault({}),

@@ -77,6 +77,7 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
   }, call);
   const res = await call.head;
   if (res instanceof Error) throw mapUpstreamFailure(res, run.ctx);
+  run.upstreamStatus = res.statusCode;
   const passHeaders = res.passed;
   run.upstreamRequestId = passHeaders['x-request-id'] ?? passHeaders['request-id'] ?? null;
   const contentType = res.contentType;

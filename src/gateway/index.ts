@@ -138,6 +138,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     requestTimeoutMs: config.server.request_timeout_ms,
     trustedProxies: config.server.trusted_proxies,
     corsOrigins: config.server.cors.allowed_origins,
+    accessLog: config.log.access,
     logger: logger as never,
     ready: async () => !draining && (opts.ready ? await opts.ready() : true),
     shedding: () => shedding,

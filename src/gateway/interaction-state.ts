@@ -144,6 +144,8 @@ export interface Run {
   watch: ClientWriteWatch;
   /** The upstream's id of the request (`x-request-id` / `request-id`), which the SDKs show the app for an answer the upstream made. */
   upstreamRequestId: string | null;
+  /** The upstream's HTTP status, once its head arrived (null: not forwarded, or it failed first). */
+  upstreamStatus: number | null;
   /** A multipart upload's fields and files (src/gateway/uploads.ts), forwarded as such instead of `ctx.body`. */
   upload?: UploadBody;
 }

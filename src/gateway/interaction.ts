@@ -22,6 +22,7 @@ import { handleError } from './error-answer.ts';
 import { finishInteraction } from './interaction-record.ts';
 import { UPLOADED_FILES, type UploadedFiles } from './lifecycle.ts';
 import type { UploadBody } from './upload-body.ts';
+import { accessNote } from './access-log.ts';
 
 /**
  * Handle POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses or /v1/messages
@@ -79,8 +80,10 @@ function openInteraction(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRe
   });
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), bodyBytes: bytes, upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch, upstreamRequestId: null,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch, upstreamRequestId: null, upstreamStatus: null,
   };
+  const access = accessNote(req.raw);
+  if (access) access.run = run;
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
   deps.running.add(run);

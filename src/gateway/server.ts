@@ -23,6 +23,7 @@ import { registerUploadRoutes } from './uploads.ts';
 import { dropUnreadBody } from './unread-body.ts';
 import { fromNetwork } from './keyless-failures.ts';
 import { installCors } from './cors.ts';
+import { accessNote, watchAccess } from './access-log.ts';
 
 export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
@@ -52,6 +53,8 @@ export interface ServerOptions {
   traffic?: Traffic;
   /** Origins browser apps may call the model API from (`server.cors.allowed_origins`); empty: no CORS. */
   corsOrigins?: readonly string[];
+  /** One info line per request in the log (`log.access`, src/gateway/access-log.ts). */
+  accessLog?: boolean;
 }
 
 /**
@@ -154,7 +157,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   const track = (res: http.ServerResponse) => traffic?.track(res);
   const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
   const maxJsonValues = opts.maxJsonValues ?? MAX_JSON_VALUES;
-  const app = Fastify({
+  const accessLog = opts.accessLog === true;
+  const app: FastifyInstance = Fastify({
     logger: opts.logger,
     // per-request access logs would cost throughput and duplicate the interaction events
     logController: new LogController({ disableRequestLogging: true }),
@@ -191,10 +195,12 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(opts.requestTimeoutMs / 4))),
     }, (req, res) => {
       track(res);
+      if (accessLog) watchAccess(req, res, app.log, trust);
       if (closing || opts.shedding?.()) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
     }).on('checkContinue', (req: ContinueRequest, res) => {
       track(res);
+      if (accessLog) watchAccess(req, res, app.log, trust);
       // `Expect: 100-continue`: a model, batch or files route's body is asked for once its key is
       // checked (in the hooks that check it), so a client with no valid key does not upload it;
       // other routes' at once.
@@ -238,7 +244,11 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
     if (!flavour) return;
     try {
-      (req as KeyedRequest).wardenAuth = await authenticateRequest(deps, req.headers, 'inference');
+      const auth = await authenticateRequest(deps, req.headers, 'inference');
+      (req as KeyedRequest).wardenAuth = auth;
+      // Absent for a batch's requests, run in process (app.inject): they reach no socket, so no access line.
+      const note = accessLog ? accessNote(req.raw) : undefined;
+      if (note) note.auth = auth;
     } catch (err) {
       const werr = toWardenError(err);
       const id = ulid(Date.now());

@@ -1,5 +1,5 @@
 // ledger: tamper-evident RFC 9162 Merkle log of interactions and verdicts, C2SP signed checkpoints, proofs, erasable personal data, audit queries.
-// Imports `errors`, `events`, `store`, `detect` (verdict records), `admin` (router), `gateway`'s lifecycle (hooks.ts) and `identity`'s key reading (read-access.ts: who may read the ledger).
+// Imports `errors`, `events`, `store`, `detect` (verdict records), `admin` (router), `gateway`'s lifecycle (hooks.ts) and `identity`'s key reading and `admin`'s tokens (read-access.ts: who may read the ledger).
 export { ledgerConfigSchema } from './config.ts';
 export { Ledger, LedgerError, type SignedCheckpoint, type InclusionBundle } from './ledger.ts';
 export { ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog } from './hooks.ts';

@@ -45,6 +45,12 @@ export class CircuitBreaker {
     if (++this.failures >= this.threshold && this.current === 'closed') this.open();
   }
 
+  /** Open now, whatever the count (the failures were confirmed another way: an unanswered PING). */
+  trip(): void {
+    this.probeInFlight = false;
+    if (this.current !== 'open') this.open();
+  }
+
   private open(): void {
     this.openedAt = this.clockMs();
     this.set('open');

@@ -154,8 +154,13 @@ export const limitsConfigSchema = z.object({
     /** Redis URL; null: the top-level `redis.url`. */
     url: z.string().nullable().default(null),
     key_prefix: z.string().default('warden:limits:'),
-    /** A decision slower than this counts as a backend failure (ms). */
-    command_timeout_ms: z.number().int().positive().default(100),
+    /**
+     * A decision Redis has not answered within this is taken on this node's counters (ms); Redis
+     * counts as down only when `breaker.failure_threshold` such decisions in a row are followed by
+     * an unanswered PING (given `connect_timeout_ms`). 250: a loaded node or a Redis busy for a
+     * moment is slower than a round trip on an idle network, and a request waits this long at most.
+     */
+    command_timeout_ms: z.number().int().positive().default(250),
     connect_timeout_ms: z.number().int().positive().default(1000),
   }).strict().prefault({}),
   /**

@@ -13,7 +13,7 @@ import { budgetWindow, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBac
 import { NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 import { MeterPlanner, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './meter-plan.ts';
-import { RedisBackend } from './redis.ts';
+import { RedisBackend, RedisCommandTimeout } from './redis.ts';
 import { urlForLog } from '../config/index.ts';
 import { OutageLog, redisFailure, shorterOutages } from '../gateway/outage-log.ts';
 
@@ -115,6 +115,9 @@ export interface ActualUsage {
   cacheWriteTokens?: number;
 }
 
+/** A Redis slow but answering is logged at most this often, ms. */
+const SLOW_LOG_EVERY_MS = 10 * 60_000;
+
 export class Limiter {
   readonly planner: MeterPlanner;
   readonly backend: LimitsBackend;
@@ -132,6 +135,12 @@ export class Limiter {
   /** The shared backend's outages (a flapping one damped): how many decisions each took without it. */
   private readonly outages = new OutageLog<{ decisions: number }>();
   private readonly log: (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
+  /** Decisions in a row that Redis did not answer within the command timeout (reset by any answer). */
+  private slowInARow = 0;
+  /** A PING is asking whether Redis answers at all (after `breaker.failure_threshold` slow decisions). */
+  private pinging = false;
+  /** When a slow Redis that still answered was last logged, ms. */
+  private slowLoggedAt = -Infinity;
   /** The shared backend's URL and the setting that gave it (null: memory, or a backend passed in). */
   private readonly backendUrl: { url: string; setting: string } | null = null;
 
@@ -245,11 +254,19 @@ export class Limiter {
     }
     if (!this.breaker.allow()) return this.fallback(meters, cost, leaseId, req.model, 'circuit open', started, nowUs);
     const breaker = this.breaker;
+    // While the PING says whether Redis answers at all, decisions are not made to wait for it.
+    if (this.pinging && breaker.state === 'closed') return this.fallback(meters, cost, leaseId, req.model, 'Redis is slow: checking that it answers', started, nowUs, false);
     return Promise.resolve(backend.decide(ops, leaseId, this.leaseTtlUs, nowUs)).then(
-      (raw) => { breaker.success(); this.backendAnswered(); return this.finish(raw, meters, cost, leaseId, req.model, backend, 'backend', null, started); },
+      (raw) => { this.slowInARow = 0; breaker.success(); this.backendAnswered(); return this.finish(raw, meters, cost, leaseId, req.model, backend, 'backend', null, started); },
       (err: unknown) => {
-        breaker.failure();
         this.metrics.backendError(backend.name, 'decide');
+        // One slow command (a loaded node, a Redis busy for a moment) is not an outage: this
+        // decision is taken here, and Redis counts as down only if it then fails a PING.
+        if (err instanceof RedisCommandTimeout && breaker.state === 'closed') {
+          this.decisionTimedOut(breaker);
+          return this.fallback(meters, cost, leaseId, req.model, redisFailure(err), started, nowUs, false);
+        }
+        breaker.failure();
         return this.fallback(meters, cost, leaseId, req.model, redisFailure(err), started, nowUs);
       },
     );
@@ -280,16 +297,44 @@ export class Limiter {
     return known + Math.max(0, room);
   }
 
+  /**
+   * A decision Redis did not answer in time. After `breaker.failure_threshold` in a row, a PING
+   * (given `limits.redis.connect_timeout_ms`) decides: unanswered, the circuit opens and the outage
+   * is logged as for a connection lost; answered, Redis is slow, not down (logged at most every
+   * 10 minutes), and decisions go to it again.
+   */
+  private decisionTimedOut(breaker: CircuitBreaker): void {
+    if (++this.slowInARow < this.config.breaker.failure_threshold || this.pinging || !(this.backend instanceof RedisBackend)) return;
+    this.pinging = true;
+    const slow = this.slowInARow;
+    void this.backend.answersPing(this.config.redis.connect_timeout_ms).then((answers) => {
+      this.pinging = false;
+      this.slowInARow = 0;
+      if (!answers) { breaker.trip(); return; }
+      const now = Date.now();
+      if (now - this.slowLoggedAt < SLOW_LOG_EVERY_MS) return;
+      this.slowLoggedAt = now;
+      this.log(`limits: ${slow} decisions in a row waited longer than limits.redis.command_timeout_ms (${this.config.redis.command_timeout_ms} ms) and were taken on this node's own counters; ` +
+        'Redis answers a PING, so it is not counted down. If this repeats, the node is overloaded or Redis is slow: raise command_timeout_ms or look at both', { level: 'warn', code: 'LIMITS_BACKEND_SLOW' });
+    });
+  }
+
   /** The shared backend answered: an outage under way is over, said once with what was decided without it. */
   private backendAnswered(): void {
     this.outages.answered((o, seconds) => this.log(`limits: the shared backend (${this.backend.name}) answers again after ${seconds.toFixed(1)} s; ` +
       `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again`, { level: 'info', code: 'LIMITS_BACKEND_RECOVERED' }));
   }
 
-  private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number): LimitDecision {
+  /** Decide without the shared backend; `outage`: it is down (else only this decision was too slow, see decisionTimedOut). */
+  private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number, outage = true): LimitDecision {
     const mode = this.config.on_backend_failure;
-    this.outages.failed(() => ({ decisions: 0 }), (_, flaps) => this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})${shorterOutages(flaps)}`,
-      { level: mode === 'closed' ? 'error' : 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' })).decisions++;
+    if (outage) {
+      this.outages.failed(() => ({ decisions: 0 }), (_, flaps) => this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})${shorterOutages(flaps)}`,
+        { level: mode === 'closed' ? 'error' : 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' })).decisions++;
+    } else {
+      const current = this.outages.current;
+      if (current) current.decisions++;
+    }
     if (mode === 'local' && this.local) {
       const raw = this.local.decide(meters.map((m) => meterOp(m, cost)), leaseId, this.leaseTtlUs, nowUs);
       return this.finish(raw, meters, cost, leaseId, model, this.local, 'local', why, started);

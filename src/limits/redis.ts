@@ -54,6 +54,14 @@ interface ScriptedRedis {
   wardenLimitsRenew(numKeys: number, ...args: (string | number)[]): Promise<number>;
 }
 
+/** Redis did not answer one command within `limits.redis.command_timeout_ms` (it may still: see undoLate). */
+export class RedisCommandTimeout extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`Command timed out (Redis did not answer within ${timeoutMs} ms)`);
+    this.name = 'RedisCommandTimeout';
+  }
+}
+
 export interface RedisBackendOptions {
   /** `redis://host:port/db`; ignored when `client` is given. */
   url?: string;
@@ -90,7 +98,7 @@ export class RedisBackend implements LimitsBackend {
 
   constructor(opts: RedisBackendOptions) {
     this.prefix = opts.keyPrefix ?? '';
-    this.timeoutMs = opts.commandTimeoutMs ?? 100;
+    this.timeoutMs = opts.commandTimeoutMs ?? 250;
     if (opts.client) {
       this.client = opts.client;
       this.ownClient = false;
@@ -115,6 +123,23 @@ export class RedisBackend implements LimitsBackend {
     this.client.defineCommand('wardenLimitsSettle', { lua: SETTLE_LUA });
     this.client.defineCommand('wardenLimitsRenew', { lua: RENEW_LUA });
     this.scripts = this.client as unknown as ScriptedRedis;
+  }
+
+  /**
+   * Whether Redis answers a PING within `timeoutMs`: asked when decisions time out, to tell a
+   * Redis slow for a moment (or a busy node) from one that answers nothing.
+   */
+  async answersPing(timeoutMs: number): Promise<boolean> {
+    if (this.client.status !== 'ready') return false;
+    try {
+      await new Promise<unknown>((resolve, reject) => {
+        const timer = setTimeout(() => setImmediate(() => reject(new RedisCommandTimeout(timeoutMs))), timeoutMs);
+        this.client.ping().then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => { clearTimeout(timer); reject(e); });
+      });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Connected now (the client reconnects by itself while it is not). */
@@ -197,7 +222,10 @@ export class RedisBackend implements LimitsBackend {
   /** Reject after the command timeout (the command itself goes on: see undoLate). */
   private timed<T>(p: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Command timed out (Redis did not answer within ${this.timeoutMs} ms)`)), this.timeoutMs);
+      // Judged after the next read of the sockets (setImmediate runs after the poll phase): on a
+      // node whose event loop was busy past the timeout, Redis's answer may be waiting unread, and
+      // timers run before I/O.
+      const timer = setTimeout(() => setImmediate(() => reject(new RedisCommandTimeout(this.timeoutMs))), this.timeoutMs);
       p.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => { clearTimeout(timer); reject(e); });
     });
   }

@@ -101,5 +101,6 @@ test('a flush before the first event does not make the first event wait (the nex
   const ms = performance.now() - t0;
   const state = e.snapshotState() as { nextTick: number; now: number };
   assert.ok(state.nextTick > state.now && state.nextTick <= state.now + 1, `next tick ${state.nextTick} for now ${state.now}`);
-  assert.ok(ms < 500, `the first events took ${ms.toFixed(0)} ms`);
+  // A loop over every tick since the epoch would take hours: the bound is far from a loaded machine's noise.
+  assert.ok(ms < 10_000, `the first events took ${ms.toFixed(0)} ms`);
 });

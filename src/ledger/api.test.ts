@@ -196,10 +196,8 @@ test('gateway hook records events without blocking; verdict sink records verdict
       verdicts: { forAccount: (id) => ({ level: 'none', verdict: null, clusterId: id === 'acct_1' ? 'cl_hook' : null }) },
       closeOnShutdown: false,
     });
-    const t0 = performance.now();
+    // Not blocking is told by what happened, not by a clock: nothing is committed while the request path runs.
     for (let i = 0; i < 500; i++) hooks.onEvent!(sampleEvent(i));
-    const elapsed = performance.now() - t0;
-    assert.ok(elapsed < 200, `onEvent took ${elapsed} ms for 500 events`);
     assert.equal(ledger.size, 0, 'nothing committed synchronously on the request path');
     ledgerVerdictSink(ledger)(sampleVerdict({ kind: 'account', id: 'acct_1' }));
     await hooks.close!();

@@ -22,9 +22,10 @@ test('globs: several stars against a long name that does not match take linear t
   const started = performance.now();
   for (const p of ['gpt-*-*-mini', '*-*-mini']) assert.equal(globMatch(p, name), false, p);
   const ms = performance.now() - started;
-  assert.ok(ms < 100, `two patterns against a 20,000-character name took ${ms.toFixed(0)} ms`);
+  // Linear is milliseconds, quadratic about two seconds: the bound leaves room for a loaded machine.
+  assert.ok(ms < 700, `two patterns against a 20,000-character name took ${ms.toFixed(0)} ms`);
   const longer = `gpt-${'-'.repeat(1_000_000)}x`;
   const t0 = performance.now();
   assert.equal(globMatch('gpt-*-*-*-preview', longer), false);
-  assert.ok(performance.now() - t0 < 200, 'three stars against a 1 MB name: linear too');
+  assert.ok(performance.now() - t0 < 2_000, 'three stars against a 1 MB name: linear too (a backtracking matcher: hours)');
 });

@@ -223,7 +223,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
         const id = ulid(Date.now());
         const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
         if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
-        const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, opts.bodyLimitBytes));
+        const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, reply.raw, opts.bodyLimitBytes));
         return reply.code(werr.status).headers(headers).type('application/json')
           .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
       }
@@ -244,7 +244,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       const id = ulid(Date.now());
       recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
       // The body still coming is discarded, not parsed, up to `server.body_limit_bytes`.
-      const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, opts.bodyLimitBytes));
+      const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, reply.raw, opts.bodyLimitBytes));
       return reply.code(werr.status).headers(headers).type('application/json')
         .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
     }

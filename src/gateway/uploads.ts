@@ -43,9 +43,12 @@ export function registerUploadRoutes(app: FastifyInstance, deps: PipelineDeps, l
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     await scope.register(multipart, { limits: { ...PART_LIMITS, fileSize: limitBytes + 1 }, throwFileSizeLimit: false });
+    // The answer of each request, for a body parser that refuses it (its connection is closed after that answer).
+    const answers = new WeakMap<FastifyRequest, FastifyReply>();
+    scope.addHook('onRequest', (req, reply, done) => { answers.set(req, reply); done(); });
     // Any other body (JSON included) is refused unread, as OpenAI refuses it.
     scope.addContentTypeParser('*', (req, _payload, done) => {
-      const headers = dropUnreadBody(req.raw, Math.min(limitBytes, 1024 * 1024));
+      const headers = dropUnreadBody(req.raw, answers.get(req)!.raw, Math.min(limitBytes, 1024 * 1024));
       done(new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data: this endpoint takes a file upload.', { headers }), undefined);
     });
     for (const [path, flavour] of Object.entries(UPLOAD_ROUTES)) {
@@ -65,7 +68,7 @@ async function handleUpload(deps: PipelineDeps, flavour: ApiFlavour, req: Fastif
     // The rest of the body is discarded (the connection closed past the limit), not parsed.
     if (!req.raw.complete) {
       req.raw.unpipe();
-      reply.headers(dropUnreadBody(req.raw, limitBytes));
+      reply.headers(dropUnreadBody(req.raw, reply.raw, limitBytes));
       req.raw.resume();
     }
     throw err;

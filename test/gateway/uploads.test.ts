@@ -176,6 +176,46 @@ test('an upload over server.upload_limit_bytes is refused with 413 in OpenAI\'s 
   assert.ok(ok.text);
 });
 
+/**
+ * Sends `head` and then `body` over a socket of its own, all of it, a piece at a time as the socket
+ * takes it, before reading anything (as clients that write their whole request first do), until the
+ * server closes its side; resolves with the answer read, and the socket error seen, if any.
+ */
+async function sendWholeThenRead(head: string, body: Buffer): Promise<{ answer: string; error: string | null; sent: number }> {
+  const { port, hostname } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let answer = '';
+  let error: string | null = null;
+  let closed = false;
+  socket.on('data', (d) => { answer += d; });
+  socket.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
+  const gone = new Promise<void>((resolve) => socket.once('close', () => { closed = true; resolve(); }));
+  socket.write(head);
+  let sent = 0;
+  for (let at = 0; at < body.length && !closed; at += 16 * 1024) {
+    const piece = body.subarray(at, at + 16 * 1024);
+    if (!socket.write(piece)) await Promise.race([new Promise((r) => socket.once('drain', r)), gone]);
+    sent += piece.length;
+  }
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 20_000))]);
+  socket.destroy();
+  return { answer, error, sent };
+}
+
+test('a client that writes its whole oversized upload before reading still gets the 413, not a reset', async () => {
+  const { key } = await t.account('stt-hank', 'email_verified');
+  const boundary = 'xWHOLEx';
+  const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="long.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+    recording(160), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  assert.ok(body.length > 7_000_000, 'more than the kernel\'s socket buffers hold');
+  const r = await sendWholeThenRead(`POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\n\r\n`, body);
+  // The gateway reads on after its answer; the client stops sending once it sees the gateway's side closed.
+  assert.equal(r.error, null, `no reset while sending (${r.sent} of ${body.length} bytes sent)`);
+  assert.match(r.answer, /^HTTP\/1\.1 413 /, `the 413 is read after sending (got ${JSON.stringify(r.answer.slice(0, 40))})`);
+  assert.match(r.answer, /\r\nconnection: close\r\n/i, 'and the connection announced as closing');
+});
+
 test('a missing file, a JSON body, a suspended account and a revoked key are refused in OpenAI\'s format', async () => {
   const { id, key } = await t.account('stt-erin', 'email_verified');
   const client = sdk(key);

@@ -133,7 +133,10 @@ function routePattern(url: string): RegExp {
 /** What is known of a request for its event, before the pipeline has it. */
 function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyRequest {
   const ua = req.headers['user-agent'];
-  return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
+  return {
+    ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers,
+    limit: (req as FastifyRequest & { wardenLimit?: EarlyRequest['limit'] }).wardenLimit,
+  };
 }
 
 /** Batch and files routes, whose key is checked before their body is read too (src/batches/routes.ts). */
@@ -248,8 +251,9 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       return reply.code(werr.status).headers(headers).type('application/json')
         .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
     }
-    // Asked for its body only now that its key is known (see `checkContinue` above).
-    if ((req.raw as ContinueRequest).wardenContinue) reply.raw.writeContinue();
+    // Asked for its body only now that its key is known (see `checkContinue` above); an upload's
+    // once its account's verdict and limits are decided too (uploads.ts).
+    if ((req.raw as ContinueRequest).wardenContinue && !Object.hasOwn(UPLOAD_ROUTES, req.url.split('?')[0])) reply.raw.writeContinue();
   });
 
   // Every route's methods, so that a known path called with another method gets 405 and `Allow`.

@@ -260,6 +260,63 @@ test('an upload\'s audio is charged to the token limits: estimated from its size
   assert.deepEqual(first.usage, { type: 'duration', seconds: 20 });
   await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'short.wav'), model: 'whisper-1' }),
     (e: any) => e.status === 429 && e.error.type === 'rate_limit_error', 'the 20 seconds spent the account\'s input tokens for the minute');
+  // A quota already spent is known before the next upload is read: refused before its body.
+  assert.match(await answerBeforeUpload(key, 150_000), /^HTTP\/1\.1 429 /, 'refused with 1 KB of 150 KB sent');
+});
+
+/**
+ * Sends an upload's headers (announcing `length` bytes) and its first kilobyte only; resolves with
+ * what the gateway answered while the rest was still owed ('' when it waited for the body).
+ */
+async function answerBeforeUpload(key: string, length: number, expectContinue = false): Promise<string> {
+  const boundary = 'xEARLYx';
+  const { port, hostname } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let answer = '';
+  socket.on('data', (d) => { answer += d; });
+  socket.on('error', () => {});
+  socket.write(`POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n`
+    + `${expectContinue ? 'Expect: 100-continue\r\n' : ''}Content-Length: ${length}\r\n\r\n`);
+  if (!expectContinue) socket.write(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`), Buffer.alloc(1024)]));
+  // The answer whole (its JSON body ends with '}'), or 5 s of waiting for one that never comes.
+  for (let i = 0; i < 250 && !/\r\n\r\n[^]*\}\s*$/.test(answer); i++) await new Promise((r) => setTimeout(r, 20));
+  socket.destroy();
+  return answer;
+}
+
+test('an account over its request rate is refused 429 before its upload is read, with the rate-limit headers', async () => {
+  const { id, key } = await t.account('stt-ivy', 'email_verified');
+  await t.admin('/limits/overrides', { scope: 'account', subject: id, limits: { rpm: 1, burst: 1 } });
+  const client = sdk(key);
+  const served = await client.audio.transcriptions.create({ file: await toFile(recording(1), 'a.wav'), model: 'whisper-1' });
+  assert.ok(served.text, 'the first upload of the minute is served');
+
+  const answer = await answerBeforeUpload(key, 150_000);
+  assert.match(answer, /^HTTP\/1\.1 429 /, `answered with 1 KB of 150 KB sent (got ${JSON.stringify(answer.slice(0, 60))})`);
+  assert.match(answer, /\r\nretry-after: \d+\r\n/i, 'when to retry');
+  assert.match(answer, /\r\nx-ratelimit-limit-requests: 1\r\n/i, 'OpenAI\'s rate-limit headers');
+  assert.match(answer, /\r\nx-ratelimit-remaining-requests: 0\r\n/i);
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n/, '').replace(/\r\n0\r\n\r\n$/, ''));
+  assert.equal(body.error.type, 'rate_limit_error');
+  assert.match(body.error.message, /1 requests per minute for this account/);
+
+  // Asked with `Expect: 100-continue`, the upload is not even asked for.
+  const continued = await answerBeforeUpload(key, 150_000, true);
+  assert.match(continued, /^HTTP\/1\.1 429 /, `a 429 and no 100 Continue (got ${JSON.stringify(continued.slice(0, 60))})`);
+
+  // The SDK gets it as a RateLimitError, and each refusal is recorded with the limit that made it.
+  await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'b.wav'), model: 'whisper-1' }),
+    (e: any) => e.status === 429 && e.error.warden_code === 'WARDEN_RATE_LIMITED');
+  const events = await t.events((e) => e.account_id === id, 4, 30_000);
+  const refused = events.filter((e) => e.response.status === 429);
+  assert.equal(refused.length, 3, 'the three refusals recorded');
+  for (const e of refused) {
+    assert.equal(e.flavour, 'openai.transcriptions');
+    assert.equal(e.enforcement.limit?.allowed, false, JSON.stringify(e.enforcement));
+    assert.equal(e.enforcement.limit?.scope, 'account');
+  }
+  assert.equal(mock.received.filter((r) => r.path === '/v1/audio/transcriptions' && (r.body as any)?.file?.filename === 'b.wav').length, 0, 'nothing went upstream');
 });
 
 test('a client that leaves mid-upload is recorded as gone, and nothing of its upload is left on disk', async () => {

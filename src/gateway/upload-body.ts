@@ -147,17 +147,21 @@ export class UploadBody {
     };
   }
 
-  /** The upload as a multipart body again, its parts in the order sent: its content type, exact length and bytes. */
-  encode(): { contentType: string; length: number; body: AsyncIterable<Buffer> } {
+  /**
+   * The upload as a multipart body again, its parts in the order sent: its content type, exact
+   * length and bytes. With `shaped` (the fields as policy left them, see `fields`), a field it no
+   * longer holds is left out (policy only removes from an upload: `include[]=logprobs`).
+   */
+  encode(shaped?: Record<string, unknown>): { contentType: string; length: number; body: AsyncIterable<Buffer> } {
     const boundary = `----WardenUpload${randomBytes(12).toString('hex')}`;
-    const heads = this.parts.map((p, i) => Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Disposition: form-data; name="${escapeName(p.name)}"`
+    const parts = shaped ? this.parts.filter((p) => p.kind === 'file' || stillHeld(shaped, p.name, p.value)) : this.parts;
+    const heads = parts.map((p, i) => Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Disposition: form-data; name="${escapeName(p.name)}"`
       + (p.kind === 'file' ? `; filename="${escapeName(p.filename)}"\r\nContent-Type: ${p.contentType.replace(/[\r\n]/g, '')}` : '') + '\r\n\r\n'));
-    const values = this.parts.map((p) => (p.kind === 'field' ? Buffer.from(p.value) : null));
-    const tail = Buffer.from(`${this.parts.length ? '\r\n' : ''}--${boundary}--\r\n`);
+    const values = parts.map((p) => (p.kind === 'field' ? Buffer.from(p.value) : null));
+    const tail = Buffer.from(`${parts.length ? '\r\n' : ''}--${boundary}--\r\n`);
     let length = tail.length;
-    this.parts.forEach((p, i) => { length += heads[i].length + (p.kind === 'file' ? p.bytes : values[i]!.length); });
+    parts.forEach((p, i) => { length += heads[i].length + (p.kind === 'file' ? p.bytes : values[i]!.length); });
     const spool = this.spool;
-    const parts = this.parts;
     async function* body(): AsyncIterable<Buffer> {
       for (let i = 0; i < parts.length; i++) {
         const p = parts[i];
@@ -197,6 +201,21 @@ function uploadsOfEvent(files: ReadonlyArray<Extract<UploadPart, { kind: 'file' 
     seconds = s === null || seconds === null ? null : seconds + s;
   }
   return { files: files.length, bytes: files.reduce((n, f) => n + f.bytes, 0), audio_seconds: files.length ? seconds : null };
+}
+
+/** Whether the fields `body` (as `UploadBody.fields` makes them) still hold the form field `name` with `value`. */
+function stillHeld(body: Record<string, unknown>, name: string, value: string): boolean {
+  const list = /^(.+)\[\]$/.exec(name);
+  if (list) {
+    const held = body[list[1]];
+    return Array.isArray(held) && held.some((v) => String(v) === value);
+  }
+  const keyed = /^(.+)\[([^\]]+)\]$/.exec(name);
+  if (keyed) {
+    const held = body[keyed[1]];
+    return !!held && typeof held === 'object' && (held as Record<string, unknown>)[keyed[2]] !== undefined;
+  }
+  return body[name] !== undefined;
 }
 
 /** A form name or file name in a part's header, escaped as browsers and undici escape them. */

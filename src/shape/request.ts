@@ -57,6 +57,13 @@ export const UNSHAPED_FLAVOURS: ReadonlySet<ApiFlavour> = new Set<ApiFlavour>([
 export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits, ctx: ShapingContext = {}): string[] {
   const actions: string[] = [];
   const modelLimit = ctx.modelOutputLimit ?? null;
+  // A transcript's token log-probabilities (`include[]=logprobs`, the GPT-4o transcribe models)
+  // are the model's, as a chat answer's are: withheld alike (the answer filter drops any that come).
+  if (flavour === 'openai.transcriptions' && !limits.logprobs && Array.isArray(body.include) && body.include.includes('logprobs')) {
+    body.include = body.include.filter((v) => v !== 'logprobs');
+    if ((body.include as unknown[]).length === 0) delete body.include;
+    actions.push('logprobs:stripped');
+  }
   if (UNSHAPED_FLAVOURS.has(flavour)) return actions;
   if (flavour === 'openai.chat') {
     const asked = capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions, modelLimit);

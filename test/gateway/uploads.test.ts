@@ -104,6 +104,30 @@ test('a GPT-4o transcription streams its text deltas, metered from the usage it 
   assert.equal(event.request.uploads?.audio_seconds, 3, 'a WAV file\'s length, from its header');
 });
 
+test('a transcript\'s log-probabilities are withheld from a tier without them, asked for as JSON or streamed', async () => {
+  // The default policy gives email-verified accounts no log-probabilities.
+  const { id, key } = await t.account('stt-judy', 'email_verified');
+  const client = sdk(key);
+  const audio = recording(2);
+  const json = await client.audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', include: ['logprobs'] });
+  assert.ok(json.text, 'the transcript');
+  assert.equal(json.logprobs, undefined, 'no log-probabilities in the JSON answer');
+  const sent = upstreamFile('/v1/audio/transcriptions')!;
+  assert.equal(sent.include, undefined, 'none asked of the upstream');
+  const stream = await client.audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', include: ['logprobs'], stream: true });
+  let withLogprobs = 0;
+  for await (const ev of stream) if ((ev as any).logprobs !== undefined) withLogprobs++;
+  assert.equal(withLogprobs, 0, 'no streamed event carries log-probabilities');
+  const events = await t.events((e) => e.account_id === id, 2, 30_000);
+  for (const e of events) assert.ok(e.enforcement.shaping.includes('logprobs:stripped'), JSON.stringify(e.enforcement.shaping));
+
+  // A tier with them gets them, streamed and not.
+  const { key: trusted } = await t.account('stt-kim', 'identity_verified');
+  const full = await sdk(trusted).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', include: ['logprobs'] });
+  assert.ok(full.logprobs && full.logprobs.length > 0, 'an allowed tier gets them');
+  assert.deepEqual(upstreamFile('/v1/audio/transcriptions')!.include, ['logprobs']);
+});
+
 test('translations, image edits and variations are served and recorded as their own flavours', async () => {
   const { id, key } = await t.account('img-carol', 'email_verified');
   const client = sdk(key);

@@ -6,7 +6,7 @@
  * the spool with their exact length. The files' bytes are never recorded: an event keeps their
  * count, size and (audio) duration.
  */
-import { createReadStream, mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,14 +19,58 @@ export const SPOOL_MEMORY_BYTES = 256 * 1024;
 /** Bytes of each file's start kept aside (a WAV header's `fmt ` chunk is within its first few dozen). */
 export const FILE_HEAD_BYTES = 4096;
 
+/** The folder of a process's spooled uploads, under the system's temporary folder. */
+const UPLOADS_DIR = /^warden-uploads-(\d+)$/;
 let spoolDir: string | null = null;
-/** The folder of spooled uploads (made once, under the system's temporary folder). */
+/** Spools not yet discarded, in this process (several gateways may share it: tests). */
+let liveSpools = 0;
+/** The folder of spooled uploads (made when first needed, under the system's temporary folder). */
 function uploadsDir(): string {
   if (spoolDir === null) {
     spoolDir = join(tmpdir(), `warden-uploads-${process.pid}`);
     mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   }
   return spoolDir;
+}
+
+/**
+ * Removes this process's folder of spooled uploads when no upload is held in it (the gateway's
+ * shutdown): it would otherwise stay behind, empty, after every run. Made again if needed.
+ */
+export function removeUploadsDir(): void {
+  if (spoolDir === null || liveSpools > 0) return;
+  rmSync(spoolDir, { recursive: true, force: true });
+  spoolDir = null;
+}
+
+/**
+ * Removes the folders of spooled uploads left by Warden processes that are gone (stopped by a
+ * signal or a crash before their shutdown removed them), with what they held: at start. A folder
+ * whose process still runs (or that is another user's) is left alone. Returns the folders removed.
+ */
+export function removeStaleUploadDirs(dir = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return removed; }
+  for (const name of names) {
+    const pid = Number(UPLOADS_DIR.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processRuns(pid)) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch { /* another user's, or removed meanwhile */ }
+  }
+  return removed;
+}
+
+/** Whether a process `pid` runs (signal 0 checks without sending; EPERM: it runs, as another user). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -40,6 +84,8 @@ export class Spool {
   private discarded = false;
   /** Bytes written so far. */
   size = 0;
+
+  constructor() { liveSpools++; }
 
   async write(chunk: Buffer): Promise<void> {
     if (this.discarded) throw new Error('upload discarded');
@@ -72,6 +118,7 @@ export class Spool {
 
   /** Frees the memory and deletes the temporary file. Safe to call more than once. */
   async discard(): Promise<void> {
+    if (!this.discarded) liveSpools--;
     this.discarded = true;
     this.memory = [];
     const file = this.file;

@@ -7,7 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
@@ -361,4 +362,29 @@ test('a client that leaves mid-upload is recorded as gone, and nothing of its up
   const left = () => (existsSync(spool) ? readdirSync(spool) : []);
   for (let i = 0; i < 50 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(left(), [], 'nothing of the upload waits on disk');
+});
+
+test('the folder of spooled uploads is removed when Warden stops, and those of stopped processes when it starts', async () => {
+  const spool = join(tmpdir(), `warden-uploads-${process.pid}`);
+  // A process that is gone, and one that runs (this one's parent), each with a folder left.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const goneDir = join(tmpdir(), `warden-uploads-${gone}`);
+  const runningDir = join(tmpdir(), `warden-uploads-${process.ppid}`);
+  for (const d of [goneDir, runningDir]) { mkdirSync(d, { recursive: true }); writeFileSync(join(d, 'left'), 'x'); }
+  const upstream = await createMockUpstream();
+  const w = await startTestWarden({ server: { port: 0 }, upstreams: [{ name: 'mock', base_url: upstream.url, models: ['*'] }] });
+  try {
+    assert.ok(!existsSync(goneDir), 'the stopped process\'s folder is removed at start');
+    assert.ok(existsSync(runningDir), 'a running process\'s folder is left alone');
+    const { key } = await w.account('stt-liam', 'email_verified');
+    // Past 256 KiB an upload waits in a file in the folder.
+    const client = new OpenAI({ apiKey: key, baseURL: `${w.url}/v1`, maxRetries: 0 });
+    assert.ok((await client.audio.transcriptions.create({ file: await toFile(recording(8), 'long.wav'), model: 'whisper-1' })).text);
+    assert.ok(existsSync(spool), 'the folder was made for the upload');
+  } finally {
+    await w.close();
+    await upstream.close();
+    rmSync(runningDir, { recursive: true, force: true });
+  }
+  assert.ok(!existsSync(spool), 'and removed when Warden stopped');
 });

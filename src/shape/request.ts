@@ -45,9 +45,10 @@ export interface ShapingContext {
  *   // body.max_completion_tokens <= 1024, body.n === 1, body.logprobs deleted; actions lists each change
  */
 /**
- * The APIs whose answers are no model prose to shape or mark: vectors, scores, pictures, audio, and
- * transcripts (the client's own recording in words). No output budget, choices, reasoning or
- * log-probabilities are shaped, and nothing is watermarked.
+ * The APIs whose answers are no model prose to shape: vectors, scores, pictures, audio, and
+ * transcripts (the client's own recording in words). No output budget, choices or reasoning are
+ * shaped; a transcript's log-probabilities are (above), and its text is watermarked as prose
+ * (src/policy/hooks.ts).
  */
 export const UNSHAPED_FLAVOURS: ReadonlySet<ApiFlavour> = new Set<ApiFlavour>([
   'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech',

@@ -129,6 +129,46 @@ test('a transcript\'s log-probabilities are withheld from a tier without them, a
   assert.deepEqual(upstreamFile('/v1/audio/transcriptions')!.include, ['logprobs']);
 });
 
+test('a transcript is watermarked for a tier whose answers are, as JSON and streamed; subtitles are not', async () => {
+  const w = await startTestWarden({
+    server: { port: 0 }, watermark: { enabled: true, master_secret: 'uploads-test-watermark-secret' },
+    upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }],
+  });
+  try {
+  const sdk = (k: string) => new OpenAI({ apiKey: k, baseURL: `${w.url}/v1`, maxRetries: 0 });
+  const { id, key } = await w.account('stt-mona', 'email_verified');
+  const { id: plainId, key: plain } = await w.account('stt-nico', 'enterprise'); // the default policy marks no enterprise answer
+  // Two minutes at 4 kHz (960 KB): a few hundred words, a dozen or more of them the mark's.
+  const audio = wav(Buffer.alloc(960_000, 3), 4000);
+  const asJson = async (k: string) => sdk(k).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1' });
+  const unmarked = await asJson(plain);
+  const marked = await asJson(key);
+  assert.notEqual(marked.text, unmarked.text, 'the marked transcript differs in its words');
+  assert.equal(marked.text.split(/\s+/).length, unmarked.text.split(/\s+/).length, 'word for word');
+  const stream = await sdk(key).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', stream: true });
+  let deltas = '';
+  let done = '';
+  for await (const ev of stream) {
+    if (ev.type === 'transcript.text.delta') deltas += ev.delta;
+    else if (ev.type === 'transcript.text.done') done = ev.text;
+  }
+  assert.equal(deltas, done, 'the deltas make the text the stream ends with');
+  const plainStream = await sdk(plain).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', stream: true });
+  let plainDone = '';
+  for await (const ev of plainStream) if (ev.type === 'transcript.text.done') plainDone = ev.text;
+  assert.notEqual(done, plainDone, 'the streamed transcript is marked too');
+  const srt = await sdk(key).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1', response_format: 'srt' });
+  assert.ok(String(srt).length > 0);
+  const events = await w.events((e) => e.account_id === id, 3, 30_000);
+  assert.equal(events.filter((e) => e.enforcement.watermark).length, 2, 'JSON and stream recorded as marked');
+  assert.ok(events.some((e) => e.enforcement.shaping.includes('watermark:skipped_format')), 'the subtitles recorded as left unmarked');
+  const plainEvents = await w.events((e) => e.account_id === plainId, 2, 30_000);
+  assert.ok(plainEvents.every((e) => !e.enforcement.watermark));
+  } finally {
+    await w.close();
+  }
+});
+
 test('translations, image edits and variations are served and recorded as their own flavours', async () => {
   const { id, key } = await t.account('img-carol', 'email_verified');
   const client = sdk(key);

@@ -115,7 +115,7 @@ export function keyBeforeBody(deps: Pick<BatchRoutesDeps, 'authenticator' | 'bar
       // Asked for its body only now that its key is known (`Expect: 100-continue`: src/gateway/server.ts).
       if ((req.raw as { wardenContinue?: boolean }).wardenContinue) reply.raw.writeContinue();
     } catch (err) {
-      reply.headers(dropUnreadBody(req.raw, REFUSED_BODY_DISCARD_BYTES));
+      reply.headers(dropUnreadBody(req.raw, reply.raw, REFUSED_BODY_DISCARD_BYTES));
       throw err;
     }
   };

@@ -62,7 +62,8 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
   run.call = call;
   const headers = upstreamHeaders(ctx, upstream);
   // An upload goes on as the multipart body it came as, its files streamed from where they wait.
-  const upload = run.upload?.encode();
+  // Its fields as policy left them (a field it removed is not sent: `include[]=logprobs`).
+  const upload = run.upload?.encode(body);
   if (upload) {
     headers['content-type'] = upload.contentType;
     headers['content-length'] = String(upload.length);

@@ -28,6 +28,7 @@ import { cutInFlight, settleInFlight } from './interaction.ts';
 import type { Authenticator, PipelineDeps } from './interaction-state.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
+import { removeStaleUploadDirs, removeUploadsDir } from './upload-body.ts';
 
 export type { BackgroundResponses, GatewayHooks } from './lifecycle.ts';
 export type { Authenticator } from './interaction-state.ts';
@@ -146,6 +147,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   attachKeyless(app, keyless);
   const unused = watchUnusedConnections(app.server);
+  // Spooled uploads left by Warden processes that stopped without their shutdown (killed, crashed).
+  const stale = removeStaleUploadDirs();
+  if (stale.length) app.log.info({ folders: stale }, `removed ${stale.length} folder(s) of spooled uploads left by stopped processes`);
   if (opts.register) await opts.register(app);
 
   return {
@@ -197,6 +201,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         try { await h.close?.(); } catch (err) { app.log.error({ err, hook: h.name }, 'hook close failed'); }
       }
       await router.close();
+      removeUploadsDir();
     },
   };
 }

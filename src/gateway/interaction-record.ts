@@ -3,7 +3,7 @@
  * through the `onEnd` hooks and (once its documents are read) to the recorder and the `onEvent`
  * hooks. Also the events of requests refused before the pipeline.
  */
-import { EVENT_SCHEMA, emptyEnforcement, type ApiFlavour, type InteractionEvent } from '../events/index.ts';
+import { EVENT_SCHEMA, emptyEnforcement, type ApiFlavour, type EventEnforcement, type InteractionEvent } from '../events/index.ts';
 import type { WardenError } from '../errors/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
@@ -113,6 +113,8 @@ export interface EarlyRequest {
   auth: AuthContext | null;
   /** The request's headers, as far as they were read. */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The limit that refused it, when the limits did (an upload refused before its body: `limitsBeforeBody`). */
+  limit?: EventEnforcement['limit'];
 }
 
 /** Characters of a User-Agent an event keeps (every event, refused or served). */
@@ -148,7 +150,7 @@ export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, r
     request: emptyRequest(req.bytes),
     response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null },
     account: a ? eventAccountFacts(a) : null,
-    enforcement: emptyEnforcement(),
+    enforcement: { ...emptyEnforcement(), limit: req.limit ?? null },
   };
   for (const h of deps.hooks) {
     try { h.onRefused?.(req.headers, event); } catch { /* never let a hook break error handling */ }

@@ -148,6 +148,12 @@ export interface ModelsView {
   refusal(): Error | null;
 }
 
+/** A refusal by the limits made outside the pipeline (`limitsBeforeBody`): the error to answer, and the event's `enforcement.limit`. */
+export interface LimitRefusal {
+  error: Error;
+  limit: EventEnforcement['limit'];
+}
+
 export interface GatewayHooks {
   name: string;
   policy?(ctx: InteractionContext): void | Promise<void>;
@@ -170,6 +176,14 @@ export interface GatewayHooks {
    * with 429 in the `wire`'s format.
    */
   chargeRequest?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): void | Promise<void>;
+  /**
+   * A request whose large body is read after its key (a multipart upload), before a byte of that
+   * body is read: the refusal (429) its caller's limits would make whatever the body holds (its
+   * requests per window, its concurrent requests, a token quota or budget already past its limit),
+   * with what the event records of it, or null. Charges nothing: the `limits` phase decides the
+   * request once its body is read.
+   */
+  limitsBeforeBody?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): LimitRefusal | null | Promise<LimitRefusal | null>;
   /**
    * A stored answer the caller names by id (`GET`/`DELETE /v1/responses/{id}`, `/v1/chat/completions/{id}`): the model that
    * made it when it is the caller's (or its organisation's), else null. Without a hook that

@@ -136,7 +136,10 @@ function routePattern(url: string): RegExp {
 /** What is known of a request for its event, before the pipeline has it. */
 function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyRequest {
   const ua = req.headers['user-agent'];
-  return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
+  return {
+    ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers,
+    limit: (req as FastifyRequest & { wardenLimit?: EarlyRequest['limit'] }).wardenLimit,
+  };
 }
 
 /** Batch and files routes, whose key is checked before their body is read too (src/batches/routes.ts). */
@@ -229,7 +232,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
         const id = ulid(Date.now());
         const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
         if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
-        const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, opts.bodyLimitBytes));
+        const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, reply.raw, opts.bodyLimitBytes));
         return reply.code(werr.status).headers(headers).type('application/json')
           .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
       }
@@ -254,12 +257,13 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       const id = ulid(Date.now());
       recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
       // The body still coming is discarded, not parsed, up to `server.body_limit_bytes`.
-      const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, opts.bodyLimitBytes));
+      const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, reply.raw, opts.bodyLimitBytes));
       return reply.code(werr.status).headers(headers).type('application/json')
         .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
     }
-    // Asked for its body only now that its key is known (see `checkContinue` above).
-    if ((req.raw as ContinueRequest).wardenContinue) reply.raw.writeContinue();
+    // Asked for its body only now that its key is known (see `checkContinue` above); an upload's
+    // once its account's verdict and limits are decided too (uploads.ts).
+    if ((req.raw as ContinueRequest).wardenContinue && !Object.hasOwn(UPLOAD_ROUTES, req.url.split('?')[0])) reply.raw.writeContinue();
   });
 
   // Every route's methods, so that a known path called with another method gets 405 and `Allow`.

@@ -6,7 +6,7 @@
  * the spool with their exact length. The files' bytes are never recorded: an event keeps their
  * count, size and (audio) duration.
  */
-import { createReadStream, mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,14 +19,58 @@ export const SPOOL_MEMORY_BYTES = 256 * 1024;
 /** Bytes of each file's start kept aside (a WAV header's `fmt ` chunk is within its first few dozen). */
 export const FILE_HEAD_BYTES = 4096;
 
+/** The folder of a process's spooled uploads, under the system's temporary folder. */
+const UPLOADS_DIR = /^warden-uploads-(\d+)$/;
 let spoolDir: string | null = null;
-/** The folder of spooled uploads (made once, under the system's temporary folder). */
+/** Spools not yet discarded, in this process (several gateways may share it: tests). */
+let liveSpools = 0;
+/** The folder of spooled uploads (made when first needed, under the system's temporary folder). */
 function uploadsDir(): string {
   if (spoolDir === null) {
     spoolDir = join(tmpdir(), `warden-uploads-${process.pid}`);
     mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   }
   return spoolDir;
+}
+
+/**
+ * Removes this process's folder of spooled uploads when no upload is held in it (the gateway's
+ * shutdown): it would otherwise stay behind, empty, after every run. Made again if needed.
+ */
+export function removeUploadsDir(): void {
+  if (spoolDir === null || liveSpools > 0) return;
+  rmSync(spoolDir, { recursive: true, force: true });
+  spoolDir = null;
+}
+
+/**
+ * Removes the folders of spooled uploads left by Warden processes that are gone (stopped by a
+ * signal or a crash before their shutdown removed them), with what they held: at start. A folder
+ * whose process still runs (or that is another user's) is left alone. Returns the folders removed.
+ */
+export function removeStaleUploadDirs(dir = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return removed; }
+  for (const name of names) {
+    const pid = Number(UPLOADS_DIR.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processRuns(pid)) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch { /* another user's, or removed meanwhile */ }
+  }
+  return removed;
+}
+
+/** Whether a process `pid` runs (signal 0 checks without sending; EPERM: it runs, as another user). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -40,6 +84,8 @@ export class Spool {
   private discarded = false;
   /** Bytes written so far. */
   size = 0;
+
+  constructor() { liveSpools++; }
 
   async write(chunk: Buffer): Promise<void> {
     if (this.discarded) throw new Error('upload discarded');
@@ -72,6 +118,7 @@ export class Spool {
 
   /** Frees the memory and deletes the temporary file. Safe to call more than once. */
   async discard(): Promise<void> {
+    if (!this.discarded) liveSpools--;
     this.discarded = true;
     this.memory = [];
     const file = this.file;
@@ -147,17 +194,21 @@ export class UploadBody {
     };
   }
 
-  /** The upload as a multipart body again, its parts in the order sent: its content type, exact length and bytes. */
-  encode(): { contentType: string; length: number; body: AsyncIterable<Buffer> } {
+  /**
+   * The upload as a multipart body again, its parts in the order sent: its content type, exact
+   * length and bytes. With `shaped` (the fields as policy left them, see `fields`), a field it no
+   * longer holds is left out (policy only removes from an upload: `include[]=logprobs`).
+   */
+  encode(shaped?: Record<string, unknown>): { contentType: string; length: number; body: AsyncIterable<Buffer> } {
     const boundary = `----WardenUpload${randomBytes(12).toString('hex')}`;
-    const heads = this.parts.map((p, i) => Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Disposition: form-data; name="${escapeName(p.name)}"`
+    const parts = shaped ? this.parts.filter((p) => p.kind === 'file' || stillHeld(shaped, p.name, p.value)) : this.parts;
+    const heads = parts.map((p, i) => Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Disposition: form-data; name="${escapeName(p.name)}"`
       + (p.kind === 'file' ? `; filename="${escapeName(p.filename)}"\r\nContent-Type: ${p.contentType.replace(/[\r\n]/g, '')}` : '') + '\r\n\r\n'));
-    const values = this.parts.map((p) => (p.kind === 'field' ? Buffer.from(p.value) : null));
-    const tail = Buffer.from(`${this.parts.length ? '\r\n' : ''}--${boundary}--\r\n`);
+    const values = parts.map((p) => (p.kind === 'field' ? Buffer.from(p.value) : null));
+    const tail = Buffer.from(`${parts.length ? '\r\n' : ''}--${boundary}--\r\n`);
     let length = tail.length;
-    this.parts.forEach((p, i) => { length += heads[i].length + (p.kind === 'file' ? p.bytes : values[i]!.length); });
+    parts.forEach((p, i) => { length += heads[i].length + (p.kind === 'file' ? p.bytes : values[i]!.length); });
     const spool = this.spool;
-    const parts = this.parts;
     async function* body(): AsyncIterable<Buffer> {
       for (let i = 0; i < parts.length; i++) {
         const p = parts[i];
@@ -197,6 +248,21 @@ function uploadsOfEvent(files: ReadonlyArray<Extract<UploadPart, { kind: 'file' 
     seconds = s === null || seconds === null ? null : seconds + s;
   }
   return { files: files.length, bytes: files.reduce((n, f) => n + f.bytes, 0), audio_seconds: files.length ? seconds : null };
+}
+
+/** Whether the fields `body` (as `UploadBody.fields` makes them) still hold the form field `name` with `value`. */
+function stillHeld(body: Record<string, unknown>, name: string, value: string): boolean {
+  const list = /^(.+)\[\]$/.exec(name);
+  if (list) {
+    const held = body[list[1]];
+    return Array.isArray(held) && held.some((v) => String(v) === value);
+  }
+  const keyed = /^(.+)\[([^\]]+)\]$/.exec(name);
+  if (keyed) {
+    const held = body[keyed[1]];
+    return !!held && typeof held === 'object' && (held as Record<string, unknown>)[keyed[2]] !== undefined;
+  }
+  return body[name] !== undefined;
 }
 
 /** A form name or file name in a part's header, escaped as browsers and undici escape them. */

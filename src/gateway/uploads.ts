@@ -1,8 +1,9 @@
 /**
  * OpenAI's model routes that take a multipart upload: `POST /v1/audio/transcriptions` and
  * `/v1/audio/translations` (a recording), `/v1/images/edits` and `/v1/images/variations` (images).
- * The key is checked from the headers, as on every model route (server.ts), and a barred account
- * refused before any byte is read; the upload is then read as it comes, its files held in a spool
+ * The key is checked from the headers, as on every model route (server.ts), and a barred account,
+ * an upload announced too large and a caller over its limits (`limitsBeforeBody`) refused before
+ * any byte is read; the upload is then read as it comes, its files held in a spool
  * (memory, then a temporary file: upload-body.ts) up to `server.upload_limit_bytes`, and the request
  * runs through the same lifecycle as a JSON one (handleModelCall), its fields as its body. The
  * upstream gets the upload again, streamed from the spool; the spool is deleted when the answer ends.
@@ -16,6 +17,8 @@ import { refuseBarred } from './admission.ts';
 import { handleModelCall } from './interaction.ts';
 import type { PipelineDeps } from './interaction-state.ts';
 import { dropUnreadBody } from './unread-body.ts';
+import { clientAddress } from './client-address.ts';
+import type { LimitRefusal } from './lifecycle.ts';
 import { FILE_HEAD_BYTES, UploadBody } from './upload-body.ts';
 import { UPLOAD_ROUTES } from './wire.ts';
 
@@ -43,9 +46,12 @@ export function registerUploadRoutes(app: FastifyInstance, deps: PipelineDeps, l
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     await scope.register(multipart, { limits: { ...PART_LIMITS, fileSize: limitBytes + 1 }, throwFileSizeLimit: false });
+    // The answer of each request, for a body parser that refuses it (its connection is closed after that answer).
+    const answers = new WeakMap<FastifyRequest, FastifyReply>();
+    scope.addHook('onRequest', (req, reply, done) => { answers.set(req, reply); done(); });
     // Any other body (JSON included) is refused unread, as OpenAI refuses it.
     scope.addContentTypeParser('*', (req, _payload, done) => {
-      const headers = dropUnreadBody(req.raw, Math.min(limitBytes, 1024 * 1024));
+      const headers = dropUnreadBody(req.raw, answers.get(req)!.raw, Math.min(limitBytes, 1024 * 1024));
       done(new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data: this endpoint takes a file upload.', { headers }), undefined);
     });
     for (const [path, flavour] of Object.entries(UPLOAD_ROUTES)) {
@@ -60,12 +66,19 @@ async function handleUpload(deps: PipelineDeps, flavour: ApiFlavour, req: Fastif
     // The key was checked from the headers (server.ts); an account a verdict bars uploads nothing.
     const auth = (req as FastifyRequest & { wardenAuth?: AuthContext }).wardenAuth;
     if (auth) refuseBarred(deps, auth);
+    const announced = Number(req.headers['content-length']);
+    if (Number.isFinite(announced) && announced > limitBytes) throw tooLarge(limitBytes, announced);
+    // Nor one over a limit its upload cannot change (requests a minute, concurrency, a quota spent):
+    // its 429 comes before the upload, not after it was read for nothing.
+    if (auth) await refuseOverLimits(deps, auth, req);
+    // `Expect: 100-continue`: the upload is asked for only now (server.ts holds its 100 until here).
+    if ((req.raw as { wardenContinue?: boolean }).wardenContinue) reply.raw.writeContinue();
     upload = await readUpload(req, flavour, limitBytes);
   } catch (err) {
     // The rest of the body is discarded (the connection closed past the limit), not parsed.
     if (!req.raw.complete) {
       req.raw.unpipe();
-      reply.headers(dropUnreadBody(req.raw, limitBytes));
+      reply.headers(dropUnreadBody(req.raw, reply.raw, limitBytes));
       req.raw.resume();
     }
     throw err;
@@ -76,10 +89,20 @@ async function handleUpload(deps: PipelineDeps, flavour: ApiFlavour, req: Fastif
   await handleModelCall(deps, flavour, req, reply, upload);
 }
 
+/** Throws the refusal the caller's limits make before its upload is read (`limitsBeforeBody`), noting the limit for its event. */
+async function refuseOverLimits(deps: PipelineDeps, auth: AuthContext, req: FastifyRequest): Promise<void> {
+  for (const h of deps.hooks) {
+    if (!h.limitsBeforeBody) continue;
+    const refusal = await h.limitsBeforeBody(auth, clientAddress(req), 'openai');
+    if (!refusal) continue;
+    (req as FastifyRequest & { wardenLimit?: LimitRefusal['limit'] }).wardenLimit = refusal.limit;
+    throw refusal.error;
+  }
+}
+
 /** Reads the upload: its fields, and its files into the spool. Throws the refusal of one too large, malformed or without its file. */
 async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: number): Promise<UploadBody> {
   const announced = Number(req.headers['content-length']);
-  if (Number.isFinite(announced) && announced > limitBytes) throw tooLarge(limitBytes, announced);
   if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data: this endpoint takes a file upload.');
   const upload = new UploadBody();
   const counted = (chunk: Buffer) => { upload.bodyBytes += chunk.length; };

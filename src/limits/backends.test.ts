@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { MemoryBackend } from './memory.ts';
 import { RedisBackend } from './redis.ts';
 import { ReferenceModel } from './reference-model.ts';
-import { budgetWindow, type LimitsBackend, type MeterOp, type SettleOp } from './meters.ts';
+import { budgetWindow, PEEK_LEASE, type LimitsBackend, type MeterOp, type SettleOp } from './meters.ts';
 import { TEST_COMMAND_TIMEOUT_MS } from '../../test/helpers/limits.ts';
 
 const RUN = `wtest:limits:${process.pid}:${Date.now()}:`;
@@ -42,6 +42,8 @@ const meterShapes = fc.tuple(
 type Step =
   | { t: 'advance'; us: number }
   | { t: 'decide'; mask: number; cost: number }
+  /** A decision that only asks (PEEK_LEASE): answered as a decision, charging nothing. */
+  | { t: 'peek'; mask: number; cost: number }
   | { t: 'settle'; pick: number; actual: number }
   | { t: 'renew' }
   /** The limit of rate meter ga (0) or gb (1) changes: a new interval and burst. */
@@ -50,6 +52,7 @@ type Step =
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.oneof(fc.integer({ min: 0, max: 3_000_000 }), fc.integer({ min: 0, max: 40 * 86_400_000_000 })).map((us) => ({ t: 'advance' as const, us })) },
   { weight: 6, arbitrary: fc.record({ t: fc.constant('decide' as const), mask: fc.integer({ min: 1, max: 31 }), cost: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 3_000 })) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('peek' as const), mask: fc.integer({ min: 1, max: 31 }), cost: fc.integer({ min: 0, max: 5 }) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('settle' as const), pick: fc.nat(), actual: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 4_000 })) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'renew' as const }) },
   {
@@ -94,6 +97,13 @@ async function runScenario(backend: LimitsBackend, prefix: string, initialShapes
       const g = shapes[step.meter];
       g.interval = step.meter === 1 && step.interval < 0 ? 1 : step.interval;
       g.tolerance = g.interval < 0 ? 0 : g.interval * step.burst;
+      continue;
+    }
+    if (step.t === 'peek') {
+      // Answered as the reference answers; charging nothing shows in every decision after it.
+      const ops = opsFor(shapes, step.mask, step.cost, prefix);
+      const { reclaimedSlots: _reclaimed, ...decision } = await backend.decide(ops, PEEK_LEASE, LEASE_TTL, now);
+      assert.deepEqual(decision, model.decide(ops, PEEK_LEASE, LEASE_TTL, now), `peek at ${now}`);
       continue;
     }
     if (step.t === 'decide') {

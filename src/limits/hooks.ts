@@ -4,12 +4,13 @@
  * backend is down and the mode is fail-closed); in `onEnd`, settle the reservation to real usage
  * and release concurrency, whatever the outcome of the interaction. Token counting has its own
  * per-key request limit (`countLimits`), outside the meters of model calls; file uploads are
- * charged one request each to the meters, with no tokens (`chargeRequest`).
+ * charged one request each to the meters, with no tokens (`chargeRequest`); an upload is refused
+ * before its body is read when its caller is over a limit its body cannot change (`limitsBeforeBody`).
  */
 import type { Registry } from 'prom-client';
 import { EMPTY_VERDICT_VIEW, budgetClusterOf, type VerdictView } from '../detect/verdict.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { CLIENT_CUT, UPLOADED_FILES, type ClientCut, type GatewayHooks, type InteractionContext, type UploadedFiles } from '../gateway/lifecycle.ts';
+import { CLIENT_CUT, UPLOADED_FILES, type ClientCut, type GatewayHooks, type InteractionContext, type LimitRefusal, type UploadedFiles } from '../gateway/lifecycle.ts';
 import type { LimitsConfig } from './config.ts';
 import { cutAnswerUsage, estimateInput, outputTokenReserve, unsetOutputBudget, uploadTokens } from './estimate.ts';
 import { enforcementRecord, rateLimitHeaders, refusalError, type UnsetBudget } from './headers.ts';
@@ -132,6 +133,17 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
         if (!d.allowed) throw refusalError(d, wire, config.max_retry_advice_s);
       };
       return decision instanceof Promise ? decision.then(settle) : settle(decision);
+    },
+    limitsBeforeBody(auth, clientIp, wire) {
+      if (!config.enabled) return null;
+      const view = verdicts.forAccount(auth.account.id);
+      const refusal = limiter.peek({
+        keyId: auth.key.id, accountId: auth.account.id, orgId: auth.org?.id ?? auth.account.org_id ?? null,
+        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: null, clusterId: budgetClusterOf(view),
+        model: '', verdictLevel: view.level,
+      });
+      const refuse = (d: LimitDecision | null): LimitRefusal | null => (d ? { error: refusalError(d, wire, config.max_retry_advice_s), limit: enforcementRecord(d) } : null);
+      return refusal instanceof Promise ? refusal.then(refuse) : refuse(refusal);
     },
     onEnd(ctx: InteractionContext, event: InteractionEvent) {
       const reservation = ctx.locals.get(LIMITS_RESERVATION) as Reservation | undefined;

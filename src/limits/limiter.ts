@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { LimitsConfig } from './config.ts';
 import { CircuitBreaker, type BreakerState } from './breaker.ts';
 import { MemoryBackend } from './memory.ts';
-import { budgetWindow, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindow, PEEK_LEASE, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 import { NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 import { MeterPlanner, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './meter-plan.ts';
@@ -269,6 +269,33 @@ export class Limiter {
         breaker.failure();
         return this.fallback(meters, cost, leaseId, req.model, redisFailure(err), started, nowUs);
       },
+    );
+  }
+
+  /**
+   * The refusal the limits would make of a request of these subjects whatever it holds, or null:
+   * its requests per window, its concurrent requests, a token quota or budget already past its
+   * limit (what settled usage can leave). Asked before a large body is read (an upload), so an
+   * account over its limits is refused before it sends it. Charges nothing (PEEK_LEASE), and plans
+   * no model's meters (the model is in the body): `decide` decides the request once it is read.
+   * Null too when the shared backend does not answer: `decide` applies `on_backend_failure` then.
+   */
+  peek(req: LimitSubjects, nowUs?: number): LimitDecision | null | Promise<LimitDecision | null> {
+    const meters = this.planner.plan({ ...req, model: '' });
+    const cost: RequestCost = { inputTokens: 0, outputTokens: 0, microUsd: 0 };
+    const ops = meters.map((m) => meterOp(m, cost));
+    const started = performance.now();
+    const backend = this.backend;
+    const refusal = (raw: RawDecision) => (raw.allowed ? null : this.finish(raw, meters, cost, PEEK_LEASE, '', backend, 'backend', null, started));
+    if (backend.name === 'memory' || !this.breaker) {
+      const raw = backend.decide(ops, PEEK_LEASE, this.leaseTtlUs, nowUs);
+      return raw instanceof Promise ? raw.then(refusal) : refusal(raw);
+    }
+    if (!this.breaker.allow()) return null;
+    const breaker = this.breaker;
+    return Promise.resolve(backend.decide(ops, PEEK_LEASE, this.leaseTtlUs, nowUs)).then(
+      (raw) => { breaker.success(); return refusal(raw); },
+      () => { breaker.failure(); this.metrics.backendError(backend.name, 'decide'); return null; },
     );
   }
 

@@ -80,6 +80,7 @@ export const DECIDED_MARK_MS = 15 * 60_000;
  * TTL µs, then four slots per meter: 'g' interval tolerance cost | 'c' limit - - | 'b' d|m limit cost.
  * Returns: allowed (1/0), now, then per meter: ok, remaining, reset µs, retry µs, then the number
  * of expired leases removed (slots held by requests whose node stopped renewing them: it died).
+ * A lease id '' (PEEK_LEASE) only asks: nothing is written but the expired leases' removal.
  * An admitted decision sets its mark (deleted when the request settles): a node that lost the
  * answer can tell afterwards whether the script ran, and undo it exactly once (SETTLE_LUA).
  * Returns {-1, now} without charging anything when the decision was undone already (its undo's
@@ -171,8 +172,9 @@ for k = 1, n do
   out[#out + 1] = reset
   out[#out + 1] = retry
 end
-if allowed then
-  out[1] = 1
+if allowed then out[1] = 1 end
+-- A peek (no lease id: PEEK_LEASE) only answers.
+if allowed and lease ~= '' then
   for i = 1, #writes do
     local w = writes[i]
     if w[1] == 'g' then

@@ -2,7 +2,7 @@
  * In-process counters for one node: the same semantics as the Redis scripts (see meters.ts),
  * synchronous, with an injectable clock so tests can drive time.
  */
-import { budgetWindowEnd, budgetWindowId, RETRY_NEVER, concurrencyRetryUs, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindowEnd, budgetWindowId, PEEK_LEASE, RETRY_NEVER, concurrencyRetryUs, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 /** Microseconds since epoch from the wall clock (ms precision is enough for one node, made monotonic). */
 export function wallClockUs(): () => number {
@@ -97,7 +97,7 @@ export class MemoryBackend implements LimitsBackend {
         }
       }
     }
-    if (allowed) {
+    if (allowed && leaseId !== PEEK_LEASE) {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i];
         if (op.type === 'gcra') {

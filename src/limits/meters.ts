@@ -69,10 +69,16 @@ export type SettleOp =
 
 export interface LeaseRef { key: string; leaseId: string }
 
+/**
+ * The lease id of a decision that only asks: every meter answers as it would, and nothing is
+ * charged, leased or marked (`Limiter.peek`: a request refused before its body is read).
+ */
+export const PEEK_LEASE = '';
+
 /** Counters for one node (memory) or all nodes (Redis). */
 export interface LimitsBackend {
   readonly name: 'memory' | 'redis';
-  /** Decide every meter of one request atomically. `nowUs` overrides the clock (tests, replays). */
+  /** Decide every meter of one request atomically (under PEEK_LEASE: answer only). `nowUs` overrides the clock (tests, replays). */
   decide(ops: readonly MeterOp[], leaseId: string, leaseTtlUs: number, nowUs?: number): RawDecision | Promise<RawDecision>;
   /** Adjust reservations to real usage and release concurrency leases, in one call. */
   settle(ops: readonly SettleOp[], leaseId: string, nowUs?: number): void | Promise<void>;

@@ -18,7 +18,7 @@
  */
 import { Redis } from 'ioredis';
 import { DECIDE_LUA, DECIDED_MARK_MS, RENEW_LUA, SETTLE_LUA } from './lua.ts';
-import { budgetWindow, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindow, PEEK_LEASE, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 /**
  * Undos of lost decisions kept for a Redis that is away; beyond this their leases expire on their
@@ -175,7 +175,8 @@ export class RedisBackend implements LimitsBackend {
     try {
       reply = await this.timed(sent);
     } catch (err) {
-      this.undoLate(sent, ops, leaseId);
+      // A peek charged nothing: nothing to undo.
+      if (leaseId !== PEEK_LEASE) this.undoLate(sent, ops, leaseId);
       throw err;
     }
     if (reply[0] === -1) throw new Error(`decision ${leaseId} was undone before it reached Redis; nothing was charged`);

@@ -7,7 +7,7 @@
  * calendar arithmetic). When a meter's interval changes (a new limit), the water is re-expressed in
  * the new interval, rounded up: the units in the bucket are kept. Not used in production.
  */
-import { concurrencyRetryUs, type LeaseRef, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { PEEK_LEASE, concurrencyRetryUs, type LeaseRef, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 interface Bucket { level: number; last: number; interval: number }
 
@@ -72,7 +72,8 @@ export class ReferenceModel {
       }
     }
     const allowed = outcomes.every((o) => o.ok);
-    if (allowed) {
+    // A peek (PEEK_LEASE) only answers.
+    if (allowed && leaseId !== PEEK_LEASE) {
       for (const op of ops) {
         if (op.type === 'gcra') {
           this.buckets.set(op.key, { level: this.drained(op.key, now, op.intervalUs) + op.cost * op.intervalUs, last: now, interval: op.intervalUs });

@@ -78,9 +78,18 @@ function audioText(ctx: HandlerContext, task: Task): Reply {
     ? { type: 'tokens', input_tokens: audioTokens + textTokens, input_token_details: { text_tokens: textTokens, audio_tokens: audioTokens }, output_tokens: pieces.length, total_tokens: audioTokens + textTokens + pieces.length }
     : { type: 'duration', seconds: Math.ceil(seconds) };
 
+  // `include[]=logprobs` (GPT-4o transcribe models, json only): each token's log-probability.
+  const withLogprobs = gpt && Array.isArray(body.include) && body.include.includes('logprobs');
+  const logprobsOf = (piece: string) => [{ token: piece, logprob: -Math.round(rng.next() * 1000) / 1000, bytes: [...Buffer.from(piece)] }];
   if (gpt && (body.stream === true || body.stream === 'true')) {
-    const frames: Frame[] = pieces.map((p, i) => ({ data: sseData({ type: 'transcript.text.delta', delta: i === 0 ? p.trimStart() : p }), tokens: 1 }));
-    frames.push({ data: sseData({ type: 'transcript.text.done', text, usage }), tokens: 0 });
+    const all: unknown[] = [];
+    const frames: Frame[] = pieces.map((p, i) => {
+      const delta = i === 0 ? p.trimStart() : p;
+      const lp = withLogprobs ? logprobsOf(delta) : null;
+      if (lp) all.push(...lp);
+      return { data: sseData({ type: 'transcript.text.delta', delta, ...(lp ? { logprobs: lp } : {}) }), tokens: 1 };
+    });
+    frames.push({ data: sseData({ type: 'transcript.text.done', text, ...(withLogprobs ? { logprobs: all } : {}), usage }), tokens: 0 });
     return { frames, outputTokens: pieces.length };
   }
   const segments = timedSegments(pieces, seconds);
@@ -88,6 +97,7 @@ function audioText(ctx: HandlerContext, task: Task): Reply {
   if (format === 'srt') return textReply(segments.map((s, i) => `${i + 1}\n${clock(s.start, ',')} --> ${clock(s.end, ',')}\n${s.text}\n`).join('\n'), pieces.length);
   if (format === 'vtt') return textReply(`WEBVTT\n\n${segments.map((s) => `${clock(s.start, '.')} --> ${clock(s.end, '.')}\n${s.text}\n`).join('\n')}`, pieces.length);
   const answer: Record<string, unknown> = { text };
+  if (withLogprobs && format === 'json') answer.logprobs = pieces.flatMap((p) => logprobsOf(p));
   if (format === 'verbose_json') {
     Object.assign(answer, { task, language, duration: seconds, text });
     const granularities = Array.isArray(body.timestamp_granularities) ? body.timestamp_granularities : ['segment'];

@@ -379,8 +379,18 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           watermarkKey = keyOf();
           ctx.enforcement.watermark = watermarkKey.id;
         }
+      } else if (ctx.flavour === 'openai.transcriptions' || ctx.flavour === 'openai.translations') {
+        // The model's words for a recording: marked as prose is, where the answer's format allows (docs/watermark.md).
+        if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
+          const skip = transcriptUnmarked(ctx.body, caps.logprobs);
+          if (skip) ctx.enforcement.shaping.push(skip);
+          else {
+            watermarkKey = keyOf();
+            ctx.enforcement.watermark = watermarkKey.id;
+          }
+        }
       } else if (UNSHAPED_FLAVOURS.has(ctx.flavour)) {
-        // Scores, pictures, audio or transcripts: no model prose to mark.
+        // Scores, pictures or audio: no model prose to mark.
       } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
         const prefill = ctx.flavour === 'anthropic.messages' ? jsonPrefill(ctx.body) : null;
         const json = asksForJson(ctx.body) || prefill !== null;
@@ -576,6 +586,19 @@ function schemaStrings(body: Record<string, unknown>): Set<string> {
   const text = body.text as { format?: unknown } | undefined;
   walk([rf?.json_schema, text?.format, body.output_format, (body.output_config as { format?: unknown } | undefined)?.format, body.tools], 0);
   return out;
+}
+
+/**
+ * Why a transcript or translation is left unmarked, or null: its token log-probabilities (kept for
+ * the caller) and a `verbose_json` with `words` would each show the words as the model heard them
+ * next to the marked ones; `text`, `srt` and `vtt` answers are passed on as the bytes they are.
+ */
+function transcriptUnmarked(body: Record<string, unknown>, logprobs: boolean): string | null {
+  if (logprobs && Array.isArray(body.include) && body.include.includes('logprobs')) return 'watermark:skipped_logprobs';
+  const format = body.response_format ?? 'json';
+  if (format !== 'json' && format !== 'verbose_json') return 'watermark:skipped_format';
+  if (format === 'verbose_json' && Array.isArray(body.timestamp_granularities) && body.timestamp_granularities.includes('word')) return 'watermark:skipped_words';
+  return null;
 }
 
 function asksForLogprobs(body: Record<string, unknown>): boolean {

@@ -25,11 +25,34 @@ export interface AnswerFilterOptions {
 
 /** The answer filter for a wire format, or null when it has nothing to do. */
 export function answerFilter(flavour: ApiFlavour, opts: AnswerFilterOptions): OutputTransformer | null {
+  if (flavour === 'openai.transcriptions') return opts.logprobs ? null : transcriptLogprobsFilter();
   if ((opts.reasoning === 'full' && opts.logprobs) || UNSHAPED_FLAVOURS.has(flavour)) return null;
   if (flavour === 'anthropic.messages') return opts.reasoning === 'full' ? null : anthropicAnswerFilter(opts);
   if (flavour === 'openai.chat') return chatAnswerFilter(opts);
   if (flavour === 'openai.completions') return opts.logprobs ? null : completionsAnswerFilter(opts); // no reasoning in legacy completions
   return responsesAnswerFilter(opts);
+}
+
+/**
+ * A transcription's answer without log-probabilities: `logprobs` of the JSON answer and of the
+ * streamed `transcript.text.delta` and `transcript.text.done` events (their request asked for none
+ * once shaped; an upstream that sends them anyway is not believed). Other formats carry none.
+ */
+function transcriptLogprobsFilter(): OutputTransformer {
+  const drop = (o: Record<string, unknown>) => { if ('logprobs' in o) delete o.logprobs; return o; };
+  return {
+    json: drop,
+    sse(ev) {
+      if (!ev.data.includes('"logprobs"')) return ev;
+      try {
+        const parsed = JSON.parse(ev.data) as unknown;
+        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return ev;
+        return { ...ev, data: JSON.stringify(drop(parsed as Record<string, unknown>)) };
+      } catch {
+        return ev;
+      }
+    },
+  };
 }
 
 /** Chain transformers: each event passes through every transformer in order; flushes cascade. */

@@ -45,9 +45,10 @@ export interface ShapingContext {
  *   // body.max_completion_tokens <= 1024, body.n === 1, body.logprobs deleted; actions lists each change
  */
 /**
- * The APIs whose answers are no model prose to shape or mark: vectors, scores, pictures, audio, and
- * transcripts (the client's own recording in words). No output budget, choices, reasoning or
- * log-probabilities are shaped, and nothing is watermarked.
+ * The APIs whose answers are no model prose to shape: vectors, scores, pictures, audio, and
+ * transcripts (the client's own recording in words). No output budget, choices or reasoning are
+ * shaped; a transcript's log-probabilities are (above), and its text is watermarked as prose
+ * (src/policy/hooks.ts).
  */
 export const UNSHAPED_FLAVOURS: ReadonlySet<ApiFlavour> = new Set<ApiFlavour>([
   'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech',
@@ -57,6 +58,13 @@ export const UNSHAPED_FLAVOURS: ReadonlySet<ApiFlavour> = new Set<ApiFlavour>([
 export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits, ctx: ShapingContext = {}): string[] {
   const actions: string[] = [];
   const modelLimit = ctx.modelOutputLimit ?? null;
+  // A transcript's token log-probabilities (`include[]=logprobs`, the GPT-4o transcribe models)
+  // are the model's, as a chat answer's are: withheld alike (the answer filter drops any that come).
+  if (flavour === 'openai.transcriptions' && !limits.logprobs && Array.isArray(body.include) && body.include.includes('logprobs')) {
+    body.include = body.include.filter((v) => v !== 'logprobs');
+    if ((body.include as unknown[]).length === 0) delete body.include;
+    actions.push('logprobs:stripped');
+  }
   if (UNSHAPED_FLAVOURS.has(flavour)) return actions;
   if (flavour === 'openai.chat') {
     const asked = capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions, modelLimit);

@@ -57,6 +57,7 @@ export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally
   if (flavour === 'anthropic.messages') return anthropicWatermark(stream, finish, mark, args);
   if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark, args);
   if (flavour === 'openai.completions') return completionsWatermark(stream, finish, mark);
+  if (flavour === 'openai.transcriptions' || flavour === 'openai.translations') return transcriptWatermark(stream, finish, mark);
   return responsesWatermark(stream, finish, mark, (t) => wholeText(t).text, args);
 }
 
@@ -231,6 +232,47 @@ function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, ar
  * Legacy completions: `choices[].text`, whole or streamed chunk by chunk (every chunk parsed: a
  * legacy endpoint, not a hot path). The policy skips marking when `echo` returns the prompt.
  */
+/**
+ * A transcript or translation: `text` of the JSON answer (and of `verbose_json`'s segments, each
+ * on its own), and the GPT-4o transcribe models' streamed `transcript.text.delta` events, whose
+ * `transcript.text.done` repeats the text as the deltas made it (what the stream's marker held
+ * back is sent as one more delta before it).
+ */
+function transcriptWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
+  let sent = '';
+  let marked = '';
+  return {
+    sse(ev) {
+      if (!ev.data.includes('"transcript.text.')) return ev;
+      let chunk: Record<string, any>;
+      try { chunk = JSON.parse(ev.data); } catch { return ev; }
+      if (chunk.type === 'transcript.text.delta' && typeof chunk.delta === 'string') {
+        sent += chunk.delta;
+        chunk.delta = stream('transcript').push(chunk.delta);
+        marked += chunk.delta;
+        return { event: ev.event, data: JSON.stringify(chunk) };
+      }
+      if (chunk.type === 'transcript.text.done' && typeof chunk.text === 'string') {
+        const tail = finish('transcript');
+        marked += tail;
+        chunk.text = chunk.text === sent ? marked : mark(chunk.text);
+        const done = { event: ev.event, data: JSON.stringify(chunk) };
+        return tail ? [{ event: ev.event, data: JSON.stringify({ type: 'transcript.text.delta', delta: tail }) }, done] : done;
+      }
+      return ev;
+    },
+    json(body) {
+      if (typeof body.text === 'string') body.text = mark(body.text);
+      if (Array.isArray(body.segments)) for (const s of body.segments as Record<string, any>[]) if (typeof s?.text === 'string') s.text = mark(s.text);
+      return body;
+    },
+    flush(): SseEvent[] {
+      const tail = finish('transcript');
+      return tail ? [{ data: JSON.stringify({ type: 'transcript.text.delta', delta: tail }) }] : [];
+    },
+  };
+}
+
 function completionsWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
   let envelope: Record<string, unknown> = {};
   const open = new Set<number>();

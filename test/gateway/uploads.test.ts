@@ -7,7 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
@@ -104,6 +105,70 @@ test('a GPT-4o transcription streams its text deltas, metered from the usage it 
   assert.equal(event.request.uploads?.audio_seconds, 3, 'a WAV file\'s length, from its header');
 });
 
+test('a transcript\'s log-probabilities are withheld from a tier without them, asked for as JSON or streamed', async () => {
+  // The default policy gives email-verified accounts no log-probabilities.
+  const { id, key } = await t.account('stt-judy', 'email_verified');
+  const client = sdk(key);
+  const audio = recording(2);
+  const json = await client.audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', include: ['logprobs'] });
+  assert.ok(json.text, 'the transcript');
+  assert.equal(json.logprobs, undefined, 'no log-probabilities in the JSON answer');
+  const sent = upstreamFile('/v1/audio/transcriptions')!;
+  assert.equal(sent.include, undefined, 'none asked of the upstream');
+  const stream = await client.audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', include: ['logprobs'], stream: true });
+  let withLogprobs = 0;
+  for await (const ev of stream) if ((ev as any).logprobs !== undefined) withLogprobs++;
+  assert.equal(withLogprobs, 0, 'no streamed event carries log-probabilities');
+  const events = await t.events((e) => e.account_id === id, 2, 30_000);
+  for (const e of events) assert.ok(e.enforcement.shaping.includes('logprobs:stripped'), JSON.stringify(e.enforcement.shaping));
+
+  // A tier with them gets them, streamed and not.
+  const { key: trusted } = await t.account('stt-kim', 'identity_verified');
+  const full = await sdk(trusted).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', include: ['logprobs'] });
+  assert.ok(full.logprobs && full.logprobs.length > 0, 'an allowed tier gets them');
+  assert.deepEqual(upstreamFile('/v1/audio/transcriptions')!.include, ['logprobs']);
+});
+
+test('a transcript is watermarked for a tier whose answers are, as JSON and streamed; subtitles are not', async () => {
+  const w = await startTestWarden({
+    server: { port: 0 }, watermark: { enabled: true, master_secret: 'uploads-test-watermark-secret' },
+    upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }],
+  });
+  try {
+  const sdk = (k: string) => new OpenAI({ apiKey: k, baseURL: `${w.url}/v1`, maxRetries: 0 });
+  const { id, key } = await w.account('stt-mona', 'email_verified');
+  const { id: plainId, key: plain } = await w.account('stt-nico', 'enterprise'); // the default policy marks no enterprise answer
+  // Two minutes at 4 kHz (960 KB): a few hundred words, a dozen or more of them the mark's.
+  const audio = wav(Buffer.alloc(960_000, 3), 4000);
+  const asJson = async (k: string) => sdk(k).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1' });
+  const unmarked = await asJson(plain);
+  const marked = await asJson(key);
+  assert.notEqual(marked.text, unmarked.text, 'the marked transcript differs in its words');
+  assert.equal(marked.text.split(/\s+/).length, unmarked.text.split(/\s+/).length, 'word for word');
+  const stream = await sdk(key).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', stream: true });
+  let deltas = '';
+  let done = '';
+  for await (const ev of stream) {
+    if (ev.type === 'transcript.text.delta') deltas += ev.delta;
+    else if (ev.type === 'transcript.text.done') done = ev.text;
+  }
+  assert.equal(deltas, done, 'the deltas make the text the stream ends with');
+  const plainStream = await sdk(plain).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', stream: true });
+  let plainDone = '';
+  for await (const ev of plainStream) if (ev.type === 'transcript.text.done') plainDone = ev.text;
+  assert.notEqual(done, plainDone, 'the streamed transcript is marked too');
+  const srt = await sdk(key).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1', response_format: 'srt' });
+  assert.ok(String(srt).length > 0);
+  const events = await w.events((e) => e.account_id === id, 3, 30_000);
+  assert.equal(events.filter((e) => e.enforcement.watermark).length, 2, 'JSON and stream recorded as marked');
+  assert.ok(events.some((e) => e.enforcement.shaping.includes('watermark:skipped_format')), 'the subtitles recorded as left unmarked');
+  const plainEvents = await w.events((e) => e.account_id === plainId, 2, 30_000);
+  assert.ok(plainEvents.every((e) => !e.enforcement.watermark));
+  } finally {
+    await w.close();
+  }
+});
+
 test('translations, image edits and variations are served and recorded as their own flavours', async () => {
   const { id, key } = await t.account('img-carol', 'email_verified');
   const client = sdk(key);
@@ -176,6 +241,46 @@ test('an upload over server.upload_limit_bytes is refused with 413 in OpenAI\'s 
   assert.ok(ok.text);
 });
 
+/**
+ * Sends `head` and then `body` over a socket of its own, all of it, a piece at a time as the socket
+ * takes it, before reading anything (as clients that write their whole request first do), until the
+ * server closes its side; resolves with the answer read, and the socket error seen, if any.
+ */
+async function sendWholeThenRead(head: string, body: Buffer): Promise<{ answer: string; error: string | null; sent: number }> {
+  const { port, hostname } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let answer = '';
+  let error: string | null = null;
+  let closed = false;
+  socket.on('data', (d) => { answer += d; });
+  socket.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
+  const gone = new Promise<void>((resolve) => socket.once('close', () => { closed = true; resolve(); }));
+  socket.write(head);
+  let sent = 0;
+  for (let at = 0; at < body.length && !closed; at += 16 * 1024) {
+    const piece = body.subarray(at, at + 16 * 1024);
+    if (!socket.write(piece)) await Promise.race([new Promise((r) => socket.once('drain', r)), gone]);
+    sent += piece.length;
+  }
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 20_000))]);
+  socket.destroy();
+  return { answer, error, sent };
+}
+
+test('a client that writes its whole oversized upload before reading still gets the 413, not a reset', async () => {
+  const { key } = await t.account('stt-hank', 'email_verified');
+  const boundary = 'xWHOLEx';
+  const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="long.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+    recording(160), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  assert.ok(body.length > 7_000_000, 'more than the kernel\'s socket buffers hold');
+  const r = await sendWholeThenRead(`POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\n\r\n`, body);
+  // The gateway reads on after its answer; the client stops sending once it sees the gateway's side closed.
+  assert.equal(r.error, null, `no reset while sending (${r.sent} of ${body.length} bytes sent)`);
+  assert.match(r.answer, /^HTTP\/1\.1 413 /, `the 413 is read after sending (got ${JSON.stringify(r.answer.slice(0, 40))})`);
+  assert.match(r.answer, /\r\nconnection: close\r\n/i, 'and the connection announced as closing');
+});
+
 test('a missing file, a JSON body, a suspended account and a revoked key are refused in OpenAI\'s format', async () => {
   const { id, key } = await t.account('stt-erin', 'email_verified');
   const client = sdk(key);
@@ -220,6 +325,63 @@ test('an upload\'s audio is charged to the token limits: estimated from its size
   assert.deepEqual(first.usage, { type: 'duration', seconds: 20 });
   await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'short.wav'), model: 'whisper-1' }),
     (e: any) => e.status === 429 && e.error.type === 'rate_limit_error', 'the 20 seconds spent the account\'s input tokens for the minute');
+  // A quota already spent is known before the next upload is read: refused before its body.
+  assert.match(await answerBeforeUpload(key, 150_000), /^HTTP\/1\.1 429 /, 'refused with 1 KB of 150 KB sent');
+});
+
+/**
+ * Sends an upload's headers (announcing `length` bytes) and its first kilobyte only; resolves with
+ * what the gateway answered while the rest was still owed ('' when it waited for the body).
+ */
+async function answerBeforeUpload(key: string, length: number, expectContinue = false): Promise<string> {
+  const boundary = 'xEARLYx';
+  const { port, hostname } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let answer = '';
+  socket.on('data', (d) => { answer += d; });
+  socket.on('error', () => {});
+  socket.write(`POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n`
+    + `${expectContinue ? 'Expect: 100-continue\r\n' : ''}Content-Length: ${length}\r\n\r\n`);
+  if (!expectContinue) socket.write(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`), Buffer.alloc(1024)]));
+  // The answer whole (its JSON body ends with '}'), or 5 s of waiting for one that never comes.
+  for (let i = 0; i < 250 && !/\r\n\r\n[^]*\}\s*$/.test(answer); i++) await new Promise((r) => setTimeout(r, 20));
+  socket.destroy();
+  return answer;
+}
+
+test('an account over its request rate is refused 429 before its upload is read, with the rate-limit headers', async () => {
+  const { id, key } = await t.account('stt-ivy', 'email_verified');
+  await t.admin('/limits/overrides', { scope: 'account', subject: id, limits: { rpm: 1, burst: 1 } });
+  const client = sdk(key);
+  const served = await client.audio.transcriptions.create({ file: await toFile(recording(1), 'a.wav'), model: 'whisper-1' });
+  assert.ok(served.text, 'the first upload of the minute is served');
+
+  const answer = await answerBeforeUpload(key, 150_000);
+  assert.match(answer, /^HTTP\/1\.1 429 /, `answered with 1 KB of 150 KB sent (got ${JSON.stringify(answer.slice(0, 60))})`);
+  assert.match(answer, /\r\nretry-after: \d+\r\n/i, 'when to retry');
+  assert.match(answer, /\r\nx-ratelimit-limit-requests: 1\r\n/i, 'OpenAI\'s rate-limit headers');
+  assert.match(answer, /\r\nx-ratelimit-remaining-requests: 0\r\n/i);
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n/, '').replace(/\r\n0\r\n\r\n$/, ''));
+  assert.equal(body.error.type, 'rate_limit_error');
+  assert.match(body.error.message, /1 requests per minute for this account/);
+
+  // Asked with `Expect: 100-continue`, the upload is not even asked for.
+  const continued = await answerBeforeUpload(key, 150_000, true);
+  assert.match(continued, /^HTTP\/1\.1 429 /, `a 429 and no 100 Continue (got ${JSON.stringify(continued.slice(0, 60))})`);
+
+  // The SDK gets it as a RateLimitError, and each refusal is recorded with the limit that made it.
+  await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'b.wav'), model: 'whisper-1' }),
+    (e: any) => e.status === 429 && e.error.warden_code === 'WARDEN_RATE_LIMITED');
+  const events = await t.events((e) => e.account_id === id, 4, 30_000);
+  const refused = events.filter((e) => e.response.status === 429);
+  assert.equal(refused.length, 3, 'the three refusals recorded');
+  for (const e of refused) {
+    assert.equal(e.flavour, 'openai.transcriptions');
+    assert.equal(e.enforcement.limit?.allowed, false, JSON.stringify(e.enforcement));
+    assert.equal(e.enforcement.limit?.scope, 'account');
+  }
+  assert.equal(mock.received.filter((r) => r.path === '/v1/audio/transcriptions' && (r.body as any)?.file?.filename === 'b.wav').length, 0, 'nothing went upstream');
 });
 
 test('a client that leaves mid-upload is recorded as gone, and nothing of its upload is left on disk', async () => {
@@ -240,4 +402,29 @@ test('a client that leaves mid-upload is recorded as gone, and nothing of its up
   const left = () => (existsSync(spool) ? readdirSync(spool) : []);
   for (let i = 0; i < 50 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(left(), [], 'nothing of the upload waits on disk');
+});
+
+test('the folder of spooled uploads is removed when Warden stops, and those of stopped processes when it starts', async () => {
+  const spool = join(tmpdir(), `warden-uploads-${process.pid}`);
+  // A process that is gone, and one that runs (this one's parent), each with a folder left.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const goneDir = join(tmpdir(), `warden-uploads-${gone}`);
+  const runningDir = join(tmpdir(), `warden-uploads-${process.ppid}`);
+  for (const d of [goneDir, runningDir]) { mkdirSync(d, { recursive: true }); writeFileSync(join(d, 'left'), 'x'); }
+  const upstream = await createMockUpstream();
+  const w = await startTestWarden({ server: { port: 0 }, upstreams: [{ name: 'mock', base_url: upstream.url, models: ['*'] }] });
+  try {
+    assert.ok(!existsSync(goneDir), 'the stopped process\'s folder is removed at start');
+    assert.ok(existsSync(runningDir), 'a running process\'s folder is left alone');
+    const { key } = await w.account('stt-liam', 'email_verified');
+    // Past 256 KiB an upload waits in a file in the folder.
+    const client = new OpenAI({ apiKey: key, baseURL: `${w.url}/v1`, maxRetries: 0 });
+    assert.ok((await client.audio.transcriptions.create({ file: await toFile(recording(8), 'long.wav'), model: 'whisper-1' })).text);
+    assert.ok(existsSync(spool), 'the folder was made for the upload');
+  } finally {
+    await w.close();
+    await upstream.close();
+    rmSync(runningDir, { recursive: true, force: true });
+  }
+  assert.ok(!existsSync(spool), 'and removed when Warden stopped');
 });

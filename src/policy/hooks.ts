@@ -380,9 +380,11 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           ctx.enforcement.watermark = watermarkKey.id;
         }
       } else if (ctx.flavour === 'openai.transcriptions' || ctx.flavour === 'openai.translations') {
-        // The model's words for a recording: marked as prose is, where the answer's format allows (docs/watermark.md).
+        // The model's words for a recording: marked as prose is, where the answer's format allows
+        // (docs/watermark.md), and only from `shape` up: a transcript is a record of what was said
+        // (minutes, subtitles, evidence), so a customer under no verdict, `watch` or `throttle` keeps its exact words.
         if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
-          const skip = transcriptUnmarked(ctx.body, caps.logprobs);
+          const skip = verdictRank(view.level) < verdictRank('shape') ? 'watermark:skipped_transcript' : transcriptUnmarked(ctx.body, caps.logprobs);
           if (skip) ctx.enforcement.shaping.push(skip);
           else {
             watermarkKey = keyOf();

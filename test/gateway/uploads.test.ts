@@ -129,7 +129,7 @@ test('a transcript\'s log-probabilities are withheld from a tier without them, a
   assert.deepEqual(upstreamFile('/v1/audio/transcriptions')!.include, ['logprobs']);
 });
 
-test('a transcript is watermarked for a tier whose answers are, as JSON and streamed; subtitles are not', async () => {
+test('a transcript is watermarked for an account under a shape verdict, as JSON and streamed; an unflagged customer\'s transcript and subtitles are not', async () => {
   const w = await startTestWarden({
     server: { port: 0 }, watermark: { enabled: true, master_secret: 'uploads-test-watermark-secret' },
     upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }],
@@ -142,8 +142,12 @@ test('a transcript is watermarked for a tier whose answers are, as JSON and stre
   const audio = wav(Buffer.alloc(960_000, 3), 4000);
   const asJson = async (k: string) => sdk(k).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1' });
   const unmarked = await asJson(plain);
+  assert.equal((await asJson(key)).text, unmarked.text, 'an account under no verdict gets the exact words, though its tier\'s chat answers are marked');
+  const [unflagged] = await w.events((e) => e.account_id === id, 1, 30_000);
+  assert.ok(unflagged.enforcement.shaping.includes('watermark:skipped_transcript') && !unflagged.enforcement.watermark, 'recorded as left unmarked');
+  await w.admin('/detect/verdicts', { kind: 'account', id, level: 'shape', note: 'transcripts harvested' });
   const marked = await asJson(key);
-  assert.notEqual(marked.text, unmarked.text, 'the marked transcript differs in its words');
+  assert.notEqual(marked.text, unmarked.text, 'under a shape verdict the transcript differs in its words');
   assert.equal(marked.text.split(/\s+/).length, unmarked.text.split(/\s+/).length, 'word for word');
   const stream = await sdk(key).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'gpt-4o-transcribe', stream: true });
   let deltas = '';
@@ -159,7 +163,7 @@ test('a transcript is watermarked for a tier whose answers are, as JSON and stre
   assert.notEqual(done, plainDone, 'the streamed transcript is marked too');
   const srt = await sdk(key).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1', response_format: 'srt' });
   assert.ok(String(srt).length > 0);
-  const events = await w.events((e) => e.account_id === id, 3, 30_000);
+  const events = await w.events((e) => e.account_id === id, 4, 30_000);
   assert.equal(events.filter((e) => e.enforcement.watermark).length, 2, 'JSON and stream recorded as marked');
   assert.ok(events.some((e) => e.enforcement.shaping.includes('watermark:skipped_format')), 'the subtitles recorded as left unmarked');
   const plainEvents = await w.events((e) => e.account_id === plainId, 2, 30_000);

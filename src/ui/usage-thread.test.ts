@@ -41,7 +41,8 @@ function fillEvents(db: SqliteDb, count: number, endMs: number): void {
 }
 
 /** How late a 5 ms timer on this thread fires while it runs: worst case and 99th percentile (ms). */
-function latenessProbe(): { stop(): { max: number; p99: number } } {
+/** How late a 5 ms timer fires while something runs: worst, 99th percentile, and the time lost to ticks later than `LATENESS_BOUND_MS` in all. */
+function latenessProbe(): { stop(): { max: number; p99: number; blockedMs: number } } {
   const late: number[] = [];
   let timer: NodeJS.Timeout;
   const arm = () => {
@@ -53,7 +54,8 @@ function latenessProbe(): { stop(): { max: number; p99: number } } {
     stop: () => {
       clearTimeout(timer);
       late.sort((a, b) => a - b);
-      return { max: late[late.length - 1] ?? 0, p99: late[Math.floor(late.length * 0.99)] ?? 0 };
+      const blockedMs = late.filter((l) => l > LATENESS_BOUND_MS).reduce((a, b) => a + b, 0);
+      return { max: late[late.length - 1] ?? 0, p99: late[Math.floor(late.length * 0.99)] ?? 0, blockedMs };
     },
   };
 }
@@ -136,7 +138,12 @@ test('a slow dashboard query does not stall the gateway: model requests and the 
       // In this thread the query runs as a few synchronous steps: its worst stall measured 169-335 ms
       // on the 2-core VM (five runs), against about 10 ms with the query thread.
       assert.ok(inlineLateness.max > 2 * LATENESS_BOUND_MS, `in-thread lateness ${inlineLateness.max.toFixed(1)} ms`);
-      assert.ok(lateness.max < inlineLateness.max / 2, `worst tick with the query thread ${lateness.max.toFixed(1)} ms, in this thread ${inlineLateness.max.toFixed(1)} ms`);
+      // The share of the query's time the event loop was stalled: a loaded machine adds hiccups to
+      // both (one worst tick of 2 s was measured with the thread at load 15), but in this thread the
+      // query itself is the stall.
+      const stalled = lateness.blockedMs / queryMs;
+      const inlineStalled = inlineLateness.blockedMs / inlineMs;
+      assert.ok(stalled < inlineStalled / 2, `event loop stalled ${(100 * stalled).toFixed(1)}% of the query's time with the query thread (worst tick ${lateness.max.toFixed(1)} ms), ${(100 * inlineStalled).toFixed(1)}% in this thread (worst ${inlineLateness.max.toFixed(1)} ms)`);
     } finally {
       other.close();
       await w.close();

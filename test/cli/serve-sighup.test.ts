@@ -56,6 +56,8 @@ test('SIGHUP reloads the lists and holds an existing customer the new list names
     const after = await admin('GET', '/policy/sanctions');
     assert.notEqual(after.lists.digest, before, 'the reloaded lists are in force');
     assert.ok(after.last_screening.matches.some((m: any) => m.account_id === acct.id && m.outcome === 'held'));
+    // The log is written off the event loop's turn: wait for the line, not a time.
+    for (let i = 0; i < 300 && !/SCREENING_RUN/.test(running.output()); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(running.output(), /SCREENING_RUN/, 'the run is logged with its code');
   } finally {
     if (child && child.exitCode === null) {

@@ -27,6 +27,47 @@ function observable(e: DetectorEngine) {
   return { accounts, clusters: e.clusterSummaries(), campaigns: e.campaigns(), report, stats: e.stats() };
 }
 
+/**
+ * A snapshot of the first half of the events, rewritten as an older build wrote it: `edit` gets its
+ * layout's fields (format aside) and its state, changes the state in place and returns the layout.
+ */
+async function olderSnapshot(name: string, edit: (fields: string[], state: Record<string, unknown>) => string): Promise<{ live: DetectorEngine; path: string; written: Record<string, unknown> }> {
+  const { serialize, deserialize } = await import('node:v8');
+  const live = new DetectorEngine();
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const path = join(dir, name);
+  await writeSnapshot(live, path, 0);
+  const data = readFileSync(path);
+  const eol = data.indexOf(10);
+  const header = JSON.parse(data.subarray(0, eol).toString('utf8'));
+  const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
+  const written = { ...body.state };
+  const [format, fields] = String(header.layout).split(';');
+  assert.equal(format, '7', 'this build writes format 7');
+  header.layout = edit(fields.split(','), body.state);
+  const payload = serialize(body);
+  header.bytes = payload.length;
+  writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
+  return { live, path, written };
+}
+
+/** Both engines read the second half: the same accounts are flagged above watch. */
+function assertSameFlaggedAfterTheRest(live: DetectorEngine, restarted: DetectorEngine): void {
+  for (const ev of events.slice(half)) { live.ingest(ev); restarted.ingest(ev); }
+  live.flush(); restarted.flush();
+  const flagged = (e: DetectorEngine) => Object.keys(labels.accounts).filter((id) => e.forAccount(id).level !== 'none' && e.forAccount(id).level !== 'watch').sort();
+  assert.ok(flagged(live).length > 40, 'the comparison covers flagged accounts');
+  assert.deepEqual(flagged(restarted), flagged(live), 'the same accounts flagged once the rest is read');
+}
+
+/** The restored engine, failing with the reason when the snapshot was not used. */
+async function restored(path: string): Promise<DetectorEngine> {
+  const restarted = new DetectorEngine();
+  const read = await readSnapshot(restarted, path);
+  assert.ok(read.restored, read.restored ? '' : read.reason);
+  return restarted;
+}
+
 test('an engine read back from a snapshot goes on exactly as the one that never stopped', async () => {
   const live = new DetectorEngine({ trackFirstFlags: true });
   for (const ev of events.slice(0, half)) live.ingest(ev);
@@ -187,109 +228,57 @@ test('a snapshot written before the format changed is not used, and says why; th
 });
 
 test('a snapshot written before the fresh-input sketch (format 5) is read back: its accounts start with an empty sketch and go on', async () => {
-  const { serialize, deserialize } = await import('node:v8');
-  const live = new DetectorEngine();
-  for (const ev of events.slice(0, half)) live.ingest(ev);
-  const path = join(dir, 'format5.detector');
-  await writeSnapshot(live, path, 0);
-  // The same state as format 5 wrote it: no `freshSketch`, the layout without it.
-  const data = readFileSync(path);
-  const eol = data.indexOf(10);
-  const header = JSON.parse(data.subarray(0, eol).toString('utf8'));
-  const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
-  delete body.state.freshSketch;
-  const [format, fields] = String(header.layout).split(';');
-  assert.equal(format, '7', 'this build writes format 7');
-  header.layout = `5;${fields.split(',').filter((f: string) => !f.startsWith('freshSketch/')).join(',')}`;
-  const payload = serialize(body);
-  header.bytes = payload.length;
-  writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
-
-  const restarted = new DetectorEngine();
-  const read = await readSnapshot(restarted, path);
-  assert.ok(read.restored, read.restored ? '' : read.reason);
+  // The same state as format 5 wrote it: no `freshSketch` nor harvest part, the layout without them.
+  const { live, path } = await olderSnapshot('format5.detector', (fields, state) => {
+    delete state.freshSketch; delete state.harvestItems;
+    return `5;${fields.filter((f) => !f.startsWith('freshSketch/') && !f.startsWith('harvestItems/')).join(',')}`;
+  });
+  const restarted = await restored(path);
   assert.equal(restarted.stats().events, half, 'every event it held');
-  const without = (e: DetectorEngine) => { const { freshSketch: _s, ...rest } = e.snapshotState(); return rest; };
-  assert.deepEqual(without(restarted), without(live), 'everything but the sketch as written');
+  const without = (e: DetectorEngine) => { const { freshSketch: _s, harvestItems: _h, ...rest } = e.snapshotState(); return rest; };
+  assert.deepEqual(without(restarted), without(live), 'everything but the sketch and the harvest part as written');
   const sketch = restarted.snapshotState().freshSketch as Uint32Array;
   assert.ok(sketch.length > 0 && sketch.every((x) => x === 0), 'an empty sketch for every account slot');
-  for (const ev of events.slice(half)) { live.ingest(ev); restarted.ingest(ev); }
-  live.flush(); restarted.flush();
-  const flagged = (e: DetectorEngine) => Object.keys(labels.accounts).filter((id) => e.forAccount(id).level !== 'none' && e.forAccount(id).level !== 'watch').sort();
-  assert.ok(flagged(live).length > 40, 'the comparison covers flagged accounts');
-  assert.deepEqual(flagged(restarted), flagged(live), 'the same accounts flagged once the rest is read');
+  assertSameFlaggedAfterTheRest(live, restarted);
 });
 
 test('a snapshot written with one lead-in slot an account (format 6) is read back: its lead-in, closing and the rest in the first slots', async () => {
-  const { serialize, deserialize } = await import('node:v8');
-  const live = new DetectorEngine();
-  for (const ev of events.slice(0, half)) live.ingest(ev);
-  const path = join(dir, 'format6.detector');
-  await writeSnapshot(live, path, 0);
-  const data = readFileSync(path);
-  const eol = data.indexOf(10);
-  const header = JSON.parse(data.subarray(0, eol).toString('utf8'));
-  const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
-  // Format 6's sketch: the first lead-in slot (17 numbers), the first closing slot (14), then system, tools, tool input and last message.
-  const now = body.state.freshSketch as Uint32Array;
-  const accounts = now.length / FRESH_SKETCH;
-  const old = new Uint32Array(accounts * FRESH_SKETCH_6);
+  // Format 6's sketch: the first lead-in slot (17 numbers), the first closing slot (14), then system, tools, tool input and last message; no harvest part.
   const tailsAt = FRESH_SKETCH - 5 - 4 * 14;
-  for (let i = 0; i < accounts; i++) {
-    const a = i * FRESH_SKETCH; const b = i * FRESH_SKETCH_6;
-    old.set(now.subarray(a, a + 17), b);
-    old.set(now.subarray(a + tailsAt, a + tailsAt + 14), b + 17);
-    old.set(now.subarray(a + FRESH_SKETCH - 5, a + FRESH_SKETCH - 1), b + 31);
-  }
-  body.state.freshSketch = old;
-  delete body.state.harvestItems; // format 6 had no harvest part either
-  const [format, fields] = String(header.layout).split(';');
-  assert.equal(format, '7', 'this build writes format 7');
-  header.layout = `6;${fields.split(',').filter((f: string) => !f.startsWith('harvestItems/')).map((f: string) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort().join(',')}`;
-  const payload = serialize(body);
-  header.bytes = payload.length;
-  writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
-
-  const restarted = new DetectorEngine();
-  const read = await readSnapshot(restarted, path);
-  assert.ok(read.restored, read.restored ? '' : read.reason);
+  const { live, path, written } = await olderSnapshot('format6.detector', (fields, state) => {
+    const now = state.freshSketch as Uint32Array;
+    const old = new Uint32Array((now.length / FRESH_SKETCH) * FRESH_SKETCH_6);
+    for (let i = 0; i < now.length / FRESH_SKETCH; i++) {
+      const a = i * FRESH_SKETCH; const b = i * FRESH_SKETCH_6;
+      old.set(now.subarray(a, a + 17), b);
+      old.set(now.subarray(a + tailsAt, a + tailsAt + 14), b + 17);
+      old.set(now.subarray(a + FRESH_SKETCH - 5, a + FRESH_SKETCH - 1), b + 31);
+    }
+    state.freshSketch = old;
+    delete state.harvestItems;
+    return `6;${fields.filter((f) => !f.startsWith('harvestItems/')).map((f) => (f.startsWith('freshSketch/') ? `freshSketch/${FRESH_SKETCH_6}` : f)).sort().join(',')}`;
+  });
+  const now = written.freshSketch as Uint32Array;
+  const restarted = await restored(path);
   const sketch = restarted.snapshotState().freshSketch as Uint32Array;
   assert.equal(sketch.length, now.length, 'the sketch in this layout');
   let kept = 0;
-  for (let i = 0; i < accounts; i++) {
+  for (let i = 0; i < now.length / FRESH_SKETCH; i++) {
     const a = i * FRESH_SKETCH;
     for (const [from, n] of [[a, 17], [a + tailsAt, 14], [a + FRESH_SKETCH - 5, 4]]) {
       for (let k = from; k < from + n; k++) { assert.equal(sketch[k], now[k], `account slot ${i}, entry ${k - a}`); if (sketch[k] !== 0) kept++; }
     }
   }
   assert.ok(kept > 100, `what format 6 held is kept (${kept} numbers)`);
-  for (const ev of events.slice(half)) { live.ingest(ev); restarted.ingest(ev); }
-  live.flush(); restarted.flush();
-  const flagged = (e: DetectorEngine) => Object.keys(labels.accounts).filter((id) => e.forAccount(id).level !== 'none' && e.forAccount(id).level !== 'watch').sort();
-  assert.ok(flagged(live).length > 40, 'the comparison covers flagged accounts');
-  assert.deepEqual(flagged(restarted), flagged(live), 'the same accounts flagged once the rest is read');
+  assertSameFlaggedAfterTheRest(live, restarted);
 });
 
 test('a snapshot without the harvest part (`harvestItems`, new in format 7) is read back: its accounts start with an empty one and go on', async () => {
-  const { serialize, deserialize } = await import('node:v8');
-  const live = new DetectorEngine();
-  for (const ev of events.slice(0, half)) live.ingest(ev);
-  const path = join(dir, 'no-items.detector');
-  await writeSnapshot(live, path, 0);
-  const data = readFileSync(path);
-  const eol = data.indexOf(10);
-  const header = JSON.parse(data.subarray(0, eol).toString('utf8'));
-  const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
-  delete body.state.harvestItems;
-  const [format, fields] = String(header.layout).split(';');
-  header.layout = `${format};${fields.split(',').filter((f: string) => !f.startsWith('harvestItems/')).join(',')}`;
-  const payload = serialize(body);
-  header.bytes = payload.length;
-  writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
-
-  const restarted = new DetectorEngine();
-  const read = await readSnapshot(restarted, path);
-  assert.ok(read.restored, read.restored ? '' : read.reason);
+  const { live, path } = await olderSnapshot('no-items.detector', (fields, state) => {
+    delete state.harvestItems;
+    return `7;${fields.filter((f) => !f.startsWith('harvestItems/')).join(',')}`;
+  });
+  const restarted = await restored(path);
   assert.equal(restarted.stats().events, half, 'every event it held');
   const without = (e: DetectorEngine) => { const { harvestItems: _h, ...rest } = e.snapshotState(); return rest; };
   assert.deepEqual(without(restarted), without(live), 'everything but the harvest part as written');

@@ -20,5 +20,5 @@ export { registerCasesAdminRoutes, casesAdminRoutes } from './admin.ts';
 export { publishCase, isStale, type CaseExchange, PUBLISHED_COLLECTION, partnerCollection, type PublishResult } from './publish.ts';
 export { registerTaxiiServer, TAXII_MEDIA_TYPE, type TaxiiCaller } from './taxii.ts';
 export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';
-export { Partners, approveIndicators, loadApprovals, DEFAULT_GRACE_DAYS, type PartnerSpec, type PartnerView, type PublishTarget } from './partners.ts';
+export { Partners, approveIndicators, loadApprovals, DEFAULT_GRACE_DAYS, type PartnerSpec, type PartnerView, type PartnerExchangeView, type PublishTarget } from './partners.ts';
 export { eraseAccountFromCases, casesHolding, erasedPseudonym } from './erase.ts';

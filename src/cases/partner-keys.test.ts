@@ -254,3 +254,40 @@ test('warden intel partners, rotate and approve: key ids shown, never keys; a pa
     await app.close();
   }
 });
+
+test('warden intel partners says what each partner was last sent and received, in its table and with --json', async () => {
+  const store = new MemoryCaseStore();
+  await store.putCase(structuredClone(built));
+  const intel = new SharedIndicators(SHARED);
+  const partners = new Partners({ store, intel, sharedKey: SHARED, partners: PARTNERS, provider: 'Provider A', validDays: 90 });
+  await partners.load();
+  const app = Fastify();
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
+    store, intel, sharingKey: SHARED, partners, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90, sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
+  })], { validateResponses: true }); }, { prefix: '/admin' });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const out: string[] = [];
+  const err: string[] = [];
+  const cli = (...argv: string[]) => { out.length = 0; err.length = 0; return runIntelCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: 'unused-here' } }); };
+  try {
+    const published = await partners.publish(built, 90, new Date('2026-06-02T10:00:00.000Z'));
+    const importedAt = '2026-06-03T08:30:00.000Z';
+    intel.add([{ id: 'indicator--from-c', kind: 'system_prompt', hmac: keyedHash(SHARED, 'system_prompt', 'x'), level: 'throttle', source: 'Provider C', campaign: null, confidence: null, valid_until: null, created_at: importedAt, key_id: sharingKeyId(SHARED) }]);
+
+    assert.equal(await cli('partners'), 0, err.join('\n'));
+    const text = out.join('\n');
+    const rowOf = (name: string) => text.split('\n').filter((l) => l.startsWith(name)).at(-1) ?? '';
+    assert.match(text, /LAST_SENT_AT/, 'the table has a last sent column');
+    assert.match(rowOf('Provider B'), new RegExp(`2026-06-02T10:00:00.000Z +${built.id} published: ${published.indicators} indicators`), 'what B was last sent: the case published and how many indicators');
+    assert.match(rowOf('Provider C'), new RegExp(`2026-06-02T10:00:00.000Z .*${importedAt} +1 +1`), 'what C last sent us: when, how many held now, how many wait for review');
+    assert.match(rowOf('Provider B'), / -  +0 +0 +-  +-$/, 'nothing received from B is shown as such');
+
+    assert.equal(await cli('partners', '--json'), 0, err.join('\n'));
+    const json = JSON.parse(out.join('\n')) as { partners: Array<{ name: string; sent: { at: string; action: string; case_id: string } | null; received: { indicators: number; held: number; last_indicator_at: string | null } }> };
+    const c = json.partners.find((p) => p.name === 'Provider C');
+    assert.deepEqual([c?.sent?.at, c?.sent?.action, c?.sent?.case_id], ['2026-06-02T10:00:00.000Z', 'published', built.id], '--json says what C was last sent');
+    assert.deepEqual([c?.received.indicators, c?.received.held, c?.received.last_indicator_at], [1, 1, importedAt], '--json says what came from C');
+  } finally {
+    await app.close();
+  }
+});

@@ -58,6 +58,12 @@ export interface PartnerView {
   collection: 'own' | 'shared';
 }
 
+/** A partner as GET /admin/intel/partners answers: what it was last sent and what came from it last. */
+export interface PartnerExchangeView extends PartnerView {
+  sent: Omit<CollectionSent, 'collection'> | null;
+  received: { indicators: number; held: number; last_indicator_at: string | null; last_sighting_at: string | null; last_feed_poll_at: string | null };
+}
+
 /** A collection this provider publishes to, and the key its hashes are made with. */
 export interface PublishTarget { collection: string; key: string; partner: string | null }
 

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { cliExitCode, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange, type PartnerView } from '../cases/index.ts';
+import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange, type PartnerExchangeView } from '../cases/index.ts';
 import { heldAlone, type SharedIndicator, type Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
@@ -39,7 +39,8 @@ const INTEL_HELP = `usage:
   warden intel pull NAME [--from-start]        poll one feed now (--from-start: the whole collection again,
                                                not only what was added since the last poll)
   warden intel partners                        partners (cases.partners): trust, review hold, the id of the key
-                                               agreed with each, the collection each reads
+                                               agreed with each, the collection each reads; what each was last
+                                               sent and what came from it last
   warden intel rotate NAME [--grace-days N] [--key-env VAR]
                                                a new key for the partner (made here, or read from VAR): printed
                                                once; the key before matches its indicators for N days (14)
@@ -183,9 +184,14 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       return { result: r, text: JSON.stringify(r, null, 2) };
     }
     if (what === 'partners' && !file) {
-      const r = await c.call<{ partners: PartnerView[] }>('GET', '/intel/partners');
+      const r = await c.call<{ partners: PartnerExchangeView[] }>('GET', '/intel/partners');
+      if (!r.partners.length) return { result: r, text: '(no partners listed: cases.partners; every source is on the sharing key)' };
       const rows = r.partners.map((p) => ({ ...p, key_id: p.key_id ?? 'none', previous_keys: p.previous_keys.map((k) => `${k.key_id} until ${k.until}`).join(', ') }));
-      return { result: r, text: rows.length ? table(rows, ['name', 'trust', 'hold', 'key_id', 'key_origin', 'collection', 'previous_keys']) : '(no partners listed: cases.partners; every source is on the sharing key)' };
+      // The last exchange either way in a table of its own: one line per partner stays readable.
+      const exchanged = r.partners.map((p) => ({
+        name: p.name, last_sent_at: p.sent?.at ?? null, last_sent: p.sent ? sentText(p.sent) : null, ...p.received,
+      }));
+      return { result: r, text: `${table(rows, ['name', 'trust', 'hold', 'key_id', 'key_origin', 'collection', 'previous_keys'])}\n\nlast exchange (sent: the last change to the collection it reads; received: its indicators held now, of which waiting for review):\n${table(exchanged, ['name', 'last_sent_at', 'last_sent', 'last_indicator_at', 'indicators', 'held', 'last_sighting_at', 'last_feed_poll_at'])}` };
     }
     if (what === 'rotate' && file) {
       const graceDays = v['grace-days'] === undefined ? undefined : Number(v['grace-days']);
@@ -209,6 +215,11 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'pull') return 'pull: give the feed name (warden intel feeds lists them)';
     return `unknown command: intel ${[what, file].filter(Boolean).join(' ')}`;
   });
+}
+
+/** What a partner's collection was last sent, in words: a case published there, or withdrawn. */
+function sentText(s: NonNullable<PartnerExchangeView['sent']>): string {
+  return s.action === 'published' ? `${s.case_id} published: ${s.indicators} indicators${s.revoked ? `, ${s.revoked} revoked` : ''}` : `${s.case_id} withdrawn: ${s.revoked} indicators revoked`;
 }
 
 /**

@@ -2,8 +2,8 @@
 // against a real Warden whose detector was seeded with past logs holding a campaign: the flagged
 // accounts listed, filtered by level and ordered by a column; a campaign's members with their
 // level, last seen, requests and strongest signal; the threat-intel partners with what each was
-// last sent and received, and a held indicator approved from the page; times in the browser's
-// zone with the zone named and UTC on hover.
+// last sent and received, held indicators approved from the page (one, or all of a partner's at
+// once); times in the browser's zone with the zone named and UTC on hover.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -155,6 +155,48 @@ test('the Partners page shows trust, hold, what each was last sent and received,
   await waiting.getByText('No indicator is waiting for review.').waitFor();
   assert.equal((await admin('/admin/intel')).indicators.find((i: any) => i.id === indicator)?.held, null, 'the indicator acts now');
   assert.match(await partners.locator('tbody tr', { hasText: 'Provider A' }).textContent() ?? '', /1 held now(?!, 1 waiting)/, 'the partner\'s row no longer counts it as waiting');
+});
+
+test('the Partners page approves all of one partner\'s waiting indicators at once, after a confirmation that says how many', { skip, timeout: 300_000 }, async (t) => {
+  // Two more indicators from Provider A, both held for review (its hold is all).
+  const ids = ['indicator--00000000-0000-4000-8000-0000000000c1', 'indicator--00000000-0000-4000-8000-0000000000c2'];
+  const bundle = {
+    type: 'bundle', id: 'bundle--00000000-0000-4000-8000-0000000000c0',
+    objects: [
+      { type: 'identity', spec_version: '2.1', id: 'identity--00000000-0000-4000-8000-0000000000bb', name: 'Provider A', identity_class: 'organization', created: '2026-03-01T00:00:00Z', modified: '2026-03-01T00:00:00Z' },
+      ...ids.map((id, n) => ({ type: 'indicator', spec_version: '2.1', id, created_by_ref: 'identity--00000000-0000-4000-8000-0000000000bb', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
+        pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', `You are grader number ${n}.`)!)}']` })),
+    ],
+  };
+  await admin('/admin/intel/import?level=throttle', { method: 'POST', body: bundle });
+  const heldNow = async () => (await admin('/admin/intel')).indicators.filter((i: any) => ids.includes(i.id) && i.held).length;
+  assert.equal(await heldNow(), 2, 'both wait for review');
+
+  const approvals: string[] = [];
+  const watchApprovals = (r: { method(): string; url(): string }) => { if (r.method() === 'POST' && r.url().includes('/admin/intel/approve')) approvals.push(r.url()); };
+  page.on('request', watchApprovals);
+  t.after(() => { page.off('request', watchApprovals); });
+  await page.goto(`${w.url}/dashboard#/partners`);
+  await page.getByRole('heading', { name: 'Threat-intel partners', level: 1 }).waitFor();
+  const waiting = section('Waiting for approval');
+  const approveAll = waiting.getByRole('button', { name: 'Approve all from Provider A' });
+
+  await approveAll.click();
+  let dialog = page.getByRole('dialog');
+  assert.match(await dialog.textContent() ?? '', /2 indicators from Provider A/, 'the confirmation says how many');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await heldNow(), 2, 'cancelled: both still wait');
+  assert.equal(approvals.length, 0, 'cancelled: nothing is sent');
+
+  await approveAll.click();
+  dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Approve 2' }).click();
+  await waiting.getByText('No indicator is waiting for review.').waitFor();
+  assert.equal(await heldNow(), 0, 'both act now');
+  assert.equal(approvals.length, 1, 'one call approves them all');
+  assert.match(approvals[0], /[?&]source=Provider(%20|\+)A(&|$)/, 'the call names the partner');
+  assert.match(await section('Partners').locator('tbody tr', { hasText: 'Provider A' }).textContent() ?? '', /3 held now(?!, \d+ waiting)/, 'the partner\'s row no longer counts them as waiting');
 });
 
 test('times show the browser\'s zone, named, with UTC on hover, in tables and charts', { skip, timeout: 300_000 }, async () => {

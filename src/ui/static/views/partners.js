@@ -1,8 +1,9 @@
 // Threat-intel partners (cases.partners): how far each is trusted and what of its indicators waits
 // for review, what it was last sent and what came from it last; and the indicators held for an
-// operator's review, each with an Approve button (POST /admin/intel/approve, as
-// `warden intel approve` does; who approved is recorded).
-import { h, replace, panel, loading, errorBox, table, badge, levelBadge, fmtInt, when, fmtTime, toast, shortId } from '../lib/dom.js';
+// operator's review, each with an Approve button, and for a partner with several waiting an
+// "Approve all from" button (POST /admin/intel/approve ?id= or ?source=, as `warden intel approve`
+// does; who approved is recorded).
+import { h, replace, panel, loading, errorBox, table, badge, levelBadge, fmtInt, when, fmtTime, toast, shortId, modal } from '../lib/dom.js';
 import { get, api } from '../lib/api.js';
 
 const TRUST = {
@@ -27,7 +28,7 @@ export async function render(main, _params, _query, ctx) {
   const heldBox = h('div', null, loading());
   main.append(
     panel('Partners', h('p', { class: 'help', text: 'The providers listed in cases.partners: how far their indicators are trusted, which wait for review, the key agreed with each (its id, never the key), and the last exchange either way.' }), partnersBox),
-    panel('Waiting for approval', h('p', { class: 'help', text: 'Indicators held for review hold no account until approved. Approving one lets it act, recorded with your name; it stays approved after a restart while it names the same value.' }), heldBox));
+    panel('Waiting for approval', h('p', { class: 'help', text: 'Indicators held for review hold no account until approved. Approving one lets it act, recorded with your name; it stays approved after a restart while it names the same value. A partner with several waiting has a button to approve them all at once.' }), heldBox));
   await load(partnersBox, heldBox, ctx);
 }
 
@@ -51,7 +52,28 @@ async function load(partnersBox, heldBox, ctx) {
   }));
   if (intel instanceof Error) { replace(heldBox, errorBox(intel)); return; }
   const held = intel.indicators.filter((i) => i.held);
-  replace(heldBox, table({
+  const trustOf = new Map((partners instanceof Error ? [] : partners.partners).map((p) => [p.name, p.trust]));
+  const reread = async () => {
+    await load(partnersBox, heldBox, ctx);
+    heldBox.closest('section')?.querySelector('h2')?.setAttribute('tabindex', '-1');
+    heldBox.closest('section')?.querySelector('h2')?.focus();
+  };
+  // One partner's waiting indicators approved in one call, where there are several: a new partner's
+  // first bundle reviewed as a whole.
+  const bySource = new Map();
+  for (const i of held) bySource.set(i.source, (bySource.get(i.source) ?? 0) + 1);
+  const several = [...bySource].filter(([, n]) => n > 1);
+  replace(heldBox, several.length ? h('div', { class: 'actions approve-all' }, several.map(([source, n]) => h('button', { type: 'button', class: 'btn btn-small btn-primary', on: { click: async (e) => {
+    const button = e.currentTarget;
+    if (!await confirmApproveAll(source, n, held.filter((i) => i.source === source), trustOf.get(source))) return;
+    button.disabled = true;
+    try {
+      const r = await api('POST', '/admin/intel/approve', { query: { source } });
+      // Indicators that came in after the page was read are approved too (the call takes all held now): said so.
+      toast(`Approved: ${fmtInt(r.approved.length)} indicators from ${source} now act${r.approved.length !== n ? ` (${fmtInt(n)} were listed here; the others arrived since)` : ''}.`);
+      await reread();
+    } catch (err) { toast(err.message, 'bad'); button.disabled = false; }
+  } } }, `Approve all from ${source}`))) : null, table({
     caption: 'Indicators waiting for approval', rows: held, empty: 'No indicator is waiting for review.',
     columns: [
       { label: 'Indicator', value: (i) => h('code', { class: 'small', title: i.id, text: shortId(i.id) }) },
@@ -67,13 +89,22 @@ async function load(partnersBox, heldBox, ctx) {
         try {
           await api('POST', '/admin/intel/approve', { query: { id: i.id } });
           toast(`Approved: ${i.source}’s ${i.kind.replace(/_/g, ' ')} indicator now acts.`);
-          await load(partnersBox, heldBox, ctx);
-          heldBox.closest('section')?.querySelector('h2')?.setAttribute('tabindex', '-1');
-          heldBox.closest('section')?.querySelector('h2')?.focus();
+          await reread();
         } catch (err) { toast(err.message, 'bad'); button.disabled = false; }
       } } }, 'Approve') },
     ],
   }));
+}
+
+/** Asks before approving every indicator of a source waiting for review; resolves true to go on. */
+function confirmApproveAll(source, n, indicators, trust) {
+  const kinds = [...new Set(indicators.map((i) => i.kind.replace(/_/g, ' ')))].join(', ');
+  return modal(`Approve all from ${source}?`, (close) => [h('form', { method: 'dialog', on: { submit: (e) => { e.preventDefault(); close(true); } } },
+    h('p', { text: `${fmtInt(n)} indicators from ${source} wait for review (${kinds}). Approved, they act at once${trust ? `, within its trust (${trust}: ${TRUST[trust]?.[1] ?? ''})` : ''}. The approval is recorded with your name.` }),
+    h('p', { text: `Only those waiting now are approved: what ${source} sends later is held as its review hold says.` }),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'btn', on: { click: () => close(false) } }, 'Cancel'),
+      h('button', { type: 'submit', class: 'btn btn-primary' }, `Approve ${fmtInt(n)}`)))]);
 }
 
 function sentCell(s) {

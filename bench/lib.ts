@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import os from 'node:os';
 import { Pool } from 'undici';
+import type { InteractionEvent } from '../src/events/index.ts';
+import { sampleEvent } from '../test/helpers/synthetic-events.ts';
 
 export interface ChildServer { url: string; key?: string; proc: ChildProcess }
 
@@ -176,4 +178,29 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Ma
 export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * A day of synthetic requests (ending 2026-06-02T12:00Z, evenly spread) appended to a SQLite events
+ * store, for the dashboard's benchmarks: `accountOf(i)` and `ipOf(i)` say whose request i is.
+ */
+export async function appendSyntheticDay(
+  store: { appendBatch(events: InteractionEvent[]): Promise<unknown> }, n: number,
+  accountOf: (i: number) => number, ipOf: (i: number) => number,
+): Promise<{ from: string; to: string; end: number }> {
+  const end = Date.parse('2026-06-02T12:00:00.000Z');
+  const span = 24 * 3600_000;
+  const batch: InteractionEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    const ip = ipOf(i);
+    batch.push(sampleEvent(i, {
+      id: `01BENCH${String(i).padStart(19, '0')}`,
+      ts: new Date(end - span + Math.floor((i / n) * span)).toISOString(),
+      account_id: `acct_${accountOf(i)}`,
+      client: { ip: `10.${(ip >> 16) & 255}.${(ip >> 8) & 255}.${ip & 255}`, user_agent: 'bench', country: 'NL', asn: 64500 },
+    }));
+    if (batch.length === 5000) { await store.appendBatch(batch); batch.length = 0; }
+  }
+  await store.appendBatch(batch);
+  return { from: new Date(end - span).toISOString(), to: new Date(end).toISOString(), end };
 }

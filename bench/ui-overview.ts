@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite, SqliteEventStore } from '../src/store/index.ts';
-import { sampleEvent } from '../test/helpers/synthetic-events.ts';
+import { appendSyntheticDay } from './lib.ts';
 import { sqliteUsageStore, type SqliteUsageStore } from '../src/ui/index.ts';
 import { usageSidePath } from '../src/ui/usage-thread.ts';
 
@@ -26,21 +26,8 @@ const ROUNDS = Number(values.rounds);
 const dir = mkdtempSync(join(tmpdir(), 'warden-bench-ui-overview-'));
 const db = openSqlite(join(dir, 'events.db'));
 const store = new SqliteEventStore(db);
-const end = Date.parse('2026-06-02T12:00:00.000Z');
-const span = 24 * 3600_000;
-const batch = [];
-for (let i = 0; i < N; i++) {
-  const a = i % A;
-  batch.push(sampleEvent(i, {
-    id: `01BENCH${String(i).padStart(19, '0')}`,
-    ts: new Date(end - span + Math.floor((i / N) * span)).toISOString(),
-    account_id: `acct_${a}`,
-    client: { ip: `10.${(a >> 16) & 255}.${(a >> 8) & 255}.${a & 255}`, user_agent: 'bench', country: 'NL', asn: 64500 },
-  }));
-  if (batch.length === 5000) { await store.appendBatch(batch); batch.length = 0; }
-}
-await store.appendBatch(batch);
-const filter = { from: new Date(end - span).toISOString(), to: new Date(end).toISOString() };
+// Each account has its own address, so the overview's top networks are as many as its accounts.
+const { end: _end, ...filter } = await appendSyntheticDay(store, N, (i) => i % A, (i) => i % A);
 
 const overview = (u: SqliteUsageStore) => Promise.all([
   u.summary(filter),

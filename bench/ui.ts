@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite, SqliteEventStore } from '../src/store/index.ts';
 import { sampleEvent } from '../test/helpers/synthetic-events.ts';
+import { appendSyntheticDay } from './lib.ts';
 import { sqliteUsageStore, type SqliteUsageStore } from '../src/ui/index.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, rounds: { type: 'string', default: '5' } } });
@@ -28,21 +29,7 @@ const ROUNDS = Number(values.rounds);
 const dir = mkdtempSync(join(tmpdir(), 'warden-bench-ui-'));
 const db = openSqlite(join(dir, 'events.db'));
 const store = new SqliteEventStore(db);
-const end = Date.parse('2026-06-02T12:00:00.000Z');
-const span = 24 * 3600_000;
-const batch = [];
-for (let i = 0; i < N; i++) {
-  const e = sampleEvent(i, {
-    id: `01BENCH${String(i).padStart(19, '0')}`,
-    ts: new Date(end - span + Math.floor((i / N) * span)).toISOString(),
-    account_id: `acct_${i % 5000}`,
-    client: { ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, user_agent: 'bench', country: 'NL', asn: 64500 },
-  });
-  batch.push(e);
-  if (batch.length === 5000) { await store.appendBatch(batch); batch.length = 0; }
-}
-await store.appendBatch(batch);
-const filter = { from: new Date(end - span).toISOString(), to: new Date(end).toISOString() };
+const { end, ...filter } = await appendSyntheticDay(store, N, (i) => i % 5000, (i) => i);
 
 /** Probes of the main thread while `fn` runs: timer lateness and the recorder-like appends. */
 async function probed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; lateMs: number; appendMs: number }> {

@@ -18,7 +18,7 @@ import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
-import { policyHooks, policyAdminRoutes, withAppealContact, Rescreener, rescreenSummary, screenedIdentity, type PolicyRuntime, type RescreenReport } from '../policy/index.ts';
+import { policyHooks, policyAdminRoutes, withAppealContact, Rescreener, rescreenSummary, screenedIdentity, type PolicyRuntime, type RescreenReport, type NetworkListsVersion } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -42,6 +42,12 @@ export interface Capabilities {
    * is configured. A malformed list throws SanctionsListError and the lists in force stay.
    */
   screenAccounts(opts: { reload: boolean }): Promise<RescreenReport | null>;
+  /**
+   * Read the network lists (hosting ASNs, Tor exits, VPN ranges) again (SIGHUP, POST
+   * /admin/policy/networks/reload); null when the policy is off. A malformed list throws
+   * NetworkListError and the lists in force stay.
+   */
+  reloadNetworks(): NetworkListsVersion | null;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -359,6 +365,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const report = await rescreener.run({ reload });
       say(rescreenSummary(report), { level: 'info', code: 'SCREENING_RUN' });
       return report;
+    },
+    reloadNetworks() {
+      return policyRuntime ? policyRuntime.reloadNetworks() : null;
     },
     async bootstrapDemo() {
       const existing = await identity.listAccounts({ limit: 1 });

@@ -39,6 +39,8 @@ export interface RunningWarden {
   startScreening: Promise<unknown>;
   /** Read the denied-party lists again and screen every account with them (what SIGHUP does); null when not reloaded. */
   reloadSanctions(): Promise<RescreenReport | null>;
+  /** Read the network lists again (what SIGHUP does); false when a file was refused (logged) and the lists in force stay. */
+  reloadNetworks(): boolean;
   close(): Promise<void>;
 }
 
@@ -254,6 +256,16 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
         return null;
       }
     },
+    /** SIGHUP: read the network lists again (a bad file is logged with file and line; the lists in force stay). */
+    reloadNetworks() {
+      try {
+        caps.reloadNetworks();
+        return true;
+      } catch (err) {
+        say(`policy: network lists not reloaded: ${(err as Error).message}; the lists in force stay`, { level: 'error', code: 'POLICY_NETWORK_LISTS_REJECTED' });
+        return false;
+      }
+    },
     async close() {
       await retention?.stop();
       await gateway.close();
@@ -286,8 +298,12 @@ export async function runServe(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    // SIGHUP reloads the denied-party lists (by default it would end the process).
-    process.on('SIGHUP', () => { if (!stopping) void running.reloadSanctions(); });
+    // SIGHUP reloads the network and denied-party lists (by default it would end the process).
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      running.reloadNetworks();
+      void running.reloadSanctions();
+    });
   });
   return 0;
 }

@@ -12,6 +12,7 @@ import { parseIp } from './ip.ts';
 import { explainRequest, type PolicyRuntime } from './hooks.ts';
 import { subjectFacts } from './subject.ts';
 import { SanctionsListError } from './sanctions.ts';
+import { NetworkListError } from './networks.ts';
 import { rescreenSummary, type Rescreener } from './rescreen.ts';
 import { WardenError } from '../errors/index.ts';
 
@@ -71,6 +72,13 @@ const ExplainSchema = z.object({
   capabilities: z.record(z.string(), z.unknown()).describe('as a policy file writes them; `models` is one allow-list, or `{all_of: [...]}` when several layers each narrowed it'),
   refusal: z.object({ kind: z.string(), source: z.string(), message: z.string() }).nullable(),
 });
+const NetworkListsSchema = z.object({
+  loaded_at: z.string(),
+  files: z.array(z.object({
+    list: z.enum(['hosting_asns', 'tor_exits', 'vpn_ranges']).describe('the policy.networks key the file comes from, without `_file`'),
+    path: z.string(), sha256: z.string(), entries: z.number().describe('hosting: ASNs and name patterns; Tor: exit addresses; VPN: ranges'),
+  })),
+});
 const PolicyInfoSchema = z.object({ file: z.string(), digest: z.string(), description: z.string().nullable(), rules: z.number() });
 
 /** Where explain reads a named account from: the identity store, and the detector's verdicts in force. */
@@ -107,6 +115,26 @@ export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps)
           subject: { account_id: s.accountId, org_id: s.orgId, tier: s.tier, account_tier: s.accountTier, programme: s.programme, claimed_country: s.claimedCountry, verdict },
           client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal,
         };
+      },
+    });
+    r.route({
+      method: 'GET', path: '/policy/networks', operationId: 'getNetworkLists', tag: 'policy',
+      summary: 'The network lists in force on this node (hosting ASNs, Tor exits, VPN ranges): each file\'s path, SHA-256 and entry count',
+      response: NetworkListsSchema,
+      handler: () => runtime.networkLists,
+    });
+    r.route({
+      method: 'POST', path: '/policy/networks/reload', operationId: 'reloadNetworkLists', tag: 'policy',
+      summary: 'Read the configured network lists again (no restart); the next request is classified with them',
+      description: 'All files are parsed before any is used: a malformed or unreadable file is a 409 naming file and line, and the lists in force stay. Each node reads its own files: reload every node (or send it SIGHUP).',
+      response: NetworkListsSchema, errors: { 409: 'a list file is malformed or unreadable; the lists in force are unchanged' },
+      handler: () => {
+        try {
+          return runtime.reloadNetworks();
+        } catch (err) {
+          if (err instanceof NetworkListError) throw new WardenError('WARDEN_CONFLICT', `${err.message}; the network lists in force are unchanged (loaded ${runtime.networkLists.loaded_at})`);
+          throw err;
+        }
       },
     });
     const rescreener = deps.rescreener;

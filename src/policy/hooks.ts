@@ -29,7 +29,7 @@ import { markVector, vectorMark } from '../watermark/vectors.ts';
 import { modelAllowed, writtenCapabilities, type Capabilities, type WrittenCapabilities } from './capabilities.ts';
 import { loadGeoIndex, type GeoIndex, type GeoResult } from './geo.ts';
 import { parseIp, type ParsedIp } from './ip.ts';
-import { loadHostingList, loadTorExits, loadVpnRanges, NetworkClassifier, type NetworkClass } from './networks.ts';
+import { loadNetworkLists, NetworkClassifier, type NetworkClass, type NetworkListsVersion } from './networks.ts';
 import { policyNoisesEmbeddings, type PolicyDecision, type PolicyDocument, type RefusalKind, type RequestFacts } from './policy-file.ts';
 import { PolicyStore, type PolicyLogger } from './policy-store.ts';
 import { loadSanctions, type SanctionsIndex } from './sanctions.ts';
@@ -52,7 +52,16 @@ export function shippedFile(relative: string): string {
 export interface PolicyRuntime {
   store: PolicyStore;
   geo: GeoIndex | null;
-  networks: NetworkClassifier;
+  /** The network lists in force (replaced by `reloadNetworks`; read per request). */
+  readonly networks: NetworkClassifier;
+  /** The files behind `networks`: each one's path, SHA-256 and entry count. */
+  readonly networkLists: NetworkListsVersion;
+  /**
+   * Read the configured network lists (hosting ASNs, Tor exits, VPN ranges) again and put them in
+   * force for the next request. Every file is parsed first: a malformed or unreadable one throws
+   * NetworkListError (file and line) and the lists in force stay as they were.
+   */
+  reloadNetworks(): NetworkListsVersion;
   seal: ReasoningSeal;
   /** Key of the seeds of embedding noise (from the reasoning seal's secret; per process without one). */
   noiseKey: Uint8Array;
@@ -103,11 +112,9 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
   const store = new PolicyStore(pc.file ?? shippedFile('policy/default.yaml'), { watch: pc.watch, debounceMs: pc.reload_debounce_ms, log: opts.log });
   try {
     const geo = pc.geo.enabled ? loadGeoIndex({ countryFiles: pc.geo.country_files, asnFiles: pc.geo.asn_files }) : null;
-    const networks = new NetworkClassifier(
-      loadHostingList(pc.networks.hosting_asns_file ?? shippedFile('policy/hosting-asns.txt')),
-      pc.networks.tor_exits_file ? loadTorExits(pc.networks.tor_exits_file) : null,
-      pc.networks.vpn_ranges_file ? loadVpnRanges(pc.networks.vpn_ranges_file) : null,
-    );
+    const networkFiles = { hostingAsns: pc.networks.hosting_asns_file ?? shippedFile('policy/hosting-asns.txt'), torExits: pc.networks.tor_exits_file, vpnRanges: pc.networks.vpn_ranges_file };
+    let { classifier: networks, version: networkLists } = loadNetworkLists(networkFiles);
+    opts.log?.info({ files: networkLists.files }, 'policy network lists loaded');
     const sealSecret = resolveSecret(pc.reasoning_seal_secret, env);
     const master = config.watermark.enabled ? resolveSecret(config.watermark.master_secret, env) : null;
     if (config.watermark.enabled && (!master || master.length < 16)) {
@@ -125,7 +132,7 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     let sanctions = loadLists();
     if (sanctions) opts.log?.info({ lists: sanctions.version.digest, files: sanctions.version.files }, 'sanctions lists loaded');
     const disposable = pc.screening.disposable_email ? DisposableDomains.load(pc.screening.extra_disposable_domains_file) : null;
-    const screener = new SignupScreener({ runtime: { store, geo, networks }, disposable, sanctions: () => sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
+    const screener = new SignupScreener({ runtime: { store, geo, get networks() { return networks; } }, disposable, sanctions: () => sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
     return {
       get sanctions() { return sanctions; },
       reloadSanctions() {
@@ -133,7 +140,14 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
         if (sanctions) opts.log?.info({ lists: sanctions.version.digest, files: sanctions.version.files }, 'sanctions lists loaded');
         return sanctions;
       },
-      store, geo, networks, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
+      get networks() { return networks; },
+      get networkLists() { return networkLists; },
+      reloadNetworks() {
+        ({ classifier: networks, version: networkLists } = loadNetworkLists(networkFiles));
+        opts.log?.info({ files: networkLists.files }, 'policy network lists loaded');
+        return networkLists;
+      },
+      store, geo, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
       noiseKey: new Uint8Array(hkdfSync('sha256', sealSecret ? Buffer.from(sealSecret, 'utf8') : randomBytes(32), 'warden/embedding-noise/v1', '', 32)),
       watermarkMaster: master && master.length >= 16 ? master : null,
       screener,

@@ -6,7 +6,7 @@ export { PolicyStore } from './policy-store.ts';
 export { writtenCapabilities, type Capabilities } from './capabilities.ts';
 export { loadGeoIndex, GeoIndex, IpDatabaseError } from './geo.ts';
 export { parseIp, parseCidr } from './ip.ts';
-export { NetworkClassifier, NetworkListError, loadHostingList, loadTorExits, loadVpnRanges } from './networks.ts';
+export { NetworkClassifier, NetworkListError, loadHostingList, loadTorExits, loadVpnRanges, loadNetworkLists, type NetworkListsVersion } from './networks.ts';
 export { loadSanctions, SanctionsIndex, SanctionsListError, entryDigest, type SanctionsVersion } from './sanctions.ts';
 export { SignupScreener, DisposableDomains, ScreeningInputError } from './screening.ts';
 export { runPolicyCli } from './cli.ts';

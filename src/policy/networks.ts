@@ -2,6 +2,7 @@
  * Network classification of a client IP: hosting/datacenter (curated ASN list and organisation
  * name patterns), VPN (ranges file) and Tor (exit list file). File formats in docs/policy.md.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { canonicalIp, parseCidr, parseIp, type ParsedIp, RangeTableBuilder, type RangeTable } from './ip.ts';
 import type { NetworkKind } from './policy-file.ts';
@@ -15,9 +16,16 @@ export class NetworkListError extends Error {
 }
 
 function readLines(file: string): string[] {
-  try { return readFileSync(file, 'utf8').split(/\r?\n/); } catch (err) {
+  return readList(file).lines;
+}
+
+/** The file's lines and the SHA-256 of the very bytes they were parsed from (a file replaced meanwhile cannot mismatch). */
+function readList(file: string): { lines: string[]; sha256: string } {
+  let bytes: Buffer;
+  try { bytes = readFileSync(file); } catch (err) {
     throw new NetworkListError(file, 0, `cannot read: ${(err as Error).message}`);
   }
+  return { lines: bytes.toString('utf8').split(/\r?\n/), sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** Hosting/datacenter ASNs and organisation-name patterns. */
@@ -31,10 +39,10 @@ export interface HostingList {
  *   `AS16509 Amazon AWS`  (or a bare number)   an ASN, with an optional label
  *   `name: /regex/`                             a case-insensitive pattern on the ASN organisation name
  */
-export function loadHostingList(file: string): HostingList {
+export function loadHostingList(file: string, lines: string[] = readLines(file)): HostingList {
   const asns = new Map<number, string>();
   const patterns: RegExp[] = [];
-  readLines(file).forEach((raw, i) => {
+  lines.forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim();
     if (!line) return;
     const pat = /^name:\s*\/(.+)\/$/.exec(line);
@@ -54,9 +62,9 @@ export function loadHostingList(file: string): HostingList {
  * Tor exit list: the torbulkexitlist format (one IP per line) or the exit-addresses format
  * (`ExitAddress <ip> <date> <time>` lines; other lines ignored).
  */
-export function loadTorExits(file: string): Set<string> {
+export function loadTorExits(file: string, lines: string[] = readLines(file)): Set<string> {
   const out = new Set<string>();
-  readLines(file).forEach((raw, i) => {
+  lines.forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim();
     if (!line) return;
     let ipText = line;
@@ -72,11 +80,11 @@ export function loadTorExits(file: string): Set<string> {
 }
 
 /** VPN ranges: one CIDR (or single address) per line, optional label after whitespace. */
-export function loadVpnRanges(file: string): { table: RangeTable; labels: string[] } {
+export function loadVpnRanges(file: string, lines: string[] = readLines(file)): { table: RangeTable; labels: string[] } {
   const b = new RangeTableBuilder();
   const labels: string[] = [];
   const labelIndex = new Map<string, number>();
-  readLines(file).forEach((raw, i) => {
+  lines.forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim();
     if (!line) return;
     const [cidr, ...rest] = line.split(/\s+/);
@@ -145,4 +153,41 @@ export class NetworkClassifier {
       torExits: this.tor?.size ?? 0, vpnRanges: this.vpn?.table.size ?? 0,
     };
   }
+}
+
+/** Which network list a file is: the configuration key it comes from, without `_file`. */
+export type NetworkListName = 'hosting_asns' | 'tor_exits' | 'vpn_ranges';
+
+/** The files behind the lists in force: shown by the admin API and logged at each load. */
+export interface NetworkListsVersion {
+  loaded_at: string;
+  files: { list: NetworkListName; path: string; sha256: string; entries: number }[];
+}
+
+/** The network list files to read; hosting is always read (the shipped list by default), Tor and VPN when configured. */
+export interface NetworkListFiles { hostingAsns: string; torExits: string | null; vpnRanges: string | null }
+
+/**
+ * Read and parse every configured list file into a new classifier. Every file is parsed before
+ * the result is returned, so a caller swaps all lists in at once or, on a NetworkListError
+ * (file and line), none of them.
+ */
+export function loadNetworkLists(files: NetworkListFiles, now: () => Date = () => new Date()): { classifier: NetworkClassifier; version: NetworkListsVersion } {
+  const shown: NetworkListsVersion['files'] = [];
+  const hostingFile = readList(files.hostingAsns);
+  const hosting = loadHostingList(files.hostingAsns, hostingFile.lines);
+  shown.push({ list: 'hosting_asns', path: files.hostingAsns, sha256: hostingFile.sha256, entries: hosting.asns.size + hosting.patterns.length });
+  let tor: Set<string> | null = null;
+  if (files.torExits) {
+    const f = readList(files.torExits);
+    tor = loadTorExits(files.torExits, f.lines);
+    shown.push({ list: 'tor_exits', path: files.torExits, sha256: f.sha256, entries: tor.size });
+  }
+  let vpn: { table: RangeTable; labels: string[] } | null = null;
+  if (files.vpnRanges) {
+    const f = readList(files.vpnRanges);
+    vpn = loadVpnRanges(files.vpnRanges, f.lines);
+    shown.push({ list: 'vpn_ranges', path: files.vpnRanges, sha256: f.sha256, entries: vpn.table.size });
+  }
+  return { classifier: new NetworkClassifier(hosting, tor, vpn), version: { loaded_at: now().toISOString(), files: shown } };
 }

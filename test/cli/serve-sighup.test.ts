@@ -67,3 +67,47 @@ test('SIGHUP reloads the lists and holds an existing customer the new list names
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SIGHUP reloads the network lists: the new Tor exit list is in force and logged with its hash; a bad file is logged with file and line and the lists in force stay', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-sighup-net-'));
+  let child: ChildProcess | null = null;
+  try {
+    const tor = join(dir, 'tor.txt');
+    writeFileSync(tor, '192.0.2.10\n');
+    writeFileSync(join(dir, 'w.yaml'), [
+      'server: {port: 0}', 'store: {sqlite_path: ./data/warden.db}', 'admin: {token: env:SIGHUP_TEST_ADMIN}', 'log: {level: info}', 'ledger: {enabled: false}',
+      `policy: {watch: false, networks: {tor_exits_file: ${JSON.stringify(tor)}}}`, '',
+    ].join('\n'));
+    const running = await serve(dir);
+    child = running.child;
+    const torList = async () => {
+      const res = await fetch(`${running.url}/admin/policy/networks`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      return ((await res.json()) as any).files.find((f: any) => f.list === 'tor_exits');
+    };
+    const before = await torList();
+    assert.equal(before.entries, 1, 'the Tor list read at start-up is shown');
+
+    appendFileSync(tor, '192.0.2.11\n');
+    child.kill('SIGHUP');
+    let now = before;
+    for (let i = 0; i < 600 && now.sha256 === before.sha256; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(child.exitCode, null, `the server is still running after SIGHUP: ${running.output()}`);
+      now = await torList();
+    }
+    assert.equal(now.entries, 2, `the reloaded Tor list is in force: ${running.output()}`);
+    assert.ok(running.output().includes(now.sha256), `the reload is logged with the file's SHA-256: ${running.output()}`);
+
+    appendFileSync(tor, '999.1.1.1\n');
+    child.kill('SIGHUP');
+    for (let i = 0; i < 600 && !/POLICY_NETWORK_LISTS_REJECTED/.test(running.output()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(running.output(), new RegExp(`POLICY_NETWORK_LISTS_REJECTED.*${tor.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3`), 'the bad file is logged with file and line');
+    assert.equal((await torList()).sha256, now.sha256, 'the lists in force stay');
+  } finally {
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((done) => child!.once('exit', done));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

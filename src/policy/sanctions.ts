@@ -95,6 +95,9 @@ const TOKEN_FLOOR = 0.8;
 
 interface IndexedName { entry: number; name: string; tokens: string[] }
 
+/** One map key for a token length and a UTF-16 code unit (what jaroWinkler compares). */
+const charKey = (length: number, code: number): number => length * 0x10000 + code;
+
 /**
  * Which lists an index was loaded from, so that a screening names the version that decided it:
  * each file's SHA-256 as read, and one digest over all of them (format, path and hash, in order).
@@ -121,6 +124,16 @@ export class SanctionsIndex {
   private readonly byToken = new Map<string, number[]>();
   private readonly tokenList: string[];
   private readonly idf = new Map<string, number>();
+  /**
+   * Token ids (positions in tokenList, ascending) by length and first character, and by length
+   * and each character they contain: what `similarTokens` looks up instead of comparing a query
+   * token with every list token.
+   */
+  private readonly byLengthFirst = new Map<number, number[]>();
+  private readonly byLengthChar = new Map<number, number[]>();
+  /** Per token id, the last query token that reached it (so a token is compared once per query token). */
+  private readonly seen: Uint32Array;
+  private seenStamp = 0;
 
   constructor(readonly entries: SanctionsEntry[], readonly version: SanctionsVersion = { digest: '', loaded_at: new Date().toISOString(), files: [] }) {
     entries.forEach((e, i) => {
@@ -137,6 +150,12 @@ export class SanctionsIndex {
       }
     });
     this.tokenList = [...this.byToken.keys()];
+    const push = (map: Map<number, number[]>, key: number, id: number) => { let l = map.get(key); if (!l) { l = []; map.set(key, l); } l.push(id); };
+    this.tokenList.forEach((t, id) => {
+      push(this.byLengthFirst, charKey(t.length, t.charCodeAt(0)), id);
+      for (const c of new Set(Array.from({ length: t.length }, (_, i) => t.charCodeAt(i)))) push(this.byLengthChar, charKey(t.length, c), id);
+    });
+    this.seen = new Uint32Array(this.tokenList.length);
     const n = Math.max(1, this.names.length);
     for (const [t, list] of this.byToken) this.idf.set(t, Math.log(1 + n / list.length));
   }
@@ -154,15 +173,68 @@ export class SanctionsIndex {
    * @example index.search('Ivan Petrov', 0.9) // [{ entry: {...}, matchedName: 'PETROV, Ivan', score: 1, ... }]
    */
   search(query: string, threshold = 0.9): SanctionsMatch[] {
+    return this.searchWith(query, threshold, (qt) => this.similarTokens(qt));
+  }
+
+  /**
+   * The same search comparing each query token with every list token: what `search` did before
+   * the token index, kept to check that the index finds exactly the same names (and to measure it).
+   */
+  searchByScan(query: string, threshold = 0.9): SanctionsMatch[] {
+    return this.searchWith(query, threshold, (qt) => {
+      const ids: number[] = [];
+      this.tokenList.forEach((lt, id) => { if (Math.abs(lt.length - qt.length) <= 3 && jaroWinkler(qt, lt) >= TOKEN_FLOOR) ids.push(id); });
+      return ids;
+    });
+  }
+
+  /**
+   * Ids (ascending) of the list tokens at most 3 characters longer or shorter than `qt` with a
+   * Jaro-Winkler similarity of at least TOKEN_FLOOR, without comparing `qt` with every token:
+   * - tokens with the same first character are compared one by one (the prefix bonus lets a
+   *   token with few characters in common reach the floor);
+   * - a token with another first character gets no bonus, so it reaches the floor only if its
+   *   Jaro similarity does, which needs at least mMin characters in common with `qt` (Jaro is at
+   *   most (m/la + m/lb + 1) / 3 with m common characters). Then at most la - mMin of `qt`'s
+   *   characters are missing from it, so it contains one of any set of `qt`'s characters that
+   *   covers la - mMin + 1 of its positions: only the tokens holding one of the rarest such set
+   *   are compared.
+   */
+  private similarTokens(qt: string): number[] {
+    if (++this.seenStamp === 0xffffffff) { this.seen.fill(0); this.seenStamp = 1; }
+    const seen = this.seen, ids: number[] = [];
+    const la = qt.length;
+    const consider = (id: number) => {
+      if (seen[id] === this.seenStamp) return;
+      seen[id] = this.seenStamp;
+      if (jaroWinkler(qt, this.tokenList[id]) >= TOKEN_FLOOR) ids.push(id);
+    };
+    const counts = new Map<number, number>();
+    for (let i = 0; i < la; i++) { const c = qt.charCodeAt(i); counts.set(c, (counts.get(c) ?? 0) + 1); }
+    for (let lb = Math.max(1, la - 3); lb <= la + 3; lb++) {
+      for (const id of this.byLengthFirst.get(charKey(lb, qt.charCodeAt(0))) ?? []) consider(id);
+      // Without the prefix bonus, Jaro >= TOKEN_FLOOR needs m * (1/la + 1/lb) >= 3 * TOKEN_FLOOR - 1
+      // (a little slack so that rounding never drops a token that would reach the floor).
+      const mMin = Math.ceil(((3 * TOKEN_FLOOR - 1) * la * lb) / (la + lb) - 1e-6);
+      if (mMin > Math.min(la, lb)) continue;
+      const postings = [...counts].map(([c, n]) => ({ n, ids: this.byLengthChar.get(charKey(lb, c)) ?? [] })).sort((a, b) => a.ids.length - b.ids.length);
+      let covered = 0;
+      for (const p of postings) {
+        for (const id of p.ids) consider(id);
+        covered += p.n;
+        if (covered >= la - mMin + 1) break;
+      }
+    }
+    return ids.sort((a, b) => a - b);
+  }
+
+  private searchWith(query: string, threshold: number, similarTokens: (qt: string) => number[]): SanctionsMatch[] {
     const q = [...new Set(nameTokens(query))];
     if (q.length === 0) return [];
     // Candidates: names sharing a token similar to one of the query's tokens.
     const candidates = new Set<number>();
     for (const qt of q) {
-      for (const lt of this.tokenList) {
-        if (Math.abs(lt.length - qt.length) > 3) continue;
-        if (jaroWinkler(qt, lt) >= TOKEN_FLOOR) for (const idx of this.byToken.get(lt)!) candidates.add(idx);
-      }
+      for (const id of similarTokens(qt)) for (const idx of this.byToken.get(this.tokenList[id])!) candidates.add(idx);
     }
     const best = new Map<number, SanctionsMatch>();
     for (const idx of candidates) {

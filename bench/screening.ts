@@ -46,11 +46,13 @@ function measure(screen: (name: string) => number, names: string[], budget: numb
 const exact = (name: string) => { let hits = 0; for (const t of nameTokens(name)) if (listTokens.has(t)) hits++; return hits > 1 ? 1 : 0; };
 const fmt = (r: Rate, total: number) => `${Math.round(r.perS).toLocaleString('en')} names/s (${r.screened.toLocaleString('en')} screened in ${(r.ms / 1000).toFixed(1)} s, ${r.matches} flagged${r.screened < total ? `; all ${total.toLocaleString('en')} projected at ${(total / r.perS).toFixed(0)} s` : ''})`;
 
-const searches: [string, (name: string) => number][] = [
-  ['search (threshold 0.9)', (n) => index.search(n, 0.9).length > 0 ? 1 : 0],
-  ['search comparing every list token (before the token index)', (n) => index.searchByScan(n, 0.9).length > 0 ? 1 : 0],
-];
 for (const size of [10_000, 100_000]) {
+  // A fresh index per run: it remembers the similar tokens of the names it has screened.
+  const fresh = new SanctionsIndex(entries);
+  const searches: [string, (name: string) => number][] = [
+    ['search (threshold 0.9)', (n) => fresh.search(n, 0.9).length > 0 ? 1 : 0],
+    ['search comparing every list token (before the token index)', (n) => fresh.searchByScan(n, 0.9).length > 0 ? 1 : 0],
+  ];
   const names = customers.slice(0, size);
   console.log(`\n## ${size.toLocaleString('en')} customer names`);
   const base = measure(exact, names, budgetMs);

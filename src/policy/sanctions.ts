@@ -12,6 +12,8 @@
  * (Jaro-Winkler, pairs under 0.8 count as 0); the score is the smaller of the two names' weighted
  * coverage, tokens weighted by rarity in the list (so a shared "Mohammed" or "Trading" alone
  * never makes a match). Order of tokens does not matter ("PETROV, Ivan" = "Ivan Petrov").
+ * Similar list tokens are found through an index by token length and character (see
+ * `similarTokens`), with the results of comparing every list token (`searchByScan`).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -132,6 +132,8 @@ test('a transcript\'s log-probabilities are withheld from a tier without them, a
 test('a transcript is watermarked for an account under a shape verdict, as JSON and streamed; an unflagged customer\'s transcript and subtitles are not', async () => {
   const w = await startTestWarden({
     server: { port: 0 }, watermark: { enabled: true, master_secret: 'uploads-test-watermark-secret' },
+    // A shape verdict narrows the account's limits too: the test's few requests must not wait on them.
+    limits: { tiers: { email_verified: { account: { rpm: 100_000, burst: 10_000 }, org: { rpm: 100_000, burst: 10_000 } } } },
     upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }],
   });
   try {

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const TOKEN = 'sighup-test-admin-token-0123456789';
-const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', SIGHUP_TEST_ADMIN: TOKEN };
+// The test runner silences Warden's log (WARDEN_LOG_LEVEL=silent): these tests read it, at the level their configuration sets.
+const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '', SIGHUP_TEST_ADMIN: TOKEN };
 
 /** Start `warden serve`; resolves with the process and its URL once it listens. */
 async function serve(cwd: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {

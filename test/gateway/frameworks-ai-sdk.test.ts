@@ -4,33 +4,18 @@
 // formats (Responses, the openai provider's default; Chat Completions; Anthropic Messages), with
 // the multi-step tool loops, reasoning and abort it uses, and Warden's own errors read as the app
 // reads the provider's (message, status, the retry the SDK makes).
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateText, streamText, generateObject, tool, stepCountIs, APICallError, RetryError, type LanguageModel } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { z } from 'zod';
-import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
-import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
+import { createMockUpstream } from '../../src/mock/index.ts';
+import { startTestWarden } from '../helpers/warden.ts';
+import { startFrameworkWarden } from '../helpers/frameworks.ts';
 
-let mock: MockUpstream;
-let t: TestWarden;
-let key: string;
-
-before(async () => {
-  mock = await createMockUpstream({ host: '127.0.0.1', port: 0 });
-  t = await startTestWarden({
-    upstreams: [{ name: 'provider', base_url: mock.url, api_key: null, models: ['*'] }],
-    limits: { tiers: { unverified: { key: { tpd: 1000 } }, identity_verified: { key: { rpm: 12, burst: 1 } } } },
-  });
-  // enterprise: the default policy shows this tier the reasoning whole and marks no answer, so what
-  // the app gets is the upstream's own.
-  key = (await t.account('app', 'enterprise')).key;
-});
-after(async () => {
-  await t?.close();
-  await mock?.close();
-});
+const { mock, t, key, close } = await startFrameworkWarden();
+after(close);
 
 /** The app's three models, built against `root` (Warden or the upstream), as the AI SDK's docs build them. */
 function models(root: string, apiKey: string, fetch?: typeof globalThis.fetch) {

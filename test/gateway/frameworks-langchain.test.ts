@@ -2,33 +2,17 @@
 // changes only the base URL and the key to go through Warden. It must get what the upstream gave
 // it: the same text and usage, tool calls from bindTools, objects from withStructuredOutput, a
 // thinking tool loop, and Warden's refusals read as LangChain reads the provider's.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChatOpenAI } from '@langchain/openai';
 import { ChatAnthropic } from '@langchain/anthropic';
 import { tool } from '@langchain/core/tools';
 import { HumanMessage, type AIMessage, type AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
 import { z } from 'zod';
-import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
-import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
+import { startFrameworkWarden } from '../helpers/frameworks.ts';
 
-let mock: MockUpstream;
-let t: TestWarden;
-let key: string;
-
-before(async () => {
-  mock = await createMockUpstream({ host: '127.0.0.1', port: 0 });
-  t = await startTestWarden({
-    upstreams: [{ name: 'provider', base_url: mock.url, api_key: null, models: ['*'] }],
-    limits: { tiers: { unverified: { key: { tpd: 1000 } }, identity_verified: { key: { rpm: 12, burst: 1 } } } },
-  });
-  // enterprise: the default policy shows this tier the reasoning whole and marks no answer.
-  key = (await t.account('app', 'enterprise')).key;
-});
-after(async () => {
-  await t?.close();
-  await mock?.close();
-});
+const { mock, t, key, close } = await startFrameworkWarden();
+after(close);
 
 type Options = { model?: string; fetch?: typeof fetch; maxRetries?: number; thinking?: boolean };
 function chatModels(root: string, apiKey: string, o: Options = {}) {

@@ -32,7 +32,7 @@ import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
-import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
+import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision } from './engine-types.ts';
 
 export { LINK_TYPES, type LinkType } from './linking.ts';
@@ -1907,6 +1907,7 @@ export class DetectorEngine implements VerdictView {
     // Strong coordination needs fewer requests before a verdict above watch (down to a third of
     // min_cluster_requests for the strongest evidence): the evidence is in the linkage.
     const needed = this.config.min_cluster_requests * Math.max(1 / 3, 1.3 - coord.value);
+    const uncapped = score;
     if (c.requests < needed) score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
@@ -1928,6 +1929,7 @@ export class DetectorEngine implements VerdictView {
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
         ...heldReasons(st, score, this.thresholds, this.config),
+        ...requestsCapReasons(c.requests, needed, uncapped, score, this.thresholds[1]),
         { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
         ...coordinationReasons(c, coord, this.uncorroboratedMembers(c), this.config),
         { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass

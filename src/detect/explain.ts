@@ -55,6 +55,20 @@ export function coordinationDetail(c: { actors: number; sizeFactor: number; evid
   return `cluster_score = coordination × harvest, so no threshold of its own: ${c.actors} actors (size factor ${round(c.sizeFactor)}) × mean link evidence (factor ${round(c.evidenceFactor)}, 1 at ${COORD_FULL_EVIDENCE}) × the member shares below${c.halved ? `, halved: fewer than ${minActors} actors (detect.min_cluster_actors)` : ''}, at most 1`;
 }
 
+/**
+ * The explanation of a cluster score held at the watch threshold because the cluster has not sent
+ * the requests its coordination needs before a verdict above watch (detect.min_cluster_requests):
+ * without it, coordination x harvest in the reasons would not add up to the score recorded.
+ */
+export function requestsCapReasons(requests: number, needed: number, uncapped: number, score: number, watch: number): VerdictReason[] {
+  if (!(score < uncapped)) return [];
+  const need = Math.ceil(needed);
+  return [{
+    signal: 'min_cluster_requests', value: Math.floor(requests), threshold: need,
+    detail: `cluster_score held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)}) until the cluster has sent ${need} requests: detect.min_cluster_requests × max(1/3, 1.3 − coordination)`,
+  }];
+}
+
 const SOURCE_OF: Record<VerdictSource, WeighedVerdict['source']> = {
   allow: 'allow_list', manual_account: 'operator_account', manual_cluster: 'operator_cluster', cluster: 'detector_cluster', own: 'detector_account',
 };

@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+// An independent check of a Warden ledger, written from docs/ledger.md alone: no Warden code,
+// Node's crypto only, so an auditor can read it in one sitting and trust what it prints.
+//
+//   node ledger-verify-example.mjs --url https://api.example.com --token KEY --key VKEY [--key VKEY]...
+//        [--state DIR] [--account ID [--from T] [--to T]] [--export query.json]
+//
+// --token   a `ledger:read` key (or the admin token); also WARDEN_LEDGER_TOKEN
+// --key     a verifier key obtained out of band (repeat during a rotation)
+// --state   a folder where the checkpoints seen are kept; each run checks the new one against them
+// --account the account whose entries are proved one by one and whose totals are added up
+// --export  a result of the audit query (`warden ledger query --format json`): its rows and usage
+//           are checked against the signed leaves
+// Exit code 0 when everything verifies, 1 when something does not, 2 on a usage error.
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const sha256 = (...parts) => parts.reduce((h, p) => h.update(p), createHash('sha256')).digest();
+const unb64 = (s) => Buffer.from(s, 'base64');
+
+/** RFC 8785: keys sorted by UTF-16 code units, ECMAScript numbers and strings, no whitespace. */
+export function canonical(v) {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+// RFC 9162 section 2.1: hashes, tree head, inclusion (2.1.3.2) and consistency (2.1.4.2) proofs.
+export const leafHash = (text) => sha256(Buffer.from([0]), Buffer.from(text, 'utf8'));
+const nodeHash = (l, r) => sha256(Buffer.from([1]), l, r);
+export function treeHead(hashes) {
+  if (hashes.length === 0) return sha256();
+  let level = hashes;
+  while (level.length > 1) {
+    const up = [];
+    for (let i = 0; i < level.length; i += 2) up.push(i + 1 < level.length ? nodeHash(level[i], level[i + 1]) : level[i]);
+    level = up;
+  }
+  return level[0];
+}
+export function verifyInclusion(index, size, leaf, proof, root) {
+  if (index >= size) return false;
+  let fn = index, sn = size - 1, r = leaf;
+  for (const p of proof) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r);
+      while (fn % 2 === 0 && fn !== 0) { fn >>= 1; sn >>= 1; }
+    } else r = nodeHash(r, p);
+    fn >>= 1; sn >>= 1;
+  }
+  return sn === 0 && r.equals(root);
+}
+export function verifyConsistency(size1, size2, proof, root1, root2) {
+  if (size1 === size2) return proof.length === 0 && root1.equals(root2);
+  if (size1 === 0 || size1 > size2 || proof.length === 0) return size1 === 0 && proof.length === 0;
+  const p = (size1 & (size1 - 1)) === 0 ? [root1, ...proof] : proof;
+  let fn = size1 - 1, sn = size2 - 1;
+  while (fn % 2 === 1) { fn >>= 1; sn >>= 1; }
+  let fr = p[0], sr = p[0];
+  for (const c of p.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = nodeHash(c, fr); sr = nodeHash(c, sr);
+      while (fn % 2 === 0 && fn !== 0) { fn >>= 1; sn >>= 1; }
+    } else sr = nodeHash(sr, c);
+    fn >>= 1; sn >>= 1;
+  }
+  return sn === 0 && fr.equals(root1) && sr.equals(root2);
+}
+
+/** A verifier key `name+keyid+base64(0x01 || Ed25519 public key)`; the base64 may hold '+'. */
+export function verifierKey(text) {
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(text.trim());
+  if (!m) throw new Error(`not a verifier key: ${text}`);
+  const raw = unb64(m[3]);
+  if (raw.length !== 33 || raw[0] !== 1) throw new Error(`not an Ed25519 verifier key: ${text}`);
+  const id = sha256(Buffer.from(`${m[1]}\n`, 'utf8'), raw).subarray(0, 4);
+  if (id.toString('hex') !== m[2]) throw new Error(`the key id of ${text} does not match its key`);
+  const der = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw.subarray(1)]);
+  return { name: m[1], id, key: createPublicKey({ key: der, format: 'der', type: 'spki' }), text: text.trim() };
+}
+
+/** A signed checkpoint: its origin, size and root, once a signature by one of `keys` verifies. */
+export function openCheckpoint(note, keys) {
+  const cut = note.lastIndexOf('\n\n');
+  if (cut < 0) throw new Error('not a signed note');
+  const text = note.slice(0, cut + 1);
+  const signers = [];
+  for (const line of note.slice(cut + 2).split('\n').filter(Boolean)) {
+    const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
+    if (!m) throw new Error(`not a signature line: ${line}`);
+    const sig = unb64(m[2]);
+    const k = keys.find((k) => k.name === m[1] && k.id.equals(sig.subarray(0, 4)));
+    if (k && verify(null, Buffer.from(text, 'utf8'), k.key, sig.subarray(4))) signers.push(k.text);
+  }
+  if (signers.length === 0) throw new Error('the checkpoint carries no valid signature by a key given');
+  const [origin, size, root] = text.split('\n');
+  if (!/^(0|[1-9]\d*)$/.test(size) || unb64(root).length !== 32) throw new Error('malformed checkpoint text');
+  if (origin !== keys[0].name) throw new Error(`the checkpoint is of ${origin}, not ${keys[0].name}`);
+  return { size: Number(size), root: unb64(root), note, signers };
+}
+
+/** An account's usage as the audit query counts it (docs/ledger.md, "An account's usage"). */
+export function usageOf(interactions) {
+  const status = (r) => r.response.status;
+  const totals = {
+    requests: interactions.length,
+    refused: interactions.filter((r) => status(r) === 403 || status(r) === 429).length,
+    errors: interactions.filter((r) => (status(r) >= 400 && status(r) < 500 && ![401, 403, 429].includes(status(r))) || status(r) >= 500).length,
+    input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
+  };
+  for (const r of interactions) for (const k of ['input_tokens', 'output_tokens', 'reasoning_tokens']) totals[k] += r.response[k] ?? 0;
+  return totals;
+}
+
+async function main(argv) {
+  const o = { key: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '');
+    if (!argv[i].startsWith('--') || i + 1 >= argv.length || !['url', 'token', 'key', 'state', 'account', 'from', 'to', 'export'].includes(name)) {
+      console.error(`usage error at ${argv[i]} (see the comment at the top of this file)`); return 2;
+    }
+    if (name === 'key') o.key.push(argv[++i]); else o[name] = argv[++i];
+  }
+  const token = o.token ?? process.env.WARDEN_LEDGER_TOKEN;
+  if (!o.url || o.key.length === 0) { console.error('--url and --key are required'); return 2; }
+  const keys = o.key.map(verifierKey);
+  let failures = 0;
+  const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; return ok; };
+  const get = async (path) => {
+    const r = await fetch(new URL(path, o.url), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    if (!r.ok) throw new Error(`GET ${path}: ${r.status} ${await r.text()}`);
+    return path.includes('/checkpoint') ? r.text() : r.json();
+  };
+
+  const cp = openCheckpoint(await get('/ledger/v1/checkpoint'), keys);
+  console.log(`checkpoint: size ${cp.size}, root ${cp.root.toString('base64')}, signed by ${cp.signers.join(', ')}`);
+
+  // The checkpoints kept from earlier runs: the log must have grown from each of them.
+  if (o.state) {
+    mkdirSync(o.state, { recursive: true });
+    for (const f of readdirSync(o.state).filter((f) => f.endsWith('.note')).sort()) {
+      const old = openCheckpoint(readFileSync(join(o.state, f), 'utf8'), keys);
+      if (!check(old.size <= cp.size, `the log holds at least the ${old.size} entries of kept checkpoint ${f}`)) continue;
+      const c = await get(`/ledger/v1/proof/consistency?old=${old.size}&new=${cp.size}`);
+      check(verifyConsistency(old.size, cp.size, c.proof.map(unb64), old.root, cp.root), `consistent with kept checkpoint ${f} (its own root, not the log's)`);
+    }
+    writeFileSync(join(o.state, `${String(cp.size).padStart(15, '0')}.note`), cp.note);
+  }
+
+  // Every leaf up to the signed size: its hash, its canonical form, the root they rebuild.
+  const leaves = [];
+  while (leaves.length < cp.size) {
+    const page = await get(`/ledger/v1/entries?start=${leaves.length}&end=${cp.size}`);
+    if (page.entries.length === 0) break;
+    for (const e of page.entries) leaves.push({ index: e.index, id: e.id, text: e.leaf, record: JSON.parse(e.leaf) });
+  }
+  const hashes = leaves.map((l) => leafHash(l.text));
+  check(leaves.every((l, i) => l.index === i && l.record.id === l.id), `${leaves.length} entries read in order, each with its own id`);
+  check(leaves.every((l) => canonical(l.record) === l.text), 'every leaf is RFC 8785 canonical JSON');
+  check(leaves.length === cp.size && treeHead(hashes).equals(cp.root), `the ${leaves.length} leaves rebuild the signed root`);
+
+  // One account: each of its entries proved on its own, and its totals from the signed leaves.
+  if (o.account) {
+    const from = o.from ? Date.parse(o.from) : -Infinity, to = o.to ? Date.parse(o.to) : Infinity;
+    const mine = leaves.filter(({ record: r }) => r.kind === 'interaction' && r.account_id === o.account && Date.parse(r.ts) >= from && Date.parse(r.ts) < to);
+    let proved = 0;
+    for (const l of mine) {
+      const b = await get(`/ledger/v1/proof/inclusion?index=${l.index}&tree_size=${cp.size}`);
+      if (b.leaf === l.text && verifyInclusion(l.index, cp.size, leafHash(b.leaf), b.proof.map(unb64), cp.root)) proved++;
+    }
+    check(proved === mine.length, `${proved} of the account's ${mine.length} interactions proved in the checkpoint`);
+    const totals = usageOf(mine.map((l) => l.record));
+    console.log(`usage of ${o.account} from the signed leaves: ${JSON.stringify(totals)}`);
+
+    if (o.export) {
+      const q = JSON.parse(readFileSync(o.export, 'utf8'));
+      // The export was read at its own size (tree_size): compare it with the leaves below that.
+      check(q.tree_size <= cp.size, `the export (log size ${q.tree_size}) is covered by the checkpoint (size ${cp.size})`);
+      const inExport = mine.filter((l) => l.index < q.tree_size);
+      const rows = q.interactions.filter((r) => r.account_id === o.account);
+      const byIndex = new Map(leaves.map((l) => [l.index, l]));
+      check(rows.every((r) => byIndex.get(r.index)?.id === r.id), 'every row of the export is the entry at its index');
+      check(!q.truncated && rows.length === inExport.length, `the export holds all ${inExport.length} of the account's interactions (it has ${rows.length})`);
+      const usage = q.usage.find((u) => u.account_id === o.account);
+      if (check(!!usage && q.usage_scope === 'all', 'the export has the account\'s usage over all its interactions')) {
+        const expected = usageOf(inExport.map((l) => l.record));
+        for (const [k, v] of Object.entries(expected)) check(usage[k] === v, `export usage ${k} ${usage[k]} = signed leaves ${v}`);
+      }
+    }
+  }
+  console.log(failures ? `FAILED: ${failures} check(s)` : 'OK: everything verifies');
+  return failures ? 1 : 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e) => { console.error(`FAIL ${e.message}`); process.exitCode = 1; });
+}

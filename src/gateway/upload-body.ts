@@ -6,7 +6,7 @@
  * the spool with their exact length. The files' bytes are never recorded: an event keeps their
  * count, size and (audio) duration.
  */
-import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,16 +19,43 @@ export const SPOOL_MEMORY_BYTES = 256 * 1024;
 /** Bytes of each file's start kept aside (a WAV header's `fmt ` chunk is within its first few dozen). */
 export const FILE_HEAD_BYTES = 4096;
 
-/** The folder of a process's spooled uploads, under the system's temporary folder. */
-const UPLOADS_DIR = /^warden-uploads-(\d+)$/;
+/** The folder of a process's spooled uploads, under the system's temporary folder (a random suffix when the plain name was taken). */
+const UPLOADS_DIR = /^warden-uploads-(\d+)(?:-[A-Za-z0-9]{6})?$/;
 let spoolDir: string | null = null;
 /** Spools not yet discarded, in this process (several gateways may share it: tests). */
 let liveSpools = 0;
-/** The folder of spooled uploads (made when first needed, under the system's temporary folder). */
+
+/** Whether `dir` is a real folder (not a link) of this process's user that no one else can enter. */
+function privateFolder(dir: string): boolean {
+  try {
+    const st = lstatSync(dir);
+    const mine = typeof process.getuid !== 'function' || st.uid === process.getuid();
+    return st.isDirectory() && mine && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The folder of spooled uploads (made when first needed, under the system's temporary folder):
+ * `warden-uploads-PID`, made by this process, private (0700). The name is easy to guess, so a
+ * folder of that name already there is used only when it is this user's and private (a restarted
+ * process that reuses a PID); a link, or another user's or an open folder, is not written into:
+ * the uploads then wait in a new folder of a random name (`warden-uploads-PID-XXXXXX`).
+ */
 function uploadsDir(): string {
   if (spoolDir === null) {
-    spoolDir = join(tmpdir(), `warden-uploads-${process.pid}`);
-    mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+    const plain = join(tmpdir(), `warden-uploads-${process.pid}`);
+    let made = true;
+    try { mkdirSync(plain, { mode: 0o700 }); } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      made = false;
+    }
+    if (made || privateFolder(plain)) spoolDir = plain;
+    else {
+      spoolDir = mkdtempSync(`${plain}-`);
+      process.emitWarning(`${plain} was there already and is not this user's private folder (a link, another user's, or open to others); uploads wait in ${spoolDir} instead`, { code: 'WARDEN_UPLOADS_DIR' });
+    }
   }
   return spoolDir;
 }
@@ -46,7 +73,7 @@ export function removeUploadsDir(): void {
 /**
  * Removes the folders of spooled uploads left by Warden processes that are gone (stopped by a
  * signal or a crash before their shutdown removed them), with what they held: at start. A folder
- * whose process still runs (or that is another user's) is left alone. Returns the folders removed.
+ * whose process still runs, another user's folder and a link of that name are left alone. Returns the folders removed.
  */
 export function removeStaleUploadDirs(dir = tmpdir()): string[] {
   const removed: string[] = [];
@@ -54,13 +81,23 @@ export function removeStaleUploadDirs(dir = tmpdir()): string[] {
   try { names = readdirSync(dir); } catch { return removed; }
   for (const name of names) {
     const pid = Number(UPLOADS_DIR.exec(name)?.[1]);
-    if (!pid || pid === process.pid || processRuns(pid)) continue;
+    if (!pid || pid === process.pid || processRuns(pid) || !ownFolder(join(dir, name))) continue;
     try {
       rmSync(join(dir, name), { recursive: true, force: true });
       removed.push(name);
     } catch { /* another user's, or removed meanwhile */ }
   }
   return removed;
+}
+
+/** Whether `path` is a folder (not a link) of this process's user: another user's is not ours to remove, even for root. */
+function ownFolder(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() && (typeof process.getuid !== 'function' || st.uid === process.getuid());
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a process `pid` runs (signal 0 checks without sending; EPERM: it runs, as another user). */

@@ -210,9 +210,18 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         });
         const storage = await readStorage();
         try {
-          if (!given.length) for (const k of await storage.keys()) { const v = parseVerifierKey(k); if (!verifiers.some((x) => String(x) === k)) verifiers.push(v); }
-          if (!verifiers.length) throw new UsageError('no verifier key: pass --key <name>+<id>+<key>');
-          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, keptCheckpoints, unsignedGraceMs: firstCheckpointGraceMs(cfg.checkpoint_interval_ms) });
+          // The keys the database records are not trusted: whoever can write it can record one and
+          // sign a rewritten log with it. They only name the signer of a checkpoint refused.
+          const recorded: NoteVerifier[] = [];
+          if (!given.length) for (const k of await storage.keys()) {
+            if (verifiers.some((x) => String(x) === k) || recorded.some((x) => String(x) === k)) continue;
+            try { recorded.push(parseVerifierKey(k)); } catch { /* not a key: nothing to name */ }
+          }
+          if (!verifiers.length) {
+            const listed = recorded.length ? ` (the ledger's database records ${recorded.map(String).join(', ')}: compare with the key published for this ledger; keys read from the database it vouches for prove nothing)` : '';
+            throw new UsageError(`no verifier key: pass --key <name>+<id>+<key> with the ledger's published verifier key, or configure ledger.key_file or ledger.trusted_keys${listed}`);
+          }
+          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, recorded, keptCheckpoints, unsignedGraceMs: firstCheckpointGraceMs(cfg.checkpoint_interval_ms) });
           if (values.json === true) print(JSON.stringify(report, null, 2));
           else {
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);

@@ -45,6 +45,13 @@ export interface VerifyOptions {
   /** Keys whose checkpoint signatures are trusted. An auditor passes the published key here. */
   verifiers: readonly NoteVerifier[];
   /**
+   * Keys the log's own storage records (`ledger_keys`) that are not among `verifiers`. They are
+   * never trusted: whoever can write the database can record a key and sign a rewritten log with
+   * it. A checkpoint signed only by one of them is reported naming it, so that an operator who
+   * rotated a key out without listing it in `ledger.trusted_keys` knows what to do.
+   */
+  recorded?: readonly NoteVerifier[];
+  /**
    * Signed checkpoints kept from earlier, as an auditor keeps them. The log's own checkpoints can
    * be deleted along with the entries they cover; a kept one cannot: each must be signed by a
    * trusted key, no larger than the log, and its root reproduced by the stored entries. A log cut
@@ -66,6 +73,15 @@ export interface VerifyOptions {
 const COLS: (keyof EntryColumns)[] = ['id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level'];
 const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+
+/** Why a checkpoint no trusted key signed is refused, when one of the keys only the database records signed it. */
+function signedOnlyByRecorded(note: string, opts: VerifyOptions): string | null {
+  if (!opts.recorded?.length) return null;
+  let signedBy: readonly NoteVerifier[];
+  try { signedBy = openCheckpoint(note, opts.recorded, opts.origin).signedBy; } catch { return null; }
+  const names = signedBy.map((v) => String(v).split('+').slice(0, 2).join('+')).join(', ');
+  return `signed only by ${names}, a key recorded in the ledger's own database but not configured (ledger.key, ledger.extra_key_files, ledger.trusted_keys) nor given with --key: whoever can write the database can record a key, so it vouches for nothing; if it is a key of yours rotated out, list its verifier key in ledger.trusted_keys`;
+}
 
 export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions): Promise<VerifyReport> {
   // One snapshot of the log: beside a server under traffic, what it appends and signs meanwhile
@@ -93,7 +109,7 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
         else if (!eq(cp.rootHash, row.root)) report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size}: stored root column differs from the signed root` });
         else valid = true;
       } catch (err) {
-        report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size}: ${(err as Error).message}` });
+        report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size}: ${signedOnlyByRecorded(row.note, opts) ?? (err as Error).message}` });
       }
       if (row.size > size) { report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size} is ahead of the stored log (size ${size})` }); valid = false; }
       cps.push({ ...row, valid });

@@ -13,7 +13,7 @@ import { resolveScenario, generateTraffic, evaluate, type AccountLabel, type Lab
 
 const DAY = 86_400_000;
 
-/** The preset at a test's size: ten days, 40 organic accounts, the campaigns scaled down. */
+/** The preset at a test's size: ten days, 40 organic accounts at a quarter of their volume, the campaigns scaled down. */
 const made = new Map<string, ReturnType<typeof makeQuiet>>();
 function quiet(reviewOver: Record<string, unknown> = {}) {
   const key = JSON.stringify(reviewOver);
@@ -24,6 +24,7 @@ function makeQuiet(reviewOver: Record<string, unknown>) {
   const sc = resolveScenario(null, {
     preset: 'quiet', seed: 3, days: 10, organicAccounts: 40,
     set: [
+      'organic.volume_scale=0.25',
       'campaigns.0.accounts=40', 'campaigns.0.interactions=1400',
       'campaigns.1.accounts=50', 'campaigns.1.interactions=1000',
       'campaigns.2.accounts=12', 'campaigns.2.interactions=2400',

@@ -685,7 +685,36 @@ async function embedQuality() {
   });
 }
 
-// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
+/**
+ * Campaigns that share nothing and keep under one bar each (the traffic model's `quiet` preset: two
+ * weeks, 300 organic accounts): low and slow at scale, one-day accounts replaced daily, and a
+ * grading harvest through a required tool. Flagged and contained = throttle or above.
+ */
+async function quietQuality() {
+  const { dir, prompts } = trafficPrompts();
+  const seeds = quick ? [1] : [1, 2];
+  const rows: string[] = [];
+  let events = 0;
+  for (const seed of seeds) {
+    const run = generateTraffic(resolveScenario(null, { preset: 'quiet', seed }), { prompts });
+    const evs = [...run.events];
+    events += evs.length;
+    const { evaluation: rep } = await runDetector('warden', evs, run.labels as LabelLine[]);
+    const perAccount = new Map<string, number>();
+    for (const ev of evs) if (ev.account_id) perAccount.set(ev.account_id, (perAccount.get(ev.account_id) ?? 0) + 1);
+    for (const c of [...rep.campaigns, ...rep.adaptive].sort((a, b) => a.campaign_id.localeCompare(b.campaign_id))) {
+      const ids = (run.labels as LabelLine[]).flatMap((l) => (l.type === 'account' && l.campaign_id === c.campaign_id && perAccount.has(l.account_id) ? [perAccount.get(l.account_id)!] : [])).sort((a, b) => a - b);
+      rows.push(`| ${seed} | ${c.campaign_id} | ${ids[ids.length >> 1] ?? 0} | ${c.accounts_flagged}/${c.accounts_active} | ${c.contained && c.share_requests_before_containment <= 0.01 ? 'yes' : 'no'} | ${pct(c.contained ? c.share_requests_before_containment : 1)} | ${c.served_requests.toLocaleString('en')} | ${rep.totals.organic_accounts_flagged}/${rep.totals.organic_accounts} |`);
+    }
+  }
+  log(`\n### Quiet campaigns (the \`quiet\` preset, seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log('Flagged and contained = throttle or above; "served": the campaign\'s requests served below throttle.\n');
+  log('| seed | campaign | requests per account (median) | accounts flagged | contained before 1% | share served before containment | served | organic accounts flagged |');
+  log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
@@ -697,6 +726,7 @@ if (want('evasion')) await evasionQuality();
 if (want('exchange')) await exchangeQuality();
 if (want('cohort')) await cohortQuality();
 if (want('facts')) await factsQuality();
+if (want('quiet')) await quietQuality();
 if (want('holdout') || want('scan') || want('path') || want('memory')) {
   const { events } = await quality();
   const engine = want('scan') || want('path') ? await throughput(events) : new DetectorEngine();

@@ -28,7 +28,7 @@ const SCENARIO_OPTIONS = {
 } as const;
 
 const SCENARIO_HELP = `  --scenario FILE        scenario (YAML or JSON); may name a preset and override any knob
-  --preset NAME          smoke | default | disclosure-2026 (default: default, or the file's preset)
+  --preset NAME          smoke | default | disclosure-2026 | quiet (default: default, or the file's preset)
   --prompts DIR          prompt directory (organic/*.jsonl, distill/*.jsonl); default: shipped fixtures
   --seed N               random seed (same seed + scenario = identical output)
   --days N  --start ISO  window

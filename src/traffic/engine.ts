@@ -12,7 +12,7 @@ import type { Scenario, TaskKind } from './scenario.ts';
 import type { SimAccount } from './population.ts';
 import { USER_AGENTS } from './population.ts';
 import {
-  applyTemplate, assistantStandIn, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
+  applyTemplate, assistantStandIn, REVIEW_CRITERIA, reviewPayload, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
   paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template,
 } from './textgen.ts';
 import { biasSummary, chosenTokens, sweepMap, VOCABULARY } from './logit.ts';
@@ -142,6 +142,9 @@ export class Lane {
   runIndex = 0;
   /** A logit campaign's position in its sweep (requests sent by this lane). */
   probeCursor = 0;
+  /** A grading harvest's item under review, and the criteria it has left. */
+  judgeItem: { question: string; candidate: string; n: number } | null = null;
+  judgeLeft = 0;
   readonly rng: Rng;
   readonly profile: Profile;
   lastAddress: ClientAddress | null = null;
@@ -790,6 +793,37 @@ export class Engine {
     return { model, stream: false, system: null, messages, tools: [], toolChoice: null, params, outTokens: 1, reasoningTokens: 0, toolCalls: 0, keyIndex: 0, userAgent: this.ua(lane), attempt: 0 };
   }
 
+  /**
+   * One request of a grading harvest: the item under review (a question from the prompt sets and a
+   * candidate reply) on its next criterion, as a JSON payload, the critique taken back through the
+   * required `submit_review` tool.
+   */
+  private judgeHarvest(lane: Lane, t: number): SimRequest {
+    const a = lane.account;
+    const rt = a.campaign!;
+    const c = rt.config;
+    const rng = lane.rng;
+    if (lane.judgeLeft <= 0 || !lane.judgeItem) {
+      const question = this.pool(rng.weighted({ chat: 0.5, code: 0.25, math: 0.25 }), rng);
+      let candidate = '';
+      for (let k = 0, parts = rng.intIn(2, 4); k < parts; k++) candidate += (k ? '\n\n' : '') + fillerAnswer(rng);
+      lane.judgeItem = { question, candidate, n: lane.probeCursor++ };
+      lane.judgeLeft = c.judge.criteria;
+    }
+    const item = lane.judgeItem;
+    const criterion = REVIEW_CRITERIA[(hashUniform(rt.seed, 41, item.n) * REVIEW_CRITERIA.length + c.judge.criteria - lane.judgeLeft) % REVIEW_CRITERIA.length | 0];
+    lane.judgeLeft--;
+    const model = this.model(lane, t);
+    const { params, reasoningTokens } = this.params(lane, model, { reasoning: rng.chance(c.params.reasoning_share) ? 'high' : 'off', temperature: c.params.temperature, maxTokens: c.params.max_tokens, json: true });
+    const system = campaignSystem(a, rt.judgeSystem);
+    const text = reviewPayload(item.question, item.candidate, criterion, item.n);
+    const out = lnTokens(rng, 380, 0.5, 40);
+    return {
+      model, stream: this.stream(lane), system, messages: [msg('user', text)], tools: ['submit_review'], toolChoice: 'required', params,
+      outTokens: Math.min(out, params.max_tokens ?? Infinity), reasoningTokens: reasoningTokens(rng), toolCalls: 1, keyIndex: 0, userAgent: this.ua(lane), attempt: 0,
+    };
+  }
+
   /** What a campaign asks for in one request: task kind, text, system prompt. */
   campaignPrompt(lane: Lane, task: TaskKind): { text: string; system: string | null; out: number } {
     const p = this.campaignPromptPlain(lane, task);
@@ -847,6 +881,8 @@ export class Engine {
       next(t: number): SimRequest {
         if (c.logit.share >= 1 || (c.logit.share > 0 && rng.chance(c.logit.share))) { done++; return engine.logitProbe(lane, t); }
         if (c.embed.share >= 1 || (c.embed.share > 0 && rng.chance(c.embed.share))) { done++; return engine.embedHarvest(lane); }
+        // An item under review is graded on all its criteria before anything else.
+        if (c.judge.share > 0 && (lane.judgeLeft > 0 || rng.chance(c.judge.share))) { done++; return engine.judgeHarvest(lane, t); }
         const task = done === 0 ? first : pickTask();
         const model = engine.model(lane, t);
         const p = engine.campaignPrompt(lane, task === 'agentic' ? 'code' : task);

@@ -10,7 +10,7 @@ import { categoryAsns, pickAddress, pickAddressInAsn, type ClientAddress, type N
 import { Rng, seededUlid, hashString } from './rng.ts';
 import { emailPattern } from '../identity/facts.ts';
 import type { CampaignConfig, CampaignKind, ModelSpec, OrganicKind, Scenario, TaskKind } from './scenario.ts';
-import { codeHarvestTemplate, cotTemplate, rewriteTemplate, rubricTemplate, batchTask, productSystemPrompt, harvestAgentSystem, PRODUCT_TOOLS, EVAL_TEMPLATES, JUDGE_TEMPLATE, type Template, type BatchTask } from './textgen.ts';
+import { codeHarvestTemplate, cotTemplate, rewriteTemplate, rubricTemplate, batchTask, productSystemPrompt, harvestAgentSystem, PRODUCT_TOOLS, EVAL_TEMPLATES, JUDGE_TEMPLATE, reviewSystem, type Template, type BatchTask } from './textgen.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -165,6 +165,8 @@ export interface CampaignRuntime {
   templates: Record<TaskKind, Template[]>;
   system: string | null;
   agentSystem: string;
+  /** A grading harvest's system prompt ('' when the campaign does not grade). */
+  judgeSystem: string;
   models: string[];
   pivotModel: string | null;
   pivotAtMs: number | null;
@@ -528,7 +530,9 @@ function campaignRuntime(sc: Scenario, c: CampaignConfig, seed: number | string)
   if (c.timing.mode === 'human' || c.timing.mode === 'waves') perArrival *= c.timing.burst;
   return {
     config: c, startMs, endMs, seed: rng.u32(), templates, system: rng.chance(0.5) ? null : 'You are a helpful, knowledgeable assistant. Always answer thoroughly.',
-    agentSystem: harvestAgentSystem(rng), models, pivotModel, pivotAtMs, requestsPerArrival: perArrival, wavePeriodMs: c.timing.wave_period_s * 1000,
+    agentSystem: harvestAgentSystem(rng),
+    // A stream of its own: campaigns that do not grade draw what they drew before.
+    judgeSystem: c.judge.share > 0 ? reviewSystem(new Rng(seed, 'campaign-judge', c.id)) : '', models, pivotModel, pivotAtMs, requestsPerArrival: perArrival, wavePeriodMs: c.timing.wave_period_s * 1000,
   };
 }
 

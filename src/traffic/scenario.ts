@@ -194,6 +194,19 @@ export const CampaignConfig = z.object({
      */
     partition: z.enum(['none', 'subject']),
   }),
+  /**
+   * Grading harvest (reward-model or judge distillation dressed as an evaluation harness): requests
+   * that hand the model a question and a candidate reply as a JSON payload and take back a
+   * critique and a score through one tool (`submit_review`, its use required), one criterion a
+   * request, each item graded on `criteria` criteria in turn. Worded as a quality review, without
+   * the words of a grading prompt ("rate the response", "as a judge", "on a scale of").
+   */
+  judge: z.object({
+    /** Share of requests that grade (0 for every kind by default); the rest are the campaign's chat tasks. */
+    share: z.number().min(0).max(1),
+    /** Criteria each item is graded on, one request each. */
+    criteria: z.number().int().min(1).max(8),
+  }),
   /** Days an account stays in use before being replaced (null: whole campaign). */
   lifetime_days: z.number().positive().nullable(),
   /** Requests per agentic trace [min, max]. */
@@ -218,6 +231,7 @@ const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   lifetime_days: 6, trace_turns: [8, 30],
   logit: { share: 0, prompts: 8, tokens_per_map: 5, logprobs: true },
   embed: { share: 0, inputs: 16, partition: 'none' },
+  judge: { share: 0, criteria: 3 },
 };
 
 export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>> = {
@@ -393,6 +407,31 @@ export const PRESETS: Record<string, ScenarioInput> = {
       { id: 'agentic-1', kind: 'agentic' },
       { id: 'pivot-1', kind: 'pivot', start_day: 1 },
       { id: 'adaptive-1', kind: 'adaptive' },
+    ],
+  },
+  /**
+   * Two weeks of three campaigns that share nothing (a card, a free-mail signup and a residential
+   * address of their own per account, no programme) and each keep under a different bar:
+   * `slow-1` 600 fresh accounts at three or four requests a day each (e-mail verified, no more)
+   * through rotating residential
+   * exits; `churn-1` accounts used for one day only, about 20 requests each, 50 fresh signups a
+   * day; `review-1` critiques and scores of candidate replies, one criterion a request, taken
+   * through a required tool (the grading harvest, `judge`).
+   */
+  quiet: {
+    name: 'quiet', days: 14, organic: { accounts: 300 },
+    campaigns: [
+      { id: 'slow-1', kind: 'adaptive', accounts: 600, interactions: 29_400,
+        signup: { bursts: 0, used_before: false, age_days: [0, 2], programme: { none: 1, education: 0, research: 0, startup: 0 }, tier: { unverified: 0, email_verified: 1, identity_verified: 0, enterprise: 0 } },
+        network: { mode: 'proxy_pool', pool_size: 50_000, residential_share: 1, countries: ['US', 'CA', 'GB', 'DE'], unsupported_region_share: 0 } },
+      { id: 'churn-1', kind: 'hydra', accounts: 700, interactions: 14_000, lifetime_days: 1, organic_mix: 0.1, templates: 0, paraphrase: 1, system_prompt: 'none',
+        mix: { code: 0.4, cot: 0.3, math: 0.2, chat: 0.1, agentic: 0 },
+        signup: { bursts: 0, email: 'freemail', org_per_account: true, programme: { none: 1, education: 0, research: 0, startup: 0 } },
+        payment: { accounts_per_instrument: 1, none_share: 0 }, network: { mode: 'residential_sticky' }, user_agents: 0 },
+      { id: 'review-1', kind: 'hydra', accounts: 100, interactions: 20_000, organic_mix: 0, lifetime_days: null,
+        mix: { chat: 1, code: 0, cot: 0, math: 0, agentic: 0 }, judge: { share: 1, criteria: 3 }, params: { reasoning_share: 0.5 },
+        signup: { bursts: 0, email: 'freemail', org_per_account: true, programme: { none: 1, education: 0, research: 0, startup: 0 } },
+        payment: { accounts_per_instrument: 1, none_share: 0 }, network: { mode: 'residential_sticky' }, user_agents: 0 },
     ],
   },
   /** The scale of the largest disclosed campaign: 25,000 accounts, 28.8M interactions in 44 days. */

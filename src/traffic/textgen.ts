@@ -144,6 +144,26 @@ export function rubricItem(prompt: string, response: string): string {
   return `${prompt}\n\n[Response]\n${response}\n\n[End of response]`;
 }
 
+// A grading harvest dressed as a quality-review harness (campaigns with `judge.share`): the question
+// and candidate reply sent as a JSON payload, one criterion a request, the critique taken back
+// through a required tool. Worded as a review, not as a grading prompt.
+const REVIEW_SYSTEMS = [
+  'You are a quality reviewer for a customer-facing assistant. For the criterion named in the JSON payload, write a thorough critique of the candidate reply, citing the passages that matter, and record it with submit_review. Respond only through the tool.',
+  'You review replies drafted by our support assistant. The request is a JSON object. Assess the candidate against the one criterion given, explain your assessment in detail, and submit it with the submit_review tool.',
+  'QA pass for drafted replies (JSON in, tool call out). Read the question and the candidate, consider only the criterion given, and submit a detailed critique and a verdict from 1 to 7 via submit_review.',
+];
+export const REVIEW_CRITERIA = ['correctness', 'completeness', 'clarity', 'helpfulness', 'safety', 'instruction following', 'concision', 'tone'];
+
+/** The system prompt of a grading harvest, one per campaign. */
+export function reviewSystem(rng: Rng): string {
+  return rng.pick(REVIEW_SYSTEMS);
+}
+
+/** One grading request's payload: a question, a candidate reply and the criterion, as JSON. */
+export function reviewPayload(question: string, candidate: string, criterion: string, item: number): string {
+  return JSON.stringify({ item_id: `q-${item}`, criterion, question, candidate });
+}
+
 /** MT-bench style single-answer judge prompt, used by organic evaluation teams. */
 export const JUDGE_TEMPLATE: Template = {
   id: 'eval-judge',
@@ -295,6 +315,7 @@ tool('give_hint', 'Show a hint card', { hint: 'string' });
 tool('crm_lookup', 'Look up a CRM account', { name: 'string' });
 tool('send_email', 'Send an email', { to: 'string', subject: 'string', body: 'string' });
 tool('log_activity', 'Log a CRM activity', { account_id: 'string', note: 'string' });
+tool('submit_review', 'Record a critique of the candidate reply and a verdict', { critique: 'string', verdict: 'integer' });
 tool('web_search', 'Search the web', { query: 'string' });
 tool('fetch_url', 'Fetch a web page as text', { url: 'string' });
 tool('bash', 'Run a shell command in the workspace', { command: 'string' });

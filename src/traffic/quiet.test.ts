@@ -113,7 +113,7 @@ test('quiet preset: each campaign has the shape it is named for', () => {
   for (const c of complete) assert.equal(new Set(c).size, 3, `three different criteria: ${c}`);
 });
 
-test('quiet campaigns through the detector: the grading harvest with reasoning and one system prompt is caught; low-and-slow and one-day accounts pass under the single-account floor', async () => {
+test('quiet campaigns through the detector: the grading harvest with reasoning and one system prompt is caught, and no organic account is flagged beside the three campaigns', async () => {
   const { events, labels, of } = quiet();
   const { evaluation, level } = await detect(events, labels);
   const active = new Set(events.map((ev) => ev.account_id));
@@ -126,20 +126,13 @@ test('quiet campaigns through the detector: the grading harvest with reasoning a
   const review = of('review-1');
   assert.equal(flagged(review), inUse(review), `grading accounts throttled or above: ${flagged(review)} of ${inUse(review)}`);
 
-  // Missed (docs/detector.md, Limits): three or four requests a day keep a window under the
-  // yield test's 25 requests, and a day of about 20 requests never reaches it.
-  const slow = of('slow-1'); const churn = of('churn-1');
-  assert.ok(flagged(slow) <= 0.25 * inUse(slow), `low-and-slow accounts flagged: ${flagged(slow)} of ${inUse(slow)}`);
-  assert.ok(flagged(churn) <= 0.25 * inUse(churn), `one-day accounts flagged: ${flagged(churn)} of ${inUse(churn)}`);
-  for (const c of [...evaluation.campaigns, ...evaluation.adaptive]) {
-    if (c.campaign_id === 'review-1') continue;
-    assert.ok(c.served_share > 0.75, `${c.campaign_id}: ${(c.served_share * 100).toFixed(1)}% of its requests served below throttle`);
-  }
+  // Low-and-slow and one-day accounts are mostly missed (docs/detector.md, Limits, with the measured
+  // figures): not asserted here, so that a detector that catches them passes this test.
   // No organic account is flagged.
   assert.equal(evaluation.totals.organic_accounts_flagged, 0);
 });
 
-test('quiet campaigns through the detector: a grading harvest without reasoning and with a system prompt per account is not caught one account at a time', async () => {
+test('quiet campaigns through the detector: beside a grading harvest without reasoning and with a system prompt per account, no organic account is flagged', async () => {
   const { events, labels, of } = quiet({ 'params.reasoning_share': 0, system_prompt: 'per_account' });
   const engine = new DetectorEngine({ trackFirstFlags: true });
   for (const ev of events) engine.ingest(ev);
@@ -154,7 +147,7 @@ test('quiet campaigns through the detector: a grading harvest without reasoning 
   const active = [...of('review-1')].filter((id) => events.some((ev) => ev.account_id === id));
   const alone = active.filter((id) => engine.accountLink(id) === null && engine.clusterMembers(id).length <= 1);
   assert.ok(alone.length >= 3, `grading accounts linked to none: ${alone.length} of ${active.length}`);
-  for (const id of alone) assert.ok((level.get(id) ?? 0) <= verdictRank('watch'), `${id} alone stays at watch: ${JSON.stringify(engine.forAccount(id).verdict?.reasons.slice(0, 6))}`);
-  for (const id of active) assert.ok(!(engine.forAccount(id).verdict?.reasons ?? []).some((r) => r.signal === 'harvest_yield_test'), `${id} does not pass the harvest-yield test`);
+  // What becomes of them is measured in docs/detector.md (Limits); the test holds what must not
+  // change: organic customers beside a grading harvest that hides its shape are not flagged.
   assert.equal(evaluation.totals.organic_accounts_flagged, 0);
 });

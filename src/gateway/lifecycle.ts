@@ -96,10 +96,13 @@ export interface ClientCut {
  */
 export const UPLOADED_FILES = 'request.uploaded_files';
 
-/** The files of a multipart upload, as the limits estimate them: their kind, and each one's size and first bytes (a WAV header). */
+/**
+ * The files of a multipart upload, as the limits estimate them: their kind, and each one's size,
+ * first bytes (a WAV header) and, for an MP3, its length read from its frames (src/gateway/mp3-length.ts).
+ */
 export interface UploadedFiles {
   kind: 'audio' | 'image';
-  files: ReadonlyArray<{ bytes: number; head: Uint8Array }>;
+  files: ReadonlyArray<{ bytes: number; head: Uint8Array; seconds?: number | null }>;
 }
 
 /** Transforms the answer on its way to the client. */

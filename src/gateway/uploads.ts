@@ -21,6 +21,7 @@ import { dropUnreadBody } from './unread-body.ts';
 import { clientAddress } from './client-address.ts';
 import type { LimitRefusal } from './lifecycle.ts';
 import { FILE_HEAD_BYTES, UploadBody } from './upload-body.ts';
+import { Mp3Length } from './mp3-length.ts';
 import { ROUTE_MODEL, UPLOAD_ROUTES } from './wire.ts';
 
 /** Busboy's bounds on the parts of one upload: a prompt (GPT image models: 32,000 characters) fits a field; 16 images and a mask fit the files. */
@@ -115,6 +116,7 @@ async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: 
   const first = parts.next();
   req.raw.on('data', counted);
   let fileBytes = 0;
+  const audio = flavour === 'openai.transcriptions' || flavour === 'openai.translations';
   try {
     for (let r = await first; !r.done; r = await parts.next()) {
       const part = r.value;
@@ -124,6 +126,8 @@ async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: 
         continue;
       }
       const offset = upload.spool.size;
+      // A recording's length is read from its MPEG frames as it comes (an MP3's: null for other audio).
+      const length = audio ? new Mp3Length() : null;
       const head: Buffer[] = [];
       let headBytes = 0;
       let bytes = 0;
@@ -132,11 +136,12 @@ async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: 
         fileBytes += chunk.length;
         if (fileBytes > limitBytes) throw tooLarge(limitBytes, Number.isFinite(announced) ? announced : null);
         if (headBytes < FILE_HEAD_BYTES) { head.push(chunk.subarray(0, FILE_HEAD_BYTES - headBytes)); headBytes += head.at(-1)!.length; }
+        length?.push(chunk);
         await upload.spool.write(chunk);
       }
       upload.parts.push({
         kind: 'file', name: part.fieldname, filename: part.filename || 'upload', contentType: part.mimetype || 'application/octet-stream',
-        offset, bytes, head: Buffer.concat(head),
+        offset, bytes, head: Buffer.concat(head), seconds: length?.seconds() ?? null,
       });
     }
     const wanted = FILE_FIELD[flavour] ?? ['file'];

@@ -40,7 +40,7 @@ const sdk = (key: string) => new OpenAI({ apiKey: key, baseURL: `${t.url}/v1`, m
  * `Expect: 100-continue`, its first kilobyte only; resolves with what the gateway wrote while the
  * rest was still owed ('' when it waited for the body).
  */
-async function answerBeforeUpload(path: string, headers: string, length: number, expectContinue: boolean): Promise<string> {
+async function answerBeforeUpload(path: string, headers: string, length: number, expectContinue: boolean, contentType?: string): Promise<string> {
   const boundary = 'xEARLYx';
   const { port, hostname } = new URL(t.url);
   const socket = connect(Number(port), hostname);
@@ -48,7 +48,7 @@ async function answerBeforeUpload(path: string, headers: string, length: number,
   let answer = '';
   socket.on('data', (d) => { answer += d; });
   socket.on('error', () => {});
-  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\n${headers}Content-Type: multipart/form-data; boundary=${boundary}\r\n`
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\n${headers}Content-Type: ${contentType ?? `multipart/form-data; boundary=${boundary}`}\r\n`
     + `${expectContinue ? 'Expect: 100-continue\r\n' : ''}Content-Length: ${length}\r\n\r\n`);
   if (!expectContinue) socket.write(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`), Buffer.alloc(1024)]));
   // The answer whole (its JSON body ends with '}'), or 3 s of waiting for one that never comes.
@@ -121,4 +121,8 @@ test('a file upload over its account\'s request rate is refused 429 before the f
   assert.equal(bodyOf(anthropic).error.type, 'rate_limit_error');
   const sent = await answerBeforeUpload('/v1/files', `Authorization: Bearer ${key}\r\n`, 300_000, false);
   assert.match(sent, /^HTTP\/1\.1 429 /, `answered with 1 KB of 300 KB sent (got ${JSON.stringify(sent.slice(0, 60))})`);
+  // A Message Batch (a JSON body of up to batches.max_body_bytes) is charged from its headers too.
+  const batch = await answerBeforeUpload('/v1/messages/batches', `x-api-key: ${key}\r\nanthropic-version: 2023-06-01\r\n`, 300_000, true, 'application/json');
+  assert.match(batch, /^HTTP\/1\.1 429 /, `a 429 and no 100 Continue (got ${JSON.stringify(batch.slice(0, 60))})`);
+  assert.equal(bodyOf(batch).error.type, 'rate_limit_error');
 });

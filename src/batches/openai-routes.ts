@@ -14,7 +14,7 @@ import multipart from '@fastify/multipart';
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
-import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
+import { BATCH_ENDPOINTS, UNSERVED_BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
 import { admitBatch, callerOf, chargedBeforeBody, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
@@ -424,6 +424,9 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
     if (typeof inputFileId !== 'string' || inputFileId === '') throw new WardenError('WARDEN_INVALID_REQUEST', 'input_file_id: Field required', { param: 'input_file_id' });
+    if (typeof endpoint === 'string' && Object.hasOwn(UNSERVED_BATCH_ENDPOINTS, endpoint)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `endpoint: '${endpoint}' is not run in batches by this gateway: ${UNSERVED_BATCH_ENDPOINTS[endpoint]}. Batches run ${BATCH_ENDPOINTS.join(', ')}.`, { param: 'endpoint' });
+    }
     if (typeof endpoint !== 'string' || !(BATCH_ENDPOINTS as readonly string[]).includes(endpoint)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', `endpoint: one of ${BATCH_ENDPOINTS.join(', ')} (the routes this gateway runs batches for)`, { param: 'endpoint' });
     }

@@ -411,7 +411,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send({ id: f.id, object: 'file', deleted: true });
   });
 
-  app.post('/v1/batches', { onRequest }, async (req, reply) => {
+  app.post('/v1/batches', { onRequest: keyBeforeBody(deps, () => 'openai') }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const release = await admitBatch(deps, req, auth, 'openai');
     try {

@@ -125,4 +125,6 @@ test('a file upload over its account\'s request rate is refused 429 before the f
   const batch = await answerBeforeUpload('/v1/messages/batches', `x-api-key: ${key}\r\nanthropic-version: 2023-06-01\r\n`, 300_000, true, 'application/json');
   assert.match(batch, /^HTTP\/1\.1 429 /, `a 429 and no 100 Continue (got ${JSON.stringify(batch.slice(0, 60))})`);
   assert.equal(bodyOf(batch).error.type, 'rate_limit_error');
+  const openaiBatch = await answerBeforeUpload('/v1/batches', `Authorization: Bearer ${key}\r\n`, 200, true, 'application/json');
+  assert.match(openaiBatch, /^HTTP\/1\.1 429 /, `a 429 and no 100 Continue (got ${JSON.stringify(openaiBatch.slice(0, 60))})`);
 });

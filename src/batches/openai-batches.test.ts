@@ -118,6 +118,42 @@ test('embeddings and legacy completions run as batches too', async () => {
   assert.equal((await jsonl(client, c.output_file_id!))[0].response.body.object, 'text_completion');
 });
 
+test('moderations and image generations run as batches through the pipeline, a line without a model taking the API\'s default', async () => {
+  const client = sdk(alice);
+  const mods = await upload(client, [
+    line('m1', { input: 'I want to hurt them.' }, '/v1/moderations'),
+    line('m2', { model: 'omni-moderation-latest', input: 'A quiet afternoon.' }, '/v1/moderations'),
+  ]);
+  const m = await untilDone(client, (await client.batches.create({ input_file_id: mods.id, endpoint: '/v1/moderations', completion_window: '24h' })).id);
+  assert.equal(m.status, 'completed', JSON.stringify(m.errors));
+  assert.equal(m.model, 'omni-moderation-latest', 'the batch\'s model: the default its first line names by omission');
+  const mout = await jsonl(client, m.output_file_id!);
+  assert.deepEqual(mout.map((o) => o.custom_id).sort(), ['m1', 'm2']);
+  for (const o of mout) {
+    assert.equal(o.response.status_code, 200);
+    assert.ok(Array.isArray(o.response.body.results) && typeof o.response.body.results[0].flagged === 'boolean', JSON.stringify(o.response.body));
+  }
+  const imgs = await upload(client, [line('i1', { model: 'dall-e-2', prompt: 'A lighthouse at dusk', size: '256x256', response_format: 'b64_json' }, '/v1/images/generations')]);
+  const i = await untilDone(client, (await client.batches.create({ input_file_id: imgs.id, endpoint: '/v1/images/generations', completion_window: '24h' })).id);
+  assert.equal(i.status, 'completed', JSON.stringify(i.errors));
+  const iout = await jsonl(client, i.output_file_id!);
+  assert.equal(iout[0].response.status_code, 200);
+  assert.ok(typeof iout[0].response.body.data[0].b64_json === 'string', 'the image');
+  // Each request recorded as its API's own, decided by the limits like any call.
+  const recorded = await events((e) => e.flavour === 'openai.moderations' || e.flavour === 'openai.images', 3);
+  assert.deepEqual(recorded.map((e) => e.flavour).sort(), ['openai.images', 'openai.moderations', 'openai.moderations']);
+  for (const e of recorded) {
+    assert.equal(e.response.status, 200);
+    assert.equal(e.enforcement.limit?.allowed, true, JSON.stringify(e.enforcement));
+  }
+  assert.deepEqual(recorded.filter((e) => e.flavour === 'openai.moderations').map((e) => e.model), ['omni-moderation-latest', 'omni-moderation-latest']);
+  // Two models in one file: refused line by line, as OpenAI does.
+  const mixed = await upload(client, [line('a', { input: 'x' }, '/v1/moderations'), line('b', { model: 'text-moderation-latest', input: 'y' }, '/v1/moderations')]);
+  const bad = await client.batches.create({ input_file_id: mixed.id, endpoint: '/v1/moderations', completion_window: '24h' });
+  assert.equal(bad.status, 'failed');
+  assert.equal(bad.errors!.data![0].code, 'mismatched_model');
+});
+
 test('an input file with problems makes a failed batch that names each line; nothing runs', async () => {
   const client = sdk(alice);
   const input = await upload(client, [
@@ -194,7 +230,9 @@ test('bad requests get OpenAI error JSON with the right status', async () => {
     ['/v1/files', form({ purpose: 'batch' }, Buffer.alloc(200_001, 0x61)), alice, 413, /larger than 200000 bytes/],
     ['/v1/files', { purpose: 'batch' }, alice, 415, /multipart\/form-data/],
     ['/v1/files', form({ purpose: 'batch' }, 'x'), null, 401, /Missing API key/],
-    ['/v1/batches', { ...good, endpoint: '/v1/images/generations' }, alice, 400, /endpoint: one of/],
+    ['/v1/batches', { ...good, endpoint: '/v1/images/edits' }, alice, 400, /'\/v1\/images\/edits' is not run in batches by this gateway: image edits are served only as multipart uploads/],
+    ['/v1/batches', { ...good, endpoint: '/v1/videos' }, alice, 400, /'\/v1\/videos' is not run in batches by this gateway/],
+    ['/v1/batches', { ...good, endpoint: '/v1/audio/speech' }, alice, 400, /endpoint: one of .*\/v1\/moderations, \/v1\/images\/generations/],
     ['/v1/batches', { ...good, completion_window: '1h' }, alice, 400, /completion_window/],
     ['/v1/batches', { ...good, input_file_id: 'file-nope' }, alice, 404, /No such File object/],
     ['/v1/batches', { endpoint: '/v1/chat/completions', completion_window: '24h' }, alice, 400, /input_file_id: Field required/],

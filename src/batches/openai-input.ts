@@ -10,7 +10,21 @@ import { MAX_JSON_DEPTH, nestsDeeper } from '../gateway/json-depth.ts';
 import { MAX_MODEL_CHARS } from '../gateway/admission.ts';
 
 /** The routes an OpenAI batch may run, all served by the gateway's pipeline. */
-export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions'] as const;
+export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions', '/v1/moderations', '/v1/images/generations'] as const;
+
+/**
+ * The model of a batch's requests that name none, where the endpoint's API has one by default
+ * (as the gateway routes and records them: moderations and image generation).
+ */
+const DEFAULT_MODEL: Record<string, string> = { '/v1/moderations': 'omni-moderation-latest', '/v1/images/generations': 'dall-e-2' };
+
+/**
+ * Endpoints OpenAI's Batch API takes that no batch runs here, and why (the refusal names it).
+ */
+export const UNSERVED_BATCH_ENDPOINTS: Record<string, string> = {
+  '/v1/images/edits': 'image edits are served only as multipart uploads (POST /v1/images/edits), which a batch line cannot carry here',
+  '/v1/videos': 'this gateway does not serve video generation',
+};
 
 export type BatchInputError = NonNullable<OpenAiBatch['errors']>[number];
 
@@ -62,10 +76,12 @@ export async function readBatchInput(chunks: AsyncIterable<Buffer>, endpoint: st
     if (method !== 'POST') { fail('invalid_method', 'method: must be "POST".', line, 'method'); return; }
     if (url !== endpoint) { fail('mismatched_endpoint', `url: '${String(url).slice(0, 100)}' does not match the batch's endpoint '${endpoint}'.`, line, 'url'); return; }
     if (!isObject(body)) { fail('missing_required_parameter', 'body: a JSON object is required.', line, 'body'); return; }
-    if (typeof body.model !== 'string' || body.model === '') { fail('missing_required_parameter', 'body.model: required.', line, 'body.model'); return; }
-    if (body.model.length > MAX_MODEL_CHARS) { fail('invalid_value', `body.model: ${body.model.length} characters long; at most ${MAX_MODEL_CHARS} are accepted.`, line, 'body.model'); return; }
-    if (model === null) model = body.model;
-    else if (body.model !== model) { fail('mismatched_model', `body.model: every request of a batch must use the same model ('${model}' on an earlier line).`, line, 'body.model'); return; }
+    // Moderations and image generation name a model by default: a line without one is that model's.
+    const named = body.model === undefined && DEFAULT_MODEL[endpoint] !== undefined ? DEFAULT_MODEL[endpoint] : body.model;
+    if (typeof named !== 'string' || named === '') { fail('missing_required_parameter', 'body.model: required.', line, 'body.model'); return; }
+    if (named.length > MAX_MODEL_CHARS) { fail('invalid_value', `body.model: ${named.length} characters long; at most ${MAX_MODEL_CHARS} are accepted.`, line, 'body.model'); return; }
+    if (model === null) model = named;
+    else if (named !== model) { fail('mismatched_model', `body.model: every request of a batch must use the same model ('${model}' on an earlier line).`, line, 'body.model'); return; }
     if (body.stream === true) { fail('invalid_request', 'body.stream: batch requests do not stream.', line, 'body.stream'); return; }
     if (endpoint === '/v1/responses' && body.background === true) { fail('invalid_request', 'body.background: batch requests run in the batch; background mode is not allowed.', line, 'body.background'); return; }
     items.push({ custom_id: id, params: JSON.stringify(body) });

@@ -14,8 +14,8 @@ import multipart from '@fastify/multipart';
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
-import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
-import { admitBatch, callerOf, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
+import { BATCH_ENDPOINTS, UNSERVED_BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
+import { admitBatch, callerOf, chargedBeforeBody, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
@@ -292,12 +292,13 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const tooLarge = (purpose: string | undefined) => new WardenError('WARDEN_BODY_TOO_LARGE',
       `The file is larger than ${limitOf(purpose)} bytes, the most accepted here for ${purpose === undefined ? 'any file' : purpose === 'batch' ? 'a batch input' : 'a request\'s input'}.`);
     await scope.register(multipart, { limits: { files: 1, fields: 8, parts: 10, fieldSize: 1024, fileSize: largest + 1 }, throwFileSizeLimit: false });
-    scope.post('/v1/files', { onRequest }, async (req, reply) => {
+    // Charged to the caller's request limits from its headers, before the upload is asked for.
+    scope.post('/v1/files', { onRequest: keyBeforeBody(deps, (req) => (isAnthropicCaller(req) ? 'anthropic' : 'openai')) }, async (req, reply) => {
       const auth = await callerOf(deps, req);
       if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data, with the fields "purpose" and "file".');
       // Anthropic's Files API sends no purpose: its files are all a request's input.
       const anthropic = isAnthropicCaller(req);
-      await deps.charge?.(auth, clientAddress(req), anthropic ? 'anthropic' : 'openai');
+      if (!chargedBeforeBody(req)) await deps.charge?.(auth, clientAddress(req), anthropic ? 'anthropic' : 'openai');
       const now = Date.now();
       // What the account and its organisation may still store: an upload past it is cut off there.
       const upload = await beginUpload(auth, now);
@@ -410,7 +411,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send({ id: f.id, object: 'file', deleted: true });
   });
 
-  app.post('/v1/batches', { onRequest }, async (req, reply) => {
+  app.post('/v1/batches', { onRequest: keyBeforeBody(deps, () => 'openai') }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const release = await admitBatch(deps, req, auth, 'openai');
     try {
@@ -423,6 +424,9 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
     if (typeof inputFileId !== 'string' || inputFileId === '') throw new WardenError('WARDEN_INVALID_REQUEST', 'input_file_id: Field required', { param: 'input_file_id' });
+    if (typeof endpoint === 'string' && Object.hasOwn(UNSERVED_BATCH_ENDPOINTS, endpoint)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `endpoint: '${endpoint}' is not run in batches by this gateway: ${UNSERVED_BATCH_ENDPOINTS[endpoint]}. Batches run ${BATCH_ENDPOINTS.join(', ')}.`, { param: 'endpoint' });
+    }
     if (typeof endpoint !== 'string' || !(BATCH_ENDPOINTS as readonly string[]).includes(endpoint)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', `endpoint: one of ${BATCH_ENDPOINTS.join(', ')} (the routes this gateway runs batches for)`, { param: 'endpoint' });
     }

@@ -56,7 +56,7 @@ export interface BatchRoutesDeps {
  * the bound together. Returns what to call once the batch is stored, or its creation failed.
  */
 export async function admitBatch(deps: Pick<BatchRoutesDeps, 'store' | 'config' | 'charge' | 'creating'>, req: FastifyRequest, auth: AuthContext, wire: 'openai' | 'anthropic'): Promise<() => void> {
-  await deps.charge?.(auth, clientAddress(req), wire);
+  if (!charged.has(req)) await deps.charge?.(auth, clientAddress(req), wire);
   const creating = deps.creating ?? new Map<string, number>();
   const account = auth.account.id;
   creating.set(account, (creating.get(account) ?? 0) + 1);
@@ -99,6 +99,11 @@ export async function callerOf(deps: Pick<BatchRoutesDeps, 'authenticator' | 'ba
 
 /** Callers whose key was checked from the headers (`keyBeforeBody`), for the handler. */
 const callers = new WeakMap<FastifyRequest, AuthContext>();
+/** Requests charged to their caller's limits from the headers (`keyBeforeBody` with `charge`), before their body. */
+const charged = new WeakSet<FastifyRequest>();
+
+/** Whether the request was charged to its caller's request limits before its body was read (the handler charges it otherwise). */
+export const chargedBeforeBody = (req: FastifyRequest): boolean => charged.has(req);
 /** What of a refused request's body is read and discarded to keep its connection; past it the connection closes. */
 const REFUSED_BODY_DISCARD_BYTES = 1024 * 1024;
 
@@ -108,10 +113,17 @@ const REFUSED_BODY_DISCARD_BYTES = 1024 * 1024;
  * client with no valid key (or a barred account) makes the gateway hold nothing: a batch body is
  * up to `batches.max_body_bytes`. The body still coming is discarded, or its connection closed.
  */
-export function keyBeforeBody(deps: Pick<BatchRoutesDeps, 'authenticator' | 'barred'>) {
+export function keyBeforeBody(deps: Pick<BatchRoutesDeps, 'authenticator' | 'barred' | 'charge'>, charge?: (req: FastifyRequest) => 'openai' | 'anthropic') {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
-      callers.set(req, await callerOf(deps, req));
+      const auth = await callerOf(deps, req);
+      callers.set(req, auth);
+      // A route that creates something (an upload, a batch) is charged to the caller's request
+      // limits now: its 429 comes before its body, which is then not asked for.
+      if (charge && deps.charge) {
+        await deps.charge(auth, clientAddress(req), charge(req));
+        charged.add(req);
+      }
       // Asked for its body only now that its key is known (`Expect: 100-continue`: src/gateway/server.ts).
       if ((req.raw as { wardenContinue?: boolean }).wardenContinue) reply.raw.writeContinue();
     } catch (err) {
@@ -185,7 +197,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(/^application\/(.+\+)?json/, (req: FastifyRequest, payload: Readable) => collectBody(payload, req.headers['content-length'], config.max_body_bytes));
-    scope.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes, onRequest }, createBatch);
+    scope.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes, onRequest: keyBeforeBody(deps, () => 'anthropic') }, createBatch);
   });
   async function createBatch(req: FastifyRequest, reply: FastifyReply) {
     const auth = await callerOf(deps, req);

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { watchClockOffset, postgresClockMs } from '../store/index.ts';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
-import { acceptingAuthenticator, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
+import { acceptingAuthenticator, clientNetworkOf, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
   openIdentityStore, createAuthenticator, PostgresIdentityStore, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
   type IdentityStore, type AnswerOwnersStore,
@@ -334,7 +334,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       // The batch and files routes refuse an account a verdict bars, as every model route does.
       // Uploads and batch creations are charged to the caller's request limits, as a request.
       batches?.register(app, acceptingAuthenticator(app, callerAuthenticator), (auth) => refuseBarred({ hooks }, auth), async (auth, ip, wire) => {
-        for (const h of hooks) if (h.chargeRequest) await h.chargeRequest(auth, ip, wire);
+        const network = clientNetworkOf({ hooks }, ip);
+        for (const h of hooks) if (h.chargeRequest) await h.chargeRequest(auth, ip, wire, network);
       });
     },
     async ready() {

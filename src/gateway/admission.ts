@@ -10,6 +10,7 @@ import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
 import { MAX_REQUEST_ITEMS, extractRequestFeatures, requestItems } from './request-features.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
+import type { ClientNetwork } from './lifecycle.ts';
 import { describeUpload } from './upload-body.ts';
 
 /** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic); throws when they differ. */
@@ -32,6 +33,15 @@ export async function authenticateRequest(deps: Pick<PipelineDeps, 'authenticato
  */
 export function refuseBarred(deps: Pick<PipelineDeps, 'hooks'>, auth: AuthContext): void {
   for (const h of deps.hooks) h.barred?.(auth);
+}
+
+/** The client's network as the hooks find it (its ASN: `clientNetwork`), for limits decided outside the pipeline. */
+export function clientNetworkOf(deps: Pick<PipelineDeps, 'hooks'>, clientIp: string): ClientNetwork {
+  for (const h of deps.hooks) {
+    const n = h.clientNetwork?.(clientIp);
+    if (n) return n;
+  }
+  return { asn: null };
 }
 
 /**

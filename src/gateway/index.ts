@@ -32,7 +32,7 @@ import { removeStaleUploadDirs, removeUploadsDir } from './upload-body.ts';
 
 export type { BackgroundResponses, GatewayHooks } from './lifecycle.ts';
 export type { Authenticator } from './interaction-state.ts';
-export { extractApiKey, refuseBarred } from './admission.ts';
+export { clientNetworkOf, extractApiKey, refuseBarred } from './admission.ts';
 export { acceptingAuthenticator } from './keyless-failures.ts';
 export { extractRequestFeatures } from './request-features.ts';
 

@@ -34,7 +34,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   if (upload) {
     run.upload = upload;
     const kind = flavour === 'openai.transcriptions' || flavour === 'openai.translations' ? 'audio' : 'image';
-    const uploaded: UploadedFiles = { kind, files: upload.files.map((f) => ({ bytes: f.bytes, head: f.head })) };
+    const uploaded: UploadedFiles = { kind, files: upload.files.map((f) => ({ bytes: f.bytes, head: f.head, seconds: f.seconds })) };
     run.ctx.locals.set(UPLOADED_FILES, uploaded);
   }
   try {

@@ -96,10 +96,13 @@ export interface ClientCut {
  */
 export const UPLOADED_FILES = 'request.uploaded_files';
 
-/** The files of a multipart upload, as the limits estimate them: their kind, and each one's size and first bytes (a WAV header). */
+/**
+ * The files of a multipart upload, as the limits estimate them: their kind, and each one's size,
+ * first bytes (a WAV header) and, for an MP3, its length read from its frames (src/gateway/mp3-length.ts).
+ */
 export interface UploadedFiles {
   kind: 'audio' | 'image';
-  files: ReadonlyArray<{ bytes: number; head: Uint8Array }>;
+  files: ReadonlyArray<{ bytes: number; head: Uint8Array; seconds?: number | null }>;
 }
 
 /** Transforms the answer on its way to the client. */
@@ -148,6 +151,16 @@ export interface ModelsView {
   refusal(): Error | null;
 }
 
+/** The client's network, as the policy phase sets `ctx.clientGeo.asn`. */
+export interface ClientNetwork { asn: number | null }
+
+/**
+ * What is known of a request before its body is read (`limitsBeforeBody`): its client's network,
+ * and its model when the route alone names it (`ROUTE_MODEL`: an image variation is dall-e-2's);
+ * '' when the model is in the body.
+ */
+export interface BeforeBody extends ClientNetwork { model: string }
+
 /** A refusal by the limits made outside the pipeline (`limitsBeforeBody`): the error to answer, and the event's `enforcement.limit`. */
 export interface LimitRefusal {
   error: Error;
@@ -175,7 +188,7 @@ export interface GatewayHooks {
    * request limits (key, account, organisation, address): one request and no tokens; may refuse
    * with 429 in the `wire`'s format.
    */
-  chargeRequest?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): void | Promise<void>;
+  chargeRequest?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic', network?: ClientNetwork): void | Promise<void>;
   /**
    * A request whose large body is read after its key (a multipart upload), before a byte of that
    * body is read: the refusal (429) its caller's limits would make whatever the body holds (its
@@ -183,7 +196,13 @@ export interface GatewayHooks {
    * with what the event records of it, or null. Charges nothing: the `limits` phase decides the
    * request once its body is read.
    */
-  limitsBeforeBody?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): LimitRefusal | null | Promise<LimitRefusal | null>;
+  limitsBeforeBody?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic', known?: BeforeBody): LimitRefusal | null | Promise<LimitRefusal | null>;
+  /**
+   * The client's network as the policy phase finds it (its ASN from the geo tables), for the
+   * routes that decide limits outside the pipeline (`chargeRequest`, `limitsBeforeBody`), so that
+   * per-ASN limits hold there as in the `limits` phase. Null: not known (policy off, no tables).
+   */
+  clientNetwork?(clientIp: string): ClientNetwork | null;
   /**
    * A stored answer the caller names by id (`GET`/`DELETE /v1/responses/{id}`, `/v1/chat/completions/{id}`): the model that
    * made it when it is the caller's (or its organisation's), else null. Without a hook that

@@ -170,7 +170,7 @@ export class Spool {
 /** One part of the upload, as sent: a field, or a file whose bytes are in the spool. */
 export type UploadPart =
   | { kind: 'field'; name: string; value: string }
-  | { kind: 'file'; name: string; filename: string; contentType: string; offset: number; bytes: number; head: Buffer };
+  | { kind: 'file'; name: string; filename: string; contentType: string; offset: number; bytes: number; head: Buffer; seconds?: number | null };
 
 /** What an event and the limits know of the files: how many, how large, and each one's start. */
 export interface UploadSummary {
@@ -265,9 +265,8 @@ export class UploadBody {
 
 /**
  * The upload as its event describes it: its files as parts of the user message, their count and
- * bytes, and the audio's length when
- * a WAV header gives it (the upstream's own figure replaces it once the answer says: see
- * interaction-record.ts). Images have no length: null.
+ * bytes, and the audio's length when a WAV header or an MP3's frames give it (the upstream's own
+ * figure replaces it once the answer says: see interaction-record.ts). Images have no length: null.
  */
 export function describeUpload(request: EventRequest, upload: UploadBody, flavour: ApiFlavour): void {
   const files = upload.files;
@@ -281,7 +280,7 @@ export function describeUpload(request: EventRequest, upload: UploadBody, flavou
 function uploadsOfEvent(files: ReadonlyArray<Extract<UploadPart, { kind: 'file' }>>): NonNullable<EventRequest['uploads']> {
   let seconds: number | null = 0;
   for (const f of files) {
-    const s = wavSeconds(f.head, f.bytes);
+    const s = f.seconds ?? wavSeconds(f.head, f.bytes);
     seconds = s === null || seconds === null ? null : seconds + s;
   }
   return { files: files.length, bytes: files.reduce((n, f) => n + f.bytes, 0), audio_seconds: files.length ? seconds : null };

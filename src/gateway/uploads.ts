@@ -2,8 +2,9 @@
  * OpenAI's model routes that take a multipart upload: `POST /v1/audio/transcriptions` and
  * `/v1/audio/translations` (a recording), `/v1/images/edits` and `/v1/images/variations` (images).
  * The key is checked from the headers, as on every model route (server.ts), and a barred account,
- * an upload announced too large and a caller over its limits (`limitsBeforeBody`) refused before
- * any byte is read; the upload is then read as it comes, its files held in a spool
+ * an upload announced too large and a caller over its limits (`limitsBeforeBody`: every limit the
+ * headers, key and route decide, its ASN's and the route's own model's included) refused before
+ * any byte is read (with `Expect: 100-continue`, before the upload is asked for); the upload is then read as it comes, its files held in a spool
  * (memory, then a temporary file: upload-body.ts) up to `server.upload_limit_bytes`, and the request
  * runs through the same lifecycle as a JSON one (handleModelCall), its fields as its body. The
  * upstream gets the upload again, streamed from the spool; the spool is deleted when the answer ends.
@@ -13,14 +14,15 @@ import multipart from '@fastify/multipart';
 import { WardenError } from '../errors/index.ts';
 import type { ApiFlavour } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
-import { refuseBarred } from './admission.ts';
+import { clientNetworkOf, refuseBarred } from './admission.ts';
 import { handleModelCall } from './interaction.ts';
 import type { PipelineDeps } from './interaction-state.ts';
 import { dropUnreadBody } from './unread-body.ts';
 import { clientAddress } from './client-address.ts';
 import type { LimitRefusal } from './lifecycle.ts';
 import { FILE_HEAD_BYTES, UploadBody } from './upload-body.ts';
-import { UPLOAD_ROUTES } from './wire.ts';
+import { Mp3Length } from './mp3-length.ts';
+import { ROUTE_MODEL, UPLOAD_ROUTES } from './wire.ts';
 
 /** Busboy's bounds on the parts of one upload: a prompt (GPT image models: 32,000 characters) fits a field; 16 images and a mask fit the files. */
 const PART_LIMITS = { fields: 64, fieldSize: 128 * 1024, files: 17, parts: 96 } as const;
@@ -68,9 +70,10 @@ async function handleUpload(deps: PipelineDeps, flavour: ApiFlavour, req: Fastif
     if (auth) refuseBarred(deps, auth);
     const announced = Number(req.headers['content-length']);
     if (Number.isFinite(announced) && announced > limitBytes) throw tooLarge(limitBytes, announced);
-    // Nor one over a limit its upload cannot change (requests a minute, concurrency, a quota spent):
-    // its 429 comes before the upload, not after it was read for nothing.
-    if (auth) await refuseOverLimits(deps, auth, req);
+    // Nor one over a limit its upload cannot change (requests a minute, concurrency, a quota spent,
+    // of its key, account, organisation, address, network and ASN, and of the model the route
+    // names): its 429 comes before the upload, not after it was read for nothing.
+    if (auth) await refuseOverLimits(deps, auth, req, flavour);
     // `Expect: 100-continue`: the upload is asked for only now (server.ts holds its 100 until here).
     if ((req.raw as { wardenContinue?: boolean }).wardenContinue) reply.raw.writeContinue();
     upload = await readUpload(req, flavour, limitBytes);
@@ -90,10 +93,12 @@ async function handleUpload(deps: PipelineDeps, flavour: ApiFlavour, req: Fastif
 }
 
 /** Throws the refusal the caller's limits make before its upload is read (`limitsBeforeBody`), noting the limit for its event. */
-async function refuseOverLimits(deps: PipelineDeps, auth: AuthContext, req: FastifyRequest): Promise<void> {
+async function refuseOverLimits(deps: PipelineDeps, auth: AuthContext, req: FastifyRequest, flavour: ApiFlavour): Promise<void> {
+  const ip = clientAddress(req);
+  const known = { ...clientNetworkOf(deps, ip), model: ROUTE_MODEL[flavour] ?? '' };
   for (const h of deps.hooks) {
     if (!h.limitsBeforeBody) continue;
-    const refusal = await h.limitsBeforeBody(auth, clientAddress(req), 'openai');
+    const refusal = await h.limitsBeforeBody(auth, ip, 'openai', known);
     if (!refusal) continue;
     (req as FastifyRequest & { wardenLimit?: LimitRefusal['limit'] }).wardenLimit = refusal.limit;
     throw refusal.error;
@@ -111,6 +116,7 @@ async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: 
   const first = parts.next();
   req.raw.on('data', counted);
   let fileBytes = 0;
+  const audio = flavour === 'openai.transcriptions' || flavour === 'openai.translations';
   try {
     for (let r = await first; !r.done; r = await parts.next()) {
       const part = r.value;
@@ -120,6 +126,8 @@ async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: 
         continue;
       }
       const offset = upload.spool.size;
+      // A recording's length is read from its MPEG frames as it comes (an MP3's: null for other audio).
+      const length = audio ? new Mp3Length() : null;
       const head: Buffer[] = [];
       let headBytes = 0;
       let bytes = 0;
@@ -128,11 +136,12 @@ async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: 
         fileBytes += chunk.length;
         if (fileBytes > limitBytes) throw tooLarge(limitBytes, Number.isFinite(announced) ? announced : null);
         if (headBytes < FILE_HEAD_BYTES) { head.push(chunk.subarray(0, FILE_HEAD_BYTES - headBytes)); headBytes += head.at(-1)!.length; }
+        length?.push(chunk);
         await upload.spool.write(chunk);
       }
       upload.parts.push({
         kind: 'file', name: part.fieldname, filename: part.filename || 'upload', contentType: part.mimetype || 'application/octet-stream',
-        offset, bytes, head: Buffer.concat(head),
+        offset, bytes, head: Buffer.concat(head), seconds: length?.seconds() ?? null,
       });
     }
     const wanted = FILE_FIELD[flavour] ?? ['file'];

@@ -13,6 +13,15 @@ export const UPLOAD_ROUTES: Record<string, ApiFlavour> = {
   '/v1/images/variations': 'openai.image_variations',
 };
 
+/**
+ * The model of an upload route that the route alone names, known before its body is read (its
+ * limits for that model are asked then: uploads.ts). OpenAI makes image variations with dall-e-2
+ * only (the `model` field is optional, and any other is refused). The other upload routes name
+ * their model in the body: a transcription's and a translation's `model` is required, and an
+ * image edit's may be dall-e-2 or a GPT image model.
+ */
+export const ROUTE_MODEL: Partial<Record<ApiFlavour, string>> = { 'openai.image_variations': 'dall-e-2' };
+
 export const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
   ...UPLOAD_ROUTES,
   '/v1/chat/completions': 'openai.chat',

@@ -155,7 +155,7 @@ function audioSeconds(head: Buffer, bytes: number): number {
  */
 export function uploadTokens(uploaded: UploadedFiles, est: InputEstimateConfig, seconds: number | null = null): number {
   if (uploaded.kind === 'image') return uploaded.files.length * est.image_tokens;
-  const total = seconds ?? uploaded.files.reduce((s, f) => s + audioSeconds(Buffer.from(f.head), f.bytes), 0);
+  const total = seconds ?? uploaded.files.reduce((s, f) => s + (f.seconds ?? audioSeconds(Buffer.from(f.head), f.bytes)), 0);
   return Math.ceil(total * est.audio_tokens_per_second);
 }
 

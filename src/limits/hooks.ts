@@ -5,7 +5,9 @@
  * and release concurrency, whatever the outcome of the interaction. Token counting has its own
  * per-key request limit (`countLimits`), outside the meters of model calls; file uploads are
  * charged one request each to the meters, with no tokens (`chargeRequest`); an upload is refused
- * before its body is read when its caller is over a limit its body cannot change (`limitsBeforeBody`).
+ * before its body is read when its caller is over a limit its body cannot change (`limitsBeforeBody`:
+ * its key's, account's, organisation's, address's, network's and ASN's, and its model's when the
+ * route alone names it).
  */
 import type { Registry } from 'prom-client';
 import { EMPTY_VERDICT_VIEW, budgetClusterOf, type VerdictView } from '../detect/verdict.ts';
@@ -119,12 +121,12 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       const retryS = Math.max(1, Math.ceil(wait / 1000));
       throw new WardenError('WARDEN_RATE_LIMITED', `Rate limit reached: ${perMinute} token counting requests per minute for this API key. Retry after ${retryS}s.`, { headers: { 'retry-after': String(retryS) } });
     },
-    chargeRequest(auth, clientIp, wire) {
+    chargeRequest(auth, clientIp, wire, network) {
       if (!config.enabled) return;
       const view = verdicts.forAccount(auth.account.id);
       const decision = limiter.decide({
         keyId: auth.key.id, accountId: auth.account.id, orgId: auth.org?.id ?? auth.account.org_id ?? null,
-        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: null, clusterId: budgetClusterOf(view),
+        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: network?.asn ?? null, clusterId: budgetClusterOf(view),
         model: '', verdictLevel: view.level, inputTokens: 0, guessedInputTokens: 0, outputTokens: 0,
       });
       // Nothing runs on: the reservation (a concurrency slot) is given back at once.
@@ -134,13 +136,13 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       };
       return decision instanceof Promise ? decision.then(settle) : settle(decision);
     },
-    limitsBeforeBody(auth, clientIp, wire) {
+    limitsBeforeBody(auth, clientIp, wire, known) {
       if (!config.enabled) return null;
       const view = verdicts.forAccount(auth.account.id);
       const refusal = limiter.peek({
         keyId: auth.key.id, accountId: auth.account.id, orgId: auth.org?.id ?? auth.account.org_id ?? null,
-        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: null, clusterId: budgetClusterOf(view),
-        model: '', verdictLevel: view.level,
+        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: known?.asn ?? null, clusterId: budgetClusterOf(view),
+        model: known?.model ?? '', verdictLevel: view.level,
       });
       const refuse = (d: LimitDecision | null): LimitRefusal | null => (d ? { error: refusalError(d, wire, config.max_retry_advice_s), limit: enforcementRecord(d) } : null);
       return refusal instanceof Promise ? refusal.then(refuse) : refuse(refusal);

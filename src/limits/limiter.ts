@@ -276,17 +276,19 @@ export class Limiter {
    * The refusal the limits would make of a request of these subjects whatever it holds, or null:
    * its requests per window, its concurrent requests, a token quota or budget already past its
    * limit (what settled usage can leave). Asked before a large body is read (an upload), so an
-   * account over its limits is refused before it sends it. Charges nothing (PEEK_LEASE), and plans
-   * no model's meters (the model is in the body): `decide` decides the request once it is read.
-   * Null too when the shared backend does not answer: `decide` applies `on_backend_failure` then.
+   * account over its limits is refused before it sends it. Charges nothing (PEEK_LEASE). `model`:
+   * the model when the route alone names it, whose per-model meters are then asked too; '' when
+   * the model is in the body (only the meters of every model are asked): `decide` decides the
+   * request once it is read. Null too when the shared backend does not answer: `decide` applies
+   * `on_backend_failure` then.
    */
   peek(req: LimitSubjects, nowUs?: number): LimitDecision | null | Promise<LimitDecision | null> {
-    const meters = this.planner.plan({ ...req, model: '' });
+    const meters = this.planner.plan(req);
     const cost: RequestCost = { inputTokens: 0, outputTokens: 0, microUsd: 0 };
     const ops = meters.map((m) => meterOp(m, cost));
     const started = performance.now();
     const backend = this.backend;
-    const refusal = (raw: RawDecision) => (raw.allowed ? null : this.finish(raw, meters, cost, PEEK_LEASE, '', backend, 'backend', null, started));
+    const refusal = (raw: RawDecision) => (raw.allowed ? null : this.finish(raw, meters, cost, PEEK_LEASE, req.model, backend, 'backend', null, started));
     if (backend.name === 'memory' || !this.breaker) {
       const raw = backend.decide(ops, PEEK_LEASE, this.leaseTtlUs, nowUs);
       return raw instanceof Promise ? raw.then(refusal) : refusal(raw);

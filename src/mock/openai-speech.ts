@@ -74,8 +74,13 @@ const DELTA_BYTES = 12_000;
 function audioOf(format: unknown, seconds: number): Buffer {
   if (format === 'wav') return wav(pcm(seconds));
   if (format === 'pcm') return pcm(seconds);
-  if (format === 'mp3') return Buffer.concat(Array.from({ length: Math.max(1, Math.round(seconds / 0.026)) }, () => MP3_FRAME));
+  if (format === 'mp3') return mp3(seconds);
   throw new MockApiError(400, `The response format '${String(format).slice(0, 20)}' is not supported by this server: ask for mp3, wav or pcm.`, { param: 'response_format', code: 'invalid_value' });
+}
+
+/** About `seconds` of silent MP3 (128 kbit/s, 44.1 kHz): whole frames of 1,152 samples, at least one. */
+export function mp3(seconds: number): Buffer {
+  return Buffer.concat(Array.from({ length: Math.max(1, Math.round(seconds / 0.026)) }, () => MP3_FRAME));
 }
 
 /** The audio as `speech.audio.delta` events of base64 pieces, then `speech.audio.done` with the usage. */

@@ -448,6 +448,12 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const refusal = runtime.store.current.verdictRefusal({ accountTier: auth.account.tier, verdict: view.level });
       if (refusal) throw new WardenError(REFUSAL_CODES[refusal.kind], refusal.message);
     },
+    clientNetwork(clientIp: string) {
+      // As the policy phase sets `ctx.clientGeo`: nothing when the policy is off.
+      if (!pc.enabled || !runtime.geo) return null;
+      const ip = parseIp(clientIp);
+      return ip ? { asn: runtime.geo.lookupParsed(ip).asn } : null;
+    },
     modelsVisible(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): ModelsView | null {
       if (!pc.enabled) return null;
       const { account, org } = auth;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
 import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
-import { wav } from '../../src/mock/openai-speech.ts';
+import { mp3, wav } from '../../src/mock/openai-speech.ts';
 import { uploadTokens } from '../../src/limits/estimate.ts';
 import { gradientPng } from '../../src/mock/png.ts';
 
@@ -333,6 +333,28 @@ test('an upload\'s audio is charged to the token limits: estimated from its size
     (e: any) => e.status === 429 && e.error.type === 'rate_limit_error', 'the 20 seconds spent the account\'s input tokens for the minute');
   // A quota already spent is known before the next upload is read: refused before its body.
   assert.match(await answerBeforeUpload(key, 150_000), /^HTTP\/1\.1 429 /, 'refused with 1 KB of 150 KB sent');
+});
+
+test('an MP3\'s length is read from its frames: its event and its charge to the token limits carry its real seconds, not its bytes at 32 kbit/s', async () => {
+  const { id, key } = await t.account('stt-mona', 'unverified');
+  const client = sdk(key);
+  // 231 frames of 1,152 samples at 44.1 kHz: 6.034 s in 96 KB (24 s at 32 kbit/s: 240 tokens, over the 150 a minute).
+  const audio = mp3(6);
+  const seconds = (231 * 1152) / 44_100;
+  // Translations report no length: what is recorded and charged is the gateway's own figure.
+  const first = await client.audio.translations.create({ file: await toFile(audio, 'memo.mp3'), model: 'whisper-1' });
+  assert.ok(first.text, 'translated');
+  const second = await client.audio.translations.create({ file: await toFile(audio, 'memo2.mp3'), model: 'whisper-1' });
+  assert.ok(second.text, 'two 6-second recordings (61 tokens each) fit the account\'s 150 input tokens a minute');
+  const events = await t.events((e) => e.account_id === id, 2);
+  assert.equal(events.length, 2);
+  for (const e of events) {
+    assert.equal(e.response.status, 200);
+    const s = e.request.uploads?.audio_seconds;
+    assert.ok(typeof s === 'number' && Math.abs(s - seconds) < 0.002, `the recording's seconds recorded: ${s}`);
+  }
+  await assert.rejects(client.audio.translations.create({ file: await toFile(mp3(4), 'memo3.mp3'), model: 'whisper-1' }),
+    (e: any) => e.status === 429, 'a third (41 tokens) is over the 150');
 });
 
 /**

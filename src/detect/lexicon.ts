@@ -195,12 +195,14 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'expressão regular', '{uma|a|esta} função {que|em python|em javascript|recursiva|chamada}',
       'expression régulière', 'une fonction {qui|en python|en javascript|récursive|nommée}',
       'regulären ausdruck', 'regulärer ausdruck', 'eine funktion{,| die| in python| in javascript| namens}',
+      // "c++" as a phrase: as a whole word it needed a word boundary after its "+", a letter ("C++ code" was not read).
+      'c++', 'c语言', 'c語言',
       '쿼리', '정규{ |}표현식', '정규식', '배열', '문자열', '正規表現', '配列', '文字列', 'クエリ', '查询语句', '查詢語句',
-      '{دالة|الدالة} {بلغة|تحسب|تعيد|ترجع|تقوم|تتحقق|تولد|باسم|برمجية}', 'شيفرة', 'الشيفرة', 'الكود', ' كود', 'برمجة', 'البرمجة', 'برمجي', 'خوارزمي',
+      '{دالة|الدالة|لدالة} {بلغة|تحسب|تعيد|ترجع|تقوم|تتحقق|تولد|باسم|برمجية|تحول|تجمع|تقبل|تستقبل|تطبع}', 'بلغة {c|c++|python|java|javascript|typescript|rust|go|sql|php|ruby|kotlin|swift}', 'شيفرة', 'الشيفرة', 'الكود', ' كود', 'برمجة', 'البرمجة', 'برمجي', 'خوارزمي',
       'تعبير{ًا|ا|} نمطي', 'مصفوفة', 'سلسلة نصية',
     ],
     words: [
-      'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'c++', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
+      'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
       'compile', 'script', 'class', 'method', 'array', 'string', 'api', 'bug', 'mysql', 'postgresql', 'sqlite', 'debug', 'implement', 'html', 'css', 'query',
     ],
     lineEndsWith: '{};',

@@ -637,7 +637,8 @@ const TASK_VERB = /^\s*(?:write|create|generate|construct|design|develop|impleme
  * The same instruction opening in other languages: Spanish, Portuguese, French, German, Russian,
  * Chinese and Arabic put the imperative (or the infinitive, or "given ...") first, as English does.
  * Latin and Cyrillic verbs are whole words (no letter of theirs after them); Chinese verbs are
- * prefixes (an optional 请 before them: dataset instructions use it as a plain imperative). Person
+ * prefixes (an optional 请 before them: dataset instructions use it as a plain imperative; 用 and 设
+ * only before a Latin letter or digit, "用Python", "设x", not "用于", used for, or "设置", settings). Person
  * forms ("дай мне", "gib mir") are the person words' to rule out. Arabic is read after `arabicHead`.
  */
 const TASK_VERB_OTHER = new RegExp('^\\s*(?:(?:' + [
@@ -651,7 +652,7 @@ const TASK_VERB_OTHER = new RegExp('^\\s*(?:(?:' + [
   'schreibe|schreib|erstelle|erstell|generiere|erzeuge|konstruiere|entwirf|entwickle|implementiere|bearbeite|ändere|berechne|konvertiere|wandle|klassifiziere|sortiere|behebe|korrigiere|analysiere|füge|entferne|lösche|ersetze|zähle|gib|bestimme|kehre|finde|identifiziere|erkläre|beschreibe|nenne|fasse|übersetze|vergleiche|bewerte|definiere|deklariere|initialisiere|extrahiere|kombiniere|prüfe|überprüfe|validiere|suche|formatiere|optimiere|verbessere|vervollständige|löse|beweise|vereinfache|ermittle|gegeben|schreiben sie|erstellen sie|berechnen sie|bestimmen sie|finden sie|lösen sie|beweisen sie|implementieren sie|ermitteln sie',
   // Russian (imperatives, and "дан/дана/дано/даны", given, with which a problem opens).
   'напишите|напиши|создайте|создай|сгенерируйте|сгенерируй|постройте|построй|разработайте|разработай|спроектируйте|реализуйте|реализуй|измените|измени|отредактируйте|перепишите|вычислите|вычисли|посчитайте|посчитай|подсчитайте|рассчитайте|рассчитай|преобразуйте|преобразуй|конвертируйте|классифицируйте|составьте|составь|отсортируйте|отсортируй|исправьте|исправь|отладьте|проанализируйте|сделайте|сделай|обновите|добавьте|добавь|удалите|удали|замените|замени|выведите|выведи|верните|определите|определи|найдите|найди|объясните|объясни|опишите|опиши|предложите|перечислите|приведите|переведите|сравните|оцените|вставьте|выберите|используйте|используя|задайте|объявите|инициализируйте|извлеките|разделите|объедините|проверьте|проверь|оптимизируйте|улучшите|дополните|заполните|решите|реши|докажите|докажи|упростите|упрости|дан|дана|дано|даны',
-].join('|') + ')(?![\\p{L}\\p{N}])|请?(?:编写|写一|写出|寫出|編寫|编一|創建|创建|生成|构造|構造|构建|構建|设计|設計|开发|開發|实现|實現|修改|编辑|編輯|重写|重寫|计算|計算|求|转换|轉換|将|將|把|分类|分類|排序|修复|修復|调试|調試|解析|找出|找到|查找|统计|統計|打印|输出|輸出|返回|判断|判斷|确定|確定|识别|識別|解释|解釋|描述|列出|给出|給出|提供|总结|總結|翻译|翻譯|比较|比較|评估|評估|插入|删除|刪除|选择|選擇|使用|用|定义|定義|声明|聲明|初始化|提取|拆分|合并|合併|检查|檢查|验证|驗證|搜索|查询|查詢|优化|優化|改进|改進|完成|解方程|解下列|证明|證明|化简|化簡|简化|簡化|已知|给定|給定|设|設))', 'u');
+].join('|') + ')(?![\\p{L}\\p{N}])|请?(?:编写|写一|写出|寫出|編寫|编一|創建|创建|生成|构造|構造|构建|構建|设计|設計|开发|開發|实现|實現|修改|编辑|編輯|重写|重寫|计算|計算|求(?!助|职|職|推荐|推薦|救)|转换|轉換|将|將|把|分类|分類|排序|修复|修復|调试|調試|解析|找出|找到|查找|统计|統計|打印|输出|輸出|返回|判断|判斷|确定|確定|识别|識別|解释|解釋|描述|列出|给出|給出|提供|总结|總結|翻译|翻譯|比较|比較|评估|評估|插入|删除|刪除|选择|選擇|使用|用(?=\\s*[a-z])|定义|定義|声明|聲明|初始化|提取|拆分|合并|合併|检查|檢查|验证|驗證|搜索|查询|查詢|优化|優化|改进|改進|完成|解方程|解下列|证明|證明|化简|化簡|简化|簡化|已知|给定|給定|[设設](?=\\s*[a-z0-9])))', 'u');
 /**
  * Arabic imperatives that open an instruction, read in `arabicHead` (hamza seats and diacritics
  * folded): write, create, design, develop, implement, modify, calculate, convert, classify, sort,
@@ -675,9 +676,9 @@ function arabicHead(probe: string): string {
 /**
  * Korean and Japanese put the verb last: a dataset instruction ends (the text or its first line)
  * with the written imperative ("작성하시오", "구하라", "求めよ", "書きなさい"), which people do not use
- * when they ask for themselves.
+ * when they ask for themselves (not the polite "-십시오" of software messages and letters, "알려 주십시오").
  */
-const IMPERATIVE_END = /(?:시오|하라|구하라|써라|만들어라|찾아라|증명하라|なさい|せよ|求めよ|答えよ|示せ|書け)\s*[.。!！]?\s*$/u;
+const IMPERATIVE_END = /(?:(?<!십)시오|하라|구하라|써라|만들어라|찾아라|증명하라|なさい|せよ|求めよ|答えよ|示せ|書け)\s*[.。!！]?\s*$/u;
 
 /**
  * Lowercased text (a request's bounded probe) in the form of a dataset item: impersonal, and an

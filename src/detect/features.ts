@@ -564,6 +564,24 @@ const NEW_ITEM_CHARS = 600;
 /** Share of them the previous turn may hold for the turn to be a new question. */
 const NEW_ITEM_SHARED = 0.3;
 const WORDS = /[\p{L}\p{N}]{4,}/gu;
+/**
+ * Chinese and Japanese are written without spaces, Korean words are mostly of two or three
+ * syllables: a question in those languages has few "words" of four letters or more (a Chinese
+ * sentence is one), and a new question in them read as a follow-up. There each pair of adjacent
+ * ideographs or kana is a word, and each Hangul word of two syllables or more.
+ */
+const CJK_PAIRS = /[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]{2,}/gu;
+const HANGUL_WORDS = /[\uac00-\ud7af]{2,}/gu;
+
+/** The words `newQuestion` compares: those of WORDS, and in CJK text the pairs and Hangul words above. */
+function itemWords(text: string): string[] {
+  const words = text.match(WORDS) ?? [];
+  if (!/[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]/.test(text)) return words;
+  const out = words.filter((w) => !/[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]/.test(w));
+  for (const run of text.match(CJK_PAIRS) ?? []) for (let i = 0; i + 1 < run.length; i++) out.push(run.slice(i, i + 2));
+  for (const w of text.match(HANGUL_WORDS) ?? []) out.push(w);
+  return out;
+}
 
 /** The text of the last user message before the turn starting at `start` (its history's last question), or ''. */
 function previousUserText(msgs: EventMessage[], start: number): string {
@@ -577,9 +595,9 @@ function previousUserText(msgs: EventMessage[], start: number): string {
  * ("why divide by 3 in step 2?") is short or repeats the question's words.
  */
 function newQuestion(turn: string, previous: string): boolean {
-  const words = turn.slice(0, NEW_ITEM_CHARS).toLowerCase().match(WORDS);
-  if (!words || words.length < NEW_ITEM_WORDS) return false;
-  const before = new Set(previous.slice(0, NEW_ITEM_CHARS).toLowerCase().match(WORDS) ?? []);
+  const words = itemWords(turn.slice(0, NEW_ITEM_CHARS).toLowerCase());
+  if (words.length < NEW_ITEM_WORDS) return false;
+  const before = new Set(itemWords(previous.slice(0, NEW_ITEM_CHARS).toLowerCase()));
   const mine = new Set(words);
   let shared = 0;
   for (const w of mine) if (before.has(w)) shared++;
@@ -616,6 +634,53 @@ function turnText(msgs: EventMessage[], start: number, end: number): string {
 const TASK_VERB = /^\s*(?:write|create|generate|construct|design|develop|implement|edit|modify|rewrite|compute|calculate|convert|classify|compose|output|sort|fix|debug|parse|build|make|formulate|produce|update|change|add|remove|replace|count|print|return|determine|reverse|transform|find|identify|explain|describe|suggest|list|give|provide|summari[sz]e|translate|name|analy[sz]e|compare|evaluate|categori[sz]e|insert|delete|select|use|train|define|declare|initiali[sz]e|assign|extract|split|merge|combine|check|validate|detect|search|retrieve|query|format|refactor|optimi[sz]e|improve|complete|fill|propose|tell|solve|prove|simplify)\b/;
 
 /**
+ * The same instruction opening in other languages: Spanish, Portuguese, French, German, Russian,
+ * Chinese and Arabic put the imperative (or the infinitive, or "given ...") first, as English does.
+ * Latin and Cyrillic verbs are whole words (no letter of theirs after them); Chinese verbs are
+ * prefixes (an optional 请 before them: dataset instructions use it as a plain imperative; 用 and 设
+ * only before a Latin letter or digit, "用Python", "设x", not "用于", used for, or "设置", settings). Person
+ * forms ("дай мне", "gib mir") are the person words' to rule out. Arabic is read after `arabicHead`.
+ */
+const TASK_VERB_OTHER = new RegExp('^\\s*(?:(?:' + [
+  // Spanish (tú and usted imperatives, the infinitive of instruction sets).
+  'escribe|escriba|escribir|crea|cree|crear|genera|genere|construye|construya|diseña|diseñe|desarrolla|desarrolle|implementa|implemente|edita|edite|modifica|modifique|reescribe|reescriba|calcula|calcule|calcular|convierte|convierta|clasifica|ordena|ordene|corrige|corrija|depura|analiza|analice|haz|haga|actualiza|añade|agrega|elimina|reemplaza|cuenta|imprime|devuelve|determina|determine|invierte|transforma|encuentra|encuentre|halla|halle|identifica|explica|explique|describe|sugiere|enumera|proporciona|resume|traduce|compara|evalúa|evalúe|inserta|selecciona|usa|utiliza|utilice|define|defina|declara|inicializa|asigna|extrae|divide|combina|comprueba|verifica|valida|detecta|busca|optimiza|mejora|completa|propón|resuelve|resuelva|resolver|demuestra|demuestre|simplifica|simplifique|redacta|obtén|dado|dada|dados|dadas',
+  // Portuguese.
+  'escreva|crie|gere|construa|projete|desenvolva|edite|calcule|converta|classifique|corrija|depure|analise|faça|produza|atualize|altere|adicione|remova|substitua|conte|imprima|retorne|inverta|transforme|encontre|identifique|descreva|sugira|liste|forneça|resuma|traduza|avalie|insira|selecione|extraia|verifique|otimize|melhore|complete|proponha|resolva|prove|demonstre|simplifique|redija|obtenha',
+  // French (imperatives and the infinitive of exercise sheets).
+  'écris|écrivez|écrire|crée|créez|créer|génère|générez|construis|construisez|conçois|concevez|développe|développez|implémente|implémentez|implémenter|modifie|modifiez|calcule|calculez|calculer|convertis|convertissez|trie|triez|corrige|corrigez|analyse|analysez|fais|faites|ajoute|ajoutez|supprime|supprimez|remplace|affiche|affichez|retourne|renvoie|détermine|déterminez|déterminer|inverse|transforme|trouve|trouvez|trouver|identifie|explique|expliquez|décris|décrivez|suggère|donne|donnez|fournis|résume|traduis|compare|évalue|insère|sélectionne|utilise|utilisez|définis|définissez|extrais|vérifie|vérifiez|recherche|optimise|améliore|complète|propose|résous|résolvez|résoudre|démontre|démontrez|démontrer|simplifie|simplifiez|rédige|rédigez|soit|soient',
+  // German (du and Sie imperatives).
+  'schreibe|schreib|erstelle|erstell|generiere|erzeuge|konstruiere|entwirf|entwickle|implementiere|bearbeite|ändere|berechne|konvertiere|wandle|klassifiziere|sortiere|behebe|korrigiere|analysiere|füge|entferne|lösche|ersetze|zähle|gib|bestimme|kehre|finde|identifiziere|erkläre|beschreibe|nenne|fasse|übersetze|vergleiche|bewerte|definiere|deklariere|initialisiere|extrahiere|kombiniere|prüfe|überprüfe|validiere|suche|formatiere|optimiere|verbessere|vervollständige|löse|beweise|vereinfache|ermittle|gegeben|schreiben sie|erstellen sie|berechnen sie|bestimmen sie|finden sie|lösen sie|beweisen sie|implementieren sie|ermitteln sie',
+  // Russian (imperatives, and "дан/дана/дано/даны", given, with which a problem opens).
+  'напишите|напиши|создайте|создай|сгенерируйте|сгенерируй|постройте|построй|разработайте|разработай|спроектируйте|реализуйте|реализуй|измените|измени|отредактируйте|перепишите|вычислите|вычисли|посчитайте|посчитай|подсчитайте|рассчитайте|рассчитай|преобразуйте|преобразуй|конвертируйте|классифицируйте|составьте|составь|отсортируйте|отсортируй|исправьте|исправь|отладьте|проанализируйте|сделайте|сделай|обновите|добавьте|добавь|удалите|удали|замените|замени|выведите|выведи|верните|определите|определи|найдите|найди|объясните|объясни|опишите|опиши|предложите|перечислите|приведите|переведите|сравните|оцените|вставьте|выберите|используйте|используя|задайте|объявите|инициализируйте|извлеките|разделите|объедините|проверьте|проверь|оптимизируйте|улучшите|дополните|заполните|решите|реши|докажите|докажи|упростите|упрости|дан|дана|дано|даны',
+].join('|') + ')(?![\\p{L}\\p{N}])|请?(?:编写|写一|写出|寫出|編寫|编一|創建|创建|生成|构造|構造|构建|構建|设计|設計|开发|開發|实现|實現|修改|编辑|編輯|重写|重寫|计算|計算|求(?!助|职|職|推荐|推薦|救)|转换|轉換|将|將|把|分类|分類|排序|修复|修復|调试|調試|解析|找出|找到|查找|统计|統計|打印|输出|輸出|返回|判断|判斷|确定|確定|识别|識別|解释|解釋|描述|列出|给出|給出|提供|总结|總結|翻译|翻譯|比较|比較|评估|評估|插入|删除|刪除|选择|選擇|使用|用(?=\\s*[a-z])|定义|定義|声明|聲明|初始化|提取|拆分|合并|合併|检查|檢查|验证|驗證|搜索|查询|查詢|优化|優化|改进|改進|完成|解方程|解下列|证明|證明|化简|化簡|简化|簡化|已知|给定|給定|[设設](?=\\s*[a-z0-9])))', 'u');
+/**
+ * Arabic imperatives that open an instruction, read in `arabicHead` (hamza seats and diacritics
+ * folded): write, create, design, develop, implement, modify, calculate, convert, classify, sort,
+ * fix, analyse, find, search, determine, explain, describe, suggest, give, summarise, translate,
+ * compare, evaluate, insert, delete, choose, use, define, extract, merge, check, solve, prove,
+ * simplify, print, return; and "given" (معطى). Whole words: no Arabic letter after them.
+ */
+const TASK_VERB_AR = /^(?:اكتب|انشئ|انشي|صمم|طور|نفذ|عدل|احسب|صنف|رتب|اصلح|حلل|اوجد|جد|ابحث|اعثر|حدد|اشرح|صف|اقترح|اعط|قدم|لخص|ترجم|قارن|قيم|ادرج|احذف|اختر|استخدم|عرف|استخرج|ادمج|تحقق|حل|اثبت|برهن|بسط|اطبع|اعد|ولد|اذا كان|ليكن|لتكن|معطى|بفرض|اعتبر)(?![\u0621-\u064a])/;
+/** Arabic diacritics and the tatweel, and the hamza seats of alef, which writers vary: left out or made a bare alef. */
+const ARABIC_MARKS = /[\u064b-\u0652\u0640]/g;
+const ARABIC_ALEF = /[\u0622\u0623\u0625]/g;
+/** The opening of an Arabic text, as `TASK_VERB_AR` reads it; '' if it does not start with an Arabic letter. */
+function arabicHead(probe: string): string {
+  let i = 0;
+  while (i < probe.length && charCodeAt(probe, i) <= 32) i++;
+  const c = charCodeAt(probe, i);
+  if (c < 0x621 || c > 0x64a) return '';
+  return probe.slice(i, i + 48).replace(ARABIC_MARKS, '').replace(ARABIC_ALEF, '\u0627');
+}
+
+/**
+ * Korean and Japanese put the verb last: a dataset instruction ends (the text or its first line)
+ * with the written imperative ("작성하시오", "구하라", "求めよ", "書きなさい"), which people do not use
+ * when they ask for themselves (not the polite "-십시오" of software messages and letters, "알려 주십시오").
+ */
+const IMPERATIVE_END = /(?:(?<!십)시오|하라|구하라|써라|만들어라|찾아라|증명하라|なさい|せよ|求めよ|答えよ|示せ|書け)\s*[.。!！]?\s*$/u;
+
+/**
  * Lowercased text (a request's bounded probe) in the form of a dataset item: impersonal, and an
  * instruction or a question (it ends with a question mark).
  */
@@ -629,8 +694,17 @@ function taskForm(probe: string): boolean {
   if (TASK_VERB.test(probe)) return true;
   let end = probe.length - 1;
   while (end >= 0 && charCodeAt(probe, end) <= 32) end--;
-  // The fullwidth question mark of Chinese and Japanese text too.
-  return end >= 0 && (probe[end] === '?' || probe[end] === '\uff1f');
+  if (end < 0) return false;
+  // The fullwidth question mark of Chinese and Japanese text, and the Arabic one, too.
+  const last = probe[end];
+  if (last === '?' || last === '\uff1f' || last === '\u061f') return true;
+  // Other languages' instructions (anchored at the text's start, or its end for verb-last languages).
+  const ar = arabicHead(probe);
+  if (ar) return TASK_VERB_AR.test(ar);
+  if (TASK_VERB_OTHER.test(probe.length > 64 ? probe.slice(0, 64) : probe)) return true;
+  // The verb-last instruction ends the text or its first line (the data it is about may follow).
+  const line = probe.indexOf('\n');
+  return IMPERATIVE_END.test(probe.length > 200 ? probe.slice(-200) : probe) || (line > 0 && line < 300 && IMPERATIVE_END.test(probe.slice(0, line)));
 }
 
 

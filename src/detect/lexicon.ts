@@ -101,6 +101,12 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'промежуточные вычисления', 'все промежуточные шаги',
       '途中式', '{計算|解答|推論|思考}の過程', '計算過程', '解き方を{説明|教え|示}', '考え方を{説明|示}', 'ステップごとに', '途中の計算', '{解答|解法|計算}の手順',
       '한{ |}단계씩', '단계별{ |}풀이', '계산{ |}과정',
+      // Chinese "explain your reasoning"; Arabic: show your work / calculations, explain each step, justify
+      // your answer, intermediate calculations, your reasoning, think aloud, the solution's steps
+      // (ended: not "خطوات الحلاقة", shaving steps).
+      '{解释|解釋|说明|說明}{你的|}{推理|思路}',
+      '{اعرض|أظهر|اظهر|بين|بيّن|وضح|وضّح} {عملك|حساباتك|خطوات عملك}', '{اشرح|وضح|وضّح} كل خطوة', '{برر|برّر|علل|علّل} {إجابتك|اجابتك}',
+      'الحسابات الوسيطة', 'استدلالك', '{فكر|فكّر} بصوت {عال|عالٍ}', '{اشرح|وضح|بين|اعرض|اكتب} خطوات الحل{.|،|:|؟|\n}',
     ],
   },
   rubric: {
@@ -132,6 +138,11 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '어느 {응답|대답}이 더',
       'asigna una puntuación', 'постав{ь|ьте} оценку', 'vergib{ eine| die|} punktzahl', 'attribue{z|} une note de {1|0}', 'dê uma nota de {1|0}',
       '{回答|答え}を{評価|採点}', '{답변|응답}을 {평가|채점}', '採点して',
+      // Arabic: on a scale of 1, which of the two answers is better, an impartial judge, reward model,
+      // evaluation criteria, rate the answer, give the answer a score.
+      'على مقياس من {1|0|١|٠|واحد}', '{أي|أيّ|اي} {الإجابتين|الاجابتين|الردين|الإجابات|الاجابات|الردود} {أفضل|افضل}', '{حكمًا|حكما|كحكم} {محايدًا|محايدا|محايد|نزيهًا|نزيها|نزيه}',
+      'نموذج {المكافأة|مكافأة|المكافاة}', 'معايير التقييم', '{قيّم|قيم} {الإجابة|الاجابة|الرد|هذه الإجابة|هذه الاجابة|الإجابات|الاجابات|الردود}',
+      '{امنح|أعط|اعط} {الإجابة|الاجابة|الرد} {درجة|علامة}',
     ],
   },
   rewrite: {
@@ -140,7 +151,9 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
     // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
     phrases: ['改写', '改寫', '重写', '重寫', '{换|換}{个|個|一种|一種|一个|一個}{说法|說法}', '润色', '潤色', '转述', '轉述',
       'reescrib*', 'parafrasea*', 'reformula*', 'reescrev*', 'parafraseie', 'réécri*', 'umschreiben', 'umformulieren', 'paraphrasiere*',
-      'перепиш', 'переписать', 'перефразир', 'переформулир', '書き換え', '言い換え', 'リライト', '재작성', '바꿔{ |}써', '다시{ |}써'],
+      'перепиш', 'переписать', 'перефразир', 'переформулир', '書き換え', '言い換え', 'リライト', '재작성', '바꿔{ |}써', '다시{ |}써',
+      // Arabic: rewrite, rephrase.
+      '{أعد|اعد} {صياغة|كتابة}', '{إعادة|اعادة} صياغة'],
   },
   sensitive: {
     phrases: [
@@ -149,6 +162,19 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       // Chinese (simplified and traditional).
       '政治', '政府', '审查', '審查', '抗议', '抗議', '异见', '異見', '天安门', '天安門', '六四事件', '台湾', '台灣', '臺灣', '西藏', '新疆',
       '维吾尔', '維吾爾', '法轮', '法輪', '人权', '人權', '选举', '選舉', '共产党', '共產黨', '政权', '政權', '民主', '主权', '主權',
+      // Spanish, Portuguese, French, German, Russian, Japanese, Korean, Arabic: the same topics (words
+      // shared with English, "propaganda", "regime", "dissident", "protest", are read by the English
+      // ones). Not "выбор" (choice), "режим" (a mode), "سياسة" (a policy: a privacy policy), "معارض" (exhibitions).
+      'polític*', 'gobierno*', 'censura*', 'protesta*', 'elecciones', 'electoral*', 'régimen', 'democracia*', 'soberanía', 'derechos humanos', 'partido comunista', 'taiwán', 'tíbet', 'uigur*',
+      'governo*', 'protesto*', 'eleições', 'eleitora*', 'soberania', 'direitos humanos',
+      'politique*', 'gouvernement*', 'censure*', 'manifestants', 'élection*', 'propagande', 'démocratie*', 'souveraineté', "droits de l'homme", 'droits humains', 'parti communiste',
+      'politik*', 'regierung*', 'zensur*', 'wahlen', 'wahlkampf*', 'demokratie*', 'souveränität', 'menschenrechte*', 'kommunistische partei',
+      'политик', 'политическ', 'правительств', 'цензур', 'протест', 'диссидент', 'выборы', 'выборах', 'выборов', 'пропаганд', 'демократи', 'суверенитет',
+      'права человека', 'прав человека', 'коммунистическ', 'кремл', 'оппозици', 'митинг', 'тайван', 'тибет', 'синьцзян', 'уйгур', 'тяньаньмэн',
+      '検閲', '選挙', '人権', '共産党', '反体制',
+      '정치', '정부', '검열', '시위', '반체제', '선거', '선전', '정권', '민주주의', '주권', '인권', '공산당', '천안문', '대만', '티베트', '신장', '위구르',
+      'سياسي', 'السياسية', 'حكومة', 'الحكومة', 'الحكومي', 'الرقابة', 'رقابة', 'احتجاج', 'المعارضة', 'انتخاب', 'الانتخاب', 'دعاية', 'النظام الحاكم', 'نظام الحكم',
+      'ديمقراطي', 'الديمقراطية', 'سيادة', '{حقوق|لحقوق} {الإنسان|الانسان}', 'الحزب الشيوعي', 'تايوان', 'التبت', 'شينجيانغ', '{الإيغور|الأويغور|الايغور}', 'تيانانمن',
     ],
   },
   code: {
@@ -160,10 +186,24 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       // ("función", "fonction", "Funktion" are left out: "en función de", "en fonction de" and "funktioniert" are everyday words.)
       'código', 'algoritmo*', 'algorithme*', 'programación', 'programação', 'programmier*', 'quellcode*',
       'программ', 'алгоритм', 'コード', '関数', 'プログラム', 'アルゴリズム', '코드', '함수', '프로그램', '알고리즘',
+      // Function, code, regular expression, array, string, query, in Russian, Spanish, Portuguese,
+      // French, German, Korean, Japanese, Chinese, Arabic ("una función que", not "en función de"; "دالة" with
+      // what a function does or is written in, not "دالة على", indicative of; " كود", not "ركود", recession;
+      // not "массив" alone: a forest, a housing estate, a data set).
+      'функци', 'код{ |.|,|:|\n|а |е |ом|у }', 'регулярн{ое|ого|ым|ые} выражени',
+      'expresión regular', '{una|la|esta} función {que|en python|en javascript|recursiva|llamada}', 'un programa en',
+      'expressão regular', '{uma|a|esta} função {que|em python|em javascript|recursiva|chamada}',
+      'expression régulière', 'une fonction {qui|en python|en javascript|récursive|nommée}',
+      'regulären ausdruck', 'regulärer ausdruck', 'eine funktion{,| die| in python| in javascript| namens}',
+      // "c++" as a phrase: as a whole word it needed a word boundary after its "+", a letter ("C++ code" was not read).
+      'c++', 'c语言', 'c語言',
+      '쿼리', '정규{ |}표현식', '정규식', '배열', '문자열', '正規表現', '配列', '文字列', 'クエリ', '查询语句', '查詢語句',
+      '{دالة|الدالة|لدالة} {بلغة|تحسب|تعيد|ترجع|تقوم|تتحقق|تولد|باسم|برمجية|تحول|تجمع|تقبل|تستقبل|تطبع}', 'بلغة {c|c++|python|java|javascript|typescript|rust|go|sql|php|ruby|kotlin|swift}', 'شيفرة', 'الشيفرة', 'الكود', ' كود', 'برمجة', 'البرمجة', 'برمجي', 'خوارزمي',
+      'تعبير{ًا|ا|} نمطي', 'مصفوفة', 'سلسلة نصية',
     ],
     words: [
-      'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'c++', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
-      'compile', 'script', 'class', 'method', 'array', 'string', 'api', 'bug', 'debug', 'implement', 'html', 'css', 'query',
+      'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
+      'compile', 'script', 'class', 'method', 'array', 'string', 'api', 'bug', 'mysql', 'postgresql', 'sqlite', 'debug', 'implement', 'html', 'css', 'query',
     ],
     lineEndsWith: '{};',
   },
@@ -177,7 +217,14 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇{ |}개', '방정식', '확률',
       // How many with the counter Japanese and Korean put after the number ("何人", "何メートル", "몇 명", "몇 달러"), and how much.
       '何{人|匹|本|枚|冊|日|時間|分|回|倍|袋|体|羽|頭|歳|点|円|ドル|ページ|メートル|キロ|リットル|カロリー|パーセント}', 'いくら',
-      '몇{ |}{명|마리|번|시간|분|달러|원|쪽|미터|킬로|리터|봉지|권|살|배|칼로리|퍼센트|점}', '며칠', '얼마{입니까|인가요|예요|일까|야|지}'],
+      '몇{ |}{명|마리|번|시간|분|달러|원|쪽|미터|킬로|리터|봉지|권|살|배|칼로리|퍼센트|점}', '며칠', '얼마{입니까|인가요|예요|일까|야|지}',
+      // Calculate and prime number in Spanish, Portuguese, French, German, Russian, Chinese; Korean power, calculate.
+      'calcula', 'calcule', 'calcular', 'calculez', 'berechne', 'berechnen', 'número primo', 'números primos', 'nombre premier', 'nombres premiers', 'primzahl*',
+      'прост{ое|ых|ые|ого} числ', '质数', '質數', '素数', '素數', '거듭제곱', '계산하{시오|라|세요|여}',
+      // Arabic: how many / how much (after a space or line: "حكم", "لكم" hold its letters), calculate, equation,
+      // percent, in total, integer, prove that.
+      ' كم ', '\nكم ', ' فكم ', ' وكم ', ' بكم ', 'احسب', 'معادلة', 'المعادلة', '{بالمئة|بالمائة|في المئة|في المائة}',
+      '{إجمالًا|إجمالا|اجمالا|إجمالي|اجمالي}', '{عدد|أعداد|اعداد} {صحيح|صحيحة}', '{أثبت|اثبت} {أن|ان}'],
     arithmetic: true,
   },
 };
@@ -221,17 +268,19 @@ export const PERSONAL_WORDS = [
   'твой', 'твоя', 'твое', 'твоё', 'твои', 'вы', 'вас', 'вам', 'ваш', 'ваша', 'ваше', 'ваши', 'пожалуйста', 'спасибо', 'привет', 'здравствуйте', 'помоги', 'помогите',
   'можешь', 'можете', 'подскажи', 'подскажите', 'хочу',
   '저', '저는', '제가', '저도', '저를', '제', '나', '나는', '내가', '내', '저희', '우리', '너', '네가', '당신',
+  'أنا', 'انا', 'وأنا', 'وانا', 'أنت', 'انت', 'أنتم', 'انتم', 'نحن', 'لي', 'شكرا', 'شكرًا', 'مرحبا', 'مرحبًا', 'ساعدني', 'يمكنني', 'يمكنك', 'أريد', 'اريد', 'أحتاج', 'احتاج',
+  'عندي', 'لدي', 'لديّ', 'أستطيع', 'استطيع', 'أعرف', 'اعرف',
 ];
 /** "por favor", "per favore", and "je" before a French verb or pronoun (not the German "je", each): whole words too. */
-export const PERSONAL_PHRASES = ['por favor', 'per favore', ...['ne', 'me', 'te', 'le', 'la', 'les', 'lui', 'leur', 'y', 'en', 'suis', 'peux', 'veux', 'voudrais', 'dois', 'sais', 'vais',
+export const PERSONAL_PHRASES = ['por favor', 'per favore', 'من فضلك', 'لو سمحت', 'السلام عليكم', ...['ne', 'me', 'te', 'le', 'la', 'les', 'lui', 'leur', 'y', 'en', 'suis', 'peux', 'veux', 'voudrais', 'dois', 'sais', 'vais',
   'fais', 'cherche', 'comprends', 'travaille', 'pense', 'crois', 'trouve', 'connais', 'aimerais', 'souhaite', 'essaie', 'essaye', 'ai'].map((w) => `je ${w}`)];
 /** French elision: j', m', t' (either apostrophe) before one of these (j'ai, m'aider). */
 export const ELIDED_BEFORE = 'aeiouyhéèêàâîôû';
 /** The Chinese, Japanese and Korean forms, found anywhere (no spaces between words, or endings on a verb). */
 export const PERSONAL_CJK = ['我', '你', '您', '咱', '请问', '請問', '谢谢', '謝謝', '帮我', '幫我', '私', '僕', '俺', 'わたし', 'あなた', '教えて', '手伝って', 'もらえ', 'いただけ', 'お願い', 'ありがとう',
   'こんにちは', 'どうすれば', 'どうしたら', 'ればいい', 'いいでしょうか', '줘', '줄래', '도와', '좋을까', '감사합니다', '고마워', '안녕'];
-/** Letters of those languages (Latin with accents, Cyrillic, Hangul): what a word of PERSONAL_WORDS or PERSONAL_PHRASES may not touch (nor a digit after it). */
-const isPersonLetter = (c: number) => (c >= 97 && c <= 122) || (c >= 0xc0 && c <= 0x24f) || (c >= 0x400 && c <= 0x4ff) || (c >= 0xac00 && c <= 0xd7af);
+/** Letters of those languages (Latin with accents, Cyrillic, Arabic, Hangul): what a word of PERSONAL_WORDS or PERSONAL_PHRASES may not touch (nor a digit after it). */
+const isPersonLetter = (c: number) => (c >= 97 && c <= 122) || (c >= 0xc0 && c <= 0x24f) || (c >= 0x400 && c <= 0x4ff) || (c >= 0x621 && c <= 0x652) || (c >= 0xac00 && c <= 0xd7af);
 /** The person automaton's outputs (see personWords). */
 const PERSON_EN = 1;
 const PERSON_OTHER = 2;
@@ -582,7 +631,7 @@ export function personWords(text: string): boolean {
 
 /** The reference `personWords` is tested against: the English words, and those of the other languages, as regular expressions. */
 export function personWordExpressions(): [RegExp, RegExp] {
-  const L = 'a-z\\u00c0-\\u024f\\u0400-\\u04ff\\uac00-\\ud7af';
+  const L = 'a-z\\u00c0-\\u024f\\u0400-\\u04ff\\u0621-\\u0652\\uac00-\\ud7af';
   return [
     new RegExp(`\\b(?:${PERSONAL_EN.join('|')})\\b`),
     new RegExp(`(?<![${L}])(?:${[...PERSONAL_WORDS, ...PERSONAL_PHRASES].join('|')})(?![${L}0-9])|(?<![${L}])[jmt]['\u2019](?=[${ELIDED_BEFORE}])|${PERSONAL_CJK.join('|')}`),

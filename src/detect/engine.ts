@@ -86,7 +86,7 @@ const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
-  'recent', 'intel', 'intelGeneration', 'movedOrg', 'flagEpoch', 'linkEpoch',
+  'recent', 'intel', 'intelGeneration', 'movedOrg',
 ]);
 
 /** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
@@ -132,13 +132,14 @@ export class DetectorEngine implements VerdictView {
   private nkeys = new Uint8Array(0);
   private seenEvents = new Uint32Array(0);
   /**
-   * Bumped whenever a cluster's members become the flagged representatives of their keys
-   * (markFlaggedKeys); `linkEpoch` holds, per account, the value at its last linking. An
+   * Bumped whenever a software key gains its first or second flagged holder (flagKey);
+   * `linkEpoch` holds, per account, the value at its last linking. An
    * unaccountable account outside a flagged cluster is linked again at its next request once a
    * campaign has been flagged since: otherwise an account already at work when its campaign was
    * flagged waited for its next new key or its next power-of-two request (up to as many requests
-   * again as it had sent) before its campaign's own software could bring it in. Not in snapshots:
-   * after a restart every such account is linked again at its next request.
+   * again as it had sent) before its campaign's own software could bring it in. Kept in
+   * snapshots; a snapshot written before them reads back (readsLayout) with every such account
+   * linked again at its next request.
    */
   private flagEpoch = 1;
   private linkEpoch = new Uint32Array(0);
@@ -519,7 +520,7 @@ export class DetectorEngine implements VerdictView {
     else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.linkKeys.keyFleetRep[slot] < 0) this.linkKeys.keyFleetRep[slot] = i;
     if (this.accounts.size[i] > 1 || this.accounts.parent[i] !== i) {
       const c = this.clusters.get(this.accounts.find(i));
-      if (c && c.verdict.level >= THROTTLE) this.flagKey(slot, i);
+      if (c && c.verdict.level >= THROTTLE) this.flagKey(slot, i, type);
     }
     return true;
   }
@@ -537,22 +538,23 @@ export class DetectorEngine implements VerdictView {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
         const slot = this.linkKeys.slotOf(this.keys[base + s]);
-        if (slot !== undefined) this.flagKey(slot, j);
+        if (slot !== undefined) this.flagKey(slot, j, Math.floor(this.keys[base + s] / TWO32));
       }
       j = this.accounts.next[j];
     } while (j !== start);
   }
 
   /**
-   * Make account j a flagged representative of the key in `slot`. When that gives the key its
-   * first flagged holder or its second (ownSoftware needs two), the accounts outside flagged
-   * clusters are linked again at their next request (flagEpoch): a bounded number of times, at
-   * most twice a key.
+   * Make account j a flagged representative of the key in `slot` (of link type `type`). When that
+   * gives a software key its first flagged holder or its second (ownSoftware needs two), the
+   * accounts outside flagged clusters are linked again at their next request (flagEpoch): at most
+   * twice a key. Only software: what a flagged campaign's new accounts bring is its tooling, and
+   * every address a rotating pool's head joins with is a key flagged anew.
    */
-  private flagKey(slot: number, j: number): void {
+  private flagKey(slot: number, j: number, type: number): void {
     const first = this.linkKeys.keyFlagged[slot] < 0;
     this.linkKeys.keyFlagged[slot] = j;
-    if (++this.linkKeys.keyFlaggedHolders[slot] === 2 || first) this.flagEpoch++;
+    if ((++this.linkKeys.keyFlaggedHolders[slot] === 2 || first) && LINK_TYPES[type].software) this.flagEpoch++;
   }
 
   /**
@@ -1446,7 +1448,8 @@ export class DetectorEngine implements VerdictView {
   readsLayout(layout: string): boolean {
     const own = this.snapshotLayout();
     if (layout === own) return true;
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/'));
+    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs.
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));
@@ -1489,7 +1492,7 @@ export class DetectorEngine implements VerdictView {
     if (this.freshSketch.length !== this.accounts.cap * FRESH_SKETCH) this.freshSketch = new Uint32Array(this.accounts.cap * FRESH_SKETCH);
     // A snapshot written before the harvest part: an empty one for the accounts it holds.
     if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
-    this.linkEpoch = new Uint32Array(this.accounts.cap);
+    if (this.linkEpoch.length !== this.accounts.cap) this.linkEpoch = new Uint32Array(this.accounts.cap);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));

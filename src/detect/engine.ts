@@ -21,7 +21,7 @@ import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, Ind
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
-import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
+import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, observeItem, decayItems, itemReadings, itemsPass, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -131,6 +131,18 @@ export class DetectorEngine implements VerdictView {
   private keys = new Float64Array(0);
   private nkeys = new Uint8Array(0);
   private seenEvents = new Uint32Array(0);
+  /**
+   * Bumped whenever a software key gains its first or second flagged holder (flagKey);
+   * `linkEpoch` holds, per account, the value at its last linking. An
+   * unaccountable account outside a flagged cluster is linked again at its next request once a
+   * campaign has been flagged since: otherwise an account already at work when its campaign was
+   * flagged waited for its next new key or its next power-of-two request (up to as many requests
+   * again as it had sent) before its campaign's own software could bring it in. Kept in
+   * snapshots; a snapshot written before them reads back (readsLayout) with every such account
+   * linked again at its next request.
+   */
+  private flagEpoch = 1;
+  private linkEpoch = new Uint32Array(0);
   private tplHash = new Uint32Array(0);
   private tplCount = new Float32Array(0);
   /** The account's last PAY_RING payload keys (see harvest-yield.ts: payloadKey, observePayload), and [re-sent, requests] counts. */
@@ -272,6 +284,7 @@ export class DetectorEngine implements VerdictView {
     this.syncBucket = f(this.syncBucket, 1);
     this.syncCount = f(this.syncCount, 1);
     this.seenEvents = f(this.seenEvents, 1);
+    this.linkEpoch = f(this.linkEpoch, 1);
     this.tplHash = f(this.tplHash, 2);
     this.tplCount = f(this.tplCount, 2);
     this.payRing = f(this.payRing, PAY_RING);
@@ -507,7 +520,7 @@ export class DetectorEngine implements VerdictView {
     else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.linkKeys.keyFleetRep[slot] < 0) this.linkKeys.keyFleetRep[slot] = i;
     if (this.accounts.size[i] > 1 || this.accounts.parent[i] !== i) {
       const c = this.clusters.get(this.accounts.find(i));
-      if (c && c.verdict.level >= THROTTLE) { this.linkKeys.keyFlagged[slot] = i; this.linkKeys.keyFlaggedHolders[slot]++; }
+      if (c && c.verdict.level >= THROTTLE) this.flagKey(slot, i, type);
     }
     return true;
   }
@@ -525,10 +538,23 @@ export class DetectorEngine implements VerdictView {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
         const slot = this.linkKeys.slotOf(this.keys[base + s]);
-        if (slot !== undefined) { this.linkKeys.keyFlagged[slot] = j; this.linkKeys.keyFlaggedHolders[slot]++; }
+        if (slot !== undefined) this.flagKey(slot, j, Math.floor(this.keys[base + s] / TWO32));
       }
       j = this.accounts.next[j];
     } while (j !== start);
+  }
+
+  /**
+   * Make account j a flagged representative of the key in `slot` (of link type `type`). When that
+   * gives a software key its first flagged holder or its second (ownSoftware needs two), the
+   * accounts outside flagged clusters are linked again at their next request (flagEpoch): at most
+   * twice a key. Only software: what a flagged campaign's new accounts bring is its tooling, and
+   * every address a rotating pool's head joins with is a key flagged anew.
+   */
+  private flagKey(slot: number, j: number, type: number): void {
+    const first = this.linkKeys.keyFlagged[slot] < 0;
+    this.linkKeys.keyFlagged[slot] = j;
+    if ((++this.linkKeys.keyFlaggedHolders[slot] === 2 || first) && LINK_TYPES[type].software) this.flagEpoch++;
   }
 
   /**
@@ -539,6 +565,7 @@ export class DetectorEngine implements VerdictView {
   private link(i: number, tsS: number, extra?: { other: number; type: number; weight: number }): void {
     const base = i * KEY_SLOTS;
     const n = this.nkeys[i];
+    this.linkEpoch[i] = this.flagEpoch;
     // Per candidate cluster: the best evidence of each type, then fleet system-prompt evidence.
     const candidates = new Map<number, Float64Array>();
     const unaccountable = this.unaccountable(i);
@@ -596,7 +623,10 @@ export class DetectorEngine implements VerdictView {
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         this.addEvidence(ev, type, slot, w);
-        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.linkKeys.ownSoftware(slot, this.accounts.size[r])) ev[OWN + type] = w;
+        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.linkKeys.ownSoftware(slot, this.accounts.size[r])) {
+          ev[OWN + type] = w;
+          if (type === LT.system_prompt && !this.linkKeys.populationCommon(slot, this.accounts.count - this.accounts.freeAccounts.length)) ev[ANCHOR_SLOT] = 1;
+        }
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
@@ -628,7 +658,10 @@ export class DetectorEngine implements VerdictView {
       // A replacement head arrives with the campaign's own software (keys held by enough of its
       // members, OWN_SOFTWARE_MIN_SHARE), not with software one member shares with many customers, nor with synchronised activity, which accumulates between any
       // two busy accounts: those stay capped.
-      const heads = flaggedCluster ? Math.max(own, capped, fleetSoft) : 0;
+      // Anchored by the campaign's own system prompt (ANCHOR_SLOT), the rest of its software
+      // counts in full; synchronised timing stays capped with the software it was counted in.
+      const anchored = flaggedCluster && ev[ANCHOR_SLOT] > 0 ? soft - ev[LT.activity_timing] : 0;
+      const heads = flaggedCluster ? Math.max(own, capped, fleetSoft, anchored) : 0;
       const software = flaggedCluster ? heads : byFleet ? fleetSoft : capped;
       sum += software;
       if (orgLink || sum >= threshold) {
@@ -696,6 +729,24 @@ export class DetectorEngine implements VerdictView {
   }
 
 
+
+  /**
+   * Whether account i, unaccountable, sends a prompt template at least two members of flagged
+   * clusters hold (the campaign's own, as ownSoftware reads it). Other accounts register a template
+   * at its third use: three students asking the same popular question share a "template".
+   */
+  private flaggedTemplate(i: number, template: number): boolean {
+    if (!this.unaccountable(i)) return false;
+    const slot = this.linkKeys.slotOf(LT.prompt_template * TWO32 + (template >>> 0));
+    return slot !== undefined && this.linkKeys.keyFlaggedHolders[slot] >= 2;
+  }
+
+  /** An unaccountable account outside any flagged cluster: one a campaign flagged since its last linking may take in (flagEpoch). */
+  private relinkAfterFlag(i: number): boolean {
+    if (!this.unaccountable(i)) { this.linkEpoch[i] = this.flagEpoch; return false; }
+    const c = this.clusters.get(this.accounts.find(i));
+    return !c || c.verdict.level < THROTTLE;
+  }
 
   /** Whether a cluster was linked by more than software and signup bursts (BEYOND_SOFTWARE), or by a fleet's own system prompt. */
   private linkedBeyondSoftware(c: ClusterState): boolean {
@@ -1261,12 +1312,14 @@ export class DetectorEngine implements VerdictView {
     if (f.systemHash) newKeys = this.addKey(i, LT.system_prompt, f.systemHash) || newKeys;
     if (f.toolsHash) newKeys = this.addKey(i, LT.tool_set, f.toolsHash) || newKeys;
     if (f.paramsHash) newKeys = this.addKey(i, LT.param_fingerprint, f.paramsHash) || newKeys;
-    if (tplRepeat) newKeys = this.addKey(i, LT.prompt_template, f.template) || newKeys;
+    // A template is registered at its third use, or at its first when two members of flagged
+    // clusters hold it already: a campaign's new account sends its wrapper from its first request.
+    if (tplRepeat || (f.template !== 0 && this.flaggedTemplate(i, f.template))) newKeys = this.addKey(i, LT.prompt_template, f.template) || newKeys;
 
     if (!batched) this.observeTiming(i, tsS);
     // Link on new evidence, and again as the population grows (1st, 2nd, 4th, 8th ... event).
     const seen = ++this.seenEvents[i];
-    if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
+    if (newKeys || (seen & (seen - 1)) === 0 || (this.linkEpoch[i] !== this.flagEpoch && this.relinkAfterFlag(i))) this.link(i, tsS);
 
     const root = this.accounts.find(i);
     let unflagged = this.accLevel[i] === 0;
@@ -1395,7 +1448,8 @@ export class DetectorEngine implements VerdictView {
   readsLayout(layout: string): boolean {
     const own = this.snapshotLayout();
     if (layout === own) return true;
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/'));
+    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs.
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));
@@ -1438,6 +1492,7 @@ export class DetectorEngine implements VerdictView {
     if (this.freshSketch.length !== this.accounts.cap * FRESH_SKETCH) this.freshSketch = new Uint32Array(this.accounts.cap * FRESH_SKETCH);
     // A snapshot written before the harvest part: an empty one for the accounts it holds.
     if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
+    if (this.linkEpoch.length !== this.accounts.cap) this.linkEpoch = new Uint32Array(this.accounts.cap);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));

@@ -68,7 +68,14 @@ export const OWN = NLINK + 1;
  * burst counts only beside one.
  */
 export const UNCOMMON_SLOT = OWN + NLINK;
-export const EVIDENCE_LENGTH = UNCOMMON_SLOT + 1;
+/**
+ * Evidence slot: set when the candidate's flagged cluster holds, as its own software, a system
+ * prompt no established customer sends (not population-common). Such a prompt anchors a
+ * replacement head: the rest of the software it shares with the campaign (client, parameters,
+ * tools, templates) counts in full, whether or not two flagged members hold each of those too.
+ */
+export const ANCHOR_SLOT = UNCOMMON_SLOT + 1;
+export const EVIDENCE_LENGTH = ANCHOR_SLOT + 1;
 /**
  * A key is population-common when at least this many established customers (accountable: not
  * fresh, or verified, or in a corroborated org) hold it, or a quarter of all accounts: a popular

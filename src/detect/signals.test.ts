@@ -530,7 +530,9 @@ test('a link record is written for the side that joins: a member that pulls a si
   const FLEET = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
   for (let k = 0; k < 4; k++) for (let a = 0; a < 5; a++) e.ingest(softwareEvent(`acct_fleet${a}`, k * 60 + a * 7, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 30, net: 30 + a }));
   // A single account on a card of its own, signed up from one address under a numbered pattern.
-  const lone = softwareEvent('acct_lone', 400, ++n, 'You are a helpful assistant.', { card: 'card-lone', createdHoursAgo: 30, net: 90 });
+  // Its question is its own: word for word the fleet's prompt, with its client and settings, would
+  // bring it in at its first request as a head of the flagged fleet.
+  const lone = softwareEvent('acct_lone', 400, ++n, 'You are a helpful assistant.', { card: 'card-lone', createdHoursAgo: 30, net: 90 }, 'Walk me through it step by step: how many primes lie between 100 and 200, and how can I check each one quickly?');
   e.ingest({ ...lone, account: { ...lone.account!, signup_ip: '203.0.113.9', email_pattern: 'seq-{n}@mailbox.example' } });
   // A new account on the fleet's card, from the lone account's signup address and pattern: it joins the
   // cluster by the card, then its link pulls the lone account in.

@@ -52,7 +52,7 @@ test('malformed IP databases are rejected with file and line', () => {
 
 test('the installed @ip-location-db packages load and answer IPv4 and IPv6', () => {
   const geo = loadGeoIndex();
-  // Local clients (loopback, private, link-local) are unknown without loading ~40 MB of tables.
+  // Local clients (loopback, private, link-local) are unknown without loading the tables (22 MB, seconds of CPU).
   for (const ip of ['127.0.0.1', '10.1.2.3', '172.20.0.9', '192.168.1.1', '100.64.0.1', '169.254.1.1', '::1', '::', 'fe80::1', 'fd12::1', '::ffff:127.0.0.1']) {
     assert.deepEqual(geo.lookup(ip), { country: null, asn: null, asnName: null }, ip);
   }

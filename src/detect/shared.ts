@@ -21,13 +21,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { urlForLog } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
 import { OutageLog, redisFailure, shorterOutages } from '../gateway/outage-log.ts';
 import { erasePersonalData, type InteractionEvent } from '../events/index.ts';
 import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
 import type { Verdict, VerdictLevel, VerdictView } from './verdict.ts';
+
+/** ioredis, loaded when a Redis is first connected: a node with none configured never pays for it. */
+const requireCjs = createRequire(import.meta.url);
+const ioredis = () => requireCjs('ioredis') as typeof import('ioredis');
 
 /**
  * Stream entries kept (each a batch of up to BATCH_EVENTS events): the worker reads them within
@@ -49,7 +54,7 @@ export function sharedKeys(prefix: string): SharedKeys {
 
 /** A Redis connection for sharing: commands fail at once while disconnected (callers count and go on), reconnection is endless. */
 export function sharedRedis(url: string): Redis {
-  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (n) => Math.min(50 * n, 1000) });
+  const client = new (ioredis().Redis)(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (n) => Math.min(50 * n, 1000) });
   client.on('error', () => { /* reconnecting; failures are counted where commands fail */ });
   return client;
 }
@@ -211,7 +216,7 @@ export interface StreamConsumer {
  * own connection: XREAD blocks it.
  */
 export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: StreamSkip; blockMs?: number; onReadError?: (err: unknown) => void; onRead?: () => void }): StreamConsumer {
-  const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
+  const client = new (ioredis().Redis)(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
   let lastId = opts.startId;
   let read = 0;
   let readErrors = 0;
@@ -467,7 +472,7 @@ export class RedisVerdictView implements VerdictView {
 
   constructor(private readonly client: Redis, url: string, private readonly keys: SharedKeys, opts: { log?: DetectLog } = {}) {
     this.log = opts.log ?? (() => {});
-    this.sub = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
+    this.sub = new (ioredis().Redis)(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
     this.sub.on('error', () => { /* reconnecting */ });
     this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
     // Connected (again): changes published meanwhile were not received.

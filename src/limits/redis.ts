@@ -16,9 +16,14 @@
  * (a proxy that delivers it late) is not run at all. An undo Redis does not answer is tried again,
  * with backoff while connected and at each reconnection, for as long as the mark is kept.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { DECIDE_LUA, DECIDED_MARK_MS, RENEW_LUA, SETTLE_LUA } from './lua.ts';
 import { budgetWindow, PEEK_LEASE, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+
+/** ioredis, loaded when a Redis is first connected: a node with none configured never pays for it. */
+const requireCjs = createRequire(import.meta.url);
+const ioredis = () => requireCjs('ioredis') as typeof import('ioredis');
 
 /**
  * Undos of lost decisions kept for a Redis that is away; beyond this their leases expire on their
@@ -104,7 +109,7 @@ export class RedisBackend implements LimitsBackend {
       this.ownClient = false;
     } else {
       if (!opts.url) throw new Error('RedisBackend needs a url or a client');
-      this.client = new Redis(opts.url, {
+      this.client = new (ioredis().Redis)(opts.url, {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         // No commandTimeout: the timeout is kept here, so that a late answer can be undone.

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadGeoIndex, IpDatabaseError } from './geo.ts';
+import { loadGeoIndex, IpDatabaseError, PACKAGED_UNMAPPED_BLOCKS } from './geo.ts';
 import { parseIp, parseIPv6, parseCidr, canonicalIp } from './ip.ts';
 
 const fx = (name: string) => new URL(`../../test/fixtures/policy/${name}`, import.meta.url).pathname;
@@ -52,6 +52,17 @@ test('malformed IP databases are rejected with file and line', () => {
 
 test('the installed @ip-location-db packages load and answer IPv4 and IPv6', () => {
   const geo = loadGeoIndex();
+  // Local clients (loopback, private, link-local) are unknown without loading the tables (22 MB, seconds of CPU).
+  for (const ip of ['127.0.0.1', '10.1.2.3', '172.20.0.9', '192.168.1.1', '100.64.0.1', '169.254.1.1', '::1', '::', 'fe80::1', 'fd12::1', '::ffff:127.0.0.1']) {
+    assert.deepEqual(geo.lookup(ip), { country: null, asn: null, asnName: null }, ip);
+  }
+  assert.equal(geo.loaded, false, 'the packaged tables are not loaded for local addresses');
+  assert.equal(geo.lookup('8.8.8.8').asn, 15169);
+  assert.equal(geo.loaded, true, 'a public address loads them');
+  // What a local address is answered without the tables must be what the tables say.
+  for (const block of PACKAGED_UNMAPPED_BLOCKS) assert.equal(geo.mapsAnyOf(block), false, `the packaged files map addresses in ${block}`);
+  assert.equal(geo.mapsAnyOf('8.8.8.0/24'), true, 'mapsAnyOf finds ranges');
+  assert.equal(geo.mapsAnyOf('2001:4860::/32'), true, 'mapsAnyOf finds IPv6 ranges');
   assert.ok(geo.stats.countryRanges > 100_000 && geo.stats.asnRanges > 100_000);
   assert.equal(geo.lookup('8.8.8.8').asn, 15169);
   assert.equal(geo.lookup('8.8.8.8').country, 'US');

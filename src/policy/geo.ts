@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseCsvRecords } from './csv.ts';
-import { decimalToWords, parseIp, parseIPv4, parseIPv6, RangeTable, RangeTableBuilder, type ParsedIp } from './ip.ts';
+import { decimalToWords, parseCidr, parseIp, parseIPv4, parseIPv6, RangeTable, RangeTableBuilder, type ParsedIp } from './ip.ts';
 
 /** A malformed IP database file, with file and line. */
 export class IpDatabaseError extends Error {
@@ -36,15 +36,52 @@ export interface GeoStats {
   files: string[];
 }
 
-/** IP -> country/ASN index. */
+/** The loaded tables behind a GeoIndex. */
+interface GeoTables {
+  countries: RangeTable;
+  countryCodes: string[];
+  asns: RangeTable;
+  asnNames: Map<number, string>;
+  stats: GeoStats;
+}
+
+/**
+ * Address blocks in which the packaged databases hold no range (test/policy: geo.test.ts checks
+ * the installed files): unspecified, private, shared (carrier-grade NAT), loopback, link-local and
+ * unique-local addresses. With the packaged files a lookup there answers "unknown" without loading
+ * the tables, so a gateway whose clients are all local (development, tests, a proxy on the same
+ * host passing no client address) never pays the seconds of CPU that parsing their 54 MB costs.
+ */
+export const PACKAGED_UNMAPPED_BLOCKS = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '::/127', 'fe80::/10', 'fc00::/7'] as const;
+
+const UNMAPPED = PACKAGED_UNMAPPED_BLOCKS.map((b) => parseCidr(b)!);
+
+function inUnmappedBlock(ip: ParsedIp): boolean {
+  for (const b of UNMAPPED) {
+    if (ip.v === 4 && b.v === 4) { if (ip.n >= b.start && ip.n <= b.end) return true; }
+    else if (ip.v === 6 && b.v === 6 && compareWords(ip.w, b.start) >= 0 && compareWords(ip.w, b.end) <= 0) return true;
+  }
+  return false;
+}
+
+/**
+ * IP -> country/ASN index. Operator files are loaded (and checked) when the index is made; the
+ * packaged files on the first lookup of an address outside PACKAGED_UNMAPPED_BLOCKS.
+ */
 export class GeoIndex {
-  constructor(
-    private readonly countries: RangeTable,
-    private readonly countryCodes: string[],
-    private readonly asns: RangeTable,
-    private readonly asnNames: Map<number, string>,
-    readonly stats: GeoStats,
-  ) {}
+  private tables: GeoTables | null = null;
+
+  constructor(private readonly loadTables: () => GeoTables, opts: { lazy?: boolean } = {}) {
+    if (!opts.lazy) this.tables = loadTables();
+  }
+
+  /** Whether the tables are loaded (the packaged ones are loaded on first need). */
+  get loaded(): boolean { return this.tables !== null; }
+
+  /** Sizes and load time of the tables (loads them). */
+  get stats(): GeoStats { return this.load().stats; }
+
+  private load(): GeoTables { return (this.tables ??= this.loadTables()); }
 
   /** Look up an address (IPv4, IPv6, IPv4-mapped IPv6). Unknown or unparseable: nulls. */
   lookup(ip: string): GeoResult {
@@ -53,10 +90,20 @@ export class GeoIndex {
 
   /** Look up an already parsed address (null: unknown). */
   lookupParsed(parsed: ParsedIp | null): GeoResult {
-    if (!parsed) return { country: null, asn: null, asnName: null };
-    const c = this.countries.lookup(parsed);
-    const a = this.asns.lookup(parsed);
-    return { country: c >= 0 ? this.countryCodes[c] : null, asn: a >= 0 ? a : null, asnName: a >= 0 ? this.asnNames.get(a) ?? null : null };
+    if (!parsed || (!this.tables && inUnmappedBlock(parsed))) return { country: null, asn: null, asnName: null };
+    const t = this.load();
+    const c = t.countries.lookup(parsed);
+    const a = t.asns.lookup(parsed);
+    return { country: c >= 0 ? t.countryCodes[c] : null, asn: a >= 0 ? a : null, asnName: a >= 0 ? t.asnNames.get(a) ?? null : null };
+  }
+
+  /** Whether either table has a range sharing an address with the block `cidr` (loads them). */
+  mapsAnyOf(cidr: string): boolean {
+    const b = parseCidr(cidr);
+    if (!b) throw new Error(`not an address block: ${cidr}`);
+    const t = this.load();
+    const [from, to]: ParsedIp[] = b.v === 4 ? [{ v: 4, n: b.start }, { v: 4, n: b.end }] : [{ v: 6, w: b.start }, { v: 6, w: b.end }];
+    return t.countries.overlaps(from, to) || t.asns.overlaps(from, to);
   }
 }
 
@@ -75,7 +122,8 @@ const cache = new Map<string, GeoIndex>();
 
 /**
  * Load (once per process per file set) the country and ASN tables. Throws IpDatabaseError on the
- * first malformed line; nothing is half-loaded.
+ * first malformed line; nothing is half-loaded. The packaged files (no files given) are trusted and
+ * loaded on the first lookup that needs them (see PACKAGED_UNMAPPED_BLOCKS).
  *
  * @example const geo = loadGeoIndex(); geo.lookup('8.8.8.8') // { country: 'US', asn: 15169, ... }
  */
@@ -86,6 +134,12 @@ export function loadGeoIndex(opts: { countryFiles?: string[]; asnFiles?: string[
   const key = JSON.stringify([countryFiles, asnFiles]);
   const hit = cache.get(key);
   if (hit) return hit;
+  const index = new GeoIndex(() => loadGeoTables(countryFiles, asnFiles), { lazy: !opts.countryFiles?.length && !opts.asnFiles?.length });
+  cache.set(key, index);
+  return index;
+}
+
+function loadGeoTables(countryFiles: string[], asnFiles: string[]): GeoTables {
   const t0 = performance.now();
   const codes: string[] = [];
   const codeIndex = new Map<string, number>();
@@ -122,9 +176,7 @@ export function loadGeoIndex(opts: { countryFiles?: string[]; asnFiles?: string[
     loadMs: performance.now() - t0, tableBytes: countries.bytes + asns.bytes,
     files: [...countryFiles, ...asnFiles],
   };
-  const index = new GeoIndex(countries, codes, asns, names, stats);
-  cache.set(key, index);
-  return index;
+  return { countries, countryCodes: codes, asns, asnNames: names, stats };
 }
 
 /**

@@ -225,6 +225,20 @@ export class RangeTable {
   get size(): number { return this.s4.length + this.val6.length; }
   get bytes(): number { return this.s4.byteLength + this.e4.byteLength + this.val4.byteLength + this.s6.byteLength + this.e6.byteLength + this.val6.byteLength; }
 
+  /** Whether any range shares an address with `from`..`to` (inclusive; both IPv4 or both IPv6). */
+  overlaps(from: ParsedIp, to: ParsedIp): boolean {
+    if (from.v === 4 && to.v === 4) {
+      // The last range starting at or before `to` is the only one that can reach back to `from`.
+      let lo = 0, hi = this.s4.length - 1, found = -1;
+      while (lo <= hi) { const mid = (lo + hi) >>> 1; if (this.s4[mid] <= to.n) { found = mid; lo = mid + 1; } else hi = mid - 1; }
+      return found >= 0 && this.e4[found] >= from.n;
+    }
+    if (from.v !== 6 || to.v !== 6) throw new Error('overlaps: both ends must be of one family');
+    let lo = 0, hi = this.val6.length - 1, found = -1;
+    while (lo <= hi) { const mid = (lo + hi) >>> 1; if (cmp6(this.s6, mid * 4, to.w, 0) <= 0) { found = mid; lo = mid + 1; } else hi = mid - 1; }
+    return found >= 0 && cmp6(from.w, 0, this.e6, found * 4) <= 0;
+  }
+
   /** The value of the range containing `ip`, or -1. */
   lookup(ip: ParsedIp): number {
     if (ip.v === 4) {

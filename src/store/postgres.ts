@@ -1,4 +1,5 @@
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import { migrationSql, minReaderAfter, refuseNewerSchema, type Migration } from './schema-version.ts';
 
 export type PgPool = pg.Pool;
@@ -27,39 +28,46 @@ export const PG_END_GRACE_MS = 2_000;
  * deadline) and connections the server does not close after being told to are cut, so that a
  * stopping process exits instead of waiting on them.
  */
-class EndingPool extends pg.Pool {
-  /** Connected clients whose connection is not closed yet. */
-  private readonly open = new Set<pg.PoolClient>();
+function endingPoolClass(pgm: typeof pg) {
+  return class EndingPool extends pgm.Pool {
+    /** Connected clients whose connection is not closed yet. */
+    private readonly open = new Set<pg.PoolClient>();
 
-  constructor(config: pg.PoolConfig) {
-    super(config);
-    this.on('connect', (client) => { this.open.add(client); });
-    this.on('remove', (client) => { this.open.delete(client); });
-  }
+    constructor(config: pg.PoolConfig) {
+      super(config);
+      this.on('connect', (client) => { this.open.add(client); });
+      this.on('remove', (client) => { this.open.delete(client); });
+    }
 
-  override end(): Promise<void>;
-  override end(callback: () => void): void;
-  override end(callback?: () => void): Promise<void> | void {
-    const ended = this.endWithin(PG_END_GRACE_MS);
-    if (!callback) return ended;
-    ended.then(callback, callback);
-  }
+    override end(): Promise<void>;
+    override end(callback: () => void): void;
+    override end(callback?: () => void): Promise<void> | void {
+      const ended = this.endWithin(PG_END_GRACE_MS);
+      if (!callback) return ended;
+      ended.then(callback, callback);
+    }
 
-  private async endWithin(graceMs: number): Promise<void> {
-    const deadline = Date.now() + graceMs;
-    const ended = super.end();
-    await settledBy(ended, deadline);
-    await settledBy(new Promise<void>((resolve) => {
-      const check = () => { if (this.open.size === 0) { this.off('remove', check); resolve(); } };
-      this.on('remove', check);
-      check();
-    }), deadline);
-    // What is left is waiting on a server that does not answer. Its statement fails ("Connection terminated"), its caller is told.
-    for (const client of this.open) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
-    this.open.clear();
-    await ended;
-  }
+    private async endWithin(graceMs: number): Promise<void> {
+      const deadline = Date.now() + graceMs;
+      const ended = super.end();
+      await settledBy(ended, deadline);
+      await settledBy(new Promise<void>((resolve) => {
+        const check = () => { if (this.open.size === 0) { this.off('remove', check); resolve(); } };
+        this.on('remove', check);
+        check();
+      }), deadline);
+      // What is left is waiting on a server that does not answer. Its statement fails ("Connection terminated"), its caller is told.
+      for (const client of this.open) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      this.open.clear();
+      await ended;
+    }
+  };
 }
+
+// node-postgres is loaded when the first pool is opened: a deployment on SQLite (and every command that
+// reads no PostgreSQL) never pays for it.
+const requireCjs = createRequire(import.meta.url);
+let EndingPool: ReturnType<typeof endingPoolClass> | null = null;
 
 /** Wait for `work` until `deadline` at most (its outcome is not needed: only that it ended, or the time is up). */
 async function settledBy(work: Promise<unknown>, deadline: number): Promise<void> {
@@ -70,6 +78,7 @@ async function settledBy(work: Promise<unknown>, deadline: number): Promise<void
 
 /** Connect a PostgreSQL pool (e.g. `postgres://postgres@127.0.0.1:5432/test`); statements time out after `queryTimeoutMs` unless given their own (`timed`). */
 export function openPostgres(url: string, opts: { max?: number; connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): PgPool {
+  EndingPool ??= endingPoolClass(requireCjs('pg') as typeof pg);
   const pool = new EndingPool({
     connectionString: url,
     max: opts.max ?? 10,

@@ -43,6 +43,12 @@ export const policyConfigSchema = z.strictObject({
     country_files: z.array(z.string()).default([]),
     /** IP -> ASN CSV files (start,end,asn,name). Empty: the @ip-location-db/asn package. */
     asn_files: z.array(z.string()).default([]),
+    /**
+     * When the installed packages' tables (seconds of CPU, 22 MB) are loaded: `start` (before the
+     * node listens, so no customer's request waits on them) or `first_public_client` (a node whose
+     * clients are all local never loads them; the first public client's request waits ~1.3 s).
+     */
+    load_packaged: z.enum(['start', 'first_public_client']).default('start'),
   }).prefault({}),
   networks: z.strictObject({
     /** Curated hosting/datacenter ASN list. null: policy/hosting-asns.txt. */

@@ -81,6 +81,9 @@ export class GeoIndex {
   /** Sizes and load time of the tables (loads them). */
   get stats(): GeoStats { return this.load().stats; }
 
+  /** Load the tables now if they are not (a node about to serve public clients). */
+  preload(): void { this.load(); }
+
   private load(): GeoTables { return (this.tables ??= this.loadTables()); }
 
   /** Look up an address (IPv4, IPv6, IPv4-mapped IPv6). Unknown or unparseable: nulls. */

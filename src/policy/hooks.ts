@@ -112,6 +112,7 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
   const store = new PolicyStore(pc.file ?? shippedFile('policy/default.yaml'), { watch: pc.watch, debounceMs: pc.reload_debounce_ms, log: opts.log });
   try {
     const geo = pc.geo.enabled ? loadGeoIndex({ countryFiles: pc.geo.country_files, asnFiles: pc.geo.asn_files }) : null;
+    if (geo && pc.geo.load_packaged === 'start') geo.preload();
     const networkFiles = { hostingAsns: pc.networks.hosting_asns_file ?? shippedFile('policy/hosting-asns.txt'), torExits: pc.networks.tor_exits_file, vpnRanges: pc.networks.vpn_ranges_file };
     let { classifier: networks, version: networkLists } = loadNetworkLists(networkFiles);
     opts.log?.info({ files: networkLists.files }, 'policy network lists loaded');

@@ -31,6 +31,8 @@ export async function startTestWarden(settings: Record<string, unknown> = {}, op
     server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TEST_ADMIN_TOKEN },
     mock: { latency_ms: 0, tokens_per_second: 0 },
     ...settings,
+    // Test clients are local: the installed IP tables load only for a test that looks up a public address.
+    policy: { ...(settings.policy as object | undefined), geo: { load_packaged: 'first_public_client', ...(settings.policy as { geo?: object } | undefined)?.geo } },
   });
   const w = await startWarden(config, { demo: false, log: opts.log ?? (() => {}) });
   const admin = async (path: string, body: object, method = 'POST') => {

@@ -20,9 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     return name ? 0 : 1;
   }
   if (name === '--version' || name === 'version') {
-    const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-    console.log(pkg.version);
+    console.log(await packageVersion(import.meta.url));
     return 0;
   }
   // two-word commands first ("events export", "ledger verify" are handled by their module)
@@ -34,3 +32,19 @@ export async function main(argv: string[]): Promise<number> {
   return (await cmd.run(rest)) ?? 0;
 }
 
+/**
+ * Warden's version from its package.json: the nearest one above `moduleUrl` named like ours, so
+ * that it is found from the source (src/cli/) and from the compiled build (dist/src/cli/) alike.
+ */
+export async function packageVersion(moduleUrl: string): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const { dirname, join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  let dir = dirname(fileURLToPath(moduleUrl));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    let pkg: { name?: string; version?: string };
+    try { pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')); } catch { continue; }
+    if (pkg.name === 'warden-gateway' && pkg.version) return pkg.version;
+  }
+  throw new Error('cannot find Warden\'s package.json');
+}

@@ -67,3 +67,21 @@ test('the top-level help and the README name every sub-command each family accep
     rmSync(cwd, { recursive: true, force: true });
   }
 });
+
+test('warden --version is found from the source and from the compiled build (dist/src/cli/)', async () => {
+  const { packageVersion } = await import('../../src/cli/index.ts');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { pathToFileURL } = await import('node:url');
+  const own = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8'));
+  assert.equal(await packageVersion(pathToFileURL(resolve(import.meta.dirname, '../../src/cli/index.ts')).href), own.version);
+  // An installed package: package.json at its root, the code in dist/src/cli/, and a package.json
+  // of something else further up that must not be taken.
+  const root = mkdtempSync(join(tmpdir(), 'warden-version-'));
+  try {
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'someone-elses-app', version: '9.9.9' }));
+    const pkg = join(root, 'node_modules', 'warden-gateway');
+    mkdirSync(join(pkg, 'dist', 'src', 'cli'), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'warden-gateway', version: '1.2.3' }));
+    assert.equal(await packageVersion(pathToFileURL(join(pkg, 'dist', 'src', 'cli', 'index.js')).href), '1.2.3');
+  } finally { rmSync(root, { recursive: true, force: true }); }
+});

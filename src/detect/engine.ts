@@ -733,15 +733,11 @@ export class DetectorEngine implements VerdictView {
     }
   }
 
-  /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common (UNCOMMON_SLOT, SCHEME_SLOT). */
+  /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common (UNCOMMON_SLOT) or that no accountable customer holds (SCHEME_SLOT). */
   private addEvidence(ev: Float64Array, type: number, slot: number, w: number): void {
     if (w > ev[type]) ev[type] = w;
-    const distinctive = !NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT];
-    const scheme = !NEVER_SCHEME[type] && w > ev[SCHEME_SLOT];
-    if (!distinctive && !scheme) return;
-    if (this.linkKeys.populationCommon(slot, this.accounts.count - this.accounts.freeAccounts.length)) return;
-    if (distinctive) ev[UNCOMMON_SLOT] = w;
-    if (scheme) ev[SCHEME_SLOT] = w;
+    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.linkKeys.populationCommon(slot, this.accounts.count - this.accounts.freeAccounts.length)) ev[UNCOMMON_SLOT] = w;
+    if (!NEVER_SCHEME[type] && w > ev[SCHEME_SLOT] && this.linkKeys.keyAccountable[slot] === 0) ev[SCHEME_SLOT] = w;
   }
 
 

@@ -71,8 +71,11 @@ export const UNCOMMON_SLOT = OWN + NLINK;
 /**
  * Evidence slot: the best weight of a shared key beside the email pattern that is a second sign of
  * a numbered scheme: any key but the pattern itself, the signup burst (counted on its own), an org,
- * the network's number (ASN) and synchronised timing, that is not population-common; software
- * included. An email pattern counts only beside one, or beside a signup burst (NEVER_SCHEME).
+ * the network's number (ASN) and synchronised timing, that no accountable customer (not fresh, or
+ * verified, or in a corroborated org) held when it registered it; software included. An email
+ * pattern counts only beside one, or beside a signup burst (NEVER_SCHEME). Not the quarter-of-all-
+ * accounts rule of population-common keys: where a fleet is most of the new accounts, its own
+ * client and settings are a quarter of them and are still its own.
  */
 export const SCHEME_SLOT = UNCOMMON_SLOT + 1;
 export const EVIDENCE_LENGTH = SCHEME_SLOT + 1;

@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
-// What links accounts when the evidence is a busy network or one product's software: customers who
-// share a carrier's addresses with a fleet, or who adopted a new application on its launch day.
+// What links accounts when the evidence is a busy network, one product's software or a common name:
+// customers who share a carrier's addresses with a fleet, who adopted a new application on its
+// launch day, or whose address has a campaign account's name stem and number scheme.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];

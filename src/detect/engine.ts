@@ -21,7 +21,7 @@ import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, Ind
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
-import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
+import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, observeItem, decayItems, itemReadings, itemsPass, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -586,7 +586,7 @@ export class DetectorEngine implements VerdictView {
       const ev = new Float64Array(EVIDENCE_LENGTH);
       ev[extra.type] = extra.weight;
       // Addresses of one rotating pool are no population's; synchronised activity accrues between any two busy accounts.
-      if (extra.type !== LT.activity_timing) ev[UNCOMMON_SLOT] = extra.weight;
+      if (extra.type !== LT.activity_timing) { ev[UNCOMMON_SLOT] = extra.weight; ev[SCHEME_SLOT] = extra.weight; }
       candidates.set(r, ev);
       reps?.set(extra.other, r);
     }
@@ -640,6 +640,9 @@ export class DetectorEngine implements VerdictView {
       // or above (arriving with a flagged campaign's own software fingerprint is how its
       // replacement accounts show up) or through a system prompt only unaccountable accounts use.
       if (ev[UNCOMMON_SLOT] === 0) ev[LT.signup_burst] = 0;
+      // An email pattern is a numbered scheme's only beside a second sign of one (SCHEME_SLOT, NEVER_SCHEME):
+      // a common name with a number and the popular SDK's defaults are shared by chance.
+      if (ev[SCHEME_SLOT] === 0 && ev[LT.signup_burst] === 0) ev[LT.email_pattern] = 0;
       let sum = 0; let soft = 0; let own = 0;
       const orgLink = ev[LT.org] > 0;
       for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) { soft += ev[t]; own += ev[OWN + t]; } else if (t !== LT.org) sum += ev[t]; }
@@ -781,10 +784,11 @@ export class DetectorEngine implements VerdictView {
     }
   }
 
-  /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common. */
+  /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common (UNCOMMON_SLOT) or that no accountable customer holds (SCHEME_SLOT). */
   private addEvidence(ev: Float64Array, type: number, slot: number, w: number): void {
     if (w > ev[type]) ev[type] = w;
     if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.linkKeys.populationCommon(slot, this.accounts.count - this.accounts.freeAccounts.length)) ev[UNCOMMON_SLOT] = w;
+    if (!NEVER_SCHEME[type] && w > ev[SCHEME_SLOT] && this.linkKeys.keyAccountable[slot] === 0) ev[SCHEME_SLOT] = w;
   }
 
 

@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
-// What links accounts when the evidence is a busy network or one product's software: customers who
-// share a carrier's addresses with a fleet, or who adopted a new application on its launch day.
+// What links accounts when the evidence is a busy network, one product's software or a common name:
+// customers who share a carrier's addresses with a fleet, who adopted a new application on its
+// launch day, or whose address has a campaign account's name stem and number scheme.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
@@ -217,4 +218,82 @@ test('a detector restored from a snapshot still counts every account seen on a b
   assert.ok(link, 'the two new accounts are linked (signup address, domain)');
   const ips = link.evidence.filter((x) => x.kind === 'client_ip');
   assert.ok(ips.length > 0 && ips.every((x) => x.weight < 0.3), `each hotel address, used by 42 accounts before and after the restore, weighs little: ${JSON.stringify(ips)}`);
+});
+
+/**
+ * Two days of a population on the most popular SDK with its default parameters: twenty customers
+ * with years of history, and a campaign of four fresh accounts sharing one card, one of them signed
+ * up as a common first name with a number at a big free-mail provider. `hobbyist` (an established
+ * customer who chats) has the same stem and domain (`anna1987@` beside the campaign's `anna4821@`)
+ * and the same SDK and settings: 0.5 + 0.3 + 0.25 from the campaign. `fleet` adds six fresh
+ * accounts with sequentially numbered addresses (`annadev1041@`, `annadev1042@`...), each with its
+ * own card, signup and client address, signed up hours apart, sharing their own client and system
+ * prompt.
+ */
+function nameStemDays(opts: { hobbyist: boolean; fleet: boolean }): InteractionEvent[] {
+  const rand = rng(29);
+  const events: InteractionEvent[] = [];
+  const sdk = { asn: 7922, ua: 'OpenAI/Python 1.51.0', maxTokens: 1024 };
+  for (let u = 0; u < 20; u++) {
+    const id = `acct_customer${u}`;
+    const facts = { created: Date.parse('2025-02-01T10:00:00.000Z') + u * DAY, card: `card-customer${u}`, signupIp: `73.${40 + u}.4.9`, pattern: u % 3 === 0 ? `stem${u}{n}@gmail.com` : null };
+    for (let session = 0; session < 6; session++) {
+      const start = T0 + rand() * 2 * DAY;
+      for (let k = 0; k < 2; k++) events.push(event(id, start + k * 120_000, { ...facts, ...sdk, ip: `73.${40 + u}.8.${10 + session}`, text: pool.organic[(u * 5 + session * 2 + k) % pool.organic.length] }));
+    }
+  }
+  if (opts.hobbyist) {
+    const facts = { created: Date.parse('2024-06-11T18:00:00.000Z'), card: 'card-hobbyist', signupIp: '98.33.12.4', pattern: 'anna{n}@gmail.com' };
+    for (let session = 0; session < 5; session++) {
+      const start = T0 + 4 * HOUR + session * 8 * HOUR;
+      for (let k = 0; k < 3; k++) events.push(event('acct_hobbyist', start + k * 150_000, { ...facts, ...sdk, ip: '98.33.20.17', text: pool.organic[(session * 3 + k + 11) % pool.organic.length] }));
+    }
+  }
+  for (let a = 0; a < 4; a++) {
+    const id = `acct_campaign${a}`;
+    const facts = { created: T0 - 30 * HOUR + a * 3 * HOUR, tier: 'unverified' as const, card: 'card-campaign', signupIp: `45.${60 + a}.7.2`, pattern: a === 0 ? 'anna{n}@gmail.com' : null };
+    for (let run = 0; run < 6; run++) {
+      const start = T0 + run * 8 * HOUR + rand() * HOUR;
+      for (let k = 0; k < 25; k++) {
+        const text = `${pool.maths[(a * 31 + run * 25 + k) % pool.maths.length]} Think step by step and show your full reasoning.`;
+        events.push(event(id, start + k * 25_000, { ...facts, ...sdk, ip: `45.${60 + a}.9.${run + 2}`, text }));
+      }
+    }
+  }
+  if (opts.fleet) {
+    for (let a = 0; a < 6; a++) {
+      const id = `acct_numbered${a}`;
+      const facts = { created: T0 - 40 * HOUR + a * 5 * HOUR, tier: 'unverified' as const, card: `card-numbered${a}`, signupIp: `81.${20 + a * 7}.3.5`, pattern: 'annadev{n}@gmail.com' };
+      for (let run = 0; run < 6; run++) {
+        const start = T0 + run * 8 * HOUR + 2 * HOUR + rand() * HOUR;
+        for (let k = 0; k < 20; k++) {
+          const text = `${pool.maths[(a * 17 + run * 20 + k + 5) % pool.maths.length]} Think step by step and show your full reasoning.`;
+          events.push(event(id, start + k * 30_000, { ...facts, asn: 3320, ua: 'python-httpx/0.27.0', maxTokens: 4096, system: 'You are a precise solver. Answer with full working.', ip: `81.${20 + a * 7}.9.${run + 2}`, text }));
+        }
+      }
+    }
+  }
+  return events;
+}
+
+test('a customer whose address has the same name stem and domain as a campaign account, on the most popular SDK\'s defaults, is not linked into the campaign', () => {
+  const e = scan(nameStemDays({ hobbyist: true, fleet: false }));
+  const campaign = e.forAccount('acct_campaign0').clusterId;
+  assert.ok(campaign, 'the campaign is linked by its card');
+  assert.ok(verdictRank(e.forAccount('acct_campaign0').level) >= verdictRank('throttle'), `campaign: ${e.forAccount('acct_campaign0').level}`);
+  const v = e.forAccount('acct_hobbyist');
+  assert.notEqual(v.clusterId ?? null, campaign, `the hobbyist was linked into the campaign: ${JSON.stringify(e.accountLink('acct_hobbyist'))}`);
+  assert.ok(verdictRank(v.level) <= verdictRank('watch'), `hobbyist: ${v.level}`);
+});
+
+test('a fleet of sequentially numbered addresses that shares its own software is still linked by its email pattern, beside customers on the popular SDK', () => {
+  const e = scan(nameStemDays({ hobbyist: true, fleet: true }));
+  const fleet = Array.from({ length: 6 }, (_, a) => e.forAccount(`acct_numbered${a}`));
+  const cluster = fleet[0].clusterId;
+  assert.ok(cluster, `the numbered fleet is linked: ${JSON.stringify(e.accountLink('acct_numbered0'))}`);
+  assert.equal(fleet.filter((v) => v.clusterId === cluster).length, 6, `fleet members in one cluster: ${fleet.map((v) => v.clusterId).join(', ')}`);
+  const link = e.accountLink('acct_numbered5');
+  assert.ok(link && JSON.stringify(link).includes('email_pattern'), `the link names the email pattern: ${JSON.stringify(link)}`);
+  for (let u = 0; u < 20; u++) assert.notEqual(e.forAccount(`acct_customer${u}`).clusterId ?? null, cluster, `acct_customer${u} joined the fleet`);
+  assert.notEqual(e.forAccount('acct_hobbyist').clusterId ?? null, e.forAccount('acct_campaign0').clusterId, 'the hobbyist stays out of the campaign');
 });

@@ -75,7 +75,27 @@ export const UNCOMMON_SLOT = OWN + NLINK;
  * tools, templates) counts in full, whether or not two flagged members hold each of those too.
  */
 export const ANCHOR_SLOT = UNCOMMON_SLOT + 1;
-export const EVIDENCE_LENGTH = ANCHOR_SLOT + 1;
+/**
+ * Evidence slot: the best weight of a shared key beside the email pattern that is a second sign of
+ * a numbered scheme: any key but the pattern itself, the signup burst (counted on its own), an org,
+ * the network's number (ASN) and synchronised timing, that no accountable customer (not fresh, or
+ * verified, or in a corroborated org) held when it registered it; software included. An email
+ * pattern counts only beside one, or beside a signup burst (NEVER_SCHEME). Not the quarter-of-all-
+ * accounts rule of population-common keys: where a fleet is most of the new accounts, its own
+ * client and settings are a quarter of them and are still its own.
+ */
+export const SCHEME_SLOT = ANCHOR_SLOT + 1;
+export const EVIDENCE_LENGTH = SCHEME_SLOT + 1;
+/**
+ * Kinds that never count as a second sign of a numbered scheme beside an email pattern (SCHEME_SLOT).
+ * A common first name and a number at a big free-mail provider (`anna1987@`) is the pattern of
+ * many unrelated people, and the most popular SDK's user agent and default parameters are shared by
+ * most customers: the two together are coincidences, not a scheme (an organic hobbyist was
+ * suspended with a campaign by 0.5 + 0.3 + 0.25). A fleet's numbered addresses come with something
+ * its accounts share that established customers do not: a card, a signup address, client
+ * addresses, its own software, or their signup quarter-hour.
+ */
+export const NEVER_SCHEME = LINK_TYPES.map((t) => ['email_pattern', 'signup_burst', 'org', 'client_asn', 'activity_timing'].includes(t.name));
 /**
  * A key is population-common when at least this many established customers (accountable: not
  * fresh, or verified, or in a corroborated org) hold it, or a quarter of all accounts: a popular

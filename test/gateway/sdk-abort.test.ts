@@ -58,7 +58,9 @@ test('OpenAI chat stream aborted with an AbortController: the loop ends, the ups
       if (c.choices[0]?.delta?.content) deltas++;
       if (++chunks === 3) ac.abort();
     }
-    assert.equal(chunks, 3, 'the SDK ends the loop at the abort, without an error');
+    // Chunks that reached the client in the same read as the third are still handed out (the SDK
+    // parses a read whole); the loop still ends long before the paced answer would.
+    assert.ok(chunks >= 3 && chunks < 3 + 20, `the SDK ends the loop soon after the abort, without an error (${chunks} chunks of a ${ANSWER_TOKENS}-token answer)`);
     await assertAbortedAndRecorded(h, 'openai.chat', deltas);
   } catch (err) { await h.close().catch(() => {}); throw err; }
 });

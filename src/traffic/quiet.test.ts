@@ -46,7 +46,7 @@ async function detect(events: InteractionEvent[], labels: LabelLine[]) {
   const report = buildReport(engine, { detector: 'warden', to: events[events.length - 1].ts });
   const evaluation = await evaluate(report, labels, () => events, { flagLevel: 'throttle' });
   const level = new Map(report.accounts.map((a) => [a.account_id, verdictRank(a.max_level)]));
-  return { evaluation, level };
+  return { engine, evaluation, level };
 }
 
 test('quiet preset: each campaign has the shape it is named for', () => {
@@ -134,12 +134,7 @@ test('quiet campaigns through the detector: the grading harvest with reasoning a
 
 test('quiet campaigns through the detector: beside a grading harvest without reasoning and with a system prompt per account, no organic account is flagged', async () => {
   const { events, labels, of } = quiet({ 'params.reasoning_share': 0, system_prompt: 'per_account' });
-  const engine = new DetectorEngine({ trackFirstFlags: true });
-  for (const ev of events) engine.ingest(ev);
-  engine.flush();
-  const report = buildReport(engine, { detector: 'warden', to: events[events.length - 1].ts });
-  const evaluation = await evaluate(report, labels, () => events, { flagLevel: 'throttle' });
-  const level = new Map(report.accounts.map((a) => [a.account_id, verdictRank(a.max_level)]));
+  const { engine, evaluation } = await detect(events, labels);
   // Its critiques are short next to the question and reply it sends (a ratio of about 3), and it
   // asks for no reasoning in words the lexicons hold: no account passes the harvest-yield test.
   // Only accounts linked to others (in the traffic model, through residential addresses two of

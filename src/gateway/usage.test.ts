@@ -93,6 +93,32 @@ test('Chat stream to its end: the usage chunk\'s count is final', () => {
   assert.equal(s.usage_source, 'upstream');
 });
 
+test('Anthropic stream cut before message_delta: message_start\'s cache reads and writes stay split out of its input', () => {
+  // The input (12 + 3,000 read + 1,000 written) is the upstream's; so is its split, which prices
+  // and bills the cache's share as the provider bills it, not as full input.
+  const start = ev('message_start', { type: 'message_start', message: { id: 'msg_2', type: 'message', role: 'assistant', content: [], model: 'claude-sonnet-4-5', stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, cache_creation_input_tokens: 1000, cache_read_input_tokens: 3000, output_tokens: 1 } } });
+  const s = measure('anthropic.messages', start + anthropicText);
+  assert.equal(s.usage_source, 'tokenizer', 'the output is counted from the streamed text');
+  assert.equal(s.input_tokens, 4012, 'the input is message_start\'s, cache included');
+  assert.equal(s.cached_input_tokens, 3000, 'the cache reads message_start reported are kept');
+  assert.equal(s.cache_write_tokens, 1000, 'the cache writes message_start reported are kept');
+});
+
+test('Chat stream cut after a running usage with cached tokens: the cached share of the upstream\'s input is kept', () => {
+  const usage = { prompt_tokens: 3000, completion_tokens: 0, total_tokens: 3000, prompt_tokens_details: { cached_tokens: 2048 } };
+  const stream = TEXT.map((t) => chunk({ content: t }, null, usage)).join('');
+  const s = measure('openai.chat', stream);
+  assert.equal(s.usage_source, 'tokenizer', 'the output is counted from the streamed text');
+  assert.equal(s.input_tokens, 3000);
+  assert.equal(s.cached_input_tokens, 2048, 'the cached share the upstream reported is kept');
+});
+
+test('a stream with no upstream count at all has no cache counts', () => {
+  const s = measure('openai.chat', TEXT.map((t) => chunk({ content: t }, null)).join(''));
+  assert.equal(s.usage_source, 'tokenizer');
+  assert.ok(!('cached_input_tokens' in s) && !('cache_write_tokens' in s), 'no cache split is made up for a counted input');
+});
+
 test('Responses stream cut: the streamed text and refusal are counted', () => {
   let seq = 0;
   const r = (type: string, extra: object) => ev(type, { type, sequence_number: seq++, ...extra });

@@ -710,6 +710,7 @@ export class AnswerMeter {
   summary(promptText: string, promptChars = promptText.length): AnswerSummary {
     let source: AnswerSummary['usage_source'] = 'upstream';
     let input = this.inputTokens;
+    const fromUpstream = input !== null;
     let output = this.outputTokens;
     let reasoning = this.reasoningTokens;
     if (input === null || output === null) source = 'tokenizer';
@@ -735,9 +736,11 @@ export class AnswerMeter {
       container_id: this.containerId,
       ...(this.itemIds.size > 0 ? { item_ids: [...this.itemIds] } : {}),
       ...(fp !== null ? { answer_fp: fp } : {}),
-      // Only from the upstream's own count, and within the input it reported.
-      ...(source === 'upstream' && this.cachedInputTokens > 0 ? { cached_input_tokens: Math.min(this.cachedInputTokens, input) } : {}),
-      ...(source === 'upstream' && this.cacheWriteTokens > 0 ? { cache_write_tokens: Math.min(this.cacheWriteTokens, input - Math.min(this.cachedInputTokens, input)) } : {}),
+      // Only from the upstream's own count, and within the input it reported: the split comes with
+      // the input count (Anthropic's message_start, a Chat running usage), so a stream cut before
+      // the final count keeps it as it keeps that input.
+      ...(fromUpstream && this.cachedInputTokens > 0 ? { cached_input_tokens: Math.min(this.cachedInputTokens, input) } : {}),
+      ...(fromUpstream && this.cacheWriteTokens > 0 ? { cache_write_tokens: Math.min(this.cacheWriteTokens, input - Math.min(this.cachedInputTokens, input)) } : {}),
       ...(this.embeddingData !== null ? { embeddings: summariseEmbeddings(this.embeddingData) } : {}),
     };
   }

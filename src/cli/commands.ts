@@ -10,6 +10,7 @@ import { ADMIN_COMMANDS } from '../admin/commands.ts';
 export const COMMANDS: Command[] = [
   { name: 'serve', summary: 'start the gateway (embedded default: SQLite + built-in mock model)', run: async (a) => (await import('./serve.ts')).runServe(a) },
   { name: 'events', summary: 'events export|erase: write recorded interaction events as JSONL, or erase an account\'s personal data in them', run: async (a) => (await import('./events.ts')).runEvents(a) },
+  { name: 'usage', summary: 'usage export: billing usage per UTC month, day or hour, organisation, account and model (cache reads and writes, reasoning, batches; optionally priced) as CSV or JSONL', run: async (a) => (await import('./usage-export.ts')).runUsage(a) },
   { name: 'config', summary: 'config check|defaults: validate the configuration, or print every key with its default', run: async (a) => (await import('./config-cmd.ts')).runConfig(a) },
   { name: 'ledger', summary: 'ledger verify|reconcile|prove|consistency|checkpoint|entries|query|erase|keygen|key: the tamper-evident log (-c, --config FILE)', run: runLedger },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },

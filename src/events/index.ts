@@ -17,3 +17,4 @@ export { saysNothing } from './turn.ts';
 export { answerFingerprint, answerFpOf, parseAnswerFp } from './answer-fp.ts';
 export { statusOutcome } from './outcome.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine } from './jsonl.ts';
+export { BillingTally, billingColumns, billingPeriod, csvLine, BILLING_PERIODS, type BillingPeriod, type BillingRow } from './billing.ts';

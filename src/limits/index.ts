@@ -9,3 +9,4 @@ export { RedisBackend } from './redis.ts';
 export { registerLimitsMetrics } from './metrics.ts';
 export { MemoryLimitOverridesStore, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from './overrides.ts';
 export { limitsAdminRoutes } from './admin.ts';
+export { requestPricer } from './meter-plan.ts';

@@ -306,3 +306,12 @@ export function normaliseSubject(scope: LimitScope, subject: string): string {
   }
   return subject;
 }
+
+/**
+ * A request's price in micro-USD (rounded up) as the budgets charge it, at `limits.prices`, the
+ * prompt cache's share at its own prices (docs/limits.md, "Prompt caching").
+ */
+export function requestPricer(config: LimitsConfig): (model: string, inputTokens: number, outputTokens: number, cache?: { read: number; write: number }) => number {
+  const planner = new MeterPlanner(config);
+  return (model, inputTokens, outputTokens, cache) => planner.priceMicroUsd(model, inputTokens, outputTokens, cache);
+}

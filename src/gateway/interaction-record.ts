@@ -71,6 +71,8 @@ export function finishInteraction(deps: PipelineDeps, run: Run): void {
   if (summary.input_tokens) m.counts.token(ctx.flavour, 'input', summary.input_tokens);
   if (summary.output_tokens) m.counts.token(ctx.flavour, 'output', summary.output_tokens);
   if (summary.reasoning_tokens) m.counts.token(ctx.flavour, 'reasoning', summary.reasoning_tokens);
+  if (summary.cached_input_tokens) m.counts.token(ctx.flavour, 'cache_read', summary.cached_input_tokens);
+  if (summary.cache_write_tokens) m.counts.token(ctx.flavour, 'cache_write', summary.cache_write_tokens);
   // The client left before the upstream's final count: the limits estimate what it spent.
   if (status === 499 && run.call !== null && summary.usage_source !== 'upstream') {
     const cut: ClientCut = { sentAt: run.call.sentAt, reasoningShown: run.meter.reasoningShown, endedAt: Date.now() };

@@ -55,7 +55,7 @@ export class RequestCounts {
     else this.requests.set(key, { labels: { flavour, status: String(status), code }, n: 1 });
   }
 
-  token(flavour: string, kind: 'input' | 'output' | 'reasoning', n: number): void {
+  token(flavour: string, kind: 'input' | 'output' | 'reasoning' | 'cache_read' | 'cache_write', n: number): void {
     this.tokens.add(flavour, kind, n);
   }
 
@@ -85,7 +85,7 @@ export function createGatewayMetrics(registry = new Registry(), sources: MetricS
     counts,
     requests: new Counter({ name: 'warden_requests_total', help: 'Model API interactions by flavour, status and Warden error code', labelNames: ['flavour', 'status', 'code'], registers: [registry], collect() { counts.flushRequests(this); } }),
     duration: new Histogram({ name: 'warden_request_duration_seconds', help: 'Interaction duration', labelNames: ['flavour', 'stream'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [registry] }),
-    tokens: new Counter({ name: 'warden_tokens_total', help: 'Tokens served, by kind (input, output, reasoning)', labelNames: ['flavour', 'kind'], registers: [registry], collect() { counts.flushTokens(this); } }),
+    tokens: new Counter({ name: 'warden_tokens_total', help: 'Tokens served, by kind (input, output, reasoning; of input, cache_read and cache_write: the prompt cache\'s share)', labelNames: ['flavour', 'kind'], registers: [registry], collect() { counts.flushTokens(this); } }),
     inflight: new Gauge({ name: 'warden_inflight_requests', help: 'Interactions in flight', labelNames: ['flavour'], registers: [registry], collect() { for (const f in counts.inflight) this.set({ flavour: f }, counts.inflight[f]); } }),
     eventsWritten: new Counter({ name: 'warden_events_written_total', help: 'Interaction events written to the store', registers: [registry] }),
     eventsDropped: new Gauge({ name: 'warden_events_dropped', help: 'Interaction events dropped because the store fell too far behind', registers: [registry], collect() { this.set(sources.eventsDropped()); } }),

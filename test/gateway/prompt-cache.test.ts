@@ -84,3 +84,15 @@ test('OpenAI automatic caching: a repeated long prompt reports cached tokens, pr
   const cost2 = remaining(e2) - remaining(e3);
   assert.equal(cost2, Math.ceil((e2.response.input_tokens - cached) * 0.15 + cached * 0.075 + e2.response.output_tokens * 0.6));
 });
+
+test('/metrics counts the prompt cache\'s reads and writes as the events do, per API', async () => {
+  const events = await t.events((e) => e.flavour === 'anthropic.messages' || e.flavour === 'openai.chat', 5);
+  const sum = (flavour: string, field: 'cached_input_tokens' | 'cache_write_tokens') =>
+    events.filter((e) => e.flavour === flavour).reduce((s, e) => s + (e.response[field] ?? 0), 0);
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const metric = (flavour: string, kind: string) => Number(new RegExp(`^warden_tokens_total\\{flavour="${flavour.replace('.', '\\.')}",kind="${kind}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  assert.ok(sum('anthropic.messages', 'cached_input_tokens') > 0 && sum('anthropic.messages', 'cache_write_tokens') > 0 && sum('openai.chat', 'cached_input_tokens') > 0, 'the earlier tests read and wrote the caches');
+  assert.equal(metric('anthropic.messages', 'cache_read'), sum('anthropic.messages', 'cached_input_tokens'), 'Anthropic cache reads');
+  assert.equal(metric('anthropic.messages', 'cache_write'), sum('anthropic.messages', 'cache_write_tokens'), 'Anthropic cache writes');
+  assert.equal(metric('openai.chat', 'cache_read'), sum('openai.chat', 'cached_input_tokens'), 'OpenAI cached input');
+});

@@ -104,6 +104,23 @@ test('Anthropic stream cut before message_delta: message_start\'s cache reads an
   assert.equal(s.cache_write_tokens, 1000, 'the cache writes message_start reported are kept');
 });
 
+test('Anthropic message_delta whose cache fields are null or absent keeps message_start\'s cache counts', () => {
+  // The SDK types message_delta's cache fields as nullable; a relay that sends only input and output
+  // counts there must not shrink the input to its uncached part.
+  const start = ev('message_start', { type: 'message_start', message: { id: 'msg_3', type: 'message', role: 'assistant', content: [], model: 'claude-sonnet-4-5', stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, cache_creation_input_tokens: 1000, cache_read_input_tokens: 3000, output_tokens: 1 } } });
+  for (const usage of [{ input_tokens: 12, cache_creation_input_tokens: null, cache_read_input_tokens: null, output_tokens: 40 }, { input_tokens: 12, output_tokens: 40 }]) {
+    const end = ev('content_block_stop', { type: 'content_block_stop', index: 0 })
+      + ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage })
+      + ev('message_stop', { type: 'message_stop' });
+    const s = measure('anthropic.messages', start + anthropicText + end);
+    assert.equal(s.usage_source, 'upstream');
+    assert.equal(s.input_tokens, 4012, `the input keeps the cache's share (${JSON.stringify(usage)})`);
+    assert.equal(s.cached_input_tokens, 3000, 'cache reads kept');
+    assert.equal(s.cache_write_tokens, 1000, 'cache writes kept');
+    assert.equal(s.output_tokens, 40);
+  }
+});
+
 test('Chat stream cut after a running usage with cached tokens: the cached share of the upstream\'s input is kept', () => {
   const usage = { prompt_tokens: 3000, completion_tokens: 0, total_tokens: 3000, prompt_tokens_details: { cached_tokens: 2048 } };
   const stream = TEXT.map((t) => chunk({ content: t }, null, usage)).join('');

@@ -691,12 +691,12 @@ export class AnswerMeter {
   /** `final`: a whole message's or a `message_delta`'s usage, whose output count is the answer's. */
   private anthropicUsage(u: Json | undefined | null, final = true): void {
     if (!u) return;
-    if (typeof u.input_tokens === 'number') {
-      // Input tokens seen are all of them; the cache's share is kept apart for metering and pricing.
-      this.inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
-      if (typeof u.cache_read_input_tokens === 'number') this.cachedInputTokens = u.cache_read_input_tokens;
-      if (typeof u.cache_creation_input_tokens === 'number') this.cacheWriteTokens = u.cache_creation_input_tokens;
-    }
+    // Counts are cumulative: a cache field a later event leaves null or out (message_delta's are
+    // nullable) keeps message_start's, so the input does not shrink to its uncached part.
+    if (typeof u.cache_read_input_tokens === 'number') this.cachedInputTokens = u.cache_read_input_tokens;
+    if (typeof u.cache_creation_input_tokens === 'number') this.cacheWriteTokens = u.cache_creation_input_tokens;
+    // Input tokens seen are all of them; the cache's share is kept apart for metering and pricing.
+    if (typeof u.input_tokens === 'number') this.inputTokens = u.input_tokens + this.cacheWriteTokens + this.cachedInputTokens;
     if (final && typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
   }
 

@@ -15,8 +15,9 @@ Sums the recorded interaction events for billing: one row per UTC period (--by, 
 account, model and batch (requests a batch ran apart from the others), with requests (refused,
 unauthenticated and failed counted apart), input tokens and of them the prompt cache's reads and writes,
 output tokens and of them reasoning, requests counted with Warden's tokenizer, images, audio seconds and
-speech characters. --per-key splits the rows by API key too. --priced adds cost_usd, each request priced
-at limits.prices as the budgets charge it. --from (inclusive) and --to (exclusive) are ISO 8601: 2026-11-01
+speech characters. --per-key splits the rows by API key too. --priced adds cost_usd: each request's
+counts priced at limits.prices as the budgets price them (budgets charge a request its client left,
+status 499, an estimate instead). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-11-01
 (midnight UTC) or 2026-11-01T00:00:00Z; a request belongs to the period it arrived in. Per account the
 requests and tokens equal the usage rows of \`warden ledger query\` over the same --from/--to. Works beside
 the running server. CSV has a header line; JSONL one object a line. A usage error exits with 2.`;

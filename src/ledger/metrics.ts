@@ -26,14 +26,15 @@ export function registerLedgerMetrics(ledger: Ledger, registry: Registry): void 
   gauge('warden_ledger_unsigned_entries', 'Durable entries not yet covered by a signed checkpoint', () => ledger.size - (ledger.latestCheckpoint()?.size ?? 0));
   const witnesses = ledger.witnessClient;
   if (witnesses) {
-    const labelled = (name: string, help: string, type: 'counter' | 'gauge', read: (s: WitnessStats) => number) => {
-      if (type === 'gauge') new Gauge({ name, help, labelNames: ['witness'], registers, collect() { this.reset(); for (const s of witnesses.stats) this.set({ witness: s.name }, read(s)); } });
-      else new Counter({ name, help, labelNames: ['witness'], registers, collect() { this.reset(); for (const s of witnesses.stats) this.inc({ witness: s.name }, read(s)); } });
-    };
-    labelled('warden_ledger_witness_cosigned_total', 'Checkpoints a witness cosigned', 'counter', (s) => s.cosigned);
-    labelled('warden_ledger_witness_refused_total', 'Checkpoints a witness refused (403, 404, 409, 422, an invalid cosignature)', 'counter', (s) => s.refused);
-    labelled('warden_ledger_witness_unreachable_total', 'Calls to a witness that got no answer (network error, timeout, 5xx); retried with backoff', 'counter', (s) => s.unreachable);
-    labelled('warden_ledger_witness_cosigned_size', 'Size of the latest checkpoint a witness cosigned (-1: none since start)', 'gauge', (s) => s.cosignedSize);
+    // Per witness, labelled by its key name.
+    const wcounter = (name: string, help: string, read: (s: WitnessStats) => number) =>
+      new Counter({ name, help, labelNames: ['witness'], registers, collect() { this.reset(); for (const s of witnesses.stats) this.inc({ witness: s.name }, read(s)); } });
+    const wgauge = (name: string, help: string, read: (s: WitnessStats) => number) =>
+      new Gauge({ name, help, labelNames: ['witness'], registers, collect() { this.reset(); for (const s of witnesses.stats) this.set({ witness: s.name }, read(s)); } });
+    wcounter('warden_ledger_witness_cosigned_total', 'Checkpoints a witness cosigned', (s) => s.cosigned);
+    wcounter('warden_ledger_witness_refused_total', 'Checkpoints a witness refused (403, 404, 409, 422, or an answer without a valid cosignature)', (s) => s.refused);
+    wcounter('warden_ledger_witness_unreachable_total', 'Calls to a witness that got no answer (network error, timeout, 5xx); retried with backoff', (s) => s.unreachable);
+    wgauge('warden_ledger_witness_cosigned_size', 'Size of the latest checkpoint a witness cosigned since start (-1: none yet)', (s) => s.cosignedSize);
   }
   if (ledger.witnessPolicy) {
     gauge('warden_ledger_witnessed_size', 'Size of the newest checkpoint carrying the quorum of witness cosignatures (-1: none)', () => ledger.witnessedCheckpoint()?.size ?? -1);

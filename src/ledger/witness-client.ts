@@ -38,6 +38,12 @@ export interface WitnessStats {
   lastError: string | null;
 }
 
+/** fetch's own message is "fetch failed": the cause says what (ECONNREFUSED 127.0.0.1:7380, a DNS failure). */
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.message ?? cause?.code ?? (err as Error).message;
+}
+
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 
@@ -146,7 +152,7 @@ export class WitnessClient {
       } catch (err) {
         if (this.stopped) return;
         s.stats.unreachable++;
-        this.report(s, `unreachable (${(err as Error).name === 'AbortError' ? `no answer within ${this.opts.timeoutMs} ms` : (err as Error).message}); checkpoint ${cp.size} is sent again with backoff`);
+        this.report(s, `unreachable (${(err as Error).name === 'AbortError' ? `no answer within ${this.opts.timeoutMs} ms` : describe(err)}); checkpoint ${cp.size} is sent again with backoff`);
         this.retryLater(s);
         return;
       } finally {

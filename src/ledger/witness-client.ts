@@ -132,6 +132,11 @@ export class WitnessClient {
       const cp = s.pending;
       const old = s.held ?? 0;
       if (old > cp.size) {
+        // On a shared log another node may have had a newer checkpoint cosigned already: nothing to do.
+        if (await this.ledger.storage.checkpointAt(old).catch(() => null)) {
+          if (s.pending === cp) s.pending = null;
+          return;
+        }
         s.stats.refused++;
         this.report(s, `it has cosigned size ${old} of this log, larger than this checkpoint (size ${cp.size}): the log was rolled back or rewritten since, or another copy of it with the same key is being shown to the witness`);
         if (s.pending === cp) s.pending = null;

@@ -3,10 +3,12 @@
 // Node's crypto only, so an auditor can read it in one sitting and trust what it prints.
 //
 //   node ledger-verify-example.mjs --url https://api.example.com --token KEY --key VKEY [--key VKEY]...
-//        [--state DIR] [--account ID [--from T] [--to T]] [--export query.json]
+//        [--witness VKEY]... [--quorum N] [--state DIR] [--account ID [--from T] [--to T]] [--export query.json]
 //
 // --token   a `ledger:read` key (or the admin token); also WARDEN_LEDGER_TOKEN
 // --key     a verifier key obtained out of band (repeat during a rotation)
+// --witness a witness's verifier key (cosignature/v1, type 0x04), obtained from the witness's operator
+// --quorum  how many of the witnesses given must have cosigned the checkpoint (default: all of them)
 // --state   a folder where the checkpoints seen are kept; each run checks the new one against them
 // --account the account whose entries are proved one by one and whose totals are added up
 // --export  a result of the audit query (`warden ledger query --format json`): its rows and usage
@@ -83,6 +85,39 @@ export function verifierKey(text) {
   return { name: m[1], id, key: createPublicKey({ key: der, format: 'der', type: 'spki' }), text: text.trim() };
 }
 
+/** A witness's verifier key `name+keyid+base64(0x04 || Ed25519 public key)` (c2sp.org/tlog-cosignature). */
+export function witnessKey(text) {
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(text.trim());
+  if (!m) throw new Error(`not a witness key: ${text}`);
+  const raw = unb64(m[3]);
+  if (raw.length !== 33 || raw[0] !== 4) throw new Error(`not a cosignature/v1 Ed25519 witness key: ${text}`);
+  const id = sha256(Buffer.from(`${m[1]}\n`, 'utf8'), raw).subarray(0, 4);
+  if (id.toString('hex') !== m[2]) throw new Error(`the key id of ${text} does not match its key`);
+  const der = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw.subarray(1)]);
+  return { name: m[1], id, key: createPublicKey({ key: der, format: 'der', type: 'spki' }), text: text.trim() };
+}
+
+/**
+ * The witnesses whose cosignature on the signed note verifies: a signature line of the witness's
+ * name and key id holding a big-endian u64 timestamp and an Ed25519 signature over
+ * "cosignature/v1\ntime <timestamp>\n" followed by the checkpoint text.
+ */
+export function cosigners(note, witnesses) {
+  const cut = note.lastIndexOf('\n\n');
+  const text = note.slice(0, cut + 1);
+  const found = [];
+  for (const line of note.slice(cut + 2).split('\n').filter(Boolean)) {
+    const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
+    if (!m) continue;
+    const sig = unb64(m[2]);
+    const w = witnesses.find((w) => w.name === m[1] && w.id.equals(sig.subarray(0, 4)));
+    if (!w || sig.length !== 4 + 8 + 64 || found.includes(w.text)) continue;
+    const message = Buffer.from(`cosignature/v1\ntime ${sig.readBigUInt64BE(4)}\n${text}`, 'utf8');
+    if (verify(null, message, w.key, sig.subarray(12))) found.push(w.text);
+  }
+  return found;
+}
+
 /** A signed checkpoint: its origin, size and root, once a signature by one of `keys` verifies. */
 export function openCheckpoint(note, keys) {
   const cut = note.lastIndexOf('\n\n');
@@ -117,14 +152,16 @@ export function usageOf(interactions) {
 }
 
 async function main(argv) {
-  const o = { key: [] };
+  const o = { key: [], witness: [] };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length || !['url', 'token', 'key', 'state', 'account', 'from', 'to', 'export'].includes(name)) {
+    if (!argv[i].startsWith('--') || i + 1 >= argv.length || !['url', 'token', 'key', 'witness', 'quorum', 'state', 'account', 'from', 'to', 'export'].includes(name)) {
       console.error(`usage error at ${argv[i]} (see the comment at the top of this file)`); return 2;
     }
-    if (name === 'key') o.key.push(argv[++i]); else o[name] = argv[++i];
+    if (name === 'key' || name === 'witness') o[name].push(argv[++i]); else o[name] = argv[++i];
   }
+  const quorum = o.quorum === undefined ? o.witness.length : Number(o.quorum);
+  if (!Number.isInteger(quorum) || (o.quorum !== undefined && (quorum < 1 || quorum > o.witness.length))) { console.error('--quorum must be between 1 and the number of --witness keys'); return 2; }
   const token = o.token ?? process.env.WARDEN_LEDGER_TOKEN;
   if (!o.url || o.key.length === 0) { console.error('--url and --key are required'); return 2; }
   const keys = o.key.map(verifierKey);
@@ -138,6 +175,12 @@ async function main(argv) {
 
   const cp = openCheckpoint(await get('/ledger/v1/checkpoint'), keys);
   console.log(`checkpoint: size ${cp.size}, root ${cp.root.toString('base64')}, signed by ${cp.signers.join(', ')}`);
+  // Witnesses: the log cannot show this checkpoint to you and another history to someone else
+  // unless `quorum` of them were fooled too; without their cosignatures it could.
+  if (o.witness.length) {
+    const cos = cosigners(cp.note, o.witness.map(witnessKey));
+    check(cos.length >= quorum, `the checkpoint carries ${cos.length} of the ${quorum} witness cosignature(s) required${cos.length ? ` (${cos.join(', ')})` : ''}`);
+  }
 
   // The checkpoints kept from earlier runs: the log must have grown from each of them.
   if (o.state) {

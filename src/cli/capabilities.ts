@@ -240,6 +240,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const notifyError = ledgerErrorLog((line) => { void notifier.emit(ledgerFailed(line)); }, 10 * 60_000);
     const opened = await openLedgerFromConfig(config, {
       createKey: true,
+      // Each new checkpoint goes to ledger.witnesses in the background (never on the request path).
+      submitToWitnesses: true,
       onKeyCreated: (vkey, path) => say(`ledger: created signing key ${path} (keep it secret); publish the verifier key: ${vkey}`),
       onError: (err) => { logError(err); notifyError(err); },
       // The outage's start was logged once (LEDGER_UNAVAILABLE); its end is, once, with what waited.

@@ -100,7 +100,7 @@ export const LedgerReconcileResultSchema = z.object({
 const STATUS: Record<LedgerError['code'], number> = {
   LEDGER_NOT_FOUND: 404, LEDGER_BAD_REQUEST: 400, LEDGER_OVERLOADED: 503, LEDGER_CLOSED: 503, LEDGER_INCONSISTENT: 500, LEDGER_UNAVAILABLE: 503,
   // Only ever reported (onError), never thrown at a caller.
-  LEDGER_KEY_MISMATCH: 500,
+  LEDGER_KEY_MISMATCH: 500, LEDGER_WITNESS: 502,
 };
 
 /** A ledger failure as an admin API error. */

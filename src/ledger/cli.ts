@@ -3,7 +3,7 @@
  *
  *   warden ledger keygen [--name ORIGIN] [--out FILE] [--force]
  *   warden ledger key                          print the verifier key(s) to publish
- *   warden ledger verify [--key VKEY]... [--checkpoint FILE]... [--json]
+ *   warden ledger verify [--key VKEY]... [--checkpoint FILE]... [--witness VKEY]... [--quorum N] [--json]
  *   warden ledger prove <id|index> [--tree-size N]
  *   warden ledger consistency <old> <new>
  *   warden ledger checkpoint
@@ -30,7 +30,8 @@ import { NoEventStoreError, PostgresEventRows, SqliteEventRows, type EventRowRea
 import type { LedgerConfig } from './config.ts';
 import { hashLeaf } from './merkle.ts';
 import { encodeBase64, generateSigner, parseVerifierKey, type NoteVerifier } from './note.ts';
-import { loadSigners, openLedgerFromConfig, openLedgerStorageReadOnly, resolveLedgerSetup, trustedKeys, writeKeyFile, type LedgerSetup } from './open.ts';
+import { loadSigners, openLedgerFromConfig, openLedgerStorageReadOnly, resolveLedgerSetup, trustedKeys, witnessPolicy, writeKeyFile, type LedgerSetup } from './open.ts';
+import { parseCosignerKey, type CosignerVerifier } from './cosign.ts';
 import { QueryError, exportQuery, queryLedger, type LedgerQuery } from './query.ts';
 import { NoLedgerError, type LedgerStorage } from './storage.ts';
 import { verifyLedger } from './verify.ts';
@@ -52,9 +53,11 @@ export interface LedgerCliDeps {
 export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config FILE] [options]
   keygen [--name ORIGIN] [--out FILE] [--force]   create a checkpoint signing key
   key                                             print the verifier key(s) to publish
-  verify [--key VKEY]... [--checkpoint FILE]... [--json]
+  verify [--key VKEY]... [--checkpoint FILE]... [--witness VKEY]... [--quorum N] [--json]
                                                   verify the whole log (and that it still holds
-                                                  the checkpoints you kept, each a signed note file)
+                                                  the checkpoints you kept, each a signed note file;
+                                                  with witnesses, that a checkpoint carries N of
+                                                  their cosignatures: default ledger.witnesses)
   prove <id|index> [--tree-size N]                inclusion proof (JSON)
   consistency <old> <new>                         consistency proof (JSON)
   checkpoint                                      sign a checkpoint of the durable log now
@@ -79,7 +82,7 @@ const bool = { type: 'boolean' } as const;
 const COMMANDS: Record<string, { options: Options; positionals: number }> = {
   keygen: { options: { name: str, out: str, force: bool }, positionals: 0 },
   key: { options: {}, positionals: 0 },
-  verify: { options: { key: { type: 'string', multiple: true }, checkpoint: { type: 'string', multiple: true }, json: bool }, positionals: 0 },
+  verify: { options: { key: { type: 'string', multiple: true }, checkpoint: { type: 'string', multiple: true }, witness: { type: 'string', multiple: true }, quorum: str, json: bool }, positionals: 0 },
   prove: { options: { 'tree-size': str }, positionals: 1 },
   consistency: { options: {}, positionals: 2 },
   checkpoint: { options: {}, positionals: 0 },
@@ -208,6 +211,18 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         const keptCheckpoints = ((values.checkpoint as string[] | undefined) ?? []).map((file) => {
           try { return readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`--checkpoint ${file}: ${(e as Error).message}`); }
         });
+        // Witnesses: --witness keys (cosignature/v1) and --quorum, else the configured ones.
+        const givenWitnesses = (values.witness as string[] | undefined) ?? [];
+        let witnesses: CosignerVerifier[] = [];
+        let quorum: number | undefined;
+        try {
+          witnesses = givenWitnesses.length ? givenWitnesses.map(parseCosignerKey) : (witnessPolicy(cfg)?.witnesses.map((w) => w.key) ?? []);
+        } catch (e) { throw new UsageError(`--witness: ${(e as Error).message}`); }
+        if (flag('quorum') !== undefined) {
+          quorum = sizeArg('--quorum', flag('quorum')!);
+          if (!witnesses.length) throw new UsageError('--quorum needs witness keys (--witness <name>+<id>+<key>, or ledger.witnesses)');
+          if (quorum < 1 || quorum > witnesses.length) throw new UsageError(`--quorum must be between 1 and the number of witnesses (${witnesses.length})`);
+        } else if (!givenWitnesses.length && witnesses.length) quorum = witnessPolicy(cfg)!.quorum;
         const storage = await readStorage();
         try {
           // The keys the database records are not trusted: whoever can write it can record one and
@@ -221,12 +236,13 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
             const listed = recorded.length ? ` (the ledger's database records ${recorded.map(String).join(', ')}: compare with the key published for this ledger; keys read from the database it vouches for prove nothing)` : '';
             throw new UsageError(`no verifier key: pass --key <name>+<id>+<key> with the ledger's published verifier key, or configure ledger.key_file or ledger.trusted_keys${listed}`);
           }
-          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, recorded, keptCheckpoints, unsignedGraceMs: firstCheckpointGraceMs(cfg.checkpoint_interval_ms) });
+          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, recorded, keptCheckpoints, unsignedGraceMs: firstCheckpointGraceMs(cfg.checkpoint_interval_ms), witnesses, quorum });
           if (values.json === true) print(JSON.stringify(report, null, 2));
           else {
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);
             if (report.latestCheckpoint) print(`latest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`);
             for (const k of report.kept) if (k.ok) print(`kept checkpoint of size ${k.size}: the log still holds it`);
+            if (report.witnessed) print(`witnessed: checkpoint of size ${report.witnessed.size} cosigned by ${report.witnessed.cosigners.join(', ')}${report.unwitnessed ? `; the last ${report.unwitnessed} entries are not witnessed yet` : ''}`);
             if (report.ok && report.unsigned > 0) {
               print(`WARNING: the last ${report.unsigned} entries (from #${report.size - report.unsigned}) are covered by no signed checkpoint yet: only the stored tree vouches for them (the server signs one every ledger.checkpoint_interval_ms; \`warden ledger checkpoint\` signs one now)`);
             }

@@ -54,6 +54,21 @@ export const ledgerConfigSchema = z.strictObject({
    * outage is ridden out in the queue (up to max_queue) and the node stays ready.
    */
   required: z.boolean().default(false),
+  /**
+   * Witnesses (c2sp.org/tlog-witness) each new checkpoint is sent to: `url` is the witness's
+   * submission prefix (POST <url>/add-checkpoint), `key` its cosignature/v1 verifier key
+   * (<name>+<id>+base64(0x04 || key), `warden witness keygen` prints it). Their cosignatures are
+   * stored with the checkpoint and served in GET /ledger/v1/checkpoint. Never on the request path.
+   */
+  witnesses: z.array(z.strictObject({ url: z.string().url(), key: z.string().min(1) })).default([]),
+  /**
+   * Cosignatures a checkpoint needs to count as witnessed (GET /ledger/v1/checkpoint serves the
+   * newest witnessed one; `warden ledger verify` takes it as the default --quorum). Null: every
+   * configured witness.
+   */
+  witness_quorum: z.number().int().min(1).nullable().default(null),
+  /** How long one add-checkpoint call to a witness may take, ms; slower is counted as unreachable and retried with backoff. */
+  witness_timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
   /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */
   keep_prompt_text: z.boolean().default(false),
   /**

@@ -28,7 +28,7 @@ export interface LedgerRouteOptions {
 const STATUS: Record<LedgerError['code'], number> = {
   LEDGER_NOT_FOUND: 404, LEDGER_BAD_REQUEST: 400, LEDGER_OVERLOADED: 503, LEDGER_CLOSED: 503, LEDGER_INCONSISTENT: 500, LEDGER_UNAVAILABLE: 503,
   // Only ever reported (onError), never thrown at a caller.
-  LEDGER_KEY_MISMATCH: 500,
+  LEDGER_KEY_MISMATCH: 500, LEDGER_WITNESS: 502,
 };
 
 function fail(reply: FastifyReply, status: number, code: string, message: string) {
@@ -75,7 +75,9 @@ type Handle = (fn: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown
 function registerPublicRoutes(app: FastifyInstance, ledger: Ledger, prefix: string, read: Guard, handle: Handle): void {
   /** The latest signed checkpoint, as published: a C2SP signed note. */
   app.get(`${prefix}/checkpoint`, { preHandler: read }, handle(async (_req, reply) => {
-    let cp = ledger.latestCheckpoint();
+    // With witnesses, the newest checkpoint that carries their quorum of cosignatures (a client
+    // checking the quorum gets one it accepts); the latest until one does.
+    let cp = ledger.witnessedCheckpoint() ?? ledger.latestCheckpoint();
     if (!cp && ledger.size > 0) cp = await ledger.checkpoint();
     if (!cp) throw new LedgerError('LEDGER_NOT_FOUND', 'no checkpoint yet: the log is empty');
     // A public checkpoint may be cached but must be revalidated; a gated one was marked no-store.

@@ -24,6 +24,8 @@ import { encodeBase64, parseVerifierKey, type NoteSigner, type NoteVerifier } fr
 import type { PreparedEntry, RecordedVerdict } from './records.ts';
 import { normalizeIsoTime } from '../store/iso-time.ts';
 import type { CheckpointRow, EntryRow, EraseFilter, LedgerStorage } from './storage.ts';
+import { addSignatureLines, checkCosignatures } from './cosign.ts';
+import { WitnessClient, type WitnessEndpoint } from './witness-client.ts';
 import {
   LedgerError, type AppendReceipt, type ConsistencyBundle, type InclusionBundle, type SignedCheckpoint,
 } from './types.ts';
@@ -72,10 +74,26 @@ export interface LedgerOptions {
    * is stopped and what it had not written is refused and reported (see close()).
    */
   closeTimeoutMs?: number;
+  /**
+   * Witnesses of this log (c2sp.org/tlog-witness): their keys and the quorum of cosignatures that
+   * makes a checkpoint witnessed (witnessedCheckpoint). With `submit`, each new checkpoint is sent
+   * to them in the background (never on the append path) and their cosignatures are stored with it.
+   */
+  witnesses?: WitnessPolicy;
   now?: () => number;
 }
 
 /** What close() could not write: `lost` entries never reached the writer; `unsettled` ones were with it, and may have been committed. */
+export interface WitnessPolicy {
+  witnesses: readonly WitnessEndpoint[];
+  /** Cosignatures a checkpoint needs to count as witnessed (1..witnesses.length). */
+  quorum: number;
+  /** Send checkpoints to the witnesses (the server does; one-shot CLI commands do not). */
+  submit?: boolean;
+  /** Per call, ms (default 10,000). */
+  timeoutMs?: number;
+}
+
 export interface LedgerCloseReport { lost: number; unsettled: number }
 
 interface Pending {
@@ -140,6 +158,10 @@ const SEND_INTERVAL_MS = 2;
 const RESTART_MAX_MS = 5000;
 
 export class Ledger {
+  /** The newest checkpoint carrying a quorum of witness cosignatures (null: none yet, or no witnesses). */
+  private witnessed: SignedCheckpoint | null = null;
+  /** Sends checkpoints to the witnesses (when configured to). */
+  readonly witnessClient: WitnessClient | null = null;
   readonly origin: string;
   readonly storage: LedgerStorage;
   private readonly signers: readonly NoteSigner[];
@@ -185,6 +207,51 @@ export class Ledger {
     this.origin = opts.origin;
     this.storage = opts.storage;
     this.signers = opts.signers;
+    const w = opts.witnesses;
+    if (w && w.witnesses.length) {
+      if (!Number.isInteger(w.quorum) || w.quorum < 1 || w.quorum > w.witnesses.length) throw new Error(`witness quorum ${w.quorum} must be between 1 and the number of witnesses (${w.witnesses.length})`);
+      if (w.submit) this.witnessClient = new WitnessClient(this, w.witnesses, { timeoutMs: w.timeoutMs ?? 10_000, onError: (e) => this.opts.onError?.(e) });
+    }
+  }
+
+  /** The witnesses' keys and quorum, when the log has witnesses. */
+  get witnessPolicy(): WitnessPolicy | null {
+    return this.opts.witnesses?.witnesses.length ? this.opts.witnesses : null;
+  }
+
+  /** The newest checkpoint that carries a quorum of valid witness cosignatures, null if none (or no witnesses). */
+  witnessedCheckpoint(): SignedCheckpoint | null {
+    return this.witnessed;
+  }
+
+  /** Whether a signed checkpoint note carries the quorum of valid cosignatures of the configured witnesses. */
+  private hasQuorum(note: string): boolean {
+    const p = this.witnessPolicy;
+    if (!p) return false;
+    try { return checkCosignatures(note, p.witnesses.map((w) => w.key)).valid.length >= p.quorum; } catch { return false; }
+  }
+
+  private noteWitnessed(cp: SignedCheckpoint): void {
+    if (this.hasQuorum(cp.note) && (!this.witnessed || cp.size >= this.witnessed.size)) this.witnessed = cp;
+  }
+
+  /**
+   * Add witness cosignature lines to the stored checkpoint of `size` (they are signature lines on
+   * the same note text, so the log's own signature still verifies and the note is still one signed
+   * note). Lines that do not verify against a configured witness key are not stored. Resolves to
+   * the checkpoint as now stored, null when there is none of that size.
+   */
+  async addCosignatures(size: number, lines: readonly string[]): Promise<SignedCheckpoint | null> {
+    const row = await this.storage.checkpointAt(size);
+    if (!row) return null;
+    const keys = (this.witnessPolicy?.witnesses ?? []).map((w) => w.key);
+    const { valid } = checkCosignatures(addSignatureLines(row.note, lines), keys);
+    const note = addSignatureLines(row.note, valid.map((v) => v.line));
+    if (note !== row.note) await this.storage.putCheckpoint({ ...row, note });
+    const cp: SignedCheckpoint = { size: row.size, rootHash: b64(row.root), note, createdAt: row.created_at };
+    if (this.latest && this.latest.size === size && this.latest.rootHash === cp.rootHash) this.latest = cp;
+    this.noteWitnessed(cp);
+    return cp;
   }
 
   /**
@@ -230,6 +297,11 @@ export class Ledger {
     this.link = link;
     this.durableSize = Math.max(this.durableSize, state.size);
     if (state.latest && (!this.latest || state.latest.size >= this.latest.size)) this.latest = state.latest;
+    if (state.latest) {
+      this.noteWitnessed(state.latest);
+      // At start (and after a restart) the latest checkpoint goes to the witnesses unless it is witnessed already.
+      if (!this.witnessed || this.witnessed.size < state.latest.size) this.witnessClient?.submit(state.latest);
+    }
     this.verifiersList = state.verifiers.map(parseVerifierKey);
     this.busy = false;
     this.markBusy();
@@ -440,11 +512,15 @@ export class Ledger {
   private onCheckpointSigned(cp: SignedCheckpoint): void {
     if (this.latest && cp.size < this.latest.size) return;
     if (this.latest && cp.size === this.latest.size && cp.note === this.latest.note) return;
+    // The same checkpoint again (a writer that had nothing new to sign): keep the one carrying the cosignatures.
+    if (this.latest && cp.size === this.latest.size && cp.rootHash === this.latest.rootHash && this.latest.note.startsWith(cp.note)) return;
     if (this.latest) this.stats.maxCheckpointGapMs = Math.max(this.stats.maxCheckpointGapMs, Date.parse(cp.createdAt) - Date.parse(this.latest.createdAt));
     this.latest = cp;
     // On a shared log a checkpoint may cover entries other writers appended.
     if (cp.size > this.durableSize) this.durableSize = cp.size;
     this.stats.checkpoints++;
+    this.noteWitnessed(cp);
+    this.witnessClient?.submit(cp);
     this.opts.onCheckpoint?.(cp);
   }
 
@@ -570,7 +646,9 @@ export class Ledger {
       cp = await this.storage.checkpointAt(opts.treeSize);
       if (!cp) throw new LedgerError('LEDGER_NOT_FOUND', `no signed checkpoint of size ${opts.treeSize}`);
     } else {
-      cp = this.latest && this.latest.size > row.index ? this.latest : await this.checkpoint();
+      // The newest witnessed checkpoint when it covers the entry (its note carries the cosignatures).
+      const w = this.witnessed && this.witnessed.size > row.index ? this.witnessed : null;
+      cp = w ?? (this.latest && this.latest.size > row.index ? this.latest : await this.checkpoint());
     }
     const size = cp.size;
     if (row.index >= size) throw new LedgerError('LEDGER_BAD_REQUEST', `entry ${row.index} is not in the tree of size ${size}`);
@@ -654,6 +732,8 @@ export class Ledger {
   close(): Promise<LedgerCloseReport> {
     this.closing ??= (async () => {
       this.closed = true;
+      // Checkpoints not witnessed yet are sent again by the next start (it sends the latest).
+      await this.witnessClient?.stop();
       const finished = this.finishWriting();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openPostgres } from '../store/postgres.ts';
 import type { LedgerConfig } from './config.ts';
-import { Ledger, type LedgerOptions } from './ledger.ts';
+import { Ledger, type LedgerOptions, type WitnessPolicy } from './ledger.ts';
+import { parseCosignerKey } from './cosign.ts';
 import { generateSigner, parseSignerKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from './note.ts';
 import { PostgresLedgerStorage } from './postgres.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
@@ -72,6 +73,23 @@ export function loadSigners(cfg: LedgerConfig, opts: { env?: NodeJS.ProcessEnv; 
   return signers;
 }
 
+/**
+ * The configured witnesses (ledger.witnesses, ledger.witness_quorum), checked: each key must be a
+ * cosignature/v1 verifier key, the quorum between 1 and their number. Null without witnesses.
+ */
+export function witnessPolicy(cfg: LedgerConfig, submit = false): WitnessPolicy | null {
+  if (!cfg.witnesses.length) {
+    if (cfg.witness_quorum !== null) throw new Error('ledger.witness_quorum is set but ledger.witnesses is empty');
+    return null;
+  }
+  const witnesses = cfg.witnesses.map((w, i) => {
+    try { return { url: w.url, key: parseCosignerKey(w.key) }; } catch (e) { throw new Error(`ledger.witnesses[${i}].key: ${(e as Error).message} (a witness's cosignature/v1 verifier key, as \`warden witness keygen\` prints it)`); }
+  });
+  const quorum = cfg.witness_quorum ?? witnesses.length;
+  if (quorum > witnesses.length) throw new Error(`ledger.witness_quorum (${quorum}) is larger than the number of ledger.witnesses (${witnesses.length})`);
+  return { witnesses, quorum, submit, timeoutMs: cfg.witness_timeout_ms };
+}
+
 export function trustedKeys(cfg: LedgerConfig): NoteVerifier[] {
   return cfg.trusted_keys.map(parseVerifierKey);
 }
@@ -115,9 +133,10 @@ export async function openLedgerStorageReadOnly(setup: LedgerSetup): Promise<Led
 /** Open the ledger as configured (what `warden serve` and the CLI use). */
 export async function openLedgerFromConfig(
   setup: LedgerSetup,
-  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'onStorageBack' | 'writer'>> = {},
+  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void; submitToWitnesses?: boolean } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'onStorageBack' | 'writer'>> = {},
 ): Promise<Ledger> {
   const cfg = resolveLedgerSetup(setup).ledger;
+  const witnesses = witnessPolicy(cfg, opts.submitToWitnesses === true);
   const env = opts.env ?? process.env;
   const makesKey = opts.createKey === true && !resolveEnv(cfg.key, env) && !existsSync(cfg.key_file);
   // A configured key is read before anything is opened (a missing one is said before a schema is created).
@@ -148,6 +167,7 @@ export async function openLedgerFromConfig(
       storage, origin: cfg.origin, signers, trustedKeys: trustedKeys(cfg),
       checkpointIntervalMs: cfg.checkpoint_interval_ms, batchMax: cfg.batch_max, groupCommitMs: cfg.group_commit_ms, maxQueue: cfg.max_queue, closeTimeoutMs: cfg.close_timeout_ms,
       keepPromptText: cfg.keep_prompt_text, onError: opts.onError, onCommit: opts.onCommit, onCheckpoint: opts.onCheckpoint, onStorageBack: opts.onStorageBack, writer: opts.writer,
+      witnesses: witnesses ?? undefined,
     });
   } catch (err) {
     await storage.close();

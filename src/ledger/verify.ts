@@ -11,6 +11,7 @@
  */
 import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
+import { checkCosignatures, type CosignerVerifier } from './cosign.ts';
 import { commitment, entryColumns, operatorCommitments, parseLeaf, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
 import { ipv4ToInt, type CheckpointRow, type LedgerStorage } from './storage.ts';
 
@@ -37,6 +38,14 @@ export interface VerifyReport {
   unsigned: number;
   /** The checkpoints kept from earlier (`VerifyOptions.keptCheckpoints`) that the log still holds: size, and whether it does. */
   kept: Array<{ size: number | null; ok: boolean }>;
+  /**
+   * With witnesses (`VerifyOptions.witnesses`): the largest checkpoint that carries the quorum of
+   * valid cosignatures and whose root the entries reproduce, and which witnesses cosigned it; null
+   * if none does (a failure when the log has entries).
+   */
+  witnessed?: { size: number; cosigners: string[] } | null;
+  /** With witnesses: entries after the largest witnessed checkpoint (no witness vouches for them yet). */
+  unwitnessed?: number;
   problems: VerifyProblem[];
 }
 
@@ -68,6 +77,15 @@ export interface VerifyOptions {
   /** Stop collecting after this many problems (the scan still completes). */
   maxProblems?: number;
   pageSize?: number;
+  /**
+   * Witness keys (cosignature/v1) whose cosignatures count. With them the log passes only if a
+   * checkpoint its entries reproduce carries `quorum` of their cosignatures, and every kept
+   * checkpoint carries the quorum too. A cosignature line of one of these keys that does not
+   * verify is a problem.
+   */
+  witnesses?: readonly CosignerVerifier[];
+  /** Cosignatures needed (default: every witness given). */
+  quorum?: number;
 }
 
 const COLS: (keyof EntryColumns)[] = ['id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level'];
@@ -97,7 +115,17 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
   const size = await storage.size();
 
   // Checkpoints, ascending; opened (signature, origin, syntax) up front.
-  const cps: (CheckpointRow & { valid: boolean })[] = [];
+  const cps: (CheckpointRow & { valid: boolean; cosigners: string[] })[] = [];
+  const witnesses = opts.witnesses ?? [];
+  const quorum = witnesses.length ? (opts.quorum ?? witnesses.length) : 0;
+  const cosignersOf = (note: string, what: string): string[] => {
+    if (!witnesses.length) return [];
+    try {
+      const { valid, invalid } = checkCosignatures(note, witnesses);
+      for (const m of invalid) report({ kind: 'checkpoint', message: `${what}: witness ${m}` });
+      return valid.map((v) => v.witness.name);
+    } catch { return []; }
+  };
   for (let after = -1; ;) {
     const rows = await storage.checkpoints(after, page);
     if (rows.length === 0) break;
@@ -112,7 +140,7 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
         report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size}: ${signedOnlyByRecorded(row.note, opts) ?? (err as Error).message}` });
       }
       if (row.size > size) { report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size} is ahead of the stored log (size ${size})` }); valid = false; }
-      cps.push({ ...row, valid });
+      cps.push({ ...row, valid, cosigners: valid ? cosignersOf(row.note, `checkpoint ${row.size}`) : [] });
     }
     after = rows[rows.length - 1].size;
   }
@@ -121,6 +149,10 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
   const kept: Array<{ size: number; root: Uint8Array } | null> = (opts.keptCheckpoints ?? []).map((note, k) => {
     try {
       const cp = openCheckpoint(note, opts.verifiers, opts.origin);
+      if (quorum) {
+        const cosigners = cosignersOf(note, `kept checkpoint ${k + 1} (size ${cp.size})`);
+        if (cosigners.length < quorum) report({ kind: 'checkpoint', index: cp.size, message: `kept checkpoint ${k + 1} (size ${cp.size}) carries ${cosigners.length} valid witness cosignature(s), fewer than the quorum of ${quorum}${cosigners.length ? ` (${cosigners.join(', ')})` : ''}` });
+      }
       return { size: cp.size, root: cp.rootHash };
     } catch (err) {
       report({ kind: 'checkpoint', message: `kept checkpoint ${k + 1}: ${(err as Error).message}` });
@@ -246,9 +278,11 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
   // Roots: the entries must reproduce every signed root; the stored nodes too.
   let entriesMatchSigned = true;
   let nodesMatchSigned = true;
+  let witnessed: { size: number; cosigners: string[] } | null = null;
   for (const cp of cps) {
     if (!cp.valid) continue;
     const fromEntries = entryRoots.get(cp.size);
+    if (quorum && cp.cosigners.length >= quorum && fromEntries && eq(fromEntries, cp.root) && (!witnessed || cp.size > witnessed.size)) witnessed = { size: cp.size, cosigners: cp.cosigners };
     if (fromEntries && !eq(fromEntries, cp.root)) {
       entriesMatchSigned = false;
       report({ kind: 'checkpoint', index: cp.size, message: `the stored entries do not reproduce the signed root of checkpoint ${cp.size}` });
@@ -320,6 +354,9 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
   if (size > 0 && signedSize === 0 && !awaitingFirstCheckpoint) {
     report({ kind: 'checkpoint', message: `no signed checkpoint covers the log: none of its ${size} entries is covered by a signature (its checkpoints were deleted, or none was signed yet: \`warden ledger checkpoint\` signs one)` });
   }
+  if (quorum && size > 0 && !witnessed) {
+    report({ kind: 'checkpoint', message: `no checkpoint of the log carries the quorum of ${quorum} valid witness cosignature(s) (of ${witnesses.map((w) => w.name).join(', ')}) with a root its entries reproduce: no witness vouches for this log (its witnesses refused or never saw it, or the log was rewritten after they cosigned)` });
+  }
   problems.sort((x, y) => kindOrder(x) - kindOrder(y) || (x.index ?? 0) - (y.index ?? 0));
   const entryIdx = problems.filter((p) => p.kind === 'entry').map((p) => p.index!);
   const latest = cps.length ? cps[cps.length - 1] : null;
@@ -335,6 +372,7 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
     latestCheckpoint: latest ? { size: latest.size, rootHash: b64(latest.root) } : null,
     unsigned: size - Math.min(signedSize, size),
     kept: keptResults,
+    ...(quorum ? { witnessed, unwitnessed: size - (witnessed?.size ?? 0) } : {}),
     problems,
   };
 }

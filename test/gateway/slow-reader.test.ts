@@ -35,7 +35,7 @@ function endless(res: http.ServerResponse): void {
   pump();
 }
 
-async function setup(idleMs = IDLE_MS): Promise<Harness> {
+async function setup(idleMs = IDLE_MS, capMs?: number): Promise<Harness> {
   const u = await startRawUpstream((_req, res, body) => {
     const req = JSON.parse(body);
     if (req.stream) return endless(res);
@@ -56,7 +56,7 @@ async function setup(idleMs = IDLE_MS): Promise<Harness> {
   const h = await startHarness({
     hooks: [limits],
     upstreamOverride: () => [{ name: 'raw', base_url: u.url, models: ['*'] }],
-    config: { server: { write_idle_timeout_ms: idleMs } },
+    config: { server: { write_idle_timeout_ms: idleMs, ...(capMs ? { stream_max_duration_ms: capMs } : {}) } },
   });
   open.push(h);
   return h;
@@ -152,6 +152,24 @@ test('a client that reads slowly but steadily is not cut off, however long its k
   assert.ok(reader.read() > readBefore, `the client read on: ${readBefore} then ${reader.read()} bytes`);
   assert.equal((await storedEvents(h, 1, 0)).length, 0, 'nothing recorded: the stream is still going');
   assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 1, 'the stream is in flight');
+});
+
+test('a large answer read so slowly it would take minutes is cut off after the duration cap and the write timeout, and recorded', async () => {
+  // 24 MB at 300 KB/s: over a minute, each read showing progress to the write watch.
+  const idleMs = 2000;
+  const capMs = 1500;
+  const h = await setup(idleMs, capMs);
+  const reader = steadyReader(h.url, chat('big', false), 300 * 1024);
+  const closed = new Promise<void>((r) => reader.socket.once('close', () => r()));
+  reader.socket.on('readable', () => {}); // a reset is seen while reading
+  const [e] = await storedEvents(h, 1, 4 * (capMs + idleMs));
+  assert.ok(e, 'the interaction is recorded though the client is still reading');
+  assert.equal(e.response.status, 499);
+  assert.equal(e.response.error_code, 'WARDEN_CLIENT_NOT_READING');
+  assert.ok(reader.read() > 0 && reader.read() < BIG_TEXT.length, `the client had read part of the answer: ${reader.read()} bytes`);
+  await closed;
+  assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 0, 'no interaction in flight');
+  await nextRequestServed(h);
 });
 
 /**

@@ -80,7 +80,11 @@ export const configSchema = z.strictObject({
     max_json_values: z.number().int().positive().default(300_000),
     /** Largest request header section, bytes (Node's --max-http-header-size). */
     header_limit_bytes: z.number().int().positive().default(16 * 1024),
-    /** Longest a streamed answer may run before Warden ends it, ms. */
+    /**
+     * Longest a streamed answer may run before Warden ends it, ms; also how long a large
+     * non-streamed answer may take to reach a slow client before it must be taken within
+     * `write_idle_timeout_ms`.
+     */
     stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
     /**
      * A stream the client has received nothing on for this long, seconds (fractions allowed), gets

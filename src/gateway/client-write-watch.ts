@@ -103,6 +103,21 @@ export class ClientWriteWatch {
     this.stop();
     if (this.res.destroyed) return;
     this.onStalled();
-    this.res.destroy();
+    resetConnection(this.res);
   }
+}
+
+/**
+ * Close a client's connection with a reset. A graceful close would leave what the kernel still
+ * holds for a client that reads nothing (its send buffer, up to several MB) queued behind the
+ * client's closed window until the kernel gives up on the orphaned connection, a minute or more
+ * later; a reset drops it at once, and tells the client the answer was not delivered whole.
+ * A connection that is not plain TCP (TLS) is closed as before.
+ */
+export function resetConnection(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket && !socket.destroyed) {
+    try { socket.resetAndDestroy(); } catch { /* not a TCP handle: destroyed below */ }
+  }
+  res.destroy();
 }

@@ -86,7 +86,7 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
 
   // Speech is audio, and a transcript may be plain text or subtitles: passed on as the upstream sent them.
   if (NOT_JSON_ANSWERS.has(ctx.flavour) && res.statusCode < 400 && !isStream && !contentType.includes('json')) {
-    await relayBinaryAnswer(run, reply, call, res);
+    await relayBinaryAnswer(run, reply, call, res, deps.streamMaxDurationMs);
     return;
   }
   if (res.statusCode >= 400 || (!isStream && !contentType.includes('json'))) {
@@ -99,5 +99,5 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
     return;
   }
 
-  await relayJsonAnswer(run, reply, call, res, transformers);
+  await relayJsonAnswer(run, reply, call, res, transformers, deps.streamMaxDurationMs);
 }

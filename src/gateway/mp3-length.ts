@@ -121,6 +121,11 @@ export class Mp3Length {
   private frames = 0;
   private samples = 0;
 
+  /** Known not to be an MP3 stream (its first bytes are not one's): what follows need not be pushed. */
+  get notMp3(): boolean {
+    return this.phase === 'none';
+  }
+
   push(chunk: Buffer): void {
     this.total += chunk.length;
     if (this.phase === 'none' || this.phase === 'ended') return;
@@ -241,5 +246,29 @@ const round = (s: number) => Math.round(s * 1000) / 1000;
 export function mp3Seconds(file: Buffer): number | null {
   const m = new Mp3Length();
   m.push(file);
+  return m.seconds();
+}
+
+/**
+ * Base64 characters decoded at a time to read an MP3 given as base64 (Chat's and Responses'
+ * `input_audio`): a multiple of 4, so that each slice decodes on its own. The text is never
+ * decoded whole: one slice's bytes at a time, and none past the point where it is known not to be an MP3.
+ */
+const BASE64_SLICE = 64 * 1024;
+
+/**
+ * Seconds of an MP3 file given as base64, or null when it is not MP3, or when its base64 holds
+ * anything but base64 (line breaks: then the slices would not decode on their own).
+ */
+export function mp3SecondsOfBase64(data: string): number | null {
+  const m = new Mp3Length();
+  for (let at = 0; at < data.length && !m.notMp3; at += BASE64_SLICE) {
+    const slice = data.slice(at, at + BASE64_SLICE);
+    const bytes = Buffer.from(slice, 'base64');
+    // A whole slice of base64 is 3 bytes for 4 characters; padding may end only the last one.
+    const whole = at + BASE64_SLICE >= data.length ? Math.floor((slice.length * 3) / 4) - (slice.endsWith('==') ? 2 : slice.endsWith('=') ? 1 : 0) : (BASE64_SLICE / 4) * 3;
+    if (bytes.length !== whole) return null;
+    m.push(bytes);
+  }
   return m.seconds();
 }

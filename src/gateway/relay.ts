@@ -63,8 +63,11 @@ export async function relayUpstreamError(deps: PipelineDeps, run: Run, reply: Fa
   reply.code(res.statusCode).headers(headers).send(text);
 }
 
-/** The answer, read whole: metered, rewritten by the output transformers as one JSON object, sent. */
-export async function relayJsonAnswer(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead, transformers: OutputTransformer[]): Promise<void> {
+/**
+ * The answer, read whole: metered, rewritten by the output transformers as one JSON object, sent.
+ * `maxMs` (`server.stream_max_duration_ms`): the longest a large answer's delivery may take.
+ */
+export async function relayJsonAnswer(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead, transformers: OutputTransformer[], maxMs: number): Promise<void> {
   const { ctx } = run;
   const passHeaders = res.passed;
   let raw: Buffer;
@@ -90,11 +93,11 @@ export async function relayJsonAnswer(run: Run, reply: FastifyReply, call: Upstr
     reply.code(res.statusCode).headers(headers).send(out);
     return;
   }
-  sendInSlices(run, reply, res.statusCode, headers, typeof out === 'string' ? Buffer.from(out) : out);
+  sendInSlices(run, reply, res.statusCode, headers, typeof out === 'string' ? Buffer.from(out) : out, maxMs);
 }
 
 /** An answer that is not JSON (speech's audio, a transcript as text or subtitles): the upstream's bytes, with its content type, as sent. */
-export async function relayBinaryAnswer(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead): Promise<void> {
+export async function relayBinaryAnswer(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead, maxMs: number): Promise<void> {
   const { ctx } = run;
   let raw: Buffer;
   try { raw = await call.bytes(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
@@ -107,18 +110,25 @@ export async function relayBinaryAnswer(run: Run, reply: FastifyReply, call: Ups
     reply.code(res.statusCode).headers(headers).send(raw);
     return;
   }
-  sendInSlices(run, reply, res.statusCode, headers, raw);
+  sendInSlices(run, reply, res.statusCode, headers, raw, maxMs);
 }
 
 /**
  * A large answer, written a slice at a time as the client takes it: the socket holds no more than
  * a slice beyond its buffer mark, and a client that stops reading is seen by the write watch
  * (which sees progress slice by slice, where one large write would show none until it is all out).
+ * A client that reads on, but so slowly that its answer takes longer than a stream may last
+ * (`maxMs`), must have it within the write timeout from then, as a stream's end at its cap must
+ * go out: else its connection is closed (499 `WARDEN_CLIENT_NOT_READING`). Without this a
+ * trickle of reads would hold the answer in memory, and its concurrency slot, indefinitely.
  */
-function sendInSlices(run: Run, reply: FastifyReply, status: number, headers: Record<string, string>, body: Buffer): void {
+function sendInSlices(run: Run, reply: FastifyReply, status: number, headers: Record<string, string>, body: Buffer, maxMs: number): void {
   const res = reply.raw;
   reply.hijack();
   res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+  const cap = setTimeout(() => run.watch.endWithin(), maxMs);
+  cap.unref();
+  res.once('close', () => clearTimeout(cap));
   let offset = 0;
   const pump = (): void => {
     while (offset < body.length) {

@@ -7,6 +7,7 @@ import { deflateSync } from 'node:zlib';
 import { limitsConfigSchema } from './config.ts';
 import { cutAnswerUsage, estimateInput, estimateInputTokens, outputTokenReserve, pdfPages, wavByteRate } from './estimate.ts';
 import { deflatedSpaces, makePdf, pdfWithContent } from '../../test/helpers/pdf.ts';
+import { frame, tagFrame } from '../../test/helpers/mp3.ts';
 
 const est = limitsConfigSchema.parse({}).estimate;
 const b64 = (b: Buffer) => b.toString('base64');
@@ -72,6 +73,28 @@ function wav(byteRate: number, dataBytes: number, chunks: Buffer[] = []): Buffer
 const chatAudio = (data: string, format: string) => ({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data, format } }] }] });
 const responsesAudio = (data: string, format: string) => ({ input: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data, format } }] }] });
 
+test('an MP3 in input_audio counts as long as its frames play, not its bytes at 32 kbit/s', () => {
+  // 2,300 frames of 1,152 samples at 44.1 kHz, 128 kbit/s: 60.08 s (601 tokens); its ~960 KB at
+  // 32 kbit/s would have been 240 s (2,400 tokens).
+  const frames = Array.from({ length: 2300 }, (_, i) => frame(128, { padding: i % 3 === 0 }));
+  const seconds = (2300 * 1152) / 44_100;
+  const cbr = Buffer.concat(frames);
+  assert.equal(estimateInputTokens(chatAudio(b64(cbr), 'mp3'), est), Math.ceil(seconds * 10));
+  assert.equal(estimateInputTokens(responsesAudio(b64(cbr), 'mp3'), est), Math.ceil(seconds * 10));
+  assert.ok(cbr.length / 4000 > 3.5 * seconds, 'its bytes at 32 kbit/s were four times as long');
+  // VBR, with the encoder's Xing header; an ID3v2 tag before it
+  const rates = [32, 320, 64, 192, 128, 256, 40, 96];
+  const vbr = Array.from({ length: 1000 }, (_, i) => frame(rates[i % rates.length]));
+  const tag = Buffer.alloc(2000); tag.write('ID3', 0, 'latin1'); tag[3] = 4; tag[8] = (1990 >> 7) & 0x7f; tag[9] = 1990 & 0x7f;
+  assert.equal(estimateInputTokens(chatAudio(b64(Buffer.concat([tag, tagFrame('Xing', 1000), ...vbr])), 'mp3'), est), Math.ceil(((1000 * 1152) / 44_100) * 10));
+  // MPEG-2 at 24 kHz, mono, 576 samples a frame, at 8 kbit/s: lower than 32 kbit/s, so longer than its bytes said
+  const low = Buffer.concat(Array.from({ length: 500 }, () => frame(8, { mpeg2: true, mono: true })));
+  assert.equal(estimateInputTokens(chatAudio(b64(low), 'mp3'), est), Math.ceil(((500 * 576) / 24_000) * 10));
+  // base64 broken by line breaks is not read frame by frame: its bytes at 32 kbit/s, as before
+  const wrapped = b64(cbr).replace(/.{76}/g, '$&\n');
+  assert.equal(estimateInputTokens(chatAudio(wrapped, 'mp3'), est), Math.ceil((Math.floor((wrapped.length * 3) / 4) / 4000) * 10));
+});
+
 test('audio counts audio_tokens_per_second a second: a WAV file by its header\'s byte rate, anything else at 32 kbit/s', () => {
   // 30 s of 16 kHz 16-bit mono (32,000 bytes a second), and its 44 header bytes: 301 tokens
   const speech = b64(wav(32_000, 30 * 32_000));
@@ -81,7 +104,7 @@ test('audio counts audio_tokens_per_second a second: a WAV file by its header\'s
   // a chunk before `fmt ` (LIST metadata, odd-sized and padded) does not hide it
   const list = Buffer.concat([Buffer.from('LIST', 'latin1'), Buffer.from([5, 0, 0, 0]), Buffer.from('INFOx\0', 'latin1')]);
   assert.equal(wavByteRate(wav(48_000, 10, [list])), 48_000);
-  // MP3 (no header read): its bytes at 32 kbit/s, 4,000 bytes a second; 40,000 bytes are 10 s
+  // Data that is neither WAV nor MP3 (no frame headers): its bytes at 32 kbit/s, 4,000 bytes a second; 40,000 bytes are 10 s
   const mp3 = b64(Buffer.alloc(40_000, 0xff));
   assert.equal(estimateInputTokens(chatAudio(mp3, 'mp3'), est), 100);
   assert.equal(estimateInputTokens(responsesAudio(mp3, 'mp3'), est), 100);

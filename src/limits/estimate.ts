@@ -9,6 +9,7 @@ import { constants as zlib, inflateSync } from 'node:zlib';
 import type { ApiFlavour } from '../events/index.ts';
 import { MAX_JSON_DEPTH } from '../gateway/json-depth.ts';
 import { wavByteRate } from '../gateway/audio-length.ts';
+import { mp3SecondsOfBase64 } from '../gateway/mp3-length.ts';
 import type { UploadedFiles } from '../gateway/lifecycle.ts';
 import { BUDGET_SET_BY_GATEWAY } from '../shape/request.ts';
 
@@ -57,7 +58,7 @@ export interface InflateBudget { streams: number; bytes: number }
 const newInflateBudget = (): InflateBudget => ({ streams: MAX_OBJECT_STREAMS, bytes: MAX_OBJECT_STREAM_BYTES });
 
 /**
- * Audio's bytes a second where its own header does not say (MP3, or data that is not a WAV file):
+ * Audio's bytes a second where neither a WAV header nor MP3 frames say (data that is neither):
  * 32 kbit/s, the lowest bitrate in common use for speech, so that a recording counts at least as
  * long as it is at any usual bitrate. Also the least a WAV header is believed: a forged byte rate
  * cannot make a few bytes count as hours. So no audio counts longer than its bytes at 32 kbit/s
@@ -133,12 +134,16 @@ function fileData(data: unknown, est: InputEstimateConfig, t: Tally): void {
 /**
  * Chat's and Responses' `input_audio` (`{ data: base64, format: 'wav' | 'mp3' }`): its duration
  * times `audio_tokens_per_second`. A WAV file's duration is its bytes over the byte rate its
- * header gives; anything else is taken at MIN_AUDIO_BYTES_PER_SECOND.
+ * header gives; an MP3's is read from its frames, as an upload's is (src/gateway/mp3-length.ts:
+ * whatever `format` says, data is taken for MP3 only if its frames are found); anything else
+ * is taken at MIN_AUDIO_BYTES_PER_SECOND.
  */
 function audioTokens(audio: unknown, est: InputEstimateConfig): number {
   const data = audio && typeof audio === 'object' ? (audio as Record<string, unknown>).data : undefined;
   if (typeof data !== 'string') return 0;
-  return Math.ceil(audioSeconds(Buffer.from(data.slice(0, WAV_HEADER_BASE64_CHARS), 'base64'), base64Bytes(data)) * est.audio_tokens_per_second);
+  const head = Buffer.from(data.slice(0, WAV_HEADER_BASE64_CHARS), 'base64');
+  const mp3 = wavByteRate(head) === null ? mp3SecondsOfBase64(data) : null;
+  return Math.ceil((mp3 ?? audioSeconds(head, base64Bytes(data))) * est.audio_tokens_per_second);
 }
 
 /** Seconds of audio of `bytes` starting with `head`, as reserved: a WAV file's rate within bounds, anything else at MIN_AUDIO_BYTES_PER_SECOND. */
@@ -149,8 +154,8 @@ function audioSeconds(head: Buffer, bytes: number): number {
 
 /**
  * Input tokens of a multipart upload's files (src/gateway/uploads.ts): audio at
- * `audio_tokens_per_second` (its length from a WAV header, else from its bytes at 32 kbit/s, as
- * `input_audio` is estimated), each image at `image_tokens`. `seconds`: the audio's length as the
+ * `audio_tokens_per_second` (an MP3's length read from its frames as it came in, a WAV file's from
+ * its header, else its bytes at 32 kbit/s, as `input_audio` is estimated), each image at `image_tokens`. `seconds`: the audio's length as the
  * upstream reported it, which replaces the estimate from the bytes when the answer is settled.
  */
 export function uploadTokens(uploaded: UploadedFiles, est: InputEstimateConfig, seconds: number | null = null): number {

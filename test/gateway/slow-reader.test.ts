@@ -5,6 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
 import { startRawUpstream, CHAT_COMPLETION } from '../helpers/raw-upstream.ts';
@@ -34,7 +35,7 @@ function endless(res: http.ServerResponse): void {
   pump();
 }
 
-async function setup(idleMs = IDLE_MS): Promise<Harness> {
+async function setup(idleMs = IDLE_MS, capMs?: number): Promise<Harness> {
   const u = await startRawUpstream((_req, res, body) => {
     const req = JSON.parse(body);
     if (req.stream) return endless(res);
@@ -55,7 +56,7 @@ async function setup(idleMs = IDLE_MS): Promise<Harness> {
   const h = await startHarness({
     hooks: [limits],
     upstreamOverride: () => [{ name: 'raw', base_url: u.url, models: ['*'] }],
-    config: { server: { write_idle_timeout_ms: idleMs } },
+    config: { server: { write_idle_timeout_ms: idleMs, ...(capMs ? { stream_max_duration_ms: capMs } : {}) } },
   });
   open.push(h);
   return h;
@@ -151,4 +152,100 @@ test('a client that reads slowly but steadily is not cut off, however long its k
   assert.ok(reader.read() > readBefore, `the client read on: ${readBefore} then ${reader.read()} bytes`);
   assert.equal((await storedEvents(h, 1, 0)).length, 0, 'nothing recorded: the stream is still going');
   assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 1, 'the stream is in flight');
+});
+
+test('a large answer read so slowly it would take minutes is cut off after the duration cap and the write timeout, and recorded', async () => {
+  // 24 MB at 300 KB/s: over a minute, each read showing progress to the write watch.
+  const idleMs = 2000;
+  const capMs = 1500;
+  const h = await setup(idleMs, capMs);
+  const reader = steadyReader(h.url, chat('big', false), 300 * 1024);
+  const closed = new Promise<void>((r) => reader.socket.once('close', () => r()));
+  reader.socket.on('readable', () => {}); // a reset is seen while reading
+  const [e] = await storedEvents(h, 1, 4 * (capMs + idleMs));
+  assert.ok(e, 'the interaction is recorded though the client is still reading');
+  assert.equal(e.response.status, 499);
+  assert.equal(e.response.error_code, 'WARDEN_CLIENT_NOT_READING');
+  assert.ok(reader.read() > 0 && reader.read() < BIG_TEXT.length, `the client had read part of the answer: ${reader.read()} bytes`);
+  await closed;
+  assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 0, 'no interaction in flight');
+  await nextRequestServed(h);
+});
+
+/**
+ * Bytes the kernel holds on the gateway's side of a client's connection, a second after it was
+ * closed (null: the connection is gone, or nothing is queued); undefined where /proc cannot be read.
+ */
+async function gatewaySideQueue(h: Harness, client: net.Socket): Promise<number | null | undefined> {
+  const hex = (port: number) => `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const local = hex(Number(new URL(h.url).port));
+  const remote = hex(client.localPort!);
+  await new Promise((r) => setTimeout(r, 1000));
+  let table: string;
+  try { table = await readFile('/proc/self/net/tcp', 'utf8'); } catch { return undefined; }
+  for (const line of table.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[1]?.endsWith(local) && f[2]?.endsWith(remote)) {
+      const queued = parseInt(f[4].slice(0, f[4].indexOf(':')), 16);
+      return queued > 0 ? queued : null;
+    }
+  }
+  return null;
+}
+
+/** The gateway's own responses, as the HTTP server hands them out (to read what each holds for its client). */
+function responsesOf(h: Harness): http.ServerResponse[] {
+  const out: http.ServerResponse[] = [];
+  h.gateway.app.server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => out.push(res));
+  return out;
+}
+
+test('a stream from the mock, much larger than the socket buffers, to a client that stops reading: bounded in the gateway, ended by the duration cap, recorded with what was sent, upstream aborted', async () => {
+  // ~300 bytes of SSE a token: 100,000 tokens are ~30 MB, sent by the mock at ~1.5 MB/s for 20 s,
+  // more than the kernel's buffers between the gateway and the client hold (a few MB), and still
+  // sending when the cap ends the stream. The write timeout is the cap's, so that the cap (not
+  // the write watch) ends it.
+  const capMs = 8000;
+  const h = await startHarness({
+    mock: { answerTokens: [100_000, 100_000], tokensPerSecond: 5_000 },
+    config: { server: { stream_max_duration_ms: capMs, write_idle_timeout_ms: capMs } },
+  });
+  open.push(h);
+  const responses = responsesOf(h);
+  const client = stalledClient(h.url, chat('tell me everything', true));
+  const closed = new Promise<void>((r) => client.once('close', () => r()));
+  // What the gateway holds for the client in its own memory, and what it handed the kernel, until
+  // the kernel took nothing more for 400 ms (the buffers to the client are full).
+  let maxHeld = 0;
+  let written = -1;
+  let stableSince = Date.now();
+  const started = Date.now();
+  while (Date.now() - started < capMs) {
+    const res = responses[0];
+    const now = res?.socket?.bytesWritten ?? 0;
+    if (res) maxHeld = Math.max(maxHeld, res.writableLength);
+    if (now !== written) { written = now; stableSince = Date.now(); } else if (now > 0 && Date.now() - stableSince >= 400) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(h.mock.stats.inFlight, 1, 'the mock is still sending');
+  assert.ok(written > 0 && Date.now() - stableSince >= 400, `the client's buffers filled and the gateway stopped writing to it (${written} bytes handed to the kernel)`);
+  assert.ok(written < 15_000_000, `far less than the answer went to the client's socket: ${written} bytes`);
+  // What the gateway keeps for a client that does not read: its 64 KiB mark and one more upstream read.
+  assert.ok(maxHeld <= 256 * 1024, `the gateway's own backlog for the stalled client is bounded: at most ${maxHeld} bytes`);
+
+  const [e] = await storedEvents(h, 1, 3 * capMs);
+  assert.ok(e, 'the interaction is recorded though the client neither read nor left');
+  assert.equal(e.response.status, 504);
+  assert.equal(e.response.error_code, 'WARDEN_STREAM_TOO_LONG');
+  assert.ok(e.response.output_tokens > 0 && e.response.output_tokens < 100_000, `the tokens sent so far are counted, not the whole answer: ${e.response.output_tokens}`);
+  // Closing the connection gracefully would leave what the kernel holds for the client (MBs) queued
+  // behind its closed window until the kernel gives up on it (a minute or more): it is reset instead.
+  const queued = await gatewaySideQueue(h, client);
+  if (queued !== undefined) assert.equal(queued, null, `nothing is left queued in the kernel for the cut-off client: ${queued} bytes`);
+  client.resume();
+  await closed;
+  const deadline = Date.now() + 3000;
+  while (h.mock.stats.aborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(h.mock.stats.aborted, 1, 'the upstream request was aborted, not read to its end');
+  assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 0, 'no interaction in flight');
 });

@@ -31,6 +31,14 @@ export const adminConfigSchema = z.strictObject({
   previous_token: z.string().nullable().default(null).superRefine((token, ctx) => { if (token !== null) tokenValue(token, ctx); }),
   /** When `previous_token` stops being accepted, ISO 8601 with an offset (`2026-07-01T12:00:00Z`); required with it. */
   previous_token_expires_at: z.iso.datetime({ offset: true }).nullable().default(null),
+  /**
+   * Wrong admin tokens from one client address (server.trusted_proxies decides which; IPv6 by
+   * /64) within `failed_auth_window_s` that block the address: its admin requests then get 429
+   * with retry-after for `failed_auth_block_s`, before their token is checked. Per node. 0: no throttling.
+   */
+  failed_auth_limit: z.number().int().min(0).default(10),
+  failed_auth_window_s: z.number().int().positive().default(60),
+  failed_auth_block_s: z.number().int().positive().default(300),
 }).superRefine((c, ctx) => {
   if (c.previous_token === null) return;
   if (c.previous_token_expires_at === null) {

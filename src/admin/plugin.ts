@@ -8,10 +8,11 @@
  * its expiry (each use reported). Without a token the admin API answers 401 to everything.
  * Responses carry `cache-control: no-store` because some contain key secrets.
  */
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import type { IdentityStore } from '../identity/index.ts';
 import { AdminTokens, type PreviousTokenUse } from './tokens.ts';
+import type { AdminAuthThrottle } from './auth-throttle.ts';
 import { identityAdminRoutes } from './identity-routes.ts';
 import { AdminRouteTable, adminErrorBody, sendAdminError, type AdminRouteRegistrar } from './router.ts';
 
@@ -45,6 +46,13 @@ export interface AdminPluginOptions {
   misdirected?: (path: string) => Promise<WardenError | null>;
   /** Shown in the OpenAPI document. */
   version?: string;
+  /**
+   * Wrong tokens throttled per client address (admin.failed_auth_*): a blocked address gets 429
+   * before its token is checked. None: not throttled.
+   */
+  throttle?: AdminAuthThrottle;
+  /** The caller's address the throttle counts under (the gateway's client address, IPv6 by /64); `request.ip` by default. */
+  clientKey?: (request: FastifyRequest) => string;
 }
 
 /** Build the route table (built-in identity routes first, then the extra registrars). */
@@ -76,9 +84,22 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: F
   app.addHook('onRequest', async (request, reply) => {
     reply.header('cache-control', 'no-store');
     if (!tokens.enabled) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'the admin API is disabled: set admin.token (e.g. WARDEN_ADMIN_TOKEN)');
+    const throttle = opts.throttle ?? null;
+    const address = throttle ? (opts.clientKey ?? ((r: FastifyRequest) => r.ip))(request) : '';
+    // A blocked address is answered before its token is compared: guessing goes no faster than the limit.
+    const wait = throttle ? throttle.retryAfter(address) : 0;
+    if (wait > 0) {
+      throw new WardenError('WARDEN_RATE_LIMITED', `too many wrong admin tokens from this address: admin requests from it are refused for ${wait}s more, whatever token they carry`, { headers: { 'retry-after': String(wait) } });
+    }
     const header = request.headers.authorization;
     const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : '';
     const match = tokens.match(presented);
+    if (throttle) {
+      if (match === 'current' || match === 'previous') throttle.succeeded(address);
+      // A wrong token is a guess; no token at all (a probe, a browser) guesses nothing. The previous
+      // token past its expiry is a known caller, not a guesser: it is logged as such above.
+      else if (match === null && presented !== '') throttle.failed(address);
+    }
     if (match === 'previous' || match === 'previous_expired') {
       const actor = request.headers['x-warden-actor'];
       const agent = request.headers['user-agent'];

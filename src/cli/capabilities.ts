@@ -6,12 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { watchClockOffset, postgresClockMs } from '../store/index.ts';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
-import { acceptingAuthenticator, clientNetworkOf, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
+import { acceptingAuthenticator, clientAddress, clientNetworkOf, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
   openIdentityStore, createAuthenticator, PostgresIdentityStore, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
   type IdentityStore, type AnswerOwnersStore,
 } from '../identity/index.ts';
-import { adminPlugin, AdminTokens, previousTokenReporter } from '../admin/index.ts';
+import { adminPlugin, AdminAuthThrottle, AdminTokens, previousTokenReporter } from '../admin/index.ts';
+import { subnetOf } from '../events/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
@@ -112,6 +113,26 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
         say(`admin: the previous admin token, expired at ${use.expires_at}, was refused for ${who} (${use.method} ${use.path})`, { level: 'warn', code: 'ADMIN_PREVIOUS_TOKEN_EXPIRED', msg: 'the previous admin token was presented after its expiry and refused', fields: { ...fields, repeats } });
       }
     },
+  });
+  // Wrong admin tokens, throttled per client address (IPv6 by /64), per node: logged once per block, counted (never the token).
+  const adminThrottle = new AdminAuthThrottle(
+    { limit: config.admin.failed_auth_limit, windowS: config.admin.failed_auth_window_s, blockS: config.admin.failed_auth_block_s },
+    { onBlock: (b) => say(`admin: ${b.failures} wrong admin tokens from ${b.address} within ${b.window_s}s; its admin requests get 429 until ${b.until}, whatever token they carry`, { level: 'warn', code: 'ADMIN_AUTH_THROTTLED', msg: 'too many wrong admin tokens from one address; its admin requests are refused for admin.failed_auth_block_s', fields: { ...b } }) },
+  );
+  new Counter({
+    name: 'warden_admin_auth_failures_total',
+    help: 'Admin requests (API, dashboard) refused for a wrong admin token (401; requests with no token are not counted)',
+    registers: [registry], collect() { this.reset(); this.inc(adminThrottle.stats.failures); },
+  });
+  new Counter({
+    name: 'warden_admin_auth_throttled_total',
+    help: 'Admin requests refused with 429 before their token was checked: their address is blocked for too many wrong tokens (admin.failed_auth_limit)',
+    registers: [registry], collect() { this.reset(); this.inc(adminThrottle.stats.refused); },
+  });
+  new Gauge({
+    name: 'warden_admin_auth_blocked_addresses',
+    help: 'Client addresses (IPv6 by /64) whose admin requests are refused now for too many wrong admin tokens',
+    registers: [registry], collect() { this.set(adminThrottle.blockedCount()); },
   });
   new Counter({
     name: 'warden_identity_stale_auth_total',
@@ -248,6 +269,21 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       onStorageBack: ({ outageMs, waited }) => say(`ledger: writer back: the ledger's storage answers again after ${(outageMs / 1000).toFixed(1)} s; ${waited} entries waited for it and are being written`, { level: 'info', code: 'LEDGER_RECOVERED' }),
     });
     ledger = opened;
+    // Keys only the log's database records are not trusted (not served at /ledger/v1/key): said at
+    // start, and counted at every scrape (a key recorded while serving shows there too).
+    const unconfigured = await opened.unconfiguredKeys();
+    if (unconfigured.length > 0) {
+      say(`ledger: the ledger's database records signing key(s) ${unconfigured.join(', ')} that this node is not configured with; they are not trusted and GET /ledger/v1/key does not serve them. ` +
+        'If one is this ledger\'s own earlier key (rotated out, or a node\'s key from an earlier Warden), compare it with the verifier key you published and list it in ledger.trusted_keys, so that the checkpoints it signed verify; ' +
+        'if it is not, someone who could write the database recorded it: check the log with `warden ledger verify --key <the published verifier key>`',
+      { level: 'warn', code: 'LEDGER_UNCONFIGURED_KEYS', msg: 'the ledger\'s database records signing keys this node is not configured with; they are not trusted', fields: { keys: unconfigured } });
+    }
+    new Gauge({
+      name: 'warden_ledger_unconfigured_keys',
+      help: 'Signing keys the ledger\'s database records that this node is not configured with (ledger.key, key_file, extra_key_files, trusted_keys): not trusted, not served at /ledger/v1/key',
+      registers: [registry],
+      async collect() { try { this.set((await opened.unconfiguredKeys()).length); } catch { /* the storage is away: the last figure stays */ } },
+    });
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }, detector));
@@ -320,11 +356,17 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const screenedStore = rescreener && config.policy.screening.sanctions.length > 0
         ? screenedIdentity(identity, rescreener, (err) => say(`screening: an account change could not be screened: ${err.message}`, { level: 'error', code: 'SCREENING_FAILED' }))
         : identity;
-      await app.register(adminPlugin, { prefix: '/admin', store: screenedStore, token: adminTokens, onPreviousToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
+      await app.register(adminPlugin, {
+        prefix: '/admin', store: screenedStore, token: adminTokens, onPreviousToken, registrars, misdirected: detect.adminMisdirected ?? undefined,
+        throttle: adminThrottle, clientKey: (req) => subnetOf(clientAddress(req), 32, 64),
+      });
       // The transparency reads tell who was flagged and why: behind the admin token or a
       // `ledger:read` key unless the operator publishes them (ledger.public_reads).
       if (ledger) {
-        const authorizeRead = config.ledger.public_reads ? undefined : ledgerReadGate({ adminToken: adminTokens, authenticate: (secret) => authenticator.authenticate(secret) });
+        const authorizeRead = config.ledger.public_reads ? undefined : ledgerReadGate({
+          adminToken: adminTokens, authenticate: (secret) => authenticator.authenticate(secret),
+          throttle: adminThrottle, clientKey: (req) => subnetOf(clientAddress(req), 32, 64),
+        });
         registerLedgerRoutes(app, ledger, { routes: 'public', authorizeRead });
         // Said once at start: readers of an earlier release (auditors, archivers) read anonymously.
         if (!config.ledger.public_reads) say('ledger: /ledger/v1 reads need the admin token or a ledger:read key (ledger.public_reads: false); set it to true to publish them');

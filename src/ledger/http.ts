@@ -10,12 +10,13 @@ import { PassThrough } from 'node:stream';
 import { ProofError } from './merkle.ts';
 import { LedgerError, type Ledger } from './ledger.ts';
 import { QueryError, exportQuery, queryLedger, type LedgerQuery } from './query.ts';
+import type { ReadDecision } from './read-access.ts';
 
 export interface LedgerRouteOptions {
   /** Path prefix, default /ledger/v1. */
   prefix?: string;
   /** Gate for the transparency reads (checkpoint, proofs, entries). Default: open. */
-  authorizeRead?: (req: FastifyRequest) => boolean | Promise<boolean>;
+  authorizeRead?: (req: FastifyRequest) => ReadDecision | Promise<ReadDecision>;
   /** Gate for /query (returns client IPs). Default: refuse everything; the admin API passes its check. */
   authorizeQuery?: (req: FastifyRequest) => boolean | Promise<boolean>;
   /**
@@ -49,6 +50,10 @@ export function registerLedgerRoutes(app: FastifyInstance, ledger: Ledger, opts:
     // (the key may come in x-api-key, which caches do not treat as a credential).
     if (check || deny) reply.header('cache-control', 'private, no-store').header('vary', 'authorization, x-api-key');
     const ok = check ? await check(req) : !deny;
+    if (typeof ok === 'object') {
+      reply.header('retry-after', String(ok.retryAfter));
+      return fail(reply, 429, 'LEDGER_RATE_LIMITED', `too many wrong admin tokens or keys from this address: its reads are refused for ${ok.retryAfter}s more, whatever they carry`);
+    }
     if (!ok) return fail(reply, 401, 'LEDGER_UNAUTHORIZED', 'not authorised');
   };
   const read = guard(opts.authorizeRead, false);

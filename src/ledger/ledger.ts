@@ -29,7 +29,7 @@ import { WitnessClient, type WitnessEndpoint } from './witness-client.ts';
 import {
   LedgerError, type AppendReceipt, type ConsistencyBundle, type InclusionBundle, type SignedCheckpoint,
 } from './types.ts';
-import { LedgerWriter, itemId, type WriteItem, type WriteResult } from './writer.ts';
+import { LedgerWriter, itemId, unconfiguredKeys, type WriteItem, type WriteResult } from './writer.ts';
 import { InlineLink, WorkerLink, type LinkHandlers, type WriterFault, type WriterInit, type WriterLink, type WriterState } from './writer-thread.ts';
 
 export { LedgerError, type AppendReceipt, type SignedCheckpoint, type InclusionBundle, type ConsistencyBundle } from './types.ts';
@@ -370,9 +370,21 @@ export class Ledger {
     try { this.opts.onStorageBack?.({ outageMs: Math.max(0, this.opts.now() - outage.since), waited: outage.waited }); } catch { /* a listener must not break the ledger */ }
   }
 
-  /** Keys a verifier should trust for this log (current signers and recorded retired keys). */
+  /**
+   * Keys a verifier should trust for this log: the ones configured on this node (its signers and
+   * `ledger.trusted_keys`), never one only the log's own database records.
+   */
   get verifiers(): readonly NoteVerifier[] {
     return this.verifiersList;
+  }
+
+  /**
+   * Signing keys the log's database records (`ledger_keys`) that this node is not configured
+   * with: recorded, not trusted, and not served at GET /ledger/v1/key. Checkpoints signed only by
+   * them verify nowhere until the operator lists them in `ledger.trusted_keys`.
+   */
+  async unconfiguredKeys(): Promise<string[]> {
+    return unconfiguredKeys(this.storage, this.verifiersList);
   }
 
   latestCheckpoint(): SignedCheckpoint | null {

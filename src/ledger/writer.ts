@@ -165,7 +165,10 @@ function keyRefusal(mine: readonly string[], retired: readonly string[], keys: {
   if (current.length === 0 || (carriesOn && missing.length === 0)) return null;
   const place = where ? `the ledger at ${where}` : 'this ledger';
   const since = missing.length ? `; ${missing.join(', ')} taken up by another node since the latest checkpoint` : '';
-  return `this node's ledger signing key (${mine.join(', ')}) is not the key that signs ${place} (${current.join(', ')}${since}). ${KEY_ADVICE}`;
+  // The log's keys are read from its own database: one this node neither holds nor retired may be anyone's.
+  const foreign = current.filter((k) => !mine.includes(k) && !retired.includes(k));
+  const untrusted = foreign.length ? ` ${foreign.join(', ')} is known to this node only because the ledger's database records it: if it is not a key your nodes were given, someone who can write the database may have put it there; check the log with \`warden ledger verify --key <the published verifier key>\` before giving any node that key.` : '';
+  return `this node's ledger signing key (${mine.join(', ')}) is not the key that signs ${place} (${current.join(', ')}${since}).${untrusted} ${KEY_ADVICE}`;
 }
 
 export function itemId(item: WriteItem): string {
@@ -250,13 +253,19 @@ export class LedgerWriter {
     } else {
       await storage.recordKeys(mine);
     }
-    const verifiers = await collectVerifiers(storage, opts.signers, opts.trustedKeys ?? []);
+    const verifiers = configuredVerifiers(opts.signers, opts.trustedKeys ?? []);
     const size = await storage.size();
     const row = await storage.latestCheckpoint();
     let latest: SignedCheckpoint | null = null;
     if (row) {
       if (row.size > size) throw new LedgerError('LEDGER_INCONSISTENT', `latest checkpoint (size ${row.size}) is ahead of stored data (size ${size})`);
-      const cp = openCheckpoint(row.note, verifiers, opts.origin);
+      let cp: ReturnType<typeof openCheckpoint>;
+      try {
+        cp = openCheckpoint(row.note, verifiers, opts.origin);
+      } catch (err) {
+        if (err instanceof NoteError) throw (await untrustedSignerError(storage, row, verifiers, opts.origin)) ?? err;
+        throw err;
+      }
       const stored = await rootAt(storage, row.size);
       if (cp.size !== row.size || !sameBytes(cp.rootHash, stored) || !sameBytes(row.root, stored)) {
         throw new LedgerError('LEDGER_INCONSISTENT', `stored tree does not match the latest signed checkpoint (size ${row.size}); run \`warden ledger verify\``);
@@ -666,17 +675,45 @@ async function verifiedBorder(storage: LedgerStorage, from: number, size: number
   return range;
 }
 
-async function collectVerifiers(storage: LedgerStorage, signers: readonly NoteSigner[], trusted: readonly NoteVerifier[]): Promise<NoteVerifier[]> {
-  const out: NoteVerifier[] = [...signers.map((s) => s.verifier()), ...trusted];
+/**
+ * The keys this writer trusts: its own signers and `ledger.trusted_keys`, never a key because the
+ * log's own database records it (`ledger_keys`): whoever can write the database could record a
+ * key of their own there and sign a rewritten log with it.
+ */
+function configuredVerifiers(signers: readonly NoteSigner[], trusted: readonly NoteVerifier[]): NoteVerifier[] {
+  const out: NoteVerifier[] = [];
+  for (const v of [...signers.map((s) => s.verifier()), ...trusted]) if (!out.some((o) => o.toString() === v.toString())) out.push(v);
+  return out;
+}
+
+/** The keys `storage` records that are not among `verifiers` (readable ones only): recorded, not trusted. */
+export async function unconfiguredKeys(storage: Pick<LedgerStorage, 'keys'>, verifiers: readonly (NoteVerifier | string)[]): Promise<string[]> {
+  const known = new Set(verifiers.map(String));
+  const out: string[] = [];
   for (const k of await storage.keys()) {
-    try {
-      const v = parseVerifierKey(k);
-      if (!out.some((o) => o.toString() === v.toString())) out.push(v);
-    } catch (err) {
-      if (!(err instanceof NoteError)) throw err;
-    }
+    try { parseVerifierKey(k); } catch (err) { if (err instanceof NoteError) continue; throw err; }
+    if (!known.has(k) && !out.includes(k)) out.push(k);
   }
   return out;
+}
+
+/**
+ * Why the latest checkpoint, which no configured key verifies, is refused, when a key only the
+ * database records signs it: the operator is told which key and where to configure it if it is
+ * theirs. Null when no recorded key signs it either (the plain signature error is said).
+ */
+async function untrustedSignerError(storage: LedgerStorage, row: { size: number; note: string }, verifiers: readonly NoteVerifier[], origin: string): Promise<LedgerError | null> {
+  const recorded = (await unconfiguredKeys(storage, verifiers)).map(parseVerifierKey);
+  if (recorded.length === 0) return null;
+  let signedBy: NoteVerifier[];
+  try { signedBy = openCheckpoint(row.note, recorded, origin).signedBy; } catch (err) { if (err instanceof NoteError) return null; throw err; }
+  const keys = signedBy.map(String);
+  const place = storage.where ? `the ledger at ${storage.where}` : 'this ledger';
+  return new LedgerError('LEDGER_INCONSISTENT', `the latest checkpoint of ${place} (size ${row.size}) is signed only by ${keys.join(', ')}, ` +
+    `a key recorded in the ledger's own database but not configured on this node (ledger.key or ledger.key_file, ledger.extra_key_files, ledger.trusted_keys; ` +
+    `this node trusts ${verifiers.map(String).join(', ') || 'no key'}). A key is not trusted because the database lists it: whoever can write the database could record a key of their own there and sign a rewritten log with it. ` +
+    `If ${keys.length > 1 ? 'one of them' : 'it'} is this ledger's own key (rotated out without listing it in ledger.trusted_keys, or a node's key from an earlier Warden), compare it with the verifier key you published and add it to ledger.trusted_keys, then start again. ` +
+    'If it is not, do not serve this database: check it with `warden ledger verify --key <the published verifier key> --checkpoint <checkpoints you kept>` and restore it from a backup.');
 }
 
 /** Where a WriterLoop reports (direct calls inline; messages to the main thread in a worker). */

@@ -475,7 +475,10 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     h = mix(h, p.seed !== null ? 1 : 0); h = mix(h, p.response_format === null ? 0 : fnv1a(p.response_format));
     paramsHash = h || 1;
   }
-  return {
+  // Built with the `weight` a prompt's features carry (extractPromptFeatures sets it), so that every
+  // features object has one shape: added afterwards, it gave them two, and the engine's code that
+  // reads them was compiled for both.
+  const features: PromptFeatures = {
     flags,
     template,
     systemHash,
@@ -485,7 +488,9 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     outputTokens: ev.response.output_tokens,
     biasMap,
     promptKey,
+    weight: 1,
   };
+  return features;
 }
 
 /** One request's share of an event: a legacy completions prompt array is as many requests as prompts. */

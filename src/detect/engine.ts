@@ -562,34 +562,57 @@ export class DetectorEngine implements VerdictView {
    * sum the evidence (best per link type, damped for popular values) and join it when the sum
    * reaches the link threshold. Declared links (same org) always join.
    */
-  private link(i: number, tsS: number, extra?: { other: number; type: number; weight: number }): void {
-    const base = i * KEY_SLOTS;
-    const n = this.nkeys[i];
+  private link(i: number, tsS: number): void {
     this.linkEpoch[i] = this.flagEpoch;
     // Per candidate cluster: the best evidence of each type, then fleet system-prompt evidence.
     const candidates = new Map<number, Float64Array>();
     const unaccountable = this.unaccountable(i);
+    this.linkThroughKeys(i, tsS, candidates, unaccountable, this.linkReps(i, unaccountable));
+  }
+
+  /**
+   * `link`, with the evidence a pair of accounts accrued between them (shared addresses of a
+   * rotating pool, synchronised activity) counted first. An entry of its own, not an optional
+   * argument of `link`: its first use, well into a scan, would otherwise throw away `link`'s
+   * compiled code (a branch it had not seen run) and have it compiled again.
+   */
+  private linkPair(i: number, tsS: number, extra: { other: number; type: number; weight: number }): void {
+    this.linkEpoch[i] = this.flagEpoch;
+    const candidates = new Map<number, Float64Array>();
+    const unaccountable = this.unaccountable(i);
+    const reps = this.linkReps(i, unaccountable);
+    const r = this.accounts.find(extra.other);
+    if (r === this.accounts.find(i)) return;
+    const ev = new Float64Array(EVIDENCE_LENGTH);
+    ev[extra.type] = extra.weight;
+    // Addresses of one rotating pool are no population's; synchronised activity accrues between any two busy accounts.
+    if (extra.type !== LT.activity_timing) { ev[UNCOMMON_SLOT] = extra.weight; ev[SCHEME_SLOT] = extra.weight; }
+    candidates.set(r, ev);
+    reps?.set(extra.other, r);
+    this.linkThroughKeys(i, tsS, candidates, unaccountable, reps);
+  }
+
+  /**
+   * Between two unaccountable accounts that each already behave like harvesters (account score at
+   * the watch bar), everything they share counts (completeEvidence): the accounts each candidate
+   * cluster was found through, or null when account i is not such an account.
+   */
+  private linkReps(i: number, unaccountable: boolean): Map<number, number> | null {
+    return unaccountable && this.accScore[i] >= this.thresholds[1] ? new Map<number, number>() : null;
+  }
+
+  /** The body of `link` and `linkPair`: add the evidence of account i's keys to `candidates`, then join those that reach the threshold. */
+  private linkThroughKeys(i: number, tsS: number, candidates: Map<number, Float64Array>, unaccountable: boolean, reps: Map<number, number> | null): void {
+    const base = i * KEY_SLOTS;
+    const n = this.nkeys[i];
     const fleetMin = this.config.fleet_min_holders;
+    const fleetOn = fleetMin > 0;
     const throttleAt = this.thresholds[THROTTLE];
     // Fleet software links accounts that each harvest on their own (account score at throttle): a
     // cohort of new users of one application (a course's tool, a new open-source client, each user
     // with a key of their own) shares a prompt too, but most of them converse.
     const harvesting = unaccountable && this.accScore[i] >= throttleAt;
-    // Between two unaccountable accounts that each already behave like harvesters (account score
-    // at the watch bar), everything they share counts (completeEvidence): the accounts each
-    // candidate cluster was found through.
     const watchAt = this.thresholds[1];
-    const reps = unaccountable && this.accScore[i] >= watchAt ? new Map<number, number>() : null;
-    if (extra) {
-      const r = this.accounts.find(extra.other);
-      if (r === this.accounts.find(i)) return;
-      const ev = new Float64Array(EVIDENCE_LENGTH);
-      ev[extra.type] = extra.weight;
-      // Addresses of one rotating pool are no population's; synchronised activity accrues between any two busy accounts.
-      if (extra.type !== LT.activity_timing) { ev[UNCOMMON_SLOT] = extra.weight; ev[SCHEME_SLOT] = extra.weight; }
-      candidates.set(r, ev);
-      reps?.set(extra.other, r);
-    }
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
       const type = Math.floor(key / TWO32);
@@ -600,8 +623,12 @@ export class DetectorEngine implements VerdictView {
       const w = keyWeight(type, this.keyPopularity(type, key, slot));
       if (w === 0) continue;
       const accountable = this.linkKeys.keyAccountable[slot];
-      const fleet = harvesting && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
-        && accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
+      // Each test is worked out for every key (not only for a harvester's system prompt), so that
+      // the compiled code has seen them run before the first fleet prompt comes.
+      const systemPrompt = type === LT.system_prompt;
+      const manyHolders = count - accountable >= fleetMin;
+      const fewAccountable = accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
+      const fleet = harvesting && systemPrompt && fleetOn && manyHolders && fewAccountable;
       const me = this.accounts.find(i);
       const flagged = this.linkKeys.keyFlagged[slot];
       // Representatives: first and latest holder, a flagged member, and for a fleet's prompt its
@@ -631,8 +658,13 @@ export class DetectorEngine implements VerdictView {
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
     }
-    const threshold = this.config.link_threshold;
     if (reps) for (const [rep, r] of reps) if (this.unaccountable(rep) && this.accScore[rep] >= watchAt) this.completeEvidence(i, rep, candidates.get(r)!);
+    this.joinCandidates(i, tsS, candidates, unaccountable);
+  }
+
+  /** Join account i with each candidate cluster whose evidence reaches the link threshold (see `link`). */
+  private joinCandidates(i: number, tsS: number, candidates: Map<number, Float64Array>, unaccountable: boolean): void {
+    const threshold = this.config.link_threshold;
     for (const [r, ev] of candidates) {
       // Shared software (same agent framework, SDK, prompt template) is common among independent
       // customers: it can strengthen a link but never make one on its own, except for an
@@ -653,7 +685,8 @@ export class DetectorEngine implements VerdictView {
       // An accountable account on either side and no signup fact shared: what is left (network,
       // a signup burst) counts with the software, under its cap (SIGNUP_FACTS).
       const networkOnly = sum > 0 && !orgLink && !SIGNUP_FACTS.some((t) => ev[t] > 0) && (this.established(i) || (cluster ? cluster.established > 0 : this.established(r)));
-      const capped = Math.min(networkOnly ? soft + sum : soft, SOFTWARE_EVIDENCE_CAP * threshold);
+      const withNetwork = soft + sum;
+      const capped = Math.min(networkOnly ? withNetwork : soft, SOFTWARE_EVIDENCE_CAP * threshold);
       if (networkOnly) sum = 0;
       // Accountability can change after a key was registered (an org gains its second member), so
       // the other side must be unaccountable still.
@@ -908,7 +941,7 @@ export class DetectorEngine implements VerdictView {
     p.ips.push(ipHash);
     p.weight += ADDRESS_EVIDENCE_PER_IP * Math.min(1, ADDRESS_BUSY / seenAccounts(seen));
     // One shared address is a NAT or a coincidence; from two on it is evidence, combined with the rest.
-    if (p.ips.length >= 2) this.link(i, tsS, { other: j, type: LT.client_addresses, weight: Math.min(p.weight, this.config.link_threshold) });
+    if (p.ips.length >= 2) this.linkPair(i, tsS, { other: j, type: LT.client_addresses, weight: Math.min(p.weight, this.config.link_threshold) });
   }
 
   /**
@@ -967,7 +1000,7 @@ export class DetectorEngine implements VerdictView {
         if (jaccard < SYNC_MIN_JACCARD || jaccard < SYNC_MIN_LIFT * chance) continue;
         const p = this.pair(i, j);
         p.sync = Math.max(p.sync, jaccard);
-        this.link(i, tsS, { other: j, type: LT.activity_timing, weight: LINK_TYPES[LT.activity_timing].weight * Math.min(1, jaccard / 0.6) });
+        this.linkPair(i, tsS, { other: j, type: LT.activity_timing, weight: LINK_TYPES[LT.activity_timing].weight * Math.min(1, jaccard / 0.6) });
       }
     }
   }
@@ -1353,13 +1386,16 @@ export class DetectorEngine implements VerdictView {
       const scale = prompts > BASELINE_MAX_PROMPTS ? BASELINE_MAX_PROMPTS / prompts : 1;
       for (const p of each) {
         const pf = p.flags; const k = p.weight * scale;
-        if (pf & FLAG.cot) tc[0] += k;
-        if (pf & FLAG.rubric) tc[1] += k;
-        if (pf & FLAG.sensitiveRewrite) tc[2] += k;
-        if (pf & FLAG.tools) tc[3] += k;
-        if (pf & FLAG.code) tc[4] += k;
-        if (pf & FLAG.math) tc[5] += k;
-        if ((pf & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) tc[6] += k;
+        // Every column is added to (0 where the flag is off), not only those whose flag is on: a
+        // rare flag's first request after the counts were decayed to fractions would otherwise
+        // throw away `ingest`'s compiled code, made for whole numbers there.
+        tc[0] += (pf & FLAG.cot) !== 0 ? k : 0;
+        tc[1] += (pf & FLAG.rubric) !== 0 ? k : 0;
+        tc[2] += (pf & FLAG.sensitiveRewrite) !== 0 ? k : 0;
+        tc[3] += (pf & FLAG.tools) !== 0 ? k : 0;
+        tc[4] += (pf & FLAG.code) !== 0 ? k : 0;
+        tc[5] += (pf & FLAG.math) !== 0 ? k : 0;
+        tc[6] += (pf & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0 ? k : 0;
       }
     }
     this.dirtyAccounts.add(i);

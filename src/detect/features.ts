@@ -281,7 +281,17 @@ const systemCache = new Map<string, { edge: number; whole: number; hash: number;
 function window(text: string, chars: number): string {
   if (text.length <= chars) return text;
   const head = Math.round(chars * HEAD_SHARE);
-  return text.slice(0, head) + '\n' + text.slice(text.length - (chars - head));
+  return ends(text, head, chars - head);
+}
+
+/**
+ * The first `head` and last `tail` characters of `text` (longer than both), a line apart. One
+ * helper for every such cut: its calls have run (on system prompts, tool results) by the time a
+ * long user turn is first cut, so that turn does not throw away the compiled code of
+ * `extractFeatures` (a call it had not seen run) and have it compiled again.
+ */
+function ends(text: string, head: number, tail: number): string {
+  return text.slice(0, head) + '\n' + text.slice(text.length - tail);
 }
 /** Internal markers (cleared before returning): a rewrite verb / a sensitive topic was seen; the text was folded. */
 const REWRITE_SEEN = 1 << 20;
@@ -403,7 +413,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   // text before it: the task the agent works on.
   const turn = (CONVERSATIONAL.has(ev.flavour) && turnText(msgs, start, end)) || lastUser;
   // A bounded part of the turn: its start and end (where a wrapper template's words are).
-  const head = turn.length > SCAN_CHARS ? turn.slice(0, TURN_HEAD) + '\n' + turn.slice(-TURN_TAIL) : turn;
+  const head = turn.length > SCAN_CHARS ? ends(turn, TURN_HEAD, TURN_TAIL) : turn;
   const probe = head.toLowerCase();
   const userFlags = lexicalFlags(probe);
   let budget = READ_BUDGET - Math.min(turn.length, SCAN_CHARS);
@@ -416,7 +426,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     let cached = systemCache.get(sys);
     const reach = Math.min(sys.length, SCAN_CHARS, Math.max(budget, edges));
     if (cached === undefined || cached.read < reach) {
-      const edge = cached?.edge ?? lexicalFlags((sys.length > edges ? sys.slice(0, SYSTEM_HEAD) + '\n' + sys.slice(-SYSTEM_TAIL) : sys).toLowerCase());
+      const edge = cached?.edge ?? lexicalFlags((sys.length > edges ? ends(sys, SYSTEM_HEAD, SYSTEM_TAIL) : sys).toLowerCase());
       const whole = reach > edges ? lexicalFlags(window(sys, reach).toLowerCase()) : edge;
       cached = { edge, whole, hash: cached?.hash ?? normalisedHash(sys), read: reach };
       if (systemCache.size >= SYSTEM_CACHE_MAX) systemCache.clear();
@@ -451,7 +461,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
   if (conversation && (userFlags & (FLAG.code | FLAG.math)) !== 0 && ((userFlags & FLAG.cot) !== 0 || (flags & (FLAG.reasoningParam | FLAG.reasoningTrace)) !== 0)
     && newQuestion(head, previousUserText(msgs, start))) flags |= FLAG.newItemTurn;
-  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? (turn.slice(0, FORM_HEAD) + '\n' + turn.slice(-FORM_TAIL)).toLowerCase() : probe)) flags |= FLAG.closedTask;
+  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? ends(turn, FORM_HEAD, FORM_TAIL).toLowerCase() : probe)) flags |= FLAG.closedTask;
 
   // A template whose words are disguised differently in each request is still one template
   // (folded within the bounded part, so a huge prompt costs no more than a short one).
@@ -475,7 +485,10 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     h = mix(h, p.seed !== null ? 1 : 0); h = mix(h, p.response_format === null ? 0 : fnv1a(p.response_format));
     paramsHash = h || 1;
   }
-  return {
+  // Built with the `weight` a prompt's features carry (extractPromptFeatures sets it), so that every
+  // features object has one shape: added afterwards, it gave them two, and the engine's code that
+  // reads them was compiled for both.
+  const features: PromptFeatures = {
     flags,
     template,
     systemHash,
@@ -485,7 +498,9 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     outputTokens: ev.response.output_tokens,
     biasMap,
     promptKey,
+    weight: 1,
   };
+  return features;
 }
 
 /** One request's share of an event: a legacy completions prompt array is as many requests as prompts. */

@@ -204,7 +204,11 @@ export function seenAccounts(seen: number): number {
 export function keyWeight(type: number, count: number): number {
   const spec = LINK_TYPES[type];
   if ('minCount' in spec && count < spec.minCount) return 0;
-  return spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
+  if (spec.damp === 0) return spec.weight;
+  // Worked out for every key of a damped type, not only past the bound: the compiled code of the
+  // engine's `link` has then seen it run before the first popular key comes (or it is compiled again).
+  const damped = spec.weight * (spec.damp / count);
+  return count > spec.damp ? damped : spec.weight;
 }
 
 /** The /24 of an IPv4 address (the /48 of an IPv6 one): where signups and shared addresses are compared. */

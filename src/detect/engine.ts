@@ -22,6 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
+import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, observeItem, decayItems, itemReadings, itemsPass, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -87,6 +88,8 @@ const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration', 'movedOrg',
+  // Harvest cohorts: read again from the accounts' windows at the first tick after a restart.
+  'cohort',
 ]);
 
 /** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
@@ -218,6 +221,8 @@ export class DetectorEngine implements VerdictView {
   private now = 0;
   private nextTick = 0;
   private nextSweep = 0;
+  /** The last harvest-cohort reading (harvest-cohort.ts): its members and when to read again. Not in snapshots. */
+  private cohort: { members: Map<number, CohortReading>; nextAt: number } = { members: new Map(), nextAt: 0 };
   private events = 0;
   private ticks = 0;
   private listeners: VerdictListener[] = [];
@@ -1539,6 +1544,7 @@ export class DetectorEngine implements VerdictView {
       this.intelGeneration = this.intel.generation;
       for (const i of this.intelHits.keys()) this.dirtyAccounts.add(i);
     }
+    if (this.config.cohort_min_accounts > 0 && now >= this.cohort.nextAt) this.readCohort(now);
     if (this.config.fleet_min_holders > 0) {
       // An account that now harvests on its own may link through its fleet's system prompt, and
       // represents the prompt from now on if its representative does not harvest.
@@ -1563,6 +1569,38 @@ export class DetectorEngine implements VerdictView {
       this.nextSweep = now + SWEEP_EVERY_S;
       this.sweep(now - this.config.evict_idle_hours * 3600);
     }
+  }
+
+  /**
+   * Read the new accounts' harvest shapes (harvest-cohort.ts) and mark the cohort's members, and
+   * the accounts that left it, for scoring in this tick. One pass over the accounts, every
+   * COHORT.everyS of event time.
+   */
+  private readCohort(now: number): void {
+    this.cohort.nextAt = now + COHORT.everyS;
+    const w = this.accounts.w;
+    const flags = this.accounts.flags;
+    const newSince = now - COHORT.windowDays * 86_400;
+    const activeSince = now - COHORT.activeDays * 86_400;
+    const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
+    let read = 0;
+    for (let i = 0; i < this.accounts.count; i++) {
+      const f = flags[i];
+      // Known facts, fresh, not allow-listed, no programme, no vouched campus domain.
+      if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || this.accounts.ids[i] === '') continue;
+      const off = i * STRIDE;
+      if (w[off + C.FIRST_TS] < newSince || w[off + C.LAST_TS] < activeSince || w[off + C.TOTAL] < COHORT.minRequests || !this.unaccountable(i)) continue;
+      read++;
+      const shape = harvestShape(w, off);
+      if (shape) shaped.push({ i, ...shape, first: w[off + C.FIRST_TS] });
+    }
+    const found = findCohort(shaped, read, this.config.cohort_min_accounts);
+    const before = this.cohort.members;
+    const after = new Map<number, CohortReading>();
+    if (found) for (const i of found.members) after.set(i, found.reading);
+    for (const i of before.keys()) if (!after.has(i)) this.dirtyAccounts.add(i);
+    for (const i of after.keys()) if (!before.has(i)) this.dirtyAccounts.add(i);
+    this.cohort.members = after;
   }
 
   // ---------------------------------------------------------------- forgetting idle accounts
@@ -1641,6 +1679,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Drop account i from every index and table, and put its index up for reuse. */
   private forget(i: number): void {
+    this.cohort.members.delete(i);
     const id = this.accounts.ids[i];
     if (this.trackFirst) this.retire(i, id);
     this.accounts.index.delete(id);
@@ -1739,6 +1778,12 @@ export class DetectorEngine implements VerdictView {
       max = Math.max(max, l);
       score = Math.max(score, this.thresholds[l]);
     }
+    // One of a cohort of new accounts that all ask one harvest shape (harvest-cohort.ts).
+    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) : undefined;
+    if (cohort) {
+      max = Math.max(max, THROTTLE);
+      score = Math.max(score, this.thresholds[THROTTLE]);
+    }
     // Shared indicators: another provider's campaign, recognised here; held at the feed's level.
     const intel = this.intelHits.size > 0 ? this.intelFloor(i, now) : null;
     if (intel) {
@@ -1769,6 +1814,7 @@ export class DetectorEngine implements VerdictView {
           ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
+          ...(cohort ? cohortReasons(cohort) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],

@@ -222,7 +222,7 @@ export class DetectorEngine implements VerdictView {
   private nextTick = 0;
   private nextSweep = 0;
   /** The last harvest-cohort reading (harvest-cohort.ts): its members and when to read again. Not in snapshots. */
-  private cohort: { members: Map<number, CohortReading>; nextAt: number } = { members: new Map(), nextAt: 0 };
+  private cohort: { members: Map<number, CohortReading>; candidates: Set<number>; nextAt: number } = { members: new Map(), candidates: new Set(), nextAt: 0 };
   private events = 0;
   private ticks = 0;
   private listeners: VerdictListener[] = [];
@@ -1577,19 +1577,26 @@ export class DetectorEngine implements VerdictView {
    * COHORT.everyS of event time.
    */
   private readCohort(now: number): void {
-    this.cohort.nextAt = now + COHORT.everyS;
     const w = this.accounts.w;
     const flags = this.accounts.flags;
     const newSince = now - COHORT.windowDays * 86_400;
     const activeSince = now - COHORT.activeDays * 86_400;
     const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
     let read = 0;
-    for (let i = 0; i < this.accounts.count; i++) {
+    const candidates = this.cohort.candidates;
+    // The first reading (a new engine, or one restored from a snapshot) looks at every account;
+    // later ones at the candidates scoring has noted since (cohortCandidate), dropping those that
+    // are no longer new, fresh or active.
+    const first = this.cohort.nextAt === 0;
+    this.cohort.nextAt = now + COHORT.everyS;
+    if (first) for (let i = 0; i < this.accounts.count; i++) this.cohortCandidate(i);
+    for (const i of candidates) {
       const f = flags[i];
-      // Known facts, fresh, not allow-listed, no programme, no vouched campus domain.
-      if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || this.accounts.ids[i] === '') continue;
       const off = i * STRIDE;
-      if (w[off + C.FIRST_TS] < newSince || w[off + C.LAST_TS] < activeSince || w[off + C.TOTAL] < COHORT.minRequests || !this.unaccountable(i)) continue;
+      // Known facts, fresh, not allow-listed, no programme, no vouched campus domain.
+      if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || this.accounts.ids[i] === ''
+        || w[off + C.FIRST_TS] < newSince || w[off + C.LAST_TS] < activeSince) { candidates.delete(i); continue; }
+      if (!this.unaccountable(i)) continue;
       read++;
       const shape = harvestShape(w, off);
       if (shape) shaped.push({ i, ...shape, first: w[off + C.FIRST_TS] });
@@ -1601,6 +1608,11 @@ export class DetectorEngine implements VerdictView {
     for (const i of before.keys()) if (!after.has(i)) this.dirtyAccounts.add(i);
     for (const i of after.keys()) if (!before.has(i)) this.dirtyAccounts.add(i);
     this.cohort.members = after;
+  }
+
+  /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests. */
+  private cohortCandidate(i: number): void {
+    if ((this.accounts.flags[i] & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS)) === (F_KNOWN | F_FRESH) && this.accounts.w[i * STRIDE + C.TOTAL] >= COHORT.minRequests) this.cohort.candidates.add(i);
   }
 
   // ---------------------------------------------------------------- forgetting idle accounts
@@ -1680,6 +1692,7 @@ export class DetectorEngine implements VerdictView {
   /** Drop account i from every index and table, and put its index up for reuse. */
   private forget(i: number): void {
     this.cohort.members.delete(i);
+    this.cohort.candidates.delete(i);
     const id = this.accounts.ids[i];
     if (this.trackFirst) this.retire(i, id);
     this.accounts.index.delete(id);
@@ -1736,6 +1749,7 @@ export class DetectorEngine implements VerdictView {
 
   private scoreAccount(i: number, now: number): void {
     const off = i * STRIDE;
+    if (this.config.cohort_min_accounts > 0) this.cohortCandidate(i);
     const peers = this.accountPeers(i);
     const values = scoreIndicators(this.accounts.w, off, true, peers, this.indicatorScratch);
     const h = harvestScore(values);

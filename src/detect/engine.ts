@@ -88,8 +88,6 @@ const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration', 'movedOrg',
-  // Harvest cohorts: read again from the accounts' windows at the first tick after a restart.
-  'cohort',
 ]);
 
 /** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
@@ -221,7 +219,11 @@ export class DetectorEngine implements VerdictView {
   private now = 0;
   private nextTick = 0;
   private nextSweep = 0;
-  /** The last harvest-cohort reading (harvest-cohort.ts): its members and when to read again. Not in snapshots. */
+  /**
+   * The last harvest-cohort reading (harvest-cohort.ts): its members, the accounts the next reading
+   * looks at, and when it is due. Kept in snapshots; one without it (written before) starts with a
+   * reading over every account at the first tick.
+   */
   private cohort: { members: Map<number, CohortReading>; candidates: Set<number>; nextAt: number } = { members: new Map(), candidates: new Set(), nextAt: 0 };
   private events = 0;
   private ticks = 0;
@@ -1457,8 +1459,8 @@ export class DetectorEngine implements VerdictView {
   readsLayout(layout: string): boolean {
     const own = this.snapshotLayout();
     if (layout === own) return true;
-    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs.
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch');
+    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort.
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));

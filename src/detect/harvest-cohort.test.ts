@@ -3,7 +3,7 @@
 // same harvest shape; against a class of students on free-mail doing the same homework.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verdictRank } from './index.ts';
+import { verdictRank, DetectorEngine } from './index.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
 import { promptFixture as fixture, seededRandom, replayThroughDetector } from '../../test/helpers/detect-fixtures.ts';
 
@@ -123,4 +123,33 @@ test('a class of students on free-mail doing the same homework is not a cohort, 
   assert.ok(fleetThrottled >= 28, `the fleet beside the class is still found: ${fleetThrottled} of 30`);
   const v = both.e.forAccount('student_5').verdict;
   assert.ok(!v || !v.reasons.some((x) => x.signal === 'harvest_cohort'), `a student's verdict names no cohort: ${JSON.stringify(v?.reasons.map((x) => x.signal))}`);
+});
+
+test('a snapshot keeps the cohort; one written before harvest cohorts loads and its detector reads the cohort again', () => {
+  const events = fleet();
+  const res = replayThroughDetector(events);
+  const state = res.e.snapshotState();
+  assert.ok('cohort' in state, 'the snapshot holds the cohort reading');
+
+  const restored = new DetectorEngine();
+  assert.ok(restored.readsLayout(res.e.snapshotLayout()), 'a snapshot of this version is read');
+  restored.restoreState(state);
+  assert.equal(restored.forAccount('fleet_3').level, res.e.forAccount('fleet_3').level, 'the restored detector holds the same level');
+
+  // A snapshot written before: the same state and layout without the cohort.
+  const older = { ...state };
+  delete older.cohort;
+  const [format, fields] = res.e.snapshotLayout().split(';');
+  const olderLayout = `${format};${fields.split(',').filter((f) => f !== 'cohort').join(',')}`;
+  const fresh = new DetectorEngine();
+  assert.ok(fresh.readsLayout(olderLayout), `a snapshot without the cohort is read (${olderLayout.slice(0, 40)}...)`);
+  fresh.restoreState(older);
+  // One more request of a fleet account an hour later: the reading is made again from the windows.
+  const last = events.filter((ev) => ev.account_id === 'fleet_3').at(-1)!;
+  const next = { ...last, id: 'fleet_3-next', ts: new Date(Date.parse(last.ts) + 3_600_000).toISOString() };
+  fresh.ingest(next);
+  fresh.flush();
+  const v = fresh.forAccount('fleet_3');
+  assert.ok(verdictRank(v.level) >= verdictRank('throttle'), `fleet_3 throttled after the older snapshot: ${v.level}`);
+  assert.ok(v.verdict?.reasons.some((x) => x.signal === 'harvest_cohort'), `its verdict names the cohort again: ${JSON.stringify(v.verdict?.reasons.map((x) => x.signal))}`);
 });

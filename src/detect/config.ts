@@ -87,6 +87,12 @@ export const detectConfigSchema = z.strictObject({
    */
   fleet_min_holders: z.number().int().refine((n) => n === 0 || n >= 2, 'fleet_min_holders is 0 (off) or at least 2').default(0),
   /**
+   * Harvest cohorts (harvest-cohort.ts): new, unverified accounts without an org or a programme
+   * that all ask one harvest shape, each below the single-account floor, reach throttle together
+   * once at least this many of them (and 10% of the new accounts read) share it. 0: off.
+   */
+  cohort_min_accounts: z.number().int().refine((n) => n === 0 || n >= 5, 'cohort_min_accounts is 0 (off) or at least 5').default(20),
+  /**
    * Forget an account idle this many hours (event time) that is linked to no other and holds no
    * verdict above watch: its windows have decayed to nothing by then, and forgetting it bounds the
    * detector's memory by the accounts active within the horizon, not every account ever seen. At

@@ -22,6 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
+import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, observeItem, decayItems, itemReadings, itemsPass, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -218,6 +219,12 @@ export class DetectorEngine implements VerdictView {
   private now = 0;
   private nextTick = 0;
   private nextSweep = 0;
+  /**
+   * The last harvest-cohort reading (harvest-cohort.ts): its members, the accounts the next reading
+   * looks at, and when it is due. Kept in snapshots; one without it (written before) starts with a
+   * reading over every account at the first tick.
+   */
+  private cohort: { members: Map<number, CohortReading>; candidates: Set<number>; nextAt: number } = { members: new Map(), candidates: new Set(), nextAt: 0 };
   private events = 0;
   private ticks = 0;
   private listeners: VerdictListener[] = [];
@@ -1488,8 +1495,8 @@ export class DetectorEngine implements VerdictView {
   readsLayout(layout: string): boolean {
     const own = this.snapshotLayout();
     if (layout === own) return true;
-    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs.
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch');
+    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort.
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));
@@ -1575,6 +1582,7 @@ export class DetectorEngine implements VerdictView {
       this.intelGeneration = this.intel.generation;
       for (const i of this.intelHits.keys()) this.dirtyAccounts.add(i);
     }
+    if (this.config.cohort_min_accounts > 0 && now >= this.cohort.nextAt) this.readCohort(now);
     if (this.config.fleet_min_holders > 0) {
       // An account that now harvests on its own may link through its fleet's system prompt, and
       // represents the prompt from now on if its representative does not harvest.
@@ -1599,6 +1607,50 @@ export class DetectorEngine implements VerdictView {
       this.nextSweep = now + SWEEP_EVERY_S;
       this.sweep(now - this.config.evict_idle_hours * 3600);
     }
+  }
+
+  /**
+   * Read the new accounts' harvest shapes (harvest-cohort.ts) and mark the cohort's members, and
+   * the accounts that left it, for scoring in this tick. One pass over the accounts, every
+   * COHORT.everyS of event time.
+   */
+  private readCohort(now: number): void {
+    const w = this.accounts.w;
+    const flags = this.accounts.flags;
+    const newSince = now - COHORT.windowDays * 86_400;
+    const activeSince = now - COHORT.activeDays * 86_400;
+    const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
+    let read = 0;
+    const candidates = this.cohort.candidates;
+    // The first reading (a new engine, or one restored from a snapshot) looks at every account;
+    // later ones at the candidates scoring has noted since (cohortCandidate), dropping those that
+    // are no longer new, fresh or active.
+    const first = this.cohort.nextAt === 0;
+    this.cohort.nextAt = now + COHORT.everyS;
+    if (first) for (let i = 0; i < this.accounts.count; i++) this.cohortCandidate(i);
+    for (const i of candidates) {
+      const f = flags[i];
+      const off = i * STRIDE;
+      // Known facts, fresh, not allow-listed, no programme, no vouched campus domain.
+      if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || this.accounts.ids[i] === ''
+        || w[off + C.FIRST_TS] < newSince || w[off + C.LAST_TS] < activeSince) { candidates.delete(i); continue; }
+      if (!this.unaccountable(i)) continue;
+      read++;
+      const shape = harvestShape(w, off);
+      if (shape) shaped.push({ i, ...shape, first: w[off + C.FIRST_TS] });
+    }
+    const found = findCohort(shaped, read, this.config.cohort_min_accounts);
+    const before = this.cohort.members;
+    const after = new Map<number, CohortReading>();
+    if (found) for (const i of found.members) after.set(i, found.reading);
+    for (const i of before.keys()) if (!after.has(i)) this.dirtyAccounts.add(i);
+    for (const i of after.keys()) if (!before.has(i)) this.dirtyAccounts.add(i);
+    this.cohort.members = after;
+  }
+
+  /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests. */
+  private cohortCandidate(i: number): void {
+    if ((this.accounts.flags[i] & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS)) === (F_KNOWN | F_FRESH) && this.accounts.w[i * STRIDE + C.TOTAL] >= COHORT.minRequests) this.cohort.candidates.add(i);
   }
 
   // ---------------------------------------------------------------- forgetting idle accounts
@@ -1677,6 +1729,8 @@ export class DetectorEngine implements VerdictView {
 
   /** Drop account i from every index and table, and put its index up for reuse. */
   private forget(i: number): void {
+    this.cohort.members.delete(i);
+    this.cohort.candidates.delete(i);
     const id = this.accounts.ids[i];
     if (this.trackFirst) this.retire(i, id);
     this.accounts.index.delete(id);
@@ -1733,6 +1787,7 @@ export class DetectorEngine implements VerdictView {
 
   private scoreAccount(i: number, now: number): void {
     const off = i * STRIDE;
+    if (this.config.cohort_min_accounts > 0) this.cohortCandidate(i);
     const peers = this.accountPeers(i);
     const values = scoreIndicators(this.accounts.w, off, true, peers, this.indicatorScratch);
     const h = harvestScore(values);
@@ -1775,6 +1830,12 @@ export class DetectorEngine implements VerdictView {
       max = Math.max(max, l);
       score = Math.max(score, this.thresholds[l]);
     }
+    // One of a cohort of new accounts that all ask one harvest shape (harvest-cohort.ts).
+    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) : undefined;
+    if (cohort) {
+      max = Math.max(max, THROTTLE);
+      score = Math.max(score, this.thresholds[THROTTLE]);
+    }
     // Shared indicators: another provider's campaign, recognised here; held at the feed's level.
     const intel = this.intelHits.size > 0 ? this.intelFloor(i, now) : null;
     if (intel) {
@@ -1805,6 +1866,7 @@ export class DetectorEngine implements VerdictView {
           ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
+          ...(cohort ? cohortReasons(cohort) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],

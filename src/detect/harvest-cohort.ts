@@ -1,0 +1,108 @@
+/**
+ * Harvest cohorts: evidence across many fresh accounts that share nothing but one harvest shape.
+ *
+ * A fleet that gives every account its own card, free-mail address and residential exit, and keeps
+ * each account under the harvest-yield test's floor (a few requests a day, or one day of use), is
+ * neither linked nor caught alone. What it cannot hide is that it is many new accounts asking the
+ * same way: nearly every request an independent single-shot question, a short prompt and a long
+ * answer (output/input ratio far above what people get), reasoning asked for, capability tasks.
+ * Organic new accounts hold conversations, paste code and documents, and ask in their own ways.
+ *
+ * Once per `COHORT.everyS` of event time (in the engine's tick, off the request path), every
+ * account that is new (first used within `windowDays`, active within `activeDays`), fresh and
+ * unaccountable (no verified identity, no corroborated org), with no programme admission and no
+ * vouched institutional domain (a campus), and with `minRequests` requests or more, is read; the
+ * ones with the harvest shape whose prompt length and output/input ratio are within `closeFactor`
+ * of the median of all of them are the cohort. When the cohort holds at least
+ * `max(cohort_min_accounts, minShare x the new accounts read)`, each member may reach throttle, as
+ * the harvest-yield test lets one account do; below that nobody is touched.
+ */
+import { C } from './scoring.ts';
+import type { VerdictReason } from './verdict.ts';
+
+export const COHORT = {
+  /** Requests an account must have sent (its whole life) to be read at all. */
+  minRequests: 8,
+  /** Shares of the account's window (no prior: the cohort, not one account, is the evidence). */
+  singleShot: 0.9,
+  outputInput: 8,
+  capability: 0.5,
+  elicitation: 0.15,
+  /** New: first request within this many days. */
+  windowDays: 14,
+  /** Read: a request within this many days. */
+  activeDays: 3,
+  /** Members: prompt length and output/input ratio within this factor of the shape's medians. */
+  closeFactor: 3,
+  /** The cohort must also be this share of the new accounts read (what chance among many organic signups does not reach). */
+  minShare: 0.1,
+  /** Seconds of event time between two readings of the population. */
+  everyS: 900,
+} as const;
+
+/** One reading of the population: the cohort found (or not), shared by all its members. */
+export interface CohortReading {
+  /** `cohort-<first day>`: the earliest first use among its members (UTC date). */
+  id: string;
+  size: number;
+  /** New, fresh, unaccountable accounts read. */
+  read: number;
+  threshold: number;
+  medianPromptTokens: number;
+  medianOutputInput: number;
+  firstFrom: number;
+  firstTo: number;
+}
+
+/** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
+export function harvestShape(w: Float64Array, off: number): { promptTokens: number; ratio: number } | null {
+  const n = w[off + C.N];
+  if (!(n > 0) || w[off + C.TOTAL] < COHORT.minRequests) return null;
+  const inTok = w[off + C.IN_TOK];
+  const ratio = w[off + C.OUT_TOK] / Math.max(1, inTok);
+  if (w[off + C.SINGLE] / n < COHORT.singleShot || ratio < COHORT.outputInput) return null;
+  if (w[off + C.CAPABILITY] / n < COHORT.capability || w[off + C.ELICIT] / n < COHORT.elicitation) return null;
+  return { promptTokens: inTok / n, ratio };
+}
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * The cohort among `shaped` (account index, shape, first use) out of `read` new accounts read, or
+ * null when it is smaller than its threshold.
+ */
+export function findCohort(shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }>, read: number, minAccounts: number): { members: number[]; reading: CohortReading } | null {
+  const threshold = Math.max(minAccounts, Math.ceil(COHORT.minShare * read));
+  if (minAccounts <= 0 || shaped.length < threshold) return null;
+  const mp = median(shaped.map((s) => s.promptTokens));
+  const mr = median(shaped.map((s) => s.ratio));
+  const f = COHORT.closeFactor;
+  const close = shaped.filter((s) => s.promptTokens <= mp * f && s.promptTokens >= mp / f && s.ratio <= mr * f && s.ratio >= mr / f);
+  if (close.length < threshold) return null;
+  let from = Infinity, to = -Infinity;
+  for (const s of close) { if (s.first < from) from = s.first; if (s.first > to) to = s.first; }
+  return {
+    members: close.map((s) => s.i),
+    reading: {
+      id: `cohort-${new Date(from * 1000).toISOString().slice(0, 10)}`, size: close.length, read, threshold,
+      medianPromptTokens: mp, medianOutputInput: mr, firstFrom: from, firstTo: to,
+    },
+  };
+}
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The explanation of a member's verdict: the cohort, its size against its threshold, and the shape each member has. */
+export function cohortReasons(c: CohortReading): VerdictReason[] {
+  const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  return [
+    { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} new, unverified accounts without an org or a programme, first used ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
+    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_accounts and ${COHORT.minShare * 100}% of the new accounts read` },
+    { signal: 'harvest_cohort_shape', value: 'pass', threshold: null, detail: `this account (${COHORT.minRequests}+ requests): single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
+    { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
+    { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: COHORT.outputInput },
+  ];
+}

@@ -63,9 +63,10 @@ export const FLAG = {
   /**
    * A closed-form task written as a dataset item is: a coding or maths request phrased as an
    * instruction or a question, with no one speaking or addressed (no I, my, you, please, thanks,
-   * hello, and their counterparts in nine other languages). People write to someone about their own
+   * hello, and their counterparts in seventeen other languages). People write to someone about their own
    * work; benchmark and instruction sets are written to stand alone, so they can be answered and
-   * checked without context. The task verbs are English.
+   * checked without context. Task verbs are read in English and the languages of `TASK_VERB_OTHER`,
+   * `TASK_VERB_AR`, `OPENING_IMPERATIVE` and `IMPERATIVE_END`.
    */
   closedTask: 1 << 15,
   /**
@@ -711,12 +712,16 @@ function arabicHead(probe: string): string {
  * with the written imperative ("작성하시오", "구하라", "求めよ", "書きなさい"), which people do not use
  * when they ask for themselves (not the polite "-십시오" of software messages and letters, "알려 주십시오").
  */
-const IMPERATIVE_END = new RegExp('(?:(?:(?<!십)시오|하라|구하라|써라|만들어라|찾아라|증명하라|なさい|せよ|求めよ|答えよ|示せ|書け)'
-  // Turkish, Hindi and Persian put the verb last too: the imperative ("yazın", "hesaplayın", "लिखिए",
-  // "ज्ञात कीजिए", "بنویسید", "محاسبه کنید") as a whole word.
-  + '|(?<![\\p{L}\\p{M}])(?:yazın|yazınız|yaz|hesaplayın|hesaplayınız|hesapla|bulun|bulunuz|bul|uygulayın|uygulayınız|uygula|oluşturun|oluştur|dönüştürün|dönüştür|çözün|çözünüz|çöz|kanıtlayın|kanıtla|ispatlayın|ispatla|gösterin|gösteriniz|göster|belirleyin|belirle|açıklayın|açıkla|sıralayın|sırala|düzeltin|düzelt|tasarlayın|tasarla|geliştirin|geliştir|tanımlayın|tanımla|sadeleştirin|sadeleştir|çevirin|çevir|listeleyin|listele|karşılaştırın|karşılaştır|özetleyin|özetle|yazdırın|döndürün'
-  + '|कीजिए|कीजिये|लिखिए|लिखिये|लिखें|लिखो|बताइए|बताइये|बताएँ|बताएं|निकालिए|निकालिये|करें|करो|दिखाइए|दिखाइये'
-  + '|بنویسید|بنویس|کنید|کن|بیابید|بیاب|دهید|بده|بدهید|بسازید|بساز|آورید))\\s*[.。!！।]?\\s*$', 'u');
+const IMPERATIVE_END = /(?:(?<!십)시오|하라|구하라|써라|만들어라|찾아라|증명하라|なさい|せよ|求めよ|答えよ|示せ|書け)\s*[.。!！]?\s*$/u;
+/**
+ * Turkish, Hindi and Persian put the verb last too: the imperative ("yazın", "hesaplayın", "लिखिए",
+ * "ज्ञात कीजिए", "بنویسید", "محاسبه کنید") as the last word, read as a word (see `lastWordImperative`).
+ */
+const LAST_WORD_IMPERATIVES = new Set([
+  ...'yazın|yazınız|yaz|hesaplayın|hesaplayınız|hesapla|bulun|bulunuz|bul|uygulayın|uygulayınız|uygula|oluşturun|oluştur|dönüştürün|dönüştür|çözün|çözünüz|çöz|kanıtlayın|kanıtla|ispatlayın|ispatla|gösterin|gösteriniz|göster|belirleyin|belirle|açıklayın|açıkla|sıralayın|sırala|düzeltin|düzelt|tasarlayın|tasarla|geliştirin|geliştir|tanımlayın|tanımla|sadeleştirin|sadeleştir|çevirin|çevir|listeleyin|listele|karşılaştırın|karşılaştır|özetleyin|özetle|yazdırın|döndürün'.split('|'),
+  ...'कीजिए|कीजिये|लिखिए|लिखिये|लिखें|लिखो|बताइए|बताइये|बताएँ|बताएं|निकालिए|निकालिये|करें|करो|दिखाइए|दिखाइये'.split('|'),
+  ...'بنویسید|بنویس|کنید|کن|بیابید|بیاب|دهید|بده|بدهید|بسازید|بساز|آورید'.split('|'),
+]);
 
 /**
  * The formal Hindi and Persian imperatives of instructions and exercises ("लिखिए", "ज्ञात कीजिए";
@@ -755,14 +760,40 @@ function taskForm(probe: string): boolean {
   const last = probe[end];
   if (last === '?' || last === '\uff1f' || last === '\u061f') return true;
   // Other languages' instructions (anchored at the text's start, or its end for verb-last languages).
+  // (A Persian text opening with a letter Arabic shares goes on to the Persian forms below.)
   const ar = arabicHead(probe);
-  if (ar) return TASK_VERB_AR.test(ar);
-  if (TASK_VERB_OTHER.test(probe.length > 64 ? probe.slice(0, 64) : probe)) return true;
+  if (ar && TASK_VERB_AR.test(ar)) return true;
+  if (!ar && TASK_VERB_OTHER.test(probe.length > 64 ? probe.slice(0, 64) : probe)) return true;
   // A Hindi or Persian instruction puts its formal imperative before the clause it governs ("एक फ़ंक्शन लिखिए जो ...", "یک تابع بنویسید که ...").
-  if (OPENING_IMPERATIVE.test(probe.length > 300 ? probe.slice(0, 300) : probe)) return true;
+  if (opensInArabicOrDevanagari(probe) && OPENING_IMPERATIVE.test(probe.length > 300 ? probe.slice(0, 300) : probe)) return true;
   // The verb-last instruction ends the text or its first line (the data it is about may follow).
   const line = probe.indexOf('\n');
-  return IMPERATIVE_END.test(probe.length > 200 ? probe.slice(-200) : probe) || (line > 0 && line < 300 && IMPERATIVE_END.test(probe.slice(0, line)));
+  return endsWithImperative(probe.slice(0, end + 1)) || (line > 0 && line < 300 && endsWithImperative(probe.slice(0, line).trimEnd()));
+}
+
+/** The written imperative that ends a verb-last instruction, in a text with no white space at its end. */
+function endsWithImperative(trimmed: string): boolean {
+  return IMPERATIVE_END.test(trimmed.length > 200 ? trimmed.slice(-200) : trimmed) || lastWordImperative(trimmed);
+}
+
+const LETTER_OR_MARK = /[\p{L}\p{M}]/u;
+const END_PUNCTUATION = '.。!！।';
+/** Whether the last word of a text with no white space at its end, before a full stop or an exclamation mark, is one of LAST_WORD_IMPERATIVES. */
+function lastWordImperative(trimmed: string): boolean {
+  let e = trimmed.length;
+  if (e > 0 && END_PUNCTUATION.includes(trimmed[e - 1])) e--;
+  while (e > 0 && charCodeAt(trimmed, e - 1) <= 32) e--;
+  let s = e;
+  while (s > 0 && e - s <= 16 && LETTER_OR_MARK.test(trimmed[s - 1])) s--;
+  return e - s >= 2 && e - s <= 16 && LAST_WORD_IMPERATIVES.has(trimmed.slice(s, e));
+}
+
+/** Whether text opens (past white space) with an Arabic-script or Devanagari letter: a Persian or Hindi text, where OPENING_IMPERATIVE is read. */
+function opensInArabicOrDevanagari(text: string): boolean {
+  let i = 0;
+  while (i < text.length && charCodeAt(text, i) <= 32) i++;
+  const c = charCodeAt(text, i);
+  return (c >= 0x600 && c <= 0x6ff) || (c >= 0x900 && c <= 0x97f);
 }
 
 

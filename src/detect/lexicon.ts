@@ -601,6 +601,12 @@ function compile(): Automaton {
     if (spec.lineEndsWith) { if (lineEndBit) throw new Error('lexicon: one lineEndsWith only'); lineEndChars = spec.lineEndsWith; lineEndBit = HIT[name]; }
     if (spec.arithmetic) { if (arithmeticBit) throw new Error('lexicon: one arithmetic only'); arithmeticBit = HIT[name]; }
   }
+  // Terms grouped by the block of their first character, ASCII first (a stable sort: the same
+  // automaton, numbered differently): the states a script's text visits are then neighbours in the
+  // table, and English text, most of it, keeps to the table's first rows, not to rows spread over
+  // all of it (with eighteen languages the table is some 30 MB; scanning English text took about
+  // a tenth more CPU with the states in declaration order).
+  terms.sort((a, b) => (a.text.charCodeAt(0) >> 7) - (b.text.charCodeAt(0) >> 7));
   const { column, columns, next, outputs, bounded } = automaton(terms);
   const special = new Uint8Array(65536);
   for (let i = 0; i < lineEndChars.length; i++) special[lineEndChars.charCodeAt(i)] |= 1;

@@ -386,6 +386,7 @@ const PERSON_LETTERS = 'a-z\\u00c0-\\u024f\\u0400-\\u04ff\\u05d0-\\u05ea\\u0620-
  * and those languages write accents; an English "I" in a text with none counts as before.
  */
 const isAccentedLatin = (c: number) => c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7;
+const ACCENTED_FROM = /[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]/g;
 /** What an English person word may not touch: a word character, an accented Latin letter, a combining mark (the Turkish "İ" lowercased is "i" and a dot), Vietnamese letters. */
 const isLatinWordChar = (c: number) => isWordChar(c) || (c >= 0xc0 && (isAccentedLatin(c) || (c >= 0x300 && c <= 0x36f) || (c >= 0x1e00 && c <= 0x1eff)));
 const LATIN_WORD = '\\w\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f\\u0300-\\u036f\\u1e00-\\u1eff';
@@ -749,6 +750,11 @@ export function personWords(text: string): boolean {
       if (w.length !== 1) return true;
       // "i": not a Turkish suffix after an apostrophe ("%25'i").
       if (start >= 2 && (charCodeAt(text, start - 1) === 39 || charCodeAt(text, start - 1) === 0x2019) && isWordChar(charCodeAt(text, start - 2))) continue;
+      if (accented) continue;
+      // No accented letter so far: one expression looks for one in the rest (an English prompt has
+      // none, and the automaton need not read the rest of it); with none, "i" is a person word.
+      ACCENTED_FROM.lastIndex = i + 1;
+      if (!ACCENTED_FROM.test(text)) return true;
       englishI = true;
     }
   }

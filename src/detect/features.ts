@@ -63,9 +63,10 @@ export const FLAG = {
   /**
    * A closed-form task written as a dataset item is: a coding or maths request phrased as an
    * instruction or a question, with no one speaking or addressed (no I, my, you, please, thanks,
-   * hello, and their counterparts in nine other languages). People write to someone about their own
+   * hello, and their counterparts in seventeen other languages). People write to someone about their own
    * work; benchmark and instruction sets are written to stand alone, so they can be answered and
-   * checked without context. The task verbs are English.
+   * checked without context. Task verbs are read in English and the languages of `TASK_VERB_OTHER`,
+   * `TASK_VERB_AR`, `OPENING_IMPERATIVE` and `IMPERATIVE_END`.
    */
   closedTask: 1 << 15,
   /**
@@ -578,7 +579,8 @@ const NEW_ITEM_WORDS = 8;
 const NEW_ITEM_CHARS = 600;
 /** Share of them the previous turn may hold for the turn to be a new question. */
 const NEW_ITEM_SHARED = 0.3;
-const WORDS = /[\p{L}\p{N}]{4,}/gu;
+/** Letters with their combining marks: Devanagari and Thai vowel signs are marks, which would cut a Hindi or Thai word in pieces. */
+const WORDS = /[\p{L}\p{M}\p{N}]{4,}/gu;
 /**
  * Chinese and Japanese are written without spaces, Korean words are mostly of two or three
  * syllables: a question in those languages has few "words" of four letters or more (a Chinese
@@ -588,8 +590,27 @@ const WORDS = /[\p{L}\p{N}]{4,}/gu;
 const CJK_PAIRS = /[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]{2,}/gu;
 const HANGUL_WORDS = /[\uac00-\ud7af]{2,}/gu;
 
-/** The words `newQuestion` compares: those of WORDS, and in CJK text the pairs and Hangul words above. */
+/**
+ * Thai is written without spaces too, and its words are of any length: there the words are those
+ * `Intl.Segmenter` finds (made once, used only for text that holds Thai, about 10-20 µs a question).
+ */
+const THAI = /[\u0e00-\u0e7f]/;
+const THAI_RUNS = /[\u0e00-\u0e7f]+/g;
+let thaiSegmenter: Intl.Segmenter | undefined;
+function thaiWords(text: string, out: string[]): void {
+  thaiSegmenter ??= new Intl.Segmenter('th', { granularity: 'word' });
+  for (const run of text.match(THAI_RUNS) ?? []) {
+    for (const s of thaiSegmenter.segment(run)) if (s.isWordLike && s.segment.length >= 2) out.push(s.segment);
+  }
+}
+
+/** The words `newQuestion` compares: those of WORDS, and in CJK text the pairs and Hangul words above, in Thai text its words. */
 function itemWords(text: string): string[] {
+  if (THAI.test(text)) {
+    const out = (text.match(WORDS) ?? []).filter((w) => !THAI.test(w));
+    thaiWords(text, out);
+    return out;
+  }
   const words = text.match(WORDS) ?? [];
   if (!/[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]/.test(text)) return words;
   const out = words.filter((w) => !/[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]/.test(w));
@@ -649,8 +670,9 @@ function turnText(msgs: EventMessage[], start: number, end: number): string {
 const TASK_VERB = /^\s*(?:write|create|generate|construct|design|develop|implement|edit|modify|rewrite|compute|calculate|convert|classify|compose|output|sort|fix|debug|parse|build|make|formulate|produce|update|change|add|remove|replace|count|print|return|determine|reverse|transform|find|identify|explain|describe|suggest|list|give|provide|summari[sz]e|translate|name|analy[sz]e|compare|evaluate|categori[sz]e|insert|delete|select|use|train|define|declare|initiali[sz]e|assign|extract|split|merge|combine|check|validate|detect|search|retrieve|query|format|refactor|optimi[sz]e|improve|complete|fill|propose|tell|solve|prove|simplify)\b/;
 
 /**
- * The same instruction opening in other languages: Spanish, Portuguese, French, German, Russian,
- * Chinese and Arabic put the imperative (or the infinitive, or "given ...") first, as English does.
+ * The same instruction opening in other languages: Spanish, Portuguese, French, German, Polish,
+ * Italian, Indonesian, Vietnamese, Hebrew, Russian, Chinese, Thai and Arabic put the imperative (or
+ * the infinitive, or "given ...") first, as English does. Thai verbs are prefixes, as Chinese ones.
  * Latin and Cyrillic verbs are whole words (no letter of theirs after them); Chinese verbs are
  * prefixes (an optional 请 before them: dataset instructions use it as a plain imperative; 用 and 设
  * only before a Latin letter or digit, "用Python", "设x", not "用于", used for, or "设置", settings). Person
@@ -665,9 +687,21 @@ const TASK_VERB_OTHER = new RegExp('^\\s*(?:(?:' + [
   'écris|écrivez|écrire|crée|créez|créer|génère|générez|construis|construisez|conçois|concevez|développe|développez|implémente|implémentez|implémenter|modifie|modifiez|calcule|calculez|calculer|convertis|convertissez|trie|triez|corrige|corrigez|analyse|analysez|fais|faites|ajoute|ajoutez|supprime|supprimez|remplace|affiche|affichez|retourne|renvoie|détermine|déterminez|déterminer|inverse|transforme|trouve|trouvez|trouver|identifie|explique|expliquez|décris|décrivez|suggère|donne|donnez|fournis|résume|traduis|compare|évalue|insère|sélectionne|utilise|utilisez|définis|définissez|extrais|vérifie|vérifiez|recherche|optimise|améliore|complète|propose|résous|résolvez|résoudre|démontre|démontrez|démontrer|simplifie|simplifiez|rédige|rédigez|soit|soient',
   // German (du and Sie imperatives).
   'schreibe|schreib|erstelle|erstell|generiere|erzeuge|konstruiere|entwirf|entwickle|implementiere|bearbeite|ändere|berechne|konvertiere|wandle|klassifiziere|sortiere|behebe|korrigiere|analysiere|füge|entferne|lösche|ersetze|zähle|gib|bestimme|kehre|finde|identifiziere|erkläre|beschreibe|nenne|fasse|übersetze|vergleiche|bewerte|definiere|deklariere|initialisiere|extrahiere|kombiniere|prüfe|überprüfe|validiere|suche|formatiere|optimiere|verbessere|vervollständige|löse|beweise|vereinfache|ermittle|gegeben|schreiben sie|erstellen sie|berechnen sie|bestimmen sie|finden sie|lösen sie|beweisen sie|implementieren sie|ermitteln sie',
+  // Polish ("dany", "dana", given).
+  'napisz|stwórz|utwórz|wygeneruj|zbuduj|zaprojektuj|zaimplementuj|zmodyfikuj|oblicz|policz|wylicz|przekonwertuj|przekształć|zamień|sklasyfikuj|posortuj|popraw|napraw|przeanalizuj|dodaj|usuń|zastąp|wypisz|wyświetl|zwróć|wyznacz|znajdź|zidentyfikuj|wyjaśnij|opisz|zaproponuj|wymień|podaj|streść|podsumuj|przetłumacz|porównaj|oceń|wstaw|wybierz|użyj|zdefiniuj|zadeklaruj|zainicjalizuj|wyodrębnij|podziel|połącz|sprawdź|zweryfikuj|wyszukaj|zoptymalizuj|ulepsz|uzupełnij|rozwiąż|udowodnij|wykaż|uprość|dany|dana',
+  // Italian (the tu imperative and the infinitive of exercise sheets; "dato", "data" before an article: "Data la funzione ...").
+  'scrivi|scrivere|crea|creare|genera|costruisci|progetta|sviluppa|implementa|implementare|modifica|riscrivi|calcola|calcolare|converti|classifica|ordina|correggi|analizza|aggiungi|rimuovi|elimina|sostituisci|conta|stampa|restituisci|determina|determinare|inverti|trasforma|trova|trovare|identifica|spiega|descrivi|suggerisci|elenca|fornisci|riassumi|traduci|confronta|valuta|inserisci|seleziona|usa|utilizza|definisci|dichiara|inizializza|estrai|dividi|unisci|combina|verifica|controlla|cerca|ottimizza|migliora|completa|proponi|risolvi|risolvere|dimostra|dimostrare|semplifica|semplificare|redigi|dat[oaie](?=\\s+(?:il|lo|la|un|una|uno|i|gli|le)\\s)',
+  // Indonesian.
+  'tulis|tuliskan|tulislah|buat|buatlah|buatkan|bangun|rancang|kembangkan|implementasikan|terapkan|ubah|ubahlah|modifikasi|hitung|hitunglah|konversi|konversikan|klasifikasikan|urutkan|perbaiki|analisis|analisislah|tambahkan|hapus|ganti|cetak|kembalikan|tentukan|tentukanlah|balikkan|cari|carilah|temukan|identifikasi|jelaskan|uraikan|sarankan|sebutkan|berikan|ringkas|ringkaslah|terjemahkan|bandingkan|evaluasi|sisipkan|pilih|gunakan|definisikan|deklarasikan|inisialisasi|ekstrak|pisahkan|gabungkan|periksa|validasi|optimalkan|tingkatkan|lengkapi|selesaikan|buktikan|sederhanakan|diketahui|diberikan',
+  // Vietnamese ("hãy" the imperative's marker; "cho", given, opens a problem; not "tính năng", a feature).
+  'viết|hãy|tạo|xây dựng|thiết kế|phát triển|cài đặt|triển khai|sửa|chỉnh sửa|tính(?!\\s+(?:năng|chất|cách))|chuyển|chuyển đổi|phân loại|sắp xếp|gỡ lỗi|phân tích|thêm|xóa|xoá|thay thế|đếm|in ra|trả về|xác định|đảo ngược|biến đổi|tìm|nhận diện|giải thích|mô tả|đề xuất|liệt kê|cung cấp|tóm tắt|dịch|so sánh|đánh giá|chèn|chọn|sử dụng|dùng|định nghĩa|khai báo|khởi tạo|trích xuất|tách|gộp|kết hợp|kiểm tra|xác thực|tìm kiếm|tối ưu|tối ưu hóa|cải thiện|hoàn thành|giải|chứng minh|rút gọn|cho',
+  // Hebrew (masculine singular and plural imperatives; "נתון", given).
+  'כתוב|כתבו|כתבי|צור|צרו|חשב|חשבו|מצא|מצאו|קבע|קבעו|פתור|פתרו|הוכח|הוכיחו|פשט|פשטו|הסבר|הסבירו|ממש|ממשו|המר|המירו|מיין|מיינו|תקן|תקנו|תכנן|תכננו|הגדר|הגדירו|תרגם|תרגמו|סכם|סכמו|השווה|השוו|הערך|העריכו|בנה|בנו|הדפס|החזר|בדוק|בדקו|נתח|נתחו|תאר|תארו|רשום|רשמו|נתון|נתונה|נתונות',
   // Russian (imperatives, and "дан/дана/дано/даны", given, with which a problem opens).
   'напишите|напиши|создайте|создай|сгенерируйте|сгенерируй|постройте|построй|разработайте|разработай|спроектируйте|реализуйте|реализуй|измените|измени|отредактируйте|перепишите|вычислите|вычисли|посчитайте|посчитай|подсчитайте|рассчитайте|рассчитай|преобразуйте|преобразуй|конвертируйте|классифицируйте|составьте|составь|отсортируйте|отсортируй|исправьте|исправь|отладьте|проанализируйте|сделайте|сделай|обновите|добавьте|добавь|удалите|удали|замените|замени|выведите|выведи|верните|определите|определи|найдите|найди|объясните|объясни|опишите|опиши|предложите|перечислите|приведите|переведите|сравните|оцените|вставьте|выберите|используйте|используя|задайте|объявите|инициализируйте|извлеките|разделите|объедините|проверьте|проверь|оптимизируйте|улучшите|дополните|заполните|решите|реши|докажите|докажи|упростите|упрости|дан|дана|дано|даны',
-].join('|') + ')(?![\\p{L}\\p{N}])|请?(?:编写|写一|写出|寫出|編寫|编一|創建|创建|生成|构造|構造|构建|構建|设计|設計|开发|開發|实现|實現|修改|编辑|編輯|重写|重寫|计算|計算|求(?!助|职|職|推荐|推薦|救)|转换|轉換|将|將|把|分类|分類|排序|修复|修復|调试|調試|解析|找出|找到|查找|统计|統計|打印|输出|輸出|返回|判断|判斷|确定|確定|识别|識別|解释|解釋|描述|列出|给出|給出|提供|总结|總結|翻译|翻譯|比较|比較|评估|評估|插入|删除|刪除|选择|選擇|使用|用(?=\\s*[a-z])|定义|定義|声明|聲明|初始化|提取|拆分|合并|合併|检查|檢查|验证|驗證|搜索|查询|查詢|优化|優化|改进|改進|完成|解方程|解下列|证明|證明|化简|化簡|简化|簡化|已知|给定|給定|[设設](?=\\s*[a-z0-9])))', 'u');
+].join('|') + ')(?![\\p{L}\\p{N}])|请?(?:编写|写一|写出|寫出|編寫|编一|創建|创建|生成|构造|構造|构建|構建|设计|設計|开发|開發|实现|實現|修改|编辑|編輯|重写|重寫|计算|計算|求(?!助|职|職|推荐|推薦|救)|转换|轉換|将|將|把|分类|分類|排序|修复|修復|调试|調試|解析|找出|找到|查找|统计|統計|打印|输出|輸出|返回|判断|判斷|确定|確定|识别|識別|解释|解釋|描述|列出|给出|給出|提供|总结|總結|翻译|翻譯|比较|比較|评估|評估|插入|删除|刪除|选择|選擇|使用|用(?=\\s*[a-z])|定义|定義|声明|聲明|初始化|提取|拆分|合并|合併|检查|檢查|验证|驗證|搜索|查询|查詢|优化|優化|改进|改進|完成|解方程|解下列|证明|證明|化简|化簡|简化|簡化|已知|给定|給定|[设設](?=\\s*[a-z0-9]))'
+  // Thai, written without spaces: prefixes ("จง", the imperative of exercises; "กำหนดให้", let).
+  + '|(?:จง|เขียน|สร้าง|คำนวณ|หาค่า|หาจำนวน|ค้นหา|แปลง|เรียงลำดับ|จัดเรียง|แก้ไข|วิเคราะห์|อธิบาย|พิสูจน์|กำหนดให้|ออกแบบ|พัฒนา|นิยาม|ระบุ|ตรวจสอบ|เปรียบเทียบ|สรุป|ใช้(?=\\s*[a-z]))' + ')', 'u');
 /**
  * Arabic imperatives that open an instruction, read in `arabicHead` (hamza seats and diacritics
  * folded): write, create, design, develop, implement, modify, calculate, convert, classify, sort,
@@ -694,6 +728,23 @@ function arabicHead(probe: string): string {
  * when they ask for themselves (not the polite "-십시오" of software messages and letters, "알려 주십시오").
  */
 const IMPERATIVE_END = /(?:(?<!십)시오|하라|구하라|써라|만들어라|찾아라|증명하라|なさい|せよ|求めよ|答えよ|示せ|書け)\s*[.。!！]?\s*$/u;
+/**
+ * Turkish, Hindi and Persian put the verb last too: the imperative ("yazın", "hesaplayın", "लिखिए",
+ * "ज्ञात कीजिए", "بنویسید", "محاسبه کنید") as the last word, read as a word (see `lastWordImperative`).
+ */
+const LAST_WORD_IMPERATIVES = new Set([
+  ...'yazın|yazınız|yaz|hesaplayın|hesaplayınız|hesapla|bulun|bulunuz|bul|uygulayın|uygulayınız|uygula|oluşturun|oluştur|dönüştürün|dönüştür|çözün|çözünüz|çöz|kanıtlayın|kanıtla|ispatlayın|ispatla|gösterin|gösteriniz|göster|belirleyin|belirle|açıklayın|açıkla|sıralayın|sırala|düzeltin|düzelt|tasarlayın|tasarla|geliştirin|geliştir|tanımlayın|tanımla|sadeleştirin|sadeleştir|çevirin|çevir|listeleyin|listele|karşılaştırın|karşılaştır|özetleyin|özetle|yazdırın|döndürün'.split('|'),
+  ...'कीजिए|कीजिये|लिखिए|लिखिये|लिखें|लिखो|बताइए|बताइये|बताएँ|बताएं|निकालिए|निकालिये|करें|करो|दिखाइए|दिखाइये'.split('|'),
+  ...'بنویسید|بنویس|کنید|کن|بیابید|بیاب|دهید|بده|بدهید|بسازید|بساز|آورید'.split('|'),
+]);
+
+/**
+ * The formal Hindi and Persian imperatives of instructions and exercises ("लिखिए", "ज्ञात कीजिए";
+ * "بنویسید", "محاسبه کنید"), whole words in the text's opening: a relative clause often follows them.
+ * Not "करें", "लिखें", nor "کنید" alone (the forms of software messages and of people asking,
+ * "पुनः प्रयास करें", "دوباره تلاش کنید", try again).
+ */
+const OPENING_IMPERATIVE = /(?<![\u0900-\u097f])(?:कीजिए|कीजिये|लिखिए|लिखिये|बताइए|बताइये|निकालिए|निकालिये|दिखाइए|दिखाइये)(?![\u0900-\u097f])|(?<![\u0620-\u06ff])(?:بنویسید|بیابید|(?:محاسبه|پیدا|حل|ثابت|تعیین|پیاده‌سازی|پیاده سازی|پیادهسازی) کنید)(?![\u0620-\u06ff])/;
 
 /**
  * Lowercased text (a request's bounded probe) in the form of a dataset item: impersonal, and an
@@ -701,7 +752,17 @@ const IMPERATIVE_END = /(?:(?<!십)시오|하라|구하라|써라|만들어라|�
  */
 export function closedTaskForm(probe: string): boolean {
   // The form first: it reads the text's two ends, the person words (lexicon.ts, `personWords`) all of it.
-  return taskForm(probe) && !personWords(probe);
+  return taskForm(probe) && !personWords(probe) && !persianPerson(probe);
+}
+
+/**
+ * "من" is "I" in Persian and "from" in Arabic: it is a person word in a text written in Persian
+ * (one that holds a letter Arabic does not use: پ چ ژ گ ک ی), as a whole word.
+ */
+const PERSIAN_LETTER = /[\u067e\u0686\u0698\u06af\u06a9\u06cc]/;
+const PERSIAN_I = /(?<![\u0620-\u06ff])من(?![\u0620-\u06ff])/;
+function persianPerson(probe: string): boolean {
+  return PERSIAN_LETTER.test(probe) && PERSIAN_I.test(probe);
 }
 
 /** An instruction (it opens with a task verb) or a question (it ends with a question mark). */
@@ -714,12 +775,40 @@ function taskForm(probe: string): boolean {
   const last = probe[end];
   if (last === '?' || last === '\uff1f' || last === '\u061f') return true;
   // Other languages' instructions (anchored at the text's start, or its end for verb-last languages).
+  // (A Persian text opening with a letter Arabic shares goes on to the Persian forms below.)
   const ar = arabicHead(probe);
-  if (ar) return TASK_VERB_AR.test(ar);
-  if (TASK_VERB_OTHER.test(probe.length > 64 ? probe.slice(0, 64) : probe)) return true;
+  if (ar && TASK_VERB_AR.test(ar)) return true;
+  if (!ar && TASK_VERB_OTHER.test(probe.length > 64 ? probe.slice(0, 64) : probe)) return true;
+  // A Hindi or Persian instruction puts its formal imperative before the clause it governs ("एक फ़ंक्शन लिखिए जो ...", "یک تابع بنویسید که ...").
+  if (opensInArabicOrDevanagari(probe) && OPENING_IMPERATIVE.test(probe.length > 300 ? probe.slice(0, 300) : probe)) return true;
   // The verb-last instruction ends the text or its first line (the data it is about may follow).
   const line = probe.indexOf('\n');
-  return IMPERATIVE_END.test(probe.length > 200 ? probe.slice(-200) : probe) || (line > 0 && line < 300 && IMPERATIVE_END.test(probe.slice(0, line)));
+  return endsWithImperative(probe.slice(0, end + 1)) || (line > 0 && line < 300 && endsWithImperative(probe.slice(0, line).trimEnd()));
+}
+
+/** The written imperative that ends a verb-last instruction, in a text with no white space at its end. */
+function endsWithImperative(trimmed: string): boolean {
+  return IMPERATIVE_END.test(trimmed.length > 200 ? trimmed.slice(-200) : trimmed) || lastWordImperative(trimmed);
+}
+
+const LETTER_OR_MARK = /[\p{L}\p{M}]/u;
+const END_PUNCTUATION = '.。!！।';
+/** Whether the last word of a text with no white space at its end, before a full stop or an exclamation mark, is one of LAST_WORD_IMPERATIVES. */
+function lastWordImperative(trimmed: string): boolean {
+  let e = trimmed.length;
+  if (e > 0 && END_PUNCTUATION.includes(trimmed[e - 1])) e--;
+  while (e > 0 && charCodeAt(trimmed, e - 1) <= 32) e--;
+  let s = e;
+  while (s > 0 && e - s <= 16 && LETTER_OR_MARK.test(trimmed[s - 1])) s--;
+  return e - s >= 2 && e - s <= 16 && LAST_WORD_IMPERATIVES.has(trimmed.slice(s, e));
+}
+
+/** Whether text opens (past white space) with an Arabic-script or Devanagari letter: a Persian or Hindi text, where OPENING_IMPERATIVE is read. */
+function opensInArabicOrDevanagari(text: string): boolean {
+  let i = 0;
+  while (i < text.length && charCodeAt(text, i) <= 32) i++;
+  const c = charCodeAt(text, i);
+  return (c >= 0x600 && c <= 0x6ff) || (c >= 0x900 && c <= 0x97f);
 }
 
 

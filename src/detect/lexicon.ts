@@ -37,7 +37,7 @@ interface LexiconSpec {
   words?: string[];
   /** One of these characters followed by nothing but white space to the end of its line. */
   lineEndsWith?: string;
-  /** Two whole numbers around an arithmetic operator (+ - * / x × ÷ ^), spaces allowed. */
+  /** Two whole numbers around an arithmetic operator (+ - * / x × ÷ ^), spaces allowed; ASCII, Arabic-Indic or Persian digits. */
   arithmetic?: boolean;
 }
 
@@ -107,6 +107,22 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '{解释|解釋|说明|說明}{你的|}{推理|思路}',
       '{اعرض|أظهر|اظهر|بين|بيّن|وضح|وضّح} {عملك|حساباتك|خطوات عملك}', '{اشرح|وضح|وضّح} كل خطوة', '{برر|برّر|علل|علّل} {إجابتك|اجابتك}',
       'الحسابات الوسيطة', 'استدلالك', '{فكر|فكّر} بصوت {عال|عالٍ}', '{اشرح|وضح|بين|اعرض|اكتب} خطوات الحل{.|،|:|؟|\n}',
+      // The working asked for in Italian, Turkish, Indonesian, Polish, Vietnamese and Hindi as in the
+      // languages above (each step explained, the working shown, the answer justified, intermediate
+      // calculations); Persian, Hebrew and Thai: step by step, chain of thought, the working shown.
+      // Not "passaggio" alone (a passage, a lift), "adımlar" alone (a setup's steps), "langkah-langkah"
+      // alone, "kroki" alone, "các bước" alone, "चरणों में" (in instalments), "مراحل نصب" (installation steps).
+      '{spiega|spieghi|illustra} ogni passaggio', '{mostra|mostrami|indica} {tutti i|i} passaggi', '{mostra|mostrami} il procedimento', '{giustifica|motiva} la {tua |}risposta', 'calcoli intermedi', 'passo passo',
+      'her adımı açıkla', 'her adımı göster', 'çözüm adımlarını', 'işlem adımlarını', '{cevabını|yanıtını|cevabınızı|yanıtınızı} gerekçelendir', 'ara işlemleri', 'adım adım çöz',
+      'jelaskan setiap langkah', 'tunjukkan {cara|langkah} {kerja|pengerjaan|penyelesaian}', 'tunjukkan {cara|langkah-langkah} {pengerjaannya|penyelesaiannya}', 'tunjukkan {semua |}perhitungan', 'perhitungan {antara|perantara}', '{berikan|sertakan} alasan {untuk |}jawaban',
+      '{wyjaśnij|objaśnij|wytłumacz} każdy krok', '{pokaż|przedstaw} {wszystkie|swoje|pełne} {obliczenia|kroki|rozumowanie}', '{uzasadnij|umotywuj} {odpowiedź|swoją odpowiedź}', 'obliczenia pośrednie', 'rozpisz {rozwiązanie|obliczenia}',
+      'trình bày lời giải', 'lời giải chi tiết', 'giải chi tiết', '{giải thích|trình bày} {mỗi|các} bước', 'các bước giải', 'các bước tính', 'phép tính trung gian', '{lập luận|suy luận} của bạn',
+      '{हर|प्रत्येक} {चरण|कदम} {समझा|की व्याख्या|को समझा|स्पष्ट}', '{सभी|सारे} चरण {दिखा|लिख|बता}', 'हल के {सभी |}चरण', '{उत्तर|जवाब} का औचित्य', '{अपना|अपने} तर्क {समझा|बता|दिखा|स्पष्ट}', 'गणना दिखा', 'मध्यवर्ती गणना',
+      '{گام|قدم|مرحله} به {گام|قدم|مرحله}', 'زنجیره {فکر|تفکر|استدلال}', '{هر|همه|همهٔ|تمام|تمامی} {مرحله|مراحل|گام|گام‌ها|گام‌های|قدم} {را توضیح|را شرح|حل|محاسبه}', 'راه حل را {با جزئیات|کامل|مرحله}',
+      '{پاسخ|جواب}{ |}{خود|ت|تان} را {توجیه|مستدل}', '{فرایند|فرآیند|روند} {فکر|تفکر|استدلال}', 'استدلال{ |}{خود|ت|تان} را', 'محاسبات میانی', 'نحوه محاسبه را {نشان|توضیح}',
+      'צעד אחר צעד', 'צעד אחרי צעד', 'שלב אחר שלב', 'שלב אחרי שלב', 'שרשרת {מחשבה|חשיבה|מחשבות}', '{הסבר|הסבירו|הסבירי} {כל שלב|את כל השלבים|את השלבים}', '{הצג|הציגו|הראה|הראו} את {דרך הפתרון|כל השלבים|החישוב|החישובים|שלבי הפתרון}',
+      '{נמק|נמקו|נמקי} את {תשובתך|תשובתכם|התשובה}', 'תהליך {החשיבה|המחשבה}', 'חישובי ביניים', 'דרך הפתרון',
+      'ทีละขั้นตอน', 'คิดทีละขั้น', 'ทีละสเต็ป', 'แสดงวิธีทำ', 'แสดงวิธีคิด', '{อธิบาย|แสดง}{แต่ละ|ทุก}ขั้นตอน', 'ขั้นตอนการคิด', '{กระบวนการ|ลำดับ}{คิด|ความคิด}', 'ห่วงโซ่ความคิด', 'แสดงการคำนวณ', 'ให้เหตุผลประกอบ',
     ],
   },
   rubric: {
@@ -143,6 +159,18 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'على مقياس من {1|0|١|٠|واحد}', '{أي|أيّ|اي} {الإجابتين|الاجابتين|الردين|الإجابات|الاجابات|الردود} {أفضل|افضل}', '{حكمًا|حكما|كحكم} {محايدًا|محايدا|محايد|نزيهًا|نزيها|نزيه}',
       'نموذج {المكافأة|مكافأة|المكافاة}', 'معايير التقييم', '{قيّم|قيم} {الإجابة|الاجابة|الرد|هذه الإجابة|هذه الاجابة|الإجابات|الاجابات|الردود}',
       '{امنح|أعط|اعط} {الإجابة|الاجابة|الرد} {درجة|علامة}',
+      // Italian, Turkish, Indonesian, Polish, Vietnamese, Hindi, Persian, Hebrew, Thai: a scale, which
+      // answer is better, an impartial judge, a reward model, rate or score the answer. Not "1 ile 10
+      // arasında bir sayı" (enter a number between 1 and 10), "puan verin" alone (rate this app).
+      'quale risposta è migliore', 'quale delle risposte è migliore', '{come|in qualità di} giudice imparziale', 'modello di ricompensa', 'griglia di valutazione', '{valuta|assegna un punteggio a} {la|questa|ciascuna|ogni} risposta', 'assegna un punteggio',
+      '{1|0}-{10|5} ölçeğinde', '{1|0} ile {10|5} {arasında|arası} {bir |}puan', 'hangi {yanıt|cevap} daha iyi', 'hangi {yanıtın|cevabın} daha iyi', 'tarafsız bir {hakem|yargıç|jüri|değerlendirici}', 'ödül modeli', '{yanıtı|cevabı|yanıtları|cevapları} {puanla|değerlendir}',
+      '{pada|dalam} skala {1|0}', 'jawaban mana yang lebih baik', '{sebagai|menjadi} {juri|hakim|penilai} yang {netral|adil|tidak memihak|objektif}', 'model {reward|hadiah|penghargaan}', 'rubrik penilaian', '{nilailah|nilai|evaluasi|beri skor} jawaban {ini|berikut|tersebut}',
+      'w skali {od |}{1|0}', 'która {odpowiedź|z odpowiedzi} jest lepsza', 'jako {bezstronny|obiektywny} {sędzia|oceniający|ewaluator}', 'model nagrody', '{oceń|oceńcie} {odpowiedź|tę odpowiedź|każdą odpowiedź|odpowiedzi}', 'przyznaj {ocenę|punkty} {od |}{1|0}',
+      'thang điểm {1|0|từ 1|từ 0}', 'câu trả lời nào tốt hơn', '{giám khảo|người chấm|trọng tài} {công tâm|công bằng|khách quan|trung lập}', 'mô hình phần thưởng', 'tiêu chí chấm điểm', 'chấm điểm {câu trả lời|phản hồi}', 'đánh giá câu trả lời',
+      '{1|0} से {10|5} {के|तक के} पैमाने', 'कौन{ |-}{सा|से} {उत्तर|जवाब} बेहतर', 'निष्पक्ष {न्यायाधीश|निर्णायक|जज|मूल्यांकनकर्ता}', '{पुरस्कार|रिवॉर्ड} मॉडल', 'मूल्यांकन {मानदंड|रूब्रिक}', '{उत्तर|जवाब} का मूल्यांकन', '{उत्तर|जवाब} को {अंक|स्कोर}',
+      'در مقیاس {1|0|۱|۰}', '{از|بین} {1|۱} تا {10|۱۰} {نمره|امتیاز}', 'کدام {پاسخ|جواب} بهتر', 'داور {بی‌طرف|بیطرف|بی طرف|منصف}', 'مدل پاداش', 'معیارهای ارزیابی', 'به {پاسخ|جواب}{ |}{نمره|امتیاز}', '{پاسخ|جواب} را ارزیابی',
+      'בסולם {של |מ-|מ|}{1|0}', 'איזו {תשובה|מהתשובות} {טובה|עדיפה}', '{כשופט|כשופטת|בתור שופט|כמעריך} {ניטרלי|ניטרלית|הוגן|הוגנת|חסר פניות|אובייקטיבי}', 'מודל תגמול', 'קריטריוני הערכה', '{דרג|דרגו|הערך|הערכו} את {התשובה|התשובות}', 'תן ציון {לתשובה|לתשובות}',
+      'ในระดับ {1|0}', 'คะแนน {1|0} ถึง {10|5}', 'คำตอบ{ไหน|ใด}ดีกว่า', 'ในฐานะกรรมการ', '{โมเดล|แบบจำลอง}รางวัล', 'เกณฑ์การให้คะแนน', 'ให้คะแนนคำตอบ', 'ประเมินคำตอบ',
     ],
   },
   rewrite: {
@@ -153,7 +181,13 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'reescrib*', 'parafrasea*', 'reformula*', 'reescrev*', 'parafraseie', 'réécri*', 'umschreiben', 'umformulieren', 'paraphrasiere*',
       'перепиш', 'переписать', 'перефразир', 'переформулир', '書き換え', '言い換え', 'リライト', '재작성', '바꿔{ |}써', '다시{ |}써',
       // Arabic: rewrite, rephrase.
-      '{أعد|اعد} {صياغة|كتابة}', '{إعادة|اعادة} صياغة'],
+      '{أعد|اعد} {صياغة|كتابة}', '{إعادة|اعادة} صياغة',
+      // Italian, Turkish, Indonesian, Polish, Vietnamese, Hindi, Persian, Hebrew, Thai.
+      'riscrivi', 'riscrivere', 'riformula*', 'parafrasa*', 'yeniden yaz', 'yeniden ifade et', '{başka|farklı} {kelimelerle|sözcüklerle}',
+      'tulis ulang', 'tuliskan ulang', 'tuliskan kembali', 'parafrasekan', 'przepisz', 'przeredaguj', 'sparafrazuj', 'przeformułuj', 'sformułuj {to |}inaczej', 'innymi słowami',
+      'viết lại', 'diễn đạt lại', 'diễn giải lại', '{फिर|दोबारा|पुनः} से लिख', '{दोबारा|पुनः} लिख', 'पुनर्लेखन', 'दूसरे शब्दों में',
+      'بازنویسی', 'بازنویس', 'با {کلمات|واژه‌های|واژه های} {دیگر|خودت}', 'به بیان دیگر', '{נסח|נסחו|לנסח|כתוב|כתבו|לכתוב} מחדש', 'שכתב', 'שכתבו', 'פרפרזה',
+      'เขียนใหม่', 'เรียบเรียงใหม่', 'ถอดความ'],
   },
   sensitive: {
     phrases: [
@@ -175,6 +209,19 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '정치', '정부', '검열', '시위', '반체제', '선거', '선전', '정권', '민주주의', '주권', '인권', '공산당', '천안문', '대만', '티베트', '신장', '위구르',
       'سياسي', 'السياسية', 'حكومة', 'الحكومة', 'الحكومي', 'الرقابة', 'رقابة', 'احتجاج', 'المعارضة', 'انتخاب', 'الانتخاب', 'دعاية', 'النظام الحاكم', 'نظام الحكم',
       'ديمقراطي', 'الديمقراطية', 'سيادة', '{حقوق|لحقوق} {الإنسان|الانسان}', 'الحزب الشيوعي', 'تايوان', 'التبت', 'شينجيانغ', '{الإيغور|الأويغور|الايغور}', 'تيانانمن',
+      // Italian, Turkish, Indonesian, Polish, Vietnamese, Hindi, Persian, Hebrew, Thai (words shared with
+      // the languages above are read there: "politik", "governo", "censura", "protesta"). Not "seçim"
+      // alone (a selection), "sensor" (a device), "polityka" (a policy too: "polityka prywatności"),
+      // "wybór" (a choice), "chế độ" (a mode), "سیاست" (a policy), "دولت" alone (the state), "प्रचार" (advertising).
+      'elezioni', 'elettoral*', 'democrazia', 'sovranità', 'diritti umani', 'partito comunista',
+      'siyasi', 'siyaset*', 'hükümet*', 'sansür*', 'protesto*', 'muhalif*', 'seçimler', 'seçimlerde', 'seçim kampanya', 'demokrasi*', 'egemenlik', 'insan hakları', 'komünist parti', 'tayvan', 'sincan', 'uygur',
+      'pemerintah*', 'penyensoran', 'disensor', 'protes ', 'unjuk rasa', 'pemilu', 'pemilihan umum', 'kedaulatan', 'hak asasi manusia', 'partai komunis', 'rezim',
+      'polityczn*', 'rządow*', 'cenzur*', 'dysydent*', 'wybory', 'wyborach', 'wyborcz*', 'demokracj*', 'suwerenność', 'prawa człowieka', 'praw człowieka', 'partia komunistyczna', 'partii komunistycznej', 'tajwan*', 'tybet*', 'ujgur*', 'reżim*',
+      'chính trị', 'chính phủ', 'kiểm duyệt', 'biểu tình', 'bất đồng chính kiến', 'bầu cử', 'tuyên truyền', 'dân chủ', 'chủ quyền', 'nhân quyền', 'đảng cộng sản', 'thiên an môn', 'đài loan', 'tây tạng', 'tân cương', 'duy ngô nhĩ',
+      'राजनीति', 'सरकार', 'सेंसरशिप', 'विरोध प्रदर्शन', 'प्रदर्शनकारी', 'असंतुष्ट', 'चुनाव', 'दुष्प्रचार', 'लोकतंत्र', 'संप्रभुता', 'मानवाधिकार', 'मानव अधिकार', 'कम्युनिस्ट पार्टी', 'ताइवान', 'तिब्बत', 'शिनजियांग', 'उइगर',
+      'سیاسی', 'حکومت', 'سانسور', 'اعتراضات', 'معترضان', 'مخالفان', 'انتخابات', 'دموکراسی', '{مردم‌سالاری|مردمسالاری}', 'حاکمیت', 'حقوق بشر', 'حزب کمونیست', 'تایوان', 'تبت', '{سین‌کیانگ|سینکیانگ}', 'اویغور',
+      'פוליטי', 'פוליטיק', 'ממשלה', 'ממשלת', 'צנזור', 'מחאה', 'מחאות', 'מפגינים', 'בחירות', 'תעמולה', 'דמוקרטי', 'ריבונות', 'זכויות {אדם|האדם}', 'המפלגה הקומוניסטית', 'טייוואן', 'טיוואן', 'טיבט', 'אויגור',
+      'การเมือง', 'รัฐบาล', '{การ|ถูก}เซ็นเซอร์', 'ประท้วง', 'ผู้เห็นต่าง', 'เลือกตั้ง', 'โฆษณาชวนเชื่อ', 'ประชาธิปไตย', 'อธิปไตย', 'สิทธิมนุษยชน', 'พรรคคอมมิวนิสต์', 'ไต้หวัน', 'ทิเบต', 'ซินเจียง', 'อุยกูร์', 'เทียนอันเหมิน',
     ],
   },
   code: {
@@ -200,6 +247,19 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '쿼리', '정규{ |}표현식', '정규식', '배열', '문자열', '正規表現', '配列', '文字列', 'クエリ', '查询语句', '查詢語句',
       '{دالة|الدالة|لدالة} {بلغة|تحسب|تعيد|ترجع|تقوم|تتحقق|تولد|باسم|برمجية|تحول|تجمع|تقبل|تستقبل|تطبع}', 'بلغة {c|c++|python|java|javascript|typescript|rust|go|sql|php|ruby|kotlin|swift}', 'شيفرة', 'الشيفرة', 'الكود', ' كود', 'برمجة', 'البرمجة', 'برمجي', 'خوارزمي',
       'تعبير{ًا|ا|} نمطي', 'مصفوفة', 'سلسلة نصية',
+      // Italian, Turkish, Indonesian, Polish, Vietnamese, Hindi, Persian, Hebrew, Thai: function, regular
+      // expression, query, programming, algorithm, source code. Not "codice fiscale", "kode pos", "posta
+      // kodu" (tax and postal codes), "pełni funkcję" (serves a function), "hàm ý" (an implication),
+      // "تابع قوانین" (subject to the law), "dizi" (a TV series too).
+      'espressione regolare', 'una funzione {che|in python|in javascript|ricorsiva|chiamata|di nome}', 'programmazione', 'codice sorgente',
+      'fonksiyon', 'düzenli ifade', 'sorgusu', 'programlama', 'kaynak kod', 'algoritma*',
+      '{sebuah|suatu} fungsi', 'fungsi {rekursif|bernama|python|javascript}', 'ekspresi reguler', 'pemrograman', 'kueri',
+      '{funkcję|funkcja|funkcji}{ |, }{w |która|rekurencyjn|o nazwie}', 'wyrażenie regularne', 'programowani*', 'algorytm*', 'kod źródłowy',
+      'hàm {python|javascript|typescript|đệ quy|trả về|kiểm tra|chuyển|tính|nhận|sắp xếp|tìm}', 'viết hàm', 'mã nguồn', 'đoạn mã', 'lập trình', 'thuật toán', 'biểu thức chính quy', 'truy vấn',
+      'कोड', '{फ़ंक्शन|फंक्शन|फ़ंक्शंस}', 'प्रोग्रामिंग', 'एल्गोरिदम', 'एल्गोरिथ्म', '{रेगुलर|रेग्युलर} एक्सप्रेशन', 'क्वेरी',
+      '{یک|این} تابع', 'تابع {بازگشتی|پایتون|را بنویس}', '{برنامه‌نویسی|برنامه نویسی|برنامهنویسی}', 'الگوریتم', 'عبارت {باقاعده|منظم}', 'کوئری', 'کد {پایتون|جاوا|برنامه|زیر}',
+      '{ |\n}{|ה|ב|ל|ו|ש}קוד{ |.|,|:|\n}', 'קוד מקור', 'פונקציה', 'תכנות', 'אלגוריתם', 'ביטוי רגולרי', 'שאילתה', 'שאילתת',
+      'โค้ด', '{ฟังก์ชัน|ฟังก์ชั่น}', 'โปรแกรม', '{อัลกอริทึม|อัลกอริธึม}', 'นิพจน์{ปรกติ|ปกติ}',
     ],
     words: [
       'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
@@ -224,7 +284,19 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       // Arabic: how many / how much (after a space or line: "حكم", "لكم" hold its letters), calculate, equation,
       // percent, in total, integer, prove that.
       ' كم ', '\nكم ', ' فكم ', ' وكم ', ' بكم ', 'احسب', 'معادلة', 'المعادلة', '{بالمئة|بالمائة|في المئة|في المائة}',
-      '{إجمالًا|إجمالا|اجمالا|إجمالي|اجمالي}', '{عدد|أعداد|اعداد} {صحيح|صحيحة}', '{أثبت|اثبت} {أن|ان}'],
+      '{إجمالًا|إجمالا|اجمالا|إجمالي|اجمالي}', '{عدد|أعداد|اعداد} {صحيح|صحيحة}', '{أثبت|اثبت} {أن|ان}',
+      // Italian, Turkish, Indonesian, Polish, Vietnamese, Hindi, Persian, Hebrew, Thai: how many / how much,
+      // equation, probability, prime number, calculate. The Polish "ile" opens a sentence (the Turkish "ile"
+      // is "with"); not "olasılıkla" (probably), "persamaan" alone (a similarity), "quanto prima" (as soon as possible).
+      'quanti', 'quante', 'quanto {costa|costano|costò|è costat|ha |hanno |paga|spende|guadagna}', 'equazion*', 'probabilità', 'numer{o|i} prim{o|i}', 'calcola', 'calcolare', 'in totale',
+      'kaç ', 'kaçtır', 'denklem*', 'olasılığı', 'asal sayı', 'hesapla*',
+      'berapa', 'persamaan {kuadrat|linear|linier}', 'sistem persamaan', 'probabilitas', 'bilangan prima', 'hitunglah', 'hitung {berapa|jumlah|total|nilai|luas|keliling}',
+      '{.|?|!|\n}ile ', '{. |? |! }ile ', ', ile ', 'o ile {więcej|mniej}', 'w ile ', 'ile {wynosi|kosztuj|razy|łącznie|razem}', 'równani*', 'prawdopodobieństw*', 'liczb{a|y|ę} pierwsz*', 'oblicz', 'policz',
+      'bao nhiêu', 'phương trình', 'xác suất', 'số nguyên tố', 'tính tổng', 'tính giá trị',
+      'कितन{े|ी|ा}', 'समीकरण', 'प्रायिकता', 'अभाज्य संख्या', 'ज्ञात {कीजिए|कीजिये|करें}', 'गणना {कीजिए|कीजिये|करें}',
+      '{ |\n}چند ', 'چقدر', 'معادله', 'عدد اول', 'اعداد اول', 'محاسبه {کن|کنید}', 'در مجموع',
+      '{ |\n|,|.}{|ב|ו}כמה ', 'משוואה', 'הסתברות', 'מספר ראשוני', 'מספרים ראשוניים', '{חשב|חשבו} את', 'בסך הכול', 'בסך הכל',
+      'กี่{ตัว|คน|ชิ้น|ลูก|เมตร|วัน|ก้อน|แคลอรี|ขา|บาท|ดอลลาร์|ครั้ง|เท่า|ปี|ชั่วโมง|นาที|หน้า|กิโล|ลิตร|เล่ม|ใบ|อัน|ข้อ|เปอร์เซ็นต์|คัน|กล่อง|แพ็ค|ถุง|ขวด|แก้ว|ห้อง|เดือน|สัปดาห์|วิธี}', 'เท่าไร', 'เท่าไหร่', 'สมการ', 'ความน่าจะเป็น', 'จำนวนเฉพาะ', 'คำนวณ', 'ร้อยละ'],
     arithmetic: true,
   },
 };
@@ -270,17 +342,54 @@ export const PERSONAL_WORDS = [
   '저', '저는', '제가', '저도', '저를', '제', '나', '나는', '내가', '내', '저희', '우리', '너', '네가', '당신',
   'أنا', 'انا', 'وأنا', 'وانا', 'أنت', 'انت', 'أنتم', 'انتم', 'نحن', 'لي', 'شكرا', 'شكرًا', 'مرحبا', 'مرحبًا', 'ساعدني', 'يمكنني', 'يمكنك', 'أريد', 'اريد', 'أحتاج', 'احتاج',
   'عندي', 'لدي', 'لديّ', 'أستطيع', 'استطيع', 'أعرف', 'اعرف',
+  // Italian, Turkish, Indonesian, Polish, Vietnamese, Hindi, Persian, Hebrew. Not "size" (Turkish "to
+  // you", an English word), "was" (Polish "you"), "em" and "anh" (Vietnamese "I" and "you": a CSS unit,
+  // "tiếng Anh", English), "ya" (Spanish "already"), "من" ("I" in Persian, "from" in Arabic: see
+  // `persianPerson` in features.ts), "את" (Hebrew "you" and the object marker), "mohon" (instructions use it),
+  // "ben" (Turkish "I", and Ben, a name in 28 GSM8K questions).
+  'ho', 'posso', 'voglio', 'devo', 'sai', 'mie', 'tuo', 'tua', 'tuoi', 'tue', 'aiuto',
+  'bana', 'beni', 'benim', 'bende', 'biz', 'bize', 'bizi', 'bizim', 'sen', 'sana', 'seni', 'senin', 'siz', 'sizi', 'sizin', 'lütfen', 'teşekkürler', 'teşekkür',
+  'sağol', 'merhaba', 'selam', 'yardım', 'istiyorum', 'misin', 'mısın', 'musun', 'müsün', 'miyim', 'mıyım', 'yapabilirim', 'olabilir miyim',
+  'saya', 'aku', 'kamu', 'anda', 'kami', 'kita', 'tolong', 'makasih', 'halo', 'bantu', 'bantuin', 'gimana', 'dong', 'sih', 'nih',
+  'ja', 'mnie', 'mój', 'moja', 'moje', 'moim', 'mojej', 'mojego', 'nas', 'nam', 'nasz', 'nasza', 'nasze', 'ty', 'ciebie', 'cię', 'tobie', 'twój', 'twoja', 'twoje', 'wy', 'wam', 'wasz',
+  'proszę', 'dziękuję', 'dzięki', 'cześć', 'pomóż', 'pomożesz', 'możesz', 'mógłbyś', 'mogłabyś', 'chcę', 'potrzebuję', 'mam', 'jestem', 'wiem',
+  'tôi', 'tớ', 'bạn', 'chúng tôi', 'chúng ta', 'cảm ơn', 'cám ơn', 'xin chào', 'giúp', 'làm ơn', 'ạ', 'nhé', 'nha',
+  'मैं', 'मुझे', 'मुझको', 'मेरा', 'मेरी', 'मेरे', 'हम', 'हमें', 'हमारा', 'हमारी', 'हमारे', 'आप', 'आपका', 'आपकी', 'आपके', 'तुम', 'तुम्हारा', 'तुम्हारी', 'कृपया', 'धन्यवाद', 'शुक्रिया', 'नमस्ते', 'मदद',
+  'لطفا', 'لطفاً', 'ممنون', 'مرسی', 'متشکرم', 'سلام', 'میخواهم', 'می\u200cخواهم', 'میخوام', 'می\u200cخوام', 'میتونم', 'می\u200cتونم', 'می\u200cتوانم', 'میتوانم', 'میتونی', 'می\u200cتونی',
+  'می\u200cتوانید', 'کمکم', 'شما', 'تو', 'مرا', 'دارم', 'هستم', 'کنم', 'بکنم',
+  'אני', 'אתה', 'אתם', 'אתן', 'אנחנו', 'שלי', 'שלך', 'שלנו', 'שלכם', 'לי', 'לך', 'לנו', 'בבקשה', 'תודה', 'שלום', 'היי', 'עזרה', 'תעזור', 'תעזרו', 'תוכל', 'תוכלי', 'תוכלו', 'ואני', 'שאני', 'רוצה', 'אשמח',
 ];
 /** "por favor", "per favore", and "je" before a French verb or pronoun (not the German "je", each): whole words too. */
-export const PERSONAL_PHRASES = ['por favor', 'per favore', 'من فضلك', 'لو سمحت', 'السلام عليكم', ...['ne', 'me', 'te', 'le', 'la', 'les', 'lui', 'leur', 'y', 'en', 'suis', 'peux', 'veux', 'voudrais', 'dois', 'sais', 'vais',
+export const PERSONAL_PHRASES = ['por favor', 'per favore', 'من فضلك', 'لو سمحت', 'السلام عليكم', 'terima kasih', 'dzień dobry', 'برای من', 'کد من',
+  // Vietnamese "mình" (I) before a verb or after one, not the reflexive "của mình" (his own); "chị", "em", "anh" are kin too (sister, brother).
+  ...['mình {muốn|cần|có|đang|bị|nên|phải|không|đã|viết|làm|thử}', '{giúp|cho|với} mình'].flatMap(expandPhrase), ...['ne', 'me', 'te', 'le', 'la', 'les', 'lui', 'leur', 'y', 'en', 'suis', 'peux', 'veux', 'voudrais', 'dois', 'sais', 'vais',
   'fais', 'cherche', 'comprends', 'travaille', 'pense', 'crois', 'trouve', 'connais', 'aimerais', 'souhaite', 'essaie', 'essaye', 'ai'].map((w) => `je ${w}`)];
 /** French elision: j', m', t' (either apostrophe) before one of these (j'ai, m'aider). */
 export const ELIDED_BEFORE = 'aeiouyhéèêàâîôû';
 /** The Chinese, Japanese and Korean forms, found anywhere (no spaces between words, or endings on a verb). */
 export const PERSONAL_CJK = ['我', '你', '您', '咱', '请问', '請問', '谢谢', '謝謝', '帮我', '幫我', '私', '僕', '俺', 'わたし', 'あなた', '教えて', '手伝って', 'もらえ', 'いただけ', 'お願い', 'ありがとう',
-  'こんにちは', 'どうすれば', 'どうしたら', 'ればいい', 'いいでしょうか', '줘', '줄래', '도와', '좋을까', '감사합니다', '고마워', '안녕'];
-/** Letters of those languages (Latin with accents, Cyrillic, Arabic, Hangul): what a word of PERSONAL_WORDS or PERSONAL_PHRASES may not touch (nor a digit after it). */
-const isPersonLetter = (c: number) => (c >= 97 && c <= 122) || (c >= 0xc0 && c <= 0x24f) || (c >= 0x400 && c <= 0x4ff) || (c >= 0x621 && c <= 0x652) || (c >= 0xac00 && c <= 0xd7af);
+  'こんにちは', 'どうすれば', 'どうしたら', 'ればいい', 'いいでしょうか', '줘', '줄래', '도와', '좋을까', '감사합니다', '고마워', '안녕',
+  // Thai, written without spaces: I, you, please, thanks, hello, and the polite particles of speech
+  // (not "คะ" alone: "คะแนน", a score; not "คุณ" alone: "คุณภาพ", quality). Persian: "I ..." before a verb.
+  'ผม', 'ฉัน', 'ดิฉัน', 'ครับ', 'ค่ะ', 'นะคะ', 'ไหมคะ', 'ดีคะ', 'คะ?', 'ขอบคุณ', 'สวัสดี', 'หน่อย', 'ของเรา', 'พวกเรา', 'คุณช่วย', 'ให้คุณ', 'ได้ไหม', 'ยังไงดี',
+  'من می', 'من نمی'];
+/**
+ * Letters of those languages (Latin with accents, Vietnamese, Cyrillic, Hebrew, Arabic and Persian,
+ * Devanagari, Hangul): what a word of PERSONAL_WORDS or PERSONAL_PHRASES may not touch (nor a digit after it).
+ */
+const isPersonLetter = (c: number) => (c >= 97 && c <= 122) || (c >= 0xc0 && c <= 0x24f) || (c >= 0x400 && c <= 0x4ff) || (c >= 0x5d0 && c <= 0x5ea)
+  || (c >= 0x620 && c <= 0x6ff) || (c >= 0x900 && c <= 0x97f) || (c >= 0x1e00 && c <= 0x1eff) || (c >= 0xac00 && c <= 0xd7af);
+const PERSON_LETTERS = 'a-z\\u00c0-\\u024f\\u0400-\\u04ff\\u05d0-\\u05ea\\u0620-\\u06ff\\u0900-\\u097f\\u1e00-\\u1eff\\uac00-\\ud7af';
+/**
+ * Latin letters with accents (not × and ÷): in a text that holds one, the English "i" alone is no
+ * person word. Polish, Czech and Croatian "i" is "and", the Italian "i" an article ("i 5 clienti"),
+ * and those languages write accents; an English "I" in a text with none counts as before.
+ */
+const isAccentedLatin = (c: number) => c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7;
+const ACCENTED_FROM = /[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]/g;
+/** What an English person word may not touch: a word character, an accented Latin letter, a combining mark (the Turkish "İ" lowercased is "i" and a dot), Vietnamese letters. */
+const isLatinWordChar = (c: number) => isWordChar(c) || (c >= 0xc0 && (isAccentedLatin(c) || (c >= 0x300 && c <= 0x36f) || (c >= 0x1e00 && c <= 0x1eff)));
+const LATIN_WORD = '\\w\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f\\u0300-\\u036f\\u1e00-\\u1eff';
 /** The person automaton's outputs (see personWords). */
 const PERSON_EN = 1;
 const PERSON_OTHER = 2;
@@ -430,7 +539,9 @@ function phraseTerms(phrase: string): { text: string; start: boolean; end: boole
 }
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const ARITHMETIC_RE = String.raw`\b\d+\s*[+\-*/x×÷^]\s*\d+\b`;
+/** ASCII, Arabic-Indic and Persian digits: a number in any of them, not touching a letter, digit or underscore. */
+const DIGITS = '0-9\u0660-\u0669\u06f0-\u06f9';
+const ARITHMETIC_RE = String.raw`(?<![\w${DIGITS}])[${DIGITS}]+\s*[+\-*/x×÷^]\s*[${DIGITS}]+(?![\w${DIGITS}])`;
 
 /** One lexicon as a regular expression: the reference the scanner is tested against. */
 export function lexiconRegExp(name: LexiconName): RegExp {
@@ -447,7 +558,8 @@ export function lexiconRegExp(name: LexiconName): RegExp {
 
 // Character tests with the meaning regular expressions give them (no `u` flag).
 const isWordChar = (c: number) => (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || c === 95;
-const isDigit = (c: number) => c >= 48 && c <= 57;
+/** A digit of a number the arithmetic pattern reads: ASCII, Arabic-Indic (٠-٩) or Persian (۰-۹). */
+const isDigit = (c: number) => (c >= 48 && c <= 57) || (c >= 0x660 && c <= 0x669) || (c >= 0x6f0 && c <= 0x6f9);
 const isLineTerminator = (c: number) => c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
 const isSpace = (c: number) => (c >= 9 && c <= 13) || c === 32 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a)
   || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
@@ -490,10 +602,16 @@ function compile(): Automaton {
     if (spec.lineEndsWith) { if (lineEndBit) throw new Error('lexicon: one lineEndsWith only'); lineEndChars = spec.lineEndsWith; lineEndBit = HIT[name]; }
     if (spec.arithmetic) { if (arithmeticBit) throw new Error('lexicon: one arithmetic only'); arithmeticBit = HIT[name]; }
   }
+  // Terms grouped by the block of their first character, ASCII first (a stable sort: the same
+  // automaton, numbered differently): the states a script's text visits are then neighbours in the
+  // table, and English text, most of it, keeps to the table's first rows, not to rows spread over
+  // all of it (with eighteen languages the table is some 30 MB; scanning English text took about
+  // a tenth more CPU with the states in declaration order).
+  terms.sort((a, b) => (a.text.charCodeAt(0) >> 7) - (b.text.charCodeAt(0) >> 7));
   const { column, columns, next, outputs, bounded } = automaton(terms);
   const special = new Uint8Array(65536);
   for (let i = 0; i < lineEndChars.length; i++) special[lineEndChars.charCodeAt(i)] |= 1;
-  for (let c = 48; c <= 57; c++) special[c] |= 2;
+  for (let c = 0; c < 65536; c++) if (isDigit(c)) special[c] |= 2;
   for (let c = 0; c < 65536; c++) if (FOLD[c] !== 0) special[c] |= 4;
   return { column, columns, next, outputs, bounded, special, lineEndBit, arithmeticBit };
 }
@@ -563,7 +681,7 @@ function endsLine(s: string, i: number): boolean {
   return true;
 }
 
-/** `\b\d+\s*[op]\s*\d+\b` from `i`, the first digit of a number (the caller checked the boundary before it). */
+/** ARITHMETIC_RE from `i`, the first digit of a number (the caller checked the boundary before it: `numberMayStart`). */
 function arithmeticAt(s: string, i: number): boolean {
   const n = s.length;
   let j = i;
@@ -576,6 +694,8 @@ function arithmeticAt(s: string, i: number): boolean {
   while (j < n && isDigit(charCodeAt(s, j))) j++;
   return j === n || !isWordChar(charCodeAt(s, j));
 }
+/** Where a number may start: at the text's start or after a character that is neither a word character nor a digit. */
+const numberMayStart = (s: string, i: number) => i === 0 || (!isWordChar(charCodeAt(s, i - 1)) && !isDigit(charCodeAt(s, i - 1)));
 
 /**
  * Which lexicons (HIT bits) occur in lowercased text, as written or as the model reads it: when
@@ -609,9 +729,12 @@ const P = automaton([
 export function personWords(text: string): boolean {
   const { column, columns, next, outputs, bounded } = P;
   let state = 0;
+  // An English "i" seen (it counts only if the text has no accented Latin letter: see isAccentedLatin), and such a letter seen.
+  let englishI = false; let accented = false;
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = charCodeAt(text, i);
+    if (c >= 0xc0 && !accented && isAccentedLatin(c)) accented = true;
     state = next[state * columns + column[c]];
     const out = outputs[state];
     if (out === 0) continue;
@@ -620,20 +743,31 @@ export function personWords(text: string): boolean {
     for (let k = 0; k < words.length; k++) {
       const w = words[k];
       if (w.letters !== 0) { if (apartFromLetters(text, i, w)) return true; continue; }
-      // A whole English word: a boundary after it and before it.
-      if (i + 1 < n && isWordChar(charCodeAt(text, i + 1))) continue;
+      // A whole English word: no Latin letter, digit or underscore after it or before it ("hi" is not read in the Vietnamese "hiện").
+      if (i + 1 < n && isLatinWordChar(charCodeAt(text, i + 1))) continue;
       const start = i + 1 - w.length;
-      if (start === 0 || !isWordChar(charCodeAt(text, start - 1))) return true;
+      if (start !== 0 && isLatinWordChar(charCodeAt(text, start - 1))) continue;
+      if (w.length !== 1) return true;
+      // "i": not a Turkish suffix after an apostrophe ("%25'i").
+      if (start >= 2 && (charCodeAt(text, start - 1) === 39 || charCodeAt(text, start - 1) === 0x2019) && isWordChar(charCodeAt(text, start - 2))) continue;
+      if (accented) continue;
+      // No accented letter so far: one expression looks for one in the rest (an English prompt has
+      // none, and the automaton need not read the rest of it); with none, "i" is a person word.
+      ACCENTED_FROM.lastIndex = i + 1;
+      if (!ACCENTED_FROM.test(text)) return true;
+      englishI = true;
     }
   }
-  return false;
+  return englishI && !accented;
 }
 
 /** The reference `personWords` is tested against: the English words, and those of the other languages, as regular expressions. */
 export function personWordExpressions(): [RegExp, RegExp] {
-  const L = 'a-z\\u00c0-\\u024f\\u0400-\\u04ff\\u0621-\\u0652\\uac00-\\ud7af';
+  const L = PERSON_LETTERS;
   return [
-    new RegExp(`\\b(?:${PERSONAL_EN.join('|')})\\b`),
+    // "i" not right after a word character and an apostrophe (Turkish "%25'i"), not before a combining
+    // dot (the Turkish "İ" lowercased), and only in a text with no accented Latin letter.
+    new RegExp(`(?<![${LATIN_WORD}])(?:${PERSONAL_EN.filter((w) => w !== 'i').join('|')})(?![${LATIN_WORD}])|^(?![^]*[\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f])[^]*?(?<!\\w['\u2019])(?<![${LATIN_WORD}])i(?![${LATIN_WORD}])`),
     new RegExp(`(?<![${L}])(?:${[...PERSONAL_WORDS, ...PERSONAL_PHRASES].join('|')})(?![${L}0-9])|(?<![${L}])[jmt]['\u2019](?=[${ELIDED_BEFORE}])|${PERSONAL_CJK.join('|')}`),
   ];
 }
@@ -672,7 +806,7 @@ function scan(text: string): number {
     const sp = special[c];
     if (sp !== 0) {
       if ((sp & 1) !== 0 && (hits & lineEndBit) === 0 && endsLine(text, i)) hits |= lineEndBit;
-      if ((sp & 2) !== 0 && (hits & arithmeticBit) === 0 && (i === 0 || !isWordChar(charCodeAt(text, i - 1))) && arithmeticAt(text, i)) hits |= arithmeticBit;
+      if ((sp & 2) !== 0 && (hits & arithmeticBit) === 0 && numberMayStart(text, i) && arithmeticAt(text, i)) hits |= arithmeticBit;
       if ((sp & 4) !== 0) hits |= FOLDED;
     }
     if (hits === ALL) break;
@@ -692,6 +826,7 @@ const WARM_UP = [
   'a rubric. 7*8=56 9 - 1 ; }\nprobability of x2 the code_',
   'ste\u200bp by s\u0442ep \u0441\u0430t and p\u043eli\u0441y, \ud835\udc2c\ud835\udc2d\ud835\udc1e\ud835\udc29 \ud835\udfce, \ud835\udea8 well\u00adorganized \uff41\uff42 \u24d0 \u210e \u03b1\u03b2 \u4e00\u6b65\u4e00\u6b65',
   '\u4e00\u6b65\u4e00\u6b65 \u4ee3\u7801 \u591a\u5c11 \u6539\u5199 \u653f\u6cbb \u6253\u5206',
+  '\u0663\u0664 + \u0665\u0668 \u06f1\u06f2 \u00d7 \u06f3',
 ];
 // Several rounds: a function collects no feedback before its first few calls.
 for (let round = 0; round < 4; round++) for (const text of WARM_UP) { lexiconHits(text); foldText(text); scan(text.slice(1)); }

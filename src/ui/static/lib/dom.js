@@ -294,13 +294,21 @@ export function announce(message, { assertive = false } = {}) {
 export const TOAST_MS = { ok: 5000, info: 8000, bad: 15000 };
 
 let toastTimer = 0;
-/** A transient message, shown at the bottom of the window and announced (an error at once, as an alert). */
+/**
+ * A transient message, shown at the bottom of the window and announced: the toast is itself a
+ * polite live region; an error is said at once instead, as an alert (hidden from screen readers
+ * in the toast, so that it is neither read twice nor found twice).
+ */
 export function toast(message, tone = 'ok') {
   const el = document.getElementById('toast');
   if (!el) return;
   el.className = `toast toast-${tone} show`;
-  el.textContent = message;
-  announce(message, { assertive: tone === 'bad' });
+  if (tone === 'bad') {
+    el.replaceChildren(h('span', { 'aria-hidden': 'true', text: message }));
+    announce(message, { assertive: true });
+  } else {
+    el.textContent = message;
+  }
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { el.className = 'toast'; }, TOAST_MS[tone] ?? TOAST_MS.ok);
 }

@@ -144,15 +144,18 @@ test('at 200 % zoom the focused control never hides under the top bar, going bac
   }
 });
 
-test('at 320 px (400 % zoom) the pages with a range picker do not scroll sideways', { skip, timeout: 300_000 }, async () => {
+test('at 320 px (400 % zoom) no page scrolls sideways, and the range picker is whole on screen', { skip, timeout: 300_000 }, async () => {
   const page = await openTab();
   try {
     await page.setViewportSize({ width: 320, height: 700 });
-    for (const path of ['/', '/usage', '/detector']) {
+    const paths = ['/', '/usage', '/accounts', '/keys', '/limits', '/detector', `/campaigns/${campaign.id}`, `/clusters/${campaign.cluster_id}`, '/cases', '/partners', '/ledger'];
+    for (const path of paths) {
       await page.goto(`${w.url}/dashboard#${path}`);
-      await page.getByRole('radio', { name: '30 days' }).waitFor({ state: 'attached' });
-      await page.waitForFunction(`!document.querySelector('main .loading')`);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      await until(page, `!document.querySelector('main .loading')`);
+      // Tables wider than the screen scroll inside their own box (allowed for data tables); the page does not.
       assert.equal(await page.evaluate('document.documentElement.scrollWidth'), 320, `${path} does not scroll sideways`);
+      if (!['/', '/usage', '/detector'].includes(path)) continue;
       const right = await page.evaluate(`document.querySelector('#range-30d + label').getBoundingClientRect().right`) as number;
       assert.ok(right <= 320, `${path}: the last range (30 days) is on screen (right edge ${right})`);
     }

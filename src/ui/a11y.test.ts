@@ -116,6 +116,11 @@ test('the keyboard focus is drawn in a high-contrast (forced colours) mode, and 
     await page.emulateMedia({ colorScheme: 'light', forcedColors: 'active' });
     const [chosen, other] = await page.evaluate(`['#range-24h + label', '#range-7d + label'].map((s) => getComputedStyle(document.querySelector(s)).backgroundColor)`) as string[];
     assert.notEqual(chosen, other, 'the chosen range differs from the others in forced colours');
+    // So does the current page in the navigation (its underline; the others have none).
+    const [current, another] = await page.evaluate(`['nav a[aria-current="page"]', 'nav a:not([aria-current])'].map((s) => getComputedStyle(document.querySelector(s)).borderBottomColor)`) as string[];
+    const [navBg] = await page.evaluate(`[getComputedStyle(document.querySelector('.topbar')).backgroundColor]`) as string[];
+    assert.notEqual(current, another, 'the current page\'s link is underlined differently from the others in forced colours');
+    assert.equal(another, navBg, 'the other links have no visible underline in forced colours');
   } finally {
     await page.close();
   }

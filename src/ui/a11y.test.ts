@@ -279,3 +279,30 @@ test('text fields\' borders stand out at 3:1 and level badges\' text at 4.5:1, i
     await page.close();
   }
 });
+
+test('a cluster\'s operator verdict set and cleared from the keyboard: the focus is on the button that now takes its place', { skip, timeout: 300_000 }, async () => {
+  const page = await openTab({ path: `/clusters/${campaign.cluster_id}` });
+  try {
+    const set = page.getByRole('button', { name: 'Set operator verdict' });
+    await set.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Level').selectOption('watch');
+    await dialog.getByLabel('Reason (recorded with the verdict)').fill('watching the shared cards');
+    await dialog.getByRole('button', { name: 'Set verdict' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Clear operator verdict' }).waitFor();
+    await until(page, `document.activeElement?.textContent === 'Change operator verdict'`);
+
+    await page.getByRole('button', { name: 'Clear operator verdict' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').getByLabel('Reason (recorded with the change)').fill('the cards were a test batch');
+    await page.getByRole('dialog').getByRole('button', { name: 'Clear verdict' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Set operator verdict' }).waitFor();
+    await until(page, `!document.querySelector('main .loading') && document.activeElement !== document.body`);
+    assert.equal(await focused(page), 'BUTTON Set operator verdict', 'the focus is on Set operator verdict, where Clear was');
+  } finally {
+    await page.close();
+  }
+});

@@ -78,7 +78,9 @@ export function accountRowsTable(rows, { caption, sort = null, onSort = null, cl
     if (!onSort) return { label, sort: undefined };
     const active = sort === key;
     return {
-      label: h('button', { type: 'button', class: 'th-sort', 'data-focus': `sort-${key}`, 'aria-pressed': active ? 'true' : 'false', on: { click: () => onSort(key) } }, label, active ? ' ▾' : ''),
+      // The header's aria-sort says the order ("sorted descending"); the arrow is for the eye only,
+      // so the button is read as "Requests", not "Requests, black down-pointing triangle, pressed".
+      label: h('button', { type: 'button', class: 'th-sort', 'data-focus': `sort-${key}`, on: { click: () => onSort(key) } }, label, active ? h('span', { 'aria-hidden': 'true', text: ' ▾' }) : null),
       sort: active ? 'descending' : 'none',
     };
   };

@@ -135,7 +135,8 @@ export function table({ caption, columns, rows, empty = 'Nothing to show.', capt
   return h('div', { class: 'table-wrap' },
     h('table', null,
       h('caption', { class: captionHidden ? 'visually-hidden' : null, text: caption }),
-      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title, 'aria-sort': c.sort }, c.label)))),
+      // A column of row buttons has no visible title, but a screen reader names the column of each cell it reads.
+      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title, 'aria-sort': c.sort }, c.label === '' ? h('span', { class: 'visually-hidden', text: 'Actions' }) : c.label)))),
       h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => {
         const v = c.value(r);
         // Text from the data (names, notes, file names) may hold long runs without spaces: it wraps
@@ -231,6 +232,37 @@ export function followFocus(root, { key, group, panelId }) {
   };
 }
 
+/** What finds `el` again among the same page's new elements: its panel, tag, target and text, and which of the like it is. */
+function spotOf(el, root) {
+  const panelId = el.closest('section[aria-labelledby]')?.getAttribute('aria-labelledby') ?? null;
+  const spot = { panelId, tag: el.tagName, href: el.getAttribute('href'), text: (el.textContent ?? '').trim(), nth: 0 };
+  spot.nth = likeOf(root, spot).indexOf(el);
+  return spot;
+}
+function likeOf(root, { panelId, tag, href, text }) {
+  return [...root.querySelectorAll(tag)].filter((e) => (e.closest('section[aria-labelledby]')?.getAttribute('aria-labelledby') ?? null) === panelId
+    && e.getAttribute('href') === href && (e.textContent ?? '').trim() === text);
+}
+
+/**
+ * Replace `el`'s children with a newer rendering of the same content (an automatic refresh)
+ * without losing the reader's place: the control that had the focus is focused again in the new
+ * content (found by its panel, link and text; when it is gone, its panel's heading), and the
+ * folded sections (<details>) that were open stay open.
+ */
+export function refreshInPlace(el, ...children) {
+  const active = document.activeElement;
+  const focused = active && active !== el && el.contains(active) ? spotOf(active, el) : null;
+  const open = [...el.querySelectorAll('details[open] > summary')].map((s) => spotOf(s, el));
+  replace(el, ...children);
+  for (const spot of open) likeOf(el, spot)[spot.nth]?.parentElement?.setAttribute('open', '');
+  if (!focused) return;
+  const again = likeOf(el, focused)[focused.nth] ?? (focused.panelId ? el.querySelector(`#${CSS.escape(focused.panelId)}`) : null);
+  if (!again) return;
+  if (!again.matches('a[href], button, input, select, textarea, summary, [tabindex]')) again.setAttribute('tabindex', '-1');
+  again.focus({ preventScroll: true });
+}
+
 /** Replace an element's children. */
 export function replace(el, ...children) {
   el.replaceChildren();
@@ -245,22 +277,55 @@ export function errorBox(err) {
   return h('div', { class: 'error-box', role: 'alert' }, h('strong', { text: 'Could not load: ' }), err?.message ?? String(err), err?.code ? h('code', { text: ` (${err.code})` }) : null);
 }
 
+/**
+ * Say `message` to screen readers without showing it: politely (after what is being read), or
+ * at once for an error (`assertive`). The regions are in index.html from the start, since a live
+ * region added along with its text is not read. The text is cleared first, so that the same
+ * message twice in a row is read twice.
+ */
+export function announce(message, { assertive = false } = {}) {
+  const el = document.getElementById(assertive ? 'announce-alert' : 'announce');
+  if (!el) return;
+  el.textContent = '';
+  setTimeout(() => { el.textContent = message; }, 50);
+}
+
+/** How long a message stays on screen: an error three times as long, since it has to be read and acted on. */
+export const TOAST_MS = { ok: 5000, info: 8000, bad: 15000 };
+
 let toastTimer = 0;
-/** A transient status message (announced to screen readers). */
+/**
+ * A transient message, shown at the bottom of the window and announced: the toast is itself a
+ * polite live region; an error is said at once instead, as an alert (hidden from screen readers
+ * in the toast, so that it is neither read twice nor found twice).
+ */
 export function toast(message, tone = 'ok') {
   const el = document.getElementById('toast');
   if (!el) return;
   el.className = `toast toast-${tone} show`;
-  el.textContent = message;
+  if (tone === 'bad') {
+    el.replaceChildren(h('span', { 'aria-hidden': 'true', text: message }));
+    announce(message, { assertive: true });
+  } else {
+    el.textContent = message;
+  }
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.className = 'toast'; }, 5000);
+  toastTimer = setTimeout(() => { el.className = 'toast'; }, TOAST_MS[tone] ?? TOAST_MS.ok);
+}
+
+/**
+ * Put the focus back on `el` when disabling it (while its work ran) dropped the focus to the
+ * page: the keyboard user goes on from the control they used, not from the top of the page.
+ */
+export function refocus(el) {
+  if (el?.isConnected && !el.disabled && (!document.activeElement || document.activeElement === document.body)) el.focus();
 }
 
 /** A small button running `work` once at a time (disabled meanwhile); its error is toasted, then `after` runs. */
 export function runButton(label, work, after) {
   const b = h('button', { type: 'button', class: 'btn btn-small', on: { click: async () => {
     b.disabled = true;
-    try { await work(); } catch (err) { toast(err.message, 'bad'); } finally { b.disabled = false; }
+    try { await work(); } catch (err) { toast(err.message, 'bad'); } finally { b.disabled = false; refocus(b); }
     await after?.();
   } } }, label);
   return b;

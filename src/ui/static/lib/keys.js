@@ -1,5 +1,5 @@
 // API keys: table with revoke and rotate, creation form, and the one-time secret dialog.
-import { h, table, link, shortId, when, badge, modal, copyText, toast, askReason } from './dom.js';
+import { h, table, link, shortId, when, badge, modal, copyText, toast, askReason, refocus } from './dom.js';
 import { post } from './api.js';
 
 const STATUS_TONE = { active: 'ok', rotating: 'warn', revoked: 'bad', expired: 'muted' };
@@ -120,6 +120,8 @@ export function createKeyForm({ accountId, onCreated }) {
       error.textContent = `Could not create the key: ${err.message}`;
     } finally {
       submit.disabled = false;
+      // Disabled while the request ran, the button lost the focus: it gets it back (the error, if any, is an alert).
+      refocus(submit);
     }
   } } },
   account ? h('div', { class: 'field' }, h('label', { for: account.id, text: 'Account id' }), account) : null,

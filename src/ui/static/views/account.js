@@ -107,16 +107,16 @@ async function loadDecisions(box, id, orgId, routes, reload) {
       clusterId && !ofCluster ? h('p', { class: 'inherited' }, 'Its cluster: ', detectLink('cluster', clusterId), view?.cluster?.campaign_id ? [', campaign ', detectLink('campaign', view.cluster.campaign_id)] : null,
         h('span', { class: 'muted', text: ' (an operator verdict on the whole cluster is set on its page)' })) : null,
       h('p', { class: 'row-actions' },
-        h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict', on: { click: setVerdict } }, mine ? 'Change operator verdict' : 'Set operator verdict'),
-        mine ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict-clear', on: { click: clearVerdict } }, 'Clear operator verdict') : null)) : null,
+        h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict', 'data-focus-group': 'op-verdict', on: { click: setVerdict } }, mine ? 'Change operator verdict' : 'Set operator verdict'),
+        mine ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict-clear', 'data-focus-group': 'op-verdict', on: { click: clearVerdict } }, 'Clear operator verdict') : null)) : null,
     routes.allow ? h('div', { class: 'decision' },
       h('p', null, 'Allow-list: ', allowed ? badge('allow-listed', 'ok') : orgAllowed ? badge('allow-listed through its organisation', 'ok') : h('span', { class: 'muted', text: 'not on it' }),
         allowed ? decisionDetails(own?.note, own?.by, null) : null),
       orgAllowed ? h('p', { class: 'inherited' }, `Inherited: its organisation ${orgId} is on the allow-list`, decisionDetails(viaOrg?.note, viaOrg?.by, null),
         h('span', { class: 'muted', text: ' (change it with warden detect allow --org)' })) : null,
       h('p', { class: 'row-actions' }, allowed
-        ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-remove', on: { click: disallow } }, 'Remove from the allow-list')
-        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'))) : null);
+        ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-remove', 'data-focus-group': 'allow', on: { click: disallow } }, 'Remove from the allow-list')
+        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', 'data-focus-group': 'allow', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'))) : null);
 }
 
 /** Detector routes about one account, e.g. GET /admin/detect/accounts/:id. */

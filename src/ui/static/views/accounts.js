@@ -1,5 +1,5 @@
 // Accounts: search by id, name, email, email domain or signup IP; list with filters and paging.
-import { h, replace, panel, table, link, shortId, when, badge, loading, errorBox, fmtInt } from '../lib/dom.js';
+import { h, replace, panel, table, link, shortId, when, badge, loading, errorBox, fmtInt, announce } from '../lib/dom.js';
 import { get } from '../lib/api.js';
 
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'];
@@ -58,9 +58,11 @@ export async function render(main, _params, query, ctx) {
           ? `Showing ${fmtInt(n)} matching accounts; more accounts may match on the next page (searched ${fmtInt(found.scanned)} accounts).`
           : `Searched ${fmtInt(found.scanned)} accounts${n ? ` and found ${fmtInt(n)}` : ' without a match'}; older accounts are searched on the next page.`
         : found.next_cursor ? `Showing ${fmtInt(n)} matching accounts; there are more on the next page.` : null;
+      // The focus stays in the search field: how many matched is said to a screen reader there.
+      announce(note ?? (n ? `${fmtInt(n)} account${n === 1 ? ' matches' : 's match'} “${query.q}”.` : `No accounts match “${query.q}”.`));
       replace(result,
         panel(`Accounts matching “${query.q}”`, accountsTable(found.accounts, 'Matching accounts'),
-          note ? h('p', { class: 'muted', role: 'status', text: note }) : null,
+          note ? h('p', { class: 'muted', text: note }) : null,
           pager(query, found.next_cursor, ctx)),
         found.orgs.length ? panel('Organisations', table({
           caption: 'Matching organisations', rows: found.orgs,

@@ -60,7 +60,7 @@ async function renderList(main, query, ctx) {
           { label: 'Requests', num: true, value: (c) => fmtInt(c.volume.requests) },
           { label: 'Flagged', value: (c) => when(c.flagged_at) },
           { label: 'Targets', value: (c) => Object.entries(c.targets).filter(([, s]) => s >= 0.1).map(([k]) => k).join(', ') || '—' },
-          { label: '', value: (c) => { const b = h('button', { type: 'button', class: 'btn btn-small', on: { click: () => openCase(c.id, b) } }, 'Open a case'); return b; } },
+          { label: '', value: (c) => { const b = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Open a case on ${c.id}`, on: { click: () => openCase(c.id, b) } }, 'Open a case'); return b; } },
         ],
       }));
     }, (err) => replace(campaignsBox, errorBox(err))),

@@ -86,6 +86,6 @@ async function loadDecision(box, c, route, reload) {
       own && detail(own) ? h('span', { class: 'muted', text: ` — ${detail(own)}` }) : null),
     all.filter((v) => v !== own).map((v) => h('p', { class: 'inherited' }, `Carried from ${shortId(v.subject.id)}, merged into it: `, levelBadge(v.level), h('span', { class: 'muted', text: ` — ${detail(v)}` }))),
     h('p', { class: 'row-actions' },
-      h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'cluster-verdict', on: { click: setVerdict } }, own ? 'Change operator verdict' : 'Set operator verdict'),
-      own ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'cluster-verdict-clear', on: { click: clearVerdict } }, 'Clear operator verdict') : null));
+      h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'cluster-verdict', 'data-focus-group': 'cluster-verdict', on: { click: setVerdict } }, own ? 'Change operator verdict' : 'Set operator verdict'),
+      own ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'cluster-verdict-clear', 'data-focus-group': 'cluster-verdict', on: { click: clearVerdict } }, 'Clear operator verdict') : null));
 }

@@ -1,6 +1,6 @@
 // Overview: traffic over time, requests and tokens, refusal and error rates, top accounts,
 // networks and models, outcomes, and the latest interactions.
-import { h, replace, panel, kpi, fmtCompact, fmtInt, fmtPct, table, badge, loading, errorBox } from '../lib/dom.js';
+import { h, replace, refreshInPlace, panel, kpi, fmtCompact, fmtInt, fmtPct, table, badge, loading, errorBox } from '../lib/dom.js';
 import { get } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, TOKEN_SERIES, withErrors } from '../lib/widgets.js';
@@ -33,7 +33,8 @@ export async function render(main, _params, query, ctx) {
     // Errors: client (4xx other than 401, 403, 429) and server (5xx) errors, as in the chart and
     // the tables' Errors column; unauthenticated requests (401) are counted apart.
     const errors = t.client_errors + t.server_errors;
-    replace(body,
+    // A refresh keeps the keyboard's place (and the opened tables of numbers) instead of dropping the focus.
+    refreshInPlace(body,
       h('section', { class: 'kpis', 'aria-label': 'Key figures' },
         kpi('Requests', fmtCompact(t.requests), `${fmtInt(t.ok)} served`),
         kpi('Tokens in', fmtCompact(t.input_tokens)),

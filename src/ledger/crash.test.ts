@@ -24,9 +24,10 @@ async function runAndKill(dbPath: string, signerKey: string, minAcks: number): P
   let timeout: NodeJS.Timeout | undefined;
   const kill = () => { if (!killed) { killed = true; child.kill('SIGKILL'); } };
   for await (const line of rl) {
-    // Kill after minAcks acknowledgements, or 3 s into the appends on a slow machine.
-    if (line === 'READY') timeout = setTimeout(kill, 3000);
+    // Kill after minAcks acknowledgements, or 3 s after the first one on a slow machine (counted
+    // from the first, not from READY: a loaded machine may take longer than that to write any).
     const [kind, a, b] = line.split(' ');
+    if (kind === 'A' && timeout === undefined) timeout = setTimeout(kill, 3000);
     if (kind === 'A') acks.set(Number(a), b);
     if (kind === 'C') checkpoints.push(Number(a));
     if (acks.size >= minAcks) kill();

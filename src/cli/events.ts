@@ -5,7 +5,7 @@ import { pipeline, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { normaliseIp, writeJsonlLine } from '../events/index.ts';
 import { loadConfig } from '../config/index.ts';
-import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
+import { isoTimeProblem, normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
 import { openStores } from './stores.ts';
 import { eraseUsageClientIps } from '../ui/usage.ts';
 
@@ -54,8 +54,8 @@ export async function runEvents(argv: string[]): Promise<number> {
   // Checked before anything is opened: times are compared as stored text, the limit is a count.
   const from = values.from === undefined ? undefined : normalizeIsoTime(values.from);
   const to = values.to === undefined ? undefined : normalizeIsoTime(values.to);
-  if (from === null) return usage(`--from must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(values.from)})`);
-  if (to === null) return usage(`--to must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(values.to)})`);
+  if (from === null) return usage(isoTimeProblem('--from', values.from));
+  if (to === null) return usage(isoTimeProblem('--to', values.to));
   // Stored addresses are canonical: `::ffff:127.0.0.1` is asked as `127.0.0.1`; a non-address would match nothing.
   const ip = values.ip === undefined ? undefined : normaliseIp(values.ip);
   if (ip === null) return usage(`--ip must be an IP address, e.g. 203.0.113.7 or 2001:db8::1 (got ${JSON.stringify(values.ip)})`);

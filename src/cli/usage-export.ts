@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { BILLING_PERIODS, BillingTally, billingColumns, csvLine, type BillingPeriod } from '../events/index.ts';
 import { loadConfig } from '../config/index.ts';
-import { normalizeIsoTime } from '../store/iso-time.ts';
+import { isoTimeProblem, normalizeIsoTime } from '../store/iso-time.ts';
 import { requestPricer } from '../limits/index.ts';
 import { openStores } from './stores.ts';
 
@@ -52,8 +52,8 @@ export async function runUsage(argv: string[]): Promise<number> {
   if (values.help) { console.log(USAGE_EXPORT_HELP); return 0; }
   const from = values.from === undefined ? undefined : normalizeIsoTime(values.from);
   const to = values.to === undefined ? undefined : normalizeIsoTime(values.to);
-  if (from === null) return usageError(`--from must be an ISO 8601 date or date-time with its zone, e.g. 2026-11-01 or 2026-11-01T00:00:00Z (got ${JSON.stringify(values.from)})`);
-  if (to === null) return usageError(`--to must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-01 or 2026-12-01T00:00:00Z (got ${JSON.stringify(values.to)})`);
+  if (from === null) return usageError(isoTimeProblem('--from', values.from));
+  if (to === null) return usageError(isoTimeProblem('--to', values.to));
   const period = (values.by ?? 'day') as BillingPeriod;
   if (!BILLING_PERIODS.includes(period)) return usageError(`--by must be one of ${BILLING_PERIODS.join(', ')} (got ${JSON.stringify(values.by)})`);
   const format = values.format ?? 'csv';

@@ -24,7 +24,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
+import { isoTimeProblem, normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
 import { openPostgres, postgresUrlForDisplay } from '../store/postgres.ts';
 import { NoEventStoreError, PostgresEventRows, SqliteEventRows, type EventRowReader } from '../store/event-rows.ts';
 import type { LedgerConfig } from './config.ts';
@@ -118,7 +118,7 @@ function parseCommand(cmd: string, argv: string[]) {
 function isoOption(name: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const iso = normalizeIsoTime(value);
-  if (iso === null) throw new UsageError(`--${name} must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(value)})`);
+  if (iso === null) throw new UsageError(isoTimeProblem(`--${name}`, value));
   return iso;
 }
 

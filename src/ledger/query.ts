@@ -7,7 +7,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
-import { normalizeIsoTime } from '../store/iso-time.ts';
+import { isoTimeProblem, normalizeIsoTime } from '../store/iso-time.ts';
 import { normaliseIp, statusOutcome, tally } from '../events/index.ts';
 import { openOperatorReason, parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
@@ -224,7 +224,7 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   const time = (name: string, v: string | undefined) => {
     if (v === undefined || v === '') return undefined;
     const iso = normalizeIsoTime(v);
-    if (iso === null) throw new QueryError(`${name} must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(v)})`, name);
+    if (iso === null) throw new QueryError(isoTimeProblem(name, v), name);
     return iso;
   };
   q = { ...q, from: time('from', q.from), to: time('to', q.to) };

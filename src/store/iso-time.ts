@@ -33,6 +33,11 @@ export function normalizeIsoTime(value: string): string | null {
   return new Date(ms).toISOString();
 }
 
+/** What an operator is told when `value`, given as `name` (`--from`, `to`), is not such a time. */
+export function isoTimeProblem(name: string, value: unknown): string {
+  return `${name} must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(value)})`;
+}
+
 /** A strictly positive safe integer written in decimal digits, or null. */
 export function parsePositiveInt(value: string): number | null {
   if (!/^\d{1,15}$/.test(value)) return null;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { FLAG, extractFeatures, flagNames } from './features.ts';
 import { HIT, lexiconHits, lexiconHitsOneByOne } from './lexicon.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { fixtureRows, singleShotEvent } from '../../test/helpers/detect-fixtures.ts';
+import { assertWrapsRead, fixtureRows, singleShotEvent } from '../../test/helpers/detect-fixtures.ts';
 
 const CODE = fixtureRows('multilingual/code-instructions.jsonl');
 const PROBLEMS = fixtureRows('multilingual/gsm8k-translated.jsonl');
@@ -93,18 +93,7 @@ test('a request for the reasoning, a grading task and a rewrite on a sensitive t
   for (const lang of LANGS) {
     const items = [...CODE.filter((x) => x.lang === lang), ...PROBLEMS.filter((x) => x.lang === lang)].map((x) => x.text);
     assert.ok(items.length >= 14, `${lang}: items to wrap`);
-    const missed: string[] = [];
-    items.forEach((item, i) => {
-      for (const [kind, bit] of [['cot', FLAG.cot], ['rubric', FLAG.rubric]] as const) {
-        const ask = WRAP[lang][kind][i % WRAP[lang][kind].length];
-        const text = i % 2 === 0 ? `${ask}\n\n${item}` : `${item}\n${ask}`;
-        if ((flags(text) & bit) === 0) missed.push(`${kind}: ${ask}`);
-      }
-    });
-    assert.deepEqual([...new Set(missed)], [], `${lang}: wrapped items not read`);
-    for (const ask of WRAP[lang].rewrite) {
-      assert.ok((flags(`${ask}\n\n${items[0]}`) & FLAG.sensitiveRewrite) !== 0, `${lang}: a rewrite on a sensitive topic: ${ask}`);
-    }
+    assertWrapsRead(lang, items, WRAP[lang], flags);
   }
 });
 

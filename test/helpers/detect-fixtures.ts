@@ -1,8 +1,10 @@
 // What the detector's scenario tests share: the repository's prompt fixtures (real prompts, kept
 // small), a seeded random source, so a scenario is the same on every run, and a replay that
 // follows each account's level.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildLabelledEvents, verdictRank, type EngineOptions, type PromptPool } from '../../src/detect/index.ts';
+import { FLAG } from '../../src/detect/features.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../../src/events/index.ts';
 
 /** The prompts of one fixture file under test/fixtures/prompts (`distill/gsm8k-sample.jsonl`). */
@@ -109,4 +111,26 @@ export function personPaceTimes(r: () => number, t0: number, days: number): numb
     }
   }
   return out;
+}
+
+/** What a pipeline wraps around each item in one language: the reasoning asked for, a grading task, a rewrite on a sensitive topic. */
+export interface LanguageWraps { cot: string[]; rubric: string[]; rewrite: string[] }
+
+/**
+ * Each item wrapped in a request for the reasoning and in a grading task (before the item or after
+ * it, in turn) is read as such, and each rewrite on a sensitive topic is read as one.
+ */
+export function assertWrapsRead(lang: string, items: string[], wrap: LanguageWraps, flags: (text: string) => number): void {
+  const missed: string[] = [];
+  items.forEach((item, i) => {
+    for (const [kind, bit] of [['cot', FLAG.cot], ['rubric', FLAG.rubric]] as const) {
+      const ask = wrap[kind][i % wrap[kind].length];
+      const text = i % 2 === 0 ? `${ask}\n\n${item}` : `${item}\n${ask}`;
+      if ((flags(text) & bit) === 0) missed.push(`${kind}: ${ask}`);
+    }
+  });
+  assert.deepEqual([...new Set(missed)], [], `${lang}: wrapped items not read`);
+  for (const ask of wrap.rewrite) {
+    assert.ok((flags(`${ask}\n\n${items[0]}`) & FLAG.sensitiveRewrite) !== 0, `${lang}: a rewrite on a sensitive topic: ${ask}`);
+  }
 }

@@ -35,8 +35,9 @@ test('a body of a million empty objects is walked in a small part of the time pa
     t = performance.now(); fileRefs('openai.responses', body); walk = Math.min(walk, performance.now() - t);
   }
   // A walk allocating per node took longer than the parse; one that does not, a fifth to a third of
-  // it (Node 20 to 22: JSON.parse got faster), so half is the bound.
-  assert.ok(walk < parse / 2, `walk ${walk.toFixed(0)} ms against parse ${parse.toFixed(0)} ms`);
+  // it on an idle machine (Node 20 to 22: JSON.parse got faster) and up to 0.54 on Node 24 beside
+  // other work, so four fifths is the bound: still well below the allocating walk.
+  assert.ok(walk < parse * 0.8, `walk ${walk.toFixed(0)} ms against parse ${parse.toFixed(0)} ms`);
 });
 
 test('walked once per request: the inlining hook\'s leftovers are what the ownership hook reads; a new body is walked again', () => {

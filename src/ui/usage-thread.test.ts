@@ -67,8 +67,10 @@ test('a slow dashboard query does not stall the gateway: model requests and the 
   await withDir(async (dir) => {
     const path = join(dir, 'warden.db');
     const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: path }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
-      // The probe requests below must not be rate limited (the demo account is email_verified).
-      limits: { tiers: { email_verified: { account: { rpm: 100_000, burst: 10_000 }, org: { rpm: 100_000, burst: 10_000 } } } },
+      // The probe requests below measure the event loop, not the limits: a loaded machine makes the
+      // query slow and the probes many (a CI run met the account's tokens per minute), so the
+      // limits and the detector's verdicts are off.
+      limits: { enabled: false }, detect: { enabled: false },
     });
     const w = await startWarden(config, { log: () => {} });
     const other = openSqlite(path);
@@ -81,7 +83,7 @@ test('a slow dashboard query does not stall the gateway: model requests and the 
           headers: { authorization: `Bearer ${w.demoKey}`, 'content-type': 'application/json' },
           body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ping' }] }),
         });
-        assert.equal(res.status, 200);
+        assert.equal(res.status, 200, `a probe request was answered ${res.status}: ${res.status === 200 ? '' : await res.text()}`);
         await res.arrayBuffer();
         return performance.now() - t;
       };

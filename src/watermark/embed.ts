@@ -14,9 +14,40 @@ export interface EmbedStats {
   changed: number;
 }
 
+/**
+ * A word the mark replaced with a synonym of another length: where its changed part starts in the
+ * text as written (in code points, as the APIs count the offsets of citations into an answer), and
+ * that part's length before and after (lexicon words: one unit a character either way).
+ */
+export interface TextEdit { at: number; from: number; to: number }
+
+/** Where offset `p` of a text as written (code points) is in the marked text, given its `edits` in order. */
+export function shiftOffset(edits: readonly TextEdit[], p: number): number {
+  let shift = 0;
+  for (const e of edits) {
+    if (p >= e.at + e.from) shift += e.to - e.from;
+    else if (p > e.at) return e.at + shift + Math.min(p - e.at, e.to);
+    else break;
+  }
+  return p + shift;
+}
+
+const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
+
+/** Code points in `s` from 0 to `end` (UTF-16 units). */
+function codePoints(s: string, end: number): number {
+  let n = end;
+  for (let i = 0; i < end; i++) { const c = s.charCodeAt(i); if (c >= 0xd800 && c <= 0xdbff) n--; }
+  return n;
+}
+
 /** Streaming watermarker for one text (one content block / choice / output part). */
 export class StreamingWatermarker {
   private pending = '';
+  /** The replacements that changed a word's length, in order (null until one does). */
+  private edits: TextEdit[] | null = null;
+  /** Code points of the text as written that were processed (offsets of `edits` count from its start). */
+  private consumed = 0;
   private readonly state: WalkState = initialWalkState();
   private readonly cache = new Map<string, string>();
   readonly stats: EmbedStats = { words: 0, slots: 0, changed: 0 };
@@ -49,6 +80,8 @@ export class StreamingWatermarker {
     this.process(buf.slice(0, cut), true);
     this.pending = buf.slice(cut);
     this.sent = this.pending.length;
+    // Offsets count from the answer's own text: the start of the held chunk is the reader's already.
+    this.consumed = -codePoints(this.pending, this.pending.length);
   }
 
   /** Feed a delta; returns the text that can be sent now (possibly empty). */
@@ -71,10 +104,35 @@ export class StreamingWatermarker {
   /** Characters held back right now. */
   get held(): number { return this.pending.length; }
 
+  /**
+   * Where offset `p` (code points) of the text pushed so far is in the marked text. An offset in
+   * the chunk still held back is placed as that chunk will be marked if it is complete (a citation
+   * that ends on it ends a word); the held chunk itself stays held.
+   */
+  mapOffset(p: number): number {
+    let edits = this.edits;
+    if (this.pending && p > this.consumed) {
+      const saved = { state: { ...this.state }, stats: { ...this.stats }, off: this.off, reprobe: this.reprobe, sent: this.sent, consumed: this.consumed, n: edits?.length ?? 0 };
+      this.process(this.pending);
+      edits = this.edits;
+      const all = edits ? edits.slice() : null;
+      Object.assign(this.state, saved.state);
+      Object.assign(this.stats, saved.stats);
+      this.off = saved.off;
+      this.reprobe = saved.reprobe;
+      this.sent = saved.sent;
+      this.consumed = saved.consumed;
+      if (this.edits) this.edits.length = saved.n;
+      edits = all;
+    }
+    return edits ? shiftOffset(edits, p) : p;
+  }
+
   private process(text: string, frozen = false): string {
     let out = '';
     let i = 0;
     const n = text.length;
+    const astral = HIGH_SURROGATE.test(text);
     while (i < n) {
       let j = i;
       while (j < n && isSpace(text.charCodeAt(j))) j++;
@@ -88,10 +146,26 @@ export class StreamingWatermarker {
         // The chunk a prefill left open: the reader has its start, so only the rest is sent, unchanged.
         out += this.chunk(text.slice(j, k), true).slice(this.sent);
         this.sent = 0;
-      } else out += this.chunk(text.slice(j, k), frozen);
+      } else {
+        const written = text.slice(j, k);
+        const marked = this.chunk(written, frozen);
+        if (marked.length !== written.length) this.noteEdit(written, marked, this.consumed + (astral ? codePoints(text, j) : j));
+        out += marked;
+      }
       i = k;
     }
+    this.consumed += astral ? codePoints(text, n) : n;
     return out;
+  }
+
+  /** Records the replacement in `written` (starting at code point `start` of the text) that `marked` made. */
+  private noteEdit(written: string, marked: string, start: number): void {
+    let a = 0;
+    const max = Math.min(written.length, marked.length);
+    while (a < max && written.charCodeAt(a) === marked.charCodeAt(a)) a++;
+    let b = 0;
+    while (b < max - a && written.charCodeAt(written.length - 1 - b) === marked.charCodeAt(marked.length - 1 - b)) b++;
+    (this.edits ??= []).push({ at: start + codePoints(written, a), from: written.length - a - b, to: marked.length - a - b });
   }
 
   private chunk(chunk: string, frozen: boolean): string {

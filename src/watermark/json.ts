@@ -21,6 +21,8 @@ export interface TextMarker {
   push(delta: string): string;
   end(): string;
   readonly stats: EmbedStats;
+  /** Where an offset into the text pushed is in the marked text (plain text only; JSON answers carry no citations). */
+  mapOffset?(p: number): number;
 }
 
 /** The marker of one JSON string value's (decoded) text: only a value that opens like a sentence is marked. */

@@ -39,13 +39,28 @@ export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally
     if (!w) { w = make(); streams.set(id, w); }
     return w;
   };
+  /** Finished texts that can still be cited (a citation may come after its text ends). */
+  const ended = new Map<string, TextMarker>();
   const finish = (id: string): string => {
     const w = streams.get(id);
     if (!w) return '';
     streams.delete(id);
     const rest = w.end();
     add(w.stats);
+    if (w.mapOffset) ended.set(id, w);
     return rest;
+  };
+  const cites: Citations = {
+    streamed: (id) => {
+      const w = streams.get(id) ?? ended.get(id);
+      return w?.mapOffset ? (p) => w.mapOffset!(p) : null;
+    },
+    whole: (text, count) => {
+      const w = newText();
+      const out = w.push(text) + w.end();
+      if (count) add(w.stats);
+      return { text: out, map: w.mapOffset ? (p) => w.mapOffset!(p) : null };
+    },
   };
   const args: ArgsMarker | null = opts.toolArguments ? {
     stream: (id) => stream(`args:${id}`, () => new StreamingJsonWatermarker(key, undefined, keep)),
@@ -55,11 +70,47 @@ export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally
     value: (v) => { const s = { words: 0, slots: 0, changed: 0 }; const out = watermarkJsonValue(v, key, s, keep); add(s); return out; },
   } : null;
   if (flavour === 'anthropic.messages') return anthropicWatermark(stream, finish, mark, args);
-  if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark, args);
+  if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark, args, cites);
   if (flavour === 'openai.completions') return completionsWatermark(stream, finish, mark);
   if (flavour === 'openai.transcriptions' || flavour === 'openai.translations') return transcriptWatermark(stream, finish, mark);
-  return responsesWatermark(stream, finish, mark, (t) => wholeText(t).text, args);
+  return responsesWatermark(stream, finish, mark, (t) => wholeText(t).text, args, cites);
 }
+
+type OffsetMap = (p: number) => number;
+
+/**
+ * Citations into an answer's text (Chat `annotations[].url_citation`, Responses
+ * `output_text.annotations`): their character offsets are moved with the marked text.
+ */
+interface Citations {
+  /** The offsets of a streamed text (by its stream id) as marked so far; null when they do not move. */
+  streamed(id: string): OffsetMap | null;
+  /** A whole text marked, with its offsets; `count` adds it to the tally (false for a final copy of streamed text). */
+  whole(text: string, count: boolean): { text: string; map: OffsetMap | null };
+}
+
+/**
+ * Moves the offsets of `annotations` (a list of citations; Chat nests them in `url_citation`) with
+ * the marked text. Returns whether any changed.
+ */
+function moveCitations(annotations: unknown, map: OffsetMap | null): boolean {
+  if (!map || !Array.isArray(annotations)) return false;
+  let changed = false;
+  for (const a of annotations as Record<string, any>[]) {
+    const at = a && typeof a.url_citation === 'object' && a.url_citation !== null ? a.url_citation : a;
+    if (!at || typeof at !== 'object') continue;
+    for (const k of ['start_index', 'end_index', 'index']) {
+      const v = at[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) continue;
+      const moved = map(v);
+      if (moved !== v) { at[k] = moved; changed = true; }
+    }
+  }
+  return changed;
+}
+
+/** Whether a list of citations holds one to move. */
+const hasCitations = (annotations: unknown): boolean => Array.isArray(annotations) && annotations.length > 0;
 
 type StreamFn = (id: string) => TextMarker;
 type FinishFn = (id: string) => string;
@@ -321,7 +372,7 @@ function completionsWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn):
   };
 }
 
-function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: ArgsMarker | null): OutputTransformer {
+function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: ArgsMarker | null, cites: Citations): OutputTransformer {
   let envelope: Record<string, unknown> = {};
   const open = new Set<number>();
   /** Streamed tool calls with marked arguments, as "choice/call". */
@@ -366,6 +417,8 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: A
           delta.content = stream(id).push(delta.content);
           changed = true;
         }
+        // Citations of the text so far (search models), before its held end is let go.
+        if (hasCitations(delta.annotations) && moveCitations(delta.annotations, cites.streamed(id))) changed = true;
         // The text ends when the choice finishes or switches to tool calls.
         if (open.has(choice.index) && (choice.finish_reason != null || delta.tool_calls != null)) {
           open.delete(choice.index);
@@ -393,7 +446,13 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: A
     json(body) {
       if (Array.isArray(body.choices)) {
         for (const c of body.choices as Record<string, any>[]) {
-          if (typeof c?.message?.content === 'string') c.message.content = mark(c.message.content);
+          if (typeof c?.message?.content === 'string') {
+            if (hasCitations(c.message.annotations)) {
+              const marked = cites.whole(c.message.content, true);
+              c.message.content = marked.text;
+              moveCitations(c.message.annotations, marked.map);
+            } else c.message.content = mark(c.message.content);
+          }
           if (args && Array.isArray(c?.message?.tool_calls)) {
             for (const call of c.message.tool_calls) if (typeof call?.function?.arguments === 'string') call.function.arguments = args.mark(call.function.arguments);
           }
@@ -418,12 +477,15 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: A
   };
 }
 
-function markResponseOutput(response: Record<string, any> | undefined, mark: MarkFn, markArgs: MarkFn | null): boolean {
+function markResponseOutput(response: Record<string, any> | undefined, mark: MarkFn, markArgs: MarkFn | null, cite: CiteFn): boolean {
   if (!response || !Array.isArray(response.output)) return false;
   let changed = false;
-  for (const item of response.output) changed = markMessageItem(item, mark) || (markArgs !== null && markFunctionCall(item, markArgs)) || changed;
+  for (const item of response.output) changed = markMessageItem(item, mark, cite) || (markArgs !== null && markFunctionCall(item, markArgs)) || changed;
   return changed;
 }
+
+/** Marks an output text part with citations, moving their offsets. */
+type CiteFn = (part: Record<string, any>) => void;
 
 function markFunctionCall(item: Record<string, any> | undefined, markArgs: MarkFn): boolean {
   if (item?.type !== 'function_call' || typeof item.arguments !== 'string' || !item.arguments) return false;
@@ -431,16 +493,24 @@ function markFunctionCall(item: Record<string, any> | undefined, markArgs: MarkF
   return true;
 }
 
-function markMessageItem(item: Record<string, any> | undefined, mark: MarkFn): boolean {
+function markMessageItem(item: Record<string, any> | undefined, mark: MarkFn, cite: CiteFn): boolean {
   if (!item || item.type !== 'message' || !Array.isArray(item.content)) return false;
   let changed = false;
-  for (const part of item.content) if (part?.type === 'output_text' && typeof part.text === 'string' && part.text) { part.text = mark(part.text); changed = true; }
+  for (const part of item.content) if (part?.type === 'output_text' && typeof part.text === 'string' && part.text) { markPart(part, mark, cite); changed = true; }
   return changed;
 }
 
+function markPart(part: Record<string, any>, mark: MarkFn, cite: CiteFn): void {
+  if (hasCitations(part.annotations)) cite(part);
+  else part.text = mark(part.text);
+}
+
 /** `silent` marks the final copies of streamed text without counting them again. */
-function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, silent: MarkFn, args: ArgsMarker | null): OutputTransformer {
+function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, silent: MarkFn, args: ArgsMarker | null, cites: Citations): OutputTransformer {
   const silentArgs = args ? args.silent : null;
+  const citing = (count: boolean): CiteFn => (part) => { const marked = cites.whole(part.text, count); part.text = marked.text; moveCitations(part.annotations, marked.map); };
+  const citeCounted = citing(true);
+  const citeSilent = citing(false);
   /** The upstream pads its deltas: a delta Warden adds is padded too. */
   let paddedStream = false;
   return {
@@ -482,18 +552,20 @@ function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, si
           const { arguments: _a, ...base } = msg;
           return [{ event: 'response.function_call_arguments.delta', data: JSON.stringify(padded(Object.assign(base, { type: 'response.function_call_arguments.delta', delta: tail }), paddedStream ? tail.length : null)) }, done];
         }
+        case 'response.output_text.annotation.added':
+          return moveCitations([msg.annotation], cites.streamed(id)) ? out(msg) : ev;
         case 'response.content_part.done':
-          if (msg.part?.type === 'output_text' && typeof msg.part.text === 'string') { msg.part.text = silent(msg.part.text); return out(msg); }
+          if (msg.part?.type === 'output_text' && typeof msg.part.text === 'string') { markPart(msg.part, silent, citeSilent); return out(msg); }
           return ev;
         case 'response.output_item.done':
-          return markMessageItem(msg.item, silent) || (silentArgs !== null && markFunctionCall(msg.item, silentArgs)) ? out(msg) : ev;
+          return markMessageItem(msg.item, silent, citeSilent) || (silentArgs !== null && markFunctionCall(msg.item, silentArgs)) ? out(msg) : ev;
         case 'response.completed': case 'response.incomplete': case 'response.failed':
-          return markResponseOutput(msg.response, silent, silentArgs) ? out(msg) : ev;
+          return markResponseOutput(msg.response, silent, silentArgs, citeSilent) ? out(msg) : ev;
         default:
           return ev;
       }
     },
-    json(body) { markResponseOutput(body as Record<string, any>, mark, args ? args.mark : null); return body; },
+    json(body) { markResponseOutput(body as Record<string, any>, mark, args ? args.mark : null, citeCounted); return body; },
   };
 }
 

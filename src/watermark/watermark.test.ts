@@ -114,6 +114,32 @@ test('streaming gives exactly the whole-text result for any split of the input',
   }), { numRuns: 200 });
 });
 
+
+test('offsets into the text as written move with the mark: every word boundary lands on the same word, for any split, emoji counted as one character', () => {
+  const sample = `Ships 🚢 come here. ${prose.slice(0, 1500)}`;
+  const whole = watermarkText(sample, keyA.key).text;
+  assert.notEqual(whole.length, sample.length, 'the sample has words replaced by synonyms of another length');
+  // Word boundaries (start and end of each whitespace-separated word), in code points, in both texts.
+  const bounds = (s: string) => { const out: number[] = []; const cps = [...s]; for (let i = 0; i <= cps.length; i++) { const space = (j: number) => j < 0 || j >= cps.length || /\s/.test(cps[j]); if (space(i - 1) !== space(i)) out.push(i); } return out; };
+  const from = bounds(sample);
+  const to = bounds(whole);
+  assert.equal(from.length, to.length);
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: sample.length }), { maxLength: 30 }), (cuts) => {
+    const points = [...new Set(cuts)].sort((a, b) => a - b).filter((p) => !/[\uDC00-\uDFFF]/.test(sample[p] ?? ''));
+    const w = new StreamingWatermarker(keyA.key);
+    let out = '', last = 0;
+    for (const p of points) {
+      out += w.push(sample.slice(last, p));
+      last = p;
+      // Every boundary of the text pushed so far, the held word's end included, is where the marked text will have it.
+      const written = [...sample.slice(0, p)].length;
+      for (let k = 0; k < from.length && from[k] <= written; k++) assert.equal(w.mapOffset(from[k]), to[k], `boundary ${k} after ${p} characters`);
+    }
+    out += w.push(sample.slice(last)) + w.end();
+    assert.equal(out, whole, 'mapping offsets changes nothing of the marked text');
+    for (let k = 0; k < from.length; k += 7) assert.equal(w.mapOffset(from[k]), to[k]);
+  }), { numRuns: 60 });
+});
 test('detection: marked text found with its key; clean text and other keys are not', () => {
   const marked = watermarkText(prose, keyA.key).text;
   const hit = detectWatermark(marked, [keyA], 1e-3);

@@ -150,7 +150,8 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     if (thinking && typeof thinking === 'object' && 'budget_tokens' in thinking && !Number.isInteger((thinking as Record<string, unknown>).budget_tokens)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'thinking.budget_tokens: Input should be a valid integer', { param: 'thinking.budget_tokens' });
     }
-  } else if (body.input === undefined && body.previous_response_id === undefined) {
-    throw new WardenError('WARDEN_INVALID_REQUEST', "'input' is required.", { param: 'input' });
+  } else if (body.input == null && body.previous_response_id == null && body.prompt == null && body.conversation == null) {
+    // A stored prompt's template holds the messages (and a conversation its items): the API then takes no input.
+    throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
   }
 }

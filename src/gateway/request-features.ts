@@ -421,6 +421,13 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     const fmt = text?.format as Json | undefined;
     params.response_format = fmt ? nameOf(fmt.type) : null;
     if (typeof body.instructions === 'string') system(body.instructions);
+    // A stored prompt's variables are what the caller asks through its template (which may hold
+    // every message): a user message of their text, images and files, before the input.
+    const variables = (body.prompt as Json | undefined)?.variables;
+    if (variables && typeof variables === 'object' && !Array.isArray(variables)) {
+      const parts = Object.values(variables as Json).map((v) => (typeof v === 'string' ? { type: 'input_text', text: v } : v)).filter((v) => v !== null && typeof v === 'object');
+      if (parts.length > 0) messages.push('user', parts as Json[], true);
+    }
     if (typeof body.input === 'string') messages.push('user', body.input, false);
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {

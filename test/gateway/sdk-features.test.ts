@@ -104,6 +104,20 @@ test('OpenAI Responses: store false with encrypted reasoning, and previous_respo
   assert.equal(second.previous_response_id, first.id, 'the continuation names the answer it continues');
 });
 
+test('OpenAI Responses with a stored prompt and no input (the template holds the messages), streamed or not, as the API takes it', async () => {
+  const prompt = { id: 'pmpt_weather_0123', version: '2', variables: { city: 'Paris' } };
+  const answer = await openai().responses.create({ model: 'gpt-4o-mini', prompt });
+  assert.equal(answer.status, 'completed', `answered: ${JSON.stringify(answer).slice(0, 300)}`);
+  assert.deepEqual((lastReceived('/v1/responses').body as { prompt?: unknown }).prompt, prompt, 'the prompt reaches the upstream');
+  const streamed = await openai().responses.stream({ model: 'gpt-4o-mini', prompt }).finalResponse();
+  assert.equal(streamed.status, 'completed');
+  const recorded = (await storedEvents(h, 1)).filter((e) => e.flavour === 'openai.responses' && JSON.stringify(e.request.messages).includes('Paris'));
+  assert.equal(recorded.length, 2, `the variables are what the caller asked, recorded as its message: ${JSON.stringify((await storedEvents(h, 1)).at(-1)?.request.messages)}`);
+  const refused = await openai().responses.create({ model: 'gpt-4o-mini' }).then(() => null, (e: unknown) => e);
+  assert.ok(refused instanceof OpenAI.BadRequestError && refused.param === 'input', `with neither input nor prompt: ${String(refused)}`);
+  assert.match(refused.message, /Missing required parameter: 'input'/, 'in the API\'s words');
+});
+
 test('the SDKs retry a 429 on the retry advice Warden passes on', async () => {
   const before = h.mock.stats.requests;
   await assert.rejects(

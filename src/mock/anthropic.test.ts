@@ -50,6 +50,18 @@ async function rawEvents(body: unknown, headers: Record<string, string> = {}): P
 }
 
 describe('messages', () => {
+  test('rate-limit headers as the API sends them: limit, remaining and an RFC 3339 reset for requests, input, output and all tokens', async () => {
+    const { response } = await client.messages.create({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'Hello' }] }).withResponse();
+    for (const meter of ['requests', 'tokens', 'input-tokens', 'output-tokens']) {
+      const limit = Number(response.headers.get(`anthropic-ratelimit-${meter}-limit`));
+      const remaining = Number(response.headers.get(`anthropic-ratelimit-${meter}-remaining`));
+      const reset = response.headers.get(`anthropic-ratelimit-${meter}-reset`) ?? '';
+      assert.ok(limit > 0 && remaining >= 0 && remaining <= limit, `${meter}: limit ${limit}, remaining ${remaining}`);
+      assert.match(reset, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/, `${meter} reset: ${reset}`);
+      assert.ok(Date.parse(reset) >= Date.now() - 2000, `${meter} reset is now or later: ${reset}`);
+    }
+  });
+
   test('non-streaming text message: shape, ids, usage counted with the real tokenizer', async () => {
     const msg = await client.messages.create({ model: MODEL, max_tokens: 1024, system: 'Be kind.', messages: [{ role: 'user', content: 'Hello' }] });
     assert.match(msg.id, /^msg_01[A-Za-z0-9]{22}$/);

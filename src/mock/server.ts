@@ -193,7 +193,21 @@ const ANTHROPIC_STATIC_HEADERS: Record<string, string> = {
   'anthropic-ratelimit-input-tokens-remaining': '1999000',
   'anthropic-ratelimit-output-tokens-limit': '400000',
   'anthropic-ratelimit-output-tokens-remaining': '399000',
+  // The most restrictive of the token meters, as the API reports it.
+  'anthropic-ratelimit-tokens-limit': '400000',
+  'anthropic-ratelimit-tokens-remaining': '399000',
 };
+
+/** The API's `-reset` headers (RFC 3339, whole seconds): every meter full again by the next second. */
+function anthropicResets(): Record<string, string> {
+  const reset = new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  return {
+    'anthropic-ratelimit-requests-reset': reset,
+    'anthropic-ratelimit-input-tokens-reset': reset,
+    'anthropic-ratelimit-output-tokens-reset': reset,
+    'anthropic-ratelimit-tokens-reset': reset,
+  };
+}
 
 const MISSING_ANTHROPIC_VERSION = () => new MockApiError(400, 'anthropic-version: header is required');
 
@@ -251,7 +265,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
 
   const baseHeaders = (flavour: Flavour, started: number, contentType: string): Record<string, string> => {
     if (flavour === 'anthropic') {
-      return { 'content-type': contentType, 'request-id': ids.anthropicRequest(), ...ANTHROPIC_STATIC_HEADERS };
+      return { 'content-type': contentType, 'request-id': ids.anthropicRequest(), ...ANTHROPIC_STATIC_HEADERS, ...anthropicResets() };
     }
     return {
       'content-type': contentType,

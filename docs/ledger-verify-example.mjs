@@ -138,6 +138,13 @@ export function openCheckpoint(note, keys) {
   return { size: Number(size), root: unb64(root), note, signers };
 }
 
+/** Dotted paths whose values differ between two settings objects (arrays compared whole). */
+export function settingsChanges(a, b, prefix = '') {
+  const obj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!obj(a) || !obj(b)) return canonical(a ?? null) === canonical(b ?? null) ? [] : [prefix || '(all)'];
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort().flatMap((k) => settingsChanges(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+}
+
 /** An account's usage as the audit query counts it (docs/ledger.md, "An account's usage"). */
 export function usageOf(interactions) {
   const status = (r) => r.response.status;
@@ -206,6 +213,24 @@ async function main(argv) {
   check(leaves.every((l) => canonical(l.record) === l.text), 'every leaf is RFC 8785 canonical JSON');
   check(leaves.length === cp.size && treeHead(hashes).equals(cp.root), `the ${leaves.length} leaves rebuild the signed root`);
 
+  // Detector settings (warden.ledger/2): each settings leaf's digest is the SHA-256 of its settings'
+  // RFC 8785 JSON, and each detector verdict names a digest a settings leaf before it records.
+  const settingsAt = new Map();
+  let badSettings = 0, orphans = 0, named = 0, before = null;
+  for (const { index, record: r } of leaves) {
+    if (r.kind === 'settings') {
+      if (sha256(Buffer.from(canonical(r.settings), 'utf8')).toString('hex') !== r.digest) { badSettings++; continue; }
+      if (!settingsAt.has(r.digest)) settingsAt.set(r.digest, index);
+      const changed = before ? settingsChanges(before, r.settings) : null;
+      console.log(`settings #${index} ${r.ts} ${r.digest.slice(0, 16)}...: Warden ${r.settings.warden_version}${changed ? `, changed ${changed.join(', ') || 'nothing'}` : ''}`);
+      before = r.settings;
+    } else if (r.kind === 'verdict' && typeof r.settings_digest === 'string') {
+      if (settingsAt.has(r.settings_digest)) named++; else orphans++;
+    }
+  }
+  check(badSettings === 0, `every settings leaf's digest is the digest of its settings (${settingsAt.size} distinct)`);
+  check(orphans === 0, `${named} verdicts name settings recorded before them${orphans ? `, ${orphans} name settings no leaf before them records` : ''}`);
+
   // One account: each of its entries proved on its own, and its totals from the signed leaves.
   if (o.account) {
     const from = o.from ? Date.parse(o.from) : -Infinity, to = o.to ? Date.parse(o.to) : Infinity;
@@ -216,6 +241,8 @@ async function main(argv) {
       if (b.leaf === l.text && verifyInclusion(l.index, cp.size, leafHash(b.leaf), b.proof.map(unb64), cp.root)) proved++;
     }
     check(proved === mine.length, `${proved} of the account's ${mine.length} interactions proved in the checkpoint`);
+    const verdicts = leaves.filter(({ record: r }) => r.kind === 'verdict' && (r.subject.id === o.account || r.accounts?.includes(o.account)));
+    for (const { index, record: r } of verdicts) console.log(`verdict #${index} ${r.ts} ${r.subject.kind} ${r.subject.id} ${r.level} (${r.source}), settings ${r.settings_digest ? `${r.settings_digest.slice(0, 16)}... (#${settingsAt.get(r.settings_digest)})` : 'none named'}`);
     const totals = usageOf(mine.map((l) => l.record));
     console.log(`usage of ${o.account} from the signed leaves: ${JSON.stringify(totals)}`);
 

@@ -18,7 +18,8 @@ import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, BACKEND_FAILU
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
-import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
+import { packageVersion } from './version.ts';
+import { detectorSettings, openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes, withAppealContact, Rescreener, rescreenSummary, screenedIdentity, type PolicyRuntime, type RescreenReport, type NetworkListsVersion } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
@@ -266,6 +267,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       onKeyCreated: (vkey, path) => say(`ledger: created signing key ${path} (keep it secret); publish the verifier key: ${vkey}`),
       onError: (err) => { logError(err); notifyError(err); },
       // The outage's start was logged once (LEDGER_UNAVAILABLE); its end is, once, with what waited.
+      // A node that runs the detector records the settings its verdicts are reached under (a settings entry when they changed).
+      detectorSettings: detector ? { ...detectorSettings(config.detect, await packageVersion(import.meta.url)) } : undefined,
       onStorageBack: ({ outageMs, waited }) => say(`ledger: writer back: the ledger's storage answers again after ${(outageMs / 1000).toFixed(1)} s; ${waited} entries waited for it and are being written`, { level: 'info', code: 'LEDGER_RECOVERED' }),
     });
     ledger = opened;

@@ -4,6 +4,7 @@
  * The composition root: imports every capability; nothing imports it.
  */
 import { COMMANDS } from './commands.ts';
+import { packageVersion } from './version.ts';
 
 function usage(): string {
   const lines = ['usage: warden <command> [options]', '', 'commands:'];
@@ -32,19 +33,4 @@ export async function main(argv: string[]): Promise<number> {
   return (await cmd.run(rest)) ?? 0;
 }
 
-/**
- * Warden's version from its package.json: the nearest one above `moduleUrl` named like ours, so
- * that it is found from the source (src/cli/) and from the compiled build (dist/src/cli/) alike.
- */
-export async function packageVersion(moduleUrl: string): Promise<string> {
-  const { readFileSync } = await import('node:fs');
-  const { dirname, join } = await import('node:path');
-  const { fileURLToPath } = await import('node:url');
-  let dir = dirname(fileURLToPath(moduleUrl));
-  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
-    let pkg: { name?: string; version?: string };
-    try { pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')); } catch { continue; }
-    if (pkg.name === 'warden-gateway' && pkg.version) return pkg.version;
-  }
-  throw new Error('cannot find Warden\'s package.json');
-}
+export { packageVersion } from './version.ts';

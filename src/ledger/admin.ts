@@ -29,6 +29,7 @@ const QueryParams = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1_000_000).optional().describe('most interactions returned (default 100,000)'),
   format: z.enum(['json', 'csv', 'jsonl']).default('json'),
   openings: z.enum(['true', 'false']).optional().describe('true: each row carries the salts of its clear values (`openings`), to check them against the signed leaves'),
+  settings: z.enum(['true', 'false']).optional().describe('true: only the detector settings in force over the window and every verdict recorded in it (no interactions)'),
 });
 const Openings = z.record(z.string(), z.object({ value: z.string().nullable(), salt: z.string() }))
   .describe('with openings=true: each clear value and the hex salt of its commitment in the leaf, hex(SHA-256(salt || UTF-8(value))); a prompt\'s salt only');
@@ -43,7 +44,16 @@ const InteractionRowSchema = z.object({
 });
 const VerdictRowSchema = z.object({
   index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster', 'org']), subject_id: z.string(), level: z.string(),
-  score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()), openings: Openings.optional(),
+  score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()),
+  settings_digest: z.string().nullable().describe('the detector settings it was reached under (a row of `settings`); null for other verdicts and those logged before verdicts named them'),
+  openings: Openings.optional(),
+});
+const SettingsRowSchema = z.object({
+  index: z.number(), id: z.string(), ts: z.string(), component: z.string(),
+  digest: z.string().describe('hex(SHA-256(RFC 8785 JSON of settings)), as verdicts name it'),
+  settings: z.record(z.string(), z.unknown()).describe('the Warden version and the detect settings that decide verdicts'),
+  changed: z.array(z.string()).nullable().describe('settings that differ from the settings entry before it (null: the log\'s first)'),
+  verdicts: z.number().describe('verdicts of this result reached under these settings'),
 });
 const AccountUsageSchema = z.object({
   account_id: z.string().nullable(), org_id: z.string().nullable(), requests: z.number(),
@@ -61,7 +71,9 @@ export const LedgerQueryResultSchema = z.object({
   tree_size: z.number().describe('entries in the log when it was read'),
   checkpoint: z.object({ size: z.number(), root_hash: z.string().describe('base64'), note: z.string().describe('the signed note'), created_at: z.string() }).nullable()
     .describe('the latest signed checkpoint when the log was read (null: none yet)'),
-  interactions: z.array(InteractionRowSchema), verdicts: z.array(VerdictRowSchema), usage: z.array(AccountUsageSchema),
+  interactions: z.array(InteractionRowSchema), verdicts: z.array(VerdictRowSchema),
+  settings: z.array(SettingsRowSchema).describe('the detector settings in force over the window: at `from`, recorded within it, and any a returned verdict names'),
+  usage: z.array(AccountUsageSchema),
   truncated: z.boolean().describe('the limit cut the interactions short'),
   usage_scope: z.enum(['all', 'returned']).describe('what `usage` adds up: all matching interactions, or only the returned ones when `truncated` (not the accounts\' totals then)'),
 });
@@ -165,7 +177,7 @@ export function ledgerAdminRoutes(ledger: Ledger, opts: { prefix?: string; event
         try {
           result = await queryLedger(ledger.storage, {
             accountId: q.account, orgId: q.org, clusterId: q.cluster, keyId: q.key, model: q.model,
-            ip: q.ip, network: q.network, from: q.from, to: q.to, limit: q.limit, openings: q.openings === 'true',
+            ip: q.ip, network: q.network, from: q.from, to: q.to, limit: q.limit, openings: q.openings === 'true', settings: q.settings === 'true',
           });
         } catch (err) { throw adminError(err); }
         if (q.format === 'json') return result;

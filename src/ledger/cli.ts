@@ -10,6 +10,7 @@
  *   warden ledger entries <start> <end>
  *   warden ledger query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP]
  *                       [--network CIDR] [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
+ *   warden ledger query --settings [--from T] [--to T] [--format json|csv|jsonl | --json]
  *   warden ledger erase (--account A | --org O | --before T)
  *   warden ledger reconcile [--from T] [--to T | --start N] [--end N] [--lag SECONDS] [--examples N] [--json]
  *
@@ -64,6 +65,9 @@ export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config 
   entries <start> <end>                           entries as stored (JSON)
   query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP] [--network CIDR]
         [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
+  query --settings [--from T] [--to T] [--format ...]
+                                                  the detector settings in force over the window
+                                                  and every verdict recorded in it, by settings
   erase (--account A | --org O | --before T)      erase personal data; proofs stay valid
   reconcile [--from T] [--to T] [--start N] [--end N] [--lag SECONDS] [--examples N] [--json]
                                                   check the event store against the leaves: rows
@@ -88,7 +92,7 @@ const COMMANDS: Record<string, { options: Options; positionals: number }> = {
   checkpoint: { options: {}, positionals: 0 },
   entries: { options: {}, positionals: 2 },
   query: {
-    options: { account: str, org: str, cluster: str, key: str, model: str, ip: str, network: str, from: str, to: str, limit: str, format: str, json: bool, openings: bool },
+    options: { account: str, org: str, cluster: str, key: str, model: str, ip: str, network: str, from: str, to: str, limit: str, format: str, json: bool, openings: bool, settings: bool },
     positionals: 0,
   },
   erase: { options: { account: str, org: str, before: str }, positionals: 0 },
@@ -240,6 +244,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           if (values.json === true) print(JSON.stringify(report, null, 2));
           else {
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);
+            if (report.settings > 0) print(`detector settings: ${report.settings} settings entries, each digest recomputed; ${report.verdictsWithSettings} verdicts name settings recorded before them`);
             if (report.latestCheckpoint) print(`latest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`);
             for (const k of report.kept) if (k.ok) print(`kept checkpoint of size ${k.size}: the log still holds it`);
             if (report.witnessed) print(`witnessed: checkpoint of size ${report.witnessed.size} cosigned by ${report.witnessed.cosigners.join(', ')}${report.unwitnessed ? `; the last ${report.unwitnessed} entries are not witnessed yet` : ''}`);
@@ -296,8 +301,13 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           accountId: flag('account'), orgId: flag('org'), clusterId: flag('cluster'), keyId: flag('key'), model: flag('model'),
           ip: flag('ip'), network: flag('network'), from: isoOption('from', flag('from')), to: isoOption('to', flag('to')),
           limit: limit === undefined ? undefined : parsePositiveInt(limit) ?? (() => { throw new UsageError(`--limit must be a positive integer (got ${JSON.stringify(limit)})`); })(),
-          openings: values.openings === true,
+          openings: values.openings === true, settings: values.settings === true,
         };
+        if (q.settings) {
+          // Settings and verdicts over a window: the filters of interactions do not apply.
+          const other = (['account', 'org', 'cluster', 'key', 'model', 'ip', 'network', 'limit'] as const).filter((n) => flag(n) !== undefined);
+          if (other.length) throw new UsageError(`--settings lists the settings and every verdict of a time window: it takes --from and --to, not ${other.map((n) => `--${n}`).join(', ')}`);
+        }
         // --json as every other operator command takes it: --format json.
         if (values.json === true && (flag('format') ?? 'json') !== 'json') throw new UsageError('--json is --format json: give one or the other');
         const format = flag('format') ?? 'json';

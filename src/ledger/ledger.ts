@@ -21,7 +21,8 @@ import type { InteractionEvent } from '../events/index.ts';
 import { ulid } from '../events/index.ts';
 import { EMPTY_ROOT, consistencyProof, hashLeaf, inclusionProof, rootAt, verifyConsistency, verifyInclusion } from './merkle.ts';
 import { encodeBase64, parseVerifierKey, type NoteSigner, type NoteVerifier } from './note.ts';
-import type { PreparedEntry, RecordedVerdict } from './records.ts';
+import { settingsDigest, type PreparedEntry, type RecordedVerdict } from './records.ts';
+import { settingsEntries } from './query.ts';
 import { normalizeIsoTime } from '../store/iso-time.ts';
 import type { CheckpointRow, EntryRow, EraseFilter, LedgerStorage } from './storage.ts';
 import { addSignatureLines, checkCosignatures } from './cosign.ts';
@@ -55,6 +56,12 @@ export interface LedgerOptions {
    * the storage can be reopened, see LedgerStorage.writerConnection) or 'inline' (this thread).
    */
   writer?: 'worker' | 'inline';
+  /**
+   * The detector settings in force on this node (src/ledger/settings.ts), when it runs a
+   * detector: recorded as a settings entry at open unless the log's latest settings entry holds
+   * the same (same digest), and named by digest in every detector verdict appended after it.
+   */
+  detectorSettings?: Record<string, unknown>;
   /** Errors of fire-and-forget appends, background checkpoints and writer restarts. */
   onError?: (err: unknown) => void;
   /** Called after each durable commit with the new tree size. */
@@ -201,6 +208,8 @@ export class Ledger {
   private outage: { since: number; waited: number; what: string } | null = null;
   /** Whether the queue has been filling towards max_queue (see `recording`). */
   private queueHigh = false;
+  /** Digest of the detector settings in force (useDetectorSettings), named by detector verdicts. */
+  private settingsDigest: string | null = null;
 
   private constructor(opts: LedgerOptions) {
     this.opts = { checkpointIntervalMs: 500, batchMax: 256, groupCommitMs: 10, maxQueue: 50_000, keepPromptText: false, closeTimeoutMs: 10_000, now: Date.now, ...opts };
@@ -276,6 +285,16 @@ export class Ledger {
       });
       const link = new InlineLink(writer, { batchMax: ledger.opts.batchMax, checkpointIntervalMs: ledger.opts.checkpointIntervalMs, groupCommitMs: ledger.opts.groupCommitMs }, ledger.handlers(++ledger.generation));
       ledger.adopt(link, { size: writer.size, latest: writer.latest, verifiers: writer.verifiers.map(String) });
+    }
+    if (opts.detectorSettings) {
+      try {
+        const { receipt } = await ledger.useDetectorSettings(opts.detectorSettings);
+        // Not waited for: a storage outage at start delays the entry like any other.
+        receipt.catch((err) => ledger.opts.onError?.(err));
+      } catch (err) {
+        await ledger.close();
+        throw err;
+      }
     }
     return ledger;
   }
@@ -399,7 +418,36 @@ export class Ledger {
   /** Append one verdict (with the accounts it covers, for cluster verdicts); resolves once durable. */
   appendVerdict(verdict: RecordedVerdict, opts: { accounts?: readonly string[] } = {}): Promise<AppendReceipt> {
     const now = this.opts.now();
-    return this.enqueue({ kind: 'verdict', verdict, accounts: opts.accounts ? [...opts.accounts] : undefined, id: `v_${ulid(now)}`, now });
+    // A constant string per verdict: the digest was computed once, when the settings were recorded.
+    const settingsDigest = verdict.source === 'detector' ? this.settingsDigest : null;
+    return this.enqueue({ kind: 'verdict', verdict, accounts: opts.accounts ? [...opts.accounts] : undefined, id: `v_${ulid(now)}`, now, settingsDigest });
+  }
+
+  /** Digest of the detector settings the detector's verdicts are recorded under now (null: none recorded by this node). */
+  get detectorSettingsDigest(): string | null {
+    return this.settingsDigest;
+  }
+
+  /**
+   * Make `settings` the detector settings in force: detector verdicts appended from now on name
+   * their digest. They are appended as a settings entry unless the log's latest settings entry
+   * holds the same ones (a restart with unchanged settings adds nothing). The entry is queued
+   * before any verdict that names it, so it always precedes them in the log. Resolves once the
+   * log has been read and the entry queued; `receipt` resolves once it is durable (the existing
+   * entry's when nothing was appended).
+   */
+  async useDetectorSettings(settings: Record<string, unknown>): Promise<{ digest: string; appended: boolean; receipt: Promise<AppendReceipt> }> {
+    const digest = settingsDigest(settings);
+    const latest = (await settingsEntries(this.storage)).at(-1);
+    if (latest && latest.record.digest === digest) {
+      this.settingsDigest = digest;
+      return { digest, appended: false, receipt: Promise.resolve({ index: latest.entry.index, id: latest.entry.id, leafHash: b64(hashLeaf(latest.entry.leaf)) }) };
+    }
+    const now = this.opts.now();
+    const receipt = this.enqueue({ kind: 'settings', settings, id: `s_${ulid(now)}`, now });
+    // Set only once queued: a verdict queued before would name settings not yet in the log.
+    this.settingsDigest = digest;
+    return { digest, appended: true, receipt };
   }
 
   /** Append a record already prepared with prepareInteraction/prepareVerdict. */

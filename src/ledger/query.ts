@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { isoTimeProblem, normalizeIsoTime } from '../store/iso-time.ts';
 import { normaliseIp, statusOutcome, tally } from '../events/index.ts';
-import { openOperatorReason, parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
+import { SETTINGS_SUBJECT, openOperatorReason, parseLeaf, type InteractionRecord, type SettingsRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
 export interface LedgerQuery {
@@ -32,6 +32,11 @@ export interface LedgerQuery {
    * against the commitments in the signed leaves without the database. A prompt's text never.
    */
   openings?: boolean;
+  /**
+   * Only the detector settings in force over the window (`from`, `to`) and every verdict recorded
+   * in it, whatever its subject: which verdicts were reached under which settings. No interactions.
+   */
+  settings?: boolean;
 }
 
 /** The schema a query result names, so an exported file says what it is. */
@@ -84,8 +89,25 @@ export interface VerdictRow {
   campaign_id: string | null;
   accounts: string[];
   reasons: unknown[];
+  /** Digest of the detector settings it was reached under (a row of `settings`); null for other verdicts and for verdicts logged before verdicts named them. */
+  settings_digest: string | null;
   /** With `openings`: the operator's note and name with their salts (none once erased). */
   openings?: QueryOpenings;
+}
+
+/** A settings entry: the detector settings in force from its time on (on the node that recorded it). */
+export interface SettingsRow {
+  index: number;
+  id: string;
+  ts: string;
+  component: string;
+  /** hex(SHA-256(RFC 8785 JSON of `settings`)), as the verdicts name it. */
+  digest: string;
+  settings: Record<string, unknown>;
+  /** The settings (dotted paths) that differ from the settings entry before it in the log; null for the log's first. */
+  changed: string[] | null;
+  /** Verdicts of this result reached under these settings. */
+  verdicts: number;
 }
 
 export interface AccountUsage {
@@ -125,6 +147,11 @@ export interface QueryResult {
   checkpoint: { size: number; root_hash: string; note: string; created_at: string } | null;
   interactions: InteractionRow[];
   verdicts: VerdictRow[];
+  /**
+   * The detector settings in force over the window: the settings entry in force at `from` (the
+   * log's latest before it), those recorded within it, and any a returned verdict names.
+   */
+  settings: SettingsRow[];
   usage: AccountUsage[];
   truncated: boolean;
   /**
@@ -195,6 +222,7 @@ function verdictRow(entry: EntryRow, rec: VerdictRecord, priv: PrivateRow | null
   return {
     index: entry.index, id: rec.id, ts: rec.ts, subject_kind: rec.subject.kind, subject_id: rec.subject.id, level: rec.level,
     score: rec.score, source: rec.source, since: rec.since, campaign_id: rec.campaign_id, accounts: rec.accounts, reasons,
+    settings_digest: rec.settings_digest ?? null,
     ...(withOpenings && priv ? { openings: openingsOf(priv) } : {}),
   };
 }
@@ -216,6 +244,49 @@ async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: num
   return { rows: out, truncated };
 }
 
+/**
+ * Every settings entry of the log, ascending (read through the subject index: they are few, one
+ * per start with changed settings). An entry whose leaf is not a settings record is skipped
+ * (`verify` names it).
+ */
+export async function settingsEntries(storage: LedgerStorage): Promise<{ entry: EntryRow; record: SettingsRecord }[]> {
+  const { rows } = await allMatching(storage, { kind: 'settings', anyOf: { subjectIds: [SETTINGS_SUBJECT] } }, 1_000_000, () => true);
+  const out: { entry: EntryRow; record: SettingsRecord }[] = [];
+  for (const { entry } of rows) {
+    try {
+      const record = parseLeaf(entry.leaf);
+      if (record.kind === 'settings') out.push({ entry, record });
+    } catch { /* not a record: verify names it */ }
+  }
+  return out;
+}
+
+/** Dotted paths of plain-object leaves that differ between two settings (arrays compared whole). */
+export function changedSettings(before: unknown, after: unknown, prefix = ''): string[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObj(before) || !isObj(after)) return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix || '(all)'];
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  return keys.flatMap((k) => changedSettings(before[k], after[k], prefix ? `${prefix}.${k}` : k));
+}
+
+/** The settings rows of a result: in force at `from`, recorded within the window, or named by a verdict. */
+async function settingsRows(storage: LedgerStorage, q: LedgerQuery, verdicts: readonly VerdictRow[]): Promise<SettingsRow[]> {
+  const all = await settingsEntries(storage);
+  const named = new Set(verdicts.map((v) => v.settings_digest).filter((d): d is string => d !== null));
+  const inForceAtFrom = q.from ? all.filter((s) => s.record.ts < q.from!).at(-1) : undefined;
+  const rows: SettingsRow[] = [];
+  all.forEach(({ entry, record }, k) => {
+    const within = (!q.from || record.ts >= q.from) && (!q.to || record.ts < q.to);
+    if (!within && !named.has(record.digest) && inForceAtFrom?.entry.index !== entry.index) return;
+    rows.push({
+      index: entry.index, id: record.id, ts: record.ts, component: record.component, digest: record.digest, settings: record.settings,
+      changed: k === 0 ? null : changedSettings(all[k - 1].record.settings, record.settings),
+      verdicts: verdicts.filter((v) => v.settings_digest === record.digest).length,
+    });
+  });
+  return rows;
+}
+
 /** Run an audit query: the matching interactions, per-account usage, and the related verdicts. */
 export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promise<QueryResult> {
   if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 1)) throw new QueryError(`limit must be a positive integer (got ${q.limit})`, 'limit');
@@ -228,6 +299,21 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     return iso;
   };
   q = { ...q, from: time('from', q.from), to: time('to', q.to) };
+  if (q.settings) {
+    // The settings over the window and every verdict in it: no interactions, no usage.
+    const { rows: vrows } = await allMatching(storage, { kind: 'verdict', from: q.from, to: q.to }, 1_000_000, () => true);
+    const verdicts: VerdictRow[] = [];
+    for (const { entry, priv } of vrows) {
+      const rec = parseLeaf(entry.leaf);
+      if (rec.kind === 'verdict') verdicts.push(verdictRow(entry, rec, priv, q.openings === true));
+    }
+    const [treeSize, latest] = await Promise.all([storage.size(), storage.latestCheckpoint()]);
+    return {
+      schema: QUERY_SCHEMA, query: queryEcho(q), tree_size: treeSize,
+      checkpoint: latest && { size: latest.size, root_hash: Buffer.from(latest.root).toString('base64'), note: latest.note, created_at: latest.created_at },
+      interactions: [], verdicts, settings: await settingsRows(storage, q, verdicts), usage: [], truncated: false, usage_scope: 'all',
+    };
+  }
   const filter: EntryFilter = { kind: 'interaction', orgId: q.orgId, keyId: q.keyId, model: q.model, from: q.from, to: q.to };
   let ipFilter: ((ip: string | null) => boolean) | null = null;
   if (q.ip) {
@@ -299,14 +385,14 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   return {
     schema: QUERY_SCHEMA, query: queryEcho(q), tree_size: treeSize,
     checkpoint: latest && { size: latest.size, root_hash: Buffer.from(latest.root).toString('base64'), note: latest.note, created_at: latest.created_at },
-    interactions, verdicts, usage: summarise(interactions, verdicts), truncated, usage_scope: truncated ? 'returned' : 'all',
+    interactions, verdicts, settings: await settingsRows(storage, q, verdicts), usage: summarise(interactions, verdicts), truncated, usage_scope: truncated ? 'returned' : 'all',
   };
 }
 
 /** The filters a query answered, by the names the admin route and the CLI take them. */
 function queryEcho(q: LedgerQuery): QueryResult['query'] {
   const names: [keyof LedgerQuery, string][] = [['accountId', 'account'], ['orgId', 'org'], ['clusterId', 'cluster'], ['keyId', 'key'], ['model', 'model'],
-    ['ip', 'ip'], ['network', 'network'], ['from', 'from'], ['to', 'to'], ['limit', 'limit'], ['openings', 'openings']];
+    ['ip', 'ip'], ['network', 'network'], ['from', 'from'], ['to', 'to'], ['limit', 'limit'], ['openings', 'openings'], ['settings', 'settings']];
   const out: QueryResult['query'] = {};
   for (const [k, name] of names) { const v = q[k]; if (v !== undefined && v !== '' && v !== false) out[name] = v; }
   return out;
@@ -396,14 +482,20 @@ export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', 
     await write(out, JSON.stringify({ type: 'query', schema, query, tree_size, checkpoint, truncated, usage_scope }) + '\n');
     for (const r of result.interactions) await write(out, JSON.stringify({ type: 'interaction', ...r }) + '\n');
     for (const v of result.verdicts) await write(out, JSON.stringify({ type: 'verdict', ...v }) + '\n');
+    for (const st of result.settings) await write(out, JSON.stringify({ type: 'settings', ...st }) + '\n');
     for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', scope: result.usage_scope, ...u }) + '\n');
     return;
   }
   await write(out, CSV_COLUMNS.join(',') + '\n');
   for (const r of result.interactions) await write(out, CSV_COLUMNS.map((c) => csvField(r[c])).join(',') + '\n');
   if (result.verdicts.length) {
-    const cols: (keyof VerdictRow)[] = ['index', 'id', 'ts', 'subject_kind', 'subject_id', 'level', 'score', 'source', 'since', 'campaign_id', 'accounts', 'reasons'];
+    const cols: (keyof VerdictRow)[] = ['index', 'id', 'ts', 'subject_kind', 'subject_id', 'level', 'score', 'source', 'since', 'campaign_id', 'accounts', 'reasons', 'settings_digest'];
     await write(out, '\n' + cols.join(',') + '\n');
     for (const v of result.verdicts) await write(out, cols.map((c) => csvField(v[c])).join(',') + '\n');
+  }
+  if (result.settings.length) {
+    const cols: (keyof SettingsRow)[] = ['index', 'id', 'ts', 'component', 'digest', 'changed', 'verdicts', 'settings'];
+    await write(out, '\n' + cols.join(',') + '\n');
+    for (const st of result.settings) await write(out, cols.map((c) => csvField(st[c])).join(',') + '\n');
   }
 }

@@ -15,6 +15,15 @@ import type { Verdict } from '../detect/verdict.ts';
 import { ulid } from '../events/index.ts';
 
 export const LEDGER_RECORD_SCHEMA = 'warden.ledger/1' as const;
+/**
+ * The format of the records whose fields changed since /1: a verdict carries `settings_digest`
+ * (the detector settings it was reached under), and the `settings` kind records those settings.
+ * Interaction and erasure records are unchanged and keep /1 (their leaves are byte for byte what
+ * they were); a reader takes both versions.
+ */
+export const LEDGER_RECORD_SCHEMA_2 = 'warden.ledger/2' as const;
+/** The indexed subject of every settings entry: found through the subject index, never an account or cluster id. */
+export const SETTINGS_SUBJECT = 'settings:detector';
 
 /**
  * Names of the personal fields kept as commitments: an interaction's six, and an operator
@@ -97,7 +106,8 @@ export interface InteractionRecord {
 }
 
 export interface VerdictRecord {
-  schema: typeof LEDGER_RECORD_SCHEMA;
+  /** /1: written before verdicts named their settings (no `settings_digest`). */
+  schema: typeof LEDGER_RECORD_SCHEMA | typeof LEDGER_RECORD_SCHEMA_2;
   kind: 'verdict';
   id: string;
   /** When the ledger recorded it. */
@@ -112,6 +122,27 @@ export interface VerdictRecord {
   campaign_id: string | null;
   /** Accounts the verdict covers (cluster members), when the detector names them. */
   accounts: string[];
+  /**
+   * /2: the digest of the detector settings in force when the detector reached it (a `settings`
+   * entry earlier in the log carries them); null for an operator's or screening's verdict, and
+   * where the recording node ran no detector. Absent in /1 records.
+   */
+  settings_digest?: string | null;
+}
+
+/**
+ * The detector settings in force on a node (`warden.ledger/2`): recorded when a node starts with
+ * settings other than those of the log's latest settings entry, and named by digest in every
+ * detector verdict reached under them. `digest` is hex(SHA-256(RFC 8785 JSON of `settings`)).
+ */
+export interface SettingsRecord {
+  schema: typeof LEDGER_RECORD_SCHEMA_2;
+  kind: 'settings';
+  id: string;
+  ts: string;
+  component: 'detector';
+  digest: string;
+  settings: Record<string, unknown>;
 }
 
 /**
@@ -133,7 +164,22 @@ export interface ErasureRecord {
   reason: string | null;
 }
 
-export type LedgerRecord = InteractionRecord | VerdictRecord | ErasureRecord;
+export type LedgerRecord = InteractionRecord | VerdictRecord | ErasureRecord | SettingsRecord;
+
+/** hex(SHA-256(UTF-8(RFC 8785 JSON of `settings`))): what a verdict's `settings_digest` and a settings entry's `digest` are. */
+export function settingsDigest(settings: unknown): string {
+  return createHash('sha256').update(canonicalJson(settings), 'utf8').digest('hex');
+}
+
+/** The ledger's record of the detector settings in force (see SettingsRecord). */
+export function prepareSettings(settings: Record<string, unknown>, opts: { id?: string; now?: number } = {}): PreparedEntry {
+  const now = opts.now ?? Date.now();
+  const record: SettingsRecord = {
+    schema: LEDGER_RECORD_SCHEMA_2, kind: 'settings', id: opts.id ?? `s_${ulid(now)}`, ts: new Date(now).toISOString(),
+    component: 'detector', digest: settingsDigest(settings), settings,
+  };
+  return { record, leaf: canonicalBytes(record), openings: {} };
+}
 
 /** The ledger's record of an erasure (see ErasureRecord). */
 export function prepareErasure(e: { accountId: string; by: string | null; reason: string | null; overrideHold: boolean; erased: Record<string, number>; now?: number }): PreparedEntry {
@@ -340,7 +386,7 @@ export type RecordedVerdict = Omit<Verdict, 'subject' | 'source'> & { subject: V
  * Build the leaf for one verdict. An operator's reason keeps its note and the operator's name as
  * commitments (the first such reason; a further one, which Warden never writes, loses them).
  */
-export function prepareVerdict(v: RecordedVerdict, opts: { accounts?: readonly string[]; id?: string; now?: number } = {}): PreparedEntry {
+export function prepareVerdict(v: RecordedVerdict, opts: { accounts?: readonly string[]; id?: string; now?: number; settingsDigest?: string | null } = {}): PreparedEntry {
   const openings: PreparedEntry['openings'] = {};
   const salts = new SaltSource();
   let committed = false;
@@ -355,7 +401,7 @@ export function prepareVerdict(v: RecordedVerdict, opts: { accounts?: readonly s
     return { ...rest, detail: first ? commit(text(o.detail), 'operator_note', openings, salts) : null, ...(by ? { by } : {}) };
   });
   const record: VerdictRecord = {
-    schema: LEDGER_RECORD_SCHEMA,
+    schema: LEDGER_RECORD_SCHEMA_2,
     kind: 'verdict',
     id: opts.id ?? `v_${ulid(opts.now)}`,
     ts: new Date(opts.now ?? Date.now()).toISOString(),
@@ -367,6 +413,8 @@ export function prepareVerdict(v: RecordedVerdict, opts: { accounts?: readonly s
     since: v.since,
     campaign_id: v.campaign_id ?? null,
     accounts: [...(opts.accounts ?? [])].sort(),
+    // Only the detector's verdicts are reached under its settings.
+    settings_digest: v.source === 'detector' ? opts.settingsDigest ?? null : null,
   };
   return { record, leaf: canonicalBytes(record), openings };
 }
@@ -394,15 +442,21 @@ export function operatorCommitments(rec: VerdictRecord): { operator_note: string
 /** Parse a leaf back into its record (throws on anything that is not a ledger record). */
 export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   const obj = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(leaf)) as LedgerRecord;
-  if (!obj || obj.schema !== LEDGER_RECORD_SCHEMA || (obj.kind !== 'interaction' && obj.kind !== 'verdict' && obj.kind !== 'erasure') || typeof obj.id !== 'string') {
-    throw new Error('leaf is not a warden.ledger/1 record');
+  // /1: interactions, verdicts (without settings_digest) and erasures; /2: verdicts and settings.
+  const known = obj?.schema === LEDGER_RECORD_SCHEMA
+    ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'erasure'
+    : obj?.schema === LEDGER_RECORD_SCHEMA_2 && (obj.kind === 'verdict' || obj.kind === 'settings');
+  if (!obj || !known || typeof obj.id !== 'string') {
+    throw new Error('leaf is not a warden.ledger/1 or /2 record');
   }
   // The objects readers dereference must be there: a tampered leaf that still parses as JSON
   // (a flipped byte in a key) is reported as a bad record, never crashes its reader.
   const isObject = (v: unknown) => typeof v === 'object' && v !== null;
   const missing = obj.kind === 'interaction'
     ? (['client', 'request', 'response', 'enforcement'] as const).filter((k) => !isObject(obj[k]))
-    : isObject(obj.subject) ? [] : ['subject'];
+    : obj.kind === 'settings'
+      ? [...(isObject(obj.settings) ? [] : ['settings']), ...(typeof obj.digest === 'string' ? [] : ['digest'])]
+      : isObject(obj.subject) ? [] : ['subject'];
   if (missing.length) throw new Error(`leaf record lacks ${missing.join(', ')}`);
   return obj;
 }
@@ -410,7 +464,7 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
 /** The clear-text columns a storage backend indexes for queries; derived from the record only. */
 export interface EntryColumns {
   id: string;
-  kind: 'interaction' | 'verdict' | 'erasure';
+  kind: 'interaction' | 'verdict' | 'erasure' | 'settings';
   ts: string;
   account_id: string | null;
   org_id: string | null;
@@ -428,6 +482,8 @@ export function entryColumns(r: LedgerRecord): EntryColumns {
   // Found by its subject, not as the account's entry: erasing the account's entries again must
   // not erase who erased them and why.
   if (r.kind === 'erasure') return { id: r.id, kind: r.kind, ts: r.ts, account_id: null, org_id: null, key_id: null, cluster_id: null, model: null, subject_id: r.subject.id, level: null };
+  // Settings entries are few (one per start with changed settings): all found through the subject index.
+  if (r.kind === 'settings') return { id: r.id, kind: r.kind, ts: r.ts, account_id: null, org_id: null, key_id: null, cluster_id: null, model: null, subject_id: SETTINGS_SUBJECT, level: null };
   return {
     id: r.id, kind: r.kind, ts: r.ts,
     account_id: r.subject.kind === 'account' ? r.subject.id : null,

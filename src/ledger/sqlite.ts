@@ -38,7 +38,7 @@ const MIGRATIONS = [
 ];
 
 interface RawEntry {
-  idx: number; id: string; kind: 'interaction' | 'verdict' | 'erasure'; ts: string;
+  idx: number; id: string; kind: 'interaction' | 'verdict' | 'erasure' | 'settings'; ts: string;
   account_id: string | null; org_id: string | null; key_id: string | null; cluster_id: string | null;
   model: string | null; subject_id: string | null; level: string | null; leaf: Buffer;
 }

@@ -44,7 +44,7 @@ export interface CheckpointRow {
 
 /** Row filter for queries; fields are ANDed, `anyOf` members ORed together. Times are ISO 8601. */
 export interface EntryFilter {
-  kind?: 'interaction' | 'verdict' | 'erasure';
+  kind?: 'interaction' | 'verdict' | 'erasure' | 'settings';
   orgId?: string;
   keyId?: string;
   model?: string;

@@ -12,7 +12,7 @@
 import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
 import { checkCosignatures, type CosignerVerifier } from './cosign.ts';
-import { commitment, entryColumns, operatorCommitments, parseLeaf, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
+import { commitment, entryColumns, operatorCommitments, parseLeaf, settingsDigest, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
 import { ipv4ToInt, type CheckpointRow, type LedgerStorage } from './storage.ts';
 
 export interface VerifyProblem {
@@ -31,6 +31,10 @@ export interface VerifyReport {
   checkpoints: number;
   commitments: number;
   erased: number;
+  /** Settings entries (detector settings in force), each checked: its digest is the digest of its settings. */
+  settings: number;
+  /** Verdicts that name detector settings, each found in a settings entry before it. */
+  verdictsWithSettings: number;
   /** Lowest index of an entry found altered or unreadable, null if none. */
   firstBadEntry: number | null;
   latestCheckpoint: { size: number; rootHash: string } | null;
@@ -172,6 +176,11 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
   let commitments = 0;
   let erased = 0;
   let nodesSeen = 0;
+  // Detector settings: the digests recorded so far (a verdict must name one recorded before it).
+  const settingsSeen = new Set<string>();
+  let settingsCount = 0;
+  let verdictsWithSettings = 0;
+  const entryProblem = (i: number, msg: string) => { const had = entryProblems.get(i); entryProblems.set(i, had ? `${had}; ${msg}` : msg); };
   let newestTs: string | null = null;
   for (let start = 0; start < size; start += page) {
     const end = Math.min(size, start + page);
@@ -192,7 +201,18 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
       if (record) {
         const cols = entryColumns(record);
         const wrong = COLS.filter((c) => (row[c] ?? null) !== (cols[c] ?? null));
-        if (wrong.length) entryProblems.set(i, `indexed column(s) ${wrong.join(', ')} differ from the leaf`);
+        if (wrong.length) entryProblem(i, `indexed column(s) ${wrong.join(', ')} differ from the leaf`);
+        if (record.kind === 'settings') {
+          settingsCount++;
+          let digest: string | null = null;
+          try { digest = settingsDigest(record.settings); } catch { /* not canonical JSON: reported below */ }
+          if (digest !== record.digest) entryProblem(i, `its settings do not hash to the digest it states (${String(record.digest).slice(0, 16)}..., the settings give ${digest ? `${digest.slice(0, 16)}...` : 'none'}): the settings or the digest were changed`);
+          else settingsSeen.add(digest);
+        } else if (record.kind === 'verdict' && record.settings_digest !== undefined && record.settings_digest !== null) {
+          const d = record.settings_digest;
+          if (typeof d !== 'string' || !settingsSeen.has(d)) entryProblem(i, `the verdict names detector settings ${String(d).slice(0, 16)}... that no settings entry before it records`);
+          else verdictsWithSettings++;
+        }
       }
       const node = nodeAt.get(i);
       if (!node) report({ kind: 'structure', index: i, level: 0, message: `leaf node 0/${i} is missing` });
@@ -368,6 +388,8 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
     checkpoints: cps.length,
     commitments,
     erased,
+    settings: settingsCount,
+    verdictsWithSettings,
     firstBadEntry: entryIdx.length ? entryIdx.reduce((a, b) => Math.min(a, b)) : null,
     latestCheckpoint: latest ? { size: latest.size, rootHash: b64(latest.root) } : null,
     unsigned: size - Math.min(signedSize, size),

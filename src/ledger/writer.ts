@@ -19,7 +19,7 @@
 import type { InteractionEvent } from '../events/index.ts';
 import { CompactRange, consistencyProof, hashLeaf, perfectCover, rootAt, verifyConsistency } from './merkle.ts';
 import { NoteError, encodeBase64, openCheckpoint, parseNote, parseVerifierKey, signCheckpoint, type NoteSigner, type NoteVerifier } from './note.ts';
-import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type PreparedEntry, type RecordedVerdict } from './records.ts';
+import { entryColumns, prepareInteraction, prepareSettings, prepareVerdict, privateIp, type PreparedEntry, type RecordedVerdict } from './records.ts';
 import { AppendConflictError, type AppendRows, type RecordedKey, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 import { isSqliteBusy } from '../store/sqlite.ts';
@@ -29,7 +29,9 @@ import { isPostgresUnavailable } from '../store/postgres.ts';
 export type WriteItem =
   | { kind: 'interaction'; event: InteractionEvent; clusterId?: string | null }
   /** Verdict ids and times are fixed by the caller, so a resubmission after a writer crash is recognised as a duplicate. */
-  | { kind: 'verdict'; verdict: RecordedVerdict; accounts?: readonly string[]; id: string; now: number }
+  | { kind: 'verdict'; verdict: RecordedVerdict; accounts?: readonly string[]; id: string; now: number; settingsDigest?: string | null }
+  /** The detector settings in force (a settings entry, its digest computed here). */
+  | { kind: 'settings'; settings: Record<string, unknown>; id: string; now: number }
   | { kind: 'prepared'; entry: PreparedEntry };
 
 /** Outcome of one item: where it is in the log, or why it was refused. */
@@ -172,7 +174,7 @@ function keyRefusal(mine: readonly string[], retired: readonly string[], keys: {
 }
 
 export function itemId(item: WriteItem): string {
-  return item.kind === 'interaction' ? item.event.id : item.kind === 'verdict' ? item.id : item.entry.record.id;
+  return item.kind === 'interaction' ? item.event.id : item.kind === 'verdict' || item.kind === 'settings' ? item.id : item.entry.record.id;
 }
 
 export class LedgerWriter {
@@ -303,7 +305,8 @@ export class LedgerWriter {
   private prepare(item: WriteItem): PreparedEntry {
     switch (item.kind) {
       case 'interaction': return prepareInteraction(item.event, { clusterId: item.clusterId, keepPromptText: this.opts.keepPromptText });
-      case 'verdict': return prepareVerdict(item.verdict, { accounts: item.accounts, id: item.id, now: item.now });
+      case 'verdict': return prepareVerdict(item.verdict, { accounts: item.accounts, id: item.id, now: item.now, settingsDigest: item.settingsDigest });
+      case 'settings': return prepareSettings(item.settings, { id: item.id, now: item.now });
       case 'prepared': return item.entry;
     }
   }

@@ -69,6 +69,9 @@ test('the example verifier checks a live log, an account\'s usage and an export,
     const usage = JSON.parse(/usage of \S+ from the signed leaves: (\{.*\})/.exec(first.out)?.[1] ?? 'null');
     assert.deepEqual({ requests: usage.requests, input: usage.input_tokens, output: usage.output_tokens }, { requests: 3, ...sdkSeen }, 'the signed leaves add up to what the customer\'s SDK was told');
     assert.match(first.out, /3 of the account's 3 interactions proved/);
+    // The detector's settings, recorded at start: their digest recomputed from the signed leaf.
+    assert.match(first.out, /ok {3}every settings leaf's digest is the digest of its settings \(1 distinct\)/);
+    assert.match(first.out, /settings #\d+ \S+ [0-9a-f]{16}\.\.\.: Warden \d/);
 
     // A second run checks the log against the checkpoint the first one kept.
     await chat(other.key, 'one more');

@@ -66,7 +66,7 @@ export async function render(main, _params, query, ctx) {
         { label: 'Kind', value: (e) => e.rec?.kind ?? '?' },
         { label: 'When', value: (e) => when(e.rec?.ts) },
         { label: 'Subject', value: (e) => (e.rec?.kind === 'verdict' ? `${e.rec.subject.kind} ${e.rec.subject.id}` : e.rec?.account_id ? link(`/accounts/${encodeURIComponent(e.rec.account_id)}`, shortId(e.rec.account_id)) : '—') },
-        { label: 'What', value: (e) => (e.rec?.kind === 'verdict' ? levelBadge(e.rec.level) : e.rec ? `${e.rec.model || '—'} · ${e.rec.response?.status} · ${fmtInt(e.rec.response?.input_tokens)} in / ${fmtInt(e.rec.response?.output_tokens)} out` : e.leaf.slice(0, 80)) },
+        { label: 'What', value: (e) => (e.rec?.kind === 'verdict' ? levelBadge(e.rec.level) : e.rec?.kind === 'settings' ? `detector settings ${String(e.rec.digest).slice(0, 12)}… (Warden ${e.rec.settings?.warden_version ?? '?'})` : e.rec?.kind === 'erasure' ? `erasure of account ${e.rec.subject?.id}` : e.rec ? `${e.rec.model || '—'} · ${e.rec.response?.status} · ${fmtInt(e.rec.response?.input_tokens)} in / ${fmtInt(e.rec.response?.output_tokens)} out` : e.leaf.slice(0, 80)) },
         { label: 'Leaf hash', value: (e) => h('code', { class: 'small', title: e.leaf_hash, text: `${e.leaf_hash.slice(0, 12)}…` }) },
         { label: 'Proof', value: (e) => proofButton(base, e.index) },
       ] }));

@@ -210,6 +210,10 @@ export interface AllowListChange extends AllowListDecision {
   /** An account's level in force after the change; null for an organisation (its accounts keep their own). */
   level: VerdictLevel | null;
   at: string;
+  /** Added: an org entry that covers only the accounts the org held then (their ids); absent for every account, later ones included. */
+  accounts?: readonly string[];
+  /** Added: when the entry lapses (absent: until removed). */
+  expires_at?: string;
 }
 
 /** A cluster (of two or more accounts, or a campaign) merged into another, which keeps its id. */

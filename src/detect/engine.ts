@@ -2434,6 +2434,11 @@ export class DetectorEngine implements VerdictView {
       level: subject.account ? this.forAccount(subject.account).level : null,
       note: decided.note, by: decided.by, at: new Date().toISOString(),
     };
+    if (action === 'added') {
+      const scope = this.allowEntryScope(subject);
+      if (scope.members) change.accounts = scope.members;
+      if (scope.expires_at) change.expires_at = scope.expires_at;
+    }
     for (const l of this.allowListListeners) { try { l(change); } catch { /* listeners must not break the change */ } }
   }
 

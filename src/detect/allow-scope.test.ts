@@ -108,3 +108,20 @@ test('an allow-list entry set for a time lapses by itself, and the change log an
     await app.close();
   }
 });
+
+test('an allow-listed account is not charged its cluster\'s shared budget; the other members still are', async () => {
+  const { budgetClusterOf } = await import('./verdict.ts');
+  const engine = new DetectorEngine({ config: {} });
+  // Two benchmark runners of one org, linked into one cluster by their declared org.
+  for (let i = 0; i < 40; i++) engine.ingest(request(i % 2 ? 'acct_runner1' : 'acct_runner2'));
+  engine.flush();
+  const cluster = engine.forAccount('acct_runner1').clusterId;
+  assert.ok(cluster && engine.forAccount('acct_runner2').clusterId === cluster, `the runners are one cluster (${cluster})`);
+  assert.equal(budgetClusterOf(engine.forAccount('acct_runner1')), cluster, 'before the decision both share the cluster budget');
+
+  engine.allow({ account: 'acct_runner1' });
+  assert.equal(budgetClusterOf(engine.forAccount('acct_runner1')), null, 'the allow-listed runner is not charged the cluster budget');
+  assert.equal(budgetClusterOf(engine.forAccount('acct_runner2')), cluster, 'a member not on the allow-list still is');
+  engine.disallow({ account: 'acct_runner1' });
+  assert.equal(budgetClusterOf(engine.forAccount('acct_runner1')), cluster, 'removed from the allow-list, it is charged again');
+});

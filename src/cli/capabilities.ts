@@ -169,6 +169,17 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const detect = await setUpDetector(config, stores, registry, say, {
     intel: cases?.intel,
     exists: async (kind, id) => (kind === 'org' ? await identity.getOrg(id) : await identity.getAccount(id)) !== null,
+    // An org's allow-list entry covers the accounts it holds when the entry is made.
+    orgAccounts: async (org) => {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await identity.listAccounts({ org_id: org, limit: 500, ...(cursor ? { cursor } : {}) });
+        for (const a of page.data) ids.push(a.id);
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+      return ids;
+    },
   });
   const detector = detect.engine;
   if (cases && detector) await cases.reportGoneIds(detector);

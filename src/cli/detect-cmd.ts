@@ -21,7 +21,10 @@ const HELP = `usage:
   warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT] [--for 7d]
   warden detect verdict clear (--account ID | --cluster ID) [--reason TEXT]
   warden detect allow                         the allow-list in force
-  warden detect allow add (--account ID | --org ID) [--note TEXT]
+  warden detect allow add (--account ID | --org ID) [--note TEXT] [--for 30d] [--new-accounts]
+                                              an org entry covers the accounts the org holds now, not
+                                              ones created in or moved into it later (--new-accounts:
+                                              those too); --for: it lapses by itself then
   warden detect allow remove (--account ID | --org ID) [--reason TEXT]
   warden detect changes [--limit N]           operator changes to both, newest first: who set or cleared what, and why
 
@@ -34,7 +37,7 @@ export interface DetectCliIo { out: (t: string) => void; err: (t: string) => voi
 const OPTIONS = {
   ...CONNECTION_OPTIONS,
   account: { type: 'string' }, cluster: { type: 'string' }, org: { type: 'string' }, level: { type: 'string' }, note: { type: 'string' }, reason: { type: 'string' }, limit: { type: 'string' },
-  for: { type: 'string' },
+  for: { type: 'string' }, 'new-accounts': { type: 'boolean' },
 } as const;
 
 /** Run `warden detect` (argv after `detect`). Exit code: 0 done, 1 failed (stderr says why), 2 bad usage. */
@@ -111,13 +114,27 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         result = await c.call('GET', '/detect/allow');
         // Then who added each entry made through the admin API, and why (older servers list none).
         show = (r) => [`accounts: ${r.accounts.join(' ') || '-'}`, `orgs: ${r.orgs.join(' ') || '-'}`,
-          ...(r.entries ?? []).map((e: { kind: string; id: string; note: string | null; by: string | null; created_at: string }) => `${e.kind} ${e.id}: added ${e.created_at}${e.by ? ` by ${e.by}` : ''}${e.note ? `: ${e.note}` : ''}`)].join('\n');
+          ...(r.entries ?? []).map((e: { kind: string; id: string; note: string | null; by: string | null; created_at: string; expires_at?: string | null; new_accounts?: boolean; accounts?: string[] | null }) => `${e.kind} ${e.id}: added ${e.created_at}${e.by ? ` by ${e.by}` : ''}${e.expires_at ? `, until ${e.expires_at}` : ''}${e.note ? `: ${e.note}` : ''}`
+            + (e.kind !== 'org' || e.new_accounts === undefined ? '' : e.new_accounts ? '\n  covers every account in the org, later ones included' : `\n  covers ${e.accounts?.length ?? 0} account(s) it held then, not later ones: ${e.accounts?.join(' ') || '-'}`))].join('\n');
       } else {
         const s = subject('account', 'org');
         if (!s) return usage('give exactly one of --account or --org');
-        if (sub === 'add') result = await c.call('POST', '/detect/allow', { body: { [s.kind]: s.id, ...(v.note ? { note: v.note } : {}) } });
-        else { await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id, ...(v.reason ? { reason: v.reason } : {}) } }); result = { removed: s }; }
-        show = () => `${s.kind} ${s.id}: ${sub === 'add' ? 'allow-listed (never above none)' : 'no longer allow-listed'}`;
+        // An option this command does not use is refused, not dropped: an expiry the operator meant must not be lost.
+        const unused = (sub === 'add' ? ['reason', 'level', 'cluster'] : ['note', 'for', 'new-accounts', 'level', 'cluster']).filter((o) => v[o as keyof typeof v] !== undefined);
+        if (unused.length) return usage(`detect allow ${sub} does not take --${unused.join(', --')}`);
+        if (v['new-accounts'] && s.kind !== 'org') return usage('--new-accounts applies to --org only');
+        if (sub === 'add') {
+          let expires: string | undefined;
+          try { expires = v.for ? new Date(Date.now() + parseDuration(v.for) * 1000).toISOString() : undefined; } catch (err) { return usage(`--for: ${(err as Error).message}`); }
+          result = await c.call('POST', '/detect/allow', { body: { [s.kind]: s.id, ...(v.note ? { note: v.note } : {}), ...(expires ? { expires_at: expires } : {}), ...(v['new-accounts'] ? { new_accounts: true } : {}) } });
+          show = (r: { covers?: { accounts: string[] | null; new_accounts: boolean; expires_at: string | null } }) => `${s.kind} ${s.id}: allow-listed (never above none)${r.covers?.expires_at ? ` until ${r.covers.expires_at}` : ''}`
+            + (s.kind !== 'org' || !r.covers ? ''
+              : r.covers.new_accounts ? '\ncovers every account the organisation holds, and accounts created in or moved into it later'
+              : `\ncovers the ${r.covers.accounts!.length} account(s) the organisation holds now: ${r.covers.accounts!.join(' ') || '-'}\naccounts created in or moved into it later are not covered (add them with --account, or add the org again)`);
+        } else {
+          await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id, ...(v.reason ? { reason: v.reason } : {}) } }); result = { removed: s };
+          show = () => `${s.kind} ${s.id}: no longer allow-listed`;
+        }
       }
     } else if ((what === 'account' || what === 'cluster' || what === 'campaign') && !sub) return usage(`${what}: give the ${what} id`);
     else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);

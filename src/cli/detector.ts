@@ -45,7 +45,7 @@ export interface DetectorSetup {
  */
 const STORED_BEFORE_REPLAY_MS = 2_000;
 
-export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: DetectLog, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean> } = {}): Promise<DetectorSetup> {
+export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: DetectLog, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean>; orgAccounts?: (org: string) => Promise<string[]> } = {}): Promise<DetectorSetup> {
   const mode = config.detect.enabled ? config.detect.mode : null;
   const url = config.redis.url;
   if ((mode === 'worker' || mode === 'replica') && !url) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
@@ -139,7 +139,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(),
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists, orgAccounts: opts.orgAccounts }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(),
     eraseFromStream: redis ? (accountId, at) => eraseAccountFromStream(redis, keys, accountId, at) : undefined, close };
 }
 

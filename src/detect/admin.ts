@@ -44,6 +44,12 @@ export interface DetectAdminOptions {
    * become an override that never applies. The detector need not have seen the account yet.
    */
   exists?: (kind: 'account' | 'org', id: string) => Promise<boolean>;
+  /**
+   * The accounts an organisation holds now (the identity store): an org's allow-list entry covers
+   * these (and those the detector has seen in it), not accounts added to the org later, unless the
+   * operator asks for them (`new_accounts: true`). None: the accounts the detector has seen in it.
+   */
+  orgAccounts?: (org: string) => Promise<string[]>;
 }
 
 const Level = z.enum(VERDICT_LEVELS);
@@ -134,6 +140,9 @@ const AllowEntry = z.object({
   kind: z.enum(['account', 'org']), id: z.string(), note: z.string().nullable(),
   by: z.string().nullable().describe('who added it (the x-warden-actor of the request); null if added before this was kept'),
   created_at: z.string(),
+  expires_at: z.string().nullable().describe('when the entry lapses by itself; null: until removed'),
+  new_accounts: z.boolean().describe('an org entry: true when it also covers accounts added to the org after it was made (created in it or moved into it); false when it covers only `accounts`'),
+  accounts: z.array(z.string()).nullable().describe('an org entry that covers only the accounts the org held when it was made: those; null otherwise'),
 });
 const AllowListView = AllowList.extend({
   entries: z.array(AllowEntry).describe('the entries added through this API, with who added them and why (those from the configuration, detect.allow, have none)'),
@@ -186,7 +195,12 @@ const ClustersQuery = z.strictObject({
 // Notes are printed in tables and the allow-list's lines, with who wrote them: the change history's
 // rule for free text (line breaks become spaces; other controls and bidi controls are refused).
 const Note = recordedText(500);
-const AllowInput = z.strictObject({ account: Id.optional(), org: Id.optional(), note: Note.optional() });
+const Expiry = z.iso.datetime({ offset: true }).refine((t) => Date.parse(t) > Date.now(), 'expires_at must be in the future');
+const AllowInput = z.strictObject({
+  account: Id.optional(), org: Id.optional(), note: Note.optional(),
+  expires_at: Expiry.optional().describe('the entry lapses then (none: until removed)'),
+  new_accounts: z.boolean().optional().describe('an org entry: also cover accounts created in or moved into the org later (default false: only the accounts it holds now)'),
+});
 // DELETE takes the subject as POST takes it: other fields of the POST body (a note) are ignored.
 const AllowSubject = z.object({ account: Id.optional(), org: Id.optional() });
 /** Why an entry is removed or a verdict cleared: recorded with who did it, as a note is when setting. */
@@ -200,7 +214,7 @@ const VerdictInput = SubjectInput.extend({
   level: Level,
   note: Note.default('operator decision'),
   /** Lapses then (a suspension pending review, say); none: until cleared. */
-  expires_at: z.iso.datetime({ offset: true }).refine((t) => Date.parse(t) > Date.now(), 'expires_at must be in the future').optional(),
+  expires_at: Expiry.optional(),
 });
 
 const invalid = (message: string, param?: string) => new WardenError('WARDEN_INVALID_REQUEST', message, param ? { param } : {});
@@ -233,6 +247,15 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
     }
   };
   const tag = 'detector';
+  // An entry set for a time lapsed: the store forgets it and the change log says so (no operator).
+  engine.onAllowListChange((c) => {
+    if (!c.lapsed) return;
+    const kind = c.subject.kind === 'account' ? 'allow_account' as const : 'allow_org' as const;
+    void (async () => {
+      await store.remove(kind, c.subject.id);
+      await store.record({ at: c.at, action: 'clear', kind, subject: c.subject.id, level: null, note: c.note, by: null });
+    })().catch(() => { /* removed again at the next start (applyOverrides) */ });
+  });
   /** The audit trail: a change that cannot be logged is refused like one that cannot be stored. */
   const log = (c: Omit<DetectOverrideChange, 'at'>) => stored((s) => s.record({ at: new Date().toISOString(), ...c }));
   // Two clusters that both carried an operator verdict merged: the other verdict is stored with
@@ -372,27 +395,50 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       summary: 'The allow-list in force (accounts and organisations never above none), with who added each entry',
       response: AllowListView,
       handler: async () => {
-        const entries = (await store.list()).filter((o) => o.kind === 'allow_account' || o.kind === 'allow_org')
-          .map((o) => ({ kind: o.kind === 'allow_account' ? 'account' as const : 'org' as const, id: o.subject, note: o.note, by: o.by ?? null, created_at: o.created_at }));
-        return { ...engine.allowList(), entries };
+        const inForce = engine.allowList();
+        // An entry set for a time that lapsed is not listed (the store forgets it on the lapse, or at the next start).
+        const entries = (await store.list()).filter((o) => (o.kind === 'allow_account' && inForce.accounts.includes(o.subject)) || (o.kind === 'allow_org' && inForce.orgs.includes(o.subject)))
+          .map((o) => {
+            const kind = o.kind === 'allow_account' ? 'account' as const : 'org' as const;
+            const scope = engine.allowEntryScope({ [kind]: o.subject });
+            return { kind, id: o.subject, note: o.note, by: o.by ?? null, created_at: o.created_at, expires_at: scope.expires_at, new_accounts: kind === 'org' && scope.members === null, accounts: scope.members };
+          });
+        return { ...inForce, entries };
       },
     });
 
     r.route({
       method: 'POST', path: `${prefix}/allow`, operationId: 'detectAllow', tag, status: 201,
       summary: 'Allow-list an account or an organisation (never above none)',
-      description: 'Give exactly one of `account` or `org`; it must exist in identity (404 otherwise).',
+      description: 'Give exactly one of `account` or `org`; it must exist in identity (404 otherwise). '
+        + 'An org entry covers the accounts the org holds now (answered in `covers.accounts`), not accounts created in or moved into it later, unless `new_accounts` is true: '
+        + 'a decision about a partner\'s accounts does not pass on to an account someone adds to its org afterwards. `expires_at`: the entry lapses then.',
       errors: { 404: 'no such account or organisation', 500: STORE_FAILED },
-      body: AllowInput, response: AllowList.extend({ added: AllowSubject }),
+      body: AllowInput, response: AllowList.extend({
+        added: AllowSubject,
+        covers: z.object({
+          accounts: z.array(z.string()).nullable().describe('the accounts the entry covers; null for an org entry that covers every account the org holds, later ones included'),
+          new_accounts: z.boolean(), expires_at: z.string().nullable(),
+        }).describe('what the entry covers and until when'),
+      }),
       handler: async ({ body, actor }) => {
         const subject = oneOf(body);
         if (subject.account) await mustExist('account', subject.account, 'account');
         else await mustExist('org', subject.org!, 'org');
+        if (subject.account && body.new_accounts !== undefined) throw invalid('new_accounts applies to an org entry only', 'new_accounts');
         const kind = subject.account ? 'allow_account' as const : 'allow_org' as const;
-        await stored((s) => s.put({ kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString(), by: actor }));
+        const expiresAt = body.expires_at ? new Date(body.expires_at).toISOString() : null;
+        // An org entry covers the accounts the org holds now (identity's, and those the detector saw in it), unless asked for later ones too.
+        const members = subject.org && body.new_accounts !== true
+          ? [...new Set([...(opts.orgAccounts ? await opts.orgAccounts(subject.org) : []), ...engine.accountsInOrg(subject.org)])].sort()
+          : null;
+        await stored((s) => s.put({ kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString(), expires_at: expiresAt, by: actor, members }));
         await log({ action: 'set', kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, by: actor });
-        engine.allow(subject, { note: body.note ?? null, by: actor ?? null });
-        return { ...engine.allowList(), added: subject };
+        engine.allow(subject, { note: body.note ?? null, by: actor ?? null }, { expiresAt, members });
+        return {
+          ...engine.allowList(), added: subject,
+          covers: { accounts: subject.account ? [subject.account] : members, new_accounts: !!subject.org && members === null, expires_at: expiresAt },
+        };
       },
     });
 

@@ -194,13 +194,26 @@ export interface EngineOptions {
 /** Who made an allow-list change and why (the request's `x-warden-actor`, the note or reason given). */
 export interface AllowListDecision { note: string | null; by: string | null }
 
+/**
+ * What an allow-list entry covers and until when. `members`: an org's entry covers only these
+ * accounts (those the org held when the operator made it; absent: every account the org holds
+ * now, later ones included). `expiresAt` (ISO): the entry lapses then (absent: until removed).
+ */
+export interface AllowListScope { members?: readonly string[] | null; expiresAt?: string | null }
+
 /** An operator's change to the allow-list, as the engine tells its listeners (the ledger records it). */
 export interface AllowListChange extends AllowListDecision {
   action: 'added' | 'removed';
+  /** Removed because the time it was set for ran out (no operator). */
+  lapsed?: boolean;
   subject: { kind: 'account' | 'org'; id: string };
   /** An account's level in force after the change; null for an organisation (its accounts keep their own). */
   level: VerdictLevel | null;
   at: string;
+  /** Added: an org entry that covers only the accounts the org held then (their ids); absent for every account, later ones included. */
+  accounts?: readonly string[];
+  /** Added: when the entry lapses (absent: until removed). */
+  expires_at?: string;
 }
 
 /** A cluster (of two or more accounts, or a campaign) merged into another, which keeps its id. */

@@ -34,11 +34,11 @@ import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
-import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision } from './engine-types.ts';
+import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope } from './engine-types.ts';
 
 export { LINK_TYPES, type LinkType } from './linking.ts';
 export { MERGED_AWAY_MAX } from './merged-ids.ts';
-export type { AccountRow, Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision } from './engine-types.ts';
+export type { AccountRow, Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision, AllowListScope } from './engine-types.ts';
 
 /** The enterprise tier's index in TIERS (what `tier` holds per account). */
 const ENTERPRISE = TIERS.indexOf('enterprise');
@@ -86,7 +86,7 @@ const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
+  'allowAccounts', 'allowOrgs', 'allowOrgMembers', 'allowExpiry', 'nextAllowExpiry', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration', 'movedOrg',
 ]);
 
@@ -207,6 +207,17 @@ export class DetectorEngine implements VerdictView {
   private allowListListeners: Array<(c: AllowListChange) => void> = [];
   private readonly allowAccounts = new Set<string>();
   private readonly allowOrgs = new Set<string>();
+  /**
+   * An org entry made by an operator covers the accounts the org held when it was made (their ids,
+   * here), not accounts created in or moved into the org later: an allow-list decision is about the
+   * accounts the operator looked at. Orgs absent here (warden.yaml's detect.allow.orgs, an entry
+   * made with new accounts included) cover every account the org holds now.
+   */
+  private readonly allowOrgMembers = new Map<string, Set<string>>();
+  /** Allow-list entries made for a time (`account:ID`, `org:ID`) -> wall-clock ms at which they lapse. */
+  private readonly allowExpiry = new Map<string, number>();
+  /** Wall-clock ms of the first allow-list entry to lapse (Infinity: none). */
+  private nextAllowExpiry = Infinity;
   /**
    * Accounts whose events now name another org than the one they were first seen in (moved
    * through identity), with the org they name (null: none). Scoring keeps the first org; the
@@ -367,7 +378,7 @@ export class DetectorEngine implements VerdictView {
       if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
     }
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
-    if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
+    if (this.allowAccounts.has(id) || (ev.org_id && this.orgEntryCovers(ev.org_id, id))) f |= 4;
     // Fresh: put to use within days of signup, or first used days ago whatever its age (an account
     // bought old and put to work today has no more history than a new one).
     const createdMs = acct ? Date.parse(acct.created_at) : NaN;
@@ -2188,6 +2199,7 @@ export class DetectorEngine implements VerdictView {
 
   private levelIndex(i: number): number {
     this.operator.lapse();
+    this.lapseAllowList();
     const c = this.linkedCluster(i);
     switch (this.verdictSource(i, c)) {
       case 'allow': return 0;
@@ -2206,6 +2218,7 @@ export class DetectorEngine implements VerdictView {
    */
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null; orgCluster?: boolean } {
     this.operator.lapse();
+    this.lapseAllowList();
     const i = this.accounts.index.get(accountId);
     if (i === undefined) {
       if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
@@ -2267,6 +2280,7 @@ export class DetectorEngine implements VerdictView {
 
   /** The allow-list entry that exempts an account (its own, else its org's), or null. */
   exemption(accountId: string): Exemption | null {
+    this.lapseAllowList();
     if (this.allowAccounts.has(accountId)) return { kind: 'account', id: accountId };
     const i = this.accounts.index.get(accountId);
     if (i === undefined || !(this.accounts.flags[i] & 4)) return null;
@@ -2291,8 +2305,48 @@ export class DetectorEngine implements VerdictView {
   /** The allow-list flag of account i from its own entry and that of the org it is in now. */
   private setAllowed(i: number): void {
     const org = this.orgNow(i);
-    const allowed = this.allowAccounts.has(this.accounts.ids[i]) || (org !== null && this.allowOrgs.has(org));
+    const id = this.accounts.ids[i];
+    const allowed = this.allowAccounts.has(id) || (org !== null && this.orgEntryCovers(org, id));
     this.accounts.flags[i] = allowed ? this.accounts.flags[i] | 4 : this.accounts.flags[i] & ~4;
+  }
+
+  /** The accounts the detector holds whose latest event names org `org`. */
+  accountsInOrg(org: string): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.accounts.count; i++) if (this.orgNow(i) === org) out.push(this.accounts.ids[i]);
+    return out;
+  }
+
+  /** Org `org` is on the allow-list and its entry covers account `id` (every account, or those it held when the entry was made). */
+  private orgEntryCovers(org: string, id: string): boolean {
+    if (!this.allowOrgs.has(org)) return false;
+    const members = this.allowOrgMembers.get(org);
+    return members === undefined || members.has(id);
+  }
+
+  /** Remove the allow-list entries whose time has run out, when one is due (a number compare otherwise: the request path calls this). */
+  private lapseAllowList(): void {
+    if (this.nextAllowExpiry === Infinity || this.nextAllowExpiry > Date.now()) return;
+    const now = Date.now();
+    const due: Array<[string, number]> = [];
+    let next = Infinity;
+    for (const [key, ms] of this.allowExpiry) {
+      if (ms <= now) due.push([key, ms]); else if (ms < next) next = ms;
+    }
+    this.nextAllowExpiry = next;
+    for (const [key, ms] of due) {
+      const sep = key.indexOf(':');
+      const subject = key.slice(0, sep) === 'account' ? { account: key.slice(sep + 1) } : { org: key.slice(sep + 1) };
+      this.disallow(subject, { note: `lapsed: set until ${new Date(ms).toISOString()}`, by: null }, true);
+    }
+  }
+
+  /** What an allow-list entry covers and until when: `members` (an org's entry that covers only the accounts it held when made), `expires_at`. */
+  allowEntryScope(subject: { account?: string; org?: string }): { members: string[] | null; expires_at: string | null } {
+    this.lapseAllowList();
+    const ms = this.allowExpiry.get(subject.account ? `account:${subject.account}` : `org:${subject.org}`);
+    const members = subject.org ? this.allowOrgMembers.get(subject.org) : undefined;
+    return { members: members ? [...members] : null, expires_at: ms === undefined ? null : new Date(ms).toISOString() };
   }
 
   /** Members of a cluster its verdicts do not reach: allow-listed, or held at `none` by an operator's account verdict. */
@@ -2322,7 +2376,16 @@ export class DetectorEngine implements VerdictView {
    * `decided`: an operator's decision made now (not one restored from the store), told to the
    * onAllowListChange listeners (the ledger records it, as it records operator verdicts).
    */
-  allow(subject: { account?: string; org?: string }, decided?: AllowListDecision): void {
+  allow(subject: { account?: string; org?: string }, decided?: AllowListDecision, scope: AllowListScope = {}): void {
+    const key = subject.account ? `account:${subject.account}` : `org:${subject.org}`;
+    const ms = scope.expiresAt ? Date.parse(scope.expiresAt) : NaN;
+    if (Number.isFinite(ms)) {
+      this.allowExpiry.set(key, ms);
+      if (ms < this.nextAllowExpiry) this.nextAllowExpiry = ms;
+    } else this.allowExpiry.delete(key);
+    if (subject.org) {
+      if (scope.members) this.allowOrgMembers.set(subject.org, new Set(scope.members)); else this.allowOrgMembers.delete(subject.org);
+    }
     if (subject.account) {
       this.allowAccounts.add(subject.account);
       const i = this.accounts.index.get(subject.account);
@@ -2343,7 +2406,9 @@ export class DetectorEngine implements VerdictView {
   }
 
   /** Remove an allow-list entry (`decided`: as for allow). */
-  disallow(subject: { account?: string; org?: string }, decided?: AllowListDecision): void {
+  disallow(subject: { account?: string; org?: string }, decided?: AllowListDecision, lapsed = false): void {
+    this.allowExpiry.delete(subject.account ? `account:${subject.account}` : `org:${subject.org}`);
+    if (subject.org) this.allowOrgMembers.delete(subject.org);
     if (subject.account) {
       this.allowAccounts.delete(subject.account);
       const i = this.accounts.index.get(subject.account);
@@ -2353,7 +2418,7 @@ export class DetectorEngine implements VerdictView {
       this.allowOrgs.delete(subject.org);
       this.setAllowedInOrg(subject.org);
     }
-    if (decided) this.tellAllowList('removed', subject, decided);
+    if (decided) this.tellAllowList('removed', subject, decided, lapsed);
   }
 
   /** Subscribe to operators' allow-list changes (each with the account's level in force after it). */
@@ -2362,12 +2427,18 @@ export class DetectorEngine implements VerdictView {
     return () => { this.allowListListeners = this.allowListListeners.filter((l) => l !== listener); };
   }
 
-  private tellAllowList(action: AllowListChange['action'], subject: { account?: string; org?: string }, decided: AllowListDecision): void {
+  private tellAllowList(action: AllowListChange['action'], subject: { account?: string; org?: string }, decided: AllowListDecision, lapsed = false): void {
     const change: AllowListChange = {
+      ...(lapsed ? { lapsed: true } : {}),
       action, subject: subject.account ? { kind: 'account', id: subject.account } : { kind: 'org', id: subject.org! },
       level: subject.account ? this.forAccount(subject.account).level : null,
       note: decided.note, by: decided.by, at: new Date().toISOString(),
     };
+    if (action === 'added') {
+      const scope = this.allowEntryScope(subject);
+      if (scope.members) change.accounts = scope.members;
+      if (scope.expires_at) change.expires_at = scope.expires_at;
+    }
     for (const l of this.allowListListeners) { try { l(change); } catch { /* listeners must not break the change */ } }
   }
 
@@ -2541,6 +2612,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Operator allow-list in force (config and run time). */
   allowList(): { accounts: string[]; orgs: string[] } {
+    this.lapseAllowList();
     return { accounts: [...this.allowAccounts], orgs: [...this.allowOrgs] };
   }
 

@@ -20,8 +20,13 @@ export interface DetectOverride {
   note: string | null;
   /** When the operator set it (an operator verdict's `since`). */
   created_at: string;
-  /** When an operator verdict set for a time lapses (null: until cleared). */
+  /** When an operator verdict or an allow-list entry set for a time lapses (null: until cleared). */
   expires_at?: string | null;
+  /**
+   * An org's allow-list entry that covers only the accounts the org held when it was made: their
+   * ids. Null (or absent): every account the org holds now, later ones included.
+   */
+  members?: string[] | null;
   /** Who set it: the operator named by the admin request (`x-warden-actor`); null if stored before this was kept. */
   by?: string | null;
   /** A cluster verdict whose cluster merged into another (both carrying operator verdicts): that cluster. */
@@ -76,20 +81,23 @@ export class MemoryDetectOverridesStore implements DetectOverridesStore {
   async changes(limit: number) { return this.log.slice(-limit).reverse().map((c) => ({ ...c })); }
 }
 
-interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null; set_by: string | null; merged_into: string | null }
+interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null; set_by: string | null; merged_into: string | null; members?: string | null }
 const iso = (v: string | Date | null) => (v instanceof Date ? v.toISOString() : v);
 const fromRow = (r: Row): DetectOverride => ({
   kind: r.kind as DetectOverrideKind, subject: r.subject, level: r.level as VerdictLevel | null, note: r.note,
   created_at: iso(r.created_at)!, expires_at: iso(r.expires_at), by: r.set_by ?? null, merged_into: r.merged_into ?? null,
+  members: r.members ? JSON.parse(r.members) as string[] : null,
 });
 /** Who set each override (DetectOverride.by). */
 const SET_BY = 'ALTER TABLE detect_overrides ADD COLUMN set_by TEXT';
 /** Where a cluster verdict's cluster merged (DetectOverride.merged_into). */
 const MERGED_INTO = 'ALTER TABLE detect_overrides ADD COLUMN merged_into TEXT';
-const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by, merged_into) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(ph).join(', ')})
-  ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by, merged_into = excluded.merged_into`;
+/** The accounts an org's allow-list entry covers, as JSON (DetectOverride.members). */
+const MEMBERS = 'ALTER TABLE detect_overrides ADD COLUMN members TEXT';
+const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by, merged_into, members) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(ph).join(', ')})
+  ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by, merged_into = excluded.merged_into, members = excluded.members`;
 const SET_MERGED_INTO = (ph: (n: number) => string) => `UPDATE detect_overrides SET merged_into = ${ph(1)} WHERE kind = 'verdict_cluster' AND subject = ${ph(2)}`;
-const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null, o.merged_into ?? null];
+const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null, o.merged_into ?? null, o.members ? JSON.stringify(o.members) : null];
 const CHANGES_TABLE = (time: string) => `CREATE TABLE IF NOT EXISTS detect_override_changes (at ${time} NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, changed_by TEXT)`;
 const RECORD = (ph: (n: number) => string) => `INSERT INTO detect_override_changes (at, action, kind, subject, level, note, changed_by) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})`;
 const recordArgs = (c: DetectOverrideChange) => [c.at, c.action, c.kind, c.subject, c.level, c.note, c.by];
@@ -106,6 +114,7 @@ export class SqliteDetectOverridesStore implements DetectOverridesStore {
       SET_BY,
       CHANGES_TABLE('TEXT'),
       MERGED_INTO,
+      MEMBERS,
     ]);
   }
   async list() { return (this.db.prepare('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject').all() as Row[]).map(fromRow); }
@@ -130,6 +139,7 @@ export class PostgresDetectOverridesStore implements DetectOverridesStore {
       CHANGES_TABLE('TIMESTAMPTZ'),
       'ALTER TABLE detect_override_changes ADD COLUMN seq BIGSERIAL',
       MERGED_INTO,
+      MEMBERS,
     ]);
   }
   async list() { return ((await this.pool.query('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject')).rows as Row[]).map(fromRow); }
@@ -153,8 +163,8 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
   let applied = 0;
   for (const o of await store.list()) {
     if (o.expires_at && Date.parse(o.expires_at) <= Date.now()) { await store.remove(o.kind, o.subject); continue; }
-    if (o.kind === 'allow_account') engine.allow({ account: o.subject });
-    else if (o.kind === 'allow_org') engine.allow({ org: o.subject });
+    if (o.kind === 'allow_account') engine.allow({ account: o.subject }, undefined, { expiresAt: o.expires_at });
+    else if (o.kind === 'allow_org') engine.allow({ org: o.subject }, undefined, { expiresAt: o.expires_at, members: o.members });
     else if (o.level && (VERDICT_LEVELS as readonly string[]).includes(o.level)) {
       engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at, o.expires_at, o.by);
       if (o.kind === 'verdict_cluster' && o.merged_into) engine.aliasCluster(o.subject, o.merged_into);

@@ -69,8 +69,23 @@ export interface VerdictView {
  * below what it was sold (a 2,000-person company's accounts all link through its card and office).
  * Once a verdict at throttle or above holds it, the cluster budget applies again, scaled by it.
  */
-export function budgetClusterOf(view: { level: VerdictLevel; clusterId: string | null; orgCluster?: boolean }): string | null {
+export function budgetClusterOf(view: { level: VerdictLevel; clusterId: string | null; orgCluster?: boolean; verdict?: Verdict | null }): string | null {
+  if (isAllowListed(view)) return null;
   return view.orgCluster === true && verdictRank(view.level) < verdictRank('throttle') ? null : view.clusterId;
+}
+
+/** The reason an allow-listed account's verdict carries (the engine's, and as replicas publish it). */
+export const ALLOW_LIST_SIGNAL = 'operator_allow_list';
+
+/**
+ * The account is on the allow-list (its own entry or its organisation's). An operator decided it
+ * is a known partner, not a stranger linked to others: the cluster budget, sized for linked
+ * strangers, is not charged (budgetClusterOf); its account and org limits still are. Without this
+ * a partner allow-listed after its harness was linked into one cluster stayed refused with 429 on
+ * the cluster scope.
+ */
+export function isAllowListed(view: { verdict?: Verdict | null }): boolean {
+  return view.verdict?.source === 'operator' && view.verdict.reasons[0]?.signal === ALLOW_LIST_SIGNAL;
 }
 
 /** A VerdictView that knows nothing: every account is `none`, in no cluster. */

@@ -132,11 +132,12 @@ export function ledgerAllowListSink(ledger: Ledger, onError?: (err: unknown) => 
     const added = c.action === 'added';
     ledger.appendVerdict({
       subject: c.subject, level: c.level ?? 'none', score: null, source: 'operator', since: c.at,
+      ...(c.expires_at ? { expires_at: c.expires_at } : {}),
       reasons: [{
         signal: added ? 'operator_allow_list_added' : 'operator_allow_list_removed', value: `${c.subject.kind}:${c.subject.id}`, threshold: null,
         detail: c.note || (added ? 'allow-listed' : 'removed from the allow-list'), ...(c.by ? { by: c.by } : {}),
       }],
-    }).catch((err) => onError?.(err));
+    }, c.accounts ? { accounts: c.accounts } : undefined).catch((err) => onError?.(err));
   };
 }
 

@@ -198,6 +198,8 @@ test('the account page says who set each decision and until when, keeps an expir
   await decisions.nth(1).getByText('allow-listed through its organisation').waitFor();
   await decisions.nth(1).getByText(`Inherited: its organisation ${org.id} is on the allow-list`).waitFor();
   await decisions.nth(1).getByText('evaluation partner').waitFor();
+  // What the org's entry covers is said: the accounts it held then, not accounts added later.
+  await decisions.nth(1).getByText(/account\(s\) the organisation held when it was made; accounts created in or moved into it later are not covered/).waitFor();
   assert.equal(await decisions.nth(1).getByText('not on it').count(), 0, 'not said to be off the allow-list');
 
   // Changing the verdict starts from its reason and keeps its expiry unless unticked.

@@ -67,6 +67,14 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.equal((await run('allow', 'add', '--org', org.id, '--note', 'evaluation partner')).code, 0);
     assert.match((await run('allow')).out, new RegExp(`^orgs: ${org.id}$`, 'm'));
     assert.match((await run('allow')).out, new RegExp(`^org ${org.id}: added \\S+ by cli:\\S+: evaluation partner$`, 'm'), 'who added it, and why');
+    // Added again for a time: the expiry is kept and said, and so is what an org entry does not cover.
+    r = await run('allow', 'add', '--org', org.id, '--note', 'evaluation partner', '--for', '30d');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /allow-listed \(never above none\) until \d{4}-/, `the expiry is said: ${r.out}`);
+    assert.match(r.out, /accounts created in or moved into it later are not covered/, `what the entry does not cover is said: ${r.out}`);
+    assert.match((await run('allow')).out, new RegExp(`^org ${org.id}: added \\S+ by cli:\\S+, until \\S+: evaluation partner$`, 'm'), 'the listing says until when');
+    r = await run('allow', 'remove', '--org', org.id, '--for', '30d');
+    assert.equal(r.code, 2, `an option remove does not take is refused, not dropped: ${r.err}`);
     assert.equal((await run('allow', 'remove', '--org', org.id, '--reason', 'contract ended')).code, 0);
     assert.match((await run('allow')).out, /^orgs: -$/m);
     assert.match((await run('changes', '--limit', '1')).out, new RegExp(`^\\S+\\s+clear\\s+allow_org\\s+${org.id}\\s+-\\s+cli:\\S+\\s+contract ended$`, 'm'), 'who removed it, and why');

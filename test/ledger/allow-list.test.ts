@@ -56,12 +56,14 @@ test('allow-listing an organisation is a signed entry the query by that organisa
   const t = await startTestWarden({ ledger: { checkpoint_interval_ms: 50, key: '' } });
   try {
     const org = await t.admin('/orgs', { name: 'evaluation partner' });
+    const runner = await t.admin('/accounts', { org_id: org.id, name: 'benchmark runner' });
     const post = await fetch(`${t.url}/admin/detect/allow`, { method: 'POST', headers: asAdmin, body: JSON.stringify({ org: org.id, note: 'red-team contract' }) });
     assert.equal(post.status, 201);
     const verdicts = await verdictsAbout(t.url, `org=${org.id}`, 1);
     assert.deepEqual(verdicts.map((v) => [v.subject_kind, v.subject_id, v.level, v.reasons[0].signal, v.reasons[0].detail, v.reasons[0].by]), [
       ['org', org.id, 'none', 'operator_allow_list_added', 'red-team contract', 'cli:jane'],
     ], 'the organisation\'s allow-list entry is in the log');
+    assert.deepEqual(verdicts[0].accounts, [runner.id], `the entry names the accounts it covers, those the org held then: ${JSON.stringify(verdicts[0].accounts)}`);
   } finally {
     await t.close();
   }

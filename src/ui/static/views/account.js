@@ -51,8 +51,11 @@ async function loadDecisions(box, id, orgId, routes, reload) {
   const ofCluster = clusterId ? verdicts?.data.filter((v) => v.subject.kind === 'cluster' && (v.subject.id === clusterId || v.merged_into === clusterId))
     .sort((a, b) => VERDICT_LEVELS.indexOf(b.level) - VERDICT_LEVELS.indexOf(a.level))[0] ?? null : null;
   const allowed = allowList ? allowList.accounts.includes(id) : false;
-  const orgAllowed = allowList && orgId ? allowList.orgs.includes(orgId) : false;
   const entry = (kind, subject) => allowList?.entries?.find((e) => e.kind === kind && e.id === subject) ?? null;
+  // An org entry covers the accounts the org held when it was made unless it was made for later ones too (accounts: null).
+  const orgListed = allowList && orgId ? allowList.orgs.includes(orgId) : false;
+  const orgEntry = orgListed ? entry('org', orgId) : null;
+  const orgAllowed = orgListed && (!Array.isArray(orgEntry?.accounts) || orgEntry.accounts.includes(id));
   const act = async (work, done) => { try { await work(); toast(done); reload(); } catch (err) { toast(err.message, 'bad'); } };
   const setVerdict = async () => {
     const choice = await modal(mine ? 'Change the operator verdict' : 'Set an operator verdict', (close) => {
@@ -111,9 +114,12 @@ async function loadDecisions(box, id, orgId, routes, reload) {
         mine ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict-clear', 'data-focus-group': 'op-verdict', on: { click: clearVerdict } }, 'Clear operator verdict') : null)) : null,
     routes.allow ? h('div', { class: 'decision' },
       h('p', null, 'Allow-list: ', allowed ? badge('allow-listed', 'ok') : orgAllowed ? badge('allow-listed through its organisation', 'ok') : h('span', { class: 'muted', text: 'not on it' }),
-        allowed ? decisionDetails(own?.note, own?.by, null) : null),
-      orgAllowed ? h('p', { class: 'inherited' }, `Inherited: its organisation ${orgId} is on the allow-list`, decisionDetails(viaOrg?.note, viaOrg?.by, null),
+        allowed ? decisionDetails(own?.note, own?.by, own?.expires_at) : null),
+      orgAllowed ? h('p', { class: 'inherited' }, `Inherited: its organisation ${orgId} is on the allow-list`, decisionDetails(viaOrg?.note, viaOrg?.by, viaOrg?.expires_at),
+        viaOrg?.new_accounts === true ? h('span', { class: 'muted', text: '. The entry covers every account in the organisation, including accounts created in or moved into it after it was made.' })
+          : Array.isArray(viaOrg?.accounts) ? h('span', { class: 'muted', text: `. The entry covers the ${fmtInt(viaOrg.accounts.length)} account(s) the organisation held when it was made; accounts created in or moved into it later are not covered.` }) : null,
         h('span', { class: 'muted', text: ' (change it with warden detect allow --org)' })) : null,
+      orgListed && !orgAllowed ? h('p', { class: 'inherited' }, `Its organisation ${orgId} is on the allow-list, but the entry covers only the ${fmtInt(orgEntry.accounts.length)} account(s) the organisation held when it was made (${orgEntry.created_at}): not this one, which the detector judges as any other.`) : null,
       h('p', { class: 'row-actions' }, allowed
         ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-remove', 'data-focus-group': 'allow', on: { click: disallow } }, 'Remove from the allow-list')
         : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', 'data-focus-group': 'allow', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'))) : null);

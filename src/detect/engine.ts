@@ -579,7 +579,8 @@ export class DetectorEngine implements VerdictView {
    * established, campus). Its personal-address mark and its campus vouching (an account without an
    * org on a vouched institutional domain) are read again from the event's facts.
    * An account moved while it or its cluster is held at throttle or above (F_MOVED_FLAGGED) stays
-   * its own actor, and the new org does not make it accountable: a fleet flagged in a throwaway
+   * its own actor (moved out of every org, it is not counted with a campus either), and the new
+   * org does not make it accountable: a fleet flagged in a throwaway
    * org and moved into a reputable one keeps what its verdict rests on. Its declared link (the org
    * link key) stays the org it was first seen in: it does not join its new org's cluster by
    * declaration, so a flagged account moved into an org does not bring its verdict onto the org.
@@ -603,7 +604,8 @@ export class DetectorEngine implements VerdictView {
       if (acct ? (tierFlags(acct, true) & F_PERSONAL) !== 0 : (before & F_PERSONAL) !== 0) f |= F_PERSONAL;
     } else {
       const dom = acct?.email_domain?.toLowerCase();
-      if (key >= 0 && dom && institutionalDomain(dom) && this.domainVouched(i, key, dom, acct!.programme)) f |= F_CAMPUS;
+      // Held, it is not counted with a campus either: each its own actor, as in an org.
+      if (!held && key >= 0 && dom && institutionalDomain(dom) && this.domainVouched(i, key, dom, acct!.programme)) f |= F_CAMPUS;
     }
     flags[i] = f;
     if (to >= 0) this.joinOrg(i, to, f);

@@ -76,6 +76,12 @@ export const F_KNOWN = 128;
 /** Admitted to one of the provider's programmes (education, research, startup). */
 export const F_PROGRAMME = 256;
 /**
+ * Moved into the org it is in now while the detector held it (or its cluster) at throttle or
+ * above: counted as its own actor in its cluster, and the org does not make it accountable, as
+ * before the move (see the engine's moveOrg). Cleared when it moves again while not held there.
+ */
+export const F_MOVED_FLAGGED = 512;
+/**
  * The flags an account's tier and programme give it: F_VERIFIED, F_PROGRAMME, and F_PERSONAL for a
  * member of a declared org (`inOrg`) on a personal address (free-mail, disposable or none) without
  * an enterprise contract. Read at the account's first event and again whenever a later event

@@ -24,7 +24,7 @@ export class AccountTable {
   size = new Int32Array(0);
   next = new Int32Array(0);
   org = new Int32Array(0);
-  flags = new Uint16Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus (vouched domain), bit6 campus account linked by fleet evidence, bit7 facts known, bit8 in a programme
+  flags = new Uint16Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus (vouched domain), bit6 campus account linked by fleet evidence, bit7 facts known, bit8 in a programme, bit9 moved into its org while flagged
 
   /** The root of account i's cluster (with path compression). */
   find(i: number): number {

@@ -37,6 +37,11 @@ export interface ClusterState {
   /** Distinct orgs among members, and members with no org. */
   orgs: Map<number, number>;
   noOrg: number;
+  /**
+   * Members moved into their org while flagged (F_MOVED_FLAGGED): each its own actor, not counted
+   * in `orgs`. (Absent from snapshots written before it: restoreState counts them, none.)
+   */
+  apart: number;
   /** Members with no org on a campus's email domain (F_CAMPUS), per domain key, and their number. */
   campus: Map<number, number>;
   campusMembers: number;
@@ -44,7 +49,7 @@ export interface ClusterState {
   disposable: number;
   /** Members first seen within FRESH_ACCOUNT_S of their creation. */
   fresh: number;
-  /** Members established when they joined (see established). */
+  /** Members established now (see established): kept as members join, leave an org, change tier, and as their orgs' corroboration changes. */
   established: number;
   /** Evidence of undeclared joins, summed per link type, and their count. */
   evidence: Float64Array;

@@ -23,7 +23,7 @@ import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type Verd
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
-import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
+import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, observeItem, decayItems, itemReadings, itemsPass, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { LinkKeyIndex } from './link-keys.ts';
@@ -87,7 +87,7 @@ const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'allowOrgMembers', 'allowExpiry', 'nextAllowExpiry', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
-  'recent', 'intel', 'intelGeneration', 'movedOrg',
+  'recent', 'intel', 'intelGeneration',
 ]);
 
 /** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
@@ -182,6 +182,17 @@ export class DetectorEngine implements VerdictView {
   private orgPersonal: number[] = [];
   /** Per org: members admitted to a programme (see orgCorroborated). */
   private orgAdmitted: number[] = [];
+  /**
+   * Per org, its members now: a doubly linked list through two per-account columns (`orgHead` its
+   * first member, `orgNext`/`orgPrev` per account; each an account index plus one, 0 for none).
+   * An account joins and leaves in constant time; when an org's standing changes (see
+   * orgStanding), its members are walked once, and only then: never all accounts, and never on an
+   * ordinary request. A snapshot written before them reads back with the lists built from each
+   * account's org (restoreState).
+   */
+  private orgHead: number[] = [];
+  private orgNext = new Int32Array(0);
+  private orgPrev = new Int32Array(0);
   /** Established accounts (not fresh) per institutional email domain key: see DOMAIN_ESTABLISHED_MIN. */
   private readonly domainEstablished = new Map<number, number>();
   /** Orgs currently uncorroborated (see orgCorroborated): few, so clusters are scored without walking their orgs. */
@@ -218,13 +229,6 @@ export class DetectorEngine implements VerdictView {
   private readonly allowExpiry = new Map<string, number>();
   /** Wall-clock ms of the first allow-list entry to lapse (Infinity: none). */
   private nextAllowExpiry = Infinity;
-  /**
-   * Accounts whose events now name another org than the one they were first seen in (moved
-   * through identity), with the org they name (null: none). Scoring keeps the first org; the
-   * allow-list follows the org an account is in now (allowedNow), so an org's entry reaches the
-   * accounts support moved into it and not those moved out.
-   */
-  private readonly movedOrg = new Map<number, string | null>();
   private readonly clusterById = new Map<string, number>();
 
   private now = 0;
@@ -296,6 +300,8 @@ export class DetectorEngine implements VerdictView {
     this.accounts.next = f(this.accounts.next, 1);
     this.accounts.org = f(this.accounts.org, 1);
     this.accounts.flags = f(this.accounts.flags, 1);
+    this.orgNext = f(this.orgNext, 1);
+    this.orgPrev = f(this.orgPrev, 1);
     this.keys = f(this.keys, KEY_SLOTS);
     this.nkeys = f(this.nkeys, 1);
     this.syncSig = f(this.syncSig, SYNC_HASHES);
@@ -359,24 +365,11 @@ export class DetectorEngine implements VerdictView {
     this.peerBin[i] = -1;
     const off = i * STRIDE;
     this.accounts.w[off + C.FIRST_TS] = tsS;
-    let org = -1;
-    if (ev.org_id) {
-      org = this.orgIds.get(ev.org_id) ?? -1;
-      if (org < 0) {
-        org = this.freeOrgs.length > 0 ? this.freeOrgs.pop()! : this.orgNames.length;
-        this.orgIds.set(ev.org_id, org);
-        this.orgNames[org] = ev.org_id; this.orgMembers[org] = 0; this.orgPersonal[org] = 0; this.orgAdmitted[org] = 0;
-      }
-    }
+    const org = ev.org_id ? this.orgIndexOf(ev.org_id) : -1;
     this.accounts.org[i] = org;
     const acct = ev.account;
     let f = acct ? tierFlags(acct, org >= 0) : 0;
-    if (org >= 0) {
-      this.orgMembers[org]++;
-      if (f & F_PERSONAL) this.orgPersonal[org]++;
-      if (f & F_PROGRAMME) this.orgAdmitted[org]++;
-      if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
-    }
+    if (org >= 0) this.joinOrg(i, org, f);
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
     if (this.allowAccounts.has(id) || (ev.org_id && this.orgEntryCovers(ev.org_id, id))) f |= 4;
     // Fresh: put to use within days of signup, or first used days ago whatever its age (an account
@@ -441,8 +434,8 @@ export class DetectorEngine implements VerdictView {
    * verified, was raised to enterprise, was admitted to a programme, or lost one of these. Its
    * flags, its org's personal and admitted counts, its campus vouching, its cluster's verified,
    * established and campus counts and its peer group follow, so its score reads what its policy
-   * and limits already do. The org it is counted in stays the one it was first seen in (noteOrg
-   * follows a move for the allow-list only).
+   * and limits already do; so do the other members of its org when the change corroborates the
+   * org or stops doing so (orgChanged).
    */
   private retier(i: number, acct: NonNullable<InteractionEvent['account']>): void {
     const flags = this.accounts.flags;
@@ -453,9 +446,10 @@ export class DetectorEngine implements VerdictView {
     /** +1 when `flag` was gained, -1 when lost, else 0. */
     const change = (flag: number) => ((f & flag) !== 0 ? 1 : 0) - ((before & flag) !== 0 ? 1 : 0);
     if (org >= 0) {
+      const standing = this.orgStanding(org);
       this.orgPersonal[org] += change(F_PERSONAL);
       this.orgAdmitted[org] += change(F_PROGRAMME);
-      if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
+      this.orgChanged(org, standing, i);
     }
     flags[i] = f;
     const key = this.keyOfType(i, LT.email_domain);
@@ -495,6 +489,158 @@ export class DetectorEngine implements VerdictView {
   private orgCorroborated(org: number): boolean {
     const n = this.orgMembers[org];
     return n < 2 || this.orgPersonal[org] * 2 < n || (n <= SMALL_ORG_MAX && this.orgAdmitted[org] > 0);
+  }
+
+  /**
+   * What org `o` gives its members: bit 0 corroborated (one actor in a cluster), bit 1 two or more
+   * members and corroborated (its fresh, unverified members are accountable, see unaccountable).
+   */
+  private orgStanding(o: number): number {
+    const corroborated = this.orgCorroborated(o);
+    return (corroborated ? 1 : 0) | (corroborated && this.orgMembers[o] >= 2 ? 2 : 0);
+  }
+
+  /** The index of the org named `name`, registered (with no members) when new. */
+  private orgIndexOf(name: string): number {
+    let org = this.orgIds.get(name);
+    if (org === undefined) {
+      org = this.freeOrgs.length > 0 ? this.freeOrgs.pop()! : this.orgNames.length;
+      this.orgIds.set(name, org);
+      this.orgNames[org] = name; this.orgMembers[org] = 0; this.orgPersonal[org] = 0; this.orgAdmitted[org] = 0; this.orgHead[org] = 0;
+    }
+    return org;
+  }
+
+  /** Count account i (flags `f`) among org o's members. */
+  private joinOrg(i: number, o: number, f: number): void {
+    const standing = this.orgStanding(o);
+    this.orgMembers[o]++;
+    if (f & F_PERSONAL) this.orgPersonal[o]++;
+    if (f & F_PROGRAMME) this.orgAdmitted[o]++;
+    this.orgChanged(o, standing, i);
+    const head = this.orgHead[o];
+    this.orgNext[i] = head; this.orgPrev[i] = 0;
+    if (head > 0) this.orgPrev[head - 1] = i + 1;
+    this.orgHead[o] = i + 1;
+  }
+
+  /** Take account i (flags `f`) out of org o's members; an org left with none is forgotten. */
+  private leaveOrg(i: number, o: number, f: number): void {
+    const next = this.orgNext[i]; const prev = this.orgPrev[i];
+    if (prev > 0) this.orgNext[prev - 1] = next; else this.orgHead[o] = next;
+    if (next > 0) this.orgPrev[next - 1] = prev;
+    this.orgNext[i] = 0; this.orgPrev[i] = 0;
+    const standing = this.orgStanding(o);
+    this.orgMembers[o]--;
+    if (f & F_PERSONAL) this.orgPersonal[o]--;
+    if (f & F_PROGRAMME) this.orgAdmitted[o]--;
+    if (this.orgMembers[o] <= 0) {
+      this.orgIds.delete(this.orgNames[o]);
+      this.orgNames[o] = '';
+      this.orgHead[o] = 0;
+      this.uncorroborated.delete(o);
+      this.freeOrgs.push(o);
+      return;
+    }
+    this.orgChanged(o, standing, i);
+  }
+
+  /**
+   * Org o's counts changed (its standing was `before`, see orgStanding): keep the set of
+   * uncorroborated orgs, and when the standing changed, walk its members (except `skip`, whose own
+   * change its caller counts) once: each linked member's cluster is scored again, and counts among
+   * its established members those the org now makes accountable (fresh, unverified, facts known,
+   * not moved in while flagged), or no longer. The walk is the org's size, and happens only when a
+   * member joins, leaves or changes tier or programme and that changes the org's standing.
+   */
+  private orgChanged(o: number, before: number, skip: number): void {
+    const corroborated = this.orgCorroborated(o);
+    if (corroborated) this.uncorroborated.delete(o); else this.uncorroborated.add(o);
+    const after = this.orgStanding(o);
+    if (after === before) return;
+    const backs = (after & 2) !== 0;
+    const flipped = backs !== ((before & 2) !== 0);
+    const flags = this.accounts.flags;
+    for (let j = this.orgHead[o] - 1; j >= 0; j = this.orgNext[j] - 1) {
+      if (j === skip || (this.accounts.parent[j] === j && this.accounts.size[j] === 1)) continue;
+      const root = this.accounts.find(j);
+      const c = this.clusters.get(root);
+      if (!c) continue;
+      if (flipped && (flags[j] & (F_KNOWN | F_VERIFIED | F_FRESH | F_MOVED_FLAGGED)) === (F_KNOWN | F_FRESH)) c.established += backs ? 1 : -1;
+      this.dirtyClusters.add(root);
+    }
+  }
+
+  /** Where cluster c counts a member in org `org` with flags `f`: no org, apart (moved in while flagged), or among its org's members; `k` +1 or -1. */
+  private countOrgIn(c: ClusterState, org: number, f: number, k: number): void {
+    if (org < 0) c.noOrg += k;
+    else if (f & F_MOVED_FLAGGED) c.apart += k;
+    else {
+      const n = (c.orgs.get(org) ?? 0) + k;
+      if (n > 0) c.orgs.set(org, n); else c.orgs.delete(org);
+    }
+  }
+
+  /**
+   * Account i's latest event names another org than the one the engine holds it in (support moved
+   * it, a company was acquired, it left its org): it is scored in that org from now on. Its
+   * membership moves from the old org's counts to the new one's (members, personal addresses,
+   * programme admissions, and so each org's corroboration, with what that gives the other members,
+   * see orgChanged), and so does its place in its cluster's counts (no org, the org's members,
+   * established, campus). Its personal-address mark and its campus vouching (an account without an
+   * org on a vouched institutional domain) are read again from the event's facts.
+   * An account moved while it or its cluster is held at throttle or above (F_MOVED_FLAGGED) stays
+   * its own actor (moved out of every org, it is not counted with a campus either), and the new
+   * org does not make it accountable: a fleet flagged in a throwaway
+   * org and moved into a reputable one keeps what its verdict rests on. Its declared link (the org
+   * link key) stays the org it was first seen in: it does not join its new org's cluster by
+   * declaration, so a flagged account moved into an org does not bring its verdict onto the org.
+   */
+  private moveOrg(i: number, ev: InteractionEvent): void {
+    const flags = this.accounts.flags;
+    const before = flags[i];
+    const wasEstablished = this.established(i);
+    const from = this.accounts.org[i];
+    const root = this.accounts.find(i);
+    const c = root !== i || this.accounts.size[i] > 1 ? this.clusters.get(root) : undefined;
+    const held = Math.max(this.accLevel[i], c ? c.verdict.level : 0) >= THROTTLE;
+    if (from >= 0) this.leaveOrg(i, from, before);
+    const to = ev.org_id ? this.orgIndexOf(ev.org_id) : -1;
+    this.accounts.org[i] = to;
+    const acct = ev.account;
+    let f = before & ~(F_PERSONAL | F_MOVED_FLAGGED | F_CAMPUS);
+    const key = this.keyOfType(i, LT.email_domain);
+    if (to >= 0) {
+      if (held) f |= F_MOVED_FLAGGED;
+      if (acct ? (tierFlags(acct, true) & F_PERSONAL) !== 0 : (before & F_PERSONAL) !== 0) f |= F_PERSONAL;
+    } else {
+      const dom = acct?.email_domain?.toLowerCase();
+      // Held, it is not counted with a campus either: each its own actor, as in an org.
+      if (!held && key >= 0 && dom && institutionalDomain(dom) && this.domainVouched(i, key, dom, acct!.programme)) f |= F_CAMPUS;
+    }
+    flags[i] = f;
+    if (to >= 0) this.joinOrg(i, to, f);
+    this.setAllowed(i);
+    if (!c) return;
+    this.countOrgIn(c, from, before, -1);
+    this.countOrgIn(c, to, f, 1);
+    c.established += (this.established(i) ? 1 : 0) - (wasEstablished ? 1 : 0);
+    const inClass = (x: number) => (x & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS;
+    if (inClass(f) !== inClass(before)) {
+      const k = (c.campus.get(key) ?? 0) + (inClass(f) ? 1 : -1);
+      if (k > 0) c.campus.set(key, k); else c.campus.delete(key);
+      c.campusMembers += inClass(f) ? 1 : -1;
+    }
+    this.dirtyClusters.add(root);
+  }
+
+  /**
+   * The org account i's declared links speak for: the org it is in, when it holds that org's link
+   * key (it was first seen there); else -1 (it moved: its key names the org it was first seen in).
+   */
+  private declaredOrg(i: number): number {
+    const org = this.accounts.org[i];
+    return org >= 0 && this.keyOfType(i, LT.org) === LT.org * TWO32 + fnv1a(this.orgNames[org]) ? org : -1;
   }
 
   /** Account i's first link key of `type` (the type times 2^32 plus its hash), or -1 when it holds none. */
@@ -723,7 +869,8 @@ export class DetectorEngine implements VerdictView {
         const b = this.accounts.find(r);
         // A corroborated org is a declared relationship (no coordination evidence); an
         // uncorroborated one still links, and the rest of what the accounts share is evidence.
-        const declared = orgLink && this.orgCorroborated(this.accounts.org[i]);
+        const declaredOrg = orgLink ? this.declaredOrg(i) : -1;
+        const declared = declaredOrg >= 0 && this.orgCorroborated(declaredOrg);
         if (a !== b) {
           // Named by the rule the link needed: a replacement head only when capped software fell short.
           const rule = orgLink ? 'declared_org' : byFleet ? 'fleet_software' : flaggedCluster && sum - heads + capped < threshold ? 'replacement_head' : 'shared_evidence';
@@ -883,8 +1030,9 @@ export class DetectorEngine implements VerdictView {
    */
   private unaccountable(i: number): boolean {
     const org = this.accounts.org[i];
-    return (this.accounts.flags[i] & (F_VERIFIED | F_FRESH)) === F_FRESH
-      && (org < 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
+    const f = this.accounts.flags[i];
+    return (f & (F_VERIFIED | F_FRESH)) === F_FRESH
+      && (org < 0 || (f & F_MOVED_FLAGGED) !== 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
   }
 
   /**
@@ -1032,12 +1180,13 @@ export class DetectorEngine implements VerdictView {
     for (let k = 0; k < STRIDE; k++) w[k] = this.accounts.w[off + k];
     const orgs = new Map<number, number>();
     const org = this.accounts.org[root];
-    if (org >= 0) orgs.set(org, 1);
+    const apart = org >= 0 && (this.accounts.flags[root] & F_MOVED_FLAGGED) !== 0 ? 1 : 0;
+    if (org >= 0 && !apart) orgs.set(org, 1);
     const campus = new Map<number, number>();
     const campusKey = (this.accounts.flags[root] & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
     if (campusKey >= 0) campus.set(campusKey, 1);
     c = {
-      id: shortId('clu_', this.accounts.ids[root]), founder: this.accounts.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
+      id: shortId('clu_', this.accounts.ids[root]), founder: this.accounts.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, apart, campus, campusMembers: campus.size,
       verified: this.accounts.flags[root] & 1, disposable: (this.accounts.flags[root] >> 1) & 1, fresh: (this.accounts.flags[root] >> 3) & 1,
       established: this.established(root) ? 1 : 0,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, explainedMembers: 0, hour: -1, hourMembers: 0, syncMax: 0,
@@ -1094,7 +1243,7 @@ export class DetectorEngine implements VerdictView {
     ca.w[C.GAP_N] += cb.w[C.GAP_N]; ca.w[C.GAP_SUM] += cb.w[C.GAP_SUM]; ca.w[C.GAP_SUMSQ] += cb.w[C.GAP_SUMSQ];
     ca.w[C.FIRST_TS] = Math.min(ca.w[C.FIRST_TS] || Infinity, cb.w[C.FIRST_TS] || Infinity);
     ca.w[C.LAST_TS] = Math.max(ca.w[C.LAST_TS], cb.w[C.LAST_TS]);
-    ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh; ca.established += cb.established;
+    ca.members += cb.members; ca.noOrg += cb.noOrg; ca.apart += cb.apart; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh; ca.established += cb.established;
     for (const [o, k] of cb.orgs) ca.orgs.set(o, (ca.orgs.get(o) ?? 0) + k);
     for (const [d, k] of cb.campus) ca.campus.set(d, (ca.campus.get(d) ?? 0) + k);
     ca.campusMembers += cb.campusMembers;
@@ -1269,8 +1418,8 @@ export class DetectorEngine implements VerdictView {
     const i = this.accountIndex(ev, tsS);
     const acct = ev.account;
     if (acct && (Math.max(0, TIERS.indexOf(acct.tier)) !== this.tier[i] || (acct.programme !== 'none' && !!acct.programme) !== ((this.accounts.flags[i] & F_PROGRAMME) !== 0))) this.retier(i, acct);
-    const firstOrg = this.accounts.org[i];
-    if ((this.movedOrg.size !== 0 && this.movedOrg.has(i)) || (ev.org_id ?? '') !== (firstOrg >= 0 ? this.orgNames[firstOrg] : '')) this.noteOrg(i, ev.org_id ?? null);
+    const heldOrg = this.accounts.org[i];
+    if ((ev.org_id ?? '') !== (heldOrg >= 0 ? this.orgNames[heldOrg] : '')) this.moveOrg(i, ev);
     if (this.trackFirst) this.recordServed(i, tsS);
     if (this.intel !== null && this.intel.active) this.matchIntel(i, ev, tsMs);
     // One request, or the prompts of a legacy completions array, each a request of its own.
@@ -1506,8 +1655,9 @@ export class DetectorEngine implements VerdictView {
   readsLayout(layout: string): boolean {
     const own = this.snapshotLayout();
     if (layout === own) return true;
-    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort.
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort');
+    // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort, the org member lists.
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
+      && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));
@@ -1554,8 +1704,7 @@ export class DetectorEngine implements VerdictView {
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
-    // Moves are not kept: an account's next event notes its move again.
-    this.movedOrg.clear();
+    this.rebuildOrgState();
     for (let i = 0; i < this.accounts.count; i++) {
       this.setAllowed(i);
     }
@@ -1564,6 +1713,36 @@ export class DetectorEngine implements VerdictView {
     const width = VERDICT_LEVELS.length;
     if (!this.trackFirst) { this.firstFlag = new Float64Array(0); this.served = new Uint32Array(0); this.accounts.retired.clear(); }
     else if (this.served.length < this.accounts.cap * width) { this.firstFlag = new Float64Array(this.accounts.cap * width); this.served = new Uint32Array(this.accounts.cap * width); }
+  }
+
+  /**
+   * After a snapshot is read: the org member lists, when the snapshot was written before them,
+   * from each account's org; and each cluster's established members and members apart from their
+   * org counted again from its members (a snapshot written before they were kept as orgs' standing
+   * changes holds each member's standing when it joined, and none apart). One pass over the accounts.
+   */
+  private rebuildOrgState(): void {
+    if (this.orgNext.length !== this.accounts.cap || this.orgPrev.length !== this.accounts.cap || this.orgHead.length !== this.orgNames.length) {
+      this.orgNext = new Int32Array(this.accounts.cap); this.orgPrev = new Int32Array(this.accounts.cap);
+      this.orgHead = this.orgNames.map(() => 0);
+      for (let i = this.accounts.count - 1; i >= 0; i--) {
+        const o = this.accounts.org[i];
+        if (o < 0 || this.accounts.ids[i] === '') continue;
+        const head = this.orgHead[o];
+        this.orgNext[i] = head;
+        if (head > 0) this.orgPrev[head - 1] = i + 1;
+        this.orgHead[o] = i + 1;
+      }
+    }
+    for (const [r, c] of this.clusters) {
+      let established = 0; let apart = 0;
+      for (const j of this.memberIndexes(r)) {
+        if (this.established(j)) established++;
+        if (this.accounts.org[j] >= 0 && (this.accounts.flags[j] & F_MOVED_FLAGGED) !== 0) apart++;
+      }
+      c.established = established;
+      c.apart = apart;
+    }
   }
 
   // ---------------------------------------------------------------- scoring
@@ -1755,20 +1934,8 @@ export class DetectorEngine implements VerdictView {
       if (n > 1) this.domainEstablished.set(domain, n - 1); else if (n === 1) this.domainEstablished.delete(domain);
     }
     const org = this.accounts.org[i];
-    if (org >= 0) {
-      this.orgMembers[org]--;
-      if (this.accounts.flags[i] & F_PERSONAL) this.orgPersonal[org]--;
-      if (this.accounts.flags[i] & F_PROGRAMME) this.orgAdmitted[org]--;
-      if (this.orgMembers[org] <= 0) {
-        this.orgIds.delete(this.orgNames[org]);
-        this.orgNames[org] = '';
-        this.uncorroborated.delete(org);
-        this.freeOrgs.push(org);
-      } else if (this.orgCorroborated(org)) this.uncorroborated.delete(org);
-      else this.uncorroborated.add(org);
-    }
+    if (org >= 0) this.leaveOrg(i, org, this.accounts.flags[i]);
     this.peers.remove(this.tier[i], this.peerBin[i]);
-    this.movedOrg.delete(i);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
     this.links.drop(i);
@@ -1922,10 +2089,10 @@ export class DetectorEngine implements VerdictView {
   /**
    * Distinct undeclared actors of a cluster: accounts without an org (those on one campus's email
    * domain together as one, as a corroborated org is), corroborated orgs, members of uncorroborated
-   * orgs.
+   * orgs, members moved into their org while flagged.
    */
   private actorsOf(c: ClusterState): number {
-    return c.noOrg - c.campusMembers + c.campus.size + c.orgs.size + this.uncorroboratedMembers(c) - this.uncorroboratedOrgsIn(c);
+    return c.noOrg - c.campusMembers + c.campus.size + c.orgs.size + c.apart + this.uncorroboratedMembers(c) - this.uncorroboratedOrgsIn(c);
   }
 
   /** Members of the cluster in uncorroborated orgs. */
@@ -1999,7 +2166,7 @@ export class DetectorEngine implements VerdictView {
     const f = this.accounts.flags[i];
     if ((f & (F_VERIFIED | F_PROGRAMME | F_CAMPUS)) !== 0) return true;
     const org = this.accounts.org[i];
-    return org >= 0 && (f & F_PERSONAL) === 0 && (f & F_KNOWN) !== 0 && this.orgCorroborated(org);
+    return org >= 0 && (f & (F_PERSONAL | F_MOVED_FLAGGED)) === 0 && (f & F_KNOWN) !== 0 && this.orgCorroborated(org);
   }
 
   /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
@@ -2254,7 +2421,7 @@ export class DetectorEngine implements VerdictView {
    */
   private isOrgCluster(i: number, c: ClusterState): boolean {
     const org = this.accounts.org[i];
-    return this.tier[i] === ENTERPRISE && org >= 0 && c.noOrg === 0 && c.orgs.size === 1 && this.orgCorroborated(org);
+    return this.tier[i] === ENTERPRISE && org >= 0 && c.noOrg === 0 && c.apart === 0 && c.orgs.size === 1 && this.orgCorroborated(org);
   }
 
   /**
@@ -2288,18 +2455,10 @@ export class DetectorEngine implements VerdictView {
     return org === null ? null : { kind: 'org', id: org };
   }
 
-  /** The org account i's latest event named (its first org unless it moved since). */
+  /** The org account i's latest event named. */
   private orgNow(i: number): string | null {
-    if (this.movedOrg.has(i)) return this.movedOrg.get(i)!;
     const org = this.accounts.org[i];
     return org >= 0 ? this.orgNames[org] : null;
-  }
-
-  /** Account i's latest event names `org`: remember a move, and let the allow-list follow it. */
-  private noteOrg(i: number, org: string | null): void {
-    const first = this.accounts.org[i];
-    if (org === (first >= 0 ? this.orgNames[first] : null)) this.movedOrg.delete(i); else this.movedOrg.set(i, org);
-    this.setAllowed(i);
   }
 
   /** The allow-list flag of account i from its own entry and that of the org it is in now. */
@@ -2398,11 +2557,10 @@ export class DetectorEngine implements VerdictView {
     if (decided) this.tellAllowList('added', subject, decided);
   }
 
-  /** Set the allow-list flag again on every account org `id` holds now, or held when first seen. */
+  /** Set the allow-list flag again on every account org `id` holds now (its member list). */
   private setAllowedInOrg(id: string): void {
     const o = this.orgIds.get(id);
-    if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o) this.setAllowed(i);
-    for (const i of this.movedOrg.keys()) this.setAllowed(i);
+    if (o !== undefined) for (let i = this.orgHead[o] - 1; i >= 0; i = this.orgNext[i] - 1) this.setAllowed(i);
   }
 
   /** Remove an allow-list entry (`decided`: as for allow). */

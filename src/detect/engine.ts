@@ -2472,7 +2472,8 @@ export class DetectorEngine implements VerdictView {
   /** The accounts the detector holds whose latest event names org `org`. */
   accountsInOrg(org: string): string[] {
     const out: string[] = [];
-    for (let i = 0; i < this.accounts.count; i++) if (this.orgNow(i) === org) out.push(this.accounts.ids[i]);
+    const o = this.orgIds.get(org);
+    if (o !== undefined) for (let i = this.orgHead[o] - 1; i >= 0; i = this.orgNext[i] - 1) out.push(this.accounts.ids[i]);
     return out;
   }
 

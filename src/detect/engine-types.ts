@@ -189,13 +189,6 @@ export interface EngineOptions {
   rememberEventIdsSeconds?: number;
   /** Indicators shared by other providers (./intel.ts): an account that matches one is held at its level. */
   intel?: SharedIndicators;
-  /**
-   * Keep the readings of recent user turns by their text (features.ts, `TurnReadings`: at most
-   * 32,768 texts and 8 million characters), so that a turn sent again is not read again. The
-   * offline scan turns it on; the gateway's texts may be cut from larger ones, which a kept text
-   * would hold in memory. The features are the same either way.
-   */
-  keepTurnReadings?: boolean;
 }
 
 /** Who made an allow-list change and why (the request's `x-warden-actor`, the note or reason given). */

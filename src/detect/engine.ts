@@ -12,7 +12,7 @@
  */
 import { parseAnswerFp, type InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
-import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, TurnReadings } from './features.ts';
+import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix } from './features.ts';
 import { ResponseChains } from './chains.ts';
 import { ServedAnswers } from './served-answers.ts';
 import { EmbeddingSpread, embeddingSpreadTest } from './embedding-spread.ts';
@@ -87,7 +87,7 @@ const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
-  'recent', 'intel', 'intelGeneration', 'movedOrg', 'turnReadings',
+  'recent', 'intel', 'intelGeneration', 'movedOrg',
 ]);
 
 /** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
@@ -243,8 +243,6 @@ export class DetectorEngine implements VerdictView {
   private readonly chains = new ResponseChains();
   /** The answers served to each account (answer fingerprints), in fixed memory; null when off. */
   private readonly answersServed: ServedAnswers | null;
-  /** Readings of recent user turns by their text (`keepTurnReadings`); undefined when off. */
-  private readonly turnReadings: TurnReadings | undefined;
 
   constructor(opts: EngineOptions = {}) {
     this.config = detectConfig(opts.config ?? {});
@@ -259,7 +257,6 @@ export class DetectorEngine implements VerdictView {
     this.answersServed = mib >= 1 / 512 ? new ServedAnswers(Math.floor(Math.log2(mib)) + 22) : null;
     this.singleMax = verdictRank(this.config.single_account_max_level);
     this.trackFirst = opts.trackFirstFlags ?? false;
-    this.turnReadings = opts.keepTurnReadings ? new TurnReadings() : undefined;
     this.recent = new RecentEventIds(opts.rememberEventIdsSeconds ?? 0);
     if (opts.intel) this.setIntel(opts.intel);
     for (const a of this.config.allow.accounts) this.allowAccounts.add(a);
@@ -1269,7 +1266,7 @@ export class DetectorEngine implements VerdictView {
     // The request's history is read against the answers served to the account before it; then
     // this answer is recorded for the requests after it.
     const servedKey = this.answersServed !== null ? ServedAnswers.accountKey(ev.account_id) : 0;
-    const each = extractPromptFeatures(ev, this.answersServed?.select(servedKey), this.turnReadings);
+    const each = extractPromptFeatures(ev, this.answersServed?.select(servedKey));
     const answerFp = parseAnswerFp(ev.response.answer_fp);
     if (this.answersServed !== null && answerFp !== 0) this.answersServed.add(servedKey, answerFp);
     const f = each[0];

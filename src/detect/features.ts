@@ -321,90 +321,8 @@ function lexicalFlags(probe: string): number {
   return flags;
 }
 
-/** What a user turn's text alone decides: read once per text by `readTurn`, kept by `TurnReadings`. */
-export interface TurnReading {
-  /** The lexicons' flags of the turn's bounded part (markers included: rewrite, sensitive topic, folded). */
-  readonly user: number;
-  /** Flags the text alone sets: `closedTask`, `obfuscated`. */
-  readonly flags: number;
-  /** Wrapper-template fingerprint (see `skeleton`). */
-  readonly template: number;
-}
-
-/** A long turn's bounded part: its start and end (where a wrapper template's words are). */
-function turnHead(turn: string): string {
-  return turn.length > SCAN_CHARS ? ends(turn, TURN_HEAD, TURN_TAIL) : turn;
-}
-
-/** Read a user turn: a pure function of its text. */
-function readTurn(turn: string): TurnReading {
-  const head = turnHead(turn);
-  const probe = head.toLowerCase();
-  const user = lexicalFlags(probe);
-  let flags = 0;
-  if ((user & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? ends(turn, FORM_HEAD, FORM_TAIL).toLowerCase() : probe)) flags |= FLAG.closedTask;
-  // A template whose words are disguised differently in each request is still one template
-  // (folded within the bounded part, so a huge prompt costs no more than a short one).
-  let template = 0;
-  if ((user & FOLD_SEEN) !== 0) {
-    const folded = foldText(head);
-    if (folded.obfuscated) flags |= FLAG.obfuscated;
-    template = skeleton(folded.text);
-  } else if (turn) template = skeleton(turn);
-  return { user, flags, template };
-}
-
-/** Longest turn whose reading is kept: what the lexicons read of a turn at most. */
-export const TURN_READING_MAX_CHARS = SCAN_CHARS;
-
-/**
- * Readings of the user turns seen last (`readTurn`), by their text, in bounded memory: a harvest
- * sends the same questions over and over (its dataset across a fleet of accounts, retries, a
- * template's fixed items), and a turn read once need not be read again: its reading is a pure
- * function of its text. Two generations: new readings go to the young one; when it holds
- * `maxEntries` texts or `maxChars` characters it becomes the old one (the previous old one is
- * dropped), and a reading found in the old one moves back to the young. At most twice each bound
- * is held, and texts longer than TURN_READING_MAX_CHARS are not kept. The keys are the texts
- * themselves (no hash that two texts could share).
- */
-export class TurnReadings {
-  private young = new Map<string, TurnReading>();
-  private old = new Map<string, TurnReading>();
-  private youngChars = 0;
-  private oldChars = 0;
-  constructor(readonly maxEntries = 16_384, readonly maxChars = 4_000_000) {}
-
-  get(text: string): TurnReading | undefined {
-    if (text.length > TURN_READING_MAX_CHARS) return undefined;
-    const r = this.young.get(text);
-    if (r !== undefined) return r;
-    const o = this.old.get(text);
-    if (o !== undefined) {
-      this.old.delete(text);
-      this.oldChars -= text.length;
-      this.add(text, o);
-    }
-    return o;
-  }
-
-  add(text: string, reading: TurnReading): void {
-    if (text.length > TURN_READING_MAX_CHARS) return;
-    if (this.young.size >= this.maxEntries || this.youngChars + text.length > this.maxChars) {
-      this.old = this.young; this.oldChars = this.youngChars;
-      this.young = new Map(); this.youngChars = 0;
-    }
-    this.young.set(text, reading);
-    this.youngChars += text.length;
-  }
-
-  /** Texts kept, and their characters. */
-  get size(): { entries: number; chars: number } {
-    return { entries: this.young.size + this.old.size, chars: this.youngChars + this.oldChars };
-  }
-}
-
 /** Extract the per-request features of one event. Pure (apart from a bounded cache) and allocation-light. */
-export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLookup, readings?: TurnReadings): RequestFeatures {
+export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLookup): RequestFeatures {
   const req = ev.request;
   const msgs = req.messages;
   let flags = 0;
@@ -495,14 +413,10 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   // messages after it is still the prompt. A turn with none (a tool step) reads the last user
   // text before it: the task the agent works on.
   const turn = (CONVERSATIONAL.has(ev.flavour) && turnText(msgs, start, end)) || lastUser;
-  // What the turn's text alone decides (its lexicons, closed-task form, template), read once per
-  // text when the caller keeps readings (a scan: a harvest sends the same questions again and again).
-  let reading = readings !== undefined ? readings.get(turn) : undefined;
-  if (reading === undefined) {
-    reading = readTurn(turn);
-    if (readings !== undefined) readings.add(turn, reading);
-  }
-  const userFlags = reading.user;
+  // A bounded part of the turn: its start and end (where a wrapper template's words are).
+  const head = turn.length > SCAN_CHARS ? ends(turn, TURN_HEAD, TURN_TAIL) : turn;
+  const probe = head.toLowerCase();
+  const userFlags = lexicalFlags(probe);
   let budget = READ_BUDGET - Math.min(turn.length, SCAN_CHARS);
   // System prompts repeat across a session or a product, so theirs are cached, with how much of
   // each was read: only a prompt not read as far as this request could read it is read again.
@@ -547,9 +461,17 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
   if (conversation && (userFlags & (FLAG.code | FLAG.math)) !== 0 && ((userFlags & FLAG.cot) !== 0 || (flags & (FLAG.reasoningParam | FLAG.reasoningTrace)) !== 0)
-    && newQuestion(turnHead(turn), previousUserText(msgs, start))) flags |= FLAG.newItemTurn;
-  flags |= reading.flags;
-  const template = reading.template;
+    && newQuestion(head, previousUserText(msgs, start))) flags |= FLAG.newItemTurn;
+  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? ends(turn, FORM_HEAD, FORM_TAIL).toLowerCase() : probe)) flags |= FLAG.closedTask;
+
+  // A template whose words are disguised differently in each request is still one template
+  // (folded within the bounded part, so a huge prompt costs no more than a short one).
+  let template = 0;
+  if ((userFlags & FOLD_SEEN) !== 0) {
+    const folded = foldText(head);
+    if (folded.obfuscated) flags |= FLAG.obfuscated;
+    template = skeleton(folded.text);
+  } else if (turn) template = skeleton(turn);
   let toolsHash = 0;
   if (req.tools.length) toolsHash = fnv1a(req.tools.length === 1 ? req.tools[0] : [...req.tools].sort().join('\u0000')) || 1;
   let paramsHash = 0;
@@ -601,12 +523,12 @@ const PROMPTS_READ = 16;
  * is drawn follows from the event id: a client cannot put a neutral prompt where the reads fall,
  * and a scan of the same events reads the same prompts.
  */
-export function extractPromptFeatures(ev: InteractionEvent, served?: ServedAnswerLookup, readings?: TurnReadings): PromptFeatures[] {
+export function extractPromptFeatures(ev: InteractionEvent, served?: ServedAnswerLookup): PromptFeatures[] {
   const req = ev.request;
   const msgs = req.messages;
   const prompts = msgs.length + (req.messages_omitted?.count ?? 0);
   if (ev.flavour !== 'openai.completions' || prompts <= 1 || msgs.length === 0) {
-    const f = extractFeatures(ev, served, readings) as PromptFeatures;
+    const f = extractFeatures(ev, served) as PromptFeatures;
     // Numbered questions in one single-shot turn ask for as many answers (see items.ts).
     f.weight = (f.flags & FLAG.singleShot) !== 0 && CONVERSATIONAL.has(ev.flavour) ? enumeratedItems(lastUserText(msgs)) : 1;
     return [f];
@@ -623,7 +545,7 @@ export function extractPromptFeatures(ev: InteractionEvent, served?: ServedAnswe
     const m = msgs[lo + (span > 1 ? (mix(seed, k) >>> 0) % span : 0)];
     const from = Math.floor((k * prompts) / read);
     const to = Math.floor(((k + 1) * prompts) / read);
-    const f = extractFeatures({ ...ev, request: { ...rest, messages: [m] } }, undefined, readings) as PromptFeatures;
+    const f = extractFeatures({ ...ev, request: { ...rest, messages: [m] } }) as PromptFeatures;
     f.weight = to - from;
     // Integer shares that add up to the request's own counts.
     f.inputTokens = Math.floor((to * input) / prompts) - Math.floor((from * input) / prompts);

@@ -87,7 +87,7 @@ export async function writeScanState(result: ScanResult, statePath: string, fact
 /** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
 export async function scanEvents(source: string | Readable | AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, opts: ScanOptions = {}): Promise<ScanResult> {
   const name = opts.detector ?? 'warden';
-  const engine = name === 'warden' ? new DetectorEngine({ config: opts.config, trackFirstFlags: true, intel: opts.intel, keepTurnReadings: true }) : null;
+  const engine = name === 'warden' ? new DetectorEngine({ config: opts.config, trackFirstFlags: true, intel: opts.intel }) : null;
   const det: ReportSource & { ingest(ev: InteractionEvent): void; flush(): void } =
     engine ?? (name === 'volume' ? new VolumeBaseline() : new PradaBaseline());
   // Logs from other tools may hold lines that are not events, or events missing what the detector

@@ -153,8 +153,14 @@ export function usageOf(interactions) {
     refused: interactions.filter((r) => status(r) === 403 || status(r) === 429).length,
     errors: interactions.filter((r) => (status(r) >= 400 && status(r) < 500 && ![401, 403, 429].includes(status(r))) || status(r) >= 500).length,
     input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
+    // Of the input: the prompt cache's reads and writes, recorded by warden.ledger/2 leaves; the
+    // requests whose leaves (warden.ledger/1, written before) do not split their input.
+    cached_input_tokens: 0, cache_write_tokens: 0,
+    cache_unrecorded: interactions.filter((r) => r.schema !== 'warden.ledger/2').length,
   };
-  for (const r of interactions) for (const k of ['input_tokens', 'output_tokens', 'reasoning_tokens']) totals[k] += r.response[k] ?? 0;
+  for (const r of interactions) {
+    for (const k of ['input_tokens', 'output_tokens', 'reasoning_tokens', 'cached_input_tokens', 'cache_write_tokens']) totals[k] += r.response[k] ?? 0;
+  }
   return totals;
 }
 

@@ -59,6 +59,12 @@ export interface InteractionRow {
   input_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
+  /**
+   * Of `input_tokens`: read from the provider's prompt cache, and written to it, as the leaf
+   * records them; null for a leaf written before the split was recorded (`warden.ledger/1`).
+   */
+  cached_input_tokens: number | null;
+  cache_write_tokens: number | null;
   tool_calls: number;
   /** Client IP while not erased. */
   client_ip: string | null;
@@ -118,6 +124,11 @@ export interface AccountUsage {
   refused: number;
   errors: number;
   input_tokens: number;
+  /** Of `input_tokens`: read from the prompt cache, and written to it, summed over the leaves that record them. */
+  cached_input_tokens: number;
+  cache_write_tokens: number;
+  /** Of `requests`: those whose leaves predate the cache split (`warden.ledger/1`), whose input is not split; 0 for a period after the upgrade. */
+  cache_unrecorded: number;
   output_tokens: number;
   reasoning_tokens: number;
   models: Record<string, number>;
@@ -198,6 +209,7 @@ function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRo
     index: entry.index, id: rec.id, ts: rec.ts, account_id: rec.account_id, org_id: rec.org_id, key_id: rec.key_id,
     cluster_id: rec.cluster_id, model: rec.model, flavour: rec.flavour, status: rec.response.status,
     input_tokens: rec.response.input_tokens, output_tokens: rec.response.output_tokens, reasoning_tokens: rec.response.reasoning_tokens,
+    cached_input_tokens: rec.response.cached_input_tokens ?? null, cache_write_tokens: rec.response.cache_write_tokens ?? null,
     tool_calls: rec.response.tool_calls,
     client_ip: erased ? null : priv?.ip ?? null,
     user_agent: erased ? null : priv?.openings?.user_agent?.value ?? null,
@@ -405,7 +417,8 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
     let u = by.get(key);
     if (!u) {
       u = {
-        account_id: r.account_id, org_id: r.org_id, requests: 0, refused: 0, errors: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
+        account_id: r.account_id, org_id: r.org_id, requests: 0, refused: 0, errors: 0, input_tokens: 0,
+        cached_input_tokens: 0, cache_write_tokens: 0, cache_unrecorded: 0, output_tokens: 0, reasoning_tokens: 0,
         models: {}, ips: [], countries: [], asns: [], first_ts: r.ts, last_ts: r.ts, latest_verdict: null, verdict_in_force: null,
         ipSet: new Set(), cSet: new Set(), aSet: new Set(), clusters: new Set(),
       };
@@ -417,6 +430,9 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
     else if (outcome === 'error') u.errors++;
     if (!u.verdict_in_force || r.ts >= u.verdict_in_force.ts) u.verdict_in_force = { level: r.verdict_in_force ?? 'none', ts: r.ts, subject: null, source: null };
     u.input_tokens += r.input_tokens;
+    if (r.cached_input_tokens === null || r.cache_write_tokens === null) u.cache_unrecorded++;
+    u.cached_input_tokens += r.cached_input_tokens ?? 0;
+    u.cache_write_tokens += r.cache_write_tokens ?? 0;
     u.output_tokens += r.output_tokens;
     u.reasoning_tokens += r.reasoning_tokens;
     tally(u.models, r.model);
@@ -454,8 +470,8 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
 }
 
 const CSV_COLUMNS: (keyof InteractionRow)[] = [
-  'index', 'id', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'flavour', 'status', 'input_tokens', 'output_tokens',
-  'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
+  'index', 'id', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'flavour', 'status', 'input_tokens', 'cached_input_tokens',
+  'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
 ];
 
 /** RFC 4180 field: quoted when it holds a comma, quote or newline; formula-looking cells are prefixed. */

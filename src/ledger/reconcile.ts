@@ -143,7 +143,7 @@ function expectedRecord(e: InteractionEvent, rec: InteractionRecord, priv: Priva
     if (salt) return commitment(value, salt);
     // No salt: the leaf committed to nothing here (the store's value was added), or its opening was erased.
     return inLeaf === null ? VALUE_WITHOUT_COMMITMENT : inLeaf;
-  });
+  }, rec.schema === 'warden.ledger/1' ? 'warden.ledger/1' : 'warden.ledger/2');
   // Erasure drops the system prompt, and its length with it: an erased event's character count
   // cannot be rebuilt.
   if (storeErased) record.request.chars = rec.request.chars;

@@ -14,14 +14,21 @@ import type { InteractionEvent } from '../events/index.ts';
 import type { Verdict } from '../detect/verdict.ts';
 import { ulid } from '../events/index.ts';
 
+/**
+ * The schema erasure leaves carry, and interaction and verdict leaves written before /2.
+ */
 export const LEDGER_RECORD_SCHEMA = 'warden.ledger/1' as const;
 /**
- * The format of the records whose fields changed since /1: a verdict carries `settings_digest`
- * (the detector settings it was reached under), and the `settings` kind records those settings.
- * Interaction and erasure records are unchanged and keep /1 (their leaves are byte for byte what
- * they were); a reader takes both versions.
+ * The format of the records whose fields changed since /1: an interaction records, of its input
+ * tokens, those read from and written to the provider's prompt cache (`response.cached_input_tokens`,
+ * `response.cache_write_tokens`); a verdict carries `settings_digest` (the detector settings it was
+ * reached under), and the `settings` kind records those settings. Erasure records keep /1. Leaves
+ * written before keep /1 and are read as they are (an interaction's cache split is unknown).
  */
 export const LEDGER_RECORD_SCHEMA_2 = 'warden.ledger/2' as const;
+/** The schema new interaction leaves carry (/2: with the prompt cache's split). */
+export const INTERACTION_SCHEMA = LEDGER_RECORD_SCHEMA_2;
+export type InteractionSchema = typeof LEDGER_RECORD_SCHEMA | typeof INTERACTION_SCHEMA;
 /** The indexed subject of every settings entry: found through the subject index, never an account or cluster id. */
 export const SETTINGS_SUBJECT = 'settings:detector';
 
@@ -70,7 +77,8 @@ function commit(value: string | null | undefined, field: PrivateField, openings:
 }
 
 export interface InteractionRecord {
-  schema: typeof LEDGER_RECORD_SCHEMA;
+  /** `warden.ledger/2` since the prompt cache's split is recorded; `warden.ledger/1` before (no cache fields). */
+  schema: InteractionSchema;
   kind: 'interaction';
   id: string;
   ts: string;
@@ -96,6 +104,11 @@ export interface InteractionRecord {
   };
   response: {
     status: number; error_code: string | null; input_tokens: number; output_tokens: number; reasoning_tokens: number;
+    /**
+     * `warden.ledger/2`: of `input_tokens`, those read from the provider's prompt cache and those
+     * written to it (0 when none). Absent from `warden.ledger/1` leaves.
+     */
+    cached_input_tokens?: number; cache_write_tokens?: number;
     usage_source: string; tool_calls: number; finish_reason: string | null; output_chars: number; reasoning_chars: number;
   };
   account: {
@@ -303,13 +316,17 @@ function promptJson(e: InteractionEvent): string | null {
 
 /**
  * The interaction record of an event, its personal fields committed by `commitField`: fresh salts
- * when appending, the stored ones when an event is checked against its leaf (reconcile.ts).
+ * when appending, the stored ones when an event is checked against its leaf (reconcile.ts), in the
+ * schema the leaf was written in (`warden.ledger/1` leaves have no cache split).
  */
-export function interactionRecord(e: InteractionEvent, clusterId: string | null, commitField: CommitField): InteractionRecord {
+export function interactionRecord(e: InteractionEvent, clusterId: string | null, commitField: CommitField, schema: InteractionSchema = INTERACTION_SCHEMA): InteractionRecord {
   const msgs = e.request.messages;
   const attached = e.request.system_documents;
+  const cache = schema === INTERACTION_SCHEMA
+    ? { cached_input_tokens: e.response.cached_input_tokens ?? 0, cache_write_tokens: e.response.cache_write_tokens ?? 0 }
+    : {};
   return {
-    schema: LEDGER_RECORD_SCHEMA,
+    schema,
     kind: 'interaction',
     id: e.id,
     ts: e.ts,
@@ -347,6 +364,7 @@ export function interactionRecord(e: InteractionEvent, clusterId: string | null,
       input_tokens: e.response.input_tokens,
       output_tokens: e.response.output_tokens,
       reasoning_tokens: e.response.reasoning_tokens,
+      ...cache,
       usage_source: e.response.usage_source,
       tool_calls: e.response.tool_calls,
       finish_reason: e.response.finish_reason,
@@ -439,15 +457,19 @@ export function operatorCommitments(rec: VerdictRecord): { operator_note: string
   return { operator_note: hex(o?.detail), operator: hex(o?.by) };
 }
 
-/** Parse a leaf back into its record (throws on anything that is not a ledger record). */
+/**
+ * Parse a leaf back into its record (throws on anything that is not a ledger record): an
+ * interaction or a verdict in `warden.ledger/1` or `/2`, a settings record in `/2`, an erasure in `/1`.
+ */
 export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   const obj = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(leaf)) as LedgerRecord;
-  // /1: interactions, verdicts (without settings_digest) and erasures; /2: verdicts and settings.
+  // /1: interactions (without the cache split), verdicts (without settings_digest) and erasures;
+  // /2: interactions, verdicts and settings.
   const known = obj?.schema === LEDGER_RECORD_SCHEMA
     ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'erasure'
-    : obj?.schema === LEDGER_RECORD_SCHEMA_2 && (obj.kind === 'verdict' || obj.kind === 'settings');
+    : obj?.schema === LEDGER_RECORD_SCHEMA_2 && (obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'settings');
   if (!obj || !known || typeof obj.id !== 'string') {
-    throw new Error('leaf is not a warden.ledger/1 or /2 record');
+    throw new Error('leaf is not a warden.ledger/1 or warden.ledger/2 record');
   }
   // The objects readers dereference must be there: a tampered leaf that still parses as JSON
   // (a flipped byte in a key) is reported as a bad record, never crashes its reader.
@@ -458,6 +480,11 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
       ? [...(isObject(obj.settings) ? [] : ['settings']), ...(typeof obj.digest === 'string' ? [] : ['digest'])]
       : isObject(obj.subject) ? [] : ['subject'];
   if (missing.length) throw new Error(`leaf record lacks ${missing.join(', ')}`);
+  if (obj.kind === 'interaction' && obj.schema === INTERACTION_SCHEMA) {
+    const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+    const bad = (['cached_input_tokens', 'cache_write_tokens'] as const).filter((k) => !count(obj.response[k]));
+    if (bad.length) throw new Error(`warden.ledger/2 interaction lacks a count in ${bad.map((k) => `response.${k}`).join(', ')}`);
+  }
   return obj;
 }
 

@@ -6,7 +6,8 @@
  *   GET    /admin/limits/overrides/:id
  *   PUT    /admin/limits/overrides/:id      replace a runtime override
  *   DELETE /admin/limits/overrides/:id                                          -> 204
- *   POST   /admin/limits/explain            the meters that would apply to a described request
+ *   POST   /admin/limits/explain            the meters that would apply to a described request, each
+ *                                            budget with what it has spent, its cap and when it resets
  *   GET    /admin/limits/status             backend, circuit state, requests in flight on this node
  *
  * Registered through the admin API's route table (`limitsAdminRoutes`), so they are validated,
@@ -21,6 +22,8 @@ import { PROGRAMMES, VERIFICATION_TIERS } from '../identity/types.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { LIMIT_SCOPES, limitOverrideInputSchema } from './config.ts';
 import type { Limiter } from './limiter.ts';
+import type { PlannedMeter } from './meter-plan.ts';
+import { budgetWindow, type BudgetRead } from './meters.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 
 export interface LimitsAdminDeps {
@@ -48,17 +51,62 @@ export const LimitOverrideSchema = limitOverrideInputSchema.extend({
   updated_at: z.string(),
   source: z.enum(['config', 'runtime']),
 });
+const BudgetStateSchema = z.object({
+  window: z.enum(['day', 'month']).describe('the UTC calendar day or month the budget counts'),
+  spent_usd: z.number().describe('spent in the current window, as the limiter counts it: settled requests at their price, requests in flight at their reservation'),
+  limit_usd: z.number().describe('the cap in force (`limit`): after programme and verdict multipliers'),
+  remaining_usd: z.number().describe('limit_usd - spent_usd, never below 0'),
+  resets_at: z.string().describe('when the window ends and the budget starts again at 0 (ISO 8601, UTC midnight)'),
+}).nullable().describe('budgets only (daily_budget, monthly_budget): the counter as read now from the limits backend (shared by every node on Redis; this node\'s own on memory); null for other meters');
 const ExplainSchema = z.object({
   meters: z.array(z.object({
     scope: z.enum(LIMIT_SCOPES), subject: z.string(), model: z.string().nullable(), kind: z.string(),
     limit: z.number().describe('after programme and verdict multipliers: rpm, tokens, slots or USD'),
     burst: z.number().nullable(), multiplier: z.number(), key: z.string(),
+    budget: BudgetStateSchema,
   })),
+  read_at: z.string().nullable().describe('when the budgets were read (the limits backend\'s clock); null when no meter is a budget'),
 });
 const StatusSchema = z.object({
   enabled: z.boolean(), backend: z.string(), on_backend_failure: z.string(), circuit: z.enum(['closed', 'open', 'half_open']), in_flight: z.number(),
 });
 const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
+
+type BudgetState = z.output<typeof BudgetStateSchema>;
+
+/**
+ * The budgets among `meters`, read from the limits backend without charging: spent so far in the
+ * current UTC day or month (micro-USD counters, given in USD), the cap, when the window ends.
+ */
+async function readBudgets(limiter: Limiter, meters: readonly PlannedMeter[]): Promise<{ state: BudgetState[]; readAt: string | null }> {
+  const state: BudgetState[] = meters.map(() => null);
+  const at: number[] = [];
+  const reads: BudgetRead[] = [];
+  meters.forEach((m, i) => {
+    if (m.kind !== 'daily_budget' && m.kind !== 'monthly_budget') return;
+    at.push(i);
+    reads.push({ key: m.key, window: m.kind === 'daily_budget' ? 'day' : 'month' });
+  });
+  const backend = limiter.backend;
+  if (!reads.length || !backend.readBudgets) return { state, readAt: null };
+  let read;
+  try {
+    read = await backend.readBudgets(reads);
+  } catch (err) {
+    throw new WardenError('WARDEN_LIMITS_UNAVAILABLE', `the limits backend (${backend.name}) did not answer the budgets' read: ${(err as Error).message}`);
+  }
+  at.forEach((i, j) => {
+    const m = meters[i];
+    const spentMicro = read.used[j];
+    const limitMicro = Math.round(m.limit * 1e6);
+    state[i] = {
+      window: reads[j].window, spent_usd: spentMicro / 1e6, limit_usd: m.limit,
+      remaining_usd: Math.max(0, limitMicro - spentMicro) / 1e6,
+      resets_at: new Date(budgetWindow(read.nowUs, reads[j].window).endUs / 1000).toISOString(),
+    };
+  });
+  return { state, readAt: new Date(Math.floor(read.nowUs / 1000)).toISOString() };
+}
 
 /** The limits admin routes (registered through the admin API's route table). */
 export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
@@ -110,17 +158,21 @@ export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
         await limiter.refreshOverrides();
       } });
 
-    r.route({ method: 'POST', path: `${prefix}/explain`, operationId: 'explainLimits', tag, summary: 'The meters that would apply to a described request',
+    r.route({ method: 'POST', path: `${prefix}/explain`, operationId: 'explainLimits', tag,
+      summary: 'The meters that would apply to a described request; each budget with what it has spent in its window, its cap and when it resets',
       body: ExplainInput, response: ExplainSchema,
-      handler: ({ body: b }) => {
+      handler: async ({ body: b }) => {
         const meters = limiter.planner.plan({
           keyId: b.key_id, accountId: b.account_id, orgId: b.org_id, tier: b.tier, programme: b.programme,
           ip: b.ip, asn: b.asn, clusterId: b.cluster_id, model: b.model, verdictLevel: b.verdict_level,
         });
+        const budgets = await readBudgets(limiter, meters);
         return {
-          meters: meters.map((m) => ({
+          meters: meters.map((m, i) => ({
             scope: m.scope, subject: m.subject, model: m.model, kind: m.kind, limit: m.limit, burst: m.burst, multiplier: m.multiplier, key: m.key,
+            budget: budgets.state[i],
           })),
+          read_at: budgets.readAt,
         };
       } });
 

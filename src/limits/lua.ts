@@ -194,6 +194,24 @@ return out
 `;
 
 /**
+ * KEYS: one budget counter each. ARGV: now override ('' = TIME), then 'd' or 'm' per key.
+ * Returns now, then each budget's spend in its window as of now (0 in a window nothing was spent
+ * in yet). Reads only: the admin API's budget answers.
+ */
+export const BUDGETS_LUA = `${PRELUDE}
+local now = now_us()
+local out = {now}
+for k = 1, #KEYS do
+  local wid = window(now, ARGV[k + 1])
+  local st = redis.call('HMGET', KEYS[k], 'w', 'u')
+  local used = 0
+  if st[1] and tonumber(st[1]) == wid then used = tonumber(st[2]) end
+  out[#out + 1] = used
+end
+return out
+`;
+
+/**
  * KEYS: one per meter to settle, then the decision's mark. ARGV: now override, lease id, '1' to
  * settle only a decision that ran and was not undone yet (its mark is there), then three slots per
  * meter: 'g' interval delta | 'c' - - | 'b' window-id delta. A settle deletes the mark; a

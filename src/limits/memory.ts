@@ -2,7 +2,7 @@
  * In-process counters for one node: the same semantics as the Redis scripts (see meters.ts),
  * synchronous, with an injectable clock so tests can drive time.
  */
-import { budgetWindowEnd, budgetWindowId, PEEK_LEASE, RETRY_NEVER, concurrencyRetryUs, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindowEnd, budgetWindowId, PEEK_LEASE, RETRY_NEVER, concurrencyRetryUs, type BudgetRead, type BudgetSpend, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 /** Microseconds since epoch from the wall clock (ms precision is enough for one node, made monotonic). */
 export function wallClockUs(): () => number {
@@ -166,6 +166,17 @@ export class MemoryBackend implements LimitsBackend {
 
   /** Number of keys held (for tests and the sweep). */
   size(): number { return this.tat.size + this.leases.size + this.budgets.size; }
+
+  readBudgets(reads: readonly BudgetRead[], nowUs?: number): BudgetSpend {
+    const now = nowUs ?? this.clock();
+    return {
+      nowUs: now,
+      used: reads.map((r) => {
+        const state = this.budgets.get(r.key);
+        return state && state.windowId === budgetWindowId(now, r.window) ? state.used : 0;
+      }),
+    };
+  }
 
   close(): void {}
 }

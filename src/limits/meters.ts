@@ -88,7 +88,18 @@ export interface LimitsBackend {
   /** Returns (when the backend counts them) the expired leases of other requests removed meanwhile. */
   renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): void | number | Promise<void | number>;
   close(): void | Promise<void>;
+  /**
+   * What each budget has spent in its window as of now (micro-USD; 0 in a window nothing was spent
+   * in yet), without charging: the admin API's answer to "why was this customer refused". `nowUs`
+   * is the backend's clock (Redis TIME for the Redis backend), the one the windows were cut by.
+   */
+  readBudgets?(reads: readonly BudgetRead[], nowUs?: number): BudgetSpend | Promise<BudgetSpend>;
 }
+
+/** A budget counter to read: its key (without the backend's prefix) and its window. */
+export interface BudgetRead { key: string; window: 'day' | 'month' }
+/** Budgets read: the time they were read at (µs) and each one's spend in its current window (micro-USD). */
+export interface BudgetSpend { nowUs: number; used: number[] }
 
 const US_PER_DAY = 86_400_000_000;
 

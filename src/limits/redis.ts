@@ -18,8 +18,8 @@
  */
 import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
-import { DECIDE_LUA, DECIDED_MARK_MS, RENEW_LUA, SETTLE_LUA } from './lua.ts';
-import { budgetWindow, PEEK_LEASE, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { BUDGETS_LUA, DECIDE_LUA, DECIDED_MARK_MS, RENEW_LUA, SETTLE_LUA } from './lua.ts';
+import { budgetWindow, PEEK_LEASE, type BudgetRead, type BudgetSpend, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 /** ioredis, loaded when a Redis is first connected: a node with none configured never pays for it. */
 const requireCjs = createRequire(import.meta.url);
@@ -57,6 +57,7 @@ interface ScriptedRedis {
   wardenLimitsDecide(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
   wardenLimitsSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
   wardenLimitsRenew(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  wardenLimitsBudgets(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
 }
 
 /** Redis did not answer one command within `limits.redis.command_timeout_ms` (it may still: see undoLate). */
@@ -127,6 +128,7 @@ export class RedisBackend implements LimitsBackend {
     this.client.defineCommand('wardenLimitsDecide', { lua: DECIDE_LUA });
     this.client.defineCommand('wardenLimitsSettle', { lua: SETTLE_LUA });
     this.client.defineCommand('wardenLimitsRenew', { lua: RENEW_LUA });
+    this.client.defineCommand('wardenLimitsBudgets', { lua: BUDGETS_LUA });
     this.scripts = this.client as unknown as ScriptedRedis;
   }
 
@@ -195,6 +197,13 @@ export class RedisBackend implements LimitsBackend {
     const reclaimed = reply[2 + n * 4];
     if (reclaimed) decision.reclaimedSlots = reclaimed;
     return decision;
+  }
+
+  /** Each budget's spend in its window as of Redis's clock (BUDGETS_LUA); reads only. */
+  async readBudgets(reads: readonly BudgetRead[], nowUs?: number): Promise<BudgetSpend> {
+    const args: (string | number)[] = [...reads.map((r) => this.prefix + r.key), nowUs === undefined ? '' : nowUs, ...reads.map((r) => (r.window === 'day' ? 'd' : 'm'))];
+    const reply = await this.timed(this.scripts.wardenLimitsBudgets(reads.length, ...args));
+    return { nowUs: reply[0], used: reply.slice(1) };
   }
 
   /** Settle a request (with nothing to adjust too: it deletes the decision's mark). */

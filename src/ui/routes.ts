@@ -72,7 +72,10 @@ const SearchQuery = z.strictObject({
 
 const Counts = {
   requests: z.number(), ok: z.number(), limited: z.number(), denied: z.number(), unauthenticated: z.number(),
-  client_errors: z.number(), server_errors: z.number(), input_tokens: z.number(), output_tokens: z.number(), reasoning_tokens: z.number(),
+  client_errors: z.number(), server_errors: z.number(), input_tokens: z.number(),
+  cached_input_tokens: z.number().describe('Of input_tokens: read from the provider\'s prompt cache (billed at a fraction of the input price).'),
+  cache_write_tokens: z.number().describe('Of input_tokens: written to the provider\'s prompt cache.'),
+  output_tokens: z.number(), reasoning_tokens: z.number(),
 };
 export const UsageSummarySchema = z.object({
   from: z.string(), to: z.string(), bucket_s: z.number(),
@@ -97,7 +100,7 @@ export const InteractionSummarySchema = z.object({
   account_id: z.string().nullable(), org_id: z.string().nullable(), key_id: z.string().nullable(),
   client_ip: z.string(), country: z.string().nullable(), asn: z.number().nullable(), user_agent: z.string().nullable(),
   stream: z.boolean(), status: z.number(), error_code: z.string().nullable(),
-  input_tokens: z.number(), output_tokens: z.number(), reasoning_tokens: z.number(), tool_calls: z.number(),
+  input_tokens: z.number(), cached_input_tokens: z.number(), cache_write_tokens: z.number(), output_tokens: z.number(), reasoning_tokens: z.number(), tool_calls: z.number(),
   finish_reason: z.string().nullable(), duration_ms: z.number(), ttfb_ms: z.number().nullable(),
   params: z.object({ max_tokens: z.number().nullable(), n: z.number().nullable(), logprobs: z.boolean().nullable(), reasoning_effort: z.string().nullable(), thinking_budget: z.number().nullable() }),
   tools: z.number(), messages: z.number(), prompt_preview: z.string().nullable(),

@@ -55,6 +55,12 @@ function makeEvents(count: number): InteractionEvent[] {
       enforcement: { ...emptyEnforcement(), verdict: account === 'acct_c' ? 'throttle' : null },
     });
   }
+  // Some answers read their input from the prompt cache, some wrote it there.
+  out.forEach((e, i) => {
+    if (e.response.status >= 400) return;
+    if (i % 3 === 0) e.response.cached_input_tokens = Math.floor(e.response.input_tokens / 2);
+    if (i % 5 === 0) e.response.cache_write_tokens = Math.ceil(e.response.input_tokens / 4);
+  });
   // Like the gateway's ULIDs, ids sort in arrival order.
   out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   out.forEach((e, i) => { e.id = `01EV${String(i).padStart(22, '0')}`; });
@@ -64,7 +70,7 @@ function makeEvents(count: number): InteractionEvent[] {
 const EVENTS = makeEvents(700);
 
 function countsOf(events: InteractionEvent[]): UsageCounts {
-  const c: UsageCounts = { requests: 0, ok: 0, limited: 0, denied: 0, unauthenticated: 0, client_errors: 0, server_errors: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 };
+  const c: UsageCounts = { requests: 0, ok: 0, limited: 0, denied: 0, unauthenticated: 0, client_errors: 0, server_errors: 0, input_tokens: 0, cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0 };
   for (const e of events) {
     const s = e.response.status;
     c.requests++;
@@ -75,6 +81,8 @@ function countsOf(events: InteractionEvent[]): UsageCounts {
     else if (s >= 500) c.server_errors++;
     else c.client_errors++;
     c.input_tokens += e.response.input_tokens;
+    c.cached_input_tokens += e.response.cached_input_tokens ?? 0;
+    c.cache_write_tokens += e.response.cache_write_tokens ?? 0;
     c.output_tokens += e.response.output_tokens;
     c.reasoning_tokens += e.response.reasoning_tokens;
   }
@@ -424,5 +432,28 @@ test('search and interactions: paging ids are checked', async () => {
     assert.equal(await status('/usage/interactions?before=acct_01ARZ3NDEKTSV4RRFFQ69G5FAV'), 400);
   } finally {
     await w.close();
+  }
+});
+
+test('SQLite: rows the dashboard copied before the prompt cache\'s split was kept are copied again with it', async () => {
+  const { migrateSqlite } = await import('../store/index.ts');
+  const { SQLITE_USAGE_MIGRATIONS } = await import('./usage.ts');
+  const db = openSqlite(':memory:');
+  try {
+    const events = new SqliteEventStore(db);
+    const cached = EVENTS.filter((e) => (e.response.cached_input_tokens ?? 0) > 0).slice(0, 20);
+    await events.appendBatch(cached);
+    // usage_rows as the release before made it, already holding these events (without the split).
+    migrateSqlite(db, 'ui_usage', SQLITE_USAGE_MIGRATIONS.slice(0, 2));
+    const copy = db.prepare(`INSERT INTO usage_rows (id, ts, account_id, org_id, key_id, model, client_ip, status, error_code, input_tokens, output_tokens, reasoning_tokens, country, asn, flavour, verdict)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, ?, NULL)`);
+    for (const e of cached) copy.run(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, e.response.input_tokens, e.response.output_tokens, e.response.reasoning_tokens, e.flavour);
+    const usage = sqliteUsageStore(db, { thread: 'inline' });
+    const s = await usage.summary({ from: FROM, to: TO }, 3600);
+    assert.equal(s.totals.requests, cached.length, 'every event counted once');
+    assert.equal(s.totals.cached_input_tokens, cached.reduce((a, e) => a + (e.response.cached_input_tokens ?? 0), 0), `the cache reads of rows copied before the upgrade are counted: ${JSON.stringify(s.totals)}`);
+    assert.ok(s.totals.cached_input_tokens > 0);
+  } finally {
+    db.close();
   }
 });

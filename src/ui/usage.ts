@@ -46,6 +46,9 @@ export interface UsageCounts {
   client_errors: number;
   server_errors: number;
   input_tokens: number;
+  /** Of `input_tokens`: read from the provider's prompt cache (billed at a fraction), and written to it. */
+  cached_input_tokens: number;
+  cache_write_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
 }
@@ -94,6 +97,9 @@ export interface InteractionSummary {
   status: number;
   error_code: string | null;
   input_tokens: number;
+  /** Of `input_tokens`: read from the prompt cache, and written to it (0 when none). */
+  cached_input_tokens: number;
+  cache_write_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
   tool_calls: number;
@@ -165,7 +171,7 @@ export const CATCH_UP_CHUNK = 20_000;
 /** How far behind the newest copied row a late event may arrive and still be counted. */
 export const CATCH_UP_LAG_MS = 15 * 60_000;
 
-const USAGE_COLUMNS = 'id, ts, account_id, org_id, key_id, model, client_ip, status, error_code, input_tokens, output_tokens, reasoning_tokens, country, asn, flavour, verdict';
+const USAGE_COLUMNS = 'id, ts, account_id, org_id, key_id, model, client_ip, status, error_code, input_tokens, output_tokens, reasoning_tokens, country, asn, flavour, verdict, cached_input_tokens, cache_write_tokens';
 
 export const SQLITE_USAGE_MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE usage_rows (
@@ -184,6 +190,22 @@ export const SQLITE_USAGE_MIGRATIONS: readonly Migration[] = [
   // the ts index it starts with). Readers of version 1 read the same table: compatible.
   { sql: `CREATE INDEX usage_rows_range ON usage_rows (ts, status, error_code, account_id, client_ip, model, input_tokens, output_tokens, reasoning_tokens);
      DROP INDEX IF EXISTS usage_rows_ts;`, compatible: true },
+  // The prompt cache's reads and writes. The rows copied so far lack them, so the table is made
+  // again and the next query copies every event anew (once; docs/dashboard.md). Not declared
+  // compatible: an older Warden restarted on it would copy rows without the split.
+  `DROP TABLE usage_rows;
+   CREATE TABLE usage_rows (
+     id TEXT PRIMARY KEY, ts TEXT NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT, model TEXT NOT NULL, client_ip TEXT NOT NULL,
+     status INTEGER NOT NULL, error_code TEXT,
+     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
+     country TEXT, asn INTEGER, flavour TEXT NOT NULL, verdict TEXT,
+     cached_input_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX usage_rows_account ON usage_rows (account_id, ts);
+   CREATE INDEX usage_rows_org ON usage_rows (org_id, ts);
+   CREATE INDEX usage_rows_ip ON usage_rows (client_ip, ts);
+   CREATE INDEX usage_rows_range ON usage_rows (ts, status, error_code, account_id, client_ip, model, input_tokens, output_tokens, reasoning_tokens, cached_input_tokens, cache_write_tokens);`,
 ];
 
 const PG_USAGE_MIGRATIONS: readonly Migration[] = [
@@ -200,6 +222,20 @@ const PG_USAGE_MIGRATIONS: readonly Migration[] = [
    CREATE INDEX IF NOT EXISTS usage_rows_ip ON usage_rows (client_ip, ts);`,
   // As on SQLite: the range's columns in the index, for index-only scans of a time range.
   { sql: `CREATE INDEX IF NOT EXISTS usage_rows_range ON usage_rows (ts) INCLUDE (status, error_code, account_id, client_ip, model, input_tokens, output_tokens, reasoning_tokens);`, compatible: true },
+  // As on SQLite: the prompt cache's split, every event copied anew by the next query.
+  `DROP TABLE usage_rows;
+   CREATE TABLE usage_rows (
+     id TEXT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT, model TEXT NOT NULL, client_ip TEXT NOT NULL,
+     status INTEGER NOT NULL, error_code TEXT,
+     input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,
+     country TEXT, asn BIGINT, flavour TEXT NOT NULL, verdict TEXT,
+     cached_input_tokens BIGINT NOT NULL DEFAULT 0, cache_write_tokens BIGINT NOT NULL DEFAULT 0
+   );
+   CREATE INDEX usage_rows_account ON usage_rows (account_id, ts);
+   CREATE INDEX usage_rows_org ON usage_rows (org_id, ts);
+   CREATE INDEX usage_rows_ip ON usage_rows (client_ip, ts);
+   CREATE INDEX usage_rows_range ON usage_rows (ts) INCLUDE (status, error_code, account_id, client_ip, model, input_tokens, output_tokens, reasoning_tokens, cached_input_tokens, cache_write_tokens);`,
 ];
 
 /** The SQLite dialect on a connection of this thread (the query thread runs it on its own connection). */
@@ -215,7 +251,8 @@ export function sqliteDialect(db: SqliteDb): Dialect {
         `INSERT OR IGNORE INTO usage_rows (${USAGE_COLUMNS})
          SELECT e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client_ip, e.status, ${j('response.error_code')},
            COALESCE(${j('response.input_tokens')}, 0), COALESCE(${j('response.output_tokens')}, 0), COALESCE(${j('response.reasoning_tokens')}, 0),
-           ${j('client.country')}, ${j('client.asn')}, COALESCE(${j('flavour')}, ''), ${j('enforcement.verdict')}
+           ${j('client.country')}, ${j('client.asn')}, COALESCE(${j('flavour')}, ''), ${j('enforcement.verdict')},
+           COALESCE(${j('response.cached_input_tokens')}, 0), COALESCE(${j('response.cache_write_tokens')}, 0)
          FROM events e WHERE e.ts >= ? AND NOT EXISTS (SELECT 1 FROM usage_rows u WHERE u.id = e.id)
          ORDER BY e.ts LIMIT ? RETURNING ts`,
       );
@@ -241,7 +278,8 @@ function postgresDialect(pool: PgPool): Dialect {
          SELECT e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client_ip, e.status, ${j(['response', 'error_code'])},
            COALESCE(CAST(${j(['response', 'input_tokens'])} AS BIGINT), 0), COALESCE(CAST(${j(['response', 'output_tokens'])} AS BIGINT), 0),
            COALESCE(CAST(${j(['response', 'reasoning_tokens'])} AS BIGINT), 0),
-           ${j(['client', 'country'])}, CAST(${j(['client', 'asn'])} AS BIGINT), COALESCE(${j(['flavour'])}, ''), ${j(['enforcement', 'verdict'])}
+           ${j(['client', 'country'])}, CAST(${j(['client', 'asn'])} AS BIGINT), COALESCE(${j(['flavour'])}, ''), ${j(['enforcement', 'verdict'])},
+           COALESCE(CAST(${j(['response', 'cached_input_tokens'])} AS BIGINT), 0), COALESCE(CAST(${j(['response', 'cache_write_tokens'])} AS BIGINT), 0)
          FROM events e WHERE e.ts >= $1 AND NOT EXISTS (SELECT 1 FROM usage_rows u WHERE u.id = e.id)
          ORDER BY e.ts LIMIT $2
          ON CONFLICT (id) DO NOTHING RETURNING ts`,
@@ -350,6 +388,8 @@ class SqlUsageStore implements UsageStore {
       'SUM(CASE WHEN status >= 400 AND status < 500 AND status NOT IN (401, 403, 429) THEN 1 ELSE 0 END) AS client_errors',
       'SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END) AS server_errors',
       'SUM(input_tokens) AS input_tokens',
+      'SUM(cached_input_tokens) AS cached_input_tokens',
+      'SUM(cache_write_tokens) AS cache_write_tokens',
       'SUM(output_tokens) AS output_tokens',
       'SUM(reasoning_tokens) AS reasoning_tokens',
     ].join(', ');
@@ -468,7 +508,8 @@ function countsOf(r: Row): UsageCounts {
   return {
     requests: n(r.requests), ok: n(r.ok), limited: n(r.limited), denied: n(r.denied), unauthenticated: n(r.unauthenticated),
     client_errors: n(r.client_errors), server_errors: n(r.server_errors),
-    input_tokens: n(r.input_tokens), output_tokens: n(r.output_tokens), reasoning_tokens: n(r.reasoning_tokens),
+    input_tokens: n(r.input_tokens), cached_input_tokens: n(r.cached_input_tokens), cache_write_tokens: n(r.cache_write_tokens),
+    output_tokens: n(r.output_tokens), reasoning_tokens: n(r.reasoning_tokens),
   };
 }
 
@@ -487,7 +528,8 @@ export function summariseEvent(e: InteractionEvent): InteractionSummary {
     client_ip: e.client.ip, country: e.client.country, asn: e.client.asn, user_agent: e.client.user_agent,
     stream: e.request?.stream ?? false,
     status: e.response.status, error_code: e.response.error_code,
-    input_tokens: e.response.input_tokens, output_tokens: e.response.output_tokens, reasoning_tokens: e.response.reasoning_tokens,
+    input_tokens: e.response.input_tokens, cached_input_tokens: e.response.cached_input_tokens ?? 0, cache_write_tokens: e.response.cache_write_tokens ?? 0,
+    output_tokens: e.response.output_tokens, reasoning_tokens: e.response.reasoning_tokens,
     tool_calls: e.response.tool_calls, finish_reason: e.response.finish_reason,
     duration_ms: e.duration_ms, ttfb_ms: e.response.ttfb_ms,
     params: {

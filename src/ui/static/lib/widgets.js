@@ -31,6 +31,18 @@ export function enforcementCell(i) {
   return parts.length ? h('span', { class: 'badges' }, parts) : h('span', { class: 'muted', text: '—' });
 }
 
+/**
+ * The prompt cache's share of the input (`cached_input_tokens` read, `cache_write_tokens` written),
+ * as a muted note; null when there is none. Cache reads are billed at a fraction of the input price.
+ */
+export function cacheNote(c, cls = 'small') {
+  const read = c.cached_input_tokens ?? 0;
+  const write = c.cache_write_tokens ?? 0;
+  if (!read && !write) return null;
+  const parts = [read ? `${fmtCompact(read)} cache read` : null, write ? `${fmtCompact(write)} cache write` : null].filter(Boolean);
+  return h('span', { class: `muted ${cls}`, text: `in: ${parts.join(', ')}` });
+}
+
 /** Recent interactions (newest first) with their enforcement. */
 export function interactionsTable(rows, { caption = 'Recent interactions', showAccount = true } = {}) {
   return table({
@@ -43,6 +55,7 @@ export function interactionsTable(rows, { caption = 'Recent interactions', showA
       { label: 'Status', value: (i) => h('span', { class: 'badges' }, statusBadge(i.status), i.error_code ? h('code', { class: 'small', text: i.error_code.replace(/^WARDEN_/, '') }) : null) },
       // Output includes reasoning: the reasoning share is said as part of it, not added to it.
       { label: 'Tokens in / out', num: true, value: (i) => h('span', null, `${fmtCompact(i.input_tokens)} / ${fmtCompact(i.output_tokens)}`,
+        cacheNote(i, 'small tokens-cache'),
         i.reasoning_tokens ? h('span', { class: 'muted small tokens-reasoning', text: `of which ${fmtCompact(i.reasoning_tokens)} reasoning` }) : null) },
       { label: 'Boundary', value: enforcementCell },
       { label: 'Prompt', value: (i) => (i.prompt_preview ? h('span', { class: 'preview', title: i.prompt_preview, text: i.prompt_preview }) : h('span', { class: 'muted', text: i.tools ? `${i.tools} tools` : '—' })) },
@@ -78,6 +91,9 @@ export function usageTable(by, rows, { compact = false } = {}) {
     { label: 'Tokens out', num: true, value: (r) => fmtCompact(r.output_tokens) },
   ];
   if (!compact) {
+    // Of Tokens in: the prompt cache's reads (billed at a fraction) and writes.
+    cols.push({ label: 'Cache read', num: true, title: 'Of Tokens in: read from the provider\'s prompt cache (billed at a fraction of the input price)', value: (r) => fmtCompact(r.cached_input_tokens ?? 0) });
+    cols.push({ label: 'Cache write', num: true, title: 'Of Tokens in: written to the provider\'s prompt cache', value: (r) => fmtCompact(r.cache_write_tokens ?? 0) });
     cols.push({ label: 'Reasoning', num: true, value: (r) => fmtCompact(r.reasoning_tokens) });
     if (by !== 'account' && by !== 'key') cols.push({ label: 'Accounts', num: true, value: (r) => fmtInt(r.accounts) });
     if (by !== 'ip') cols.push({ label: 'IPs', num: true, value: (r) => fmtInt(r.ips) });

@@ -265,7 +265,7 @@ export async function render(main, [id], query, ctx) {
       replace(usageBox,
         h('div', { class: 'kpis' },
           kpi('Requests', fmtCompact(t.requests)),
-          kpi('Tokens in / out', `${fmtCompact(t.input_tokens)} / ${fmtCompact(t.output_tokens)}`),
+          kpi('Tokens in / out', `${fmtCompact(t.input_tokens)} / ${fmtCompact(t.output_tokens)}`, t.cached_input_tokens || t.cache_write_tokens ? `in: ${fmtCompact(t.cached_input_tokens ?? 0)} cache read, ${fmtCompact(t.cache_write_tokens ?? 0)} cache write` : null),
           kpi('Refused', t.requests ? fmtPct((t.limited + t.denied) / t.requests) : '—', `${fmtInt(t.limited)} limited, ${fmtInt(t.denied)} denied`),
           kpi('Client IPs', fmtInt(t.ips))),
         stackedBars({ title: 'Requests by outcome', points: withErrors(summary.series), bucketS: summary.bucket_s, series: OUTCOME_SERIES }),

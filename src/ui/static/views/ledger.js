@@ -85,6 +85,9 @@ export async function render(main, _params, query, ctx) {
           { label: 'Refused', num: true, value: (u) => fmtInt(u.refused ?? 0) },
           { label: 'Errors', num: true, value: (u) => fmtInt(u.errors) },
           { label: 'Tokens in / out', num: true, value: (u) => `${fmtInt(u.input_tokens)} / ${fmtInt(u.output_tokens)}` },
+          // Of the input: the prompt cache's reads and writes, from the leaves that record them (warden.ledger/2).
+          { label: 'Cache read / write', num: true, title: 'Of Tokens in, from the signed leaves; leaves written before the split was recorded have none', value: (u) => h('span', null, `${fmtInt(u.cached_input_tokens ?? 0)} / ${fmtInt(u.cache_write_tokens ?? 0)}`,
+            u.cache_unrecorded ? h('span', { class: 'muted small', text: ` (${fmtInt(u.cache_unrecorded)} requests without the split)` }) : null) },
           { label: 'IPs', value: (u) => (u.ips ?? []).slice(0, 5).join(', ') + ((u.ips ?? []).length > 5 ? ` +${u.ips.length - 5}` : '') },
           { label: 'Countries', value: (u) => (u.countries ?? []).join(', ') },
           { label: 'First / last', value: (u) => h('span', null, when(u.first_ts), ' – ', when(u.last_ts)) },

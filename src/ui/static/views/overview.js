@@ -37,7 +37,7 @@ export async function render(main, _params, query, ctx) {
     refreshInPlace(body,
       h('section', { class: 'kpis', 'aria-label': 'Key figures' },
         kpi('Requests', fmtCompact(t.requests), `${fmtInt(t.ok)} served`),
-        kpi('Tokens in', fmtCompact(t.input_tokens)),
+        kpi('Tokens in', fmtCompact(t.input_tokens), t.cached_input_tokens || t.cache_write_tokens ? `${fmtCompact(t.cached_input_tokens ?? 0)} cache read, ${fmtCompact(t.cache_write_tokens ?? 0)} cache write` : null),
         kpi('Tokens out', fmtCompact(t.output_tokens), t.reasoning_tokens ? `${fmtCompact(t.reasoning_tokens)} reasoning` : null),
         kpi('Accounts', fmtInt(t.accounts), `${fmtInt(t.ips)} client IP${t.ips === 1 ? '' : 's'}`),
         kpi('Refusal rate', t.requests ? fmtPct(refused / t.requests) : '—', `${fmtInt(t.limited)} limited, ${fmtInt(t.denied)} denied`),

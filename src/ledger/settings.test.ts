@@ -67,7 +67,8 @@ async function checkLog(storage: LedgerStorage, signer: NoteSigner, digestA: str
   const op = records.find((r) => r.kind === 'verdict' && r.source === 'operator') as VerdictRecord;
   assert.equal(op.settings_digest, null, 'an operator\'s verdict is not the detector\'s: it names no settings');
   const interaction = records.find((r) => r.kind === 'interaction')!;
-  assert.equal(interaction.schema, 'warden.ledger/1', 'interaction leaves are unchanged');
+  assert.equal(interaction.schema, 'warden.ledger/2', 'interaction leaves are /2 for the prompt cache\'s split');
+  assert.ok(!('settings_digest' in interaction), 'interaction leaves name no settings');
 
   const report = await verifyLedger(storage, { origin: ORIGIN, verifiers: [signer.verifier()] });
   assert.ok(report.ok, `the log verifies: ${report.problems.map((p) => p.message).join('; ')}`);

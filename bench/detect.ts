@@ -15,6 +15,7 @@ import { readAccountFacts } from '../src/identity/facts-file.ts';
 import { SharedIndicators, VERDICT_LEVELS } from '../src/detect/index.ts';
 import { buildCaseFile, caseToStix, stixToIndicators } from '../src/cases/index.ts';
 import { openSqlite, SqliteEventStore } from '../src/store/index.ts';
+import { REDTEAM_BOUGHT, REDTEAM_STRATEGIES } from './detect-redteam-config.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -714,7 +715,46 @@ async function quietQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,holdout,scan,path,memory` runs a subset (all by default).
+/**
+ * Harvest strategies the detector was not built against (red team), reported apart from the tuned
+ * presets: each a campaign of 40 accounts bought with their history (in use for months, a card,
+ * a free-mail signup and a residential address of their own each, human timing, paraphrased public
+ * maths and coding items), dressed one way (`dress`, docs/traffic-model.md): the working asked
+ * for in a system prompt of each account's own and the questions sent bare; a conversation whose
+ * every turn is a new item; the harvest hidden in a bought application's own traffic (60% of its
+ * sessions its users' chats, every request with the application's system prompt); the working
+ * asked for in languages the lexicons do not hold. `default` preset, 5 days, 300 organic accounts
+ * (600 without --quick). Flagged and contained = throttle or above.
+ */
+async function redteamQuality() {
+  const { dir, prompts } = trafficPrompts();
+  const seeds = quick ? [5] : [5, 6];
+  const organicAccounts = quick ? 300 : 600;
+  const rows: string[] = [];
+  let events = 0;
+  for (const seed of seeds) {
+    const campaigns = REDTEAM_STRATEGIES.map(([id, , over]) => ({ ...structuredClone(REDTEAM_BOUGHT), ...over, id, dress: { ...(over.dress as object ?? {}) }, signup: { ...(REDTEAM_BOUGHT.signup as object), ...(over.signup as object ?? {}) }, params: { ...(REDTEAM_BOUGHT.params as object), ...(over.params as object ?? {}) } }));
+    const run = generateTraffic(resolveScenario({ preset: 'default', days: 5, organic: { accounts: organicAccounts }, campaigns }, { seed }), { prompts });
+    const evs = [...run.events];
+    events += evs.length;
+    const { evaluation: rep } = await runDetector('warden', evs, run.labels as LabelLine[]);
+    const perAccount = new Map<string, number>();
+    for (const ev of evs) if (ev.account_id) perAccount.set(ev.account_id, (perAccount.get(ev.account_id) ?? 0) + 1);
+    for (const [id, what] of REDTEAM_STRATEGIES) {
+      const c = rep.campaigns.find((x) => x.campaign_id === id);
+      if (!c) { rows.push(`| ${seed} | ${id} | ${what} | (no traffic) | | | | |`); continue; }
+      const n = (run.labels as LabelLine[]).flatMap((l) => (l.type === 'account' && l.campaign_id === id && perAccount.has(l.account_id) ? [perAccount.get(l.account_id)!] : [])).sort((a, b) => a - b);
+      rows.push(`| ${seed} | ${id} | ${what} | ${n[n.length >> 1] ?? 0} | ${c.accounts_flagged}/${c.accounts_active} | ${pct(c.contained ? c.share_requests_before_containment : 1)} | ${c.served_requests.toLocaleString('en')} | ${rep.totals.organic_accounts_flagged}/${rep.totals.organic_accounts} |`);
+    }
+  }
+  log(`\n### Red team: harvest strategies not in the tuned presets (default preset, 5 days, ${organicAccounts} organic accounts, seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log('Each campaign 40 accounts bought with their history, sharing nothing. Flagged and contained = throttle or above; "served": the campaign\'s requests served below throttle; "share served": before containment (100%: never contained).\n');
+  log('| seed | campaign | strategy | requests per account (median) | accounts flagged | share served before containment | served | organic accounts flagged |');
+  log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
@@ -727,6 +767,7 @@ if (want('exchange')) await exchangeQuality();
 if (want('cohort')) await cohortQuality();
 if (want('facts')) await factsQuality();
 if (want('quiet')) await quietQuality();
+if (want('redteam')) await redteamQuality();
 if (want('holdout') || want('scan') || want('path') || want('memory')) {
   const { events } = await quality();
   const engine = want('scan') || want('path') ? await throughput(events) : new DetectorEngine();

@@ -361,7 +361,7 @@ test('padding that changes between requests: harvesters rotating preambles or hi
   assertThrottled(res, 'acct_faketraj', 60);
 });
 
-test('padding reworded for every request is still input (a limit, docs/detector.md): made-up preambles and rewordings drawn from twenty keep harvesters at watch', () => {
+test('padding reworded for every request is still input (a limit, docs/detector.md): made-up preambles keep harvesters at watch; rewordings drawn from twenty, which leave a ratio of 6 to 8, are throttled since the working asked for on most requests passes from 6', () => {
   const reworded: Shape = { messages: (q, _n, r) => [user(`${REWORDINGS[Math.floor(r() * REWORDINGS.length)]}\n\n${cot(q)}`)], out: harvestOut };
   const madeUp: Shape = { messages: (q, _n, r) => [user(`${madeUpPreamble(r)}\n\n${cot(q)}`)], out: harvestOut };
   const res = run([
@@ -369,8 +369,12 @@ test('padding reworded for every request is still input (a limit, docs/detector.
     ...accounts('acct_madeup', 8, madeUp, (r, emit) => humanPace(r, 10, emit)),
   ]);
   // Text not sent before is input, as a person's new document is: what tells these apart is not read.
-  assertAtMostWatch(res, 'acct_reworded');
   assertAtMostWatch(res, 'acct_madeup');
+  // The rewordings are shorter: the ratio they leave passes where the working is asked for on
+  // most requests (VISIBLE_WORKING).
+  const s = throttledSummary(res, 'acct_reworded');
+  console.log(`# acct_reworded: ${s.text}`);
+  assert.ok(s.accounts === 8 && s.throttled === 8, `reworded: ${s.text}`);
 });
 
 test('material that changes between requests stays input: an application putting retrieved passages before each question, asking for steps, stays at watch', () => {

@@ -40,6 +40,21 @@ export function payloadKey(ev: InteractionEvent): number {
   return 0;
 }
 export const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3, minResent: 0.5 };
+/**
+ * The working asked for on most requests: `outputInput` is the ratio the test asks of an account
+ * whose reasoning elicitation share is `elicitation` or more. The ratio of 10 was read from
+ * harvests whose output counts reasoning tokens (a trace or hidden reasoning, billed as output);
+ * a harvest of the working written out in the answer (thinking off, the steps asked for in the
+ * question or in a system prompt of the account's own) yields some 4 to 9 times a dataset item's
+ * length. People who converse stay below the single-shot share whatever they ask, and people who
+ * ask single-shot questions ask for the working on a fraction of them (hobbyist median 0.15).
+ */
+export const VISIBLE_WORKING = { elicitation: 0.5, outputInput: 6 };
+
+/** The output/input ratio the whole-window test asks of an account eliciting reasoning on `elicit` of its requests. */
+export function yieldRatioFloor(elicit: number): number {
+  return elicit >= VISIBLE_WORKING.elicitation ? VISIBLE_WORKING.outputInput : YIELD.outputInput;
+}
 
 /** The readings the harvest yield test compares (an indicator not read counts as 0; timing as -1: unknown). */
 export function yieldReadings(values: IndicatorValues): { single: number; ratio: number; elicit: number; closed: number; timing: number; tpl: number } {
@@ -102,7 +117,9 @@ export function harvestYieldReasons(values: IndicatorValues, requests: number, c
     { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: `independent single-shot questions, high output yield and ${elicited ? 'reasoning elicitation' : 'closed-form tasks worded as dataset items'} at a human pace, from one account` },
     { signal: 'yield_requests', value: round(requests), threshold: YIELD.minRequests },
     { signal: 'yield_single_shot_share', value: round(y.single), threshold: YIELD.singleShot },
-    { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: YIELD.outputInput },
+    y.ratio >= YIELD.outputInput || !elicited
+      ? { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: YIELD.outputInput }
+      : { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: VISIBLE_WORKING.outputInput, detail: `the working asked for on ${round(y.elicit)} of the requests (${VISIBLE_WORKING.elicitation} or more): written out in the answer, it yields less than reasoning tokens do (${YIELD.outputInput} otherwise)` },
     elicited
       ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
       : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: closedTaskShare, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
@@ -133,6 +150,17 @@ export function harvestYieldReasons(values: IndicatorValues, requests: number, c
  * questions in a conversation, a floor below the whole-window test's 0.65.
  */
 export const ITEMS = { minItems: 20, outputInput: 10, minShare: 0.4, minIndependent: 0.5 };
+/**
+ * The harvest part judged by its volume: `minItems` windowed questions or more (twice the share
+ * path's), making `minShare` of the requests or more, with `minIndependent` of the requests
+ * single-shot or new questions in a conversation. An application's own users (an account bought
+ * with its traffic, or a harvest run through a real product) can be most of an account's requests
+ * and lower the harvest's share below ITEMS.minShare, never the number of questions it harvests.
+ * A person who chats all day and asks for steps now and then does not ask forty such questions in
+ * a window; a tutoring product whose users follow up on their problems has most of its requests
+ * follow-ups (below `minIndependent`).
+ */
+export const ITEMS_BY_VOLUME = { minItems: 40, minShare: 0.2, minIndependent: 0.4 };
 export const ITEM_COLUMNS = 4;
 
 /** Count one request (of `weight` prompts), a single-shot coding or maths one or a new question in a conversation, in account i's harvest part when it asks for reasoning. */
@@ -168,19 +196,30 @@ export interface ItemReadings { items: number; share: number; ratio: number; inC
 
 /** Whether the harvest part passes on its own (the pipeline conditions are the engine's, as for the whole window). */
 export function itemsPass(x: ItemReadings, single: number): boolean {
-  return x.items >= ITEMS.minItems && x.ratio >= ITEMS.outputInput && x.share >= ITEMS.minShare && single + x.inConversation >= ITEMS.minIndependent;
+  if (x.items < ITEMS.minItems || x.ratio < ITEMS.outputInput) return false;
+  return (x.share >= ITEMS.minShare && single + x.inConversation >= ITEMS.minIndependent) || itemsByVolume(x, single);
+}
+
+/** Whether the harvest part passes by its volume (ITEMS_BY_VOLUME) rather than its share. */
+export function itemsByVolume(x: ItemReadings, single: number): boolean {
+  return x.items >= ITEMS_BY_VOLUME.minItems && x.ratio >= ITEMS.outputInput && x.share >= ITEMS_BY_VOLUME.minShare && single + x.inConversation >= ITEMS_BY_VOLUME.minIndependent;
 }
 
 /** The explanation of a harvest part that passed on its own. */
 export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, requests: number, resent: number): VerdictReason[] {
   const y = yieldReadings(values);
+  // By its share when it passes that way, else by its volume (the thresholds it met).
+  const byShare = x.share >= ITEMS.minShare && y.single + x.inConversation >= ITEMS.minIndependent;
+  const t = byShare ? ITEMS : ITEMS_BY_VOLUME;
   return [
-    { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'its independent questions asking for reasoning, judged apart from the conversations around them: as many and as high-yield as a harvest, at a human pace, from one account' },
+    { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: byShare
+      ? 'its independent questions asking for reasoning, judged apart from the conversations around them: as many and as high-yield as a harvest, at a human pace, from one account'
+      : 'its independent questions asking for reasoning, judged by their number apart from the rest of its traffic (an application\'s users, chats): twice as many as a harvest part needs, high-yield, at a human pace, from one account' },
     { signal: 'yield_requests', value: round(requests), threshold: YIELD.minRequests },
-    { signal: 'yield_reasoning_questions', value: round(x.items), threshold: ITEMS.minItems, detail: `windowed coding or maths questions asking for reasoning: single-shot, or new questions in a conversation (${round(x.inConversation)} of the requests)` },
-    { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: ITEMS.minShare },
+    { signal: 'yield_reasoning_questions', value: round(x.items), threshold: t.minItems, detail: `windowed coding or maths questions asking for reasoning: single-shot, or new questions in a conversation (${round(x.inConversation)} of the requests)` },
+    { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: t.minShare },
     { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS.outputInput, detail: 'output/input ratio of those questions alone' },
-    { signal: 'yield_independent_share', value: round(y.single + x.inConversation), threshold: ITEMS.minIndependent, detail: 'single-shot requests and new questions in a conversation' },
+    { signal: 'yield_independent_share', value: round(y.single + x.inConversation), threshold: t.minIndependent, detail: 'single-shot requests and new questions in a conversation' },
     y.timing >= 0
       ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
       : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },

@@ -13,7 +13,7 @@ import type { SimAccount } from './population.ts';
 import { USER_AGENTS } from './population.ts';
 import {
   applyTemplate, assistantStandIn, REVIEW_CRITERIA, reviewPayload, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
-  paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template,
+  paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template, productSystemPrompt, workingSystemPrompt, workingInLanguage, NEXT_ITEM,
 } from './textgen.ts';
 import { biasSummary, chosenTokens, sweepMap, VOCABULARY } from './logit.ts';
 import { EMBED_DIMS, EMBED_MODEL, embeddingCorpus, simulatedEmbeddings } from './embed.ts';
@@ -482,15 +482,15 @@ export class Engine {
   }
 
   /** A human conversation: turns with think time; history grows. */
-  private chatSession(lane: Lane, t0: number): Session {
+  private chatSession(lane: Lane, t0: number, host?: { system: string; turnsMean: number }): Session {
     const a = lane.account;
     const rng = lane.rng;
-    const turns = Math.min(30, rng.geometric(a.turnsMean));
+    const turns = Math.min(30, rng.geometric(host?.turnsMean ?? a.turnsMean));
     const history: EventMessage[] = [];
     const model = this.model(lane, t0);
     const stream = this.stream(lane);
     const keyIndex = rng.int(a.keyIds.length);
-    const system = a.role === 'product' || a.role === 'service' || (a.kind === 'enterprise' && rng.chance(0.4)) ? a.group?.system ?? null : rng.chance(0.1) ? 'You are a helpful assistant.' : null;
+    const system = host ? host.system : a.role === 'product' || a.role === 'service' || (a.kind === 'enterprise' && rng.chance(0.4)) ? a.group?.system ?? null : rng.chance(0.1) ? 'You are a helpful assistant.' : null;
     const { params, reasoningTokens } = this.params(lane, model);
     let pool = this.organicPool(a, rng);
     let turn = 0;
@@ -841,6 +841,16 @@ export class Engine {
     const rng = lane.rng;
     const tpl = (k: TaskKind): Template | null => (c.templates > 0 && !c.as_written && rt.templates[k].length ? rt.templates[k][rng.int(rt.templates[k].length)] : null);
     const para = (s: string) => (rng.chance(c.paraphrase) ? paraphrase(s, rng) : s);
+    const d = c.dress;
+    if ((d.elicit === 'system' || d.languages.length > 0 || d.cover > 0) && (task === 'cot' || task === 'math' || task === 'code')) {
+      // A dressed harvest: the item paraphrased, the working asked for where the strategy puts it.
+      const q = para(this.pool(task === 'code' ? 'code' : task === 'math' || rng.chance(0.7) ? 'math' : 'code', rng));
+      const out = task === 'code' ? lnTokens(rng, 900, 0.6, 50) : lnTokens(rng, 600, 0.6, 30);
+      const host = d.cover > 0 ? hostSystem(a) : null;
+      if (d.elicit === 'system') return { text: q, system: host ? `${host}\n${workingSystemPrompt(new Rng(a.seed, 'working-system'))}` : workingSystemPrompt(new Rng(a.seed, 'working-system')), out };
+      if (d.languages.length > 0) return { text: workingInLanguage(q, d.languages, rng), system: host ?? rt.system, out };
+      return { text: paraphrasedCot(q, rng), system: host, out };
+    }
     switch (task) {
       case 'cot': case 'math': {
         const q = para(this.pool(task === 'math' || rng.chance(0.7) ? 'math' : rng.chance(0.5) ? 'code' : 'chat', rng));
@@ -865,6 +875,48 @@ export class Engine {
     }
   }
 
+  /**
+   * A harvest shaped as a conversation: every turn a new item (its working asked for as the
+   * campaign's dress says), the answers served before it sent back as history.
+   */
+  private harvestConversation(lane: Lane, t0: number, pickTask: () => TaskKind): Session {
+    const a = lane.account;
+    const c = a.campaign!.config;
+    const rng = lane.rng;
+    const engine = this;
+    const turns = rng.intIn(c.dress.conversation[0], c.dress.conversation[1]);
+    const model = this.model(lane, t0);
+    const stream = this.stream(lane);
+    const { params, reasoningTokens } = this.params(lane, model, { reasoning: rng.chance(c.params.reasoning_share) ? 'high' : 'off', maxTokens: c.params.max_tokens, temperature: c.params.temperature });
+    const history: EventMessage[] = [];
+    let system: string | null = null;
+    let turn = 0;
+    let lastOut = 0;
+    let lastAnswer = '';
+    return {
+      next(): SimRequest {
+        const task = pickTask();
+        const p = engine.campaignPrompt(lane, task === 'agentic' ? 'code' : task);
+        if (turn === 0) system = p.system;
+        else history.push(msg('assistant', lastAnswer, undefined, lastOut));
+        const lead = turn > 0 ? rng.pick(NEXT_ITEM) : '';
+        history.push(msg('user', lead ? `${lead}\n${p.text}` : p.text));
+        const out = Math.min(p.out, params.max_tokens ?? Infinity);
+        lastOut = out * 4;
+        lastAnswer = assistantStandIn(task === 'code' ? 'code' : task === 'chat' ? 'chat' : 'math', new Rng(a.seed, 'answer', t0, turn));
+        turn++;
+        return {
+          model, stream, system, messages: history.slice(), tools: [], toolChoice: null, params,
+          outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0, answer: lastAnswer,
+        };
+      },
+      gap(dur: number): number | null {
+        if (turn >= turns) return null;
+        return dur + rng.lognormal(40_000, 0.8);
+      },
+    };
+  }
+
   /** One harvest arrival: a single request, a wave burst, an agentic trace, or a human-like session. */
   private harvestSession(lane: Lane, t0: number): Session {
     const a = lane.account;
@@ -873,6 +925,9 @@ export class Engine {
     const rng = lane.rng;
     const engine = this;
     const pickTask = (): TaskKind => (rng.chance(c.organic_mix) ? 'chat' : rng.weighted(c.mix));
+    // Accounts bought with an application's traffic: most sessions are its own users'.
+    if (c.dress.cover > 0 && hashUniform(a.seed, 89, lane.runIndex++) < c.dress.cover) return this.chatSession(lane, t0, { system: hostSystem(a), turnsMean: 3 });
+    if (c.dress.conversation[1] > 1) return this.harvestConversation(lane, t0, pickTask);
     const first = pickTask();
     if (first === 'agentic') return this.agentSession(lane, t0, 'harvest', this.campaignPrompt(lane, 'code').text);
     const burst = c.timing.mode === 'human' ? Math.max(1, rng.geometric(c.timing.burst)) : c.timing.mode === 'waves' ? c.timing.burst : 1;
@@ -917,6 +972,11 @@ export class Engine {
 function firstUse(facts: EventAccountFacts, t: number): EventAccountFacts {
   if (!facts.first_used_at) facts.first_used_at = new Date(t).toISOString();
   return facts;
+}
+
+/** The system prompt of the application an account was bought with (its own, by its seed). */
+function hostSystem(a: SimAccount): string {
+  return productSystemPrompt(new Rng(a.seed, 'host-application')).system;
 }
 
 /** A campaign account's system prompt under its campaign's `system_prompt` setting. */

@@ -207,6 +207,22 @@ export const CampaignConfig = z.object({
     /** Criteria each item is graded on, one request each. */
     criteria: z.number().int().min(1).max(8),
   }),
+  /**
+   * How a harvest is dressed (the red-team strategies of `bench/detect.ts --only redteam`):
+   * `elicit` where the request for the working sits (`turn`: in the question, as the templates put
+   * it; `system`: only in a system prompt of the account's own, worded afresh per account, its
+   * questions sent bare); `conversation` turns per harvest session, each turn a new item with the
+   * answers served before it as history ([1, 1]: single-shot); `cover` the share of sessions that
+   * are the host application's own users (accounts bought with an application's traffic: every
+   * request carries the application's system prompt); `languages` the languages the working is
+   * asked for in (ISO 639-1 codes of `REDTEAM_LANGUAGES`; empty: as the templates word it).
+   */
+  dress: z.object({
+    elicit: z.enum(['turn', 'system']),
+    conversation: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
+    cover: z.number().min(0).max(0.95),
+    languages: z.array(z.string().length(2)),
+  }),
   /** Days an account stays in use before being replaced (null: whole campaign). */
   lifetime_days: z.number().positive().nullable(),
   /** Requests per agentic trace [min, max]. */
@@ -232,6 +248,7 @@ const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   logit: { share: 0, prompts: 8, tokens_per_map: 5, logprobs: true },
   embed: { share: 0, inputs: 16, partition: 'none' },
   judge: { share: 0, criteria: 3 },
+  dress: { elicit: 'turn', conversation: [1, 1], cover: 0, languages: [] },
 };
 
 export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>> = {

@@ -1,0 +1,194 @@
+/**
+ * Harvests dressed past the single-account test's original shape, and the customers who look
+ * like them. Eight aged, unlinked accounts a shape (each its own card, address and network), real
+ * prompts from the fixtures:
+ *
+ * - the working asked for in a system prompt of the account's own, its dataset questions sent bare
+ *   with thinking off: the answers carry the working as text, some 4 to 9 times the question (no
+ *   reasoning tokens to lift the output/input ratio to 10);
+ * - a harvest run inside a bought application's traffic: three requests in four are the
+ *   application's users chatting, the fourth a dataset question asking for the steps.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { verdictRank } from './index.ts';
+import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
+import { promptFixture as fixture, seededRandom, replayThroughDetector, personPaceTimes, roughTokens } from '../../test/helpers/detect-fixtures.ts';
+
+const GSM8K = fixture('distill/gsm8k-sample.jsonl');
+const CODE = fixture('distill/code-written.jsonl');
+const CHAT = fixture('organic/chat-written.jsonl');
+const T0 = Date.parse('2026-05-04T00:00:00.000Z');
+
+const ASK_STEPS = [
+  (q: string) => `${q}\nCan you explain step by step?`,
+  (q: string) => `Please solve this and show your reasoning step by step: ${q}`,
+  (q: string) => `${q} Walk me through it step by step please`,
+  (q: string) => `${q}\n\nShow all your work and explain each step.`,
+];
+const FOLLOW_UPS = ['Thanks! Can you make it a bit shorter?', 'Great, and what would you change if I had less time?', 'Could you give me a second option?', 'ok that makes sense. what about the cost?', 'Can you put that in a table?'];
+/** System prompts asking for the working, one per account. */
+const WORKING_SYSTEMS = [
+  'You are a patient tutor. Always solve problems step by step and show your work before the final answer.',
+  'You are an expert problem solver. Think step by step and show all of your reasoning, then give the final answer on its own line.',
+  'You help learners. Show your work: explain each step of the solution before you conclude.',
+  'You are a careful engineer. Reason step by step and write out every intermediate step before the answer.',
+];
+const APP_SYSTEM = 'You are the assistant of Brightnote, a study and writing app. Answer in the user\'s language. Format answers in Markdown.';
+
+const user = (text: string): EventMessage => ({ role: 'user', text, chars: text.length });
+const answer = (tokens: number, seed: number): EventMessage => {
+  const text = `Sure (${seed}). ${'Here is how this works out in detail, one part after another. '.repeat(Math.ceil((tokens * 4) / 62))}`.slice(0, Math.min(8000, tokens * 4));
+  return { role: 'assistant', text, chars: text.length };
+};
+
+interface Request { system: string | null; messages: EventMessage[]; out: number }
+
+function event(account: string, home: number, n: number, ts: number, req: Request): InteractionEvent {
+  const chars = req.messages.reduce((a, m) => a + m.chars, 0) + (req.system?.length ?? 0);
+  return {
+    schema: EVENT_SCHEMA, id: `${account}-${n}`, ts: new Date(ts).toISOString(), duration_ms: 4000,
+    flavour: 'anthropic.messages', model: 'claude-large', upstream: 'up', account_id: account, org_id: null, key_id: `key_${account}`,
+    client: { ip: `91.${home}.7.9`, user_agent: 'Mozilla/5.0', country: 'US', asn: 6000 + home },
+    request: { stream: false, system: req.system, messages: req.messages, tools: [], tool_choice: null, params: emptyParams(), bytes: chars + 200 },
+    response: { status: 200, error_code: null, input_tokens: req.messages.reduce((a, m) => a + roughTokens(m.text ?? ''), 0) + (req.system ? roughTokens(req.system) : 0), output_tokens: req.out, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'end_turn', ttfb_ms: 400, output_chars: req.out * 4, reasoning_chars: 0 },
+    account: { created_at: '2025-06-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `91.${home}.7.9`, claimed_country: 'US' },
+    enforcement: emptyEnforcement(),
+  };
+}
+
+/** An application's pace: 70 to 90 requests a day between 06:00 and 23:00. */
+function appPaceTimes(r: () => number, t0: number, days: number): number[] {
+  const out: number[] = [];
+  for (let d = 0; d < days; d++) {
+    const day: number[] = [];
+    for (let k = 0, n = 70 + Math.floor(r() * 21); k < n; k++) day.push(t0 + d * 86_400_000 + (6 + r() * 17) * 3_600_000);
+    out.push(...day.sort((a, b) => a - b));
+  }
+  return out;
+}
+
+let homes = 0;
+function accounts(prefix: string, k: number, times: (r: () => number) => number[], next: (r: () => number, a: number) => Request): InteractionEvent[] {
+  const out: InteractionEvent[] = [];
+  for (let a = 0; a < k; a++) {
+    const id = `${prefix}_${a}`; const home = ++homes; const r = seededRandom(home * 7907 + 29);
+    times(r).forEach((ts, n) => out.push(event(id, home, n, ts, next(r, a))));
+  }
+  return out;
+}
+
+const pick = <T>(xs: readonly T[], r: () => number): T => xs[Math.floor(r() * xs.length)];
+let item = 0;
+
+/** Sessions of `turns(r)` requests, each request carrying the earlier turns; `open(r)` starts one. */
+function sessions(system: string | null, open: (r: () => number) => { text: string; out: number; single?: boolean }, follow: readonly string[], turns: (r: () => number) => number): (r: () => number) => Request {
+  let convo: EventMessage[] = [];
+  let left = 0;
+  return (r) => {
+    if (left === 0) {
+      const o = open(r);
+      convo = [user(o.text)];
+      left = o.single ? 0 : turns(r) - 1;
+      return { system, messages: convo, out: o.out };
+    }
+    left--;
+    convo = [...convo, answer(150 + Math.floor(r() * 450), convo.length), user(pick(follow, r))];
+    return { system, messages: convo, out: 100 + Math.floor(r() * 400) };
+  };
+}
+
+function summary(res: ReturnType<typeof replayThroughDetector>, prefix: string): { throttled: number; accounts: number; text: string } {
+  const at: number[] = [];
+  let k = 0;
+  for (const [id] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    k++;
+    const n = res.throttledAt.get(id);
+    if (n !== undefined) at.push(n);
+  }
+  at.sort((a, b) => a - b);
+  return { throttled: at.length, accounts: k, text: `${prefix}: ${at.length} of ${k} throttled${at.length ? `, from request ${at[0]}-${at[at.length - 1]}` : ''}` };
+}
+
+function assertAtMostWatch(res: ReturnType<typeof replayThroughDetector>, prefix: string): void {
+  let k = 0;
+  for (const [id, n] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    k++;
+    assert.ok((res.highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${n} requests) stays at watch or below; reached ${res.highest.get(id)}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 10))}`);
+  }
+  assert.ok(k > 0, `accounts ${prefix}_* were run`);
+}
+
+/** A bare dataset question, answered with its working written out: 4.5 to 8.5 times its own tokens. */
+const bareItem = (r: () => number) => {
+  const q = r() < 0.7 ? GSM8K[item++ % GSM8K.length] : CODE[item++ % CODE.length];
+  return { text: q, out: Math.round(roughTokens(q) * (4.5 + r() * 4)) };
+};
+
+test('the working asked for in a system prompt of its own, bare questions answered in text: throttled, the lower ratio named in the verdict', () => {
+  const res = replayThroughDetector(accounts('acct_sysask', 8, (r) => personPaceTimes(r, T0, 10), (r, a) => {
+    const q = bareItem(r);
+    return { system: WORKING_SYSTEMS[a % WORKING_SYSTEMS.length], messages: [user(q.text)], out: q.out };
+  }));
+  const s = summary(res, 'acct_sysask');
+  console.log(`# ${s.text}`);
+  assert.equal(s.throttled, s.accounts, `${s.text}: ${JSON.stringify(res.e.forAccount('acct_sysask_0').verdict?.reasons.slice(0, 12))}`);
+  const ratio = res.e.forAccount('acct_sysask_0').verdict?.reasons.find((x) => x.signal === 'yield_output_input_ratio');
+  assert.ok(ratio && typeof ratio.value === 'number' && ratio.value < 10 && ratio.threshold === 6 && /working asked for/.test(ratio.detail ?? ''), `the verdict gives the ratio with the threshold it met and why: ${JSON.stringify(ratio)}`);
+});
+
+test('same surface, organic: a tutoring product whose users follow up, and bare questions with no working asked for, stay at watch or below', () => {
+  // The same system prompts asking for the working, but people: a problem, then two or three follow-ups.
+  const tutoring = accounts('acct_tutorapp', 8, (r) => personPaceTimes(r, T0, 10), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) perAccount.set(a, sessions(WORKING_SYSTEMS[a % WORKING_SYSTEMS.length], bareItem, ['why that step?', 'I don\'t get the second step', 'what if the numbers double?', 'can you check my answer of 42?'], (rr) => 3 + Math.floor(rr() * 2)));
+      return perAccount.get(a)!(r);
+    };
+  })());
+  // Bare questions, single-shot, answered at the same length, behind a system prompt asking for nothing.
+  const bare = accounts('acct_bareask', 8, (r) => personPaceTimes(r, T0, 10), (r) => {
+    const q = bareItem(r);
+    return { system: APP_SYSTEM, messages: [user(q.text)], out: q.out };
+  });
+  const res = replayThroughDetector([...tutoring, ...bare]);
+  assertAtMostWatch(res, 'acct_tutorapp');
+  assertAtMostWatch(res, 'acct_bareask');
+});
+
+test('a harvest inside a bought application\'s traffic: a quarter of its requests dataset questions asking for steps, the rest its users\' chats, is throttled by the number of questions', () => {
+  const res = replayThroughDetector(accounts('acct_inapp', 8, (r) => appPaceTimes(r, T0, 7), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) perAccount.set(a, sessions(APP_SYSTEM, (rr) => rr() < 0.55
+        ? { text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900), single: true }
+        : { text: pick(CHAT, rr), out: 150 + Math.floor(rr() * 450) }, FOLLOW_UPS, (rr) => 2 + Math.floor(rr() * 3)));
+      return perAccount.get(a)!(r);
+    };
+  })()));
+  const s = summary(res, 'acct_inapp');
+  console.log(`# ${s.text}`);
+  assert.equal(s.throttled, s.accounts, `${s.text}: ${JSON.stringify(res.e.forAccount('acct_inapp_0').verdict?.reasons.slice(0, 12))}`);
+  const share = res.e.forAccount('acct_inapp_0').verdict?.reasons.find((x) => x.signal === 'yield_reasoning_question_share');
+  assert.ok(share && typeof share.value === 'number' && share.value < 0.4 && share.threshold === 0.2, `the verdict names the volume path's share threshold: ${JSON.stringify(share)}`);
+});
+
+test('same surface, organic: an application of the same volume whose users ask for steps and then follow up on them stays at watch or below', () => {
+  // Three sessions in ten are chats, the rest a problem asking for the steps and two or three follow-ups.
+  const res = replayThroughDetector(accounts('acct_studyapp', 8, (r) => appPaceTimes(r, T0, 7), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) {
+        let tutoring = false;
+        perAccount.set(a, sessions(APP_SYSTEM, (rr) => {
+          tutoring = rr() < 0.7;
+          return tutoring ? { text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900) } : { text: pick(CHAT, rr), out: 150 + Math.floor(rr() * 450) };
+        }, ['why do you divide there?', 'I still don\'t get the second step', 'what happens if the numbers double?', 'Thanks! Can you make it a bit shorter?'], (rr) => 3 + Math.floor(rr() * 2)));
+      }
+      return perAccount.get(a)!(r);
+    };
+  })()));
+  assertAtMostWatch(res, 'acct_studyapp');
+});

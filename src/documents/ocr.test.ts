@@ -127,9 +127,9 @@ test('a scanned PDF (pages that are only an image) is read by recognising its pa
 });
 
 test('a picture on a page with text of its own is recognised too, within the same budget; a picture repeated on every page is read once', async () => {
-  const reader = shared(true); // ocr.perPdf 2, pictures on
-  const noPictures = shared(false);
-  {
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, perPdf: 2, pictures: true } });
+  const noPictures = new DocumentReader({ ocr: DEFAULT_OCR });
+  try {
     // A prompt put in a picture under a page of cover text.
     const typed = 'A typed page of a report, with a figure below it. '.repeat(3);
     const cover = await imagePdf([{ text: typed, image: PNG }]);
@@ -157,6 +157,8 @@ test('a picture on a page with text of its own is recognised too, within the sam
     const decoys = await reader.read(b64(await imagePdf([{ text: typed, image: PNG }, { text: typed, image: JPEG }, zh])), 'acct_a');
     assert.equal(decoys.imagesRecognised, 2);
     assert.equal(decoys.imagesSkipped, 1, 'the scan after the decoys is counted unread');
+  } finally {
+    await Promise.all([reader.close(), noPictures.close()]);
   }
 });
 

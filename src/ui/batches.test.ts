@@ -2,19 +2,33 @@
 // customer's batches of both APIs are listed with their endpoint, counts and the address that sent
 // them, and an operator cancels one from the page; its uploaded files are listed, and the operator
 // deletes one. Skips only when no chromium binary exists at all.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
+import type { BrowserContext } from 'playwright-core';
 import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
+/** One browser for the file, started when the first test begins, beside that test's Warden; each test has its own page. */
+let browserDir: string | null = null;
+let browser: Promise<BrowserContext> | null = null;
+function sharedBrowser(): Promise<BrowserContext> {
+  browserDir ??= mkdtempSync(join(tmpdir(), 'warden-ui-batches-browser-'));
+  return browser ??= launchBrowser(requireChromium(CHROMIUM), join(browserDir, 'profile'));
+}
+after(async () => {
+  await (await browser?.catch(() => null))?.close();
+  if (browserDir) rmSync(browserDir, { recursive: true, force: true });
+});
+
 test('dashboard: an account\'s batches of both APIs, one cancelled from its page; its files, one deleted', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-batches-'));
+  const launching = sharedBrowser();
   // One request at a time, each held by the mock for 200 ms: the batch is still running when the operator looks.
   const config = parseConfig({
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' },
@@ -38,9 +52,8 @@ test('dashboard: an account\'s batches of both APIs, one cancelled from its page
   doc.append('file', new Blob([Buffer.from('%PDF-1.4\n%%EOF\n')]), 'contract.pdf');
   const upload = await (await fetch(`${w.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: doc })).json() as any;
   assert.equal(upload.purpose, 'user_data', JSON.stringify(upload));
-  const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
+  const page = await (await launching).newPage();
   try {
-    const page = await context.newPage();
     const problems = watchProblems(page);
     await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
     const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Batches', exact: true }) });
@@ -73,7 +86,7 @@ test('dashboard: an account\'s batches of both APIs, one cancelled from its page
     assert.ok(left.data.some((f: any) => f.filename === 'in.jsonl'), 'the batch input is still there');
     assert.deepEqual(problems, []);
   } finally {
-    await context.close();
+    await page.close();
     await w.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -81,6 +94,7 @@ test('dashboard: an account\'s batches of both APIs, one cancelled from its page
 
 test('dashboard: an account with more batches and files than its page lists says so and shows more on request', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-batches-more-'));
+  const launching = sharedBrowser();
   const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
   const w = await startWarden(config, { log: () => {} });
   const admin = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
@@ -99,9 +113,8 @@ test('dashboard: an account with more batches and files than its page lists says
     const res = await fetch(`${w.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
     assert.equal(res.status, 200, await res.text());
   }
-  const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
+  const page = await (await launching).newPage();
   try {
-    const page = await context.newPage();
     const problems = watchProblems(page);
     await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
     for (const [heading, noun, shown, all] of [['Batches', 'batches', 20, 21], ['Files', 'files', 50, 51]] as const) {
@@ -115,7 +128,7 @@ test('dashboard: an account with more batches and files than its page lists says
     assert.ok(await page.locator('tbody tr', { hasText: 'note-00.txt' }).count() === 1, 'the oldest file is listed, and can be deleted from the page');
     assert.deepEqual(problems, []);
   } finally {
-    await context.close();
+    await page.close();
     await w.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -39,17 +39,19 @@ test('config check and serve refuse a mistyped key, naming it', { timeout: 60_00
   try {
     writeFileSync(join(dir, 'typo.yaml'), 'servr:\n  port: 9000\nserver:\n  prot: 9000\n');
     // `-c` is `--config` here too, as for the other commands
-    const [check, short, serve] = await Promise.all([warden(['config', 'check', '--config', 'typo.yaml'], dir), warden(['config', 'check', '-c', 'typo.yaml'], dir), warden(['serve', '--config', 'typo.yaml'], dir)]);
+    // Five processes of their own, none writing anything: run at once.
+    const [check, short, serve, env, ok] = await Promise.all([
+      warden(['config', 'check', '--config', 'typo.yaml'], dir), warden(['config', 'check', '-c', 'typo.yaml'], dir), warden(['serve', '--config', 'typo.yaml'], dir),
+      warden(['config', 'check'], dir, { WARDEN_LEDGER__ORIGN: 'x' }), warden(['config', 'check'], dir),
+    ]);
     for (const r of [check, short, serve]) {
       assert.notEqual(r.code, 0);
       assert.doesNotMatch(r.stdout, /configuration is valid|listening/);
       assert.match(r.stderr, /server\.prot: unknown key/);
       assert.match(r.stderr, /servr: unknown key/);
     }
-    const env = await warden(['config', 'check'], dir, { WARDEN_LEDGER__ORIGN: 'x' });
     assert.notEqual(env.code, 0);
     assert.match(env.stderr, /ledger\.orign: unknown key/);
-    const ok = await warden(['config', 'check'], dir);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /configuration is valid/);
   } finally {
@@ -63,7 +65,8 @@ test('every command that reads the configuration takes it as -c FILE too', { tim
     writeFileSync(join(dir, 'typo.yaml'), 'server:\n  prot: 9000\n');
     writeFileSync(join(dir, 'notes.txt'), 'Some notes.\n');
     writeFileSync(join(dir, 'events.jsonl'), '');
-    const runs = await Promise.all([
+    const [scan, scanEq, ...runs] = await Promise.all([
+      warden(['scan', 'events.jsonl', '-c', 'missing.yaml'], dir), warden(['scan', 'events.jsonl', '--config=missing.yaml'], dir),
       warden(['serve', '-c', 'typo.yaml'], dir), warden(['config', 'check', '-c', 'typo.yaml'], dir),
       warden(['documents', 'read', 'notes.txt', '-c', 'typo.yaml'], dir), warden(['policy', 'explain', '-c', 'typo.yaml', '--tier', 'unverified'], dir),
     ]);
@@ -73,10 +76,8 @@ test('every command that reads the configuration takes it as -c FILE too', { tim
       assert.match(r.stderr, /server\.prot: unknown key/, 'the file named by -c was read');
     }
     // scan reads its detector settings from the file: one that is not there is named.
-    const scan = await warden(['scan', 'events.jsonl', '-c', 'missing.yaml'], dir);
     assert.equal(scan.code, 2);
     assert.match(scan.stderr, /cannot read config missing\.yaml/);
-    const scanEq = await warden(['scan', 'events.jsonl', '--config=missing.yaml'], dir);
     assert.match(scanEq.stderr, /cannot read config missing\.yaml/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -105,8 +106,10 @@ test('config check and serve refuse an upstream api_key naming an unset variable
   try {
     writeFileSync(join(dir, 'w4.yaml'), 'server: {port: 0}\nstore: {sqlite_path: ./data4/warden.db}\n' +
       'upstreams:\n  - {name: up, base_url: "http://127.0.0.1:18853", flavours: [openai], api_key: env:UPSTREAM_KEY_NOT_SET, models: ["*"]}\n');
-    for (const cmd of [['config', 'check'], ['serve', '--no-demo']]) {
-      const r = await warden([...cmd, '-c', 'w4.yaml'], dir);
+    const cmds = [['config', 'check'], ['serve', '--no-demo']];
+    const results = await Promise.all(cmds.map((cmd) => warden([...cmd, '-c', 'w4.yaml'], dir)));
+    for (const [i, cmd] of cmds.entries()) {
+      const r = results[i];
       assert.equal(r.code, 1, `${cmd[0]} exits 1: ${r.stdout}`);
       assert.match(r.stderr, /upstreams\.0\.api_key: environment variable UPSTREAM_KEY_NOT_SET is not set/, r.stderr);
       assert.doesNotMatch(r.stdout, /configuration is valid|Warden listening/);

@@ -46,23 +46,28 @@ test('events export: invalid --from, --to, --limit and unknown options exit 2; -
     }));
     assert.equal(existsSync(join(dir, 'x.jsonl')), false, 'nothing written on a usage error');
 
-    const out = await warden(['events', 'export', '--out', '-', '--from', '2026-06-01T12:00:01Z', '--limit', '3'], dir);
+    // The reads below are independent of each other: run at once (each is a process of its own).
+    writeFileSync(join(dir, 'old.jsonl'), 'stale\n', { mode: 0o644 });
+    chmodSync(join(dir, 'old.jsonl'), 0o644);
+    const exportsTo = ['events.jsonl', 'events.jsonl.gz', 'old.jsonl'];
+    const [out, byUpstream, byWarden, ...written] = await Promise.all([
+      warden(['events', 'export', '--out', '-', '--from', '2026-06-01T12:00:01Z', '--limit', '3'], dir),
+      warden(['events', 'export', '--request-id', 'req_from_the_apps_log'], dir),
+      warden(['events', 'export', '--request-id', events[1].id], dir),
+      ...exportsTo.map((name) => warden(['events', 'export', '--out', name], dir)),
+    ]);
     assert.equal(out.code, 0, out.stderr);
     assert.deepEqual(out.stdout.trim().split('\n').map((l) => JSON.parse(l).ts), ['2026-06-01T12:00:01.000Z', '2026-06-01T12:00:02.000Z', '2026-06-01T12:00:03.000Z']);
     assert.equal(existsSync(join(dir, '-')), false, 'no file named -');
 
     // An app's logged request id finds its event: the upstream's, or Warden's own.
-    const byUpstream = await warden(['events', 'export', '--request-id', 'req_from_the_apps_log'], dir);
     assert.equal(byUpstream.code, 0, byUpstream.stderr);
     assert.deepEqual(byUpstream.stdout.trim().split('\n').map((l) => JSON.parse(l).id), [events[3].id]);
-    const byWarden = await warden(['events', 'export', '--request-id', events[1].id], dir);
     assert.deepEqual(byWarden.stdout.trim().split('\n').map((l) => JSON.parse(l).id), [events[1].id]);
 
     // An export holds prompts, emails' domains and IPs: 0600 like the data files, also when it replaces a file.
-    writeFileSync(join(dir, 'old.jsonl'), 'stale\n', { mode: 0o644 });
-    chmodSync(join(dir, 'old.jsonl'), 0o644);
-    for (const name of ['events.jsonl', 'events.jsonl.gz', 'old.jsonl']) {
-      const r = await warden(['events', 'export', '--out', name], dir);
+    for (const [i, name] of exportsTo.entries()) {
+      const r = written[i];
       assert.equal(r.code, 0, r.stderr);
       assert.equal(statSync(join(dir, name)).mode & 0o777, 0o600, `${name} is readable by its owner only`);
     }
@@ -93,16 +98,22 @@ test('events export --ip takes any spelling of an address and refuses a non-addr
     db.close();
 
     const lines = (out: string) => out.trim().split('\n').filter(Boolean).length;
-    for (const [spelling, n] of [['127.0.0.1', 3], ['::ffff:127.0.0.1', 3], ['2001:DB8:0:0::1', 3]] as const) {
-      const r = await warden(['events', 'export', '--ip', spelling], dir);
+    // Reads and usage errors at once (each a process of its own), then the erase and what it left.
+    const spellings = [['127.0.0.1', 3], ['::ffff:127.0.0.1', 3], ['2001:DB8:0:0::1', 3]] as const;
+    const [bad, noAccount, ...found] = await Promise.all([
+      warden(['events', 'export', '--ip', 'not-an-ip'], dir),
+      warden(['events', 'erase'], dir),
+      ...spellings.map(([spelling]) => warden(['events', 'export', '--ip', spelling], dir)),
+    ]);
+    for (const [i, [spelling, n]] of spellings.entries()) {
+      const r = found[i];
       assert.equal(r.code, 0, r.stderr);
       assert.equal(lines(r.stdout), n, `--ip ${spelling} finds the events of that address`);
     }
-    const bad = await warden(['events', 'export', '--ip', 'not-an-ip'], dir);
     assert.equal(bad.code, 2, 'a non-address is a usage error');
     assert.match(bad.stderr, /--ip must be an IP address/);
 
-    assert.equal((await warden(['events', 'erase'], dir)).code, 2, 'erase needs --account');
+    assert.equal(noAccount.code, 2, 'erase needs --account');
     const erase = await warden(['events', 'erase', '--account', 'acct_0'], dir);
     assert.equal(erase.code, 0, erase.stderr);
     assert.match(erase.stdout, /erased personal data of 1 events of acct_0/);

@@ -469,13 +469,17 @@ export class DetectorEngine implements VerdictView {
     if (!c) return; // a single account: its cluster state is built from its flags when it is linked (clusterOf)
     c.verified += change(F_VERIFIED);
     c.established += (this.established(i) ? 1 : 0) - (wasEstablished ? 1 : 0);
-    const inClass = (x: number) => (x & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS;
-    if (inClass(f) !== inClass(before)) {
-      const k = (c.campus.get(key) ?? 0) + (inClass(f) ? 1 : -1);
-      if (k > 0) c.campus.set(key, k); else c.campus.delete(key);
-      c.campusMembers += inClass(f) ? 1 : -1;
-    }
+    this.recountCampus(c, key, before, f);
     this.dirtyClusters.add(root);
+  }
+
+  /** An account's flags changed from `before` to `f`: its count in cluster c's campus class under `key` follows (a campus member not fleet-linked). */
+  private recountCampus(c: ClusterState, key: number, before: number, f: number): void {
+    const inClass = (x: number) => (x & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS;
+    if (inClass(f) === inClass(before)) return;
+    const k = (c.campus.get(key) ?? 0) + (inClass(f) ? 1 : -1);
+    if (k > 0) c.campus.set(key, k); else c.campus.delete(key);
+    c.campusMembers += inClass(f) ? 1 : -1;
   }
 
   /**
@@ -625,12 +629,7 @@ export class DetectorEngine implements VerdictView {
     this.countOrgIn(c, from, before, -1);
     this.countOrgIn(c, to, f, 1);
     c.established += (this.established(i) ? 1 : 0) - (wasEstablished ? 1 : 0);
-    const inClass = (x: number) => (x & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS;
-    if (inClass(f) !== inClass(before)) {
-      const k = (c.campus.get(key) ?? 0) + (inClass(f) ? 1 : -1);
-      if (k > 0) c.campus.set(key, k); else c.campus.delete(key);
-      c.campusMembers += inClass(f) ? 1 : -1;
-    }
+    this.recountCampus(c, key, before, f);
     this.dirtyClusters.add(root);
   }
 

@@ -7,10 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verdictRank } from './index.ts';
 import { extractFeatures, FLAG } from './features.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
-import { promptFixture as fixture, seededRandom, replayThroughDetector, personPaceTimes, roughTokens } from '../../test/helpers/detect-fixtures.ts';
+import { promptFixture as fixture, seededRandom, replayThroughDetector, personPaceTimes, roughTokens, replaySummary as summary, assertAtMostWatch } from '../../test/helpers/detect-fixtures.ts';
 
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
 const CODE = fixture('distill/code-written.jsonl');
@@ -103,29 +102,6 @@ function multiTurn(items: readonly string[], ask: (q: string, r: () => number) =
     else { left--; convo = [...convo, answer(itemOut(r), convo.length), user(q)]; }
     return { messages: convo, out: itemOut(r) };
   };
-}
-
-function summary(res: ReturnType<typeof replayThroughDetector>, prefix: string): { throttled: number; accounts: number; text: string } {
-  const at: number[] = [];
-  let k = 0;
-  for (const [id] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    const n = res.throttledAt.get(id);
-    if (n !== undefined) at.push(n);
-  }
-  at.sort((a, b) => a - b);
-  return { throttled: at.length, accounts: k, text: `${prefix}: ${at.length} of ${k} throttled${at.length ? `, from request ${at[0]}-${at[at.length - 1]}` : ''}` };
-}
-
-function assertAtMostWatch(res: ReturnType<typeof replayThroughDetector>, prefix: string): void {
-  let k = 0;
-  for (const [id, n] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    assert.ok((res.highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${n} requests) stays at watch or below; reached ${res.highest.get(id)}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 10))}`);
-  }
-  assert.ok(k > 0, `accounts ${prefix}_* were run`);
 }
 
 test('camouflage as conversation: an account mixing 40% real-looking chats with its dataset questions asking for steps is throttled', () => {

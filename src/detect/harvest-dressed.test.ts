@@ -11,9 +11,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verdictRank } from './index.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
-import { promptFixture as fixture, seededRandom, replayThroughDetector, personPaceTimes, roughTokens } from '../../test/helpers/detect-fixtures.ts';
+import { promptFixture as fixture, seededRandom, replayThroughDetector, personPaceTimes, roughTokens, replaySummary as summary, assertAtMostWatch } from '../../test/helpers/detect-fixtures.ts';
 
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
 const CODE = fixture('distill/code-written.jsonl');
@@ -96,29 +95,6 @@ function sessions(system: string | null, open: (r: () => number) => { text: stri
     convo = [...convo, answer(150 + Math.floor(r() * 450), convo.length), user(pick(follow, r))];
     return { system, messages: convo, out: 100 + Math.floor(r() * 400) };
   };
-}
-
-function summary(res: ReturnType<typeof replayThroughDetector>, prefix: string): { throttled: number; accounts: number; text: string } {
-  const at: number[] = [];
-  let k = 0;
-  for (const [id] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    const n = res.throttledAt.get(id);
-    if (n !== undefined) at.push(n);
-  }
-  at.sort((a, b) => a - b);
-  return { throttled: at.length, accounts: k, text: `${prefix}: ${at.length} of ${k} throttled${at.length ? `, from request ${at[0]}-${at[at.length - 1]}` : ''}` };
-}
-
-function assertAtMostWatch(res: ReturnType<typeof replayThroughDetector>, prefix: string): void {
-  let k = 0;
-  for (const [id, n] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    assert.ok((res.highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${n} requests) stays at watch or below; reached ${res.highest.get(id)}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 10))}`);
-  }
-  assert.ok(k > 0, `accounts ${prefix}_* were run`);
 }
 
 /** A bare dataset question, answered with its working written out: 4.5 to 8.5 times its own tokens. */

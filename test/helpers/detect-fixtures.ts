@@ -58,6 +58,31 @@ export function replayThroughDetector(events: InteractionEvent[], config: Engine
   return { e, seen, highest, throttledAt };
 }
 
+/** How many of the accounts whose ids start with `prefix` reached throttle, and from which of their requests. */
+export function replaySummary(res: ReturnType<typeof replayThroughDetector>, prefix: string): { throttled: number; accounts: number; text: string } {
+  const at: number[] = [];
+  let k = 0;
+  for (const [id] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    k++;
+    const n = res.throttledAt.get(id);
+    if (n !== undefined) at.push(n);
+  }
+  at.sort((a, b) => a - b);
+  return { throttled: at.length, accounts: k, text: `${prefix}: ${at.length} of ${k} throttled${at.length ? `, from request ${at[0]}-${at[at.length - 1]}` : ''}` };
+}
+
+/** Every account whose id starts with `prefix` (one at least) stayed at watch or below. */
+export function assertAtMostWatch(res: ReturnType<typeof replayThroughDetector>, prefix: string): void {
+  let k = 0;
+  for (const [id, n] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    k++;
+    assert.ok((res.highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${n} requests) stays at watch or below; reached ${res.highest.get(id)}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 10))}`);
+  }
+  assert.ok(k > 0, `accounts ${prefix}_* were run`);
+}
+
 let chatEvent: InteractionEvent | null = null;
 
 /**

@@ -383,6 +383,15 @@ test('online (gateway hooks) and offline (scan) give the same verdicts on the sa
     if (above(online.forAccount(id).level)) flagged++;
   }
   assert.ok(flagged > 50, 'the comparison covers flagged accounts');
+  // Not only the levels: the whole report (every account's score, reasons and timeline, the
+  // clusters and campaigns), as the scan's reader of log lines and the gateway's events must give
+  // the engine the same input.
+  online.flush();
+  const times = mixed.events.map((ev) => ev.ts).sort();
+  const onlineReport = buildReport(online, { detector: 'warden', from: times[0], to: times[times.length - 1] });
+  const differing = onlineReport.accounts.filter((a, k) => JSON.stringify(a) !== JSON.stringify(offline.report.accounts[k])).map((a) => a.account_id);
+  assert.ok(differing.length === 0 && onlineReport.accounts.length === offline.report.accounts.length, `accounts reported differently online and offline: ${differing.slice(0, 5).join(', ')}`);
+  assert.ok(JSON.stringify({ ...onlineReport, generated_at: '' }) === JSON.stringify({ ...offline.report, generated_at: '' }), 'the online report equals the scan\'s, clusters and campaigns included');
 });
 
 test('the request path cost: onEvent enqueue and VerdictView lookup take microseconds', () => {

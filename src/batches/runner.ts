@@ -124,6 +124,9 @@ export class BatchRunner {
     if (this.failing && now < this.failing.retryAt) return;
     this.claiming = true;
     const roundAt = now;
+    // Whether this round asked the store anything: an idle round that did not (no claim due, no
+    // settle due) says nothing of whether it answers, and does not end an outage.
+    let reached = false;
     try {
       do {
         this.again = false;
@@ -134,6 +137,7 @@ export class BatchRunner {
         const want = this.config.concurrency * AHEAD - (this.queue.length - held) - this.inFlight.size;
         if (this.queue.length - held < this.config.concurrency && want > 0 && (poked || this.idleSince === null || now - this.idleSince >= IDLE_MS)) {
           const claimed = await this.store.claim(now, want, this.config.lease_ms, this.pacedCaps(now, held));
+          reached = true;
           const idle = claimed.length === 0 && this.inFlight.size === 0 && this.queue.length === 0;
           // Just out of work: settle now, so that a batch whose last request ran ends at once.
           if (idle && this.idleSince === null) this.lastSettle = 0;
@@ -148,6 +152,7 @@ export class BatchRunner {
         this.lastSettle = now;
         await this.writeResults();
         const ended = await this.store.settle(now);
+        reached = true;
         if (ended.length && this.housekeeping.ended) await this.housekeeping.ended(ended);
         if (now - this.lastPrune > 3_600_000) {
           this.lastPrune = now;
@@ -155,7 +160,7 @@ export class BatchRunner {
           await this.housekeeping.prune?.(now);
         }
       }
-      this.storeAnswered(roundAt);
+      if (reached) this.storeAnswered(roundAt);
     } catch (err) {
       this.storeFailed(roundAt, err);
     } finally {

@@ -26,6 +26,14 @@ import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, P
 import { onBackend, type Stores } from './stores.ts';
 import { SqliteEventRows, PostgresEventRows } from '../store/index.ts';
 import { eraseAdminRoutes } from './erase.ts';
+import { boundedCheck } from './bounded-check.ts';
+
+/**
+ * How long /readyz and a /metrics scrape wait for the store before answering from its last check:
+ * well within a load balancer's probe timeout (Kubernetes: 1 s by default), where PostgreSQL's own
+ * statement and connect timeouts are 5 s.
+ */
+const STORE_PROBE_WAIT_MS = 500;
 
 export interface Capabilities {
   authenticator: Authenticator;
@@ -96,6 +104,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     say(msg, { level, code: String(code), fields });
   };
   const authenticator = createAuthenticator(identity, config, { log: { warn: identityLine('warn'), info: identityLine('info') } });
+  // Whether the identity store answers, for /readyz: one query at a time, waited for briefly.
+  const identityAnswers = boundedCheck(() => identity.listOrgs({ limit: 1 }).then(() => true, () => false), { waitMs: STORE_PROBE_WAIT_MS, initial: true });
   // An admin token rotation: who still presents the old token, counted and logged (never the token).
   const adminTokens = adminTokensOf(config, opts.adminToken);
   const previousTokenUses = new Counter({
@@ -292,11 +302,13 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
         'if it is not, someone who could write the database recorded it: check the log with `warden ledger verify --key <the published verifier key>`',
       { level: 'warn', code: 'LEDGER_UNCONFIGURED_KEYS', msg: 'the ledger\'s database records signing keys this node is not configured with; they are not trusted', fields: { keys: unconfigured } });
     }
+    const unconfiguredCount = boundedCheck(async () => (await opened.unconfiguredKeys()).length, { waitMs: STORE_PROBE_WAIT_MS, initial: unconfigured.length });
     new Gauge({
       name: 'warden_ledger_unconfigured_keys',
       help: 'Signing keys the ledger\'s database records that this node is not configured with (ledger.key, key_file, extra_key_files, trusted_keys): not trusted, not served at /ledger/v1/key',
       registers: [registry],
-      async collect() { try { this.set((await opened.unconfiguredKeys()).length); } catch { /* the storage is away: the last figure stays */ } },
+      // A scrape waits for the storage briefly: stalled, the last figure stays (bounded-check.ts).
+      async collect() { this.set(await unconfiguredCount()); },
     });
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
@@ -410,14 +422,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
         if (ledgerNotReady) say('ledger: ready again (ledger.required): the ledger records again', { level: 'info', code: 'LEDGER_READY' });
         ledgerNotReady = false;
       }
-      try {
-        await identity.listOrgs({ limit: 1 });
-        return true;
-      } catch {
-        // The store is away: a node holding cached keys still serves them (stale-if-error), so it
-        // stays in the load balancer; one with nothing to serve says not ready.
-        return authenticator.servesStale();
-      }
+      // The store is away: a node holding cached keys still serves them (stale-if-error), so it
+      // stays in the load balancer; one with nothing to serve says not ready. A store that does not
+      // answer at once is not waited for (its timeouts are longer than a probe's): the last check
+      // that ended says whether it answers.
+      return (await identityAnswers()) || authenticator.servesStale();
     },
     async screenAccounts({ reload }) {
       if (!rescreener || config.policy.screening.sanctions.length === 0) return null;

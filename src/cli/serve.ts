@@ -276,6 +276,27 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   };
 }
 
+/**
+ * The end of a stop, once the events, the ledger and the detector's snapshot are written: how long
+ * it took and what this process recorded and lost since it started (from the same counters as
+ * `warden_events_written_total`, `warden_events_dropped`, `warden_ledger_dropped_total`), so that
+ * an operator rolling a fleet reads in the log that a node stopped and whether it lost anything.
+ */
+async function logStopped(gateway: Gateway, signal: string, began: number): Promise<void> {
+  const seconds = Math.round((performance.now() - began) / 100) / 10;
+  const written = gateway.recorder.written;
+  const dropped = gateway.recorder.dropped;
+  const ledgerMetric = gateway.metrics.registry.getSingleMetric('warden_ledger_dropped_total');
+  const ledgerDropped = ledgerMetric ? ((await ledgerMetric.get()).values[0]?.value ?? 0) : null;
+  const lost = (n: number) => (n === 0 ? 'none lost' : `${n} lost`);
+  const ledger = ledgerDropped === null ? '' : `; ledger: ${lost(ledgerDropped)}`;
+  const level = dropped > 0 || (ledgerDropped ?? 0) > 0 ? 'warn' : 'info';
+  gateway.app.log[level](
+    { component: 'warden', code: 'STOPPED', signal, seconds, events_written: written, events_dropped: dropped, ledger_dropped: ledgerDropped },
+    `${signal}: stopped after ${seconds.toFixed(1)} s; ${written} events recorded, ${lost(dropped)}${ledger}`,
+  );
+}
+
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -294,7 +315,8 @@ export async function runServe(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       running.gateway.app.log.info({ component: 'warden', code: 'SHUTTING_DOWN', signal }, `${signal}: draining and stopping`);
-      running.close().then(resolveStop, (err) => { console.error(err); resolveStop(); });
+      const began = performance.now();
+      running.close().then(() => logStopped(running.gateway, signal, began), (err) => { console.error(err); }).finally(resolveStop);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -71,6 +71,13 @@ test('a rejected policy reload and an unreachable Redis are JSON log lines on st
     await exited;
     const stopping = json().find((l) => l.code === 'SHUTTING_DOWN');
     assert.ok(stopping && stopping.level === 30 && stopping.signal === 'SIGTERM', `the stop is an info line in the JSON log: ${JSON.stringify(stopping)}`);
+    // Its end too: an operator rolling the fleet reads that the node stopped and lost nothing.
+    const stopped = json().find((l) => l.code === 'STOPPED');
+    assert.ok(stopped && stopped.level === 30 && stopped.signal === 'SIGTERM', `the end of the stop is an info line: ${JSON.stringify(stopped)}\n${out.join('\n')}`);
+    assert.equal(stopped.events_written, 3, 'the three interactions were recorded');
+    assert.equal(stopped.events_dropped, 0, 'no event lost');
+    assert.equal(stopped.ledger_dropped, 0, 'no ledger entry lost');
+    assert.match(stopped.msg, /^SIGTERM: stopped after \d+\.\d s; 3 events recorded, none lost; ledger: none lost$/);
     const notJson = out.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } });
     assert.deepEqual(notJson, [], 'every line on stdout is JSON, from start to stop');
   } finally {

@@ -55,7 +55,7 @@ function urlThrough(port: number, schema: string): string {
  * event stored), and `unused`, never. `close()` stops the node if it still runs, the proxy, and
  * drops the schema.
  */
-async function serveThroughProxy(name: string, settings: { authCacheTtlMs?: number } = {}) {
+async function serveThroughProxy(name: string, settings: { authCacheTtlMs?: number; ledger?: boolean } = {}) {
   const schema = `store_${name}_${randomBytes(6).toString('hex')}`;
   const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
   await admin.query(`CREATE SCHEMA ${schema}`);
@@ -66,6 +66,7 @@ async function serveThroughProxy(name: string, settings: { authCacheTtlMs?: numb
     if (s && s.proc.exitCode === null) { s.proc.kill('SIGKILL'); await s.exited; }
     await proxy.stop();
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    if (settings.ledger) await admin.query(`DROP SCHEMA IF EXISTS ${schema}_ledger CASCADE`);
     await admin.end();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -75,7 +76,7 @@ async function serveThroughProxy(name: string, settings: { authCacheTtlMs?: numb
       server: { port: 0 },
       store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, schema) },
       admin: { token: TOKEN },
-      ledger: { enabled: false },
+      ledger: settings.ledger ? { postgres_schema: `${schema}_ledger`, key_file: join(dir, 'ledger.key') } : { enabled: false },
       log: { level: 'warn' },
       mock: { latency_ms: 0, tokens_per_second: 0 },
       identity: { auth_cache: { ttl_ms: settings.authCacheTtlMs ?? 600_000 } },
@@ -83,7 +84,7 @@ async function serveThroughProxy(name: string, settings: { authCacheTtlMs?: numb
     }));
     const node = serve(config);
     s = node;
-    const url = await until('listening', () => node.lines.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
+    const url = await until('listening', () => node.lines.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 120_000);
     const adminPost = async (path: string, body: object) => {
       const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       assert.ok(r.status < 300, `${path}: ${r.status}`);
@@ -257,6 +258,40 @@ test('a PostgreSQL outage past the auth cache ttl: cached keys still served, /re
     const lacking = coded.filter((l) => typeof l.component !== 'string');
     assert.deepEqual(lacking.map((l) => l.code), [], `every line with a code names its component:\n${s.lines.join('\n')}`);
   } finally {
+    await close();
+  }
+});
+
+// A PostgreSQL that stops answering holds each query for its 5 s timeout. The probes and the
+// scrape must not wait that long: a load balancer gives a health check a second or a few
+// (Kubernetes: 1 s by default) and would take every node out at once, although each still serves
+// the keys it has cached; Prometheus would lose the metrics of the outage itself.
+test('PostgreSQL that stops answering: /readyz and /metrics still answer a probe\'s timeout, ready while cached keys are served', { timeout: 180_000 }, async () => {
+  const { url, proxy, used, chat, close } = await serveThroughProxy('probes', { ledger: true });
+  try {
+    // What a load balancer or Prometheus does: give up on an answer after a few seconds.
+    const probe = async (path: string) => {
+      try {
+        const r = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(3000) });
+        return { status: r.status, body: await r.text() };
+      } catch (err) {
+        return { status: 0, body: String((err as Error).name) };
+      }
+    };
+    assert.equal((await probe('/readyz')).status, 200);
+    await proxy.stall();
+    for (let round = 0; round < 3; round++) {
+      const ready = await probe('/readyz');
+      assert.equal(ready.status, 200, `round ${round}: /readyz answers, ready (the node serves its cached keys): ${ready.status} ${ready.body}`);
+      const metrics = await probe('/metrics');
+      assert.equal(metrics.status, 200, `round ${round}: /metrics answers: ${metrics.status} ${metrics.body}`);
+      assert.match(metrics.body, /^warden_ledger_unconfigured_keys 0$/m, 'the ledger gauge keeps its last figure');
+      // Past the store's own 5 s timeout the check has failed: the cached key keeps the node ready.
+      if (round === 0) await new Promise((r) => setTimeout(r, 6000));
+    }
+    assert.equal((await chat(used)).status, 200, 'the cached key is served');
+  } finally {
+    await proxy.start();
     await close();
   }
 });

@@ -1810,7 +1810,7 @@ export class DetectorEngine implements VerdictView {
     const activeSince = now - COHORT.activeDays * 86_400;
     const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
     const joining: typeof shaped = [];
-    let read = 0;
+    let read = 0, readJoining = 0;
     const candidates = this.cohort.candidates;
     // The first reading (a new engine, or one restored from a snapshot) looks at every account;
     // later ones at the candidates scoring has noted since (cohortCandidate), dropping those that
@@ -1826,13 +1826,14 @@ export class DetectorEngine implements VerdictView {
         || w[off + C.FIRST_TS] < newSince || w[off + C.LAST_TS] < activeSince) { candidates.delete(i); continue; }
       if (!this.unaccountable(i)) continue;
       // Accounts of COHORT.minRequests or more form the cohort and count in its threshold; those
-      // of COHORT.joinRequests or more with the shape may join one that stands.
+      // of COHORT.joinRequests or more with the shape may join one that stands, or form one at
+      // COHORT.earlyFactor times the threshold.
       const forming = w[off + C.TOTAL] >= COHORT.minRequests;
-      if (forming) read++;
+      if (forming) read++; else readJoining++;
       const shape = harvestShape(w, off, COHORT.joinRequests);
       if (shape) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
-    const found = findCohort(shaped, read, this.config.cohort_min_accounts, joining);
+    const found = findCohort(shaped, read, this.config.cohort_min_accounts, joining, readJoining);
     const before = this.cohort.members;
     const after = new Map<number, CohortReading>();
     if (found) for (const i of found.members) after.set(i, found.reading);

@@ -44,6 +44,8 @@ export const COHORT = {
   joinCloseFactor: 2,
   /** The cohort must also be this share of the new accounts read (what chance among many organic signups does not reach). */
   minShare: 0.1,
+  /** A cohort formed with accounts of fewer than `minRequests` requests: this many times the threshold. */
+  earlyFactor: 2,
   /** Seconds of event time between two readings of the population. */
   everyS: 900,
 } as const;
@@ -60,6 +62,11 @@ export interface CohortReading {
   medianOutputInput: number;
   firstFrom: number;
   firstTo: number;
+  /**
+   * Formed with accounts of fewer than `minRequests` requests (at `earlyFactor` times the
+   * threshold). Absent in readings kept in snapshots written before it: false.
+   */
+  early?: boolean;
 }
 
 /** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
@@ -78,31 +85,39 @@ function median(xs: number[]): number {
   return s.length === 0 ? 0 : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+type Shaped = { i: number; promptTokens: number; ratio: number; first: number };
+
 /**
  * The cohort among `shaped` (account index, shape, first use) out of `read` new accounts read, or
  * null when it is smaller than its threshold. `joining`: accounts of `joinRequests` to
- * `minRequests - 1` requests with the shape; they neither form a cohort nor count in its
- * threshold, and join one that stands when they are within `joinCloseFactor` of its medians.
+ * `minRequests - 1` requests with the shape (of `readJoining` such accounts read); they join a
+ * cohort that stands when they are within `joinCloseFactor` of its medians. When none stands,
+ * they may form one with the others: a cohort read from few requests each, which must be
+ * `earlyFactor` times as large (and as large a share of all the new accounts read), all its
+ * members within `joinCloseFactor` of its medians.
  */
-export function findCohort(shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }>, read: number, minAccounts: number,
-  joining: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = []): { members: number[]; reading: CohortReading } | null {
-  const threshold = Math.max(minAccounts, Math.ceil(COHORT.minShare * read));
-  if (minAccounts <= 0 || shaped.length < threshold) return null;
+export function findCohort(shaped: Shaped[], read: number, minAccounts: number, joining: Shaped[] = [], readJoining = 0): { members: number[]; reading: CohortReading } | null {
+  if (minAccounts <= 0) return null;
+  return formCohort(shaped, read, Math.max(minAccounts, Math.ceil(COHORT.minShare * read)), COHORT.closeFactor, joining, false)
+    ?? (joining.length === 0 ? null : formCohort(shaped.concat(joining), read + readJoining,
+      COHORT.earlyFactor * Math.max(minAccounts, Math.ceil(COHORT.minShare * (read + readJoining))), COHORT.joinCloseFactor, [], true));
+}
+
+function formCohort(shaped: Shaped[], read: number, threshold: number, f: number, joining: Shaped[], early: boolean): { members: number[]; reading: CohortReading } | null {
+  if (shaped.length < threshold) return null;
   const mp = median(shaped.map((s) => s.promptTokens));
   const mr = median(shaped.map((s) => s.ratio));
-  const f = COHORT.closeFactor;
-  const near = (s: { promptTokens: number; ratio: number }) => s.promptTokens <= mp * f && s.promptTokens >= mp / f && s.ratio <= mr * f && s.ratio >= mr / f;
-  const close = shaped.filter(near);
+  const within = (x: number) => (s: Shaped) => s.promptTokens <= mp * x && s.promptTokens >= mp / x && s.ratio <= mr * x && s.ratio >= mr / x;
+  const close = shaped.filter(within(f));
   if (close.length < threshold) return null;
   let from = Infinity, to = -Infinity;
   for (const s of close) { if (s.first < from) from = s.first; if (s.first > to) to = s.first; }
-  const j = COHORT.joinCloseFactor;
-  const joined = joining.filter((s) => s.promptTokens <= mp * j && s.promptTokens >= mp / j && s.ratio <= mr * j && s.ratio >= mr / j);
+  const joined = joining.filter(within(COHORT.joinCloseFactor));
   return {
     members: close.map((s) => s.i).concat(joined.map((s) => s.i)),
     reading: {
       id: `cohort-${new Date(from * 1000).toISOString().slice(0, 10)}`, size: close.length, read, threshold,
-      medianPromptTokens: mp, medianOutputInput: mr, firstFrom: from, firstTo: to,
+      medianPromptTokens: mp, medianOutputInput: mr, firstFrom: from, firstTo: to, ...(early ? { early } : {}),
     },
   };
 }
@@ -111,12 +126,19 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The explanation of a member's verdict: the cohort, its size against its threshold, and the shape each member has. */
 export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests): VerdictReason[] {
-  const joined = requests < COHORT.minRequests;
+  const few = requests < COHORT.minRequests;
+  const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  const share = `the larger of detect.cohort_min_accounts and ${COHORT.minShare * 100}% of the new accounts read`;
+  const own = c.early ? `${requests} requests, read from ${COHORT.joinRequests} on`
+    : joined ? `${requests} requests: joined the standing cohort, formed by accounts of ${COHORT.minRequests}+ requests, from ${COHORT.joinRequests} requests on, within ${COHORT.joinCloseFactor}x of its medians`
+    : `${COHORT.minRequests}+ requests`;
   return [
     { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} new, unverified accounts without an org or a programme, first used ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
-    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_accounts and ${COHORT.minShare * 100}% of the new accounts read` },
-    { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${joined ? `${requests} requests: joined the standing cohort, formed by accounts of ${COHORT.minRequests}+ requests, from ${COHORT.joinRequests} requests on, within ${COHORT.joinCloseFactor}x of its medians` : `${COHORT.minRequests}+ requests`}): single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
+    c.early
+      ? { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read (${COHORT.joinRequests}+ requests) with the harvest shape and within ${COHORT.joinCloseFactor}x of its median prompt length and output/input ratio; formed with accounts of fewer than ${COHORT.minRequests} requests, so its threshold is ${COHORT.earlyFactor} times ${share}` }
+      : { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: ${share}` },
+    { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${own}): single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: COHORT.outputInput },
   ];

@@ -143,15 +143,32 @@ test('a quiet fleet\'s new heads of 6 requests each are throttled from their fou
     const members = ids(res, prefix);
     assert.ok(members.length >= 30, `${what}: ${members.length} accounts`);
     const above = members.filter((id) => res.highest.get(id)! > verdictRank('watch'));
-    if (above.length) console.log(JSON.stringify(res.e.forAccount(above[0]).verdict?.reasons.map((r) => [r.signal, r.value])));
     assert.equal(above.length, 0, `${what} above watch: ${above.length} of ${members.length} (${above.slice(0, 5).join(', ')})`);
     const named = members.filter((id) => res.e.forAccount(id).verdict?.reasons.some((x) => x.signal === 'harvest_cohort'));
     assert.equal(named.length, 0, `${what} named in the cohort: ${named.length}`);
   }
 });
 
-test('new accounts of 6 requests with the harvest shape and no standing cohort form none: under the floor, nobody is throttled', () => {
-  const res = replayThroughDetector(replacements());
-  const above = [...res.highest].filter(([, l]) => l >= verdictRank('throttle')).length;
-  assert.equal(above, 0, `accounts of 6 requests throttled with no cohort formed by accounts of 8 or more: ${above} of 40`);
+// A fleet of one-day accounts of 6 requests each: none ever reaches the 8 a cohort forms from.
+const churn = (perDay: number, days: number) => Array.from({ length: days }, (_, d) => population(`churn${d}`, perDay, 40 + d, d, 1, 6, own(150 + d * 30), harvest)).flat();
+
+test('a fleet of one-day accounts of 6 requests each forms a cohort at twice the threshold: from its second day each new head is throttled from its fourth request; 30 such accounts are not throttled', () => {
+  const small = replayThroughDetector(churn(15, 2));
+  const smallAbove = [...small.highest].filter(([, l]) => l >= verdictRank('throttle')).length;
+  assert.equal(smallAbove, 0, `accounts of 6 requests throttled in a group of 30 (under twice the threshold of 20): ${smallAbove}`);
+
+  // Day one: 25 heads, under twice the threshold, all served. On day two the cohort forms as its
+  // heads reach their third request; from day three each head is read at its third.
+  const res = replayThroughDetector(churn(25, 3));
+  const before = (id: string) => (res.throttledAt.get(id) ?? res.seen.get(id)! + 1) - 1;
+  const day2 = ids(res, 'churn1_').map(before);
+  const day3 = ids(res, 'churn2_').map(before);
+  const served = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  assert.ok(served(day2) <= 25 * 4 + 6, `day-two heads' requests served below throttle: ${served(day2)} of 150 (${day2.join(' ')})`);
+  const late = day3.filter((n) => n > 4).length;
+  assert.ok(late <= 2 && served(day3) <= 25 * 3 + 8, `day-three heads: ${late} of 25 served more than 4 requests below throttle, ${served(day3)} of 150 served (${day3.join(' ')})`);
+  const v = res.e.forAccount('churn2_7').verdict;
+  const size = v?.reasons.find((x) => x.signal === 'harvest_cohort_size');
+  assert.ok(size && typeof size.value === 'number' && size.value >= 40 && size.threshold === 40 && /fewer than 8 requests/.test(size.detail ?? ''),
+    `the verdict names a cohort formed from few requests each, at twice the threshold: ${JSON.stringify(size)}`);
 });

@@ -16,6 +16,11 @@
  * of the median of all of them are the cohort. When the cohort holds at least
  * `max(cohort_min_accounts, minShare x the new accounts read)`, each member may reach throttle, as
  * the harvest-yield test lets one account do; below that nobody is touched.
+ *
+ * Accounts of `joinRequests` to `minRequests - 1` requests with the shape join a cohort that
+ * stands when they are within `joinCloseFactor` of its medians (a fleet's later heads are read at
+ * their third request, not their eighth); with none standing they may form one together at
+ * `earlyFactor` times the threshold (a fleet whose accounts each send fewer than `minRequests`).
  */
 import { C } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';

@@ -1809,7 +1809,8 @@ export class DetectorEngine implements VerdictView {
     const newSince = now - COHORT.windowDays * 86_400;
     const activeSince = now - COHORT.activeDays * 86_400;
     const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
-    let read = 0;
+    const joining: typeof shaped = [];
+    let read = 0, readJoining = 0;
     const candidates = this.cohort.candidates;
     // The first reading (a new engine, or one restored from a snapshot) looks at every account;
     // later ones at the candidates scoring has noted since (cohortCandidate), dropping those that
@@ -1824,11 +1825,15 @@ export class DetectorEngine implements VerdictView {
       if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || this.accounts.ids[i] === ''
         || w[off + C.FIRST_TS] < newSince || w[off + C.LAST_TS] < activeSince) { candidates.delete(i); continue; }
       if (!this.unaccountable(i)) continue;
-      read++;
-      const shape = harvestShape(w, off);
-      if (shape) shaped.push({ i, ...shape, first: w[off + C.FIRST_TS] });
+      // Accounts of COHORT.minRequests or more form the cohort and count in its threshold; those
+      // of COHORT.joinRequests or more with the shape may join one that stands, or form one at
+      // COHORT.earlyFactor times the threshold.
+      const forming = w[off + C.TOTAL] >= COHORT.minRequests;
+      if (forming) read++; else readJoining++;
+      const shape = harvestShape(w, off, COHORT.joinRequests);
+      if (shape) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
-    const found = findCohort(shaped, read, this.config.cohort_min_accounts);
+    const found = findCohort(shaped, read, this.config.cohort_min_accounts, joining, readJoining);
     const before = this.cohort.members;
     const after = new Map<number, CohortReading>();
     if (found) for (const i of found.members) after.set(i, found.reading);
@@ -1837,9 +1842,9 @@ export class DetectorEngine implements VerdictView {
     this.cohort.members = after;
   }
 
-  /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests. */
+  /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests to join a cohort. */
   private cohortCandidate(i: number): void {
-    if ((this.accounts.flags[i] & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS)) === (F_KNOWN | F_FRESH) && this.accounts.w[i * STRIDE + C.TOTAL] >= COHORT.minRequests) this.cohort.candidates.add(i);
+    if ((this.accounts.flags[i] & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS)) === (F_KNOWN | F_FRESH) && this.accounts.w[i * STRIDE + C.TOTAL] >= COHORT.joinRequests) this.cohort.candidates.add(i);
   }
 
   // ---------------------------------------------------------------- forgetting idle accounts
@@ -2043,7 +2048,7 @@ export class DetectorEngine implements VerdictView {
           ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
-          ...(cohort ? cohortReasons(cohort) : []),
+          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL]) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],

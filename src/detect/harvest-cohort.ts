@@ -16,13 +16,24 @@
  * of the median of all of them are the cohort. When the cohort holds at least
  * `max(cohort_min_accounts, minShare x the new accounts read)`, each member may reach throttle, as
  * the harvest-yield test lets one account do; below that nobody is touched.
+ *
+ * Accounts of `joinRequests` to `minRequests - 1` requests with the shape join a cohort that
+ * stands when they are within `joinCloseFactor` of its medians (a fleet's later heads are read at
+ * their third request, not their eighth); with none standing they may form one together at
+ * `earlyFactor` times the threshold (a fleet whose accounts each send fewer than `minRequests`).
  */
 import { C } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';
 
 export const COHORT = {
-  /** Requests an account must have sent (its whole life) to be read at all. */
+  /** Requests an account must have sent (its whole life) to count towards a cohort's forming. */
   minRequests: 8,
+  /**
+   * Requests from which an account may join a cohort that stands (formed by accounts of
+   * `minRequests` or more in the same reading): the campaign is already known as one actor, and
+   * an account with its shape from its first few requests is one more of its heads.
+   */
+  joinRequests: 3,
   /** Shares of the account's window (no prior: the cohort, not one account, is the evidence). */
   singleShot: 0.9,
   outputInput: 8,
@@ -34,8 +45,12 @@ export const COHORT = {
   activeDays: 3,
   /** Members: prompt length and output/input ratio within this factor of the shape's medians. */
   closeFactor: 3,
+  /** Joining members (fewer than `minRequests` requests, a shape read from few): within this factor. */
+  joinCloseFactor: 2,
   /** The cohort must also be this share of the new accounts read (what chance among many organic signups does not reach). */
   minShare: 0.1,
+  /** A cohort formed with accounts of fewer than `minRequests` requests: this many times the threshold. */
+  earlyFactor: 2,
   /** Seconds of event time between two readings of the population. */
   everyS: 900,
 } as const;
@@ -52,12 +67,17 @@ export interface CohortReading {
   medianOutputInput: number;
   firstFrom: number;
   firstTo: number;
+  /**
+   * Formed with accounts of fewer than `minRequests` requests (at `earlyFactor` times the
+   * threshold). Absent in readings kept in snapshots written before it: false.
+   */
+  early?: boolean;
 }
 
 /** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
-export function harvestShape(w: Float64Array, off: number): { promptTokens: number; ratio: number } | null {
+export function harvestShape(w: Float64Array, off: number, minRequests: number = COHORT.minRequests): { promptTokens: number; ratio: number } | null {
   const n = w[off + C.N];
-  if (!(n > 0) || w[off + C.TOTAL] < COHORT.minRequests) return null;
+  if (!(n > 0) || w[off + C.TOTAL] < minRequests) return null;
   const inTok = w[off + C.IN_TOK];
   const ratio = w[off + C.OUT_TOK] / Math.max(1, inTok);
   if (w[off + C.SINGLE] / n < COHORT.singleShot || ratio < COHORT.outputInput) return null;
@@ -70,25 +90,39 @@ function median(xs: number[]): number {
   return s.length === 0 ? 0 : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+type Shaped = { i: number; promptTokens: number; ratio: number; first: number };
+
 /**
  * The cohort among `shaped` (account index, shape, first use) out of `read` new accounts read, or
- * null when it is smaller than its threshold.
+ * null when it is smaller than its threshold. `joining`: accounts of `joinRequests` to
+ * `minRequests - 1` requests with the shape (of `readJoining` such accounts read); they join a
+ * cohort that stands when they are within `joinCloseFactor` of its medians. When none stands,
+ * they may form one with the others: a cohort read from few requests each, which must be
+ * `earlyFactor` times as large (and as large a share of all the new accounts read), all its
+ * members within `joinCloseFactor` of its medians.
  */
-export function findCohort(shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }>, read: number, minAccounts: number): { members: number[]; reading: CohortReading } | null {
-  const threshold = Math.max(minAccounts, Math.ceil(COHORT.minShare * read));
-  if (minAccounts <= 0 || shaped.length < threshold) return null;
+export function findCohort(shaped: Shaped[], read: number, minAccounts: number, joining: Shaped[] = [], readJoining = 0): { members: number[]; reading: CohortReading } | null {
+  if (minAccounts <= 0) return null;
+  return formCohort(shaped, read, Math.max(minAccounts, Math.ceil(COHORT.minShare * read)), COHORT.closeFactor, joining, false)
+    ?? (joining.length === 0 ? null : formCohort(shaped.concat(joining), read + readJoining,
+      COHORT.earlyFactor * Math.max(minAccounts, Math.ceil(COHORT.minShare * (read + readJoining))), COHORT.joinCloseFactor, [], true));
+}
+
+function formCohort(shaped: Shaped[], read: number, threshold: number, f: number, joining: Shaped[], early: boolean): { members: number[]; reading: CohortReading } | null {
+  if (shaped.length < threshold) return null;
   const mp = median(shaped.map((s) => s.promptTokens));
   const mr = median(shaped.map((s) => s.ratio));
-  const f = COHORT.closeFactor;
-  const close = shaped.filter((s) => s.promptTokens <= mp * f && s.promptTokens >= mp / f && s.ratio <= mr * f && s.ratio >= mr / f);
+  const within = (x: number) => (s: Shaped) => s.promptTokens <= mp * x && s.promptTokens >= mp / x && s.ratio <= mr * x && s.ratio >= mr / x;
+  const close = shaped.filter(within(f));
   if (close.length < threshold) return null;
   let from = Infinity, to = -Infinity;
   for (const s of close) { if (s.first < from) from = s.first; if (s.first > to) to = s.first; }
+  const joined = joining.filter(within(COHORT.joinCloseFactor));
   return {
-    members: close.map((s) => s.i),
+    members: close.map((s) => s.i).concat(joined.map((s) => s.i)),
     reading: {
       id: `cohort-${new Date(from * 1000).toISOString().slice(0, 10)}`, size: close.length, read, threshold,
-      medianPromptTokens: mp, medianOutputInput: mr, firstFrom: from, firstTo: to,
+      medianPromptTokens: mp, medianOutputInput: mr, firstFrom: from, firstTo: to, ...(early ? { early } : {}),
     },
   };
 }
@@ -96,12 +130,20 @@ export function findCohort(shaped: Array<{ i: number; promptTokens: number; rati
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The explanation of a member's verdict: the cohort, its size against its threshold, and the shape each member has. */
-export function cohortReasons(c: CohortReading): VerdictReason[] {
+export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests): VerdictReason[] {
+  const few = requests < COHORT.minRequests;
+  const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  const share = `the larger of detect.cohort_min_accounts and ${COHORT.minShare * 100}% of the new accounts read`;
+  const own = c.early ? `${requests} requests, read from ${COHORT.joinRequests} on`
+    : joined ? `${requests} requests: joined the standing cohort, formed by accounts of ${COHORT.minRequests}+ requests, from ${COHORT.joinRequests} requests on, within ${COHORT.joinCloseFactor}x of its medians`
+    : `${COHORT.minRequests}+ requests`;
   return [
     { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} new, unverified accounts without an org or a programme, first used ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
-    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_accounts and ${COHORT.minShare * 100}% of the new accounts read` },
-    { signal: 'harvest_cohort_shape', value: 'pass', threshold: null, detail: `this account (${COHORT.minRequests}+ requests): single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
+    c.early
+      ? { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read (${COHORT.joinRequests}+ requests) with the harvest shape and within ${COHORT.joinCloseFactor}x of its median prompt length and output/input ratio; formed with accounts of fewer than ${COHORT.minRequests} requests, so its threshold is ${COHORT.earlyFactor} times ${share}` }
+      : { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: ${share}` },
+    { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${own}): single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: COHORT.outputInput },
   ];

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
+import { runLimitsCli } from '../cli/limits-cmd.ts';
 
 let t: TestWarden;
 before(async () => { t = await startTestWarden({ ledger: { enabled: false } }); });
@@ -50,6 +51,23 @@ test('an account over its own requests per minute: the explanation by account id
   assert.equal(x.refusals.account.last_hour.total, 1, `one refusal counted: ${JSON.stringify(x.refusals.account)}`);
   assert.deepEqual(x.refusals.account.last_hour.by, [{ scope: 'account', kind: 'requests', subject: a.id, model: null, count: 1 }], 'counted under the account rpm limit');
   assert.equal(x.refusals.account.last_day.total, 1, 'and in the last day');
+
+  // The same from the command line: a table for a person, the answer itself with --json.
+  const cli = async (...argv: string[]) => {
+    let out = ''; let err = '';
+    const code = await runLimitsCli([...argv, '--url', t.url, '--token', TEST_ADMIN_TOKEN], { out: (s) => { out += s + '\n'; }, err: (s) => { err += s + '\n'; }, env: {} });
+    return { code, out, err };
+  };
+  const human = await cli('explain', '--account', a.id);
+  assert.equal(human.code, 0, human.err);
+  assert.match(human.out, new RegExp(`REFUSED: the next request \\(\\d+ tokens\\) would be refused by account ${a.id} rpm: retry after \\d+s`), human.out);
+  assert.match(human.out, new RegExp(`account +${a.id} +rpm +2/min burst 2 +2 +0 +\\S+ +REFUSED \\d+s`), `the meter's row: ${human.out}`);
+  assert.match(human.out, new RegExp(`refusals of the account's requests: 1 in the last hour[^\\n]*\\n[^\\n]*\\naccount +${a.id} +rpm +1 +1`), human.out);
+  const json = await cli('explain', '--account', a.id, '--json');
+  assert.equal(json.code, 0, json.err);
+  assert.equal(JSON.parse(json.out).refusing.scope, 'account', 'the --json answer is the API\'s');
+  const bad = await cli('explain');
+  assert.equal(bad.code, 2, 'explain without --account or --key is a usage error');
 });
 
 test('an organisation over its tokens per minute: the explanation by key prefix names the org tpm meter, and the org\'s refusals are counted', async () => {

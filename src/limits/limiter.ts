@@ -250,11 +250,13 @@ export class Limiter {
   /** A refused decision is counted for its account and organisation by the limit that refused it. */
   private counted<D extends LimitDecision | null>(req: LimitSubjects, d: D): D {
     if (d === null || d.allowed) return d;
-    const m = d.binding?.meter;
-    const by = m ? { scope: m.scope, kind: m.kind, subject: m.subject, model: m.model } : { scope: 'backend', kind: 'unavailable', subject: this.backend.name, model: null };
-    this.refusals.note(req.accountId, req.orgId, by, d.nowUs);
+    // A planned meter names its scope, kind, subject and model group (the planner keeps them: counted by identity).
+    this.refusals.note(req.accountId, req.orgId, d.binding?.meter ?? this.backendRefusal, d.nowUs);
     return d;
   }
+
+  /** What a refusal without a meter (the backend away, `on_backend_failure: closed`) is counted under. */
+  private readonly backendRefusal = { scope: 'backend', kind: 'unavailable', subject: 'limits backend', model: null };
 
   /**
    * Every meter of these subjects as it stands now, asked whether it would admit a probe request of

@@ -4,8 +4,9 @@
  * backend (Redis: shared by every node; memory: this node's), in counters of five minutes kept for
  * a day, one hash per subject and five minutes: `refusals:account:<id>:<bucket>`, one field per
  * refusing meter (scope, meter, subject, model). Only refusals are counted, so an admitted request
- * costs nothing; a refusal costs an increment in memory, and on Redis each node adds its counts
- * once a second in one pipeline (a refused flood is a few commands a second, not one per request).
+ * costs nothing; a refusal costs an increment in this node's memory, added to the backend once a
+ * second (on Redis in one pipeline: a refused flood is a few commands a second, not one per
+ * request), and before every read.
  */
 import type { LimitsBackend, RefusalAdd } from './meters.ts';
 
@@ -37,6 +38,8 @@ export class RefusalCounter {
   private pendingFields = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  /** Each refusing meter's field (the planner's meters are kept, so this is written once a meter). */
+  private readonly fields = new WeakMap<RefusedBy, string>();
   /** Refusals not counted: the shared backend did not take them and too many waited. */
   dropped = 0;
 
@@ -46,31 +49,30 @@ export class RefusalCounter {
   note(accountId: string, orgId: string | null, by: RefusedBy, nowUs: number): void {
     if (!this.backend.addRefusals) return;
     const bucket = bucketOf(nowUs);
-    const f = field(by);
-    const keys = orgId === null ? [keyOf('account', accountId, bucket)] : [keyOf('account', accountId, bucket), keyOf('org', orgId, bucket)];
-    if (this.backend.name === 'memory') {
-      const counts = new Map([[f, 1]]);
-      void this.backend.addRefusals(keys.map((key) => ({ key, counts })), REFUSAL_KEEP_S);
-      return;
-    }
-    for (const key of keys) {
-      let counts = this.pending.get(key);
-      if (!counts) {
-        if (this.pendingFields >= MAX_PENDING_FIELDS) { this.dropped++; continue; }
-        counts = new Map();
-        this.pending.set(key, counts);
-      }
-      const n = counts.get(f);
-      if (n === undefined) {
-        if (this.pendingFields >= MAX_PENDING_FIELDS) { this.dropped++; continue; }
-        this.pendingFields++;
-      }
-      counts.set(f, (n ?? 0) + 1);
-    }
+    // The planner keeps its meters: each refusing meter's field is written once.
+    let f = this.fields.get(by);
+    if (f === undefined) { f = field(by); this.fields.set(by, f); }
+    this.add(keyOf('account', accountId, bucket), f);
+    if (orgId !== null) this.add(keyOf('org', orgId, bucket), f);
     if (!this.timer) {
       this.timer = setTimeout(() => { this.timer = null; void this.flush().catch(() => {}); }, FLUSH_MS);
       this.timer.unref();
     }
+  }
+
+  private add(key: string, f: string): void {
+    let counts = this.pending.get(key);
+    if (!counts) {
+      if (this.pendingFields >= MAX_PENDING_FIELDS) { this.dropped++; return; }
+      counts = new Map();
+      this.pending.set(key, counts);
+    }
+    const n = counts.get(f);
+    if (n === undefined) {
+      if (this.pendingFields >= MAX_PENDING_FIELDS) { this.dropped++; return; }
+      this.pendingFields++;
+    }
+    counts.set(f, (n ?? 0) + 1);
   }
 
   /** Add what this node counted to the shared backend now (kept for the next try when it does not answer). */

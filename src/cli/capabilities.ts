@@ -267,7 +267,15 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     say(`limits: ${err.message}; ${BACKEND_FAILURE_MODE[config.limits.on_backend_failure]} until it is (limits.on_backend_failure: ${config.limits.on_backend_failure})`, { level: 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' });
   }
   hooks.push(limits);
-  adminRegistrars.push(limitsAdminRoutes({ limiter: limits.limiter, overrides }));
+  // An account's limits explained from its id: its latest request's address and model from the event store.
+  const eventRows = stores.sqlite ? new SqliteEventRows(stores.sqlite) : new PostgresEventRows(stores.pg!);
+  adminRegistrars.push(limitsAdminRoutes({
+    limiter: limits.limiter, overrides, identity, verdicts,
+    lastRequest: async (accountId) => {
+      const row = await eventRows.latestOfAccount(accountId);
+      return row ? { ts: row.ts, ip: row.client_ip || null, asn: row.event?.client?.asn ?? null, model: row.model, key_id: row.key_id } : null;
+    },
+  }));
 
   // record phase: the detector learns from each finished interaction, off the request path
   hooks.push(...detect.recordHooks);

@@ -9,6 +9,12 @@
  *   POST   /admin/limits/explain            the meters that would apply to a described request, each
  *                                            budget with what it has spent, its cap and when it resets
  *   GET    /admin/limits/status             backend, circuit state, requests in flight on this node
+ *   GET    /admin/limits/accounts/:id       an account's limits as they stand now, looked up from its id
+ *                                            (tier, org, cluster, latest address): every meter's limit,
+ *                                            use, room and reset, which would refuse the next request,
+ *                                            and its refusals of the last hour and day by limit
+ *   GET    /admin/limits/keys/:id           the same for the account of a key (id or prefix)
+ *   GET    /admin/limits/orgs/:id/refusals  an organisation's refusals of the last hour and day by limit
  *
  * Registered through the admin API's route table (`limitsAdminRoutes`), so they are validated,
  * answer errors and appear in the OpenAPI document like the identity routes.
@@ -25,10 +31,18 @@ import type { Limiter } from './limiter.ts';
 import type { PlannedMeter } from './meter-plan.ts';
 import { budgetWindow, type BudgetRead } from './meters.ts';
 import type { LimitOverridesStore } from './overrides.ts';
+import { AccountExplainQuery, AccountExplainSchema, RefusalSummarySchema, explainAccount, type ExplainIdentity, type LastRequest } from './account-explain.ts';
+import type { VerdictView } from '../detect/verdict.ts';
 
 export interface LimitsAdminDeps {
   limiter: Limiter;
   overrides: LimitOverridesStore;
+  /** The account store: with it, an account's limits are explained from its id (`/limits/accounts/:id`). */
+  identity?: ExplainIdentity;
+  /** The detector's verdicts (cluster and level), for the explanation by account. */
+  verdicts?: VerdictView;
+  /** An account's latest recorded request (its address and model), for the explanation by account. */
+  lastRequest?: (accountId: string) => Promise<LastRequest | null>;
   /** Route prefix, relative to where the routes are mounted; default `/limits`. */
   prefix?: string;
 }
@@ -174,6 +188,32 @@ export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
           })),
           read_at: budgets.readAt,
         };
+      } });
+
+    const identity = deps.identity;
+    if (identity) {
+      const explainDeps = { limiter, identity, verdicts: deps.verdicts, lastRequest: deps.lastRequest };
+      const errors = { 503: 'the limits backend did not answer (WARDEN_LIMITS_UNAVAILABLE)' };
+      r.component('AccountLimits', AccountExplainSchema);
+      r.route({ method: 'GET', path: `${prefix}/accounts/:id`, operationId: 'explainAccountLimits', tag, errors,
+        summary: 'An account\'s limits as they stand now: every meter of every scope (key, account, org, address, cluster) with its limit, use, room and reset, which one would refuse the next request, and the refusals of the last hour and day by limit',
+        description: 'Looked up from the account id: the effective tier and programme and the organisation from the account store, the cluster and verdict from the detector, the address and model of the latest request recorded (or `ip` and `model` as given). Charges nothing.',
+        params: IdParams, query: AccountExplainQuery, response: AccountExplainSchema,
+        handler: ({ params, query }) => explainAccount(explainDeps, params.id, query) });
+      r.route({ method: 'GET', path: `${prefix}/keys/:id`, operationId: 'explainKeyLimits', tag, errors,
+        summary: 'The limits of the account of a key (its id or its prefix), as `/limits/accounts/{id}` gives them, with that key\'s scope',
+        params: IdParams, query: AccountExplainQuery.omit({ key: true }), response: AccountExplainSchema,
+        handler: ({ params, query }) => explainAccount(explainDeps, null, { ...query, key: params.id }) });
+    }
+    r.route({ method: 'GET', path: `${prefix}/orgs/:id/refusals`, operationId: 'orgLimitRefusals', tag, errors: { 503: 'the limits backend did not answer (WARDEN_LIMITS_UNAVAILABLE)' },
+      summary: 'Refusals of an organisation\'s requests in the last hour and day, by the limit that refused them',
+      params: IdParams, response: RefusalSummarySchema,
+      handler: async ({ params }) => {
+        try {
+          return await limiter.refusals.read('org', params.id, Date.now() * 1000);
+        } catch (err) {
+          throw new WardenError('WARDEN_LIMITS_UNAVAILABLE', `the limits backend (${limiter.backend.name}) did not answer the refusal counters' read: ${(err as Error).message}`);
+        }
       } });
 
     r.route({ method: 'GET', path: `${prefix}/status`, operationId: 'limitsStatus', tag, summary: 'Backend, circuit state and requests in flight on this node',

@@ -14,6 +14,7 @@ import { NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 import { MeterPlanner, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './meter-plan.ts';
 import { RedisBackend, RedisCommandTimeout } from './redis.ts';
+import { RefusalCounter } from './refusals.ts';
 import { urlForLog } from '../config/index.ts';
 import { OutageLog, redisFailure, shorterOutages } from '../gateway/outage-log.ts';
 
@@ -118,9 +119,14 @@ export interface ActualUsage {
 /** A Redis slow but answering is logged at most this often, ms. */
 const SLOW_LOG_EVERY_MS = 10 * 60_000;
 
+/** One meter as it stands now, asked with a probe request (`Limiter.inspect`): nothing is charged. */
+export interface MeterState { meter: PlannedMeter; outcome: MeterOutcome; cost: number }
+
 export class Limiter {
   readonly planner: MeterPlanner;
   readonly backend: LimitsBackend;
+  /** Refusals counted by the limit that refused them, per account and organisation (refusals.ts). */
+  readonly refusals: RefusalCounter;
   readonly config: LimitsConfig;
   private readonly local: MemoryBackend | null;
   private readonly breaker: CircuitBreaker | null;
@@ -161,6 +167,7 @@ export class Limiter {
         commandTimeoutMs: opts.config.redis.command_timeout_ms, connectTimeoutMs: opts.config.redis.connect_timeout_ms,
       });
     } else this.backend = new MemoryBackend({ clockUs: opts.clockUs });
+    this.refusals = new RefusalCounter(this.backend);
     const shared = this.backend.name !== 'memory';
     this.local = shared && opts.config.on_backend_failure === 'local' ? new MemoryBackend({ clockUs: opts.clockUs }) : null;
     const backendName = this.backend.name;
@@ -235,6 +242,42 @@ export class Limiter {
    * (no promise on the hot path), a promise for Redis.
    */
   decide(req: LimitRequest, nowUs?: number): LimitDecision | Promise<LimitDecision> {
+    const d = this.decideNow(req, nowUs);
+    if (d instanceof Promise) return d.then((x) => this.counted(req, x));
+    return this.counted(req, d);
+  }
+
+  /** A refused decision is counted for its account and organisation by the limit that refused it. */
+  private counted<D extends LimitDecision | null>(req: LimitSubjects, d: D): D {
+    if (d === null || d.allowed) return d;
+    // A planned meter names its scope, kind, subject and model group (the planner keeps them: counted by identity).
+    this.refusals.note(req.accountId, req.orgId, d.binding?.meter ?? this.backendRefusal, d.nowUs);
+    return d;
+  }
+
+  /** What a refusal without a meter (the backend away, `on_backend_failure: closed`) is counted under. */
+  private readonly backendRefusal = { scope: 'backend', kind: 'unavailable', subject: 'limits backend', model: null };
+
+  /**
+   * Every meter of these subjects as it stands now, asked whether it would admit a probe request of
+   * `cost` (one request, its tokens and price): what each has left, when it is full again, and which
+   * would refuse. Charges nothing and counts no refusal (the admin API's explanation). Throws when
+   * the backend does not answer.
+   */
+  async inspect(req: LimitSubjects, cost: RequestCost, nowUs?: number): Promise<{ nowUs: number; meters: MeterState[] }> {
+    const meters = this.planner.plan(req);
+    const ops = meters.map((m) => meterOp(m, cost));
+    const raw = await this.backend.decide(ops, PEEK_LEASE, this.leaseTtlUs, nowUs);
+    return {
+      nowUs: raw.nowUs,
+      meters: meters.map((meter, i) => {
+        const op = ops[i];
+        return { meter, outcome: raw.outcomes[i], cost: op.type === 'concurrency' ? 1 : op.cost };
+      }),
+    };
+  }
+
+  private decideNow(req: LimitRequest, nowUs?: number): LimitDecision | Promise<LimitDecision> {
     const meters = this.planner.plan(req);
     const inputTokens = this.inputToReserve(req, meters);
     const cost: RequestCost = {
@@ -283,6 +326,12 @@ export class Limiter {
    * `on_backend_failure` then.
    */
   peek(req: LimitSubjects, nowUs?: number): LimitDecision | null | Promise<LimitDecision | null> {
+    const d = this.peekNow(req, nowUs);
+    if (d instanceof Promise) return d.then((x) => this.counted(req, x));
+    return this.counted(req, d);
+  }
+
+  private peekNow(req: LimitSubjects, nowUs?: number): LimitDecision | null | Promise<LimitDecision | null> {
     const meters = this.planner.plan(req);
     const cost: RequestCost = { inputTokens: 0, outputTokens: 0, microUsd: 0 };
     const ops = meters.map((m) => meterOp(m, cost));
@@ -490,6 +539,7 @@ export class Limiter {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    await this.refusals.close();
     await this.backend.close();
     await this.local?.close();
   }

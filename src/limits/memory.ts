@@ -2,7 +2,7 @@
  * In-process counters for one node: the same semantics as the Redis scripts (see meters.ts),
  * synchronous, with an injectable clock so tests can drive time.
  */
-import { budgetWindowEnd, budgetWindowId, PEEK_LEASE, RETRY_NEVER, concurrencyRetryUs, type BudgetRead, type BudgetSpend, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindowEnd, budgetWindowId, PEEK_LEASE, RETRY_NEVER, concurrencyRetryUs, type BudgetRead, type BudgetSpend, type LeaseRef, type RefusalAdd, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 /** Microseconds since epoch from the wall clock (ms precision is enough for one node, made monotonic). */
 export function wallClockUs(): () => number {
@@ -176,6 +176,32 @@ export class MemoryBackend implements LimitsBackend {
         return state && state.windowId === budgetWindowId(now, r.window) ? state.used : 0;
       }),
     };
+  }
+
+  /** Refusal counters: field -> count, and when the counter expires (ms, the backend's clock). */
+  private readonly refusals = new Map<string, { counts: Map<string, number>; expiresMs: number }>();
+  private refusalsSweptMs = 0;
+
+  addRefusals(adds: readonly RefusalAdd[], ttlS: number): void {
+    const nowMs = this.clock() / 1000;
+    if (nowMs - this.refusalsSweptMs > 60_000) {
+      this.refusalsSweptMs = nowMs;
+      for (const [k, r] of this.refusals) if (r.expiresMs <= nowMs) this.refusals.delete(k);
+    }
+    for (const add of adds) {
+      let r = this.refusals.get(add.key);
+      if (!r || r.expiresMs <= nowMs) { r = { counts: new Map(), expiresMs: 0 }; this.refusals.set(add.key, r); }
+      r.expiresMs = nowMs + ttlS * 1000;
+      for (const [field, n] of add.counts) r.counts.set(field, (r.counts.get(field) ?? 0) + n);
+    }
+  }
+
+  readRefusals(keys: readonly string[]): Record<string, number>[] {
+    const nowMs = this.clock() / 1000;
+    return keys.map((k) => {
+      const r = this.refusals.get(k);
+      return r && r.expiresMs > nowMs ? Object.fromEntries(r.counts) : {};
+    });
   }
 
   close(): void {}

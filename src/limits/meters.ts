@@ -94,7 +94,17 @@ export interface LimitsBackend {
    * is the backend's clock (Redis TIME for the Redis backend), the one the windows were cut by.
    */
   readBudgets?(reads: readonly BudgetRead[], nowUs?: number): BudgetSpend | Promise<BudgetSpend>;
+  /**
+   * Add to refusal counters (refusals.ts): each a hash of counts kept until `ttlS` seconds after its
+   * last addition. Only refusals are counted: an admission costs nothing here.
+   */
+  addRefusals?(adds: readonly RefusalAdd[], ttlS: number): void | Promise<void>;
+  /** The refusal counters at these keys (an empty record for a key with none). */
+  readRefusals?(keys: readonly string[]): Record<string, number>[] | Promise<Record<string, number>[]>;
 }
+
+/** Counts to add to one refusal counter: its key (without the backend's prefix) and field -> count. */
+export interface RefusalAdd { key: string; counts: ReadonlyMap<string, number> }
 
 /** A budget counter to read: its key (without the backend's prefix) and its window. */
 export interface BudgetRead { key: string; window: 'day' | 'month' }

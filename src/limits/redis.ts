@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
 import { BUDGETS_LUA, DECIDE_LUA, DECIDED_MARK_MS, RENEW_LUA, SETTLE_LUA } from './lua.ts';
-import { budgetWindow, PEEK_LEASE, type BudgetRead, type BudgetSpend, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindow, PEEK_LEASE, type BudgetRead, type BudgetSpend, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type RefusalAdd, type SettleOp } from './meters.ts';
 
 /** ioredis, loaded when a Redis is first connected: a node with none configured never pays for it. */
 const requireCjs = createRequire(import.meta.url);
@@ -321,6 +321,35 @@ export class RedisBackend implements LimitsBackend {
     } catch {
       return null;
     }
+  }
+
+  /** Add to refusal counters: one HINCRBY per field and an EXPIRE per counter, in one pipeline. */
+  async addRefusals(adds: readonly RefusalAdd[], ttlS: number): Promise<void> {
+    if (adds.length === 0) return;
+    const p = this.client.pipeline();
+    for (const add of adds) {
+      const key = this.prefix + add.key;
+      for (const [field, n] of add.counts) p.hincrby(key, field, n);
+      p.expire(key, ttlS);
+    }
+    const replies = await this.timed(p.exec());
+    const failed = replies?.find(([err]) => err);
+    if (failed) throw failed[0]!;
+  }
+
+  /** Read refusal counters (HGETALL each, in one pipeline). */
+  async readRefusals(keys: readonly string[]): Promise<Record<string, number>[]> {
+    if (keys.length === 0) return [];
+    const p = this.client.pipeline();
+    for (const k of keys) p.hgetall(this.prefix + k);
+    const replies = (await this.timed(p.exec())) ?? [];
+    return keys.map((_, i) => {
+      const [err, value] = replies[i] ?? [null, {}];
+      if (err) throw err;
+      const out: Record<string, number> = {};
+      for (const [field, n] of Object.entries((value ?? {}) as Record<string, string>)) out[field] = Number(n);
+      return out;
+    });
   }
 
   /** Extend the leases; returns the expired ones removed from their sets meanwhile (see RENEW_LUA). */

@@ -34,6 +34,8 @@ export interface EventRowReader {
   idPage(range: { from?: string; to?: string }, after: IdPageCursor | null, limit: number): Promise<IdPageCursor[]>;
   /** The latest event time stored, null when there is none. */
   latestTs(): Promise<string | null>;
+  /** An account's latest event (its index: account, time), null when it has none. */
+  latestOfAccount(accountId: string): Promise<StoredEventRow | null>;
   close(): Promise<void>;
 }
 
@@ -106,6 +108,11 @@ export class SqliteEventRows implements EventRowReader {
     return (this.latest.get() as string | null) ?? null;
   }
 
+  async latestOfAccount(accountId: string): Promise<StoredEventRow | null> {
+    const r = this.db.prepare(`SELECT ${COLUMNS} FROM events WHERE account_id = ? ORDER BY ts DESC, id DESC LIMIT 1`).get(accountId) as Record<string, unknown> | undefined;
+    return r ? toRow(r) : null;
+  }
+
   async close(): Promise<void> {
     if (this.ownsDb) this.db.close();
   }
@@ -144,6 +151,11 @@ export class PostgresEventRows implements EventRowReader {
   async latestTs(): Promise<string | null> {
     const { rows } = await this.pool.query('SELECT MAX(ts) AS ts FROM events');
     return rows[0].ts === null ? null : isoTs(rows[0].ts);
+  }
+
+  async latestOfAccount(accountId: string): Promise<StoredEventRow | null> {
+    const { rows } = await this.pool.query(`SELECT ${COLUMNS} FROM events WHERE account_id = $1 ORDER BY ts DESC, id DESC LIMIT 1`, [accountId]);
+    return rows[0] ? toRow(rows[0] as Record<string, unknown>) : null;
   }
 
   async close(): Promise<void> {

@@ -116,7 +116,7 @@ const SearchSchema = z.object({
 });
 const FeaturesSchema = z.object({
   usage: z.boolean(),
-  limits: z.object({ status: z.string().nullable(), overrides: z.string().nullable(), explain: z.string().nullable() }),
+  limits: z.object({ status: z.string().nullable(), overrides: z.string().nullable(), explain: z.string().nullable(), account: z.string().nullable().describe('an account\'s limits as they stand now (`:id` in the path)') }),
   ledger: z.object({ base: z.string().nullable(), query: z.string().nullable() }),
   detect: z.object({ routes: z.array(z.object({ method: z.string(), path: z.string() })) }),
   /** Case files and indicator exchange (src/cases): the list route when mounted. */
@@ -330,7 +330,7 @@ export function features(
   const detectPrefixes = [`${adminPrefix}/detect`, `${adminPrefix}/verdicts`, `${adminPrefix}/clusters`, `${adminPrefix}/campaigns`];
   return {
     usage: true,
-    limits: { status: get(`${adminPrefix}/limits/status`), overrides: get(`${adminPrefix}/limits/overrides`), explain: has('POST', `${adminPrefix}/limits/explain`) ? `${adminPrefix}/limits/explain` : null },
+    limits: { status: get(`${adminPrefix}/limits/status`), overrides: get(`${adminPrefix}/limits/overrides`), explain: has('POST', `${adminPrefix}/limits/explain`) ? `${adminPrefix}/limits/explain` : null, account: get(`${adminPrefix}/limits/accounts/:id`) },
     ledger: { base, query },
     detect: { routes: routes.filter((r) => detectPrefixes.some((p) => r.path === p || r.path.startsWith(`${p}/`))) },
     cases: { list: get(`${adminPrefix}/cases`), intel: get(`${adminPrefix}/intel`) },

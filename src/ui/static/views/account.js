@@ -160,6 +160,60 @@ async function loadVerdict(verdictBox, id, features) {
   replace(verdictBox, parts);
 }
 
+const METER_NAMES = { requests: 'Requests / min', tokens_per_minute: 'Tokens / min', tokens_per_day: 'Tokens / day', input_tokens_per_minute: 'Input tokens / min', output_tokens_per_minute: 'Output tokens / min', concurrency: 'Concurrent requests', daily_budget: 'Daily budget', monthly_budget: 'Monthly budget' };
+const meterName = (kind, model) => `${METER_NAMES[kind] ?? kind}${model ? ` (${model})` : ''}`;
+const amount = (x, unit) => (unit === 'usd' ? `$${x}` : fmtInt(x));
+
+/**
+ * Its limits as they stand now (`GET /admin/limits/accounts/:id`): which meter would refuse its next
+ * request and when it would pass, every meter's limit, use and room, and the refusals of the last
+ * hour and day by the limit that refused them: what a customer's "we get 429s" is answered with.
+ */
+async function loadLimits(box, id, path) {
+  try {
+    const x = await get(path.replace(':id', encodeURIComponent(id)));
+    const next = `The next request (${fmtInt(x.probe.tokens)} tokens)`;
+    const verdictLine = x.refusing
+      ? h('p', { class: 'limits-refusing', role: 'status' }, badge('refused', 'bad'), ` ${next} would be refused by the `, h('strong', { text: `${x.refusing.scope} ${meterName(x.refusing.kind, x.refusing.model)}` }),
+        ` limit (${x.refusing.subject}): `, x.refusing.retry_after_s === null ? 'it can never pass (a limit of 0, or larger than the limit)' : `it would pass in ${fmtInt(x.refusing.retry_after_s)} s`, '.')
+      : h('p', { class: 'limits-admitted', role: 'status' }, badge('admitted', 'ok'), ` ${next} would be admitted.`, x.tightest ? ` Least room: ${x.tightest.scope} ${meterName(x.tightest.kind, null)} (${fmtPct(x.tightest.remaining_share)} left).` : '');
+    const refusalRows = new Map();
+    for (const [w, win] of [['hour', x.refusals.account.last_hour], ['day', x.refusals.account.last_day]]) {
+      for (const b of win.by) {
+        const k = JSON.stringify([b.scope, b.kind, b.subject, b.model]);
+        const row = refusalRows.get(k) ?? { ...b, hour: 0, day: 0 };
+        row[w] = b.count;
+        refusalRows.set(k, row);
+      }
+    }
+    replace(box,
+      verdictLine,
+      facts([
+        ['Tier (effective)', x.tier.replace('_', ' ')], ['Programme', x.programme], ['Organisation', x.org_id],
+        ['Key', x.key ? h('span', null, h('code', { text: x.key.prefix }), h('span', { class: 'muted', text: ` (${x.key.chosen === 'given' ? 'given' : x.key.chosen === 'last_used' ? 'used last' : 'newest'})` })) : 'none usable'],
+        ['Cluster charged', x.cluster_id ?? 'none'], ['Verdict', levelBadge(x.verdict_level)],
+        ['Address', x.ip ? `${x.ip}${x.asn !== null ? ` (AS${x.asn})` : ''}` : 'none'], ['Model', x.model || '—'],
+        ['Latest request', x.from_latest_request ? when(x.from_latest_request.ts) : 'none recorded'],
+      ]),
+      table({ caption: 'Every limit on its requests, as it stands now', captionHidden: false, rows: x.meters, columns: [
+        { label: 'Scope', value: (m) => m.scope }, { label: 'Subject', value: (m) => h('code', { text: m.subject }) },
+        { label: 'Meter', value: (m) => meterName(m.kind, m.model) },
+        { label: 'Limit', num: true, value: (m) => `${amount(m.limit, m.unit)}${m.kind === 'requests' ? ` (burst ${fmtInt(m.burst)})` : ''}${m.multiplier !== 1 ? ` ×${m.multiplier}` : ''}` },
+        { label: 'Used', num: true, value: (m) => amount(m.used, m.unit) }, { label: 'Left', num: true, value: (m) => amount(m.remaining, m.unit) },
+        { label: 'Full again', value: (m) => (m.resets_at ? when(m.resets_at) : '—') },
+        { label: 'Next request', value: (m) => (m.next_request === 'admitted' ? badge('admitted', 'ok') : m.next_request === 'never' ? badge('never', 'bad') : badge(`refused, ${m.retry_after_s} s`, 'bad')) },
+      ] }),
+      table({ caption: `Refusals by the limit that refused: ${fmtInt(x.refusals.account.last_hour.total)} in the last hour, ${fmtInt(x.refusals.account.last_day.total)} in the last day`, captionHidden: false,
+        rows: [...refusalRows.values()].sort((a, b) => b.day - a.day), empty: 'No refusals by a limit in the last day.', columns: [
+          { label: 'Scope', value: (r) => r.scope }, { label: 'Subject', value: (r) => h('code', { text: r.subject }) }, { label: 'Meter', value: (r) => meterName(r.kind, r.model) },
+          { label: 'Last hour', num: true, value: (r) => fmtInt(r.hour) }, { label: 'Last day', num: true, value: (r) => fmtInt(r.day) },
+        ] }),
+      x.refusals.org ? h('p', { class: 'muted', text: `Its organisation’s requests: ${fmtInt(x.refusals.org.last_hour.total)} refused in the last hour, ${fmtInt(x.refusals.org.last_day.total)} in the last day.` }) : null);
+  } catch (err) {
+    replace(box, errorBox(err));
+  }
+}
+
 export async function render(main, [id], query, ctx) {
   document.title = 'Account · Warden';
   let acct;
@@ -212,6 +266,8 @@ export async function render(main, [id], query, ctx) {
   const decisionRoutes = detectWriteRoutes(ctx.features);
   const decisionsBox = h('div', null, loading());
   const usageBox = h('div', null, loading());
+  const limitsPath = ctx.features.limits?.account ?? null;
+  const limitsBox = h('div', null, loading());
   const keysBox = h('div', null, loading());
   const recentBox = h('div', null, loading());
   const batchesBox = h('div', null, loading());
@@ -240,6 +296,7 @@ export async function render(main, [id], query, ctx) {
       // The whole width: its tables of signals carry a sentence per row.
       Object.assign(panel('Verdict', verdictBox, decisionRoutes ? [h('h3', { text: 'Operator decisions' }), decisionsBox] : null), { className: 'panel span-all' })),
     panel('Usage', h('div', { class: 'panel-tools' }, rangePicker(range, (r) => ctx.setQuery({ ...query, range: r }))), usageBox),
+    limitsPath ? panel('Limits', limitsBox) : null,
     panel('API keys',
       createKeyForm({ accountId: acct.id, onCreated: reload }),
       h('p', { class: 'inline-check' },
@@ -255,6 +312,7 @@ export async function render(main, [id], query, ctx) {
   await Promise.all([
     decisionRoutes ? loadDecisions(decisionsBox, acct.id, acct.org_id ?? null, decisionRoutes, reload).catch((err) => replace(decisionsBox, errorBox(err))) : null,
     loadVerdict(verdictBox, id, features).catch((err) => replace(verdictBox, errorBox(err))),
+    limitsPath ? loadLimits(limitsBox, id, limitsPath) : null,
     (async () => {
       const [summary, ips, models] = await Promise.all([
         get('/admin/usage/summary', { range, account_id: id }),

@@ -74,10 +74,11 @@ export const configSchema = z.strictObject({
     /**
      * Most JSON values a request body may hold (counted from its bytes, before it is parsed, as its
      * commas and opening brackets outside strings); more is refused with 400. Parsing costs per
-     * value: 4 MiB of empty objects held the serving thread for seconds. 300,000 is OpenAI's limit
-     * of tokens in one embeddings request, the largest honest list of values (token ids).
+     * value: 4 MiB of empty objects held the serving thread for seconds. The default takes the
+     * largest honest list of values: an embeddings request at OpenAI's limits, 300,000 token ids in
+     * 2,048 lists (each list's bracket and the comma after it counted too), and its other fields.
      */
-    max_json_values: z.number().int().positive().default(300_000),
+    max_json_values: z.number().int().positive().default(310_000),
     /** Largest request header section, bytes (Node's --max-http-header-size). */
     header_limit_bytes: z.number().int().positive().default(16 * 1024),
     /**

@@ -43,8 +43,11 @@ function deeper(v: unknown, depth: number, max: number): boolean {
   return false;
 }
 
-/** Default of `server.max_json_values`. */
-export const MAX_JSON_VALUES = 300_000;
+/**
+ * Default of `server.max_json_values`: OpenAI's limit of 300,000 tokens in one embeddings request,
+ * sent as token ids in up to 2,048 lists (4,096 more brackets and commas), and room for its fields.
+ */
+export const MAX_JSON_VALUES = 310_000;
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c, OPEN_ARRAY = 0x5b, OPEN_OBJECT = 0x7b;
 

@@ -302,6 +302,10 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   app.setErrorHandler(async (err, req, reply) => {
     let werr = fromFastifyError(err, req, opts.bodyLimitBytes);
+    // A body refused before it was read whole (over the limit, sent compressed): what is still
+    // coming is discarded and the connection closed gracefully, so a client still writing it (the
+    // SDKs) reads this answer rather than a connection reset (`write EPIPE`) it would retry.
+    const unread = req.raw.complete ? {} : dropUnreadBody(req.raw, reply.raw, req.routeOptions?.bodyLimit ?? opts.bodyLimitBytes);
     const id = ulid(Date.now());
     const path = req.url.split('?')[0];
     const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[path] : undefined;
@@ -315,7 +319,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
     }
     if (werr.code === 'WARDEN_INTERNAL') req.log.error({ err }, 'internal error');
-    return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+    return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers, unread)).type('application/json')
       .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
   });
 

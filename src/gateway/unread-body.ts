@@ -15,6 +15,9 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 
+/** Requests whose unread body is being discarded, with the headers their refusal was given. */
+const dropping = new WeakMap<http.IncomingMessage, Record<string, string>>();
+
 /** How long, and how much (at least), a refused request's body is read after its answer before its connection is closed. */
 export const LINGER = { ms: 5_000, minBytes: 16 * 1024 * 1024 };
 
@@ -23,9 +26,13 @@ export const LINGER = { ms: 5_000, minBytes: 16 * 1024 * 1024 };
  * `connection: close` when more is announced than `limit`. `linger` narrows the bounds (tests).
  */
 export function dropUnreadBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number, linger: { ms: number; minBytes: number } = LINGER): Record<string, string> {
+  // A refusal passed on to the error handler is dropped once, with the bounds of whoever began.
+  const begun = dropping.get(req);
+  if (begun) return begun;
   const announced = Number(req.headers['content-length'] ?? 0);
   const headers: Record<string, string> = announced > limit ? { connection: 'close' } : {};
   if (req.complete) return headers;
+  dropping.set(req, headers);
   const socket = req.socket as Socket;
   const lingerBytes = Math.max(limit, linger.minBytes);
   let discarded = 0;

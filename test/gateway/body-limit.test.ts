@@ -3,6 +3,8 @@
 // setting in the 413's message.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startTestWarden } from '../helpers/warden.ts';
@@ -40,6 +42,41 @@ test('a body over server.body_limit_bytes: 413 naming its size, the limit and th
     assert.match(err.message, /4\.\d MB/, 'names the size sent');
     assert.match(err.message, /1\.0 MB/, 'names the limit');
     assert.match(err.message, /server\.body_limit_bytes/, 'names the setting');
+  } finally {
+    await t.close();
+  }
+});
+
+// The SDKs, in a process of their own as an app is: in the server's process the client's writes
+// wait for the server's turns and the refusal always lands after the body.
+const SEND_TOO_LARGE = `
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+const { URL: url, KEY: key } = process.env;
+const text = 'x'.repeat(4_000_000);
+const openai = new OpenAI({ apiKey: key, baseURL: url + '/v1', maxRetries: 0 });
+const anthropic = new Anthropic({ apiKey: key, baseURL: url, maxRetries: 0 });
+const seen = (e) => ({ sdk_error: e.constructor.name, status: e.status ?? null, type: e.error?.error?.type ?? e.error?.type ?? null, warden_code: e.error?.warden_code ?? e.error?.error?.warden_code ?? null, cause: e.cause?.code ?? null });
+const out = [];
+for (let i = 0; i < 2; i++) {
+  out.push(await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] }).then(() => ({ status: 200 }), seen));
+  out.push(await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: text }] }).then(() => ({ status: 200 }), seen));
+}
+console.log(JSON.stringify(out));
+`;
+
+test('a body over the limit still being sent when refused: the SDKs read the 413, not a connection error they would retry', { timeout: 120_000 }, async () => {
+  const t = await startTestWarden({ server: { port: 0, body_limit_bytes: 1024 * 1024 } });
+  try {
+    const { key } = await t.account('upload', 'enterprise');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', SEND_TOO_LARGE], { env: { ...process.env, URL: t.url, KEY: key }, timeout: 90_000 });
+    const seen = JSON.parse(stdout) as { sdk_error: string; status: number | null; type: string | null; warden_code: string | null; cause: string | null }[];
+    for (const [i, s] of seen.entries()) {
+      const sdk = i % 2 ? 'Anthropic' : 'OpenAI';
+      assert.ok(s.status === 413, `${sdk} SDK, attempt ${(i >> 1) + 1}: a 413 it can show, got ${JSON.stringify(s)}`);
+      assert.equal(s.warden_code, 'WARDEN_BODY_TOO_LARGE', `${sdk} SDK: the refusal's body is read`);
+      if (sdk === 'Anthropic') assert.equal(s.type, 'request_too_large', 'Anthropic\'s own error type');
+    }
   } finally {
     await t.close();
   }

@@ -3,6 +3,7 @@
 // format, while a body as large that is mostly text is served.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 import { startTestWarden } from '../helpers/warden.ts';
 
 test('a body holding more JSON values than server.max_json_values is refused before it is parsed', { timeout: 60_000 }, async () => {
@@ -24,6 +25,22 @@ test('a body holding more JSON values than server.max_json_values is refused bef
     const ab = await a.json() as any;
     assert.equal(a.status, 400);
     assert.equal(ab.type, 'error', `Anthropic error JSON: ${JSON.stringify(ab).slice(0, 200)}`);
+  } finally {
+    await tw.close();
+  }
+});
+
+test('embeddings of token ids up to OpenAI\'s own bounds (2,048 inputs, 300,000 tokens) are served by default', { timeout: 60_000 }, async () => {
+  // The bound counts the lists' brackets and the commas between them too: 299,008 token ids in
+  // 2,048 lists are 301,056 values, which the default must take as OpenAI takes the request.
+  const tw = await startTestWarden({ documents: { read_pdfs: false, read_images: false } });
+  try {
+    const { key } = await tw.account('tokens', 'enterprise');
+    const openai = new OpenAI({ apiKey: key, baseURL: `${tw.url}/v1`, maxRetries: 0 });
+    const input = Array.from({ length: 2048 }, (_, i) => Array.from({ length: 146 }, (_, j) => 1000 + ((i * 146 + j) % 5000)));
+    const r = await openai.embeddings.create({ model: 'text-embedding-3-small', dimensions: 8, input }).catch((e) => e);
+    assert.ok(!(r instanceof Error), `served, not refused: ${r}`);
+    assert.equal(r.data.length, 2048, 'one vector per input');
   } finally {
     await tw.close();
   }

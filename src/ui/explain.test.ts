@@ -75,6 +75,23 @@ test('dashboard: a verdict explained in plain words, with why the account is in 
     assert.ok(under, 'some indicator is under its threshold');
     const underRow = measured.locator('tbody tr', { has: page.locator('code', { hasText: new RegExp(`^${under.signal}$`) }) });
     assert.match(await underRow.textContent() ?? '', /under its threshold/, 'a signal under its threshold says it adds nothing');
+
+    // Allow-listed, the member's page still says what the detector would hold it at without the entry, and why.
+    const allowed = await fetch(`${w.url}/admin/detect/allow`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ account: member, note: 'partner harness' }) });
+    assert.equal(allowed.status, 201, await allowed.text());
+    const shadow = (await admin(`/admin/detect/accounts/${member}`)).shadow;
+    await page.reload();
+    const without = verdict.locator('section.shadow-verdict');
+    await without.getByRole('heading', { name: 'Without the allow-list' }).waitFor();
+    const withoutText = await without.textContent() ?? '';
+    assert.match(withoutText, new RegExp(`would be held at\\s*${shadow.level}`), `the level it would be held at is said: ${withoutText.slice(0, 300)}`);
+    assert.ok(withoutText.includes(shadow.precedence.summary), 'with the verdict that would decide');
+    assert.equal(await without.locator('table tbody tr').count(), shadow.verdict.reasons.length, 'and every signal of that verdict');
+    await page.goto(`${w.url}/dashboard#/detector`);
+    const entries = page.locator('section', { has: page.getByRole('heading', { name: 'detect › allow › shadow' }) });
+    await entries.getByRole('link', { name: member }).waitFor();
+    assert.match(await entries.textContent() ?? '', new RegExp(`account ${member}[\\s\\S]*Without the entry: 1 at ${shadow.level}`), 'the detector page lists each entry with what it keeps its accounts from');
+
     // The account store's 404 for the member is logged by the browser as a failed resource, not a script error.
     assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors or CSP violations');
   } finally {

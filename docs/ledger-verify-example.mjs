@@ -145,6 +145,17 @@ export function settingsChanges(a, b, prefix = '') {
   return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort().flatMap((k) => settingsChanges(a[k], b[k], prefix ? `${prefix}.${k}` : k));
 }
 
+/**
+ * The record formats of the log (docs/ledger.md, "What is in a leaf"): interactions /1 and /2,
+ * verdicts /1, /2 and /3 (/3 says when a decision set for a time lapses, `expires_at`), settings
+ * /2, erasures /1. A leaf of another format is reported, not guessed at.
+ */
+export const KNOWN_RECORDS = new Set([
+  'warden.ledger/1 interaction', 'warden.ledger/2 interaction',
+  'warden.ledger/1 verdict', 'warden.ledger/2 verdict', 'warden.ledger/3 verdict',
+  'warden.ledger/2 settings', 'warden.ledger/1 erasure',
+]);
+
 /** An account's usage as the audit query counts it (docs/ledger.md, "An account's usage"). */
 export function usageOf(interactions) {
   const status = (r) => r.response.status;
@@ -217,6 +228,8 @@ async function main(argv) {
   const hashes = leaves.map((l) => leafHash(l.text));
   check(leaves.every((l, i) => l.index === i && l.record.id === l.id), `${leaves.length} entries read in order, each with its own id`);
   check(leaves.every((l) => canonical(l.record) === l.text), 'every leaf is RFC 8785 canonical JSON');
+  const unknown = leaves.filter((l) => !KNOWN_RECORDS.has(`${l.record.schema} ${l.record.kind}`));
+  check(unknown.length === 0, `every leaf is a record format this script knows${unknown.length ? `, not #${unknown.slice(0, 5).map((l) => `${l.index} (${l.record.schema} ${l.record.kind})`).join(', ')}` : ''}`);
   check(leaves.length === cp.size && treeHead(hashes).equals(cp.root), `the ${leaves.length} leaves rebuild the signed root`);
 
   // Detector settings (warden.ledger/2): each settings leaf's digest is the SHA-256 of its settings'
@@ -248,7 +261,8 @@ async function main(argv) {
     }
     check(proved === mine.length, `${proved} of the account's ${mine.length} interactions proved in the checkpoint`);
     const verdicts = leaves.filter(({ record: r }) => r.kind === 'verdict' && (r.subject.id === o.account || r.accounts?.includes(o.account)));
-    for (const { index, record: r } of verdicts) console.log(`verdict #${index} ${r.ts} ${r.subject.kind} ${r.subject.id} ${r.level} (${r.source}), settings ${r.settings_digest ? `${r.settings_digest.slice(0, 16)}... (#${settingsAt.get(r.settings_digest)})` : 'none named'}`);
+    // A decision set for a time says until when (warden.ledger/3; earlier verdict leaves do not record it).
+    for (const { index, record: r } of verdicts) console.log(`verdict #${index} ${r.ts} ${r.subject.kind} ${r.subject.id} ${r.level} (${r.source}), settings ${r.settings_digest ? `${r.settings_digest.slice(0, 16)}... (#${settingsAt.get(r.settings_digest)})` : 'none named'}${r.expires_at ? `, until ${r.expires_at}` : ''}`);
     const totals = usageOf(mine.map((l) => l.record));
     console.log(`usage of ${o.account} from the signed leaves: ${JSON.stringify(totals)}`);
 

@@ -250,7 +250,10 @@ async function ledgerAnchor(ledger: NonNullable<CaseSources['ledger']>, clusterI
   const q = await queryLedger(ledger.storage, { clusterId, limit: 100_000 });
   return {
     checkpoint: cp ? { size: cp.size, root_hash: cp.rootHash, note: cp.note, created_at: cp.createdAt } : null,
-    verdicts: q.verdicts.map((v) => ({ index: v.index, ts: v.ts, subject_kind: v.subject_kind, subject_id: v.subject_id, level: v.level, source: v.source })),
+    verdicts: q.verdicts.map((v) => ({ index: v.index, ts: v.ts, subject_kind: v.subject_kind, subject_id: v.subject_id, level: v.level, source: v.source, settings_digest: v.settings_digest })),
+    // The settings the cited verdicts were reached under (not every settings entry of the log).
+    settings: q.settings.filter((x) => q.verdicts.some((v) => v.settings_digest === x.digest))
+      .map((x) => ({ index: x.index, ts: x.ts, digest: x.digest, changed: x.changed, settings: x.settings })),
     usage: q.usage.map((u) => ({ account_id: u.account_id, requests: u.requests, input_tokens: u.input_tokens, output_tokens: u.output_tokens, reasoning_tokens: u.reasoning_tokens, countries: u.countries, asns: u.asns })),
     truncated: q.truncated,
     tree_size: q.tree_size,

@@ -73,3 +73,29 @@ test('a case says how many entries the log held when its usage was read, beside 
     await ledger.close();
   }
 });
+
+test('a case copies the detector settings its logged verdicts were reached under, and its report shows them', async () => {
+  const { engine, store: events, campaign } = await smallCampaignCase((e) => e);
+  assert.ok(campaign, 'a campaign');
+  const { detectorSettings } = await import('../ledger/settings.ts');
+  const { detectConfig } = await import('../detect/config.ts');
+  const settings = detectorSettings(detectConfig({ thresholds: { suspend: 0.8 } }), '9.9.9') as unknown as Record<string, unknown>;
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: 'warden.test/ledger', signers: [generateSigner('warden.test/ledger')], checkpointIntervalMs: 60_000, detectorSettings: settings, writer: 'inline' });
+  try {
+    const cluster = engine.cluster(campaign.cluster_id)!;
+    const verdict = { subject: { kind: 'cluster' as const, id: cluster.id }, level: cluster.level, score: cluster.score, reasons: cluster.reasons, source: 'detector' as const, since: campaign.flagged_at, campaign_id: campaign.id };
+    const logged = await ledger.appendVerdict(verdict, { accounts: campaign.members });
+    await ledger.checkpoint();
+    const c = (await buildCaseFile({ engine, events, ledger }, campaign.id))!;
+    const cited = c.ledger!.verdicts.find((v) => v.index === logged.index);
+    const digest = c.ledger!.settings?.[0]?.digest;
+    assert.ok(digest && cited?.settings_digest === digest, `the cited verdict names its settings and the case copies them: ${JSON.stringify({ cited, settings: c.ledger!.settings?.map((x) => x.digest) })}`);
+    assert.equal((c.ledger!.settings![0].settings as { detect: { thresholds: { suspend: number } } }).detect.thresholds.suspend, 0.8, 'with the settings themselves, as recorded');
+    const md = caseReportMarkdown(c);
+    const proves = md.slice(md.indexOf('## What the ledger proves'));
+    assert.ok(proves.includes(`| ${logged.index} |`) && proves.includes(`${digest.slice(0, 16)}… (entry ${c.ledger!.settings![0].index})`), `the report names each verdict's settings:\n${proves.slice(0, 1500)}`);
+    assert.ok(/reached under these settings[\s\S]*\| 9\.9\.9 \|/.test(proves), 'and lists the settings entries with their Warden version');
+  } finally {
+    await ledger.close();
+  }
+});

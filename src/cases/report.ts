@@ -98,8 +98,21 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
       out.push(`Built against the signed checkpoint of ${l.checkpoint.created_at} (tree size ${num(l.checkpoint.size)}, root ${l.checkpoint.root_hash}):`, '', '```', l.checkpoint.note.trimEnd(), '```', '');
     }
     out.push('Check it: `warden ledger verify` checks the whole log; `warden ledger prove INDEX` gives the inclusion proof of one entry below against the latest checkpoint, which anyone with the verifier key (`warden ledger key`) can check.', '');
-    if (l.verdicts.length) out.push(table(['entry', 'time', 'subject', 'level', 'source'], l.verdicts.slice(0, 200).map((v) => [v.index, v.ts, `${v.subject_kind} ${v.subject_id}`, v.level, v.source])), '');
+    // Under which detector settings each verdict was reached (a settings entry of the log, by digest).
+    const settingsOf = (d: string | null | undefined) => {
+      if (d === undefined) return 'not kept';
+      if (d === null) return 'none named';
+      const at = l.settings?.find((x) => x.digest === d);
+      return `${d.slice(0, 16)}…${at ? ` (entry ${at.index})` : ''}`;
+    };
+    if (l.verdicts.length) out.push(table(['entry', 'time', 'subject', 'level', 'source', 'settings'], l.verdicts.slice(0, 200).map((v) => [v.index, v.ts, `${v.subject_kind} ${v.subject_id}`, v.level, v.source, settingsOf(v.settings_digest)])), '');
     else out.push('No verdict on this cluster or its members is in the log yet.', '');
+    if (l.settings?.length) {
+      out.push('The detector verdicts above were reached under these settings, recorded in the log (`warden ledger prove INDEX` proves the entry; `warden ledger query --settings` lists them with their values):', '');
+      out.push(table(['settings', 'entry', 'recorded', 'Warden', 'changed from the settings before'], l.settings.map((x) => [
+        x.digest.slice(0, 16) + '…', x.index, x.ts, String((x.settings as { warden_version?: unknown }).warden_version ?? '-'), x.changed === null ? 'the log\'s first' : x.changed.join(', ') || 'nothing',
+      ])), '');
+    }
     const sum = (rows: typeof l.usage) => rows.reduce((a, x) => ({ requests: a.requests + x.requests, output: a.output + x.output_tokens }), { requests: 0, output: 0 });
     const accounts = (n: number) => `${num(n)} account${n === 1 ? '' : 's'}`;
     const total = sum(l.usage);

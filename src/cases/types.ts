@@ -52,8 +52,19 @@ export interface CaseNote {
 export interface LedgerAnchor {
   /** The signed checkpoint the case was built against: anyone with the verifier key can check it. */
   checkpoint: { size: number; root_hash: string; note: string; created_at: string } | null;
-  /** Verdicts on the campaign's cluster and its members, as logged (index: the entry's leaf index). */
-  verdicts: Array<{ index: number; ts: string; subject_kind: string; subject_id: string; level: string; source: string }>;
+  /**
+   * Verdicts on the campaign's cluster and its members, as logged (index: the entry's leaf index),
+   * with the digest of the detector settings each was reached under (`settings_digest`: null for
+   * an operator's verdict and one logged before verdicts named their settings; absent from case
+   * files built before this was kept).
+   */
+  verdicts: Array<{ index: number; ts: string; subject_kind: string; subject_id: string; level: string; source: string; settings_digest?: string | null }>;
+  /**
+   * The detector settings those verdicts name, as the log records them (the settings entry's leaf
+   * index, time, digest, what changed from the settings entry before it, and the settings); absent
+   * from case files built before this was kept.
+   */
+  settings?: Array<{ index: number; ts: string; digest: string; changed: string[] | null; settings: Record<string, unknown> }>;
   /** Usage by member as the ledger records it (requests, tokens, networks). */
   usage: Array<{ account_id: string | null; requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; countries: string[]; asns: number[] }>;
   /** The ledger query hit its limit: usage is a lower bound. */

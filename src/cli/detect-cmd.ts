@@ -21,6 +21,10 @@ const HELP = `usage:
   warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT] [--for 7d]
   warden detect verdict clear (--account ID | --cluster ID) [--reason TEXT]
   warden detect allow                         the allow-list in force
+  warden detect allow --shadow [--account ID | --org ID] [--limit N]
+                                              each entry (or one) with what the detector would hold its
+                                              accounts at without it: how many at each level, and those
+                                              above none with the verdict that would decide
   warden detect allow add (--account ID | --org ID) [--note TEXT] [--for 30d] [--new-accounts]
                                               an org entry covers the accounts the org holds now, not
                                               ones created in or moved into it later (--new-accounts:
@@ -37,7 +41,7 @@ export interface DetectCliIo { out: (t: string) => void; err: (t: string) => voi
 const OPTIONS = {
   ...CONNECTION_OPTIONS,
   account: { type: 'string' }, cluster: { type: 'string' }, org: { type: 'string' }, level: { type: 'string' }, note: { type: 'string' }, reason: { type: 'string' }, limit: { type: 'string' },
-  for: { type: 'string' }, 'new-accounts': { type: 'boolean' },
+  for: { type: 'string' }, 'new-accounts': { type: 'boolean' }, shadow: { type: 'boolean' },
 } as const;
 
 /** Run `warden detect` (argv after `detect`). Exit code: 0 done, 1 failed (stderr says why), 2 bad usage. */
@@ -109,7 +113,13 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         result = { cleared: s };
         show = () => `${s.kind} ${s.id}: operator verdict cleared`;
       }
+    } else if (what === 'allow' && !sub && v.shadow) {
+      if (v.account && v.org) return usage('give at most one of --account or --org');
+      if (v.limit !== undefined && (!/^\d+$/.test(v.limit) || Number(v.limit) < 1 || Number(v.limit) > 1000)) return usage('--limit is a whole number from 1 to 1000');
+      result = await c.call('GET', '/detect/allow/shadow', { query: { account: v.account, org: v.org, limit: v.limit } });
+      show = (r) => shadowText(r.data);
     } else if (what === 'allow' && (!sub || ((sub === 'add' || sub === 'remove') && !extra.length))) {
+      if (v.shadow) return usage('--shadow goes with detect allow alone');
       if (!sub) {
         result = await c.call('GET', '/detect/allow');
         // Then who added each entry made through the admin API, and why (older servers list none).
@@ -151,11 +161,22 @@ function mergedText(r: { merged?: { from: string; into: string } }): string {
   return r.merged ? `${r.merged.from} merged into ${r.merged.into}:\n` : '';
 }
 
-function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; link?: AccountLink | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }>; precedence?: { summary: string } }): string {
+interface ShadowView {
+  exempt_by: { kind: string; id: string }; level: string; verdict: Verdict | null; precedence: { summary: string };
+  cluster: { id: string; level: string; size: number; actors: number; campaign_id: string | null } | null;
+}
+
+function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; link?: AccountLink | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }>; precedence?: { summary: string }; shadow?: ShadowView | null }): string {
   const lines = [`${r.account_id}: ${r.level}`];
   // Which verdict decided and which it outranked (servers before this was said send none).
   if (r.precedence) lines.push(r.precedence.summary);
-  if (r.verdict) lines.push(`verdict in force: ${r.verdict.subject.kind} ${r.verdict.subject.id}, ${r.verdict.source}, since ${r.verdict.since}${r.verdict.campaign_id ? `, campaign ${r.verdict.campaign_id}` : ''}`, '', reasons(r.verdict.reasons));
+  if (r.verdict) lines.push(`verdict in force: ${r.verdict.subject.kind} ${r.verdict.subject.id}, ${r.verdict.source}, since ${r.verdict.since}${r.verdict.expires_at ? `, until ${r.verdict.expires_at}` : ''}${r.verdict.campaign_id ? `, campaign ${r.verdict.campaign_id}` : ''}`, '', reasons(r.verdict.reasons));
+  // An allow-listed account: what the detector would hold it at without the entry.
+  if (r.shadow) {
+    const s = r.shadow;
+    lines.push('', `without the allow-list (${s.exempt_by.kind} ${s.exempt_by.id}'s entry): ${s.precedence.summary}`);
+    if (s.verdict) lines.push(`that verdict: ${s.verdict.subject.kind} ${s.verdict.subject.id}, ${s.verdict.source}, since ${s.verdict.since}${s.verdict.campaign_id ? `, campaign ${s.verdict.campaign_id}` : ''}`, '', reasons(s.verdict.reasons));
+  }
   if (r.cluster) lines.push('', `cluster ${r.cluster.id}: ${r.cluster.level}, ${r.cluster.size} accounts (${r.cluster.actors} actors)`);
   if (r.link) {
     lines.push('', `linked to ${r.link.with} at ${r.link.at} (${r.link.rule.replace(/_/g, ' ')}): ${r.link.total} against the link threshold ${r.link.threshold}, shared software counted ${r.link.software_counted}`);
@@ -164,6 +185,20 @@ function accountText(r: { account_id: string; level: string; verdict: Verdict | 
   const lit = r.indicators.filter((i) => i.contribution > 0);
   if (lit.length) lines.push('', 'its own indicators above their thresholds:', table(lit, ['signal', 'value', 'threshold', 'contribution']));
   return lines.join('\n');
+}
+
+/** Each allow-list entry with what its accounts would be held at without it. */
+function shadowText(entries: Array<{ kind: string; id: string; note: string | null; by: string | null; created_at: string | null; expires_at: string | null; new_accounts: boolean; covered: number; unseen: string[]; levels: Record<string, number>; highest: string; accounts: Array<Record<string, unknown> & { top_signal: { signal: string } | null }> }>): string {
+  if (!entries.length) return 'the allow-list is empty';
+  return entries.map((e) => {
+    const flagged = VERDICT_LEVELS.filter((l) => l !== 'none' && e.levels[l]).reverse();
+    const head = `${e.kind} ${e.id}${e.created_at ? `: added ${e.created_at}${e.by ? ` by ${e.by}` : ''}` : ': from the configuration'}${e.expires_at ? `, until ${e.expires_at}` : ', until removed'}${e.note ? `: ${e.note}` : ''}`;
+    const held = `${e.covered} account(s) covered that the detector holds${e.unseen.length ? `, ${e.unseen.length} not seen yet` : ''}${e.kind === 'org' && e.new_accounts ? ' (the entry covers later accounts too)' : ''}`;
+    const would = flagged.length ? `without the entry: ${flagged.map((l) => `${e.levels[l]} at ${l}`).join(', ')}; highest ${e.highest}` : 'without the entry: none would be held above none';
+    const rows = e.accounts.length ? '\n' + table(e.accounts.map((a) => ({ ...a, top_signal: a.top_signal?.signal ?? null })), ['account_id', 'level', 'decided_by', 'score', 'cluster_id', 'campaign_id', 'top_signal', 'last_seen']) : '';
+    const more = e.accounts.length < e.covered - (e.levels.none ?? 0) ? `\n(${e.covered - (e.levels.none ?? 0)} above none in all: --limit)` : '';
+    return `${head}\n  ${held}\n  ${would}${rows}${more}`;
+  }).join('\n\n');
 }
 
 function reasons(rs: VerdictReason[]): string {

@@ -11,6 +11,7 @@
  *   GET    /admin/detect/stats            accounts in memory and forgotten, clusters, campaigns, link keys, events
  *   POST   /admin/detect/snapshot         write a snapshot of the detector's state now (before an upgrade, a move) -> 201
  *   GET    /admin/detect/allow            allow-list in force, with who added each entry and why
+ *   GET    /admin/detect/allow/shadow     each entry (or one) with what its accounts would be held at without it (?account=&org=&limit=)
  *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
  *   DELETE /admin/detect/allow            {account | org, reason?} (body or query string)    -> 204
  *   GET    /admin/detect/verdicts         operator verdicts in force
@@ -104,6 +105,11 @@ const Weighed = z.object({
   source: z.enum(['allow_list', 'operator_account', 'operator_cluster', 'detector_account', 'detector_cluster']),
   subject: z.object({ kind: z.enum(['account', 'cluster', 'org']), id: z.string() }), level: Level,
 });
+const Precedence = z.object({
+  decided_by: Weighed.nullable().describe('the verdict that decides `level`; null when none applies'),
+  outranked: z.array(Weighed.extend({ why: z.enum(['less_severe', 'tie', 'replaced', 'allow_listed', 'exempted']) })).describe('the other verdicts weighed, and why each does not decide'),
+  summary: z.string(),
+});
 const Exemption = z.object({ kind: z.enum(['account', 'org', 'operator_none']), id: z.string() });
 /** The answer to setting an operator verdict: the verdict, and whom the allow-list keeps it from. */
 const VerdictSet = VerdictSchema.extend({
@@ -124,11 +130,14 @@ const AccountView = z.object({
     software_counted: z.number(), total: z.number(), threshold: z.number(),
   }).nullable().describe('the link that brought the account into its cluster (its latest); null when it is linked to nobody'),
   indicators: z.array(z.object({ signal: z.string(), value: z.number(), threshold: z.number().nullable(), saturation: z.number().nullable(), contribution: z.number() })),
-  precedence: z.object({
-    decided_by: Weighed.nullable().describe('the verdict that decides `level`; null when none applies'),
-    outranked: z.array(Weighed.extend({ why: z.enum(['less_severe', 'tie', 'replaced', 'allow_listed', 'exempted']) })).describe('the other verdicts weighed, and why each does not decide'),
-    summary: z.string(),
-  }).describe('which verdict decides the level in force and which it outranks: the allow-list exempts; otherwise the more severe of the account\'s (operator, else detector) and its cluster\'s (operator, else detector)'),
+  precedence: Precedence.describe('which verdict decides the level in force and which it outranks: the allow-list exempts; otherwise the more severe of the account\'s (operator, else detector) and its cluster\'s (operator, else detector)'),
+  shadow: z.object({
+    exempt_by: z.object({ kind: z.enum(['account', 'org']), id: z.string() }).describe('the allow-list entry that exempts the account'),
+    level: Level.describe('the level that would be in force without the allow-list'),
+    verdict: VerdictSchema.nullable().describe('the verdict that would be in force, with its signals, values and thresholds; null at none'),
+    precedence: Precedence.describe('which verdict would decide, and which it would outrank'),
+    cluster: z.object({ id: z.string(), level: Level, score: z.number(), size: z.number(), actors: z.number(), campaign_id: z.string().nullable() }).nullable(),
+  }).nullable().optional().describe('an allow-listed account: what it would be held at without the allow-list (the detector keeps scoring it); null when no entry exempts it'),
 });
 const StatsSchema = z.object({
   events: z.number(), accounts: z.number(), forgotten: z.number(), clusters: z.number(), campaigns: z.number(), linkKeys: z.number(), ticks: z.number(),
@@ -143,6 +152,29 @@ const AllowEntry = z.object({
   expires_at: z.string().nullable().describe('when the entry lapses by itself; null: until removed'),
   new_accounts: z.boolean().describe('an org entry: true when it also covers accounts added to the org after it was made (created in it or moved into it); false when it covers only `accounts`'),
   accounts: z.array(z.string()).nullable().describe('an org entry that covers only the accounts the org held when it was made: those; null otherwise'),
+});
+const ShadowRowSchema = z.object({
+  account_id: z.string(), level: Level.describe('the level it would be held at without the allow-list'),
+  decided_by: z.enum(['operator_account', 'operator_cluster', 'detector_account', 'detector_cluster']).nullable().describe('the verdict that would decide it'),
+  score: z.number().nullable().describe('the score of that verdict; null for an operator\'s'),
+  cluster_id: z.string().nullable(), campaign_id: z.string().nullable(), last_seen: z.string().nullable(),
+  top_signal: z.object({ signal: z.string(), value: z.number(), contribution: z.number() }).nullable(),
+});
+const AllowShadowSchema = z.object({
+  kind: z.enum(['account', 'org']), id: z.string(),
+  note: z.string().nullable(), by: z.string().nullable().describe('who added it; null for an entry of the configuration or one stored before this was kept'),
+  created_at: z.string().nullable().describe('when it was added through this API; null for an entry of the configuration'),
+  expires_at: z.string().nullable().describe('when the entry lapses by itself; null: until removed'),
+  new_accounts: z.boolean(),
+  covered: z.number().describe('accounts the entry covers that the detector holds'),
+  unseen: z.array(z.string()).describe('accounts an org entry names that the detector has not seen (or has forgotten)'),
+  levels: z.record(z.string(), z.number()).describe('covered accounts by the level they would be held at without the entry'),
+  highest: Level,
+  accounts: z.array(ShadowRowSchema).describe('the covered accounts that would be held above none, most severe first (at most `limit`)'),
+});
+const AllowShadowQuery = z.strictObject({
+  account: Id.optional(), org: Id.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe('accounts listed per entry'),
 });
 const AllowListView = AllowList.extend({
   entries: z.array(AllowEntry).describe('the entries added through this API, with who added them and why (those from the configuration, detect.allow, have none)'),
@@ -317,6 +349,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
           link: engine.accountLink(id),
           indicators: engine.accountIndicators(id).map((i) => ({ signal: i.signal, value: Math.round(i.value * 1000) / 1000, threshold: i.threshold, saturation: i.saturation, contribution: Math.round(i.contribution * 1000) / 1000 })),
           precedence: engine.verdictPrecedence(id),
+          shadow: engine.shadowVerdict(id),
         };
       },
     });
@@ -408,6 +441,29 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
     });
 
     r.route({
+      method: 'GET', path: `${prefix}/allow/shadow`, operationId: 'detectAllowShadow', tag,
+      summary: 'The allow-list entries in force (or the one named), with what the detector would hold their accounts at without them',
+      description: 'For each entry: the accounts it covers that the detector holds, by the level each would be held at without the allow-list, and those above none '
+        + '(level, the verdict that would decide, score, cluster, campaign, strongest signal), most severe first. An entry\'s `expires_at` says how long it runs: '
+        + 'renew it or let it lapse. Give `account` or `org` for one entry (404 when not on the allow-list).',
+      errors: { 404: 'not on the allow-list' },
+      query: AllowShadowQuery, response: z.object({ data: z.array(AllowShadowSchema) }),
+      handler: async ({ query }) => {
+        if (query.account && query.org) throw invalid('give account or org, not both', 'org');
+        const subject = query.account ? { account: query.account } : query.org ? { org: query.org } : undefined;
+        const shadows = engine.allowShadow(subject, query.limit);
+        if (subject && !shadows.length) throw new WardenError('WARDEN_NOT_FOUND', 'not on the allow-list');
+        const stored = new Map((await store.list()).filter((o) => o.kind === 'allow_account' || o.kind === 'allow_org').map((o) => [`${o.kind === 'allow_account' ? 'account' : 'org'}:${o.subject}`, o]));
+        return {
+          data: shadows.map((e) => {
+            const o = stored.get(`${e.kind}:${e.id}`);
+            return { ...e, note: o?.note ?? null, by: o?.by ?? null, created_at: o?.created_at ?? null };
+          }),
+        };
+      },
+    });
+
+    r.route({
       method: 'POST', path: `${prefix}/allow`, operationId: 'detectAllow', tag, status: 201,
       summary: 'Allow-list an account or an organisation (never above none)',
       description: 'Give exactly one of `account` or `org`; it must exist in identity (404 otherwise). '
@@ -432,9 +488,10 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const members = subject.org && body.new_accounts !== true
           ? [...new Set([...(opts.orgAccounts ? await opts.orgAccounts(subject.org) : []), ...engine.accountsInOrg(subject.org)])].sort()
           : null;
-        await stored((s) => s.put({ kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString(), expires_at: expiresAt, by: actor, members }));
+        const createdAt = new Date().toISOString();
+        await stored((s) => s.put({ kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: createdAt, expires_at: expiresAt, by: actor, members }));
         await log({ action: 'set', kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, by: actor });
-        engine.allow(subject, { note: body.note ?? null, by: actor ?? null }, { expiresAt, members });
+        engine.allow(subject, { note: body.note ?? null, by: actor ?? null }, { expiresAt, members, since: createdAt });
         return {
           ...engine.allowList(), added: subject,
           covers: { accounts: subject.account ? [subject.account] : members, new_accounts: !!subject.org && members === null, expires_at: expiresAt },

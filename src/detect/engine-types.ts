@@ -116,6 +116,61 @@ export interface VerdictPrecedence {
   summary: string;
 }
 
+/**
+ * What an allow-listed account would be held at without the allow-list (its "shadow" verdict):
+ * the detector keeps scoring an exempt account and its cluster, so this is read from what is held,
+ * not computed again (DetectorEngine.shadowVerdict). Operator verdicts on the account or its cluster
+ * count, as they would once the entry is gone; `precedence` says which verdict would decide.
+ */
+export interface ShadowVerdict {
+  /** The allow-list entry that exempts the account now (its own, else its organisation's). */
+  exempt_by: Exemption;
+  /** The level that would be in force without the allow-list. */
+  level: VerdictLevel;
+  /** The verdict that would be in force, with its reasons (signal, value, threshold, weight); null at none. */
+  verdict: Verdict | null;
+  /** Which verdict would decide, and which it would outrank. */
+  precedence: VerdictPrecedence;
+  /** The account's cluster as the detector holds it (null: the account is alone). */
+  cluster: { id: string; level: VerdictLevel; score: number; size: number; actors: number; campaign_id: string | null } | null;
+}
+
+/** One account an allow-list entry covers, as it would be held without the entry (AllowEntryShadow). */
+export interface ShadowRow {
+  account_id: string;
+  /** The level that would be in force without the allow-list. */
+  level: VerdictLevel;
+  /** The verdict that would decide it (null at none). */
+  decided_by: Exclude<WeighedVerdict['source'], 'allow_list'> | null;
+  /** The score of that verdict (null: an operator's). */
+  score: number | null;
+  cluster_id: string | null;
+  campaign_id: string | null;
+  last_seen: string | null;
+  /** Its behaviour signal adding the most to its own score (null: none adds anything). */
+  top_signal: { signal: string; value: number; contribution: number } | null;
+}
+
+/** An allow-list entry and what the detector would do to the accounts it covers without it (DetectorEngine.allowShadow). */
+export interface AllowEntryShadow {
+  kind: 'account' | 'org';
+  id: string;
+  /** When the entry lapses (null: until removed). */
+  expires_at: string | null;
+  /** An org entry that covers accounts added to the org later too (or one from the configuration); false for an account's. */
+  new_accounts: boolean;
+  /** Accounts the entry covers that the detector holds. */
+  covered: number;
+  /** Accounts an org entry names that the detector has not seen (or has forgotten): nothing to judge yet. */
+  unseen: string[];
+  /** Covered accounts by the level they would be held at without the entry. */
+  levels: Record<VerdictLevel, number>;
+  /** The highest of those levels. */
+  highest: VerdictLevel;
+  /** The covered accounts that would be held above none, most severe first (at most the limit asked). */
+  accounts: ShadowRow[];
+}
+
 
 /**
  * The link that brought an account into its cluster (its latest, when it linked more than once):
@@ -204,7 +259,14 @@ export interface AllowListDecision { note: string | null; by: string | null }
  * accounts (those the org held when the operator made it; absent: every account the org holds
  * now, later ones included). `expiresAt` (ISO): the entry lapses then (absent: until removed).
  */
-export interface AllowListScope { members?: readonly string[] | null; expiresAt?: string | null }
+export interface AllowListScope {
+  members?: readonly string[] | null;
+  expiresAt?: string | null;
+  /** An entry put back from the store: when it was made (ISO), its note and who made it (the allow-list verdict names them). */
+  since?: string | null;
+  note?: string | null;
+  by?: string | null;
+}
 
 /** An operator's change to the allow-list, as the engine tells its listeners (the ledger records it). */
 export interface AllowListChange extends AllowListDecision {

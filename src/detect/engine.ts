@@ -19,7 +19,7 @@ import { EmbeddingSpread, embeddingSpreadTest } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, IndicatorValues, scoreIndicators, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
-import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
+import { VERDICT_LEVELS, verdictRank, ALLOW_LIST_SIGNAL, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
@@ -34,11 +34,11 @@ import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
-import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope } from './engine-types.ts';
+import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope, type ShadowVerdict, type ShadowRow, type AllowEntryShadow } from './engine-types.ts';
 
 export { LINK_TYPES, type LinkType } from './linking.ts';
 export { MERGED_AWAY_MAX } from './merged-ids.ts';
-export type { AccountRow, Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision, AllowListScope } from './engine-types.ts';
+export type { AccountRow, Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision, AllowListScope, ShadowVerdict, ShadowRow, AllowEntryShadow } from './engine-types.ts';
 
 /** The enterprise tier's index in TIERS (what `tier` holds per account). */
 const ENTERPRISE = TIERS.indexOf('enterprise');
@@ -81,12 +81,20 @@ const MODELS_TRACKED_MAX = 4096;
 /** The id of every model name not tracked (refused requests' names, names past MODELS_TRACKED_MAX). */
 const UNTRACKED_MODEL = { id: MODELS_TRACKED_MAX, first: -Infinity };
 
+/** When this process started (its configuration was read): the `since` of an allow-list verdict from the configuration. */
+const PROCESS_STARTED = new Date().toISOString();
+
+/** Which verdict decides an account's level, as an allow-list shadow row names it (the allow-list itself never does there). */
+const SHADOW_SOURCE: Record<VerdictSource, ShadowRow['decided_by']> = {
+  allow: null, manual_account: 'operator_account', manual_cluster: 'operator_cluster', cluster: 'detector_cluster', own: 'detector_account',
+};
+
 /** Engine fields holding a part of the state in an object of its own, whose fields a snapshot stores in the part's place (see snapshotState). */
 const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'allowOrgMembers', 'allowExpiry', 'nextAllowExpiry', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
+  'allowAccounts', 'allowOrgs', 'allowOrgMembers', 'allowExpiry', 'allowMeta', 'allowVerdicts', 'nextAllowExpiry', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration',
 ]);
 
@@ -229,6 +237,13 @@ export class DetectorEngine implements VerdictView {
   private readonly allowExpiry = new Map<string, number>();
   /** Wall-clock ms of the first allow-list entry to lapse (Infinity: none). */
   private nextAllowExpiry = Infinity;
+  /**
+   * Allow-list entries made by an operator (`account:ID`, `org:ID`) -> when, why and by whom: the
+   * allow-list verdict of an account names its entry with them. Entries of the configuration have none.
+   */
+  private readonly allowMeta = new Map<string, { since: string; note: string | null; by: string | null }>();
+  /** The allow-list verdict of each exempt account looked up, and the entry it names (dropped on every allow-list change). */
+  private readonly allowVerdicts = new Map<string, { key: string; verdict: Verdict }>();
   private readonly clusterById = new Map<string, number>();
 
   private now = 0;
@@ -2349,8 +2364,8 @@ export class DetectorEngine implements VerdictView {
    * account is an exemption, as an allow-list entry is: that was its meaning before the rule above,
    * and stored verdicts of earlier releases still carry it.
    */
-  private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
-    if (this.accounts.flags[i] & 4) return 'allow';
+  private verdictSource(i: number, c: ClusterState | undefined, allowList = true): VerdictSource {
+    if (allowList && (this.accounts.flags[i] & 4)) return 'allow';
     const ma = this.operator.account.size ? this.operator.account.get(this.accounts.ids[i]) : undefined;
     if (ma && ma.level === 'none') return 'manual_account';
     if (c) {
@@ -2392,7 +2407,7 @@ export class DetectorEngine implements VerdictView {
     this.lapseAllowList();
     const i = this.accounts.index.get(accountId);
     if (i === undefined) {
-      if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
+      if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId, undefined), clusterId: null };
       const manual = this.operator.account.get(accountId);
       if (manual) return { level: manual.level, verdict: manual, clusterId: null };
       return { level: 'none', verdict: null, clusterId: null };
@@ -2403,10 +2418,10 @@ export class DetectorEngine implements VerdictView {
     return c && this.isOrgCluster(i, c) ? { ...v, orgCluster: true } : v;
   }
 
-  private effective(i: number, accountId: string, c: ClusterState | undefined): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
+  private effective(i: number, accountId: string, c: ClusterState | undefined, source = this.verdictSource(i, c)): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
     const clusterId = c ? c.id : null;
-    switch (this.verdictSource(i, c)) {
-      case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
+    switch (source) {
+      case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId, i), clusterId };
       case 'manual_account': { const m = this.operator.account.get(accountId)!; return { level: m.level, verdict: m, clusterId }; }
       case 'manual_cluster': { const m = this.operator.live.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
       case 'cluster': return { level: VERDICT_LEVELS[c!.verdict.level], verdict: c!.verdict.verdict, clusterId };
@@ -2441,12 +2456,98 @@ export class DetectorEngine implements VerdictView {
     const exempt = this.exemption(accountId);
     const all: WeighedVerdict[] = [];
     if (exempt) all.push({ source: 'allow_list', subject: exempt, level: 'none' });
+    all.push(...this.weighed(accountId, i, c, ma, mc));
+    const from = i !== undefined ? this.verdictSource(i, c) : exempt ? 'allow_list' : ma ? 'operator_account' : null;
+    return decidePrecedence(level, all, from, exempt !== null, ma, mc);
+  }
+
+  /** The verdicts other than the allow-list weighed for account `accountId` (index i, cluster c): see verdictPrecedence. */
+  private weighed(accountId: string, i: number | undefined, c: ClusterState | undefined, ma: Verdict | undefined, mc: Verdict | undefined): WeighedVerdict[] {
+    const all: WeighedVerdict[] = [];
     if (ma) all.push({ source: 'operator_account', subject: { kind: 'account', id: accountId }, level: ma.level });
     if (i !== undefined && this.accLevel[i] > 0) all.push({ source: 'detector_account', subject: { kind: 'account', id: accountId }, level: VERDICT_LEVELS[this.accLevel[i]] });
     if (c && mc) all.push({ source: 'operator_cluster', subject: { kind: 'cluster', id: mc.subject.id }, level: mc.level });
     if (c && c.verdict.level > 0) all.push({ source: 'detector_cluster', subject: { kind: 'cluster', id: c.id }, level: VERDICT_LEVELS[c.verdict.level] });
-    const from = i !== undefined ? this.verdictSource(i, c) : exempt ? 'allow_list' : ma ? 'operator_account' : null;
-    return decidePrecedence(level, all, from, exempt !== null, ma, mc);
+    return all;
+  }
+
+  /**
+   * What an allow-listed account would be held at without the allow-list, and why (its shadow
+   * verdict); null when no allow-list entry exempts it. Read from what the engine holds anyway (the
+   * detector keeps scoring an exempt account and its cluster): nothing is scored for it, and the
+   * request path does not call it.
+   */
+  shadowVerdict(accountId: string): ShadowVerdict | null {
+    const exempt = this.exemption(accountId);
+    if (!exempt) return null;
+    this.operator.lapse();
+    const i = this.accounts.index.get(accountId);
+    const c = i === undefined ? undefined : this.linkedCluster(i);
+    const ma = this.operator.account.get(accountId);
+    const mc = c ? this.operator.live.get(c.id) : undefined;
+    let level: VerdictLevel = 'none';
+    let verdict: Verdict | null = null;
+    let source: VerdictSource | 'operator_account' | null = null;
+    if (i !== undefined) {
+      source = this.verdictSource(i, c, false);
+      ({ level, verdict } = this.effective(i, accountId, c, source));
+    } else if (ma) ({ level, verdict, source } = { level: ma.level, verdict: ma, source: 'operator_account' });
+    if (level === 'none' && source !== 'manual_account' && source !== 'operator_account') source = null;
+    const precedence = decidePrecedence(level, this.weighed(accountId, i, c, ma, mc), source, false, ma, mc);
+    const cluster = c ? { id: c.id, level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score), size: c.members, actors: this.actorsOf(c), campaign_id: c.campaignId } : null;
+    return { exempt_by: exempt, level, verdict, precedence, cluster };
+  }
+
+  /**
+   * The allow-list entries in force (or the one named), each with the accounts it covers that the
+   * detector holds as they would be held without it: how many at each level, and those above none
+   * (at most `limit`, most severe first). For an operator deciding whether to renew an entry or let
+   * it go. One pass over the org's members (the detector's per-org list), not over every account.
+   */
+  allowShadow(subject?: { account?: string; org?: string }, limit = 100): AllowEntryShadow[] {
+    this.lapseAllowList();
+    this.operator.lapse();
+    const entries: Array<{ kind: 'account' | 'org'; id: string }> = subject
+      ? subject.account ? (this.allowAccounts.has(subject.account) ? [{ kind: 'account', id: subject.account }] : [])
+        : this.allowOrgs.has(subject.org!) ? [{ kind: 'org', id: subject.org! }] : []
+      : [...[...this.allowOrgs].map((id) => ({ kind: 'org' as const, id })), ...[...this.allowAccounts].map((id) => ({ kind: 'account' as const, id }))];
+    return entries.map(({ kind, id }) => {
+      const held: number[] = [];
+      let unseen: string[] = [];
+      if (kind === 'account') {
+        const i = this.accounts.index.get(id);
+        if (i === undefined) unseen = [id]; else held.push(i);
+      } else {
+        const o = this.orgIds.get(id);
+        if (o !== undefined) for (let i = this.orgHead[o] - 1; i >= 0; i = this.orgNext[i] - 1) if (this.orgEntryCovers(id, this.accounts.ids[i])) held.push(i);
+        const members = this.allowOrgMembers.get(id);
+        if (members) unseen = [...members].filter((a) => !this.accounts.index.has(a)).sort();
+      }
+      const levels = Object.fromEntries(VERDICT_LEVELS.map((l) => [l, 0])) as Record<VerdictLevel, number>;
+      const rows: ShadowRow[] = [];
+      let highest = 0;
+      for (const i of held) {
+        const accountId = this.accounts.ids[i];
+        const c = this.linkedCluster(i);
+        const source = this.verdictSource(i, c, false);
+        const { level, verdict, clusterId } = this.effective(i, accountId, c, source);
+        levels[level]++;
+        const rank = verdictRank(level);
+        if (rank > highest) highest = rank;
+        if (rank === 0) continue;
+        const row = this.accountRow(accountId);
+        rows.push({
+          account_id: accountId, level, decided_by: SHADOW_SOURCE[source], score: verdict?.score ?? null, cluster_id: clusterId,
+          campaign_id: c?.campaignId ?? null, last_seen: row.last_seen, top_signal: row.top_signal,
+        });
+      }
+      rows.sort((a, b) => verdictRank(b.level) - verdictRank(a.level) || (b.score ?? 0) - (a.score ?? 0) || (a.account_id < b.account_id ? -1 : 1));
+      const scope = this.allowEntryScope({ [kind]: id });
+      return {
+        kind, id, expires_at: scope.expires_at, new_accounts: kind === 'org' && scope.members === null,
+        covered: held.length, unseen, levels, highest: VERDICT_LEVELS[highest], accounts: rows.slice(0, limit),
+      };
+    });
   }
 
   /** The allow-list entry that exempts an account (its own, else its org's), or null. */
@@ -2525,12 +2626,28 @@ export class DetectorEngine implements VerdictView {
     return out;
   }
 
-  private allowVerdict(accountId: string): Verdict {
-    return {
-      subject: { kind: 'account', id: accountId }, level: 'none', score: null, source: 'operator',
-      since: new Date(this.now * 1000 || Date.now()).toISOString(),
-      reasons: [{ signal: 'operator_allow_list', value: accountId, threshold: null, detail: 'known evaluation partner or allow-listed org' }],
+  /**
+   * The verdict of an allow-listed account (index i, when held): it names the entry that exempts it
+   * (`account:ID` or `org:ID`), with the operator's note and who made it, `since` when it was made
+   * (an entry of the configuration: since this process started, when it read it) and when it lapses. One object per
+   * account and entry, kept until the allow-list changes: the request path reads it.
+   */
+  private allowVerdict(accountId: string, i: number | undefined): Verdict {
+    const org = i === undefined || this.allowAccounts.has(accountId) ? null : this.orgNow(i);
+    const key = org === null ? `account:${accountId}` : `org:${org}`;
+    const cached = this.allowVerdicts.get(accountId);
+    if (cached && cached.key === key) return cached.verdict;
+    const meta = this.allowMeta.get(key);
+    const ms = this.allowExpiry.get(key);
+    const what = org === null ? 'its own allow-list entry' : `the allow-list entry of its organisation ${org}`;
+    const detail = meta ? `${what}${meta.note ? `: ${meta.note}` : ''}` : `${what}, from the configuration (detect.allow.${org === null ? 'accounts' : 'orgs'})`;
+    const verdict: Verdict = {
+      subject: { kind: 'account', id: accountId }, level: 'none', score: null, source: 'operator', since: meta?.since ?? PROCESS_STARTED,
+      reasons: [{ signal: ALLOW_LIST_SIGNAL, value: key, threshold: null, detail, ...(meta?.by ? { by: meta.by } : {}) }],
+      ...(ms === undefined ? {} : { expires_at: new Date(ms).toISOString() }),
     };
+    this.allowVerdicts.set(accountId, { key, verdict });
+    return verdict;
   }
 
   // ---------------------------------------------------------------- operator overrides
@@ -2542,6 +2659,10 @@ export class DetectorEngine implements VerdictView {
    */
   allow(subject: { account?: string; org?: string }, decided?: AllowListDecision, scope: AllowListScope = {}): void {
     const key = subject.account ? `account:${subject.account}` : `org:${subject.org}`;
+    this.allowVerdicts.clear();
+    if (decided || scope.since) {
+      this.allowMeta.set(key, { since: scope.since ?? new Date().toISOString(), note: decided ? decided.note : scope.note ?? null, by: decided ? decided.by : scope.by ?? null });
+    } else this.allowMeta.delete(key);
     const ms = scope.expiresAt ? Date.parse(scope.expiresAt) : NaN;
     if (Number.isFinite(ms)) {
       this.allowExpiry.set(key, ms);
@@ -2571,6 +2692,8 @@ export class DetectorEngine implements VerdictView {
   /** Remove an allow-list entry (`decided`: as for allow). */
   disallow(subject: { account?: string; org?: string }, decided?: AllowListDecision, lapsed = false): void {
     this.allowExpiry.delete(subject.account ? `account:${subject.account}` : `org:${subject.org}`);
+    this.allowMeta.delete(subject.account ? `account:${subject.account}` : `org:${subject.org}`);
+    this.allowVerdicts.clear();
     if (subject.org) this.allowOrgMembers.delete(subject.org);
     if (subject.account) {
       this.allowAccounts.delete(subject.account);

@@ -163,8 +163,10 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
   let applied = 0;
   for (const o of await store.list()) {
     if (o.expires_at && Date.parse(o.expires_at) <= Date.now()) { await store.remove(o.kind, o.subject); continue; }
-    if (o.kind === 'allow_account') engine.allow({ account: o.subject }, undefined, { expiresAt: o.expires_at });
-    else if (o.kind === 'allow_org') engine.allow({ org: o.subject }, undefined, { expiresAt: o.expires_at, members: o.members });
+    // Put back with when it was made, its note and who made it: the accounts' allow-list verdicts name them.
+    const made = { since: o.created_at, note: o.note, by: o.by ?? null };
+    if (o.kind === 'allow_account') engine.allow({ account: o.subject }, undefined, { expiresAt: o.expires_at, ...made });
+    else if (o.kind === 'allow_org') engine.allow({ org: o.subject }, undefined, { expiresAt: o.expires_at, members: o.members, ...made });
     else if (o.level && (VERDICT_LEVELS as readonly string[]).includes(o.level)) {
       engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at, o.expires_at, o.by);
       if (o.kind === 'verdict_cluster' && o.merged_into) engine.aliasCluster(o.subject, o.merged_into);

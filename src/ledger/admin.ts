@@ -46,6 +46,7 @@ const VerdictRowSchema = z.object({
   index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster', 'org']), subject_id: z.string(), level: z.string(),
   score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()),
   settings_digest: z.string().nullable().describe('the detector settings it was reached under (a row of `settings`); null for other verdicts and those logged before verdicts named them'),
+  expires_at: z.string().nullable().describe('when an operator verdict or an allow-list entry set for a time lapses; null when it does not, and for verdicts logged before this was recorded (warden.ledger/1 and /2 leaves)'),
   openings: Openings.optional(),
 });
 const SettingsRowSchema = z.object({

@@ -97,6 +97,8 @@ export interface VerdictRow {
   reasons: unknown[];
   /** Digest of the detector settings it was reached under (a row of `settings`); null for other verdicts and for verdicts logged before verdicts named them. */
   settings_digest: string | null;
+  /** When an operator verdict or an allow-list entry set for a time lapses; null when it does not, or when the leaf predates this (`warden.ledger/1`, `/2`). */
+  expires_at: string | null;
   /** With `openings`: the operator's note and name with their salts (none once erased). */
   openings?: QueryOpenings;
 }
@@ -235,6 +237,7 @@ function verdictRow(entry: EntryRow, rec: VerdictRecord, priv: PrivateRow | null
     index: entry.index, id: rec.id, ts: rec.ts, subject_kind: rec.subject.kind, subject_id: rec.subject.id, level: rec.level,
     score: rec.score, source: rec.source, since: rec.since, campaign_id: rec.campaign_id, accounts: rec.accounts, reasons,
     settings_digest: rec.settings_digest ?? null,
+    expires_at: rec.expires_at ?? null,
     ...(withOpenings && priv ? { openings: openingsOf(priv) } : {}),
   };
 }

@@ -26,6 +26,15 @@ export const LEDGER_RECORD_SCHEMA = 'warden.ledger/1' as const;
  * written before keep /1 and are read as they are (an interaction's cache split is unknown).
  */
 export const LEDGER_RECORD_SCHEMA_2 = 'warden.ledger/2' as const;
+/**
+ * The format of verdict records since they say when a decision set for a time lapses
+ * (`expires_at`: an operator verdict's, an allow-list entry's; null otherwise). Verdicts written
+ * before are /2 (or /1) and are read as they are (their expiry is not recorded). Interactions and
+ * settings records keep /2, erasures /1.
+ */
+export const LEDGER_RECORD_SCHEMA_3 = 'warden.ledger/3' as const;
+/** The schema new verdict leaves carry (/3: with `expires_at`). */
+export const VERDICT_SCHEMA = LEDGER_RECORD_SCHEMA_3;
 /** The schema new interaction leaves carry (/2: with the prompt cache's split). */
 export const INTERACTION_SCHEMA = LEDGER_RECORD_SCHEMA_2;
 export type InteractionSchema = typeof LEDGER_RECORD_SCHEMA | typeof INTERACTION_SCHEMA;
@@ -119,8 +128,8 @@ export interface InteractionRecord {
 }
 
 export interface VerdictRecord {
-  /** /1: written before verdicts named their settings (no `settings_digest`). */
-  schema: typeof LEDGER_RECORD_SCHEMA | typeof LEDGER_RECORD_SCHEMA_2;
+  /** /1: written before verdicts named their settings (no `settings_digest`); /2: before they said when they lapse (no `expires_at`). */
+  schema: typeof LEDGER_RECORD_SCHEMA | typeof LEDGER_RECORD_SCHEMA_2 | typeof LEDGER_RECORD_SCHEMA_3;
   kind: 'verdict';
   id: string;
   /** When the ledger recorded it. */
@@ -141,6 +150,11 @@ export interface VerdictRecord {
    * where the recording node ran no detector. Absent in /1 records.
    */
   settings_digest?: string | null;
+  /**
+   * /3: when the decision lapses by itself (ISO): an operator verdict or an allow-list entry set
+   * for a time; null when it holds until removed, and for the detector's verdicts. Absent in /1 and /2 records.
+   */
+  expires_at?: string | null;
 }
 
 /**
@@ -419,7 +433,7 @@ export function prepareVerdict(v: RecordedVerdict, opts: { accounts?: readonly s
     return { ...rest, detail: first ? commit(text(o.detail), 'operator_note', openings, salts) : null, ...(by ? { by } : {}) };
   });
   const record: VerdictRecord = {
-    schema: LEDGER_RECORD_SCHEMA_2,
+    schema: VERDICT_SCHEMA,
     kind: 'verdict',
     id: opts.id ?? `v_${ulid(opts.now)}`,
     ts: new Date(opts.now ?? Date.now()).toISOString(),
@@ -433,6 +447,7 @@ export function prepareVerdict(v: RecordedVerdict, opts: { accounts?: readonly s
     accounts: [...(opts.accounts ?? [])].sort(),
     // Only the detector's verdicts are reached under its settings.
     settings_digest: v.source === 'detector' ? opts.settingsDigest ?? null : null,
+    expires_at: v.expires_at ?? null,
   };
   return { record, leaf: canonicalBytes(record), openings };
 }
@@ -459,17 +474,19 @@ export function operatorCommitments(rec: VerdictRecord): { operator_note: string
 
 /**
  * Parse a leaf back into its record (throws on anything that is not a ledger record): an
- * interaction or a verdict in `warden.ledger/1` or `/2`, a settings record in `/2`, an erasure in `/1`.
+ * interaction in `warden.ledger/1` or `/2`, a verdict in `/1`, `/2` or `/3`, a settings record in `/2`, an erasure in `/1`.
  */
 export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   const obj = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(leaf)) as LedgerRecord;
   // /1: interactions (without the cache split), verdicts (without settings_digest) and erasures;
-  // /2: interactions, verdicts and settings.
+  // /2: interactions, verdicts (without expires_at) and settings; /3: verdicts.
   const known = obj?.schema === LEDGER_RECORD_SCHEMA
     ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'erasure'
-    : obj?.schema === LEDGER_RECORD_SCHEMA_2 && (obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'settings');
+    : obj?.schema === LEDGER_RECORD_SCHEMA_2
+      ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'settings'
+      : obj?.schema === LEDGER_RECORD_SCHEMA_3 && obj.kind === 'verdict';
   if (!obj || !known || typeof obj.id !== 'string') {
-    throw new Error('leaf is not a warden.ledger/1 or warden.ledger/2 record');
+    throw new Error('leaf is not a warden.ledger/1, /2 or /3 record of its kind');
   }
   // The objects readers dereference must be there: a tampered leaf that still parses as JSON
   // (a flipped byte in a key) is reported as a bad record, never crashes its reader.
@@ -480,6 +497,9 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
       ? [...(isObject(obj.settings) ? [] : ['settings']), ...(typeof obj.digest === 'string' ? [] : ['digest'])]
       : isObject(obj.subject) ? [] : ['subject'];
   if (missing.length) throw new Error(`leaf record lacks ${missing.join(', ')}`);
+  if (obj.kind === 'verdict' && obj.schema === LEDGER_RECORD_SCHEMA_3 && obj.expires_at !== null && typeof obj.expires_at !== 'string') {
+    throw new Error('warden.ledger/3 verdict lacks expires_at (a time, or null)');
+  }
   if (obj.kind === 'interaction' && obj.schema === INTERACTION_SCHEMA) {
     const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
     const bad = (['cached_input_tokens', 'cache_write_tokens'] as const).filter((k) => !count(obj.response[k]));

@@ -225,7 +225,8 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
           const cols = entryColumns(record);
           const committed: Record<string, string | null | undefined> = operatorCommitments(record);
           if (committed.operator_note === null && committed.operator === null) { report({ kind: 'private', index: i, message: `entry ${i}: private data attached to a verdict without an operator's reason` }); continue; }
-          if (priv.account_id !== cols.account_id || priv.org_id !== null || priv.ip !== null) report({ kind: 'private', index: i, message: `entry ${i}: private side names another account or org` });
+          // An organisation's allow-list entry keeps its openings under the org (erased with the org's data).
+          if (priv.account_id !== cols.account_id || priv.org_id !== cols.org_id || priv.ip !== null) report({ kind: 'private', index: i, message: `entry ${i}: private side names another account or org` });
           for (const f of ['operator_note', 'operator'] as const) {
             const o = priv.openings?.[f];
             if (!o || o.value === null) continue;

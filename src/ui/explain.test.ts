@@ -32,7 +32,10 @@ test('signals: every behaviour indicator of the detector has a plain name and me
 test('dashboard: a verdict explained in plain words, with why the account is in its cluster and every signal measured', { skip: browserSkip(CHROMIUM), timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-explain-'));
   const past = await scanPastLogs(dir, { seed: 3, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
+  // One of the campaign's accounts is on the configuration's allow-list (a partner's runner linked into it).
+  const partner = [...past.labels.campaigns.camp_hydra_1.accounts].sort()[0];
   const config = parseConfig({
+    detect: { allow: { accounts: [partner] } },
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
   });
   const w = await startWarden(config, { log: () => {} });
@@ -40,7 +43,7 @@ test('dashboard: a verdict explained in plain words, with why the account is in 
   const admin = async (path: string) => (await fetch(`${w.url}${path}`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as any;
   const campaign = (await admin('/admin/detect/campaigns')).data[0];
   assert.ok(campaign, 'the seeded hydra is a campaign');
-  const member = campaign.members[campaign.members.length - 1];
+  const member = campaign.members.filter((a: string) => a !== partner).at(-1);
   const view = await admin(`/admin/detect/accounts/${member}`);
   assert.ok(view.link && view.indicators?.length, 'the detector explains the member\'s link and measures its indicators');
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
@@ -75,6 +78,22 @@ test('dashboard: a verdict explained in plain words, with why the account is in 
     assert.ok(under, 'some indicator is under its threshold');
     const underRow = measured.locator('tbody tr', { has: page.locator('code', { hasText: new RegExp(`^${under.signal}$`) }) });
     assert.match(await underRow.textContent() ?? '', /under its threshold/, 'a signal under its threshold says it adds nothing');
+
+    // The allow-listed runner's page still says what the detector would hold it at without the entry, and why.
+    const shadow = (await admin(`/admin/detect/accounts/${partner}`)).shadow;
+    assert.ok(shadow && shadow.level !== 'none', `the detector would flag the runner without the entry: ${JSON.stringify(shadow)?.slice(0, 200)}`);
+    await page.goto(`${w.url}/dashboard#/accounts/${partner}`);
+    const without = verdict.locator('section.shadow-verdict');
+    await without.getByRole('heading', { name: 'Without the allow-list' }).waitFor();
+    const withoutText = await without.textContent() ?? '';
+    assert.match(withoutText, new RegExp(`would be held at\\s*${shadow.level}`), `the level it would be held at is said: ${withoutText.slice(0, 300)}`);
+    assert.ok(withoutText.includes(shadow.precedence.summary), 'with the verdict that would decide');
+    assert.equal(await without.locator('table tbody tr').count(), shadow.verdict.reasons.length, 'and every signal of that verdict');
+    await page.goto(`${w.url}/dashboard#/detector`);
+    const entries = page.locator('section', { has: page.getByRole('heading', { name: 'detect › allow › shadow' }) });
+    await entries.getByRole('link', { name: partner }).waitFor();
+    assert.match(await entries.textContent() ?? '', new RegExp(`account ${partner}[\\s\\S]*Without the entry: 1 at ${shadow.level}`), 'the detector page lists each entry with what it keeps its accounts from');
+
     // The account store's 404 for the member is logged by the browser as a failed resource, not a script error.
     assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors or CSP violations');
   } finally {

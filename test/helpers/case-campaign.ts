@@ -45,7 +45,7 @@ export async function smallCampaignCase(alter: (e: InteractionEvent, first: Inte
   const store = new SqliteEventStore(openSqlite(':memory:'));
   await store.appendBatch(events);
   const campaign = engine.campaigns()[0];
-  return { events, campaign, caseFile: campaign && (await buildCaseFile({ engine, events: store }, campaign.id))! };
+  return { events, campaign, engine, store, caseFile: campaign && (await buildCaseFile({ engine, events: store }, campaign.id))! };
 }
 
 /** The campaign reaching provider B: the same people, cards and networks, new account ids. */

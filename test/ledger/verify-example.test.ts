@@ -28,6 +28,9 @@ test('the example verifier checks a live log, an account\'s usage and an export,
   try {
     const customer = await t.account('carla', 'email_verified');
     const other = await t.account('oscar', 'email_verified');
+    // The customer is allow-listed for a trial month: the ledger's entry says until when.
+    const until = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    await t.admin('/detect/allow', { account: customer.id, note: 'trial month', expires_at: until });
     const sdkSeen = { input: 0, output: 0 };
     const chat = async (key: string, text: string) => {
       const r = await fetch(`${t.url}/v1/chat/completions`, {
@@ -47,11 +50,11 @@ test('the example verifier checks a live log, an account\'s usage and an export,
     const readKey = (await t.admin(`/accounts/${auditor.id}/keys`, { name: 'auditor', scopes: ['ledger:read'] })).secret as string;
     const get = (path: string, token = readKey) => fetch(`${t.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
 
-    // All four interactions recorded and signed.
+    // All four interactions recorded and signed, after the settings and the allow-list entry.
     for (let tries = 0; ; tries++) {
       assert.ok(tries < 200, 'the four interactions reach the ledger and a checkpoint');
       const r = await get('/ledger/v1/checkpoint');
-      if (r.status === 200 && Number((await r.text()).split('\n')[1]) >= 4) break;
+      if (r.status === 200 && Number((await r.text()).split('\n')[1]) >= 6) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     const vkey = (await (await get('/ledger/v1/key')).text()).trim();
@@ -72,6 +75,9 @@ test('the example verifier checks a live log, an account\'s usage and an export,
     // The detector's settings, recorded at start: their digest recomputed from the signed leaf.
     assert.match(first.out, /ok {3}every settings leaf's digest is the digest of its settings \(1 distinct\)/);
     assert.match(first.out, /settings #\d+ \S+ [0-9a-f]{16}\.\.\.: Warden \d/);
+    assert.match(first.out, /ok {3}every leaf is a record format this script knows/);
+    assert.match(first.out, new RegExp(`verdict #\\d+ \\S+ account ${customer.id} none \\(operator\\), settings none named, until ${until.replace(/\./g, '\\.')}`),
+      `the allow-list entry's leaf says until when it runs: ${first.out}`);
 
     // A second run checks the log against the checkpoint the first one kept.
     await chat(other.key, 'one more');
@@ -91,7 +97,7 @@ test('the example verifier checks a live log, an account\'s usage and an export,
     // A leaf rewritten in the database no longer rebuilds the signed root.
     const db = new Database(join(dir, 'ledger.db'));
     try {
-      const row = db.prepare('SELECT idx, leaf FROM ledger_entries WHERE account_id = ? ORDER BY idx LIMIT 1').get(customer.id) as { idx: number; leaf: Buffer };
+      const row = db.prepare("SELECT idx, leaf FROM ledger_entries WHERE account_id = ? AND kind = 'interaction' ORDER BY idx LIMIT 1").get(customer.id) as { idx: number; leaf: Buffer };
       const leaf = JSON.parse(Buffer.from(row.leaf).toString('utf8'));
       leaf.response.output_tokens = 1;
       db.prepare('UPDATE ledger_entries SET leaf = ? WHERE idx = ?').run(Buffer.from(JSON.stringify(leaf)), row.idx);

@@ -125,6 +125,18 @@ async function loadDecisions(box, id, orgId, routes, reload) {
         : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', 'data-focus-group': 'allow', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'))) : null);
 }
 
+/** An allow-listed account's shadow verdict: the level, the verdict that would decide, its signals and the cluster, without the allow-list. */
+function renderShadow(shadow) {
+  const entry = shadow.exempt_by.kind === 'org' ? `its organisation ${shadow.exempt_by.id}’s allow-list entry` : 'its own allow-list entry';
+  return h('section', { class: 'shadow-verdict' },
+    h('h3', { text: 'Without the allow-list' }),
+    h('p', null, `If ${entry} were removed or lapsed, the account would be held at `, levelBadge(shadow.level), '.',
+      shadow.cluster ? h('span', null, ' Its cluster ', detectLink('cluster', shadow.cluster.id), ' is at ', levelBadge(shadow.cluster.level), ` (${fmtInt(shadow.cluster.size)} accounts, ${fmtInt(shadow.cluster.actors)} actors)`,
+        shadow.cluster.campaign_id ? [', campaign ', detectLink('campaign', shadow.cluster.campaign_id)] : null, '.') : null),
+    h('p', { class: 'precedence', text: shadow.precedence.summary }),
+    shadow.verdict ? renderVerdict(shadow.verdict) : null);
+}
+
 /** Detector routes about one account, e.g. GET /admin/detect/accounts/:id. */
 function accountDetectRoutes(features) {
   return (features.detect?.routes ?? []).filter((r) => r.method === 'GET' && /\/accounts\/:[A-Za-z_]+(\/[a-z_-]+)?$/.test(r.path));
@@ -150,6 +162,8 @@ async function loadVerdict(verdictBox, id, features) {
       // Which verdict decides and which it outranks (an operator's milder account verdict under a suspended cluster, say).
       if (v?.precedence?.summary) parts.push(h('p', { class: 'precedence', text: v.precedence.summary }));
       parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
+      // Allow-listed: what the detector would hold it at without the entry (it keeps scoring the account).
+      if (v?.shadow) parts.push(renderShadow(v.shadow));
       // What a false positive is checked on: the link that put it in its cluster, and every signal, not only those over their threshold.
       if (verdict) parts.push(renderLink(v.link), indicatorsTable(v.indicators));
     } catch (err) {

@@ -69,6 +69,23 @@ const targetsOf = (c) => Object.entries(c.targets).filter(([, s]) => s >= 0.1).s
 
 /** Campaigns and clusters: one row each, the id a link to its page (members, evidence, operator verdict). */
 const OWN_VIEW = [
+  // Before /detect/allow: each allow-list entry with what its accounts would be held at without it.
+  ['/detect/allow/shadow', (r) => (r.data.length ? r.data.map((e) => h('div', { class: 'stack' },
+    h('p', null, h('strong', { text: `${e.kind} ${e.id}` }), e.expires_at ? h('span', null, ' — until ', when(e.expires_at)) : h('span', { class: 'muted', text: ' — until removed' }),
+      e.by ? h('span', { class: 'muted', text: ` · added by ${e.by}` }) : null, e.note ? h('span', { class: 'muted', text: ` · ${e.note}` }) : null),
+    h('p', { text: `${fmtInt(e.covered)} account(s) covered${e.unseen.length ? `, ${fmtInt(e.unseen.length)} not seen yet` : ''}. Without the entry: ${FLAGGED_LEVELS.filter((l) => e.levels[l]).reverse().map((l) => `${fmtInt(e.levels[l])} at ${l}`).join(', ') || 'none above none'}.` }),
+    e.accounts.length ? table({
+      caption: `Accounts of ${e.kind} ${e.id} that would be flagged without the entry`, rows: e.accounts,
+      columns: [
+        { label: 'Account', value: (a) => link(`/accounts/${encodeURIComponent(a.account_id)}`, a.account_id) },
+        { label: 'Would be', value: (a) => levelBadge(a.level) },
+        { label: 'Decided by', value: (a) => (a.decided_by ?? '').replace(/_/g, ' ') },
+        { label: 'Score', num: true, value: (a) => (a.score === null ? null : String(a.score)) },
+        { label: 'Cluster', value: (a) => detectLink('cluster', a.cluster_id) },
+        { label: 'Campaign', value: (a) => (a.campaign_id ? detectLink('campaign', a.campaign_id) : null) },
+        { label: 'Strongest signal', value: (a) => a.top_signal?.signal ?? null },
+      ],
+    }) : null)) : h('p', { class: 'muted', text: 'The allow-list is empty.' }))],
   ['/detect/campaigns', (r) => table({
     caption: 'Campaigns', empty: 'The detector names no campaign at the moment.', rows: r.data,
     columns: [

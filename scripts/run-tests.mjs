@@ -3,7 +3,8 @@
 // Usage: node scripts/run-tests.mjs [--compiled] [filter...]   (filters are substrings of the file path)
 // By default the files run from source through tsx. With --compiled (what `npm test` does) tsc
 // typechecks and compiles the project into a fresh .test-build/ first, and the tests run as plain
-// JavaScript, no loader in any test process: the same tests for about half the CPU.
+// JavaScript, no loader in any test process: the same tests for about 0.6-0.7 of the CPU
+// (BENCHMARKS.md, "Test suite").
 import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';

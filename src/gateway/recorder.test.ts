@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { EventRecorder } from './recorder.ts';
+import { COMPILED } from '../../test/helpers/node-args.ts';
 import type { EventQuery, EventStore } from '../store/index.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
 
@@ -188,7 +189,7 @@ test('requests that arrive while a failing write is under way wait for the back-
 test('a stop that gives up while waiting to retry lets the process exit at once', async () => {
   // In a process of its own: nothing else there holds the event loop open.
   const script = `
-    const { EventRecorder } = await import(${JSON.stringify(new URL('./recorder.ts', import.meta.url).href)});
+    const { EventRecorder } = await import(${JSON.stringify(new URL(COMPILED ? './recorder.js' : './recorder.ts', import.meta.url).href)});
     const store = { appendBatch: async () => { throw new Error('connect ECONNREFUSED'); } };
     const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, retryMinMs: 5000, retryMaxMs: 5000, closeTimeoutMs: 100 });
     recorder.record({ id: 'ev_1' });
@@ -196,7 +197,7 @@ test('a stop that gives up while waiting to retry lets the process exit at once'
     globalThis.closedAt = Date.now();
     process.on('exit', () => console.log(Date.now() - globalThis.closedAt));
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(COMPILED ? [] : ['--import', 'tsx']), '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   const code = await new Promise((r) => child.on('exit', r));

@@ -10,12 +10,13 @@ import { SqliteLedgerStorage } from './sqlite.ts';
 import { generateSigner, openCheckpoint } from './note.ts';
 import { verifyLedger } from './verify.ts';
 import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
+import { nodeArgs } from '../../test/helpers/node-args.ts';
 
-const CHILD = new URL('../../test/helpers/ledger-crash-child.ts', import.meta.url).pathname;
+const CHILD = nodeArgs(new URL('../../test/helpers/ledger-crash-child.ts', import.meta.url));
 
 /** Run the child until it has acknowledged `minAcks` appends, then SIGKILL it; return what it reported. */
 async function runAndKill(dbPath: string, signerKey: string, minAcks: number): Promise<{ acks: Map<number, string>; checkpoints: number[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dbPath, signerKey], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...CHILD, dbPath, signerKey], { stdio: ['ignore', 'pipe', 'inherit'] });
   const acks = new Map<number, string>();
   const checkpoints: number[] = [];
   let killed = false;

@@ -6,14 +6,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { LIMIT_FIELDS, limitsConfigSchema } from './config.ts';
 import { Limiter, type LimitRequest } from './limiter.ts';
 import { MeterPlanner, meterOp } from './meter-plan.ts';
 import { ReferenceModel } from './reference-model.ts';
+import { nodeArgs } from '../../test/helpers/node-args.ts';
 
-const WORKER = fileURLToPath(new URL('./testdata/worker.ts', import.meta.url));
+// The worker module (compiled or .ts) and the flags it needs (tsx's from source).
+const WORKER = nodeArgs(new URL('./testdata/worker.ts', import.meta.url));
 const RUN = `wtest:limits-mp:${process.pid}:${Date.now()}:`;
 const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
 const children: ChildProcess[] = [];
@@ -56,7 +57,7 @@ function once<T>(child: ChildProcess, type: string): Promise<T> {
 let pool: ChildProcess[] = [];
 let spare: ChildProcess;
 before(async () => {
-  const list = Array.from({ length: 5 }, () => fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const list = Array.from({ length: 5 }, () => fork(WORKER.at(-1)!, [], { execArgv: WORKER.slice(0, -1), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   children.push(...list);
   await Promise.all(list.map((c) => once(c, 'started')));
   pool = list.slice(0, 4);

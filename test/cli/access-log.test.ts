@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseConfig } from '../../src/config/index.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const PROMPT = 'a very particular prompt about the access log';
 
 async function until<T>(what: string, get: () => T, ms = 20_000): Promise<NonNullable<T>> {
@@ -33,7 +33,7 @@ test('with log.access, each request is one JSON line with who, what and how it w
     server: { port: 0 }, store: { sqlite_path: join(dir, 'w.db') }, log: { level: 'info', access: true },
     mock: { latency_ms: 0, tokens_per_second: 0 },
   }));
-  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--config', config, '--demo'], {
+  const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', config, '--demo'], {
     env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: string[] = [];

@@ -4,15 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/index.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 test('warden config defaults shows an upstream entry with its defaults, as comments', { timeout: 60_000 }, async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'config', 'defaults'],
+  const { stdout } = await promisify(execFile)(process.execPath, [...WARDEN, 'config', 'defaults'],
     { timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } });
   assert.deepEqual(parseConfig(parse(stdout)), parseConfig({}), 'the printed defaults still parse to the defaults, the example being comments');
   const example = stdout.split('\n').filter((l) => l.startsWith('#'));

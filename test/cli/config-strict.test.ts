@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { ConfigError, checkEnvSettings, loadConfig, parseConfig, strayEnvNames, unsetEnvSettings } from '../../src/config/index.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', ...env } })
+  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', ...env } })
     .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 
 const problems = (fn: () => unknown): string[] => {

@@ -7,13 +7,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { WARDEN } from '../helpers/node-args.ts';
 
 const run = promisify(execFile);
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 async function warden(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_ADMIN_URL: '' } });
+    const r = await run(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_ADMIN_URL: '' } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -5,15 +5,15 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ledgerConfigSchema, openLedgerFromConfig, runLedgerCli } from '../../src/ledger/index.ts';
 import { sampleEvent } from '../helpers/synthetic-events.ts';
 import { PassThrough } from 'node:stream';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } })
+  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } })
     .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 
 test('ledger -c FILE and --config FILE check the configured ledger, not ./data', { timeout: 60_000 }, async () => {
@@ -60,7 +60,7 @@ test('output piped to a reader that stops early (| head) ends the command quietl
     await Promise.all(Array.from({ length: 600 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
     await ledger.close();
     // A few hundred KB of JSON: far more than a pipe holds, so writes go on after the reader left.
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'ledger', 'query'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } });
+    const child = spawn(process.execPath, [...WARDEN, 'ledger', 'query'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } });
     let stderr = '';
     child.stderr.on('data', (c) => { stderr += c; });
     child.stdout.once('data', () => child.stdout.destroy());

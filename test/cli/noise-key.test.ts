@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseConfig } from '../../src/config/index.ts';
 import { createPolicyRuntime } from '../../src/policy/hooks.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_REASONING_SECRET: '', ...env } })
+  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_REASONING_SECRET: '', ...env } })
     .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 
 test('with embedding noise on and no seal secret, start logs a WARNING; with a secret, or no noise, it does not', () => {

@@ -7,15 +7,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestWarden, TEST_ADMIN_TOKEN } from '../helpers/warden.ts';
 import { runCasesCli, runIntelCli } from '../../src/cli/cases-cmd.ts';
 import { runAdminCommand } from '../../src/admin/index.ts';
 import { exchangeValue, keyedHash } from '../../src/detect/index.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
 const KEY = 'consortium-key-for-the-operator-test';
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 function capture() {
   const out: string[] = [];
@@ -80,7 +80,7 @@ test('operator commands: unknown campaign, intel levels, account history with de
     const sqlitePath = (t.w.stores.sqlite as unknown as { name: string }).name;
     const config = join(dir, 'warden.yaml');
     writeFileSync(config, `store:\n  sqlite_path: ${sqlitePath}\n`);
-    const local = await promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'accounts', 'history', acct.id, '-c', config], { env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_ADMIN_URL: '' } });
+    const local = await promisify(execFile)(process.execPath, [...WARDEN, 'accounts', 'history', acct.id, '-c', config], { env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_ADMIN_URL: '' } });
     assert.match(local.stdout, /allow-list set .*Op Bob.*Partner Acme Labs/, `local history lists the allow-list decision: ${local.stdout}${local.stderr}`);
   } finally {
     await t.close();

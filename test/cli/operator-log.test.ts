@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '../helpers/redis-server.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 async function until<T>(what: string, get: () => T, ms = 20_000): Promise<NonNullable<T>> {
   for (const end = Date.now() + ms; ;) {
@@ -33,7 +33,7 @@ test('a rejected policy reload and an unreachable Redis are JSON log lines on st
     mock: { latency_ms: 0, tokens_per_second: 0 }, policy: { file: policy },
     redis: { url: `redis://127.0.0.1:${await freePort()}` }, limits: { backend: 'redis' },
   }));
-  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--config', config], {
+  const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', config], {
     env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: string[] = [];

@@ -10,12 +10,12 @@ import { parseConfig } from '../../src/config/index.ts';
 import { openStores } from '../../src/cli/stores.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { WARDEN } from '../helpers/node-args.ts';
 
 const run = promisify(execFile);
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string) =>
-  run(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, maxBuffer: 64 << 20, env: { ...process.env, NODE_OPTIONS: '' } });
+  run(process.execPath, [...WARDEN, ...args], { cwd, maxBuffer: 64 << 20, env: { ...process.env, NODE_OPTIONS: '' } });
 
 test('simulate -> scan -> eval from the CLI: campaigns found, organic accounts untouched', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-pipeline-'));
@@ -81,7 +81,7 @@ test('a server that cannot start says why and exits 1, with its store already op
   const dir = mkdtempSync(join(tmpdir(), 'warden-cli-fail-'));
   try {
     const t0 = Date.now();
-    const failed = await run(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--db', join(dir, 'w.db'), '--port', '0'], {
+    const failed = await run(process.execPath, [...WARDEN, 'serve', '--db', join(dir, 'w.db'), '--port', '0'], {
       cwd: dir, env: { ...process.env, NODE_OPTIONS: '', WARDEN_DETECT__MODE: 'replica', WARDEN_REDIS__URL: '' }, timeout: 20_000,
     }).then(() => null, (err: { code: number; stderr: string; killed: boolean }) => err);
     assert.ok(failed, 'the command fails');

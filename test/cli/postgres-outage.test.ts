@@ -9,20 +9,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { openPostgres } from '../../src/store/index.ts';
 import { TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const TOKEN = `adm_${randomBytes(12).toString('hex')}`;
 
 interface Serve { proc: ChildProcess; lines: string[]; exited: Promise<number | null> }
 
 /** `warden serve --config FILE`, its output collected line by line. */
 function serve(configFile: string): Serve {
-  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--no-demo', '--config', configFile], {
+  const proc = spawn(process.execPath, [...WARDEN, 'serve', '--no-demo', '--config', configFile], {
     env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

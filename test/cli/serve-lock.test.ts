@@ -6,18 +6,18 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', LOCK_TEST_ADMIN: 'lock-test-admin-token-0123456789' };
 const warden = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
-  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, timeout: 60_000, env: { ...ENV, ...env } })
+  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, timeout: 60_000, env: { ...ENV, ...env } })
     .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 
 /** Start `warden serve` and wait for its listening line (start-up lines go to stderr; stdout is the JSON log). */
 async function serve(cwd: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
+  const child = spawn(process.execPath, [...WARDEN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
   let out = '';
   await new Promise<void>((ready, fail) => {
     child.stdout!.on('data', (c) => { out += c; });

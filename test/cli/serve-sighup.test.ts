@@ -6,16 +6,16 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const TOKEN = 'sighup-test-admin-token-0123456789';
 // The test runner silences Warden's log (WARDEN_LOG_LEVEL=silent): these tests read it, at the level their configuration sets.
 const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '', SIGHUP_TEST_ADMIN: TOKEN };
 
 /** Start `warden serve`; resolves with the process and its URL once it listens. */
 async function serve(cwd: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
+  const child = spawn(process.execPath, [...WARDEN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
   let out = '';
   const url = await new Promise<string>((ready, fail) => {
     child.stdout!.on('data', (c) => { out += c; });

@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestWarden, TEST_ADMIN_TOKEN } from '../helpers/warden.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const SYSTEM = Array.from({ length: 200 }, (_, i) => `Rule ${i}: answer politely and cite the handbook section ${i}.`).join('\n');
 
 test('usage export per account equals the ledger\'s usage rows, the dashboard\'s and the events\'; cache reads and writes are split out in each', { timeout: 180_000 }, async () => {
@@ -62,7 +62,7 @@ test('usage export per account equals the ledger\'s usage rows, the dashboard\'s
 
     const configFile = join(dirname(t.config.store.sqlite_path), 'warden.yaml');
     writeFileSync(configFile, `store:\n  sqlite_path: ${JSON.stringify(t.config.store.sqlite_path)}\n`);
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'usage', 'export', '--by', 'month', '--format', 'jsonl', '--org', org.id, '-c', configFile],
+    const { stdout } = await promisify(execFile)(process.execPath, [...WARDEN, 'usage', 'export', '--by', 'month', '--format', 'jsonl', '--org', org.id, '-c', configFile],
       { env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } });
     const rows = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const fields = ['requests', 'refused', 'errors', 'input_tokens', 'cached_input_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens'] as const;

@@ -6,17 +6,17 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
 import { sampleEvent } from '../helpers/synthetic-events.ts';
 import { deriveWatermarkKey, watermarkText } from '../../src/watermark/index.ts';
 import { FIXTURES } from '../helpers/sse-fixtures.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const MASTER = 'test-master-secret-0123456789abcdef';
 const warden = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_WATERMARK_SECRET: '' } })
+  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_WATERMARK_SECRET: '' } })
     .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 
 test('watermark subjects lists the recorded keys of a period; detect without subjects finds a cluster-keyed leak and names its accounts', { timeout: 120_000 }, async () => {

@@ -17,6 +17,7 @@ import { generateSigner, openLedgerFromConfig, verifyLedger, SqliteLedgerStorage
 import type { NoteSigner } from '../../src/ledger/note.ts';
 import { signCheckpoint } from '../../src/ledger/note.ts';
 import { sampleEvent } from '../helpers/synthetic-events.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
 const ORIGIN = 'warden.test/ledger';
 const TOKEN = 'adm_untrusted_keys_token_0123456789';
@@ -46,8 +47,7 @@ function nodeConfig(dir: string, primary: NoteSigner, opts: { extra?: NoteSigner
 async function refusedServe(config: ReturnType<typeof nodeConfig>): Promise<string> {
   const file = join(config.dir, 'warden.yaml');
   writeFileSync(file, JSON.stringify(config.settings));
-  const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-  const proc = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', file, '--no-demo'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WARDEN_LOG_LEVEL: '' } });
+  const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', file, '--no-demo'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WARDEN_LOG_LEVEL: '' } });
   let stderr = '';
   // A server that starts instead (it prints where the admin API is) is stopped: the test fails, rather than waits.
   const started = (d: Buffer) => { if (/admin API: /.test(String(d))) proc.kill('SIGTERM'); };

@@ -18,9 +18,9 @@ import { openLedgerFromConfig } from '../../src/ledger/open.ts';
 import { registerLedgerMetrics } from '../../src/ledger/metrics.ts';
 import { ledgerCliRunner } from '../helpers/ledger-cli.ts';
 import { sampleEvent } from '../helpers/synthetic-events.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
 const ORIGIN = 'witnessed.warden.test/ledger';
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../docs/ledger-verify-example.mjs', import.meta.url));
 
 /** Independent check of one cosignature/v1 line on a note, from the spec with Node's crypto only. */
@@ -54,7 +54,7 @@ async function startWitnessProcess(dir: string, logSpec: string): Promise<{ url:
   const out = { write: (s: string) => { vkey += s; return true; } };
   assert.equal(await runWitnessCli(['keygen', '--name', 'witness.test/w1', '--out', keyFile], { stdout: out as never }), 0);
   vkey = vkey.trim();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'witness', 'serve', '--key', keyFile, '--db', join(dir, 'witness.db'), '--log', logSpec, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WARDEN_LOG_LEVEL: '' } });
+  const child = spawn(process.execPath, [...WARDEN, 'witness', 'serve', '--key', keyFile, '--db', join(dir, 'witness.db'), '--log', logSpec, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WARDEN_LOG_LEVEL: '' } });
   let output = '';
   child.stdout!.on('data', (c) => (output += c));
   child.stderr!.on('data', (c) => (output += c));

@@ -13,6 +13,7 @@ import { parseConfig } from '../../src/config/index.ts';
 import { startWarden } from '../../src/cli/serve.ts';
 import { migratePostgres, migrateSqlite, openPostgres, openSqlite, SchemaTooNewError } from '../../src/store/index.ts';
 import { TEST_POSTGRES_URL, withPgSchema } from '../helpers/postgres.ts';
+import { WARDEN } from '../helpers/node-args.ts';
 
 const TOKEN = 'adm_schema_downgrade_token_0123456789';
 const quiet = { server: { port: 0 }, log: { level: 'silent' }, admin: { token: TOKEN }, mock: { latency_ms: 0, tokens_per_second: 0 } };
@@ -157,8 +158,7 @@ test('warden serve exits 1 on a schema newer than it knows, naming it', { timeou
     db.close();
     const config = join(dir, 'warden.yaml');
     writeFileSync(config, JSON.stringify({ ...quiet, store: { sqlite_path: path } }));
-    const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-    const proc = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', config, '--no-demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', config, '--no-demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (d) => { stderr += d; });
     const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));

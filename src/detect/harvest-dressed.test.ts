@@ -227,6 +227,8 @@ test('a harvest inside a bought application\'s traffic at a tenth of a day\'s tr
     const settled = reasons.find((x) => x.signal === 'yield_questions_settled');
     assert.ok(settled && typeof settled.value === 'number' && settled.value >= 20 && settled.value < 40, `${id}: fewer questions than the volume reading needs, as many as this one does: ${JSON.stringify(settled)}`);
   }
+  const named = res.e.forAccount('acct_lightapp_0').verdict?.reasons.find((x) => x.signal === 'yield_named_by');
+  assert.ok(named && /verified identity alone/.test(named.detail ?? ''), `an identity-verified account's verdict says why its identity does not exempt it: ${JSON.stringify(named)}`);
 });
 
 test('same surface, organic: applications whose users ask for steps and follow up on some, coding assistants answering at a few times the question, and a busy application of many interleaved users stay at watch or below, identity-verified or not', () => {

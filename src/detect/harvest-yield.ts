@@ -174,7 +174,8 @@ export const ITEMS_BY_VOLUME = { minItems: 40, minShare: 0.2, minIndependent: 0.
  * watched and settled (FOLLOW_RING), or more, of which at most `maxFollowed` were followed up by a
  * later turn of the account that carries the question in its history and asks no new one
  * (observeFollowUp) within FOLLOW_WAIT_S, their output/input
- * ratio `outputInput` or more (the working written out: VISIBLE_WORKING's floor), making
+ * ratio `outputInput` or more (as the other readings ask; VISIBLE_WORKING's 6 put students
+ * asking for the steps of short-answered maths at throttle), making
  * `minShare` of the account's requests or more. An application's users (a harvest run inside a
  * bought application's traffic) lower the share and keep the volume under the volume path's,
  * never the follow-ups its questions lack. What it excludes (the traffic model's organic accounts,
@@ -184,7 +185,7 @@ export const ITEMS_BY_VOLUME = { minItems: 40, minShare: 0.2, minIndependent: 0.
  * only name is a verified identity too (a harvester buys verified accounts; a programme, a campus
  * or a corroborated org still exempts): see the engine's harvestItemsTest.
  */
-export const ITEMS_UNFOLLOWED = { minSettled: 20, maxFollowed: 0.15, outputInput: 6, minShare: 0.1, namedPipelineTiming: 0.6 };
+export const ITEMS_UNFOLLOWED = { minSettled: 20, maxFollowed: 0.15, outputInput: 10, minShare: 0.1, namedPipelineTiming: 0.6 };
 /**
  * The upper bound (one-sided 95%, Wilson) of the share of settled questions followed up: a
  * handful of settled questions says little, and an application whose users follow up on a
@@ -361,7 +362,7 @@ function unfollowedReasons(y: ReturnType<typeof yieldReadings>, x: ItemReadings,
     { signal: 'yield_requests', value: round(requests), threshold: YIELD.minRequests },
     { signal: 'yield_questions_settled', value: round(x.settled), threshold: ITEMS_UNFOLLOWED.minSettled, detail: `windowed single-shot coding or maths questions asking for reasoning, watched for a follow-up until one came or ${FOLLOW_WAIT_S / 3600} h passed` },
     { signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_UNFOLLOWED.maxFollowed, detail: `share of them a later turn of the account followed up (the question in its history, no new question asked), at most ${round(followedUpper(x))} at 95% confidence, the bound held to the threshold: people follow up on their questions, a harvest moves on to the next item` },
-    { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS_UNFOLLOWED.outputInput, detail: 'output/input ratio of those questions alone: the working written out' },
+    { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS_UNFOLLOWED.outputInput, detail: 'output/input ratio of those questions alone' },
     { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: ITEMS_UNFOLLOWED.minShare },
     ...(named ? [{ signal: 'yield_named_by', value: 'identity verification', threshold: null, detail: 'a verified identity alone does not exempt questions never followed up (accounts are bought with it); a programme, an enterprise contract, a campus domain or a corroborated org would' }] : []),
     y.timing >= 0

@@ -24,7 +24,7 @@ import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
-import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, observeItem, decayItems, itemReadings, itemsPass, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
+import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
@@ -161,6 +161,8 @@ export class DetectorEngine implements VerdictView {
   private freshSketch = new Uint32Array(0);
   /** The account's harvest part: its single-shot questions asking for reasoning, [questions, input, output] decayed with its window (harvest-yield.ts: ITEMS). */
   private harvestItems = new Float32Array(0);
+  /** Each account's single-shot questions of its harvest part watched for a follow-up (text key and time, FOLLOW_RING slots). */
+  private harvestFollow = new Uint32Array(0);
   private lastModel = new Int16Array(0);
   /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
   private lastNet = new Uint32Array(0);
@@ -330,6 +332,7 @@ export class DetectorEngine implements VerdictView {
     this.payCount = f(this.payCount, 2);
     this.freshSketch = f(this.freshSketch, FRESH_SKETCH);
     this.harvestItems = f(this.harvestItems, ITEM_COLUMNS);
+    this.harvestFollow = f(this.harvestFollow, FOLLOW_RING * FOLLOW_SLOT);
     this.lastModel = f(this.lastModel, 1);
     this.lastNet = f(this.lastNet, 1);
     this.tier = f(this.tier, 1);
@@ -1508,11 +1511,15 @@ export class DetectorEngine implements VerdictView {
     const linkedBefore = this.accounts.parent[i] !== i || this.accounts.size[i] > 1;
     // The template and the network change are the request's, so each of its prompts has them: the
     // shares over requests (hopping, template reuse) read an array as its prompts sent one by one.
+    // A conversation's turn that is not a new question follows up the watched questions in its
+    // history; those left longer than the wait settle as not followed up (harvest-yield.ts).
+    if ((fl & (FLAG.singleShot | FLAG.newItemTurn)) === 0) observeFollowUp(this.harvestItems, this.harvestFollow, i, ev);
+    settleUnfollowed(this.harvestItems, this.harvestFollow, i, tsS);
     for (const p of each) {
       addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
       // A conversation's new question counts its own words as its input: its history is the camouflage.
       const asked = (p.flags & FLAG.newItemTurn) !== 0;
-      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked);
+      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, asked ? 0 : payloadKey(ev), tsS);
     }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
@@ -1670,7 +1677,7 @@ export class DetectorEngine implements VerdictView {
     const own = this.snapshotLayout();
     if (layout === own) return true;
     // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort, the org member lists.
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
       && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
@@ -1714,6 +1721,7 @@ export class DetectorEngine implements VerdictView {
     if (this.freshSketch.length !== this.accounts.cap * FRESH_SKETCH) this.freshSketch = new Uint32Array(this.accounts.cap * FRESH_SKETCH);
     // A snapshot written before the harvest part: an empty one for the accounts it holds.
     if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
+    if (this.harvestFollow.length !== this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT) this.harvestFollow = new Uint32Array(this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT);
     if (this.linkEpoch.length !== this.accounts.cap) this.linkEpoch = new Uint32Array(this.accounts.cap);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
@@ -2060,7 +2068,7 @@ export class DetectorEngine implements VerdictView {
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...heldReasons(st, score, this.thresholds, this.config),
           ...(wholePass ? harvestYieldReasons(values, this.accounts.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
-          ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i)) : []),
+          ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i), this.namedCustomer(i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL]) : []),
@@ -2164,12 +2172,31 @@ export class DetectorEngine implements VerdictView {
    */
   private harvestItemsTest(i: number, values: IndicatorValues): ItemReadings | null {
     const n = this.accounts.w[i * STRIDE + C.N];
-    if (n < YIELD.minRequests || this.namedCustomer(i)) return null;
+    if (n < YIELD.minRequests) return null;
+    const named = this.namedCustomer(i);
     const x = itemReadings(this.harvestItems, i, n);
     const y = yieldReadings(values);
-    if (!itemsPass(x, y.single)) return null;
+    // Questions never followed up are judged on accounts named by a verified identity alone too
+    // (ITEMS_UNFOLLOWED): a researcher's evaluation runs are never followed up either, and their
+    // pipeline's pace or template, from a named customer, exempts them below (namedPipeline).
+    if (!(named ? itemsUnfollowed(x) && !this.namedBeyondIdentity(i) : itemsPass(x, y.single) || itemsUnfollowed(x))) return null;
     if (y.timing < 0 && n < 2 * YIELD.minRequests) return null;
-    return !pipelineShape(y) || resentShare(this.payCount, i) < YIELD.minResent ? x : null;
+    if (!pipelineShape(y)) return x;
+    // A verified identity's pipeline: a pace no application's users make, a template, or items re-sent.
+    if (named) return namedPipeline(y) || resentShare(this.payCount, i) >= YIELD.minResent ? null : x;
+    return resentShare(this.payCount, i) < YIELD.minResent ? x : null;
+  }
+
+  /**
+   * A named customer (namedCustomer) by more than a verified identity: an enterprise contract, a
+   * programme admission, a vouched institutional domain or a corroborated org. Harvesters buy
+   * aged accounts whose owners verified their identity; none of these come with them.
+   */
+  private namedBeyondIdentity(i: number): boolean {
+    const f = this.accounts.flags[i];
+    if ((f & (F_PROGRAMME | F_CAMPUS)) !== 0 || this.tier[i] === TIERS.indexOf('enterprise')) return true;
+    const org = this.accounts.org[i];
+    return org >= 0 && (f & (F_PERSONAL | F_MOVED_FLAGGED)) === 0 && (f & F_KNOWN) !== 0 && this.orgCorroborated(org);
   }
 
 

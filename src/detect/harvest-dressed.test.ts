@@ -7,7 +7,9 @@
  *   with thinking off: the answers carry the working as text, some 4 to 9 times the question (no
  *   reasoning tokens to lift the output/input ratio to 10);
  * - a harvest run inside a bought application's traffic: three requests in four are the
- *   application's users chatting, the fourth a dataset question asking for the steps.
+ *   application's users chatting, the fourth a dataset question asking for the steps;
+ * - the same at a tenth of a day's traffic, on accounts half of which have a verified identity:
+ *   too few questions for the volume reading, caught because none of them is followed up.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,7 +45,7 @@ const answer = (tokens: number, seed: number): EventMessage => {
 
 interface Request { system: string | null; messages: EventMessage[]; out: number }
 
-function event(account: string, home: number, n: number, ts: number, req: Request): InteractionEvent {
+function event(account: string, home: number, n: number, ts: number, req: Request, tier: 'unverified' | 'email_verified' | 'identity_verified' | 'enterprise' = 'email_verified'): InteractionEvent {
   const chars = req.messages.reduce((a, m) => a + m.chars, 0) + (req.system?.length ?? 0);
   return {
     schema: EVENT_SCHEMA, id: `${account}-${n}`, ts: new Date(ts).toISOString(), duration_ms: 4000,
@@ -51,7 +53,7 @@ function event(account: string, home: number, n: number, ts: number, req: Reques
     client: { ip: `91.${home}.7.9`, user_agent: 'Mozilla/5.0', country: 'US', asn: 6000 + home },
     request: { stream: false, system: req.system, messages: req.messages, tools: [], tool_choice: null, params: emptyParams(), bytes: chars + 200 },
     response: { status: 200, error_code: null, input_tokens: req.messages.reduce((a, m) => a + roughTokens(m.text ?? ''), 0) + (req.system ? roughTokens(req.system) : 0), output_tokens: req.out, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'end_turn', ttfb_ms: 400, output_chars: req.out * 4, reasoning_chars: 0 },
-    account: { created_at: '2025-06-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `91.${home}.7.9`, claimed_country: 'US' },
+    account: { created_at: '2025-06-01T00:00:00.000Z', tier, programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `91.${home}.7.9`, claimed_country: 'US' },
     enforcement: emptyEnforcement(),
   };
 }
@@ -68,11 +70,12 @@ function appPaceTimes(r: () => number, t0: number, days: number): number[] {
 }
 
 let homes = 0;
-function accounts(prefix: string, k: number, times: (r: () => number) => number[], next: (r: () => number, a: number) => Request): InteractionEvent[] {
+/** `k` accounts; `tier(a)` gives account a's tier (email-verified by default). */
+function accounts(prefix: string, k: number, times: (r: () => number) => number[], next: (r: () => number, a: number) => Request, tier: (a: number) => 'email_verified' | 'identity_verified' = () => 'email_verified'): InteractionEvent[] {
   const out: InteractionEvent[] = [];
   for (let a = 0; a < k; a++) {
     const id = `${prefix}_${a}`; const home = ++homes; const r = seededRandom(home * 7907 + 29);
-    times(r).forEach((ts, n) => out.push(event(id, home, n, ts, next(r, a))));
+    times(r).forEach((ts, n) => out.push(event(id, home, n, ts, next(r, a), tier(a))));
   }
   return out;
 }
@@ -167,4 +170,99 @@ test('same surface, organic: an application of the same volume whose users ask f
     };
   })()));
   assertAtMostWatch(res, 'acct_studyapp');
+});
+
+/** Half the accounts with a verified identity (bought accounts whose owners verified it). */
+const halfVerified = (a: number): 'identity_verified' | 'email_verified' => (a % 2 === 0 ? 'identity_verified' : 'email_verified');
+/** An application's pace at a tenth of a busy product's: 35 to 45 requests a day between 06:00 and 23:00. */
+const lightAppTimes = (r: () => number) => appPaceTimes(r, T0, 6).filter(() => r() < 0.5);
+
+/**
+ * Sessions of many end users at once, interleaved in time as an application sends them: each
+ * opens with `open(r)` and, with probability `followShare`, is followed up 2 to 40 minutes later
+ * (its question and answer in the history); the rest of the users chat for two or three turns.
+ */
+function manyUsers(prefix: string, k: number, perDay: number, days: number, open: (r: () => number) => { text: string; out: number }, followShare: number, chatShare: number, tier: (a: number) => 'email_verified' | 'identity_verified'): InteractionEvent[] {
+  const out: InteractionEvent[] = [];
+  for (let a = 0; a < k; a++) {
+    const id = `${prefix}_${a}`; const home = ++homes; const r = seededRandom(home * 7907 + 29);
+    const reqs: Array<{ ts: number; req: Request }> = [];
+    for (let d = 0; d < days; d++) {
+      for (let u = 0; u < perDay / 2; u++) {
+        let ts = T0 + d * 86_400_000 + (6 + r() * 17) * 3_600_000;
+        const chat = r() < chatShare;
+        const o = chat ? { text: pick(CHAT, r), out: 150 + Math.floor(r() * 450) } : open(r);
+        let convo = [user(o.text)];
+        reqs.push({ ts, req: { system: APP_SYSTEM, messages: convo, out: o.out } });
+        const turns = chat ? 1 + Math.floor(r() * 2) : r() < followShare ? 1 + Math.floor(r() * 2) : 0;
+        for (let t = 0; t < turns; t++) {
+          ts += 120_000 + r() * 2_280_000;
+          convo = [...convo, answer(150 + Math.floor(r() * 450), convo.length), user(pick(FOLLOW_UPS, r))];
+          reqs.push({ ts, req: { system: APP_SYSTEM, messages: convo, out: 100 + Math.floor(r() * 400) } });
+        }
+      }
+    }
+    reqs.sort((x, y) => x.ts - y.ts).forEach((x, n) => out.push(event(id, home, n, x.ts, x.req, tier(a))));
+  }
+  return out;
+}
+
+test('a harvest inside a bought application\'s traffic at a tenth of a day\'s traffic, half the accounts identity-verified: throttled because its questions are never followed up, the share named in the verdict', () => {
+  const res = replayThroughDetector(accounts('acct_lightapp', 8, lightAppTimes, (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) perAccount.set(a, sessions(APP_SYSTEM, (rr) => rr() < 0.55
+        ? { text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900), single: true }
+        : { text: pick(CHAT, rr), out: 150 + Math.floor(rr() * 450) }, FOLLOW_UPS, (rr) => 2 + Math.floor(rr() * 3)));
+      return perAccount.get(a)!(r);
+    };
+  })(), halfVerified));
+  const s = summary(res, 'acct_lightapp');
+  console.log(`# ${s.text}`);
+  assert.equal(s.throttled, s.accounts, `${s.text}: ${JSON.stringify(res.e.forAccount('acct_lightapp_0').verdict?.reasons.slice(0, 12))}`);
+  for (const id of ['acct_lightapp_0', 'acct_lightapp_1']) {
+    const reasons = res.e.forAccount(id).verdict?.reasons ?? [];
+    const followed = reasons.find((x) => x.signal === 'yield_followed_up_share');
+    assert.ok(followed && typeof followed.value === 'number' && followed.value <= 0.1 && followed.threshold === 0.15 && /at most [0-9.]+ at 95% confidence/.test(followed.detail ?? ""), `${id}: the verdict gives the share of its questions followed up and its threshold: ${JSON.stringify(reasons.slice(0, 12))}`);
+    const settled = reasons.find((x) => x.signal === 'yield_questions_settled');
+    assert.ok(settled && typeof settled.value === 'number' && settled.value >= 20 && settled.value < 40, `${id}: fewer questions than the volume reading needs, as many as this one does: ${JSON.stringify(settled)}`);
+  }
+  const named = res.e.forAccount('acct_lightapp_0').verdict?.reasons.find((x) => x.signal === 'yield_named_by');
+  assert.ok(named && /verified identity alone/.test(named.detail ?? ''), `an identity-verified account's verdict says why its identity does not exempt it: ${JSON.stringify(named)}`);
+});
+
+test('same surface, organic: applications whose users ask for steps and follow up on some, coding assistants answering at a few times the question, and a busy application of many interleaved users stay at watch or below, identity-verified or not', () => {
+  // A tutoring application at the same pace: one problem in four is followed up, once or twice.
+  const tutoring = accounts('acct_lighttutor', 8, lightAppTimes, (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) {
+        let followed = false;
+        perAccount.set(a, sessions(APP_SYSTEM, (rr) => {
+          if (rr() < 0.45) return { text: pick(CHAT, rr), out: 150 + Math.floor(rr() * 450) };
+          followed = rr() < 0.25;
+          return { text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900), single: !followed };
+        }, ['why do you divide there?', 'I still don\'t get the second step', 'what happens if the numbers double?'], (rr) => (followed ? 2 + Math.floor(rr() * 2) : 2 + Math.floor(rr() * 3))));
+      }
+      return perAccount.get(a)!(r);
+    };
+  })(), halfVerified);
+  // A coding assistant: code questions asking for an explanation, never followed up, answered at 1.5 to 4 times the question.
+  const coding = accounts('acct_codeapp', 8, lightAppTimes, (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) perAccount.set(a, sessions(APP_SYSTEM, (rr) => {
+        if (rr() < 0.45) return { text: pick(CHAT, rr), out: 150 + Math.floor(rr() * 450) };
+        const q = `${CODE[item++ % CODE.length]}\nExplain step by step how it works.`;
+        return { text: q, out: Math.round(roughTokens(q) * (1.5 + rr() * 2.5)), single: true };
+      }, FOLLOW_UPS, (rr) => 2 + Math.floor(rr() * 3)));
+      return perAccount.get(a)!(r);
+    };
+  })(), halfVerified);
+  // Many end users at once (about 250 requests a day), their questions asking for the steps followed up by one in three, 2 to 40 minutes later.
+  const busy = manyUsers('acct_busyapp', 4, 150, 6, (r) => ({ text: pick(ASK_STEPS, r)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(r() * 900) }), 0.33, 0.5, halfVerified);
+  const res = replayThroughDetector([...tutoring, ...coding, ...busy]);
+  assertAtMostWatch(res, 'acct_lighttutor');
+  assertAtMostWatch(res, 'acct_codeapp');
+  assertAtMostWatch(res, 'acct_busyapp');
 });

@@ -31,13 +31,17 @@ export function payloadKey(ev: InteractionEvent): number {
   for (let k = msgs.length - 1; k >= 0; k--) {
     const role = msgs[k].role;
     const t = role === 'user' || role === 'tool' ? msgs[k].text : null;
-    if (!t) continue;
-    const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
-    let h = (0x811c9dc5 ^ t.length) >>> 0;
-    for (let c = 0; c < t.length; c += step) { h ^= t.charCodeAt(c); h = Math.imul(h, 0x01000193); }
-    return h >>> 0 || 1;
+    if (t) return textKey(t);
   }
   return 0;
+}
+
+/** Key of a message's text (never 0): its length and up to 128 of its characters spread evenly over it. */
+export function textKey(t: string): number {
+  const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
+  let h = (0x811c9dc5 ^ t.length) >>> 0;
+  for (let c = 0; c < t.length; c += step) { h ^= t.charCodeAt(c); h = Math.imul(h, 0x01000193); }
+  return h >>> 0 || 1;
 }
 export const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3, minResent: 0.5 };
 /**
@@ -158,18 +162,127 @@ export const ITEMS = { minItems: 20, outputInput: 10, minShare: 0.4, minIndepend
  * and lower the harvest's share below ITEMS.minShare, never the number of questions it harvests.
  * A person who chats all day and asks for steps now and then does not ask forty such questions in
  * a window; a tutoring product whose users follow up on their problems has most of its requests
- * follow-ups (below `minIndependent`).
+ * follow-ups (below `minIndependent`). An application of many users asking such questions at
+ * once reaches the count and the share; its users follow up on some of them (`maxFollowed`: at
+ * most that share of its single-shot questions followed up, once ITEMS_UNFOLLOWED.minSettled are
+ * settled), a harvest on next to none.
  */
-export const ITEMS_BY_VOLUME = { minItems: 40, minShare: 0.2, minIndependent: 0.4 };
-export const ITEM_COLUMNS = 4;
+export const ITEMS_BY_VOLUME = { minItems: 40, minShare: 0.2, minIndependent: 0.4, maxFollowed: 0.2 };
+/**
+ * The harvest part judged by what follows its questions: a harvest asks and moves on, people
+ * follow up. `minSettled` windowed single-shot questions asking for reasoning (coding or maths),
+ * watched and settled (FOLLOW_RING), or more, of which at most `maxFollowed` were followed up by a
+ * later turn of the account that carries the question in its history and asks no new one
+ * (observeFollowUp) within FOLLOW_WAIT_S, their output/input
+ * ratio `outputInput` or more (as the other readings ask; VISIBLE_WORKING's 6 put students
+ * asking for the steps of short-answered maths at throttle), making
+ * `minShare` of the account's requests or more. An application's users (a harvest run inside a
+ * bought application's traffic) lower the share and keep the volume under the volume path's,
+ * never the follow-ups its questions lack. What it excludes (the traffic model's organic accounts,
+ * 5 days): people and products whose users ask such questions follow up 12% to 90% of them, and
+ * those who follow up fewer (developers pasting code and asking for an explanation, agent
+ * products' first steps) have answers of 1 to 5 times the question. Judged for accounts whose
+ * only name is a verified identity too (a harvester buys verified accounts; a programme, a campus
+ * or a corroborated org still exempts): see the engine's harvestItemsTest.
+ */
+export const ITEMS_UNFOLLOWED = { minSettled: 20, maxFollowed: 0.15, outputInput: 10, minShare: 0.1, namedPipelineTiming: 0.6 };
+/**
+ * The upper bound (one-sided 95%, Wilson) of the share of settled questions followed up: a
+ * handful of settled questions says little, and an application whose users follow up on a
+ * quarter of theirs shows none followed up among its first twenty now and then. The test asks
+ * the bound, not the share read, to be at most ITEMS_UNFOLLOWED.maxFollowed.
+ */
+export function followedUpper(x: ItemReadings): number {
+  const n = x.settled;
+  if (n <= 0) return 1;
+  const z = 1.645; const p = x.followed; const d = 1 + (z * z) / n;
+  return Math.min(1, ((p + (z * z) / (2 * n)) + z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d);
+}
+/**
+ * Whether an account named by a verified identity alone shows a pipeline on the ITEMS_UNFOLLOWED
+ * reading: a fixed template, or timing regularity of ITEMS_UNFOLLOWED.namedPipelineTiming or
+ * more. An application's users arrive independently of each other, and their merged requests
+ * read about 0.44 (exponential gaps), above the 0.35 that tells people's bursts from a pipeline;
+ * evaluation runs read 0.64 to 0.91 and batch jobs 0.86 to 0.93.
+ */
+export function namedPipeline(y: { timing: number; tpl: number }): boolean {
+  return y.timing >= ITEMS_UNFOLLOWED.namedPipelineTiming || y.tpl >= YIELD.maxTemplateReuse;
+}
+/**
+ * Columns of the harvest part: [questions, input tokens, output tokens, of them asked in a
+ * conversation, single-shot questions watched for a follow-up and settled, of them followed up]
+ * (see ITEMS_UNFOLLOWED).
+ */
+export const ITEM_COLUMNS = 6;
+/**
+ * Single-shot questions of the harvest part watched for a follow-up at once, per account: a
+ * question's text key and when it was asked (seconds), FOLLOW_SLOT numbers each. A question asked
+ * while every slot is taken is not watched (an application with many users asks more than the
+ * slots hold; the ones watched are a sample). A watched question settles as followed up when a
+ * later turn carries it in its history, or as not followed up FOLLOW_WAIT_S after it was asked.
+ */
+export const FOLLOW_RING = 8;
+export const FOLLOW_SLOT = 2;
+export const FOLLOW_WAIT_S = 2 * 3600;
 
-/** Count one request (of `weight` prompts), a single-shot coding or maths one or a new question in a conversation, in account i's harvest part when it asks for reasoning. */
-export function observeItem(items: Float32Array, i: number, elicited: boolean, weight: number, inputTokens: number, outputTokens: number, inConversation: boolean): void {
+/**
+ * Count one request (of `weight` prompts), a single-shot coding or maths one or a new question in
+ * a conversation, in account i's harvest part when it asks for reasoning. A single-shot one is
+ * watched for a follow-up (its question's text `key`, asked at `now`) when a slot is free.
+ */
+export function observeItem(items: Float32Array, i: number, elicited: boolean, weight: number, inputTokens: number, outputTokens: number, inConversation: boolean, ring?: Uint32Array, key = 0, now = 0): void {
   if (!elicited) return;
   const o = i * ITEM_COLUMNS;
   items[o] += weight; items[o + 1] += inputTokens; items[o + 2] += outputTokens;
-  if (inConversation) items[o + 3] += weight;
+  if (inConversation) { items[o + 3] += weight; return; }
+  if (!ring || key === 0) return;
+  const base = i * FOLLOW_RING * FOLLOW_SLOT;
+  for (let k = 0; k < FOLLOW_RING; k++) {
+    const s = base + k * FOLLOW_SLOT;
+    if (ring[s] === key) return;
+    if (ring[s] === 0) { ring[s] = key; ring[s + 1] = Math.floor(now); return; }
+  }
 }
+
+/**
+ * A conversation turn of account i that is not a new question (a follow-up: "why divide by 3?",
+ * "make it shorter"): each watched question in its history (a user message before an answer) is
+ * followed up. A continued Responses chain carries no history: it follows up the account's
+ * latest watched question. Crediting a follow-up to a question it was not about only lowers what
+ * the test sees.
+ */
+export function observeFollowUp(items: Float32Array, ring: Uint32Array, i: number, ev: InteractionEvent): void {
+  const base = i * FOLLOW_RING * FOLLOW_SLOT;
+  let latest = -1;
+  for (let k = 0; k < FOLLOW_RING; k++) {
+    const s = base + k * FOLLOW_SLOT;
+    if (ring[s] !== 0 && (latest < 0 || ring[s + 1] >= ring[latest + 1])) latest = s;
+  }
+  if (latest < 0) return;
+  const o = i * ITEM_COLUMNS;
+  const settle = (s: number) => { ring[s] = 0; items[o + 4] += 1; items[o + 5] += 1; };
+  const msgs = ev.request.messages;
+  let answered = false; let looked = 0; let found = false;
+  for (let k = msgs.length - 1; k >= 0 && looked < FOLLOW_LOOK_BACK; k--) {
+    const m = msgs[k];
+    if (m.role === 'assistant') { answered = true; continue; }
+    if (!answered || m.role !== 'user' || !m.text) continue;
+    looked++;
+    const key = textKey(m.text);
+    for (let s = base; s < base + FOLLOW_RING * FOLLOW_SLOT; s += FOLLOW_SLOT) if (ring[s] === key) { settle(s); found = true; break; }
+  }
+  if (!found && ev.request.previous_response_id) settle(latest);
+}
+
+/** Settle account i's watched questions asked FOLLOW_WAIT_S or more before `now` as not followed up. */
+export function settleUnfollowed(items: Float32Array, ring: Uint32Array, i: number, now: number): void {
+  const base = i * FOLLOW_RING * FOLLOW_SLOT;
+  for (let s = base; s < base + FOLLOW_RING * FOLLOW_SLOT; s += FOLLOW_SLOT) {
+    if (ring[s] !== 0 && now - ring[s + 1] >= FOLLOW_WAIT_S) { ring[s] = 0; items[i * ITEM_COLUMNS + 4] += 1; }
+  }
+}
+/** User messages of a conversation's history compared with the watched questions. */
+const FOLLOW_LOOK_BACK = 16;
 
 /** Tokens of a request's last user message alone (four characters a token): a new question's own input. */
 export function turnTokens(ev: InteractionEvent): number {
@@ -181,18 +294,24 @@ export function turnTokens(ev: InteractionEvent): number {
 /** Decay account i's harvest part by `f` (the window's factor). */
 export function decayItems(items: Float32Array, i: number, f: number): void {
   const o = i * ITEM_COLUMNS;
-  items[o] *= f; items[o + 1] *= f; items[o + 2] *= f; items[o + 3] *= f;
+  for (let c = 0; c < ITEM_COLUMNS; c++) items[o + c] *= f;
 }
 
 /** Account i's harvest part: its windowed questions, their share of the `requests` windowed, and their output/input ratio. */
 export function itemReadings(items: Float32Array, i: number, requests: number): ItemReadings {
   const o = i * ITEM_COLUMNS;
   const n = items[o];
-  return { items: n, share: requests > 0 ? n / requests : 0, ratio: items[o + 1] > 0 ? items[o + 2] / items[o + 1] : 0, inConversation: requests > 0 ? items[o + 3] / requests : 0 };
+  const settled = items[o + 4];
+  return { items: n, share: requests > 0 ? n / requests : 0, ratio: items[o + 1] > 0 ? items[o + 2] / items[o + 1] : 0, inConversation: requests > 0 ? items[o + 3] / requests : 0,
+    settled, followed: settled > 0 ? Math.min(1, items[o + 5] / settled) : 0 };
 }
 
-/** Account i's harvest part: windowed questions, their share of its requests, their output/input ratio, and the share of its requests that are such questions asked in a conversation. */
-export interface ItemReadings { items: number; share: number; ratio: number; inConversation: number }
+/**
+ * Account i's harvest part: windowed questions, their share of its requests, their output/input
+ * ratio, the share of its requests that are such questions asked in a conversation, and its
+ * windowed single-shot questions watched for a follow-up and settled, with the share of them followed up.
+ */
+export interface ItemReadings { items: number; share: number; ratio: number; inConversation: number; settled: number; followed: number }
 
 /** Whether the harvest part passes on its own (the pipeline conditions are the engine's, as for the whole window). */
 export function itemsPass(x: ItemReadings, single: number): boolean {
@@ -200,15 +319,22 @@ export function itemsPass(x: ItemReadings, single: number): boolean {
   return (x.share >= ITEMS.minShare && single + x.inConversation >= ITEMS.minIndependent) || itemsByVolume(x, single);
 }
 
+/** Whether the harvest part passes by its questions never followed up (ITEMS_UNFOLLOWED). */
+export function itemsUnfollowed(x: ItemReadings): boolean {
+  return x.settled >= ITEMS_UNFOLLOWED.minSettled && followedUpper(x) <= ITEMS_UNFOLLOWED.maxFollowed && x.ratio >= ITEMS_UNFOLLOWED.outputInput && x.share >= ITEMS_UNFOLLOWED.minShare;
+}
+
 /** Whether the harvest part passes by its volume (ITEMS_BY_VOLUME) rather than its share. */
 export function itemsByVolume(x: ItemReadings, single: number): boolean {
-  return x.items >= ITEMS_BY_VOLUME.minItems && x.ratio >= ITEMS.outputInput && x.share >= ITEMS_BY_VOLUME.minShare && single + x.inConversation >= ITEMS_BY_VOLUME.minIndependent;
+  return x.items >= ITEMS_BY_VOLUME.minItems && x.ratio >= ITEMS.outputInput && x.share >= ITEMS_BY_VOLUME.minShare && single + x.inConversation >= ITEMS_BY_VOLUME.minIndependent
+    && (x.settled < ITEMS_UNFOLLOWED.minSettled || x.followed <= ITEMS_BY_VOLUME.maxFollowed);
 }
 
 /** The explanation of a harvest part that passed on its own. */
-export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, requests: number, resent: number): VerdictReason[] {
+export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, requests: number, resent: number, unfollowedOnly = false): VerdictReason[] {
   const y = yieldReadings(values);
-  // By its share when it passes that way, else by its volume (the thresholds it met).
+  // By its share when it passes that way, else by its volume, else by its questions never followed up (the thresholds it met).
+  if (unfollowedOnly || !(x.items >= ITEMS.minItems && x.ratio >= ITEMS.outputInput && (itemsByVolume(x, y.single) || (x.share >= ITEMS.minShare && y.single + x.inConversation >= ITEMS.minIndependent)))) return unfollowedReasons(y, x, requests, resent, unfollowedOnly);
   const byShare = x.share >= ITEMS.minShare && y.single + x.inConversation >= ITEMS.minIndependent;
   const t = byShare ? ITEMS : ITEMS_BY_VOLUME;
   return [
@@ -220,8 +346,27 @@ export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, re
     { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: t.minShare },
     { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS.outputInput, detail: 'output/input ratio of those questions alone' },
     { signal: 'yield_independent_share', value: round(y.single + x.inConversation), threshold: t.minIndependent, detail: 'single-shot requests and new questions in a conversation' },
+    ...(!byShare && x.settled >= ITEMS_UNFOLLOWED.minSettled ? [{ signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_BY_VOLUME.maxFollowed, detail: `share of ${round(x.settled)} single-shot questions a later turn followed up: an application's users follow up on theirs` }] : []),
     y.timing >= 0
       ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
+      : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
+    { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
+    ...(pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(resent), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
+  ];
+}
+
+/** The explanation of a harvest part that passed by its questions never followed up (ITEMS_UNFOLLOWED). */
+function unfollowedReasons(y: ReturnType<typeof yieldReadings>, x: ItemReadings, requests: number, resent: number, named: boolean): VerdictReason[] {
+  return [
+    { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'its single-shot questions asking for reasoning are asked and left: none or next to none followed up by a later turn, whatever conversations the rest of its traffic holds (an application\'s users, chats), high-yield, at a human pace, from one account' },
+    { signal: 'yield_requests', value: round(requests), threshold: YIELD.minRequests },
+    { signal: 'yield_questions_settled', value: round(x.settled), threshold: ITEMS_UNFOLLOWED.minSettled, detail: `windowed single-shot coding or maths questions asking for reasoning, watched for a follow-up until one came or ${FOLLOW_WAIT_S / 3600} h passed` },
+    { signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_UNFOLLOWED.maxFollowed, detail: `share of them a later turn of the account followed up (the question in its history, no new question asked), at most ${round(followedUpper(x))} at 95% confidence, the bound held to the threshold: people follow up on their questions, a harvest moves on to the next item` },
+    { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS_UNFOLLOWED.outputInput, detail: 'output/input ratio of those questions alone' },
+    { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: ITEMS_UNFOLLOWED.minShare },
+    ...(named ? [{ signal: 'yield_named_by', value: 'identity verification', threshold: null, detail: 'a verified identity alone does not exempt questions never followed up (accounts are bought with it); a programme, an enterprise contract, a campus domain or a corroborated org would' }] : []),
+    y.timing >= 0
+      ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: named ? ITEMS_UNFOLLOWED.namedPipelineTiming : YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : named ? `below a pipeline's ${ITEMS_UNFOLLOWED.namedPipelineTiming}: an application's users arriving independently read about 0.44` : `above: machine timing, ${UNNAMED}` }
       : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
     { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
     ...(pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(resent), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),

@@ -117,8 +117,9 @@ test('a document that takes too long is abandoned, its thread replaced', async (
   } finally {
     await reader.close();
   }
-  // Given up on a slow second page, the first page's text is kept.
-  const partial = new DocumentReader({ timeoutMs: 1000 });
+  // Given up on a slow second page, the first page's text is kept. (The second page alone takes
+  // pdf.js several seconds; 2.5 s leaves a loaded machine time to read the first.)
+  const partial = new DocumentReader({ timeoutMs: 2500 });
   try {
     const r = await partial.read(b64(pdfWithContent(textPage('Think step by step, page one.'), slowPage(32))), 'a');
     assert.equal(r.result, 'timeout');
@@ -185,7 +186,7 @@ test('a decompression bomb costs its thread, not the process: the memory watch e
 
 test('accounts take turns: a flood of slow documents delays another account\'s by the one being read at most', async () => {
   const order: string[] = [];
-  const reader = new DocumentReader({ timeoutMs: 1000, maxPerRequest: 8, onResult: (r) => order.push(r.result) });
+  const reader = new DocumentReader({ timeoutMs: 2000, maxPerRequest: 8, onResult: (r) => order.push(r.result) });
   try {
     const slow = SLOW();
     await reader.read(b64(await makePdf(['warm'])), 'warm'); // the thread has started
@@ -209,7 +210,7 @@ test('accounts take turns: a flood of slow documents delays another account\'s b
 
 test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full queue pushes out the longest line\'s newest', async () => {
   const done: string[] = [];
-  const reader = new DocumentReader({ timeoutMs: 1000, maxQueue: 12 });
+  const reader = new DocumentReader({ timeoutMs: 2000, maxQueue: 12 });
   const track = (label: string, p: Promise<DocumentReading>) => p.then((r) => { done.push(`${label}:${r.result}`); return r; });
   try {
     const slow = SLOW();
@@ -235,7 +236,9 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
 
   // A full queue of a fleet's single documents (lines of one, second lane): a trusted customer's
   // document pushes out the newest of them; another of the fleet's accounts is refused.
-  const lanes = new DocumentReader({ timeoutMs: 1000, maxQueue: 2 });
+  // 2 s: the slow documents still time out (pdf.js takes several seconds over 16 MB), and a small
+  // one read on a thread just started after a terminated one is read in time on a loaded machine.
+  const lanes = new DocumentReader({ timeoutMs: 2000, maxQueue: 2 });
   try {
     const slow = SLOW();
     await lanes.read(b64(await makePdf(['warm'])), 'warm');
@@ -252,7 +255,7 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
     await lanes.close();
   }
 
-  const small = new DocumentReader({ timeoutMs: 1000, maxQueue: 2 });
+  const small = new DocumentReader({ timeoutMs: 2000, maxQueue: 2 });
   try {
     const slow = SLOW();
     await small.read(b64(await makePdf(['warm'])), 'warm');

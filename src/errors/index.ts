@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   WARDEN_UPSTREAM_TIMEOUT: { status: 504, openai: 'server_error', openaiCode: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_UNAVAILABLE: { status: 502, openai: 'server_error', openaiCode: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_ERROR: { status: 502, openai: 'server_error', openaiCode: 'server_error', anthropic: 'api_error' },
+  /** The upstream refused Warden's own credential (its 401 or 403): the operator's to fix, never the client's key. */
+  WARDEN_UPSTREAM_AUTH: { status: 502, openai: 'server_error', openaiCode: 'server_error', anthropic: 'api_error' },
   /** The upstream answered 429 with a body that is not an API error (a load balancer's): its retry headers are passed on. */
   WARDEN_UPSTREAM_RATE_LIMITED: { status: 429, openai: 'rate_limit_error', openaiCode: 'rate_limit_exceeded', anthropic: 'rate_limit_error' },
   WARDEN_STREAM_TOO_LONG: { status: 504, openai: 'server_error', openaiCode: 'server_error', anthropic: 'api_error' },

@@ -10,7 +10,7 @@ import type { InteractionContext, OutputTransformer } from './lifecycle.ts';
 import type { UpstreamCall, UpstreamHead } from './upstream-call.ts';
 import { upstreamErrorReport } from './usage.ts';
 import { mergeHeaders } from './headers.ts';
-import { mapUpstreamFailure, upstreamRetryHeaders } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, upstreamRetryHeaders } from './upstream-request.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
 
 export const JSON_CONTENT = { 'content-type': 'application/json' } as const;
@@ -43,6 +43,9 @@ export async function relayUpstreamError(deps: PipelineDeps, run: Run, reply: Fa
   try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
   run.ttfbMs = Date.now() - ctx.startedAt;
   if (res.statusCode < 400) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with an unexpected content type (${contentType || 'none'}).`);
+  // The upstream refusing Warden's own credential: the operator's problem, none of the client's business.
+  const refused = run.upstream ? credentialRefusal(run.upstream, res.statusCode, text, deps.log) : null;
+  if (refused) throw refused;
   run.status = res.statusCode;
   run.errorCode = 'WARDEN_UPSTREAM_ERROR';
   let parsed: unknown = null;

@@ -108,7 +108,7 @@ async function listPage(deps: PipelineDeps, ctx: Context, query: URLSearchParams
     if (q.model) ask.set('model', q.model);
     if (cursor) ask.set('after', cursor);
     for (const [k, v] of q.metadata) ask.append(k, v);
-    const { statusCode, text, parsed } = await askUpstream(ctx, upstream, 'GET', `/v1/chat/completions?${ask}`);
+    const { statusCode, text, parsed } = await askUpstream(ctx, upstream, 'GET', `/v1/chat/completions?${ask}`, undefined, deps.log);
     if (statusCode >= 400) return { status: statusCode, body: text };
     const data = (Array.isArray(parsed.data) ? parsed.data : []).filter((c): c is Record<string, unknown> => !!c && typeof c === 'object' && typeof (c as { id?: unknown }).id === 'string');
     upstreamMore = parsed.has_more === true && data.length > 0;
@@ -175,7 +175,7 @@ export async function handleStoredChat(deps: PipelineDeps, op: StoredChatOp, req
     if (op === 'messages') for (const [k, v] of query) if (k === 'after' || k === 'limit' || k === 'order') passed.append(k, v);
     const path = `/v1/chat/completions/${encodeURIComponent(id)}${op === 'messages' ? '/messages' : ''}${passed.size ? `?${passed}` : ''}`;
     const method = op === 'delete' ? 'DELETE' : op === 'update' ? 'POST' : 'GET';
-    const upstreamAnswer = await askUpstream(ctx, upstream, method, path, body);
+    const upstreamAnswer = await askUpstream(ctx, upstream, method, path, body, deps.log);
     // The messages are the caller's own request; a deletion says only that.
     if (upstreamAnswer.statusCode >= 400 || op === 'messages' || op === 'delete') return answer.json(upstreamAnswer.statusCode, upstreamAnswer.text);
     answer.json(200, JSON.stringify(await governed(deps, ctx, upstreamAnswer.parsed)));

@@ -5,7 +5,7 @@
 import { WardenError } from '../errors/index.ts';
 import type { Context } from './interaction-state.ts';
 import type { Upstream } from './upstreams.ts';
-import { mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
 
 export interface StoredReply {
   statusCode: number;
@@ -14,8 +14,11 @@ export interface StoredReply {
   parsed: Record<string, unknown>;
 }
 
-/** `method` on `path` (under the upstream's base path); a body is sent as JSON. Throws unless the answer is a JSON object. */
-export async function askUpstream(ctx: Context, upstream: Upstream, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<StoredReply> {
+/**
+ * `method` on `path` (under the upstream's base path); a body is sent as JSON. Throws unless the
+ * answer is a JSON object, and on the upstream refusing Warden's credential (`log` is warned).
+ */
+export async function askUpstream(ctx: Context, upstream: Upstream, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, log?: { warn(obj: object, msg: string): void }): Promise<StoredReply> {
   const headers = upstreamHeaders(ctx, upstream);
   if (body === undefined) delete headers['content-type'];
   else headers['content-type'] = 'application/json';
@@ -31,6 +34,8 @@ export async function askUpstream(ctx: Context, upstream: Upstream, method: 'GET
   } catch (err) {
     throw mapUpstreamFailure(err, ctx);
   }
+  const refused = credentialRefusal(upstream, statusCode, text, log);
+  if (refused) throw refused;
   let parsed: Record<string, unknown> | null = null;
   try { const v = JSON.parse(text); parsed = v && typeof v === 'object' && !Array.isArray(v) ? v : null; } catch { /* not JSON */ }
   if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with status ${statusCode} and no JSON.`, { status: 502 });

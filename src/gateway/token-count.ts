@@ -16,7 +16,7 @@ import { ulid, type ApiFlavour } from '../events/index.ts';
 import { WardenError, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, modelField, refuseLongModel } from './admission.ts';
-import { mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
 import { answerSideRequest } from './error-answer.ts';
 import { clientAddress } from './client-address.ts';
 import { countTextTokens } from './usage.ts';
@@ -81,6 +81,8 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     } catch (err) {
       throw mapUpstreamFailure(err, ctx);
     }
+    const refused = credentialRefusal(upstream, statusCode, text, deps.log);
+    if (refused) throw refused;
     const modelError = statusCode === 404 ? modelNotFound(text, ctx.model, wire) : null;
     if (modelError instanceof WardenError) throw modelError;
     if (NO_ENDPOINT.has(statusCode) && modelError === null) {

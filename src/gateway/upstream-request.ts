@@ -45,6 +45,51 @@ export function upstreamHeaders(ctx: InteractionContext, upstream: Upstream | nu
   return h;
 }
 
+/**
+ * The statuses by which an upstream refuses the credential Warden sends it (`upstreams[].api_key`:
+ * unknown, revoked, or without access to the model or the feature). The client's own key is never
+ * forwarded, so neither is ever about the client.
+ */
+const CREDENTIAL_REFUSALS = new Set([401, 403]);
+/** At most one warning a minute per upstream and status: a refused credential refuses every request. */
+const WARN_EVERY_MS = 60_000;
+const warned = new WeakMap<Upstream, Map<number, number>>();
+
+/** An upstream's error message as logged: anything that looks like a credential, masked or not, replaced. */
+export function loggableUpstreamMessage(message: unknown, apiKey: string | null): string | null {
+  if (typeof message !== 'string') return null;
+  let m = message.slice(0, 300);
+  if (apiKey) m = m.split(apiKey).join('[credential]');
+  // `sk-proj-****wxyz`, `sk-ant-api03-...`, `Bearer xyz`: the provider's masked echo of the key included.
+  return m.replace(/\b(?:bearer\s+)?[\w.-]*\*{3,}[\w.*-]*|\b(?:sk|rk|pk|key)[-_][\w*.-]{6,}|\bbearer\s+\S+/gi, '[credential]');
+}
+
+/**
+ * The upstream's 401 or 403 as the error the client gets: Warden's own 502
+ * `WARDEN_UPSTREAM_AUTH`, never the upstream's body (it echoes a fragment of the credential and
+ * names the provider's account, and the SDKs raise a 401 as an error about the client's own key).
+ * The operator is warned, naming the upstream and the setting, with the credential left out. Null
+ * for any other status.
+ */
+export function credentialRefusal(upstream: Upstream, statusCode: number, text: string, log?: { warn(obj: object, msg: string): void }): WardenError | null {
+  if (!CREDENTIAL_REFUSALS.has(statusCode)) return null;
+  const now = Date.now();
+  let last = warned.get(upstream);
+  if (!last) { last = new Map(); warned.set(upstream, last); }
+  if (log && now - (last.get(statusCode) ?? -Infinity) >= WARN_EVERY_MS) {
+    last.set(statusCode, now);
+    let reported: Record<string, unknown> = {};
+    try {
+      const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+      const e = body && typeof body.error === 'object' && body.error !== null ? body.error as Record<string, unknown> : body as Record<string, unknown>;
+      reported = { type: typeof e.type === 'string' ? e.type : null, code: typeof e.code === 'string' || typeof e.code === 'number' ? e.code : null, message: loggableUpstreamMessage(e.message, upstream.apiKey) };
+    } catch { /* not JSON: the status says it */ }
+    log.warn({ component: 'gateway', code: 'WARDEN_UPSTREAM_AUTH', upstream: upstream.name, status: statusCode, upstream_error: reported },
+      `upstream ${upstream.name} refused Warden's credential (status ${statusCode}): check upstreams[].api_key for it (revoked, mistyped, or without access to the model); clients get 502 WARDEN_UPSTREAM_AUTH until it is fixed (logged at most once a minute)`);
+  }
+  return new WardenError('WARDEN_UPSTREAM_AUTH', `The upstream model API refused this gateway's own credential (status ${statusCode}). This is not about your API key: the gateway's operator has to fix its configuration.`);
+}
+
 /** A failed upstream call as the error the client gets (timeout, unavailable, failed, or why it was aborted). */
 export function mapUpstreamFailure(err: unknown, ctx: Pick<Context, 'abortReason'>): WardenError {
   if (ctx.abortReason) {

@@ -54,6 +54,8 @@ export async function startHarness(opts: {
   keys?: TestKey[];
   mock?: Parameters<typeof createMockUpstream>[0];
   upstreamOverride?: (mockUrl: string) => unknown[];
+  /** The gateway's logger (Fastify's `logger` option, e.g. `{ level: 'warn', stream }`); none by default. */
+  logger?: object;
 } = {}): Promise<Harness> {
   const mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0, ...(opts.mock ?? {}) });
   const dir = mkdtempSync(join(tmpdir(), 'warden-test-'));
@@ -69,7 +71,7 @@ export async function startHarness(opts: {
   for (const k of opts.keys ?? []) keys.set(k.secret, k);
   const db = openSqlite(config.store.sqlite_path);
   const store = new SqliteEventStore(db);
-  const gateway = await createGateway({ config, authenticator: new TableAuthenticator(keys), eventStore: store, hooks: opts.hooks, logger: false });
+  const gateway = await createGateway({ config, authenticator: new TableAuthenticator(keys), eventStore: store, hooks: opts.hooks, logger: opts.logger ?? false });
   const url = await gateway.listen('127.0.0.1', 0);
   return {
     gateway, url, mockUrl: mock.url, mock, store, key: GOOD_KEY, config,

@@ -6,6 +6,11 @@ const LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'] as const;
 const PARTNER_TRUSTS = ['high', 'medium', 'low'] as const;
 const REVIEW_HOLDS = ['all', 'prevalent', 'none'] as const;
 
+/** localhost, 127.0.0.0/8 or ::1 (URL hostnames: IPv6 in brackets). */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** A partner's TAXII 2.1 collection polled for indicators. */
 const feedSchema = z.strictObject({
   /** The source name its indicators are recorded and explained under. */
@@ -20,7 +25,12 @@ const feedSchema = z.strictObject({
   level: z.enum(LEVELS).optional(),
   every_seconds: z.number().int().min(10).default(300),
   timeout_seconds: z.number().positive().max(600).default(30),
-}).strict();
+}).strict().superRefine((f, ctx) => {
+  // The token goes with every poll: over plain HTTP to another machine, in clear to anyone on the path.
+  if (f.token !== '' && f.url.startsWith('http:') && !isLoopbackHost(new URL(f.url).hostname)) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: 'a feed with a token must use https: over http the token would cross the network in clear (plain http is accepted only to a loopback address, e.g. a local tunnel)' });
+  }
+});
 export type FeedConfig = z.infer<typeof feedSchema>;
 
 /** A partner this provider exchanges indicators with: how far it is trusted, and the key agreed with it. */

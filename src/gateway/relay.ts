@@ -10,7 +10,7 @@ import type { InteractionContext, OutputTransformer } from './lifecycle.ts';
 import type { UpstreamCall, UpstreamHead } from './upstream-call.ts';
 import { upstreamErrorReport } from './usage.ts';
 import { mergeHeaders } from './headers.ts';
-import { credentialRefusal, mapUpstreamFailure, upstreamRetryHeaders } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, upstreamRetryHeaders, withoutProviderAccount } from './upstream-request.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
 
 export const JSON_CONTENT = { 'content-type': 'application/json' } as const;
@@ -63,7 +63,7 @@ export async function relayUpstreamError(deps: PipelineDeps, run: Run, reply: Fa
   const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
   if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
   adviseAgainstLongWait(headers, deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
-  reply.code(res.statusCode).headers(headers).send(text);
+  reply.code(res.statusCode).headers(headers).send(withoutProviderAccount(text, run.upstream?.apiKey ?? null));
 }
 
 /**

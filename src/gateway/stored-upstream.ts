@@ -5,11 +5,11 @@
 import { WardenError } from '../errors/index.ts';
 import type { Context } from './interaction-state.ts';
 import type { Upstream } from './upstreams.ts';
-import { credentialRefusal, mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, upstreamHeaders, withoutProviderAccount } from './upstream-request.ts';
 
 export interface StoredReply {
   statusCode: number;
-  /** The body as the upstream sent it. */
+  /** The body as the upstream sent it (an error's: without Warden's account ids with the provider, `withoutProviderAccount`). */
   text: string;
   parsed: Record<string, unknown>;
 }
@@ -39,5 +39,6 @@ export async function askUpstream(ctx: Context, upstream: Upstream, method: 'GET
   let parsed: Record<string, unknown> | null = null;
   try { const v = JSON.parse(text); parsed = v && typeof v === 'object' && !Array.isArray(v) ? v : null; } catch { /* not JSON */ }
   if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with status ${statusCode} and no JSON.`, { status: 502 });
-  return { statusCode, text, parsed };
+  // An error is passed on by the callers as the upstream wrote it, less Warden's account with the provider.
+  return { statusCode, text: statusCode >= 400 ? withoutProviderAccount(text, upstream.apiKey) : text, parsed };
 }

@@ -16,7 +16,7 @@ import { ulid, type ApiFlavour } from '../events/index.ts';
 import { WardenError, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, modelField, refuseLongModel } from './admission.ts';
-import { credentialRefusal, mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, upstreamHeaders, withoutProviderAccount } from './upstream-request.ts';
 import { answerSideRequest } from './error-answer.ts';
 import { clientAddress } from './client-address.ts';
 import { countTextTokens } from './usage.ts';
@@ -97,7 +97,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
       throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered a token count with status ${statusCode} and no JSON.`, { status: 502 });
     }
     // The upstream's own request ids when it gave them (what its support desk asks for), else Warden's.
-    answer.json(statusCode, text, { ...upstreamIds, 'content-type': 'application/json' });
+    answer.json(statusCode, statusCode >= 400 ? withoutProviderAccount(text, upstream.apiKey) : text, { ...upstreamIds, 'content-type': 'application/json' });
   });
 }
 

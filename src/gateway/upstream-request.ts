@@ -65,6 +65,19 @@ export function loggableUpstreamMessage(message: unknown, apiKey: string | null)
 }
 
 /**
+ * An upstream's error body as passed on to the client: the provider's ids of Warden's own account
+ * with it (`org-...`, `proj_...`, as OpenAI names them in rate-limit and access errors) and
+ * anything that looks like Warden's credential replaced; the rest as the upstream wrote it (the
+ * text unchanged, byte for byte, when there is nothing to replace).
+ */
+export function withoutProviderAccount(text: string, apiKey: string | null): string {
+  let out = apiKey && text.includes(apiKey) ? text.split(apiKey).join('[credential]') : text;
+  out = out.replace(/\b(org|proj)([-_])[A-Za-z0-9]{12,}\b/g, '$1$2[redacted]')
+    .replace(/\bsk-[\w*.-]{6,}|[\w-]*\*{4,}[\w.*-]*/g, '[credential]');
+  return out;
+}
+
+/**
  * The upstream's 401 or 403 as the error the client gets: Warden's own 502
  * `WARDEN_UPSTREAM_AUTH`, never the upstream's body (it echoes a fragment of the credential and
  * names the provider's account, and the SDKs raise a 401 as an error about the client's own key).

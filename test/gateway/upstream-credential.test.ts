@@ -30,6 +30,12 @@ async function setup(): Promise<{ h: Harness; upstream: RawUpstream; log: () => 
       res.end(JSON.stringify({ ...CHAT_COMPLETION, id: 'chatcmpl-stored1', model }));
       return;
     }
+    if (model === 'gpt-busy') {
+      // OpenAI's own words for the operator's organisation-wide limit: they name the organisation.
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+      res.end(JSON.stringify({ error: { message: 'Rate limit reached for gpt-busy in organization org-OPERATORORG123abc on tokens per min (TPM): Limit 30000, Used 29500, Requested 800. Visit https://platform.openai.com/account/rate-limits to learn more.', type: 'tokens', param: null, code: 'rate_limit_exceeded' } }));
+      return;
+    }
     if (model.endsWith('-forbidden')) {
       res.writeHead(403, { 'content-type': 'application/json' });
       res.end(JSON.stringify(anthropic
@@ -119,4 +125,15 @@ test('reading back a stored answer the provider keeps gets the same 502 when the
   const read = await openai.chat.completions.retrieve(stored.id).then(() => null, (e: unknown) => e);
   assert.ok(read instanceof OpenAI.APIError && read.status === 502, `reading a stored completion back got ${String(read)}`);
   assertNothingOfTheCredential(JSON.stringify(read.error ?? {}), 'the stored completion read error');
+});
+
+test('other upstream errors are passed on, without the provider\'s organisation or project ids', async () => {
+  const { h } = await setup();
+  const openai = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+  const err = await openai.chat.completions.create({ model: 'gpt-busy', messages: [{ role: 'user', content: 'hi' }] }).then(() => null, (e: unknown) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `the upstream's 429 is passed on as a 429, got ${String(err)}`);
+  const message = String((err.error as { message?: unknown } | undefined)?.message);
+  assert.ok(!message.includes('OPERATORORG123'), `the client is shown the operator's organisation at the provider: ${message}`);
+  assert.match(message, /^Rate limit reached for gpt-busy in organization org-\S+ on tokens per min/, `the rest of the upstream's message is kept: ${message}`);
+  assert.equal((err.error as { code?: unknown }).code, 'rate_limit_exceeded', 'the upstream\'s code is kept');
 });

@@ -10,7 +10,7 @@ import type { InteractionContext, OutputTransformer } from './lifecycle.ts';
 import type { UpstreamCall, UpstreamHead } from './upstream-call.ts';
 import { upstreamErrorReport } from './usage.ts';
 import { mergeHeaders } from './headers.ts';
-import { mapUpstreamFailure, upstreamRetryHeaders } from './upstream-request.ts';
+import { mapUpstreamFailure, passUpstreamRateLimit, upstreamRetryHeaders } from './upstream-request.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
 
 export const JSON_CONTENT = { 'content-type': 'application/json' } as const;
@@ -45,6 +45,8 @@ export async function relayUpstreamError(deps: PipelineDeps, run: Run, reply: Fa
   if (res.statusCode < 400) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with an unexpected content type (${contentType || 'none'}).`);
   run.status = res.statusCode;
   run.errorCode = 'WARDEN_UPSTREAM_ERROR';
+  // An upstream 429: the client sees the provider's rate-limit headers, not Warden's (either body below).
+  passUpstreamRateLimit(res, ctx.responseHeaders);
   let parsed: unknown = null;
   try { parsed = JSON.parse(text); } catch { /* not JSON */ }
   if (parsed === null) {

@@ -15,6 +15,11 @@ export interface UpstreamHead {
   retryAfter: string | null;
   /** Headers passed back to the client (those named when the call was made, each present once). */
   passed: Record<string, string>;
+  /**
+   * The upstream's rate-limit headers (`HeaderPick.rateLimit`, each present once): passed back
+   * only on its 429 (src/gateway/upstream-request.ts), Warden's own describe every other answer.
+   */
+  rateLimit: Record<string, string>;
 }
 
 /** Receives the response body. */
@@ -30,8 +35,8 @@ export interface BodyConsumer {
 /** The response headers the gateway reads, by length: a raw header name is decoded only if its length matches one. */
 export class HeaderPick {
   readonly byLength = new Map<number, string[]>();
-  constructor(readonly passed: readonly string[]) {
-    for (const n of ['content-type', 'retry-after', ...passed]) {
+  constructor(readonly passed: readonly string[], readonly rateLimit: readonly string[] = []) {
+    for (const n of ['content-type', 'retry-after', ...passed, ...rateLimit]) {
       const l = this.byLength.get(n.length);
       if (l) l.push(n); else this.byLength.set(n.length, [n]);
     }
@@ -153,10 +158,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       if (prev) prev.push(v); else seen.set(name, [v]);
     }
     for (const name of this.pick.passed) { const vs = seen.get(name); if (vs && vs.length === 1) passed[name] = vs[0]; }
+    const rateLimit: Record<string, string> = {};
+    for (const name of this.pick.rateLimit) { const vs = seen.get(name); if (vs && vs.length === 1) rateLimit[name] = vs[0]; }
     const ct = seen.get('content-type');
     const ra = seen.get('retry-after');
     this.headSeen = true;
-    this.resolveHead({ statusCode, contentType: ct ? ct.join(',') : '', retryAfter: ra && ra.length === 1 ? ra[0] : null, passed });
+    this.resolveHead({ statusCode, contentType: ct ? ct.join(',') : '', retryAfter: ra && ra.length === 1 ? ra[0] : null, passed, rateLimit });
     return true;
   }
 

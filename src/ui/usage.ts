@@ -123,9 +123,21 @@ export interface TopOptions {
   v6Prefix?: number;
 }
 
+/** One UTC day's usage of one model (`UsageStore.daily`). */
+export interface UsageDayRow extends UsageCounts {
+  /** The UTC day, `2026-12-05`. */
+  date: string;
+  model: string;
+}
+
+/** Most rows `daily` returns (days times models); a longer answer is cut, its newest days kept. */
+export const DAILY_ROWS_MAX = 5000;
+
 /** Read-only usage queries over the events table. */
 export interface UsageStore {
   summary(filter: UsageFilter, bucketSeconds?: number): Promise<UsageSummary>;
+  /** Usage per UTC day and model, oldest day first, each day's models by requests (a customer's own view: src/limits/usage-view.ts). */
+  daily(filter: UsageFilter): Promise<UsageDayRow[]>;
   top(dimension: UsageDimension, filter: UsageFilter, opts?: TopOptions): Promise<UsageTopRow[]>;
   /** Newest first; `before` is an event id (exclusive) for paging. */
   interactions(filter: Partial<UsageFilter> & { before?: string; limit?: number }): Promise<InteractionSummary[]>;
@@ -424,6 +436,17 @@ class SqlUsageStore implements UsageStore {
       series,
       outcomes: outcomeRows.map((r) => ({ status: n(r.status), code: r.code === null || r.code === undefined ? null : String(r.code), requests: n(r.requests) })),
     };
+  }
+
+  async daily(filter: UsageFilter): Promise<UsageDayRow[]> {
+    const { sql, args } = this.where(filter);
+    await this.fresh();
+    const rows = await this.d.run(
+      `SELECT ${this.d.epoch} / 86400 AS d, model AS m, ${this.counters()} FROM usage_rows ${sql} GROUP BY d, m ORDER BY d DESC, requests DESC, m LIMIT ${DAILY_ROWS_MAX}`,
+      args,
+    );
+    return rows.reverse().sort((a, b) => n(a.d) - n(b.d) || n(b.requests) - n(a.requests) || String(a.m).localeCompare(String(b.m)))
+      .map((r) => ({ date: new Date(n(r.d) * 86_400_000).toISOString().slice(0, 10), model: String(r.m), ...countsOf(r) }));
   }
 
   async top(dimension: UsageDimension, filter: UsageFilter, opts: TopOptions = {}): Promise<UsageTopRow[]> {

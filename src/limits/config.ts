@@ -279,10 +279,12 @@ export const limitsConfigSchema = z.object({
   /**
    * The customer's own usage and limits (`GET /v1/warden/usage`, docs/limits.md "A customer's own
    * usage"): requests a minute per key and per node (in memory), in bursts of half a minute's
-   * worth; each reads the event store and the limits backend. 0 turns the route off (429).
+   * worth; each reads the event store and the limits backend (a 31-day window of an account with
+   * 50,000 requests: about 0.3 s of SQLite, BENCHMARKS.md), so a poller is held to a few reads a minute. 0 turns
+   * the route off (429).
    */
   usage_view: z.object({
-    requests_per_minute: z.number().int().min(0).default(60),
+    requests_per_minute: z.number().int().min(0).default(12),
   }).strict().prefault({}),
   /**
    * Requests refused for their key (401: missing, unknown, revoked or expired) from one client

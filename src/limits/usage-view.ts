@@ -19,6 +19,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
+import { normalizeIsoTime } from '../store/iso-time.ts';
 import { clientAddress, extractApiKey, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import type { VerdictView } from '../detect/verdict.ts';
@@ -50,7 +51,7 @@ export interface UsageViewDeps {
   lastRequest?: (accountId: string) => Promise<LastRequest | null>;
   /** Usage per UTC day and model of an account or an organisation over [from, to). */
   daily(filter: { from: string; to: string; accountId?: string; orgId?: string }): Promise<DailyUsage[]>;
-  /** Requests a minute per key, per node (`limits.usage_view.requests_per_minute`); 0 turns the route off. */
+  /** Requests a minute per key, per node (`limits.usage_view.requests_per_minute`, default 12); 0 turns the route off. */
   requestsPerMinute: number;
 }
 
@@ -60,11 +61,10 @@ const Query = z.strictObject({
   model: z.string().max(256).optional(),
 });
 
-/** A date (`2026-12-01`, its UTC midnight) or an ISO 8601 time; null when neither. */
+/** A date (`2026-12-01`, its UTC midnight) or an ISO 8601 date-time with its zone; null when neither (or no real day). */
 function parseTime(v: string): number | null {
-  if (!/^\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) return null;
-  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
-  return Number.isFinite(t) ? t : null;
+  const iso = normalizeIsoTime(v);
+  return iso === null ? null : Date.parse(iso);
 }
 
 /** The window asked for, checked: [from, to), at most USAGE_VIEW_MAX_DAYS long. */
@@ -73,7 +73,7 @@ export function usageWindow(q: { from?: string; to?: string }, now = Date.now())
     const v = q[name];
     if (v === undefined) return undefined;
     const t = parseTime(v);
-    if (t === null) throw new WardenError('WARDEN_INVALID_REQUEST', `${name} must be a date (2026-12-01) or an ISO 8601 time.`, { param: name });
+    if (t === null) throw new WardenError('WARDEN_INVALID_REQUEST', `${name} must be a date (2026-12-01) or an ISO 8601 date-time with its zone (2026-12-01T10:00:00Z).`, { param: name });
     return t;
   };
   const to = time('to') ?? now;

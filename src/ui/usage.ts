@@ -167,6 +167,8 @@ export interface Dialect {
   placeholder(i: number): string;
   /** Seconds since the epoch of the ts column, as an integer expression. */
   epoch: string;
+  /** The UTC day of the ts column, `2026-12-05`, as a text expression. */
+  day: string;
   /** Create `usage_rows` (idempotent, versioned). */
   migrate(): Promise<void>;
   /** Copy up to `limit` events with ts >= `fromTs` that are not in usage_rows yet; returns how many and the newest ts copied. */
@@ -257,6 +259,8 @@ export function sqliteDialect(db: SqliteDb): Dialect {
   return {
     placeholder: () => '?',
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
+    // ts is stored as the recorder writes it, ISO 8601 in UTC: its first ten characters are its day.
+    day: 'substr(ts, 1, 10)',
     migrate: async () => migrateSqlite(db, 'ui_usage', SQLITE_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       copy ??= db.prepare(
@@ -283,6 +287,7 @@ function postgresDialect(pool: PgPool): Dialect {
   return {
     placeholder: (i) => `$${i}`,
     epoch: 'CAST(FLOOR(EXTRACT(EPOCH FROM ts)) AS BIGINT)',
+    day: "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     migrate: () => migratePostgres(pool, 'ui_usage', PG_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       const { rows } = await pool.query(
@@ -442,11 +447,11 @@ class SqlUsageStore implements UsageStore {
     const { sql, args } = this.where(filter);
     await this.fresh();
     const rows = await this.d.run(
-      `SELECT ${this.d.epoch} / 86400 AS d, model AS m, ${this.counters()} FROM usage_rows ${sql} GROUP BY d, m ORDER BY d DESC, requests DESC, m LIMIT ${DAILY_ROWS_MAX}`,
+      `SELECT ${this.d.day} AS d, model AS m, ${this.counters()} FROM usage_rows ${sql} GROUP BY d, m ORDER BY d DESC, requests DESC, m LIMIT ${DAILY_ROWS_MAX}`,
       args,
     );
-    return rows.reverse().sort((a, b) => n(a.d) - n(b.d) || n(b.requests) - n(a.requests) || String(a.m).localeCompare(String(b.m)))
-      .map((r) => ({ date: new Date(n(r.d) * 86_400_000).toISOString().slice(0, 10), model: String(r.m), ...countsOf(r) }));
+    return rows.sort((a, b) => String(a.d).localeCompare(String(b.d)) || n(b.requests) - n(a.requests) || String(a.m).localeCompare(String(b.m)))
+      .map((r) => ({ date: String(r.d), model: String(r.m), ...countsOf(r) }));
   }
 
   async top(dimension: UsageDimension, filter: UsageFilter, opts: TopOptions = {}): Promise<UsageTopRow[]> {

@@ -137,3 +137,17 @@ test('the route has a rate of its own per key (limits.usage_view.requests_per_mi
   assert.equal(other.status, 200, 'another key is not held back');
   await other.arrayBuffer();
 });
+
+test('an account its verdict suspends is refused as on the model routes, and learns nothing from the view', async () => {
+  const suspect = (await t.admin('/accounts', { name: 'suspect', email: 'suspect@example.org', tier: 'email_verified' })).id as string;
+  const key = (await t.admin(`/accounts/${suspect}/keys`, { name: 'k' })).secret as string;
+  const before = await usage(key);
+  assert.equal(before.status, 200);
+  await before.arrayBuffer();
+  await t.admin('/detect/verdicts', { kind: 'account', id: suspect, level: 'suspend', note: 'test' });
+  const after = await usage(key);
+  assert.equal(after.status, 403);
+  const body = (await after.json()) as any;
+  assert.equal(body.error.warden_code, 'WARDEN_ACCOUNT_SUSPENDED');
+  assert.ok(!('usage' in body) && !('limits' in body), 'no usage or limits with the refusal');
+});

@@ -83,7 +83,7 @@ const HELP: Record<AdminGroup, string> = {
       confirmed case, or under a suspend verdict (its own or its cluster's), is refused (exit 1)
       unless --override-hold with --reason. A second run changes nothing. Prints what was erased where.`,
   keys: `usage:
-  warden keys create --account ID [--name NAME] [--scope inference|models:read|intel:read|intel:write|ledger:read]... [--expires-in 90d | --expires-at ISO]
+  warden keys create --account ID [--name NAME] [--scope inference|models:read|intel:read|intel:write|ledger:read|usage:read|usage:read:org]... [--expires-in 90d | --expires-at ISO]
   warden keys list [--account ID] [--all] [--limit N] [--cursor C]
   warden keys get ID
   warden keys revoke ID [--reason TEXT]

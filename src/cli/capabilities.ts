@@ -14,7 +14,7 @@ import {
 import { adminPlugin, AdminAuthThrottle, AdminTokens, previousTokenReporter } from '../admin/index.ts';
 import { subnetOf } from '../events/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
+import { limitsHooks, limitsAdminRoutes, registerUsageView, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
@@ -269,13 +269,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   hooks.push(limits);
   // An account's limits explained from its id: its latest request's address and model from the event store.
   const eventRows = stores.sqlite ? new SqliteEventRows(stores.sqlite) : new PostgresEventRows(stores.pg!);
-  adminRegistrars.push(limitsAdminRoutes({
-    limiter: limits.limiter, overrides, identity, verdicts,
-    lastRequest: async (accountId) => {
-      const row = await eventRows.latestOfAccount(accountId);
-      return row ? { ts: row.ts, ip: row.client_ip || null, asn: row.event?.client?.asn ?? null, model: row.model, key_id: row.key_id } : null;
-    },
-  }));
+  const lastRequest = async (accountId: string) => {
+    const row = await eventRows.latestOfAccount(accountId);
+    return row ? { ts: row.ts, ip: row.client_ip || null, asn: row.event?.client?.asn ?? null, model: row.model, key_id: row.key_id } : null;
+  };
+  adminRegistrars.push(limitsAdminRoutes({ limiter: limits.limiter, overrides, identity, verdicts, lastRequest }));
 
   // record phase: the detector learns from each finished interaction, off the request path
   hooks.push(...detect.recordHooks);
@@ -386,6 +384,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       // Its table is migrated now: one newer than this Warden knows stops the start, as the others do.
       await usage.migrate?.();
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
+      // A customer's own usage and limits, read with its own key (src/limits/usage-view.ts).
+      registerUsageView(app, {
+        authenticator: acceptingAuthenticator(app, callerAuthenticator), hooks, limiter: limits.limiter, identity, verdicts, lastRequest,
+        daily: (filter) => usage.daily(filter), requestsPerMinute: config.limits.usage_view.requests_per_minute,
+      });
       // Accounts created, renamed or moved through the admin API are screened at once (rescreener: lists configured).
       const screenedStore = rescreener && config.policy.screening.sanctions.length > 0
         ? screenedIdentity(identity, rescreener, (err) => say(`screening: an account change could not be screened: ${err.message}`, { level: 'error', code: 'SCREENING_FAILED' }))

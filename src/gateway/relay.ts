@@ -10,7 +10,7 @@ import type { InteractionContext, OutputTransformer } from './lifecycle.ts';
 import type { UpstreamCall, UpstreamHead } from './upstream-call.ts';
 import { upstreamErrorReport } from './usage.ts';
 import { mergeHeaders } from './headers.ts';
-import { credentialRefusal, mapUpstreamFailure, upstreamRetryHeaders, withoutProviderAccount } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, passUpstreamRateLimit, upstreamRetryHeaders, withoutProviderAccount } from './upstream-request.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
 
 export const JSON_CONTENT = { 'content-type': 'application/json' } as const;
@@ -48,6 +48,8 @@ export async function relayUpstreamError(deps: PipelineDeps, run: Run, reply: Fa
   if (refused) throw refused;
   run.status = res.statusCode;
   run.errorCode = 'WARDEN_UPSTREAM_ERROR';
+  // An upstream 429: the client sees the provider's rate-limit headers, not Warden's (either body below).
+  passUpstreamRateLimit(res, ctx.responseHeaders);
   let parsed: unknown = null;
   try { parsed = JSON.parse(text); } catch { /* not JSON */ }
   if (parsed === null) {

@@ -15,6 +15,11 @@ export interface UpstreamHead {
   retryAfter: string | null;
   /** Headers passed back to the client (those named when the call was made, each present once). */
   passed: Record<string, string>;
+  /**
+   * The upstream's rate-limit headers (`HeaderPick.rateLimit`, each present once), read on a 429
+   * only and passed back then (src/gateway/upstream-request.ts); Warden's describe other answers.
+   */
+  rateLimit: Record<string, string>;
 }
 
 /** Receives the response body. */
@@ -27,14 +32,23 @@ export interface BodyConsumer {
   error(err: Error): void;
 }
 
-/** The response headers the gateway reads, by length: a raw header name is decoded only if its length matches one. */
+/**
+ * The response headers the gateway reads, by length: a raw header name is decoded only if its
+ * length matches one. The rate-limit headers are looked for on a 429 only (`byLength429`), so an
+ * answer's decodes no more names than before they were read.
+ */
 export class HeaderPick {
   readonly byLength = new Map<number, string[]>();
-  constructor(readonly passed: readonly string[]) {
-    for (const n of ['content-type', 'retry-after', ...passed]) {
-      const l = this.byLength.get(n.length);
-      if (l) l.push(n); else this.byLength.set(n.length, [n]);
-    }
+  readonly byLength429 = new Map<number, string[]>();
+  constructor(readonly passed: readonly string[], readonly rateLimit: readonly string[] = []) {
+    const index = (map: Map<number, string[]>, names: readonly string[]) => {
+      for (const n of names) {
+        const l = map.get(n.length);
+        if (l) l.push(n); else map.set(n.length, [n]);
+      }
+    };
+    index(this.byLength, ['content-type', 'retry-after', ...passed]);
+    index(this.byLength429, ['content-type', 'retry-after', ...passed, ...rateLimit]);
   }
 }
 
@@ -142,7 +156,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const passed: Record<string, string> = {};
     const seen = new Map<string, string[]>();
     const raw = rawHeaders ?? [];
-    const wanted = this.pick.byLength;
+    const wanted = statusCode === 429 ? this.pick.byLength429 : this.pick.byLength;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const candidates = wanted.get(raw[i].length);
       if (!candidates) continue;
@@ -153,10 +167,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       if (prev) prev.push(v); else seen.set(name, [v]);
     }
     for (const name of this.pick.passed) { const vs = seen.get(name); if (vs && vs.length === 1) passed[name] = vs[0]; }
+    const rateLimit: Record<string, string> = {};
+    if (statusCode === 429) for (const name of this.pick.rateLimit) { const vs = seen.get(name); if (vs && vs.length === 1) rateLimit[name] = vs[0]; }
     const ct = seen.get('content-type');
     const ra = seen.get('retry-after');
     this.headSeen = true;
-    this.resolveHead({ statusCode, contentType: ct ? ct.join(',') : '', retryAfter: ra && ra.length === 1 ? ra[0] : null, passed });
+    this.resolveHead({ statusCode, contentType: ct ? ct.join(',') : '', retryAfter: ra && ra.length === 1 ? ra[0] : null, passed, rateLimit });
     return true;
   }
 

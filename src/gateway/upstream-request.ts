@@ -16,11 +16,18 @@ const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta',
 /**
  * Upstream response headers passed back to the client. `x-should-retry` and `retry-after-ms` are
  * what the official SDKs read first to decide whether and when to retry (then `retry-after`,
- * which is passed on errors only). The upstream's rate-limit headers are not: they describe
- * Warden's upstream account, and Warden's limits send the client's own.
+ * which is passed on errors only). The upstream's rate-limit headers are passed only on its 429
+ * (`passUpstreamRateLimit`): on every other answer they would describe Warden's upstream account,
+ * and Warden's limits send the client's own.
  */
 const RETRY_HEADERS = ['x-should-retry', 'retry-after-ms'] as const;
-export const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version', ...RETRY_HEADERS]);
+
+/** Rate-limit headers in both dialects (OpenAI's `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`), as src/limits/headers.ts writes them. */
+export const RATE_LIMIT_HEADERS: readonly string[] = [
+  ...['requests', 'tokens'].flatMap((s) => ['limit', 'remaining', 'reset'].map((k) => `x-ratelimit-${k}-${s}`)),
+  ...['requests', 'tokens', 'input-tokens', 'output-tokens'].flatMap((s) => ['limit', 'remaining', 'reset'].map((k) => `anthropic-ratelimit-${s}-${k}`)),
+];
+export const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version', ...RETRY_HEADERS], RATE_LIMIT_HEADERS);
 
 /** The upstream's retry advice from its response head, for an error Warden answers in its stead. */
 export function upstreamRetryHeaders(head: UpstreamHead): Record<string, string> {
@@ -28,6 +35,23 @@ export function upstreamRetryHeaders(head: UpstreamHead): Record<string, string>
   if (head.retryAfter !== null) h['retry-after'] = head.retryAfter;
   for (const name of RETRY_HEADERS) if (head.passed[name] !== undefined) h[name] = head.passed[name];
   return h;
+}
+
+/**
+ * The upstream refused with 429: its rate-limit headers are the client's to see (which of the
+ * provider's meters is spent, and when it resets), so they replace Warden's in the answer's
+ * headers (`responseHeaders`, which every answer to the request is built from). All of Warden's
+ * go when the upstream sent any, so that a client never reads one limiter's remaining requests
+ * beside the other's remaining tokens; when it sent none, Warden's stay. Its `retry-after`,
+ * `retry-after-ms` and `x-should-retry` are passed on every error already.
+ */
+export function passUpstreamRateLimit(head: UpstreamHead, responseHeaders: Record<string, string>): void {
+  if (head.statusCode !== 429) return;
+  let any = false;
+  for (const _ in head.rateLimit) { any = true; break; }
+  if (!any) return;
+  for (const name of RATE_LIMIT_HEADERS) delete responseHeaders[name];
+  for (const name in head.rateLimit) responseHeaders[name] = head.rateLimit[name];
 }
 
 /** Headers of the request to the upstream: the client's API headers, the upstream's own credentials. */

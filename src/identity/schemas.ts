@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { VerificationTier, Programme } from '../events/index.ts';
 
 export { VerificationTier, Programme };
-export const KeyScope = z.enum(['inference', 'models:read', 'intel:read', 'intel:write', 'ledger:read']);
+export const KeyScope = z.enum(['inference', 'models:read', 'intel:read', 'intel:write', 'ledger:read', 'usage:read', 'usage:read:org']);
 export const AccountStatus = z.enum(['active', 'suspended']);
 export const KeyStatus = z.enum(['active', 'rotating', 'revoked', 'expired']);
 

@@ -15,9 +15,11 @@ export const PROGRAMMES: readonly Programme[] = ['none', 'education', 'research'
  * provider's published indicators; add theirs to its inbox) and grant no model endpoint.
  * `ledger:read` reads the ledger's transparency routes (checkpoint, key, proofs, entries) for an
  * auditor or partner when `ledger.public_reads` is off, and grants no model endpoint either.
+ * `usage:read` reads the account's own usage and limits (`GET /v1/warden/usage`, which `inference`
+ * reads too) and grants no model endpoint; `usage:read:org` adds its organisation's usage and meters.
  */
-export type KeyScope = 'inference' | 'models:read' | 'intel:read' | 'intel:write' | 'ledger:read';
-export const KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read', 'intel:read', 'intel:write', 'ledger:read'];
+export type KeyScope = 'inference' | 'models:read' | 'intel:read' | 'intel:write' | 'ledger:read' | 'usage:read' | 'usage:read:org';
+export const KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read', 'intel:read', 'intel:write', 'ledger:read', 'usage:read', 'usage:read:org'];
 
 export type AccountStatus = 'active' | 'suspended';
 

@@ -277,6 +277,16 @@ export const limitsConfigSchema = z.object({
     requests_per_minute: z.number().int().min(0).default(600),
   }).strict().prefault({}),
   /**
+   * The customer's own usage and limits (`GET /v1/warden/usage`, docs/limits.md "A customer's own
+   * usage"): requests a minute per key and per node (in memory), in bursts of half a minute's
+   * worth; each reads the event store and the limits backend (a 31-day window of an account with
+   * 50,000 requests: about 0.3 s of SQLite, BENCHMARKS.md), so a poller is held to a few reads a minute. 0 turns
+   * the route off (429).
+   */
+  usage_view: z.object({
+    requests_per_minute: z.number().int().min(0).default(12),
+  }).strict().prefault({}),
+  /**
    * Requests refused for their key (401: missing, unknown, revoked or expired) from one client
    * address (an IPv6 /64) in a minute, after which that address's API requests get 429 with
    * `retry-after` until the minute is over, their key not checked, unless it was accepted lately

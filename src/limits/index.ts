@@ -9,4 +9,5 @@ export { RedisBackend } from './redis.ts';
 export { registerLimitsMetrics } from './metrics.ts';
 export { MemoryLimitOverridesStore, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from './overrides.ts';
 export { limitsAdminRoutes } from './admin.ts';
+export { registerUsageView, usageWindow, USAGE_VIEW_PATH, USAGE_VIEW_MAX_DAYS, type UsageViewDeps, type DailyUsage } from './usage-view.ts';
 export { requestPricer } from './meter-plan.ts';

@@ -115,6 +115,18 @@ export function errorBody(err: MockApiError, flavour: Flavour, requestId: string
 export function injectedError(status: number, flavour: Flavour): MockApiError {
   const headers: Record<string, string> = {};
   if (status === 429 || status === 503 || status === 529) headers['retry-after'] = '1';
+  // A 429 carries the rate-limit headers with the meter that refused at 0 and its reset a second
+  // away, as both APIs send them (they override the mock's everyday values).
+  if (status === 429 && flavour === 'anthropic') {
+    headers['anthropic-ratelimit-input-tokens-remaining'] = '0';
+    headers['anthropic-ratelimit-tokens-remaining'] = '0';
+    const reset = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000).toISOString().replace('.000Z', 'Z');
+    headers['anthropic-ratelimit-input-tokens-reset'] = reset;
+    headers['anthropic-ratelimit-tokens-reset'] = reset;
+  } else if (status === 429) {
+    headers['x-ratelimit-remaining-requests'] = '0';
+    headers['x-ratelimit-reset-requests'] = '1s';
+  }
   if (flavour === 'anthropic') {
     const messages: Record<number, string> = {
       429: 'Number of request tokens has exceeded your per-minute rate limit',

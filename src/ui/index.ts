@@ -13,7 +13,7 @@
 export { dashboardPlugin, DASHBOARD_CSP } from './plugin.ts';
 export { RouteCatalog } from './catalog.ts';
 export { usageAdminRoutes, resolveRange, search, features } from './routes.ts';
-export { sqliteUsageStore, type SqliteUsageStore } from './usage.ts';
+export { sqliteUsageStore, type SqliteUsageStore, type UsageDayRow } from './usage.ts';
 export { UsageThreadError } from './usage-thread.ts';
 
 import type { SqliteDb, PgPool } from '../store/index.ts';

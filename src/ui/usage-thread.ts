@@ -179,6 +179,7 @@ export function threadedSqliteDialect(path: string, opts: UsageThreadOptions = {
     thread,
     placeholder: () => '?',
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
+    day: 'substr(ts, 1, 10)',
     // On this thread, through a short-lived connection to the side file: the table is small, and
     // `warden serve` migrates it at start without starting the query thread before a query needs it.
     migrate: async () => {

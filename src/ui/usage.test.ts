@@ -145,6 +145,17 @@ async function checkStore(usage: UsageStore, append: (events: InteractionEvent[]
   const ipRows = await usage.top('account', { from: FROM, to: TO, ip: '198.51.100.9' });
   assert.deepEqual(new Set(ipRows.map((r) => r.key)), new Set(EVENTS.filter((e) => e.client.ip === '198.51.100.9').map((e) => e.account_id)));
 
+  // Per UTC day and model (a customer's own view), for one organisation: each row equals the reference.
+  const daily = await usage.daily({ from: FROM, to: TO, orgId: 'org_1' });
+  const ofOrg = EVENTS.filter((e) => e.org_id === 'org_1');
+  const dayModels = new Set(ofOrg.map((e) => `${e.ts.slice(0, 10)} ${e.model}`));
+  assert.equal(daily.length, dayModels.size, 'one row per day and model');
+  for (const row of daily) {
+    const { date, model, ...c } = row;
+    assert.deepEqual(c, countsOf(ofOrg.filter((e) => e.ts.slice(0, 10) === date && e.model === model)), `${date} ${model}`);
+  }
+  for (let i = 1; i < daily.length; i++) assert.ok(daily[i - 1].date < daily[i].date || daily[i - 1].requests >= daily[i].requests, 'by day, then requests');
+
   // Interactions: newest first, paged with `before`, filtered.
   const page1 = await usage.interactions({ limit: 50 });
   const sortedIds = EVENTS.map((e) => e.id).sort().reverse();

@@ -123,9 +123,21 @@ export interface TopOptions {
   v6Prefix?: number;
 }
 
+/** One UTC day's usage of one model (`UsageStore.daily`). */
+export interface UsageDayRow extends UsageCounts {
+  /** The UTC day, `2026-12-05`. */
+  date: string;
+  model: string;
+}
+
+/** Most rows `daily` returns (days times models); a longer answer is cut, its newest days kept. */
+export const DAILY_ROWS_MAX = 5000;
+
 /** Read-only usage queries over the events table. */
 export interface UsageStore {
   summary(filter: UsageFilter, bucketSeconds?: number): Promise<UsageSummary>;
+  /** Usage per UTC day and model, oldest day first, each day's models by requests (a customer's own view: src/limits/usage-view.ts). */
+  daily(filter: UsageFilter): Promise<UsageDayRow[]>;
   top(dimension: UsageDimension, filter: UsageFilter, opts?: TopOptions): Promise<UsageTopRow[]>;
   /** Newest first; `before` is an event id (exclusive) for paging. */
   interactions(filter: Partial<UsageFilter> & { before?: string; limit?: number }): Promise<InteractionSummary[]>;
@@ -155,6 +167,8 @@ export interface Dialect {
   placeholder(i: number): string;
   /** Seconds since the epoch of the ts column, as an integer expression. */
   epoch: string;
+  /** The UTC day of the ts column, `2026-12-05`, as a text expression. */
+  day: string;
   /** Create `usage_rows` (idempotent, versioned). */
   migrate(): Promise<void>;
   /** Copy up to `limit` events with ts >= `fromTs` that are not in usage_rows yet; returns how many and the newest ts copied. */
@@ -245,6 +259,8 @@ export function sqliteDialect(db: SqliteDb): Dialect {
   return {
     placeholder: () => '?',
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
+    // ts is stored as the recorder writes it, ISO 8601 in UTC: its first ten characters are its day.
+    day: 'substr(ts, 1, 10)',
     migrate: async () => migrateSqlite(db, 'ui_usage', SQLITE_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       copy ??= db.prepare(
@@ -271,6 +287,7 @@ function postgresDialect(pool: PgPool): Dialect {
   return {
     placeholder: (i) => `$${i}`,
     epoch: 'CAST(FLOOR(EXTRACT(EPOCH FROM ts)) AS BIGINT)',
+    day: "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     migrate: () => migratePostgres(pool, 'ui_usage', PG_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       const { rows } = await pool.query(
@@ -424,6 +441,17 @@ class SqlUsageStore implements UsageStore {
       series,
       outcomes: outcomeRows.map((r) => ({ status: n(r.status), code: r.code === null || r.code === undefined ? null : String(r.code), requests: n(r.requests) })),
     };
+  }
+
+  async daily(filter: UsageFilter): Promise<UsageDayRow[]> {
+    const { sql, args } = this.where(filter);
+    await this.fresh();
+    const rows = await this.d.run(
+      `SELECT ${this.d.day} AS d, model AS m, ${this.counters()} FROM usage_rows ${sql} GROUP BY d, m ORDER BY d DESC, requests DESC, m LIMIT ${DAILY_ROWS_MAX}`,
+      args,
+    );
+    return rows.sort((a, b) => String(a.d).localeCompare(String(b.d)) || n(b.requests) - n(a.requests) || String(a.m).localeCompare(String(b.m)))
+      .map((r) => ({ date: String(r.d), model: String(r.m), ...countsOf(r) }));
   }
 
   async top(dimension: UsageDimension, filter: UsageFilter, opts: TopOptions = {}): Promise<UsageTopRow[]> {

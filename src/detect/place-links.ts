@@ -3,18 +3,19 @@
  * each other (the campus or office address and network, the signup address, the lab's browser or
  * the company's client, the email domain, the teacher's wording, the hour they work in) is also
  * what a fleet behind one exit shares. Such links say that the accounts are many actors in one
- * place; they do not say that the place harvests. A cluster none of whose links carry a sign of a
- * fleet (a shared card, numbered addresses that are a scheme, a fleet's own system prompt) is held
- * at watch unless what its members ask, taken together, is harvest-like: independent single-shot
+ * place; they do not say that the place harvests. A cluster linked by nothing else (PLACE_KINDS:
+ * no shared card, numbered addresses that are a scheme, system prompt or tool set) is held at
+ * watch unless what its members ask, taken together, is harvest-like: independent single-shot
  * questions with the working asked for and answers many times the prompt (the harvest-yield test's
- * content conditions read over the cluster), or asks that people in a class or an office do not
- * make together (grading rubrics, sensitive rewrites, logprobs or several samples a request,
+ * content conditions read over the cluster), the working asked for at a harvester's volume (the
+ * yield test's 25 windowed requests, per member), or asks that people in a class or an office do
+ * not make together (grading rubrics, sensitive rewrites, logprobs or several samples a request,
  * disguised text, unreadable documents, a new network on most requests, a broad corpus embedded).
  * A class asks for the steps too, but pastes its working and follows up on a step; an office pastes
  * its code and converses: their answers are a few times their prompts, and many requests are not
  * single-shot.
  */
-import { LT } from './linking.ts';
+import { LINK_TYPES, type LinkType } from './linking.ts';
 import { C, INDICATORS, round, type IndicatorName, type IndicatorValues } from './scoring.ts';
 import { YIELD, yieldReadings, yieldRatioFloor } from './harvest-yield.ts';
 import { COHORT } from './harvest-cohort.ts';
@@ -31,15 +32,32 @@ export const PLACE_CORROBORATING: readonly IndicatorName[] = [
   'rubric_share', 'sensitive_rewrite_share', 'distiller_params_share', 'obfuscated_text_share', 'unreadable_documents_share', 'network_hopping_share',
 ];
 
-/** A cluster whose links carry no sign of a fleet: no shared card, no numbered addresses read as a scheme, no fleet system prompt. */
+/**
+ * Kinds of link evidence people in one classroom or office share: the addresses and network they
+ * send from (one address, several in a day, the same hours), where they signed up and when, their
+ * email domain, their browser or client and its settings, the teacher's wording. Every other kind
+ * (a card, numbered addresses read as a scheme, a system prompt, a tool set) is a sign of a
+ * fleet or of one application's harness, and a cluster with any of it is scored as before.
+ */
+export const PLACE_KINDS: readonly LinkType[] = [
+  'signup_ip', 'signup_subnet', 'email_domain', 'signup_burst', 'client_ip', 'client_subnet', 'client_asn', 'user_agent',
+  'param_fingerprint', 'prompt_template', 'client_addresses', 'activity_timing',
+];
+const NOT_PLACE = LINK_TYPES.flatMap((t, i) => (t.declared || PLACE_KINDS.includes(t.name) ? [] : [i]));
+
+/** A cluster linked only by the kinds of PLACE_KINDS, none of its links through a fleet's own system prompt. */
 export function placeLinked(c: ClusterState): boolean {
-  return c.joins > 0 && c.fleetJoins === 0 && c.evidence[LT.payment_fingerprint] === 0 && c.evidence[LT.email_pattern] === 0;
+  if (c.joins === 0 || c.fleetJoins > 0) return false;
+  for (const t of NOT_PLACE) if (c.evidence[t] > 0) return false;
+  return true;
 }
 
 /** What a place-linked cluster's requests show: the yield readings over the cluster, and what corroborates it (null: nothing). */
 export interface PlaceReading {
   /** Requests a member over the cluster's life. */
   perMember: number;
+  /** Windowed requests a member (the cluster's window over its members). */
+  windowed: number;
   single: number;
   ratio: number;
   elicit: number;
@@ -73,7 +91,9 @@ export function readPlace(w: Float64Array, values: IndicatorValues, spread: bool
   const single = w[C.N] > 0 ? w[C.SINGLE] / w[C.N] : 0;
   const ratioFloor = yieldRatioFloor(y.elicit);
   let by: string | null = null;
+  const windowed = w[C.N] / Math.max(1, members);
   if (perMember >= PLACE_MIN_REQUESTS_PER_MEMBER && single >= PLACE_SINGLE_SHOT && y.elicit >= YIELD.elicitation && y.ratio >= ratioFloor) by = 'harvest_shape';
+  else if (windowed >= YIELD.minRequests && y.elicit >= YIELD.elicitation) by = 'harvest_volume';
   else if (spread) by = 'embedding_spread';
   else {
     for (const name of PLACE_CORROBORATING) {
@@ -81,7 +101,7 @@ export function readPlace(w: Float64Array, values: IndicatorValues, spread: bool
       if (!Number.isNaN(v) && v > INDICATORS[name].threshold) { by = name; break; }
     }
   }
-  return { perMember, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by };
+  return { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by };
 }
 
 /**
@@ -93,10 +113,11 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
   const reasons: VerdictReason[] = [{
     signal: 'place_links_only', value: p.by === null ? 'uncorroborated' : 'corroborated', threshold: null,
     detail: p.by === null
-      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours), no card, numbered addresses or fleet system prompt, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
-      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster`,
+      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours), no card, numbered addresses, system prompt or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
+      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster`,
   },
   { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
+  { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },
   { signal: 'place_single_shot_share', value: round(p.single), threshold: PLACE_SINGLE_SHOT, detail: 'single-shot requests over the cluster\'s windowed requests: a class follows up on a step, an office converses about its code' },
   { signal: 'place_reasoning_elicitation_share', value: round(p.elicit), threshold: YIELD.elicitation, detail: 'over the cluster (shrunk, as the indicator)' },
   { signal: 'place_output_input_ratio', value: round(p.ratio), threshold: p.ratioFloor, detail: `over the cluster: answers many times the prompt (${p.ratioFloor === YIELD.outputInput ? 'reasoning asked for on fewer than half the requests' : 'the working asked for on half the requests or more, written out in the answer'}); a pasted working or code makes the prompt long` }];

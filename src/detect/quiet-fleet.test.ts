@@ -64,7 +64,7 @@ const replacements = () => [2, 3].flatMap((d) => population(`new${d}`, 20, 20 + 
 // all sending from the campus network (one address), the same homework asking for the steps: some
 // paste their working, most come back to a step they did not follow in the same conversation.
 // 4 requests each over two days. (A class that also signed up from the campus address is linked
-// by it and judged as one cluster of many actors, as before: docs/detector.md, Limits.)
+// by it: held at watch as a cluster linked only by a place, below.)
 const HOMEWORK = GSM8K.slice(0, 6);
 const ASKS = ['Can you explain step by step?', 'How do I solve this one, showing the steps?', 'hi, homework question, please go through it step by step:', 'I am stuck on this, can you show me the working step by step', 'Explain step by step please.'];
 const BROWSERS = [
@@ -86,8 +86,8 @@ const campusClass = () => population('student', 40, 100, 1, 2, 2, (j) => ({ ip: 
 // A company's employees behind one NAT at the office, on its own domain, no org declared: 30 new
 // this week (each signed up from home) and 3 who have used the service for most of a year, whose
 // history vouches for the domain (a company all of whose accounts are new, with no org, no
-// programme and no verified identity, is judged as many actors linked by its address and domain,
-// as before: docs/detector.md, Limits). Their questions: their code pasted with the error it
+// programme and no verified identity, is linked by its address and domain: held at watch as a
+// cluster linked only by a place, below). Their questions: their code pasted with the error it
 // gives, now and then a short "how does this work", follow-ups on an answer.
 const MODULE = [
   'import csv', 'from dataclasses import dataclass', '', '@dataclass', 'class Row:', '    sku: str', '    qty: int', '    price: float', '',

@@ -32,6 +32,7 @@ import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
+import { placeLinked, readPlace, placeReasons } from './place-links.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope, type ShadowVerdict, type ShadowRow, type AllowEntryShadow } from './engine-types.ts';
@@ -2290,6 +2291,11 @@ export class DetectorEngine implements VerdictView {
     const needed = this.config.min_cluster_requests * Math.max(1 / 3, 1.3 - coord.value);
     const uncapped = score;
     if (c.requests < needed) score = Math.min(score, this.thresholds[1]);
+    // Linked only by a place (a classroom's or an office's address, network, browser, domain):
+    // many actors in one place, not a harvest, unless what they ask is harvest-like (place-links.ts).
+    const place = placeLinked(c) ? readPlace(c.w, values, spreadPass, c.requests, c.members) : null;
+    const byRequests = score;
+    if (place && place.by === null) score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
     if (st.level >= THROTTLE && !c.campaignId) {
@@ -2310,7 +2316,8 @@ export class DetectorEngine implements VerdictView {
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
         ...heldReasons(st, score, this.thresholds, this.config),
-        ...requestsCapReasons(c.requests, needed, uncapped, score, this.thresholds[1]),
+        ...requestsCapReasons(c.requests, needed, uncapped, byRequests, this.thresholds[1]),
+        ...(place ? placeReasons(place, score < byRequests, uncapped, this.thresholds[1]) : []),
         { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
         ...coordinationReasons(c, coord, this.uncorroboratedMembers(c), this.config),
         { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass

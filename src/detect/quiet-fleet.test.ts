@@ -64,7 +64,7 @@ const replacements = () => [2, 3].flatMap((d) => population(`new${d}`, 20, 20 + 
 // all sending from the campus network (one address), the same homework asking for the steps: some
 // paste their working, most come back to a step they did not follow in the same conversation.
 // 4 requests each over two days. (A class that also signed up from the campus address is linked
-// by it and judged as one cluster of many actors, as before: docs/detector.md, Limits.)
+// by it: held at watch as a cluster linked only by a place, below.)
 const HOMEWORK = GSM8K.slice(0, 6);
 const ASKS = ['Can you explain step by step?', 'How do I solve this one, showing the steps?', 'hi, homework question, please go through it step by step:', 'I am stuck on this, can you show me the working step by step', 'Explain step by step please.'];
 const BROWSERS = [
@@ -86,8 +86,8 @@ const campusClass = () => population('student', 40, 100, 1, 2, 2, (j) => ({ ip: 
 // A company's employees behind one NAT at the office, on its own domain, no org declared: 30 new
 // this week (each signed up from home) and 3 who have used the service for most of a year, whose
 // history vouches for the domain (a company all of whose accounts are new, with no org, no
-// programme and no verified identity, is judged as many actors linked by its address and domain,
-// as before: docs/detector.md, Limits). Their questions: their code pasted with the error it
+// programme and no verified identity, is linked by its address and domain: held at watch as a
+// cluster linked only by a place, below). Their questions: their code pasted with the error it
 // gives, now and then a short "how does this work", follow-ups on an answer.
 const MODULE = [
   'import csv', 'from dataclasses import dataclass', '', '@dataclass', 'class Row:', '    sku: str', '    qty: int', '    price: float', '',
@@ -171,4 +171,57 @@ test('a fleet of one-day accounts of 6 requests each forms a cohort at twice the
   const size = v?.reasons.find((x) => x.signal === 'harvest_cohort_size');
   assert.ok(size && typeof size.value === 'number' && size.value >= 40 && size.threshold === 40 && /fewer than 8 requests/.test(size.detail ?? ''),
     `the verdict names a cohort formed from few requests each, at twice the threshold: ${JSON.stringify(size)}`);
+});
+
+// Look-alikes linked by what one place shares: each is many actors at one address, and what they
+// ask is not a harvest (src/detect/place-links.ts). Before, the class was held at suspend and the
+// company above watch by their links alone.
+const LAB = BROWSERS[1];
+const TEACHER = ASKS[0];
+/** The campus class above, that also signed up in the lab (one address), all with the lab's browser and the teacher's wording. */
+const labClass = () => population('labstudent', 40, 100, 1, 2, 2, () => ({ ip: '128.32.4.10', signupIp: '128.32.4.10', domain: 'gmail.com', ua: LAB }), (j, n, r) => {
+  const problem = HOMEWORK[(j + n) % HOMEWORK.length];
+  const working = `My working so far: I set up the equation but get ${Math.floor(r() * 90) + 10}, not the book's answer, and I do not see where I went wrong.`;
+  if (n === 0 || r() < 0.4) return { messages: [user(`${TEACHER} ${problem}\n\n${working}`)], out: 400 + Math.floor(r() * 400) };
+  return { messages: [user(`${TEACHER} ${problem}`), assistant(worked(problem)), user('I do not get step 2, why do you multiply there? Our teacher did it another way.')], out: 250 + Math.floor(r() * 300) };
+});
+
+test('a class on free-mail that signed up in the lab, with one browser and the teacher\'s wording, is linked by the place and stays at watch; its verdict says why', () => {
+  const res = replayThroughDetector(labClass());
+  const members = ids(res, 'labstudent_');
+  assert.equal(members.length, 40, 'forty students');
+  const clusters = new Set(members.map((id) => res.e.forAccount(id).clusterId));
+  assert.ok(clusters.size === 1 && !clusters.has(null), `the class is linked into one cluster by its address, signup address and browser: ${[...clusters].join(', ')}`);
+  const above = members.filter((id) => res.highest.get(id)! > verdictRank('watch'));
+  assert.equal(above.length, 0, `students above watch at any time: ${above.length} of 40 (${above.slice(0, 5).join(', ')})`);
+  const v = res.e.forAccount('labstudent_0').verdict;
+  const place = v?.reasons.find((x) => x.signal === 'place_links_only');
+  assert.ok(place && place.value === 'uncorroborated' && /held at the watch threshold|at most the watch threshold/.test(place.detail ?? ''), `the cluster's verdict says it is held at watch, linked by a place only: ${JSON.stringify(place)}`);
+  const single = v!.reasons.find((x) => x.signal === 'place_single_shot_share');
+  assert.ok(single && typeof single.value === 'number' && single.value < (single.threshold as number), `and names the reading that is not harvest-like, with its threshold: ${JSON.stringify(single)}`);
+});
+
+test('a company\'s 30 new employees behind one NAT, with no established colleague on their domain and no org, stay at watch', () => {
+  const res = replayThroughDetector(population('newstaff', 30, 200, 0, 3, 3, (j) => ({ ip: '203.0.113.7', signupIp: `73.${90 + j}.${(j * 29) % 250}.${5 + j}`, domain: 'widgetworks.io', ua: 'python-httpx/0.27' }), employee));
+  const members = ids(res, 'newstaff_');
+  assert.equal(members.length, 30, 'thirty employees');
+  const linked = members.filter((id) => res.e.forAccount(id).clusterId !== null).length;
+  assert.ok(linked >= 20, `the employees are linked by the office address and domain: ${linked} of 30`);
+  const above = members.filter((id) => res.highest.get(id)! > verdictRank('watch'));
+  assert.equal(above.length, 0, `employees above watch at any time: ${above.length} of 30 (${above.slice(0, 5).join(', ')}): ${JSON.stringify(res.e.forAccount(above[0] ?? members[0]).verdict?.reasons.slice(0, 4))}`);
+});
+
+test('a fleet behind one address, signed up from it with one browser, asking for the working of dataset items, is held at throttle or above beside the lab class', () => {
+  const fleet = population('labfleet', 30, 7, 1, 2, 4, () => ({ ip: '45.77.12.9', signupIp: '45.77.12.9', domain: 'gmail.com', ua: LAB }), harvest);
+  const res = replayThroughDetector([...fleet, ...labClass()]);
+  const heads = ids(res, 'labfleet_');
+  const held = heads.filter((id) => res.highest.get(id)! >= verdictRank('throttle'));
+  assert.ok(held.length >= 28, `fleet accounts held at throttle or above: ${held.length} of ${heads.length}`);
+  const v = res.e.forAccount('labfleet_3').verdict;
+  const place = v?.reasons.find((x) => x.signal === 'place_links_only');
+  assert.ok(v?.subject.kind === 'cluster' && place?.value === 'corroborated' && /harvest shape/.test(place.detail ?? ''), `the fleet's cluster verdict says its place links are corroborated by the harvest shape: ${JSON.stringify(place)}`);
+  const ratio = v!.reasons.find((x) => x.signal === 'place_output_input_ratio');
+  assert.ok(ratio && typeof ratio.value === 'number' && ratio.value >= (ratio.threshold as number), `with the output/input ratio over its threshold: ${JSON.stringify(ratio)}`);
+  const students = ids(res, 'labstudent_').filter((id) => res.highest.get(id)! > verdictRank('watch'));
+  assert.equal(students.length, 0, `students above watch beside the fleet: ${students.length}`);
 });

@@ -1,0 +1,125 @@
+/**
+ * Clusters linked only by a place: what people who sit in one classroom or one office share with
+ * each other (the campus or office address and network, the signup address, the lab's browser or
+ * the company's client, the email domain, the teacher's wording, the hour they work in) is also
+ * what a fleet behind one exit shares. Such links say that the accounts are many actors in one
+ * place; they do not say that the place harvests. A cluster linked by nothing else (PLACE_KINDS:
+ * no shared card, numbered addresses that are a scheme, system prompt or tool set) is held at
+ * watch unless what its members ask, taken together, is harvest-like: independent single-shot
+ * questions with the working asked for and answers many times the prompt (the harvest-yield test's
+ * content conditions read over the cluster), the working asked for at a harvester's volume (the
+ * yield test's 25 windowed requests, per member), or asks that people in a class or an office do
+ * not make together (grading rubrics, sensitive rewrites, logprobs or several samples a request,
+ * disguised text, unreadable documents, a new network on most requests, a broad corpus embedded).
+ * A class asks for the steps too, but pastes its working and follows up on a step; an office pastes
+ * its code and converses: their answers are a few times their prompts, and many requests are not
+ * single-shot.
+ */
+import { LINK_TYPES, type LinkType } from './linking.ts';
+import { C, INDICATORS, round, type IndicatorName, type IndicatorValues } from './scoring.ts';
+import { YIELD, yieldReadings, yieldRatioFloor } from './harvest-yield.ts';
+import { COHORT } from './harvest-cohort.ts';
+import type { ClusterState } from './engine-types.ts';
+import type { VerdictReason } from './verdict.ts';
+
+/**
+ * Harvest indicators that corroborate a place-linked cluster when read above their threshold over
+ * the cluster: asks a class or an office does not make together. Not reasoning elicitation,
+ * capability tasks, timing regularity, topic shift, volume or round-the-clock hours: a class asks
+ * for the steps of maths problems in one lesson's hour, an office asks for code all day.
+ */
+export const PLACE_CORROBORATING: readonly IndicatorName[] = [
+  'rubric_share', 'sensitive_rewrite_share', 'distiller_params_share', 'obfuscated_text_share', 'unreadable_documents_share', 'network_hopping_share',
+];
+
+/**
+ * Kinds of link evidence people in one classroom or office share: the addresses and network they
+ * send from (one address, several in a day, the same hours), where they signed up and when, their
+ * email domain, their browser or client and its settings, the teacher's wording. Every other kind
+ * (a card, numbered addresses read as a scheme, a system prompt, a tool set) is a sign of a
+ * fleet or of one application's harness, and a cluster with any of it is scored as before.
+ */
+export const PLACE_KINDS: readonly LinkType[] = [
+  'signup_ip', 'signup_subnet', 'email_domain', 'signup_burst', 'client_ip', 'client_subnet', 'client_asn', 'user_agent',
+  'param_fingerprint', 'prompt_template', 'client_addresses', 'activity_timing',
+];
+const NOT_PLACE = LINK_TYPES.flatMap((t, i) => (t.declared || PLACE_KINDS.includes(t.name) ? [] : [i]));
+
+/** A cluster linked only by the kinds of PLACE_KINDS, none of its links through a fleet's own system prompt. */
+export function placeLinked(c: ClusterState): boolean {
+  if (c.joins === 0 || c.fleetJoins > 0) return false;
+  for (const t of NOT_PLACE) if (c.evidence[t] > 0) return false;
+  return true;
+}
+
+/** What a place-linked cluster's requests show: the yield readings over the cluster, and what corroborates it (null: nothing). */
+export interface PlaceReading {
+  /** Requests a member over the cluster's life. */
+  perMember: number;
+  /** Windowed requests a member (the cluster's window over its members). */
+  windowed: number;
+  single: number;
+  ratio: number;
+  elicit: number;
+  ratioFloor: number;
+  /** The corroborating evidence: `harvest_shape`, an indicator's name, `embedding_spread`, or null. */
+  by: string | null;
+}
+
+/**
+ * Share of a place-linked cluster's requests that must be single-shot for the harvest shape: the
+ * harvest cohort's (COHORT.singleShot), read without a prior (a cluster's window holds many
+ * requests). A class's first questions are single-shot, then its students follow up on a step; a
+ * fleet's requests are independent questions, all of them.
+ */
+export const PLACE_SINGLE_SHOT = COHORT.singleShot;
+/**
+ * Requests a member, on average over the cluster's life, before its shape can corroborate it (the
+ * harvest cohort's `joinRequests`): whether people converse is not read from their first question.
+ * A class that has just signed up has sent one question each, single-shot, with its working; a
+ * fleet's heads are read from their third request, as when they join a harvest cohort.
+ */
+export const PLACE_MIN_REQUESTS_PER_MEMBER = COHORT.joinRequests;
+
+/**
+ * Read a place-linked cluster's window `w` (at offset 0) and its indicator values (`spread`: its
+ * members passed the embedding-spread test together).
+ */
+export function readPlace(w: Float64Array, values: IndicatorValues, spread: boolean, requests: number, members: number): PlaceReading {
+  const y = yieldReadings(values);
+  const perMember = requests / Math.max(1, members);
+  const single = w[C.N] > 0 ? w[C.SINGLE] / w[C.N] : 0;
+  const ratioFloor = yieldRatioFloor(y.elicit);
+  let by: string | null = null;
+  const windowed = w[C.N] / Math.max(1, members);
+  if (perMember >= PLACE_MIN_REQUESTS_PER_MEMBER && single >= PLACE_SINGLE_SHOT && y.elicit >= YIELD.elicitation && y.ratio >= ratioFloor) by = 'harvest_shape';
+  else if (windowed >= YIELD.minRequests && y.elicit >= YIELD.elicitation) by = 'harvest_volume';
+  else if (spread) by = 'embedding_spread';
+  else {
+    for (const name of PLACE_CORROBORATING) {
+      const v = values.get(name);
+      if (!Number.isNaN(v) && v > INDICATORS[name].threshold) { by = name; break; }
+    }
+  }
+  return { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by };
+}
+
+/**
+ * The explanation of a place-linked cluster: what links it, and whether its requests corroborate
+ * it (each condition with its value and threshold). `capped`: its score was held at the watch
+ * threshold `watch` (coordination × harvest was `uncapped`).
+ */
+export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number, watch: number): VerdictReason[] {
+  const reasons: VerdictReason[] = [{
+    signal: 'place_links_only', value: p.by === null ? 'uncorroborated' : 'corroborated', threshold: null,
+    detail: p.by === null
+      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours), no card, numbered addresses, system prompt or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
+      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster`,
+  },
+  { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
+  { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },
+  { signal: 'place_single_shot_share', value: round(p.single), threshold: PLACE_SINGLE_SHOT, detail: 'single-shot requests over the cluster\'s windowed requests: a class follows up on a step, an office converses about its code' },
+  { signal: 'place_reasoning_elicitation_share', value: round(p.elicit), threshold: YIELD.elicitation, detail: 'over the cluster (shrunk, as the indicator)' },
+  { signal: 'place_output_input_ratio', value: round(p.ratio), threshold: p.ratioFloor, detail: `over the cluster: answers many times the prompt (${p.ratioFloor === YIELD.outputInput ? 'reasoning asked for on fewer than half the requests' : 'the working asked for on half the requests or more, written out in the answer'}); a pasted working or code makes the prompt long` }];
+  return reasons;
+}

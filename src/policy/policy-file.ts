@@ -289,6 +289,16 @@ export function ipSubdivisionsNamed(doc: PolicyDocument): Array<{ path: string; 
   return out;
 }
 
+/** The rules whose claimed conditions name subdivisions (`claimed_subdivision`, ISO 3166-2 members of a `claimed_region` group). */
+export function claimedSubdivisionRules(doc: PolicyDocument): Array<{ path: string; rule: string; countries: string[] }> {
+  const out: Array<{ path: string; rule: string; countries: string[] }> = [];
+  doc.rules.forEach((rule, i) => {
+    const named = [...(rule.when.claimed_subdivision ?? []), ...(rule.when.claimed_region ?? []).flatMap((g) => doc.regions[g] ?? []).filter((m) => m.includes('-'))];
+    if (named.length > 0) out.push({ path: `rules.${i}.when`, rule: rule.id, countries: [...new Set(named.map((m) => m.slice(0, 2)))].sort() });
+  });
+  return out;
+}
+
 /**
  * The subdivisions named by IP conditions whose country the subdivision data does not cover, as
  * policy problems (a subdivision rule the data cannot decide would otherwise match every client of

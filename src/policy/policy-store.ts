@@ -5,7 +5,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { loadPolicyFile, NO_GEO_CONTEXT, PolicyFileError, uncoveredSubdivisions, type CompiledPolicy, type PolicyGeoContext } from './policy-file.ts';
+import { claimedSubdivisionRules, loadPolicyFile, NO_GEO_CONTEXT, PolicyFileError, uncoveredSubdivisions, type CompiledPolicy, type PolicyGeoContext } from './policy-file.ts';
 
 export interface PolicyLogger {
   info(obj: object, msg: string): void;
@@ -75,7 +75,14 @@ export class PolicyStore {
    */
   private warnUncovered(): void {
     const geo = this.opts.geo;
-    if (!geo || geo.requireSubdivisionData || !this.opts.log) return;
+    if (!geo || !this.opts.log) return;
+    // Identity keeps no claimed subdivision: at the gateway every account's is unknown.
+    if (geo.unknownSubdivision === 'inside') {
+      for (const r of claimedSubdivisionRules(this.policy.document)) {
+        (this.opts.log.warn ?? this.opts.log.error).call(this.opts.log, { policy: this.path, path: r.path }, `WARNING: rule "${r.rule}" reads a claimed subdivision, which accounts do not record: with policy.geo.unknown_subdivision inside it matches every account that declared ${r.countries.join(', ')} (signup screening passes claimed_subdivision)`);
+      }
+    }
+    if (geo.requireSubdivisionData) return;
     for (const p of uncoveredSubdivisions(this.policy.document, geo)) {
       (this.opts.log.warn ?? this.opts.log.error).call(this.opts.log, { policy: this.path, path: p.path, unknown_subdivision: geo.unknownSubdivision }, `WARNING: ${p.message.replace(/: (configure it|add data covering it), or set policy\.geo\.require_subdivision_data: false.*$/, '')}; policy.geo.unknown_subdivision (${geo.unknownSubdivision}) decides for every client of that country`);
     }

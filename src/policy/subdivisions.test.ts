@@ -100,7 +100,16 @@ test('unknown_subdivision: a Ukrainian address the data has no subdivision for i
     assert.equal(e.refusal?.kind, 'region_blocked', 'fail closed: an address in UA of unknown subdivision may be in Crimea');
     assert.ok(e.matched.some((m) => m.startsWith('subdivision:unknown(UA)->inside@data:')), `the decision says the subdivision was unknown and counted inside: ${e.matched}`);
   });
+  const logs: string[] = [];
+  withPolicy(SANCTIONED_UA, { subdivision_files: [fx('subdivisions-ua.csv')] }, (rt) => {
+    // Accounts record no claimed subdivision: under inside, a claimed_region naming UA-43 reads every declared UA as possibly Crimea.
+    const e = ask(rt, '192.0.2.170', { country: 'UA' });
+    assert.equal(e.refusal?.source, 'rule:sanctioned-claimed');
+    assert.ok(e.matched.includes('claimed_subdivision:unknown(UA)->inside'), `${e.matched}`);
+  }, logs);
+  assert.ok(logs.some((m) => /sanctioned-claimed/.test(m) && /every account that declared UA/.test(m)), `the load says so: ${logs}`);
   withPolicy(SANCTIONED_UA, { subdivision_files: [fx('subdivisions-ua.csv')], unknown_subdivision: 'outside' }, (rt) => {
+    assert.equal(ask(rt, '192.0.2.170', { country: 'UA' }).refusal, null, 'outside: a declared UA without a region is not counted in Crimea');
     assert.equal(ask(rt, '192.0.2.200').refusal, null, 'fail open: not known to be in a named subdivision');
     assert.equal(ask(rt, '192.0.2.10').refusal?.kind, 'region_blocked', 'a known Crimean address is refused either way');
   });

@@ -114,6 +114,7 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
   const pc = config.policy;
   // Read before the policy: whether a rule naming a subdivision can be decided is checked at its load.
   const subdivisions = pc.geo.enabled && pc.geo.subdivision_files.length > 0 ? loadSubdivisions(pc.geo.subdivision_files) : null;
+  if (!pc.geo.enabled && pc.geo.subdivision_files.length > 0) (opts.log?.warn ?? opts.log?.error)?.call(opts.log, { setting: 'policy.geo.subdivision_files' }, 'WARNING: policy.geo.enabled is false: the subdivision files are not read, and a policy naming a subdivision is decided as if there were no subdivision data');
   if (subdivisions) opts.log?.info({ digest: subdivisions.version.digest, countries: subdivisions.version.countries, files: subdivisions.version.files }, 'policy subdivision data loaded');
   const store = new PolicyStore(pc.file ?? shippedFile('policy/default.yaml'), {
     watch: pc.watch, debounceMs: pc.reload_debounce_ms, log: opts.log,

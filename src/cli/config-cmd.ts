@@ -4,7 +4,8 @@ import { stringify } from 'yaml';
 import { checkEnvSettings, loadConfig, parseConfig, upstreamSchema } from '../config/index.ts';
 import { missingOcrModels } from '../documents/ocr.ts';
 import { keepsReasoningSealBesideDatabase, noiseKeyWarning, shippedFile } from '../policy/hooks.ts';
-import { loadPolicyFile } from '../policy/policy-file.ts';
+import { loadPolicyFile, uncoveredSubdivisions } from '../policy/policy-file.ts';
+import { loadSubdivisions } from '../policy/subdivisions.ts';
 
 const HELP = `usage: warden config check [-c, --config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
        warden config defaults                    print the complete configuration with every default, as YAML
@@ -30,6 +31,17 @@ export async function runConfig(argv: string[]): Promise<number> {
       // One SQLite server generates the key once and keeps it beside the database (as `serve` does): nothing to warn of.
       const warning = doc && !keepsReasoningSealBesideDatabase(cfg) && noiseKeyWarning(cfg.policy, doc, process.env);
       if (warning) console.error(`policy.reasoning_seal_secret: ${warning}`);
+      // A rule naming a subdivision the configured data cannot decide: refused at start (or, not required, a warning).
+      if (doc) {
+        const g = cfg.policy.geo;
+        let subs = null;
+        try { subs = g.enabled && g.subdivision_files.length > 0 ? loadSubdivisions(g.subdivision_files) : null; } catch (err) {
+          console.error(`invalid configuration:\n  policy.geo.subdivision_files: ${(err as Error).message}`); return 1;
+        }
+        const problems = uncoveredSubdivisions(doc, { subdivisionData: subs && { covers: (c) => subs.covers(c), digest: subs.version.digest }, requireSubdivisionData: g.require_subdivision_data, unknownSubdivision: g.unknown_subdivision });
+        if (problems.length > 0 && g.require_subdivision_data) { console.error(`invalid configuration:\n${problems.map((p) => `  policy ${p.path}: ${p.message}`).join('\n')}`); return 1; }
+        for (const p of problems) console.error(`policy.geo.unknown_subdivision: WARNING ${p.path}: ${p.message.replace(/: (configure it|add data covering it), or set .*$/, '')}; unknown_subdivision (${g.unknown_subdivision}) decides for every client of that country`);
+      }
     }
     console.log(`configuration is valid (store: ${cfg.store.driver}, upstreams: ${cfg.upstreams.length || 'built-in mock'})`);
     return 0;

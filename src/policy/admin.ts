@@ -15,6 +15,8 @@ import { SanctionsListError } from './sanctions.ts';
 import { NetworkListError } from './networks.ts';
 import { rescreenSummary, type Rescreener } from './rescreen.ts';
 import { WardenError } from '../errors/index.ts';
+import { ScreeningInputError } from './screening.ts';
+import { SUBDIVISION_CODE } from './subdivisions.ts';
 
 /** An IP address as the policy reads it (IPv4, IPv6, IPv4-mapped IPv6); anything else is a 400 naming the field. */
 const IpText = z.string().max(64).refine((s) => parseIp(s) !== null, 'not an IP address');
@@ -25,11 +27,12 @@ const ScreenBody = z.strictObject({
   organisation: z.string().max(500).optional(),
   signup_ip: IpText.optional(),
   claimed_country: z.string().length(2).toUpperCase().optional(),
+  claimed_subdivision: z.string().toUpperCase().regex(SUBDIVISION_CODE, 'an ISO 3166-2 code such as "UA-43"').optional().describe('the region the customer declared (ISO 3166-2), for the policy\'s claimed_subdivision / claimed_region rules'),
 });
 const ScreeningSchema = z.object({
   decision: z.enum(['allow', 'review', 'block']).describe('block: a hard policy refusal (embargoed region); review: a person should look (disposable email, possible denied party, risky network)'),
   findings: z.array(z.object({ check: z.string(), severity: z.enum(['info', 'review', 'block']), explanation: z.string(), detail: z.record(z.string(), z.unknown()).optional() })),
-  ip: z.object({ country: z.string().nullable(), asn: z.number().nullable(), asn_name: z.string().nullable(), networks: z.array(z.string()) }).nullable(),
+  ip: z.object({ country: z.string().nullable(), subdivision: z.string().nullable().optional().describe('ISO 3166-2, from policy.geo.subdivision_files (absent: none configured; null: not in the data)'), asn: z.number().nullable(), asn_name: z.string().nullable(), networks: z.array(z.string()) }).nullable(),
   lists: z.object({ digest: z.string(), loaded_at: z.string() }).nullable().describe('the denied-party lists screened against: SHA-256 over the files (GET /admin/policy/sanctions names them); null when none is configured'),
 });
 const ListsSchema = z.object({
@@ -58,6 +61,7 @@ const ExplainBody = z.strictObject({
   programme: z.enum(PROGRAMMES).optional(),
   ip: IpText.optional(),
   claimed_country: z.string().length(2).toUpperCase().optional(),
+  claimed_subdivision: z.string().toUpperCase().regex(SUBDIVISION_CODE, 'an ISO 3166-2 code such as "UA-43"').optional().describe('the region the customer declared (identity keeps none: what if)'),
   verdict: z.enum(VERDICT_LEVELS).optional().describe('default: the account\'s verdict in force with account_id, else none'),
   model: z.string().max(200).default(''),
   flavour: ApiFlavour.default('openai.chat'),
@@ -67,7 +71,11 @@ const ExplainSchema = z.object({
     account_id: z.string().nullable(), org_id: z.string().nullable(), tier: z.string().describe('effective: the higher of the account\'s own and its organisation\'s'),
     account_tier: z.string(), programme: z.string(), claimed_country: z.string().nullable(), verdict: z.string(),
   }).describe('the facts the policy decided with'),
-  client: z.object({ country: z.string().nullable(), asn: z.number().nullable(), networks: z.array(z.string()) }),
+  client: z.object({
+    country: z.string().nullable(), asn: z.number().nullable(), networks: z.array(z.string()),
+    subdivision: z.string().nullable().describe('ISO 3166-2, from the subdivision data; null: not in it, or none configured'),
+    subdivision_data: z.object({ digest: z.string(), files: z.array(z.object({ path: z.string(), sha256: z.string(), ranges: z.number() })) }).nullable().describe('the subdivision files in force (policy.geo.subdivision_files); null: none'),
+  }),
   matched: z.array(z.string()).describe('tiers, programmes, rules and verdict entries that applied, in order'),
   capabilities: z.record(z.string(), z.unknown()).describe('as a policy file writes them; `models` is one allow-list, or `{all_of: [...]}` when several layers each narrowed it'),
   refusal: z.object({ kind: z.string(), source: z.string(), message: z.string() }).nullable(),
@@ -98,7 +106,12 @@ export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps)
       summary: 'Screen a signup: disposable email, denied-party lists (fuzzy), region and network of the signup IP',
       description: 'Run before creating the account; nothing is stored. Each finding explains itself (which list, which entry, how similar).',
       body: ScreenBody, response: ScreeningSchema,
-      handler: ({ body }) => runtime.screener.screen(body),
+      handler: ({ body }) => {
+        try { return runtime.screener.screen(body); } catch (err) {
+          if (err instanceof ScreeningInputError) throw new WardenError('WARDEN_INVALID_REQUEST', err.message, { param: err.field });
+          throw err;
+        }
+      },
     });
     r.route({
       method: 'POST', path: '/policy/explain', operationId: 'explainPolicy', tag: 'policy',
@@ -110,10 +123,10 @@ export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps)
           accountId: body.account_id, orgId: body.org_id, tier: body.tier, programme: body.programme, claimedCountry: body.claimed_country,
         });
         const verdict = body.verdict ?? (s.accountId !== null ? deps.verdicts.forAccount(s.accountId).level : 'none');
-        const e = explainRequest(runtime, { ...s, ip: body.ip ? parseIp(body.ip) : null, model: body.model, flavour: body.flavour, verdict });
+        const e = explainRequest(runtime, { ...s, claimedSubdivision: body.claimed_subdivision ?? null, ip: body.ip ? parseIp(body.ip) : null, model: body.model, flavour: body.flavour, verdict });
         return {
           subject: { account_id: s.accountId, org_id: s.orgId, tier: s.tier, account_tier: s.accountTier, programme: s.programme, claimed_country: s.claimedCountry, verdict },
-          client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal,
+          client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons, subdivision: e.subdivision, subdivision_data: e.subdivisionData }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal,
         };
       },
     });

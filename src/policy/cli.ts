@@ -6,7 +6,7 @@
  *                         [--ip IP] [--claimed-country CC] [--verdict V] [--model M] [--flavour F] [--json]
  *                                                    what the policy decides for one request, and why
  *   warden policy screen [-c warden.yaml] [--email E] [--name N] [--organisation O] [--ip IP]
- *                        [--claimed-country CC] [--json]
+ *                        [--claimed-country CC] [--claimed-subdivision CC-SUB] [--json]
  *                                                    signup screening for one applicant
  *
  * explain and screen read the configuration as `warden serve` does (`-c/--config`, else
@@ -27,6 +27,7 @@ import { openIdentityStore } from '../identity/open.ts';
 import { createPolicyRuntime, explainRequest, shippedFile, type PolicyRuntime } from './hooks.ts';
 import { parseIp } from './ip.ts';
 import { loadPolicyFile, PolicyFileError } from './policy-file.ts';
+import { SUBDIVISION_CODE } from './subdivisions.ts';
 import { subjectFacts, type SubjectFacts, type SubjectInput } from './subject.ts';
 
 export interface PolicyCliIo {
@@ -40,10 +41,10 @@ const defaultIo: PolicyCliIo = { stdout: (s) => process.stdout.write(s), stderr:
 const USAGE = `usage:
   warden policy check [FILE]
   warden policy explain [-c warden.yaml] [--file FILE] (--account ID | --tier TIER [--org ID])
-                        [--programme P] [--ip IP] [--claimed-country CC] [--verdict LEVEL]
+                        [--programme P] [--ip IP] [--claimed-country CC] [--claimed-subdivision CC-SUB] [--verdict LEVEL]
                         [--model MODEL] [--flavour FLAVOUR] [--json]
   warden policy screen [-c warden.yaml] [--email E] [--name NAME] [--organisation ORG] [--ip IP]
-                       [--claimed-country CC] [--json]
+                       [--claimed-country CC] [--claimed-subdivision CC-SUB] [--json]
 
 explain and screen use the configuration as warden serve reads it (-c/--config FILE, else
 $WARDEN_CONFIG, else ./warden.yaml): its policy file (--file names another), IP databases and
@@ -95,6 +96,14 @@ function flags(argv: string[], allowed: string[]): Map<string, string> {
   return out;
 }
 
+/** `--claimed-subdivision`: an ISO 3166-2 code (`UA-43`), else a usage error. */
+function subdivisionFlag(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  const code = value.toUpperCase();
+  if (!SUBDIVISION_CODE.test(code)) throw new UsageError(`--claimed-subdivision "${value}" is not an ISO 3166-2 code such as UA-43`);
+  return code;
+}
+
 function oneOf<T extends string>(name: string, value: string | undefined, options: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if (!(options as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of: ${options.join(', ')}`);
@@ -124,7 +133,8 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       }
     }
     if (cmd === 'explain') {
-      const f = flags(rest, ['config', 'file', 'tier', 'programme', 'ip', 'claimed-country', 'verdict', 'model', 'flavour', 'account', 'org']);
+      const f = flags(rest, ['config', 'file', 'tier', 'programme', 'ip', 'claimed-country', 'claimed-subdivision', 'verdict', 'model', 'flavour', 'account', 'org']);
+      const claimedSubdivision = subdivisionFlag(f.get('claimed-subdivision'));
       if (!f.has('tier') && !f.has('account')) throw new UsageError('explain needs --tier, or --account to read it from');
       if (f.has('account') && f.has('org')) throw new UsageError('give --account or --org, not both: an account\'s organisation is read from its record');
       const ipText = f.get('ip');
@@ -144,9 +154,9 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       const subject = await readSubject(cfg, io.env, input);
       const runtime = deploymentRuntime(cfg, f.get('file'), io.env);
       try {
-        const e = explainRequest(runtime, { ...subject, ip, model: f.get('model') ?? '', flavour, verdict });
+        const e = explainRequest(runtime, { ...subject, claimedSubdivision, ip, model: f.get('model') ?? '', flavour, verdict });
         const facts = { account_id: subject.accountId, org_id: subject.orgId, tier: subject.tier, account_tier: subject.accountTier, programme: subject.programme, claimed_country: subject.claimedCountry, verdict };
-        if (f.has('json')) io.stdout(JSON.stringify({ policy: runtime.store.path, subject: facts, client: { ...e.geo, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal }, null, 2) + '\n');
+        if (f.has('json')) io.stdout(JSON.stringify({ policy: runtime.store.path, subject: facts, client: { ...e.geo, subdivision: e.subdivision, subdivision_data: e.subdivisionData, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal }, null, 2) + '\n');
         else {
           io.stdout(`policy: ${runtime.store.path}\n`);
           if (subject.accountId !== null || subject.orgId !== null) {
@@ -154,7 +164,7 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
             const tier = subject.tier === subject.accountTier ? `tier ${subject.tier}` : `own tier ${subject.accountTier}, ${subject.tier} through its organisation`;
             io.stdout(`subject: ${who}${subject.orgId ? ` of organisation ${subject.orgId}` : ''}, ${tier}, programme ${subject.programme}, claimed country ${subject.claimedCountry ?? 'none'}\n`);
           }
-          io.stdout(`client: country ${e.geo.country ?? 'unknown'}, ASN ${e.geo.asn ?? 'unknown'}${e.geo.asnName ? ` (${e.geo.asnName})` : ''}${e.network.reasons.length ? `, ${e.network.reasons.join('; ')}` : ''}\n`);
+          io.stdout(`client: country ${e.geo.country ?? 'unknown'}${e.subdivisionData ? `, subdivision ${e.subdivision ?? 'unknown'} (data ${e.subdivisionData.digest.slice(0, 12)})` : ''}, ASN ${e.geo.asn ?? 'unknown'}${e.geo.asnName ? ` (${e.geo.asnName})` : ''}${e.network.reasons.length ? `, ${e.network.reasons.join('; ')}` : ''}\n`);
           io.stdout(`matched: ${e.matched.join(', ')}\n`);
           io.stdout(e.refusal ? `refused: ${e.refusal.kind} by ${e.refusal.source}: ${e.refusal.message}\n` : `capabilities: ${JSON.stringify(e.capabilities)}\n`);
         }
@@ -162,13 +172,14 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       } finally { runtime.close(); }
     }
     if (cmd === 'screen') {
-      const f = flags(rest, ['email', 'name', 'organisation', 'ip', 'claimed-country', 'config']);
+      const f = flags(rest, ['email', 'name', 'organisation', 'ip', 'claimed-country', 'claimed-subdivision', 'config']);
+      const claimedSubdivision = subdivisionFlag(f.get('claimed-subdivision'));
       // As explain: an IP that cannot be read is refused, not screened as if none were given.
       const ipText = f.get('ip');
       if (ipText !== undefined && !parseIp(ipText)) throw new UsageError(`--ip "${ipText}" is not an IP address`);
       const runtime = deploymentRuntime(loadConfig(f.get('config'), io.env), undefined, io.env);
       try {
-        const r = runtime.screener.screen({ email: f.get('email'), name: f.get('name'), organisation: f.get('organisation'), signup_ip: f.get('ip'), claimed_country: f.get('claimed-country') });
+        const r = runtime.screener.screen({ email: f.get('email'), name: f.get('name'), organisation: f.get('organisation'), signup_ip: f.get('ip'), claimed_country: f.get('claimed-country'), claimed_subdivision: claimedSubdivision });
         if (f.has('json')) io.stdout(JSON.stringify(r, null, 2) + '\n');
         else {
           io.stdout(`decision: ${r.decision}\n`);

@@ -49,6 +49,20 @@ export const policyConfigSchema = z.strictObject({
      * clients are all local never loads them; the first public client's request waits ~1.3 s).
      */
     load_packaged: z.enum(['start', 'first_public_client']).default('start'),
+    /**
+     * IP -> ISO 3166-2 subdivision range files (`start,end,UA-43`; docs/policy.md, "Sub-national
+     * regions"), read at start. Empty: no subdivision data (a policy naming a subdivision is refused
+     * unless `require_subdivision_data` is false).
+     */
+    subdivision_files: z.array(z.string()).default([]),
+    /** Refuse (at start and on reload) a policy whose IP conditions name a subdivision of a country the subdivision data does not cover. */
+    require_subdivision_data: z.boolean().default(true),
+    /**
+     * A client in a named subdivision's country whose subdivision is unknown (no range in the data):
+     * `inside` counts it as in the named subdivisions (a deny rule refuses it: fail closed), `outside`
+     * as not in them (fail open). Also how a claimed country without a claimed subdivision is read.
+     */
+    unknown_subdivision: z.enum(['inside', 'outside']).default('inside'),
   }).prefault({}),
   networks: z.strictObject({
     /** Curated hosting/datacenter ASN list. null: policy/hosting-asns.txt. */

@@ -32,6 +32,7 @@ import { parseIp, type ParsedIp } from './ip.ts';
 import { loadNetworkLists, NetworkClassifier, type NetworkClass, type NetworkListsVersion } from './networks.ts';
 import { policyNoisesEmbeddings, type PolicyDecision, type PolicyDocument, type RefusalKind, type RequestFacts } from './policy-file.ts';
 import { PolicyStore, type PolicyLogger } from './policy-store.ts';
+import { loadSubdivisions, type SubdivisionIndex } from './subdivisions.ts';
 import { loadSanctions, type SanctionsIndex } from './sanctions.ts';
 import { DisposableDomains, SignupScreener, type ScreeningResult, type SignupScreeningFacts } from './screening.ts';
 import { policyConfigSchema } from './config.ts';
@@ -52,6 +53,8 @@ export function shippedFile(relative: string): string {
 export interface PolicyRuntime {
   store: PolicyStore;
   geo: GeoIndex | null;
+  /** IP -> ISO 3166-2 subdivision (`policy.geo.subdivision_files`), or null: none configured. */
+  subdivisions: SubdivisionIndex | null;
   /** The network lists in force (replaced by `reloadNetworks`; read per request). */
   readonly networks: NetworkClassifier;
   /** The files behind `networks`: each one's path, SHA-256 and entry count. */
@@ -109,7 +112,14 @@ export function noiseKeyWarning(pc: Pick<WardenConfig['policy'], 'reasoning_seal
 export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'watermark'>, opts: PolicyRuntimeOptions = {}): PolicyRuntime {
   const env = opts.env ?? process.env;
   const pc = config.policy;
-  const store = new PolicyStore(pc.file ?? shippedFile('policy/default.yaml'), { watch: pc.watch, debounceMs: pc.reload_debounce_ms, log: opts.log });
+  // Read before the policy: whether a rule naming a subdivision can be decided is checked at its load.
+  const subdivisions = pc.geo.enabled && pc.geo.subdivision_files.length > 0 ? loadSubdivisions(pc.geo.subdivision_files) : null;
+  if (!pc.geo.enabled && pc.geo.subdivision_files.length > 0) (opts.log?.warn ?? opts.log?.error)?.call(opts.log, { setting: 'policy.geo.subdivision_files' }, 'WARNING: policy.geo.enabled is false: the subdivision files are not read, and a policy naming a subdivision is decided as if there were no subdivision data');
+  if (subdivisions) opts.log?.info({ digest: subdivisions.version.digest, countries: subdivisions.version.countries, files: subdivisions.version.files }, 'policy subdivision data loaded');
+  const store = new PolicyStore(pc.file ?? shippedFile('policy/default.yaml'), {
+    watch: pc.watch, debounceMs: pc.reload_debounce_ms, log: opts.log,
+    geo: { subdivisionData: subdivisions && { covers: (c) => subdivisions.covers(c), digest: subdivisions.version.digest }, requireSubdivisionData: pc.geo.require_subdivision_data, unknownSubdivision: pc.geo.unknown_subdivision },
+  });
   try {
     const geo = pc.geo.enabled ? loadGeoIndex({ countryFiles: pc.geo.country_files, asnFiles: pc.geo.asn_files }) : null;
     if (geo && pc.geo.load_packaged === 'start') geo.preload();
@@ -133,7 +143,7 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     let sanctions = loadLists();
     if (sanctions) opts.log?.info({ lists: sanctions.version.digest, files: sanctions.version.files }, 'sanctions lists loaded');
     const disposable = pc.screening.disposable_email ? DisposableDomains.load(pc.screening.extra_disposable_domains_file) : null;
-    const screener = new SignupScreener({ runtime: { store, geo, get networks() { return networks; } }, disposable, sanctions: () => sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
+    const screener = new SignupScreener({ runtime: { store, geo, subdivisions, get networks() { return networks; } }, disposable, sanctions: () => sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
     return {
       get sanctions() { return sanctions; },
       reloadSanctions() {
@@ -148,7 +158,7 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
         opts.log?.info({ files: networkLists.files }, 'policy network lists loaded');
         return networkLists;
       },
-      store, geo, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
+      store, geo, subdivisions, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
       noiseKey: new Uint8Array(hkdfSync('sha256', sealSecret ? Buffer.from(sealSecret, 'utf8') : randomBytes(32), 'warden/embedding-noise/v1', '', 32)),
       watermarkMaster: master && master.length >= 16 ? master : null,
       screener,
@@ -165,7 +175,7 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
  * facts the policy reads, but the client's address in place of what is derived from it (country,
  * ASN, network classes; see decideRequest).
  */
-export interface PolicyRequest extends Pick<RequestFacts, 'tier' | 'accountTier' | 'programme' | 'accountId' | 'orgId' | 'model' | 'flavour' | 'claimedCountry' | 'verdict'> {
+export interface PolicyRequest extends Pick<RequestFacts, 'tier' | 'accountTier' | 'programme' | 'accountId' | 'orgId' | 'model' | 'flavour' | 'claimedCountry' | 'claimedSubdivision' | 'verdict'> {
   ip: ParsedIp | null;
 }
 
@@ -178,6 +188,8 @@ const LISTED_FLAVOURS: Record<'openai' | 'anthropic', Array<InteractionContext['
 /** What the policy decides for one request, with the client facts it read. */
 export interface RequestDecision {
   geo: GeoResult;
+  /** The client's ISO 3166-2 subdivision from the subdivision data; null: not in it, or no data. */
+  subdivision: string | null;
   network: NetworkClass;
   decision: PolicyDecision;
   /** The capabilities allow no such model (a refusal of its own: `param: model`); false without a model. */
@@ -189,15 +201,16 @@ export interface RequestDecision {
  * databases, its network class from the runtime's lists, then the policy in force. The policy phase,
  * `POST /admin/policy/explain` and `warden policy explain` all read it from here.
  */
-export function decideRequest(runtime: Pick<PolicyRuntime, 'store' | 'geo' | 'networks'>, r: PolicyRequest): RequestDecision {
+export function decideRequest(runtime: Pick<PolicyRuntime, 'store' | 'geo' | 'networks'> & { subdivisions?: SubdivisionIndex | null }, r: PolicyRequest): RequestDecision {
   const geo = runtime.geo && r.ip ? runtime.geo.lookupParsed(r.ip) : { country: null, asn: null, asnName: null };
+  const subdivision = runtime.subdivisions ? runtime.subdivisions.lookupParsed(r.ip) : null;
   const network = runtime.networks.classify(r.ip, geo.asn, geo.asnName);
   const decision = runtime.store.current.evaluate({
     tier: r.tier, accountTier: r.accountTier, programme: r.programme, accountId: r.accountId, orgId: r.orgId, model: r.model, flavour: r.flavour,
-    country: geo.country, claimedCountry: r.claimedCountry, asn: geo.asn, networks: network.kinds, verdict: r.verdict,
+    country: geo.country, claimedCountry: r.claimedCountry, subdivision, claimedSubdivision: r.claimedSubdivision ?? null, asn: geo.asn, networks: network.kinds, verdict: r.verdict,
   });
   const modelRefused = decision.refusal === null && r.model !== '' && !modelAllowed(decision.capabilities, r.model);
-  return { geo, network, decision, modelRefused };
+  return { geo, subdivision, network, decision, modelRefused };
 }
 
 /** The refusal of a model the capabilities do not allow. */
@@ -206,6 +219,9 @@ export const modelNotAllowedMessage = (model: string): string => `The model \`${
 /** What explain answers (the admin API and the CLI): the decision, capabilities as written, and a model the capabilities refuse as the gateway refuses it. */
 export interface ExplainedRequest {
   geo: GeoResult;
+  /** The client's ISO 3166-2 subdivision (null: unknown), and the data it was read from (null: none configured). */
+  subdivision: string | null;
+  subdivisionData: { digest: string; files: Array<{ path: string; sha256: string; ranges: number }> } | null;
   network: NetworkClass;
   matched: string[];
   capabilities: WrittenCapabilities;
@@ -213,10 +229,12 @@ export interface ExplainedRequest {
 }
 
 /** Explain one request: `decideRequest`, with the model refusal the policy phase adds after the policy file's. */
-export function explainRequest(runtime: Pick<PolicyRuntime, 'store' | 'geo' | 'networks'>, r: PolicyRequest): ExplainedRequest {
-  const { geo, network, decision, modelRefused } = decideRequest(runtime, r);
+export function explainRequest(runtime: Pick<PolicyRuntime, 'store' | 'geo' | 'networks'> & { subdivisions?: SubdivisionIndex | null }, r: PolicyRequest): ExplainedRequest {
+  const { geo, subdivision, network, decision, modelRefused } = decideRequest(runtime, r);
   const refusal = decision.refusal ?? (modelRefused ? { kind: 'deny' as const, source: 'capabilities:models', message: modelNotAllowedMessage(r.model) } : null);
-  return { geo, network, matched: decision.matched, capabilities: writtenCapabilities(decision.capabilities), refusal };
+  const v = runtime.subdivisions?.version;
+  const subdivisionData = v ? { digest: v.digest, files: v.files } : null;
+  return { geo, subdivision, subdivisionData, network, matched: decision.matched, capabilities: writtenCapabilities(decision.capabilities), refusal };
 }
 
 let defaultRuntime: PolicyRuntime | null = null;
@@ -464,10 +482,10 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         verdict: verdicts.forAccount(account.id).level, model: '', flavour: 'openai.chat',
       };
       // The client's country and network are looked up once for the whole list.
-      const { geo, network } = decideRequest(runtime, request);
+      const { geo, subdivision, network } = decideRequest(runtime, request);
       const facts = {
         tier: request.tier, accountTier: request.accountTier, programme: request.programme, accountId: request.accountId, orgId: request.orgId,
-        country: geo.country, claimedCountry: request.claimedCountry, asn: geo.asn, networks: network.kinds, verdict: request.verdict,
+        country: geo.country, claimedCountry: request.claimedCountry, subdivision, claimedSubdivision: null, asn: geo.asn, networks: network.kinds, verdict: request.verdict,
       };
       const flavours = LISTED_FLAVOURS[wire];
       return {

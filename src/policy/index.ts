@@ -5,6 +5,7 @@ export { parsePolicyText, loadPolicyFile, compilePolicy, PolicyFileError } from 
 export { PolicyStore } from './policy-store.ts';
 export { writtenCapabilities, type Capabilities } from './capabilities.ts';
 export { loadGeoIndex, GeoIndex, IpDatabaseError } from './geo.ts';
+export { loadSubdivisions, SubdivisionIndex, SUBDIVISION_CODE, type SubdivisionDataVersion } from './subdivisions.ts';
 export { parseIp, parseCidr } from './ip.ts';
 export { NetworkClassifier, NetworkListError, loadHostingList, loadTorExits, loadVpnRanges, loadNetworkLists, type NetworkListsVersion } from './networks.ts';
 export { loadSanctions, SanctionsIndex, SanctionsListError, entryDigest, type SanctionsVersion } from './sanctions.ts';

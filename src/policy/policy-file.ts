@@ -15,12 +15,16 @@ import {
   openCapabilities, overlayCapabilities, restrictCapabilities, globMatch as globLike,
   type Capabilities, type CapabilitiesPatch,
 } from './capabilities.ts';
+import { SUBDIVISION_CODE } from './subdivisions.ts';
 
 export const NETWORK_KINDS = ['hosting', 'vpn', 'tor'] as const;
 export type NetworkKind = (typeof NETWORK_KINDS)[number];
 
 const Country = z.string().regex(/^[A-Z]{2}$/, 'a country is an ISO 3166-1 alpha-2 code in capitals, e.g. "DE"');
 const CountryOrUnknown = z.union([Country, z.literal('unknown')]);
+const Subdivision = z.string().regex(SUBDIVISION_CODE, 'a subdivision is an ISO 3166-2 code in capitals, e.g. "UA-43"');
+/** A `regions:` member: a country (ISO 3166-1 alpha-2) or a subdivision (ISO 3166-2). */
+const RegionMember = z.string().regex(/^[A-Z]{2}(-[A-Z0-9]{1,3})?$/, 'a region member is an ISO 3166-1 alpha-2 country ("DE") or an ISO 3166-2 subdivision ("UA-43"), in capitals');
 const Tier = z.enum(VERIFICATION_TIERS as [VerificationTier, ...VerificationTier[]]);
 const Prog = z.enum(PROGRAMMES as [Programme, ...Programme[]]);
 const Verdict = z.enum(VERDICT_LEVELS);
@@ -48,9 +52,14 @@ const whenSchema = z.strictObject({
   /** Named country groups from `regions:`. */
   region: oneOrMany(z.string()).optional(),
   region_not: oneOrMany(z.string()).optional(),
+  /** Client IP subdivision (ISO 3166-2, from `policy.geo.subdivision_files`). */
+  subdivision: oneOrMany(Subdivision).optional(),
+  subdivision_not: oneOrMany(Subdivision).optional(),
   /** Country the customer claimed at signup. */
   claimed_country: oneOrMany(CountryOrUnknown).optional(),
   claimed_region: oneOrMany(z.string()).optional(),
+  /** Subdivision the customer claimed at signup (signup screening's `claimed_subdivision`). */
+  claimed_subdivision: oneOrMany(Subdivision).optional(),
   /** Claimed country differs from the IP country (both known). */
   country_mismatch: z.boolean().optional(),
   network: oneOrMany(z.enum(NETWORK_KINDS)).optional(),
@@ -108,7 +117,7 @@ export const policyDocumentSchema = z.strictObject({
   defaults: capabilitiesSchema.default({}),
   tiers: z.partialRecord(Tier, capabilitiesSchema).default({}),
   programmes: z.partialRecord(Prog, capabilitiesSchema).default({}),
-  regions: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'region names are lowercase letters, digits, "_" or "-"'), z.array(Country).min(1)).default({}),
+  regions: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'region names are lowercase letters, digits, "_" or "-"'), z.array(RegionMember).min(1)).default({}),
   verdicts: z.partialRecord(Verdict, verdictActionSchema).default({}),
   rules: z.array(ruleSchema).default([]),
 });
@@ -146,6 +155,10 @@ export interface RequestFacts {
   /** IP country, ISO alpha-2, or null when unknown. */
   country: string | null;
   claimedCountry: string | null;
+  /** IP subdivision, ISO 3166-2, or null when the subdivision data has none for the address (or there is no data). */
+  subdivision?: string | null;
+  /** Subdivision the customer claimed, ISO 3166-2, or null (identity keeps none: signup screening only). */
+  claimedSubdivision?: string | null;
   asn: number | null;
   networks: readonly NetworkKind[];
   verdict: VerdictLevel;
@@ -245,13 +258,83 @@ function crossCheck(doc: PolicyDocument): { path: string; message: string }[] {
   return problems;
 }
 
-/** Read, validate and compile a policy file. Throws PolicyFileError; never returns a partial policy. */
-export function loadPolicyFile(path: string): CompiledPolicy {
+/**
+ * What the policy knows of the subdivision data behind the `subdivision` conditions (and regions
+ * with ISO 3166-2 members): given by the runtime from `policy.geo.*`.
+ */
+export interface PolicyGeoContext {
+  /** The configured subdivision data (`policy.geo.subdivision_files`), or null: none. */
+  subdivisionData: { covers(country: string): boolean; digest: string } | null;
+  /** Refuse a policy whose IP conditions name a subdivision of a country the data does not cover. */
+  requireSubdivisionData: boolean;
+  /**
+   * A client in a subdivision's country whose subdivision is unknown (no range in the data, or no
+   * data): `inside` counts it as possibly in the named subdivisions (a deny rule refuses it: fail
+   * closed), `outside` as not in them (fail open).
+   */
+  unknownSubdivision: 'inside' | 'outside';
+}
+
+/** Structure only (`warden policy check` without a configuration): no subdivision data, none required, unknown counted inside. */
+export const NO_GEO_CONTEXT: PolicyGeoContext = { subdivisionData: null, requireSubdivisionData: false, unknownSubdivision: 'inside' };
+
+/** The subdivisions each rule's IP conditions name (`subdivision`, `subdivision_not`, and ISO 3166-2 members of its `region`, `region_not` groups), by rule path. */
+export function ipSubdivisionsNamed(doc: PolicyDocument): Array<{ path: string; rule: string; subdivisions: string[] }> {
+  const out: Array<{ path: string; rule: string; subdivisions: string[] }> = [];
+  doc.rules.forEach((rule, i) => {
+    const named = new Set<string>([...(rule.when.subdivision ?? []), ...(rule.when.subdivision_not ?? [])]);
+    for (const g of [...(rule.when.region ?? []), ...(rule.when.region_not ?? [])]) for (const m of doc.regions[g] ?? []) if (m.includes('-')) named.add(m);
+    if (named.size > 0) out.push({ path: `rules.${i}.when`, rule: rule.id, subdivisions: [...named].sort() });
+  });
+  return out;
+}
+
+/** The rules whose claimed conditions name subdivisions (`claimed_subdivision`, ISO 3166-2 members of a `claimed_region` group). */
+export function claimedSubdivisionRules(doc: PolicyDocument): Array<{ path: string; rule: string; countries: string[] }> {
+  const out: Array<{ path: string; rule: string; countries: string[] }> = [];
+  doc.rules.forEach((rule, i) => {
+    const named = [...(rule.when.claimed_subdivision ?? []), ...(rule.when.claimed_region ?? []).flatMap((g) => doc.regions[g] ?? []).filter((m) => m.includes('-'))];
+    if (named.length > 0) out.push({ path: `rules.${i}.when`, rule: rule.id, countries: [...new Set(named.map((m) => m.slice(0, 2)))].sort() });
+  });
+  return out;
+}
+
+/**
+ * The subdivisions named by IP conditions whose country the subdivision data does not cover, as
+ * policy problems (a subdivision rule the data cannot decide would otherwise match every client of
+ * the country, or none, depending on `unknown_subdivision`, without anyone having chosen it).
+ */
+export function uncoveredSubdivisions(doc: PolicyDocument, geo: PolicyGeoContext): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  for (const { path, rule, subdivisions } of ipSubdivisionsNamed(doc)) {
+    const missing = subdivisions.filter((s) => !geo.subdivisionData?.covers(s.slice(0, 2)));
+    if (missing.length === 0) continue;
+    problems.push({
+      path,
+      message: geo.subdivisionData
+        ? `rule "${rule}" names ${missing.join(', ')}, and the subdivision data (policy.geo.subdivision_files, digest ${geo.subdivisionData.digest.slice(0, 12)}) has no range for ${[...new Set(missing.map((m) => m.slice(0, 2)))].join(', ')}: add data covering it, or set policy.geo.require_subdivision_data: false to let policy.geo.unknown_subdivision decide`
+        : `rule "${rule}" names ${missing.join(', ')}, and no subdivision data is configured (policy.geo.subdivision_files), so the client's subdivision cannot be known: configure it, or set policy.geo.require_subdivision_data: false to let policy.geo.unknown_subdivision (${geo.unknownSubdivision}) decide for every client of ${[...new Set(missing.map((m) => m.slice(0, 2)))].join(', ')}`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * Read, validate and compile a policy file. Throws PolicyFileError; never returns a partial policy.
+ * With a geo context that requires subdivision data, a rule naming a subdivision the data cannot
+ * decide is a problem too.
+ */
+export function loadPolicyFile(path: string, geo: PolicyGeoContext = NO_GEO_CONTEXT): CompiledPolicy {
   let text: string;
   try { text = readFileSync(path, 'utf8'); } catch (err) {
     throw new PolicyFileError(path, [{ path: '', message: `cannot read: ${(err as Error).message}` }]);
   }
-  return compilePolicy(parsePolicyText(text, path), path, text);
+  const doc = parsePolicyText(text, path);
+  if (geo.requireSubdivisionData) {
+    const problems = uncoveredSubdivisions(doc, geo);
+    if (problems.length > 0) throw new PolicyFileError(path, problems);
+  }
+  return compilePolicy(doc, path, text, geo);
 }
 
 type Predicate = (f: RequestFacts) => boolean;
@@ -260,10 +343,12 @@ interface CompiledRule {
   rule: Rule;
   test: Predicate;
   tag: string;
+  /** What the rule read of subdivisions, for the decision's explanation (null: it reads none). */
+  subdivisionNote: ((f: RequestFacts) => string[]) | null;
 }
 
 /** Compile a validated document. */
-export function compilePolicy(doc: PolicyDocument, source: string, text = ''): CompiledPolicy {
+export function compilePolicy(doc: PolicyDocument, source: string, text = '', geo: PolicyGeoContext = NO_GEO_CONTEXT): CompiledPolicy {
   // Base capabilities per tier x programme are computed once: defaults, then tier, then programme.
   const base = new Map<string, Capabilities>();
   for (const tier of VERIFICATION_TIERS) {
@@ -276,7 +361,12 @@ export function compilePolicy(doc: PolicyDocument, source: string, text = ''): C
       base.set(`${tier}/${prog}`, caps);
     }
   }
-  const rules: CompiledRule[] = doc.rules.map((rule) => ({ rule, test: compileWhen(rule.when, doc.regions), tag: `rule:${rule.id}` }));
+  const unknownInside = geo.unknownSubdivision === 'inside';
+  const dataTag = geo.subdivisionData ? `data:${geo.subdivisionData.digest.slice(0, 12)}` : 'data:none';
+  const rules: CompiledRule[] = doc.rules.map((rule) => ({
+    rule, test: compileWhen(rule.when, doc.regions, unknownInside), tag: `rule:${rule.id}`,
+    subdivisionNote: subdivisionNoteOf(rule.when, doc.regions, geo.unknownSubdivision, dataTag),
+  }));
   const verdictEntries = VERDICT_LEVELS.map((level) => doc.verdicts[level] ?? null);
   const messages = doc.messages;
 
@@ -317,9 +407,10 @@ export function compilePolicy(doc: PolicyDocument, source: string, text = ''): C
         matched.push(`verdict:${facts.verdict}`);
         return narrowing.decision(matched, refusal);
       }
-      for (const { rule, test, tag } of rules) {
+      for (const { rule, test, tag, subdivisionNote } of rules) {
         if (!test(facts)) continue;
         matched.push(tag);
+        if (subdivisionNote) matched.push(...subdivisionNote(facts));
         if (rule.action === 'allow') break;
         if (rule.action === 'restrict') { narrowing.apply(rule.capabilities as CapabilitiesPatch, tag, rule.disclose ?? true, rule.on_shape === 'refuse'); continue; }
         return narrowing.decision(matched, refusalFor(rule.action, rule.code, tag, rule.message));
@@ -372,16 +463,75 @@ class Narrowing {
   }
 }
 
-function compileWhen(when: When, regions: Record<string, string[]>): Predicate {
+/**
+ * Whether a place is in one of `codes` (ISO 3166-2): true or false, or null when not even its
+ * country is known. A place in a subdivision's country whose subdivision is unknown is in them
+ * when `unknownInside` (fail closed), else not.
+ */
+type SubdivisionTest = (subdivision: string | null, country: string | null) => boolean | null;
+function subdivisionTest(codes: Iterable<string>, unknownInside: boolean): SubdivisionTest {
+  const s = new Set(codes);
+  const countries = new Set([...s].map((c) => c.slice(0, 2)));
+  return (sub, country) => {
+    if (sub !== null) return s.has(sub);
+    if (country === null) return null;
+    return countries.has(country) ? unknownInside : false;
+  };
+}
+
+/**
+ * The explanation tags of a rule that reads subdivisions, added after `rule:<id>` when it matches:
+ * `subdivision:UA-43@data:<digest>` (the client's, from the data), or
+ * `subdivision:unknown(UA)->inside@data:<digest>` (counted by `unknown_subdivision`); the same with
+ * `claimed_subdivision:` for the customer's claim.
+ */
+function subdivisionNoteOf(when: When, regions: Record<string, string[]>, unknown: 'inside' | 'outside', dataTag: string): ((f: RequestFacts) => string[]) | null {
+  const members = (names: string[] | undefined) => (names ?? []).flatMap((n) => regions[n] ?? []).filter((m) => m.includes('-'));
+  const ip = [...(when.subdivision ?? []), ...(when.subdivision_not ?? []), ...members(when.region), ...members(when.region_not)];
+  const claimed = [...(when.claimed_subdivision ?? []), ...members(when.claimed_region)];
+  if (ip.length === 0 && claimed.length === 0) return null;
+  const ipCountries = new Set(ip.map((c) => c.slice(0, 2)));
+  const claimedCountries = new Set(claimed.map((c) => c.slice(0, 2)));
+  return (f) => {
+    const out: string[] = [];
+    if (ip.length > 0) {
+      if (f.subdivision != null) out.push(`subdivision:${f.subdivision}@${dataTag}`);
+      else if (f.country !== null && ipCountries.has(f.country)) out.push(`subdivision:unknown(${f.country})->${unknown}@${dataTag}`);
+    }
+    if (claimed.length > 0) {
+      if (f.claimedSubdivision != null) out.push(`claimed_subdivision:${f.claimedSubdivision}`);
+      else if (f.claimedCountry !== null && claimedCountries.has(f.claimedCountry)) out.push(`claimed_subdivision:unknown(${f.claimedCountry})->${unknown}`);
+    }
+    return out;
+  };
+}
+
+function compileWhen(when: When, regions: Record<string, string[]>, unknownInside: boolean): Predicate {
   const tests: Predicate[] = [];
   const countryKey = (c: string | null) => c ?? 'unknown';
-  const regionSet = (names: string[]) => new Set(names.flatMap((n) => regions[n] ?? []));
+  // A named group's countries, and its subdivisions (members with a hyphen).
+  const regionSet = (names: string[]) => new Set(names.flatMap((n) => regions[n] ?? []).filter((m) => !m.includes('-')));
+  const regionSubs = (names: string[]) => names.flatMap((n) => regions[n] ?? []).filter((m) => m.includes('-'));
+  const inRegion = (names: string[]): ((country: string | null, sub: string | null) => boolean | null) => {
+    const s = regionSet(names);
+    const subs = regionSubs(names);
+    const t = subs.length > 0 ? subdivisionTest(subs, unknownInside) : null;
+    // In: by its country, or by its subdivision; out: its country known and neither; else unknown.
+    return (country, sub) => {
+      if (country !== null && s.has(country)) return true;
+      if (t && t(sub, country) === true) return true;
+      return country === null ? null : false;
+    };
+  };
   if (when.country) { const s = new Set<string>(when.country); tests.push((f) => s.has(countryKey(f.country))); }
   if (when.country_not) { const s = new Set<string>(when.country_not); tests.push((f) => !s.has(countryKey(f.country))); }
-  if (when.region) { const s = regionSet(when.region); tests.push((f) => f.country !== null && s.has(f.country)); }
-  if (when.region_not) { const s = regionSet(when.region_not); tests.push((f) => f.country !== null && !s.has(f.country)); }
+  if (when.region) { const t = inRegion(when.region); tests.push((f) => t(f.country, f.subdivision ?? null) === true); }
+  if (when.region_not) { const t = inRegion(when.region_not); tests.push((f) => t(f.country, f.subdivision ?? null) === false); }
+  if (when.subdivision) { const t = subdivisionTest(when.subdivision, unknownInside); tests.push((f) => t(f.subdivision ?? null, f.country) === true); }
+  if (when.subdivision_not) { const t = subdivisionTest(when.subdivision_not, unknownInside); tests.push((f) => t(f.subdivision ?? null, f.country) === false); }
   if (when.claimed_country) { const s = new Set<string>(when.claimed_country); tests.push((f) => s.has(countryKey(f.claimedCountry))); }
-  if (when.claimed_region) { const s = regionSet(when.claimed_region); tests.push((f) => f.claimedCountry !== null && s.has(f.claimedCountry)); }
+  if (when.claimed_region) { const t = inRegion(when.claimed_region); tests.push((f) => t(f.claimedCountry, f.claimedSubdivision ?? null) === true); }
+  if (when.claimed_subdivision) { const t = subdivisionTest(when.claimed_subdivision, unknownInside); tests.push((f) => t(f.claimedSubdivision ?? null, f.claimedCountry) === true); }
   if (when.country_mismatch !== undefined) {
     const want = when.country_mismatch;
     tests.push((f) => f.country !== null && f.claimedCountry !== null && (f.country !== f.claimedCountry) === want);

@@ -5,7 +5,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { loadPolicyFile, PolicyFileError, type CompiledPolicy } from './policy-file.ts';
+import { claimedSubdivisionRules, loadPolicyFile, NO_GEO_CONTEXT, PolicyFileError, uncoveredSubdivisions, type CompiledPolicy, type PolicyGeoContext } from './policy-file.ts';
 
 export interface PolicyLogger {
   info(obj: object, msg: string): void;
@@ -20,6 +20,8 @@ export interface PolicyStoreOptions {
   /** Quiet period after the last change before reloading, ms. */
   debounceMs?: number;
   log?: PolicyLogger;
+  /** The subdivision data the policy decides with, and what it does without it (default: none, none required). */
+  geo?: PolicyGeoContext;
   /** Called after every reload attempt (tests, metrics). */
   onReload?: (result: { ok: true; policy: CompiledPolicy } | { ok: false; error: PolicyFileError }) => void;
 }
@@ -39,7 +41,8 @@ export class PolicyStore {
   constructor(path: string, opts: PolicyStoreOptions = {}) {
     this.path = resolve(path);
     this.opts = opts;
-    this.policy = loadPolicyFile(this.path);
+    this.policy = loadPolicyFile(this.path, opts.geo ?? NO_GEO_CONTEXT);
+    this.warnUncovered();
     if (opts.watch) this.startWatching();
   }
 
@@ -48,11 +51,12 @@ export class PolicyStore {
   /** Re-read the file now. Returns true when the new policy is in force. */
   reload(): boolean {
     try {
-      const next = loadPolicyFile(this.path);
+      const next = loadPolicyFile(this.path, this.opts.geo ?? NO_GEO_CONTEXT);
       const changed = next.digest !== this.policy.digest;
       this.policy = next;
       this.lastError = null;
       this.reloads++;
+      this.warnUncovered();
       if (changed) this.opts.log?.info({ policy: this.path, digest: next.digest.slice(0, 12) }, 'policy reloaded');
       this.opts.onReload?.({ ok: true, policy: next });
       return true;
@@ -62,6 +66,25 @@ export class PolicyStore {
       this.opts.log?.error({ policy: this.path, problems: error.problems }, 'policy reload rejected; previous policy stays in force');
       this.opts.onReload?.({ ok: false, error });
       return false;
+    }
+  }
+
+  /**
+   * With `require_subdivision_data: false`, a rule naming a subdivision the data cannot decide is
+   * accepted, and said at every load: `unknown_subdivision` decides for every client of its country.
+   */
+  private warnUncovered(): void {
+    const geo = this.opts.geo;
+    if (!geo || !this.opts.log) return;
+    // Identity keeps no claimed subdivision: at the gateway every account's is unknown.
+    if (geo.unknownSubdivision === 'inside') {
+      for (const r of claimedSubdivisionRules(this.policy.document)) {
+        (this.opts.log.warn ?? this.opts.log.error).call(this.opts.log, { policy: this.path, path: r.path }, `WARNING: rule "${r.rule}" reads a claimed subdivision, which accounts do not record: with policy.geo.unknown_subdivision inside it matches every account that declared ${r.countries.join(', ')} (signup screening passes claimed_subdivision)`);
+      }
+    }
+    if (geo.requireSubdivisionData) return;
+    for (const p of uncoveredSubdivisions(this.policy.document, geo)) {
+      (this.opts.log.warn ?? this.opts.log.error).call(this.opts.log, { policy: this.path, path: p.path, unknown_subdivision: geo.unknownSubdivision }, `WARNING: ${p.message.replace(/: (configure it|add data covering it), or set policy\.geo\.require_subdivision_data: false.*$/, '')}; policy.geo.unknown_subdivision (${geo.unknownSubdivision}) decides for every client of that country`);
     }
   }
 

@@ -15,6 +15,7 @@ import { NetworkListError } from './networks.ts';
 import type { PolicyRuntime } from './hooks.ts';
 import { entryDigest, type SanctionsIndex, type SanctionsVersion } from './sanctions.ts';
 import { parseIp } from './ip.ts';
+import { SUBDIVISION_CODE } from './subdivisions.ts';
 
 export interface SignupScreeningFacts {
   email?: string | null;
@@ -24,6 +25,8 @@ export interface SignupScreeningFacts {
   signup_ip?: string | null;
   /** ISO 3166-1 alpha-2. */
   claimed_country?: string | null;
+  /** ISO 3166-2 (`UA-43`): the region the customer declared, for the policy's `claimed_subdivision` / `claimed_region` rules. Its country is the claimed country when none is given. */
+  claimed_subdivision?: string | null;
 }
 
 /** A fact given to screening that cannot be screened (a signup IP that is not an IP address). */
@@ -44,7 +47,7 @@ export interface ScreeningFinding {
 export interface ScreeningResult {
   decision: 'allow' | 'review' | 'block';
   findings: ScreeningFinding[];
-  ip: { country: string | null; asn: number | null; asn_name: string | null; networks: string[] } | null;
+  ip: { country: string | null; subdivision?: string | null; asn: number | null; asn_name: string | null; networks: string[] } | null;
   /** The denied-party lists the names were screened against (null: none configured). */
   lists: { digest: string; loaded_at: string } | null;
 }
@@ -90,7 +93,7 @@ export class DisposableDomains {
 }
 
 export interface SignupScreenerDeps {
-  runtime: Pick<PolicyRuntime, 'geo' | 'networks' | 'store'>;
+  runtime: Pick<PolicyRuntime, 'geo' | 'networks' | 'store'> & { subdivisions?: PolicyRuntime['subdivisions'] };
   disposable: DisposableDomains | null;
   /** The lists in force: a function, since they are reloaded while the screener lives (POST /admin/policy/sanctions/reload, SIGHUP). */
   sanctions: SanctionsIndex | null | (() => SanctionsIndex | null);
@@ -115,6 +118,10 @@ export class SignupScreener {
   screen(facts: SignupScreeningFacts): ScreeningResult {
     const parsed = facts.signup_ip != null ? parseIp(facts.signup_ip) : null;
     if (facts.signup_ip != null && !parsed) throw new ScreeningInputError('signup_ip', `signup_ip "${facts.signup_ip}" is not an IP address`);
+    const claimedSubdivision = facts.claimed_subdivision?.toUpperCase() ?? null;
+    if (claimedSubdivision !== null && !SUBDIVISION_CODE.test(claimedSubdivision)) throw new ScreeningInputError('claimed_subdivision', `claimed_subdivision "${facts.claimed_subdivision}" is not an ISO 3166-2 code such as "UA-43"`);
+    const claimedCountry = facts.claimed_country?.toUpperCase() ?? claimedSubdivision?.slice(0, 2) ?? null;
+    if (claimedSubdivision !== null && claimedCountry !== claimedSubdivision.slice(0, 2)) throw new ScreeningInputError('claimed_subdivision', `claimed_subdivision ${claimedSubdivision} is not in the claimed country ${claimedCountry}`);
     const findings: ScreeningFinding[] = [];
     const { disposable, runtime } = this.deps;
     const sanctions = typeof this.deps.sanctions === 'function' ? this.deps.sanctions() : this.deps.sanctions;
@@ -151,8 +158,9 @@ export class SignupScreener {
       const g = runtime.geo ? runtime.geo.lookupParsed(parsed) : { country: null, asn: null, asnName: null };
       const net = runtime.networks.classify(parsed, g.asn, g.asnName);
       ip = { country: g.country, asn: g.asn, asn_name: g.asnName, networks: net.kinds };
+      if (runtime.subdivisions) ip.subdivision = runtime.subdivisions.lookupParsed(parsed);
       if (net.kinds.length > 0) findings.push({ check: 'network', severity: 'info', explanation: `The signup IP is on a ${net.kinds.join('/')} network (${net.reasons.join('; ')}).`, detail: { reasons: net.reasons } });
-      const claimed = facts.claimed_country?.toUpperCase() ?? null;
+      const claimed = claimedCountry;
       if (g.country && claimed && g.country !== claimed) {
         findings.push({ check: 'country_mismatch', severity: 'info', explanation: `The claimed country ${claimed} differs from the signup IP's country ${g.country}.`, detail: { claimed, ip_country: g.country } });
       }
@@ -161,15 +169,18 @@ export class SignupScreener {
     // The policy's own rules decide what a region or network means.
     const decision = runtime.store.current.evaluate({
       tier: 'unverified', accountTier: 'unverified', programme: 'none', accountId: null, orgId: null, model: '', flavour: 'openai.chat',
-      country: ip?.country ?? null, claimedCountry: facts.claimed_country?.toUpperCase() ?? null, asn: ip?.asn ?? null,
+      country: ip?.country ?? null, claimedCountry, subdivision: ip?.subdivision ?? null, claimedSubdivision, asn: ip?.asn ?? null,
       networks: (ip?.networks ?? []) as ('hosting' | 'vpn' | 'tor')[], verdict: 'none',
     });
     if (decision.refusal) {
+      // What the refusing rule read of subdivisions (the tags right after it): `subdivision:UA-43@data:…`, `claimed_subdivision:unknown(UA)->inside`.
+      const at = decision.matched.indexOf(decision.refusal.source);
+      const subdivisionsRead = at < 0 ? [] : decision.matched.slice(at + 1).filter((m) => m.startsWith('subdivision:') || m.startsWith('claimed_subdivision:'));
       const block = decision.refusal.kind === 'region_blocked';
       findings.push({
         check: 'region', severity: block ? 'block' : 'review',
-        explanation: `Policy ${decision.refusal.source} would ${block ? 'refuse this customer\'s region' : `require "${decision.refusal.kind}" for requests from here at the unverified tier`}: ${decision.refusal.message}`,
-        detail: { rule: decision.refusal.source, kind: decision.refusal.kind },
+        explanation: `Policy ${decision.refusal.source} would ${block ? 'refuse this customer\'s region' : `require "${decision.refusal.kind}" for requests from here at the unverified tier`}${subdivisionsRead.length > 0 ? ` (${subdivisionsRead.join(', ')})` : ''}: ${decision.refusal.message}`,
+        detail: { rule: decision.refusal.source, kind: decision.refusal.kind, ...(subdivisionsRead.length > 0 ? { subdivisions: subdivisionsRead } : {}) },
       });
     }
 

@@ -14,6 +14,7 @@ import { authenticateRequest } from './admission.ts';
 import { eventUserAgent, recordRejectedRequest } from './interaction-record.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 import { peerAddress, rawClientAddress } from './client-address.ts';
+import { dropUnreadBody } from './unread-body.ts';
 
 /** How much of an unparsed request is looked at for its request line and a few headers, bytes. */
 const SCAN_BYTES = 64 * 1024;
@@ -106,7 +107,10 @@ export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: 
   const werr = new WardenError('WARDEN_SHUTTING_DOWN', 'The gateway is shutting down; send the request again.', { headers: { 'retry-after': '1' } });
   const url = req.url ?? '/';
   const body = JSON.stringify(renderErrorBody(werr, wireOf({ url, headers: req.headers }), id));
-  req.resume();
+  // Answered from its headers: a body still arriving (a long prompt on a slow link) is read and
+  // discarded after the answer, the connection half-closed, so that the client reads this 503
+  // rather than the reset (`write EPIPE`) Node's immediate close would give it while it still sends.
+  dropUnreadBody(req, res, 0);
   res.writeHead(503, { ...requestIdHeaders(id), ...werr.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
   res.end(body);
   const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[url.split('?')[0]] : undefined;

@@ -166,8 +166,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       // Load balancers first see the node not ready, for `shutdown_delay_ms`, while it still serves.
+      // Meanwhile no connection is kept for later: each answer (those under way included) closes
+      // its connection, and connections idle now are closed at once, so that clients and load
+      // balancers holding them open their next ones elsewhere rather than reuse this node's until
+      // it stops (and have a request reset as it does).
       draining = true;
-      if (config.server.shutdown_delay_ms > 0) await new Promise((r) => setTimeout(r, config.server.shutdown_delay_ms));
+      const delay = config.server.shutdown_delay_ms;
+      if (delay > 0) {
+        traffic.closeConnectionsAfterAnswers();
+        const delayed = new Promise((r) => setTimeout(r, delay));
+        await closeIdleConnections(app.server, Math.min(SHED_SETTLE_MS, delay));
+        await delayed;
+      }
       // Requests under way get `shutdown_timeout_ms` to end; then they are ended (an in-stream error
       // for a stream), and connections still open a few seconds later are closed.
       const waited = config.server.shutdown_timeout_ms;
@@ -213,6 +223,17 @@ const SHED_GRACE_MS = 1000;
 const SHED_SETTLE_MS = 50;
 
 /**
+ * Close the connections idle now (a kept-alive connection between requests), after `settleMs` and
+ * a turn of the event loop's poll phase: a request a client wrote on one just before is read
+ * meanwhile, and its connection is then busy (answered, with `connection: close`), not reset.
+ */
+async function closeIdleConnections(server: import('node:http').Server, settleMs: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  await new Promise((r) => setImmediate(r));
+  server.closeIdleConnections();
+}
+
+/**
  * Wait until every open connection has a request under way (the idle ones closed by the clients
  * or by the 503 answered on them), or SHED_GRACE_MS. Idle connections are given SHED_SETTLE_MS at
  * least: a request written just before the shutdown began is read and answered meanwhile.
@@ -235,6 +256,8 @@ async function shedIdleConnections(server: import('node:http').Server, traffic: 
   const until = performance.now() + graceMs;
   await new Promise((r) => setTimeout(r, Math.min(SHED_SETTLE_MS, graceMs)));
   while (performance.now() < until && (await open()) > traffic.active) await new Promise((r) => setTimeout(r, 25));
+  // A poll phase before the idle connections are closed: a request already in this node's buffers is read (and refused), not reset.
+  await new Promise((r) => setImmediate(r));
 }
 
 /** After the shutdown's deadline ended the answers under way: how long their ends may take before the connections are closed, ms. */

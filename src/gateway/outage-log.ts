@@ -23,12 +23,13 @@ export class OutageLog<T> {
   /**
    * A failure: starts an outage (its state from `start`) unless one is under way, and writes its
    * start line (`say`, given the shorter outages not logged since the last line) once it is due.
-   * Returns the outage's state.
+   * Returns the outage's state. `hold`: not said yet even if due (what caused it is not known yet:
+   * the next failure says it).
    */
-  failed(start: () => T, say: (state: T, shorterNotLogged: number) => void): T {
+  failed(start: () => T, say: (state: T, shorterNotLogged: number) => void, hold = false): T {
     const now = this.clockMs();
     const o = this.outage ??= { since: now, logged: false, state: start() };
-    if (!o.logged && (now - this.lastRecoveryAt >= FLAP_QUIET_MS || now - o.since >= FLAP_MIN_MS)) {
+    if (!o.logged && !hold && (now - this.lastRecoveryAt >= FLAP_QUIET_MS || now - o.since >= FLAP_MIN_MS)) {
       o.logged = true;
       const flaps = this.flaps;
       this.flaps = 0;

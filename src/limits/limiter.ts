@@ -31,7 +31,7 @@ export interface LimiterOptions {
   clockUs?: () => number;
   /** Where the shared backend's outages are reported: one line when it stops answering, one when it answers again. */
   /** Operator log; `meta` gives the line's level and a stable code for a structured logger. */
-  log?: (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
+  log?: (line: string, meta?: LimitsLogMeta) => void;
 }
 
 /** What the limiter does while the shared backend is unreachable, per `on_backend_failure`, for the log. */
@@ -62,6 +62,9 @@ export interface LimitRequest extends LimitSubjects {
 }
 
 /** The shared backend did not connect within the time `Limiter.ready` waits. */
+/** What a limits log line carries besides its text: its level, stable code and, for Redis's outages, which Redis, since when and the error. */
+export interface LimitsLogMeta { level: 'info' | 'warn' | 'error'; code: string; fields?: Record<string, unknown> }
+
 export class LimitsBackendUnreachable extends Error {
   constructor(readonly url: string, readonly setting: string, timeoutMs: number) {
     super(`Redis at ${urlForLog(url)} (${setting}) not reachable within ${timeoutMs} ms`);
@@ -139,8 +142,8 @@ export class Limiter {
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
   /** The shared backend's outages (a flapping one damped): how many decisions each took without it. */
-  private readonly outages = new OutageLog<{ decisions: number }>();
-  private readonly log: (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
+  private readonly outages = new OutageLog<{ decisions: number; redis: string | null }>();
+  private readonly log: (line: string, meta?: LimitsLogMeta) => void;
   /** Decisions in a row that Redis did not answer within the command timeout (reset by any answer). */
   private slowInARow = 0;
   /** A PING is asking whether Redis answers at all (after `breaker.failure_threshold` slow decisions). */
@@ -400,15 +403,21 @@ export class Limiter {
   /** The shared backend answered: an outage under way is over, said once with what was decided without it. */
   private backendAnswered(): void {
     this.outages.answered((o, seconds) => this.log(`limits: the shared backend (${this.backend.name}) answers again after ${seconds.toFixed(1)} s; ` +
-      `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again`, { level: 'info', code: 'LIMITS_BACKEND_RECOVERED' }));
+      `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again${o.redis ? ` (Redis at ${o.redis})` : ''}`,
+    { level: 'info', code: 'LIMITS_BACKEND_RECOVERED', fields: { seconds: Math.round(seconds * 10) / 10, decisions: o.decisions, ...(o.redis ? { redis: o.redis } : {}) } }));
   }
+
 
   /** Decide without the shared backend; `outage`: it is down (else only this decision was too slow, see decisionTimedOut). */
   private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number, outage = true): LimitDecision {
     const mode = this.config.on_backend_failure;
     if (outage) {
-      this.outages.failed(() => ({ decisions: 0 }), (_, flaps) => this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})${shorterOutages(flaps)}`,
-        { level: mode === 'closed' ? 'error' : 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' })).decisions++;
+      // A Redis with no connection: what the client met connecting (and since when), rather than
+      // the refusal of the command itself ("Stream isn't writeable ...", "circuit open").
+      const lost = this.backend instanceof RedisBackend ? this.backend.connectionProblem() : null;
+      const redis = this.backend instanceof RedisBackend ? this.backend.target : null;
+      this.outages.failed(() => ({ decisions: 0, redis }), (_, flaps) => this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${lost?.text ?? (redis ? `${why}; Redis at ${redis}` : why)}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})${shorterOutages(flaps)}`,
+        { level: mode === 'closed' ? 'error' : 'warn', code: 'LIMITS_BACKEND_UNREACHABLE', fields: lost ? { redis: lost.redis, since: lost.since, error: lost.error } : { error: why } }), lost ? !lost.causeKnown : false).decisions++;
     } else {
       const current = this.outages.current;
       if (current) current.decisions++;

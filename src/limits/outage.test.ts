@@ -198,6 +198,8 @@ test('a Redis outage is logged once when the node starts deciding on its own, an
     assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
     await stopRedis(redis.server);
     for (let i = 0; i < 6; i++) assert.equal((await limiter.decide(REQUEST)).mode, 'local');
+    // Said once the client's first attempt to reconnect tells why (a moment after the connection closed).
+    for (let i = 0; i < 100 && lines.length === 0; i++) { await limiter.decide(REQUEST); await sleep(20); }
     assert.equal(lines.length, 1, `one line for the outage, not one per decision: ${lines.join(' | ')}`);
     assert.match(lines[0], /limits: the shared backend \(redis\) is unreachable .*deciding on this node's own counters \(limits hold per node\)/);
     await redis.restart();
@@ -205,6 +207,33 @@ test('a Redis outage is logged once when the node starts deciding on its own, an
     assert.equal(lines.length, 2, lines.join(' | '));
     assert.match(lines[1], /limits: the shared backend \(redis\) answers again after [\d.]+ s; \d+ decisions were taken on this node's own counters meanwhile/);
     assert.ok(Number(/; (\d+) decisions/.exec(lines[1])![1]) >= 6, lines[1]);
+  } finally {
+    await redis.close();
+  }
+});
+
+test('a Redis outage\'s line says which Redis, since when, and the connection error, not the client\'s refusal of the command', async () => {
+  const lines: { line: string; fields?: Record<string, unknown> }[] = [];
+  const redis = await limiterOnPrivateRedis('local', { log: (line, meta) => lines.push({ line, fields: meta?.fields }) });
+  const { limiter, port } = redis;
+  try {
+    assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
+    const before = new Date().toISOString();
+    await stopRedis(redis.server);
+    for (let i = 0; i < 150 && lines.length === 0; i++) { assert.notEqual((await limiter.decide(REQUEST)).mode, 'backend'); await sleep(20); }
+    assert.equal(lines.length, 1, 'the outage is logged');
+    const { line, fields } = lines[0];
+    assert.doesNotMatch(line, /enableOfflineQueue|Stream isn't writeable/, `the client's refusal of each command is not the cause: ${line}`);
+    assert.match(line, new RegExp(`no connection to Redis at 127\\.0\\.0\\.1:${port} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`), `which Redis, since when, and the error connecting: ${line}`);
+    assert.equal(fields?.redis, `127.0.0.1:${port}`, 'the Redis as a field');
+    assert.match(String(fields?.error), /ECONNREFUSED/, 'the connection error as a field');
+    assert.ok(String(fields?.since) >= before.slice(0, 19), `since the connection was lost: ${fields?.since} (killed after ${before})`);
+    await redis.restart();
+    await untilBackendServes(limiter, 5000);
+    for (let i = 0; i < 5; i++) await limiter.decide(REQUEST);
+    const recovered = lines.filter((l) => /answers again after/.test(l.line));
+    assert.equal(recovered.length, 1, `the recovery is logged once: ${lines.map((l) => l.line).join(' | ')}`);
+    assert.match(recovered[0].line, new RegExp(`\\(Redis at 127\\.0\\.0\\.1:${port}\\)$`), recovered[0].line);
   } finally {
     await redis.close();
   }

@@ -31,6 +31,9 @@ const ioredis = () => requireCjs('ioredis') as typeof import('ioredis');
  */
 const MAX_PENDING_UNDOS = 10_000;
 
+/** How long after a connection closes its outage waits to be logged with the error of the first attempt to reconnect, ms. */
+const CAUSE_WAIT_MS = 1500;
+
 /** Retries of an undo Redis did not answer while connected: from UNDO_RETRY_MIN_MS, doubled up to UNDO_RETRY_MAX_MS. */
 const UNDO_RETRY_MIN_MS = 200;
 const UNDO_RETRY_MAX_MS = 30_000;
@@ -38,6 +41,12 @@ const UNDO_RETRY_MAX_MS = 30_000;
 /** ioredis refused the command while disconnected (no offline queue): it never reached Redis. */
 function neverSent(err: unknown): boolean {
   return err instanceof Error && /enableOfflineQueue/.test(err.message);
+}
+
+/** A connection error as the operator reads it: Node's message (`connect ECONNREFUSED 127.0.0.1:6379`), with its code when the message lacks it. */
+function connectionError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
 }
 
 /** What undoes a decision Redis admitted: each meter refunded what it was charged, the leases released. */
@@ -123,8 +132,13 @@ export class RedisBackend implements LimitsBackend {
       this.ownClient = true;
     }
     const onError = opts.onError;
-    this.client.on('error', (err: Error) => { onError?.(err); });
-    this.client.on('ready', () => this.flushUndos(true));
+    this.client.on('error', (err: Error) => {
+      // The connection's own errors (refused, reset, timed out, name not found), not a command's.
+      if (this.client.status !== 'ready') this.link.error = connectionError(err);
+      onError?.(err);
+    });
+    this.client.on('close', () => { if (this.link.lostAt === null) this.link.lostAt = Date.now(); });
+    this.client.on('ready', () => { this.link = { lostAt: null, error: null, connectedOnce: true }; this.flushUndos(true); });
     this.client.defineCommand('wardenLimitsDecide', { lua: DECIDE_LUA });
     this.client.defineCommand('wardenLimitsSettle', { lua: SETTLE_LUA });
     this.client.defineCommand('wardenLimitsRenew', { lua: RENEW_LUA });
@@ -147,6 +161,36 @@ export class RedisBackend implements LimitsBackend {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The connection's story: since when it is lost (the start, until first connected), and the
+   * error its last attempt to connect met (null: none yet, the connection was only closed).
+   */
+  private link: { lostAt: number | null; error: string | null; connectedOnce: boolean } = { lostAt: Date.now(), error: null, connectedOnce: false };
+
+  /** The Redis this backend uses, as `host:port` (or its socket path): never a password. */
+  get target(): string {
+    const o = this.client.options as { host?: string; port?: number; path?: string | null };
+    return o.path ? o.path : `${o.host ?? 'localhost'}:${o.port ?? 6379}`;
+  }
+
+  /**
+   * Why commands find no connection, for the operator, or null while connected: which Redis,
+   * since when, and what the client met (the error of its last attempt to connect, e.g. `connect
+   * ECONNREFUSED 10.0.0.5:6379`, or the connection closed), not the client's "Stream isn't
+   * writeable" that every command refused meanwhile gets.
+   */
+  connectionProblem(): { text: string; redis: string; since: string; error: string; causeKnown: boolean } | null {
+    const stream = (this.client as unknown as { stream?: { writable?: boolean } }).stream;
+    if (this.client.status === 'ready' && stream?.writable !== false) return null;
+    const lostAt = this.link.lostAt ?? Date.now();
+    const since = new Date(lostAt).toISOString();
+    // A connection just closed: its first reconnection attempt (50 ms on) says why, for a moment.
+    const causeKnown = this.link.error !== null || !this.link.connectedOnce || Date.now() - lostAt >= CAUSE_WAIT_MS;
+    const error = this.link.error ?? (this.link.connectedOnce ? 'the connection was closed (Redis stopped, or the network between)' : 'not connected yet');
+    const lost = this.link.connectedOnce ? 'no connection to Redis' : 'never connected to Redis';
+    return { text: `${lost} at ${this.target} since ${since}: ${error}; reconnecting`, redis: this.target, since, error, causeKnown };
   }
 
   /** Connected now (the client reconnects by itself while it is not). */

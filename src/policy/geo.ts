@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseCsvRecords } from './csv.ts';
+import { defaultGeoCacheDir, readGeoCache, writeGeoCache } from './geo-cache.ts';
 import { decimalToWords, parseCidr, parseIp, parseIPv4, parseIPv6, RangeTable, RangeTableBuilder, type ParsedIp } from './ip.ts';
 
 /** A malformed IP database file, with file and line. */
@@ -34,6 +35,8 @@ export interface GeoStats {
   /** Bytes held by the range tables (typed arrays), excluding the small name tables. */
   tableBytes: number;
   files: string[];
+  /** Read back from the tables kept on disk (src/policy/geo-cache.ts), not parsed from the CSV. */
+  fromCache?: boolean;
 }
 
 /** The loaded tables behind a GeoIndex. */
@@ -130,16 +133,40 @@ const cache = new Map<string, GeoIndex>();
  *
  * @example const geo = loadGeoIndex(); geo.lookup('8.8.8.8') // { country: 'US', asn: 15169, ... }
  */
-export function loadGeoIndex(opts: { countryFiles?: string[]; asnFiles?: string[] } = {}): GeoIndex {
+export function loadGeoIndex(opts: { countryFiles?: string[]; asnFiles?: string[]; cacheDir?: string | null } = {}): GeoIndex {
   const packaged = (opts.countryFiles?.length && opts.asnFiles?.length) ? null : packagedGeoFiles();
   const countryFiles = opts.countryFiles?.length ? opts.countryFiles : packaged!.country;
   const asnFiles = opts.asnFiles?.length ? opts.asnFiles : packaged!.asn;
   const key = JSON.stringify([countryFiles, asnFiles]);
   const hit = cache.get(key);
   if (hit) return hit;
-  const index = new GeoIndex(() => loadGeoTables(countryFiles, asnFiles), { lazy: !opts.countryFiles?.length && !opts.asnFiles?.length });
+  const onlyPackaged = !opts.countryFiles?.length && !opts.asnFiles?.length;
+  // The packaged files (trusted, checked by the tests) are kept parsed on disk; operator files are
+  // parsed, and so checked line by line, at every start.
+  const cacheDir = opts.cacheDir === undefined ? (onlyPackaged ? defaultGeoCacheDir() : null) : opts.cacheDir;
+  const index = new GeoIndex(() => (cacheDir ? loadGeoTablesCached(countryFiles, asnFiles, cacheDir) : loadGeoTables(countryFiles, asnFiles)), { lazy: onlyPackaged });
   cache.set(key, index);
   return index;
+}
+
+/** The tables kept in `cacheDir` for these files, else parsed from them and kept there. */
+export function loadGeoTablesCached(countryFiles: string[], asnFiles: string[], cacheDir: string): GeoTables {
+  const t0 = performance.now();
+  const files = [...countryFiles, ...asnFiles];
+  const kept = readGeoCache(cacheDir, files);
+  if (kept) {
+    return {
+      ...kept,
+      stats: {
+        countryRanges: kept.countries.size, asnRanges: kept.asns.size,
+        overlapsResolved: kept.countries.overlapsResolved + kept.asns.overlapsResolved,
+        loadMs: performance.now() - t0, tableBytes: kept.countries.bytes + kept.asns.bytes, files, fromCache: true,
+      },
+    };
+  }
+  const parsed = loadGeoTables(countryFiles, asnFiles);
+  writeGeoCache(cacheDir, files, parsed);
+  return parsed;
 }
 
 function loadGeoTables(countryFiles: string[], asnFiles: string[]): GeoTables {

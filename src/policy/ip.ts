@@ -222,6 +222,9 @@ export class RangeTable {
     readonly overlapsResolved: number,
   ) {}
 
+  /** Its arrays, in the constructor's order (to keep the table on disk: src/policy/geo-cache.ts). */
+  arrays(): Uint32Array[] { return [this.s4, this.e4, this.val4, this.s6, this.e6, this.val6]; }
+
   get size(): number { return this.s4.length + this.val6.length; }
   get bytes(): number { return this.s4.byteLength + this.e4.byteLength + this.val4.byteLength + this.s6.byteLength + this.e6.byteLength + this.val6.byteLength; }
 

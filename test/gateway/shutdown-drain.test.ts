@@ -4,6 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { startHarness, GOOD_KEY } from '../helpers/gateway.ts';
 import { startRawUpstream } from '../helpers/raw-upstream.ts';
@@ -172,4 +173,92 @@ test('a connection opened ahead and never used (a client\'s pool, a load balance
   // Before, app.close() waited for it until the shutdown deadline and the forced close (17 s).
   assert.ok(Date.now() - started < 10_000, `the gateway closed ${Date.now() - started} ms after the stop began`);
   await h.close().catch(() => { /* the gateway is closed already */ });
+});
+
+/** A POST on a kept-alive `node:http` agent (as SDKs built on it send), its body written `chunk` bytes at a time with a pause: the answer, or the socket error the client saw. */
+function paced(agent: import('node:http').Agent, url: string, body: Buffer, chunk: number, onWritingHeaders?: () => void): Promise<{ status: number; connection: string | undefined; text: string; reused: boolean } | { error: string; reused: boolean }> {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}`, 'content-length': body.length } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text, reused: req.reusedSocket }));
+      res.on('error', (err) => resolve({ error: `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`, reused: req.reusedSocket }));
+    });
+    req.on('error', (err) => resolve({ error: `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`, reused: req.reusedSocket }));
+    onWritingHeaders?.();
+    let at = 0;
+    const next = () => {
+      if (req.destroyed) return;
+      if (at >= body.length) { req.end(); return; }
+      req.write(body.subarray(at, at + chunk));
+      at += chunk;
+      setTimeout(next, 5);
+    };
+    next();
+  });
+}
+
+test('a request whose body is still arriving on a kept-alive connection when the gateway begins closing gets its 503, not a connection reset', async () => {
+  const h = await startHarness({ config: { server: { port: 0, shutdown_delay_ms: 0 } } });
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  open.push({ async close() { agent.destroy(); await h.close().catch(() => { /* closed already */ }); } });
+  const url = `${h.url}/v1/chat/completions`;
+  const small = Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+  const first = await paced(agent, url, small, small.length);
+  assert.ok('status' in first && first.status === 200 && first.connection === 'keep-alive', `the first request is answered and its connection kept: ${JSON.stringify(first)}`);
+  // A long prompt, still being sent when the node is told to stop: the 503 is answered from its
+  // headers, and the connection must stay readable until the client has sent the rest.
+  const big = Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'long prompt '.repeat(400_000) }] }));
+  let closing: Promise<void> | null = null;
+  const second = await paced(agent, url, big, 64 * 1024, () => { closing = h.gateway.close(); });
+  await closing;
+  assert.ok(!('error' in second), `the client got a connection error instead of the answer: ${JSON.stringify(second)}`);
+  assert.equal(second.reused, true, 'sent on the kept-alive connection');
+  assert.equal(second.status, 503);
+  assert.equal(second.connection, 'close', 'told to close the connection');
+  assert.match(second.text, /WARDEN_SHUTTING_DOWN/);
+  const stored: InteractionEvent[] = [];
+  for await (const e of h.store.iterate()) stored.push(e);
+  assert.ok(stored.some((e) => e.response.error_code === 'WARDEN_SHUTTING_DOWN'), 'the refused request is recorded');
+});
+
+test('while the node drains (shutdown_delay_ms) it still serves, answers with connection: close, and closes idle kept-alive connections at once so clients reconnect elsewhere', async () => {
+  const h = await startHarness({ config: { server: { port: 0, shutdown_delay_ms: 3000 } }, mock: { latencyMs: 300 } });
+  open.push({ close: () => h.close().catch(() => { /* closed already */ }) });
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${GOOD_KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  // An idle kept-alive connection, as a client's pool or a load balancer holds.
+  const sock = connect(Number(new URL(h.url).port), '127.0.0.1');
+  let received = '';
+  sock.on('data', (d) => { received += d.toString(); });
+  sock.on('error', () => { /* asserted through its close */ });
+  const idleClosed = new Promise<void>((r) => sock.once('close', () => r()));
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.write(request);
+  for (let i = 0; i < 500 && !/\r\n\r\n\{.*\}$/s.test(received); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(received, /^HTTP\/1\.1 200/, 'the first request is answered');
+  assert.match(received, /connection: keep-alive/i, 'and its connection kept alive');
+  // One request under way when the drain begins.
+  const post = () => fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}` }, body });
+  const underWay = post();
+  for (let i = 0; i < 200 && !(h.gateway.metrics.counts.inflight['openai.chat'] > 0); i++) await new Promise((r) => setTimeout(r, 5));
+  const closing = h.gateway.close();
+  let closed = false;
+  void closing.then(() => { closed = true; });
+  await idleClosed;
+  assert.equal(closed, false, 'the idle connection is closed while the node still drains');
+  // A client reconnecting during the drain (the load balancer has not yet seen /readyz) is still served, once.
+  const during = await post().catch((err: Error) => err);
+  assert.ok(during instanceof Response, `a request during the drain is answered: ${during}`);
+  assert.equal(during.status, 200, 'a request during the drain is served');
+  assert.equal(during.headers.get('connection'), 'close', 'with its connection closed after the answer');
+  await during.text();
+  const answer = await underWay;
+  assert.equal(answer.status, 200, 'the request under way is answered');
+  assert.equal(answer.headers.get('connection'), 'close', 'and its connection closed after it');
+  await answer.text();
+  assert.equal((await fetch(`${h.url}/readyz`)).status, 503, 'not ready while draining');
+  await closing;
 });

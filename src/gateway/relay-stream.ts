@@ -48,17 +48,28 @@ export function streamAnswer(
   reply.hijack();
   run.status = 200;
   res.writeHead(200, mergeHeaders(passHeaders, ctx.responseHeaders, SSE_HEADERS));
-  // The headers go out with the first event (one write instead of two); if the upstream is slow to
-  // send one, they go out on their own shortly after, so the client sees the stream has started.
-  const headerTimer = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, 20);
-  headerTimer.unref();
-
-  const timer = setTimeout(() => {
-    abortRun(run, new WardenError('WARDEN_STREAM_TOO_LONG', `The answer exceeded the maximum stream duration of ${deps.streamMaxDurationMs} ms and was ended.`));
-    // Its end (the error event) must go out within the write timeout, however slowly the client reads.
-    run.watch.endWithin();
-  }, deps.streamMaxDurationMs);
-  timer.unref();
+  // The stream's timers (first-event header flush, duration cap, keep-alive) are armed once what
+  // the upstream has already sent is relayed, and only if the stream is still going then: an
+  // answer that came whole with its head (a fast or cached one) ends without any.
+  let headerTimer: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let keepAlive: StreamKeepAlive | null = null;
+  const startedAt = Date.now();
+  const armTimers = (): void => {
+    // The headers go out with the first event (one write instead of two); if the upstream is slow to
+    // send one, they go out on their own shortly after, so the client sees the stream has started.
+    if (!res.headersSent) {
+      headerTimer = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, 20);
+      headerTimer.unref();
+    }
+    timer = setTimeout(() => {
+      abortRun(run, new WardenError('WARDEN_STREAM_TOO_LONG', `The answer exceeded the maximum stream duration of ${deps.streamMaxDurationMs} ms and was ended.`));
+      // Its end (the error event) must go out within the write timeout, however slowly the client reads.
+      run.watch.endWithin();
+    }, Math.max(1, deps.streamMaxDurationMs - (Date.now() - startedAt)));
+    timer.unref();
+    keepAlive = new StreamKeepAlive(deps.streamKeepaliveMs ?? 0, KEEPALIVE_FRAME[ctx.wire], write, () => waiting);
+  };
 
   // Backpressure: when the client's socket holds more than STREAM_BUFFER_BYTES, the upstream is
   // paused until it drains (or the client goes away, which aborts the call).
@@ -66,13 +77,12 @@ export function streamAnswer(
   const onDrain = () => { waiting = false; call.resume(); };
   const write = (out: Buffer | string): boolean => {
     if (res.destroyed) return false;
-    keepAlive.wrote();
+    keepAlive?.wrote();
     if (res.write(out) || res.writableLength <= STREAM_BUFFER_BYTES) return true;
     if (!waiting) { waiting = true; res.once('drain', onDrain); }
     run.watch.waiting();
     return false;
   };
-  const keepAlive = new StreamKeepAlive(deps.streamKeepaliveMs ?? 0, KEEPALIVE_FRAME[ctx.wire], write, () => waiting);
   /** Forward events; false: pause the upstream. */
   const send = (out: Buffer): boolean => {
     // Time to the answer's first event: keep-alive comments (OpenRouter's come at once) do not count.
@@ -162,10 +172,12 @@ export function streamAnswer(
   }
 
   return new Promise<void>((resolve) => {
+    let isOver = false;
     const over = () => {
-      clearTimeout(timer);
-      clearTimeout(headerTimer);
-      keepAlive.stop();
+      isOver = true;
+      if (timer) clearTimeout(timer);
+      if (headerTimer) clearTimeout(headerTimer);
+      keepAlive?.stop();
       if (waiting) res.off('drain', onDrain);
       resolve();
     };
@@ -217,6 +229,7 @@ export function streamAnswer(
       },
     };
     call.consume(consumer);
+    if (!isOver) armTimers();
   });
 }
 

@@ -110,6 +110,14 @@ const CHAT_SHAPES = [
   'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" \\"to\\" bé 🤔"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
   'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" be"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"}\n\n',
   'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":":"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abcdef"}\n\n',
+  // OpenAI's padding, new for every delta (another envelope, learnt from its first delta): letters
+  // that spell a needle, an escaped quote, fields after it, none.
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":" new"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"Qw"}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":" pad"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"reasoningXY"}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":" ded"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"a\\"b"}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":" out"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"z","usage":{"prompt_tokens":4,"completion_tokens":11}}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":" more"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":""}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":" over"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"y","choices":[{"index":0,"delta":{"content":"X"},"finish_reason":"stop"}],"id":"c2"}\n\n',
   'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" that","reasoning_content":"why"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
   'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" is","tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":"{}"}}]},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
   'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null},{"index":1,"delta":{"content":" other"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',

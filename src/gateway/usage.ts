@@ -53,6 +53,9 @@ export function jsonStringField(json: string, key: string | Needle): string | nu
   return null;
 }
 
+/** Where OpenAI's padding starts in a chunk's tail (`"obfuscation":"` and its random letters). */
+const PADDING_KEY = ',"obfuscation":"';
+
 function unescapeJsonString(raw: string): string {
   try { return JSON.parse(`"${raw}"`) as string; } catch { return raw; }
 }
@@ -143,6 +146,8 @@ export class AnswerMeter {
    */
   private shapeHead: string | null = null;
   private shapeTail = '';
+  /** `shapeTail` up to and including the opening quote of OpenAI's `"obfuscation"` padding, if it has one. */
+  private shapePadHead: string | null = null;
   private shapeReasoning = false;
   // What the last `closingQuote` saw in the string: escapes, and bytes beyond ASCII.
   private textEscaped = false;
@@ -202,6 +207,8 @@ export class AnswerMeter {
   observeSentEvent(data: string, eventName?: string): void {
     const m = this.sent ??= new AnswerMeter(this.flavour);
     if (m.head.length >= HEAD_CHARS || !data || data === '[DONE]') return;
+    // A plain text delta (most of a marked stream) is read without parsing, as the upstream's are.
+    if (m.observeDeltaFast(data, eventName)) return;
     let parsed: unknown;
     try { parsed = JSON.parse(data); } catch { return; }
     if (parsed && typeof parsed === 'object') m.observeEvent(parsed as Json, eventName);
@@ -368,7 +375,7 @@ export class AnswerMeter {
     if (q === -1 || (this.flavour === 'openai.chat' && NEEDLES.content.indexIn(data, q) !== -1)) return false;
     this.countString(data.slice(i + 1, q), reasoning);
     this.shapeHead = data.slice(0, i + 1);
-    this.shapeTail = data.slice(q);
+    this.setShapeTail(data.slice(q));
     this.shapeReasoning = reasoning;
     return true;
   }
@@ -389,10 +396,33 @@ export class AnswerMeter {
   private plainChatTail(s: string, q: number, end: number): boolean {
     const tail = this.shapeTail;
     if (end - q === tail.length && s.substring(q, end) === tail) return true;
+    if (this.paddingOnly(s, q, end)) return true;
     const rest = s.substring(q, end);
     const n = NEEDLES;
     return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1 && n.thinkingKey.indexIn(rest) === -1
       && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1 && !refusalText(rest, n.refusal.indexIn(rest));
+  }
+
+  private setShapeTail(tail: string): void {
+    this.shapeTail = tail;
+    const at = tail.lastIndexOf(PADDING_KEY);
+    this.shapePadHead = at === -1 ? null : tail.slice(0, at + PADDING_KEY.length);
+  }
+
+  /**
+   * Whether a chat delta's end, [q, end) of `s`, is the last plain delta's but for its
+   * `"obfuscation"` padding, which OpenAI draws afresh (random letters, a varying length) for every
+   * delta: the same bytes up to the padding, then a plain string closing the object. Nothing that
+   * the needles look for fits in such a string, so the decision is theirs, without the searches.
+   */
+  private paddingOnly(s: string, q: number, end: number): boolean {
+    const head = this.shapePadHead;
+    if (head === null || end - q <= head.length + 1 || s.charCodeAt(end - 1) !== 125 || !s.startsWith(head, q)) return false;
+    for (let i = q + head.length; i < end - 2; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch === 34 || ch === 92) return false;
+    }
+    return s.charCodeAt(end - 2) === 34;
   }
 
   /**
@@ -472,7 +502,7 @@ export class AnswerMeter {
     // Shapes are learnt from deltas only (Responses events number themselves, so no two share one).
     if (this.flavour !== 'openai.responses') {
       this.shapeHead = c.buf.toString('latin1', ds, start);
-      this.shapeTail = c.buf.toString('latin1', q, end);
+      this.setShapeTail(c.buf.toString('latin1', q, end));
       this.shapeReasoning = reasoning;
     }
     return true;

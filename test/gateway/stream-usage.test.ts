@@ -48,8 +48,9 @@ test('a client that disconnects before message_delta is charged for the text it 
   assert.equal(res.status, 200);
   const reader = res.body!.getReader();
   let received = '';
-  const until = Date.now() + 600;
-  while (Date.now() < until) {
+  // Hang up as soon as a good part has arrived (about 0.3 s at 40 tokens a second), well before the
+  // 0.9 s cap: a fixed read time let a loaded machine reach the cap first.
+  while (countTextTokens(textOf(received)) <= 12) {
     const { value, done } = await reader.read();
     if (done) break;
     received += Buffer.from(value).toString('utf8');

@@ -977,8 +977,11 @@ export class Engine {
         // An item under review is graded on all its criteria before anything else.
         if (c.judge.share > 0 && (lane.judgeLeft > 0 || rng.chance(c.judge.share))) { done++; return engine.judgeHarvest(lane, t); }
         // Graded items, or the two halves of a question/verify split (red-team dress).
-        if (c.dress.grade || c.dress.split > 0) { done++; return engine.dressedItem(lane, t); }
-        const task = done === 0 ? first : pickTask();
+        // (as often as a campaign's own chats: `organic_mix`).
+        const dressed = c.dress.grade || c.dress.split > 0;
+        const dressedChat = dressed && rng.chance(c.organic_mix);
+        if (dressed && !dressedChat) { done++; return engine.dressedItem(lane, t); }
+        const task = dressedChat ? 'chat' : done === 0 ? first : pickTask();
         const model = engine.model(lane, t);
         const p = engine.campaignPrompt(lane, task === 'agentic' ? 'code' : task);
         const organicLooking = task === 'chat' && c.adaptive;

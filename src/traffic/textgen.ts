@@ -501,7 +501,10 @@ const ANSWER_OPENERS: Record<string, string[]> = {
   math: ['To solve this, let\'s restate the problem:', 'Let\'s work through it. The question asks:', 'We are told the following:', 'First, let\'s identify what we know.'],
   code: ['Here\'s an implementation for the task:', 'Sure! Below is a solution to', 'You can do this as follows. The task is to', 'Here is one way to write it:'],
 };
-const ANSWER_STEPS = ['Step 1: write down the quantities given.', 'Step 2: set up the relation between them.', 'Step 3: compute the intermediate value.', 'Step 4: check the result against the conditions.', 'So the final answer follows.', 'def solve(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total', 'This runs in linear time.', 'Edge cases: an empty input returns 0.'];
+const ANSWER_STEPS: Record<string, string[]> = {
+  math: ['Step 1: write down the quantities given.', 'Step 2: set up the relation between them.', 'Step 3: compute the intermediate value.', 'Step 4: check the result against the conditions.', 'So the final answer follows.'],
+  code: ['def solve(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total', 'This runs in linear time.', 'Edge cases: an empty input returns 0.', 'You can test it with a few sample inputs.'],
+};
 
 /**
  * A served answer to an item (its start is what `answer_fp` hashes): an opener and the item's own
@@ -510,6 +513,6 @@ const ANSWER_STEPS = ['Step 1: write down the quantities given.', 'Step 2: set u
 export function answerToItem(question: string, task: 'math' | 'code', rng: Rng): { start: string; rest: string } {
   const head = question.replace(/\s+/g, ' ').trim().split(' ').slice(0, 16).join(' ');
   let rest = '';
-  for (let k = 0, n = rng.intIn(3, 7); k < n; k++) rest += `\n${rng.pick(ANSWER_STEPS)}`;
+  for (let k = 0, n = rng.intIn(3, 7); k < n; k++) rest += `\n${rng.pick(ANSWER_STEPS[task])}`;
   return { start: `${rng.pick(ANSWER_OPENERS[task])} ${head}`, rest };
 }

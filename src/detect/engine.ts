@@ -164,7 +164,7 @@ export class DetectorEngine implements VerdictView {
   private harvestItems = new Float32Array(0);
   /** Each account's single-shot questions of its harvest part watched for a follow-up (text key and time, FOLLOW_RING slots). */
   private harvestFollow = new Uint32Array(0);
-  /** Answers pasted across accounts (pasted-answers.ts): [pasted, requests, own answers pasted elsewhere], and the distinct-account bit sets. */
+  /** Answers pasted across accounts and graded items (pasted-answers.ts: PASTE_COLUMNS), and the distinct-account bit sets. */
   private pasteCount = new Float32Array(0);
   private pasteBits = new Uint32Array(0);
   /** Which account each recent answer was served to (pasted-answers.ts). */
@@ -1473,7 +1473,7 @@ export class DetectorEngine implements VerdictView {
     addArrival(w, off, tsS, last, batched);
 
     observePayload(this.payRing, this.payCount, i, ev);
-    this.observePastedAnswers(i, ev, answerFp);
+    this.observePastedAnswers(i, ev, answerFp, f.flags, f.outputTokens);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
     let tplRepeat = false;
@@ -2057,8 +2057,8 @@ export class DetectorEngine implements VerdictView {
     const paste = unnamed ? pasteReadings(this.pasteCount, this.pasteBits, i) : null;
     const verifying = paste !== null && verifyingPass(paste);
     const asked = paste !== null && askedPass(paste);
-    const grading = unnamed ? gradingReadings(values, this.accounts.w[off + C.OUT_TOK] / Math.max(1, this.accounts.w[off + C.N])) : null;
-    const graded = grading !== null && gradingPass(this.accounts.w[off + C.N], grading) && resentShare(this.payCount, i) < YIELD.minResent;
+    const grading = unnamed ? gradingReadings(this.pasteCount, i) : null;
+    const graded = grading !== null && gradingPass(grading) && resentShare(this.payCount, i) < YIELD.minResent;
     if (verifying || asked || graded) {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);
@@ -2102,7 +2102,7 @@ export class DetectorEngine implements VerdictView {
           ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL]) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
           ...(asked ? askedReasons(paste!) : []),
-          ...(graded ? gradingReasons(this.accounts.w[off + C.N], grading!) : []),
+          ...(graded ? gradingReasons(grading!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],
@@ -2172,10 +2172,10 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * Answers pasted across accounts (pasted-answers.ts): whether this request's turn carries an
-   * answer served to another account (counted for both), then this request's own answer kept as
-   * account i's.
+   * answer served to another account (counted for both), whether it grades an item (single-shot,
+   * with a rubric), then this request's own answer kept as account i's.
    */
-  private observePastedAnswers(i: number, ev: InteractionEvent, answerFp: number): void {
+  private observePastedAnswers(i: number, ev: InteractionEvent, answerFp: number, flags: number, output: number): void {
     const key = fnv1a(ev.account_id!) || 1;
     let from = -1;
     let fromKey = 0;
@@ -2187,7 +2187,8 @@ export class DetectorEngine implements VerdictView {
         break;
       }
     }
-    observePasting(this.pasteCount, this.pasteBits, i, from >= 0, fromKey);
+    const graded = (flags & FLAG.singleShot) !== 0 && (flags & FLAG.rubric) !== 0;
+    observePasting(this.pasteCount, this.pasteBits, i, from >= 0, fromKey, graded, output);
     if (from >= 0) { observePasted(this.pasteCount, this.pasteBits, from, key); this.dirtyAccounts.add(from); }
     if (answerFp !== 0) this.answerOwners.record(answerFp, i, key);
   }

@@ -223,7 +223,8 @@ test('a teacher grading essays against a rubric with feedback, and an evaluation
     for (let n = 0; n < 30; n++) {
       const ts = T0 + (n < 15 ? 0 : 86_400_000) + 19 * 3_600_000 + (n % 15) * (120_000 + r() * 240_000);
       const text = `Grade this essay on a scale of 1 to 10 using the rubric: thesis, evidence, organisation, style. Then write two paragraphs of feedback for the student.\n\n${essay(a * 40 + n)}`;
-      events.push(event(id, n, ts, { messages: [user(text)], out: Math.ceil(text.length / 4 * 0.5) }));
+      // Two paragraphs of feedback: 200-400 tokens.
+      events.push(event(id, n, ts, { messages: [user(text)], out: 200 + Math.floor(r() * 200) }));
     }
   }
   for (let a = 0; a < 3; a++) {

@@ -10,11 +10,11 @@
  *   a line, or after a label such as "Answer:") while it was served to another account counts on
  *   both sides: the account that pasted it (`verifying`) and the account it was served to (`asked`).
  * - **Grading without reasoning** (reward-model data): items scored against a rubric, the score
- *   taken back and nothing else: most requests a rubric, single-shot, the answer a small fraction
- *   of the prompt (no feedback, no reasoning).
+ *   taken back and nothing else: most requests single-shot with a rubric, their answers a score
+ *   and a sentence (no feedback, no reasoning).
  */
 import { answerFpOf, type InteractionEvent } from '../events/index.ts';
-import { round, type IndicatorValues } from './scoring.ts';
+import { round } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';
 
 /** An owner slot whose answer was served to two accounts or more (a common answer: not evidence). */
@@ -107,8 +107,11 @@ export function pastedCandidates(ev: InteractionEvent, out: number[]): number[] 
   return out;
 }
 
-/** Columns an account holds: [turns with another account's answer pasted, requests, own answers pasted by others]. */
-export const PASTE_COLUMNS = 3;
+/**
+ * Columns an account holds: [turns with another account's answer pasted, requests, own answers
+ * pasted by others, single-shot rubric requests (graded items), their output tokens].
+ */
+export const PASTE_COLUMNS = 5;
 /**
  * Bit sets of distinct accounts (hashed to 32 bins), each in two generations (the current span's
  * and the one before): [whose answers it pasted, before; who pasted its answers, before].
@@ -133,14 +136,19 @@ export function popcount(x: number): number {
   return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
 }
 
-/** Count one request of account i (pasted: whether it carries another account's answer, from the account hashed to `from`). */
-export function observePasting(count: Float32Array, bits: Uint32Array, i: number, pasted: boolean, from: number): void {
+/**
+ * Count one request of account i (pasted: whether it carries another account's answer, from the
+ * account hashed to `from`; graded: whether it is a single-shot rubric request, `output` its
+ * output tokens).
+ */
+export function observePasting(count: Float32Array, bits: Uint32Array, i: number, pasted: boolean, from: number, graded: boolean, output: number): void {
   const c = i * PASTE_COLUMNS;
   const b = i * PASTE_BITS;
   if (pasted) { count[c] += 1; bits[b] |= accountBit(from); }
+  if (graded) { count[c + 3] += 1; count[c + 4] += output; }
   count[c + 1] += 1;
   if (count[c + 1] >= PASTE_SPAN) {
-    count[c] /= 2; count[c + 1] /= 2; count[c + 2] /= 2;
+    for (let k = 0; k < PASTE_COLUMNS; k++) count[c + k] /= 2;
     bits[b + 1] = bits[b]; bits[b] = 0; bits[b + 3] = bits[b + 2]; bits[b + 2] = 0;
   }
 }
@@ -188,30 +196,30 @@ export function askedReasons(r: PasteReadings): VerdictReason[] {
 }
 
 /**
- * Grading without reasoning: requests, and the rubric share and single-shot share it asks, and the
- * most output a request may take on average (a score and a sentence, not feedback). A teacher's
- * rubric with feedback for the student, an evaluation run's judge that explains first, take more.
+ * Grading without reasoning: requests counted (PASTE_SPAN), the share of them that are single-shot
+ * rubric requests (graded items), and the most output a graded item may take on average (a score
+ * and a sentence, not feedback). A teacher's rubric with feedback for the student, an evaluation
+ * run's judge that explains first, take more.
  */
-export const GRADING = { minRequests: 25, rubric: 0.6, singleShot: 0.65, maxOutputTokens: 100 };
+export const GRADING = { minRequests: 25, gradedShare: 0.6, maxOutputTokens: 100 };
 
-export interface GradingReadings { rubric: number; single: number; output: number }
+export interface GradingReadings { requests: number; graded: number; output: number }
 
-/** The readings of the grading test: `output`, the window's output tokens per request. */
-export function gradingReadings(values: IndicatorValues, output: number): GradingReadings {
-  const r = (name: 'rubric_share' | 'single_shot_share') => { const x = values.get(name); return Number.isNaN(x) ? -1 : x; };
-  return { rubric: r('rubric_share'), single: r('single_shot_share'), output };
+/** The readings of the grading test for account i: `output`, output tokens per graded item. */
+export function gradingReadings(count: Float32Array, i: number): GradingReadings {
+  const c = i * PASTE_COLUMNS;
+  return { requests: count[c + 1], graded: count[c + 3], output: count[c + 3] > 0 ? count[c + 4] / count[c + 3] : 0 };
 }
 
-export function gradingPass(n: number, g: GradingReadings): boolean {
-  return n >= GRADING.minRequests && g.rubric >= GRADING.rubric && g.single >= GRADING.singleShot && g.output <= GRADING.maxOutputTokens;
+export function gradingPass(g: GradingReadings): boolean {
+  return g.requests >= GRADING.minRequests && g.graded / g.requests >= GRADING.gradedShare && g.output <= GRADING.maxOutputTokens;
 }
 
-export function gradingReasons(n: number, g: GradingReadings): VerdictReason[] {
+export function gradingReasons(g: GradingReadings): VerdictReason[] {
   return [
-    { signal: 'grading_test', value: 'pass', threshold: null, detail: 'item after item scored against a rubric, a score taken back without feedback or reasoning: reward-model data, from an account with no programme, campus domain, enterprise contract or corroborated org, re-sending no items' },
-    { signal: 'grading_requests', value: round(n), threshold: GRADING.minRequests },
-    { signal: 'grading_rubric_share', value: round(g.rubric), threshold: GRADING.rubric },
-    { signal: 'grading_single_shot_share', value: round(g.single), threshold: GRADING.singleShot },
-    { signal: 'grading_output_tokens', value: round(g.output), threshold: GRADING.maxOutputTokens, detail: 'at most, per request: a score and a sentence, not feedback' },
+    { signal: 'grading_test', value: 'pass', threshold: null, detail: 'item after item scored against a rubric, single-shot, a score taken back without feedback or reasoning: reward-model data, from an account with no programme, campus domain, enterprise contract or corroborated org, re-sending no items' },
+    { signal: 'grading_requests', value: round(g.requests), threshold: GRADING.minRequests },
+    { signal: 'grading_share', value: round(g.graded / g.requests), threshold: GRADING.gradedShare, detail: 'single-shot requests with a rubric (the rubric lexicon), per request' },
+    { signal: 'grading_output_tokens', value: round(g.output), threshold: GRADING.maxOutputTokens, detail: 'at most, per graded request: a score and a sentence, not feedback' },
   ];
 }

@@ -26,7 +26,7 @@ import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } f
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
-import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons } from './pasted-answers.ts';
+import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons, GRADING } from './pasted-answers.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
 import { LinkRecords } from './link-records.ts';
@@ -2058,7 +2058,7 @@ export class DetectorEngine implements VerdictView {
     const verifying = paste !== null && verifyingPass(paste);
     const asked = paste !== null && askedPass(paste);
     const grading = unnamed ? gradingReadings(this.pasteCount, i) : null;
-    const graded = grading !== null && gradingPass(grading) && resentShare(this.payCount, i) < YIELD.minResent;
+    const graded = grading !== null && gradingPass(grading) && resentShare(this.payCount, i) < GRADING.maxResent;
     if (verifying || asked || graded) {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);
@@ -2102,7 +2102,7 @@ export class DetectorEngine implements VerdictView {
           ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL]) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
           ...(asked ? askedReasons(paste!) : []),
-          ...(graded ? gradingReasons(grading!) : []),
+          ...(graded ? gradingReasons(grading!, resentShare(this.payCount, i)) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],

@@ -201,7 +201,7 @@ export function askedReasons(r: PasteReadings): VerdictReason[] {
  * and a sentence, not feedback). A teacher's rubric with feedback for the student, an evaluation
  * run's judge that explains first, take more.
  */
-export const GRADING = { minRequests: 25, gradedShare: 0.6, maxOutputTokens: 100 };
+export const GRADING = { minRequests: 25, gradedShare: 0.6, maxOutputTokens: 100, maxResent: 0.5 };
 
 export interface GradingReadings { requests: number; graded: number; output: number }
 
@@ -215,11 +215,12 @@ export function gradingPass(g: GradingReadings): boolean {
   return g.requests >= GRADING.minRequests && g.graded / g.requests >= GRADING.gradedShare && g.output <= GRADING.maxOutputTokens;
 }
 
-export function gradingReasons(g: GradingReadings): VerdictReason[] {
+export function gradingReasons(g: GradingReadings, resent: number): VerdictReason[] {
   return [
     { signal: 'grading_test', value: 'pass', threshold: null, detail: 'item after item scored against a rubric, single-shot, a score taken back without feedback or reasoning: reward-model data, from an account with no programme, campus domain, enterprise contract or corroborated org, re-sending no items' },
     { signal: 'grading_requests', value: round(g.requests), threshold: GRADING.minRequests },
     { signal: 'grading_share', value: round(g.graded / g.requests), threshold: GRADING.gradedShare, detail: 'single-shot requests with a rubric (the rubric lexicon), per request' },
     { signal: 'grading_output_tokens', value: round(g.output), threshold: GRADING.maxOutputTokens, detail: 'at most, per graded request: a score and a sentence, not feedback' },
+    { signal: 'grading_resent_share', value: round(resent), threshold: GRADING.maxResent, detail: 'below: each request a new item (an evaluation run re-sends its items)' },
   ];
 }

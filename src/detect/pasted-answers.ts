@@ -1,14 +1,17 @@
 /**
- * Answers pasted across accounts, and grading without reasoning: two single-account tests whose
- * evidence is read across accounts or from the request's form.
+ * Answers pasted across accounts, and grading without reasoning: single-account tests whose
+ * evidence is read across accounts or from the requests' form.
  *
  * - **Answers checked across accounts** (a question/verify split): one set of accounts asks the
  *   questions, another sends the answers the first were served back for a check, so that no
  *   account shows both halves. Warden sees both: the answers it served (their `answer_fp`, the
  *   start of each answer's text) and the requests' text. `AnswerOwners` remembers which account
- *   each recent answer was served to (a fixed table, newer answers taking older ones' slots); a request whose current turn has one of them pasted in (at the start of
- *   a line, or after a label such as "Answer:") while it was served to another account counts on
- *   both sides: the account that pasted it (`verifying`) and the account it was served to (`asked`).
+ *   each recent answer was served to (a fixed table, newer answers taking older ones' slots). A
+ *   request whose current turn has one of them pasted in (at the start of a line, or after a
+ *   label such as "Answer:") while it was served to another account counts on both sides: the
+ *   account that pasted it (`verifyingPass`) and the account it was served to (`askedPass`).
+ *   There are three tests in all, each letting one account reach throttle (the engine's
+ *   `scoreAccount`): these two and the grading test.
  * - **Grading without reasoning** (reward-model data): items scored against a rubric, the score
  *   taken back and nothing else: most requests single-shot with a rubric, their answers a score
  *   and a sentence (no feedback, no reasoning).

@@ -13,5 +13,7 @@ export const REDTEAM_STRATEGIES: Array<[string, string, Record<string, unknown>]
   ['conversation-1', 'a conversation of 3-8 turns, each a new item', { dress: { conversation: [3, 8] }, params: { reasoning_share: 0.3 } }],
   ['cover-1', 'inside a bought application\'s traffic (60% of sessions its users\')', { interactions: 40 * 45 * 5, dress: { cover: 0.6 }, signup: { age_days: [200, 700], tier: { unverified: 0, email_verified: 0.5, identity_verified: 0.5, enterprise: 0 } } }],
   ['lang-1', 'working asked for in 8 languages the lexicons lack, OpenAI reasoning hidden', { dress: { languages: ['nl', 'cs', 'uk', 'el', 'sv', 'ro', 'hu', 'sw'] }, family: 'openai', params: { reasoning_share: 0.5 } }],
+  ['grade-1', 'items scored 1-10 against a rubric in a grading prompt worded per account, no reasoning asked (reward-model data)', { dress: { grade: true } }],
+  ['split-1', 'half the accounts ask items bare, the other half paste the answers those were served in for a check', { dress: { split: 0.5 } }],
 ];
 

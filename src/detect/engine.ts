@@ -26,6 +26,7 @@ import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } f
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
+import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons, GRADING } from './pasted-answers.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
 import { LinkRecords } from './link-records.ts';
@@ -164,6 +165,12 @@ export class DetectorEngine implements VerdictView {
   private harvestItems = new Float32Array(0);
   /** Each account's single-shot questions of its harvest part watched for a follow-up (text key and time, FOLLOW_RING slots). */
   private harvestFollow = new Uint32Array(0);
+  /** Answers pasted across accounts and graded items (pasted-answers.ts: PASTE_COLUMNS), and the distinct-account bit sets. */
+  private pasteCount = new Float32Array(0);
+  private pasteBits = new Uint32Array(0);
+  /** Which account each recent answer was served to (pasted-answers.ts). */
+  private answerOwners = new AnswerOwners();
+  private readonly pasteScratch: number[] = [];
   private lastModel = new Int16Array(0);
   /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
   private lastNet = new Uint32Array(0);
@@ -334,6 +341,8 @@ export class DetectorEngine implements VerdictView {
     this.freshSketch = f(this.freshSketch, FRESH_SKETCH);
     this.harvestItems = f(this.harvestItems, ITEM_COLUMNS);
     this.harvestFollow = f(this.harvestFollow, FOLLOW_RING * FOLLOW_SLOT);
+    this.pasteCount = f(this.pasteCount, PASTE_COLUMNS);
+    this.pasteBits = f(this.pasteBits, PASTE_BITS);
     this.lastModel = f(this.lastModel, 1);
     this.lastNet = f(this.lastNet, 1);
     this.tier = f(this.tier, 1);
@@ -1465,6 +1474,7 @@ export class DetectorEngine implements VerdictView {
     addArrival(w, off, tsS, last, batched);
 
     observePayload(this.payRing, this.payCount, i, ev);
+    this.observePastedAnswers(i, ev, answerFp, f.flags, f.outputTokens);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
     let tplRepeat = false;
@@ -1679,7 +1689,8 @@ export class DetectorEngine implements VerdictView {
     if (layout === own) return true;
     // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort, the org member lists.
     const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
-      && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead');
+      && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead'
+      && !f.startsWith('pasteCount/') && !f.startsWith('pasteBits/') && f !== 'answerOwners');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));
@@ -1724,6 +1735,10 @@ export class DetectorEngine implements VerdictView {
     if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
     if (this.harvestFollow.length !== this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT) this.harvestFollow = new Uint32Array(this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT);
     if (this.linkEpoch.length !== this.accounts.cap) this.linkEpoch = new Uint32Array(this.accounts.cap);
+    // A snapshot written before answers pasted across accounts were read: empty counts, an empty table.
+    if (this.pasteCount.length !== this.accounts.cap * PASTE_COLUMNS) this.pasteCount = new Float32Array(this.accounts.cap * PASTE_COLUMNS);
+    if (this.pasteBits.length !== this.accounts.cap * PASTE_BITS) this.pasteBits = new Uint32Array(this.accounts.cap * PASTE_BITS);
+    if (!(this.answerOwners instanceof AnswerOwners)) this.answerOwners = Object.assign(new AnswerOwners(), this.answerOwners);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
@@ -2036,6 +2051,19 @@ export class DetectorEngine implements VerdictView {
       max = Math.max(max, l);
       score = Math.max(score, this.thresholds[l]);
     }
+    // Answers pasted across accounts, and grading without reasoning (pasted-answers.ts): either half
+    // of a question/verify split, or a reward-model grader, reaches throttle alone unless the account
+    // is named beyond an identity (a programme, a campus domain, an enterprise contract, a corroborated org).
+    const unnamed = !this.namedBeyondIdentity(i);
+    const paste = unnamed ? pasteReadings(this.pasteCount, this.pasteBits, i) : null;
+    const verifying = paste !== null && verifyingPass(paste);
+    const asked = paste !== null && askedPass(paste);
+    const grading = unnamed ? gradingReadings(this.pasteCount, i) : null;
+    const graded = grading !== null && gradingPass(grading) && resentShare(this.payCount, i) < GRADING.maxResent;
+    if (verifying || asked || graded) {
+      max = Math.max(max, THROTTLE);
+      score = Math.max(score, this.thresholds[THROTTLE]);
+    }
     // One of a cohort of new accounts that all ask one harvest shape (harvest-cohort.ts).
     const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) : undefined;
     if (cohort) {
@@ -2073,6 +2101,9 @@ export class DetectorEngine implements VerdictView {
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL]) : []),
+          ...(verifying ? verifyingReasons(paste!) : []),
+          ...(asked ? askedReasons(paste!) : []),
+          ...(graded ? gradingReasons(grading!, resentShare(this.payCount, i)) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],
@@ -2138,6 +2169,29 @@ export class DetectorEngine implements VerdictView {
     if (this.uncorroborated.size < c.orgs.size) { for (const o of this.uncorroborated) if (c.orgs.has(o)) n++; }
     else for (const o of c.orgs.keys()) if (this.uncorroborated.has(o)) n++;
     return n;
+  }
+
+  /**
+   * Answers pasted across accounts (pasted-answers.ts): whether this request's turn carries an
+   * answer served to another account (counted for both), whether it grades an item (single-shot,
+   * with a rubric), then this request's own answer kept as account i's.
+   */
+  private observePastedAnswers(i: number, ev: InteractionEvent, answerFp: number, flags: number, output: number): void {
+    const key = fnv1a(ev.account_id!) || 1;
+    let from = -1;
+    let fromKey = 0;
+    if (this.answerOwners.size > 0) {
+      for (const fp of pastedCandidates(ev, this.pasteScratch)) {
+        const o = this.answerOwners.owner(fp);
+        if (o === null || o.i === i || o.i >= this.accounts.count || (fnv1a(this.accounts.ids[o.i]) || 1) !== o.key) continue;
+        from = o.i; fromKey = o.key;
+        break;
+      }
+    }
+    const graded = (flags & FLAG.singleShot) !== 0 && (flags & FLAG.rubric) !== 0;
+    observePasting(this.pasteCount, this.pasteBits, i, from >= 0, fromKey, graded, output);
+    if (from >= 0) { observePasted(this.pasteCount, this.pasteBits, from, key); this.dirtyAccounts.add(from); }
+    if (answerFp !== 0) this.answerOwners.record(answerFp, i, key);
   }
 
   /**

@@ -24,13 +24,14 @@ function invisible(c: number): boolean {
 
 /**
  * The fingerprint of an answer's text as a 32-bit number: FNV-1a over its first `ANSWER_FP_CHARS`
- * visible characters. 0 when there is nothing visible, or when `text` was cut from a longer
- * message (`chars`, its full length) before that many: its start cannot be compared then.
+ * visible characters (from `start`: an answer pasted inside a longer text). 0 when there is
+ * nothing visible, or when `text` was cut from a longer message (`chars`, its full length) before
+ * that many: its start cannot be compared then.
  */
-export function answerFpOf(text: string, chars = text.length): number {
+export function answerFpOf(text: string, chars = text.length, start = 0): number {
   let h = 0x811c9dc5;
   let seen = 0;
-  for (let i = 0; i < text.length && seen < ANSWER_FP_CHARS; i++) {
+  for (let i = start; i < text.length && seen < ANSWER_FP_CHARS; i++) {
     const c = text.charCodeAt(i);
     if (invisible(c)) continue;
     h ^= c; h = Math.imul(h, 0x01000193);

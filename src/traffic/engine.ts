@@ -12,7 +12,7 @@ import type { Scenario, TaskKind } from './scenario.ts';
 import type { SimAccount } from './population.ts';
 import { USER_AGENTS } from './population.ts';
 import {
-  applyTemplate, assistantStandIn, REVIEW_CRITERIA, reviewPayload, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
+  answerToItem, gradingPrompt, verifyPrompt, applyTemplate, assistantStandIn, REVIEW_CRITERIA, reviewPayload, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
   paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template, productSystemPrompt, workingSystemPrompt, workingInLanguage, NEXT_ITEM,
 } from './textgen.ts';
 import { biasSummary, chosenTokens, sweepMap, VOCABULARY } from './logit.ts';
@@ -824,6 +824,44 @@ export class Engine {
     };
   }
 
+  /** Items the asking accounts of a question/verify split were served, oldest first, by campaign id (dress `split`). */
+  private answered = new Map<string, Array<{ q: string; start: string; rest: string }>>();
+
+  /**
+   * One request of a dressed harvest with `grade` or `split` (red-team strategies): a maths or
+   * coding item from the prompt sets graded against the account's own rubric prompt (a score back,
+   * no reasoning); or, in a split, sent bare by an asking account (its answer kept for the
+   * verifying ones), or checked by a verifying account with the answer an asking account was served
+   * pasted in (an answer from elsewhere while none is waiting).
+   */
+  private dressedItem(lane: Lane, t: number): SimRequest {
+    const a = lane.account;
+    const c = a.campaign!.config;
+    const rng = lane.rng;
+    const model = this.model(lane, t);
+    const task: 'math' | 'code' = rng.chance(c.mix.code / Math.max(1e-9, c.mix.code + c.mix.math + c.mix.cot)) ? 'code' : 'math';
+    const raw = this.pool(task, rng);
+    const q = rng.chance(c.paraphrase) ? paraphrase(raw, rng) : raw;
+    const { params } = this.params(lane, model, { reasoning: 'off', temperature: c.params.temperature, maxTokens: c.params.max_tokens });
+    const base = { model, stream: this.stream(lane), system: null, tools: [] as string[], toolChoice: null, params, reasoningTokens: 0, toolCalls: 0, keyIndex: 0, userAgent: this.ua(lane), attempt: 0 };
+    if (c.dress.grade) {
+      const cand = answerToItem(q, task, rng);
+      const text = gradingPrompt(new Rng(a.seed, 'grading-prompt'))(q, cand.start + cand.rest);
+      return { ...base, messages: [msg('user', text)], outTokens: lnTokens(rng, 40, 0.6, 3) };
+    }
+    let queue = this.answered.get(c.id);
+    if (!queue) this.answered.set(c.id, (queue = []));
+    if (Math.floor((a.index + 1) * c.dress.split) > Math.floor(a.index * c.dress.split)) {
+      const item = queue.shift() ?? { q, ...answerToItem(q, task, rng) };
+      const text = verifyPrompt(new Rng(a.seed, 'verify-prompt'))(item.q, item.start + item.rest);
+      return { ...base, messages: [msg('user', text)], outTokens: lnTokens(rng, 250, 0.6, 20) };
+    }
+    const ans = answerToItem(q, task, rng);
+    if (queue.length < 10_000) queue.push({ q, ...ans });
+    const out = task === 'code' ? lnTokens(rng, 900, 0.6, 50) : lnTokens(rng, 600, 0.6, 30);
+    return { ...base, messages: [msg('user', q)], outTokens: Math.min(out, params.max_tokens ?? Infinity), answer: ans.start + ans.rest };
+  }
+
   /** What a campaign asks for in one request: task kind, text, system prompt. */
   campaignPrompt(lane: Lane, task: TaskKind): { text: string; system: string | null; out: number } {
     const p = this.campaignPromptPlain(lane, task);
@@ -938,7 +976,12 @@ export class Engine {
         if (c.embed.share >= 1 || (c.embed.share > 0 && rng.chance(c.embed.share))) { done++; return engine.embedHarvest(lane); }
         // An item under review is graded on all its criteria before anything else.
         if (c.judge.share > 0 && (lane.judgeLeft > 0 || rng.chance(c.judge.share))) { done++; return engine.judgeHarvest(lane, t); }
-        const task = done === 0 ? first : pickTask();
+        // Graded items, or the two halves of a question/verify split (red-team dress).
+        // (as often as a campaign's own chats: `organic_mix`).
+        const dressed = c.dress.grade || c.dress.split > 0;
+        const dressedChat = dressed && rng.chance(c.organic_mix);
+        if (dressed && !dressedChat) { done++; return engine.dressedItem(lane, t); }
+        const task = dressedChat ? 'chat' : done === 0 ? first : pickTask();
         const model = engine.model(lane, t);
         const p = engine.campaignPrompt(lane, task === 'agentic' ? 'code' : task);
         const organicLooking = task === 'chat' && c.adaptive;

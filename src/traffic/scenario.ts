@@ -215,13 +215,20 @@ export const CampaignConfig = z.object({
    * answers served before it as history ([1, 1]: single-shot); `cover` the share of sessions that
    * are the host application's own users (accounts bought with an application's traffic: every
    * request carries the application's system prompt); `languages` the languages the working is
-   * asked for in (ISO 639-1 codes of `REDTEAM_LANGUAGES`; empty: as the templates word it).
+   * asked for in (ISO 639-1 codes of `REDTEAM_LANGUAGES`; empty: as the templates word it);
+   * `grade` every harvest request a rubric grading of a question and a candidate answer, in a
+   * grading prompt worded per account, a score and a sentence back, no reasoning asked (reward-model
+   * data); `split` the share of the campaign's accounts that verify: they send the questions the
+   * other accounts asked, with the answers those were served pasted in, for a check, while the
+   * others send the items bare (0: no split).
    */
   dress: z.object({
     elicit: z.enum(['turn', 'system']),
     conversation: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
     cover: z.number().min(0).max(0.95),
     languages: z.array(z.string().length(2)),
+    grade: z.boolean().default(false),
+    split: z.number().min(0).max(0.9).default(0),
   }),
   /** Days an account stays in use before being replaced (null: whole campaign). */
   lifetime_days: z.number().positive().nullable(),
@@ -248,7 +255,7 @@ const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   logit: { share: 0, prompts: 8, tokens_per_map: 5, logprobs: true },
   embed: { share: 0, inputs: 16, partition: 'none' },
   judge: { share: 0, criteria: 3 },
-  dress: { elicit: 'turn', conversation: [1, 1], cover: 0, languages: [] },
+  dress: { elicit: 'turn', conversation: [1, 1], cover: 0, languages: [], grade: false, split: 0 },
 };
 
 export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>> = {

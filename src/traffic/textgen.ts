@@ -435,3 +435,84 @@ export function workingInLanguage(question: string, languages: readonly string[]
 
 /** How a harvester opens the next item in the same conversation. */
 export const NEXT_ITEM = ['', '', 'Next one:', 'Another question.', 'Thanks. Now this:', 'OK, a different problem:', 'Good. Next:'];
+
+// A reward-model data harvest worded per account (dress `grade`): a question and a candidate answer
+// scored against a rubric, a score and a sentence back, no reasoning asked.
+const GRADE_INTROS = [
+  'Score this answer from 1 to 10 against the rubric below.',
+  'Rate the response on a scale of 1 to 10 using this rubric.',
+  'Using the rubric, give the answer a score out of 10.',
+  'Grade the following answer with the rubric provided (1-10).',
+  'Evaluate the answer against these criteria and assign a score from 1 to 10.',
+  'Give the response below a mark between 1 and 10 according to the rubric.',
+];
+const GRADE_CRITERIA = ['correctness', 'completeness', 'clarity', 'relevance', 'concision', 'accuracy of the final result', 'following the instructions', 'helpfulness'];
+const GRADE_REPLY = [
+  'Reply with the score and one sentence.',
+  'Return only the score.',
+  'Output the number, then a one-line reason.',
+  'Answer in the form "Score: N" and nothing else.',
+  'Give the score first, then a short justification (one sentence).',
+];
+const GRADE_LABELS: Array<[string, string]> = [['Question:', 'Answer:'], ['Prompt:', 'Response:'], ['[Question]', '[Answer]'], ['Task:', 'Candidate answer:'], ['Q:', 'A:']];
+
+/** The grading prompt of one account (its own rng): returns a function filling it with an item. */
+export function gradingPrompt(rng: Rng): (question: string, answer: string) => string {
+  const intro = rng.pick(GRADE_INTROS);
+  const crit: string[] = [];
+  const k = rng.intIn(2, 4);
+  while (crit.length < k) { const c = rng.pick(GRADE_CRITERIA); if (!crit.includes(c)) crit.push(c); }
+  const pts = crit.map((c, i) => (rng.chance(0.5) ? `- ${c}` : `${i + 1}. ${c}`));
+  const rubric = `${rng.chance(0.5) ? 'Rubric:' : 'Criteria:'}\n${pts.join('\n')}`;
+  const reply = rng.pick(GRADE_REPLY);
+  const [ql, al] = rng.pick(GRADE_LABELS);
+  const itemFirst = rng.chance(0.4);
+  return (q, a) => {
+    const item = `${ql}\n${q}\n\n${al}\n${a}`;
+    return itemFirst ? `${item}\n\n${intro}\n${rubric}\n${reply}` : `${intro}\n${rubric}\n\n${item}\n\n${reply}`;
+  };
+}
+
+// A question/verify split (dress `split`): answers one set of accounts was served, pasted into
+// another account's request for a check, in wording of that account's own.
+const VERIFY_INTROS = [
+  'Check whether this solution is correct.',
+  'Is the following answer right? Point out any mistakes.',
+  'Verify the answer below and correct it if needed.',
+  'Please review this solution for errors.',
+  'Critique the answer to this problem: is it correct and complete?',
+  'Double-check this work and tell me if the result holds.',
+];
+const VERIFY_LABELS: Array<[string, string]> = [['Question:', 'Answer:'], ['Problem:', 'Proposed solution:'], ['Task:', 'Solution:'], ['Q:', "Model's answer:"], ['Exercise', 'Attempt']];
+
+/** The check request of one account (its own rng): returns a function filling it with a question and an answer. */
+export function verifyPrompt(rng: Rng): (question: string, answer: string) => string {
+  const intro = rng.pick(VERIFY_INTROS);
+  const [ql, al] = rng.pick(VERIFY_LABELS);
+  const inline = rng.chance(0.5);
+  const introLast = rng.chance(0.3);
+  return (q, a) => {
+    const item = inline ? `${ql} ${q}\n\n${al} ${a}` : `${ql}\n${q}\n\n${al}\n${a}`;
+    return introLast ? `${item}\n\n${intro}` : `${intro}\n\n${item}`;
+  };
+}
+
+const ANSWER_OPENERS: Record<string, string[]> = {
+  math: ['To solve this, let\'s restate the problem:', 'Let\'s work through it. The question asks:', 'We are told the following:', 'First, let\'s identify what we know.'],
+  code: ['Here\'s an implementation for the task:', 'Sure! Below is a solution to', 'You can do this as follows. The task is to', 'Here is one way to write it:'],
+};
+const ANSWER_STEPS: Record<string, string[]> = {
+  math: ['Step 1: write down the quantities given.', 'Step 2: set up the relation between them.', 'Step 3: compute the intermediate value.', 'Step 4: check the result against the conditions.', 'So the final answer follows.'],
+  code: ['def solve(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total', 'This runs in linear time.', 'Edge cases: an empty input returns 0.', 'You can test it with a few sample inputs.'],
+};
+
+/**
+ * A served answer to an item (its start is what `answer_fp` hashes): an opener and the item's own
+ * words restated, as answers begin; `rest` the remainder a client pastes with it.
+ */
+export function answerToItem(question: string, task: 'math' | 'code', rng: Rng): { start: string; rest: string } {
+  const head = question.replace(/\s+/g, ' ').trim().split(' ').slice(0, 16).join(' ');
+  let rest = '';
+  for (let k = 0, n = rng.intIn(3, 7); k < n; k++) rest += `\n${rng.pick(ANSWER_STEPS[task])}`;
+  return { start: `${rng.pick(ANSWER_OPENERS[task])} ${head}`, rest };
+}

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { parseEvent, type InteractionEvent } from '../events/index.ts';
+import { answerFingerprint, parseEvent, type InteractionEvent } from '../events/index.ts';
 import { extractRequestFeatures } from '../gateway/request-features.ts';
 import { resolveScenario, generateTraffic, simulate, parseLabels, classifyPrompt, pickAddress, countryOfIpNum, Rng, defaultPromptDir, type AccountLabel } from './index.ts';
 import { buildPopulation } from './population.ts';
@@ -291,4 +291,32 @@ test('a bad knob is refused with its path and what was expected, one line per ke
     /invalid scenario:\n {2}campaigns\.0\.system_prompt: Invalid option: expected one of "shared"\|"per_account"\|"none"/);
   assert.throws(() => resolveScenario(null, { preset: 'smoke', set: ['campaigns.2.signup.used_before="yes"'] }), /campaigns\.2\.signup\.used_before: .*expected boolean/);
   assert.throws(() => resolveScenario(null, { preset: 'smoke', set: ['organic.accounts=-1'] }), /invalid scenario:\n {2}organic\.accounts: /);
+});
+
+test('red-team dresses: a split\'s verifiers paste answers its askers were served; graders send a rubric worded per account', () => {
+  const base = { kind: 'hydra' as const, accounts: 8, interactions: 8 * 20 * 2, organic_mix: 0, timing: { mode: 'human' as const }, mix: { math: 0.5, code: 0.5, cot: 0, chat: 0, agentic: 0, rubric: 0, rewrite: 0 } };
+  const scenario = resolveScenario({ preset: 'smoke', days: 2, organic: { accounts: 5 }, campaigns: [{ ...base, id: 'split-t', dress: { split: 0.5 } }, { ...base, id: 'grade-t', dress: { grade: true } }] }, { seed: 3 });
+  const { run, events } = collect(scenario);
+  const campaign = new Map<string, string>();
+  for (const l of run.labels as Array<{ type: string; account_id: string; campaign_id?: string | null }>) if (l.type === 'account' && l.campaign_id) campaign.set(l.account_id, l.campaign_id);
+  const served = new Map<string, string>();
+  for (const e of events) if (campaign.get(e.account_id!) === 'split-t' && e.response.answer_fp) served.set(e.response.answer_fp, e.account_id!);
+  let checks = 0; let pasted = 0;
+  const graders = new Map<string, Set<string>>();
+  for (const e of events) {
+    const text = e.request.messages.at(-1)?.text ?? '';
+    if (campaign.get(e.account_id!) === 'grade-t') {
+      const head = text.includes('Rubric:') || text.includes('Criteria:') ? text.slice(0, 40) : null;
+      assert.ok(head !== null, `a grading request carries its rubric: ${text.slice(0, 120)}`);
+      if (!graders.has(e.account_id!)) graders.set(e.account_id!, new Set());
+      graders.get(e.account_id!)!.add(/score|rate|grade|mark|evaluate/i.exec(text)?.[0] ?? '');
+    }
+    if (campaign.get(e.account_id!) !== 'split-t' || e.request.messages.length !== 1 || !/\n\n/.test(text)) continue;
+    checks++;
+    const lines = text.split('\n').flatMap((l) => [l, l.slice(l.indexOf(':') + 1)]);
+    const owner = lines.map((l) => answerFingerprint(l + '\n' + text.slice(text.indexOf(l) + l.length))).map((fp) => (fp ? served.get(fp) : undefined)).find((a) => a && a !== e.account_id);
+    if (owner) pasted++;
+  }
+  assert.ok(checks > 20 && pasted / checks > 0.8, `verifiers' checks carry an answer served to another account of the split: ${pasted} of ${checks}`);
+  assert.ok(graders.size >= 6, `grading accounts sent requests: ${graders.size}`);
 });

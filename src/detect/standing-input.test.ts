@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRESH_SKETCH, freshInput } from './standing-input.ts';
+import { FreshSketches, freshInput } from './standing-input.ts';
 import { ServedAnswers } from './served-answers.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type EventMessage, type InteractionEvent } from '../events/index.ts';
 
@@ -26,7 +26,7 @@ function request(messages: EventMessage[]): InteractionEvent {
 }
 
 function reader() {
-  const sketch = new Uint32Array(FRESH_SKETCH);
+  const sketch = new FreshSketches(1);
   const sent = new ServedAnswers(16);
   sent.select(ServedAnswers.accountKey('acct_a'));
   return (msgs: EventMessage[], singleShot = true) => {

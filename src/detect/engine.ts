@@ -25,7 +25,7 @@ import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP,
 import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
-import { FRESH_SKETCH, FRESH_SKETCH_6, freshInput, sketchFromFormat6 } from './standing-input.ts';
+import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons, GRADING } from './pasted-answers.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
@@ -159,8 +159,12 @@ export class DetectorEngine implements VerdictView {
   /** The account's last PAY_RING payload keys (see harvest-yield.ts: payloadKey, observePayload), and [re-sent, requests] counts. */
   private payRing = new Uint32Array(0);
   private payCount = new Float32Array(0);
-  /** What the account's previous requests sent (standing-input.ts: FRESH_SKETCH entries each), so the input counted is what it had not. */
-  private freshSketch = new Uint32Array(0);
+  /**
+   * What the account's previous requests sent (standing-input.ts: FreshSketches), so the input
+   * counted is what it had not. Snapshots store it as one column of FRESH_SKETCH entries an
+   * account (snapshotState), as when it was one.
+   */
+  private freshSketch = new FreshSketches();
   /** The account's harvest part: its single-shot questions asking for reasoning, [questions, input, output] decayed with its window (harvest-yield.ts: ITEMS). */
   private harvestItems = new Float32Array(0);
   /** Each account's single-shot questions of its harvest part watched for a follow-up (text key and time, FOLLOW_RING slots). */
@@ -314,6 +318,7 @@ export class DetectorEngine implements VerdictView {
       b.set(a);
       return b;
     });
+    this.freshSketch.grow(cap);
     this.accounts.cap = cap;
   }
 
@@ -338,7 +343,6 @@ export class DetectorEngine implements VerdictView {
     this.tplCount = f(this.tplCount, 2);
     this.payRing = f(this.payRing, PAY_RING);
     this.payCount = f(this.payCount, 2);
-    this.freshSketch = f(this.freshSketch, FRESH_SKETCH);
     this.harvestItems = f(this.harvestItems, ITEM_COLUMNS);
     this.harvestFollow = f(this.harvestFollow, FOLLOW_RING * FOLLOW_SLOT);
     this.pasteCount = f(this.pasteCount, PASTE_COLUMNS);
@@ -1648,6 +1652,11 @@ export class DetectorEngine implements VerdictView {
    * one lifted after the snapshot must stay lifted), scratch space and listeners.
    */
   snapshotState(): Record<string, unknown> {
+    return this.stateFields(true);
+  }
+
+  /** snapshotState; `dense` false leaves the fresh-input sketches as they are held (enough for their field's name: snapshotLayout). */
+  private stateFields(dense: boolean): Record<string, unknown> {
     const state: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(this)) {
       if (NOT_IN_SNAPSHOTS.has(k)) continue;
@@ -1655,6 +1664,7 @@ export class DetectorEngine implements VerdictView {
       // of a snapshot stay those of the engine that held the fields itself.
       if (STORED_AS_FIELDS.has(k)) Object.assign(state, v instanceof LinkKeyIndex ? v.snapshotFields() : v);
       else if (k === 'addresses' || k === 'subnetSeen') state[k] = withKeys(v as Map<number, unknown>, (key) => key >>> 0);
+      else if (k === 'freshSketch' && dense) state[k] = (v as FreshSketches).dense(this.accounts.cap);
       else state[k] = v;
     }
     return state;
@@ -1671,7 +1681,8 @@ export class DetectorEngine implements VerdictView {
     // The report columns (trackFirstFlags) count as present either way: a scan's state can seed a
     // gateway's detector (restoreState drops them there) and a gateway's snapshot a scan.
     perAccount.set(this.firstFlag, VERDICT_LEVELS.length).set(this.served, VERDICT_LEVELS.length);
-    const fields = Object.entries(this.snapshotState()).map(([k, v]) => (perAccount.has(v) ? `${k}/${perAccount.get(v)}` : k));
+    perAccount.set(this.freshSketch, FRESH_SKETCH);
+    const fields = Object.entries(this.stateFields(false)).map(([k, v]) => (perAccount.has(v) ? `${k}/${perAccount.get(v)}` : k));
     return `${SNAPSHOT_FORMAT};${fields.sort().join(',')}`;
   }
 
@@ -1710,6 +1721,7 @@ export class DetectorEngine implements VerdictView {
       const held = this[part as 'accounts' | 'linkKeys' | 'links' | 'merges'];
       for (const k of Object.keys(held instanceof LinkKeyIndex ? held.snapshotFields() : held)) partOf.set(k, held);
     }
+    let sketch: Uint32Array | null = null;
     for (const [k, v] of Object.entries(state)) {
       const part = partOf.get(k);
       if (part instanceof LinkKeyIndex) { part.restoreField(k, v); continue; }
@@ -1721,6 +1733,7 @@ export class DetectorEngine implements VerdictView {
         const stored = v as { current?: Uint32Array } | null;
         if (stored && this.answersServed && stored.current?.length === this.answersServed.bytes / 8) Object.assign(this.answersServed, v);
       }
+      else if (k === 'freshSketch') sketch = v as Uint32Array;
       else if (k === 'addresses' || k === 'subnetSeen') {
         const held = this[k] as Map<number, unknown>;
         held.clear();
@@ -1729,8 +1742,8 @@ export class DetectorEngine implements VerdictView {
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
     // A format 6 snapshot's sketch has one lead-in slot an account; a format 5 snapshot has none: an empty one for the accounts it holds.
-    if (this.freshSketch.length === this.accounts.cap * FRESH_SKETCH_6 && FRESH_SKETCH_6 !== FRESH_SKETCH) this.freshSketch = sketchFromFormat6(this.freshSketch, this.accounts.cap);
-    if (this.freshSketch.length !== this.accounts.cap * FRESH_SKETCH) this.freshSketch = new Uint32Array(this.accounts.cap * FRESH_SKETCH);
+    if (sketch !== null && sketch.length === this.accounts.cap * FRESH_SKETCH_6 && FRESH_SKETCH_6 !== FRESH_SKETCH) sketch = sketchFromFormat6(sketch, this.accounts.cap);
+    this.freshSketch = FreshSketches.fromDense(sketch !== null && sketch.length === this.accounts.cap * FRESH_SKETCH ? sketch : null, this.accounts.cap);
     // A snapshot written before the harvest part: an empty one for the accounts it holds.
     if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
     if (this.harvestFollow.length !== this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT) this.harvestFollow = new Uint32Array(this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT);
@@ -1986,6 +1999,7 @@ export class DetectorEngine implements VerdictView {
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
     this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => { a.fill(0, i * per, (i + 1) * per); return a; });
+    this.freshSketch.clear(i);
     this.accounts.org[i] = -1;
     this.accounts.freeAccounts.push(i);
     this.accounts.forgotten++;

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FRESH_SKETCH, FRESH_SKETCH_6 } from './standing-input.ts';
+import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches } from './standing-input.ts';
 import { DetectorEngine, SharedIndicators, buildLabelledEvents, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
@@ -79,8 +79,10 @@ test('an engine read back from a snapshot goes on exactly as the one that never 
   const read = await readSnapshot(restarted, path);
   assert.ok(read.restored, read.restored ? '' : read.reason);
   assert.equal(restarted.stats().events, half);
-  // Inside: every field the engine has (listeners and scratch space aside), whether the snapshot keeps it or not.
-  const everyField = (e: DetectorEngine) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'listeners' && k !== 'indicatorScratch'));
+  // Inside: every field the engine has (listeners and scratch space aside), whether the snapshot keeps it or not;
+  // the fresh-input sketches as what they hold (which account got which row of their store is no state).
+  const everyField = (e: DetectorEngine) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'listeners' && k !== 'indicatorScratch')
+    .map(([k, v]) => [k, v instanceof FreshSketches ? v.dense() : v]));
   assert.deepEqual(everyField(restarted), everyField(live));
 
   for (const ev of events.slice(half)) live.ingest(ev);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRESH_SKETCH, freshInput } from './standing-input.ts';
+import { FreshSketches, freshInput } from './standing-input.ts';
 import { ServedAnswers } from './served-answers.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type EventMessage, type InteractionEvent } from '../events/index.ts';
 
@@ -26,7 +26,7 @@ function request(messages: EventMessage[]): InteractionEvent {
 }
 
 function reader() {
-  const sketch = new Uint32Array(FRESH_SKETCH);
+  const sketch = new FreshSketches(1);
   const sent = new ServedAnswers(16);
   sent.select(ServedAnswers.accountKey('acct_a'));
   return (msgs: EventMessage[], singleShot = true) => {
@@ -85,4 +85,31 @@ test('preambles taken in turn are found as one sent alike is, up to four of them
   }
   // Tool definitions are left out from the second request; each preamble from its second use on.
   assert.ok(leftOut.slice(8).every((x) => x >= TOOL_TOKENS + 60), `each of the four preambles is left out once seen: ${leftOut.join(',')}`);
+});
+
+test('an account that sends one lead-in and closing holds no memory for the other slots, and a sketch read back from a snapshot counts what the one kept did', () => {
+  const PRE = ['Alpha preamble for the study group, kept alike each time so the notes line up. ', 'Beta preamble: the tutoring programme wants a model answer a pupil could follow. ', 'Gamma preamble: a maths club collects worked examples for its members. '].map((p) => p.repeat(4));
+  const ask = (pre: string, n: number) => request([user(`${pre}\n\nQuestion ${n}: what is ${n * 17} divided by ${n + 3}, to two decimal places? Show the working.`)]);
+  const sketches = new FreshSketches(3);
+  for (let n = 0; n < 6; n++) freshInput(sketches, 0, ask(PRE[0], n), true, 0x1234);
+  assert.equal(sketches.withRow, 0, 'an account sending the same preamble each time takes no row for the other slots');
+  for (let n = 0; n < 6; n++) freshInput(sketches, 1, ask(PRE[n % 3], n), true, 0x1234);
+  assert.equal(sketches.withRow, 1, 'an account taking preambles in turn takes one row');
+  // What a snapshot stores, read back: the same input counted from here on, the same sketch.
+  const back = FreshSketches.fromDense(sketches.dense(), 3);
+  assert.equal(back.withRow, 1, 'read back, only the account using the other slots holds a row');
+  const counted = (s: FreshSketches) => Array.from({ length: 9 }, (_, n) => freshInput(s, n % 2, ask(PRE[n % 3], 10 + n), true, 0x1234));
+  const kept = counted(sketches);
+  assert.deepEqual(counted(back), kept, 'the sketch read back counts what the one kept does');
+  assert.ok(kept.some((x, n) => x < ask(PRE[n % 3], 10 + n).response.input_tokens - 600), `a preamble seen before is left out (${kept})`);
+  assert.deepEqual(back.dense(), sketches.dense(), 'and holds the same afterwards');
+  // A forgotten account's row is reused by the next account that needs one, cleared.
+  const rows = sketches.rows;
+  sketches.clear(0); sketches.clear(1);
+  assert.equal(sketches.withRow, 0, 'forgotten accounts hold no row');
+  for (let n = 0; n < 3; n++) freshInput(sketches, 2, ask(PRE[n], n), true, 0x1234);
+  assert.equal(sketches.rows, rows, 'the row freed is reused, none made');
+  const fresh = new FreshSketches(3);
+  for (let n = 0; n < 3; n++) freshInput(fresh, 2, ask(PRE[n], n), true, 0x1234);
+  assert.deepEqual(sketches.dense(), fresh.dense(), 'a reused row starts empty');
 });

@@ -64,18 +64,118 @@ const LEAD_SLOTS = LEAD_MARKS.length + 2 + FINE;
 const TAIL_SLOTS = TAIL_MARKS.length + 2 + FINE;
 const TAILS_AT = PADDING_SLOTS * LEAD_SLOTS;
 const SYSTEM_SLOT = TAILS_AT + PADDING_SLOTS * TAIL_SLOTS;
-const TOOLS_SLOT = SYSTEM_SLOT + 1;
-const TOOL_INPUT_SLOT = SYSTEM_SLOT + 2;
-const LAST_SLOT = SYSTEM_SLOT + 3;
-/** Which lead-in slot (low byte) and closing slot (next byte) a request agreeing with none takes next. */
+/** After the system prompt key: tool-set hash, input tokens shown no text for, last message key, and which lead-in slot (low byte) and closing slot (next byte) a request agreeing with none takes next. */
 const NEXT_SLOT = SYSTEM_SLOT + 4;
 /**
- * Entries a per-account sketch holds (`freshInput`): the lead-in and closing hashes of its last
- * `PADDING_SLOTS` different single-shot requests that continued nothing, then its last request's
- * system prompt key, tool-set hash, the tokens of its input the event shows no text for, the key
- * of its last message and which slots are taken next (129 numbers, 516 bytes).
+ * Entries of a per-account sketch as a snapshot stores it (`FreshSketches.dense`): the lead-in and
+ * closing hashes of its last `PADDING_SLOTS` different single-shot requests that continued
+ * nothing, then its last request's system prompt key, tool-set hash, the tokens of its input the
+ * event shows no text for, the key of its last message and which slots are taken next (129
+ * numbers, 516 bytes).
  */
 export const FRESH_SKETCH = NEXT_SLOT + 1;
+/** Entries an account holds in place (`FreshSketches.inline`): its first lead-in and closing slots, then the five of its last request. */
+const FRESH_INLINE = LEAD_SLOTS + TAIL_SLOTS + 5;
+const I_TAIL = LEAD_SLOTS;
+const I_SYSTEM = LEAD_SLOTS + TAIL_SLOTS;
+const I_TOOLS = I_SYSTEM + 1;
+const I_TOOL_INPUT = I_SYSTEM + 2;
+const I_LAST = I_SYSTEM + 3;
+const I_NEXT = I_SYSTEM + 4;
+/** Entries of a row of `FreshSketches.more`: an account's other lead-in slots, then its other closing slots. */
+const MORE_ROW = (PADDING_SLOTS - 1) * (LEAD_SLOTS + TAIL_SLOTS);
+const MORE_TAILS = (PADDING_SLOTS - 1) * LEAD_SLOTS;
+
+/**
+ * The accounts' sketches (`freshInput`). Each account holds its first lead-in and closing slots and
+ * its last request's entries in place (`FRESH_INLINE` numbers, 144 bytes); its other
+ * `PADDING_SLOTS - 1` lead-in and closing slots (372 bytes) take a row of `more` only once it sends
+ * a second single-shot lead-in or closing unlike the first. Most accounts never do (one question,
+ * or the same preamble each time), and a slot never written reads as an empty one, which agrees
+ * with nothing: what a request counts is the same as with every slot in place.
+ */
+export class FreshSketches {
+  /** Accounts held (entries of `inline` and `row` per FRESH_INLINE and 1). */
+  cap = 0;
+  inline = new Uint32Array(0);
+  /** Per account, its row of `more` plus one (0: none yet). */
+  row = new Int32Array(0);
+  more = new Uint32Array(0);
+  /** Rows handed out; those of forgotten accounts (`clear`) are reused first. */
+  rows = 0;
+  readonly freeRows: number[] = [];
+
+  constructor(cap = 0) { this.grow(cap); }
+
+  /** Room for `cap` accounts. */
+  grow(cap: number): void {
+    if (cap <= this.cap) return;
+    const inline = new Uint32Array(cap * FRESH_INLINE); inline.set(this.inline); this.inline = inline;
+    const row = new Int32Array(cap); row.set(this.row); this.row = row;
+    this.cap = cap;
+  }
+
+  /** Account i's row of `more` (made when it has none). */
+  rowOf(i: number): number {
+    const r = this.row[i] - 1;
+    if (r >= 0) return r;
+    const made = this.freeRows.length > 0 ? this.freeRows.pop()! : this.rows++;
+    if ((made + 1) * MORE_ROW > this.more.length) {
+      // Grown by half: rows are made one account at a time, over the whole life of the engine.
+      const b = new Uint32Array(Math.max(made + 1, Math.ceil(this.more.length / MORE_ROW * 1.5), 256) * MORE_ROW);
+      b.set(this.more); this.more = b;
+    }
+    this.row[i] = made + 1;
+    return made;
+  }
+
+  /** Forget account i's sketch (its index is reused by another account). */
+  clear(i: number): void {
+    this.inline.fill(0, i * FRESH_INLINE, (i + 1) * FRESH_INLINE);
+    const r = this.row[i] - 1;
+    if (r >= 0) { this.more.fill(0, r * MORE_ROW, (r + 1) * MORE_ROW); this.freeRows.push(r); this.row[i] = 0; }
+  }
+
+  /** Accounts holding a row of `more`. */
+  get withRow(): number { return this.rows - this.freeRows.length; }
+
+  /** The sketches of the first `cap` accounts, `FRESH_SKETCH` entries each, every slot in place (what a snapshot stores). */
+  dense(cap = this.cap): Uint32Array {
+    const out = new Uint32Array(cap * FRESH_SKETCH);
+    for (let i = 0; i < Math.min(cap, this.cap); i++) {
+      const to = i * FRESH_SKETCH; const from = i * FRESH_INLINE;
+      out.set(this.inline.subarray(from, from + LEAD_SLOTS), to);
+      out.set(this.inline.subarray(from + I_TAIL, from + I_TAIL + TAIL_SLOTS), to + TAILS_AT);
+      out.set(this.inline.subarray(from + I_SYSTEM, from + FRESH_INLINE), to + SYSTEM_SLOT);
+      const r = this.row[i] - 1;
+      if (r < 0) continue;
+      const m = r * MORE_ROW;
+      out.set(this.more.subarray(m, m + MORE_TAILS), to + LEAD_SLOTS);
+      out.set(this.more.subarray(m + MORE_TAILS, m + MORE_ROW), to + TAILS_AT + TAIL_SLOTS);
+    }
+    return out;
+  }
+
+  /** Sketches of `cap` accounts from `dense` (`FRESH_SKETCH` entries each; null: all empty), a row only for those using more than the first slots. */
+  static fromDense(dense: Uint32Array | null, cap: number): FreshSketches {
+    const out = new FreshSketches(cap);
+    if (dense === null) return out;
+    for (let i = 0; i < cap && (i + 1) * FRESH_SKETCH <= dense.length; i++) {
+      const from = i * FRESH_SKETCH; const to = i * FRESH_INLINE;
+      out.inline.set(dense.subarray(from, from + LEAD_SLOTS), to);
+      out.inline.set(dense.subarray(from + TAILS_AT, from + TAILS_AT + TAIL_SLOTS), to + I_TAIL);
+      out.inline.set(dense.subarray(from + SYSTEM_SLOT, from + FRESH_SKETCH), to + I_SYSTEM);
+      const leads = dense.subarray(from + LEAD_SLOTS, from + TAILS_AT);
+      const tails = dense.subarray(from + TAILS_AT + TAIL_SLOTS, from + SYSTEM_SLOT);
+      if (!leads.some((x) => x !== 0) && !tails.some((x) => x !== 0)) continue;
+      const m = out.rowOf(i) * MORE_ROW;
+      out.more.set(leads, m);
+      out.more.set(tails, m + MORE_TAILS);
+    }
+    return out;
+  }
+}
+
 /** Entries of the sketch before `PADDING_SLOTS` (snapshot format 6): one lead-in and one closing. */
 export const FRESH_SKETCH_6 = LEAD_SLOTS + TAIL_SLOTS + 4;
 
@@ -156,25 +256,35 @@ function tailHashes(msgs: InteractionEvent['request']['messages']): number {
 
 /**
  * How many of the first characters hashed in `hashes` (`read` of them) agree with the request one
- * of the `slots` stretches from `at` holds (each: its mark hashes, then the fine stretch's start
- * and step and its hashes), the one agreeing furthest; then stores this request's hashes there
- * (in none agrees, in the slot the byte of `sketch[slot]` at `nextShift` names, the one kept
- * longest), the fine ones spread over the stretch between the agreement and the next length
- * known to differ.
+ * of account i's `PADDING_SLOTS` lead-in (or, `tail`, closing) slots holds (each: its mark hashes,
+ * then the fine stretch's start and step and its hashes), the one agreeing furthest; then stores
+ * this request's hashes there (if none agrees, in the slot the byte of its next-slot entry at
+ * `nextShift` names, the one kept longest), the fine ones spread over the stretch between the
+ * agreement and the next length known to differ.
  */
-function agreeAndStore(marks: readonly number[], hashes: Uint32Array, read: number, sketch: Uint32Array, at: number, slot: number, slots: number, nextShift: number): number {
+function agreeAndStore(marks: readonly number[], hashes: Uint32Array, read: number, sketches: FreshSketches, i: number, tail: boolean, nextShift: number): number {
   const width = marks.length + 2 + FINE;
-  // The slot agreeing furthest; none: the one kept longest.
+  const first = i * FRESH_INLINE + (tail ? I_TAIL : 0);
+  const r = sketches.row[i] - 1;
+  const others = tail ? MORE_TAILS : 0;
+  // The slot agreeing furthest; none: the one kept longest. Without a row, the other slots are
+  // empty: they agree with nothing.
   let best = -1; let same = 0; let differs = Math.min(read + 1, hashes.length);
-  for (let s = 0; s < slots; s++) {
-    const a = agreement(marks, hashes, read, sketch, at + s * width);
+  for (let s = 0; s < PADDING_SLOTS; s++) {
+    if (s > 0 && r < 0) break;
+    const a = s === 0 ? agreement(marks, hashes, read, sketches.inline, first) : agreement(marks, hashes, read, sketches.more, r * MORE_ROW + others + (s - 1) * width);
     if (a > same) { best = s; same = a; differs = agreedDiffers; }
   }
   if (best < 0) {
-    best = (sketch[slot] >>> nextShift) & 0xff;
-    sketch[slot] = (sketch[slot] & ~(0xff << nextShift)) | (((best + 1) % slots) << nextShift);
+    const inline = sketches.inline; const slot = i * FRESH_INLINE + I_NEXT;
+    best = (inline[slot] >>> nextShift) & 0xff;
+    inline[slot] = (inline[slot] & ~(0xff << nextShift)) | (((best + 1) % PADDING_SLOTS) << nextShift);
   }
-  store(marks, hashes, read, sketch, at + best * width, same, differs);
+  if (best === 0) store(marks, hashes, read, sketches.inline, first, same, differs);
+  else {
+    const at = sketches.rowOf(i) * MORE_ROW + others + (best - 1) * width; // may grow `more`: read it after
+    store(marks, hashes, read, sketches.more, at, same, differs);
+  }
   return same;
 }
 
@@ -302,17 +412,18 @@ function continues(req: InteractionEvent['request'], previousLast: number, sent:
 /**
  * The request's input tokens the ratio reads: those it sent that the account's previous requests
  * did not (see the module comment), at least 1 when it had any input. Updates account `i`'s
- * sketch (`FRESH_SKETCH` entries at `i * FRESH_SKETCH` of `sketch`). `singleShot`: the request has
+ * sketch (in `sketches`). `singleShot`: the request has
  * no conversation before its turn (FLAG.singleShot); `toolsHash`: its tool set's (0: none).
  */
-export function freshInput(sketch: Uint32Array, i: number, ev: InteractionEvent, singleShot: boolean, toolsHash: number, sent?: SentRequests): number {
+export function freshInput(sketches: FreshSketches, i: number, ev: InteractionEvent, singleShot: boolean, toolsHash: number, sent?: SentRequests): number {
   const input = ev.response.input_tokens;
   const req = ev.request;
   const msgs = req.messages;
-  const base = i * FRESH_SKETCH;
+  const sketch = sketches.inline;
+  const base = i * FRESH_INLINE;
   const system = req.system;
   const sysKey = systemKey(system);
-  const anew = !continues(req, sketch[base + LAST_SLOT], sent);
+  const anew = !continues(req, sketch[base + I_LAST], sent);
   // The input the event shows no text for: tool definitions, and the rest of what the count holds
   // beyond the text at CHARS_PER_TOKEN (message framing, text in scripts of fewer characters a
   // token). With the same tools as the previous request, as much of it as that request had is the
@@ -322,21 +433,21 @@ export function freshInput(sketch: Uint32Array, i: number, ev: InteractionEvent,
   const unshown = Math.max(0, input - Math.ceil(shown / CHARS_PER_TOKEN));
 
   let repeated = 0;
-  if (system) repeated += Math.floor((anew && sysKey === sketch[base + SYSTEM_SLOT] ? system.length : Math.min(system.length, STANDING_SYSTEM_CHARS)) / CHARS_PER_TOKEN);
-  if (anew && toolsHash !== 0 && toolsHash === sketch[base + TOOLS_SLOT]) repeated += Math.min(unshown, sketch[base + TOOL_INPUT_SLOT]);
+  if (system) repeated += Math.floor((anew && sysKey === sketch[base + I_SYSTEM] ? system.length : Math.min(system.length, STANDING_SYSTEM_CHARS)) / CHARS_PER_TOKEN);
+  if (anew && toolsHash !== 0 && toolsHash === sketch[base + I_TOOLS]) repeated += Math.min(unshown, sketch[base + I_TOOL_INPUT]);
   // A single-shot request's lead-in and closing, against the last few such requests'.
   if (anew && singleShot && msgs.length > 0) {
     let text = 0;
     for (let m = 0; m < msgs.length; m++) text += msgs[m].text?.length ?? 0;
-    const head = agreeAndStore(LEAD_MARKS, prefix, leadHashes(msgs), sketch, base, base + NEXT_SLOT, PADDING_SLOTS, 0);
-    const end = agreeAndStore(TAIL_MARKS, suffix, tailHashes(msgs), sketch, base + TAILS_AT, base + NEXT_SLOT, PADDING_SLOTS, 8);
+    const head = agreeAndStore(LEAD_MARKS, prefix, leadHashes(msgs), sketches, i, false, 0);
+    const end = agreeAndStore(TAIL_MARKS, suffix, tailHashes(msgs), sketches, i, true, 8);
     repeated += Math.floor(Math.min(text, head + end) / CHARS_PER_TOKEN);
   }
-  sketch[base + SYSTEM_SLOT] = sysKey;
-  if (input > 0) { sketch[base + TOOLS_SLOT] = toolsHash; sketch[base + TOOL_INPUT_SLOT] = unshown; }
+  sketch[base + I_SYSTEM] = sysKey;
+  if (input > 0) { sketch[base + I_TOOLS] = toolsHash; sketch[base + I_TOOL_INPUT] = unshown; }
   let last = msgs.length - 1;
   while (last > 0 && !msgs[last].text) last--;
-  sketch[base + LAST_SLOT] = messageKey(msgs[last]);
+  sketch[base + I_LAST] = messageKey(msgs[last]);
   if (input <= 0) return input;
   return Math.max(1, input - repeated);
 }

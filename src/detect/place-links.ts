@@ -34,13 +34,16 @@ export const PLACE_CORROBORATING: readonly IndicatorName[] = [
 
 /**
  * Kinds of link evidence people in one classroom or office share: the addresses and network they
- * send from (one address, several in a day, the same hours), where they signed up and when, their
- * email domain, their browser or client and its settings, the teacher's wording. Every other kind
- * (a card, numbered addresses read as a scheme, a system prompt, a tool set) is a sign of a
- * fleet or of one application's harness, and a cluster with any of it is scored as before.
+ * send from (one address, several in a day, the same hours), where they signed up, their email
+ * domain, their browser or client and its settings, the teacher's wording. Every other kind (a
+ * card, numbered addresses read as a scheme, a system prompt, a tool set, a signup burst) is a sign
+ * of a fleet or of one application's harness, and a cluster with any of it is scored as before. A
+ * signup burst (five or more accounts of one tier and programme created within minutes, each
+ * scoring) is a fleet's making, not a place: accounts a fleet creates from scattered signup
+ * addresses and then drives from one cloud prefix share nothing else a class would not.
  */
 export const PLACE_KINDS: readonly LinkType[] = [
-  'signup_ip', 'signup_subnet', 'email_domain', 'signup_burst', 'client_ip', 'client_subnet', 'client_asn', 'user_agent',
+  'signup_ip', 'signup_subnet', 'email_domain', 'client_ip', 'client_subnet', 'client_asn', 'user_agent',
   'param_fingerprint', 'prompt_template', 'client_addresses', 'activity_timing',
 ];
 const NOT_PLACE = LINK_TYPES.flatMap((t, i) => (t.declared || PLACE_KINDS.includes(t.name) ? [] : [i]));

@@ -166,6 +166,11 @@ test('token counting and stored reads behind a load balancer\'s 429 (not the API
   assert.equal(((await stored.json()) as any).error.warden_code, 'WARDEN_UPSTREAM_RATE_LIMITED');
   assert.equal(stored.headers.get('x-ratelimit-remaining-requests'), '0');
   assert.equal(stored.headers.get('retry-after'), '3');
+  const list = await read(behindRaw.url, '/v1/chat/completions?model=gpt-4o-mini');
+  assert.equal(list.status, 429, 'the stored chat completions\' list too');
+  assert.equal(((await list.json()) as any).error.warden_code, 'WARDEN_UPSTREAM_RATE_LIMITED');
+  assert.equal(list.headers.get('x-ratelimit-limit-requests'), '500');
+  assert.equal(list.headers.get('retry-after'), '3');
 });
 
 test('upstream_rate_limit_headers: warden: an upstream 429 keeps Warden\'s rate-limit headers, with the upstream\'s retry-after', async () => {

@@ -8,6 +8,9 @@ import { mergeHeaders } from './headers.ts';
 import { JSON_CONTENT } from './relay.ts';
 import { streamErrorEvent } from './relay-stream.ts';
 import type { Context, PipelineDeps, Run } from './interaction-state.ts';
+import type { UpstreamHead } from './upstream-call.ts';
+import { passUpstreamRateLimit, unreadableUpstreamError, upstreamRetryHeaders } from './upstream-request.ts';
+import { DEFAULT_MAX_RETRY_ADVICE_S, adviseAgainstLongWait } from './retry-advice.ts';
 
 /** A phase refused or failed the interaction: the client is told (unless it has gone), the event notes it. */
 export function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unknown): void {
@@ -47,6 +50,12 @@ export function refuseSideRequest(deps: PipelineDeps, ctx: Context, reply: Fasti
 export interface SideAnswer {
   /** Sends a JSON body (the upstream's own, errors included) with the request's headers; `headers` add to or override them. */
   json(status: number, body: string, headers?: Readonly<Record<string, string>>): void;
+  /**
+   * Passes the upstream's error (`head`, and `body` as given; null: not the API's, and Warden's
+   * own error is thrown in its stead) as the model routes do: with the upstream's retry advice and, on a 429, its
+   * rate-limit headers (`limits.upstream_rate_limit_headers`). `headers` add to them.
+   */
+  upstreamError(head: UpstreamHead, body: string | null, headers?: Readonly<Record<string, string>>): void;
   /** Notes the status of an answer the handler sends itself (a stream). */
   sent(status: number): void;
 }
@@ -65,6 +74,12 @@ export async function answerSideRequest(
       status = statusCode;
       if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
       reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), headers)).send(body);
+    },
+    upstreamError(head, body, headers = {}) {
+      const maxRetryAdviceS = deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S;
+      passUpstreamRateLimit(head, ctx.responseHeaders, deps.upstreamRateLimitHeaders);
+      if (body === null) throw unreadableUpstreamError(head, maxRetryAdviceS);
+      answer.json(head.statusCode, body, adviseAgainstLongWait(mergeHeaders(upstreamRetryHeaders(head), headers, JSON_CONTENT), maxRetryAdviceS));
     },
     sent(statusCode) { status = statusCode; },
   };

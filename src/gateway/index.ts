@@ -124,6 +124,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     streamMaxDurationMs: config.server.stream_max_duration_ms,
     streamKeepaliveMs: config.server.stream_keepalive_s * 1000,
     maxRetryAdviceS: config.limits.max_retry_advice_s,
+    upstreamRateLimitHeaders: config.limits.upstream_rate_limit_headers,
     writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
     record: (e) => recorder.record(e),
     documents,

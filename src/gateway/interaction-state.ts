@@ -14,6 +14,7 @@ import type { AnswerMeter } from './usage.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { UpstreamCall } from './upstream-call.ts';
+import type { UpstreamRateLimitHeaders } from './upstream-request.ts';
 import type { ClientWriteWatch } from './client-write-watch.ts';
 import type { UploadBody } from './upload-body.ts';
 
@@ -37,6 +38,8 @@ export interface PipelineDeps {
   streamMaxDurationMs: number;
   /** An upstream error asking for a longer wait than this says `x-should-retry: false` (`limits.max_retry_advice_s`), s. */
   maxRetryAdviceS?: number;
+  /** Whose rate-limit headers an upstream's 429 carries (`limits.upstream_rate_limit_headers`); `pass` when absent. */
+  upstreamRateLimitHeaders?: UpstreamRateLimitHeaders;
   /** A stream silent this long gets a keep-alive (`server.stream_keepalive_s`), ms; 0 or absent: none. */
   streamKeepaliveMs?: number;
   /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */

@@ -10,7 +10,7 @@ import type { InteractionContext, OutputTransformer } from './lifecycle.ts';
 import type { UpstreamCall, UpstreamHead } from './upstream-call.ts';
 import { upstreamErrorReport } from './usage.ts';
 import { mergeHeaders } from './headers.ts';
-import { credentialRefusal, mapUpstreamFailure, passUpstreamRateLimit, upstreamRetryHeaders, withoutProviderAccount } from './upstream-request.ts';
+import { credentialRefusal, mapUpstreamFailure, passUpstreamRateLimit, unreadableUpstreamError, withoutProviderAccount } from './upstream-request.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
 
 export const JSON_CONTENT = { 'content-type': 'application/json' } as const;
@@ -49,17 +49,11 @@ export async function relayUpstreamError(deps: PipelineDeps, run: Run, reply: Fa
   run.status = res.statusCode;
   run.errorCode = 'WARDEN_UPSTREAM_ERROR';
   // An upstream 429: the client sees the provider's rate-limit headers, not Warden's (either body below).
-  passUpstreamRateLimit(res, ctx.responseHeaders);
+  passUpstreamRateLimit(res, ctx.responseHeaders, deps.upstreamRateLimitHeaders);
   let parsed: unknown = null;
   try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-  if (parsed === null) {
-    // Not the API's error body (a load balancer's text, or none): Warden's own error in the
-    // client's format, keeping what the SDKs act on: a 429 or 503 status and the retry headers.
-    const headers = adviseAgainstLongWait(upstreamRetryHeaders(res), deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
-    const message = `The upstream model API failed with status ${res.statusCode}.`;
-    if (res.statusCode === 429) throw new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
-    throw new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: res.statusCode >= 500 && res.statusCode !== 503 ? 502 : res.statusCode, headers });
-  }
+  // Not the API's error body (a load balancer's text, or none): Warden's own error in the client's format.
+  if (parsed === null) throw unreadableUpstreamError(res, deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
   const reported = (parsed as Record<string, unknown>).error;
   if (reported && typeof reported === 'object') run.meter.upstreamError = { type: upstreamErrorReport(reported).type, status: res.statusCode };
   const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);

@@ -21,7 +21,7 @@ import { Context, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, refuseBarred } from './admission.ts';
 import { answerSideRequest } from './error-answer.ts';
 import { clientAddress } from './client-address.ts';
-import { askUpstream } from './stored-upstream.ts';
+import { askUpstream, type StoredReply } from './stored-upstream.ts';
 import type { Upstream } from './upstreams.ts';
 
 export type StoredChatOp = 'list' | 'retrieve' | 'update' | 'delete' | 'messages';
@@ -89,7 +89,7 @@ function listUpstream(deps: PipelineDeps, model: string | null): Upstream | null
 }
 
 /** One page of the caller's stored completions: the upstream's list, paged through and kept to the caller's. */
-async function listPage(deps: PipelineDeps, ctx: Context, query: URLSearchParams): Promise<{ status: number; body: string }> {
+async function listPage(deps: PipelineDeps, ctx: Context, query: URLSearchParams): Promise<{ status: number; body: string } | StoredReply> {
   const q = listQuery(query);
   const upstream = listUpstream(deps, q.model);
   const empty = { object: 'list', data: [], first_id: null, last_id: null, has_more: false };
@@ -108,8 +108,9 @@ async function listPage(deps: PipelineDeps, ctx: Context, query: URLSearchParams
     if (q.model) ask.set('model', q.model);
     if (cursor) ask.set('after', cursor);
     for (const [k, v] of q.metadata) ask.append(k, v);
-    const { statusCode, text, parsed } = await askUpstream(ctx, upstream, 'GET', `/v1/chat/completions?${ask}`, undefined, deps.log);
-    if (statusCode >= 400) return { status: statusCode, body: text };
+    const reply = await askUpstream(ctx, upstream, 'GET', `/v1/chat/completions?${ask}`, undefined, deps.log);
+    if (reply.errorBody !== undefined) return reply;
+    const parsed = reply.parsed;
     const data = (Array.isArray(parsed.data) ? parsed.data : []).filter((c): c is Record<string, unknown> => !!c && typeof c === 'object' && typeof (c as { id?: unknown }).id === 'string');
     upstreamMore = parsed.has_more === true && data.length > 0;
     scanned += data.length;
@@ -147,6 +148,7 @@ export async function handleStoredChat(deps: PipelineDeps, op: StoredChatOp, req
     const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
     if (op === 'list') {
       const page = await listPage(deps, ctx, query);
+      if ('head' in page) return answer.upstreamError(page.head, page.errorBody ?? null);
       return answer.json(page.status, page.body);
     }
     const id = req.params.id ?? '';
@@ -177,7 +179,9 @@ export async function handleStoredChat(deps: PipelineDeps, op: StoredChatOp, req
     const method = op === 'delete' ? 'DELETE' : op === 'update' ? 'POST' : 'GET';
     const upstreamAnswer = await askUpstream(ctx, upstream, method, path, body, deps.log);
     // The messages are the caller's own request; a deletion says only that.
-    if (upstreamAnswer.statusCode >= 400 || op === 'messages' || op === 'delete') return answer.json(upstreamAnswer.statusCode, upstreamAnswer.text);
+    // An error, with the upstream's retry advice and (on a 429) its rate-limit headers, as on the model routes.
+    if (upstreamAnswer.errorBody !== undefined) return answer.upstreamError(upstreamAnswer.head, upstreamAnswer.errorBody);
+    if (op === 'messages' || op === 'delete') return answer.json(upstreamAnswer.statusCode, upstreamAnswer.text);
     answer.json(200, JSON.stringify(await governed(deps, ctx, upstreamAnswer.parsed)));
   });
 }

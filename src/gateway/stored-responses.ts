@@ -224,8 +224,10 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     for (const [k, v] of query) if (PASSED_QUERY[op].includes(k)) passed.append(k, v);
     const qs = passed.size ? `?${passed}` : '';
     const path = `/v1/responses/${encodeURIComponent(id)}${op === 'input_items' ? '/input_items' : ''}${qs}`;
-    const { statusCode, text, parsed } = await askUpstream(ctx, upstream, op === 'delete' ? 'DELETE' : 'GET', path, undefined, deps.log);
-    if (statusCode >= 400 || op !== 'retrieve') {
+    const { statusCode, head, text, parsed, errorBody } = await askUpstream(ctx, upstream, op === 'delete' ? 'DELETE' : 'GET', path, undefined, deps.log);
+    // An error, with the upstream's retry advice and (on a 429) its rate-limit headers, as on the model routes.
+    if (errorBody !== undefined) return answer.upstreamError(head, errorBody);
+    if (op !== 'retrieve') {
       answer.json(statusCode, text);
       return;
     }

@@ -16,7 +16,8 @@ import { ulid, type ApiFlavour } from '../events/index.ts';
 import { WardenError, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, modelField, refuseLongModel } from './admission.ts';
-import { credentialRefusal, mapUpstreamFailure, upstreamHeaders, withoutProviderAccount } from './upstream-request.ts';
+import { credentialRefusal, headOfAnswer, mapUpstreamFailure, upstreamHeaders, withoutProviderAccount } from './upstream-request.ts';
+import type { UpstreamHead } from './upstream-call.ts';
 import { answerSideRequest } from './error-answer.ts';
 import { clientAddress } from './client-address.ts';
 import { countTextTokens } from './usage.ts';
@@ -70,6 +71,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     let statusCode: number;
     let text: string;
     let upstreamIds: Record<string, string> = {};
+    let head: UpstreamHead;
     try {
       const res = await upstream.pool.request({
         path: upstream.basePath + route.upstreamPath, method: 'POST', headers: upstreamHeaders(ctx, upstream),
@@ -77,6 +79,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
       });
       statusCode = res.statusCode;
       upstreamIds = passedRequestIds(res.headers);
+      head = headOfAnswer(statusCode, res.headers);
       text = await res.body.text();
     } catch (err) {
       throw mapUpstreamFailure(err, ctx);
@@ -93,11 +96,12 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     }
     let parsed: unknown = null;
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-    if (parsed === null || typeof parsed !== 'object') {
-      throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered a token count with status ${statusCode} and no JSON.`, { status: 502 });
-    }
+    const json = parsed !== null && typeof parsed === 'object';
+    // An error, with the upstream's retry advice and (on a 429) its rate-limit headers, as on the model routes.
+    if (statusCode >= 400) return answer.upstreamError(head, json ? withoutProviderAccount(text, upstream.apiKey) : null, upstreamIds);
+    if (!json) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered a token count with status ${statusCode} and no JSON.`, { status: 502 });
     // The upstream's own request ids when it gave them (what its support desk asks for), else Warden's.
-    answer.json(statusCode, statusCode >= 400 ? withoutProviderAccount(text, upstream.apiKey) : text, { ...upstreamIds, 'content-type': 'application/json' });
+    answer.json(statusCode, text, { ...upstreamIds, 'content-type': 'application/json' });
   });
 }
 

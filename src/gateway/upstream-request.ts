@@ -6,6 +6,7 @@
 import { errors as undiciErrors } from 'undici';
 import { WardenError } from '../errors/index.ts';
 import { HeaderPick, type UpstreamHead } from './upstream-call.ts';
+import { adviseAgainstLongWait } from './retry-advice.ts';
 import type { InteractionContext } from './lifecycle.ts';
 import type { Upstream } from './upstreams.ts';
 import type { Context } from './interaction-state.ts';
@@ -38,20 +39,55 @@ export function upstreamRetryHeaders(head: UpstreamHead): Record<string, string>
 }
 
 /**
+ * Whose rate-limit headers an upstream's 429 carries to the client (`limits.upstream_rate_limit_headers`):
+ * `pass`, the upstream's (the provider's meter that refused, and its reset); `warden`, Warden's own,
+ * so that customers never read the limits of the operator's account with the provider.
+ */
+export type UpstreamRateLimitHeaders = 'pass' | 'warden';
+
+/**
  * The upstream refused with 429: its rate-limit headers are the client's to see (which of the
  * provider's meters is spent, and when it resets), so they replace Warden's in the answer's
  * headers (`responseHeaders`, which every answer to the request is built from). All of Warden's
  * go when the upstream sent any, so that a client never reads one limiter's remaining requests
  * beside the other's remaining tokens; when it sent none, Warden's stay. Its `retry-after`,
- * `retry-after-ms` and `x-should-retry` are passed on every error already.
+ * `retry-after-ms` and `x-should-retry` are passed on every error already. With `mode` `warden`
+ * nothing changes: Warden's stay, the provider's account limits are not shown.
  */
-export function passUpstreamRateLimit(head: UpstreamHead, responseHeaders: Record<string, string>): void {
-  if (head.statusCode !== 429) return;
+export function passUpstreamRateLimit(head: UpstreamHead, responseHeaders: Record<string, string>, mode: UpstreamRateLimitHeaders = 'pass'): void {
+  if (head.statusCode !== 429 || mode !== 'pass') return;
   let any = false;
   for (const _ in head.rateLimit) { any = true; break; }
   if (!any) return;
   for (const name of RATE_LIMIT_HEADERS) delete responseHeaders[name];
   for (const name in head.rateLimit) responseHeaders[name] = head.rateLimit[name];
+}
+
+/**
+ * The head of an answer read whole with undici's `request` (token counting, stored answers), as a
+ * forwarded call reads its own (`UpstreamCall`): the headers Warden passes, each only when sent
+ * once, and the rate-limit headers on a 429 only.
+ */
+export function headOfAnswer(statusCode: number, headers: Readonly<Record<string, string | string[] | undefined>>): UpstreamHead {
+  const once = (name: string): string | null => { const v = headers[name]; return typeof v === 'string' ? v : null; };
+  const passed: Record<string, string> = {};
+  for (const name of RETURNED_HEADERS.passed) { const v = once(name); if (v !== null) passed[name] = v; }
+  const rateLimit: Record<string, string> = {};
+  if (statusCode === 429) for (const name of RETURNED_HEADERS.rateLimit) { const v = once(name); if (v !== null) rateLimit[name] = v; }
+  const ct = headers['content-type'];
+  return { statusCode, contentType: Array.isArray(ct) ? ct.join(',') : ct ?? '', retryAfter: once('retry-after'), passed, rateLimit };
+}
+
+/**
+ * An upstream's error whose body is not the API's (a load balancer's text, or none), as Warden's
+ * own error in the client's format, keeping what the SDKs act on: a 429 or 503 status and the
+ * upstream's retry advice (`x-should-retry: false` added past `maxRetryAdviceS`).
+ */
+export function unreadableUpstreamError(head: UpstreamHead, maxRetryAdviceS: number): WardenError {
+  const headers = adviseAgainstLongWait(upstreamRetryHeaders(head), maxRetryAdviceS);
+  const message = `The upstream model API failed with status ${head.statusCode}.`;
+  if (head.statusCode === 429) return new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
+  return new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: head.statusCode >= 500 && head.statusCode !== 503 ? 502 : head.statusCode, headers });
 }
 
 /** Headers of the request to the upstream: the client's API headers, the upstream's own credentials. */

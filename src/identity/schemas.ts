@@ -7,9 +7,11 @@ import { z } from 'zod';
 import { isCountryCode } from './countries.ts';
 import { isIP } from 'node:net';
 import { VerificationTier, Programme } from '../events/index.ts';
+import { KEY_SCOPES, type KeyScope as KeyScopeName } from './types.ts';
 
 export { VerificationTier, Programme };
-export const KeyScope = z.enum(['inference', 'models:read', 'intel:read', 'intel:write', 'ledger:read', 'usage:read', 'usage:read:org']);
+/** The scopes of types.ts (`KEY_SCOPES`): one list, which the admin API, the CLI and the dashboard's key form all read. */
+export const KeyScope = z.enum(KEY_SCOPES as readonly KeyScopeName[] as [KeyScopeName, ...KeyScopeName[]]);
 export const AccountStatus = z.enum(['active', 'suspended']);
 export const KeyStatus = z.enum(['active', 'rotating', 'revoked', 'expired']);
 

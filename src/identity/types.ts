@@ -20,6 +20,21 @@ export const PROGRAMMES: readonly Programme[] = ['none', 'education', 'research'
  */
 export type KeyScope = 'inference' | 'models:read' | 'intel:read' | 'intel:write' | 'ledger:read' | 'usage:read' | 'usage:read:org';
 export const KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read', 'intel:read', 'intel:write', 'ledger:read', 'usage:read', 'usage:read:org'];
+/**
+ * What each scope grants, in a line: the dashboard's key form offers every scope here with it (a
+ * new scope without a line does not compile), so the form cannot fall behind the scopes a key takes.
+ */
+export const KEY_SCOPE_GRANTS: Readonly<Record<KeyScope, string>> = {
+  inference: 'every model endpoint (the model list and the key\'s own usage included)',
+  'models:read': 'the model list only (GET /v1/models)',
+  'intel:read': 'partner providers: read this provider\'s published indicators (TAXII)',
+  'intel:write': 'partner providers: add their indicators to the inbox (TAXII)',
+  'ledger:read': 'auditors: the ledger\'s transparency routes when they are not public',
+  'usage:read': 'the account\'s own usage and limits (GET /v1/warden/usage), no model endpoint',
+  'usage:read:org': 'the account\'s and its organisation\'s usage and meters, no model endpoint',
+};
+/** The scopes the dashboard's key form starts with checked (a key for model calls). */
+export const DEFAULT_KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read'];
 
 export type AccountStatus = 'active' | 'suspended';
 

@@ -301,6 +301,14 @@ export const limitsConfigSchema = z.object({
    * The gateway applies it to the upstream's own errors too (a 429, 503 or 529 asking for a longer wait).
    */
   max_retry_advice_s: z.number().int().min(0).default(60),
+  /**
+   * Whose rate-limit headers (`x-ratelimit-*`, `anthropic-ratelimit-*`) a client gets when the
+   * upstream refuses its request with 429: `pass`, the upstream's (the provider's meter that
+   * refused and its reset, which is the wait that matters; they also show the limits of the
+   * operator's account with the provider); `warden`, Warden's own for the request, as on every
+   * other answer. The upstream's `retry-after` is passed either way. Applies whether or not `enabled` is on.
+   */
+  upstream_rate_limit_headers: z.enum(['pass', 'warden']).default('pass'),
   /** Static overrides; the admin API adds runtime ones on top. */
   overrides: z.array(limitOverrideInputSchema).default([]),
   /** How often runtime overrides are reloaded from the store, so every node sees admin changes (ms). */

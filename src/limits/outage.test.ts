@@ -12,6 +12,7 @@ import { Limiter, type LimiterOptions, type LimitRequest } from './limiter.ts';
 import { registerLimitsMetrics } from './metrics.ts';
 import { fakeCtx, testConfig } from '../../test/helpers/limits.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -236,6 +237,43 @@ test('a Redis outage\'s line says which Redis, since when, and the connection er
     assert.match(recovered[0].line, new RegExp(`\\(Redis at 127\\.0\\.0\\.1:${port}\\)$`), recovered[0].line);
   } finally {
     await redis.close();
+  }
+});
+
+// A partition between the node and Redis closes nothing: the connection stays open, commands and
+// the PING that follows them time out, and the circuit opens. The outage line names which Redis
+// and since when, as for a connection closed, not "circuit open". Black-holed with a TCP proxy.
+test('a Redis partition (connection open, nothing answered) is logged with which Redis and since when, as a closed connection is', async () => {
+  const redisPort = await freePort();
+  const server = await startRedis(redisPort);
+  const proxy = await startTcpProxy(redisPort);
+  const lines: { line: string; fields?: Record<string, unknown> }[] = [];
+  const limiter = new Limiter({ config: testConfig(rawConfig(proxy.port, 'local', { commandTimeoutMs: 150 })), log: (line, meta) => lines.push({ line, fields: meta?.fields }) });
+  const down = () => lines.filter((l) => /is unreachable/.test(l.line));
+  try {
+    await limiter.ready(5000);
+    assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
+    const before = new Date().toISOString();
+    await proxy.stall();
+    for (let i = 0; i < 100 && down().length === 0; i++) { assert.notEqual((await limiter.decide(REQUEST)).mode, 'backend'); await sleep(20); }
+    assert.equal(limiter.circuit, 'open', 'the timeouts and the unanswered PING opened the circuit');
+    assert.equal(down().length, 1, `the outage is logged once: ${lines.map((l) => l.line).join(' | ')}`);
+    const { line, fields } = down()[0]!;
+    assert.doesNotMatch(line, /circuit open/, `the breaker's state is not the cause: ${line}`);
+    assert.match(line, new RegExp(`no answer from Redis at 127\\.0\\.0\\.1:${proxy.port} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z: no answer within limits\\.redis\\.command_timeout_ms \\(150 ms\\)`), `which Redis, since when, and what happened: ${line}`);
+    assert.equal(fields?.redis, `127.0.0.1:${proxy.port}`, 'the Redis as a field');
+    assert.ok(typeof fields?.since === 'string' && fields.since >= before.slice(0, 19), `since the first command left unanswered: ${fields?.since} (stalled after ${before})`);
+    assert.match(String(fields?.error), /open connection/, `the error as a field: ${fields?.error}`);
+    await proxy.start();
+    await untilBackendServes(limiter, 10_000);
+    for (let i = 0; i < 3; i++) await limiter.decide(REQUEST);
+    const recovered = lines.filter((l) => /answers again after/.test(l.line));
+    assert.equal(recovered.length, 1, `the recovery is logged once: ${lines.map((l) => l.line).join(' | ')}`);
+    assert.match(recovered[0]!.line, new RegExp(`\\(Redis at 127\\.0\\.0\\.1:${proxy.port}\\)$`), recovered[0]!.line);
+  } finally {
+    await proxy.stop();
+    await limiter.close();
+    await stopRedis(server).catch(() => {});
   }
 });
 

@@ -138,7 +138,7 @@ export class RedisBackend implements LimitsBackend {
       onError?.(err);
     });
     this.client.on('close', () => { if (this.link.lostAt === null) this.link.lostAt = Date.now(); });
-    this.client.on('ready', () => { this.link = { lostAt: null, error: null, connectedOnce: true }; this.flushUndos(true); });
+    this.client.on('ready', () => { this.link = { lostAt: null, error: null, connectedOnce: true }; this.unansweredSince = null; this.flushUndos(true); });
     this.client.defineCommand('wardenLimitsDecide', { lua: DECIDE_LUA });
     this.client.defineCommand('wardenLimitsSettle', { lua: SETTLE_LUA });
     this.client.defineCommand('wardenLimitsRenew', { lua: RENEW_LUA });
@@ -153,10 +153,7 @@ export class RedisBackend implements LimitsBackend {
   async answersPing(timeoutMs: number): Promise<boolean> {
     if (this.client.status !== 'ready') return false;
     try {
-      await new Promise<unknown>((resolve, reject) => {
-        const timer = setTimeout(() => setImmediate(() => reject(new RedisCommandTimeout(timeoutMs))), timeoutMs);
-        this.client.ping().then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => { clearTimeout(timer); reject(e); });
-      });
+      await this.timed(this.client.ping(), timeoutMs);
       return true;
     } catch {
       return false;
@@ -176,14 +173,21 @@ export class RedisBackend implements LimitsBackend {
   }
 
   /**
-   * Why commands find no connection, for the operator, or null while connected: which Redis,
-   * since when, and what the client met (the error of its last attempt to connect, e.g. `connect
-   * ECONNREFUSED 10.0.0.5:6379`, or the connection closed), not the client's "Stream isn't
-   * writeable" that every command refused meanwhile gets.
+   * Why commands find no connection, for the operator, or null while connected and answered:
+   * which Redis, since when, and what the client met (the error of its last attempt to connect,
+   * e.g. `connect ECONNREFUSED 10.0.0.5:6379`, or the connection closed), not the client's "Stream
+   * isn't writeable" that every command refused meanwhile gets; or, connected, that Redis has
+   * answered nothing since a command sent at `since` (a partition: no close, commands time out).
    */
   connectionProblem(): { text: string; redis: string; since: string; error: string; causeKnown: boolean } | null {
     const stream = (this.client as unknown as { stream?: { writable?: boolean } }).stream;
-    if (this.client.status === 'ready' && stream?.writable !== false) return null;
+    if (this.client.status === 'ready' && stream?.writable !== false) {
+      if (this.unansweredSince === null) return null;
+      // Connected, and nothing answered: the connection is open, the cause is between or in Redis.
+      const since = new Date(this.unansweredSince).toISOString();
+      const error = `no answer within limits.redis.command_timeout_ms (${this.timeoutMs} ms), nor to a PING, on an open connection (the network between dropping packets, or Redis hung)`;
+      return { text: `no answer from Redis at ${this.target} since ${since}: ${error}; waiting for it`, redis: this.target, since, error, causeKnown: true };
+    }
     const lostAt = this.link.lostAt ?? Date.now();
     const since = new Date(lostAt).toISOString();
     // A connection just closed: its first reconnection attempt (50 ms on) says why, for a moment.
@@ -279,15 +283,28 @@ export class RedisBackend implements LimitsBackend {
   }
 
   /** Reject after the command timeout (the command itself goes on: see undoLate). */
-  private timed<T>(p: Promise<T>): Promise<T> {
+  private timed<T>(p: Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    const sentAt = Date.now();
     return new Promise<T>((resolve, reject) => {
       // Judged after the next read of the sockets (setImmediate runs after the poll phase): on a
       // node whose event loop was busy past the timeout, Redis's answer may be waiting unread, and
       // timers run before I/O.
-      const timer = setTimeout(() => setImmediate(() => reject(new RedisCommandTimeout(this.timeoutMs))), this.timeoutMs);
-      p.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => { clearTimeout(timer); reject(e); });
+      const timer = setTimeout(() => setImmediate(() => {
+        // Unanswered on an open connection: since when Redis has answered nothing (a partition, a hung Redis).
+        if (this.link.lostAt === null && this.unansweredSince === null) this.unansweredSince = sentAt;
+        reject(new RedisCommandTimeout(timeoutMs));
+      }), timeoutMs);
+      // Any answer, late ones included, says Redis is reachable.
+      p.then((v) => { clearTimeout(timer); this.unansweredSince = null; resolve(v); }, (e: unknown) => { clearTimeout(timer); reject(e); });
     });
   }
+
+  /**
+   * When the first command Redis has not answered since its last answer was sent, ms; null while it
+   * answers (or while the connection is closed: `link` tells that story). A partition, or a Redis
+   * hung, closes nothing: the connection stays open and commands time out.
+   */
+  private unansweredSince: number | null = null;
 
   /**
    * A decision given up on (the limiter decided the request elsewhere and charged it there): when

@@ -369,12 +369,32 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     storedResponses.set(s.id, { response: s.response, input: s.input, context: s.context });
   };
 
+  /**
+   * A read of something stored whose id is `mock-fail-<directive>` (`/v1/responses/mock-fail-status-429`):
+   * its status, hang or reset injected, as a model name injects it on the model routes (a gateway
+   * forwards no `x-mock-fail`, and a read names no model). True when the failure was sent.
+   */
+  const injectedOnStored = (req: IncomingMessage, res: ServerResponse, path: string, started: number): boolean => {
+    const segment = path.split('/').find((s) => s.startsWith('mock-fail-'));
+    const directive = segment === undefined ? null : faultFromModel(segment);
+    if (directive === null) return false;
+    let fault: FaultDirective;
+    try { fault = parseFaultDirective(directive); } catch { return false; }
+    // A stream's faults mean nothing to a read: the id is read as any other.
+    if (fault.kind !== 'status' && fault.kind !== 'reset' && fault.kind !== 'hang') return false;
+    stats.faultsInjected++;
+    if (fault.kind === 'status') sendError(res, injectedError(fault.status, 'openai'), 'openai', started);
+    else if (fault.kind === 'reset') req.socket.destroy();
+    return true; // hang: no headers, ever; closed by the client or by close()
+  };
+
   /** `GET /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` (paged: limit, after, order) and `DELETE /v1/responses/{id}`. */
   const handleStoredResponse = (req: IncomingMessage, res: ServerResponse, method: string, path: string, query: string, started: number): void => {
     const authError = checkAuth(req, 'openai');
     record({ at: Date.now(), method, path, headers: redact(req.headers), body: undefined, authorized: apiKey === null ? null : authError === null });
     later(res, latencyMs, () => {
       if (authError) return sendError(res, authError, 'openai', started);
+      if (injectedOnStored(req, res, path, started)) return;
       const rest = path.slice('/v1/responses/'.length);
       const [rawId, sub] = rest.split('/', 2) as [string, string | undefined];
       let id = rawId;
@@ -413,6 +433,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
       record({ at: Date.now(), method, path, headers: redact(req.headers), body, authorized: apiKey === null ? null : authError === null });
       later(res, latencyMs, () => {
         if (authError) return sendError(res, authError, 'openai', started);
+        if (injectedOnStored(req, res, path, started)) return;
         try {
           sendJson(res, 200, JSON.stringify(storedChats.answer(method, path, new URLSearchParams(query), body)), 'openai', started);
         } catch (err) {

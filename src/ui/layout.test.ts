@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { parseConfig } from '../config/index.ts';
+import { KEY_SCOPES } from '../identity/index.ts';
 import { startWarden, type RunningWarden } from '../cli/serve.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
 
@@ -109,8 +110,9 @@ test('at 390 px, no page scrolls sideways or puts anything left of the screen; w
   await page.locator('tbody tr', { hasText: 'build_' }).waitFor();
   assert.equal(await scrollWidth(page), 390, 'Keys page');
   assert.deepEqual(await offLeft(page), [], 'Keys page');
-  // Every scope checkbox is on screen.
-  for (const scope of ['inference', 'models:read', 'intel:read', 'intel:write']) {
+  // Every scope checkbox is on screen (all the scopes a key can carry, wrapped).
+  await page.getByLabel('inference', { exact: true }).waitFor();
+  for (const scope of KEY_SCOPES) {
     const box = (await page.getByLabel(scope, { exact: true }).boundingBox())!;
     assert.ok(box.x >= 0 && box.x + box.width <= 390, `${scope} is on screen (${box.x})`);
   }

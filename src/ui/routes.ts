@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { AdminRouteRegistrar } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { identitySchemas, type IdentityStore } from '../identity/index.ts';
+import { DEFAULT_KEY_SCOPES, KEY_SCOPES, KEY_SCOPE_GRANTS, identitySchemas, type IdentityStore } from '../identity/index.ts';
 import type { Account, Organisation } from '../identity/types.ts';
 import type { RouteCatalog } from './catalog.ts';
 import { USAGE_DIMENSIONS, type UsageFilter, type UsageStore } from './usage.ts';
@@ -121,6 +121,8 @@ const FeaturesSchema = z.object({
   detect: z.object({ routes: z.array(z.object({ method: z.string(), path: z.string() })) }),
   /** Case files and indicator exchange (src/cases): the list route when mounted. */
   cases: z.object({ list: z.string().nullable(), intel: z.string().nullable() }),
+  /** Every scope a key can carry, for the key form (src/identity's table: the form cannot fall behind it). */
+  key_scopes: z.array(z.object({ scope: identitySchemas.KeyScope, grants: z.string(), default: z.boolean().describe('checked when the form opens') })),
   routes: z.array(z.object({ method: z.string(), path: z.string() })),
 });
 
@@ -196,7 +198,7 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
 
     r.route({
       method: 'GET', path: '/dashboard/features', operationId: 'dashboardFeatures', tag: 'dashboard',
-      summary: 'Which optional operator routes (limits, detector, ledger) this server has',
+      summary: 'Which optional operator routes (limits, detector, ledger) this server has, and the scopes a key can carry',
       response: FeaturesSchema,
       handler: ({ request }) => features(deps.catalog, adminPrefix, (method, url) => {
         // Routes registered before the catalog started watching are still found by the router.
@@ -334,6 +336,7 @@ export function features(
     ledger: { base, query },
     detect: { routes: routes.filter((r) => detectPrefixes.some((p) => r.path === p || r.path.startsWith(`${p}/`))) },
     cases: { list: get(`${adminPrefix}/cases`), intel: get(`${adminPrefix}/intel`) },
+    key_scopes: KEY_SCOPES.map((scope) => ({ scope, grants: KEY_SCOPE_GRANTS[scope], default: DEFAULT_KEY_SCOPES.includes(scope) })),
     routes,
   };
 }

@@ -1,6 +1,6 @@
 // API keys: table with revoke and rotate, creation form, and the one-time secret dialog.
 import { h, table, link, shortId, when, badge, modal, copyText, toast, askReason, refocus } from './dom.js';
-import { post } from './api.js';
+import { post, features } from './api.js';
 
 const STATUS_TONE = { active: 'ok', rotating: 'warn', revoked: 'bad', expired: 'muted' };
 
@@ -92,11 +92,18 @@ export function createKeyForm({ accountId, onCreated }) {
   const uid = Math.random().toString(36).slice(2, 7);
   const account = accountId ? null : h('input', { id: `ck-account-${uid}`, name: 'account', required: true, placeholder: 'acct_…', autocomplete: 'off' });
   const name = h('input', { id: `ck-name-${uid}`, name: 'name', maxlength: 200, placeholder: 'e.g. ci, production', autocomplete: 'off' });
-  const inference = h('input', { type: 'checkbox', id: `ck-inf-${uid}`, name: 'scope', value: 'inference', checked: true });
-  const models = h('input', { type: 'checkbox', id: `ck-mod-${uid}`, name: 'scope', value: 'models:read', checked: true });
-  // Partner providers' keys for the TAXII server: no model endpoint.
-  const intelRead = h('input', { type: 'checkbox', id: `ck-ir-${uid}`, name: 'scope', value: 'intel:read' });
-  const intelWrite = h('input', { type: 'checkbox', id: `ck-iw-${uid}`, name: 'scope', value: 'intel:write' });
+  // Every scope a key can carry, as the server lists them (its identity table, with what each
+  // grants): a scope added there is offered here without a change to the form.
+  const scopeBoxes = [];
+  const scopes = h('fieldset', { class: 'field checks' }, h('legend', { text: 'Scopes' }));
+  const scopesShown = features().then((f) => {
+    for (const s of f.key_scopes ?? []) {
+      const box = h('input', { type: 'checkbox', id: `ck-scope-${uid}-${s.scope.replace(/[^a-z]/g, '-')}`, name: 'scope', value: s.scope, checked: s.default });
+      box.defaultChecked = s.default; // and again after the form is reset
+      scopeBoxes.push(box);
+      scopes.append(h('span', { class: 'inline-check', title: s.grants }, box, h('label', { for: box.id, text: s.scope })));
+    }
+  }, (err) => scopes.append(h('span', { class: 'muted', text: `The scopes could not be loaded: ${err.message}` })));
   const expiry = h('select', { id: `ck-exp-${uid}`, name: 'expiry' },
     [['', 'Never'], ['2592000', '30 days'], ['7776000', '90 days'], ['31536000', '1 year']].map(([v, l]) => h('option', { value: v }, l)));
   const error = h('p', { class: 'form-error', role: 'alert' });
@@ -104,10 +111,11 @@ export function createKeyForm({ accountId, onCreated }) {
   const form = h('form', { class: 'filters', 'aria-label': 'Create an API key', on: { submit: async (e) => {
     e.preventDefault();
     error.textContent = '';
-    const scopes = [inference, models, intelRead, intelWrite].filter((c) => c.checked).map((c) => c.value);
-    if (!scopes.length) { error.textContent = 'Choose at least one scope.'; return; }
+    await scopesShown; // a form sent before its scopes were shown sends those it starts with
+    const chosen = scopeBoxes.filter((c) => c.checked).map((c) => c.value);
+    if (!chosen.length) { error.textContent = 'Choose at least one scope.'; return; }
     const id = accountId ?? account.value.trim();
-    const body = { scopes };
+    const body = { scopes: chosen };
     if (name.value.trim()) body.name = name.value.trim();
     if (expiry.value) body.expires_in_s = Number(expiry.value);
     submit.disabled = true;
@@ -126,11 +134,7 @@ export function createKeyForm({ accountId, onCreated }) {
   } } },
   account ? h('div', { class: 'field' }, h('label', { for: account.id, text: 'Account id' }), account) : null,
   h('div', { class: 'field' }, h('label', { for: name.id, text: 'Name' }), name),
-  h('fieldset', { class: 'field checks' }, h('legend', { text: 'Scopes' }),
-    h('span', { class: 'inline-check' }, inference, h('label', { for: inference.id, text: 'inference' })),
-    h('span', { class: 'inline-check' }, models, h('label', { for: models.id, text: 'models:read' })),
-    h('span', { class: 'inline-check' }, intelRead, h('label', { for: intelRead.id, text: 'intel:read' })),
-    h('span', { class: 'inline-check' }, intelWrite, h('label', { for: intelWrite.id, text: 'intel:write' }))),
+  scopes,
   h('div', { class: 'field' }, h('label', { for: expiry.id, text: 'Expires' }), expiry),
   h('div', { class: 'field field-button' }, submit),
   error);

@@ -299,9 +299,9 @@ export function handleResponses(ctx: HandlerContext): Reply {
       output: out,
       parallel_tool_calls: body.parallel_tool_calls !== false,
       previous_response_id: typeof body.previous_response_id === 'string' ? body.previous_response_id : null,
-      prompt_cache_key: null,
+      prompt_cache_key: typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key : null,
       reasoning: style === 'none' ? { effort: null, summary: null } : { effort: effortName, summary: summaryMode },
-      safety_identifier: null,
+      safety_identifier: typeof body.safety_identifier === 'string' ? body.safety_identifier : null,
       service_tier: 'default',
       store: body.store !== false,
       temperature: typeof body.temperature === 'number' ? body.temperature : 1,
@@ -312,7 +312,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
       top_p: typeof body.top_p === 'number' ? body.top_p : 1,
       truncation: 'disabled',
       usage: withUsage && !ctx.omitUsage ? usage : null,
-      user: null,
+      user: typeof body.user === 'string' ? body.user : null,
       metadata: isRecord(body.metadata) ? body.metadata : {},
     };
     return r;

@@ -133,6 +133,12 @@ export const EventRequest = z.object({
    */
   previous_response_id: z.string().max(256).optional(),
   /**
+   * OpenAI Responses: `true` for a compaction (`POST /v1/responses/compact`), whose answer is the
+   * conversation compacted (encrypted, no text) rather than a response. Absent otherwise. Added in
+   * the same schema version (optional).
+   */
+  compaction: z.literal(true).optional(),
+  /**
    * OpenAI Responses: the ids of the request's `item_reference` input items (at most 64, each at
    * most 256 characters): stored items the model reads (an earlier answer's output, by id) whose
    * text the request does not carry; the detector resolves them from the answers' events

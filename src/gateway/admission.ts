@@ -88,6 +88,14 @@ export async function admitRequest(deps: PipelineDeps, run: Run, req: FastifyReq
   if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
   refuseLongModel(body);
   validateShape(flavour, body);
+  // A compaction answers at once, whole: it has no stream, no background mode and no output budget
+  // (the API refuses them as unknown parameters; refused here as it does, before any quota is spent).
+  if (ctx.compaction) {
+    run.request.compaction = true;
+    for (const param of ['stream', 'background', 'max_output_tokens'] as const) {
+      if (body[param] !== undefined && body[param] !== null) throw new WardenError('WARDEN_INVALID_REQUEST', `Unknown parameter: '${param}'.`, { param });
+    }
+  }
   run.upstream = deps.router.route(ctx.model, wire);
   if (!run.upstream) {
     throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${ctx.model}\` does not exist or you do not have access to it.`, { param: 'model' });

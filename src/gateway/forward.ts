@@ -12,6 +12,7 @@ import { RETURNED_HEADERS, mapUpstreamFailure, upstreamHeaders } from './upstrea
 import { relayBinaryAnswer, relayJsonAnswer, relayUpstreamError } from './relay.ts';
 import { streamAnswer } from './relay-stream.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
+import { RESPONSES_COMPACT_PATH } from './wire.ts';
 
 const UPSTREAM_PATH: Record<ApiFlavour, string> = {
   'openai.chat': '/v1/chat/completions',
@@ -69,7 +70,7 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
     headers['content-length'] = String(upload.length);
   }
   upstream.pool.dispatch({
-    path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
+    path: upstream.basePath + (ctx.compaction ? RESPONSES_COMPACT_PATH : UPSTREAM_PATH[ctx.flavour]),
     method: 'POST',
     headers,
     body: upload ? Readable.from(upload.body, { objectMode: false }) : JSON.stringify(body),

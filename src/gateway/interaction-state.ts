@@ -91,6 +91,7 @@ export class Context implements InteractionContext {
   clientGeo: { country: string | null; asn: number | null } = { country: null, asn: null };
   readonly locals = new Map<string, unknown>();
   batchId: string | null = null;
+  compaction = false;
   /** Why the interaction was aborted (client gone, stream too long, over with the answer unread); null if it was not. */
   abortReason: Error | null = null;
   private controller: AbortController | null = null;

@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
-import { streamRequested } from './wire.ts';
+import { RESPONSES_COMPACT_PATH, streamRequested } from './wire.ts';
 import { WardenError } from '../errors/index.ts';
 import { AnswerMeter } from './usage.ts';
 import { clientAddress } from './client-address.ts';
@@ -67,6 +67,7 @@ function openInteraction(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRe
     ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
     modelField(body) || (body.model === undefined || body.model === null ? DEFAULT_MODEL[flavour] ?? '' : ''), body, streamRequested(flavour, body),
   );
+  ctx.compaction = req.url.split('?')[0] === RESPONSES_COMPACT_PATH;
   // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
   // slot freed by the close handler below, whenever it would have left.
   const watch = new ClientWriteWatch(reply.raw, deps.writeIdleTimeoutMs, () => {

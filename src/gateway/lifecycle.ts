@@ -71,6 +71,11 @@ export interface InteractionContext {
   readonly locals: Map<string, unknown>;
   /** The Message Batch Warden sent this request for (a hook sets it); null for a client's own request. */
   batchId: string | null;
+  /**
+   * A Responses compaction (`POST /v1/responses/compact`, flavour `openai.responses`): the request
+   * takes no output budget, and the answer is a `response.compaction`. False for every other request.
+   */
+  readonly compaction?: boolean;
 }
 
 /**

@@ -337,7 +337,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   registerUploadRoutes(app, deps, opts.uploadLimitBytes ?? opts.bodyLimitBytes);
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {
     if (Object.hasOwn(UPLOAD_ROUTES, path)) continue; // multipart: registered just above
-    if (flavour === 'openai.responses' && deps.hooks.some((h) => h.background)) {
+    if (path === '/v1/responses' && deps.hooks.some((h) => h.background)) {
       app.post(path, async (req, reply) => {
         if (!(await handleBackgroundResponse(deps, req, reply))) await handleModelCall(deps, flavour, req, reply);
       });

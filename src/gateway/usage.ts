@@ -709,13 +709,14 @@ export class AnswerMeter {
     this.responsesUsage(r.usage);
     for (const item of r.output ?? []) {
       this.outputItem(item);
-      if (item?.type === 'message') for (const c of item.content ?? []) { if (c?.type === 'refusal') this.addOutput(c.refusal); else this.addText(c?.text); }
+      // A compaction's output holds the conversation's user messages: the caller's words, not the answer.
+      if (item?.type === 'message' && item.role !== 'user') for (const c of item.content ?? []) { if (c?.type === 'refusal') this.addOutput(c.refusal); else this.addText(c?.text); }
       else if (item?.type === 'reasoning') {
         for (const s of item.summary ?? []) this.addReasoning(s?.text);
         for (const c of item.content ?? []) this.addReasoning(c?.text);
       } else if (item?.type === 'function_call') { this.toolCalls++; this.addOutput(item.arguments); }
     }
-    this.finishReason = r.incomplete_details?.reason ?? r.status ?? null;
+    this.finishReason = r.incomplete_details?.reason ?? r.status ?? (r.object === 'response.compaction' ? 'completed' : null);
   }
 
   /** `final`: a whole message's or a `message_delta`'s usage, whose output count is the answer's. */

@@ -31,8 +31,19 @@ export const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
   '/v1/images/generations': 'openai.images',
   '/v1/audio/speech': 'openai.speech',
   '/v1/responses': 'openai.responses',
+  // The conversation compacted (`client.responses.compact`): a Responses request through the whole
+  // pipeline whose answer is a `response.compaction`, not a response (RESPONSES_COMPACT_PATH).
+  '/v1/responses/compact': 'openai.responses',
   '/v1/messages': 'anthropic.messages',
 };
+
+/**
+ * The Responses API's compaction: the request is a Responses request (a model, its input or
+ * `previous_response_id`, `instructions`) with no output budget, no stream and no background mode,
+ * and the answer is `{object: "response.compaction", output: [the user messages..., a compaction
+ * item], usage}`, whose `encrypted_content` only the upstream can read.
+ */
+export const RESPONSES_COMPACT_PATH = '/v1/responses/compact';
 
 /** Which error format a request expects: Anthropic for /v1/messages or Anthropic headers, else OpenAI. */
 export function wireOf(req: { url: string; headers: Record<string, string | string[] | undefined> }): WireFlavour {

@@ -101,7 +101,8 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
         guessedInputTokens: input.guessed,
         outputTokens,
       });
-      const unsetParam = unsetOutputBudget(ctx.body, ctx.flavour, ctx.enforcement.shaping);
+      // A compaction has no output budget to set: the default reserved for it is not the client's to lower.
+      const unsetParam = ctx.compaction ? null : unsetOutputBudget(ctx.body, ctx.flavour, ctx.enforcement.shaping);
       const unsetBudget = unsetParam === null ? null : { param: unsetParam, reserved: outputTokens };
       if (decision instanceof Promise) return decision.then((d) => apply(ctx, d, unsetBudget));
       apply(ctx, decision, unsetBudget);

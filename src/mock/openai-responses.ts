@@ -9,7 +9,7 @@ import { logprobsFor } from './openai-chat.ts';
 import { reasoningStyle } from './models.ts';
 import type { Frame } from './pacer.ts';
 import { buildPlan, decideTools, type ToolChoice, type ToolSpec } from './plan.ts';
-import { hashString, Rng, summaryText, wordChunks } from './text.ts';
+import { answerPieces, hashString, Rng, summaryText, wordChunks } from './text.ts';
 import { countTokens } from './tokens.ts';
 import { ids, MockApiError, obfuscationPad, obfuscationSource, obfuscationText, sseEvent } from './wire.ts';
 
@@ -112,6 +112,61 @@ export function handleInputTokens(ctx: HandlerContext): Reply {
   }
   const prompt = readInput(withEarlierTurns(ctx, input), body.instructions, body.tools);
   return { body: JSON.stringify({ object: 'response.input_tokens', input_tokens: prompt.inputTokens }), outputTokens: 0 };
+}
+
+/** Parameters of `POST /v1/responses/compact` (the SDK's `ResponseCompactParams`); any other is refused as the API refuses it. */
+const COMPACT_PARAMS = new Set(['model', 'input', 'instructions', 'previous_response_id', 'prompt_cache_key', 'prompt_cache_options', 'prompt_cache_retention', 'service_tier']);
+
+/**
+ * POST /v1/responses/compact: the conversation (the request's input after, with
+ * `previous_response_id`, the stored chain's) compacted into a `response.compaction`: every user
+ * message, then one `compaction` item whose `encrypted_content` stands for the model's summary of
+ * the rest. Billed as a response is: the whole conversation as input, the summary as output.
+ * Nothing is stored, and it does not stream.
+ */
+export function handleCompact(ctx: HandlerContext): Reply {
+  const body = ctx.body;
+  for (const key of Object.keys(body)) {
+    if (!COMPACT_PARAMS.has(key)) throw new MockApiError(400, `Unknown parameter: '${key.slice(0, 200)}'.`, { param: key.slice(0, 200), code: 'unknown_parameter' });
+  }
+  const model = body.model;
+  if (model === undefined || model === null || model === '') {
+    throw new MockApiError(400, "Missing required parameter: 'model'.", { param: 'model', code: 'missing_required_parameter' });
+  }
+  if (typeof model !== 'string') throw new MockApiError(400, "Invalid type for 'model': expected a string.", { param: 'model', code: 'invalid_type' });
+  if (!ctx.catalogue.accepts(model)) {
+    throw new MockApiError(400, `The requested model '${model.slice(0, 200)}' does not exist.`, { param: 'model', code: 'model_not_found' });
+  }
+  const input = body.input;
+  if ((input === undefined || input === null) && body.previous_response_id == null) {
+    throw new MockApiError(400, "Missing required parameter: 'input'.", { param: 'input', code: 'missing_required_parameter' });
+  }
+  if (input !== undefined && input !== null && typeof input !== 'string' && !Array.isArray(input)) {
+    throw new MockApiError(400, `Invalid type for 'input': expected one of a string or array of input items, but got ${typeof input} instead.`, { param: 'input', code: 'invalid_type' });
+  }
+  const previous = body.previous_response_id;
+  if (typeof previous === 'string' && ctx.isStoredResponse && !ctx.isStoredResponse(previous)) {
+    throw new MockApiError(400, `Previous response with id '${previous.slice(0, 200)}' not found.`, { param: 'previous_response_id', code: 'previous_response_not_found' });
+  }
+  const whole = withEarlierTurns(ctx, input);
+  const prompt = readInput(whole, body.instructions, undefined);
+  const seed = hashString(`compact\u0000${model}\u0000${prompt.hashText}`, ctx.seed);
+  const rng = new Rng(seed);
+  const summary = answerPieces(ctx.answerTokensOverride ?? rng.range(ctx.answerTokens[0], ctx.answerTokens[1]), rng).join('');
+  const outputTokens = countTokens(summary);
+  const userMessages = inputItems(whole).filter((item) => item.type === 'message' && (item.role ?? 'user') === 'user')
+    .map((item) => ({ id: item.id, type: 'message', status: 'completed', content: item.content, role: 'user' }));
+  const output = [...userMessages, { id: ids.outputItem('cmp'), type: 'compaction', encrypted_content: encryptedContent(summary, seed) }];
+  const usage = {
+    input_tokens: prompt.inputTokens,
+    input_tokens_details: { cached_tokens: ctx.promptCache?.openaiRequest(model, prompt.hashText, prompt.inputTokens) ?? 0 },
+    output_tokens: outputTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: prompt.inputTokens + outputTokens,
+  };
+  const compacted: Record<string, unknown> = { id: ids.response(), object: 'response.compaction', created_at: Math.floor(Date.now() / 1000), output, usage };
+  if (ctx.omitUsage) delete compacted.usage;
+  return { body: JSON.stringify(compacted), outputTokens };
 }
 
 /** A request's `input` as items: a string is one user message. */
@@ -244,9 +299,9 @@ export function handleResponses(ctx: HandlerContext): Reply {
       output: out,
       parallel_tool_calls: body.parallel_tool_calls !== false,
       previous_response_id: typeof body.previous_response_id === 'string' ? body.previous_response_id : null,
-      prompt_cache_key: null,
+      prompt_cache_key: typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key : null,
       reasoning: style === 'none' ? { effort: null, summary: null } : { effort: effortName, summary: summaryMode },
-      safety_identifier: null,
+      safety_identifier: typeof body.safety_identifier === 'string' ? body.safety_identifier : null,
       service_tier: 'default',
       store: body.store !== false,
       temperature: typeof body.temperature === 'number' ? body.temperature : 1,
@@ -257,7 +312,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
       top_p: typeof body.top_p === 'number' ? body.top_p : 1,
       truncation: 'disabled',
       usage: withUsage && !ctx.omitUsage ? usage : null,
-      user: null,
+      user: typeof body.user === 'string' ? body.user : null,
       metadata: isRecord(body.metadata) ? body.metadata : {},
     };
     return r;

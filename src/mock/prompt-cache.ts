@@ -21,7 +21,7 @@ export class PromptCache {
 
   /**
    * Anthropic: the tokens written to and read from the cache for this request (both 0 when nothing
-   * is marked or it is too short). `write1h`: the part of `write` up to the last breakpoint with
+   * is marked or it is too short). A top-level `cache_control` marks the prompt's last block. `write1h`: the part of `write` up to the last breakpoint with
    * `ttl: "1h"` (the API reports writes by TTL in `cache_creation`; 1h breakpoints come first).
    */
   anthropicRequest(body: Record<string, unknown>): { write: number; read: number; write1h: number } {
@@ -44,6 +44,12 @@ export class PromptCache {
         if (typeof m.content === 'string') texts.push(m.content);
         else if (Array.isArray(m.content)) for (const b of m.content) take(b, isRecord(b) ? (typeof b.text === 'string' ? b.text : JSON.stringify(b)) : '');
       }
+    }
+    // Automatic caching (`cache_control` at the top level of the request): the breakpoint is the
+    // last block of the prompt, with the request's TTL.
+    if (isRecord(body.cache_control) && texts.length > 0) {
+      upTo = texts.length;
+      if (body.cache_control.ttl === '1h') upTo1h = texts.length;
     }
     if (upTo < 0) return { write: 0, read: 0, write1h: 0 };
     const prefix = texts.slice(0, upTo).join('\n');

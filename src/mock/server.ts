@@ -13,7 +13,7 @@ import { PromptCache } from './prompt-cache.ts';
 import { handleChatCompletions } from './openai-chat.ts';
 import { handleCompletions } from './openai-completions.ts';
 import { handleEmbeddings, loadEmbeddingTokenizer } from './openai-embeddings.ts';
-import { handleInputTokens, handleResponses } from './openai-responses.ts';
+import { handleCompact, handleInputTokens, handleResponses } from './openai-responses.ts';
 import { handleModerations } from './openai-moderations.ts';
 import { handleImageGenerations } from './openai-images.ts';
 import { handleSpeech } from './openai-speech.ts';
@@ -174,6 +174,7 @@ const POST_ROUTES: Record<string, Route> = {
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },
   '/v1/responses/input_tokens': { flavour: 'openai', handler: handleInputTokens },
+  '/v1/responses/compact': { flavour: 'openai', handler: handleCompact },
 };
 
 const OPENAI_STATIC_HEADERS: Record<string, string> = {

@@ -37,8 +37,8 @@ export const ids = {
   toolCall: () => 'call_' + randomFrom(ALNUM, 24),
   /** `resp_` + 48 hex. */
   response: () => 'resp_' + randomFrom(HEX, 48),
-  /** Responses API output items: `msg_`, `rs_`, `fc_` + 48 hex. */
-  outputItem: (prefix: 'msg' | 'rs' | 'fc') => `${prefix}_` + randomFrom(HEX, 48),
+  /** Responses API output items: `msg_`, `rs_`, `fc_`, `cmp_` (a compaction) + 48 hex. */
+  outputItem: (prefix: 'msg' | 'rs' | 'fc' | 'cmp') => `${prefix}_` + randomFrom(HEX, 48),
   /** Anthropic `msg_01` + 22 alphanumerics. */
   anthropicMessage: () => 'msg_01' + randomFrom(ALNUM, 22),
   /** Anthropic `toolu_01` + 22 alphanumerics. */

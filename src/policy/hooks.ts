@@ -387,7 +387,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           throw new WardenError('WARDEN_POLICY_DENIED', `The prompt array repeats a prompt ${copies} times (ignoring case, spacing and trailing punctuation) with sampling on; your account may draw at most ${caps.n_max} ${caps.n_max === 1 ? 'sample' : 'samples'} of one prompt per request (its copies in \`prompt\` times \`n\`). Send duplicate rows with \`temperature: 0\` and \`n: 1\`, or fewer copies.`, { param: 'prompt' });
         }
       }
-      const shapingCtx = { modelOutputLimit: modelOutputLimit(ctx.model, pc.model_output_limits) };
+      const shapingCtx = { modelOutputLimit: modelOutputLimit(ctx.model, pc.model_output_limits), compaction: ctx.compaction === true };
       if (decision.refuseShaping) refuseShaping(ctx, decision.refuseShaping, caps, shapingCtx, runtime.store.current.document.messages.policy_denied);
       // What the client is told is what its tier and the disclosed rules change: the changes of an
       // entry that does not disclose (a verdict, by default) are left out, or the header would

@@ -35,6 +35,8 @@ export interface ShapingContext {
    * unknown: a request without a budget gets the ceiling only when this is unknown or above it.
    */
   modelOutputLimit?: number | null;
+  /** A Responses compaction (`/v1/responses/compact`): it takes no output budget, so none is written in. */
+  compaction?: boolean;
 }
 
 /**
@@ -105,7 +107,7 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
       else if (typeof body.logprobs === 'number' && body.logprobs > limits.top_logprobs_max) { body.logprobs = limits.top_logprobs_max; actions.push('top_logprobs:capped'); }
     }
   } else if (flavour === 'openai.responses') {
-    const asked = capBudget(body, ['max_output_tokens'], limits.max_tokens_ceiling, actions, modelLimit);
+    const asked = ctx.compaction ? null : capBudget(body, ['max_output_tokens'], limits.max_tokens_ceiling, actions, modelLimit);
     const r = body.reasoning;
     if (asked !== null && r && typeof r === 'object' && !Array.isArray(r) && typeof (r as Record<string, unknown>).effort === 'string') {
       const effort = (r as Record<string, unknown>).effort as string;

@@ -2,6 +2,7 @@
 // prices it as the provider bills it, so a budget set to mirror the provider's bill lasts as long.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Anthropic from '@anthropic-ai/sdk';
 import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
 
 let t: TestWarden;
@@ -95,4 +96,23 @@ test('/metrics counts the prompt cache\'s reads and writes as the events do, per
   assert.equal(metric('anthropic.messages', 'cache_read'), sum('anthropic.messages', 'cached_input_tokens'), 'Anthropic cache reads');
   assert.equal(metric('anthropic.messages', 'cache_write'), sum('anthropic.messages', 'cache_write_tokens'), 'Anthropic cache writes');
   assert.equal(metric('openai.chat', 'cache_read'), sum('openai.chat', 'cached_input_tokens'), 'OpenAI cached input');
+});
+
+test('Anthropic automatic caching (a top-level cache_control, through the SDK): the write by TTL, then the read, recorded on the events', async () => {
+  const client = new Anthropic({ apiKey: key, baseURL: t.url, maxRetries: 0 });
+  const ask = () => client.messages.create({
+    model: 'claude-sonnet-4-5', max_tokens: 30, cache_control: { type: 'ephemeral', ttl: '1h' },
+    system: `${SYSTEM}\nAnswer in one sentence.`, messages: [{ role: 'user', content: 'What is rule 12?' }],
+  });
+  const first = await ask();
+  const written = first.usage.cache_creation_input_tokens ?? 0;
+  assert.ok(written >= 1024, `the whole prompt is written to the cache: ${JSON.stringify(first.usage)}`);
+  assert.equal(first.usage.cache_creation?.ephemeral_1h_input_tokens, written, 'at the request\'s TTL');
+  const second = await ask();
+  assert.equal(second.usage.cache_read_input_tokens, written, `read back on the next request: ${JSON.stringify(second.usage)}`);
+  const [e1] = await t.events((e) => e.response.answer_id === first.id);
+  const [e2] = await t.events((e) => e.response.answer_id === second.id);
+  assert.equal(e1.response.cache_write_tokens, written, 'the write is metered');
+  assert.equal(e2.response.cached_input_tokens, written, 'the read is metered');
+  assert.equal(e2.response.input_tokens, second.usage.input_tokens + written, 'input_tokens still counts every token seen');
 });

@@ -132,3 +132,12 @@ test('the SDKs retry a 429 on the retry advice Warden passes on', async () => {
   );
   assert.equal(h.mock.stats.requests - mid, 2, 'the Anthropic SDK retried once');
 });
+
+test('Responses: the identifiers an app sets (safety_identifier, prompt_cache_key) reach the upstream and are echoed on the response', async () => {
+  const r = await openai().responses.create({ model: 'gpt-4.1-mini', input: 'Hello there.', safety_identifier: 'user-4821', prompt_cache_key: 'support-bot-v2' });
+  assert.equal(r.safety_identifier, 'user-4821', `echoed: ${r.safety_identifier}`);
+  assert.equal(r.prompt_cache_key, 'support-bot-v2');
+  const sent = lastReceived('/v1/responses').body as Record<string, unknown>;
+  assert.equal(sent.safety_identifier, 'user-4821', 'passed on to the upstream as sent');
+  assert.equal(sent.prompt_cache_key, 'support-bot-v2');
+});

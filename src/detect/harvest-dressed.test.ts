@@ -266,3 +266,34 @@ test('same surface, organic: applications whose users ask for steps and follow u
   assertAtMostWatch(res, 'acct_codeapp');
   assertAtMostWatch(res, 'acct_busyapp');
 });
+
+/** System prompts asking for the working with a word between the phrase's parts ("show all of your work", "reason out loud"). */
+const WORKING_SYSTEMS_WORDED = [
+  'You are a rigorous assistant. Show all of your work, then give the result.',
+  'You are a study companion. Reason out loud before you answer, as you would at a whiteboard.',
+  'You are a careful teacher. Break the solution into small steps and justify each one.',
+  'You are an expert in algebra. Think aloud through the problem, then state the answer.',
+];
+
+test('the working asked for in a system prompt in other words (show all of your work, reason out loud, small steps): read as asked for, throttled', () => {
+  const res = replayThroughDetector(accounts('acct_sysworded', 8, (r) => personPaceTimes(r, T0, 10), (r, a) => {
+    const q = bareItem(r);
+    return { system: WORKING_SYSTEMS_WORDED[a % WORKING_SYSTEMS_WORDED.length], messages: [user(q.text)], out: q.out };
+  }));
+  const s = summary(res, 'acct_sysworded');
+  console.log(`# ${s.text}`);
+  assert.equal(s.throttled, s.accounts, `${s.text}: ${JSON.stringify(res.e.forAccount('acct_sysworded_1').verdict?.reasons.slice(0, 12))}`);
+  const elicit = res.e.forAccount('acct_sysworded_1').verdict?.reasons.find((x) => x.signal === 'yield_reasoning_elicitation_share');
+  assert.ok(elicit && typeof elicit.value === 'number' && elicit.value >= 0.5, `the verdict reads the working as asked for: ${JSON.stringify(elicit)}`);
+});
+
+test('same surface, organic: a coding assistant whose system prompt says to reason out loud, its users following up, stays at watch or below', () => {
+  const assistant = accounts('acct_loudtutor', 8, (r) => personPaceTimes(r, T0, 10), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) perAccount.set(a, sessions(WORKING_SYSTEMS_WORDED[a % WORKING_SYSTEMS_WORDED.length], bareItem, ['why that step?', 'I don\'t get the second step', 'can you check my answer of 42?', 'what if the input is empty?'], (rr) => 3 + Math.floor(rr() * 2)));
+      return perAccount.get(a)!(r);
+    };
+  })());
+  assertAtMostWatch(replayThroughDetector(assistant), 'acct_loudtutor');
+});

@@ -24,7 +24,7 @@ import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
-import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
+import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons, GRADING } from './pasted-answers.ts';
 import { LinkKeyIndex } from './link-keys.ts';
@@ -2233,11 +2233,14 @@ export class DetectorEngine implements VerdictView {
   /**
    * The harvest-yield test on the harvest part of account i's traffic alone (harvest-yield.ts:
    * ITEMS): enough single-shot questions asking for reasoning, high-yield on their own, making a
-   * good part of its requests, whatever chats surround them. Not for a named customer at all: a
+   * good part of its requests, whatever chats surround them. Not for a customer named beyond a
+   * verified identity (a programme, an enterprise contract, a campus domain, a corroborated org): a
    * researcher whose day mixes evaluation runs with chat has this shape, and its timing, read over
    * the chats too, need not show the runs' machine pace (two such accounts of the traffic model's
-   * researchers were throttled before this). Otherwise the pipeline conditions are the whole
-   * window's. Its readings when it passes, else null.
+   * researchers were throttled before this). An account named by a verified identity alone is
+   * judged by its questions never followed up, and by their share or volume once its follow-ups
+   * are read (itemsPassIdentityOnly). Otherwise the pipeline conditions are the whole window's.
+   * Its readings when it passes, else null.
    */
   private harvestItemsTest(i: number, values: IndicatorValues): ItemReadings | null {
     const n = this.accounts.w[i * STRIDE + C.N];
@@ -2245,10 +2248,13 @@ export class DetectorEngine implements VerdictView {
     const named = this.namedCustomer(i);
     const x = itemReadings(this.harvestItems, i, n);
     const y = yieldReadings(values);
-    // Questions never followed up are judged on accounts named by a verified identity alone too
-    // (ITEMS_UNFOLLOWED): a researcher's evaluation runs are never followed up either, and their
-    // pipeline's pace or template, from a named customer, exempts them below (namedPipeline).
-    if (!(named ? itemsUnfollowed(x) && !this.namedBeyondIdentity(i) : itemsPass(x, y.single) || itemsUnfollowed(x))) return null;
+    // Accounts named by a verified identity alone are judged too (accounts are bought with it): by
+    // their questions never followed up (ITEMS_UNFOLLOWED), and by the share or the volume of their
+    // questions once their follow-ups are read (itemsPassIdentityOnly). A researcher's evaluation
+    // runs are never followed up either, and their pipeline's pace or template, from a named
+    // customer, exempts them below (namedPipeline).
+    if (named && this.namedBeyondIdentity(i)) return null;
+    if (!(named ? itemsUnfollowed(x) || itemsPassIdentityOnly(x, y.single) : itemsPass(x, y.single) || itemsUnfollowed(x))) return null;
     if (y.timing < 0 && n < 2 * YIELD.minRequests) return null;
     if (!pipelineShape(y)) return x;
     // A verified identity's pipeline: a pace no application's users make, a template, or items re-sent.

@@ -266,3 +266,91 @@ test('same surface, organic: applications whose users ask for steps and follow u
   assertAtMostWatch(res, 'acct_codeapp');
   assertAtMostWatch(res, 'acct_busyapp');
 });
+
+/** System prompts asking for the working with a word between the phrase's parts ("show all of your work", "reason out loud"). */
+const WORKING_SYSTEMS_WORDED = [
+  'You are a rigorous assistant. Show all of your work, then give the result.',
+  'You are a study companion. Reason out loud before you answer, as you would at a whiteboard.',
+  'You are a careful teacher. Break the solution into small steps and justify each one.',
+  'You are an expert in algebra. Think aloud through the problem, then state the answer.',
+];
+
+test('the working asked for in a system prompt in other words (show all of your work, reason out loud, small steps): read as asked for, throttled', () => {
+  const res = replayThroughDetector(accounts('acct_sysworded', 8, (r) => personPaceTimes(r, T0, 10), (r, a) => {
+    const q = bareItem(r);
+    return { system: WORKING_SYSTEMS_WORDED[a % WORKING_SYSTEMS_WORDED.length], messages: [user(q.text)], out: q.out };
+  }));
+  const s = summary(res, 'acct_sysworded');
+  console.log(`# ${s.text}`);
+  assert.equal(s.throttled, s.accounts, `${s.text}: ${JSON.stringify(res.e.forAccount('acct_sysworded_1').verdict?.reasons.slice(0, 12))}`);
+  const elicit = res.e.forAccount('acct_sysworded_1').verdict?.reasons.find((x) => x.signal === 'yield_reasoning_elicitation_share');
+  assert.ok(elicit && typeof elicit.value === 'number' && elicit.value >= 0.5, `the verdict reads the working as asked for: ${JSON.stringify(elicit)}`);
+});
+
+test('same surface, organic: a coding assistant whose system prompt says to reason out loud, its users following up, stays at watch or below', () => {
+  const assistant = accounts('acct_loudtutor', 8, (r) => personPaceTimes(r, T0, 10), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) perAccount.set(a, sessions(WORKING_SYSTEMS_WORDED[a % WORKING_SYSTEMS_WORDED.length], bareItem, ['why that step?', 'I don\'t get the second step', 'can you check my answer of 42?', 'what if the input is empty?'], (rr) => 3 + Math.floor(rr() * 2)));
+      return perAccount.get(a)!(r);
+    };
+  })());
+  assertAtMostWatch(replayThroughDetector(assistant), 'acct_loudtutor');
+});
+
+/** Every account with a verified identity (bought accounts whose owners verified it). */
+const allVerified = (): 'identity_verified' => 'identity_verified';
+const USER_FOLLOW_UPS = ['why do you divide there?', 'I still don\'t get the second step', 'what happens if the numbers double?'];
+
+test('a harvest inside a bought application\'s traffic on identity-verified accounts, its users following up some questions of their own: throttled by the number of questions, the identity named in the verdict', () => {
+  // A busy application's pace; one session in two a dataset question asking for steps, never followed
+  // up; of the rest, one in five a user's own problem asking for steps and followed up, the others chats.
+  const res = replayThroughDetector(accounts('acct_verifiedapp', 8, (r) => appPaceTimes(r, T0, 7), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) {
+        perAccount.set(a, sessions(APP_SYSTEM, (rr) => {
+          if (rr() < 0.5) return { text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900), single: true };
+          if (rr() < 0.2) return { text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900) };
+          return { text: pick(CHAT, rr), out: 150 + Math.floor(rr() * 450) };
+        }, USER_FOLLOW_UPS, (rr) => 2 + Math.floor(rr() * 3)));
+      }
+      return perAccount.get(a)!(r);
+    };
+  })(), allVerified));
+  const s = summary(res, 'acct_verifiedapp');
+  console.log(`# ${s.text}`);
+  assert.equal(s.throttled, s.accounts, `${s.text}: ${JSON.stringify(res.e.forAccount('acct_verifiedapp_0').verdict?.reasons.slice(0, 14))}`);
+  const reasons = res.e.forAccount('acct_verifiedapp_0').verdict?.reasons ?? [];
+  const followed = reasons.find((x) => x.signal === 'yield_followed_up_share');
+  assert.ok(followed && typeof followed.value === 'number' && followed.value > 0 && followed.value <= 0.2 && followed.threshold === 0.2, `the verdict gives the share of its questions followed up (some are, by its users) and the threshold it met: ${JSON.stringify(reasons.slice(0, 14))}`);
+  const questions = reasons.find((x) => x.signal === 'yield_reasoning_questions');
+  assert.ok(questions && typeof questions.value === 'number' && questions.value >= 20, `the verdict gives the number of its questions: ${JSON.stringify(questions)}`);
+  const named = reasons.find((x) => x.signal === 'yield_named_by');
+  assert.ok(named && /verified identity alone/.test(named.detail ?? ''), `the verdict says why the identity does not exempt it: ${JSON.stringify(named)}`);
+});
+
+test('same surface, organic, identity-verified: an application of the same volume whose users ask for steps and follow up on one in three, and a tutoring product whose users follow up on every problem, stay at watch or below', () => {
+  const followOneInThree = accounts('acct_verifiedstudy', 8, (r) => appPaceTimes(r, T0, 7), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) {
+        perAccount.set(a, sessions(APP_SYSTEM, (rr) => {
+          if (rr() < 0.4) return { text: pick(CHAT, rr), out: 150 + Math.floor(rr() * 450) };
+          return { text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900), single: rr() >= 1 / 3 };
+        }, USER_FOLLOW_UPS, (rr) => 2 + Math.floor(rr() * 2)));
+      }
+      return perAccount.get(a)!(r);
+    };
+  })(), allVerified);
+  const tutoring = accounts('acct_verifiedtutor', 8, (r) => appPaceTimes(r, T0, 7), (() => {
+    const perAccount = new Map<number, (r: () => number) => Request>();
+    return (r: () => number, a: number) => {
+      if (!perAccount.has(a)) perAccount.set(a, sessions(APP_SYSTEM, (rr) => ({ text: pick(ASK_STEPS, rr)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(rr() * 900) }), USER_FOLLOW_UPS, (rr) => 3 + Math.floor(rr() * 2)));
+      return perAccount.get(a)!(r);
+    };
+  })(), allVerified);
+  const res = replayThroughDetector([...followOneInThree, ...tutoring]);
+  assertAtMostWatch(res, 'acct_verifiedstudy');
+  assertAtMostWatch(res, 'acct_verifiedtutor');
+});

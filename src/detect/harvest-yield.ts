@@ -319,6 +319,19 @@ export function itemsPass(x: ItemReadings, single: number): boolean {
   return (x.share >= ITEMS.minShare && single + x.inConversation >= ITEMS.minIndependent) || itemsByVolume(x, single);
 }
 
+/**
+ * Whether the harvest part of an account named by a verified identity alone passes by its share or
+ * its volume: as an unnamed account's does, with the follow-up reading there to judge it
+ * (ITEMS_UNFOLLOWED.minSettled questions settled, at most ITEMS_BY_VOLUME.maxFollowed of them
+ * followed up). Accounts are bought with their owner's verified identity; what it says of who runs
+ * the account is weighed by needing the follow-ups read, not by exempting the account from the
+ * evidence. A researcher's evaluation runs from such an account are exempt by their pipeline's
+ * shape (namedPipeline).
+ */
+export function itemsPassIdentityOnly(x: ItemReadings, single: number): boolean {
+  return x.settled >= ITEMS_UNFOLLOWED.minSettled && x.followed <= ITEMS_BY_VOLUME.maxFollowed && itemsPass(x, single);
+}
+
 /** Whether the harvest part passes by its questions never followed up (ITEMS_UNFOLLOWED). */
 export function itemsUnfollowed(x: ItemReadings): boolean {
   return x.settled >= ITEMS_UNFOLLOWED.minSettled && followedUpper(x) <= ITEMS_UNFOLLOWED.maxFollowed && x.ratio >= ITEMS_UNFOLLOWED.outputInput && x.share >= ITEMS_UNFOLLOWED.minShare;
@@ -331,10 +344,11 @@ export function itemsByVolume(x: ItemReadings, single: number): boolean {
 }
 
 /** The explanation of a harvest part that passed on its own. */
-export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, requests: number, resent: number, unfollowedOnly = false): VerdictReason[] {
+export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, requests: number, resent: number, named = false): VerdictReason[] {
   const y = yieldReadings(values);
   // By its share when it passes that way, else by its volume, else by its questions never followed up (the thresholds it met).
-  if (unfollowedOnly || !(x.items >= ITEMS.minItems && x.ratio >= ITEMS.outputInput && (itemsByVolume(x, y.single) || (x.share >= ITEMS.minShare && y.single + x.inConversation >= ITEMS.minIndependent)))) return unfollowedReasons(y, x, requests, resent, unfollowedOnly);
+  // An account named by a verified identity alone passes the first two only with its follow-ups read (itemsPassIdentityOnly).
+  if (named ? !itemsPassIdentityOnly(x, y.single) : !(x.items >= ITEMS.minItems && x.ratio >= ITEMS.outputInput && (itemsByVolume(x, y.single) || (x.share >= ITEMS.minShare && y.single + x.inConversation >= ITEMS.minIndependent)))) return unfollowedReasons(y, x, requests, resent, named);
   const byShare = x.share >= ITEMS.minShare && y.single + x.inConversation >= ITEMS.minIndependent;
   const t = byShare ? ITEMS : ITEMS_BY_VOLUME;
   return [
@@ -346,13 +360,19 @@ export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, re
     { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: t.minShare },
     { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS.outputInput, detail: 'output/input ratio of those questions alone' },
     { signal: 'yield_independent_share', value: round(y.single + x.inConversation), threshold: t.minIndependent, detail: 'single-shot requests and new questions in a conversation' },
-    ...(!byShare && x.settled >= ITEMS_UNFOLLOWED.minSettled ? [{ signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_BY_VOLUME.maxFollowed, detail: `share of ${round(x.settled)} single-shot questions a later turn followed up: an application's users follow up on theirs` }] : []),
+    ...((named || !byShare) && x.settled >= ITEMS_UNFOLLOWED.minSettled ? [{ signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_BY_VOLUME.maxFollowed, detail: `share of ${round(x.settled)} single-shot questions a later turn followed up: an application's users follow up on theirs` }] : []),
+    ...(named ? [namedByIdentity('questions as many and as high-yield as a harvest\'s, next to none followed up')] : []),
     y.timing >= 0
       ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
       : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
     { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
     ...(pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(resent), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
   ];
+}
+
+/** Why a verified identity alone did not exempt `what` (the verdict's `yield_named_by`). */
+function namedByIdentity(what: string): VerdictReason {
+  return { signal: 'yield_named_by', value: 'identity verification', threshold: null, detail: `a verified identity alone does not exempt ${what} (accounts are bought with it); a programme, an enterprise contract, a campus domain or a corroborated org would` };
 }
 
 /** The explanation of a harvest part that passed by its questions never followed up (ITEMS_UNFOLLOWED). */
@@ -364,7 +384,7 @@ function unfollowedReasons(y: ReturnType<typeof yieldReadings>, x: ItemReadings,
     { signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_UNFOLLOWED.maxFollowed, detail: `share of them a later turn of the account followed up (the question in its history, no new question asked), at most ${round(followedUpper(x))} at 95% confidence, the bound held to the threshold: people follow up on their questions, a harvest moves on to the next item` },
     { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS_UNFOLLOWED.outputInput, detail: 'output/input ratio of those questions alone' },
     { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: ITEMS_UNFOLLOWED.minShare },
-    ...(named ? [{ signal: 'yield_named_by', value: 'identity verification', threshold: null, detail: 'a verified identity alone does not exempt questions never followed up (accounts are bought with it); a programme, an enterprise contract, a campus domain or a corroborated org would' }] : []),
+    ...(named ? [namedByIdentity('questions never followed up')] : []),
     y.timing >= 0
       ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: named ? ITEMS_UNFOLLOWED.namedPipelineTiming : YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : named ? `below a pipeline's ${ITEMS_UNFOLLOWED.namedPipelineTiming}: an application's users arriving independently read about 0.44` : `above: machine timing, ${UNNAMED}` }
       : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },

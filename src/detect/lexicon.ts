@@ -56,6 +56,10 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '{explain|show} how you {got|get|arrived|arrive|reached|derived|worked out}', 'how you {arrived|arrive} at', 'show {your|all|all your} working',
       'intermediate calculation*', '{every|each|all|all the} intermediate step*', 'reasoning behind {each|every} {step|part|calculation|line}*',
       'justify {each|every} {step|part|claim|answer}*', 'justify your {answer|reasoning|steps|solution}*',
+      // The same with a word between (2026-12-07: "show all of your work", "reason out loud", "break
+      // the solution into small steps, justify each one" went unread in system prompts that ask for it).
+      'show all {of |}your {work|working|reasoning|steps|thinking|calculations}', '{reason|reasoning|talk|talking|think} {out loud|aloud}',
+      '{break|split|divide} {it|this|the solution|the problem|the answer|your answer|your solution} into {small |smaller |clear |numbered |}steps', 'justify {each|every} one',
       // Chinese (simplified and traditional): step by step, thought / reasoning / solution process, chain of thought.
       '一步一步', '一步步', '逐步{思考|推理|分析|解答|推导|推導|说明|說明|解释|解釋}', '{思考|推理|解题|解題|推导|推導}{过程|過程}',
       '{详细|詳細|解题|解題}{步骤|步驟}', '{思维|思維}{链|鏈}', '{展示|写出|寫出|给出|給出}{你的|}{推理|思考|思路}', '{先|请先|請先}思考再回答',

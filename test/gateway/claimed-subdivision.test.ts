@@ -71,6 +71,12 @@ async function scenario(t: TestWarden): Promise<void> {
   assert.equal(mismatch.status, 400, `a subdivision outside the account's claimed country is refused: ${JSON.stringify(mismatch.body)}`);
   assert.match(mismatch.body.error?.message ?? '', /UA-43 is not in the account's claimed country DE/);
 
+  // Explain reads the account as the gateway does.
+  const explained = await adminCall(t, 'POST', '/policy/explain', { account_id: crimea.id });
+  assert.equal(explained.body.subject?.claimed_subdivision, 'UA-43', JSON.stringify(explained.body));
+  assert.equal(explained.body.refusal?.kind, 'region_blocked');
+  assert.ok(explained.body.matched.includes('claimed_subdivision:UA-43'), `${explained.body.matched}`);
+
   // Events carry the claim with the other signup facts.
   const events = await t.events((e) => e.account_id === crimea.id, 1);
   assert.equal(events[0]?.account?.claimed_subdivision, 'UA-43', `the refusal's event carries the claimed subdivision: ${JSON.stringify(events[0]?.account)}`);

@@ -5,7 +5,7 @@
  * either the old policy and data or the new ones, never a mix; a bad policy file or a bad range
  * file leaves both in force as they were and is reported (file, line or path, message).
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { IpDatabaseError } from './geo.ts';
 import { claimedSubdivisionRules, loadPolicyFile, NO_GEO_CONTEXT, PolicyFileError, uncoveredSubdivisions, type CompiledPolicy, type PolicyGeoContext } from './policy-file.ts';
@@ -42,12 +42,19 @@ export type PolicyReloadError = PolicyFileError | IpDatabaseError;
 interface InForce {
   policy: CompiledPolicy;
   subdivisions: SubdivisionIndex | null;
+  /** The range files' paths, sizes and times when they were read ('' without files). */
+  dataStamp: string;
+}
+
+/** The range files' paths, sizes and modification times; null when one cannot be read (the load says why). */
+function stampOf(files: readonly string[]): string | null {
+  try { return JSON.stringify(files.map((f) => { const st = statSync(f); return [f, st.size, st.mtimeMs]; })); } catch { return null; }
 }
 
 /** The live policy. `current` is always a complete, valid policy. */
 export class PolicyStore {
   readonly path: string;
-  private inForce: InForce;
+  private inForce!: InForce;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly opts: PolicyStoreOptions;
@@ -74,14 +81,17 @@ export class PolicyStore {
   get subdivisions(): SubdivisionIndex | null { return this.inForce.subdivisions; }
 
   /** Read the subdivision files, then compile the policy file against them; nothing is kept on a throw. */
-  private load(): InForce {
+  private load(reuseData = false): InForce {
     const files = this.opts.subdivisionFiles ?? [];
-    const subdivisions = files.length > 0 ? loadSubdivisions([...files]) : null;
+    const dataStamp = files.length > 0 ? stampOf(files) ?? '' : '';
+    // A reload for an edit of the policy file keeps the data in force if its files are as they were read.
+    const same = reuseData && this.inForce && dataStamp !== '' && dataStamp === this.inForce.dataStamp;
+    const subdivisions = same ? this.inForce.subdivisions : files.length > 0 ? loadSubdivisions([...files]) : null;
     const base = this.opts.geo ?? NO_GEO_CONTEXT;
     const geo: PolicyGeoContext = this.opts.subdivisionFiles
       ? { ...base, subdivisionData: subdivisions && { covers: (c) => subdivisions.covers(c), digest: subdivisions.version.digest } }
       : base;
-    return { policy: loadPolicyFile(this.path, geo), subdivisions };
+    return { policy: loadPolicyFile(this.path, geo), subdivisions, dataStamp };
   }
 
   private logData(previous: SubdivisionIndex | null): void {
@@ -92,11 +102,13 @@ export class PolicyStore {
   /**
    * Re-read the policy file and the subdivision files now. Returns true when the new policy (and
    * data) are in force; false when one was refused (`lastError` says why) and the previous stay.
+   * `reuseData`: keep the data in force when its files' sizes and times are unchanged (what a
+   * change of the policy file does; SIGHUP and the admin route read them whatever).
    */
-  reload(): boolean {
+  reload(opts: { reuseData?: boolean } = {}): boolean {
     try {
       const before = this.inForce;
-      const next = this.load();
+      const next = this.load(opts.reuseData === true);
       const changed = next.policy.digest !== before.policy.digest;
       this.inForce = next;
       this.lastError = null;
@@ -148,7 +160,7 @@ export class PolicyStore {
     this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
       if (file !== null && file !== name) return;
       if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(() => { this.timer = null; this.reload(); }, this.opts.debounceMs ?? 250);
+      this.timer = setTimeout(() => { this.timer = null; this.reload({ reuseData: true }); }, this.opts.debounceMs ?? 250);
       this.timer.unref();
     });
     this.watcher.on('error', (err) => this.opts.log?.error({ policy: this.path, err: String(err) }, 'policy watch failed'));

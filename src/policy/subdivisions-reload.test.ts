@@ -55,6 +55,15 @@ test('a policy reload reads the subdivision files again: new ranges decide the n
     assert.ok(moved.matched.includes(`subdivision:UA-43@data:${second.slice(0, 12)}`), `the decision names the new data: ${moved.matched}`);
     assert.ok(logs.includes('policy subdivision data loaded'), `the load of new data is logged: ${logs}`);
 
+    // An edit of the policy file alone (what the file watch reloads for) keeps the data read, unless its files changed.
+    const data2 = rt.subdivisions;
+    writeFileSync(policy, `${POLICY}# edited\n`);
+    assert.equal(rt.store.reload({ reuseData: true }), true);
+    assert.equal(rt.subdivisions, data2, 'the range files unchanged: the data in force is kept, not parsed again');
+    assert.equal(rt.store.reload(), true);
+    assert.notEqual(rt.subdivisions, data2, 'an explicit reload (SIGHUP, the admin route) reads them again');
+    assert.equal(rt.subdivisions!.version.digest, second, 'to the same data');
+
     // A malformed line: refused with file and line; the data and the policy in force stay.
     replace(data, `${KYIV_AS_CRIMEA}203.0.113.0,203.0.113.9,Crimea\n`);
     assert.equal(rt.store.reload(), false, 'a bad range file is refused');

@@ -65,11 +65,11 @@ const HELP: Record<AdminGroup, string> = {
   warden orgs set-tier ID --tier TIER --reason TEXT`,
   accounts: `usage:
   warden accounts create [--org ID] [--name NAME] [--email EMAIL] [--tier TIER] [--programme P]
-                         [--signup-ip IP] [--country CC] [--payment-instrument VALUE] [--user-agent UA]
+                         [--signup-ip IP] [--country CC] [--subdivision CC-SUB] [--payment-instrument VALUE] [--user-agent UA]
   warden accounts list [--org ID] [--status active|suspended] [--tier T] [--programme P]
                        [--email-domain D] [--signup-ip IP] [--payment-fp FP] [--email-pattern P] [--limit N] [--cursor C]
   warden accounts get ID
-  warden accounts update ID [--org ID] [--name NAME] [--programme P]
+  warden accounts update ID [--org ID] [--name NAME] [--programme P] [--subdivision CC-SUB | --no-subdivision]
   warden accounts set-tier ID --tier TIER --reason TEXT
   warden accounts suspend ID --reason TEXT
   warden accounts reactivate ID --reason TEXT
@@ -275,12 +275,12 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
     case 'accounts create': {
       const { values: v } = parse({
         org: { type: 'string' }, name: { type: 'string' }, email: { type: 'string' }, tier: { type: 'string' }, programme: { type: 'string' },
-        'signup-ip': { type: 'string' }, country: { type: 'string' }, 'payment-instrument': { type: 'string' }, 'user-agent': { type: 'string' },
+        'signup-ip': { type: 'string' }, country: { type: 'string' }, subdivision: { type: 'string' }, 'payment-instrument': { type: 'string' }, 'user-agent': { type: 'string' },
       });
       return {
         values: v, kind: 'account', exec: (c) => c.createAccount(drop({
           org_id: v.org, name: v.name, email: v.email, tier: tier(v.tier), programme: v.programme as never, signup_ip: v['signup-ip'],
-          claimed_country: v.country, payment_instrument: v['payment-instrument'], user_agent: v['user-agent'],
+          claimed_country: v.country, claimed_subdivision: v.subdivision, payment_instrument: v['payment-instrument'], user_agent: v['user-agent'],
         })),
       };
     }
@@ -301,8 +301,10 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
       return { values: v, kind: 'account', exec: (c) => c.getAccount(id) };
     }
     case 'accounts update': {
-      const { values: v, positionals: [id] } = parse({ org: { type: 'string' }, name: { type: 'string' }, programme: { type: 'string' } }, 1);
-      return { values: v, kind: 'account', exec: (c) => c.updateAccount(id, drop({ org_id: v.org, name: v.name, programme: v.programme as never })) };
+      const { values: v, positionals: [id] } = parse({ org: { type: 'string' }, name: { type: 'string' }, programme: { type: 'string' }, subdivision: { type: 'string' }, 'no-subdivision': { type: 'boolean' } }, 1);
+      if (v.subdivision !== undefined && v['no-subdivision']) throw new WardenError('WARDEN_INVALID_REQUEST', 'give --subdivision or --no-subdivision, not both');
+      const subdivision = v['no-subdivision'] ? null : v.subdivision;
+      return { values: v, kind: 'account', exec: (c) => c.updateAccount(id, drop({ org_id: v.org, name: v.name, programme: v.programme as never, claimed_subdivision: subdivision })) };
     }
     case 'accounts set-tier': {
       const { values: v, positionals: [id] } = parse({ tier: { type: 'string' }, reason: { type: 'string' } }, 1);
@@ -432,7 +434,7 @@ function eraseSummary(r: EraseSummary): string {
 function pickColumns(row: Record<string, unknown> | undefined): string[] {
   if (!row) return ['id'];
   if ('prefix' in row) return ['id', 'prefix', 'account_id', 'name', 'scopes', 'status', 'expires_at', 'last_used_at'];
-  if ('status' in row) return ['id', 'org_id', 'email', 'tier', 'programme', 'status', 'claimed_country', 'created_at'];
+  if ('status' in row) return ['id', 'org_id', 'email', 'tier', 'programme', 'status', 'claimed_country', 'claimed_subdivision', 'created_at'];
   return ['id', 'name', 'tier', 'programme', 'created_at'];
 }
 

@@ -53,13 +53,14 @@ export function identityAdminRoutes(store: IdentityStore): AdminRouteRegistrar {
     // Accounts
     r.route({ method: 'POST', path: '/accounts', operationId: 'createAccount', tag: 'accounts', status: 201,
       summary: 'Create an account with its signup facts',
-      description: 'The email domain is derived from the email; a payment instrument is stored only as a keyed HMAC (payment_fp).',
+      description: 'The email domain is derived from the email; a payment instrument is stored only as a keyed HMAC (payment_fp). A claimed_subdivision (ISO 3166-2) must be in claimed_country, which it sets when not given; the policy\'s claimed_subdivision and claimed_region rules read it at the gateway.',
       body: CreateAccountInput, response: AccountSchema, handler: ({ body, actor }) => as(actor).createAccount(body) });
     r.route({ method: 'GET', path: '/accounts', operationId: 'listAccounts', tag: 'accounts', summary: 'List accounts, newest first, filtered by org, status, tier, programme or signup facts',
       query: ListAccountsQuery, response: page(AccountSchema), handler: ({ query, actor }) => as(actor).listAccounts(query) });
     r.route({ method: 'GET', path: '/accounts/:id', operationId: 'getAccount', tag: 'accounts', summary: 'Get an account',
       params: IdParams, response: AccountSchema, handler: ({ params, actor }) => as(actor).getAccount(params.id) });
-    r.route({ method: 'PATCH', path: '/accounts/:id', operationId: 'updateAccount', tag: 'accounts', summary: 'Change an account\'s name, organisation or programme',
+    r.route({ method: 'PATCH', path: '/accounts/:id', operationId: 'updateAccount', tag: 'accounts', summary: 'Change an account\'s name, organisation, programme or claimed subdivision',
+      description: 'claimed_subdivision (ISO 3166-2, null clears it) must be in the account\'s claimed country; an account that claimed none takes the subdivision\'s. The next request is decided with it (every node: the change is announced to their key caches).',
       params: IdParams, body: UpdateAccountInput, response: AccountSchema, handler: ({ params, body, actor }) => as(actor).updateAccount(params.id, body) });
     r.route({ method: 'POST', path: '/accounts/:id/tier', operationId: 'setAccountTier', tag: 'accounts', summary: 'Set an account\'s verification tier',
       params: IdParams, body: TierChange, response: AccountSchema, handler: ({ params, body, actor }) => as(actor).setAccountTier(params.id, body.tier, body.reason) });

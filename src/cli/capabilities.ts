@@ -58,6 +58,12 @@ export interface Capabilities {
    * NetworkListError and the lists in force stay.
    */
   reloadNetworks(): NetworkListsVersion | null;
+  /**
+   * Read the policy file and the subdivision range files again (SIGHUP, POST /admin/policy/reload):
+   * true when they are in force, false when one was refused (logged, POLICY_RELOAD_REJECTED) and
+   * the previous stay; null when the policy is off.
+   */
+  reloadPolicy(): boolean | null;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -447,6 +453,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     },
     reloadNetworks() {
       return policyRuntime ? policyRuntime.reloadNetworks() : null;
+    },
+    reloadPolicy() {
+      return policyRuntime ? policyRuntime.store.reload() : null;
     },
     async bootstrapDemo() {
       const existing = await identity.listAccounts({ limit: 1 });

@@ -41,6 +41,8 @@ export interface RunningWarden {
   reloadSanctions(): Promise<RescreenReport | null>;
   /** Read the network lists again (what SIGHUP does); false when a file was refused (logged) and the lists in force stay. */
   reloadNetworks(): boolean;
+  /** Read the policy file and the subdivision range files again (what SIGHUP does); false when one was refused (logged) and the previous stay. */
+  reloadPolicy(): boolean;
   close(): Promise<void>;
 }
 
@@ -266,6 +268,10 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
         return false;
       }
     },
+    /** SIGHUP: read the policy file and the subdivision range files again (a bad one is logged, POLICY_RELOAD_REJECTED; the previous stay). */
+    reloadPolicy() {
+      return caps.reloadPolicy() !== false;
+    },
     async close() {
       await retention?.stop();
       await gateway.close();
@@ -320,9 +326,11 @@ export async function runServe(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    // SIGHUP reloads the network and denied-party lists (by default it would end the process).
+    // SIGHUP reloads the policy with its subdivision data, and the network and denied-party lists
+    // (by default it would end the process).
     process.on('SIGHUP', () => {
       if (stopping) return;
+      running.reloadPolicy();
       running.reloadNetworks();
       void running.reloadSanctions();
     });

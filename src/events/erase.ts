@@ -2,8 +2,9 @@
  * Erasing an event's personal data (a data subject's deletion request): the same fields the
  * ledger keeps only as erasable commitments (docs/ledger.md, "Erasure"): client IP, user agent,
  * prompt text, and the account's email domain, signup IP and payment fingerprint (and the email
- * pattern, derived from the address). What the interaction was (time, model, account id, token
- * counts, status, enforcement) stays, so usage and audit totals still add up.
+ * pattern, derived from the address, and the claimed subdivision, which locates the person). What
+ * the interaction was (time, model, account id, token counts, status, enforcement) stays, so usage
+ * and audit totals still add up.
  */
 import type { EventMessage, InteractionEvent } from './schema.ts';
 
@@ -27,6 +28,7 @@ export function erasePersonalData(e: InteractionEvent, at: string): InteractionE
     account: e.account && {
       ...e.account, email_domain: null, signup_ip: null, payment_fp: null,
       ...(e.account.email_pattern !== undefined ? { email_pattern: null } : {}),
+      ...(e.account.claimed_subdivision !== undefined ? { claimed_subdivision: null } : {}),
     },
     erased_at: at,
   };

@@ -254,6 +254,11 @@ export const EventAccountFacts = z.object({
   /** Country the customer claimed at signup (ISO 3166-1 alpha-2). */
   claimed_country: z.string().nullable(),
   /**
+   * ISO 3166-2 subdivision the customer claimed (`UA-30`), in `claimed_country`; null when none
+   * was declared. Added in the same schema version (optional).
+   */
+  claimed_subdivision: z.string().nullable().optional(),
+  /**
    * Keyed hash of the email address's pattern (local part without separators and trailing
    * number, plus domain), present when the local part ends in a number: accounts created in a
    * numbered sequence share it. Added in the same schema version (optional).

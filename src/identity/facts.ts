@@ -66,7 +66,8 @@ export function eventAccountFacts(auth: AuthContext): EventAccountFacts {
   const a = auth.account;
   return {
     created_at: a.created_at, tier: auth.tier, programme: auth.programme, email_domain: a.email_domain,
-    payment_fp: a.payment_fp, signup_ip: a.signup_ip, claimed_country: a.claimed_country, email_pattern: a.email_pattern ?? null,
+    payment_fp: a.payment_fp, signup_ip: a.signup_ip, claimed_country: a.claimed_country,
+    ...(a.claimed_subdivision ? { claimed_subdivision: a.claimed_subdivision } : {}), email_pattern: a.email_pattern ?? null,
     first_used_at: a.first_used_at ?? null,
   };
 }

@@ -20,6 +20,15 @@ const isoDateTime = z.iso.datetime({ offset: true });
 const CLOCK_SKEW_MS = 5 * 60_000;
 const optionalText = (max: number) => z.string().trim().min(1).max(max).nullable().optional();
 
+/**
+ * An ISO 3166-2 subdivision code as a customer declares it (any case): an assigned country's
+ * alpha-2 code, a hyphen, 1-3 letters or digits (`UA-43`, `ua-30`, `GB-SCT`). Upper-cased.
+ */
+export const ClaimedSubdivision = z.string().trim()
+  .regex(/^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$/, 'ISO 3166-2 subdivision code, such as UA-30')
+  .refine((s) => isCountryCode(s.slice(0, 2)), { error: (iss) => `${String(iss.input).trim().slice(0, 2).toUpperCase()} is not an assigned ISO 3166-1 alpha-2 country code` })
+  .transform((s) => s.toUpperCase());
+
 export const CreateOrgInput = z.strictObject({
   name: z.string().trim().min(1).max(200),
   tier: VerificationTier.default('unverified'),
@@ -42,6 +51,8 @@ export const CreateAccountInput = z.strictObject({
   signup_ip: z.string().refine((s) => isIP(s.replace(/^\[|\]$/g, '')) !== 0, 'not an IP address').nullable().optional(),
   claimed_country: z.string().regex(/^[A-Za-z]{2}$/, 'ISO 3166-1 alpha-2 country code')
     .refine(isCountryCode, { error: (iss) => `${String(iss.input).toUpperCase()} is not an assigned ISO 3166-1 alpha-2 country code` }).nullable().optional(),
+  /** ISO 3166-2 subdivision the customer declared; its country is the claimed country (given or not). */
+  claimed_subdivision: ClaimedSubdivision.nullable().optional(),
   /** Payment instrument (ideally the processor's instrument fingerprint). Only its HMAC is stored. */
   payment_instrument: z.string().min(1).max(512).nullable().optional(),
   /** An already keyed fingerprint (64 hex chars), e.g. when importing accounts. */
@@ -49,13 +60,25 @@ export const CreateAccountInput = z.strictObject({
   user_agent: z.string().max(1024).nullable().optional(),
   /** Signup time when importing existing accounts; defaults to now. */
   created_at: isoDateTime.refine((t) => Date.parse(t) <= Date.now() + CLOCK_SKEW_MS, 'is in the future: an imported account\'s signup time must be in the past').optional(),
-}).refine((v) => !(v.payment_instrument && v.payment_fp), { message: 'give payment_instrument or payment_fp, not both', path: ['payment_fp'] });
+}).refine((v) => !(v.payment_instrument && v.payment_fp), { message: 'give payment_instrument or payment_fp, not both', path: ['payment_fp'] })
+  .refine((v) => !(v.claimed_subdivision && v.claimed_country && v.claimed_country.toUpperCase() !== v.claimed_subdivision.slice(0, 2)), {
+    error: (iss) => {
+      const v = iss.input as { claimed_country: string; claimed_subdivision: string };
+      return `claimed_subdivision ${v.claimed_subdivision} is not in claimed_country ${v.claimed_country.toUpperCase()}`;
+    },
+    path: ['claimed_subdivision'],
+  });
 export type CreateAccountInput = z.input<typeof CreateAccountInput>;
 
 export const UpdateAccountInput = z.strictObject({
   name: optionalText(200),
   org_id: z.string().min(1).nullable().optional(),
   programme: Programme.optional(),
+  /**
+   * ISO 3166-2 subdivision the customer declared (null: none). It must be in the account's claimed
+   * country; an account that declared no country takes the subdivision's.
+   */
+  claimed_subdivision: ClaimedSubdivision.nullable().optional(),
 });
 export type UpdateAccountInput = z.input<typeof UpdateAccountInput>;
 
@@ -153,6 +176,8 @@ export const AccountSchema = z.object({
   email_domain: z.string().nullable(),
   signup_ip: z.string().nullable(),
   claimed_country: z.string().nullable(),
+  /** ISO 3166-2 subdivision the customer declared (null: none declared). */
+  claimed_subdivision: z.string().nullable().optional(),
   payment_fp: z.string().nullable(),
   user_agent: z.string().nullable().optional(),
   email_pattern: z.string().nullable().optional(),

@@ -23,7 +23,7 @@ export class SqliteIdentityStore extends BaseIdentityStore {
               k.revoked_at AS k_revoked_at, k.last_used_at AS k_last_used_at, k.replaced_by AS k_replaced_by,
               a.id AS a_id, a.org_id AS a_org_id, a.name AS a_name, a.tier AS a_tier, a.programme AS a_programme, a.status AS a_status,
               a.created_at AS a_created_at, a.email AS a_email, a.email_domain AS a_email_domain, a.signup_ip AS a_signup_ip,
-              a.claimed_country AS a_claimed_country, a.payment_fp AS a_payment_fp, a.user_agent AS a_user_agent, a.email_pattern AS a_email_pattern, a.first_used_at AS a_first_used_at,
+              a.claimed_country AS a_claimed_country, a.claimed_subdivision AS a_claimed_subdivision, a.payment_fp AS a_payment_fp, a.user_agent AS a_user_agent, a.email_pattern AS a_email_pattern, a.first_used_at AS a_first_used_at,
               o.id AS o_id, o.name AS o_name, o.tier AS o_tier, o.programme AS o_programme, o.created_at AS o_created_at
          FROM api_keys k JOIN accounts a ON a.id = k.account_id LEFT JOIN orgs o ON o.id = a.org_id
         WHERE k.lookup_id = ?`,

@@ -199,7 +199,7 @@ export interface Mutation {
 export const SYSTEM_ACTOR: Actor = { by: 'system' };
 
 /** The account columns a deletion request erases (eraseAccountFacts): what identifies or locates a person. */
-export const ERASED_ACCOUNT_FIELDS = ['name', 'email', 'email_domain', 'email_pattern', 'signup_ip', 'claimed_country', 'payment_fp', 'user_agent'] as const;
+export const ERASED_ACCOUNT_FIELDS = ['name', 'email', 'email_domain', 'email_pattern', 'signup_ip', 'claimed_country', 'claimed_subdivision', 'payment_fp', 'user_agent'] as const;
 
 /**
  * Migration step of both stores: accounts already in use when first use began to be recorded
@@ -276,6 +276,8 @@ export function identityMigrations(time: 'TEXT' | 'TIMESTAMPTZ'): string[] {
     // old and put to work today has no more history than one created today.
     `ALTER TABLE accounts ADD COLUMN first_used_at ${time};
    ${FIRST_USE_BACKFILL}`,
+    // The ISO 3166-2 subdivision the customer declared (policy rules `claimed_subdivision`, `claimed_region`).
+    `ALTER TABLE accounts ADD COLUMN claimed_subdivision TEXT;`,
   ];
 }
 
@@ -421,9 +423,12 @@ export abstract class BaseIdentityStore implements IdentityStore {
   }
 
   /** Apply changed fields with one change record per field; unchanged fields are not recorded. */
-  private async updateFields<T>(table: Table, subject: 'org' | 'account', id: string, fields: Row, actor: Actor, map: (r: Row) => T): Promise<T> {
+  private async updateFields<T>(table: Table, subject: 'org' | 'account', id: string, given: Row, actor: Actor, map: (r: Row) => T, check?: (current: Row, fields: Row) => void): Promise<T> {
     let changed = false;
     const row = await this.mutate(table, id, (current) => {
+      // Checked (and completed) against the record as it is inside the transaction; a throw changes nothing.
+      const fields: Row = { ...given };
+      check?.(current, fields);
       const set: Row = {};
       const inserts: Mutation['inserts'] = [];
       for (const [col, value] of Object.entries(fields)) {
@@ -466,7 +471,9 @@ export abstract class BaseIdentityStore implements IdentityStore {
       email: v.email ? v.email.trim() : null,
       email_domain: emailDomain(v.email),
       signup_ip: normaliseIp(v.signup_ip),
-      claimed_country: normaliseCountry(v.claimed_country),
+      // A declared subdivision says its country.
+      claimed_country: normaliseCountry(v.claimed_country) ?? v.claimed_subdivision?.slice(0, 2) ?? null,
+      claimed_subdivision: v.claimed_subdivision ?? null,
       payment_fp: paymentFp,
       user_agent: v.user_agent ?? null,
       email_pattern: this.fingerprintSecret ? emailPattern(v.email, this.fingerprintSecret) : null,
@@ -494,7 +501,16 @@ export abstract class BaseIdentityStore implements IdentityStore {
     if (v.org_id && !(await this.selectById('orgs', v.org_id))) {
       throw new WardenError('WARDEN_INVALID_REQUEST', `organisation ${v.org_id} does not exist`, { param: 'org_id' });
     }
-    return this.updateFields('accounts', 'account', id, v, by, toAccount);
+    return this.updateFields('accounts', 'account', id, v, by, toAccount, (current, fields) => {
+      const sub = fields.claimed_subdivision;
+      if (typeof sub !== 'string') return;
+      // The subdivision must be in the country the customer declared; one that declared none takes its country.
+      const country = current.claimed_country as string | null;
+      if (country === null || country === undefined) fields.claimed_country = sub.slice(0, 2);
+      else if (country !== sub.slice(0, 2)) {
+        throw new WardenError('WARDEN_INVALID_REQUEST', `invalid account update: claimed_subdivision: ${sub} is not in the account's claimed country ${country}`, { param: 'claimed_subdivision' });
+      }
+    });
   }
 
   async setAccountTier(id: string, tier: VerificationTier, actor: Actor): Promise<Account> {
@@ -687,7 +703,7 @@ function toAccount(r: Row): Account {
   return {
     id: String(r.id), org_id: str(r.org_id), name: str(r.name), tier: r.tier as VerificationTier, programme: r.programme as Programme,
     status: r.status as AccountStatus, created_at: String(r.created_at), email: str(r.email), email_domain: str(r.email_domain),
-    signup_ip: str(r.signup_ip), claimed_country: str(r.claimed_country), payment_fp: str(r.payment_fp), user_agent: str(r.user_agent),
+    signup_ip: str(r.signup_ip), claimed_country: str(r.claimed_country), claimed_subdivision: str(r.claimed_subdivision), payment_fp: str(r.payment_fp), user_agent: str(r.user_agent),
     email_pattern: str(r.email_pattern), first_used_at: str(r.first_used_at),
   };
 }

@@ -52,6 +52,12 @@ export interface SignupFacts {
   email_domain: string | null;
   signup_ip: string | null;
   claimed_country: string | null;
+  /**
+   * The ISO 3166-2 subdivision the customer declared (`UA-30`, `UA-43`), upper-cased, in
+   * `claimed_country`; null when none was declared. Policy rules `claimed_subdivision` and
+   * `claimed_region` read it at the gateway. Optional: records made before it was kept have none.
+   */
+  claimed_subdivision?: string | null;
   payment_fp: string | null;
   user_agent?: string | null;
   /**

@@ -102,7 +102,7 @@ test('explain with an account reads it as the gateway reads its caller: its orga
     const org = await at('POST', '/policy/explain', { account_id: inBlocked.id });
     assert.equal(org.status, 200, JSON.stringify(org.body));
     assert.deepEqual(org.body.refusal && [org.body.refusal.kind, org.body.refusal.source], ['deny', 'rule:blocked-org']);
-    assert.deepEqual(org.body.subject, { account_id: inBlocked.id, org_id: blockedOrg.id, tier: 'enterprise', account_tier: 'email_verified', programme: 'none', claimed_country: null, verdict: 'none' });
+    assert.deepEqual(org.body.subject, { account_id: inBlocked.id, org_id: blockedOrg.id, tier: 'enterprise', account_tier: 'email_verified', programme: 'none', claimed_country: null, claimed_subdivision: null, verdict: 'none' });
     assert.deepEqual([(await chat(keys.inBlocked)).status, (await chat(keys.inBlocked)).body.error.warden_code], [403, 'WARDEN_POLICY_DENIED']);
     // Without an account, the organisation named.
     assert.equal((await at('POST', '/policy/explain', { tier: 'email_verified', org_id: blockedOrg.id })).body.refusal?.source, 'rule:blocked-org');

@@ -55,13 +55,13 @@ const RescreenSchema = z.object({
 const SanctionsInfoSchema = z.object({ lists: ListsSchema, last_screening: RescreenSchema.nullable().describe('the last screening of existing accounts on this node since it started') });
 const ReloadBody = z.strictObject({ rescreen: z.boolean().default(true).describe('screen every existing account with the reloaded lists (default true)') });
 const ExplainBody = z.strictObject({
-  account_id: z.string().min(1).max(100).optional().describe('read the account as the gateway does: its organisation, own and effective tier, programme, claimed country and verdict in force; the fields below, when given, replace its own'),
+  account_id: z.string().min(1).max(100).optional().describe('read the account as the gateway does: its organisation, own and effective tier, programme, claimed country and subdivision and verdict in force; the fields below, when given, replace its own'),
   org_id: z.string().min(1).max(100).optional().describe('without account_id: the organisation the account belongs to (its tier raises the effective tier, its rules apply)'),
   tier: z.enum(VERIFICATION_TIERS).optional().describe('the account\'s own tier; required without account_id'),
   programme: z.enum(PROGRAMMES).optional(),
   ip: IpText.optional(),
   claimed_country: z.string().length(2).toUpperCase().optional(),
-  claimed_subdivision: z.string().toUpperCase().regex(SUBDIVISION_CODE, 'an ISO 3166-2 code such as "UA-43"').optional().describe('the region the customer declared (identity keeps none: what if)'),
+  claimed_subdivision: z.string().toUpperCase().regex(SUBDIVISION_CODE, 'an ISO 3166-2 code such as "UA-43"').optional().describe('the region the customer declared (ISO 3166-2); with account_id it replaces the account\'s own (what if); its country is the claimed country unless claimed_country is given'),
   verdict: z.enum(VERDICT_LEVELS).optional().describe('default: the account\'s verdict in force with account_id, else none'),
   model: z.string().max(200).default(''),
   flavour: ApiFlavour.default('openai.chat'),
@@ -69,7 +69,7 @@ const ExplainBody = z.strictObject({
 const ExplainSchema = z.object({
   subject: z.object({
     account_id: z.string().nullable(), org_id: z.string().nullable(), tier: z.string().describe('effective: the higher of the account\'s own and its organisation\'s'),
-    account_tier: z.string(), programme: z.string(), claimed_country: z.string().nullable(), verdict: z.string(),
+    account_tier: z.string(), programme: z.string(), claimed_country: z.string().nullable(), claimed_subdivision: z.string().nullable(), verdict: z.string(),
   }).describe('the facts the policy decided with'),
   client: z.object({
     country: z.string().nullable(), asn: z.number().nullable(), networks: z.array(z.string()),
@@ -87,7 +87,23 @@ const NetworkListsSchema = z.object({
     path: z.string(), sha256: z.string(), entries: z.number().describe('hosting: ASNs and name patterns; Tor: exit addresses; VPN: ranges'),
   })),
 });
-const PolicyInfoSchema = z.object({ file: z.string(), digest: z.string(), description: z.string().nullable(), rules: z.number() });
+const PolicyInfoSchema = z.object({
+  file: z.string(), digest: z.string(), description: z.string().nullable(), rules: z.number(),
+  subdivision_data: z.object({
+    digest: z.string(), countries: z.array(z.string()), loaded_at: z.string(),
+    files: z.array(z.object({ path: z.string(), sha256: z.string(), ranges: z.number() })),
+  }).nullable().optional().describe('the subdivision range files (policy.geo.subdivision_files) the policy in force was compiled against, read with it at each reload; null: none configured'),
+});
+
+/** The policy in force and its subdivision data, as GET /admin/policy answers. */
+function policyInfo(runtime: PolicyRuntime): z.infer<typeof PolicyInfoSchema> {
+  const p = runtime.store.current;
+  const v = runtime.subdivisions?.version ?? null;
+  return {
+    file: runtime.store.path, digest: p.digest, description: p.document.description ?? null, rules: p.document.rules.length,
+    subdivision_data: v && { digest: v.digest, countries: v.countries, loaded_at: v.loaded_at, files: v.files },
+  };
+}
 
 /** Where explain reads a named account from: the identity store, and the detector's verdicts in force. */
 export interface PolicyAdminDeps {
@@ -121,11 +137,12 @@ export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps)
       handler: async ({ body }) => {
         const s = await subjectFacts(deps.identity, {
           accountId: body.account_id, orgId: body.org_id, tier: body.tier, programme: body.programme, claimedCountry: body.claimed_country,
+          claimedSubdivision: body.claimed_subdivision,
         });
         const verdict = body.verdict ?? (s.accountId !== null ? deps.verdicts.forAccount(s.accountId).level : 'none');
-        const e = explainRequest(runtime, { ...s, claimedSubdivision: body.claimed_subdivision ?? null, ip: body.ip ? parseIp(body.ip) : null, model: body.model, flavour: body.flavour, verdict });
+        const e = explainRequest(runtime, { ...s, ip: body.ip ? parseIp(body.ip) : null, model: body.model, flavour: body.flavour, verdict });
         return {
-          subject: { account_id: s.accountId, org_id: s.orgId, tier: s.tier, account_tier: s.accountTier, programme: s.programme, claimed_country: s.claimedCountry, verdict },
+          subject: { account_id: s.accountId, org_id: s.orgId, tier: s.tier, account_tier: s.accountTier, programme: s.programme, claimed_country: s.claimedCountry, claimed_subdivision: s.claimedSubdivision, verdict },
           client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons, subdivision: e.subdivision, subdivision_data: e.subdivisionData }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal,
         };
       },
@@ -188,9 +205,18 @@ export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps)
       method: 'GET', path: '/policy', operationId: 'getPolicy', tag: 'policy',
       summary: 'The policy file in force (hot-reloaded; an invalid edit leaves the previous one in force)',
       response: PolicyInfoSchema,
+      handler: () => policyInfo(runtime),
+    });
+    r.route({
+      method: 'POST', path: '/policy/reload', operationId: 'reloadPolicy', tag: 'policy',
+      summary: 'Read the policy file and the subdivision range files again (no restart); the next request is decided with them',
+      description: 'The range files are read and the policy compiled against them before either is used: a malformed or unreadable file, or a policy the new data cannot decide, is a 409 naming why, and the policy and data in force stay. The policy file is also reloaded when it changes (policy.watch); the range files only here, on SIGHUP, or with a change of the policy file. Each node reads its own files: reload every node (or send it SIGHUP).',
+      response: PolicyInfoSchema, errors: { 409: 'the policy file or a subdivision range file is invalid; the policy and data in force are unchanged' },
       handler: () => {
-        const p = runtime.store.current;
-        return { file: runtime.store.path, digest: p.digest, description: p.document.description ?? null, rules: p.document.rules.length };
+        if (!runtime.store.reload()) {
+          throw new WardenError('WARDEN_CONFLICT', `${runtime.store.lastError?.message ?? 'the policy was not reloaded'}; the policy in force is unchanged (digest ${runtime.store.current.digest.slice(0, 12)})`);
+        }
+        return policyInfo(runtime);
       },
     });
   };

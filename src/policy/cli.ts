@@ -13,7 +13,7 @@
  * $WARDEN_CONFIG, else ./warden.yaml, else the defaults) and decide with what the gateway would
  * load from it: its policy file (`--file` names another), IP databases and network lists.
  * `--account` reads the account from the configured store as the gateway reads its caller (its
- * organisation, own and effective tier, programme, claimed country); `--org` names an organisation
+ * organisation, own and effective tier, programme, claimed country and subdivision); `--org` names an organisation
  * read the same way for an account described by `--tier`.
  *
  * Exit status: 0 valid / allowed, 1 invalid file / refused / not "allow", 2 usage error.
@@ -49,8 +49,8 @@ const USAGE = `usage:
 explain and screen use the configuration as warden serve reads it (-c/--config FILE, else
 $WARDEN_CONFIG, else ./warden.yaml): its policy file (--file names another), IP databases and
 network lists. --account reads the account from the configured store as the gateway does (its
-organisation, own and effective tier, programme, claimed country; --tier, --programme and
---claimed-country replace its own); without it, --tier is the account's own tier and --org an
+organisation, own and effective tier, programme, claimed country and subdivision; --tier,
+--programme, --claimed-country and --claimed-subdivision replace its own); without it, --tier is the account's own tier and --org an
 organisation read from the store (its tier raises the account's, its rules apply).
 `;
 
@@ -71,7 +71,13 @@ function deploymentRuntime(cfg: WardenConfig, file: string | undefined, env: Nod
 async function readSubject(cfg: WardenConfig, env: NodeJS.ProcessEnv, input: SubjectInput): Promise<SubjectFacts> {
   if (input.accountId === undefined && input.orgId === undefined) {
     const tier = input.tier ?? 'unverified';
-    return { tier, accountTier: tier, programme: input.programme ?? 'none', accountId: null, orgId: null, claimedCountry: input.claimedCountry ?? null };
+    if (input.claimedSubdivision !== undefined && input.claimedCountry !== undefined && input.claimedSubdivision.slice(0, 2) !== input.claimedCountry) {
+      throw new UsageError(`--claimed-subdivision ${input.claimedSubdivision} is not in --claimed-country ${input.claimedCountry}`);
+    }
+    return {
+      tier, accountTier: tier, programme: input.programme ?? 'none', accountId: null, orgId: null,
+      claimedCountry: input.claimedCountry ?? input.claimedSubdivision?.slice(0, 2) ?? null, claimedSubdivision: input.claimedSubdivision ?? null,
+    };
   }
   if (cfg.store.driver === 'sqlite' && cfg.store.sqlite_path !== ':memory:' && !existsSync(cfg.store.sqlite_path)) {
     throw new Error(`--account and --org read the gateway's store, and there is no database at ${cfg.store.sqlite_path} (store.sqlite_path): name the deployment's configuration with -c`);
@@ -144,7 +150,7 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       const input: SubjectInput = {
         accountId: f.get('account'), orgId: f.get('org'),
         tier: optional<VerificationTier>('tier', VERIFICATION_TIERS), programme: optional<Programme>('programme', PROGRAMMES),
-        claimedCountry: f.get('claimed-country')?.toUpperCase(),
+        claimedCountry: f.get('claimed-country')?.toUpperCase(), claimedSubdivision: claimedSubdivision ?? undefined,
       };
       const flavour = oneOf<ApiFlavour>('flavour', f.get('flavour'), ApiFlavour.options, 'openai.chat');
       const verdict = oneOf<VerdictLevel>('verdict', f.get('verdict'), VERDICT_LEVELS, 'none');
@@ -154,15 +160,15 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       const subject = await readSubject(cfg, io.env, input);
       const runtime = deploymentRuntime(cfg, f.get('file'), io.env);
       try {
-        const e = explainRequest(runtime, { ...subject, claimedSubdivision, ip, model: f.get('model') ?? '', flavour, verdict });
-        const facts = { account_id: subject.accountId, org_id: subject.orgId, tier: subject.tier, account_tier: subject.accountTier, programme: subject.programme, claimed_country: subject.claimedCountry, verdict };
+        const e = explainRequest(runtime, { ...subject, ip, model: f.get('model') ?? '', flavour, verdict });
+        const facts = { account_id: subject.accountId, org_id: subject.orgId, tier: subject.tier, account_tier: subject.accountTier, programme: subject.programme, claimed_country: subject.claimedCountry, claimed_subdivision: subject.claimedSubdivision, verdict };
         if (f.has('json')) io.stdout(JSON.stringify({ policy: runtime.store.path, subject: facts, client: { ...e.geo, subdivision: e.subdivision, subdivision_data: e.subdivisionData, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal }, null, 2) + '\n');
         else {
           io.stdout(`policy: ${runtime.store.path}\n`);
           if (subject.accountId !== null || subject.orgId !== null) {
             const who = subject.accountId !== null ? `account ${subject.accountId}` : 'an account';
             const tier = subject.tier === subject.accountTier ? `tier ${subject.tier}` : `own tier ${subject.accountTier}, ${subject.tier} through its organisation`;
-            io.stdout(`subject: ${who}${subject.orgId ? ` of organisation ${subject.orgId}` : ''}, ${tier}, programme ${subject.programme}, claimed country ${subject.claimedCountry ?? 'none'}\n`);
+            io.stdout(`subject: ${who}${subject.orgId ? ` of organisation ${subject.orgId}` : ''}, ${tier}, programme ${subject.programme}, claimed country ${subject.claimedCountry ?? 'none'}${subject.claimedSubdivision ? `, claimed subdivision ${subject.claimedSubdivision}` : ''}\n`);
           }
           io.stdout(`client: country ${e.geo.country ?? 'unknown'}${e.subdivisionData ? `, subdivision ${e.subdivision ?? 'unknown'} (data ${e.subdivisionData.digest.slice(0, 12)})` : ''}, ASN ${e.geo.asn ?? 'unknown'}${e.geo.asnName ? ` (${e.geo.asnName})` : ''}${e.network.reasons.length ? `, ${e.network.reasons.join('; ')}` : ''}\n`);
           io.stdout(`matched: ${e.matched.join(', ')}\n`);

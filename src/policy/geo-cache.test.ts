@@ -3,7 +3,7 @@
 // serves tables of older files, nor tables another user could have written.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GeoIndex, loadGeoTablesCached } from './geo.ts';
@@ -65,4 +65,52 @@ test('tables another user could have written (a file or folder writable by other
   assert.notEqual(cut.stats.fromCache, true, 'a file that does not read back whole is parsed over');
   assert.equal(answers(cut)[0].asn, 15169);
   assert.equal(load(cacheDir).stats.fromCache, true, 'and rewritten');
+});
+
+test('writing a new entry removes those of files updated or gone, and entries that do not say their files; keeps another installation\'s current one and files not its own', () => {
+  const cacheDir = join(dir, 'cache-d');
+  const other = join(dir, 'other');
+  mkdirSync(other);
+  // Another installation's data (its own copies), still there: its entry is kept.
+  const otherFiles = [country4, country6, asn4, asn6].map((f) => { const copy = join(other, f.split('/').pop()!); copyFileSync(f, copy); return copy; });
+  loadGeoTablesCached(otherFiles.slice(0, 2), otherFiles.slice(2), cacheDir);
+  const otherEntry = readdirSync(cacheDir)[0];
+  // A third set, removed later (an uninstalled package).
+  const gone = join(dir, 'gone');
+  mkdirSync(gone);
+  const goneFiles = [country4, country6, asn4, asn6].map((f) => { const copy = join(gone, f.split('/').pop()!); copyFileSync(f, copy); return copy; });
+  loadGeoTablesCached(goneFiles.slice(0, 2), goneFiles.slice(2), cacheDir);
+  rmSync(gone, { recursive: true });
+  const first = load(cacheDir);
+  assert.notEqual(first.stats.fromCache, true);
+  const firstEntries = readdirSync(cacheDir);
+  assert.ok(firstEntries.includes(otherEntry), `another installation's current entry is kept: ${firstEntries}`);
+  assert.equal(firstEntries.length, 2, `the entry of files no longer there is removed when a new one is written: ${firstEntries}`);
+  const firstEntry = firstEntries.find((n) => n !== otherEntry)!;
+
+  // Left there meanwhile: a temporary file of a writer that is gone, an entry from before entries
+  // said their files, and files this cache does not write.
+  const deadTemp = `${firstEntry}.999999999.tmp`;
+  writeFileSync(join(cacheDir, deadTemp), 'x', { mode: 0o600 });
+  const legacy = 'geo-0123456789abcdef0123456789abcdef.bin';
+  const header = Buffer.from(JSON.stringify({ format: 'warden-geo-v1', codes: [], names: [], lengths: [], overlaps: [0, 0] }));
+  const len = Buffer.alloc(4); len.writeUInt32LE(header.length, 0);
+  writeFileSync(join(cacheDir, legacy), Buffer.concat([len, header]), { mode: 0o600 });
+  writeFileSync(join(cacheDir, 'notes.txt'), 'mine', { mode: 0o600 });
+  symlinkSync(join(dir, 'country-ipv4-num.csv'), join(cacheDir, 'geo-fedcba9876543210fedcba9876543210.bin'));
+
+  // A package update: the new files' entry replaces the old one.
+  writeFileSync(country4, '134744064,134744319,US\n16777216,16777471,AU\n151587072,151587327,CH\n167772160,167772415,FR\n');
+  utimesSync(country4, new Date(), new Date(Date.now() + 10_000));
+  assert.notEqual(load(cacheDir).stats.fromCache, true, 'the updated files are parsed');
+  const after = readdirSync(cacheDir).sort();
+  assert.ok(!after.includes(firstEntry), `the entry of the files' older version is removed: ${after}`);
+  assert.ok(!after.includes(deadTemp), 'a temporary file of a writer no longer running is removed');
+  assert.ok(!after.includes(legacy), 'an entry that does not say its files is removed');
+  assert.ok(after.includes(otherEntry), 'another installation\'s current entry stays');
+  assert.ok(after.includes('notes.txt'), 'a file of another name is not touched');
+  assert.ok(after.includes('geo-fedcba9876543210fedcba9876543210.bin'), 'a link is not followed nor removed');
+  assert.equal(after.filter((n) => /^geo-[0-9a-f]{32}\.bin$/.test(n) && lstatSync(join(cacheDir, n)).isFile()).length, 2, `one entry per installation: ${after}`);
+  assert.equal(load(cacheDir).stats.fromCache, true, 'the new entry reads back');
+  assert.equal(loadGeoTablesCached(otherFiles.slice(0, 2), otherFiles.slice(2), cacheDir).stats.fromCache, true, 'and so does the other installation\'s');
 });

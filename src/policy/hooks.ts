@@ -32,7 +32,7 @@ import { parseIp, type ParsedIp } from './ip.ts';
 import { loadNetworkLists, NetworkClassifier, type NetworkClass, type NetworkListsVersion } from './networks.ts';
 import { policyNoisesEmbeddings, type PolicyDecision, type PolicyDocument, type RefusalKind, type RequestFacts } from './policy-file.ts';
 import { PolicyStore, type PolicyLogger } from './policy-store.ts';
-import { loadSubdivisions, type SubdivisionIndex } from './subdivisions.ts';
+import type { SubdivisionIndex } from './subdivisions.ts';
 import { loadSanctions, type SanctionsIndex } from './sanctions.ts';
 import { DisposableDomains, SignupScreener, type ScreeningResult, type SignupScreeningFacts } from './screening.ts';
 import { policyConfigSchema } from './config.ts';
@@ -53,8 +53,11 @@ export function shippedFile(relative: string): string {
 export interface PolicyRuntime {
   store: PolicyStore;
   geo: GeoIndex | null;
-  /** IP -> ISO 3166-2 subdivision (`policy.geo.subdivision_files`), or null: none configured. */
-  subdivisions: SubdivisionIndex | null;
+  /**
+   * IP -> ISO 3166-2 subdivision (`policy.geo.subdivision_files`), or null: none configured. The
+   * data the policy in force was compiled against: read again, with the policy, at each reload.
+   */
+  readonly subdivisions: SubdivisionIndex | null;
   /** The network lists in force (replaced by `reloadNetworks`; read per request). */
   readonly networks: NetworkClassifier;
   /** The files behind `networks`: each one's path, SHA-256 and entry count. */
@@ -112,13 +115,13 @@ export function noiseKeyWarning(pc: Pick<WardenConfig['policy'], 'reasoning_seal
 export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'watermark'>, opts: PolicyRuntimeOptions = {}): PolicyRuntime {
   const env = opts.env ?? process.env;
   const pc = config.policy;
-  // Read before the policy: whether a rule naming a subdivision can be decided is checked at its load.
-  const subdivisions = pc.geo.enabled && pc.geo.subdivision_files.length > 0 ? loadSubdivisions(pc.geo.subdivision_files) : null;
   if (!pc.geo.enabled && pc.geo.subdivision_files.length > 0) (opts.log?.warn ?? opts.log?.error)?.call(opts.log, { setting: 'policy.geo.subdivision_files' }, 'WARNING: policy.geo.enabled is false: the subdivision files are not read, and a policy naming a subdivision is decided as if there were no subdivision data');
-  if (subdivisions) opts.log?.info({ digest: subdivisions.version.digest, countries: subdivisions.version.countries, files: subdivisions.version.files }, 'policy subdivision data loaded');
+  // The store reads the subdivision files before the policy (whether a rule naming a subdivision
+  // can be decided is checked at its load), and again at each reload, with it.
   const store = new PolicyStore(pc.file ?? shippedFile('policy/default.yaml'), {
     watch: pc.watch, debounceMs: pc.reload_debounce_ms, log: opts.log,
-    geo: { subdivisionData: subdivisions && { covers: (c) => subdivisions.covers(c), digest: subdivisions.version.digest }, requireSubdivisionData: pc.geo.require_subdivision_data, unknownSubdivision: pc.geo.unknown_subdivision },
+    subdivisionFiles: pc.geo.enabled ? pc.geo.subdivision_files : [],
+    geo: { subdivisionData: null, requireSubdivisionData: pc.geo.require_subdivision_data, unknownSubdivision: pc.geo.unknown_subdivision },
   });
   try {
     const geo = pc.geo.enabled ? loadGeoIndex({ countryFiles: pc.geo.country_files, asnFiles: pc.geo.asn_files }) : null;
@@ -143,7 +146,7 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     let sanctions = loadLists();
     if (sanctions) opts.log?.info({ lists: sanctions.version.digest, files: sanctions.version.files }, 'sanctions lists loaded');
     const disposable = pc.screening.disposable_email ? DisposableDomains.load(pc.screening.extra_disposable_domains_file) : null;
-    const screener = new SignupScreener({ runtime: { store, geo, subdivisions, get networks() { return networks; } }, disposable, sanctions: () => sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
+    const screener = new SignupScreener({ runtime: { store, geo, get subdivisions() { return store.subdivisions; }, get networks() { return networks; } }, disposable, sanctions: () => sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
     return {
       get sanctions() { return sanctions; },
       reloadSanctions() {
@@ -158,7 +161,8 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
         opts.log?.info({ files: networkLists.files }, 'policy network lists loaded');
         return networkLists;
       },
-      store, geo, subdivisions, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
+      get subdivisions() { return store.subdivisions; },
+      store, geo, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
       noiseKey: new Uint8Array(hkdfSync('sha256', sealSecret ? Buffer.from(sealSecret, 'utf8') : randomBytes(32), 'warden/embedding-noise/v1', '', 32)),
       watermarkMaster: master && master.length >= 16 ? master : null,
       screener,
@@ -355,7 +359,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const { geo, network, decision } = decideRequest(runtime, {
         ip: parseIp(ctx.clientIp), tier: ctx.auth.tier, accountTier: account.tier, programme: ctx.auth.programme, accountId: account.id,
         orgId: org?.id ?? account.org_id ?? null, model: ctx.model, flavour: ctx.flavour,
-        claimedCountry: account.claimed_country ?? null, verdict: view.level,
+        claimedCountry: account.claimed_country ?? null, claimedSubdivision: account.claimed_subdivision ?? null, verdict: view.level,
       });
       ctx.clientGeo = { country: geo.country, asn: geo.asn };
       for (const m of decision.matched) if (!m.startsWith('tier:') && !m.startsWith('programme:')) ctx.enforcement.policy.push(m);
@@ -478,14 +482,14 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const { account, org } = auth;
       const request: PolicyRequest = {
         ip: parseIp(clientIp), tier: auth.tier, accountTier: account.tier, programme: auth.programme, accountId: account.id,
-        orgId: org?.id ?? account.org_id ?? null, claimedCountry: account.claimed_country ?? null,
+        orgId: org?.id ?? account.org_id ?? null, claimedCountry: account.claimed_country ?? null, claimedSubdivision: account.claimed_subdivision ?? null,
         verdict: verdicts.forAccount(account.id).level, model: '', flavour: 'openai.chat',
       };
       // The client's country and network are looked up once for the whole list.
       const { geo, subdivision, network } = decideRequest(runtime, request);
       const facts = {
         tier: request.tier, accountTier: request.accountTier, programme: request.programme, accountId: request.accountId, orgId: request.orgId,
-        country: geo.country, claimedCountry: request.claimedCountry, subdivision, claimedSubdivision: null, asn: geo.asn, networks: network.kinds, verdict: request.verdict,
+        country: geo.country, claimedCountry: request.claimedCountry, subdivision, claimedSubdivision: request.claimedSubdivision ?? null, asn: geo.asn, networks: network.kinds, verdict: request.verdict,
       };
       const flavours = LISTED_FLAVOURS[wire];
       return {

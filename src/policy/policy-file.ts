@@ -157,7 +157,7 @@ export interface RequestFacts {
   claimedCountry: string | null;
   /** IP subdivision, ISO 3166-2, or null when the subdivision data has none for the address (or there is no data). */
   subdivision?: string | null;
-  /** Subdivision the customer claimed, ISO 3166-2, or null (identity keeps none: signup screening only). */
+  /** Subdivision the customer claimed, ISO 3166-2 (the account's `claimed_subdivision`, or signup screening's), or null. */
   claimedSubdivision?: string | null;
   asn: number | null;
   networks: readonly NetworkKind[];

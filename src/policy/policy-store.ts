@@ -1,11 +1,15 @@
 /**
- * Holds the policy in force and hot-reloads it. A reload compiles the new file completely before
- * swapping one reference, so a request sees either the old policy or the new one, never a mix;
- * a bad file leaves the previous policy in force and is reported (file, path, message).
+ * Holds the policy in force, with the subdivision data it decides with, and hot-reloads them. A
+ * reload reads the subdivision range files (`policy.geo.subdivision_files`) and compiles the new
+ * policy file against them completely before swapping one reference to both, so a request sees
+ * either the old policy and data or the new ones, never a mix; a bad policy file or a bad range
+ * file leaves both in force as they were and is reported (file, line or path, message).
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { IpDatabaseError } from './geo.ts';
 import { claimedSubdivisionRules, loadPolicyFile, NO_GEO_CONTEXT, PolicyFileError, uncoveredSubdivisions, type CompiledPolicy, type PolicyGeoContext } from './policy-file.ts';
+import { loadSubdivisions, type SubdivisionIndex } from './subdivisions.ts';
 
 export interface PolicyLogger {
   info(obj: object, msg: string): void;
@@ -20,50 +24,105 @@ export interface PolicyStoreOptions {
   /** Quiet period after the last change before reloading, ms. */
   debounceMs?: number;
   log?: PolicyLogger;
-  /** The subdivision data the policy decides with, and what it does without it (default: none, none required). */
+  /**
+   * The subdivision data the policy decides with, and what it does without it (default: none, none
+   * required). With `subdivisionFiles`, the data is read from them instead (its `subdivisionData` is ignored).
+   */
   geo?: PolicyGeoContext;
+  /** IP -> ISO 3166-2 range files (`policy.geo.subdivision_files`), read at construction and at every reload. */
+  subdivisionFiles?: readonly string[];
   /** Called after every reload attempt (tests, metrics). */
-  onReload?: (result: { ok: true; policy: CompiledPolicy } | { ok: false; error: PolicyFileError }) => void;
+  onReload?: (result: { ok: true; policy: CompiledPolicy } | { ok: false; error: PolicyReloadError }) => void;
+}
+
+/** Why a reload was refused: the policy file, or a subdivision range file (file and line). */
+export type PolicyReloadError = PolicyFileError | IpDatabaseError;
+
+/** What is in force: swapped as one reference. */
+interface InForce {
+  policy: CompiledPolicy;
+  subdivisions: SubdivisionIndex | null;
+  /** The range files' paths, sizes and times when they were read ('' without files). */
+  dataStamp: string;
+}
+
+/** The range files' paths, sizes and modification times; null when one cannot be read (the load says why). */
+function stampOf(files: readonly string[]): string | null {
+  try { return JSON.stringify(files.map((f) => { const st = statSync(f); return [f, st.size, st.mtimeMs]; })); } catch { return null; }
 }
 
 /** The live policy. `current` is always a complete, valid policy. */
 export class PolicyStore {
   readonly path: string;
-  private policy: CompiledPolicy;
+  private inForce!: InForce;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly opts: PolicyStoreOptions;
   /** The last reload error, cleared by the next successful load. */
-  lastError: PolicyFileError | null = null;
+  lastError: PolicyReloadError | null = null;
   reloads = 0;
 
-  /** Loads the file now; throws PolicyFileError if it is invalid (startup must not run without a policy). */
+  /**
+   * Loads the subdivision files and the policy file now; throws IpDatabaseError or PolicyFileError
+   * if one is invalid (startup must not run without a policy).
+   */
   constructor(path: string, opts: PolicyStoreOptions = {}) {
     this.path = resolve(path);
     this.opts = opts;
-    this.policy = loadPolicyFile(this.path, opts.geo ?? NO_GEO_CONTEXT);
+    this.inForce = this.load();
+    this.logData(null);
     this.warnUncovered();
     if (opts.watch) this.startWatching();
   }
 
-  get current(): CompiledPolicy { return this.policy; }
+  get current(): CompiledPolicy { return this.inForce.policy; }
 
-  /** Re-read the file now. Returns true when the new policy is in force. */
-  reload(): boolean {
+  /** The subdivision data the policy in force was compiled against (null: no files configured). */
+  get subdivisions(): SubdivisionIndex | null { return this.inForce.subdivisions; }
+
+  /** Read the subdivision files, then compile the policy file against them; nothing is kept on a throw. */
+  private load(reuseData = false): InForce {
+    const files = this.opts.subdivisionFiles ?? [];
+    const dataStamp = files.length > 0 ? stampOf(files) ?? '' : '';
+    // A reload for an edit of the policy file keeps the data in force if its files are as they were read.
+    const same = reuseData && this.inForce && dataStamp !== '' && dataStamp === this.inForce.dataStamp;
+    const subdivisions = same ? this.inForce.subdivisions : files.length > 0 ? loadSubdivisions([...files]) : null;
+    const base = this.opts.geo ?? NO_GEO_CONTEXT;
+    const geo: PolicyGeoContext = this.opts.subdivisionFiles
+      ? { ...base, subdivisionData: subdivisions && { covers: (c) => subdivisions.covers(c), digest: subdivisions.version.digest } }
+      : base;
+    return { policy: loadPolicyFile(this.path, geo), subdivisions, dataStamp };
+  }
+
+  private logData(previous: SubdivisionIndex | null): void {
+    const v = this.inForce.subdivisions?.version;
+    if (v && v.digest !== previous?.version.digest) this.opts.log?.info({ digest: v.digest, countries: v.countries, files: v.files }, 'policy subdivision data loaded');
+  }
+
+  /**
+   * Re-read the policy file and the subdivision files now. Returns true when the new policy (and
+   * data) are in force; false when one was refused (`lastError` says why) and the previous stay.
+   * `reuseData`: keep the data in force when its files' sizes and times are unchanged (what a
+   * change of the policy file does; SIGHUP and the admin route read them whatever).
+   */
+  reload(opts: { reuseData?: boolean } = {}): boolean {
     try {
-      const next = loadPolicyFile(this.path, this.opts.geo ?? NO_GEO_CONTEXT);
-      const changed = next.digest !== this.policy.digest;
-      this.policy = next;
+      const before = this.inForce;
+      const next = this.load(opts.reuseData === true);
+      const changed = next.policy.digest !== before.policy.digest;
+      this.inForce = next;
       this.lastError = null;
       this.reloads++;
+      this.logData(before.subdivisions);
       this.warnUncovered();
-      if (changed) this.opts.log?.info({ policy: this.path, digest: next.digest.slice(0, 12) }, 'policy reloaded');
-      this.opts.onReload?.({ ok: true, policy: next });
+      if (changed) this.opts.log?.info({ policy: this.path, digest: next.policy.digest.slice(0, 12) }, 'policy reloaded');
+      this.opts.onReload?.({ ok: true, policy: next.policy });
       return true;
     } catch (err) {
-      const error = err instanceof PolicyFileError ? err : new PolicyFileError(this.path, [{ path: '', message: String(err) }]);
+      const error = err instanceof PolicyFileError || err instanceof IpDatabaseError ? err : new PolicyFileError(this.path, [{ path: '', message: String(err) }]);
       this.lastError = error;
-      this.opts.log?.error({ policy: this.path, problems: error.problems }, 'policy reload rejected; previous policy stays in force');
+      const problems = error instanceof PolicyFileError ? error.problems : [{ path: 'policy.geo.subdivision_files', message: error.message }];
+      this.opts.log?.error({ policy: this.path, problems }, 'policy reload rejected; previous policy stays in force');
       this.opts.onReload?.({ ok: false, error });
       return false;
     }
@@ -76,16 +135,22 @@ export class PolicyStore {
   private warnUncovered(): void {
     const geo = this.opts.geo;
     if (!geo || !this.opts.log) return;
-    // Identity keeps no claimed subdivision: at the gateway every account's is unknown.
+    // Accounts made before their claimed subdivision was kept (or signed up without one) have none.
     if (geo.unknownSubdivision === 'inside') {
-      for (const r of claimedSubdivisionRules(this.policy.document)) {
-        (this.opts.log.warn ?? this.opts.log.error).call(this.opts.log, { policy: this.path, path: r.path }, `WARNING: rule "${r.rule}" reads a claimed subdivision, which accounts do not record: with policy.geo.unknown_subdivision inside it matches every account that declared ${r.countries.join(', ')} (signup screening passes claimed_subdivision)`);
+      for (const r of claimedSubdivisionRules(this.inForce.policy.document)) {
+        (this.opts.log.warn ?? this.opts.log.error).call(this.opts.log, { policy: this.path, path: r.path }, `WARNING: rule "${r.rule}" reads a claimed subdivision: with policy.geo.unknown_subdivision inside it matches every account that declared ${r.countries.join(', ')} without a subdivision (set the account's claimed_subdivision: PATCH /admin/accounts/ID, warden accounts update ID --subdivision CC-SUB)`);
       }
     }
     if (geo.requireSubdivisionData) return;
-    for (const p of uncoveredSubdivisions(this.policy.document, geo)) {
+    for (const p of uncoveredSubdivisions(this.inForce.policy.document, { ...geo, subdivisionData: this.geoData() })) {
       (this.opts.log.warn ?? this.opts.log.error).call(this.opts.log, { policy: this.path, path: p.path, unknown_subdivision: geo.unknownSubdivision }, `WARNING: ${p.message.replace(/: (configure it|add data covering it), or set policy\.geo\.require_subdivision_data: false.*$/, '')}; policy.geo.unknown_subdivision (${geo.unknownSubdivision}) decides for every client of that country`);
     }
+  }
+
+  private geoData(): PolicyGeoContext['subdivisionData'] {
+    const subdivisions = this.inForce.subdivisions;
+    if (!this.opts.subdivisionFiles) return this.opts.geo?.subdivisionData ?? null;
+    return subdivisions && { covers: (c) => subdivisions.covers(c), digest: subdivisions.version.digest };
   }
 
   private startWatching(): void {
@@ -95,7 +160,7 @@ export class PolicyStore {
     this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
       if (file !== null && file !== name) return;
       if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(() => { this.timer = null; this.reload(); }, this.opts.debounceMs ?? 250);
+      this.timer = setTimeout(() => { this.timer = null; this.reload({ reuseData: true }); }, this.opts.debounceMs ?? 250);
       this.timer.unref();
     });
     this.watcher.on('error', (err) => this.opts.log?.error({ policy: this.path, err: String(err) }, 'policy watch failed'));

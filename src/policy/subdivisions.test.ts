@@ -102,7 +102,7 @@ test('unknown_subdivision: a Ukrainian address the data has no subdivision for i
   });
   const logs: string[] = [];
   withPolicy(SANCTIONED_UA, { subdivision_files: [fx('subdivisions-ua.csv')] }, (rt) => {
-    // Accounts record no claimed subdivision: under inside, a claimed_region naming UA-43 reads every declared UA as possibly Crimea.
+    // An account that declared UA and no subdivision: under inside, a claimed_region naming UA-43 counts it as possibly in Crimea.
     const e = ask(rt, '192.0.2.170', { country: 'UA' });
     assert.equal(e.refusal?.source, 'rule:sanctioned-claimed');
     assert.ok(e.matched.includes('claimed_subdivision:unknown(UA)->inside'), `${e.matched}`);

@@ -15,5 +15,7 @@ export const REDTEAM_STRATEGIES: Array<[string, string, Record<string, unknown>]
   ['lang-1', 'working asked for in 8 languages the lexicons lack, OpenAI reasoning hidden', { dress: { languages: ['nl', 'cs', 'uk', 'el', 'sv', 'ro', 'hu', 'sw'] }, family: 'openai', params: { reasoning_share: 0.5 } }],
   ['grade-1', 'items scored 1-10 against a rubric in a grading prompt worded per account, no reasoning asked (reward-model data)', { dress: { grade: true } }],
   ['split-1', 'half the accounts ask items bare, the other half paste the answers those were served in for a check', { dress: { split: 0.5 } }],
+  ['agent-1', 'agent trajectories: each item handed to a tool-using agent of the account\'s own (system prompt, 3-6 tools), every tool result fabricated, 3-9 steps of tool-call decisions taken back', { dress: { agent: true }, params: { reasoning_share: 0.3 } }],
+  ['pair-1', 'preference pairs: every item asked word for word by two of the accounts, one at temperature 0-0.3, one at 0.9-1.2, one answer each (DPO data)', { dress: { pairs: true } }],
 ];
 

@@ -723,7 +723,9 @@ async function quietQuality() {
  * for in a system prompt of each account's own and the questions sent bare; a conversation whose
  * every turn is a new item; the harvest hidden in a bought application's own traffic (60% of its
  * sessions its users' chats, every request with the application's system prompt); the working
- * asked for in languages the lexicons do not hold. `default` preset, 5 days, 300 organic accounts
+ * asked for in languages the lexicons do not hold; items graded against a rubric; a question/verify
+ * split; agent trajectories fed made-up tool results; preference pairs (each item asked word for
+ * word by two accounts at a low and a high temperature). `default` preset, 5 days, 300 organic accounts
  * (600 without --quick). Flagged and contained = throttle or above.
  */
 async function redteamQuality() {

@@ -26,6 +26,7 @@ import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } f
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
+import { ItemOwners, PAIR_COLUMNS, PAIR_BITS, itemFp, tempTenths, temperatureSplit, observePair, observePaired, pairReadings, pairedPass, pairedReasons } from './paired-items.ts';
 import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons, GRADING } from './pasted-answers.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
@@ -175,6 +176,11 @@ export class DetectorEngine implements VerdictView {
   /** Which account each recent answer was served to (pasted-answers.ts). */
   private answerOwners = new AnswerOwners();
   private readonly pasteScratch: number[] = [];
+  /** Questions asked in pairs across accounts (paired-items.ts: PAIR_COLUMNS), and the distinct-partner bit sets. */
+  private pairCount = new Float32Array(0);
+  private pairBits = new Uint32Array(0);
+  /** Which account first asked each recent single-shot question (paired-items.ts). */
+  private itemOwners = new ItemOwners();
   private lastModel = new Int16Array(0);
   /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
   private lastNet = new Uint32Array(0);
@@ -347,6 +353,8 @@ export class DetectorEngine implements VerdictView {
     this.harvestFollow = f(this.harvestFollow, FOLLOW_RING * FOLLOW_SLOT);
     this.pasteCount = f(this.pasteCount, PASTE_COLUMNS);
     this.pasteBits = f(this.pasteBits, PASTE_BITS);
+    this.pairCount = f(this.pairCount, PAIR_COLUMNS);
+    this.pairBits = f(this.pairBits, PAIR_BITS);
     this.lastModel = f(this.lastModel, 1);
     this.lastNet = f(this.lastNet, 1);
     this.tier = f(this.tier, 1);
@@ -1479,6 +1487,7 @@ export class DetectorEngine implements VerdictView {
 
     observePayload(this.payRing, this.payCount, i, ev);
     this.observePastedAnswers(i, ev, answerFp, f.flags, f.outputTokens);
+    this.observePairedItems(i, ev, f.flags);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
     let tplRepeat = false;
@@ -1701,7 +1710,8 @@ export class DetectorEngine implements VerdictView {
     // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort, the org member lists.
     const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
       && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead'
-      && !f.startsWith('pasteCount/') && !f.startsWith('pasteBits/') && f !== 'answerOwners');
+      && !f.startsWith('pasteCount/') && !f.startsWith('pasteBits/') && f !== 'answerOwners'
+      && !f.startsWith('pairCount/') && !f.startsWith('pairBits/') && f !== 'itemOwners');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));
@@ -1752,6 +1762,10 @@ export class DetectorEngine implements VerdictView {
     if (this.pasteCount.length !== this.accounts.cap * PASTE_COLUMNS) this.pasteCount = new Float32Array(this.accounts.cap * PASTE_COLUMNS);
     if (this.pasteBits.length !== this.accounts.cap * PASTE_BITS) this.pasteBits = new Uint32Array(this.accounts.cap * PASTE_BITS);
     if (!(this.answerOwners instanceof AnswerOwners)) this.answerOwners = Object.assign(new AnswerOwners(), this.answerOwners);
+    // A snapshot written before questions paired across accounts were read: empty counts, an empty table.
+    if (this.pairCount.length !== this.accounts.cap * PAIR_COLUMNS) this.pairCount = new Float32Array(this.accounts.cap * PAIR_COLUMNS);
+    if (this.pairBits.length !== this.accounts.cap * PAIR_BITS) this.pairBits = new Uint32Array(this.accounts.cap * PAIR_BITS);
+    if (!(this.itemOwners instanceof ItemOwners)) this.itemOwners = Object.assign(new ItemOwners(), this.itemOwners);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
@@ -2074,7 +2088,10 @@ export class DetectorEngine implements VerdictView {
     const asked = paste !== null && askedPass(paste);
     const grading = unnamed ? gradingReadings(this.pasteCount, i) : null;
     const graded = grading !== null && gradingPass(grading) && resentShare(this.payCount, i) < GRADING.maxResent;
-    if (verifying || asked || graded) {
+    // Questions asked word for word by one other account each, at split temperatures (paired-items.ts): preference pairs.
+    const pairs = unnamed ? pairReadings(this.pairCount, this.pairBits, i) : null;
+    const paired = pairs !== null && pairedPass(pairs);
+    if (verifying || asked || graded || paired) {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);
     }
@@ -2118,6 +2135,7 @@ export class DetectorEngine implements VerdictView {
           ...(verifying ? verifyingReasons(paste!) : []),
           ...(asked ? askedReasons(paste!) : []),
           ...(graded ? gradingReasons(grading!, resentShare(this.payCount, i)) : []),
+          ...(paired ? pairedReasons(pairs!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],
@@ -2206,6 +2224,33 @@ export class DetectorEngine implements VerdictView {
     observePasting(this.pasteCount, this.pasteBits, i, from >= 0, fromKey, graded, output);
     if (from >= 0) { observePasted(this.pasteCount, this.pasteBits, from, key); this.dirtyAccounts.add(from); }
     if (answerFp !== 0) this.answerOwners.record(answerFp, i, key);
+  }
+
+  /**
+   * Questions asked in pairs across accounts (paired-items.ts): a single-shot question of 64
+   * characters or more asked word for word by another account before counts a pair for both, with
+   * whether their temperatures were split; then the question is kept as account i's when new.
+   */
+  private observePairedItems(i: number, ev: InteractionEvent, flags: number): void {
+    let partner = 0;
+    let split = false;
+    if ((flags & FLAG.singleShot) !== 0) {
+      const msgs = ev.request.messages;
+      const last = msgs.length > 0 ? msgs[msgs.length - 1] : null;
+      const fp = last && last.role === 'user' && last.text ? itemFp(last.text, last.chars ?? last.text.length) : 0;
+      if (fp !== 0) {
+        const key = fnv1a(ev.account_id!) || 1;
+        const temp = tempTenths(ev.request.params?.temperature);
+        const o = this.itemOwners.ask(fp, i, key, temp);
+        if (o !== null && o.i < this.accounts.count && (fnv1a(this.accounts.ids[o.i]) || 1) === o.key) {
+          partner = o.key;
+          split = temperatureSplit(o.temp, temp);
+          observePaired(this.pairCount, this.pairBits, o.i, key, split);
+          this.dirtyAccounts.add(o.i);
+        }
+      }
+    }
+    observePair(this.pairCount, this.pairBits, i, partner, split);
   }
 
   /**

@@ -12,7 +12,7 @@ import type { Scenario, TaskKind } from './scenario.ts';
 import type { SimAccount } from './population.ts';
 import { USER_AGENTS } from './population.ts';
 import {
-  answerToItem, gradingPrompt, verifyPrompt, applyTemplate, assistantStandIn, REVIEW_CRITERIA, reviewPayload, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
+  answerToItem, gradingPrompt, verifyPrompt, applyTemplate, assistantStandIn, REVIEW_CRITERIA, reviewPayload, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, agentHarnessSystem, agentHarnessTools, fabricatedToolResult, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
   paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template, productSystemPrompt, workingSystemPrompt, workingInLanguage, NEXT_ITEM,
 } from './textgen.ts';
 import { biasSummary, chosenTokens, sweepMap, VOCABULARY } from './logit.ts';
@@ -844,6 +844,7 @@ export class Engine {
     const q = rng.chance(c.paraphrase) ? paraphrase(raw, rng) : raw;
     const { params } = this.params(lane, model, { reasoning: 'off', temperature: c.params.temperature, maxTokens: c.params.max_tokens });
     const base = { model, stream: this.stream(lane), system: null, tools: [] as string[], toolChoice: null, params, reasoningTokens: 0, toolCalls: 0, keyIndex: 0, userAgent: this.ua(lane), attempt: 0 };
+    if (c.dress.pairs) return this.pairedItem(lane, base, q, task);
     if (c.dress.grade) {
       const cand = answerToItem(q, task, rng);
       const text = gradingPrompt(new Rng(a.seed, 'grading-prompt'))(q, cand.start + cand.rest);
@@ -860,6 +861,92 @@ export class Engine {
     if (queue.length < 10_000) queue.push({ q, ...ans });
     const out = task === 'code' ? lnTokens(rng, 900, 0.6, 50) : lnTokens(rng, 600, 0.6, 30);
     return { ...base, messages: [msg('user', q)], outTokens: Math.min(out, params.max_tokens ?? Infinity), answer: ans.start + ans.rest };
+  }
+
+  /** Items asked once by a preference-pair harvest, waiting for their second asking, oldest first, by campaign id (dress `pairs`). */
+  private unpaired = new Map<string, Array<{ q: string; task: 'math' | 'code'; by: number }>>();
+
+  /**
+   * One request of a preference-pair harvest (dress `pairs`): half the time the oldest item another
+   * of the campaign's accounts asked, word for word, at a high temperature (the second answer of
+   * the pair); otherwise a new item at a low one, left for a sibling to ask again. One answer
+   * each (n = 1), nothing asked of the working.
+   */
+  private pairedItem(lane: Lane, base: Omit<SimRequest, 'messages' | 'outTokens'>, fresh: string, freshTask: 'math' | 'code'): SimRequest {
+    const a = lane.account;
+    const c = a.campaign!.config;
+    const rng = lane.rng;
+    let queue = this.unpaired.get(c.id);
+    if (!queue) this.unpaired.set(c.id, (queue = []));
+    let item: { q: string; task: 'math' | 'code'; by: number } | null = null;
+    if (rng.chance(0.5)) {
+      const k = queue.findIndex((x) => x.by !== a.index);
+      if (k >= 0) item = queue.splice(k, 1)[0];
+    }
+    const second = item !== null;
+    if (!item) {
+      item = { q: fresh, task: freshTask, by: a.index };
+      if (queue.length < 10_000) queue.push(item);
+    }
+    const params = { ...base.params, temperature: second ? rng.pick([0.9, 1, 1.1, 1.2]) : rng.pick([0, 0.2, 0.3]) };
+    const ans = answerToItem(item.q, item.task, rng);
+    const out = item.task === 'code' ? lnTokens(rng, 900, 0.6, 50) : lnTokens(rng, 600, 0.6, 30);
+    return { ...base, params, messages: [msg('user', item.q)], outTokens: Math.min(out, params.max_tokens ?? Infinity), answer: ans.start + ans.rest };
+  }
+
+  /**
+   * An agentic trajectory harvest (dress `agent`): a maths or coding item from the prompt sets handed
+   * to a tool-using agent under a system prompt and a tool set of the account's own, 3 to 9 steps,
+   * each step's tool result fabricated by the harvester (no tool runs), the model's tool-call
+   * decisions taken back; the last step the answer.
+   */
+  private agentHarvest(lane: Lane, t0: number): Session {
+    const a = lane.account;
+    const c = a.campaign!.config;
+    const rng = lane.rng;
+    const engine = this;
+    const anthropic = a.client.family === 'anthropic';
+    const responses = a.client.flavour === 'openai.responses';
+    const task: 'math' | 'code' = rng.chance(c.mix.code / Math.max(1e-9, c.mix.code + c.mix.math + c.mix.cot)) ? 'code' : 'math';
+    const raw = this.pool(task, rng);
+    const item = rng.chance(c.paraphrase) ? paraphrase(raw, rng) : raw;
+    const system = agentHarnessSystem(new Rng(a.seed, 'agent-harness'));
+    const tools = agentHarnessTools(new Rng(a.seed, 'agent-tools', task), task);
+    const steps = rng.intIn(3, 9);
+    const model = this.model(lane, t0);
+    const stream = this.stream(lane);
+    const { params, reasoningTokens } = this.params(lane, model, { reasoning: rng.chance(c.params.reasoning_share) ? 'high' : 'off', maxTokens: c.params.max_tokens, temperature: c.params.temperature });
+    const history: EventMessage[] = [msg('user', item)];
+    let step = 0;
+    let lastAnswer = '';
+    return {
+      next(): SimRequest {
+        if (step > 0) {
+          const result = fabricatedToolResult(rng.pick(tools), task, rng);
+          if (anthropic) {
+            history.push(msg('assistant', lastAnswer, { tool_use: 1 }));
+            history.push(msg('user', result, { tool_result: 1 }));
+          } else {
+            if (!responses) history.push(msg('assistant', '', undefined, 0));
+            history.push(msg('tool', result));
+          }
+        }
+        step++;
+        const final = step >= steps;
+        const out = final ? lnTokens(rng, 450, 0.7, 20) : lnTokens(rng, 180, 0.7, 10);
+        lastAnswer = final ? '' : anthropic ? assistantStandIn('tool', new Rng(a.seed, 'answer', t0, step)) : '';
+        return {
+          model, stream, system, messages: history.slice(), tools, toolChoice: 'auto', params,
+          outTokens: Math.min(out, params.max_tokens ?? Infinity), reasoningTokens: reasoningTokens(rng), toolCalls: final ? 0 : 1, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0,
+          ...(final ? {} : { answer: lastAnswer }),
+        };
+      },
+      gap(dur: number): number | null {
+        if (step >= steps) return null;
+        // The simulator answers at once: the next step follows the last one's end within seconds.
+        return dur + rng.lognormal(1200, 0.7);
+      },
+    };
   }
 
   /** What a campaign asks for in one request: task kind, text, system prompt. */
@@ -966,6 +1053,7 @@ export class Engine {
     // Accounts bought with an application's traffic: most sessions are its own users'.
     if (c.dress.cover > 0 && hashUniform(a.seed, 89, lane.runIndex++) < c.dress.cover) return this.chatSession(lane, t0, { system: hostSystem(a), turnsMean: 3 });
     if (c.dress.conversation[1] > 1) return this.harvestConversation(lane, t0, pickTask);
+    if (c.dress.agent && !rng.chance(c.organic_mix)) return this.agentHarvest(lane, t0);
     const first = pickTask();
     if (first === 'agentic') return this.agentSession(lane, t0, 'harvest', this.campaignPrompt(lane, 'code').text);
     const burst = c.timing.mode === 'human' ? Math.max(1, rng.geometric(c.timing.burst)) : c.timing.mode === 'waves' ? c.timing.burst : 1;
@@ -978,7 +1066,7 @@ export class Engine {
         if (c.judge.share > 0 && (lane.judgeLeft > 0 || rng.chance(c.judge.share))) { done++; return engine.judgeHarvest(lane, t); }
         // Graded items, or the two halves of a question/verify split (red-team dress).
         // (as often as a campaign's own chats: `organic_mix`).
-        const dressed = c.dress.grade || c.dress.split > 0;
+        const dressed = c.dress.grade || c.dress.split > 0 || c.dress.pairs;
         const dressedChat = dressed && rng.chance(c.organic_mix);
         if (dressed && !dressedChat) { done++; return engine.dressedItem(lane, t); }
         const task = dressedChat ? 'chat' : done === 0 ? first : pickTask();

@@ -220,7 +220,12 @@ export const CampaignConfig = z.object({
    * grading prompt worded per account, a score and a sentence back, no reasoning asked (reward-model
    * data); `split` the share of the campaign's accounts that verify: they send the questions the
    * other accounts asked, with the answers those were served pasted in, for a check, while the
-   * others send the items bare (0: no split).
+   * others send the items bare (0: no split); `agent` every harvest session an agent trajectory:
+   * a maths or coding item handed to a tool-using agent with a system prompt and a tool set of the
+   * account's own, each tool result fabricated by the harvester's simulator, the model's tool-call
+   * decisions taken back step by step (agentic trajectory data); `pairs` every item asked twice, by
+   * two of the campaign's accounts, word for word, one at a low temperature and one at a high one,
+   * one answer each (n = 1), to make preference pairs (DPO data).
    */
   dress: z.object({
     elicit: z.enum(['turn', 'system']),
@@ -229,6 +234,8 @@ export const CampaignConfig = z.object({
     languages: z.array(z.string().length(2)),
     grade: z.boolean().default(false),
     split: z.number().min(0).max(0.9).default(0),
+    agent: z.boolean().default(false),
+    pairs: z.boolean().default(false),
   }),
   /** Days an account stays in use before being replaced (null: whole campaign). */
   lifetime_days: z.number().positive().nullable(),
@@ -255,7 +262,7 @@ const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   logit: { share: 0, prompts: 8, tokens_per_map: 5, logprobs: true },
   embed: { share: 0, inputs: 16, partition: 'none' },
   judge: { share: 0, criteria: 3 },
-  dress: { elicit: 'turn', conversation: [1, 1], cover: 0, languages: [], grade: false, split: 0 },
+  dress: { elicit: 'turn', conversation: [1, 1], cover: 0, languages: [], grade: false, split: 0, agent: false, pairs: false },
 };
 
 export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>> = {

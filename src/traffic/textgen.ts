@@ -378,6 +378,46 @@ export function toolOutputStandIn(toolName: string, rng: Rng): string {
   return rng.pick(TOOL_OUTPUTS[toolName] ?? TOOL_OUTPUTS.default);
 }
 
+// An agentic trajectory harvest (dress `agent`): an agent harness of the account's own, its tool
+// results fabricated by the harvester's simulator.
+const HARNESS_ROLES = ['You are an autonomous problem-solving agent.', 'You are a research assistant with access to a sandbox.', 'You are an agent that solves tasks by acting in an environment.', 'You are a capable assistant that can call tools.', 'You are a coding and analysis agent.'];
+const HARNESS_RULES = ['Call one tool at a time and wait for its result.', 'Use the tools whenever they help; do not guess values you can compute.', 'Decide which tool to call next based on the previous result.', 'Prefer running code to check your work.', 'When you have the answer, reply without calling a tool.'];
+const HARNESS_TOOLS: Record<'math' | 'code', string[]> = {
+  math: ['python', 'calculator', 'sympy_solve', 'web_search', 'notes_write', 'wolfram_query'],
+  code: ['bash', 'read_file', 'write_file', 'run_tests', 'python', 'grep', 'str_replace_editor'],
+};
+tool('calculator', 'Evaluate an arithmetic expression', { expression: 'string' });
+tool('sympy_solve', 'Solve an equation symbolically', { equation: 'string', variable: 'string' });
+tool('notes_write', 'Append to the scratchpad', { text: 'string' });
+tool('wolfram_query', 'Ask a computational knowledge engine', { input: 'string' });
+
+/** An agent harness's system prompt, worded for one account (its own rng). */
+export function agentHarnessSystem(rng: Rng): string {
+  const rules = [...HARNESS_RULES].sort(() => rng.next() - 0.5).slice(0, rng.intIn(2, 4));
+  return `${rng.pick(HARNESS_ROLES)} ${rules.join(' ')}`;
+}
+
+/** The tools of an account's harness for a task kind: 3 to 6 of them, drawn once for the account. */
+export function agentHarnessTools(rng: Rng, task: 'math' | 'code'): string[] {
+  const all = HARNESS_TOOLS[task];
+  return [...all].sort(() => rng.next() - 0.5).slice(0, rng.intIn(3, Math.min(6, all.length)));
+}
+
+/** A tool result made up by the harvester's simulator: plausible, short, never run. */
+export function fabricatedToolResult(toolName: string, task: 'math' | 'code', rng: Rng): string {
+  const n = () => rng.intIn(2, 9999);
+  switch (toolName) {
+    case 'python': return task === 'math' ? `>>> ${n()} * ${n()} / ${n()}\n${(rng.next() * 1000).toFixed(4)}` : `Traceback (most recent call last):\n  File "main.py", line ${rng.intIn(3, 80)}, in <module>\nValueError: invalid literal for int() with base 10: '${n()}'`;
+    case 'calculator': case 'wolfram_query': return `Result: ${(rng.next() * 10_000).toFixed(rng.intIn(0, 4))}`;
+    case 'sympy_solve': return `[${n()}/${n()}, -${n()}]`;
+    case 'run_tests': return `${rng.intIn(2, 40)} passed, ${rng.intIn(0, 5)} failed in ${(rng.next() * 3).toFixed(2)}s`;
+    case 'bash': return rng.chance(0.5) ? `exit code ${rng.pick([0, 0, 1, 2])}` : `$ ls\nmain.py  solution.py  test_solution.py`;
+    case 'read_file': return `def solve(n):\n    total = 0\n    for i in range(${n()}):\n        total += i\n    return total\n`;
+    case 'grep': return `solution.py:${rng.intIn(1, 120)}:    return total`;
+    default: return rng.pick(['OK', 'Saved.', '{"ok": true}', `{"id": ${n()}}`]);
+  }
+}
+
 /** A short free-text answer to grade or rewrite (attackers paste earlier model outputs). */
 export function fillerAnswer(rng: Rng): string {
   const parts = ['The answer depends on several factors.', 'First, consider the context in which the question is asked.', 'Historically, opinions have differed widely.', 'In summary, there is no single correct view.', 'Many sources describe this differently.', 'The key point is that evidence should be weighed carefully.', 'Officials have given varying accounts of the events.', 'Some argue the opposite, citing economic reasons.'];

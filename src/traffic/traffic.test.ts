@@ -320,3 +320,36 @@ test('red-team dresses: a split\'s verifiers paste answers its askers were serve
   assert.ok(checks > 20 && pasted / checks > 0.8, `verifiers' checks carry an answer served to another account of the split: ${pasted} of ${checks}`);
   assert.ok(graders.size >= 6, `grading accounts sent requests: ${graders.size}`);
 });
+
+test('red-team dresses: preference pairs ask each item word for word on two accounts at a low and a high temperature; agent trajectories feed made-up tool results to a harness of the account\'s own', () => {
+  const base = { kind: 'hydra' as const, accounts: 8, interactions: 8 * 20 * 2, organic_mix: 0, timing: { mode: 'human' as const }, mix: { math: 0.5, code: 0.5, cot: 0, chat: 0, agentic: 0, rubric: 0, rewrite: 0 } };
+  const scenario = resolveScenario({ preset: 'smoke', days: 2, organic: { accounts: 5 }, campaigns: [{ ...base, id: 'pair-t', dress: { pairs: true } }, { ...base, id: 'agent-t', dress: { agent: true } }] }, { seed: 3 });
+  const { run, events } = collect(scenario);
+  const campaign = new Map<string, string>();
+  for (const l of run.labels as Array<{ type: string; account_id: string; campaign_id?: string | null }>) if (l.type === 'account' && l.campaign_id) campaign.set(l.account_id, l.campaign_id);
+  const asked = new Map<string, Array<{ account: string; temperature: number | null }>>();
+  const harness = new Map<string, Set<string>>();
+  let steps = 0; let fedBack = 0;
+  for (const e of events) {
+    const c = campaign.get(e.account_id!);
+    if (c === 'pair-t') {
+      assert.ok(e.request.messages.length === 1 && (e.request.params.n ?? 1) === 1, 'a pair request is one question, one answer');
+      const q = e.request.messages[0].text ?? '';
+      asked.set(q, [...(asked.get(q) ?? []), { account: e.account_id!, temperature: e.request.params.temperature }]);
+    }
+    if (c === 'agent-t') {
+      assert.ok(e.request.tools.length >= 3 && e.request.system, `an agent step offers the harness's tools under its system prompt: ${e.request.tools.join(',')}`);
+      if (!harness.has(e.account_id!)) harness.set(e.account_id!, new Set());
+      harness.get(e.account_id!)!.add(e.request.system!);
+      steps++;
+      if (e.request.messages.some((m) => m.role === 'tool' || (m.parts?.tool_result ?? 0) > 0)) fedBack++;
+    }
+  }
+  const pairs = [...asked.values()].filter((a) => a.length === 2);
+  assert.ok(pairs.length > 50, `items asked twice: ${pairs.length} of ${asked.size}`);
+  assert.ok(pairs.every((p) => p[0].account !== p[1].account), 'the two askings of an item are two accounts\'');
+  assert.ok(pairs.every((p) => (p[0].temperature ?? 1) <= 0.3 && (p[1].temperature ?? 0) >= 0.9), 'the first asking at a low temperature, the second at a high one');
+  assert.ok(harness.size >= 6 && [...harness.values()].every((s) => s.size === 1), `each agent account keeps one harness prompt: ${[...harness.values()].map((s) => s.size)}`);
+  assert.ok(new Set([...harness.values()].map((s) => [...s][0])).size >= 4, 'the harness prompts are worded per account');
+  assert.ok(steps > 100 && fedBack / steps > 0.5, `most agent steps carry the tool results fed back: ${fedBack} of ${steps}`);
+});

@@ -15,7 +15,7 @@ import { withPgSchema } from '../../test/helpers/postgres.ts';
 import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
-const until = async (what: string, ok: () => boolean, ms = 10_000) => {
+const until = async (what: string, ok: () => boolean, ms = 30_000) => {
   const end = Date.now() + ms;
   while (!ok()) {
     if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
@@ -25,7 +25,7 @@ const until = async (what: string, ok: () => boolean, ms = 10_000) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const recent = (n: number): InteractionEvent => sampleEvent(n, { ts: new Date().toISOString() });
 
-test('events a replica recorded while Redis was down reach the running worker once Redis is back, each once', { timeout: 60_000 }, async () => {
+test('events a replica recorded while Redis was down reach the running worker once Redis is back, each once', { timeout: 120_000 }, async () => {
   await withPgSchema('catchup', async (pool) => {
     const store = new PostgresEventStore(pool);
     await store.migrate();
@@ -70,7 +70,7 @@ test('events a replica recorded while Redis was down reach the running worker on
   });
 });
 
-test('a worker restarted while a replica could not reach Redis replays its events from the store, and does not count them again when the replica sends them', { timeout: 60_000 }, async () => {
+test('a worker restarted while a replica could not reach Redis replays its events from the store, and does not count them again when the replica sends them', { timeout: 120_000 }, async () => {
   await withPgSchema('catchup', async (pool) => {
     const store = new PostgresEventStore(pool);
     await store.migrate();
@@ -117,7 +117,7 @@ test('a worker restarted while a replica could not reach Redis replays its event
   });
 });
 
-test('a replica holds at most its backlog bound while Redis is away: the oldest batches are dropped and counted, the newest sent when it is back', { timeout: 60_000 }, async () => {
+test('a replica holds at most its backlog bound while Redis is away: the oldest batches are dropped and counted, the newest sent when it is back', { timeout: 120_000 }, async () => {
   const keys = sharedKeys(`warden:test:catchup-bound:${process.pid}:`);
   const port = await freePort();
   const server = await startRedis(port);

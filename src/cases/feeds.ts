@@ -173,7 +173,7 @@ export class FeedPoller {
         const served = Array.isArray(env.objects) ? env.objects : [];
         // Only what the partner signed, when its key is pinned: a holder of the sharing key (or of
         // the path to this server) cannot make indicators in its name.
-        const { kept: objects, refused } = checkSigned(served, f.publicKey ?? null);
+        const { kept: objects, refused } = await checkSigned(served, f.publicKey ?? null);
         if (refused.length) {
           s.skipped += refused.length;
           s.refused = (s.refused ?? 0) + refused.length;

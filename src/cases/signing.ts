@@ -14,6 +14,7 @@
  * version, and each must be checkable alone.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { setImmediate as yieldTurn } from 'node:timers/promises';
 import canonicalize from 'canonicalize';
 
 export const SIGNATURE_FIELD = 'x_warden_signature';
@@ -108,14 +109,54 @@ export class IntelSigner {
 }
 
 /**
+ * Objects signed or checked between two turns of the event loop at most: a signature costs tens of
+ * microseconds (hundreds on a loaded machine), and a page holds up to 1,000 objects, on the
+ * process that also serves the model API.
+ */
+const PER_TURN = 64;
+
+/**
+ * Signatures of published versions, made once each: a version (collection, id, `modified`) never
+ * changes once published. Bounded: emptied when full.
+ */
+export class SignatureCache {
+  private readonly made = new Map<string, unknown>();
+
+  constructor(private readonly signer: IntelSigner | null, private readonly max = 50_000) {}
+
+  /** The rows' bodies, signed (as they are without a signer). Sightings (`collection` sightings) are signed afresh. */
+  async sign(rows: ReadonlyArray<{ collection: string; id: string; version: string; body: StixObject }>): Promise<StixObject[]> {
+    const signer = this.signer;
+    if (!signer) return rows.map((r) => r.body);
+    const out: StixObject[] = [];
+    let work = 0;
+    for (const r of rows) {
+      const key = r.collection === 'sightings' ? null : `${signer.keyId}\n${r.collection}\n${r.id}\n${r.version}`;
+      const sig = key === null ? undefined : this.made.get(key);
+      if (sig !== undefined) { out.push({ ...r.body, [SIGNATURE_FIELD]: sig }); continue; }
+      if (++work % PER_TURN === 0) await yieldTurn();
+      const signed = signer.sign(r.body);
+      if (key !== null) {
+        if (this.made.size >= this.max) this.made.clear();
+        this.made.set(key, signed[SIGNATURE_FIELD]);
+      }
+      out.push(signed);
+    }
+    return out;
+  }
+}
+
+/**
  * The objects of a partner's page or bundle that a pinned key lets through, and why each other
  * one is refused. Without a pinned key everything passes (and the caller warns).
  */
-export function checkSigned(objects: readonly unknown[], pinned: IntelPublicKey | null): { kept: unknown[]; refused: Array<{ id: string; reason: string }> } {
+export async function checkSigned(objects: readonly unknown[], pinned: IntelPublicKey | null): Promise<{ kept: unknown[]; refused: Array<{ id: string; reason: string }> }> {
   if (!pinned) return { kept: [...objects], refused: [] };
   const kept: unknown[] = [];
   const refused: Array<{ id: string; reason: string }> = [];
+  let n = 0;
   for (const o of objects) {
+    if (++n % PER_TURN === 0) await yieldTurn();
     const id = o && typeof o === 'object' && typeof (o as StixObject).id === 'string' ? String((o as StixObject).id) : '(no id)';
     const why = o && typeof o === 'object' && !Array.isArray(o) ? pinned.check(o as StixObject) : 'not a STIX object';
     if (why === null) kept.push(o); else refused.push({ id, reason: why });

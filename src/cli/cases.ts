@@ -66,7 +66,7 @@ export function intelSigningKeyFile(config: WardenConfig): string {
  * This provider's key for signing what it shares: `cases.signing_key`, else the key file beside
  * the database, written (mode 0600) at first start. Throws with the setting's name when unreadable.
  */
-function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSigner {
+function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSigner | null {
   const configured = resolveSecret(config.cases.signing_key);
   if (configured) {
     try { return IntelSigner.parse(configured); } catch (err) { throw new Error(`cases.signing_key: ${(err as Error).message}`); }
@@ -76,8 +76,14 @@ function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSi
     try { return IntelSigner.parse(readFileSync(file, 'utf8')); } catch (err) { throw new Error(`${file}: ${(err as Error).message}`); }
   }
   const signer = IntelSigner.generate();
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, signer.exportPrivate() + '\n', { mode: 0o600, flag: 'wx' });
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, signer.exportPrivate() + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // A read-only file system (a container on PostgreSQL): the node runs; what it shares is unsigned until a key is set.
+    say(`cases: WARNING no intel signing key: cases.signing_key is unset and ${file} could not be written (${(err as Error).message}); what this provider shares goes out unsigned, and partners that pin its key refuse it: set cases.signing_key`);
+    return null;
+  }
   say(`cases: wrote a new intel signing key to ${file} (keep it with the database's secrets); partners pin its public key ${signer.publicKey.toString()}`);
   return signer;
 }

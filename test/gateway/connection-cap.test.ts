@@ -10,8 +10,8 @@ import { startHarness, type Harness } from '../helpers/gateway.ts';
 const open: { close(): Promise<void> }[] = [];
 after(async () => { for (const o of open.reverse()) await o.close(); });
 
-async function harness(server: Record<string, unknown>): Promise<Harness> {
-  const h = await startHarness({ config: { server } });
+async function harness(server: Record<string, unknown>, logged?: string[]): Promise<Harness> {
+  const h = await startHarness({ config: { server }, ...(logged ? { logger: { level: 'warn', stream: { write: (l: string) => { logged.push(l); } } } } : {}) });
   open.push(h);
   return h;
 }
@@ -45,7 +45,8 @@ const closeAll = async (sockets: net.Socket[]) => {
 };
 
 test('past server.max_connections_per_ip a new connection from that address is closed unread and counted; one freed, the next is served', async () => {
-  const h = await harness({ max_connections_per_ip: 3 });
+  const logged: string[] = [];
+  const h = await harness({ max_connections_per_ip: 3 }, logged);
   const held = await Promise.all([1, 2, 3].map(() => connect(h.url)));
   assert.deepEqual(held.map((c) => c.outcome), ['served', 'served', 'served']);
   const fourth = await connect(h.url);
@@ -56,6 +57,8 @@ test('past server.max_connections_per_ip a new connection from that address is c
   await closeAll([held[1].socket, held[2].socket, again.socket]);
   assert.equal(await refusedCount(h.url, 'per_ip'), 1, '/metrics counts the refused connection');
   assert.equal(await refusedCount(h.url, 'total'), 0);
+  const warning = logged.map((l) => JSON.parse(l)).find((l) => l.code === 'CONNECTIONS_REFUSED');
+  assert.ok(warning && warning.reason === 'per_ip' && warning.address === '127.0.0.1' && /server\.max_connections_per_ip \(3\)/.test(warning.msg), `the operator is told which address and setting: ${logged.join('')}`);
 });
 
 test('past server.max_connections every new connection is closed unread, whatever its address; counted as total', async () => {

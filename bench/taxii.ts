@@ -6,7 +6,10 @@
  *  - pages: the same collection over HTTP, page by page with `next`, parsed (authentication, the
  *    TAXII filters and envelope included), no import;
  *  - poll: a whole feed poll as `cases.feeds` does it: pages, then every indicator taken in
- *    (stored in SQLite, added to the detector's indicators).
+ *    (stored in SQLite, added to the detector's indicators);
+ *  - signed pages, signed poll: the same from a server that signs every object it serves
+ *    (`cases.signing_key`), polled by a feed that pins its key (`cases.feeds[].public_key`) and so
+ *    checks every signature.
  * Alternated, `--rounds` times; the figures are medians and their ratio to the baseline.
  *
  *   node --import tsx bench/taxii.ts [--indicators 10000] [--rounds 5]
@@ -21,7 +24,7 @@ import { parseConfig } from '../src/config/index.ts';
 import { openIdentityStore, createAuthenticator } from '../src/identity/index.ts';
 import { openSqlite } from '../src/store/index.ts';
 import { SharedIndicators, keyedHash, sharingKeyId } from '../src/detect/index.ts';
-import { FeedPoller, SqliteCaseStore, registerTaxiiServer, stixId, PUBLISHED_COLLECTION, TAXII_MEDIA_TYPE, type PublishedObject } from '../src/cases/index.ts';
+import { FeedPoller, IntelSigner, SqliteCaseStore, registerTaxiiServer, stixId, PUBLISHED_COLLECTION, TAXII_MEDIA_TYPE, type PublishedObject } from '../src/cases/index.ts';
 import { machine, median } from './lib.ts';
 
 const { values } = parseArgs({ options: { indicators: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '5' } } });
@@ -63,8 +66,13 @@ const key = (await ids.createKey(partner.id, { scopes: ['intel:read'] })).secret
 const app = Fastify();
 await app.register(async (s) => registerTaxiiServer(s, { store, intel: new SharedIndicators(KEY), sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 1 << 20, authenticate: (x) => auth.authenticate(x) }), { prefix: '/taxii2' });
 const base = await app.listen({ port: 0, host: '127.0.0.1' });
+const signer = IntelSigner.generate();
+const signingApp = Fastify();
+await signingApp.register(async (s) => registerTaxiiServer(s, { store, intel: new SharedIndicators(KEY), sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 1 << 20, authenticate: (x) => auth.authenticate(x), signer }), { prefix: '/taxii2' });
+const signingBase = await signingApp.listen({ port: 0, host: '127.0.0.1' });
 const collection = ((await (await fetch(`${base}/taxii2/intel/collections/`, { headers: { authorization: `Bearer ${key}`, accept: TAXII_MEDIA_TYPE } })).json()) as any).collections[0].id as string;
 const url = `${base}/taxii2/intel/collections/${collection}/`;
+const signedUrl = `${signingBase}/taxii2/intel/collections/${collection}/`;
 
 async function baseline(): Promise<number> {
   let after = 0;
@@ -77,21 +85,23 @@ async function baseline(): Promise<number> {
   }
   return n;
 }
-async function pages(): Promise<number> {
+async function pages(from = url): Promise<number> {
   let next: string | undefined;
   let n = 0;
   do {
-    const res = await fetch(`${url}objects/${next ? `?next=${next}` : ''}`, { headers: { authorization: `Bearer ${key}`, accept: TAXII_MEDIA_TYPE } });
+    const res = await fetch(`${from}objects/${next ? `?next=${next}` : ''}`, { headers: { authorization: `Bearer ${key}`, accept: TAXII_MEDIA_TYPE } });
     const env = await res.json() as { more?: boolean; next?: string; objects?: unknown[] };
     n += env.objects?.length ?? 0;
     next = env.more ? env.next : undefined;
   } while (next);
   return n;
 }
-async function poll(round: number): Promise<number> {
-  const b = new SqliteCaseStore(openSqlite(join(dir, `b-${round}.db`)));
+async function poll(round: number | string, signed = false): Promise<number> {
+  const b = new SqliteCaseStore(openSqlite(join(dir, `b-${round}${signed ? '-signed' : ''}.db`)));
   const intel = new SharedIndicators(KEY);
-  const poller = new FeedPoller({ store: b, intel, sharingKey: KEY }, [{ name: 'A', url, token: key, level: 'throttle', everyMs: 3_600_000, timeoutMs: 60_000 }], (l) => console.error(l));
+  const feed = { name: 'A', url: signed ? signedUrl : url, token: key, level: 'throttle' as const, everyMs: 3_600_000, timeoutMs: 60_000, publicKey: signed ? signer.publicKey : null };
+  // (The unpinned poll's one-line warning is not printed.)
+  const poller = new FeedPoller({ store: b, intel, sharingKey: KEY }, [feed], (l) => { if (!l.includes('no public key is pinned')) console.error(l); });
   const s = await poller.pull('A')!;
   if (s.last_error || intel.list().length !== N) throw new Error(`poll: ${s.last_error ?? `${intel.list().length} of ${N}`}`);
   return objects;
@@ -99,12 +109,14 @@ async function poll(round: number): Promise<number> {
 
 const time = async (f: () => Promise<number>) => { const t = performance.now(); const n = await f(); const ms = performance.now() - t; if (n !== objects) throw new Error(`${n} of ${objects}`); return ms; };
 console.log(`# ${N} indicators, ${objects} objects; ${machine()}; ${new Date().toISOString()}`);
-await time(baseline); await time(pages); await time(() => poll(-1));
-const r = { baseline: [] as number[], pages: [] as number[], poll: [] as number[] };
+await time(baseline); await time(() => pages()); await time(() => poll(-1)); await time(() => pages(signedUrl)); await time(() => poll(-1, true));
+const r = { baseline: [] as number[], pages: [] as number[], poll: [] as number[], 'signed pages': [] as number[], 'signed poll, key pinned': [] as number[] };
 for (let i = 0; i < rounds; i++) {
   r.baseline.push(await time(baseline));
-  r.pages.push(await time(pages));
+  r.pages.push(await time(() => pages()));
+  r['signed pages'].push(await time(() => pages(signedUrl)));
   r.poll.push(await time(() => poll(i)));
+  r['signed poll, key pinned'].push(await time(() => poll(i, true)));
 }
 const b = median(r.baseline);
 console.log('| path | median ms | objects/s | ratio to the store read |');
@@ -114,6 +126,7 @@ for (const [name, xs] of Object.entries(r)) {
   console.log(`| ${name} | ${m.toFixed(0)} | ${Math.round(objects / (m / 1000)).toLocaleString('en')} | ${(m / b).toFixed(2)} |`);
 }
 await app.close();
+await signingApp.close();
 await auth.close();
 await ids.close();
 rmSync(dir, { recursive: true, force: true });

@@ -24,6 +24,7 @@
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
  *                                          (?source=NAME: only that partner's indicators, so no partner learns another's)
  */
+import type { IntelSigner } from './signing.ts';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
@@ -54,6 +55,8 @@ export interface CasesAdminOptions {
   importLevel: (typeof IMPORT_LEVELS)[number];
   exportValidDays: number;
   limits: CaseLimits;
+  /** This provider's signing key (cases.signing_key): exported bundles' objects carry its signature; its public key is shown. */
+  signer?: IntelSigner | null;
 }
 
 const STIX_MEDIA = 'application/stix+json;version=2.1';
@@ -294,7 +297,8 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const c = await getCase(params.id);
         // Objects already published keep their `created` in the export too (one object, one history).
         const { bundle } = await caseBundle(store, c, { provider: opts.provider, sharingKey: key, validDays: query.valid_days ?? opts.exportValidDays, collection: query.partner === undefined ? undefined : partners.collectionFor(query.partner) });
-        return reply.type(STIX_MEDIA).send(JSON.stringify(bundle));
+        const signer = opts.signer;
+        return reply.type(STIX_MEDIA).send(JSON.stringify(signer ? { ...bundle, objects: bundle.objects.map((o) => signer.sign(o)) } : bundle));
       } });
 
     r.route({ method: 'POST', path: '/cases/:id/publish', operationId: 'publishCase', tag, status: 201, summary: 'Publish the case\'s indicators to partners on the TAXII server',
@@ -331,6 +335,8 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       summary: 'Imported indicators in force, their sightings, partners\' sightings of ours, the sharing key\'s id, stale stored indicators',
       response: z.object({
         key_id: z.string().nullable(),
+        signing: z.object({ key_id: z.string(), public_key: z.string() }).nullable()
+          .describe('the key this provider signs what it shares with: give partners public_key to pin (their cases.feeds[].public_key); null: objects go out unsigned'),
         indicators: z.array(IndicatorSchema.extend({
           held: z.object({ reason: z.string(), accounts: z.number() }).nullable()
             .describe('held for review, not enforced: more established accounts here share the value than cases.max_indicator_accounts'),
@@ -341,6 +347,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       }),
       handler: async () => ({
         key_id: intel.keyId,
+        signing: opts.signer ? { key_id: opts.signer.keyId, public_key: opts.signer.publicKey.toString() } : null,
         indicators: intel.listWithHolds(),
         stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyIds())),
         sightings: intel.sightings(),

@@ -23,6 +23,12 @@ const feedSchema = z.strictObject({
   username: z.string().min(1).optional(),
   /** Level a matching account is held at (default: cases.import_level). */
   level: z.enum(LEVELS).optional(),
+  /**
+   * The partner's public key (`ed25519:...`, as its GET /admin/intel shows under `signing`): every
+   * object the feed serves must carry the partner's good signature, or it is refused with the
+   * reason. Unset: objects are taken unsigned, with a warning.
+   */
+  public_key: z.string().regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'an ed25519 public key: "ed25519:" and 43 base64url characters, as the partner\'s GET /admin/intel shows it under signing').optional(),
   every_seconds: z.number().int().min(10).default(300),
   timeout_seconds: z.number().positive().max(600).default(30),
 }).strict().superRefine((f, ctx) => {
@@ -60,6 +66,13 @@ export const casesConfigSchema = z.strictObject({
    * characters). `env:NAME` reads the environment. Without it nothing is exported or matched. Never logged.
    */
   sharing_key: z.string().default('env:WARDEN_INTEL_KEY'),
+  /**
+   * The key this provider signs what it shares with (Ed25519, `ed25519-private:...`; `env:NAME`
+   * reads the environment): every object of the TAXII collections and of exported bundles carries
+   * its signature, so that partners who pin the public key can tell its indicators from forged
+   * ones. Unset: `intel-signing.key` beside the database, written (mode 0600) at first start. Never logged.
+   */
+  signing_key: z.string().default(''),
   /** Level an account matching an imported indicator is held at, unless the import says otherwise (weak kinds alone: watch). */
   import_level: z.enum(LEVELS).default('throttle'),
   /**

@@ -8,6 +8,7 @@
 import type { VerdictLevel } from '../detect/index.ts';
 import { takeIn, type Intake } from './publish.ts';
 import { TAXII_MEDIA_TYPE } from './taxii.ts';
+import { checkSigned, type IntelPublicKey } from './signing.ts';
 
 export interface FeedSpec {
   name: string;
@@ -19,6 +20,11 @@ export interface FeedSpec {
   level: VerdictLevel;
   everyMs: number;
   timeoutMs: number;
+  /**
+   * The partner's public key (`cases.feeds[].public_key`): every object must carry its good
+   * signature, or it is refused with the reason. Null: objects are taken unsigned (a warning says so).
+   */
+  publicKey?: IntelPublicKey | null;
 }
 
 export interface FeedState {
@@ -33,6 +39,8 @@ export interface FeedState {
   imported: number;
   revoked: number;
   skipped: number;
+  /** Of the skipped: objects refused for a missing or bad signature (a pinned key). */
+  refused?: number;
 }
 
 /** Pages read in one poll at most (a partner's backlog is read over several polls). */
@@ -66,6 +74,8 @@ export class FeedPoller {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<FeedState>>();
   private stopped = false;
+  /** Feeds already warned about for having no pinned key (once per start). */
+  private readonly warnedUnpinned = new Set<string>();
 
   constructor(
     private readonly intake: Intake,
@@ -128,7 +138,7 @@ export class FeedPoller {
     const stored = await this.intake.store.getRecord<FeedState>(FEED_RECORD, f.name);
     // A feed pointed at another collection starts again from the beginning.
     if (stored && stored.url === f.url) return stored;
-    return { name: f.name, url: f.url, cursor: null, last_poll_at: null, last_ok_at: null, last_error: null, polls: 0, imported: 0, revoked: 0, skipped: 0 };
+    return { name: f.name, url: f.url, cursor: null, last_poll_at: null, last_ok_at: null, last_error: null, polls: 0, imported: 0, revoked: 0, skipped: 0, refused: 0 };
   }
 
   private async poll(f: FeedSpec, fromStart = false): Promise<FeedState> {
@@ -144,6 +154,8 @@ export class FeedPoller {
       // Pages by `next` repeat the first page's query as it was; without `next`, by the last timestamp seen.
       let next: string | null = null;
       let after = s.cursor;
+      // Objects refused for their signature: the poll is not a good one (the last error says why).
+      let refusal: string | null = null;
       for (let pageNo = 0; pageNo < MAX_PAGES; pageNo++) {
         const url = new URL('objects/', base);
         if (after) url.searchParams.set('added_after', after);
@@ -158,7 +170,20 @@ export class FeedPoller {
         }
         let env: { more?: unknown; next?: unknown; objects?: unknown };
         try { env = JSON.parse(text); } catch { throw new Error(`${url.origin}${url.pathname}: the answer is not JSON`); }
-        const objects = Array.isArray(env.objects) ? env.objects : [];
+        const served = Array.isArray(env.objects) ? env.objects : [];
+        // Only what the partner signed, when its key is pinned: a holder of the sharing key (or of
+        // the path to this server) cannot make indicators in its name.
+        const { kept: objects, refused } = await checkSigned(served, f.publicKey ?? null);
+        if (refused.length) {
+          s.skipped += refused.length;
+          s.refused = (s.refused ?? 0) + refused.length;
+          refusal = `${refused.length} of ${served.length} objects refused, their signature does not check against the pinned key (first: ${refused[0].id}: ${oneLine(refused[0].reason)})`;
+          this.say(`intel feed ${f.name}: ${refusal}`);
+        }
+        if (served.length && !f.publicKey && !this.warnedUnpinned.has(f.name)) {
+          this.warnedUnpinned.add(f.name);
+          this.say(`intel feed ${f.name}: WARNING no public key is pinned (cases.feeds[].public_key): its objects are taken without checking who signed them; pin the partner's key`);
+        }
         if (objects.length) {
           const r = await takeIn(this.intake, { type: 'bundle', objects }, { level: f.level, source: f.name });
           s.imported += r.indicators.length;
@@ -172,8 +197,11 @@ export class FeedPoller {
         if (typeof env.next === 'string' && env.next) next = env.next;
         else if (last) { after = last; next = null; } else break;
       }
-      s.last_ok_at = new Date().toISOString();
-      s.last_error = null;
+      if (refusal) s.last_error = refusal;
+      else {
+        s.last_ok_at = new Date().toISOString();
+        s.last_error = null;
+      }
     } catch (err) {
       const e = err as Error;
       s.last_error = e.name === 'TimeoutError' ? `no answer within ${f.timeoutMs} ms` : e.message;

@@ -12,7 +12,7 @@ import { openIdentityStore, createAuthenticator } from '../identity/index.ts';
 import { openSqlite } from '../store/index.ts';
 import { DetectorEngine, SharedIndicators, exchangeValue, keyedHash, verdictRank } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, PUBLISHED_COLLECTION, type FeedSpec, type PublishedObject } from './index.ts';
+import { FeedPoller, IntelSigner, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, PUBLISHED_COLLECTION, type FeedSpec, type PublishedObject } from './index.ts';
 import { campaignFixture, firstRequestsAtProviderB } from '../../test/helpers/case-campaign.ts';
 
 const { scenario, campaignAccounts, KEY_A: KEY, dir, engine, events, campaign, built } = await campaignFixture();
@@ -27,12 +27,14 @@ const readKey = (await identity.createKey(partner.id, { name: 'taxii read', scop
 const writeKey = (await identity.createKey(partner.id, { name: 'taxii write', scopes: ['intel:write'] })).secret;
 const inferenceKey = (await identity.createKey(partner.id, { name: 'chat', scopes: ['inference'] })).secret;
 const storeA = new SqliteCaseStore(openSqlite(join(dir, 'a-cases.db')));
+// A signs what it serves; B's feed of A pins A's public key.
+const signerA = IntelSigner.generate();
 const intelA = new SharedIndicators(KEY);
 await storeA.putCase(built);
 const app = Fastify();
 await app.register(async (s) => registerTaxiiServer(s, {
   store: storeA, intel: intelA, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 64 * 1024, requestsPerMinute: 6000,
-  authenticate: (secret) => authenticator.authenticate(secret),
+  authenticate: (secret) => authenticator.authenticate(secret), signer: signerA,
 }), { prefix: '/taxii2' });
 await app.register(async (s) => registerCasesAdminRoutes(s, {
   store: storeA, intel: intelA, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90, sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
@@ -103,7 +105,7 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
   const storeB = new MemoryCaseStore();
   const intelB = new SharedIndicators(KEY);
   const said: string[] = [];
-  const feed: FeedSpec = { name: 'Provider A', url: `${base}/taxii2/intel/collections/${collection.id}/`, token: readKey, username: 'provider-b', level: 'throttle', everyMs: 60_000, timeoutMs: 5_000 };
+  const feed: FeedSpec = { name: 'Provider A', url: `${base}/taxii2/intel/collections/${collection.id}/`, token: readKey, username: 'provider-b', level: 'throttle', everyMs: 60_000, timeoutMs: 5_000, publicKey: signerA.publicKey };
   const poller = new FeedPoller({ store: storeB, intel: intelB, sharingKey: KEY }, [feed], (l) => said.push(l));
 
   const published = await admin('POST', `/cases/${built.id}/publish`);
@@ -194,7 +196,7 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
   assert.equal(one.body.objects[0].revoked, true);
   assert.equal((await taxii(`/intel/collections/${collection.id}/objects/indicator--00000000-0000-4000-8000-000000000000/`, { auth: basic(readKey) })).status, 404);
   await poller.stop();
-  assert.deepEqual(said, []);
+  assert.deepEqual(said, [], 'every object A served (new versions and revocations) checked against A\'s pinned key');
 });
 
 test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name, with a status per object', async () => {

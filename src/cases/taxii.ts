@@ -18,6 +18,7 @@
  * What the collection holds is put there by publishing a case (src/cases/publish.ts). Errors are
  * TAXII error messages (application/taxii+json), with the status codes the specification names.
  */
+import { SignatureCache, type IntelSigner } from './signing.ts';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
@@ -59,6 +60,8 @@ export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey' | 'keysFor
   maxContentLength: number;
   /** Requests per minute per partner key (bursts of half); default 120. */
   requestsPerMinute?: number;
+  /** This provider's signing key (cases.signing_key): every object served carries its signature. */
+  signer?: IntelSigner | null;
 }
 
 interface Collection { id: string; store: string; title: string; description: string; read: boolean; write: boolean }
@@ -254,7 +257,11 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
       .sort((a, b) => a.added_us - b.added_us || (a.id < b.id ? -1 : 1))
       .slice(0, f.limit);
   };
-  const envelope = (p: Awaited<ReturnType<typeof page>>) => (p.rows.length ? { more: p.more, ...(p.next ? { next: p.next } : {}), objects: p.rows.map((r) => r.body) } : {});
+  // Every object signed as it goes out (cases.signing_key): partners that pin the key refuse what
+  // it did not sign. A published version never changes, so its signature is made once (sightings
+  // are made afresh on each request, and signed each time).
+  const signatures = new SignatureCache(opts.signer ?? null);
+  const envelope = async (p: Awaited<ReturnType<typeof page>>) => (p.rows.length ? { more: p.more, ...(p.next ? { next: p.next } : {}), objects: await signatures.sign(p.rows) } : {});
 
   // TAXII URLs end with "/"; the same resource is served without it.
   const get = (path: string, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => {
@@ -287,13 +294,13 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   get('/intel/collections/:id/objects/', async (req, reply) => {
     const c = await caller(req);
     const p = await page(readable(params(req).id, c), query(req), c.who);
-    return send(reply, 200, envelope(p), p.headers);
+    return send(reply, 200, await envelope(p), p.headers);
   });
   get('/intel/collections/:id/objects/:oid/', async (req, reply) => {
     const c = await caller(req);
     const p = await page(readable(params(req).id, c), query(req), c.who, params(req).oid);
     if (!p.rows.length && !query(req).added_after && !query(req).next) throw new TaxiiError(404, 'Not Found', `no object ${params(req).oid} in this collection`);
-    return send(reply, 200, envelope(p), p.headers);
+    return send(reply, 200, await envelope(p), p.headers);
   });
   get('/intel/collections/:id/objects/:oid/versions/', async (req, reply) => {
     const c = await caller(req);

@@ -2,10 +2,12 @@
  * Case files and threat-intel exchange in the composition: on the nodes that run the detector,
  * the stored indicators are loaded into it at start and the admin routes mounted (src/cases).
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, IntelPublicKey, IntelSigner, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -55,6 +57,37 @@ function watchFirstMatches(intel: SharedIndicators, notifier: Notifier): NodeJS.
   return timer;
 }
 
+/** Where the intel signing key is kept when `cases.signing_key` is unset: beside the database, as the admin token. */
+export function intelSigningKeyFile(config: WardenConfig): string {
+  return join(dirname(resolve(config.store.sqlite_path)), 'intel-signing.key');
+}
+
+/**
+ * This provider's key for signing what it shares: `cases.signing_key`, else the key file beside
+ * the database, written (mode 0600) at first start. Throws with the setting's name when unreadable.
+ */
+function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSigner | null {
+  const configured = resolveSecret(config.cases.signing_key);
+  if (configured) {
+    try { return IntelSigner.parse(configured); } catch (err) { throw new Error(`cases.signing_key: ${(err as Error).message}`); }
+  }
+  const file = intelSigningKeyFile(config);
+  if (existsSync(file)) {
+    try { return IntelSigner.parse(readFileSync(file, 'utf8')); } catch (err) { throw new Error(`${file}: ${(err as Error).message}`); }
+  }
+  const signer = IntelSigner.generate();
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, signer.exportPrivate() + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // A read-only file system (a container on PostgreSQL): the node runs; what it shares is unsigned until a key is set.
+    say(`cases: WARNING no intel signing key: cases.signing_key is unset and ${file} could not be written (${(err as Error).message}); what this provider shares goes out unsigned, and partners that pin its key refuse it: set cases.signing_key`);
+    return null;
+  }
+  say(`cases: wrote a new intel signing key to ${file} (keep it with the database's secrets); partners pin its public key ${signer.publicKey.toString()}`);
+  return signer;
+}
+
 /** Open the case store and load the stored indicators (before the detector starts, so its replay matches them). */
 export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void, notifier?: Notifier): Promise<CasesSetup | null> {
   const cfg = config.cases;
@@ -64,6 +97,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     say(`cases: the sharing key is shorter than ${MIN_SHARING_KEY_CHARS} characters; indicator exchange is off until a longer one is set`);
     key = null;
   }
+  const signer = intelSigner(config, say);
   const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
   const intel = new SharedIndicators(key, { maxLocalAccounts: cfg.max_indicator_accounts });
   const partners = new Partners({
@@ -109,7 +143,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   // Partners' feeds: polled only with a sharing key (their keyed hashes cannot be matched without it).
   const feeds = partners.anyKey && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key, keysFor: (source) => partners.keysFor(source), maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days }, cfg.feeds.map((f) => ({
     name: f.name, url: f.url, token: resolveSecret(f.token), username: f.username, level: f.level ?? cfg.import_level,
-    everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000,
+    everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000, publicKey: f.public_key ? IntelPublicKey.parse(f.public_key) : null,
   })), say, (state, wasFailing) => {
     // Only changes are news: a feed that starts failing, and one that works again.
     if (notifier && !!state.last_error !== wasFailing) void notifier.emit(feedChanged(state));
@@ -129,10 +163,10 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, partners, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
-      maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days,
+      maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days, signer,
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
-      store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
+      store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer,
       sources: { engine, events: stores.events, ledger, decisions },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
     }),

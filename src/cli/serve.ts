@@ -18,6 +18,7 @@ import { startEventRetention } from '../store/event-retention.ts';
 import { resolveLedgerSetup } from '../ledger/open.ts';
 import { adminTokensOf, buildCapabilities, type OperatorLog } from './capabilities.ts';
 import { snapshotFile } from './detector.ts';
+import { intelSigningKeyFile } from './cases.ts';
 import { usageSidePath } from '../ui/usage-thread.ts';
 import type { RescreenReport } from '../policy/index.ts';
 import { keepsReasoningSealBesideDatabase } from '../policy/hooks.ts';
@@ -99,6 +100,7 @@ function privateFiles(config: WardenConfig): string[] {
   const snapshot = snapshotFile(config);
   if (snapshot) files.push(resolve(snapshot));
   if (config.store.driver === 'sqlite') files.push(adminTokenFile(config), reasoningSealFile(config));
+  files.push(intelSigningKeyFile(config));
   if (config.ledger.enabled) files.push(resolve(resolveLedgerSetup(config).ledger.key_file));
   return [...new Set(files)];
 }

@@ -109,6 +109,21 @@ export const configSchema = z.strictObject({
      */
     request_timeout_ms: z.number().int().positive().default(120_000),
     /**
+     * Client connections open at once at most, on every route (model API, admin, dashboard,
+     * metrics, probes); past it a new connection is closed as it is accepted, before anything is
+     * read (counted in `warden_connections_refused_total`). Keeps slow or idle connections from
+     * taking every file descriptor the process has (its upstream calls and databases need some).
+     * 0: no cap.
+     */
+    max_connections: z.number().int().min(0).default(10_000),
+    /**
+     * Client connections open at once from one address at most, the same way. The socket's peer is
+     * counted: a peer that is one of `trusted_proxies` is not capped per address (its clients share
+     * it; the proxy caps them), only by `max_connections`. 0 (default): no cap per address (clients
+     * behind one NAT, or behind a proxy not listed in `trusted_proxies`, share an address).
+     */
+    max_connections_per_ip: z.number().int().min(0).default(0),
+    /**
      * When Warden stops (SIGTERM, SIGINT): how long `/readyz` answers 503 while requests are still
      * served, ms, so a load balancer takes the node out before it stops accepting connections. 0:
      * stop accepting at once.

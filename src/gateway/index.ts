@@ -21,7 +21,8 @@ import type { GatewayHooks } from './lifecycle.ts';
 import { buildServer, Traffic } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
-import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { createGatewayMetrics, type GatewayMetrics, type MetricSources } from './metrics.ts';
+import { ConnectionCap } from './connection-cap.ts';
 import { AnonymousRefusals } from './anonymous-refusals.ts';
 import { KeylessFailures, attachKeyless } from './keyless-failures.ts';
 import { cutInFlight, settleInFlight } from './interaction.ts';
@@ -66,7 +67,7 @@ export interface Gateway {
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
   const hooks = opts.hooks ?? [];
-  const sources = { eventsPending: () => 0, eventsDropped: () => 0 };
+  const sources: MetricSources = { eventsPending: () => 0, eventsDropped: () => 0 };
   const metrics = createGatewayMetrics(opts.registry, sources);
   const unrecordedRefusals = new Counter({ name: 'warden_refused_requests_unrecorded_total', help: 'Requests refused without a valid key that were answered but not recorded as events (past events.refused_anonymous_per_minute per address)', registers: [metrics.registry] });
   const anonymousRefusals = new AnonymousRefusals(config.events.refused_anonymous_per_minute, { warn: (o, m) => app.log.warn(o, m) }, () => unrecordedRefusals.inc());
@@ -149,6 +150,26 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   attachKeyless(app, keyless);
   const unused = watchUnusedConnections(app.server);
+  // Caps on open connections: past one, a connection is closed before anything is read from it.
+  let refusedSaid = 0;
+  let refusedSince = 0;
+  const cap = new ConnectionCap({
+    maxConnections: config.server.max_connections,
+    maxPerIp: config.server.max_connections_per_ip,
+    trustedProxies: config.server.trusted_proxies,
+    onRefused: (reason, address) => {
+      metrics.connectionsRefused.inc({ reason });
+      refusedSince++;
+      // At most one warning a minute: a flood of connections is not a flood of log lines.
+      if (Date.now() - refusedSaid < CONNECTION_WARN_EVERY_MS) return;
+      refusedSaid = Date.now();
+      const setting = reason === 'total' ? `server.max_connections (${config.server.max_connections})` : `server.max_connections_per_ip (${config.server.max_connections_per_ip})`;
+      app.log.warn({ code: 'CONNECTIONS_REFUSED', reason, address, refused: refusedSince }, `connections refused: ${refusedSince} closed unread since the last warning, the latest from ${address} past ${setting}`);
+      refusedSince = 0;
+    },
+  });
+  cap.attach(app.server);
+  sources.connectionsOpen = () => cap.connections;
   // Spooled uploads left by Warden processes that stopped without their shutdown (killed, crashed).
   const stale = removeStaleUploadDirs();
   if (stale.length) app.log.info({ folders: stale }, `removed ${stale.length} folder(s) of spooled uploads left by stopped processes`);
@@ -260,6 +281,9 @@ async function shedIdleConnections(server: import('node:http').Server, traffic: 
   // A poll phase before the idle connections are closed: a request already in this node's buffers is read (and refused), not reset.
   await new Promise((r) => setImmediate(r));
 }
+
+/** Warnings about connections refused past the caps: at most one per this many ms. */
+const CONNECTION_WARN_EVERY_MS = 60_000;
 
 /** After the shutdown's deadline ended the answers under way: how long their ends may take before the connections are closed, ms. */
 const FORCE_CLOSE_AFTER_CUT_MS = 2000;

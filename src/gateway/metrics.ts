@@ -10,6 +10,10 @@ export interface GatewayMetrics {
   eventsWritten: Counter;
   eventsDropped: Gauge;
   eventsPending: Gauge;
+  /** Connections closed as they were accepted: past `server.max_connections` (`total`) or `max_connections_per_ip` (`per_ip`). */
+  connectionsRefused: Counter<'reason'>;
+  /** Connections open now. */
+  connectionsOpen: Gauge;
   /** The request path counts here; `requests`, `tokens` and `inflight` take these counts when scraped. */
   counts: RequestCounts;
 }
@@ -73,6 +77,8 @@ export class RequestCounts {
 export interface MetricSources {
   eventsPending: () => number;
   eventsDropped: () => number;
+  /** Connections open now (0 until the server exists). */
+  connectionsOpen?: () => number;
 }
 
 export function createGatewayMetrics(registry = new Registry(), sources: MetricSources = { eventsPending: () => 0, eventsDropped: () => 0 }, opts: { defaultMetrics?: boolean } = {}): GatewayMetrics {
@@ -90,5 +96,7 @@ export function createGatewayMetrics(registry = new Registry(), sources: MetricS
     eventsWritten: new Counter({ name: 'warden_events_written_total', help: 'Interaction events written to the store', registers: [registry] }),
     eventsDropped: new Gauge({ name: 'warden_events_dropped', help: 'Interaction events dropped because the store fell too far behind', registers: [registry], collect() { this.set(sources.eventsDropped()); } }),
     eventsPending: new Gauge({ name: 'warden_events_pending', help: 'Interaction events buffered, not yet written', registers: [registry], collect() { this.set(sources.eventsPending()); } }),
+    connectionsRefused: new Counter({ name: 'warden_connections_refused_total', help: 'Connections closed as they were accepted, before a byte was read: past server.max_connections (reason total) or server.max_connections_per_ip (per_ip)', labelNames: ['reason'], registers: [registry] }),
+    connectionsOpen: new Gauge({ name: 'warden_connections_open', help: 'Client connections open now (all routes: model API, admin, metrics, probes)', registers: [registry], collect() { this.set(sources.connectionsOpen?.() ?? 0); } }),
   };
 }

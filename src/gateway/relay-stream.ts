@@ -10,7 +10,7 @@ import type { BodyConsumer, UpstreamCall } from './upstream-call.ts';
 import type { OutputTransformer, SseEvent } from './lifecycle.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import { mergeHeaders } from './headers.ts';
-import { mapUpstreamFailure } from './upstream-request.ts';
+import { mapUpstreamFailure, withoutProviderAccount } from './upstream-request.ts';
 import { STREAM_BUFFER_BYTES } from './relay.ts';
 import { abortRun, type PipelineDeps, type Run } from './interaction-state.ts';
 
@@ -37,6 +37,14 @@ export function streamErrorEvent(run: Run, err: WardenError): string {
   }
   const body = JSON.stringify(renderErrorBody(err, ctx.wire));
   return ctx.wire === 'anthropic' ? `event: error\ndata: ${body}\n\n` : `data: ${body}\n\n`;
+}
+
+/**
+ * An upstream's own error in its stream: Chat Completions' and legacy completions' `{"error": ...}`
+ * chunk, Anthropic's and Responses' `error` event, Responses' `response.failed`.
+ */
+function isUpstreamErrorEvent(data: Record<string, any>, event: string | undefined): boolean {
+  return event === 'error' || data.type === 'error' || data.type === 'response.failed' || (data.error !== null && typeof data.error === 'object');
 }
 
 export function streamAnswer(
@@ -90,14 +98,20 @@ export function streamAnswer(
     // Usage was asked for on the client's behalf: each chunk's `"usage":null` goes too.
     return write(stripUsageChunk ? dropUsageNull(out) : out);
   };
-  // The event-by-event work every stream needs: usage accounting, and hiding the usage chunk we asked for.
-  const other = (ev: SseEvent): boolean => {
+  // The event-by-event work every stream needs: usage accounting, hiding the usage chunk we asked
+  // for, and the upstream's own error events without Warden's account ids and credential (as its
+  // error bodies are): an event to send in place of the upstream's.
+  const other = (ev: SseEvent): boolean | SseEvent => {
     if (ev.data === '[DONE]') { run.meter.done(); return true; }
     if (ev.data === '') return true;
     let data: Record<string, any> | null = null;
     try { data = JSON.parse(ev.data); } catch { data = null; }
     if (!data) return true;
     run.meter.observeEvent(data, ev.event);
+    if (isUpstreamErrorEvent(data, ev.event)) {
+      const clean = withoutProviderAccount(ev.data, run.upstream?.apiKey ?? null);
+      if (clean !== ev.data) return ev.event === undefined ? { data: clean } : { event: ev.event, data: clean };
+    }
     return !(stripUsageChunk && data.usage && Array.isArray(data.choices) && data.choices.length === 0);
   };
 
@@ -111,7 +125,11 @@ export function streamAnswer(
     const scanner = new SseScanner();
     const sink: SseSink = {
       simple: (c, ds, de, name) => run.meter.scanDelta(c, ds, de, name) && ++run.eventsSent > 0,
-      other: (ev) => other(ev) && ++run.eventsSent > 0,
+      other: (ev) => {
+        const kept = other(ev);
+        if (kept !== false) run.eventsSent++;
+        return kept;
+      },
     };
     data = (chunk) => {
       const out = scanner.push(chunk, sink);
@@ -140,8 +158,10 @@ export function streamAnswer(
       if (ev.comment) { out.push(ev.raw); return; } // keep-alive comments: not events, passed on as they are
       if (ev.data === '[DONE]') run.meter.done();
       const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
-      if (!simple && !other(ev)) return;
-      const original: SseEvent = { event: ev.event, data: ev.data };
+      const kept = simple || other(ev);
+      if (kept === false) return;
+      // (An upstream error event cleaned of Warden's account is what the transformers see.)
+      const original: SseEvent = kept === true ? { event: ev.event, data: ev.data } : kept;
       let batch: SseEvent[] = [original];
       for (const t of transformers) {
         if (!t.sse) continue;
@@ -156,7 +176,7 @@ export function streamAnswer(
       run.eventsSent += batch.length;
       for (const e of batch) run.meter.observeSentEvent(e.data, e.event);
       // An event every transformer passed on untouched goes out as the upstream's own bytes.
-      if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
+      if (batch.length === 1 && batch[0] === original && kept === true) out.push(ev.raw);
       else for (const e of batch) out.push(Buffer.from(formatSse(e)));
     };
     data = (chunk) => emit(parser.push(chunk));

@@ -217,3 +217,14 @@ test('blocks that are not events (keep-alive comments) are forwarded as they are
   assert.deepEqual(viaParser('openai.chat', [Buffer.from(stream)], false), scanned);
   assert.equal(scanned.summary.output_chars, 2);
 });
+
+test('an event the sink replaces is forwarded as the replacement, in its place, the bytes around it untouched (also the unterminated last one)', () => {
+  const sink: SseSink = {
+    simple: () => false,
+    other: (ev) => (ev.event === 'error' ? { event: 'error', data: ev.data.replace('secret', '[x]') } : true),
+  };
+  const scanner = new SseScanner();
+  const out = scanner.push(Buffer.from('data: one\r\n\r\nevent: error\ndata: {"m":"secret"}\n\ndata: two\n\nevent: error\ndata: {"m":"secret again"}'), sink);
+  assert.equal(out?.toString(), 'data: one\r\n\r\nevent: error\ndata: {"m":"[x]"}\n\ndata: two\n\n');
+  assert.equal(scanner.flush(sink)?.toString(), 'event: error\ndata: {"m":"[x] again"}\n\n');
+});

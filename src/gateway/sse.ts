@@ -133,8 +133,11 @@ export interface SseSink {
    * (`event` comes from the latin1 text: a name with non-ASCII bytes will match no known name.)
    */
   simple(c: ScanChunk, ds: number, de: number, event: string | undefined): boolean;
-  /** Any other event, decoded. Return false to leave it out of the bytes forwarded. (Blocks that are not events are forwarded without a call.) */
-  other(ev: SseEvent): boolean;
+  /**
+   * Any other event, decoded. Return false to leave it out of the bytes forwarded, or an event to
+   * forward in its place (re-encoded). (Blocks that are not events are forwarded without a call.)
+   */
+  other(ev: SseEvent): boolean | SseEvent;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -191,16 +194,17 @@ export class SseScanner {
         inner = inner === -1 ? i : -2;
         continue;
       }
-      let keep: boolean;
+      let keep: boolean | SseEvent;
       try {
         keep = this.event(c, start, inner, i, end, sink);
       } catch (err) {
         this.pending = null;
         throw new SseEventFailed(err, forwardable(buf, parts, kept, start));
       }
-      if (!keep) {
+      if (keep !== true) {
         parts ??= [];
         if (start > kept) parts.push(buf.subarray(kept, start));
+        if (keep !== false) parts.push(Buffer.from(formatSse(keep)));
         kept = end;
       }
       start = end;
@@ -219,12 +223,14 @@ export class SseScanner {
     const text = rest.toString('utf8');
     if (text.trim() === '') return null;
     const ev = parseBlock(text);
-    if (ev && !sink.other(ev)) return null;
+    const keep = ev ? sink.other(ev) : true;
+    if (keep === false) return null;
+    if (keep !== true) return Buffer.from(formatSse(keep));
     return Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n');
   }
 
-  /** One event: [start, end) of the chunk, its last line ending at `last`. False: leave it out. */
-  private event(c: ScanChunk, start: number, inner: number, last: number, end: number, sink: SseSink): boolean {
+  /** One event: [start, end) of the chunk, its last line ending at `last`. False: leave it out; an event: send it instead. */
+  private event(c: ScanChunk, start: number, inner: number, last: number, end: number, sink: SseSink): boolean | SseEvent {
     const s = c.text;
     if (end === last + 2 && s.charCodeAt(last - 1) !== CR) {
       if (inner === -1) {

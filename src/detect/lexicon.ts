@@ -593,7 +593,7 @@ interface Automaton {
   rootNext: Uint16Array;
   /** Per state: its failure state (the state of the longest proper suffix of its path in the trie). */
   fail: Uint16Array;
-  /** The trie's edges out of state s: `edgeStart[s]` to `edgeStart[s + 1]`, in column order. */
+  /** The trie's edges out of state s: `edgeStart[s]` to `edgeStart[s + 1]`. */
   edgeStart: Int32Array;
   edgeColumn: Uint16Array;
   edgeTo: Uint16Array;
@@ -689,7 +689,7 @@ function automaton(terms: Term[]): Omit<Automaton, 'special' | 'lineEndBit' | 'a
     if (t.start || t.end || t.letters) (bounded[s] ??= []).push({ length: t.text.length, bit: t.bit, start: t.start, end: t.end, letters: t.letters });
     else phraseBits[s] |= t.bit;
   }
-  // The trie's edges, each state's in column order.
+  // The trie's edges, each state's in the order they were made (a state's transitions do not depend on it).
   const states = children.length;
   if (states > 65535) throw new Error('lexicon: too many states for 16-bit transitions');
   const edgeStart = new Int32Array(states + 1);
@@ -698,7 +698,7 @@ function automaton(terms: Term[]): Omit<Automaton, 'special' | 'lineEndBit' | 'a
   const edgeTo = new Uint16Array(edgeStart[states]);
   for (let s = 0; s < states; s++) {
     let k = edgeStart[s];
-    for (const [col, n] of [...children[s]].sort((a, b) => a[0] - b[0])) { edgeColumn[k] = col; edgeTo[k] = n; k++; }
+    for (const [col, n] of children[s]) { edgeColumn[k] = col; edgeTo[k] = n; k++; }
   }
   const rootNext = new Uint16Array(columns);
   for (let k = edgeStart[0]; k < edgeStart[1]; k++) rootNext[edgeColumn[k]] = edgeTo[k];

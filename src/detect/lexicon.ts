@@ -582,7 +582,7 @@ interface BoundedMatch { length: number; bit: number; start: boolean; end: boole
  * the trie's own edges (`edgeStart`, `edgeColumn`, `edgeTo`), then failure links (`fail`), down
  * to the root's full row (`rootNext`). A dense table of every state over every column was 30.8 MB
  * for the lexicons' 19,989 states and 771 columns: building it (a row copied a state, each page of
- * it mapped in) took about a third of the CPU of loading the detector, and a step in it from a
+ * it mapped in) took about a fifth of the CPU of loading the detector, and a step in it from a
  * state of non-ASCII text read a row the processor's cache did not hold anyway.
  */
 interface Automaton {

@@ -1464,7 +1464,9 @@ export class DetectorEngine implements VerdictView {
     // One request, or the prompts of a legacy completions array, each a request of its own.
     // The request's history is read against the answers served to the account before it; then
     // this answer is recorded for the requests after it.
-    const servedKey = this.answersServed !== null ? ServedAnswers.accountKey(ev.account_id) : 0;
+    // The account id's hash, read by the served answers' filter and by the answer-owner table (once an event, not once each).
+    const idKey = ServedAnswers.accountKey(ev.account_id);
+    const servedKey = this.answersServed !== null ? idKey : 0;
     const each = extractPromptFeatures(ev, this.answersServed?.select(servedKey));
     const answerFp = parseAnswerFp(ev.response.answer_fp);
     if (this.answersServed !== null && answerFp !== 0) this.answersServed.add(servedKey, answerFp);
@@ -1486,7 +1488,7 @@ export class DetectorEngine implements VerdictView {
     addArrival(w, off, tsS, last, batched);
 
     observePayload(this.payRing, this.payCount, i, ev);
-    this.observePastedAnswers(i, ev, answerFp, f.flags, f.outputTokens);
+    this.observePastedAnswers(i, idKey, ev, answerFp, f.flags, f.outputTokens);
     this.observePairedItems(i, ev, f.flags);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
@@ -2207,9 +2209,9 @@ export class DetectorEngine implements VerdictView {
    * Answers pasted across accounts (pasted-answers.ts): whether this request's turn carries an
    * answer served to another account (counted for both), whether it grades an item (single-shot,
    * with a rubric), then this request's own answer kept as account i's.
+   * `key`: the account id's hash (ServedAnswers.accountKey), read once an event by `ingest`.
    */
-  private observePastedAnswers(i: number, ev: InteractionEvent, answerFp: number, flags: number, output: number): void {
-    const key = fnv1a(ev.account_id!) || 1;
+  private observePastedAnswers(i: number, key: number, ev: InteractionEvent, answerFp: number, flags: number, output: number): void {
     let from = -1;
     let fromKey = 0;
     if (this.answerOwners.size > 0) {

@@ -579,13 +579,28 @@ const HAS_WORDS = 1 << 8;
  */
 interface BoundedMatch { length: number; bit: number; start: boolean; end: boolean; letters: number }
 
-/** The compiled automaton: a dense transition table over the characters the lexicons use. */
+/**
+ * The compiled automaton. Its transitions are those of a dense table over the characters the
+ * lexicons use (failure links folded in), held without one: ASCII text from the ASCII states
+ * reads a dense table of those states over the ASCII columns (`ascii`); any other step follows
+ * the trie's own edges (`edgeStart`, `edgeColumn`, `edgeTo`), then failure links (`fail`), down
+ * to the root's full row (`rootNext`). A dense table of every state over every column was 30.8 MB
+ * for the lexicons' 19,989 states and 771 columns: building it (a row copied a state, each page of
+ * it mapped in) took about a fifth of the CPU of loading the detector, and a step in it from a
+ * state of non-ASCII text read a row the processor's cache did not hold anyway.
+ */
 interface Automaton {
   /** Character code -> column (0: a character no phrase contains). */
   column: Uint16Array;
   columns: number;
-  /** state * columns + column -> next state (failure links already folded in). */
-  next: Uint16Array;
+  /** The root's transitions, by column. */
+  rootNext: Uint16Array;
+  /** Per state: its failure state (the state of the longest proper suffix of its path in the trie). */
+  fail: Uint16Array;
+  /** The trie's edges out of state s: `edgeStart[s]` to `edgeStart[s + 1]`. */
+  edgeStart: Int32Array;
+  edgeColumn: Uint16Array;
+  edgeTo: Uint16Array;
   /** Per state: the lexicon bits of the phrases that end there (suffixes included), plus HAS_WORDS. */
   outputs: Int32Array;
   /** Word matches that end in each state (null: none), suffixes included. */
@@ -593,9 +608,8 @@ interface Automaton {
   /**
    * The states whose path is ASCII text are numbered first, 0 to `asciiStates - 1`; from one of
    * them an ASCII character leads to another (a suffix of ASCII text is ASCII), found in `ascii`,
-   * a table of those states over the ASCII columns only (`asciiColumn`, code -> column), the same
-   * transitions as `next`. English text then walks a table of some hundreds of kilobytes that
-   * stays in the processor's cache, not rows of the whole table (1.5 KB each, 30 MB in all).
+   * a table of those states over the ASCII columns only (`asciiColumn`, code -> column). English
+   * text then walks a table of some hundreds of kilobytes that stays in the processor's cache.
    */
   asciiStates: number;
   asciiColumns: number;
@@ -605,6 +619,18 @@ interface Automaton {
   special: Uint8Array;
   lineEndBit: number;
   arithmeticBit: number;
+}
+
+/** The automaton's transitions without the ASCII table: the state after column `col` from `state` (see Automaton). */
+function goto(a: Pick<Automaton, 'rootNext' | 'fail' | 'edgeStart' | 'edgeColumn' | 'edgeTo'>, state: number, col: number): number {
+  // A character no phrase holds leads every state back to the root.
+  if (col === 0) return 0;
+  const { edgeStart, edgeColumn, edgeTo, fail } = a;
+  while (state !== 0) {
+    for (let k = edgeStart[state], end = edgeStart[state + 1]; k < end; k++) if (edgeColumn[k] === col) return edgeTo[k];
+    state = fail[state];
+  }
+  return a.rootNext[col];
 }
 
 function compile(): Automaton {
@@ -623,12 +649,12 @@ function compile(): Automaton {
   // all of it (with eighteen languages the table is some 30 MB; scanning English text took about
   // a tenth more CPU with the states in declaration order).
   terms.sort((a, b) => (a.text.charCodeAt(0) >> 7) - (b.text.charCodeAt(0) >> 7));
-  const { column, columns, next, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii } = automaton(terms);
+  const built = automaton(terms);
   const special = new Uint8Array(65536);
   for (let i = 0; i < lineEndChars.length; i++) special[lineEndChars.charCodeAt(i)] |= 1;
   for (let c = 0; c < 65536; c++) if (isDigit(c)) special[c] |= 2;
   for (let c = 0; c < 65536; c++) if (FOLD[c] !== 0) special[c] |= 4;
-  return { column, columns, next, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii, special, lineEndBit, arithmeticBit };
+  return { ...built, special, lineEndBit, arithmeticBit };
 }
 
 type Term = { text: string; bit: number; start: boolean; end: boolean; letters: number };
@@ -667,27 +693,32 @@ function automaton(terms: Term[]): Omit<Automaton, 'special' | 'lineEndBit' | 'a
     if (t.start || t.end || t.letters) (bounded[s] ??= []).push({ length: t.text.length, bit: t.bit, start: t.start, end: t.end, letters: t.letters });
     else phraseBits[s] |= t.bit;
   }
-  // Breadth-first: each state's failure state is shallower, so its outputs and transitions are final.
+  // The trie's edges, each state's in the order they were made (a state's transitions do not depend on it).
   const states = children.length;
   if (states > 65535) throw new Error('lexicon: too many states for 16-bit transitions');
-  const next = new Uint16Array(states * columns);
-  const fail = new Int32Array(states);
-  const queue: number[] = [];
-  for (let col = 0; col < columns; col++) {
-    const n = children[0].get(col);
-    if (n !== undefined) { next[col] = n; queue.push(n); }
+  const edgeStart = new Int32Array(states + 1);
+  for (let s = 0; s < states; s++) edgeStart[s + 1] = edgeStart[s] + children[s].size;
+  const edgeColumn = new Uint16Array(edgeStart[states]);
+  const edgeTo = new Uint16Array(edgeStart[states]);
+  for (let s = 0; s < states; s++) {
+    let k = edgeStart[s];
+    for (const [col, n] of children[s]) { edgeColumn[k] = col; edgeTo[k] = n; k++; }
   }
+  const rootNext = new Uint16Array(columns);
+  for (let k = edgeStart[0]; k < edgeStart[1]; k++) rootNext[edgeColumn[k]] = edgeTo[k];
+  const fail = new Uint16Array(states);
+  const built = { rootNext, fail, edgeStart, edgeColumn, edgeTo };
+  // Breadth-first: each state's failure state is shallower, so its failure link and outputs are final.
+  const queue: number[] = [];
+  for (let k = edgeStart[0]; k < edgeStart[1]; k++) queue.push(edgeTo[k]);
   for (let q = 0; q < queue.length; q++) {
     const s = queue[q];
     const f = fail[s];
     phraseBits[s] |= phraseBits[f];
     if (bounded[f]) bounded[s] = [...(bounded[s] ?? []), ...bounded[f]!];
-    // Where the failure state goes, but for the state's own children (in column order, a breadth-first queue's):
-    // a row copied at once, not a lookup per column (the lexicons' table took most of a second to build that way).
-    next.copyWithin(s * columns, f * columns, (f + 1) * columns);
-    for (const [col, n] of [...children[s]].sort((a, b) => a[0] - b[0])) {
-      fail[n] = s === 0 ? 0 : next[f * columns + col];
-      next[s * columns + col] = n;
+    for (let k = edgeStart[s]; k < edgeStart[s + 1]; k++) {
+      const n = edgeTo[k];
+      fail[n] = s === 0 ? 0 : goto(built, f, edgeColumn[k]);
       queue.push(n);
     }
   }
@@ -698,14 +729,20 @@ function automaton(terms: Term[]): Omit<Automaton, 'special' | 'lineEndBit' | 'a
   for (let c = 0; c < 128; c++) if (column[c] !== 0) { asciiColumn[c] = columnOf.length; columnOf.push(column[c]); }
   const asciiColumns = columnOf.length;
   const ascii = new Uint16Array(asciiStates * asciiColumns);
-  for (let st = 0; st < asciiStates; st++) {
+  // The root's row, then each state's in breadth-first order: its own edges, else its failure state's row (done before it).
+  const order = [0, ...queue];
+  for (const st of order) {
+    if (st >= asciiStates) continue;
+    const row = st * asciiColumns; const failRow = fail[st] * asciiColumns;
     for (let k = 0; k < asciiColumns; k++) {
-      const to = next[st * columns + columnOf[k]];
+      let to = st === 0 ? rootNext[columnOf[k]] : ascii[failRow + k];
+      for (let e = edgeStart[st]; e < edgeStart[st + 1]; e++) if (edgeColumn[e] === columnOf[k]) { to = edgeTo[e]; break; }
+      if (k === 0) to = 0;
       if (to >= asciiStates) throw new Error('lexicon: an ASCII character left the ASCII states');
-      ascii[st * asciiColumns + k] = to;
+      ascii[row + k] = to;
     }
   }
-  return { column, columns, next, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii };
+  return { column, columns, rootNext, fail, edgeStart, edgeColumn, edgeTo, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii };
 }
 
 const A = compile();
@@ -766,7 +803,7 @@ const P = automaton([
  * no letter of theirs on either side nor a digit after; an elision; a CJK form anywhere).
  */
 export function personWords(text: string): boolean {
-  const { column, columns, next, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii } = P;
+  const { column, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii } = P;
   let state = 0;
   // An English "i" seen (it counts only if the text has no accented Latin letter: see isAccentedLatin), and such a letter seen.
   let englishI = false; let accented = false;
@@ -774,7 +811,7 @@ export function personWords(text: string): boolean {
   for (let i = 0; i < n; i++) {
     const c = charCodeAt(text, i);
     if (c >= 0xc0 && !accented && isAccentedLatin(c)) accented = true;
-    state = c < 128 && state < asciiStates ? ascii[state * asciiColumns + asciiColumn[c]] : next[state * columns + column[c]];
+    state = c < 128 && state < asciiStates ? ascii[state * asciiColumns + asciiColumn[c]] : goto(P, state, column[c]);
     const out = outputs[state];
     if (out === 0) continue;
     if ((out & 0xff) !== 0) return true;
@@ -821,13 +858,13 @@ function apartFromLetters(text: string, i: number, w: BoundedMatch): boolean {
 }
 
 function scan(text: string): number {
-  const { column, columns, next, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii, special, lineEndBit, arithmeticBit } = A;
+  const { column, outputs, bounded, asciiStates, asciiColumns, asciiColumn, ascii, special, lineEndBit, arithmeticBit } = A;
   let hits = 0;
   let state = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = charCodeAt(text, i);
-    state = c < 128 && state < asciiStates ? ascii[state * asciiColumns + asciiColumn[c]] : next[state * columns + column[c]];
+    state = c < 128 && state < asciiStates ? ascii[state * asciiColumns + asciiColumn[c]] : goto(A, state, column[c]);
     const out = outputs[state];
     if (out === 0) { if (special[c] === 0) continue; }
     hits |= out & 0xff;

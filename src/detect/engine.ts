@@ -1489,7 +1489,7 @@ export class DetectorEngine implements VerdictView {
 
     observePayload(this.payRing, this.payCount, i, ev);
     this.observePastedAnswers(i, idKey, ev, answerFp, f.flags, f.outputTokens);
-    this.observePairedItems(i, ev, f.flags);
+    this.observePairedItems(i, idKey, ev, f.flags);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
     let tplRepeat = false;
@@ -2233,7 +2233,7 @@ export class DetectorEngine implements VerdictView {
    * characters or more asked word for word by another account before counts a pair for both, with
    * whether their temperatures were split; then the question is kept as account i's when new.
    */
-  private observePairedItems(i: number, ev: InteractionEvent, flags: number): void {
+  private observePairedItems(i: number, key: number, ev: InteractionEvent, flags: number): void {
     let partner = 0;
     let split = false;
     if ((flags & FLAG.singleShot) !== 0) {
@@ -2241,7 +2241,6 @@ export class DetectorEngine implements VerdictView {
       const last = msgs.length > 0 ? msgs[msgs.length - 1] : null;
       const fp = last && last.role === 'user' && last.text ? itemFp(last.text, last.chars ?? last.text.length) : 0;
       if (fp !== 0) {
-        const key = fnv1a(ev.account_id!) || 1;
         const temp = tempTenths(ev.request.params?.temperature);
         const o = this.itemOwners.ask(fp, i, key, temp);
         if (o !== null && o.i < this.accounts.count && (fnv1a(this.accounts.ids[o.i]) || 1) === o.key) {

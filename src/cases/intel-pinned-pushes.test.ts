@@ -165,3 +165,14 @@ test('warden intel import --public-key (given twice: either key) takes in only w
     assert.equal(bad, 2, `a malformed key is bad input: ${err.join('\n')}`);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('a key id written by the sender is quoted short and on one line in the refusal and the log', async () => {
+  const o = mallory.sign(indicator('odd key id'));
+  o.x_warden_signature = { ...(o.x_warden_signature as object), key_id: `abc\n\u001b[31mFAKE LOG LINE ${'x'.repeat(500)}` };
+  const before = said.length;
+  const status = await push('key-a', [o]);
+  const message = status.failures[0]?.message ?? '';
+  assert.ok(!/[\n\u001b]/.test(message) && message.length < 300, `one short line: ${JSON.stringify(message)}`);
+  const logged = said.slice(before);
+  assert.ok(logged.length === 1 && !/[\n\u001b]/.test(logged[0]), `one log line: ${JSON.stringify(logged)}`);
+});

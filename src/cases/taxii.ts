@@ -343,7 +343,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     // key) cannot make indicators in its name. Refused objects are failures of the status, with why.
     const pinned = partners.publicKeysFor(partner);
     const { kept, refused } = await checkSigned(objects, pinned);
-    if (refused.length) say(`intel inbox ${partner}: ${refused.length} of ${objects.length} objects refused, their signature does not check against the pinned key (first: ${oneLine(refused[0].id.slice(0, 200))}: ${refused[0].reason})`);
+    if (refused.length) say(`intel inbox ${partner}: ${refused.length} of ${objects.length} objects refused, their signature does not check against the pinned key (first: ${oneLine(`${refused[0].id.slice(0, 200)}: ${refused[0].reason}`)})`);
     if (!pinned.length && objects.length && !warnedUnpinned.has(partner)) {
       warnedUnpinned.add(partner);
       say(`intel inbox ${partner}: WARNING no public key is pinned (cases.partners[].public_key): its posts are taken without checking who signed them; pin the partner's key`);

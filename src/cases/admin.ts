@@ -14,7 +14,7 @@
  *   GET    /admin/cases/:id/exchange       what the case published (latest versions) and partners' sightings of it
  *   GET    /admin/intel                    imported indicators in force, their sightings, partners' sightings of ours,
  *                                          the sharing key's id, stored ones hashed with another key (stale)
- *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
+ *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME&public_key=ed25519:...) -> 201 {imported, revoked, skipped}
  *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204;
  *                                          ?stale=true: remove those hashed with another sharing key
  *   GET    /admin/intel/partners           partners: trust, hold, key id, collection, what each was last sent and received
@@ -24,7 +24,7 @@
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
  *                                          (?source=NAME: only that partner's indicators, so no partner learns another's)
  */
-import type { IntelSigner } from './signing.ts';
+import { checkSigned, parsePin, type IntelPublicKey, type IntelSigner } from './signing.ts';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
@@ -115,6 +115,8 @@ const ReportQuery = z.strictObject({ format: z.enum(['markdown', 'json']).defaul
 const ImportQuery = z.strictObject({
   level: z.enum(IMPORT_LEVELS).optional().describe('the level an imported indicator raises a match to (default cases.import_level)'),
   source: z.string().min(1).max(200).optional().describe('the partner the bundle comes from'),
+  public_key: z.string().min(1).max(1000).optional()
+    .describe('take in only objects signed by this key (`ed25519:...`; several separated by commas: any of them); others are skipped with the reason. Unset: the pin of the partner named by source (cases.partners[].public_key), else objects are taken signed or not'),
 });
 const RemoveIntelQuery = z.strictObject({
   source: z.string().min(1).max(200).optional(),
@@ -360,9 +362,17 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       response: z.object({ imported: z.number(), revoked: z.number(), skipped: z.array(z.object({ id: z.string(), reason: z.string() })).describe('objects not taken in, and why'), key_id: z.string().nullable() }),
       handler: async ({ query, request }) => {
         anyKey();
+        // The key given, else the pin of the partner the bundle is imported in the name of: only what it signed.
+        let pinned: readonly IntelPublicKey[];
+        try { pinned = query.public_key ? parsePin(query.public_key.split(',')) : query.source ? partners.publicKeysFor(query.source) : []; } catch (err) {
+          throw new WardenError('WARDEN_INVALID_REQUEST', `public_key: ${(err as Error).message}`);
+        }
+        const body = request.body as { objects?: unknown };
+        const { kept, refused } = pinned.length && Array.isArray(body.objects) ? await checkSigned(body.objects, pinned) : { kept: body.objects, refused: [] };
         let result;
         try {
-          result = await takeIn({ store, intel, sharingKey: opts.sharingKey, keysFor: (source) => partners.keysFor(source) }, request.body, { level: query.level ?? opts.importLevel, source: query.source, operator: true });
+          result = await takeIn({ store, intel, sharingKey: opts.sharingKey, keysFor: (source) => partners.keysFor(source) }, refused.length ? { ...body, objects: kept } : request.body, { level: query.level ?? opts.importLevel, source: query.source, operator: true });
+          result = { ...result, skipped: [...refused, ...result.skipped] };
         } catch (err) {
           if (err instanceof StixError) throw new WardenError('WARDEN_INVALID_REQUEST', err.message);
           throw new WardenError('WARDEN_INTERNAL', `the indicators could not be stored, so none was imported: ${(err as Error).message}`);

@@ -11,6 +11,11 @@ function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/** A partner's Ed25519 public key as its GET /admin/intel shows it under `signing`. */
+const publicKey = z.string().regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'an ed25519 public key: "ed25519:" and 43 base64url characters, as the partner\'s GET /admin/intel shows it under signing');
+/** One key, or a list of keys each accepted (a partner rotating its key: the one before and the new one). */
+const publicKeyPin = z.union([publicKey, z.array(publicKey).min(1, 'at least one key (leave public_key out to pin none)').max(8)]);
+
 /** A partner's TAXII 2.1 collection polled for indicators. */
 const feedSchema = z.strictObject({
   /** The source name its indicators are recorded and explained under. */
@@ -26,9 +31,11 @@ const feedSchema = z.strictObject({
   /**
    * The partner's public key (`ed25519:...`, as its GET /admin/intel shows under `signing`): every
    * object the feed serves must carry the partner's good signature, or it is refused with the
-   * reason. Unset: objects are taken unsigned, with a warning.
+   * reason. A list: a good signature by any of them (a partner rotating its key). Unset: the
+   * pin of the partner of the same name (cases.partners[].public_key), else objects are taken
+   * unsigned, with a warning.
    */
-  public_key: z.string().regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'an ed25519 public key: "ed25519:" and 43 base64url characters, as the partner\'s GET /admin/intel shows it under signing').optional(),
+  public_key: publicKeyPin.optional(),
   every_seconds: z.number().int().min(10).default(300),
   timeout_seconds: z.number().positive().max(600).default(30),
 }).strict().superRefine((f, ctx) => {
@@ -53,6 +60,14 @@ const partnerSchema = z.strictObject({
   trust: z.enum(PARTNER_TRUSTS).default('medium'),
   /** Which of its indicators wait for an operator's review before acting: all, prevalent (values many established accounts here share), none. Default by trust: low all, medium prevalent, high none. */
   hold: z.enum(REVIEW_HOLDS).optional(),
+  /**
+   * Its public key (`ed25519:...`, as its GET /admin/intel shows under `signing`), or a list (the
+   * key before and the new one, while it rotates): every object it posts to the inbox, and every
+   * object an operator imports in its name, must carry a good signature by one of them, or it is
+   * refused with the reason. Its feed (cases.feeds of the same name) is checked with it unless the
+   * feed pins its own. Unset: taken unsigned, with a warning.
+   */
+  public_key: publicKeyPin.optional(),
 }).transform((p) => ({ ...p, hold: p.hold ?? (p.trust === 'low' ? 'all' as const : p.trust === 'high' ? 'none' as const : 'prevalent' as const) }));
 export type PartnerConfig = z.infer<typeof partnerSchema>;
 

@@ -21,10 +21,11 @@ export interface FeedSpec {
   everyMs: number;
   timeoutMs: number;
   /**
-   * The partner's public key (`cases.feeds[].public_key`): every object must carry its good
-   * signature, or it is refused with the reason. Null: objects are taken unsigned (a warning says so).
+   * The partner's public key (`cases.feeds[].public_key`, else its partner's): every object must
+   * carry its good signature, or it is refused with the reason. A list: by any of them (a partner
+   * rotating its key). Null or empty: objects are taken unsigned (a warning says so).
    */
-  publicKey?: IntelPublicKey | null;
+  publicKey?: IntelPublicKey | readonly IntelPublicKey[] | null;
 }
 
 export interface FeedState {
@@ -173,14 +174,15 @@ export class FeedPoller {
         const served = Array.isArray(env.objects) ? env.objects : [];
         // Only what the partner signed, when its key is pinned: a holder of the sharing key (or of
         // the path to this server) cannot make indicators in its name.
-        const { kept: objects, refused } = await checkSigned(served, f.publicKey ?? null);
+        const pinned = f.publicKey ?? null;
+        const { kept: objects, refused } = await checkSigned(served, pinned);
         if (refused.length) {
           s.skipped += refused.length;
           s.refused = (s.refused ?? 0) + refused.length;
           refusal = `${refused.length} of ${served.length} objects refused, their signature does not check against the pinned key (first: ${refused[0].id}: ${oneLine(refused[0].reason)})`;
           this.say(`intel feed ${f.name}: ${refusal}`);
         }
-        if (served.length && !f.publicKey && !this.warnedUnpinned.has(f.name)) {
+        if (served.length && (pinned === null || (Array.isArray(pinned) && !pinned.length)) && !this.warnedUnpinned.has(f.name)) {
           this.warnedUnpinned.add(f.name);
           this.say(`intel feed ${f.name}: WARNING no public key is pinned (cases.feeds[].public_key): its objects are taken without checking who signed them; pin the partner's key`);
         }

@@ -22,4 +22,4 @@ export { registerTaxiiServer, TAXII_MEDIA_TYPE, type TaxiiCaller } from './taxii
 export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';
 export { Partners, approveIndicators, loadApprovals, DEFAULT_GRACE_DAYS, type PartnerSpec, type PartnerView, type PartnerExchangeView, type PublishTarget } from './partners.ts';
 export { eraseAccountFromCases, casesHolding, erasedPseudonym } from './erase.ts';
-export { IntelSigner, IntelPublicKey, checkSigned, SIGNATURE_FIELD } from './signing.ts';
+export { IntelSigner, IntelPublicKey, checkSigned, checkPinned, parsePin, SIGNATURE_FIELD } from './signing.ts';

@@ -21,9 +21,13 @@ import { casePublications, partnerCollection, publishCase, publishedCases, PUBLI
 import type { SourceKeys } from './stix.ts';
 import type { CaseStore } from './store.ts';
 import type { CaseFile } from './types.ts';
+import type { IntelPublicKey } from './signing.ts';
 
-/** A partner as configured (its key resolved: null when it has none of its own in the configuration). */
-export interface PartnerSpec { name: string; key: string | null; trust: PartnerTrust; hold: ReviewHold }
+/**
+ * A partner as configured (its key resolved: null when it has none of its own in the configuration;
+ * `publicKeys`: its signing keys pinned, cases.partners[].public_key, none when absent).
+ */
+export interface PartnerSpec { name: string; key: string | null; trust: PartnerTrust; hold: ReviewHold; publicKeys?: readonly IntelPublicKey[] }
 
 /** Where a key of a partner's comes from: the shared key, the configuration, or a rotation (kept in the store). */
 type KeyOrigin = 'shared' | 'configured' | 'stored';
@@ -103,6 +107,9 @@ export class Partners {
   }
 
   names(): string[] { return [...this.specs.keys()]; }
+
+  /** The signing keys pinned for a source (cases.partners[].public_key): empty when none (or not a partner listed). */
+  publicKeysFor(source: string): readonly IntelPublicKey[] { return this.specs.get(source)?.publicKeys ?? []; }
   has(name: string): boolean { return this.specs.has(name); }
 
   policy(source: string): SourcePolicy | null {

@@ -1,7 +1,8 @@
 /**
  * Signatures on the STIX objects this provider shares (`cases.signing_key`), and their check on
- * what a partner's feed serves (`cases.feeds[].public_key`). The sharing key only hides values
- * (HMAC): anyone holding it can make indicators another would match. A signature says which
+ * what a partner's feed serves (`cases.feeds[].public_key`), what a partner posts to the inbox
+ * (`cases.partners[].public_key`) and what an operator imports with a key given. The sharing key
+ * only hides values (HMAC): anyone holding it can make indicators another would match. A signature says which
  * provider made an object and that nothing in it changed since.
  *
  * Each object carries `x_warden_signature`: `{ "alg": "ed25519", "key_id", "value" }`, `value` the
@@ -58,15 +59,35 @@ export class IntelPublicKey {
 
   /** Null when `o` carries a good signature by this key; else why not. */
   check(o: StixObject): string | null {
-    const sig = o[SIGNATURE_FIELD] as { alg?: unknown; key_id?: unknown; value?: unknown } | undefined;
-    if (sig === undefined) return `unsigned, and ${PUBLIC_PREFIX}${this.keyId} is pinned for this source`;
-    if (!sig || typeof sig !== 'object' || sig.alg !== 'ed25519' || typeof sig.value !== 'string') return 'its signature is not an ed25519 signature as Warden writes them';
-    if (sig.key_id !== this.keyId) return `signed with key ${String(sig.key_id)}, not the key pinned for this source (${this.keyId})`;
-    const value = Buffer.from(sig.value, 'base64url');
-    let good = false;
-    try { good = value.length === 64 && cryptoVerify(null, signedBytes(o), this.key, value); } catch { good = false; }
-    return good ? null : `its signature by key ${this.keyId} does not match its content (altered after signing, or forged)`;
+    return checkPinned(o, [this]);
   }
+
+  /** Whether `value` is this key's signature of `o` (the signature field aside). */
+  verifies(o: StixObject, value: Buffer): boolean {
+    try { return value.length === 64 && cryptoVerify(null, signedBytes(o), this.key, value); } catch { return false; }
+  }
+}
+
+/**
+ * Null when `o` carries a good signature by one of the pinned keys (several during a partner's
+ * rotation: the key before and the new one); else why not.
+ */
+export function checkPinned(o: StixObject, pinned: readonly IntelPublicKey[]): string | null {
+  const sig = o[SIGNATURE_FIELD] as { alg?: unknown; key_id?: unknown; value?: unknown } | undefined;
+  const ids = pinned.map((k) => k.keyId);
+  if (sig === undefined) return `unsigned, and ${pinned.map((k) => PUBLIC_PREFIX + k.keyId).join(', ')} ${pinned.length === 1 ? 'is' : 'are'} pinned for this source`;
+  if (!sig || typeof sig !== 'object' || sig.alg !== 'ed25519' || typeof sig.value !== 'string') return 'its signature is not an ed25519 signature as Warden writes them';
+  const key = pinned.find((k) => k.keyId === sig.key_id);
+  // The id as the object gives it (the sender's text): short, on one line, for logs.
+  const given = JSON.stringify(String(sig.key_id).slice(0, 64)).slice(1, -1);
+  if (!key) return pinned.length === 1 ? `signed with key ${given}, not the key pinned for this source (${ids[0]})` : `signed with key ${given}, not a key pinned for this source (${ids.join(', ')})`;
+  return key.verifies(o, Buffer.from(sig.value, 'base64url')) ? null : `its signature by key ${key.keyId} does not match its content (altered after signing, or forged)`;
+}
+
+/** A pin as configured: one key or a list (a partner rotating its key), each `ed25519:...`. Throws with the reason. */
+export function parsePin(pin: string | readonly string[] | undefined | null): IntelPublicKey[] {
+  if (pin === undefined || pin === null) return [];
+  return (typeof pin === 'string' ? [pin] : pin).map((t) => IntelPublicKey.parse(t));
 }
 
 /** This provider's signing key. */
@@ -147,18 +168,19 @@ export class SignatureCache {
 }
 
 /**
- * The objects of a partner's page or bundle that a pinned key lets through, and why each other
- * one is refused. Without a pinned key everything passes (and the caller warns).
+ * The objects of a partner's page or bundle that a pinned key (or one of the pinned keys) lets
+ * through, and why each other one is refused. Without a pinned key everything passes (and the caller warns).
  */
-export async function checkSigned(objects: readonly unknown[], pinned: IntelPublicKey | null): Promise<{ kept: unknown[]; refused: Array<{ id: string; reason: string }> }> {
-  if (!pinned) return { kept: [...objects], refused: [] };
+export async function checkSigned(objects: readonly unknown[], pin: IntelPublicKey | readonly IntelPublicKey[] | null): Promise<{ kept: unknown[]; refused: Array<{ id: string; reason: string }> }> {
+  const pinned = pin === null ? [] : pin instanceof IntelPublicKey ? [pin] : pin;
+  if (!pinned.length) return { kept: [...objects], refused: [] };
   const kept: unknown[] = [];
   const refused: Array<{ id: string; reason: string }> = [];
   let n = 0;
   for (const o of objects) {
     if (++n % PER_TURN === 0) await yieldTurn();
     const id = o && typeof o === 'object' && typeof (o as StixObject).id === 'string' ? String((o as StixObject).id) : '(no id)';
-    const why = o && typeof o === 'object' && !Array.isArray(o) ? pinned.check(o as StixObject) : 'not a STIX object';
+    const why = o && typeof o === 'object' && !Array.isArray(o) ? checkPinned(o as StixObject, pinned) : 'not a STIX object';
     if (why === null) kept.push(o); else refused.push({ id, reason: why });
   }
   return { kept, refused };

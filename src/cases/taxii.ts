@@ -18,7 +18,7 @@
  * What the collection holds is put there by publishing a case (src/cases/publish.ts). Errors are
  * TAXII error messages (application/taxii+json), with the status codes the specification names.
  */
-import { SignatureCache, type IntelSigner } from './signing.ts';
+import { checkSigned, SignatureCache, type IntelSigner } from './signing.ts';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
@@ -62,7 +62,12 @@ export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey' | 'keysFor
   requestsPerMinute?: number;
   /** This provider's signing key (cases.signing_key): every object served carries its signature. */
   signer?: IntelSigner | null;
+  /** Where refusals of a partner's unsigned or forged objects, and the warning for a partner with no key pinned, are said. */
+  say?: (line: string) => void;
 }
+
+/** Text from a partner (an object's id in a refusal), its control characters made spaces. */
+const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
 
 interface Collection { id: string; store: string; title: string; description: string; read: boolean; write: boolean }
 
@@ -133,6 +138,9 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   /** POST statuses by id, with the account that posted (no partner reads another's). */
   const statuses = new Map<string, { account: string; status: Record<string, unknown> }>();
   const rate = new KeyRate(opts.requestsPerMinute ?? 120);
+  const say = opts.say ?? (() => {});
+  /** Partners already warned about for having no key pinned (once per start). */
+  const warnedUnpinned = new Set<string>();
 
   // A Buffer, so the media type goes out as written: for a string body Fastify adds a charset and
   // quotes the version, and TAXII clients compare the media type literally.
@@ -331,14 +339,23 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     if (!Array.isArray(objects)) throw new TaxiiError(400, 'Bad Request', 'expected a TAXII envelope: {"objects": [...]}');
     // The partner is who the key says, not what the objects claim.
     const partner = partnerName(c.who);
+    // With its signing key pinned, only what it signed: a holder of its API key (or of the sharing
+    // key) cannot make indicators in its name. Refused objects are failures of the status, with why.
+    const pinned = partners.publicKeysFor(partner);
+    const { kept, refused } = await checkSigned(objects, pinned);
+    if (refused.length) say(`intel inbox ${partner}: ${refused.length} of ${objects.length} objects refused, their signature does not check against the pinned key (first: ${oneLine(`${refused[0].id.slice(0, 200)}: ${refused[0].reason}`)})`);
+    if (!pinned.length && objects.length && !warnedUnpinned.has(partner)) {
+      warnedUnpinned.add(partner);
+      say(`intel inbox ${partner}: WARNING no public key is pinned (cases.partners[].public_key): its posts are taken without checking who signed them; pin the partner's key`);
+    }
     let result;
     try {
-      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey, keysFor: (source) => partners.keysFor(source), maxPerSource: opts.maxPerSource, maxValidDays: opts.maxValidDays }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
+      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey, keysFor: (source) => partners.keysFor(source), maxPerSource: opts.maxPerSource, maxValidDays: opts.maxValidDays }, { type: 'bundle', objects: kept }, { level: opts.importLevel, source: partner });
     } catch (err) {
       if (err instanceof StixError) throw new TaxiiError(400, 'Bad Request', err.message);
       throw err;
     }
-    const skipped = new Map(result.skipped.map((s) => [s.id, s.reason]));
+    const skipped = new Map([...refused, ...result.skipped].map((s) => [s.id, s.reason]));
     const successes: object[] = [];
     const failures: object[] = [];
     for (const item of objects as unknown[]) {

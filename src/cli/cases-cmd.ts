@@ -29,8 +29,9 @@ statuses: ${CASE_STATUSES.join(', ')}`;
 
 const INTEL_HELP = `usage:
   warden intel list                            imported indicators, their sightings, the sharing key's id
-  warden intel import FILE [--level L] [--source NAME]
-                                               import a partner's STIX 2.1 bundle (- for stdin)
+  warden intel import FILE [--level L] [--source NAME] [--public-key ed25519:...]...
+                                               import a partner's STIX 2.1 bundle (- for stdin); with
+                                               --public-key (again: either key) only what it signed
   warden intel remove (--source NAME | --id ID | --stale)
                                                --stale: those hashed with another sharing key (after a key change)
   warden intel sightings [--source NAME]       sightings of imported indicators as a STIX 2.1 bundle, to send back
@@ -57,7 +58,7 @@ const OPTIONS = {
   ...CONNECTION_OPTIONS,
   status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
   'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' }, 'from-start': { type: 'boolean' },
-  'grace-days': { type: 'string' }, 'key-env': { type: 'string' },
+  'grace-days': { type: 'string' }, 'key-env': { type: 'string' }, 'public-key': { type: 'string', multiple: true },
   account: { type: 'string' }, purpose: { type: 'string' },
 } as const;
 
@@ -161,7 +162,7 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       try { bundle = JSON.parse(file === '-' ? o.stdin!() : readFileSync(file, 'utf8')); } catch (err) {
         throw new WardenError('WARDEN_INVALID_REQUEST', `${file}: ${(err as Error).message}`);
       }
-      const r = await c.call<{ imported: number; revoked: number; skipped: Array<{ id: string; reason: string }> }>('POST', '/intel/import', { body: bundle, query: { level: v.level, source: v.source } });
+      const r = await c.call<{ imported: number; revoked: number; skipped: Array<{ id: string; reason: string }> }>('POST', '/intel/import', { body: bundle, query: { level: v.level, source: v.source, public_key: v['public-key']?.join(',') } });
       const skipped = r.skipped.map((s) => `  skipped ${s.id}: ${s.reason}`);
       return { result: r, text: [`${r.imported} indicators imported, ${r.revoked} revoked, ${r.skipped.length} skipped`, ...skipped].join('\n') };
     }

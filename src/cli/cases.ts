@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, IntelPublicKey, IntelSigner, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, IntelSigner, parsePin, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -108,7 +108,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
         say(`cases: the key of partner ${p.name} is shorter than ${MIN_SHARING_KEY_CHARS} characters; it is not used (the partner stays on the shared key)`);
         own = null;
       }
-      return { name: p.name, key: own, trust: p.trust, hold: p.hold };
+      return { name: p.name, key: own, trust: p.trust, hold: p.hold, publicKeys: parsePin(p.public_key) };
     }),
   });
   await partners.load();
@@ -143,7 +143,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   // Partners' feeds: polled only with a sharing key (their keyed hashes cannot be matched without it).
   const feeds = partners.anyKey && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key, keysFor: (source) => partners.keysFor(source), maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days }, cfg.feeds.map((f) => ({
     name: f.name, url: f.url, token: resolveSecret(f.token), username: f.username, level: f.level ?? cfg.import_level,
-    everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000, publicKey: f.public_key ? IntelPublicKey.parse(f.public_key) : null,
+    everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000, publicKey: f.public_key ? parsePin(f.public_key) : partners.publicKeysFor(f.name),
   })), say, (state, wasFailing) => {
     // Only changes are news: a feed that starts failing, and one that works again.
     if (notifier && !!state.last_error !== wasFailing) void notifier.emit(feedChanged(state));
@@ -163,7 +163,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, partners, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
-      maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days, signer,
+      maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days, signer, say,
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
       store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer,

@@ -38,7 +38,7 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
 }
 
 // Zod 4 internals read here: each schema's `_zod.def` (`type`, and `shape`, `innerType`, `in`, `element`, `options`).
-interface SchemaDef { type: string; shape?: Record<string, Schema>; innerType?: Schema; in?: Schema; element?: Schema; options?: Schema[]; entries?: Record<string, unknown> }
+interface SchemaDef { type: string; shape?: Record<string, Schema>; innerType?: Schema; in?: Schema; element?: Schema; options?: readonly Schema[]; entries?: Record<string, unknown> }
 interface Schema { _zod: { def: SchemaDef } }
 
 /** What an environment value is read as: the type of the key it sets, and whether null is allowed. */

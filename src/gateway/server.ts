@@ -128,6 +128,17 @@ export function unsupportedEncoding(encoding: string | undefined): WardenError |
 }
 
 /** A route's URL pattern (`:param`, `*`) as a regular expression over request paths. */
+/**
+ * Operations of the APIs on a path Warden serves with other methods, which it does not serve:
+ * answered as every operation it does not serve (404 "Unknown route", the SDKs' NotFoundError),
+ * not 405 with `Allow` (a bare APIError), which says the client called the wrong method. 405 stays
+ * for methods no API defines on the path (`PUT /v1/batches`).
+ */
+const UNSERVED_OPERATIONS: readonly { method: string; re: RegExp }[] = [
+  // Deleting a fine-tuned model (OpenAI's `models.delete`): models are the upstreams'.
+  { method: 'DELETE', re: /^\/v1\/models\/./ },
+];
+
 function routePattern(url: string): RegExp {
   const body = url.split('/').map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
   return new RegExp(`^${body}$`);
@@ -325,7 +336,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
-    const allowed = allowedMethods(path);
+    const unserved = UNSERVED_OPERATIONS.some((o) => o.method === req.method && o.re.test(path));
+    const allowed = unserved ? [] : allowedMethods(path);
     const werr = allowed.length
       ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`, { headers: { allow: allowed.join(', ') } })
       : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);

@@ -370,7 +370,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.delete<{ Params: { id: string } }>('/v1/chat/completions/:id', (req, reply) => handleStoredChat(deps, 'delete', req, reply));
   app.get<{ Params: { id: string } }>('/v1/chat/completions/:id/messages', (req, reply) => handleStoredChat(deps, 'messages', req, reply));
 
-  const models = new ModelDirectory(deps.router, { log: deps.log });
+  const models = new ModelDirectory(deps.router, { log: deps.log, upstreamRateLimitHeaders: deps.upstreamRateLimitHeaders, maxRetryAdviceS: deps.maxRetryAdviceS });
   /** The caller's models: authenticated, not barred, and each id one the hooks (policy) would let it call. */
   const modelsOf = async (req: FastifyRequest, wire: 'openai' | 'anthropic'): Promise<ModelsView[]> => {
     const auth = await authenticateRequest(deps, req.headers, 'models:read');

@@ -10,6 +10,9 @@
 import type { WireFlavour } from '../errors/index.ts';
 import { WardenError } from '../errors/index.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
+import type { UpstreamHead } from './upstream-call.ts';
+import { headOfAnswer, upstreamRetryHeaders, type UpstreamRateLimitHeaders } from './upstream-request.ts';
+import { adviseAgainstLongWait, askedWaitMs, DEFAULT_MAX_RETRY_ADVICE_S } from './retry-advice.ts';
 
 /** A model as listed, with the upstream's own metadata when it gave some. */
 export interface ListedModel {
@@ -40,6 +43,10 @@ export interface ModelDirectoryOptions {
    * make Warden call the upstream at will with made-up ids.
    */
   unlistedPerMinute?: number;
+  /** Whose rate-limit headers an upstream's 429 on a lookup carries (`limits.upstream_rate_limit_headers`); `pass` when absent. */
+  upstreamRateLimitHeaders?: UpstreamRateLimitHeaders;
+  /** `limits.max_retry_advice_s`: past it a 429's retry advice says not to retry. */
+  maxRetryAdviceS?: number;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -156,11 +163,20 @@ export class ModelDirectory {
         (model) => { this.remember(key, { model, due: Date.now() + (model ? this.ttlMs : this.negativeMs) }); return model; },
         // A failure is remembered briefly: long enough to spare a struggling upstream a burst of
         // the same question, short enough that a blip is not a minute of errors.
-        (err: unknown) => { this.remember(key, { model: known?.model ?? null, error: known?.model ? undefined : err as WardenError, due: Date.now() + (this.opts.errorMs ?? ERROR_REMEMBERED_MS) }); if (known?.model) return known.model; throw err; },
+        // An upstream's 429 no longer than the wait it asked for: a client retrying after it asks again.
+        (err: unknown) => { this.remember(key, { model: known?.model ?? null, error: known?.model ? undefined : err as WardenError, due: Date.now() + this.errorRememberedMs(err) }); if (known?.model) return known.model; throw err; },
       ).finally(() => this.retrieving.delete(key));
       this.retrieving.set(key, pending);
     }
     return pending;
+  }
+
+  /** How long a failed lookup is answered from memory, ms: `errorMs`, or less when the upstream's 429 asked for a shorter wait. */
+  private errorRememberedMs(err: unknown): number {
+    const errorMs = this.opts.errorMs ?? ERROR_REMEMBERED_MS;
+    if (!(err instanceof WardenError) || err.code !== 'WARDEN_UPSTREAM_RATE_LIMITED') return errorMs;
+    const wait = askedWaitMs(err.headers ?? {});
+    return wait === null ? errorMs : Math.max(0, Math.min(errorMs, wait));
   }
 
   /** One more ask of an upstream about an id its fresh list lacks, if this minute's budget allows. */
@@ -234,12 +250,27 @@ export class ModelDirectory {
       m = (await this.get(u, wire, `/v1/models/${encodeURIComponent(id)}`)) as Record<string, unknown>;
     } catch (err) {
       if ((err as { status?: number }).status === 404) return null;
+      const head = (err as { head?: UpstreamHead }).head;
+      if (head?.statusCode === 429) throw this.rateLimited(head, err);
       throw new WardenError('WARDEN_UPSTREAM_UNAVAILABLE', 'The upstream model API could not be asked about this model.', { cause: err });
     }
     if (typeof m?.id !== 'string') return null;
     return wire === 'openai'
       ? { id: m.id, upstream: u.name, created: num(m.created), owned_by: str(m.owned_by) }
       : { id: m.id, upstream: u.name, display_name: str(m.display_name), created_at: str(m.created_at) };
+  }
+
+  /**
+   * The upstream refused a lookup with 429: a 429 for the client too, as on the model routes (the
+   * SDKs' RateLimitError, waiting the upstream's `retry-after`), not a 502 they retry at once. Its
+   * retry advice is passed, and its rate-limit headers unless `upstream_rate_limit_headers` is
+   * `warden` (this route has no meter of Warden's in its headers); its body, about the operator's
+   * account with the provider, is not.
+   */
+  private rateLimited(head: UpstreamHead, cause: unknown): WardenError {
+    const headers = adviseAgainstLongWait(upstreamRetryHeaders(head), this.opts.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
+    if ((this.opts.upstreamRateLimitHeaders ?? 'pass') === 'pass') Object.assign(headers, head.rateLimit);
+    return new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', 'The upstream model API is rate limiting: the model could not be looked up.', { headers, cause });
   }
 
   /** GET a JSON document from the upstream with its credentials; throws on anything but 200 JSON. */
@@ -263,7 +294,7 @@ export class ModelDirectory {
       }
       chunks.push(chunk as Buffer);
     }
-    if (res.statusCode !== 200) throw Object.assign(new Error(`upstream answered ${res.statusCode}`), { status: res.statusCode });
+    if (res.statusCode !== 200) throw Object.assign(new Error(`upstream answered ${res.statusCode}`), { status: res.statusCode, head: headOfAnswer(res.statusCode, res.headers) });
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   }
 }

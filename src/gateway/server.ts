@@ -128,6 +128,17 @@ export function unsupportedEncoding(encoding: string | undefined): WardenError |
 }
 
 /** A route's URL pattern (`:param`, `*`) as a regular expression over request paths. */
+/**
+ * Operations of the APIs on a path Warden serves with other methods, which it does not serve:
+ * answered as every operation it does not serve (404 "Unknown route", the SDKs' NotFoundError),
+ * not 405 with `Allow` (a bare APIError), which says the client called the wrong method. 405 stays
+ * for methods no API defines on the path (`PUT /v1/batches`).
+ */
+const UNSERVED_OPERATIONS: readonly { method: string; re: RegExp }[] = [
+  // Deleting a fine-tuned model (OpenAI's `models.delete`): models are the upstreams'.
+  { method: 'DELETE', re: /^\/v1\/models\/./ },
+];
+
 function routePattern(url: string): RegExp {
   const body = url.split('/').map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
   return new RegExp(`^${body}$`);
@@ -325,7 +336,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
-    const allowed = allowedMethods(path);
+    const unserved = UNSERVED_OPERATIONS.some((o) => o.method === req.method && o.re.test(path));
+    const allowed = unserved ? [] : allowedMethods(path);
     const werr = allowed.length
       ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`, { headers: { allow: allowed.join(', ') } })
       : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);
@@ -358,7 +370,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.delete<{ Params: { id: string } }>('/v1/chat/completions/:id', (req, reply) => handleStoredChat(deps, 'delete', req, reply));
   app.get<{ Params: { id: string } }>('/v1/chat/completions/:id/messages', (req, reply) => handleStoredChat(deps, 'messages', req, reply));
 
-  const models = new ModelDirectory(deps.router, { log: deps.log });
+  const models = new ModelDirectory(deps.router, { log: deps.log, upstreamRateLimitHeaders: deps.upstreamRateLimitHeaders, maxRetryAdviceS: deps.maxRetryAdviceS });
   /** The caller's models: authenticated, not barred, and each id one the hooks (policy) would let it call. */
   const modelsOf = async (req: FastifyRequest, wire: 'openai' | 'anthropic'): Promise<ModelsView[]> => {
     const auth = await authenticateRequest(deps, req.headers, 'models:read');

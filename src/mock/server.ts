@@ -347,6 +347,17 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
       } catch {
         id = path.slice('/v1/models/'.length);
       }
+      // A retrieval of `mock-fail-status-<n>` answers with that status injected (a gateway forwards
+      // no `x-mock-fail`, and asks about a model it has no list entry for on its own).
+      const fault = faultFromModel(id);
+      if (fault !== null) {
+        let parsed: FaultDirective | null = null;
+        try { parsed = parseFaultDirective(fault); } catch { /* read as any other id */ }
+        if (parsed?.kind === 'status') {
+          stats.faultsInjected++;
+          return sendError(res, injectedError(parsed.status, flavour), flavour, started);
+        }
+      }
       if (!catalogue.accepts(id) || (flavour === 'anthropic' && !isAnthropicModel(id))) {
         const err =
           flavour === 'anthropic'

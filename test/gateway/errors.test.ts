@@ -191,9 +191,14 @@ test('unknown route and wrong method: 404/405 in the right format', async () => 
   const r3 = await fetch(`${h.url}/v1/models/org/none-such`, { headers: oa() });
   assert.equal(r3.status, 404);
   assertOpenAIError((await r3.json()) as any, 'WARDEN_MODEL_NOT_FOUND');
+  // Deleting a model is an operation Warden does not serve: an unknown route, not a wrong method.
   const r4 = await fetch(`${h.url}/v1/models/org/none-such`, { method: 'DELETE', headers: oa() });
-  assert.equal(r4.status, 405);
-  assert.match(r4.headers.get('allow') ?? '', /\bGET\b/);
+  assert.equal(r4.status, 404);
+  assert.equal(r4.headers.get('allow'), null);
+  assertOpenAIError((await r4.json()) as any, 'WARDEN_NOT_FOUND');
+  const r5 = await fetch(`${h.url}/v1/models/org/none-such`, { method: 'PUT', headers: oa() });
+  assert.equal(r5.status, 405, 'a method no API defines there is still a wrong method');
+  assert.match(r5.headers.get('allow') ?? '', /\bGET\b/);
 });
 
 test('wrong method on the batch and file routes: 405 with Allow', async () => {

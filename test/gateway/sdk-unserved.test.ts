@@ -1,5 +1,5 @@
 // Routes Warden does not serve (docs/batches.md, "Not served": fine-tuning, the Uploads API,
-// conversations; Anthropic file downloads) reach the official SDKs as a well-formed error of the
+// conversations, deleting a model; Anthropic file downloads) reach the official SDKs as a well-formed error of the
 // API's own shape: the SDK's APIError subclass for the status, with Warden's message and request
 // id, not a parse failure.
 import { test, before, after } from 'node:test';
@@ -23,6 +23,9 @@ const UNSERVED: [string, string, () => Promise<unknown>][] = [
   ['fineTuning.jobs.create', 'POST /v1/fine_tuning/jobs', () => openai().fineTuning.jobs.create({ model: 'gpt-4o-mini', training_file: 'file-abc' })],
   ['uploads.create', 'POST /v1/uploads', () => openai().uploads.create({ bytes: 10, filename: 'in.jsonl', mime_type: 'text/jsonl', purpose: 'batch' })],
   ['conversations.create', 'POST /v1/conversations', () => openai().conversations.create({})],
+  // A path Warden serves with GET: deleting a (fine-tuned) model is an operation it does not serve,
+  // answered as the others are, not 405 with `Allow` (a bare APIError, before).
+  ['models.delete', 'DELETE /v1/models/ft:gpt-4o-mini:acme::abc123', () => openai().models.delete('ft:gpt-4o-mini:acme::abc123')],
 ];
 
 for (const [call, route, run] of UNSERVED) {
@@ -39,6 +42,17 @@ for (const [call, route, run] of UNSERVED) {
     });
   });
 }
+
+test('DELETE /v1/models/{id} from an Anthropic client: 404 not_found_error in Anthropic\'s shape', async () => {
+  const r = await fetch(`${t.url}/v1/models/claude-sonnet-4-5`, { method: 'DELETE', headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' } });
+  assert.equal(r.status, 404, `an unknown route, not a wrong method: ${r.status} allow=${r.headers.get('allow')}`);
+  assert.equal(r.headers.get('allow'), null, 'no Allow header: the operation is not served, whatever the method');
+  const body = (await r.json()) as { type: string; error: { type: string; message: string }; request_id: string };
+  assert.equal(body.type, 'error');
+  assert.equal(body.error.type, 'not_found_error', JSON.stringify(body));
+  assert.equal(body.error.message, 'Unknown route: DELETE /v1/models/claude-sonnet-4-5.');
+  assert.equal(body.request_id, r.headers.get('request-id'));
+});
 
 test('anthropic.beta.files.download of an uploaded file: the SDK\'s BadRequestError, in Anthropic\'s error shape', async () => {
   const betas: Anthropic.Beta.AnthropicBeta[] = ['files-api-2025-04-14'];

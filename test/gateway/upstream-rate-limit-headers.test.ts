@@ -154,6 +154,60 @@ test('stored reads: an upstream 429 on a stored response or chat completion pass
   assert.equal(err.headers?.get('x-ratelimit-remaining-requests'), '0', 'the SDK error holds the upstream\'s remaining requests');
 });
 
+test('model lookup: an upstream 429 when asked about a model reaches the SDK as a RateLimitError with the upstream\'s headers, not a 502', async () => {
+  // An id not in the upstream's list is asked of the upstream (an alias it resolves): its 429.
+  const openai = new OpenAI({ apiKey: GOOD_KEY, baseURL: `${h.url}/v1`, maxRetries: 0 });
+  const err = await openai.models.retrieve('mock-fail-status-429').then(() => null, (e: unknown) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `a RateLimitError, not an InternalServerError the SDK retries at once: ${String(err)}`);
+  assert.equal((err.error as any)?.warden_code, 'WARDEN_UPSTREAM_RATE_LIMITED', JSON.stringify(err.error));
+  assert.equal(err.headers?.get('x-ratelimit-limit-requests'), '30000', 'the upstream\'s request limit');
+  assert.equal(err.headers?.get('x-ratelimit-remaining-requests'), '0', 'the upstream\'s exhausted meter');
+  assert.equal(err.headers?.get('retry-after'), '1', 'and its retry-after');
+
+  const anthropic = new Anthropic({ apiKey: GOOD_KEY, baseURL: h.url, maxRetries: 0 });
+  const aerr = await anthropic.models.retrieve('mock-fail-status-429').then(() => null, (e: unknown) => e);
+  assert.ok(aerr instanceof Anthropic.RateLimitError, `a RateLimitError: ${String(aerr)}`);
+  assert.equal((aerr.error as any)?.error?.type, 'rate_limit_error', JSON.stringify(aerr.error));
+  assert.equal(aerr.headers?.get('anthropic-ratelimit-input-tokens-remaining'), '0', 'the upstream\'s exhausted meter');
+  assert.equal(aerr.headers?.get('retry-after'), '1');
+
+  const behind = await read(behindRaw.url, '/v1/models/gpt-4o-mini');
+  assert.equal(behind.status, 429, `behind a load balancer\'s 429: ${behind.status}`);
+  assert.equal(behind.headers.get('x-ratelimit-limit-requests'), '500', 'the upstream\'s limit');
+  assert.equal(behind.headers.get('retry-after'), '3');
+});
+
+test('model lookup: the upstream\'s 429 is remembered no longer than its wait, so the SDK\'s retry after it gets the model', async () => {
+  let asked = 0;
+  const upstream = await startRawUpstream((req, res) => {
+    if (req.url === '/v1/models') { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ object: 'list', data: [] })); return; }
+    asked++;
+    if (asked === 1) { res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': '200', 'retry-after': '1' }); res.end(JSON.stringify({ error: { message: 'slow down', type: 'requests', code: 'rate_limit_exceeded' } })); return; }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id: 'alias-latest', object: 'model', created: 1, owned_by: 'upstream' }));
+  });
+  const g = await gateway(() => [{ name: 'raw', base_url: upstream.url, models: ['*'] }]);
+  try {
+    const client = new OpenAI({ apiKey: GOOD_KEY, baseURL: `${g.url}/v1`, maxRetries: 1 });
+    const model = await client.models.retrieve('alias-latest');
+    assert.equal(model.id, 'alias-latest', `the model, once the upstream's wait is over: ${JSON.stringify(model)}`);
+    assert.equal(asked, 2, `the upstream asked again after its wait, not the 429 answered from memory: asked ${asked} times`);
+  } finally {
+    await g.close();
+    await upstream.close();
+  }
+});
+
+test('model lookup with upstream_rate_limit_headers: warden: the upstream\'s retry-after, none of its rate-limit headers', async () => {
+  const r = await read(warden.url, '/v1/models/mock-fail-status-429');
+  const body = await r.json() as any;
+  assert.equal(r.status, 429, JSON.stringify(body));
+  assert.equal(body.error.warden_code, 'WARDEN_UPSTREAM_RATE_LIMITED');
+  assert.equal(r.headers.get('retry-after'), '1');
+  assert.equal(r.headers.get('x-ratelimit-limit-requests'), null, 'the provider account\'s limit not shown');
+  assert.equal(r.headers.get('x-ratelimit-remaining-requests'), null);
+});
+
 test('token counting and stored reads behind a load balancer\'s 429 (not the API\'s body): Warden\'s 429 with the upstream\'s headers', async () => {
   const r = await countTokens(behindRaw.url, 'claude-sonnet-4');
   const body = await r.json() as any;

@@ -129,14 +129,7 @@ export function handleCompact(ctx: HandlerContext): Reply {
   for (const key of Object.keys(body)) {
     if (!COMPACT_PARAMS.has(key)) throw new MockApiError(400, `Unknown parameter: '${key.slice(0, 200)}'.`, { param: key.slice(0, 200), code: 'unknown_parameter' });
   }
-  const model = body.model;
-  if (model === undefined || model === null || model === '') {
-    throw new MockApiError(400, "Missing required parameter: 'model'.", { param: 'model', code: 'missing_required_parameter' });
-  }
-  if (typeof model !== 'string') throw new MockApiError(400, "Invalid type for 'model': expected a string.", { param: 'model', code: 'invalid_type' });
-  if (!ctx.catalogue.accepts(model)) {
-    throw new MockApiError(400, `The requested model '${model.slice(0, 200)}' does not exist.`, { param: 'model', code: 'model_not_found' });
-  }
+  const model = requiredModel(ctx);
   const input = body.input;
   if ((input === undefined || input === null) && body.previous_response_id == null) {
     throw new MockApiError(400, "Missing required parameter: 'input'.", { param: 'input', code: 'missing_required_parameter' });
@@ -195,9 +188,9 @@ function inputItems(input: unknown): Record<string, unknown>[] {
   });
 }
 
-export function handleResponses(ctx: HandlerContext): Reply {
-  const body = ctx.body;
-  const model = body.model;
+/** The request's `model`, refused as the Responses API refuses it: missing, not a string, or not one the mock serves. */
+function requiredModel(ctx: HandlerContext): string {
+  const model = ctx.body.model;
   if (model === undefined || model === null || model === '') {
     throw new MockApiError(400, "Missing required parameter: 'model'.", { param: 'model', code: 'missing_required_parameter' });
   }
@@ -205,6 +198,12 @@ export function handleResponses(ctx: HandlerContext): Reply {
   if (!ctx.catalogue.accepts(model)) {
     throw new MockApiError(400, `The requested model '${model.slice(0, 200)}' does not exist.`, { param: 'model', code: 'model_not_found' });
   }
+  return model;
+}
+
+export function handleResponses(ctx: HandlerContext): Reply {
+  const body = ctx.body;
+  const model = requiredModel(ctx);
   const input = body.input;
   if ((input === undefined || input === null) && body.previous_response_id == null && body.prompt == null && body.conversation == null) {
     throw new MockApiError(400, "Missing required parameter: 'input'.", { param: 'input', code: 'missing_required_parameter' });

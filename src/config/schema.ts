@@ -161,6 +161,16 @@ export const configSchema = z.strictObject({
       })).default([]),
     }).prefault({}),
     /**
+     * The Responses API's WebSocket mode (`ResponsesWS`, docs/websocket-mode.md): a connection with
+     * no response under way and no message from its client for `idle_timeout_ms` is closed (1000);
+     * one open for `max_lifetime_ms` (OpenAI's limit: 60 minutes) is closed once its response under
+     * way has ended (1001, the SDK may reconnect). Messages are limited to `body_limit_bytes`.
+     */
+    websocket: z.strictObject({
+      idle_timeout_ms: z.number().int().positive().default(10 * 60_000),
+      max_lifetime_ms: z.number().int().positive().default(60 * 60_000),
+    }).prefault({}),
+    /**
      * Keep V8's allocation-site pretenuring (process-wide). Off by default: it moved request-scoped
      * objects straight to the old generation, where each kept what it points to alive through every
      * young-generation collection until the next full one, doubling the collections' pauses.

@@ -30,6 +30,7 @@ import type { Authenticator, PipelineDeps } from './interaction-state.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 import { removeStaleUploadDirs, removeUploadsDir } from './upload-body.ts';
+import { attachResponsesWebSocket } from './responses-websocket.ts';
 
 export type { BackgroundResponses, GatewayHooks } from './lifecycle.ts';
 export type { Authenticator } from './interaction-state.ts';
@@ -149,6 +150,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     traffic,
   });
   attachKeyless(app, keyless);
+  // The Responses API's WebSocket mode: each `response.create` runs through the routes above.
+  const websockets = attachResponsesWebSocket(app, deps, {
+    bodyLimitBytes: config.server.body_limit_bytes,
+    maxJsonValues: config.server.max_json_values,
+    idleTimeoutMs: config.server.websocket.idle_timeout_ms,
+    maxLifetimeMs: config.server.websocket.max_lifetime_ms,
+    writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
+    trustedProxies: config.server.trusted_proxies,
+    corsOrigins: config.server.cors.allowed_origins,
+  });
   const unused = watchUnusedConnections(app.server);
   // Caps on open connections: past one, a connection is closed before anything is read from it.
   let refusedSaid = 0;
@@ -204,13 +215,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // for a stream), and connections still open a few seconds later are closed.
       const waited = config.server.shutdown_timeout_ms;
       const cut = setTimeout(() => cutInFlight(deps, waited), waited);
-      const force = setTimeout(() => app.server.closeAllConnections(), waited + FORCE_CLOSE_AFTER_CUT_MS);
+      const force = setTimeout(() => { app.server.closeAllConnections(); websockets.terminate(); }, waited + FORCE_CLOSE_AFTER_CUT_MS);
       // Kept-alive connections with nothing under way would be closed at once by app.close(), and a
       // request a client is writing on one just then reset, unanswered and unrecorded: first refuse
       // requests (503 WARDEN_SHUTTING_DOWN, connection: close) for a moment, until only busy
       // connections are left (within the shutdown's deadline).
       shedding = true;
       traffic.closeConnectionsAfterAnswers();
+      // WebSocket connections: idle ones closed now (1001), busy ones once their response ends.
+      websockets.closing();
       await shedIdleConnections(app.server, traffic, Math.min(SHED_GRACE_MS, waited));
       // Connections on which nothing was ever sent (opened ahead by a client's pool or a load
       // balancer) are not idle to Node, so app.close() would wait for them until the deadline.

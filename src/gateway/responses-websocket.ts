@@ -1,0 +1,362 @@
+/**
+ * The Responses API's WebSocket mode (`GET /v1/responses` with `Upgrade: websocket`, the openai
+ * SDK's `ResponsesWS`): one connection carries several responses in turn. The key is checked at
+ * the handshake (a bad one refused there, as the HTTP routes refuse it: status and OpenAI error
+ * body). Each `response.create` the client sends is then one streamed `POST /v1/responses` run in
+ * process through the same server (Fastify's `inject`): the same routes, hooks, policy, limits,
+ * detector event, metering, ledger record and output governance as a request over HTTP, and the
+ * upstream called over HTTP with SSE. Each SSE event of its answer goes to the client as one text
+ * message; a refusal goes as an `error` event carrying the HTTP route's status and error. One
+ * response at a time per connection (as OpenAI); a client closing mid-response aborts it (recorded
+ * 499, as a client gone from an HTTP stream). docs/websocket-mode.md has the protocol.
+ */
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
+import { ulid } from '../events/index.ts';
+import type { PipelineDeps } from './interaction-state.ts';
+import { authenticateRequest } from './admission.ts';
+import { recordRejectedRequest } from './interaction-record.ts';
+import { rawClientAddress, proxyTrust } from './client-address.ts';
+import { normaliseOrigin } from './cors.ts';
+import { SseParser } from './sse.ts';
+import { holdsMoreValues, nestsDeeper } from './json-depth.ts';
+
+export interface ResponsesWebSocketOptions {
+  /** Largest client message, bytes: the HTTP body limit (`server.body_limit_bytes`). */
+  bodyLimitBytes: number;
+  /** Most JSON values a message may hold (`server.max_json_values`), checked before it is parsed. */
+  maxJsonValues: number;
+  /** A connection with no response under way and no client message for this long is closed, ms. */
+  idleTimeoutMs: number;
+  /** Longest a connection may stay open, ms: past it, closed once its response under way has ended. */
+  maxLifetimeMs: number;
+  /** A client that takes none of the messages waiting for it for this long is cut off, ms (`server.write_idle_timeout_ms`). */
+  writeIdleTimeoutMs: number;
+  trustedProxies: readonly string[];
+  corsOrigins: readonly string[];
+}
+
+export interface ResponsesWebSocket {
+  /** Open connections. */
+  readonly open: number;
+  /** The gateway stops: no new response; idle connections closed now, busy ones when their response ends. */
+  closing(): void;
+  /** Close every connection still open (after the shutdown's deadline). */
+  terminate(): void;
+}
+
+export const RESPONSES_WS_PATH = '/v1/responses';
+
+/** Handshake headers not passed on to the in-process request: the WebSocket's own and the body's framing. */
+const NOT_FORWARDED = new Set([
+  'connection', 'upgrade', 'content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'expect',
+  'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol',
+]);
+
+/** Messages waiting for the client past this, bytes: the answer is not read on until they go out. */
+const SEND_HIGH_WATER = 1024 * 1024;
+/** How often a backlog of messages is looked at while it waits for the client, ms. */
+const BACKLOG_CHECK_MS = 25;
+/** The most of a refusal's body read to turn it into an `error` event, bytes. */
+const MAX_REFUSAL_BYTES = 64 * 1024;
+
+/** Close codes (RFC 6455): 1000 normal, 1001 going away (the SDK may reconnect), 1008 policy violation. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_POLICY = 1008;
+
+const isWebSocketUpgrade = (req: http.IncomingMessage) => (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+
+export function attachResponsesWebSocket(app: FastifyInstance, deps: PipelineDeps, opts: ResponsesWebSocketOptions): ResponsesWebSocket {
+  const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
+  const anyOrigin = opts.corsOrigins.includes('*');
+  const origins = new Set(opts.corsOrigins.map(normaliseOrigin).filter((o): o is string => o !== null && o !== '*'));
+  // The message limit is the body limit, with room for the event's `"type":"response.create",`: a
+  // body over the limit is refused by the route as over HTTP (413, as an `error` event).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.bodyLimitBytes + 64, perMessageDeflate: false });
+  const sessions = new Set<Session>();
+  let stopping = false;
+
+  const refuse = (socket: Duplex, werr: WardenError, id: string) => {
+    const body = JSON.stringify(renderErrorBody(werr, 'openai', id));
+    const headers: Record<string, string> = {
+      'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close',
+      ...requestIdHeaders(id), ...(werr.headers ?? {}),
+    };
+    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+    socket.end(`HTTP/1.1 ${werr.status} ${http.STATUS_CODES[werr.status] ?? 'Error'}\r\n${head}\r\n\r\n${body}`);
+  };
+
+  app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== RESPONSES_WS_PATH || req.method !== 'GET' || !isWebSocketUpgrade(req)) {
+      // Any other upgrade (another path, `h2c`) is answered as the plain request it also is.
+      const res = new http.ServerResponse(req);
+      res.assignSocket(socket as import('node:net').Socket);
+      res.shouldKeepAlive = false;
+      res.once('finish', () => socket.end());
+      app.server.emit('request', req, res);
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    void handshake(req, socket, head);
+  });
+
+  async function handshake(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const id = ulid(Date.now());
+    const ip = rawClientAddress(req, trust, deps.log);
+    const ua = req.headers['user-agent'];
+    const early = { ip, userAgent: typeof ua === 'string' ? ua : null, bytes: 0, auth: null, headers: req.headers };
+    try {
+      if (stopping) throw new WardenError('WARDEN_SHUTTING_DOWN', 'The gateway is shutting down; connect again.', { headers: { 'retry-after': '1' } });
+      // A browser's handshake names its page's origin: allowed as the HTTP routes' CORS allows it.
+      const origin = req.headers.origin;
+      if (typeof origin === 'string' && !anyOrigin && !origins.has(origin.toLowerCase())) {
+        throw new WardenError('WARDEN_POLICY_DENIED', `WebSocket connections from origin ${JSON.stringify(origin.slice(0, 200))} are not allowed (server.cors.allowed_origins).`);
+      }
+      deps.keyless?.check(ip, req.headers);
+    } catch (err) {
+      const werr = toWardenError(err);
+      recordRejectedRequest(deps, 'openai.responses', early, werr, id);
+      return refuse(socket, werr, id);
+    }
+    let ok = false;
+    try {
+      await authenticateRequest(deps, req.headers, 'inference');
+      ok = true;
+    } catch (err) {
+      const werr = toWardenError(err);
+      if (werr.status === 401) deps.keyless?.failed(ip);
+      recordRejectedRequest(deps, 'openai.responses', early, werr, id);
+      refuse(socket, werr, id);
+    }
+    if (!ok || socket.destroyed) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(ws, req, app, deps, opts, () => stopping);
+      sessions.add(session);
+      ws.once('close', () => sessions.delete(session));
+    });
+  }
+
+  return {
+    get open() { return sessions.size; },
+    closing() {
+      stopping = true;
+      for (const s of sessions) s.goAway();
+    },
+    terminate() {
+      for (const s of sessions) s.ws.terminate();
+    },
+  };
+}
+
+/** The answer under way on a connection. */
+interface InFlight {
+  /** The in-process response, once its head is written; destroyed when the client goes. */
+  res: http.ServerResponse | null;
+  gone: boolean;
+}
+
+class Session {
+  private busy: InFlight | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly lifetimeTimer: NodeJS.Timeout;
+  private expired = false;
+  private readonly headers: Record<string, string | string[]>;
+  private readonly remoteAddress: string;
+
+  constructor(
+    readonly ws: WebSocket, req: http.IncomingMessage, private readonly app: FastifyInstance, private readonly deps: PipelineDeps,
+    private readonly opts: ResponsesWebSocketOptions, private readonly stopping: () => boolean,
+  ) {
+    this.headers = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) this.headers[k] = v;
+    this.headers['content-type'] = 'application/json';
+    this.remoteAddress = req.socket.remoteAddress ?? '127.0.0.1';
+    this.lifetimeTimer = setTimeout(() => {
+      this.expired = true;
+      if (!this.busy) this.close(CLOSE_GOING_AWAY, 'connection lifetime reached (server.websocket.max_lifetime_ms)');
+    }, opts.maxLifetimeMs);
+    this.lifetimeTimer.unref();
+    this.armIdle();
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('error', () => { /* a protocol error (a message over the limit): ws closes the connection */ });
+    ws.once('close', () => {
+      clearTimeout(this.lifetimeTimer);
+      this.clearIdle();
+      // The client went mid-response: the in-process response is destroyed as a client's closed
+      // connection would be, which aborts the upstream call; the interaction is still recorded.
+      if (this.busy) {
+        this.busy.gone = true;
+        this.busy.res?.destroy();
+      }
+    });
+  }
+
+  goAway(): void {
+    if (!this.busy) this.close(CLOSE_GOING_AWAY, 'the gateway is shutting down');
+  }
+
+  private close(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason);
+  }
+
+  private armIdle(): void {
+    this.clearIdle();
+    this.idleTimer = setTimeout(() => this.close(CLOSE_NORMAL, 'idle timeout (server.websocket.idle_timeout_ms)'), this.opts.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private clearIdle(): void {
+    if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = null; }
+  }
+
+  /** An `error` event as the HTTP route would have answered `werr` (its status, its OpenAI error body). */
+  private sendError(werr: WardenError): void {
+    const id = ulid(Date.now());
+    const body = renderErrorBody(werr, 'openai', id) as { error: Record<string, unknown> };
+    this.send(JSON.stringify({ type: 'error', status: werr.status, error: body.error, request_id: id }));
+  }
+
+  private send(text: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (!this.busy) this.armIdle();
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (isBinary) return this.sendError(new WardenError('WARDEN_INVALID_REQUEST', 'Binary messages are not accepted: send each client event as a JSON text message.'));
+    let event: unknown;
+    try {
+      // Refused from its bytes, as a body over HTTP: parsing it would hold the serving thread.
+      if (holdsMoreValues(bytes, this.opts.maxJsonValues)) {
+        return this.sendError(new WardenError('WARDEN_INVALID_REQUEST', `The message holds more than ${this.opts.maxJsonValues} JSON values; at most ${this.opts.maxJsonValues} are accepted.`));
+      }
+      const text = bytes.toString('utf8');
+      event = JSON.parse(text);
+      if (nestsDeeper(text, event)) return this.sendError(new WardenError('WARDEN_INVALID_REQUEST', 'The message nests arrays and objects too deeply.'));
+    } catch (err) {
+      return this.sendError(new WardenError('WARDEN_INVALID_JSON', `The message is not valid JSON: ${(err as Error).message}`));
+    }
+    if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+      return this.sendError(new WardenError('WARDEN_INVALID_REQUEST', 'A client event must be a JSON object with a `type`.'));
+    }
+    const { type, ...body } = event as Record<string, unknown>;
+    if (type !== 'response.create') {
+      const named = typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : 'none';
+      return this.sendError(new WardenError('WARDEN_INVALID_REQUEST', `Unknown client event type ${named}: this gateway accepts \`response.create\`.`, { param: 'type' }));
+    }
+    if (this.busy) {
+      return this.sendError(new WardenError('WARDEN_CONFLICT', 'A response is already in progress on this connection: send the next `response.create` once it has ended (one response at a time per connection).'));
+    }
+    if (this.stopping()) {
+      this.sendError(new WardenError('WARDEN_SHUTTING_DOWN', 'The gateway is shutting down; connect again.'));
+      return this.close(CLOSE_GOING_AWAY, 'the gateway is shutting down');
+    }
+    if (body.background === true) {
+      return this.sendError(new WardenError('WARDEN_INVALID_REQUEST', '`background` is not supported over WebSocket: send the request over HTTP.', { param: 'background' }));
+    }
+    // `stream` is implicit over WebSocket (OpenAI's rule): the answer is always the streamed one.
+    body.stream = true;
+    this.clearIdle();
+    const inFlight: InFlight = { res: null, gone: false };
+    this.busy = inFlight;
+    this.respond(body, inFlight).catch((err) => {
+      this.deps.log.error({ err }, 'WebSocket response failed');
+      this.sendError(toWardenError(err));
+    }).finally(() => {
+      this.busy = null;
+      if (this.ws.readyState !== this.ws.OPEN) return;
+      if (this.stopping()) this.close(CLOSE_GOING_AWAY, 'the gateway is shutting down');
+      else if (this.expired) this.close(CLOSE_GOING_AWAY, 'connection lifetime reached (server.websocket.max_lifetime_ms)');
+      else this.armIdle();
+    });
+  }
+
+  /** One `response.create`: a streamed `POST /v1/responses` through the server, its events relayed as messages. */
+  private async respond(body: Record<string, unknown>, inFlight: InFlight): Promise<void> {
+    const answer = await this.app.inject({
+      method: 'POST', url: RESPONSES_WS_PATH, headers: this.headers, payload: JSON.stringify(body),
+      remoteAddress: this.remoteAddress, payloadAsStream: true,
+    });
+    const res = answer.raw.res as http.ServerResponse;
+    inFlight.res = res;
+    if (inFlight.gone) { res.destroy(); return; }
+    const stream = answer.stream();
+    const contentType = String(answer.headers['content-type'] ?? '');
+    if (answer.statusCode >= 400 || !contentType.startsWith('text/event-stream')) {
+      const text = await readBounded(stream, MAX_REFUSAL_BYTES);
+      this.relayRefusal(answer.statusCode, text, answer.headers);
+      return;
+    }
+    const parser = new SseParser({ comments: true });
+    try {
+      for await (const chunk of stream) {
+        for (const ev of parser.push(chunk as Buffer)) {
+          // A keep-alive comment: a ping keeps proxies' idle timers from cutting a silent answer.
+          if (ev.comment) { if (this.ws.readyState === this.ws.OPEN) this.ws.ping(); continue; }
+          if (ev.data === '' || ev.data === '[DONE]') continue;
+          this.send(ev.data);
+        }
+        if (this.ws.bufferedAmount > SEND_HIGH_WATER && !(await this.drained())) {
+          // The client took none of its messages for the write timeout: cut off, as over HTTP.
+          this.ws.terminate();
+          return;
+        }
+      }
+    } catch {
+      // The response was destroyed (the client went): recorded by its close handler.
+    }
+  }
+
+  /** Waits while messages wait for the client; false when it took none of them for the write timeout. */
+  private async drained(): Promise<boolean> {
+    let last = this.ws.bufferedAmount;
+    let lastProgress = Date.now();
+    while (this.ws.readyState === this.ws.OPEN && this.ws.bufferedAmount > SEND_HIGH_WATER / 2) {
+      await new Promise((r) => setTimeout(r, BACKLOG_CHECK_MS));
+      const now = this.ws.bufferedAmount;
+      if (now < last) { last = now; lastProgress = Date.now(); }
+      else if (Date.now() - lastProgress >= this.opts.writeIdleTimeoutMs) return false;
+    }
+    return true;
+  }
+
+  /** A refusal (or any answer that is not a stream) as an `error` event; a key no longer valid also closes the connection. */
+  private relayRefusal(status: number, text: string, headers: Record<string, unknown>): void {
+    let error: Record<string, unknown> | null = null;
+    try {
+      const parsed = JSON.parse(text) as { error?: Record<string, unknown> };
+      if (parsed && typeof parsed.error === 'object' && parsed.error !== null) error = parsed.error;
+    } catch { /* not JSON */ }
+    if (status < 400 && error === null) {
+      // An answer that is not a stream (an upstream that ignored `stream`): relayed as it came.
+      if (text) this.send(text);
+      return;
+    }
+    const requestId = headers['x-request-id'] ?? headers['x-warden-request-id'];
+    const out: Record<string, unknown> = { type: 'error', status, error: error ?? { type: 'server_error', code: 'server_error', message: text.slice(0, 1000) || `HTTP ${status}` } };
+    if (typeof requestId === 'string') out.request_id = requestId;
+    const retryAfter = headers['retry-after'];
+    if (typeof retryAfter === 'string') out.retry_after_s = Number(retryAfter);
+    this.send(JSON.stringify(out));
+    // The key was revoked or expired since the handshake: the connection goes with it.
+    if (status === 401) this.close(CLOSE_POLICY, 'the API key is no longer valid');
+  }
+}
+
+async function readBounded(stream: AsyncIterable<unknown>, max: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const chunk of stream) {
+      const b = chunk as Buffer;
+      if (n < max) parts.push(b.subarray(0, max - n));
+      n += b.length;
+    }
+  } catch { /* destroyed: what came is enough */ }
+  return Buffer.concat(parts).toString('utf8');
+}

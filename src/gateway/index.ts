@@ -2,7 +2,8 @@
  * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions and stored chat
  * completions, legacy completions, responses and stored responses, embeddings, moderations, image
  * generation, edits and variations, speech, transcriptions and translations, models, input token counts) and Anthropic
- * (messages, token counts) APIs, streaming included, that runs every call through the lifecycle
+ * (messages, token counts) APIs, streaming included (and the Responses API's WebSocket mode, each
+ * `response.create` run as a streamed `POST /v1/responses`), that runs every call through the lifecycle
  * identity -> policy -> limits -> forward -> output governance -> record.
  *
  * ```ts

@@ -187,3 +187,60 @@ test('one response at a time: a second response.create while one streams is refu
   await until('the first response to complete', () => completedCount(c.events) === 1);
   c.ws.close();
 });
+
+test('connection bounds: idle timeout, lifetime, message size and browser origin', { timeout: 60_000 }, async () => {
+  const b = await startTestWarden({
+    upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }],
+    server: { port: 0, body_limit_bytes: 20_000, websocket: { idle_timeout_ms: 1000, max_lifetime_ms: 3000 }, cors: { allowed_origins: ['https://app.example.com'] } },
+  });
+  try {
+    const acct = await b.account('ws-bounds', 'identity_verified');
+    const open = (headers: Record<string, string> = {}) => {
+      const ws = new WebSocket(`${b.url.replace('http', 'ws')}/v1/responses`, { headers: { authorization: `Bearer ${acct.key}`, ...headers } });
+      const seen = { messages: [] as any[], close: null as null | { code: number; reason: string }, status: 0 };
+      ws.on('message', (d) => seen.messages.push(JSON.parse(String(d))));
+      ws.on('close', (code, reason) => { seen.close = { code, reason: String(reason) }; });
+      ws.on('unexpected-response', (_req, res) => { seen.status = res.statusCode ?? 0; res.resume(); });
+      ws.on('error', () => {});
+      return { ws, seen };
+    };
+
+    // Silent: closed once idle for `server.websocket.idle_timeout_ms`.
+    const idle = open();
+    await until('the idle connection to be closed', () => idle.seen.close);
+    assert.equal(idle.seen.close!.code, 1000);
+    assert.match(idle.seen.close!.reason, /idle timeout/);
+
+    // Never idle (a message every 200 ms), but closed at `server.websocket.max_lifetime_ms` with 1001.
+    const busy = open();
+    const ticker = setInterval(() => { if (busy.ws.readyState === busy.ws.OPEN) busy.ws.send('{"type":"ping?"}'); }, 200);
+    try {
+      await until('the long-lived connection to be closed', () => busy.seen.close, 20_000);
+    } finally { clearInterval(ticker); }
+    assert.equal(busy.seen.close!.code, 1001, JSON.stringify(busy.seen.close));
+    assert.match(busy.seen.close!.reason, /lifetime/);
+    assert.ok(busy.seen.messages.length > 0 && busy.seen.messages.every((m) => m.type === 'error'), 'each unknown event got its error event meanwhile');
+
+    // A body over `server.body_limit_bytes` is refused as over HTTP (413, as an error event); a message far over it closes the socket (1009).
+    const big = open();
+    await until('the socket to open', () => big.ws.readyState === big.ws.OPEN);
+    big.ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o-mini', input: 'x'.repeat(19_990) }));
+    const [tooLarge] = await until('the 413', () => big.seen.messages.length === 1 && big.seen.messages);
+    assert.equal(tooLarge.type, 'error');
+    assert.equal(tooLarge.status, 413, JSON.stringify(tooLarge));
+    assert.equal(tooLarge.error.warden_code, 'WARDEN_BODY_TOO_LARGE');
+    big.ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o-mini', input: 'x'.repeat(40_000) }));
+    await until('the socket to be closed', () => big.seen.close);
+    assert.equal(big.seen.close!.code, 1009, 'closed as a message too big');
+
+    // A browser page's origin: refused at the handshake unless `server.cors.allowed_origins` lists it.
+    const foreign = open({ origin: 'https://evil.example' });
+    await until('the refusal', () => foreign.seen.status);
+    assert.equal(foreign.seen.status, 403);
+    const listed = open({ origin: 'https://app.example.com' });
+    await until('the listed origin to connect', () => listed.ws.readyState === listed.ws.OPEN);
+    listed.ws.close();
+  } finally {
+    await b.close();
+  }
+});

@@ -293,12 +293,20 @@ class Session {
       return;
     }
     const parser = new SseParser({ comments: true });
+    // What the caller's plan changed in the request (the HTTP answer's `x-warden-shaping` header):
+    // a WebSocket has no headers per response, so it rides on the response's first event.
+    let shaping = typeof answer.headers['x-warden-shaping'] === 'string' ? answer.headers['x-warden-shaping'] : null;
     try {
       for await (const chunk of stream) {
         for (const ev of parser.push(chunk as Buffer)) {
           // A keep-alive comment: a ping keeps proxies' idle timers from cutting a silent answer.
           if (ev.comment) { if (this.ws.readyState === this.ws.OPEN) this.ws.ping(); continue; }
           if (ev.data === '' || ev.data === '[DONE]') continue;
+          if (shaping !== null) {
+            this.send(withShaping(ev.data, shaping));
+            shaping = null;
+            continue;
+          }
           this.send(ev.data);
         }
         if (this.ws.bufferedAmount > SEND_HIGH_WATER && !(await this.drained())) {
@@ -340,11 +348,23 @@ class Session {
     const requestId = headers['x-request-id'] ?? headers['x-warden-request-id'];
     const out: Record<string, unknown> = { type: 'error', status, error: error ?? { type: 'server_error', code: 'server_error', message: text.slice(0, 1000) || `HTTP ${status}` } };
     if (typeof requestId === 'string') out.request_id = requestId;
+    if (typeof headers['x-warden-shaping'] === 'string') out.warden_shaping = headers['x-warden-shaping'];
     const retryAfter = headers['retry-after'];
     if (typeof retryAfter === 'string') out.retry_after_s = Number(retryAfter);
     this.send(JSON.stringify(out));
     // The key was revoked or expired since the handshake: the connection goes with it.
     if (status === 401) this.close(CLOSE_POLICY, 'the API key is no longer valid');
+  }
+}
+
+/** An event's JSON with `warden_shaping` added (unchanged when it is not a JSON object). */
+function withShaping(data: string, shaping: string): string {
+  try {
+    const ev = JSON.parse(data) as unknown;
+    if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) return data;
+    return JSON.stringify({ ...(ev as Record<string, unknown>), warden_shaping: shaping });
+  } catch {
+    return data;
   }
 }
 

@@ -10,6 +10,8 @@ import { WebSocket } from 'ws';
 import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
 import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../helpers/warden.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
+import { startHarness } from '../helpers/gateway.ts';
+import { inlinePolicyHooks } from '../helpers/policy.ts';
 
 let t: TestWarden;
 let mock: MockUpstream;
@@ -242,5 +244,28 @@ test('connection bounds: idle timeout, lifetime, message size and browser origin
     listed.ws.close();
   } finally {
     await b.close();
+  }
+});
+
+test('shaping applies as over HTTP: the upstream gets the capped request, the first event names the change', { timeout: 30_000 }, async () => {
+  const policy = inlinePolicyHooks('version: 1\ndefaults: { reasoning: full, logprobs: true, n_max: 4, max_tokens_ceiling: 40 }\n');
+  const h = await startHarness({ hooks: [policy.hooks] });
+  try {
+    const ws = new ResponsesWS(new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1` }));
+    const events: any[] = [];
+    ws.on('event', (e: any) => events.push(e));
+    ws.on('error', () => {});
+    ws.send({ type: 'response.create', model: 'gpt-4o-mini', input: 'Hello.', max_output_tokens: 500 });
+    await until('the response to end', () => completedCount(events) === 1);
+    ws.close();
+    const sent = [...h.mock.received].reverse().find((r) => r.path === '/v1/responses')?.body as Record<string, any>;
+    assert.equal(sent.max_output_tokens, 40, `the upstream got the capped budget: ${JSON.stringify(sent)}`);
+    assert.equal(sent.stream, true, 'forwarded as a streamed HTTP request');
+    assert.equal(events[0].type, 'response.created');
+    assert.match(String(events[0].warden_shaping), /max_tokens/, `the change is disclosed on the first event: ${JSON.stringify(events[0]).slice(0, 300)}`);
+    assert.equal(events.filter((e) => 'warden_shaping' in e).length, 1, 'on the first event only');
+  } finally {
+    await h.close();
+    policy.cleanup();
   }
 });

@@ -227,7 +227,7 @@ class Session {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (!this.busy) this.armIdle();
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     if (isBinary) return this.sendError(new WardenError('WARDEN_INVALID_REQUEST', 'Binary messages are not accepted: send each client event as a JSON text message.'));
     let event: unknown;
     try {

@@ -758,7 +758,7 @@ async function redteamQuality() {
 
 /**
  * What the events show of agent trajectories (`--only agents`): the red team's `agent-1` (tool
- * results made up) beside the organic accounts' tool sessions, on the red-team scenario (seed 5,
+ * results made up) beside the organic accounts' tool use, on the red-team scenario (seed 5,
  * 300 organic accounts), read from the events alone. A trajectory: one account's requests with
  * the same system prompt and first user message. Its tool turnaround: from one step's answer
  * ending (`ts` + `duration_ms`) to the next step's arrival, the time the tool took as the gateway

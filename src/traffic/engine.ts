@@ -918,7 +918,7 @@ export class Engine {
     const { params, reasoningTokens } = this.params(lane, model, { reasoning: rng.chance(c.params.reasoning_share) ? 'high' : 'off', maxTokens: c.params.max_tokens, temperature: c.params.temperature });
     // The harness's own client settings, as an organic agent's vary: whether it names a tool choice
     // (some SDKs leave it unset), and whether the model may call tools in parallel (unless its
-    // system prompt says one at a time). Decided apart from the session's random stream.
+    // system prompt says one at a time). Decided apart from the trajectory's random stream.
     const toolChoice = new Rng(a.seed, 'agent-client').chance(0.2) ? null : 'auto';
     const oneAtATime = system?.includes('one tool at a time') ?? false;
     const history: EventMessage[] = [msg('user', item)];

@@ -3,7 +3,7 @@
  * each coding or maths item handed to a tool-using agent of the account's own, 3 to 9 steps,
  * every tool result made up). What a real agent product shows through the gateway is the same:
  * a system prompt and a tool set of its own, a new coding or maths task for every trajectory,
- * tools that answer in well under a second (cached, in-process, a sandbox kept warm), a few
+ * tools that answer in well under a second (cached, in the process, a container kept warm), a few
  * steps, one final answer. Nothing in the events tells a tool that ran from one that was made
  * up (docs/detector.md, "Limits (honest)"), so these customers must stay at watch or below
  * whatever a future test of agent trajectories reads. Eight aged, unlinked accounts a shape
@@ -83,10 +83,10 @@ const appDay = (lo: number, hi: number) => (r: () => number, days: number): numb
 };
 
 test('agent products whose users bring coding and maths tasks, their tools answering at once, one trajectory a task, stay at watch or below', () => {
-  // A homework-and-code helper app: every trajectory a new maths or coding question from its
-  // users, a sandboxed Python and a calculator kept warm (results in 80-400 ms), 3 to 9 steps.
+  // A homework-and-code study app: every trajectory a new maths or coding question from its
+  // users, a Python interpreter and a calculator kept warm (results in 80-400 ms), 3 to 9 steps.
   const tutorAgent = agentAccounts('acct_tutoragent', 8, 5, {
-    system: 'You are Mathly, a study helper. Use the tools to compute and check results before you answer. Explain the solution to the student.',
+    system: 'You are Mathly, a study assistant. Use the tools to compute and check results before you answer. Explain the solution to the student.',
     tools: ['python', 'calculator', 'plot', 'search_notes'],
     task: (r, n) => (r() < 0.6 ? GSM8K[n % GSM8K.length] : CODE[n % CODE.length]),
     steps: (r) => between(r, 3, 9),

@@ -756,7 +756,61 @@ async function redteamQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,holdout,scan,path,memory` runs a subset (all by default).
+/**
+ * What the events show of agent trajectories (`--only agents`): the red team's `agent-1` (tool
+ * results made up) beside the organic accounts' tool use, on the red-team scenario (seed 5,
+ * 300 organic accounts), read from the events alone. A trajectory: one account's requests with
+ * the same system prompt and first user message. Its tool turnaround: from one step's answer
+ * ending (`ts` + `duration_ms`) to the next step's arrival, the time the tool took as the gateway
+ * can see it. These are the traffic model's assumptions, not measurements of real harnesses: the
+ * table says what a detector could read, and which differences the generator alone makes.
+ */
+async function agentTrajectories() {
+  const { dir, prompts } = trafficPrompts();
+  const [id, , over] = REDTEAM_STRATEGIES.find(([x]) => x === 'agent-1')!;
+  const campaign = { ...structuredClone(REDTEAM_BOUGHT), ...over, id, dress: { ...(over.dress as object) }, signup: { ...(REDTEAM_BOUGHT.signup as object) }, params: { ...(REDTEAM_BOUGHT.params as object), ...(over.params as object) } };
+  const run = generateTraffic(resolveScenario({ preset: 'default', days: 5, organic: { accounts: 300 }, campaigns: [campaign] }, { seed: 5 }), { prompts });
+  const who = new Map<string, string>();
+  for (const l of run.labels as LabelLine[]) if (l.type === 'account') who.set(l.account_id, l.campaign_id ?? `organic ${l.organic_kind}`);
+  const trajectories = new Map<string, InteractionEvent[]>();
+  let events = 0;
+  for (const ev of run.events) {
+    events++;
+    if (!ev.account_id || ev.request.tools.length === 0) continue;
+    const key = `${ev.account_id}\u0000${ev.request.system ?? ''}\u0000${ev.request.messages.find((m) => m.role === 'user')?.text ?? ''}`;
+    (trajectories.get(key) ?? trajectories.set(key, []).get(key)!).push(ev);
+  }
+  interface Group { accounts: Set<string>; n: number; steps: number[]; turnaround: number[]; resultChars: number[]; offered: number[]; answers: number; parallel: number; unset: number; toolsets: Map<string, Set<string>> }
+  const groups = new Map<string, Group>();
+  for (const evs of trajectories.values()) {
+    const acct = evs[0].account_id!;
+    // Organic coding agents (a fixed harness prompt) apart from the products' own agents.
+    const name = `${who.get(acct)}${who.get(acct)!.startsWith('organic') ? (evs[0].request.tools.length === 8 ? ' (coding agent)' : ' (product agent)') : ''}`;
+    const g = groups.get(name) ?? groups.set(name, { accounts: new Set(), n: 0, steps: [], turnaround: [], resultChars: [], offered: [], answers: 0, parallel: 0, unset: 0, toolsets: new Map() }).get(name)!;
+    g.accounts.add(acct); g.n++; g.steps.push(evs.length);
+    evs.forEach((ev, i) => {
+      g.answers++; g.offered.push(ev.request.tools.length);
+      if (ev.response.tool_calls > 1) g.parallel++;
+      if (ev.request.tool_choice === null) g.unset++;
+      (g.toolsets.get(acct) ?? g.toolsets.set(acct, new Set()).get(acct)!).add([...ev.request.tools].sort().join(','));
+      if (i === 0) return;
+      g.turnaround.push(Date.parse(ev.ts) - Date.parse(evs[i - 1].ts) - evs[i - 1].duration_ms);
+      const tail = ev.request.messages.slice(ev.request.messages.findLastIndex((m) => m.role === 'assistant') + 1);
+      g.resultChars.push(tail.reduce((a, m) => a + m.chars, 0));
+    });
+  }
+  const q = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : 0; };
+  const q3 = (xs: number[]) => `${q(xs, 0.1).toLocaleString('en')} / ${q(xs, 0.5).toLocaleString('en')} / ${q(xs, 0.9).toLocaleString('en')}`;
+  log(`\n### Agent trajectories as the events show them (red-team scenario with \`agent-1\` alone, seed 5, 300 organic accounts; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log('| accounts | trajectories | steps p10 / p50 / p90 | tool turnaround ms p10 / p50 / p90 | tool result chars p10 / p50 / p90 | tools offered p50 | answers with 2+ tool calls | tool choice unset | tool sets per account p50 / max |');
+  log('|---|---|---|---|---|---|---|---|---|');
+  for (const [name, g] of [...groups].sort((x, y) => x[0].localeCompare(y[0]))) {
+    const sets = [...g.toolsets.values()].map((s) => s.size);
+    log(`| ${name} (${g.accounts.size}) | ${g.n.toLocaleString('en')} | ${q3(g.steps)} | ${q3(g.turnaround)} | ${q3(g.resultChars)} | ${q(g.offered, 0.5)} | ${pct(g.parallel / g.answers)} | ${pct(g.unset / g.answers)} | ${q(sets, 0.5)} / ${Math.max(...sets)} |`);
+  }
+}
+
+// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,agents,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
@@ -770,6 +824,7 @@ if (want('cohort')) await cohortQuality();
 if (want('facts')) await factsQuality();
 if (want('quiet')) await quietQuality();
 if (want('redteam')) await redteamQuality();
+if (want('agents')) await agentTrajectories();
 if (want('holdout') || want('scan') || want('path') || want('memory')) {
   const { events } = await quality();
   const engine = want('scan') || want('path') ? await throughput(events) : new DetectorEngine();

@@ -916,28 +916,35 @@ export class Engine {
     const model = this.model(lane, t0);
     const stream = this.stream(lane);
     const { params, reasoningTokens } = this.params(lane, model, { reasoning: rng.chance(c.params.reasoning_share) ? 'high' : 'off', maxTokens: c.params.max_tokens, temperature: c.params.temperature });
+    // The harness's own client settings, as an organic agent's vary: whether it names a tool choice
+    // (some SDKs leave it unset), and whether the model may call tools in parallel (unless its
+    // system prompt says one at a time). Decided apart from the trajectory's random stream.
+    const toolChoice = new Rng(a.seed, 'agent-client').chance(0.2) ? null : 'auto';
+    const oneAtATime = system?.includes('one tool at a time') ?? false;
     const history: EventMessage[] = [msg('user', item)];
     let step = 0;
     let lastAnswer = '';
+    let calls = 1;
     return {
       next(): SimRequest {
         if (step > 0) {
-          const result = fabricatedToolResult(rng.pick(tools), task, rng);
+          const results = Array.from({ length: calls }, () => fabricatedToolResult(rng.pick(tools), task, rng));
           if (anthropic) {
-            history.push(msg('assistant', lastAnswer, { tool_use: 1 }));
-            history.push(msg('user', result, { tool_result: 1 }));
+            history.push(msg('assistant', lastAnswer, { tool_use: calls }));
+            history.push(msg('user', results.join('\n\n'), { tool_result: calls }));
           } else {
             if (!responses) history.push(msg('assistant', '', undefined, 0));
-            history.push(msg('tool', result));
+            for (const result of results) history.push(msg('tool', result));
           }
         }
         step++;
         const final = step >= steps;
         const out = final ? lnTokens(rng, 450, 0.7, 20) : lnTokens(rng, 180, 0.7, 10);
         lastAnswer = final ? '' : anthropic ? assistantStandIn('tool', new Rng(a.seed, 'answer', t0, step)) : '';
+        calls = final || oneAtATime || hashUniform(a.seed, t0, step) < 0.85 ? 1 : 2;
         return {
-          model, stream, system, messages: history.slice(), tools, toolChoice: 'auto', params,
-          outTokens: Math.min(out, params.max_tokens ?? Infinity), reasoningTokens: reasoningTokens(rng), toolCalls: final ? 0 : 1, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0,
+          model, stream, system, messages: history.slice(), tools, toolChoice, params,
+          outTokens: Math.min(out, params.max_tokens ?? Infinity), reasoningTokens: reasoningTokens(rng), toolCalls: final ? 0 : calls, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0,
           ...(final ? {} : { answer: lastAnswer }),
         };
       },

@@ -329,7 +329,8 @@ test('red-team dresses: preference pairs ask each item word for word on two acco
   for (const l of run.labels as Array<{ type: string; account_id: string; campaign_id?: string | null }>) if (l.type === 'account' && l.campaign_id) campaign.set(l.account_id, l.campaign_id);
   const asked = new Map<string, Array<{ account: string; temperature: number | null }>>();
   const harness = new Map<string, Set<string>>();
-  let steps = 0; let fedBack = 0;
+  let steps = 0; let fedBack = 0; let parallel = 0;
+  const unsetChoice = new Set<string>();
   for (const e of events) {
     const c = campaign.get(e.account_id!);
     if (c === 'pair-t') {
@@ -343,6 +344,8 @@ test('red-team dresses: preference pairs ask each item word for word on two acco
       harness.get(e.account_id!)!.add(e.request.system!);
       steps++;
       if (e.request.messages.some((m) => m.role === 'tool' || (m.parts?.tool_result ?? 0) > 0)) fedBack++;
+      if (e.response.tool_calls > 1) parallel++;
+      if (e.request.tool_choice === null) unsetChoice.add(e.account_id!);
     }
   }
   const pairs = [...asked.values()].filter((a) => a.length === 2);
@@ -352,4 +355,7 @@ test('red-team dresses: preference pairs ask each item word for word on two acco
   assert.ok(harness.size >= 6 && [...harness.values()].every((s) => s.size === 1), `each agent account keeps one harness prompt: ${[...harness.values()].map((s) => s.size)}`);
   assert.ok(new Set([...harness.values()].map((s) => [...s][0])).size >= 4, 'the harness prompts are worded per account');
   assert.ok(steps > 100 && fedBack / steps > 0.5, `most agent steps carry the tool results fed back: ${fedBack} of ${steps}`);
+  // The harness's client settings vary as organic agents' do, not one tell for the whole campaign.
+  assert.ok(parallel > 0 && parallel < steps * 0.2, `some agent steps call two tools at once, as organic agents' do: ${parallel} of ${steps}`);
+  assert.ok(unsetChoice.size >= 1 && unsetChoice.size < harness.size, `some harnesses leave the tool choice unset: ${unsetChoice.size} of ${harness.size}`);
 });

@@ -79,5 +79,9 @@ for (const [name, make] of backends) {
     await b.decide(op, 'f', TTL / 3, T0 + 81_000_000); // T0 + 91 s
     assert.equal(await held(T0 + 90_999_999), 2, 'e and f held');
     assert.equal(await held(T0 + 91_000_000), 1, 'f is dropped at 91 s, before e');
+    // Renewed with a shorter lease time: e's expiry moves earlier than it was.
+    await b.renew([{ key, leaseId: 'e' }], TTL / 3, T0 + 95_000_000); // T0 + 105 s
+    assert.equal(await held(T0 + 104_999_999), 1, 'e held until its renewed expiry');
+    assert.equal(await held(T0 + 105_000_000), 0, 'e is dropped at 105 s, not at 140 s');
   });
 }

@@ -24,7 +24,7 @@ interface BudgetState { windowId: number; used: number; endUs: number }
  */
 class Leases {
   readonly expiries = new Map<string, number>();
-  /** No lease expires before this (Infinity: none held). Renewals and settlements only move expiries later or remove them. */
+  /** No lease expires before this (Infinity: none held). Every expiry is set through `hold`, which lowers it; settlements only remove leases. */
   private earliest = Infinity;
 
   get size(): number { return this.expiries.size; }
@@ -180,7 +180,8 @@ export class MemoryBackend implements LimitsBackend {
     for (const { key, leaseId } of leases) {
       const set = this.leases.get(key);
       const expires = set?.expiries.get(leaseId);
-      if (set && expires !== undefined && expires > now) set.expiries.set(leaseId, now + leaseTtlUs);
+      // Through `hold`: a shorter lease time (lease_ms lowered by a reload) can move an expiry earlier.
+      if (set && expires !== undefined && expires > now) set.hold(leaseId, now + leaseTtlUs);
     }
   }
 

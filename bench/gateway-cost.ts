@@ -11,11 +11,15 @@
  * (`--only 5,6`: the access log against `warden serve` without it);
  * `--extra JSON` merges settings into every Warden variant (for example
  * '{"server":{"v8_pretenuring":true}}' to measure a setting against the default in another run).
+ * `--warm N`: each server is warmed up with at least N requests (up to 20 s) before it is measured.
+ * Two seconds are thousands of requests on a quiet machine, a few hundred on a loaded one, where
+ * V8 was then still compiling Warden's request path (optimising compiler and unoptimised code in
+ * `perf` samples) and the figures charged that to every request.
  */
 import { parseArgs } from 'node:util';
 import { startChild, closedLoop, machine, median, cpuSeconds, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, only: { type: 'string' }, mode: { type: 'string' }, extra: { type: 'string', default: '{}' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, only: { type: 'string' }, mode: { type: 'string' }, extra: { type: 'string', default: '{}' }, warm: { type: 'string', default: '2000' } } });
 const extraConfig = JSON.parse(values.extra) as Record<string, unknown>;
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
@@ -47,14 +51,25 @@ for (const [name, extra] of VARIANTS) {
 const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
 
 const rows: string[] = [];
+/** The longest a server is warmed up, whatever it served meanwhile. */
+const WARM_MAX_MS = 20_000;
+const warmedUp: string[] = [];
 const results: Record<string, unknown> = {};
 for (const stream of MODES) {
   const label = stream ? 'streaming' : 'non-streaming';
   const targets = servers.map((s) => ({ name: s.name, pid: s.child.proc.pid!, t: { url: s.child.url, path: '/v1/chat/completions', body: body(stream), headers: { 'content-type': 'application/json', ...(s.child.key ? { authorization: `Bearer ${s.child.key}` } : {}) } } as LoadTarget }));
+  const warmed: string[] = [];
   for (const x of targets) {
-    const warm = await closedLoop(x.t, concurrency, 2);
-    if (warm.errors > 0) throw new Error(`${x.name}: ${warm.errors} requests failed while warming up (is the key accepted?)`);
+    let served = 0;
+    const started = Date.now();
+    while (served < Number(values.warm) && Date.now() - started < WARM_MAX_MS) {
+      const warm = await closedLoop(x.t, concurrency, 1);
+      if (warm.errors > 0) throw new Error(`${x.name}: ${warm.errors} requests failed while warming up (is the key accepted?)`);
+      served += Math.round(warm.rps);
+    }
+    warmed.push(`${x.name} ${served}`);
   }
+  warmedUp.push(`${label}: ${warmed.join(', ')}`);
   const cpu: Record<string, number[]> = {};
   const rps: Record<string, number[]> = {};
   for (let r = 0; r < repeats; r++) {
@@ -80,7 +95,8 @@ for (const stream of MODES) {
 for (const s of [mock, ...servers.map((x) => x.child)]) s.proc.kill('SIGTERM');
 
 console.log(`\nGateway CPU per request by capability, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
-console.log(`closed loop, ${concurrency} connections, ${seconds} s per variant per repeat, median of ${repeats}; CPU of the server process (all threads)\n`);
+console.log(`closed loop, ${concurrency} connections, ${seconds} s per variant per repeat, median of ${repeats}; CPU of the server process (all threads)`);
+console.log(`warm-up requests (--warm ${values.warm}, at most ${WARM_MAX_MS / 1000} s each): ${warmedUp.join('; ')}\n`);
 console.log('| requests | server | CPU µs / request | added by this step | vs proxy | req/s (closed loop) |');
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);

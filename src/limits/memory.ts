@@ -15,6 +15,37 @@ export function wallClockUs(): () => number {
 }
 
 interface BudgetState { windowId: number; used: number; endUs: number }
+
+/**
+ * A concurrency meter's leases: lease id -> expiry (µs), and a lower bound of those expiries.
+ * Expired leases (neither settled nor renewed in time) are dropped when the meter is next decided; with
+ * the bound, a decision scans the leases only when one may have expired, not every lease in flight
+ * on every request (a subject with hundreds in flight paid for all of them each time).
+ */
+class Leases {
+  readonly expiries = new Map<string, number>();
+  /** No lease expires before this (Infinity: none held). Every expiry is set through `hold`, which lowers it; settlements only remove leases. */
+  private earliest = Infinity;
+
+  get size(): number { return this.expiries.size; }
+
+  hold(leaseId: string, expiresUs: number): void {
+    this.expiries.set(leaseId, expiresUs);
+    if (expiresUs < this.earliest) this.earliest = expiresUs;
+  }
+
+  /** Drop the leases expired at `now` (none can be while `now` is before the bound). */
+  dropExpired(now: number): void {
+    if (now < this.earliest) return;
+    let earliest = Infinity;
+    // forEach: no [id, exp] pair per lease
+    this.expiries.forEach((exp, id) => {
+      if (exp <= now) this.expiries.delete(id);
+      else if (exp < earliest) earliest = exp;
+    });
+    this.earliest = earliest;
+  }
+}
 /** A rate meter: its TAT and the emission interval its backlog was counted in. */
 interface GcraState { tat: number; intervalUs: number }
 
@@ -32,7 +63,7 @@ function tatInForce(state: GcraState | undefined, now: number, intervalUs: numbe
 export class MemoryBackend implements LimitsBackend {
   readonly name = 'memory' as const;
   private readonly tat = new Map<string, GcraState>();
-  private readonly leases = new Map<string, Map<string, number>>();
+  private readonly leases = new Map<string, Leases>();
   private readonly budgets = new Map<string, BudgetState>();
   private readonly clock: () => number;
   private opsSinceSweep = 0;
@@ -74,12 +105,12 @@ export class MemoryBackend implements LimitsBackend {
         }
       } else if (op.type === 'concurrency') {
         const set = this.leases.get(op.key);
-        if (set) set.forEach((exp, id) => { if (exp <= now) set.delete(id); }); // forEach: no [id, exp] pair per lease
+        if (set) set.dropExpired(now);
         const count = set ? set.size : 0;
         if (count < op.limit) {
           outcomes[i] = { ok: true, remaining: op.limit - count - 1, resetUs: 0, retryUs: 0 };
         } else {
-          outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: op.limit <= 0 ? RETRY_NEVER : concurrencyRetryUs([...set!.values()].sort((a, b) => a - b), op.limit, leaseTtlUs, now) };
+          outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: op.limit <= 0 ? RETRY_NEVER : concurrencyRetryUs([...set!.expiries.values()].sort((a, b) => a - b), op.limit, leaseTtlUs, now) };
           allowed = false;
         }
       } else {
@@ -107,8 +138,8 @@ export class MemoryBackend implements LimitsBackend {
         }
         else if (op.type === 'concurrency') {
           let set = this.leases.get(op.key);
-          if (!set) { set = new Map(); this.leases.set(op.key, set); }
-          set.set(leaseId, now + leaseTtlUs);
+          if (!set) { set = new Leases(); this.leases.set(op.key, set); }
+          set.hold(leaseId, now + leaseTtlUs);
         } else {
           const windowId = windowOf[i];
           const state = this.budgets.get(op.key);
@@ -136,7 +167,7 @@ export class MemoryBackend implements LimitsBackend {
         else this.tat.set(op.key, { tat: next, intervalUs });
       } else if (op.type === 'concurrency') {
         const set = this.leases.get(op.key);
-        if (set) { set.delete(leaseId); if (set.size === 0) this.leases.delete(op.key); }
+        if (set) { set.expiries.delete(leaseId); if (set.size === 0) this.leases.delete(op.key); }
       } else {
         const state = this.budgets.get(op.key);
         if (op.delta !== 0 && state && state.windowId === op.windowId) state.used = Math.max(0, state.used + op.delta);
@@ -148,8 +179,9 @@ export class MemoryBackend implements LimitsBackend {
     const now = nowUs ?? this.clock();
     for (const { key, leaseId } of leases) {
       const set = this.leases.get(key);
-      const expires = set?.get(leaseId);
-      if (set && expires !== undefined && expires > now) set.set(leaseId, now + leaseTtlUs);
+      const expires = set?.expiries.get(leaseId);
+      // Through `hold`: a shorter lease time (lease_ms lowered by a reload) can move an expiry earlier.
+      if (set && expires !== undefined && expires > now) set.hold(leaseId, now + leaseTtlUs);
     }
   }
 
@@ -158,7 +190,7 @@ export class MemoryBackend implements LimitsBackend {
     this.opsSinceSweep = 0;
     for (const [k, t] of this.tat) if (t.tat <= nowUs) this.tat.delete(k);
     for (const [k, set] of this.leases) {
-      for (const [id, exp] of set) if (exp <= nowUs) set.delete(id);
+      set.dropExpired(nowUs);
       if (set.size === 0) this.leases.delete(k);
     }
     for (const [k, b] of this.budgets) if (b.endUs <= nowUs) this.budgets.delete(k);

@@ -7,10 +7,11 @@ import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, IntelSigner, parsePin, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, IntelSigner, parsePin, reloadPins, pinsReloadedLine, type PinsReloaded, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
+import type { OperatorLog } from './capabilities.ts';
 
 
 export interface CasesSetup {
@@ -35,6 +36,11 @@ export interface CasesSetup {
   startFeeds(): void;
   /** Store the last sightings (after the detector has taken in its last events). */
   close(): Promise<void>;
+  /**
+   * Pin the partners' and feeds' signing keys the configuration read again gives (SIGHUP, POST
+   * /admin/intel/pins/reload), logged; throws with the reason (the pins in force stay).
+   */
+  reloadPins(): PinsReloaded;
 }
 
 /** How often sightings of imported indicators are added to the store. */
@@ -89,7 +95,7 @@ function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSi
 }
 
 /** Open the case store and load the stored indicators (before the detector starts, so its replay matches them). */
-export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void, notifier?: Notifier): Promise<CasesSetup | null> {
+export async function setUpCases(config: WardenConfig, stores: Stores, say: OperatorLog, notifier?: Notifier, readConfig?: (() => WardenConfig) | null): Promise<CasesSetup | null> {
   const cfg = config.cases;
   if (!cfg.enabled) return null;
   let key = resolveSecret(cfg.sharing_key);
@@ -148,6 +154,13 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     // Only changes are news: a feed that starts failing, and one that works again.
     if (notifier && !!state.last_error !== wasFailing) void notifier.emit(feedChanged(state));
   }) : null;
+  const pins = (): PinsReloaded => {
+    if (!readConfig) throw new Error('this node cannot read its configuration again (not started by warden serve from a configuration file)');
+    const fresh = readConfig().cases;
+    const r = reloadPins(partners, feeds, { partners: fresh.partners, feeds: fresh.feeds });
+    say(pinsReloadedLine(r), { level: 'info', code: 'INTEL_PINS_RELOADED' });
+    return r;
+  };
   if (!partners.anyKey && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
   return {
     async reportGoneIds(engine) {
@@ -160,13 +173,14 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     partners,
     publishTargets: () => partners.targets(),
     startFeeds: () => feeds?.start(),
+    reloadPins: pins,
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, partners, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
       maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days, signer, say,
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
-      store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer,
+      store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer, reloadPins: readConfig ? pins : null,
       sources: { engine, events: stores.events, ledger, decisions },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
     }),

@@ -2,7 +2,7 @@
  * Case files and threat-intel exchange in the composition: on the nodes that run the detector,
  * the stored indicators are loaded into it at start and the admin routes mounted (src/cases).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
@@ -73,14 +73,9 @@ export function intelSigningKeyFile(config: WardenConfig): string {
  * the database, written (mode 0600) at first start. Throws with the setting's name when unreadable.
  */
 function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSigner | null {
-  const configured = resolveSecret(config.cases.signing_key);
-  if (configured) {
-    try { return IntelSigner.parse(configured); } catch (err) { throw new Error(`cases.signing_key: ${(err as Error).message}`); }
-  }
+  const kept = readIntelSigner(config);
+  if (kept) return kept.signer;
   const file = intelSigningKeyFile(config);
-  if (existsSync(file)) {
-    try { return IntelSigner.parse(readFileSync(file, 'utf8')); } catch (err) { throw new Error(`${file}: ${(err as Error).message}`); }
-  }
   const signer = IntelSigner.generate();
   try {
     mkdirSync(dirname(file), { recursive: true });
@@ -91,6 +86,47 @@ function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSi
     return null;
   }
   say(`cases: wrote a new intel signing key to ${file} (keep it with the database's secrets); partners pin its public key ${signer.publicKey.toString()}`);
+  return signer;
+}
+
+/**
+ * The signing key as `warden serve` reads it, without making one: `cases.signing_key`, else the
+ * key file beside the database; null when neither is there. Throws with the setting's name when unreadable.
+ */
+export function readIntelSigner(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): { signer: IntelSigner; file: string | null } | null {
+  const configured = resolveSecret(config.cases.signing_key, env);
+  if (configured) {
+    try { return { signer: IntelSigner.parse(configured), file: null }; } catch (err) { throw new Error(`cases.signing_key: ${(err as Error).message}`); }
+  }
+  const file = intelSigningKeyFile(config);
+  if (!existsSync(file)) return null;
+  try { return { signer: IntelSigner.parse(readFileSync(file, 'utf8')), file }; } catch (err) { throw new Error(`${file}: ${(err as Error).message}`); }
+}
+
+/**
+ * Stage a new signing key (POST /admin/intel/signing/rotate): written beside the key in force with
+ * the time it starts signing (written whole, then renamed over the file: a crash leaves the old
+ * file), then taken by the running signer. A key set in cases.signing_key is not written here.
+ */
+function rotateSigningKey(config: WardenConfig, signer: IntelSigner | null, say: OperatorLog, overlapDays: number): IntelSigner {
+  if (!signer) throw new Error('no signing key: this node shares unsigned (see the start-up log); set cases.signing_key');
+  if (resolveSecret(config.cases.signing_key)) throw new Error('the signing key is set in cases.signing_key: rotate it there (docs/cases.md, "Rotating this provider\'s signing key"); nothing was changed');
+  const file = intelSigningKeyFile(config);
+  const now = Date.now();
+  const both = signer.rotated(IntelSigner.generate(), now + overlapDays * 86_400_000, now);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, both.exportText(now), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new Error(`${file} could not be written (${(err as Error).message}); nothing was changed`);
+  }
+  signer.adopt(both);
+  const next = signer.staged(now);
+  say(next
+    ? `cases: new intel signing key ${next.signer.keyId} staged in ${file}: ${signer.keyId} signs until ${new Date(next.from).toISOString()}, then ${next.signer.keyId}; partners pin ${next.signer.publicKey.toString()} beside ${signer.publicKey.toString()} before then`
+    : `cases: new intel signing key ${signer.keyId} in ${file}, signing now (no overlap): partners that pinned only the key before refuse what this provider shares until they pin ${signer.publicKey.toString()}`, { level: 'info', code: 'INTEL_SIGNING_KEY_ROTATED' });
   return signer;
 }
 
@@ -181,6 +217,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: Oper
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
       store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer, reloadPins: readConfig ? pins : null,
+      rotateSigningKey: (days) => rotateSigningKey(config, signer, say, days),
       sources: { engine, events: stores.events, ledger, decisions },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
     }),

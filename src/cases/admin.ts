@@ -63,7 +63,26 @@ export interface CasesAdminOptions {
    * SIGHUP does); throws with the reason, nothing changed. Absent: this node cannot re-read it.
    */
   reloadPins?: (() => PinsReloaded) | null;
+  /**
+   * Stage a new signing key that signs after `overlapDays` (the key in force signs until then),
+   * kept where the key in force is kept; throws with the reason. Absent: this node cannot.
+   */
+  rotateSigningKey?: ((overlapDays: number) => IntelSigner) | null;
 }
+
+/** The signing keys as GET /admin/intel shows them: public keys and ids, never a private key. */
+function signingView(signer: IntelSigner) {
+  const next = signer.staged();
+  return {
+    key_id: signer.keyId, public_key: signer.publicKey.toString(),
+    next: next ? { key_id: next.signer.keyId, public_key: next.signer.publicKey.toString(), from: new Date(next.from).toISOString() } : null,
+  };
+}
+const SigningSchema = z.object({
+  key_id: z.string(), public_key: z.string(),
+  next: z.object({ key_id: z.string(), public_key: z.string(), from: z.string() }).nullable(),
+});
+const RotateSigningInput = z.strictObject({ overlap_days: z.number().int().min(0).max(365).default(14) });
 
 const STIX_MEDIA = 'application/stix+json;version=2.1';
 const CaseStatus = z.enum(CASE_STATUSES);
@@ -347,7 +366,11 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       summary: 'Imported indicators in force, their sightings, partners\' sightings of ours, the sharing key\'s id, stale stored indicators',
       response: z.object({
         key_id: z.string().nullable(),
-        signing: z.object({ key_id: z.string(), public_key: z.string() }).nullable()
+        signing: z.object({
+          key_id: z.string(), public_key: z.string(),
+          next: z.object({ key_id: z.string(), public_key: z.string(), from: z.string() }).nullable()
+            .describe('a key staged by a rotation (warden intel rotate-key), signing from `from` on: partners pin it beside public_key before then'),
+        }).nullable()
           .describe('the key this provider signs what it shares with: give partners public_key to pin (their cases.feeds[].public_key); null: objects go out unsigned'),
         indicators: z.array(IndicatorSchema.extend({
           held: z.object({ reason: z.string(), accounts: z.number() }).nullable()
@@ -359,7 +382,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       }),
       handler: async () => ({
         key_id: intel.keyId,
-        signing: opts.signer ? { key_id: opts.signer.keyId, public_key: opts.signer.publicKey.toString() } : null,
+        signing: opts.signer ? signingView(opts.signer) : null,
         indicators: intel.listWithHolds(),
         stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyIds())),
         sightings: intel.sightings(),
@@ -456,6 +479,15 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const approved = await approveIndicators(store, intel, query, actor);
         if (!approved.length) throw notFound(query.id ? `no indicator ${query.id} is held for review` : `no indicator from ${query.source} is held for review`);
         return { approved };
+      } });
+
+    r.route({ method: 'POST', path: '/intel/signing/rotate', operationId: 'rotateIntelSigningKey', tag: 'intel', summary: 'Stage a new signing key: the key in force signs for overlap_days more, then the new one',
+      description: 'The new key is made here and kept where the key in force is (intel-signing.key beside the database), with the time it starts signing; the answer gives both public keys for partners to pin (never a private key). A key set in cases.signing_key is rotated in the configuration instead (409).',
+      errors: { 409: 'no signing key, a key set in cases.signing_key, a rotation already staged, or the key file could not be written' },
+      status: 201, body: RotateSigningInput, response: SigningSchema,
+      handler: async ({ body }) => {
+        if (!opts.rotateSigningKey) throw conflict('this node cannot rotate its signing key here');
+        try { return signingView(opts.rotateSigningKey(body.overlap_days)); } catch (err) { throw conflict((err as Error).message); }
       } });
 
     r.route({ method: 'POST', path: '/intel/pins/reload', operationId: 'reloadIntelPins', tag: 'intel', summary: 'Read the configuration again and pin the signing keys it gives partners and feeds (what SIGHUP does)',

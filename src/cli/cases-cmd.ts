@@ -42,6 +42,9 @@ const INTEL_HELP = `usage:
   warden intel partners                        partners (cases.partners): trust, review hold, the id of the key
                                                agreed with each, the collection each reads, the ids of its signing
                                                keys pinned; what each was last sent and what came from it last
+  warden intel rotate-key [--overlap-days N]   a new signing key for what this provider shares: the key in force
+                                               signs N days more (14), then the new one; both public keys printed
+                                               for partners to pin in the meantime
   warden intel pins-reload                     read the configuration again and pin the signing keys it gives
                                                partners and feeds (what SIGHUP does), without a restart
   warden intel rotate NAME [--grace-days N] [--key-env VAR]
@@ -60,7 +63,7 @@ const OPTIONS = {
   ...CONNECTION_OPTIONS,
   status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
   'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' }, 'from-start': { type: 'boolean' },
-  'grace-days': { type: 'string' }, 'key-env': { type: 'string' }, 'public-key': { type: 'string', multiple: true },
+  'grace-days': { type: 'string' }, 'overlap-days': { type: 'string' }, 'key-env': { type: 'string' }, 'public-key': { type: 'string', multiple: true },
   account: { type: 'string' }, purpose: { type: 'string' },
 } as const;
 
@@ -207,6 +210,18 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       return { result: r, text: [`${file}: new key ${r.key_id}${key ? ' (the one given)' : `:
   ${r.key}
   (shown once: give it to ${file} by a channel you trust)`}`, `${r.republished} published cases published again to its collection under it${before ? `; ${before}` : ''}`].join('\n') };
+    }
+    if (what === 'rotate-key' && !file) {
+      const days = v['overlap-days'] === undefined ? 14 : Number(v['overlap-days']);
+      if (!(Number.isInteger(days) && days >= 0 && days <= 365)) return '--overlap-days is a whole number of days, 0 to 365';
+      const r = await c.call<{ key_id: string; public_key: string; next: { key_id: string; public_key: string; from: string } | null }>('POST', '/intel/signing/rotate', { body: { overlap_days: days } });
+      const text = r.next
+        ? [`new signing key staged: ${r.next.key_id}, signing from ${r.next.from}; until then ${r.key_id} signs.`,
+          'Send partners the new public key now, to pin beside the one they have (public_key: [old, new]):',
+          `  in force: ${r.public_key}`, `  new:      ${r.next.public_key}`,
+          `After ${r.next.from}, partners drop ${r.key_id} from their pin.`]
+        : [`new signing key ${r.key_id}, signing now (no overlap): partners must pin ${r.public_key}`];
+      return { result: r, text: text.join('\n') };
     }
     if (what === 'pins-reload' && !file) {
       const r = await c.call<PinsReloaded>('POST', '/intel/pins/reload');

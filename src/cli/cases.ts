@@ -140,6 +140,8 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: Oper
     key = null;
   }
   const signer = intelSigner(config, say);
+  const staged = signer?.staged();
+  if (signer && staged) say(`cases: intel signing key ${signer.keyId} signs until ${new Date(staged.from).toISOString()}, then the staged key ${staged.signer.keyId} (${staged.signer.publicKey.toString()}): partners pin both before then`);
   const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
   const intel = new SharedIndicators(key, { maxLocalAccounts: cfg.max_indicator_accounts });
   const partners = new Partners({

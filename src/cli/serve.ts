@@ -350,9 +350,9 @@ export async function runServe(argv: string[]): Promise<number> {
     process.on('SIGHUP', () => {
       if (stopping) return;
       running.reloadPolicy();
-      running.reloadIntelPins();
       running.reloadNetworks();
       void running.reloadSanctions();
+      running.reloadIntelPins();
     });
   });
   return 0;

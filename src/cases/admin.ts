@@ -25,6 +25,7 @@
  *                                          (?source=NAME: only that partner's indicators, so no partner learns another's)
  */
 import { checkSigned, parsePin, type IntelPublicKey, type IntelSigner } from './signing.ts';
+import type { PinsReloaded } from './pins.ts';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
@@ -57,7 +58,31 @@ export interface CasesAdminOptions {
   limits: CaseLimits;
   /** This provider's signing key (cases.signing_key): exported bundles' objects carry its signature; its public key is shown. */
   signer?: IntelSigner | null;
+  /**
+   * Read the configuration again and pin the partners' and feeds' signing keys it gives (what
+   * SIGHUP does); throws with the reason, nothing changed. Absent: this node cannot re-read it.
+   */
+  reloadPins?: (() => PinsReloaded) | null;
+  /**
+   * Stage a new signing key that signs after `overlapDays` (the key in force signs until then),
+   * kept where the key in force is kept; throws with the reason. Absent: this node cannot.
+   */
+  rotateSigningKey?: ((overlapDays: number) => IntelSigner) | null;
 }
+
+/** The signing keys as GET /admin/intel shows them: public keys and ids, never a private key. */
+function signingView(signer: IntelSigner) {
+  const next = signer.staged();
+  return {
+    key_id: signer.keyId, public_key: signer.publicKey.toString(),
+    next: next ? { key_id: next.signer.keyId, public_key: next.signer.publicKey.toString(), from: new Date(next.from).toISOString() } : null,
+  };
+}
+const SigningSchema = z.object({
+  key_id: z.string(), public_key: z.string(),
+  next: z.object({ key_id: z.string(), public_key: z.string(), from: z.string() }).nullable(),
+});
+const RotateSigningInput = z.strictObject({ overlap_days: z.number().int().min(0).max(365).default(14) });
 
 const STIX_MEDIA = 'application/stix+json;version=2.1';
 const CaseStatus = z.enum(CASE_STATUSES);
@@ -98,6 +123,7 @@ const PartnerSchema = z.object({
   key_origin: z.enum(['shared', 'configured', 'stored']).nullable().describe('shared: cases.sharing_key; configured: its `key`; stored: set by a rotation'),
   previous_keys: z.array(z.object({ key_id: z.string(), until: z.string() })).describe('keys before the last rotation, still matching its indicators until then'),
   collection: z.enum(['own', 'shared']).describe('the published collection it reads: its own (hashed with its key) or the shared one'),
+  pinned_keys: z.array(z.string()).describe('the ids of its signing keys pinned (cases.partners[].public_key); empty: its objects are taken unsigned'),
 });
 const PartnerExchangeSchema = PartnerSchema.extend({
   sent: z.object({
@@ -170,7 +196,10 @@ const IndicatorSchema = z.object({
 const FeedStateSchema = z.object({
   name: z.string(), url: z.string(), cursor: z.string().nullable(), last_poll_at: z.string().nullable(), last_ok_at: z.string().nullable(),
   last_error: z.string().nullable(), polls: z.number(), imported: z.number(), revoked: z.number(), skipped: z.number(),
+  refused: z.number().optional().describe('of the skipped: refused for a missing or bad signature'),
+  pinned_keys: z.array(z.string()).optional().describe('the ids of the signing keys pinned for it now (its public_key, else its partner\'s); empty: taken unsigned'),
 });
+const PinChangeSchema = z.object({ kind: z.enum(['partner', 'feed']), name: z.string(), before: z.array(z.string()), after: z.array(z.string()) });
 
 const NO_KEY = 'no sharing key: set cases.sharing_key (or WARDEN_INTEL_KEY) to the key agreed with your partners, at least 16 characters';
 const notFound = (message: string) => new WardenError('WARDEN_NOT_FOUND', message);
@@ -337,7 +366,11 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       summary: 'Imported indicators in force, their sightings, partners\' sightings of ours, the sharing key\'s id, stale stored indicators',
       response: z.object({
         key_id: z.string().nullable(),
-        signing: z.object({ key_id: z.string(), public_key: z.string() }).nullable()
+        signing: z.object({
+          key_id: z.string(), public_key: z.string(),
+          next: z.object({ key_id: z.string(), public_key: z.string(), from: z.string() }).nullable()
+            .describe('a key staged by a rotation (warden intel rotate-key), signing from `from` on: partners pin it beside public_key before then'),
+        }).nullable()
           .describe('the key this provider signs what it shares with: give partners public_key to pin (their cases.feeds[].public_key); null: objects go out unsigned'),
         indicators: z.array(IndicatorSchema.extend({
           held: z.object({ reason: z.string(), accounts: z.number() }).nullable()
@@ -349,7 +382,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       }),
       handler: async () => ({
         key_id: intel.keyId,
-        signing: opts.signer ? { key_id: opts.signer.keyId, public_key: opts.signer.publicKey.toString() } : null,
+        signing: opts.signer ? signingView(opts.signer) : null,
         indicators: intel.listWithHolds(),
         stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyIds())),
         sightings: intel.sightings(),
@@ -446,6 +479,24 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const approved = await approveIndicators(store, intel, query, actor);
         if (!approved.length) throw notFound(query.id ? `no indicator ${query.id} is held for review` : `no indicator from ${query.source} is held for review`);
         return { approved };
+      } });
+
+    r.route({ method: 'POST', path: '/intel/signing/rotate', operationId: 'rotateIntelSigningKey', tag: 'intel', summary: 'Stage a new signing key: the key in force signs for overlap_days more, then the new one',
+      description: 'The new key is made here and kept where the key in force is (intel-signing.key beside the database), with the time it starts signing; the answer gives both public keys for partners to pin (never a private key). A key set in cases.signing_key is rotated in the configuration instead (409).',
+      errors: { 409: 'no signing key, a key set in cases.signing_key, a rotation already staged, or the key file could not be written' },
+      status: 201, body: RotateSigningInput, response: SigningSchema,
+      handler: async ({ body }) => {
+        if (!opts.rotateSigningKey) throw conflict('this node cannot rotate its signing key here');
+        try { return signingView(opts.rotateSigningKey(body.overlap_days)); } catch (err) { throw conflict((err as Error).message); }
+      } });
+
+    r.route({ method: 'POST', path: '/intel/pins/reload', operationId: 'reloadIntelPins', tag: 'intel', summary: 'Read the configuration again and pin the signing keys it gives partners and feeds (what SIGHUP does)',
+      description: 'Every cases.partners[].public_key and cases.feeds[].public_key is read before any is used: a configuration that cannot be read, or a pin that is not a public key, is a 409 naming why, and the pins in force stay. Partners and feeds added or removed take effect at restart (listed under `ignored`). Each node reads its own configuration: reload every node that runs the detector.',
+      errors: { 409: 'the configuration could not be read, or a pin is not an ed25519 public key; the pins in force are unchanged' },
+      response: z.object({ changed: z.array(PinChangeSchema), unchanged: z.number(), ignored: z.array(z.string()) }),
+      handler: async () => {
+        if (!opts.reloadPins) throw conflict('this node cannot read its configuration again (not started by warden serve from a configuration file); the pins in force are unchanged');
+        try { return opts.reloadPins(); } catch (err) { throw conflict(`${(err as Error).message}; the pins in force are unchanged`); }
       } });
 
     r.route({ method: 'GET', path: '/intel/feeds', operationId: 'listIntelFeeds', tag: 'intel', summary: 'Partners\' TAXII feeds: cursor, last poll, last error, counts',

@@ -85,7 +85,9 @@ export const casesConfigSchema = z.strictObject({
    * The key this provider signs what it shares with (Ed25519, `ed25519-private:...`; `env:NAME`
    * reads the environment): every object of the TAXII collections and of exported bundles carries
    * its signature, so that partners who pin the public key can tell its indicators from forged
-   * ones. Unset: `intel-signing.key` beside the database, written (mode 0600) at first start. Never logged.
+   * ones. Unset: `intel-signing.key` beside the database, written (mode 0600) at first start. A
+   * second line `next ed25519-private:... from <ISO time>` stages a rotation (that key signs from
+   * then on: warden intel rotate-key writes it to the file). Never logged.
    */
   signing_key: z.string().default(''),
   /** Level an account matching an imported indicator is held at, unless the import says otherwise (weak kinds alone: watch). */

@@ -42,6 +42,8 @@ export interface FeedState {
   skipped: number;
   /** Of the skipped: objects refused for a missing or bad signature (a pinned key). */
   refused?: number;
+  /** The ids of the signing keys pinned for it now (its own public_key, else its partner's): empty, taken unsigned. Not stored. */
+  pinned_keys?: string[];
 }
 
 /** Pages read in one poll at most (a partner's backlog is read over several polls). */
@@ -77,6 +79,8 @@ export class FeedPoller {
   private stopped = false;
   /** Feeds already warned about for having no pinned key (once per start). */
   private readonly warnedUnpinned = new Set<string>();
+  /** Each feed's pinned signing keys, by name: replaced whole when the configuration is reloaded (setPins). */
+  private pins: ReadonlyMap<string, readonly IntelPublicKey[]>;
 
   constructor(
     private readonly intake: Intake,
@@ -84,7 +88,22 @@ export class FeedPoller {
     private readonly say: (line: string) => void,
     /** After each poll, with whether the poll before it had failed. */
     private readonly onPolled?: (state: FeedState, wasFailing: boolean) => void,
-  ) {}
+  ) {
+    this.pins = new Map(feeds.map((f) => [f.name, asList(f.publicKey)]));
+  }
+
+  /** The signing keys pinned for a feed now (empty: none). */
+  pinsOf(name: string): readonly IntelPublicKey[] { return this.pins.get(name) ?? []; }
+
+  /**
+   * Pin other signing keys (a configuration reloaded): feeds named get the keys given, the others
+   * keep theirs. One swap: a poll under way finishes with the keys it started with, the next uses these.
+   */
+  setPins(pins: ReadonlyMap<string, readonly IntelPublicKey[]>): void {
+    const next = new Map(this.pins);
+    for (const [name, keys] of pins) if (next.has(name)) next.set(name, keys);
+    this.pins = next;
+  }
 
   names(): string[] { return this.feeds.map((f) => f.name); }
 
@@ -100,7 +119,7 @@ export class FeedPoller {
   }
 
   async states(): Promise<FeedState[]> {
-    return Promise.all(this.feeds.map((f) => this.state(f)));
+    return Promise.all(this.feeds.map(async (f) => ({ ...await this.state(f), pinned_keys: this.pinsOf(f.name).map((k) => k.keyId) })));
   }
 
   /**
@@ -148,6 +167,8 @@ export class FeedPoller {
     const wasFailing = !!s.last_error;
     s.last_poll_at = new Date().toISOString();
     s.polls++;
+    // The keys pinned when the poll starts, for all its pages (a reload applies from the next poll).
+    const pinned = this.pinsOf(f.name);
     try {
       if (!f.token) throw new Error('no token: set the feed\'s token (env:NAME reads the environment)');
       const auth = f.username ? `Basic ${Buffer.from(`${f.username}:${f.token}`).toString('base64')}` : `Bearer ${f.token}`;
@@ -174,7 +195,6 @@ export class FeedPoller {
         const served = Array.isArray(env.objects) ? env.objects : [];
         // Only what the partner signed, when its key is pinned: a holder of the sharing key (or of
         // the path to this server) cannot make indicators in its name.
-        const pinned = f.publicKey ?? null;
         const { kept: objects, refused } = await checkSigned(served, pinned);
         if (refused.length) {
           s.skipped += refused.length;
@@ -182,7 +202,7 @@ export class FeedPoller {
           refusal = `${refused.length} of ${served.length} objects refused, their signature does not check against the pinned key (first: ${refused[0].id}: ${oneLine(refused[0].reason)})`;
           this.say(`intel feed ${f.name}: ${refusal}`);
         }
-        if (served.length && (pinned === null || (Array.isArray(pinned) && !pinned.length)) && !this.warnedUnpinned.has(f.name)) {
+        if (served.length && !pinned.length && !this.warnedUnpinned.has(f.name)) {
           this.warnedUnpinned.add(f.name);
           this.say(`intel feed ${f.name}: WARNING no public key is pinned (cases.feeds[].public_key): its objects are taken without checking who signed them; pin the partner's key`);
         }
@@ -213,4 +233,8 @@ export class FeedPoller {
     this.onPolled?.(s, wasFailing);
     return s;
   }
+}
+
+function asList(pin: IntelPublicKey | readonly IntelPublicKey[] | null | undefined): readonly IntelPublicKey[] {
+  return pin ? (Array.isArray(pin) ? pin : [pin as IntelPublicKey]) : [];
 }

@@ -23,3 +23,4 @@ export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';
 export { Partners, approveIndicators, loadApprovals, DEFAULT_GRACE_DAYS, type PartnerSpec, type PartnerView, type PartnerExchangeView, type PublishTarget } from './partners.ts';
 export { eraseAccountFromCases, casesHolding, erasedPseudonym } from './erase.ts';
 export { IntelSigner, IntelPublicKey, checkSigned, checkPinned, parsePin, SIGNATURE_FIELD } from './signing.ts';
+export { reloadPins, pinsReloadedLine, type PinsWanted, type PinsReloaded, type PinChange } from './pins.ts';

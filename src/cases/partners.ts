@@ -60,6 +60,8 @@ export interface PartnerView {
   previous_keys: Array<{ key_id: string; until: string }>;
   /** The published collection it reads: its own (hashed with its key), or the shared one. */
   collection: 'own' | 'shared';
+  /** The ids of its signing keys pinned (cases.partners[].public_key; public key ids, never keys): empty, its objects are taken unsigned. */
+  pinned_keys: string[];
 }
 
 /** A partner as GET /admin/intel/partners answers: what it was last sent and what came from it last. */
@@ -107,6 +109,18 @@ export class Partners {
   }
 
   names(): string[] { return [...this.specs.keys()]; }
+
+  /**
+   * Pin other signing keys (a configuration reloaded): each partner named gets the keys given (an
+   * empty list: none pinned); those not named keep theirs. All at once, between two requests.
+   * Names not listed here are ignored (a partner added or removed takes effect at restart).
+   */
+  setPins(pins: ReadonlyMap<string, readonly IntelPublicKey[]>): void {
+    for (const [name, keys] of pins) {
+      const spec = this.specs.get(name);
+      if (spec) this.specs.set(name, { ...spec, publicKeys: keys });
+    }
+  }
 
   /** The signing keys pinned for a source (cases.partners[].public_key): empty when none (or not a partner listed). */
   publicKeysFor(source: string): readonly IntelPublicKey[] { return this.specs.get(source)?.publicKeys ?? []; }
@@ -169,6 +183,7 @@ export class Partners {
         name: p.name, trust: p.trust, hold: p.hold, key_id: current?.id ?? null, key_origin: current?.origin ?? null,
         previous_keys: previous.map((k) => ({ key_id: k.id, until: k.until! })),
         collection: current && current.origin !== 'shared' ? 'own' : 'shared',
+        pinned_keys: (p.publicKeys ?? []).map((k) => k.keyId),
       };
     });
   }

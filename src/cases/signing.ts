@@ -90,19 +90,46 @@ export function parsePin(pin: string | readonly string[] | undefined | null): In
   return (typeof pin === 'string' ? [pin] : pin).map((t) => IntelPublicKey.parse(t));
 }
 
-/** This provider's signing key. */
+/** A key staged by a rotation: signs from `from` on (ms since the epoch). */
+interface NextKey { signer: IntelSigner; from: number }
+
+/**
+ * This provider's signing key, and the key a rotation staged (`warden intel rotate-key`): the key
+ * in force signs until the staged key's time, so that partners pin the new public key beside the
+ * old one before anything comes signed with it; from then on the new key signs.
+ */
 export class IntelSigner {
-  readonly publicKey: IntelPublicKey;
-  private readonly key: KeyObject;
+  // Not readonly: a rotation through the running server swaps them in place (adopt), so every
+  // holder of this signer (the TAXII server, the admin routes) signs with the new keys at once.
+  private own: IntelPublicKey;
+  private key: KeyObject;
+  private next: NextKey | null = null;
 
   private constructor(seed: Buffer) {
     this.key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
     const spki = createPublicKey(this.key).export({ format: 'der', type: 'spki' });
-    this.publicKey = IntelPublicKey.parse(PUBLIC_PREFIX + spki.subarray(SPKI_ED25519_PREFIX.length).toString('base64url'));
+    this.own = IntelPublicKey.parse(PUBLIC_PREFIX + spki.subarray(SPKI_ED25519_PREFIX.length).toString('base64url'));
   }
 
-  /** From its text form (`ed25519-private:` and the 32-byte seed in base64url). */
+  /**
+   * From its text form: `ed25519-private:` and the 32-byte seed in base64url; a rotation adds a
+   * line `next ed25519-private:... from <ISO time>` (the key that signs from then on).
+   */
   static parse(text: string): IntelSigner {
+    const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const current = IntelSigner.parseOne(lines[0] ?? '');
+    const staged = lines.slice(1);
+    if (staged.length > 1) throw new Error('a signing key holds the key in force and at most one line "next ed25519-private:... from <time>"');
+    if (staged.length) {
+      const m = /^next\s+(\S+)\s+from\s+(\S+)$/.exec(staged[0]);
+      const from = m ? Date.parse(m[2]) : Number.NaN;
+      if (!m || Number.isNaN(from)) throw new Error('the line after the key is "next ed25519-private:... from <ISO time>" (written by warden intel rotate-key)');
+      current.next = { signer: IntelSigner.parseOne(m[1]), from };
+    }
+    return current;
+  }
+
+  private static parseOne(text: string): IntelSigner {
     const t = text.trim();
     const seed = t.startsWith('ed25519-private:') ? Buffer.from(t.slice('ed25519-private:'.length), 'base64url') : null;
     if (!seed || seed.length !== 32) throw new Error('a signing key is "ed25519-private:" and 32 bytes in base64url (warden writes one at first start)');
@@ -114,18 +141,56 @@ export class IntelSigner {
     return new IntelSigner(der.subarray(PKCS8_ED25519_PREFIX.length));
   }
 
+  /** The key that signs at `now`: the staged one once its time has come. */
+  private active(now = Date.now()): IntelSigner {
+    return this.next && now >= this.next.from ? this.next.signer : this;
+  }
+
+  /** The private key in force (`ed25519-private:...`), without a staged one. */
   exportPrivate(): string {
-    const der = this.key.export({ format: 'der', type: 'pkcs8' });
+    const der = this.active().key.export({ format: 'der', type: 'pkcs8' });
     return 'ed25519-private:' + der.subarray(PKCS8_ED25519_PREFIX.length).toString('base64url');
   }
 
+  /** The text form parse() reads: the key in force, and the staged one with its time while it waits. */
+  exportText(now = Date.now()): string {
+    const next = this.staged(now);
+    return this.exportPrivate() + '\n' + (next ? `next ${next.signer.exportPrivate()} from ${new Date(next.from).toISOString()}\n` : '');
+  }
+
+  /** The public key that signs now. */
+  get publicKey(): IntelPublicKey { return this.active().own; }
   get keyId(): string { return this.publicKey.keyId; }
+
+  /** The staged key still waiting for its time (null: none, or it signs already). */
+  staged(now = Date.now()): NextKey | null {
+    return this.next && now < this.next.from ? this.next : null;
+  }
+
+  /**
+   * Stage a new key: the key in force keeps signing until `from`, then the new one signs.
+   * Returns a signer holding both (this one is left as it was).
+   */
+  rotated(next: IntelSigner, from: number, now = Date.now()): IntelSigner {
+    if (this.staged(now)) throw new Error(`a new key (${this.next!.signer.keyId}) is already staged, signing from ${new Date(this.next!.from).toISOString()}: rotate again after that`);
+    const out = IntelSigner.parse(this.exportPrivate());
+    out.next = { signer: next, from };
+    return out;
+  }
+
+  /** Take the keys of `other` (a rotation): what signs from now on is decided by its keys. */
+  adopt(other: IntelSigner): void {
+    this.key = other.key;
+    this.own = other.own;
+    this.next = other.next;
+  }
 
   /** A copy of `o` with its signature (one it carried before is replaced). */
   sign<T extends StixObject>(o: T): T {
+    const signer = this.active();
     const { [SIGNATURE_FIELD]: _old, ...rest } = o;
-    const value = cryptoSign(null, signedBytes(rest), this.key).toString('base64url');
-    return { ...rest, [SIGNATURE_FIELD]: { alg: 'ed25519', key_id: this.keyId, value } } as unknown as T;
+    const value = cryptoSign(null, signedBytes(rest), signer.key).toString('base64url');
+    return { ...rest, [SIGNATURE_FIELD]: { alg: 'ed25519', key_id: signer.own.keyId, value } } as unknown as T;
   }
 }
 

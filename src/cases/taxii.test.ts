@@ -223,7 +223,12 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   const strangerKey = (await identity.createKey(stranger.id, { scopes: ['intel:write'] })).secret;
   assert.equal((await taxii(`/intel/status/${posted.body.id}/`, { auth: `Bearer ${strangerKey}` })).status, 404, 'no partner reads another\'s status');
   // Nor revokes or replaces what another partner shared.
-  const hostile = async (object: object) => (await taxii(path, { auth: `Bearer ${strangerKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: JSON.stringify({ objects: [object] }) })).body;
+  // Each of these posts takes nothing in: a 422 whose details carry the status.
+  const hostile = async (object: object) => {
+    const r = await taxii(path, { auth: `Bearer ${strangerKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: JSON.stringify({ objects: [object] }) });
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    return r.body.details.status;
+  };
   const revoking = await hostile({ ...envelope.objects[1], revoked: true, modified: '2026-03-02T00:00:00.000Z' });
   assert.deepEqual([revoking.success_count, revoking.failures[0]?.message], [0, 'Provider B shared this indicator; another partner cannot revoke it']);
   const replacing = await hostile({ ...indicator('1', KEY), modified: '2026-03-03T00:00:00.000Z', pattern: `[x-warden-keyed-hash:kind = 'user_agent' AND x-warden-keyed-hash:hmac = '${'ab'.repeat(32)}']` });
@@ -417,8 +422,15 @@ test('the inbox refuses a body nested too deep with 400, and lists what is not a
   assert.match(deep.body.description, /128 levels/);
   // Nested as deep as the gateway accepts elsewhere, in an object's name: no 500, and not a success.
   const nested = await post(`{"objects":[${'['.repeat(100)}${']'.repeat(100)}, "text", 7, null, {"type":"campaign","name":${'['.repeat(100)}${']'.repeat(100)}}]}`);
-  assert.equal(nested.status, 202, JSON.stringify(nested.body)?.slice(0, 300));
-  assert.equal(nested.body.success_count, 0, `nothing there is a STIX object with an id: ${JSON.stringify(nested.body.successes)}`);
-  assert.equal(nested.body.failure_count, 5, 'each is listed under failures');
-  assert.ok(nested.body.failures.every((f: any) => typeof f.message === 'string' && f.message.length > 0), 'each failure says why');
+  // Nothing taken in: TAXII's 422, not a 202 that reads as accepted; the status rides in `details`.
+  assert.equal(nested.status, 422, `a post of which nothing was taken in does not look accepted: ${JSON.stringify(nested.body)?.slice(0, 300)}`);
+  assert.equal(nested.body.http_status, '422', 'in TAXII\'s error format');
+  assert.match(nested.body.description, /none of the 5 objects was taken in/);
+  const status = nested.body.details?.status;
+  assert.equal(status?.success_count, 0, `nothing there is a STIX object with an id: ${JSON.stringify(status?.successes)}`);
+  assert.equal(status?.failure_count, 5, 'each is listed under failures');
+  assert.ok(status.failures.every((f: any) => typeof f.message === 'string' && f.message.length > 0), 'each failure says why');
+  const kept = await taxii(`/intel/status/${status.id}/`, { auth: `Bearer ${writeKey}` });
+  assert.equal(kept.status, 200, 'the status of the refused post can be read back');
+  assert.equal(kept.body.failure_count, 5);
 });

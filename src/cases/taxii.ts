@@ -75,7 +75,7 @@ interface Collection { id: string; store: string; title: string; description: st
 const SIGHTINGS = 'sightings';
 
 class TaxiiError extends Error {
-  constructor(readonly status: number, readonly title: string, message: string, readonly headers: Record<string, string> = {}) { super(message); }
+  constructor(readonly status: number, readonly title: string, message: string, readonly headers: Record<string, string> = {}, readonly details?: object) { super(message); }
 }
 
 /** TAXII timestamps carry microseconds; `added_us` are microseconds since the epoch. */
@@ -148,7 +148,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     reply.code(status).headers({ ...headers, 'content-type': TAXII_MEDIA_TYPE }).send(Buffer.from(JSON.stringify(body)));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof TaxiiError) return send(reply, err.status, { title: err.title, description: err.message, http_status: String(err.status) }, err.headers);
+    if (err instanceof TaxiiError) return send(reply, err.status, { title: err.title, description: err.message, http_status: String(err.status), ...(err.details ? { details: err.details } : {}) }, err.headers);
     if (err instanceof WardenError) return send(reply, err.status, { title: err.code, description: err.message, http_status: String(err.status) }, err.status === 401 ? { 'www-authenticate': 'Basic realm="taxii", Bearer' } : {});
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err }, 'taxii: request failed');
@@ -377,6 +377,13 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     };
     statuses.set(status.id, { account: c.who.account.id, status });
     if (statuses.size > STATUSES_KEPT) statuses.delete(statuses.keys().next().value!);
+    // Nothing taken in: TAXII's 422 (an error message, the status in its details), so that a
+    // sender that only reads the HTTP status does not take a refused post for accepted. Partial
+    // success stays a 202 whose status lists the failures.
+    if (objects.length && !successes.length) {
+      const first = failures[0] as { id: string; message: string };
+      throw new TaxiiError(422, 'Unprocessable Entity', `none of the ${objects.length} objects was taken in (first: ${oneLine(`${first.id.slice(0, 200)}: ${first.message}`)}); the status ${status.id} lists each with the reason`, {}, { status });
+    }
     return send(reply, 202, status);
   };
   app.post('/intel/collections/:id/objects/', post);

@@ -17,6 +17,7 @@ import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, limitsAdminRoutes, registerUsageView, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
+import type { PinsReloaded } from '../cases/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { packageVersion } from './version.ts';
 import { detectorSettings, openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
@@ -64,6 +65,11 @@ export interface Capabilities {
    * the previous stay; null when the policy is off.
    */
   reloadPolicy(): boolean | null;
+  /**
+   * Pin the partners' and feeds' signing keys the configuration read again gives (SIGHUP, POST
+   * /admin/intel/pins/reload): null when cases are off on this node; throws with the reason (the pins in force stay).
+   */
+  reloadIntelPins(): PinsReloaded | null;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -89,7 +95,7 @@ export function adminTokensOf(config: WardenConfig, current: string | null): Adm
   return new AdminTokens(current, previous && Number.isFinite(expiresAt) ? { token: previous, expiresAt } : null);
 }
 
-export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: OperatorLog }): Promise<Capabilities> {
+export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: OperatorLog; readConfig?: (() => WardenConfig) | null }): Promise<Capabilities> {
   const registry = new Registry();
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
   // On PostgreSQL its migration runs in the background: awaited here, so that a schema newer than
@@ -178,7 +184,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // verdict view (limits' cluster scope and throttling, policy's shaping); see ./detector.ts.
   // Case files and indicators shared by other providers: loaded first, so that the detector's
   // replay of stored events matches them (replicas hold no engine, and no cases).
-  const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say, notifier) : null;
+  const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say, notifier, opts.readConfig) : null;
   // Closers run last-first: the last sightings are stored after the detector's last events.
   if (cases) closers.push(() => cases.close());
   // Operator overrides name accounts and organisations that exist (the detector need not have seen them yet).
@@ -456,6 +462,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     },
     reloadPolicy() {
       return policyRuntime ? policyRuntime.store.reload() : null;
+    },
+    reloadIntelPins() {
+      return cases ? cases.reloadPins() : null;
     },
     async bootstrapDemo() {
       const existing = await identity.listAccounts({ limit: 1 });

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { cliExitCode, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange, type PartnerExchangeView } from '../cases/index.ts';
+import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange, type PartnerExchangeView, type PinsReloaded, pinsReloadedLine } from '../cases/index.ts';
 import { heldAlone, type SharedIndicator, type Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
@@ -40,8 +40,13 @@ const INTEL_HELP = `usage:
   warden intel pull NAME [--from-start]        poll one feed now (--from-start: the whole collection again,
                                                not only what was added since the last poll)
   warden intel partners                        partners (cases.partners): trust, review hold, the id of the key
-                                               agreed with each, the collection each reads; what each was last
-                                               sent and what came from it last
+                                               agreed with each, the collection each reads, the ids of its signing
+                                               keys pinned; what each was last sent and what came from it last
+  warden intel rotate-key [--overlap-days N]   a new signing key for what this provider shares: the key in force
+                                               signs N days more (14), then the new one; both public keys printed
+                                               for partners to pin in the meantime
+  warden intel pins-reload                     read the configuration again and pin the signing keys it gives
+                                               partners and feeds (what SIGHUP does), without a restart
   warden intel rotate NAME [--grace-days N] [--key-env VAR]
                                                a new key for the partner (made here, or read from VAR): printed
                                                once; the key before matches its indicators for N days (14)
@@ -58,7 +63,7 @@ const OPTIONS = {
   ...CONNECTION_OPTIONS,
   status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
   'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' }, 'from-start': { type: 'boolean' },
-  'grace-days': { type: 'string' }, 'key-env': { type: 'string' }, 'public-key': { type: 'string', multiple: true },
+  'grace-days': { type: 'string' }, 'overlap-days': { type: 'string' }, 'key-env': { type: 'string' }, 'public-key': { type: 'string', multiple: true },
   account: { type: 'string' }, purpose: { type: 'string' },
 } as const;
 
@@ -174,7 +179,7 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     }
     if (what === 'feeds' && !file) {
       const r = await c.call<{ feeds: FeedState[] }>('GET', '/intel/feeds');
-      return { result: r, text: r.feeds.length ? table(r.feeds.map((f) => ({ ...f, last_error: f.last_error ?? '' })), ['name', 'url', 'last_poll_at', 'last_ok_at', 'imported', 'revoked', 'skipped', 'last_error']) : '(no feeds: cases.feeds)' };
+      return { result: r, text: r.feeds.length ? table(r.feeds.map((f) => ({ ...f, last_error: f.last_error ?? '', pinned_keys: pinnedText(f.pinned_keys) })), ['name', 'url', 'last_poll_at', 'last_ok_at', 'imported', 'revoked', 'skipped', 'pinned_keys', 'last_error']) : '(no feeds: cases.feeds)' };
     }
     if (what === 'pull' && file) {
       const r = await c.call<FeedState>('POST', `/intel/feeds/${encodeURIComponent(file)}/pull`, v['from-start'] ? { query: { from_start: 'true' } } : undefined);
@@ -187,12 +192,12 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'partners' && !file) {
       const r = await c.call<{ partners: PartnerExchangeView[] }>('GET', '/intel/partners');
       if (!r.partners.length) return { result: r, text: '(no partners listed: cases.partners; every source is on the sharing key)' };
-      const rows = r.partners.map((p) => ({ ...p, key_id: p.key_id ?? 'none', previous_keys: p.previous_keys.map((k) => `${k.key_id} until ${k.until}`).join(', ') }));
+      const rows = r.partners.map((p) => ({ ...p, key_id: p.key_id ?? 'none', previous_keys: p.previous_keys.map((k) => `${k.key_id} until ${k.until}`).join(', '), pinned_keys: pinnedText(p.pinned_keys) }));
       // The last exchange either way in a table of its own: one line per partner stays readable.
       const exchanged = r.partners.map((p) => ({
         name: p.name, last_sent_at: p.sent?.at ?? null, last_sent: p.sent ? sentText(p.sent) : null, ...p.received,
       }));
-      return { result: r, text: `${table(rows, ['name', 'trust', 'hold', 'key_id', 'key_origin', 'collection', 'previous_keys'])}\n\nlast exchange (sent: the last change to the collection it reads; received: its indicators held now, of which waiting for review):\n${table(exchanged, ['name', 'last_sent_at', 'last_sent', 'last_indicator_at', 'indicators', 'held', 'last_sighting_at', 'last_feed_poll_at'])}` };
+      return { result: r, text: `${table(rows, ['name', 'trust', 'hold', 'key_id', 'key_origin', 'collection', 'previous_keys', 'pinned_keys'])}\n\nlast exchange (sent: the last change to the collection it reads; received: its indicators held now, of which waiting for review):\n${table(exchanged, ['name', 'last_sent_at', 'last_sent', 'last_indicator_at', 'indicators', 'held', 'last_sighting_at', 'last_feed_poll_at'])}` };
     }
     if (what === 'rotate' && file) {
       const graceDays = v['grace-days'] === undefined ? undefined : Number(v['grace-days']);
@@ -206,6 +211,22 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
   ${r.key}
   (shown once: give it to ${file} by a channel you trust)`}`, `${r.republished} published cases published again to its collection under it${before ? `; ${before}` : ''}`].join('\n') };
     }
+    if (what === 'rotate-key' && !file) {
+      const days = v['overlap-days'] === undefined ? 14 : Number(v['overlap-days']);
+      if (!(Number.isInteger(days) && days >= 0 && days <= 365)) return '--overlap-days is a whole number of days, 0 to 365';
+      const r = await c.call<{ key_id: string; public_key: string; next: { key_id: string; public_key: string; from: string } | null }>('POST', '/intel/signing/rotate', { body: { overlap_days: days } });
+      const text = r.next
+        ? [`new signing key staged: ${r.next.key_id}, signing from ${r.next.from}; until then ${r.key_id} signs.`,
+          'Send partners the new public key now, to pin beside the one they have (public_key: [old, new]):',
+          `  in force: ${r.public_key}`, `  new:      ${r.next.public_key}`,
+          `After ${r.next.from}, partners drop ${r.key_id} from their pin.`]
+        : [`new signing key ${r.key_id}, signing now (no overlap): partners must pin ${r.public_key}`];
+      return { result: r, text: text.join('\n') };
+    }
+    if (what === 'pins-reload' && !file) {
+      const r = await c.call<PinsReloaded>('POST', '/intel/pins/reload');
+      return { result: r, text: pinsReloadedLine(r).replace(/^cases: /, '') };
+    }
     if (what === 'approve' && !file) {
       if ([v.source, v.id].filter(Boolean).length !== 1) return 'give exactly one of --id or --source';
       const r = await c.call<{ approved: string[] }>('POST', '/intel/approve', { query: v.id ? { id: v.id } : { source: v.source } });
@@ -216,6 +237,11 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'pull') return 'pull: give the feed name (warden intel feeds lists them)';
     return `unknown command: intel ${[what, file].filter(Boolean).join(' ')}`;
   });
+}
+
+/** The signing keys pinned for a partner or feed, by id (an older server does not say: blank). */
+function pinnedText(ids: string[] | undefined): string {
+  return ids === undefined ? '' : ids.length ? ids.join(', ') : 'none (unsigned taken)';
 }
 
 /** What a partner's collection was last sent, in words: a case published there, or withdrawn. */

@@ -2,15 +2,16 @@
  * Case files and threat-intel exchange in the composition: on the nodes that run the detector,
  * the stored indicators are loaded into it at start and the admin routes mounted (src/cases).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, IntelSigner, parsePin, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, IntelSigner, parsePin, reloadPins, pinsReloadedLine, type PinsReloaded, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
+import type { OperatorLog } from './capabilities.ts';
 
 
 export interface CasesSetup {
@@ -35,6 +36,11 @@ export interface CasesSetup {
   startFeeds(): void;
   /** Store the last sightings (after the detector has taken in its last events). */
   close(): Promise<void>;
+  /**
+   * Pin the partners' and feeds' signing keys the configuration read again gives (SIGHUP, POST
+   * /admin/intel/pins/reload), logged; throws with the reason (the pins in force stay).
+   */
+  reloadPins(): PinsReloaded;
 }
 
 /** How often sightings of imported indicators are added to the store. */
@@ -67,14 +73,9 @@ export function intelSigningKeyFile(config: WardenConfig): string {
  * the database, written (mode 0600) at first start. Throws with the setting's name when unreadable.
  */
 function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSigner | null {
-  const configured = resolveSecret(config.cases.signing_key);
-  if (configured) {
-    try { return IntelSigner.parse(configured); } catch (err) { throw new Error(`cases.signing_key: ${(err as Error).message}`); }
-  }
+  const kept = readIntelSigner(config);
+  if (kept) return kept.signer;
   const file = intelSigningKeyFile(config);
-  if (existsSync(file)) {
-    try { return IntelSigner.parse(readFileSync(file, 'utf8')); } catch (err) { throw new Error(`${file}: ${(err as Error).message}`); }
-  }
   const signer = IntelSigner.generate();
   try {
     mkdirSync(dirname(file), { recursive: true });
@@ -88,8 +89,49 @@ function intelSigner(config: WardenConfig, say: (line: string) => void): IntelSi
   return signer;
 }
 
+/**
+ * The signing key as `warden serve` reads it, without making one: `cases.signing_key`, else the
+ * key file beside the database; null when neither is there. Throws with the setting's name when unreadable.
+ */
+export function readIntelSigner(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): { signer: IntelSigner; file: string | null } | null {
+  const configured = resolveSecret(config.cases.signing_key, env);
+  if (configured) {
+    try { return { signer: IntelSigner.parse(configured), file: null }; } catch (err) { throw new Error(`cases.signing_key: ${(err as Error).message}`); }
+  }
+  const file = intelSigningKeyFile(config);
+  if (!existsSync(file)) return null;
+  try { return { signer: IntelSigner.parse(readFileSync(file, 'utf8')), file }; } catch (err) { throw new Error(`${file}: ${(err as Error).message}`); }
+}
+
+/**
+ * Stage a new signing key (POST /admin/intel/signing/rotate): written beside the key in force with
+ * the time it starts signing (written whole, then renamed over the file: a crash leaves the old
+ * file), then taken by the running signer. A key set in cases.signing_key is not written here.
+ */
+function rotateSigningKey(config: WardenConfig, signer: IntelSigner | null, say: OperatorLog, overlapDays: number): IntelSigner {
+  if (!signer) throw new Error('no signing key: this node shares unsigned (see the start-up log); set cases.signing_key');
+  if (resolveSecret(config.cases.signing_key)) throw new Error('the signing key is set in cases.signing_key: rotate it there (docs/cases.md, "Rotating this provider\'s signing key"); nothing was changed');
+  const file = intelSigningKeyFile(config);
+  const now = Date.now();
+  const both = signer.rotated(IntelSigner.generate(), now + overlapDays * 86_400_000, now);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, both.exportText(now), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new Error(`${file} could not be written (${(err as Error).message}); nothing was changed`);
+  }
+  signer.adopt(both);
+  const next = signer.staged(now);
+  say(next
+    ? `cases: new intel signing key ${next.signer.keyId} staged in ${file}: ${signer.keyId} signs until ${new Date(next.from).toISOString()}, then ${next.signer.keyId}; partners pin ${next.signer.publicKey.toString()} beside ${signer.publicKey.toString()} before then`
+    : `cases: new intel signing key ${signer.keyId} in ${file}, signing now (no overlap): partners that pinned only the key before refuse what this provider shares until they pin ${signer.publicKey.toString()}`, { level: 'info', code: 'INTEL_SIGNING_KEY_ROTATED' });
+  return signer;
+}
+
 /** Open the case store and load the stored indicators (before the detector starts, so its replay matches them). */
-export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void, notifier?: Notifier): Promise<CasesSetup | null> {
+export async function setUpCases(config: WardenConfig, stores: Stores, say: OperatorLog, notifier?: Notifier, readConfig?: (() => WardenConfig) | null): Promise<CasesSetup | null> {
   const cfg = config.cases;
   if (!cfg.enabled) return null;
   let key = resolveSecret(cfg.sharing_key);
@@ -98,6 +140,8 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     key = null;
   }
   const signer = intelSigner(config, say);
+  const staged = signer?.staged();
+  if (signer && staged) say(`cases: intel signing key ${signer.keyId} signs until ${new Date(staged.from).toISOString()}, then the staged key ${staged.signer.keyId} (${staged.signer.publicKey.toString()}): partners pin both before then`);
   const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
   const intel = new SharedIndicators(key, { maxLocalAccounts: cfg.max_indicator_accounts });
   const partners = new Partners({
@@ -148,6 +192,13 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     // Only changes are news: a feed that starts failing, and one that works again.
     if (notifier && !!state.last_error !== wasFailing) void notifier.emit(feedChanged(state));
   }) : null;
+  const pins = (): PinsReloaded => {
+    if (!readConfig) throw new Error('this node cannot read its configuration again (not started by warden serve from a configuration file)');
+    const fresh = readConfig().cases;
+    const r = reloadPins(partners, feeds, { partners: fresh.partners, feeds: fresh.feeds });
+    say(pinsReloadedLine(r), { level: 'info', code: 'INTEL_PINS_RELOADED' });
+    return r;
+  };
   if (!partners.anyKey && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
   return {
     async reportGoneIds(engine) {
@@ -160,13 +211,15 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     partners,
     publishTargets: () => partners.targets(),
     startFeeds: () => feeds?.start(),
+    reloadPins: pins,
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, partners, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
       maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days, signer, say,
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
-      store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer,
+      store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer, reloadPins: readConfig ? pins : null,
+      rotateSigningKey: (days) => rotateSigningKey(config, signer, say, days),
       sources: { engine, events: stores.events, ledger, decisions },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
     }),

@@ -12,7 +12,8 @@ import type { Writable } from 'node:stream';
 import { loadConfig, resolveSecret } from '../config/index.ts';
 import { readEventBatches } from '../events/index.ts';
 import { runScanCli, SharedIndicators, type ScanResult, type VerdictLevel } from '../detect/index.ts';
-import { stixToIndicators, buildCaseFile, caseReportMarkdown, caseToStix, IMPORT_LEVELS, MIN_SHARING_KEY_CHARS } from '../cases/index.ts';
+import { stixToIndicators, buildCaseFile, caseReportMarkdown, caseToStix, IntelSigner, IMPORT_LEVELS, MIN_SHARING_KEY_CHARS } from '../cases/index.ts';
+import { readIntelSigner } from './cases.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 import { completeAccountFacts } from '../identity/facts-file.ts';
 
@@ -24,13 +25,15 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
   let casesDir: string | null = null;
   const rest: string[] = [];
   let configPath: string | undefined;
+  let signingKeyFile: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--intel' || a === '--intel-level' || a === '--cases') {
+    if (a === '--intel' || a === '--intel-level' || a === '--cases' || a === '--signing-key') {
       const v = argv[++i];
       if (v === undefined) { err.write(`warden scan: ${a} needs a value\n`); return 2; }
       if (a === '--intel') bundles.push(v);
       else if (a === '--cases') casesDir = v;
+      else if (a === '--signing-key') signingKeyFile = v;
       else if ((IMPORT_LEVELS as readonly string[]).includes(v)) level = v as VerdictLevel;
       else { err.write(`warden scan: --intel-level is one of ${IMPORT_LEVELS.join(', ')}\n`); return 2; }
       continue;
@@ -42,11 +45,19 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
   if (!bundles.length && !casesDir) return runScanCli(rest, io);
   let key: string | null;
   let provider = 'Warden operator';
+  let signer: IntelSigner | null = null;
   try {
     // The key the server would use: the configured one (its default reads WARDEN_INTEL_KEY).
-    const cases = loadConfig(configPath, env).cases;
-    key = resolveSecret(cases.sharing_key, env);
-    provider = cases.provider;
+    const config = loadConfig(configPath, env);
+    key = resolveSecret(config.cases.sharing_key, env);
+    provider = config.cases.provider;
+    // The signing key as the server reads it (cases.signing_key, else the key file beside the
+    // database), or the file --signing-key names; never made here (a key no partner pinned is no use).
+    if (casesDir) {
+      if (signingKeyFile) {
+        try { signer = IntelSigner.parse(readFileSync(signingKeyFile, 'utf8')); } catch (e) { throw new Error(`--signing-key ${signingKeyFile}: ${(e as Error).message}`); }
+      } else signer = readIntelSigner(config, env)?.signer ?? null;
+    }
   } catch (e) {
     err.write(`warden scan: cannot read config: ${(e as Error).message}\n`);
     return 2;
@@ -60,7 +71,7 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
   }
   // The summary line goes to stderr: with --json, stdout holds the JSON alone.
   const cases = casesDir
-    ? { after: (r: ScanResult, input: string) => writeCases(r, input, casesDir!, key, provider, err), fileOnly: '--cases reads the log a second time: give a file, not stdin' }
+    ? { after: (r: ScanResult, input: string) => writeCases(r, input, casesDir!, key, provider, signer, err), fileOnly: '--cases reads the log a second time: give a file, not stdin' }
     : {};
   if (!bundles.length) return runScanCli(rest, io, cases);
   if (!key) {
@@ -88,7 +99,7 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
  * with a sharing key, its bundle for partners (STIX). The log is read again into a temporary
  * SQLite event store, which cases read as they read the gateway's.
  */
-async function writeCases(result: ScanResult, input: string, dir: string, key: string | null, provider: string, out: Writable): Promise<void> {
+async function writeCases(result: ScanResult, input: string, dir: string, key: string | null, provider: string, signer: IntelSigner | null, out: Writable): Promise<void> {
   const engine = result.engine;
   if (!engine) throw new Error('--cases is for Warden\'s detector only');
   mkdirSync(dir, { recursive: true });
@@ -107,9 +118,15 @@ async function writeCases(result: ScanResult, input: string, dir: string, key: s
       if (!kase) continue;
       writeFileSync(join(dir, `${c.id}.json`), JSON.stringify(kase, null, 2) + '\n');
       writeFileSync(join(dir, `${c.id}.md`), caseReportMarkdown(kase));
-      if (key) writeFileSync(join(dir, `${c.id}.stix.json`), JSON.stringify(caseToStix(kase, { provider, sharingKey: key, validDays: 90 }).bundle, null, 2) + '\n');
+      if (key) {
+        // Signed object by object, as GET /admin/cases/{id}/stix signs them.
+        const bundle = caseToStix(kase, { provider, sharingKey: key, validDays: 90 }).bundle;
+        const out = signer ? { ...bundle, objects: bundle.objects.map((o) => signer.sign(o)) } : bundle;
+        writeFileSync(join(dir, `${c.id}.stix.json`), JSON.stringify(out, null, 2) + '\n');
+      }
     }
-    out.write(`warden scan: ${campaigns.length} cases written to ${dir} (case file, report${key ? ', STIX bundle' : '; no sharing key, so no STIX bundle'} per campaign)\n`);
+    const bundles = !key ? '; no sharing key, so no STIX bundle' : signer ? `, STIX bundle signed with key ${signer.keyId}` : ', STIX bundle (unsigned: no signing key; partners that pin a key refuse it: give --signing-key FILE or set cases.signing_key)';
+    out.write(`warden scan: ${campaigns.length} cases written to ${dir} (case file, report${bundles} per campaign)\n`);
   } finally {
     await store.close();
     rmSync(tmp, { recursive: true, force: true });

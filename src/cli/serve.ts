@@ -44,6 +44,11 @@ export interface RunningWarden {
   reloadNetworks(): boolean;
   /** Read the policy file and the subdivision range files again (what SIGHUP does); false when one was refused (logged) and the previous stay. */
   reloadPolicy(): boolean;
+  /**
+   * Read the configuration file again and pin the partners' and feeds' signing keys it gives
+   * (what SIGHUP does); false when it could not be read or a pin is bad (logged) and the pins in force stay.
+   */
+  reloadIntelPins(): boolean;
   close(): Promise<void>;
 }
 
@@ -160,7 +165,7 @@ export function demoDecision(config: WardenConfig, asked: boolean | undefined): 
 }
 
 /** Start everything; used by the CLI and by end-to-end tests. `demo`: see demoDecision (unset: only in the demo configuration). */
-export async function startWarden(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void } = {}): Promise<RunningWarden> {
+export async function startWarden(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void; readConfig?: () => WardenConfig } = {}): Promise<RunningWarden> {
   // Before anything is created or opened: a setting that names an unset variable, and a second
   // server on the same SQLite files, are refused.
   checkEnvSettings(config);
@@ -176,7 +181,7 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
   }
 }
 
-async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void }): Promise<RunningWarden> {
+async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void; readConfig?: () => WardenConfig }): Promise<RunningWarden> {
   // Start-up lines go to stderr: stdout is the JSON log alone, which log shippers parse line by line.
   const log = opts.log ?? ((l: string) => { if (config.log.level !== 'silent') console.error(l); });
   applyV8Settings(config);
@@ -206,7 +211,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
       serving[meta?.level ?? 'warn']({ component, ...(meta?.code ? { code: meta.code } : {}), ...meta?.fields }, meta?.msg ?? line);
     } else if (config.log.level !== 'silent') console.error(line);
   });
-  const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say });
+  const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say, readConfig: opts.readConfig ?? null });
   const gateway = await createGateway({
     config,
     authenticator: caps.authenticator,
@@ -274,6 +279,16 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     reloadPolicy() {
       return caps.reloadPolicy() !== false;
     },
+    /** SIGHUP: pin the signing keys the configuration now gives partners and feeds (a bad file is logged, INTEL_PINS_RELOAD_REJECTED; the pins in force stay). */
+    reloadIntelPins() {
+      try {
+        caps.reloadIntelPins();
+        return true;
+      } catch (err) {
+        say(`cases: signing keys not pinned again: ${(err as Error).message}; the pins in force stay`, { level: 'error', code: 'INTEL_PINS_RELOAD_REJECTED' });
+        return false;
+      }
+    },
     async close() {
       await retention?.stop();
       await gateway.close();
@@ -316,7 +331,9 @@ export async function runServe(argv: string[]): Promise<number> {
   if (values.host) config = { ...config, server: { ...config.server, host: values.host } };
   if (values.port) config = { ...config, server: { ...config.server, port: Number(values.port) } };
   if (values.db) config = { ...config, store: { ...config.store, sqlite_path: values.db } };
-  const running = await startWarden(config, { demo: values.demo ? true : values['no-demo'] ? false : undefined });
+  // Read again on SIGHUP and POST /admin/intel/pins/reload (partners' signing keys); the flags above do not touch what it gives.
+  const readConfig = () => loadConfig(values.config);
+  const running = await startWarden(config, { demo: values.demo ? true : values['no-demo'] ? false : undefined, readConfig });
   await new Promise<void>((resolveStop) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -328,13 +345,14 @@ export async function runServe(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    // SIGHUP reloads the policy with its subdivision data, and the network and denied-party lists
-    // (by default it would end the process).
+    // SIGHUP reloads the policy with its subdivision data, the network and denied-party lists, and
+    // the signing keys pinned for partners (by default it would end the process).
     process.on('SIGHUP', () => {
       if (stopping) return;
       running.reloadPolicy();
       running.reloadNetworks();
       void running.reloadSanctions();
+      running.reloadIntelPins();
     });
   });
   return 0;

@@ -227,7 +227,7 @@ export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [-c|--config warden.yaml] [--allow ACCOUNT]... [--intel bundle.json [--intel-level L]]... [--cases DIR] [--strict] [--json]`;
+const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [-c|--config warden.yaml] [--allow ACCOUNT]... [--intel bundle.json [--intel-level L]]... [--cases DIR [--signing-key FILE]] [--strict] [--json]`;
 
 /**
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:

@@ -104,18 +104,21 @@ async function renderIntel(box, ctx) {
     const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
     const bundle = h('textarea', { id: 'intel-bundle', rows: 4, spellcheck: 'false', placeholder: '{"type": "bundle", "objects": [...]}' });
     const level = h('select', { id: 'intel-level' }, LEVELS.map((l) => h('option', { value: l, selected: l === 'throttle' }, l)));
+    // The partner's signing key: only what it signed is taken in (the rest is skipped with the reason).
+    const publicKey = h('input', { id: 'intel-public-key', type: 'text', spellcheck: 'false', autocomplete: 'off', placeholder: 'ed25519:… (optional)' });
     const form = h('form', { class: 'filters', on: { submit: async (e) => {
       e.preventDefault();
       let body;
       try { body = JSON.parse(bundle.value); } catch { toast('The bundle is not valid JSON.', 'bad'); return; }
       try {
-        const res = await api('POST', '/admin/intel/import', { body, query: { level: level.value } });
+        const res = await api('POST', '/admin/intel/import', { body, query: { level: level.value, public_key: publicKey.value.trim() } });
         toast(`${res.imported} indicators imported, ${res.revoked} revoked, ${res.skipped.length} skipped${res.skipped[0] ? ` (${res.skipped[0].reason})` : ''}.`, res.skipped.length ? 'info' : 'ok');
         await renderIntel(box, ctx);
       } catch (err) { toast(err.message, 'bad'); }
     } } },
     h('div', { class: 'field' }, h('label', { for: 'intel-bundle', text: 'STIX 2.1 bundle from a partner' }), bundle),
     h('div', { class: 'field' }, h('label', { for: 'intel-level', text: 'Hold matching accounts at' }), level),
+    h('div', { class: 'field' }, h('label', { for: 'intel-public-key', text: 'Partner’s public key (only what it signed)' }), publicKey),
     h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Import')));
     replace(box,
       h('p', { class: 'help' }, r.key_id ? `Sharing key id ${r.key_id}: partners hashing with the same key see the same id.` : 'No sharing key is set (cases.sharing_key): nothing is exported or matched.'),

@@ -354,7 +354,9 @@ test('a feed whose state cannot be stored says so and keeps its schedule (the pr
   const poller = new FeedPoller({ store: new BrokenStore(), intel: new SharedIndicators(KEY), sharingKey: KEY },
     [{ name: 'A', url: `${base}/taxii2/intel/collections/x/`, token: readKey, level: 'throttle', everyMs: 30, timeoutMs: 1000 }], (l) => said.push(l));
   poller.start(0);
-  await new Promise((r) => setTimeout(r, 200));
+  // Two polls prove the schedule survived the first failure; waited for, not timed (a loaded
+  // machine may take longer than two 30 ms periods).
+  for (let waited = 0; said.length < 2 && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
   await poller.stop();
   assert.ok(said.length >= 2 && said.every((l) => l === 'intel feed A: the database is down'), said.join('\n'));
 });

@@ -36,7 +36,7 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
   try {
     const suspended: string[] = [];
     const result = await runRedteam({
-      target: w.url, adminToken: TOKEN, scenario: resolveScenario(null, { preset: 'smoke' }), maxRequests: 400, maxDurationS: 60,
+      target: w.url, adminToken: TOKEN, scenario: resolveScenario(null, { preset: 'smoke' }), maxRequests: 400, maxDurationS: 240, // the request count ends it; the duration only bounds a hung run (a loaded machine sends 400 slowly)
       concurrency: 8, outDir: out,
       // An operator suspends every hydra account as soon as it exists: its requests must be refused.
       onProvisioned: async (a, id) => { if (a.label.campaign_id === 'hydra-1') { suspended.push(id); await admin.suspendAccount(id, 'test: known campaign'); } },
@@ -63,7 +63,7 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
     assert.ok(one.signup_ip && one.payment_fp !== undefined);
     // The gateway recorded each request with the client address the red team put in X-Forwarded-For.
     const sent = readFileSync(join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { account_id: string; client: { ip: string } });
-    await new Promise((r) => setTimeout(r, 200));
+    await w.gateway.recorder.flush();
     const recorded: { account_id: string | null; client: { ip: string } }[] = [];
     for await (const e of w.stores.events.iterate()) recorded.push(e);
     const servedIps = new Set(sent.map((e) => `${e.account_id} ${e.client.ip}`));

@@ -5,7 +5,7 @@ import { h, replace, panel, facts, levelBadge, when, link, fmtInt, fmtPct, toast
 import { get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { reasonsTable, detectLink } from '../lib/json.js';
-import { detectRoute, withId, memberRows, mergedNote, notFound } from '../lib/detect.js';
+import { detectRoute, withId, memberRows, mergedNote, notFound, notHereNote } from '../lib/detect.js';
 
 const TARGET_LABEL = {
   coding: 'Coding', agentic_tool_use: 'Agentic tool use', reasoning_traces: 'Reasoning traces', reasoning_parameters: 'Reasoning parameters',
@@ -40,7 +40,7 @@ export async function render(main, [id], _query, ctx) {
   const back = link('/detector', 'Back to the detector');
   const c = await findCampaign(ctx.features, id);
   if (!ctx.isCurrent()) return;
-  if (c === undefined) { replace(main, h('h1', { text: `Campaign ${id}` }), h('p', { text: 'The detector’s routes are not mounted on this server.' }), h('p', null, back)); return; }
+  if (c === undefined) { replace(main, h('h1', { text: `Campaign ${id}` }), notHereNote(ctx.features, 'The detector’s routes are not mounted on this server.'), h('p', null, back)); return; }
   if (c === null) { replace(main, notFound('campaign', id, back)); return; }
   document.title = `Campaign ${c.id} · Warden`;
   const targets = Object.entries(c.targets).sort((a, b) => b[1] - a[1]);

@@ -1,6 +1,6 @@
 // One campaign: its level and why (the signals with value, threshold and weight), the capabilities
 // it went after, its volume and hourly requests, every member with a link to its page, its
-// cluster, and a button to open a case on it.
+// cluster, and a button to open a case on it (or a link to the case already open on it).
 import { h, replace, panel, facts, levelBadge, when, link, fmtInt, fmtPct, toast, table } from '../lib/dom.js';
 import { get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
@@ -13,6 +13,14 @@ const TARGET_LABEL = {
 };
 
 /** The campaign by its id (or its cluster's, or a merged-away one the server resolves), or null. */
+/** The campaign's open or confirmed case, if any (null when none, or when the list cannot be read). */
+async function openCaseOf(campaignId) {
+  try {
+    const r = await get('/admin/cases', { campaign_id: campaignId, limit: 20 });
+    return r.data.find((k) => k.campaign_id === campaignId && (k.status === 'open' || k.status === 'confirmed')) ?? null;
+  } catch { return null; }
+}
+
 async function findCampaign(features, id) {
   const one = detectRoute(features, '/campaigns/:id');
   if (one) return get(withId(one, id)).catch((err) => { if (err.status === 404) return null; throw err; });
@@ -44,7 +52,12 @@ export async function render(main, [id], _query, ctx) {
   if (c === null) { replace(main, notFound('campaign', id, back)); return; }
   document.title = `Campaign ${c.id} · Warden`;
   const targets = Object.entries(c.targets).sort((a, b) => b[1] - a[1]);
-  const openCase = ctx.features.cases?.list ? h('button', { type: 'button', class: 'btn btn-primary', on: { click: async (e) => {
+  // A campaign has at most one open or confirmed case: link it rather than offer a button that gets 409.
+  const existing = ctx.features.cases?.list ? await openCaseOf(c.id) : null;
+  if (!ctx.isCurrent()) return;
+  const openCase = existing
+    ? h('span', null, link(`/cases/${encodeURIComponent(existing.id)}`, `Case ${existing.id}`), ` (${existing.status})`)
+    : ctx.features.cases?.list ? h('button', { type: 'button', class: 'btn btn-primary', on: { click: async (e) => {
     const button = e.currentTarget;
     button.disabled = true;
     try {

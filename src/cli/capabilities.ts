@@ -395,7 +395,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       closers.push(() => usage.close?.());
       // Its table is migrated now: one newer than this Warden knows stops the start, as the others do.
       await usage.migrate?.();
-      const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
+      const registrars = [usageAdminRoutes({ usage, identity, catalog, replicaNotice: detect.replicaNotice }), ...adminRegistrars];
       // A customer's own usage and limits, read with its own key (src/limits/usage-view.ts).
       registerUsageView(app, {
         authenticator: acceptingAuthenticator(app, callerAuthenticator), hooks, limiter: limits.limiter, identity, verdicts, lastRequest,

@@ -10,7 +10,7 @@ import { detectModeWritten, urlForLog, type WardenConfig } from '../config/index
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
-  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected, type DetectLog,
+  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected, replicaNotice, type DetectLog,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
@@ -28,6 +28,8 @@ export interface DetectorSetup {
   adminRoutes: AdminRouteRegistrar | null;
   /** On a replica: what the admin API answers on the routes only the worker serves (it names the worker). */
   adminMisdirected: ((path: string) => Promise<WardenError | null>) | null;
+  /** On a replica: the sentence naming the worker (host, pid, port), for the dashboard's detector and cases pages. */
+  replicaNotice?: () => Promise<string>;
   /** The stored operator decisions (allow-list, operator verdicts), on the nodes that run the engine. */
   overrides?: DetectOverridesStore;
   /** Resolves once the events handed to the engine so far are ingested (an erasure). */
@@ -63,7 +65,8 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     const stream = streamEventsHooks(sharedRedis(url!), keys, { log: say, backlogEvents, backlogChars: Math.floor(backlogMib * 1024 * 1024) });
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, streamBacklog: () => stream.stats().backlog, sharedAccounts: () => view.size });
     const lease = new WorkerLease(client, keys.worker, 0);
-    return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(() => lease.current()), close };
+    const holder = () => lease.current();
+    return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(holder), replicaNotice: () => replicaNotice(holder), close };
   }
   if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminRoutes: null, adminMisdirected: null, close };
   if (mode === 'inline' && config.store.driver === 'postgres') await checkInlineOnSharedStore(config, keys, say);
@@ -118,7 +121,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   if (redis) {
     const worker = await startSharedWorker({
       engine, client: redis, url: url!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
-      onEvent: (ev) => queue.onEvent(ev), log: say,
+      onEvent: (ev) => queue.onEvent(ev), log: say, port: config.server.port,
       // A replica's batch first tried well before the replay read the store (held through a Redis
       // outage, sent after this start) is in what was replayed; later ones, by id.
       skip: (ev, firstTry) => (firstTry !== null && firstTry < replayStartedAt - STORED_BEFORE_REPLAY_MS) || replayed.has(ev.id),

@@ -595,6 +595,24 @@ function parseSubject(b: { kind?: 'account' | 'cluster'; id?: string }): { kind:
 const WORKER_ONLY = /^\/(detect|cases|intel)(\/|$)|^\/accounts\/[^/]+\/erase$/;
 
 /**
+ * What a replica says of the routes only the worker serves, naming the worker from its lease: the
+ * 421's message, and the dashboard's note on its detector and cases pages. The holder is
+ * host:pid:random, with ` port=N` from a worker that knows its port (WorkerLease); with the port the
+ * sentence gives the URL to call.
+ */
+export async function replicaNotice(workerLease: () => Promise<string | null>): Promise<string> {
+  let where = '';
+  let call = 'http://<worker>:<port>';
+  try {
+    const holder = await workerLease();
+    const at = holder ? /^(.*):(\d+):[0-9a-f]+(?: port=(\d+))?$/.exec(holder) : null;
+    if (at?.[3]) call = `http://${at[1]}:${at[3]}`;
+    where = at ? ` (host ${at[1]}, pid ${at[2]}${at[3] ? `, port ${at[3]}` : ''})` : holder ? ` (${holder})` : ' (none holds the worker lease now: is it running?)';
+  } catch { /* Redis unreachable: the message names no host */ }
+  return `this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes (and account erasure) are served by the detector worker node${where}; call its admin API (e.g. warden detect --url ${call})`;
+}
+
+/**
  * What a replica answers on the admin routes only the worker serves, which it does not have: 421
  * Misdirected Request (the request is fine, this node cannot answer it, another can) naming the
  * worker from its lease, rather than a 404 that reads as a typo or another version. For the admin
@@ -604,13 +622,6 @@ const WORKER_ONLY = /^\/(detect|cases|intel)(\/|$)|^\/accounts\/[^/]+\/erase$/;
 export function replicaMisdirected(workerLease: () => Promise<string | null>): (path: string) => Promise<WardenError | null> {
   return async (path) => {
     if (!WORKER_ONLY.test(path)) return null;
-    let where = '';
-    try {
-      const holder = await workerLease();
-      // The lease holder is host:pid:random (WorkerLease).
-      const at = holder ? /^(.*):(\d+):[0-9a-f]+$/.exec(holder) : null;
-      where = at ? ` (host ${at[1]}, pid ${at[2]})` : holder ? ` (${holder})` : ' (none holds the worker lease now: is it running?)';
-    } catch { /* Redis unreachable: the message names no host */ }
-    return new WardenError('WARDEN_DETECTOR_REPLICA', `this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes (and account erasure) are served by the detector worker node${where}; call its admin API (e.g. warden detect --url http://<worker>:<port>)`);
+    return new WardenError('WARDEN_DETECTOR_REPLICA', await replicaNotice(workerLease));
   };
 }

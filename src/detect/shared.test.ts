@@ -112,6 +112,20 @@ test('one worker per deployment: a second is refused, naming the holder, while t
   }
 });
 
+test('the worker\'s lease names the port its admin API listens on, so a replica can say which URL to call', async () => {
+  const lease = sharedKeys(`${prefix}lease-port:`);
+  const client = sharedRedis(URL_);
+  await redisReady(client);
+  try {
+    const worker = await startSharedWorker({ engine: new DetectorEngine(), client, url: URL_, keys: lease, publishMs: 100, leaseMs: 600, startId: '$', onEvent: () => {}, port: 8080 });
+    const holder = await client.get(lease.worker);
+    await worker.close();
+    assert.ok(holder !== null && /^.+:\d+:[0-9a-f]{8} port=8080$/.test(holder), `the lease holder carries the port: ${holder}`);
+  } finally {
+    client.disconnect();
+  }
+});
+
 test('without Redis a replica keeps serving: events are held, and dropped and counted when it stops, verdict lookups answer none, start says it is not connected', async () => {
   const nowhere = 'redis://127.0.0.1:1';
   const lines: string[] = [];

@@ -632,8 +632,15 @@ export async function latestStreamId(client: Redis, keys: SharedKeys): Promise<s
  * each publication and released on close.
  */
 export class WorkerLease {
-  readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-  constructor(private readonly client: Redis, private readonly key: string, readonly ttlMs: number) {}
+  /**
+   * host:pid:random, and ` port=N` when the worker's admin API port is known: replicas name the
+   * worker by it (a 421, the dashboard), and host and pid alone do not say which URL to call when
+   * several nodes share a host, or in containers (every process pid 1).
+   */
+  readonly holder: string;
+  constructor(private readonly client: Redis, private readonly key: string, readonly ttlMs: number, port?: number) {
+    this.holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}${port ? ` port=${port}` : ''}`;
+  }
 
   /** Take the lease, trying for up to `waitMs`. */
   async acquire(waitMs: number): Promise<boolean> {
@@ -685,8 +692,10 @@ export async function startSharedWorker(opts: {
   leaseMs?: number;
   /** Where a Redis outage's start and end are said (once each). */
   log?: DetectLog;
+  /** The port this node's admin API listens on (`server.port`), named in the lease for the replicas to point at. */
+  port?: number;
 }): Promise<SharedWorker> {
-  const lease = new WorkerLease(opts.client, opts.keys.worker, opts.leaseMs ?? Math.max(5000, 5 * opts.publishMs));
+  const lease = new WorkerLease(opts.client, opts.keys.worker, opts.leaseMs ?? Math.max(5000, 5 * opts.publishMs), opts.port);
   if (!await lease.acquire(lease.ttlMs + 1000)) {
     let holder: string | null;
     try { holder = await lease.current(); } catch {

@@ -105,6 +105,13 @@ test('dashboard: a campaign\'s and a cluster\'s own pages, members linked, clust
     const casePanel = page.locator('section', { has: page.getByRole('heading', { name: 'Campaign', exact: true }) });
     assert.equal(await casePanel.getByRole('link', { name: campaign.id }).getAttribute('href'), `#/campaigns/${campaign.id}`, 'the case links its campaign');
     assert.equal(await casePanel.getByRole('link', { name: campaign.cluster_id }).getAttribute('href'), `#/clusters/${campaign.cluster_id}`, 'the case links its cluster');
+    // Back on the campaign page, the case opened is linked where the button was (a second case would be refused, 409).
+    const caseId = new URL(page.url()).hash.replace('#/cases/', '');
+    await page.goto(`${w.url}/dashboard#/campaigns/${campaign.id}`);
+    const caseLink = page.getByRole('link', { name: `Case ${caseId}` });
+    await caseLink.waitFor({ timeout: 10_000 }).catch(() => {});
+    assert.equal(await caseLink.getAttribute('href').catch(() => null), `#/cases/${caseId}`, 'the campaign page links the case already open on it');
+    assert.equal(await page.getByRole('button', { name: 'Open a case' }).count(), 0, 'and offers no second one');
     // The unknown cluster's 404 is logged by the browser as a failed resource, not a script error.
     assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors or CSP violations');
   } finally {

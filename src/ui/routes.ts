@@ -22,6 +22,8 @@ export interface UsageRoutesDeps {
   identity: IdentityStore;
   /** Registered routes, for /dashboard/features; without it the features list is empty. */
   catalog?: RouteCatalog;
+  /** On a detector replica: the sentence naming the worker node, which serves the detector, cases and intel routes. */
+  replicaNotice?: () => Promise<string>;
   /** Prefix the admin API is mounted at (default /admin). */
   adminPrefix?: string;
   /** Clock, for tests. */
@@ -118,7 +120,10 @@ const FeaturesSchema = z.object({
   usage: z.boolean(),
   limits: z.object({ status: z.string().nullable(), overrides: z.string().nullable(), explain: z.string().nullable(), account: z.string().nullable().describe('an account\'s limits as they stand now (`:id` in the path)') }),
   ledger: z.object({ base: z.string().nullable(), query: z.string().nullable() }),
-  detect: z.object({ routes: z.array(z.object({ method: z.string(), path: z.string() })) }),
+  detect: z.object({
+    routes: z.array(z.object({ method: z.string(), path: z.string() })),
+    replica: z.string().nullable().describe('On a detector replica: where the detector, cases and intel routes are served (the worker node, from its lease); null elsewhere.'),
+  }),
   /** Case files and indicator exchange (src/cases): the list route when mounted. */
   cases: z.object({ list: z.string().nullable(), intel: z.string().nullable() }),
   /** Every scope a key can carry, for the key form (src/identity's table: the form cannot fall behind it). */
@@ -200,10 +205,10 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
       method: 'GET', path: '/dashboard/features', operationId: 'dashboardFeatures', tag: 'dashboard',
       summary: 'Which optional operator routes (limits, detector, ledger) this server has, and the scopes a key can carry',
       response: FeaturesSchema,
-      handler: ({ request }) => features(deps.catalog, adminPrefix, (method, url) => {
+      handler: async ({ request }) => features(deps.catalog, adminPrefix, (method, url) => {
         // Routes registered before the catalog started watching are still found by the router.
         try { return request.server.hasRoute({ method: method as 'GET', url }); } catch { return false; }
-      }),
+      }, deps.replicaNotice ? await deps.replicaNotice() : null),
     });
   };
 }
@@ -321,6 +326,7 @@ export function features(
   catalog: RouteCatalog | undefined,
   adminPrefix = '/admin',
   hasRoute: (method: string, url: string) => boolean = () => false,
+  replica: string | null = null,
 ): z.infer<typeof FeaturesSchema> {
   const routes = catalog?.list() ?? [];
   const has = (method: string, path: string) => (catalog?.has(method, path) ?? false) || hasRoute(method, path);
@@ -334,7 +340,7 @@ export function features(
     usage: true,
     limits: { status: get(`${adminPrefix}/limits/status`), overrides: get(`${adminPrefix}/limits/overrides`), explain: has('POST', `${adminPrefix}/limits/explain`) ? `${adminPrefix}/limits/explain` : null, account: get(`${adminPrefix}/limits/accounts/:id`) },
     ledger: { base, query },
-    detect: { routes: routes.filter((r) => detectPrefixes.some((p) => r.path === p || r.path.startsWith(`${p}/`))) },
+    detect: { routes: routes.filter((r) => detectPrefixes.some((p) => r.path === p || r.path.startsWith(`${p}/`))), replica },
     cases: { list: get(`${adminPrefix}/cases`), intel: get(`${adminPrefix}/intel`) },
     key_scopes: KEY_SCOPES.map((scope) => ({ scope, grants: KEY_SCOPE_GRANTS[scope], default: DEFAULT_KEY_SCOPES.includes(scope) })),
     routes,

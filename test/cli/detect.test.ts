@@ -148,6 +148,12 @@ test('warden detect pointed at a detector replica: 421, naming the worker the le
     r = await run('verdict', 'set', '--account', 'acct_x', '--level', 'suspend');
     assert.equal(r.code, 1);
     assert.match(r.err, /^error: this node is a detector replica \(detect\.mode: replica\): .* served by the detector worker node \(host gw-worker-1\.internal, pid 4242\); call its admin API .*\(WARDEN_DETECTOR_REPLICA\)$/m);
+    // A worker that knows its port puts it in the lease: the message then says which URL to call,
+    // which host and pid alone do not (two nodes on one host; containers, all pid 1).
+    await redis.set(`${prefix}worker`, 'gw-worker-1.internal:4242:0123abcd port=8080', 'PX', 60_000);
+    r = await run('stats');
+    assert.equal(r.code, 1);
+    assert.ok(r.err.includes('served by the detector worker node (host gw-worker-1.internal, pid 4242, port 8080); call its admin API (e.g. warden detect --url http://gw-worker-1.internal:8080)'), `the message names the worker's URL: ${r.err}`);
     // Every route of the worker's, whatever the body's media type; the token is checked first.
     const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
     for (const [method, path, type] of [['GET', '/admin/detect/accounts/acct_x', null], ['DELETE', '/admin/detect/verdicts?kind=account&id=acct_x', null], ['GET', '/admin/cases', null], ['POST', '/admin/intel/import', 'application/stix+json'], ['POST', '/admin/accounts/acct_x/erase', 'application/json']] as const) {
@@ -159,6 +165,8 @@ test('warden detect pointed at a detector replica: 421, naming the worker the le
     // The dashboard offers no detector, cases or intel views on this node.
     const features = await (await fetch(`${replica.url}/admin/dashboard/features`, { headers: auth })).json() as any;
     assert.deepEqual([features.detect.routes, features.cases], [[], { list: null, intel: null }]);
+    // ... and says where they are, as the 421 does, so that its pages can send the operator there.
+    assert.ok(typeof features.detect.replica === 'string' && features.detect.replica.includes('(host gw-worker-1.internal, pid 4242, port 8080)'), `the dashboard is told where the worker is: ${JSON.stringify(features.detect)}`);
     assert.equal((await fetch(`${replica.url}/admin/nothing-here`, { headers: auth })).status, 404, 'other unknown routes are still 404');
   } finally {
     await replica.close();

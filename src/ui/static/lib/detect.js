@@ -10,6 +10,18 @@ export function detectRoute(features, suffix, method = 'GET') {
   return (features.detect?.routes ?? []).find((r) => r.method === method && r.path.endsWith(suffix))?.path ?? null;
 }
 
+/**
+ * Why this server has no detector, cases or intel pages, as a paragraph: on a detector replica
+ * the worker node serves them, and the server names it (host, pid, port, from its lease); an
+ * operator behind a load balancer lands on a replica as often as not. `otherwise` elsewhere.
+ */
+export function notHereNote(features, otherwise) {
+  const replica = features.detect?.replica;
+  return replica
+    ? h('p', { class: 'warning', text: `${replica[0].toUpperCase()}${replica.slice(1)}. Open the dashboard on that node.` })
+    : h('p', { text: otherwise });
+}
+
 /** A route path with its `:id` filled in. */
 export const withId = (path, id) => path.replace(/:[A-Za-z_]+/, encodeURIComponent(id));
 

@@ -1,11 +1,11 @@
 // One campaign: its level and why (the signals with value, threshold and weight), the capabilities
 // it went after, its volume and hourly requests, every member with a link to its page, its
-// cluster, and a button to open a case on it.
+// cluster, and a button to open a case on it (or a link to the case already open on it).
 import { h, replace, panel, facts, levelBadge, when, link, fmtInt, fmtPct, toast, table } from '../lib/dom.js';
 import { get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { reasonsTable, detectLink } from '../lib/json.js';
-import { detectRoute, withId, memberRows, mergedNote, notFound } from '../lib/detect.js';
+import { detectRoute, withId, memberRows, mergedNote, notFound, notHereNote } from '../lib/detect.js';
 
 const TARGET_LABEL = {
   coding: 'Coding', agentic_tool_use: 'Agentic tool use', reasoning_traces: 'Reasoning traces', reasoning_parameters: 'Reasoning parameters',
@@ -13,6 +13,14 @@ const TARGET_LABEL = {
 };
 
 /** The campaign by its id (or its cluster's, or a merged-away one the server resolves), or null. */
+/** The campaign's open or confirmed case, if any (null when none, or when the list cannot be read). */
+async function openCaseOf(campaignId) {
+  try {
+    const r = await get('/admin/cases', { campaign_id: campaignId, limit: 20 });
+    return r.data.find((k) => k.campaign_id === campaignId && (k.status === 'open' || k.status === 'confirmed')) ?? null;
+  } catch { return null; }
+}
+
 async function findCampaign(features, id) {
   const one = detectRoute(features, '/campaigns/:id');
   if (one) return get(withId(one, id)).catch((err) => { if (err.status === 404) return null; throw err; });
@@ -40,11 +48,16 @@ export async function render(main, [id], _query, ctx) {
   const back = link('/detector', 'Back to the detector');
   const c = await findCampaign(ctx.features, id);
   if (!ctx.isCurrent()) return;
-  if (c === undefined) { replace(main, h('h1', { text: `Campaign ${id}` }), h('p', { text: 'The detector’s routes are not mounted on this server.' }), h('p', null, back)); return; }
+  if (c === undefined) { replace(main, h('h1', { text: `Campaign ${id}` }), notHereNote(ctx.features, 'The detector’s routes are not mounted on this server.'), h('p', null, back)); return; }
   if (c === null) { replace(main, notFound('campaign', id, back)); return; }
   document.title = `Campaign ${c.id} · Warden`;
   const targets = Object.entries(c.targets).sort((a, b) => b[1] - a[1]);
-  const openCase = ctx.features.cases?.list ? h('button', { type: 'button', class: 'btn btn-primary', on: { click: async (e) => {
+  // A campaign has at most one open or confirmed case: link it rather than offer a button that gets 409.
+  const existing = ctx.features.cases?.list ? await openCaseOf(c.id) : null;
+  if (!ctx.isCurrent()) return;
+  const openCase = existing
+    ? h('span', null, link(`/cases/${encodeURIComponent(existing.id)}`, `Case ${existing.id}`), ` (${existing.status})`)
+    : ctx.features.cases?.list ? h('button', { type: 'button', class: 'btn btn-primary', on: { click: async (e) => {
     const button = e.currentTarget;
     button.disabled = true;
     try {

@@ -7,6 +7,7 @@ import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, f
 import { reasonsTable, detectLink } from '../lib/json.js';
 import { proofButton } from '../lib/proof.js';
 import { api, get, post, download } from '../lib/api.js';
+import { notHereNote } from '../lib/detect.js';
 
 const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
 const statusBadge = (s) => badge(s, STATUS_TONE[s] ?? 'muted');
@@ -16,7 +17,7 @@ export async function render(main, params, query, ctx) {
   if (!ctx.features.cases?.list) {
     document.title = 'Cases · Warden';
     replace(main, h('div', { class: 'page-head' }, h('h1', { text: 'Cases' })),
-      panel('Not on this server', h('p', { text: 'Case files and indicator exchange live on the node that runs the detector (detect.enabled, mode inline or worker) with cases.enabled. This server does not mount them.' })));
+      panel('Not on this server', notHereNote(ctx.features, 'Case files and indicator exchange live on the node that runs the detector (detect.enabled, mode inline or worker) with cases.enabled. This server does not mount them.')));
     return;
   }
   return params.length ? renderCase(main, params[0], ctx) : renderList(main, query, ctx);

@@ -4,7 +4,7 @@
 import { h, replace, panel, facts, levelBadge, when, link, shortId, fmtInt, fmtTime, toast, modal, askReason } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { reasonsTable, detectLink } from '../lib/json.js';
-import { detectRoute, withId, memberRows, mergedNote, notFound } from '../lib/detect.js';
+import { detectRoute, withId, memberRows, mergedNote, notFound, notHereNote } from '../lib/detect.js';
 
 const VERDICT_LEVELS = ['none', 'watch', 'throttle', 'shape', 'verify', 'suspend'];
 
@@ -12,7 +12,7 @@ export async function render(main, [id], _query, ctx) {
   document.title = 'Cluster · Warden';
   const route = detectRoute(ctx.features, '/clusters/:id');
   const back = link('/detector', 'Back to the detector');
-  if (!route) { replace(main, h('h1', { text: `Cluster ${id}` }), h('p', { text: 'The detector’s routes are not mounted on this server.' }), h('p', null, back)); return; }
+  if (!route) { replace(main, h('h1', { text: `Cluster ${id}` }), notHereNote(ctx.features, 'The detector’s routes are not mounted on this server.'), h('p', null, back)); return; }
   let c;
   try { c = await get(withId(route, id)); } catch (err) {
     if (err.status !== 404) throw err;

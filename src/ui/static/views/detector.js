@@ -6,7 +6,7 @@ import { h, replace, panel, loading, errorBox, link, table, badge, levelBadge, f
 import { get, post } from '../lib/api.js';
 import { rangePicker, usageTable } from '../lib/widgets.js';
 import { renderJson, detectLink } from '../lib/json.js';
-import { accountRowsTable, ACCOUNT_SORTS } from '../lib/detect.js';
+import { accountRowsTable, ACCOUNT_SORTS, notHereNote } from '../lib/detect.js';
 
 const FLAGGED_LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'];
 const FLAGGED_PAGE = 100;
@@ -30,7 +30,7 @@ export async function render(main, _params, query, ctx) {
     panel('Traffic by verdict in force', h('p', { class: 'help', text: 'The verdict enforcement applied to each request when it arrived (recorded on the interaction).' }), byVerdict),
     routes.length
       ? sections.map(([r, box]) => panel(title(r.path), h('p', { class: 'muted small' }, h('code', { text: `GET ${r.path}` })), box))
-      : panel('Verdicts, clusters and campaigns', h('p', { text: 'The detector’s admin routes (verdicts with their explanations, linked-account clusters, campaigns) are not mounted on this server yet. They appear here, without a dashboard upgrade, as soon as they are: this page lists every GET route under /admin/detect.' }),
+      : panel('Verdicts, clusters and campaigns', notHereNote(ctx.features, 'The detector’s admin routes (verdicts with their explanations, linked-account clusters, campaigns) are not mounted on this server yet. They appear here, without a dashboard upgrade, as soon as they are: this page lists every GET route under /admin/detect.'),
         h('p', null, 'Meanwhile, ', link('/usage?by=verdict', 'usage by verdict'), ' shows which traffic was served under a verdict.')),
     panel('Notifications', h('p', { class: 'help', text: 'Webhooks told of rising campaigns and accounts, partners’ indicators matching, feeds and the ledger failing (notify.webhooks).' }), notifyBox));
   await Promise.all([

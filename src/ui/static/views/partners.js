@@ -5,6 +5,7 @@
 // does; who approved is recorded).
 import { h, replace, panel, loading, errorBox, table, badge, levelBadge, fmtInt, when, fmtTime, toast, shortId, modal } from '../lib/dom.js';
 import { get, api } from '../lib/api.js';
+import { notHereNote } from '../lib/detect.js';
 
 const TRUST = {
   high: ['ok', 'its indicators hold accounts at the level they came at'],
@@ -21,7 +22,7 @@ export async function render(main, _params, _query, ctx) {
   document.title = 'Partners · Warden';
   replace(main, h('div', { class: 'page-head' }, h('h1', { text: 'Threat-intel partners' })));
   if (!ctx.features.cases?.intel) {
-    main.append(panel('Not on this server', h('p', { text: 'Indicator exchange lives on the node that runs the detector (detect.enabled, mode inline or worker) with cases.enabled. This server does not mount it.' })));
+    main.append(panel('Not on this server', notHereNote(ctx.features, 'Indicator exchange lives on the node that runs the detector (detect.enabled, mode inline or worker) with cases.enabled. This server does not mount it.')));
     return;
   }
   const partnersBox = h('div', null, loading());

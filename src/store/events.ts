@@ -2,7 +2,7 @@ import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../e
 import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
-import { SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION } from './usage-rollup.ts';
+import { SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET } from './usage-rollup.ts';
 
 /** Filters for reading events back; every field optional, times are ISO 8601. */
 export interface EventQuery {
@@ -130,10 +130,15 @@ export class SqliteEventStore implements EventStore {
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    const fold = db.prepare(SQLITE_FOLD_PENDING_SUM);
+    const forget = db.prepare(SQLITE_FOLD_PENDING_FORGET);
     this.insertMany = db.transaction((events: readonly InteractionEvent[]) => {
       for (const e of events) {
         this.insert.run(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
       }
+      // The batch's rows into the hourly rollup, in this transaction (usage-rollup.ts).
+      fold.run();
+      forget.run();
     });
   }
 

@@ -3,12 +3,15 @@
  * UTC hour and model, so that a customer's usage (`GET /v1/warden/usage`, src/ui/usage.ts `daily`)
  * reads at most 31 x 24 rows per model instead of every event of the window.
  *
- * Kept by triggers on `events`, in the transaction of the statement that changes the events: an
- * insert adds its counts, a delete (retention) takes them away, an update (an erase rewrites the
- * body) takes the old row's away and adds the new one's. So the table cannot disagree with the
- * events, whichever code writes them: the event writer thread, a node of an older release during a
- * rolling upgrade (the migration is compatible for that reason), or an operator's own SQL. A row
- * whose requests fall to zero is deleted, so that the table holds no more than the events do.
+ * Kept in the transaction that changes the events, by triggers on `events`: an insert adds its
+ * counts, a delete (retention) takes them away, an update (an erase rewrites the body) takes the
+ * old row's away and adds the new one's. So the table cannot disagree with the events, whichever
+ * code writes them: the event writer thread, a node of an older release during a rolling upgrade
+ * (the migration is compatible for that reason), or an operator's own SQL. On PostgreSQL the
+ * triggers run once per statement (a batch's INSERT: one grouped upsert); on SQLite, where they
+ * run once per row, an insert is noted as pending and the batch sums its rows before it commits
+ * (SQLITE_FOLD_PENDING_SUM). A bucket whose requests fall to zero is deleted, so that the table holds
+ * no more than the events do.
  *
  * Counted as the dashboard's `usage_rows` counts (src/ui/usage.ts): outcomes by the `status` column,
  * tokens from the body's `response`, absent ones as 0. The hour on SQLite is the first 13
@@ -54,9 +57,18 @@ function addExcluded(target: string): string {
 
 const sqliteToken = (r: string) => (t: string) => `json_extract(${r}.body, '$.response.${t}')`;
 const SQLITE_HOUR = (r: string) => `substr(${r}.ts, 1, 13)`;
+/**
+ * Events inserted but not yet summed into the rollup, by rowid. SQLite's triggers run once per
+ * row, and an upsert per event doubled the writer's CPU (bench/usage-view.ts); so the insert
+ * trigger only notes the row, and the writer sums the batch's rows in one grouped upsert before
+ * its transaction commits (SQLITE_FOLD_PENDING_SUM). A row inserted by a writer that does not fold
+ * (an older release, a hand-written INSERT) waits here until the next batch folds it.
+ */
+const PENDING = 'event_usage_pending';
+const NOT_PENDING = (r: string) => `NOT EXISTS (SELECT 1 FROM ${PENDING} WHERE event_rowid = ${r}.rowid)`;
 
 /**
- * One event row (NEW or OLD) added (+1) or taken away (-1), for its account and its organisation,
+ * One event row (OLD or NEW) added (+1) or taken away (-1), for its account and its organisation,
  * in one statement (SQLite's JSON cache then parses the body once, not once per scope).
  */
 function sqliteApply(r: 'NEW' | 'OLD', sign: 1 | -1): string {
@@ -74,36 +86,45 @@ function sqliteDropEmpty(): string {
       AND ((scope = 'account' AND subject = OLD.account_id) OR (scope = 'org' AND subject = OLD.org_id));`;
 }
 
-function sqliteTable(int: string): string {
-  return `CREATE TABLE ${USAGE_ROLLUP_TABLE} (
-     scope TEXT NOT NULL, subject TEXT NOT NULL, hour TEXT NOT NULL, model TEXT NOT NULL,
-     ${ROLLUP_COUNTERS.map((c) => `${c} ${int} NOT NULL`).join(', ')},
-     PRIMARY KEY (${KEY})
-   ) WITHOUT ROWID;`;
+/** The events of `from` (an events table alias `e`, joined as needed) summed into the rollup, grouped. */
+function sqliteSum(from: string): string {
+  return `INSERT INTO ${USAGE_ROLLUP_TABLE} (${COLUMNS})
+     SELECT k.scope, CASE k.scope WHEN 'account' THEN e.account_id ELSE e.org_id END AS subject, ${SQLITE_HOUR('e')} AS h, e.model,
+       ${counterExprs('e', sqliteToken('e')).map((x) => `SUM(${x})`).join(', ')}
+     FROM ${from} JOIN (SELECT 'account' AS scope UNION ALL SELECT 'org') k
+     WHERE subject IS NOT NULL
+     GROUP BY k.scope, subject, h, e.model
+     ON CONFLICT (${KEY}) DO UPDATE SET ${addExcluded('')};`;
 }
+
+/** Sum the pending rows into the rollup, then forget them: run by each event batch before it commits. */
+export const SQLITE_FOLD_PENDING_SUM = sqliteSum(`${PENDING} p JOIN events e ON e.rowid = p.event_rowid`);
+export const SQLITE_FOLD_PENDING_FORGET = `DELETE FROM ${PENDING}`;
 
 /** The events schema's migration that adds the rollup, its triggers, and fills it from the events already stored. */
 export const SQLITE_USAGE_ROLLUP_MIGRATION: Migration = {
-  sql: `${sqliteTable('INTEGER')}
+  sql: `CREATE TABLE ${USAGE_ROLLUP_TABLE} (
+     scope TEXT NOT NULL, subject TEXT NOT NULL, hour TEXT NOT NULL, model TEXT NOT NULL,
+     ${ROLLUP_COUNTERS.map((c) => `${c} INTEGER NOT NULL`).join(', ')},
+     PRIMARY KEY (${KEY})
+   ) WITHOUT ROWID;
+   CREATE TABLE ${PENDING} (event_rowid INTEGER PRIMARY KEY);
    CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_insert AFTER INSERT ON events BEGIN
-     ${sqliteApply('NEW', 1)}
+     INSERT OR IGNORE INTO ${PENDING} (event_rowid) VALUES (NEW.rowid);
    END;
+   -- A deleted or changed row is taken out of the rollup unless it was still pending (then only forgotten, or folded as it now is).
    CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_delete AFTER DELETE ON events BEGIN
-     ${sqliteApply('OLD', -1)}
+     ${sqliteApply('OLD', -1).replace('WHERE k.subject IS NOT NULL', `WHERE k.subject IS NOT NULL AND ${NOT_PENDING('OLD')}`)}
      ${sqliteDropEmpty()}
+     DELETE FROM ${PENDING} WHERE event_rowid = OLD.rowid;
    END;
-   CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_update AFTER UPDATE OF ts, account_id, org_id, model, status, body ON events BEGIN
+   CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_update AFTER UPDATE OF ts, account_id, org_id, model, status, body ON events WHEN ${NOT_PENDING('OLD')} BEGIN
      ${sqliteApply('OLD', -1)}
      ${sqliteApply('NEW', 1)}
      ${sqliteDropEmpty()}
    END;
-   INSERT INTO ${USAGE_ROLLUP_TABLE} (${COLUMNS})
-     SELECT k.scope, CASE k.scope WHEN 'account' THEN e.account_id ELSE e.org_id END AS subject, ${SQLITE_HOUR('e')} AS h, e.model,
-       ${counterExprs('e', sqliteToken('e')).map((x) => `SUM(${x})`).join(', ')}
-     FROM events e JOIN (SELECT 'account' AS scope UNION ALL SELECT 'org') k
-     WHERE subject IS NOT NULL
-     GROUP BY k.scope, subject, h, e.model;`,
-  // Older releases neither read the table nor need to write it: the triggers do.
+   ${sqliteSum('events e')}`,
+  // Older releases neither read the table nor fold it: the rows they insert wait as pending, counted by the next batch this one writes.
   compatible: true,
 };
 

@@ -175,7 +175,8 @@ test('daily from the rollup equals the events summed, on SQLite (query thread)',
         const insert = db.prepare('INSERT INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
         db.transaction(() => { for (const e of events) insert.run(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e)); })();
       },
-      async store() { return new SqliteEventStore(db); },
+      // The writer thread, as `warden serve` writes a file: its batches fold the rollup too.
+      async store() { return new SqliteEventStore(db, { writer: 'thread' }); },
     }, () => {
       const u = sqliteUsageStore(db);
       assert.equal(u.thread, 'worker', 'the store on a file runs its queries in the query thread, as warden serve does');

@@ -86,14 +86,20 @@ function sqliteDropEmpty(): string {
       AND ((scope = 'account' AND subject = OLD.account_id) OR (scope = 'org' AND subject = OLD.org_id));`;
 }
 
-/** The events of `from` (an events table alias `e`, joined as needed) summed into the rollup, grouped. */
+/**
+ * The events of `from` (an events table alias `e`, joined as needed) summed into the rollup: first
+ * per account, organisation, hour and model (each body read once), then those sums per scope.
+ */
 function sqliteSum(from: string): string {
+  const sums = counterExprs('e', sqliteToken('e')).map((x, i) => `SUM(${x}) AS ${ROLLUP_COUNTERS[i]}`);
   return `INSERT INTO ${USAGE_ROLLUP_TABLE} (${COLUMNS})
-     SELECT k.scope, CASE k.scope WHEN 'account' THEN e.account_id ELSE e.org_id END AS subject, ${SQLITE_HOUR('e')} AS h, e.model,
-       ${counterExprs('e', sqliteToken('e')).map((x) => `SUM(${x})`).join(', ')}
-     FROM ${from} JOIN (SELECT 'account' AS scope UNION ALL SELECT 'org') k
+     SELECT k.scope, CASE k.scope WHEN 'account' THEN a.account_id ELSE a.org_id END AS subject, a.h, a.model,
+       ${ROLLUP_COUNTERS.map((c) => `SUM(a.${c})`).join(', ')}
+     FROM (SELECT e.account_id, e.org_id, ${SQLITE_HOUR('e')} AS h, e.model, ${sums.join(', ')}
+           FROM ${from} GROUP BY e.account_id, e.org_id, h, e.model) a
+       JOIN (SELECT 'account' AS scope UNION ALL SELECT 'org') k
      WHERE subject IS NOT NULL
-     GROUP BY k.scope, subject, h, e.model
+     GROUP BY k.scope, subject, a.h, a.model
      ON CONFLICT (${KEY}) DO UPDATE SET ${addExcluded('')};`;
 }
 

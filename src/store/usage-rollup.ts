@@ -62,7 +62,8 @@ const SQLITE_HOUR = (r: string) => `substr(${r}.ts, 1, 13)`;
  * row, and an upsert per event doubled the writer's CPU (bench/usage-view.ts); so the insert
  * trigger only notes the row, and the writer sums the batch's rows in one grouped upsert before
  * its transaction commits (SQLITE_FOLD_PENDING_SUM). A row inserted by a writer that does not fold
- * (an older release, a hand-written INSERT) waits here until the next batch folds it.
+ * (an older release, a hand-written INSERT) waits here until a later batch folds it; readers count
+ * the pending rows from the events meanwhile, so they are never missed.
  */
 const PENDING = 'event_usage_pending';
 const NOT_PENDING = (r: string) => `NOT EXISTS (SELECT 1 FROM ${PENDING} WHERE event_rowid = ${r}.rowid)`;
@@ -103,9 +104,19 @@ function sqliteSum(from: string): string {
      ON CONFLICT (${KEY}) DO UPDATE SET ${addExcluded('')};`;
 }
 
-/** Sum the pending rows into the rollup, then forget them: run by each event batch before it commits. */
-export const SQLITE_FOLD_PENDING_SUM = sqliteSum(`${PENDING} p JOIN events e ON e.rowid = p.event_rowid`);
-export const SQLITE_FOLD_PENDING_FORGET = `DELETE FROM ${PENDING}`;
+/**
+ * Most pending rows one batch folds, oldest first: a backlog (rows inserted by something that does
+ * not fold) drains over the next batches rather than in one long transaction of the writer.
+ */
+export const FOLD_MAX_ROWS = 20_000;
+const OLDEST_PENDING = `SELECT event_rowid FROM ${PENDING} ORDER BY event_rowid LIMIT ${FOLD_MAX_ROWS}`;
+
+/** Sum the oldest pending rows into the rollup, then forget them: run by each event batch before it commits. */
+export const SQLITE_FOLD_PENDING_SUM = sqliteSum(`(${OLDEST_PENDING}) p JOIN events e ON e.rowid = p.event_rowid`);
+export const SQLITE_FOLD_PENDING_FORGET = `DELETE FROM ${PENDING} WHERE event_rowid IN (${OLDEST_PENDING})`;
+
+/** Readers add the pending rows to the rollup's (they are few; empty when every writer folds). */
+export const USAGE_ROLLUP_PENDING_TABLE = PENDING;
 
 /** The events schema's migration that adds the rollup, its triggers, and fills it from the events already stored. */
 export const SQLITE_USAGE_ROLLUP_MIGRATION: Migration = {
@@ -130,7 +141,7 @@ export const SQLITE_USAGE_ROLLUP_MIGRATION: Migration = {
      ${sqliteDropEmpty()}
    END;
    ${sqliteSum('events e')}`,
-  // Older releases neither read the table nor fold it: the rows they insert wait as pending, counted by the next batch this one writes.
+  // Older releases neither read the table nor fold it: the rows they insert wait as pending (read from the events), folded by this release's next batches.
   compatible: true,
 };
 

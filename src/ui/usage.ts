@@ -18,7 +18,7 @@
  *   upstream failures and fail-closed limits), client_errors (other 4xx, including 499 client gone).
  */
 import { existsSync } from 'node:fs';
-import { migrateSqlite, migratePostgres, openSqlite, truncateWal, USAGE_ROLLUP_TABLE, ROLLUP_COUNTERS, type Migration, type SqliteDb, type PgPool } from '../store/index.ts';
+import { migrateSqlite, migratePostgres, openSqlite, truncateWal, USAGE_ROLLUP_TABLE, USAGE_ROLLUP_PENDING_TABLE, ROLLUP_COUNTERS, type Migration, type SqliteDb, type PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../events/index.ts';
 import { threadedSqliteDialect, usageSidePath, type UsageThreadOptions } from './usage-thread.ts';
@@ -176,6 +176,8 @@ export interface Dialect {
   rollupDay: string;
   /** A query returning a row when the rollup table exists. */
   rollupPresent: string;
+  /** Events inserted but not yet summed into the rollup (SQLite: a table of their rowids); null where there are none (PostgreSQL). */
+  rollupPending: string | null;
   /** Create `usage_rows` (idempotent, versioned). */
   migrate(): Promise<void>;
   /** Copy up to `limit` events with ts >= `fromTs` that are not in usage_rows yet; returns how many and the newest ts copied. */
@@ -267,7 +269,8 @@ export const SQLITE_ROLLUP_READS = {
   rollupDay: 'substr(hour, 1, 10)',
   // pragma_table_list sees every attached schema (the query thread reads events from an attached file).
   rollupPresent: `SELECT 1 AS present FROM pragma_table_list WHERE name = '${USAGE_ROLLUP_TABLE}'`,
-} satisfies Pick<Dialect, 'bodyToken' | 'rollupHour' | 'rollupDay' | 'rollupPresent'>;
+  rollupPending: USAGE_ROLLUP_PENDING_TABLE,
+} satisfies Pick<Dialect, 'bodyToken' | 'rollupHour' | 'rollupDay' | 'rollupPresent' | 'rollupPending'>;
 
 /** The SQLite dialect on a connection of this thread (the query thread runs it on its own connection). */
 export function sqliteDialect(db: SqliteDb): Dialect {
@@ -310,6 +313,7 @@ function postgresDialect(pool: PgPool): Dialect {
     rollupHour: (ms) => new Date(ms).toISOString(),
     rollupDay: "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     rollupPresent: `SELECT 1 AS present WHERE to_regclass('${USAGE_ROLLUP_TABLE}') IS NOT NULL`,
+    rollupPending: null,
     migrate: () => migratePostgres(pool, 'ui_usage', PG_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       const { rows } = await pool.query(
@@ -498,9 +502,11 @@ class SqlUsageStore implements UsageStore {
     const toMs = Date.parse(filter.to);
     const firstHour = Math.ceil(fromMs / HOUR_MS) * HOUR_MS;
     const endHour = Math.floor(toMs / HOUR_MS) * HOUR_MS;
-    const raw = (from: string, to: string) => {
+    const raw = (from: string, to: string, pendingOnly = false) => {
       const { sql, args } = this.where({ from, to, ...(subject.scope === 'account' ? { accountId: subject.id } : { orgId: subject.id }), model: filter.model });
-      return this.d.run(`SELECT ${this.d.day} AS d, model AS m, ${this.counters((name) => this.d.bodyToken(name))} FROM events ${sql} GROUP BY d, m`, args);
+      // The pending rows first (CROSS JOIN keeps that order in SQLite): few or none, each found by its rowid.
+      const rows = pendingOnly ? `${this.d.rollupPending} p CROSS JOIN events e ON e.rowid = p.event_rowid` : 'events';
+      return this.d.run(`SELECT ${this.d.day} AS d, model AS m, ${this.counters((name) => this.d.bodyToken(name))} FROM ${rows} ${sql} GROUP BY d, m`, args);
     };
     const parts: Promise<Row[]>[] = [];
     if (firstHour >= endHour) {
@@ -508,6 +514,7 @@ class SqlUsageStore implements UsageStore {
     } else {
       if (fromMs < firstHour) parts.push(raw(filter.from, new Date(firstHour).toISOString()));
       if (endHour < toMs) parts.push(raw(new Date(endHour).toISOString(), filter.to));
+      if (this.d.rollupPending) parts.push(raw(new Date(firstHour).toISOString(), new Date(endHour).toISOString(), true));
       const p = (i: number) => this.d.placeholder(i);
       const args: unknown[] = [subject.scope, subject.id, this.d.rollupHour(firstHour), this.d.rollupHour(endHour)];
       if (filter.model) args.push(filter.model);

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqlite } from './sqlite.ts';
 import { lowerThreadPriority } from './worker-entry.ts';
-import { SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET } from './usage-rollup.ts';
+import { SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS } from './usage-rollup.ts';
 import type { EventRow, FromEventWriter, ToEventWriter } from './event-writer.ts';
 
 lowerThreadPriority();
@@ -18,7 +18,11 @@ function prepare(): (rows: EventRow[]) => void {
   const fold = db.prepare(SQLITE_FOLD_PENDING_SUM);
   const forget = db.prepare(SQLITE_FOLD_PENDING_FORGET);
   // The batch's rows summed into the hourly rollup before the commit (usage-rollup.ts).
-  return db.transaction((rows: EventRow[]) => { for (const r of rows) insert.run(...r); fold.run(); forget.run(); });
+  return db.transaction((rows: EventRow[]) => {
+    for (const r of rows) insert.run(...r);
+    fold.run(rows.length + FOLD_BACKLOG_ROWS);
+    forget.run(rows.length + FOLD_BACKLOG_ROWS);
+  });
 }
 
 port.on('message', (m: ToEventWriter) => {

@@ -2,7 +2,7 @@ import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../e
 import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
-import { SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET } from './usage-rollup.ts';
+import { SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS } from './usage-rollup.ts';
 
 /** Filters for reading events back; every field optional, times are ISO 8601. */
 export interface EventQuery {
@@ -137,8 +137,8 @@ export class SqliteEventStore implements EventStore {
         this.insert.run(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
       }
       // The batch's rows into the hourly rollup, in this transaction (usage-rollup.ts).
-      fold.run();
-      forget.run();
+      fold.run(events.length + FOLD_BACKLOG_ROWS);
+      forget.run(events.length + FOLD_BACKLOG_ROWS);
     });
   }
 

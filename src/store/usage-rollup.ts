@@ -105,15 +105,20 @@ function sqliteSum(from: string): string {
 }
 
 /**
- * Most pending rows one batch folds, oldest first: a backlog (rows inserted by something that does
- * not fold) drains over the next batches rather than in one long transaction of the writer.
+ * Pending rows of a backlog (inserted by something that does not fold) that one batch folds
+ * besides its own: a backlog drains over the next batches, never in one long transaction of the
+ * writer, which other writers of the file (on the gateway's thread) would wait for.
  */
-export const FOLD_MAX_ROWS = 20_000;
-const OLDEST_PENDING = `SELECT event_rowid FROM ${PENDING} ORDER BY event_rowid LIMIT ${FOLD_MAX_ROWS}`;
+export const FOLD_BACKLOG_ROWS = 1000;
+/** The newest pending rows (the batch's own first), at most `?` of them. */
+const NEWEST_PENDING = `SELECT event_rowid FROM ${PENDING} ORDER BY event_rowid DESC LIMIT ?`;
 
-/** Sum the oldest pending rows into the rollup, then forget them: run by each event batch before it commits. */
-export const SQLITE_FOLD_PENDING_SUM = sqliteSum(`(${OLDEST_PENDING}) p JOIN events e ON e.rowid = p.event_rowid`);
-export const SQLITE_FOLD_PENDING_FORGET = `DELETE FROM ${PENDING} WHERE event_rowid IN (${OLDEST_PENDING})`;
+/**
+ * Sum the batch's rows (and some backlog) into the rollup, then forget them: run by each event
+ * batch before it commits, both with the same limit, the batch's length + FOLD_BACKLOG_ROWS.
+ */
+export const SQLITE_FOLD_PENDING_SUM = sqliteSum(`(${NEWEST_PENDING}) p JOIN events e ON e.rowid = p.event_rowid`);
+export const SQLITE_FOLD_PENDING_FORGET = `DELETE FROM ${PENDING} WHERE event_rowid IN (${NEWEST_PENDING})`;
 
 /** Readers add the pending rows to the rollup's (they are few; empty when every writer folds). */
 export const USAGE_ROLLUP_PENDING_TABLE = PENDING;

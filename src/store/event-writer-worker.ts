@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqlite } from './sqlite.ts';
 import { lowerThreadPriority } from './worker-entry.ts';
+import { SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS } from './usage-rollup.ts';
 import type { EventRow, FromEventWriter, ToEventWriter } from './event-writer.ts';
 
 lowerThreadPriority();
@@ -14,7 +15,14 @@ const db = openSqlite((workerData as { path: string }).path);
 let insertMany: ((rows: EventRow[]) => void) | null = null;
 function prepare(): (rows: EventRow[]) => void {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-  return db.transaction((rows: EventRow[]) => { for (const r of rows) insert.run(...r); });
+  const fold = db.prepare(SQLITE_FOLD_PENDING_SUM);
+  const forget = db.prepare(SQLITE_FOLD_PENDING_FORGET);
+  // The batch's rows summed into the hourly rollup before the commit (usage-rollup.ts).
+  return db.transaction((rows: EventRow[]) => {
+    for (const r of rows) insert.run(...r);
+    fold.run(rows.length + FOLD_BACKLOG_ROWS);
+    forget.run(rows.length + FOLD_BACKLOG_ROWS);
+  });
 }
 
 port.on('message', (m: ToEventWriter) => {

@@ -2,6 +2,7 @@ import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../e
 import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
+import { SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS } from './usage-rollup.ts';
 
 /** Filters for reading events back; every field optional, times are ISO 8601. */
 export interface EventQuery {
@@ -43,7 +44,7 @@ const nextTick = () => new Promise<void>((r) => setImmediate(r));
 /** Events per retention DELETE: a few milliseconds of the main thread each. */
 const RETENTION_CHUNK = 250;
 
-const SQLITE_MIGRATIONS = [
+export const SQLITE_EVENT_MIGRATIONS = [
   `CREATE TABLE events (
      id TEXT PRIMARY KEY,
      ts TEXT NOT NULL,
@@ -55,6 +56,8 @@ const SQLITE_MIGRATIONS = [
    CREATE INDEX events_account ON events (account_id, ts);
    CREATE INDEX events_org ON events (org_id, ts);
    CREATE INDEX events_ip ON events (client_ip, ts);`,
+  // Per account and organisation, hour and model: a customer's usage read without visiting each event (usage-rollup.ts).
+  SQLITE_USAGE_ROLLUP_MIGRATION,
 ];
 
 /** Where the next page starts: after this event, in (ts, id) order. */
@@ -122,15 +125,20 @@ export class SqliteEventStore implements EventStore {
   private readonly thread: EventWriterThread | null;
 
   constructor(private readonly db: SqliteDb, opts: SqliteEventStoreOptions = {}) {
-    migrateSqlite(db, 'events', SQLITE_MIGRATIONS);
+    migrateSqlite(db, 'events', SQLITE_EVENT_MIGRATIONS);
     this.thread = opts.writer === 'thread' && !db.memory ? new EventWriterThread(db.name) : null;
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    const fold = db.prepare(SQLITE_FOLD_PENDING_SUM);
+    const forget = db.prepare(SQLITE_FOLD_PENDING_FORGET);
     this.insertMany = db.transaction((events: readonly InteractionEvent[]) => {
       for (const e of events) {
         this.insert.run(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
       }
+      // The batch's rows into the hourly rollup, in this transaction (usage-rollup.ts).
+      fold.run(events.length + FOLD_BACKLOG_ROWS);
+      forget.run(events.length + FOLD_BACKLOG_ROWS);
     });
   }
 
@@ -213,7 +221,7 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-const PG_MIGRATIONS = [
+export const PG_EVENT_MIGRATIONS = [
   `CREATE TABLE IF NOT EXISTS events (
      id TEXT PRIMARY KEY,
      ts TIMESTAMPTZ NOT NULL,
@@ -225,6 +233,7 @@ const PG_MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS events_account ON events (account_id, ts);
    CREATE INDEX IF NOT EXISTS events_org ON events (org_id, ts);
    CREATE INDEX IF NOT EXISTS events_ip ON events (client_ip, ts);`,
+  PG_USAGE_ROLLUP_MIGRATION,
 ];
 
 /**
@@ -243,7 +252,7 @@ export class PostgresEventStore implements EventStore {
    */
   migrate(): Promise<void> {
     if (!this.migrated) {
-      this.migrated = migratePostgres(this.pool, 'events', PG_MIGRATIONS);
+      this.migrated = migratePostgres(this.pool, 'events', PG_EVENT_MIGRATIONS);
       this.migrated.catch(() => { this.migrated = null; });
     }
     return this.migrated;

@@ -22,7 +22,7 @@
 import { inspect } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
-import { SQLITE_USAGE_MIGRATIONS, type Dialect, type Row } from './usage.ts';
+import { SQLITE_USAGE_MIGRATIONS, SQLITE_ROLLUP_READS, type Dialect, type Row } from './usage.ts';
 import { migrateSqlite, openSqlite } from '../store/sqlite.ts';
 
 export type UsageOp = 'migrate' | 'newest' | 'catchUp' | 'run';
@@ -180,6 +180,7 @@ export function threadedSqliteDialect(path: string, opts: UsageThreadOptions = {
     placeholder: () => '?',
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
     day: 'substr(ts, 1, 10)',
+    ...SQLITE_ROLLUP_READS,
     // On this thread, through a short-lived connection to the side file: the table is small, and
     // `warden serve` migrates it at start without starting the query thread before a query needs it.
     migrate: async () => {

@@ -18,7 +18,7 @@
  *   upstream failures and fail-closed limits), client_errors (other 4xx, including 499 client gone).
  */
 import { existsSync } from 'node:fs';
-import { migrateSqlite, migratePostgres, openSqlite, truncateWal, type Migration, type SqliteDb, type PgPool } from '../store/index.ts';
+import { migrateSqlite, migratePostgres, openSqlite, truncateWal, USAGE_ROLLUP_TABLE, USAGE_ROLLUP_PENDING_TABLE, ROLLUP_COUNTERS, type Migration, type SqliteDb, type PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../events/index.ts';
 import { threadedSqliteDialect, usageSidePath, type UsageThreadOptions } from './usage-thread.ts';
@@ -169,6 +169,15 @@ export interface Dialect {
   epoch: string;
   /** The UTC day of the ts column, `2026-12-05`, as a text expression. */
   day: string;
+  /** A token count in an `events` row's body (`input_tokens`...), as an expression (NULL when absent). */
+  bodyToken(name: string): string;
+  /** The hourly rollup's key of the hour starting at `ms` (src/store/usage-rollup.ts), and the UTC day of its `hour` column. */
+  rollupHour(ms: number): string;
+  rollupDay: string;
+  /** A query returning a row when the rollup table exists. */
+  rollupPresent: string;
+  /** Events inserted but not yet summed into the rollup (SQLite: a table of their rowids); null where there are none (PostgreSQL). */
+  rollupPending: string | null;
   /** Create `usage_rows` (idempotent, versioned). */
   migrate(): Promise<void>;
   /** Copy up to `limit` events with ts >= `fromTs` that are not in usage_rows yet; returns how many and the newest ts copied. */
@@ -252,6 +261,17 @@ const PG_USAGE_MIGRATIONS: readonly Migration[] = [
    CREATE INDEX usage_rows_range ON usage_rows (ts) INCLUDE (status, error_code, account_id, client_ip, model, input_tokens, output_tokens, reasoning_tokens, cached_input_tokens, cache_write_tokens);`,
 ];
 
+/** How the SQLite dialects (this thread's and the query thread's) read the events' bodies and the hourly rollup. */
+export const SQLITE_ROLLUP_READS = {
+  bodyToken: (name: string) => `json_extract(body, '$.response.${name}')`,
+  // The rollup's hour is the first 13 characters of ts: `2026-12-05T14`.
+  rollupHour: (ms: number) => new Date(ms).toISOString().slice(0, 13),
+  rollupDay: 'substr(hour, 1, 10)',
+  // pragma_table_list sees every attached schema (the query thread reads events from an attached file).
+  rollupPresent: `SELECT 1 AS present FROM pragma_table_list WHERE name = '${USAGE_ROLLUP_TABLE}'`,
+  rollupPending: USAGE_ROLLUP_PENDING_TABLE,
+} satisfies Pick<Dialect, 'bodyToken' | 'rollupHour' | 'rollupDay' | 'rollupPresent' | 'rollupPending'>;
+
 /** The SQLite dialect on a connection of this thread (the query thread runs it on its own connection). */
 export function sqliteDialect(db: SqliteDb): Dialect {
   const j = (path: string) => `json_extract(e.body, '$.${path}')`;
@@ -261,6 +281,7 @@ export function sqliteDialect(db: SqliteDb): Dialect {
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
     // ts is stored as the recorder writes it, ISO 8601 in UTC: its first ten characters are its day.
     day: 'substr(ts, 1, 10)',
+    ...SQLITE_ROLLUP_READS,
     migrate: async () => migrateSqlite(db, 'ui_usage', SQLITE_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       copy ??= db.prepare(
@@ -288,6 +309,11 @@ function postgresDialect(pool: PgPool): Dialect {
     placeholder: (i) => `$${i}`,
     epoch: 'CAST(FLOOR(EXTRACT(EPOCH FROM ts)) AS BIGINT)',
     day: "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    bodyToken: (name) => `CAST(body->'response'->>'${name}' AS BIGINT)`,
+    rollupHour: (ms) => new Date(ms).toISOString(),
+    rollupDay: "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    rollupPresent: `SELECT 1 AS present WHERE to_regclass('${USAGE_ROLLUP_TABLE}') IS NOT NULL`,
+    rollupPending: null,
     migrate: () => migratePostgres(pool, 'ui_usage', PG_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       const { rows } = await pool.query(
@@ -394,8 +420,8 @@ class SqlUsageStore implements UsageStore {
     return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
   }
 
-  /** SELECT list of the counters, shared by every aggregation. */
-  private counters(): string {
+  /** SELECT list of the counters, shared by every aggregation; `token` reads a token count (default: usage_rows' column). */
+  private counters(token: (name: string) => string = (name) => name): string {
     return [
       'COUNT(*) AS requests',
       'SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END) AS ok',
@@ -404,11 +430,11 @@ class SqlUsageStore implements UsageStore {
       'SUM(CASE WHEN status = 401 THEN 1 ELSE 0 END) AS unauthenticated',
       'SUM(CASE WHEN status >= 400 AND status < 500 AND status NOT IN (401, 403, 429) THEN 1 ELSE 0 END) AS client_errors',
       'SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END) AS server_errors',
-      'SUM(input_tokens) AS input_tokens',
-      'SUM(cached_input_tokens) AS cached_input_tokens',
-      'SUM(cache_write_tokens) AS cache_write_tokens',
-      'SUM(output_tokens) AS output_tokens',
-      'SUM(reasoning_tokens) AS reasoning_tokens',
+      `SUM(${token('input_tokens')}) AS input_tokens`,
+      `SUM(${token('cached_input_tokens')}) AS cached_input_tokens`,
+      `SUM(${token('cache_write_tokens')}) AS cache_write_tokens`,
+      `SUM(${token('output_tokens')}) AS output_tokens`,
+      `SUM(${token('reasoning_tokens')}) AS reasoning_tokens`,
     ].join(', ');
   }
 
@@ -444,14 +470,74 @@ class SqlUsageStore implements UsageStore {
   }
 
   async daily(filter: UsageFilter): Promise<UsageDayRow[]> {
+    const subject = rollupSubject(filter);
+    if (subject && await this.hasRollup()) return this.dailyFromRollup(filter, subject);
     const { sql, args } = this.where(filter);
     await this.fresh();
     const rows = await this.d.run(
       `SELECT ${this.d.day} AS d, model AS m, ${this.counters()} FROM usage_rows ${sql} GROUP BY d, m ORDER BY d DESC, requests DESC, m LIMIT ${DAILY_ROWS_MAX}`,
       args,
     );
-    return rows.sort((a, b) => String(a.d).localeCompare(String(b.d)) || n(b.requests) - n(a.requests) || String(a.m).localeCompare(String(b.m)))
-      .map((r) => ({ date: String(r.d), model: String(r.m), ...countsOf(r) }));
+    return dailyRows(rows);
+  }
+
+  private rollupReady = false;
+
+  /** Whether the events' hourly rollup exists (made by the event store's migration; absent where no event store ran on this database). */
+  private async hasRollup(): Promise<boolean> {
+    if (this.rollupReady) return true;
+    this.rollupReady = (await this.d.run(this.d.rollupPresent, [])).length > 0;
+    return this.rollupReady;
+  }
+
+  /**
+   * One account's or organisation's usage by day and model from the hourly rollup: the whole hours
+   * of the window from it (at most 31 x 24 rows per model, whatever the traffic), the part-hours
+   * at either end (a window that does not start or end on the hour, e.g. one ending now) from the
+   * events themselves. The same counts as summing the events of the window: the rollup is kept in
+   * the events' own transactions (src/store/usage-rollup.ts).
+   */
+  private async dailyFromRollup(filter: UsageFilter, subject: { scope: 'account' | 'org'; id: string }): Promise<UsageDayRow[]> {
+    const fromMs = Date.parse(filter.from);
+    const toMs = Date.parse(filter.to);
+    const firstHour = Math.ceil(fromMs / HOUR_MS) * HOUR_MS;
+    const endHour = Math.floor(toMs / HOUR_MS) * HOUR_MS;
+    const raw = (from: string, to: string, pendingOnly = false) => {
+      const { sql, args } = this.where({ from, to, ...(subject.scope === 'account' ? { accountId: subject.id } : { orgId: subject.id }), model: filter.model });
+      // The pending rows first (CROSS JOIN keeps that order in SQLite): few or none, each found by its rowid.
+      const rows = pendingOnly ? `${this.d.rollupPending} p CROSS JOIN events e ON e.rowid = p.event_rowid` : 'events';
+      return this.d.run(`SELECT ${this.d.day} AS d, model AS m, ${this.counters((name) => this.d.bodyToken(name))} FROM ${rows} ${sql} GROUP BY d, m`, args);
+    };
+    const parts: Promise<Row[]>[] = [];
+    if (firstHour >= endHour) {
+      parts.push(raw(filter.from, filter.to));
+    } else {
+      if (fromMs < firstHour) parts.push(raw(filter.from, new Date(firstHour).toISOString()));
+      if (endHour < toMs) parts.push(raw(new Date(endHour).toISOString(), filter.to));
+      if (this.d.rollupPending) parts.push(raw(new Date(firstHour).toISOString(), new Date(endHour).toISOString(), true));
+      const p = (i: number) => this.d.placeholder(i);
+      const args: unknown[] = [subject.scope, subject.id, this.d.rollupHour(firstHour), this.d.rollupHour(endHour)];
+      if (filter.model) args.push(filter.model);
+      parts.push(this.d.run(
+        `SELECT ${this.d.rollupDay} AS d, model AS m, ${ROLLUP_COUNTERS.map((c) => `SUM(${c}) AS ${c}`).join(', ')}
+         FROM ${USAGE_ROLLUP_TABLE} WHERE scope = ${p(1)} AND subject = ${p(2)} AND hour >= ${p(3)} AND hour < ${p(4)}${filter.model ? ` AND model = ${p(5)}` : ''}
+         GROUP BY d, m`,
+        args,
+      ));
+    }
+    const byDay = new Map<string, { d: string; m: string; counts: UsageCounts }>();
+    for (const r of (await Promise.all(parts)).flat()) {
+      const key = `${String(r.d)}\u0000${String(r.m)}`;
+      let g = byDay.get(key);
+      if (!g) byDay.set(key, g = { d: String(r.d), m: String(r.m), counts: countsOf({}) });
+      addCounts(g.counts, countsOf(r));
+    }
+    // As the query over usage_rows: newest days first, each day's models by requests, cut at DAILY_ROWS_MAX.
+    const rows = [...byDay.values()].filter((g) => g.counts.requests > 0)
+      .sort((a, b) => (a.d < b.d ? 1 : a.d > b.d ? -1 : b.counts.requests - a.counts.requests || (a.m < b.m ? -1 : a.m > b.m ? 1 : 0)))
+      .slice(0, DAILY_ROWS_MAX)
+      .map((g) => ({ d: g.d, m: g.m, ...g.counts }));
+    return dailyRows(rows);
   }
 
   async top(dimension: UsageDimension, filter: UsageFilter, opts: TopOptions = {}): Promise<UsageTopRow[]> {
@@ -531,6 +617,22 @@ const GROUP_COLUMN: Record<Exclude<UsageDimension, 'network'>, string> = {
   /** The detector verdict in force when the request arrived (recorded on the event by enforcement). */
   verdict: 'verdict',
 };
+
+const HOUR_MS = 3_600_000;
+
+/** The account or organisation whose rollup answers `daily(filter)`; null for a filter it cannot (a key, an address, both scopes or none). */
+function rollupSubject(f: UsageFilter): { scope: 'account' | 'org'; id: string } | null {
+  if (f.keyId || f.ip || (f.accountId && f.orgId)) return null;
+  if (f.accountId) return { scope: 'account', id: f.accountId };
+  if (f.orgId) return { scope: 'org', id: f.orgId };
+  return null;
+}
+
+/** `daily`'s rows (d, m, counters) as returned: oldest day first, each day's models by requests. */
+function dailyRows(rows: Row[]): UsageDayRow[] {
+  return rows.sort((a, b) => String(a.d).localeCompare(String(b.d)) || n(b.requests) - n(a.requests) || String(a.m).localeCompare(String(b.m)))
+    .map((r) => ({ date: String(r.d), model: String(r.m), ...countsOf(r) }));
+}
 
 function countsOf(r: Row): UsageCounts {
   return {

@@ -150,7 +150,7 @@ async function readMembers(src: CaseSources, ids: readonly string[], from: strin
   for (const id of ids) {
     members.set(id, {
       account_id: id, org_id: null, level: src.engine.forAccount(id).level, tier: null, programme: null, created_at: null,
-      email_domain: null, claimed_country: null, signup_ip: null, requests: 0, first_seen: null, last_seen: null,
+      email_domain: null, claimed_country: null, signup_ip: null, claimed_subdivision: null, requests: 0, first_seen: null, last_seen: null,
     });
   }
   const usage: Usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {}, served: 0, refused: 0, errors: 0, days: {} };
@@ -166,7 +166,7 @@ async function readMembers(src: CaseSources, ids: readonly string[], from: strin
       events++;
       if (m.requests === 0) {
         const a = ev.account;
-        Object.assign(m, { org_id: ev.org_id, tier: a?.tier ?? null, programme: a?.programme ?? null, created_at: a?.created_at ?? null, email_domain: a?.email_domain ?? null, claimed_country: a?.claimed_country ?? null, signup_ip: a?.signup_ip ?? null, first_seen: ev.ts });
+        Object.assign(m, { org_id: ev.org_id, tier: a?.tier ?? null, programme: a?.programme ?? null, created_at: a?.created_at ?? null, email_domain: a?.email_domain ?? null, claimed_country: a?.claimed_country ?? null, signup_ip: a?.signup_ip ?? null, claimed_subdivision: a?.claimed_subdivision ?? null, first_seen: ev.ts });
       }
       m.requests++;
       m.last_seen = ev.ts;

@@ -80,8 +80,9 @@ export async function eraseAccountFromCases(store: CaseStore, accountId: string,
     if (!c) continue;
     let changed = false;
     for (const m of c.members) {
-      if (m.account_id !== accountId || (m.email_domain === null && m.claimed_country === null && m.signup_ip === null)) continue;
+      if (m.account_id !== accountId || (m.email_domain === null && m.claimed_country === null && m.signup_ip === null && (m.claimed_subdivision ?? null) === null)) continue;
       m.email_domain = null; m.claimed_country = null; m.signup_ip = null;
+      if (m.claimed_subdivision !== undefined) m.claimed_subdivision = null;
       out.members++;
       changed = true;
     }

@@ -71,8 +71,9 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
 
   out.push(`## Accounts (${c.members.length})`, '');
   const shown = c.members.slice(0, 100);
-  out.push(table(['account', 'org', 'level', 'tier', 'programme', 'signed up', 'email domain', 'country', 'signup IP', 'requests read'],
-    shown.map((m) => [m.account_id, m.org_id, m.level, m.tier, m.programme, m.created_at, m.email_domain ? mdCode(m.email_domain) : null, m.claimed_country, m.signup_ip ? mdCode(m.signup_ip) : null, m.requests])));
+  // The claimed subdivision last: the columns before it read as they did before it was recorded.
+  out.push(table(['account', 'org', 'level', 'tier', 'programme', 'signed up', 'email domain', 'country', 'signup IP', 'requests read', 'subdivision'],
+    shown.map((m) => [m.account_id, m.org_id, m.level, m.tier, m.programme, m.created_at, m.email_domain ? mdCode(m.email_domain) : null, m.claimed_country, m.signup_ip ? mdCode(m.signup_ip) : null, m.requests, m.claimed_subdivision ?? null])));
   if (c.members.length > shown.length) out.push('', `(${c.members.length - shown.length} more in the case file)`);
   out.push('');
 

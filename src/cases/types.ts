@@ -20,6 +20,8 @@ export interface CaseMember {
   email_domain: string | null;
   claimed_country: string | null;
   signup_ip: string | null;
+  /** ISO 3166-2 subdivision the customer claimed (`UA-30`), in `claimed_country`; absent from case files built before it was recorded. */
+  claimed_subdivision?: string | null;
   /** Events of the account read for the case (bounded, see CaseFile.events_read). */
   requests: number;
   first_seen: string | null;

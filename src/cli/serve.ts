@@ -234,6 +234,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     : Promise.resolve();
 
   log(`Warden listening on ${url}  (store: ${config.store.driver}${config.store.driver === 'sqlite' ? ` ${config.store.sqlite_path}` : ''})`);
+  if (gateway.healthUrl) log(`probes and metrics: ${gateway.healthUrl}/healthz, /readyz, /metrics (server.health_listen; not counted toward server.max_connections)`);
   if (mockUrl) log(`upstream: built-in mock model at ${mockUrl} (all models); configure \`upstreams\` to use a real provider`);
   if (admin.file) log(`admin API: ${url}/admin (token in ${admin.file})`);
   else if (admin.token) log(`admin API: ${url}/admin (token from configuration)`);

@@ -17,6 +17,7 @@ import { parse as parseYaml } from 'yaml';
 import { configSchema, type WardenConfig } from './schema.ts';
 import { adminTokenProblem } from '../admin/config.ts';
 export { upstreamSchema, type WardenConfig, type UpstreamConfig } from './schema.ts';
+export { parseListenAddress, type ListenAddress } from './listen-address.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }

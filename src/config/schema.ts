@@ -18,6 +18,7 @@ import { casesConfigSchema } from '../cases/config.ts';
 import { notifyConfigSchema } from '../notify/config.ts';
 import { batchesConfigSchema } from '../batches/config.ts';
 import { trustedProxyProblem } from './trusted-proxies.ts';
+import { parseListenAddress } from './listen-address.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -109,8 +110,8 @@ export const configSchema = z.strictObject({
      */
     request_timeout_ms: z.number().int().positive().default(120_000),
     /**
-     * Client connections open at once at most, on every route (model API, admin, dashboard,
-     * metrics, probes); past it a new connection is closed as it is accepted, before anything is
+     * Client connections open at once at most on `port`, on every route (model API, admin,
+     * dashboard, metrics, probes; not those of `health_listen`); past it a new connection is closed as it is accepted, before anything is
      * read (counted in `warden_connections_refused_total`). Keeps slow or idle connections from
      * taking every file descriptor the process has (its upstream calls and databases need some).
      * 0: no cap.
@@ -123,6 +124,23 @@ export const configSchema = z.strictObject({
      * behind one NAT, or behind a proxy not listed in `trusted_proxies`, share an address).
      */
     max_connections_per_ip: z.number().int().min(0).default(0),
+    /**
+     * A second listener for probes and scraping, `host:port` (`0.0.0.0:9090`, `[::]:9090`, `:9090`):
+     * it serves `/healthz`, `/readyz` and `/metrics` only (every other path 404), and its
+     * connections do not count toward `max_connections` or `max_connections_per_ip`, so that a node
+     * at its cap still answers its probes. Keep it off the public internet (`/metrics` has no
+     * token). null (default): no second listener; probes and metrics are on `port` only.
+     */
+    health_listen: z.string().nullable().default(null).superRefine((entry, ctx) => {
+      if (entry === null) return;
+      const parsed = parseListenAddress(entry);
+      if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem });
+    }),
+    /**
+     * Connections open at once at most on `health_listen` (its own cap, apart from the API's); past
+     * it a new one is closed as it is accepted (`warden_connections_refused_total{reason="health"}`).
+     */
+    health_max_connections: z.number().int().positive().default(64),
     /**
      * When Warden stops (SIGTERM, SIGINT): how long `/readyz` answers 503 while requests are still
      * served, ms, so a load balancer takes the node out before it stops accepting connections. 0:

@@ -16,14 +16,15 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { WardenConfig } from '../config/index.ts';
+import { parseListenAddress, type ListenAddress, type WardenConfig } from '../config/index.ts';
 import type { EventStore } from '../store/index.ts';
 import type { GatewayHooks } from './lifecycle.ts';
 import { buildServer, Traffic } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics, type MetricSources } from './metrics.ts';
-import { ConnectionCap } from './connection-cap.ts';
+import { ConnectionCap, type ConnectionRefusal } from './connection-cap.ts';
+import { HealthListener } from './health-listener.ts';
 import { AnonymousRefusals } from './anonymous-refusals.ts';
 import { KeylessFailures, attachKeyless } from './keyless-failures.ts';
 import { cutInFlight, settleInFlight } from './interaction.ts';
@@ -63,6 +64,8 @@ export interface Gateway {
   metrics: GatewayMetrics;
   /** Start listening; returns the base URL (http://host:port). */
   listen(host?: string, port?: number): Promise<string>;
+  /** The base URL of the probes' own listener (`server.health_listen`) once listening; null without one. */
+  healthUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -165,35 +168,62 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Caps on open connections: past one, a connection is closed before anything is read from it.
   let refusedSaid = 0;
   let refusedSince = 0;
+  const connectionRefused = (reason: ConnectionRefusal | 'health', address: string) => {
+    metrics.connectionsRefused.inc({ reason });
+    refusedSince++;
+    // At most one warning a minute: a flood of connections is not a flood of log lines.
+    if (Date.now() - refusedSaid < CONNECTION_WARN_EVERY_MS) return;
+    refusedSaid = Date.now();
+    const setting = reason === 'total' ? `server.max_connections (${config.server.max_connections})`
+      : reason === 'per_ip' ? `server.max_connections_per_ip (${config.server.max_connections_per_ip})`
+        : `server.health_max_connections (${config.server.health_max_connections})`;
+    app.log.warn({ code: 'CONNECTIONS_REFUSED', reason, address, refused: refusedSince }, `connections refused: ${refusedSince} closed unread since the last warning, the latest from ${address} past ${setting}`);
+    refusedSince = 0;
+  };
   const cap = new ConnectionCap({
     maxConnections: config.server.max_connections,
     maxPerIp: config.server.max_connections_per_ip,
     trustedProxies: config.server.trusted_proxies,
-    onRefused: (reason, address) => {
-      metrics.connectionsRefused.inc({ reason });
-      refusedSince++;
-      // At most one warning a minute: a flood of connections is not a flood of log lines.
-      if (Date.now() - refusedSaid < CONNECTION_WARN_EVERY_MS) return;
-      refusedSaid = Date.now();
-      const setting = reason === 'total' ? `server.max_connections (${config.server.max_connections})` : `server.max_connections_per_ip (${config.server.max_connections_per_ip})`;
-      app.log.warn({ code: 'CONNECTIONS_REFUSED', reason, address, refused: refusedSince }, `connections refused: ${refusedSince} closed unread since the last warning, the latest from ${address} past ${setting}`);
-      refusedSince = 0;
-    },
+    onRefused: connectionRefused,
   });
   cap.attach(app.server);
   sources.connectionsOpen = () => cap.connections;
+  // Probes and scraping on a port of their own, apart from the API's connection caps.
+  const healthAt = healthAddress(config);
+  const health = healthAt && new HealthListener({
+    maxConnections: config.server.health_max_connections,
+    headerLimitBytes: config.server.header_limit_bytes,
+    ready: () => !draining && (opts.ready ? opts.ready() : true),
+    metrics: () => metrics.registry.metrics(),
+    metricsContentType: metrics.registry.contentType,
+    onRefused: (address) => connectionRefused('health', address),
+  });
   // Spooled uploads left by Warden processes that stopped without their shutdown (killed, crashed).
   const stale = removeStaleUploadDirs();
   if (stale.length) app.log.info({ folders: stale }, `removed ${stale.length} folder(s) of spooled uploads left by stopped processes`);
   if (opts.register) await opts.register(app);
 
-  return {
+  const gateway: Gateway = {
     app,
     recorder,
     router,
     metrics,
+    healthUrl: null,
     async listen(host = config.server.host, port = config.server.port) {
-      await app.listen({ host, port });
+      // The probes' listener first: a node whose probes cannot be reached does not take traffic.
+      if (health && healthAt) {
+        try {
+          gateway.healthUrl = await health.listen(healthAt.host, healthAt.port);
+        } catch (err) {
+          throw new Error(`server.health_listen (${config.server.health_listen}): cannot listen: ${(err as Error).message}`, { cause: err });
+        }
+      }
+      try {
+        await app.listen({ host, port });
+      } catch (err) {
+        await health?.close();
+        throw err;
+      }
       const addr = app.server.address();
       const p = typeof addr === 'object' && addr ? addr.port : port;
       return `http://${host.includes(':') ? `[${host}]` : host}:${p}`;
@@ -230,7 +260,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // balancer) are not idle to Node, so app.close() would wait for them until the deadline.
       for (const socket of unused) socket.destroy();
       try {
-        await app.close();
+        // The probes' listener stops with the API's: until then it says not ready, as /readyz there.
+        await Promise.all([app.close(), health?.close()]);
       } finally {
         clearTimeout(cut);
         clearTimeout(force);
@@ -251,6 +282,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       removeUploadsDir();
     },
   };
+  return gateway;
+}
+
+/** Where `server.health_listen` says the probes' listener listens; null: none. */
+function healthAddress(config: WardenConfig): ListenAddress | null {
+  if (config.server.health_listen === null) return null;
+  const at = parseListenAddress(config.server.health_listen);
+  if ('problem' in at) throw new Error(`server.health_listen: ${at.problem}`);
+  return at;
 }
 
 /** Longest the shutdown refuses requests on kept-alive connections before closing those still idle, ms (within shutdown_timeout_ms). */

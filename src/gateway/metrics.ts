@@ -10,9 +10,9 @@ export interface GatewayMetrics {
   eventsWritten: Counter;
   eventsDropped: Gauge;
   eventsPending: Gauge;
-  /** Connections closed as they were accepted: past `server.max_connections` (`total`) or `max_connections_per_ip` (`per_ip`). */
+  /** Connections closed as they were accepted: past `server.max_connections` (`total`), `max_connections_per_ip` (`per_ip`) or, on the probes' listener, `health_max_connections` (`health`). */
   connectionsRefused: Counter<'reason'>;
-  /** Connections open now. */
+  /** Connections open now on the API listener (`server.port`). */
   connectionsOpen: Gauge;
   /** The request path counts here; `requests`, `tokens` and `inflight` take these counts when scraped. */
   counts: RequestCounts;
@@ -96,7 +96,7 @@ export function createGatewayMetrics(registry = new Registry(), sources: MetricS
     eventsWritten: new Counter({ name: 'warden_events_written_total', help: 'Interaction events written to the store', registers: [registry] }),
     eventsDropped: new Gauge({ name: 'warden_events_dropped', help: 'Interaction events dropped because the store fell too far behind', registers: [registry], collect() { this.set(sources.eventsDropped()); } }),
     eventsPending: new Gauge({ name: 'warden_events_pending', help: 'Interaction events buffered, not yet written', registers: [registry], collect() { this.set(sources.eventsPending()); } }),
-    connectionsRefused: new Counter({ name: 'warden_connections_refused_total', help: 'Connections closed as they were accepted, before a byte was read: past server.max_connections (reason total) or server.max_connections_per_ip (per_ip)', labelNames: ['reason'], registers: [registry] }),
-    connectionsOpen: new Gauge({ name: 'warden_connections_open', help: 'Client connections open now (all routes: model API, admin, metrics, probes)', registers: [registry], collect() { this.set(sources.connectionsOpen?.() ?? 0); } }),
+    connectionsRefused: new Counter({ name: 'warden_connections_refused_total', help: 'Connections closed as they were accepted, before a byte was read: past server.max_connections (reason total), server.max_connections_per_ip (per_ip) or, on the probes\' listener, server.health_max_connections (health)', labelNames: ['reason'], registers: [registry] }),
+    connectionsOpen: new Gauge({ name: 'warden_connections_open', help: 'Client connections open now on server.port (all routes: model API, admin, metrics, probes; not server.health_listen\'s)', registers: [registry], collect() { this.set(sources.connectionsOpen?.() ?? 0); } }),
   };
 }

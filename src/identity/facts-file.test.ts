@@ -93,3 +93,24 @@ test('a table file is streamed, JSONL or CSV, with the same answers and errors a
   await assert.rejects(readAccountFacts(join(dir, 'noid.csv')), /account_id: the header row has no account_id column/);
   await assert.rejects(readAccountFacts(join(dir, 'missing.csv')), /ENOENT/);
 });
+
+test('claimed_subdivision: read as the identity store takes it (ISO 3166-2 in the claimed country, giving the country when none), and filled into older logs\' facts', () => {
+  const table = parseAccountFacts('account_id,created_at,claimed_country,claimed_subdivision\n'
+    + 'a1,2026-11-01T09:00:00Z,ua,ua-30\n'
+    + 'a2,2026-11-01T09:00:00Z,,GB-SCT\n'
+    + 'a3,2026-11-01T09:00:00Z,FR,\n');
+  assert.deepEqual([table.get('a1')!.facts.claimed_country, table.get('a1')!.facts.claimed_subdivision], ['UA', 'UA-30']);
+  assert.deepEqual([table.get('a2')!.facts.claimed_country, table.get('a2')!.facts.claimed_subdivision], ['GB', 'GB-SCT'], 'a subdivision alone gives its country');
+  assert.equal(table.get('a3')!.facts.claimed_subdivision ?? null, null);
+  assert.throws(() => parseAccountFacts('{"account_id":"a","created_at":"2026-01-01","claimed_country":"FR","claimed_subdivision":"UA-30"}'), /line 1, claimed_subdivision: UA-30 is not in claimed_country FR/);
+  assert.throws(() => parseAccountFacts('{"account_id":"a","created_at":"2026-01-01","claimed_subdivision":"Kyiv"}'), /line 1, claimed_subdivision: expected an ISO 3166-2 code/);
+  // A log written before subdivisions were recorded carries the country only: the table's subdivision is added.
+  const older = { account_id: 'a1', org_id: null, account: { created_at: '2026-11-01T00:00:00Z', tier: 'unverified' as const, programme: 'none' as const, email_domain: null, payment_fp: null, signup_ip: null, claimed_country: 'UA' } };
+  completeAccountFacts(older, table);
+  assert.equal((older.account as { claimed_subdivision?: string }).claimed_subdivision, 'UA-30');
+  // An event that says another country keeps its own facts: no subdivision of a country it did not claim.
+  const moved = { account_id: 'a1', org_id: null, account: { ...older.account, claimed_country: 'PL' } };
+  delete (moved.account as { claimed_subdivision?: string }).claimed_subdivision;
+  completeAccountFacts(moved, table);
+  assert.equal((moved.account as { claimed_subdivision?: string }).claimed_subdivision, undefined);
+});

@@ -31,7 +31,7 @@ export type AccountFactsTable = ReadonlyMap<string, AccountFactsRow>;
 /** The columns read; any other column is ignored. */
 export const ACCOUNT_FACTS_COLUMNS = [
   'account_id', 'created_at', 'tier', 'programme', 'email', 'email_domain', 'email_pattern', 'payment_fp',
-  'payment_instrument', 'signup_ip', 'claimed_country', 'first_used_at', 'org_id',
+  'payment_instrument', 'signup_ip', 'claimed_country', 'first_used_at', 'org_id', 'claimed_subdivision',
 ] as const;
 
 /** A line of the file that cannot be used, named by line and column. */
@@ -156,6 +156,11 @@ function accountRow(row: Record<string, unknown>, line: number, key: string): { 
   const rawCountry = text('claimed_country');
   const country = normaliseCountry(rawCountry);
   if (rawCountry && !country) throw new AccountFactsError(line, 'claimed_country', `expected a two-letter country code: ${rawCountry}`);
+  // As the identity store takes it: ISO 3166-2, in the claimed country, whose country it gives when none is claimed.
+  const rawSubdivision = text('claimed_subdivision');
+  const subdivision = rawSubdivision?.trim().toUpperCase() ?? null;
+  if (subdivision !== null && !/^[A-Z]{2}-[A-Z0-9]{1,3}$/.test(subdivision)) throw new AccountFactsError(line, 'claimed_subdivision', `expected an ISO 3166-2 code such as UA-30: ${rawSubdivision}`);
+  if (subdivision !== null && country && subdivision.slice(0, 2) !== country) throw new AccountFactsError(line, 'claimed_subdivision', `${subdivision} is not in claimed_country ${country}`);
   const instrument = text('payment_instrument');
   return {
     id,
@@ -167,7 +172,8 @@ function accountRow(row: Record<string, unknown>, line: number, key: string): { 
         email_domain: domain?.toLowerCase() ?? null,
         payment_fp: text('payment_fp') ?? (instrument ? paymentFingerprint(instrument, key) : null),
         signup_ip: signupIp,
-        claimed_country: country,
+        claimed_country: country ?? subdivision?.slice(0, 2) ?? null,
+        ...(subdivision !== null ? { claimed_subdivision: subdivision } : {}),
         email_pattern: text('email_pattern') ?? emailPattern(email, key),
         first_used_at: time(row.first_used_at, line, 'first_used_at'),
       },
@@ -203,6 +209,10 @@ export function completeAccountFacts(ev: { account_id: string | null; org_id: st
   else {
     if (ev.account.first_used_at == null && row.facts.first_used_at) ev.account.first_used_at = row.facts.first_used_at;
     if (ev.account.email_pattern == null && row.facts.email_pattern) ev.account.email_pattern = row.facts.email_pattern;
+    // Logs written before subdivisions were recorded: the table's, when it is in the country the event says.
+    if (ev.account.claimed_subdivision == null && row.facts.claimed_subdivision && (ev.account.claimed_country ?? row.facts.claimed_country) === row.facts.claimed_subdivision.slice(0, 2)) {
+      ev.account.claimed_subdivision = row.facts.claimed_subdivision;
+    }
   }
   if (ev.org_id === null && row.org_id !== null) ev.org_id = row.org_id;
   return true;

@@ -730,7 +730,8 @@ async function quietQuality() {
  */
 async function redteamQuality() {
   const { dir, prompts } = trafficPrompts();
-  const seeds = quick ? [5] : [5, 6];
+  // `--seed N` runs that seed alone (the same scenario: 300 organic accounts with --quick, else 600).
+  const seeds = args.includes('--seed') ? [Number(args[args.indexOf('--seed') + 1])] : quick ? [5] : [5, 6];
   const organicAccounts = quick ? 300 : 600;
   const rows: string[] = [];
   let events = 0;

@@ -757,7 +757,8 @@ async function redteamQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,holdout,scan,path,memory` runs a subset (all by default).
+// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,holdout,scan,path,memory` runs a subset (all by default);
+// `--seed N` runs the red team at that seed alone.
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();

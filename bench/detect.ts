@@ -730,7 +730,8 @@ async function quietQuality() {
  */
 async function redteamQuality() {
   const { dir, prompts } = trafficPrompts();
-  const seeds = quick ? [5] : [5, 6];
+  // `--seed N` runs that seed alone (the same scenario: 300 organic accounts with --quick, else 600).
+  const seeds = args.includes('--seed') ? [Number(args[args.indexOf('--seed') + 1])] : quick ? [5] : [5, 6];
   const organicAccounts = quick ? 300 : 600;
   const rows: string[] = [];
   let events = 0;
@@ -810,7 +811,8 @@ async function agentTrajectories() {
   }
 }
 
-// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,agents,holdout,scan,path,memory` runs a subset (all by default).
+// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,agents,holdout,scan,path,memory` runs a subset (all by default);
+// `--seed N` runs the red team at that seed alone.
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();

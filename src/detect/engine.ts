@@ -1537,15 +1537,16 @@ export class DetectorEngine implements VerdictView {
     const linkedBefore = this.accounts.parent[i] !== i || this.accounts.size[i] > 1;
     // The template and the network change are the request's, so each of its prompts has them: the
     // shares over requests (hopping, template reuse) read an array as its prompts sent one by one.
-    // A conversation's turn that is not a new question follows up the watched questions in its
-    // history; those left longer than the wait settle as not followed up (harvest-yield.ts).
-    if ((fl & (FLAG.singleShot | FLAG.newItemTurn)) === 0) observeFollowUp(this.harvestItems, this.harvestFollow, i, ev);
+    // A conversation's turn that asks nothing new follows up the watched questions in its history
+    // (a turn moving on to a new question or task, of whatever kind, does not); those left longer
+    // than the wait settle as not followed up (harvest-yield.ts).
+    if ((fl & (FLAG.singleShot | FLAG.newItemTurn | FLAG.newTurn)) === 0) observeFollowUp(this.harvestItems, this.harvestFollow, i, ev);
     settleUnfollowed(this.harvestItems, this.harvestFollow, i, tsS);
     for (const p of each) {
       addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
       // A conversation's new question counts its own words as its input: its history is the camouflage.
       const asked = (p.flags & FLAG.newItemTurn) !== 0;
-      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, asked ? 0 : payloadKey(ev), tsS);
+      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, payloadKey(ev), tsS);
     }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).

@@ -82,6 +82,14 @@ export const FLAG = {
    * set in one chat too. Read by the harvest part of the yield test only (harvest-yield.ts: ITEMS).
    */
   newItemTurn: 1 << 17,
+  /**
+   * A conversation's turn of the user's own words that asks something new, whatever it is about
+   * (NEW_ITEM_WORDS words or more, most of them not in the user's previous turn): not a follow-up
+   * on the answer before it. A harvest moving on to its next item, a person changing the subject.
+   * Read by the harvest part's follow-up reading (harvest-yield.ts: observeFollowUp), which
+   * credits a follow-up only to a turn that is not new.
+   */
+  newTurn: 1 << 18,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -460,8 +468,12 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   // A sensitive rewrite may put the instruction in one place and the topic in another.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
-  if (conversation && (userFlags & (FLAG.code | FLAG.math)) !== 0 && ((userFlags & FLAG.cot) !== 0 || (flags & (FLAG.reasoningParam | FLAG.reasoningTrace)) !== 0)
-    && newQuestion(head, previousUserText(msgs, start))) flags |= FLAG.newItemTurn;
+  // A tool step's turn is the task the agent works on read again, not words the user sent now: never newTurn.
+  const reasoningItem = (userFlags & (FLAG.code | FLAG.math)) !== 0 && ((userFlags & FLAG.cot) !== 0 || (flags & (FLAG.reasoningParam | FLAG.reasoningTrace)) !== 0);
+  if (conversation && (reasoningItem || !toolStep) && newQuestion(head, previousUserText(msgs, start))) {
+    if (!toolStep) flags |= FLAG.newTurn;
+    if (reasoningItem) flags |= FLAG.newItemTurn;
+  }
   if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? ends(turn, FORM_HEAD, FORM_TAIL).toLowerCase() : probe)) flags |= FLAG.closedTask;
 
   // A template whose words are disguised differently in each request is still one template

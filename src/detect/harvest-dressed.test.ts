@@ -354,3 +354,60 @@ test('same surface, organic, identity-verified: an application of the same volum
   assertAtMostWatch(res, 'acct_verifiedstudy');
   assertAtMostWatch(res, 'acct_verifiedtutor');
 });
+
+/**
+ * Conversations whose every turn is a new item, each answer sent back as history: the working
+ * asked for on the maths items, coding items sent bare (short ones read as no new question by
+ * their words). `followShare` of the problems are followed up by one short question first.
+ */
+function itemConversations(followShare: number, turns: (r: () => number) => number): (r: () => number) => Request {
+  let convo: EventMessage[] = [];
+  let left = 0;
+  let followPending = false;
+  const nextItem = (r: () => number) => (r() < 0.8
+    ? { text: pick(ASK_STEPS, r)(GSM8K[item++ % GSM8K.length]), out: 700 + Math.floor(r() * 900), steps: true }
+    : { text: CODE[item++ % CODE.length], out: 300 + Math.floor(r() * 600), steps: false });
+  return (r) => {
+    if (left > 0 && followPending) {
+      followPending = false;
+      convo = [...convo, answer(400, convo.length), user(pick(USER_FOLLOW_UPS, r))];
+      return { system: APP_SYSTEM, messages: convo, out: 200 + Math.floor(r() * 300) };
+    }
+    const o = nextItem(r);
+    if (left === 0) { convo = [user(o.text)]; left = turns(r); } else convo = [...convo, answer(400, convo.length), user(o.text)];
+    left--;
+    followPending = o.steps && left > 0 && r() < followShare;
+    return { system: APP_SYSTEM, messages: convo, out: o.out };
+  };
+}
+
+test('a harvest asked as conversations whose every turn is a new item, on identity-verified accounts: throttled because none of its questions is followed up, the questions read named in the verdict', () => {
+  const perAccount = new Map<number, (r: () => number) => Request>();
+  const res = replayThroughDetector(accounts('acct_itemchat', 8, (r) => personPaceTimes(r, T0, 10), (r, a) => {
+    if (!perAccount.has(a)) perAccount.set(a, itemConversations(0, (rr) => 3 + Math.floor(rr() * 6)));
+    return perAccount.get(a)!(r);
+  }, allVerified));
+  const s = summary(res, 'acct_itemchat');
+  assert.equal(s.throttled, s.accounts, `${s.text}: ${JSON.stringify(res.e.forAccount('acct_itemchat_0').verdict?.reasons.slice(0, 14))}`);
+  const reasons = res.e.forAccount('acct_itemchat_0').verdict?.reasons ?? [];
+  const followed = reasons.find((x) => x.signal === 'yield_followed_up_share');
+  assert.ok(followed && typeof followed.value === 'number' && /new-in-a-conversation/.test(followed.detail ?? ''), `the verdict gives the share of its questions followed up, conversation turns read: ${JSON.stringify(reasons.slice(0, 14))}`);
+  const named = reasons.find((x) => x.signal === 'yield_named_by');
+  assert.ok(named && /verified identity alone/.test(named.detail ?? ''), `the verdict says why the identity does not exempt it: ${JSON.stringify(named)}`);
+});
+
+test('same surface, organic, identity-verified: students working through problem sets in one chat who follow up on every other problem, or on every one, stay at watch or below', () => {
+  const some = new Map<number, (r: () => number) => Request>();
+  const every = new Map<number, (r: () => number) => Request>();
+  const oneInThree = accounts('acct_setchat', 8, (r) => personPaceTimes(r, T0, 10), (r, a) => {
+    if (!some.has(a)) some.set(a, itemConversations(1 / 2, (rr) => 3 + Math.floor(rr() * 6)));
+    return some.get(a)!(r);
+  }, allVerified);
+  const always = accounts('acct_tutorchat', 8, (r) => personPaceTimes(r, T0, 10), (r, a) => {
+    if (!every.has(a)) every.set(a, itemConversations(1, (rr) => 4 + Math.floor(rr() * 6)));
+    return every.get(a)!(r);
+  }, allVerified);
+  const res = replayThroughDetector([...oneInThree, ...always]);
+  assertAtMostWatch(res, 'acct_setchat');
+  assertAtMostWatch(res, 'acct_tutorchat');
+});

@@ -210,43 +210,53 @@ export function namedPipeline(y: { timing: number; tpl: number }): boolean {
 }
 /**
  * Columns of the harvest part: [questions, input tokens, output tokens, of them asked in a
- * conversation, single-shot questions watched for a follow-up and settled, of them followed up]
- * (see ITEMS_UNFOLLOWED).
+ * conversation, single-shot questions watched for a follow-up and settled, of them followed up,
+ * new questions in a conversation watched and settled, of them followed up] (see ITEMS_UNFOLLOWED).
  */
-export const ITEM_COLUMNS = 6;
+export const ITEM_COLUMNS = 8;
 /**
- * Single-shot questions of the harvest part watched for a follow-up at once, per account: a
- * question's text key and when it was asked (seconds), FOLLOW_SLOT numbers each. A question asked
- * while every slot is taken is not watched (an application with many users asks more than the
- * slots hold; the ones watched are a sample). A watched question settles as followed up when a
- * later turn carries it in its history, or as not followed up FOLLOW_WAIT_S after it was asked.
+ * Questions of the harvest part watched for a follow-up at once, per account: a question's text
+ * key (slotKey: its top 31 bits, the lowest bit set for a new question in a conversation) and
+ * when it was asked (seconds), FOLLOW_SLOT numbers each. A question asked while every slot is
+ * taken is not watched (an application with many users asks more than the slots hold; the ones
+ * watched are a sample). A watched question settles as followed up when a later turn carries it
+ * in the turn it follows, or as not followed up FOLLOW_WAIT_S after it was asked.
  */
 export const FOLLOW_RING = 8;
 export const FOLLOW_SLOT = 2;
+/** A watched question's slot key: the text key's top 31 bits (never 0) and whether it was asked in a conversation. */
+const slotKey = (key: number, inConversation: boolean): number => ((((key >>> 1) || 1) << 1) | (inConversation ? 1 : 0)) >>> 0;
+/** Whether a slot holds the question of text key `key`. */
+const holds = (slot: number, key: number): boolean => slot !== 0 && slot >>> 1 === ((key >>> 1) || 1);
+/** The harvest part's settled column of a watched question (its followed-up count is the next one). */
+const settledColumn = (slot: number): number => ((slot & 1) !== 0 ? 6 : 4);
 export const FOLLOW_WAIT_S = 2 * 3600;
 
 /**
  * Count one request (of `weight` prompts), a single-shot coding or maths one or a new question in
- * a conversation, in account i's harvest part when it asks for reasoning. A single-shot one is
- * watched for a follow-up (its question's text `key`, asked at `now`) when a slot is free.
+ * a conversation, in account i's harvest part when it asks for reasoning. Either is watched for a
+ * follow-up (its question's text `key`, asked at `now`) when a slot is free.
  */
 export function observeItem(items: Float32Array, i: number, elicited: boolean, weight: number, inputTokens: number, outputTokens: number, inConversation: boolean, ring?: Uint32Array, key = 0, now = 0): void {
   if (!elicited) return;
   const o = i * ITEM_COLUMNS;
   items[o] += weight; items[o + 1] += inputTokens; items[o + 2] += outputTokens;
-  if (inConversation) { items[o + 3] += weight; return; }
+  if (inConversation) items[o + 3] += weight;
   if (!ring || key === 0) return;
   const base = i * FOLLOW_RING * FOLLOW_SLOT;
   for (let k = 0; k < FOLLOW_RING; k++) {
     const s = base + k * FOLLOW_SLOT;
-    if (ring[s] === key) return;
-    if (ring[s] === 0) { ring[s] = key; ring[s + 1] = Math.floor(now); return; }
+    if (holds(ring[s], key)) return;
+    if (ring[s] === 0) { ring[s] = slotKey(key, inConversation); ring[s + 1] = Math.floor(now); return; }
   }
 }
 
 /**
- * A conversation turn of account i that is not a new question (a follow-up: "why divide by 3?",
- * "make it shorter"): each watched question in its history (a user message before an answer) is
+ * A conversation turn of account i that asks nothing new (a follow-up: "why divide by 3?", "make
+ * it shorter"): the watched question of the turn it follows (the user's messages before the last
+ * answer and the tool steps after them, back to the answer before them) is followed up. Not the earlier turns: a conversation
+ * went on from those already (to a follow-up, which settled them, or to a new question), and a
+ * short turn late in a conversation of new questions would otherwise settle all of them as
  * followed up. A continued Responses chain carries no history: it follows up the account's
  * latest watched question. Crediting a follow-up to a question it was not about only lowers what
  * the test sees.
@@ -260,16 +270,19 @@ export function observeFollowUp(items: Float32Array, ring: Uint32Array, i: numbe
   }
   if (latest < 0) return;
   const o = i * ITEM_COLUMNS;
-  const settle = (s: number) => { ring[s] = 0; items[o + 4] += 1; items[o + 5] += 1; };
+  const settle = (s: number) => { const c = settledColumn(ring[s]); ring[s] = 0; items[o + c] += 1; items[o + c + 1] += 1; };
   const msgs = ev.request.messages;
-  let answered = false; let looked = 0; let found = false;
-  for (let k = msgs.length - 1; k >= 0 && looked < FOLLOW_LOOK_BACK; k--) {
+  // Back past the current turn and the answer (tool calls and results too: an agent's steps
+  // follow up the task that started them) to the user's messages before it, and no further.
+  let answered = false; let inTurn = false; let found = false;
+  for (let k = msgs.length - 1; k >= 0; k--) {
     const m = msgs[k];
-    if (m.role === 'assistant') { answered = true; continue; }
-    if (!answered || m.role !== 'user' || !m.text) continue;
-    looked++;
+    if (m.role !== 'user') { if (inTurn) break; if (m.role === 'assistant') answered = true; continue; }
+    if (!answered) continue;
+    inTurn = true;
+    if (!m.text) continue;
     const key = textKey(m.text);
-    for (let s = base; s < base + FOLLOW_RING * FOLLOW_SLOT; s += FOLLOW_SLOT) if (ring[s] === key) { settle(s); found = true; break; }
+    for (let s = base; s < base + FOLLOW_RING * FOLLOW_SLOT; s += FOLLOW_SLOT) if (holds(ring[s], key)) { settle(s); found = true; break; }
   }
   if (!found && ev.request.previous_response_id) settle(latest);
 }
@@ -278,11 +291,9 @@ export function observeFollowUp(items: Float32Array, ring: Uint32Array, i: numbe
 export function settleUnfollowed(items: Float32Array, ring: Uint32Array, i: number, now: number): void {
   const base = i * FOLLOW_RING * FOLLOW_SLOT;
   for (let s = base; s < base + FOLLOW_RING * FOLLOW_SLOT; s += FOLLOW_SLOT) {
-    if (ring[s] !== 0 && now - ring[s + 1] >= FOLLOW_WAIT_S) { ring[s] = 0; items[i * ITEM_COLUMNS + 4] += 1; }
+    if (ring[s] !== 0 && now - ring[s + 1] >= FOLLOW_WAIT_S) { items[i * ITEM_COLUMNS + settledColumn(ring[s])] += 1; ring[s] = 0; }
   }
 }
-/** User messages of a conversation's history compared with the watched questions. */
-const FOLLOW_LOOK_BACK = 16;
 
 /** Tokens of a request's last user message alone (four characters a token): a new question's own input. */
 export function turnTokens(ev: InteractionEvent): number {
@@ -297,13 +308,24 @@ export function decayItems(items: Float32Array, i: number, f: number): void {
   for (let c = 0; c < ITEM_COLUMNS; c++) items[o + c] *= f;
 }
 
-/** Account i's harvest part: its windowed questions, their share of the `requests` windowed, and their output/input ratio. */
+/**
+ * Account i's harvest part: its windowed questions, their share of the `requests` windowed, their
+ * output/input ratio, and the follow-up reading (settled, followed): of its single-shot questions
+ * alone, or of all of them (single-shot and new in a conversation), whichever is the surer sign of
+ * questions left (the lower bound of the share followed up, ITEMS_UNFOLLOWED.minSettled settled or
+ * more). A harvest leaves its items unfollowed however it asks them; the rest of the account's
+ * traffic (a bought application's users, who open their chats with questions of their own and
+ * follow some up) is mostly the other kind, and must not hide them.
+ */
 export function itemReadings(items: Float32Array, i: number, requests: number): ItemReadings {
   const o = i * ITEM_COLUMNS;
   const n = items[o];
-  const settled = items[o + 4];
-  return { items: n, share: requests > 0 ? n / requests : 0, ratio: items[o + 1] > 0 ? items[o + 2] / items[o + 1] : 0, inConversation: requests > 0 ? items[o + 3] / requests : 0,
-    settled, followed: settled > 0 ? Math.min(1, items[o + 5] / settled) : 0 };
+  const base = { items: n, share: requests > 0 ? n / requests : 0, ratio: items[o + 1] > 0 ? items[o + 2] / items[o + 1] : 0, inConversation: requests > 0 ? items[o + 3] / requests : 0 };
+  const single = { ...base, settled: items[o + 4], followed: items[o + 4] > 0 ? Math.min(1, items[o + 5] / items[o + 4]) : 0, followedOf: 'single-shot' as const };
+  const allSettled = items[o + 4] + items[o + 6];
+  if (items[o + 6] <= 0 || allSettled < ITEMS_UNFOLLOWED.minSettled) return single;
+  const all = { ...base, settled: allSettled, followed: Math.min(1, (items[o + 5] + items[o + 7]) / allSettled), followedOf: 'all' as const };
+  return single.settled < ITEMS_UNFOLLOWED.minSettled || followedUpper(all) < followedUpper(single) ? all : single;
 }
 
 /**
@@ -311,7 +333,11 @@ export function itemReadings(items: Float32Array, i: number, requests: number): 
  * ratio, the share of its requests that are such questions asked in a conversation, and its
  * windowed single-shot questions watched for a follow-up and settled, with the share of them followed up.
  */
-export interface ItemReadings { items: number; share: number; ratio: number; inConversation: number; settled: number; followed: number }
+export interface ItemReadings {
+  items: number; share: number; ratio: number; inConversation: number; settled: number; followed: number;
+  /** Which questions `settled` and `followed` read: the single-shot ones alone, or all (new questions in a conversation too). */
+  followedOf: 'single-shot' | 'all';
+}
 
 /** Whether the harvest part passes on its own (the pipeline conditions are the engine's, as for the whole window). */
 export function itemsPass(x: ItemReadings, single: number): boolean {
@@ -360,7 +386,7 @@ export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, re
     { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: t.minShare },
     { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS.outputInput, detail: 'output/input ratio of those questions alone' },
     { signal: 'yield_independent_share', value: round(y.single + x.inConversation), threshold: t.minIndependent, detail: 'single-shot requests and new questions in a conversation' },
-    ...((named || !byShare) && x.settled >= ITEMS_UNFOLLOWED.minSettled ? [{ signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_BY_VOLUME.maxFollowed, detail: `share of ${round(x.settled)} single-shot questions a later turn followed up: an application's users follow up on theirs` }] : []),
+    ...((named || !byShare) && x.settled >= ITEMS_UNFOLLOWED.minSettled ? [{ signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_BY_VOLUME.maxFollowed, detail: `share of ${round(x.settled)} ${questionsRead(x)} questions a later turn followed up: an application's users follow up on theirs` }] : []),
     ...(named ? [namedByIdentity('questions as many and as high-yield as a harvest\'s, next to none followed up')] : []),
     y.timing >= 0
       ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
@@ -368,6 +394,11 @@ export function harvestItemsReasons(values: IndicatorValues, x: ItemReadings, re
     { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
     ...(pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(resent), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
   ];
+}
+
+/** Which of its questions the follow-up reading read, in words. */
+function questionsRead(x: ItemReadings): string {
+  return x.followedOf === 'all' ? 'single-shot and new-in-a-conversation' : 'single-shot';
 }
 
 /** Why a verified identity alone did not exempt `what` (the verdict's `yield_named_by`). */
@@ -380,7 +411,7 @@ function unfollowedReasons(y: ReturnType<typeof yieldReadings>, x: ItemReadings,
   return [
     { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'its single-shot questions asking for reasoning are asked and left: none or next to none followed up by a later turn, whatever conversations the rest of its traffic holds (an application\'s users, chats), high-yield, at a human pace, from one account' },
     { signal: 'yield_requests', value: round(requests), threshold: YIELD.minRequests },
-    { signal: 'yield_questions_settled', value: round(x.settled), threshold: ITEMS_UNFOLLOWED.minSettled, detail: `windowed single-shot coding or maths questions asking for reasoning, watched for a follow-up until one came or ${FOLLOW_WAIT_S / 3600} h passed` },
+    { signal: 'yield_questions_settled', value: round(x.settled), threshold: ITEMS_UNFOLLOWED.minSettled, detail: `windowed ${questionsRead(x)} coding or maths questions asking for reasoning, watched for a follow-up until one came or ${FOLLOW_WAIT_S / 3600} h passed` },
     { signal: 'yield_followed_up_share', value: round(x.followed), threshold: ITEMS_UNFOLLOWED.maxFollowed, detail: `share of them a later turn of the account followed up (the question in its history, no new question asked), at most ${round(followedUpper(x))} at 95% confidence, the bound held to the threshold: people follow up on their questions, a harvest moves on to the next item` },
     { signal: 'yield_reasoning_question_ratio', value: round(x.ratio), threshold: ITEMS_UNFOLLOWED.outputInput, detail: 'output/input ratio of those questions alone' },
     { signal: 'yield_reasoning_question_share', value: round(x.share), threshold: ITEMS_UNFOLLOWED.minShare },

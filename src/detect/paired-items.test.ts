@@ -8,9 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verdictRank } from './index.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
-import { promptFixture as fixture, seededRandom as rand, replayThroughDetector } from '../../test/helpers/detect-fixtures.ts';
+import { promptFixture as fixture, seededRandom as rand, replayThroughDetector, assertAllThrottled as throttledAll, assertAtMostWatch as atMostWatch } from '../../test/helpers/detect-fixtures.ts';
 import { ItemOwners, itemFp, PAIRED } from './paired-items.ts';
 
 const ITEMS = [...fixture('distill/gsm8k-sample.jsonl'), ...fixture('distill/code-written.jsonl')];
@@ -80,28 +79,6 @@ function pairs(prefix: string, k: number, days: number, temps: { low: number[]; 
     events.push(event(`${prefix}_${a}`, n, ts, { messages: [user(q)], out: 500 + Math.floor(r() * 400), temperature }));
   }
   return events;
-}
-
-function throttledAll(res: ReturnType<typeof replayThroughDetector>, prefix: string, signal: string): void {
-  let k = 0;
-  for (const [id, n] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    const v = res.e.forAccount(id).verdict;
-    assert.ok(res.throttledAt.has(id), `${id} (${n} requests) reaches throttle; highest ${res.highest.get(id)}: ${JSON.stringify(v?.reasons.slice(0, 6))}`);
-    assert.ok(v?.reasons.some((x) => x.signal === signal), `${id}'s verdict names ${signal}: ${JSON.stringify(v?.reasons.map((x) => x.signal))}`);
-  }
-  assert.ok(k > 0, `accounts ${prefix}* were run`);
-}
-
-function atMostWatch(res: ReturnType<typeof replayThroughDetector>, prefix: string): void {
-  let k = 0;
-  for (const [id, n] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    assert.ok((res.highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${n} requests) stays at watch or below; reached ${res.highest.get(id)}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 8))}`);
-  }
-  assert.ok(k > 0, `accounts ${prefix}* were run`);
 }
 
 test('a question asked again by a second account pairs once; its own again, or a third account, does not', () => {

@@ -9,9 +9,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verdictRank } from './index.ts';
 import { answerFingerprint, EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
-import { promptFixture as fixture, seededRandom as rand, replayThroughDetector } from '../../test/helpers/detect-fixtures.ts';
+import { promptFixture as fixture, seededRandom as rand, replayThroughDetector, assertAllThrottled as throttledAll, assertAtMostWatch as atMostWatch } from '../../test/helpers/detect-fixtures.ts';
 import { AnswerOwners, pastedCandidates } from './pasted-answers.ts';
 
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
@@ -97,28 +96,6 @@ function split(prefix: string, k: number, days: number): InteractionEvent[] {
     events.push(event(id, n, ts, { messages: [user(`${intro}\n\nQuestion:\n${q}\n\n${label}${answer}\nStep 2: the rest of the working.`)], out: 250 }));
   }
   return events;
-}
-
-function throttledAll(res: ReturnType<typeof replayThroughDetector>, prefix: string, signal: string): void {
-  let k = 0;
-  for (const [id, n] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    const v = res.e.forAccount(id).verdict;
-    assert.ok(res.throttledAt.has(id), `${id} (${n} requests) reaches throttle; highest ${res.highest.get(id)}: ${JSON.stringify(v?.reasons.slice(0, 6))}`);
-    assert.ok(v?.reasons.some((x) => x.signal === signal), `${id}'s verdict names ${signal}: ${JSON.stringify(v?.reasons.map((x) => x.signal))}`);
-  }
-  assert.ok(k > 0, `accounts ${prefix}* were run`);
-}
-
-function atMostWatch(res: ReturnType<typeof replayThroughDetector>, prefix: string): void {
-  let k = 0;
-  for (const [id, n] of res.seen) {
-    if (!id.startsWith(prefix)) continue;
-    k++;
-    assert.ok((res.highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${n} requests) stays at watch or below; reached ${res.highest.get(id)}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 8))}`);
-  }
-  assert.ok(k > 0, `accounts ${prefix}* were run`);
 }
 
 test('a pasted answer is found at a line start or after a label, and only an answer served to the account held for it', () => {

@@ -72,6 +72,19 @@ export function replaySummary(res: ReturnType<typeof replayThroughDetector>, pre
   return { throttled: at.length, accounts: k, text: `${prefix}: ${at.length} of ${k} throttled${at.length ? `, from request ${at[0]}-${at[at.length - 1]}` : ''}` };
 }
 
+/** Every account whose id starts with `prefix` (one at least) reached throttle, its verdict naming `signal`. */
+export function assertAllThrottled(res: ReturnType<typeof replayThroughDetector>, prefix: string, signal: string): void {
+  let k = 0;
+  for (const [id, n] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    k++;
+    const v = res.e.forAccount(id).verdict;
+    assert.ok(res.throttledAt.has(id), `${id} (${n} requests) reaches throttle; highest ${res.highest.get(id)}: ${JSON.stringify(v?.reasons.slice(0, 6))}`);
+    assert.ok(v?.reasons.some((x) => x.signal === signal), `${id}'s verdict names ${signal}: ${JSON.stringify(v?.reasons.map((x) => x.signal))}`);
+  }
+  assert.ok(k > 0, `accounts ${prefix}* were run`);
+}
+
 /** Every account whose id starts with `prefix` (one at least) stayed at watch or below. */
 export function assertAtMostWatch(res: ReturnType<typeof replayThroughDetector>, prefix: string): void {
   let k = 0;

@@ -332,10 +332,11 @@ async function logStopped(gateway: Gateway, signal: string, began: number): Prom
 
 /**
  * How long a stop may take beyond `server.shutdown_delay_ms` and `server.shutdown_timeout_ms`
- * (requests under way) before it gives up, ms: the events, the ledger, the detector and the
- * stores each get a few seconds of their own within it (docs/operations.md, "Stopping").
+ * (requests under way) before it gives up, ms: room for the steps' own bounds (the events' retry
+ * 10 s, the ledger's close 10 s, the detector's Redis 5 s, PostgreSQL statements 5 s), which say
+ * what they lost themselves; a PostgreSQL black-holed at the stop took 29 s of it in a test.
  */
-export const STOP_GRACE_MS = 30_000;
+export const STOP_GRACE_MS = 45_000;
 
 /**
  * A stop that gave up: which step it was waiting on, and what this process recorded and lost so

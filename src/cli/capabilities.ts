@@ -72,7 +72,8 @@ export interface Capabilities {
   reloadIntelPins(): PinsReloaded | null;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
-  close(): Promise<void>;
+  /** Stop every capability, last-built first; `onStep` is told which one is stopping. */
+  close(onStep?: (step: string) => void): Promise<void>;
 }
 
 /**
@@ -104,7 +105,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const hooks: GatewayHooks[] = [];
   // Every admin route goes through the admin API's route table: validated, one error format, and in the OpenAPI document.
   const adminRegistrars: AdminRouteRegistrar[] = [];
-  const closers: (() => Promise<void> | void)[] = [];
+  // Each with what it is stopping, named in the log by a stop that has to give up on it.
+  const closers: [string, () => Promise<void> | void][] = [];
   let flushEvents: (() => Promise<void>) | null = null;
   // Notes for the operator: at start (keys created, per-process secrets, detector state read) and
   // while serving (outages, a rejected policy reload). On stderr unless silent, or where the caller
@@ -167,7 +169,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const pool = stores.pg;
     const clock = watchClockOffset({ read: () => postgresClockMs(pool), log: (line, meta) => say(line, meta) });
     void clock.check();
-    closers.push(() => clock.stop());
+    closers.push(['clock offset watch', () => clock.stop()]);
     new Gauge({
       name: 'warden_clock_offset_seconds',
       help: 'This node\'s clock minus the PostgreSQL server\'s, measured every minute (positive: ahead; NaN: not measured yet)',
@@ -177,7 +179,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Operator notifications (webhooks): closed last, so that what the other capabilities report while
   // stopping still goes out within its deadline.
   const notifier = new Notifier(config.notify, { log: say, registry });
-  closers.push(() => notifier.close());
+  closers.push(['notifications (webhooks)', () => notifier.close()]);
   adminRegistrars.push(notifyAdminRoutes(notifier));
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
@@ -186,7 +188,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // replay of stored events matches them (replicas hold no engine, and no cases).
   const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say, notifier, opts.readConfig) : null;
   // Closers run last-first: the last sightings are stored after the detector's last events.
-  if (cases) closers.push(() => cases.close());
+  if (cases) closers.push(['cases (last sightings)', () => cases.close()]);
   // Operator overrides name accounts and organisations that exist (the detector need not have seen them yet).
   const detect = await setUpDetector(config, stores, registry, say, {
     intel: cases?.intel,
@@ -206,7 +208,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const detector = detect.engine;
   if (cases && detector) await cases.reportGoneIds(detector);
   const verdicts = detect.verdicts;
-  closers.push(() => detect.close());
+  closers.push(['detector (last publication, snapshot)', () => detect.close()]);
   if (detect.adminRoutes) adminRegistrars.push(detect.adminRoutes);
   if (detector && notifier.enabled) {
     const notify = notifier.watchVerdicts((id) => detector.campaign(id), (accountId) => detector.campaignIdOf(accountId));
@@ -262,9 +264,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const screening = config.policy.screening;
     rescreener = new Rescreener({ identity, runtime: policy.runtime, threshold: screening.sanctions_threshold, action: screening.on_match });
     adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts, rescreener, log: (line) => say(line, { level: 'info', code: 'SCREENING_RUN' }) }));
-    closers.push(() => policy.runtime.close());
+    closers.push(['policy', () => policy.runtime.close()]);
     const stopScreening = rescreener;
-    closers.push(() => stopScreening.close());
+    closers.push(['screening', () => stopScreening.close()]);
   }
 
   // limits phase
@@ -356,7 +358,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       retentionDays: config.events.retention_days,
     }));
     // What it cannot write while stopping is counted and logged through onError.
-    closers.push(async () => { await opened.close(); });
+    closers.push(['ledger (entries and checkpoint)', async () => { await opened.close(); }]);
   }
 
   // A deletion request reaches every store above (src/cli/erase.ts); on a detector replica it is
@@ -392,7 +394,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const usage = usageStoreFor(stores, {
         onExit: (err) => { if (config.log.level !== 'silent') console.error(`dashboard: usage query thread stopped (${err.message}); the next query starts a new one`); },
       });
-      closers.push(() => usage.close?.());
+      closers.push(['usage queries', () => usage.close?.()]);
       // Its table is migrated now: one newer than this Warden knows stops the start, as the others do.
       await usage.migrate?.();
       const registrars = [usageAdminRoutes({ usage, identity, catalog, replicaNotice: detect.replicaNotice }), ...adminRegistrars];
@@ -474,8 +476,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const created = await identity.createKey(account.id, { name: 'demo key' });
       return created.secret;
     },
-    async close() {
-      for (const c of closers.reverse()) await c();
+    async close(onStep) {
+      for (const [name, c] of closers.reverse()) { onStep?.(name); await c(); }
+      onStep?.('identity store');
       await authenticator.close();
       await identity.close();
     },

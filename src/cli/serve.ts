@@ -50,6 +50,8 @@ export interface RunningWarden {
    */
   reloadIntelPins(): boolean;
   close(): Promise<void>;
+  /** What the stop under way is waiting on now (null before close() or once it ended), for the log of a stop that gives up. */
+  stopStep(): string | null;
 }
 
 /** The admin token: from config/env, or generated once and kept beside the database (0600). */
@@ -174,7 +176,7 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
   try {
     for (const file of sqliteFilesServed(config)) locks.push(lockSqliteForServe(file));
     const running = await startLocked(config, opts);
-    return { ...running, async close() { try { await running.close(); } finally { releaseLocks(); } } };
+    return { ...running, async close() { try { await running.close(); } finally { releaseLocks(); } }, stopStep: () => running.stopStep() };
   } catch (err) {
     releaseLocks();
     throw err;
@@ -254,6 +256,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     log(`try: curl -s ${url}/v1/chat/completions -H "Authorization: Bearer ${demoKey}" -H "content-type: application/json" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`);
   }
 
+  let step: string | null = null;
   return {
     url, gateway, stores, adminToken: admin.token, demoKey,
     startScreening,
@@ -291,12 +294,18 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
       }
     },
     async close() {
+      step = 'event retention';
       await retention?.stop();
+      step = 'gateway (requests under way, event writes, record hooks)';
       await gateway.close();
-      await caps.close();
+      await caps.close((name) => { step = name; });
+      step = `${config.store.driver === 'postgres' ? 'PostgreSQL' : 'SQLite'} store`;
       await stores.close();
+      step = 'built-in mock model';
       for (const c of cleanups.reverse()) await c();
+      step = null;
     },
+    stopStep: () => step,
   };
 }
 
@@ -321,6 +330,28 @@ async function logStopped(gateway: Gateway, signal: string, began: number): Prom
   );
 }
 
+/**
+ * How long a stop may take beyond `server.shutdown_delay_ms` and `server.shutdown_timeout_ms`
+ * (requests under way) before it gives up, ms: room for the steps' own bounds (the events' retry
+ * 10 s, the ledger's close 10 s, the detector's Redis 5 s, PostgreSQL statements 5 s), which say
+ * what they lost themselves; a PostgreSQL black-holed at the stop took 29 s of it in a test.
+ */
+export const STOP_GRACE_MS = 45_000;
+
+/**
+ * A stop that gave up: which step it was waiting on, and what this process recorded and lost so
+ * far (the steps after that one did not run: what they save, e.g. the detector snapshot, is not saved).
+ */
+function logGaveUp(gateway: Gateway, signal: string, began: number, step: string | null, limitMs: number): void {
+  const seconds = Math.round((performance.now() - began) / 100) / 10;
+  gateway.app.log.error(
+    { component: 'warden', code: 'STOP_GAVE_UP', signal, seconds, step, events_written: gateway.recorder.written, events_dropped: gateway.recorder.dropped },
+    `${signal}: the stop gave up after ${seconds.toFixed(1)} s (limit ${limitMs / 1000} s: server.shutdown_delay_ms + server.shutdown_timeout_ms + ${STOP_GRACE_MS / 1000} s) waiting on: ${step ?? 'unknown'}; `
+      + 'what that step and the later ones save (ledger entries, the detector snapshot, the last verdict publication) may not be saved; '
+      + `${gateway.recorder.written} events recorded, ${gateway.recorder.dropped} lost; exiting with status 1`,
+  );
+}
+
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -342,7 +373,16 @@ export async function runServe(argv: string[]): Promise<number> {
       stopping = true;
       running.gateway.app.log.info({ component: 'warden', code: 'SHUTTING_DOWN', signal }, `${signal}: draining and stopping`);
       const began = performance.now();
-      running.close().then(() => logStopped(running.gateway, signal, began), (err) => { console.error(err); }).finally(resolveStop);
+      // Each step of the stop has its own bound; this one is the last resort, for a step that
+      // waits on something with none: the process ends rather than waits for a SIGKILL.
+      const limitMs = config.server.shutdown_delay_ms + config.server.shutdown_timeout_ms + STOP_GRACE_MS;
+      const giveUp = setTimeout(() => {
+        logGaveUp(running.gateway, signal, began, running.stopStep(), limitMs);
+        // The step still holds its connections and timers: the process would not end by itself.
+        process.stdout.write('', () => process.exit(1));
+      }, limitMs);
+      giveUp.unref();
+      running.close().then(() => logStopped(running.gateway, signal, began), (err) => { console.error(err); }).finally(() => { clearTimeout(giveUp); resolveStop(); });
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -135,8 +135,9 @@ test('without Redis a replica keeps serving: events are held, and dropped and co
   assert.ok(performance.now() - t0 < 50, 'appending never waits for Redis');
   await hooks.close();
   assert.deepEqual(hooks.stats(), { sent: 0, dropped: 100, backlog: 0 }, 'held until the node stopped, then dropped');
-  assert.equal(lines.length, 1, `the drops are logged once, not per batch: ${lines.join(' | ')}`);
+  assert.equal(lines.length, 2, `the outage is logged once, not per batch, and the stop says what it did not send: ${lines.join(' | ')}`);
   assert.match(lines[0], /^detect: cannot append events to the shared stream in Redis .*this node holds them .* and sends them when Redis is back/);
+  assert.match(lines[1], /^detect: stopping with Redis unreachable: 100 events not sent to the detector worker \(they are in the event store/);
   const view = new RedisVerdictView(sharedRedis(nowhere), nowhere, keys);
   assert.equal(await view.start(300), false);
   assert.deepEqual(view.forAccount(scenario.events[0].account_id!), { level: 'none', verdict: null, clusterId: null });

@@ -45,7 +45,25 @@ const BATCH_EVENTS = 64;
 const BATCH_MS = 50;
 
 /** A detector line to the operator, with its level and stable code (JSON log fields on `warden serve`). */
-export type DetectLog = (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
+export type DetectLog = (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string; fields?: Record<string, unknown> }) => void;
+
+/**
+ * How long a stop waits for Redis to take the worker's last publication and lease release, or a
+ * replica's held events, ms. Redis answers those in milliseconds; one that accepts connections
+ * and answers nothing (a black-holed path) would hold the stop for good.
+ */
+export const STOP_REDIS_WAIT_MS = 5_000;
+
+/** Whether `work` settled within `ms` (it goes on regardless; its failure is its own to report). */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([work.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface SharedKeys { events: string; accounts: string; clusters: string; epoch: string; seq: string; changes: string; worker: string }
 export function sharedKeys(prefix: string): SharedKeys {
@@ -186,9 +204,17 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
       seal();
       closed = true;
       if (retry) { clearTimeout(retry); retry = null; }
-      while (sending) {
-        await sending;
-        if (outages.current) break;
+      const sendAll = (async () => {
+        while (sending) {
+          await sending;
+          if (outages.current) break;
+        }
+      })();
+      if (!await settlesWithin(sendAll, STOP_REDIS_WAIT_MS)) {
+        log(`detect: stopping: Redis did not take this node's held events within ${STOP_REDIS_WAIT_MS} ms; ${held.events} events not sent to the detector worker (they are in the event store: the worker reads them when it next replays it)`,
+          { level: 'warn', code: 'STOP_STEP_GAVE_UP', fields: { step: 'detect stream: send held events', waited_ms: STOP_REDIS_WAIT_MS, not_saved: `${held.events} events not streamed to the detector worker` } });
+      } else if (held.events > 0) {
+        log(`detect: stopping with Redis unreachable: ${held.events} events not sent to the detector worker (they are in the event store: the worker reads them when it next replays it)`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' });
       }
       // Not taken by Redis before the node stops: dropped (the event store has them).
       dropped += held.events;
@@ -223,6 +249,11 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
   let closed = false;
   // Entries read lately, oldest first: a copy a deletion request made of one of them is not read twice.
   const readIds = new Set<string>();
+  // Resolves on close: a read waiting in the offline queue while the client reconnects is not
+  // flushed by disconnect() (ioredis rejects it only when an open socket closes), so the loop
+  // stops waiting for it rather than for a Redis that may never answer.
+  let stop!: () => void;
+  const stopped = new Promise<null>((resolve) => { stop = () => resolve(null); });
   // A blocked XREAD waits through reconnections (it is queued, not failed): each failed
   // connection attempt is what counts as a failed read.
   client.on('error', (err) => {
@@ -235,7 +266,9 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
       type Entries = Array<[string, Array<[string, string[]]>]>;
       let res: Entries | null;
       try {
-        res = (await client.xread('COUNT', 100, 'BLOCK', opts.blockMs ?? 1000, 'STREAMS', keys.events, lastId)) as Entries | null;
+        const reading = client.xread('COUNT', 100, 'BLOCK', opts.blockMs ?? 1000, 'STREAMS', keys.events, lastId) as Promise<Entries | null>;
+        res = await Promise.race([reading, stopped]);
+        if (closed) { reading.catch(() => {}); break; }
       } catch (err) {
         if (closed) break;
         readErrors++;
@@ -269,6 +302,7 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
     stats: () => ({ read, lastId, readErrors }),
     async close() {
       closed = true;
+      stop();
       client.disconnect();
       await loop;
     },
@@ -710,7 +744,10 @@ export async function startSharedWorker(opts: {
   const log = opts.log ?? (() => {});
   const outages = new OutageLog<{ leaseLost: number; readErrors: number }>();
   let leaseLost = 0;
+  let closing = false;
   const failing = (err: unknown) => {
+    // Stopping: the stop's own line says what did not reach Redis; a command it gave up on failing later is not an outage.
+    if (closing) return;
     outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0 }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${redisFailure(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }));
   };
   const answering = () => {
@@ -718,18 +755,21 @@ export async function startSharedWorker(opts: {
   };
   const consumer: StreamConsumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip, onReadError: failing });
   const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);
-  const publishIfHeld = async () => {
+  /** Renew the lease and publish; whether the publication reached Redis. */
+  const publishIfHeld = async (): Promise<boolean> => {
     lease.lastError = null;
     const held = await lease.renew();
     if (!held) {
       leaseLost++;
       if (lease.lastError) failing(lease.lastError);
-      return;
+      return false;
     }
     answering();
     // The lease was gone: so may be the verdicts (a flushed Redis), or another worker wrote its own meanwhile.
     if (held === 'retaken') publisher.republishAll();
+    const failures = publisher.failures;
     await publisher.publish();
+    return publisher.failures === failures;
   };
   let publishing: Promise<unknown> = publisher.publish();
   const timer = setInterval(() => {
@@ -742,9 +782,22 @@ export async function startSharedWorker(opts: {
     async close() {
       clearInterval(timer);
       await consumer.close();
-      await publishing;
-      await publishIfHeld();
-      await lease.release();
+      closing = true;
+      // The last publication and the lease's release, within a bound: a Redis that does not answer
+      // must not hold the stop (what it did not get is said; the replicas keep what they hold).
+      let published = false;
+      const final = (async () => {
+        await publishing.catch(() => {});
+        published = await publishIfHeld();
+        await lease.release();
+      })();
+      const notSaved = 'the verdicts changed since the last publication are not in Redis (replicas enforce those published last until a worker starts and publishes again); the worker lease is not released (a worker started now waits for it to expire';
+      if (!await settlesWithin(final, STOP_REDIS_WAIT_MS)) {
+        log(`detect: stopping: Redis did not answer the detector worker's last publication within ${STOP_REDIS_WAIT_MS} ms; ${notSaved}, within ${Math.ceil(lease.ttlMs / 1000)} s)`,
+          { level: 'warn', code: 'STOP_STEP_GAVE_UP', fields: { step: 'detect worker: last publication and lease release', waited_ms: STOP_REDIS_WAIT_MS, not_saved: notSaved } });
+      } else if (!published) {
+        log(`detect: stopping with Redis unreachable: the detector worker's last publication did not reach Redis; ${notSaved}, within ${Math.ceil(lease.ttlMs / 1000)} s)`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' });
+      }
     },
   };
 }

@@ -69,6 +69,9 @@ interface ScriptedRedis {
   wardenLimitsBudgets(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
 }
 
+/** How long closing waits for Redis to answer QUIT before closing the connection, ms. */
+const QUIT_WAIT_MS = 1_000;
+
 /** Redis did not answer one command within `limits.redis.command_timeout_ms` (it may still: see undoLate). */
 export class RedisCommandTimeout extends Error {
   constructor(readonly timeoutMs: number) {
@@ -425,6 +428,12 @@ export class RedisBackend implements LimitsBackend {
     this.closed = true;
     if (this.undoRetry) { clearTimeout(this.undoRetry); this.undoRetry = null; }
     if (!this.ownClient) return;
-    try { await this.client.quit(); } catch { this.client.disconnect(); }
+    // QUIT waits for Redis's answer: one that accepts connections and answers nothing (a
+    // black-holed path) would hold the node's stop for good, so it gets a moment, then the socket closes.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), QUIT_WAIT_MS); });
+    const answered = await Promise.race([this.client.quit().then(() => true, () => false), late]);
+    clearTimeout(timer);
+    if (!answered) this.client.disconnect();
   }
 }

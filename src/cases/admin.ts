@@ -170,6 +170,8 @@ export const CaseFileSchema = z.looseObject({
   ledger: z.looseObject({ truncated: z.boolean() }).nullable().describe('the signed checkpoint the case was built against, and the logged verdicts and usage'),
   decisions: z.array(z.looseObject({ account_id: z.string(), decision: z.enum(['allow_list', 'operator_verdict']), excluded: z.boolean(), by: z.string().nullable(), at: z.string().nullable(), note: z.string().nullable() })).optional()
     .describe('operator decisions on the campaign\'s accounts when the case was built: allow-listed (or held at none) accounts are not members and their values are not shared'),
+  cluster_decisions: z.array(z.looseObject({ cluster_id: z.string(), level: z.string(), merged_into: z.string().nullable(), by: z.string().nullable(), at: z.string(), expires_at: z.string().nullable(), note: z.string().nullable() })).optional()
+    .describe('operator verdicts on the campaign\'s cluster (or on a cluster merged into it, `merged_into`) when the case was built: the decision that holds all of its accounts'),
   notes: z.array(z.object({ at: z.string(), text: z.string(), status: CaseStatus.optional(), by: z.string().optional().describe('who wrote it or made the change (x-warden-actor)') })),
 });
 const PublishResultSchema = z.object({

@@ -9,7 +9,7 @@ import { statusOutcome, tally, ulid } from '../events/index.ts';
 import { eventObservables, STRONG_KINDS, type Campaign, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
 import type { EventStore } from '../store/index.ts';
 import { queryLedger, type LedgerStorage, type SignedCheckpoint } from '../ledger/index.ts';
-import { CASE_SCHEMA, type CaseDecision, type CaseFile, type CaseMember, type CaseObservable, type LedgerAnchor } from './types.ts';
+import { CASE_SCHEMA, type CaseClusterDecision, type CaseDecision, type CaseFile, type CaseMember, type CaseObservable, type LedgerAnchor } from './types.ts';
 import type { DetectOverride } from '../detect/index.ts';
 
 export interface CaseSources {
@@ -96,7 +96,8 @@ async function caseFileOf(src: CaseSources, campaign: Campaign, opts: { title?: 
   const seen = new Map<string, Seen>();
   // Accounts an operator allow-listed (or held at none) are not the campaign's: not members, and
   // their values count as other accounts' (so a partner's values are not shared).
-  const decisions = await memberDecisions(src, campaign);
+  const stored = src.decisions ? await src.decisions() : [];
+  const decisions = memberDecisions(src, campaign, stored);
   const excluded = new Set(decisions.filter((d) => d.excluded).map((d) => d.account_id));
   const ids = campaign.members.filter((m) => !excluded.has(m));
   const read = await readMembers(src, ids, from, limits, seen);
@@ -111,6 +112,7 @@ async function caseFileOf(src: CaseSources, campaign: Campaign, opts: { title?: 
     window_events_scanned: window.scanned, window_truncated: window.truncated,
     ledger: src.ledger ? await ledgerAnchor(src.ledger, campaign.cluster_id) : null,
     decisions,
+    cluster_decisions: clusterDecisions(campaign, stored),
     notes: [],
   };
 }
@@ -121,8 +123,7 @@ function defaultTitle(campaign: Campaign, members: number): string {
 }
 
 /** Operator decisions on the campaign's accounts: the detector's exemptions, with who made each, when and why from the store. */
-async function memberDecisions(src: CaseSources, campaign: Campaign): Promise<CaseDecision[]> {
-  const stored = src.decisions ? await src.decisions() : [];
+function memberDecisions(src: CaseSources, campaign: Campaign, stored: readonly DetectOverride[]): CaseDecision[] {
   const find = (kind: string, subject: string) => stored.find((o) => o.kind === kind && o.subject === subject);
   const out: CaseDecision[] = [];
   const exempt = new Map(src.engine.clusterExemptions(campaign.cluster_id).map((e) => [e.account, e.exempt_by]));
@@ -142,6 +143,17 @@ async function memberDecisions(src: CaseSources, campaign: Campaign): Promise<Ca
     out.push({ account_id: o.subject, decision: 'operator_verdict', entry: null, level: o.level, excluded: false, by: o.by ?? null, at: o.created_at, note: o.note });
   }
   return out.sort((a, b) => (a.account_id < b.account_id ? -1 : 1));
+}
+
+/**
+ * Operator verdicts on the campaign's cluster (suspending a campaign is usually one, on its
+ * cluster), and on clusters merged into it: the main decision on a case, beside those on accounts.
+ */
+function clusterDecisions(campaign: Campaign, stored: readonly DetectOverride[]): CaseClusterDecision[] {
+  return stored
+    .filter((o) => o.kind === 'verdict_cluster' && o.level !== null && (o.subject === campaign.cluster_id || o.merged_into === campaign.cluster_id))
+    .map((o) => ({ cluster_id: o.subject, level: o.level!, merged_into: o.merged_into ?? null, by: o.by ?? null, at: o.created_at, expires_at: o.expires_at ?? null, note: o.note }))
+    .sort((a, b) => (a.at < b.at ? -1 : 1));
 }
 
 /** The members' signup facts, usage and values, from their stored events (bounded). */

@@ -78,8 +78,19 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
   out.push('');
 
   const decisions = c.decisions ?? [];
-  if (decisions.length) {
+  const onCluster = c.cluster_decisions ?? [];
+  if (decisions.length || onCluster.length) {
     out.push('## Operator decisions on its accounts', '');
+    // The verdict on the cluster holds every account of it: the main decision, said first.
+    if (onCluster.length) {
+      out.push('On its cluster (every account of it):', '');
+      out.push(table(['cluster', 'decision', 'by', 'when', 'until', 'note'], onCluster.map((d) => [
+        d.merged_into ? `${d.cluster_id} (merged into ${d.merged_into})` : d.cluster_id, `operator verdict ${d.level}`, d.by, d.at, d.expires_at ?? 'cleared', d.note,
+      ])), '');
+    }
+  }
+  if (decisions.length) {
+    if (onCluster.length) out.push('On single accounts:', '');
     const excluded = decisions.filter((d) => d.excluded).length;
     if (excluded) out.push(`${excluded} of the detector's ${c.campaign.members.length} accounts are not counted as the campaign's: an operator allow-listed them or held them at none. Their values count as other accounts' (none of them is shared as the campaign's).`, '');
     out.push(table(['account', 'decision', 'counted', 'by', 'when', 'note'], decisions.map((d) => [

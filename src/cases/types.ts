@@ -108,6 +108,21 @@ export interface CaseDecision {
   note: string | null;
 }
 
+/**
+ * An operator verdict on the campaign's cluster (the decision that holds every account of it), or
+ * on a cluster merged into it: which cluster, the level, who set it, when, why.
+ */
+export interface CaseClusterDecision {
+  cluster_id: string;
+  level: VerdictLevel;
+  /** Set on a cluster since merged into the campaign's: that cluster's id is `cluster_id`. */
+  merged_into: string | null;
+  by: string | null;
+  at: string;
+  expires_at: string | null;
+  note: string | null;
+}
+
 /** A case file's format, in every case file (stored ones from before it was written get it on read). */
 export const CASE_SCHEMA = 'warden.case/1' as const;
 
@@ -135,6 +150,8 @@ export interface CaseFile extends CaseHead {
   ledger: LedgerAnchor | null;
   /** Operator decisions on the campaign's accounts when the case was built (absent from older case files). */
   decisions?: CaseDecision[];
+  /** Operator verdicts on the campaign's cluster when the case was built (absent from older case files). */
+  cluster_decisions?: CaseClusterDecision[];
   notes: CaseNote[];
 }
 

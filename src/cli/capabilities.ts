@@ -80,7 +80,7 @@ export interface Capabilities {
  * What a line to the operator may carry besides its text: its level, a stable code, and for a
  * structured logger a stable message and fields (the text then says the same for a person).
  */
-export interface OperatorLineMeta { level: 'info' | 'warn' | 'error'; code: string; msg?: string; fields?: Record<string, unknown> }
+export interface OperatorLineMeta { level: 'debug' | 'info' | 'warn' | 'error'; code: string; msg?: string; fields?: Record<string, unknown> }
 export type OperatorLog = (line: string, meta?: OperatorLineMeta) => void;
 
 /** A stable code for a policy log line: POLICY_RELOADED, POLICY_RELOAD_REJECTED, POLICY_WATCH_FAILED; POLICY_SETTING for the notes on a setting. */

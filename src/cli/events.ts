@@ -3,8 +3,11 @@ import { parseArgs } from 'node:util';
 import { createWriteStream, fchmodSync, openSync } from 'node:fs';
 import { pipeline, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { normaliseIp, writeJsonlLine } from '../events/index.ts';
-import { loadConfig } from '../config/index.ts';
+import { normaliseIp, writeJsonlLine, type InteractionEvent } from '../events/index.ts';
+import { loadConfig, type WardenConfig } from '../config/index.ts';
+import { clusterAccounts } from '../ledger/index.ts';
+import { openLedgerStorageReadOnly } from '../ledger/open.ts';
+import { NoLedgerError } from '../ledger/storage.ts';
 import { isoTimeProblem, normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
 import { openStores } from './stores.ts';
 import { eraseUsageClientIps } from '../ui/usage.ts';
@@ -17,13 +20,16 @@ deletion request (keys, account record, ledger, detector, cases, files) use
 \`warden accounts erase ID\` on the running server. A usage error exits with 2.`;
 
 const HELP = `usage: warden events export [--out FILE|-] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
-                            [--model NAME] [--ip ADDR] [--request-id ID] [--limit N] [-c FILE | --config FILE]
+                            [--cluster ID] [--model NAME] [--ip ADDR] [--request-id ID] [--limit N] [-c FILE | --config FILE]
 Writes one JSON object per line (schema warden.interaction/1, see docs/event-schema.md) to FILE or stdout
 (no --out, or --out -); a FILE ending in .gz is gzip-compressed (\`warden scan\` and \`warden eval\` read it
 as it is). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-12-05 (midnight UTC) or
 2026-12-05T10:00:00Z; --limit is a positive integer. --request-id finds the event of a request id an app
 logged: Warden's (x-request-id on its own answers) or the upstream's (response.upstream_request_id); it
-reads every event in the range, so narrow it with --from/--to. A usage error exits with 2.`;
+reads every event in the range, so narrow it with --from/--to. --cluster exports the events of a detector
+cluster's accounts (a campaign's cluster_id), read from the ledger as \`warden ledger query --cluster\` reads
+them (the accounts its verdicts name, and those of clusters merged into it); it needs the ledger. A usage
+error exits with 2.`;
 
 function usage(message: string): number {
   console.error(`warden events export: ${message}\n${HELP}`);
@@ -44,7 +50,7 @@ export async function runEvents(argv: string[]): Promise<number> {
       options: {
         out: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, account: { type: 'string' },
         org: { type: 'string' }, key: { type: 'string' }, model: { type: 'string' }, ip: { type: 'string' },
-        limit: { type: 'string' }, 'request-id': { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
+        limit: { type: 'string' }, 'request-id': { type: 'string' }, cluster: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -64,8 +70,17 @@ export async function runEvents(argv: string[]): Promise<number> {
   // An empty path would silently fall back to the default configuration.
   if (values.config === '') return usage('--config needs a file (got an empty path)');
   if (values['request-id'] !== undefined && !values['request-id'].trim()) return usage('--request-id needs an id (got an empty one)');
+  if (values.cluster !== undefined && !values.cluster.trim()) return usage('--cluster needs a cluster id (got an empty one)');
   const toStdout = values.out === undefined || values.out === '-';
   const config = loadConfig(values.config);
+  // A cluster's accounts, from the ledger (the event store does not record clusters); before the output is opened.
+  let accounts: string[] | undefined = values.account === undefined ? undefined : [values.account];
+  if (values.cluster !== undefined) {
+    const members = await clusterAccountsFromLedger(config, values.cluster);
+    if (typeof members === 'string') return usage(members);
+    accounts = accounts ? accounts.filter((a) => members.includes(a)) : members.sort();
+    console.error(`cluster ${values.cluster}: ${members.length} accounts in the ledger${values.account === undefined ? '' : `; --account ${values.account} is ${accounts.length ? '' : 'not '}one of them`}`);
+  }
   const stores = await openStores(config);
   // A .gz file: events go through gzip; `written` settles once the file is complete on disk.
   let out: Writable = process.stdout;
@@ -89,14 +104,13 @@ export async function runEvents(argv: string[]): Promise<number> {
   let n = 0;
   try {
     // The stores index no request ids: a request id is matched here, and the limit counted after it.
-    for await (const e of stores.events.iterate({
-      from, to, accountId: values.account, orgId: values.org, keyId: values.key,
-      model: values.model, clientIp: ip, limit: requestId === undefined ? limit : undefined,
-    })) {
+    const query = { from, to, orgId: values.org, keyId: values.key, model: values.model, clientIp: ip, limit: requestId === undefined ? limit : undefined };
+    const events = accounts === undefined ? stores.events.iterate(query) : inTimeOrder(accounts.map((accountId) => stores.events.iterate({ ...query, accountId })));
+    for await (const e of events) {
       if (requestId !== undefined && e.id !== requestId && e.response.upstream_request_id !== requestId) continue;
       await writeJsonlLine(out, e);
       n++;
-      if (requestId !== undefined && limit !== undefined && n >= limit) break;
+      if ((requestId !== undefined || accounts !== undefined) && limit !== undefined && n >= limit) break;
     }
   } finally {
     if (out !== process.stdout) { out.end(); await written; }
@@ -104,6 +118,49 @@ export async function runEvents(argv: string[]): Promise<number> {
   }
   if (!toStdout) console.error(`wrote ${n} events to ${values.out}`);
   return 0;
+}
+
+/** The accounts of a cluster as the ledger records them, or why they cannot be read (a usage error). */
+async function clusterAccountsFromLedger(config: WardenConfig, clusterId: string): Promise<string[] | string> {
+  if (!config.ledger.enabled) return '--cluster reads the cluster\'s accounts from the ledger, and ledger.enabled is false in this configuration: export by --account';
+  let storage;
+  try {
+    storage = await openLedgerStorageReadOnly(config);
+  } catch (e) {
+    if (e instanceof NoLedgerError) return `--cluster reads the cluster's accounts from the ledger: ${e.message}`;
+    throw e;
+  }
+  try {
+    return await clusterAccounts(storage, clusterId);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Several accounts' events (each in time order, read in pages by the store) merged in time order: ts, then id. */
+async function* inTimeOrder(streams: AsyncGenerator<InteractionEvent>[]): AsyncGenerator<InteractionEvent> {
+  const heads = await Promise.all(streams.map((s) => s.next()));
+  // Stopped early (--limit): each store read is ended, not left open.
+  try {
+    yield* merge(streams, heads);
+  } finally {
+    await Promise.all(streams.map((s) => s.return(undefined)));
+  }
+}
+
+async function* merge(streams: AsyncGenerator<InteractionEvent>[], heads: IteratorResult<InteractionEvent>[]): AsyncGenerator<InteractionEvent> {
+  for (;;) {
+    let first = -1;
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i]!;
+      if (h.done) continue;
+      const best = first < 0 ? null : heads[first]!.value as InteractionEvent;
+      if (!best || h.value.ts < best.ts || (h.value.ts === best.ts && h.value.id < best.id)) first = i;
+    }
+    if (first < 0) return;
+    yield heads[first]!.value as InteractionEvent;
+    heads[first] = await streams[first]!.next();
+  }
 }
 
 async function runEventsErase(argv: string[]): Promise<number> {

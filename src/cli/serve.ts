@@ -166,6 +166,19 @@ export function demoDecision(config: WardenConfig, asked: boolean | undefined): 
   return { create: false, why: `${reasons.join(' and ')}; --demo creates one anyway` };
 }
 
+/**
+ * The detector's part on this node, for the listening line: an operator checking that a replica
+ * is one (or that the worker is the worker) reads it in the start log.
+ */
+export function detectorRole(config: WardenConfig): string {
+  if (!config.detect.enabled) return 'off';
+  switch (config.detect.mode) {
+    case 'worker': return 'worker, runs the detector and publishes its verdicts through Redis';
+    case 'replica': return 'replica, enforces the worker\'s verdicts read from Redis';
+    default: return 'inline, runs a detector of its own on this node\'s traffic';
+  }
+}
+
 /** Start everything; used by the CLI and by end-to-end tests. `demo`: see demoDecision (unset: only in the demo configuration). */
 export async function startWarden(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void; readConfig?: () => WardenConfig } = {}): Promise<RunningWarden> {
   // Before anything is created or opened: a setting that names an unset variable, and a second
@@ -211,7 +224,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     if (serving) {
       const component = /^([a-z ]+):/.exec(line)?.[1] ?? 'warden';
       serving[meta?.level ?? 'warn']({ component, ...(meta?.code ? { code: meta.code } : {}), ...meta?.fields }, meta?.msg ?? line);
-    } else if (config.log.level !== 'silent') console.error(line);
+    } else if (config.log.level !== 'silent' && meta?.level !== 'debug') console.error(line);
   });
   const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say, readConfig: opts.readConfig ?? null });
   const gateway = await createGateway({
@@ -235,7 +248,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     ? caps.screenAccounts({ reload: false }).catch((err) => say(`screening: the start-up screening of existing accounts failed: ${(err as Error).message}`, { level: 'error', code: 'SCREENING_FAILED' }))
     : Promise.resolve();
 
-  log(`Warden listening on ${url}  (store: ${config.store.driver}${config.store.driver === 'sqlite' ? ` ${config.store.sqlite_path}` : ''})`);
+  log(`Warden listening on ${url}  (store: ${config.store.driver}${config.store.driver === 'sqlite' ? ` ${config.store.sqlite_path}` : ''}; detector: ${detectorRole(config)})`);
   if (gateway.healthUrl) log(`probes and metrics: ${gateway.healthUrl}/healthz, /readyz, /metrics (server.health_listen; not counted toward server.max_connections)`);
   if (mockUrl) log(`upstream: built-in mock model at ${mockUrl} (all models); configure \`upstreams\` to use a real provider`);
   if (admin.file) log(`admin API: ${url}/admin (token in ${admin.file})`);

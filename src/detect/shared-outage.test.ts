@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker, streamEventsHooks, VerdictPublisher } from './index.ts';
+import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker, streamEventsHooks, VerdictPublisher, type DetectLog } from './index.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 import { until } from '../../test/helpers/shared-detector.ts';
 
@@ -216,7 +216,7 @@ test('a replica\'s detector lines through a Redis outage each carry a level and 
   const url = `redis://127.0.0.1:${port}`;
   let server = await startRedis(port);
   const lines: { line: string; meta?: { level: string; code: string } }[] = [];
-  const log = (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => lines.push({ line, meta });
+  const log: DetectLog = (line, meta) => lines.push({ line, meta });
   const w = await worker(url);
   const view = new RedisVerdictView(sharedRedis(url), url, keys, { log });
   const stream = streamEventsHooks(sharedRedis(url), keys, { log });
@@ -225,7 +225,7 @@ test('a replica\'s detector lines through a Redis outage each carry a level and 
     assert.equal(await view.start(), true);
     await stopRedis(server);
     for (let i = 0; i < 3; i++) { stream.onEvent(event(i)); await new Promise((r) => setTimeout(r, 120)); }
-    await until('the stream outage is logged', () => lines.some((l) => /cannot append events/.test(l.line)));
+    await until('the stream outage is logged', () => lines.some((l) => /Redis unreachable from this replica/.test(l.line)));
     server = await startRedis(port);
     await until('the replica reloads', () => lines.some((l) => /verdicts reloaded/.test(l.line)), 8000);
     for (let i = 3; i < 60 && !lines.some((l) => /takes events again/.test(l.line)); i++) { stream.onEvent(event(i)); await new Promise((r) => setTimeout(r, 100)); }

@@ -45,7 +45,7 @@ const BATCH_EVENTS = 64;
 const BATCH_MS = 50;
 
 /** A detector line to the operator, with its level and stable code (JSON log fields on `warden serve`). */
-export type DetectLog = (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string; fields?: Record<string, unknown> }) => void;
+export type DetectLog = (line: string, meta?: { level: 'debug' | 'info' | 'warn' | 'error'; code: string; fields?: Record<string, unknown> }) => void;
 
 /**
  * How long a stop waits for Redis to take the worker's last publication and lease release, or a
@@ -148,7 +148,7 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
   let closed = false;
   const mark = `${keys.events}:sent:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const log = opts.log ?? (() => {});
-  const outages = new OutageLog<{ dropped: number; events: number }>();
+  const outages = new OutageLog<{ dropped: number; events: number; since: number }>();
   // Sent by its hash once Redis knows the script (ioredis loads it on the first NOSCRIPT).
   if (!('wardenDetectAppend' in client)) client.defineCommand('wardenDetectAppend', { numberOfKeys: 2, lua: APPEND_ONCE_LUA });
   const scripted = client as unknown as { wardenDetectAppend(...args: (string | number)[]): Promise<number> };
@@ -163,7 +163,12 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
       sent += b.n;
       outages.answered((o, seconds) => log(`detect: Redis takes events again after ${seconds.toFixed(1)} s; the events held meanwhile are being sent to the detector worker (${held.events} still to send)${dropped > o.dropped ? `; ${dropped - o.dropped} older ones were dropped past the backlog's bounds (they are in the event store: the worker reads them when it next replays it)` : ''}`, { level: 'info', code: 'DETECT_STREAM_RECOVERED' }));
     }, (err: unknown) => {
-      outages.failed(() => ({ dropped, events: held.events }), (_, flaps) => log(`detect: cannot append events to the shared stream in Redis (${redisFailure(err)}); this node holds them (up to ${backlogEvents} events, warden_detect_stream_backlog_events) and sends them when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' }));
+      outages.failed(() => ({ dropped, events: held.events, since: Date.now() }), (o, flaps) => {
+        // What it means for the operator; the client's own words (ioredis internals) only at debug.
+        const since = new Date(o.since).toISOString();
+        log(`detect: Redis unreachable from this replica since ${since} (${redisFailure(err)}): the detector worker's verdicts (operator decisions included) are not received meanwhile, this node enforces the ones it last received; its events are held here for the worker (up to ${backlogEvents} events, warden_detect_stream_backlog_events) and sent when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE', fields: { since } });
+        log(`detect: the Redis client's error on appending events: ${err instanceof Error ? err.message : String(err)}`, { level: 'debug', code: 'DETECT_STREAM_UNAVAILABLE', fields: { since, error: err instanceof Error ? err.message : String(err) } });
+      });
       if (!retry && !closed) { retry = setTimeout(() => { retry = null; pump(); }, RESEND_MS); retry.unref(); }
     }).finally(() => {
       sending = null;

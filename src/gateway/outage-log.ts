@@ -64,5 +64,7 @@ export function shorterOutages(n: number): string {
 export function redisFailure(err: unknown): string {
   if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') return 'no connection to Redis: the client is reconnecting';
   if (err instanceof Error && err.message === 'Connection is closed.') return 'no connection to Redis: the connection is closed';
+  // The client refuses commands while it has no connection (enableOfflineQueue: false).
+  if (err instanceof Error && err.message.startsWith("Stream isn't writeable")) return 'no connection to Redis: the client is reconnecting';
   return err instanceof Error ? err.message : String(err);
 }

@@ -11,7 +11,7 @@ export { runWitnessCli, WITNESS_USAGE } from './witness-cli.ts';
 export { startWitness, type RunningWitness } from './witness.ts';
 export { generateCosigner, parseCosignerKey, checkCosignatures } from './cosign.ts';
 export { openLedgerFromConfig } from './open.ts';
-export { queryLedger, exportQuery } from './query.ts';
+export { queryLedger, exportQuery, clusterAccounts } from './query.ts';
 export { verifyLedger } from './verify.ts';
 export { verifyInclusionBundle, verifyConsistencyBundle } from './standalone.ts';
 export { inclusionProof, consistencyProof } from './merkle.ts';

@@ -303,6 +303,35 @@ async function settingsRows(storage: LedgerStorage, q: LedgerQuery, verdicts: re
 }
 
 /** Run an audit query: the matching interactions, per-account usage, and the related verdicts. */
+/**
+ * The accounts of a cluster as the log records them. A cluster is its own id on interactions plus
+ * its member accounts: those its verdicts name and those whose interactions carry its id (what
+ * they sent before they were linked counts too); and so for every cluster its verdicts say merged
+ * into it (`clusters_merged`), and further back. `warden ledger query --cluster` and
+ * `warden events export --cluster` read a cluster's accounts this way.
+ */
+export async function clusterAccounts(storage: LedgerStorage, clusterId: string): Promise<string[]> {
+  const members = new Set<string>();
+  const clusters = [clusterId];
+  for (let i = 0; i < clusters.length && i < 10_000; i++) {
+    const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [clusters[i]] } }, 1_000_000, () => true);
+    for (const { entry } of rows) {
+      const rec = parseLeaf(entry.leaf);
+      if (rec.kind !== 'verdict' || rec.subject.kind !== 'cluster') continue;
+      for (const a of rec.accounts) members.add(a);
+      for (const r of rec.reasons as Array<{ signal?: unknown; value?: unknown }>) {
+        if (r?.signal === 'clusters_merged' && typeof r.value === 'string' && !clusters.includes(r.value)) clusters.push(r.value);
+      }
+    }
+    // (Nothing is kept from this pass but the account ids.)
+    await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: clusters[i] } }, 0, (entry) => {
+      if (entry.account_id) members.add(entry.account_id);
+      return false;
+    });
+  }
+  return [...members];
+}
+
 export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promise<QueryResult> {
   if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 1)) throw new QueryError(`limit must be a positive integer (got ${q.limit})`, 'limit');
   const limit = q.limit ?? 100_000;
@@ -343,30 +372,9 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     else filter.hasIp = true;
     ipFilter = (ip) => ip !== null && net.contains(ip);
   }
-  // A cluster is its own id on interactions plus its member accounts: those its verdicts name and
-  // those whose interactions carry its id (what they sent before they were linked counts too);
-  // and so for every cluster its verdicts say merged into it (`clusters_merged`), and further back.
   let clusterMembers: string[] = [];
   if (q.clusterId) {
-    const members = new Set<string>();
-    const clusters = [q.clusterId];
-    for (let i = 0; i < clusters.length && i < 10_000; i++) {
-      const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [clusters[i]] } }, 1_000_000, () => true);
-      for (const { entry } of rows) {
-        const rec = parseLeaf(entry.leaf);
-        if (rec.kind !== 'verdict' || rec.subject.kind !== 'cluster') continue;
-        for (const a of rec.accounts) members.add(a);
-        for (const r of rec.reasons as Array<{ signal?: unknown; value?: unknown }>) {
-          if (r?.signal === 'clusters_merged' && typeof r.value === 'string' && !clusters.includes(r.value)) clusters.push(r.value);
-        }
-      }
-      // (Nothing is kept from this pass but the account ids.)
-      await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: clusters[i] } }, 0, (entry) => {
-        if (entry.account_id) members.add(entry.account_id);
-        return false;
-      });
-    }
-    clusterMembers = [...members];
+    clusterMembers = await clusterAccounts(storage, q.clusterId);
     filter.anyOf = { clusterId: q.clusterId, accountIds: clusterMembers };
   }
   if (q.accountId) filter.anyOf = q.clusterId ? { accountIds: clusterMembers.includes(q.accountId) ? [q.accountId] : [] } : { accountIds: [q.accountId] };

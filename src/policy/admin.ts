@@ -210,7 +210,7 @@ export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps)
     r.route({
       method: 'POST', path: '/policy/reload', operationId: 'reloadPolicy', tag: 'policy',
       summary: 'Read the policy file and the subdivision range files again (no restart); the next request is decided with them',
-      description: 'The range files are read and the policy compiled against them before either is used: a malformed or unreadable file, or a policy the new data cannot decide, is a 409 naming why, and the policy and data in force stay. The policy file is also reloaded when it changes (policy.watch); the range files only here, on SIGHUP, or with a change of the policy file. Each node reads its own files: reload every node (or send it SIGHUP).',
+      description: 'The range files are read and the policy compiled against them before either is used: a malformed or unreadable file, or a policy the new data cannot decide, is a 409 naming why, and the policy and data in force stay. The policy file and the range files are also reloaded when one of them changes (policy.watch). Each node reads its own files: reload every node (or send it SIGHUP).',
       response: PolicyInfoSchema, errors: { 409: 'the policy file or a subdivision range file is invalid; the policy and data in force are unchanged' },
       handler: () => {
         if (!runtime.store.reload()) {

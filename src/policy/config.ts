@@ -17,7 +17,7 @@ export const policyConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Policy file (YAML). null: the documented default policy shipped in policy/default.yaml. */
   file: z.string().nullable().default(null),
-  /** Re-read the policy file when it changes (fs.watch), after `reload_debounce_ms` of quiet. */
+  /** Re-read the policy file and the subdivision range files when one changes (fs.watch), after `reload_debounce_ms` of quiet. */
   watch: z.boolean().default(true),
   reload_debounce_ms: z.number().int().min(0).default(250),
   /**

@@ -55,7 +55,7 @@ function stampOf(files: readonly string[]): string | null {
 export class PolicyStore {
   readonly path: string;
   private inForce!: InForce;
-  private watcher: FSWatcher | null = null;
+  private readonly watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly opts: PolicyStoreOptions;
   /** The last reload error, cleared by the next successful load. */
@@ -153,22 +153,34 @@ export class PolicyStore {
     return subdivisions && { covers: (c) => subdivisions.covers(c), digest: subdivisions.version.digest };
   }
 
+  /**
+   * Watch the policy file and the subdivision range files: a change of either reloads both, with
+   * the same checks (a refused file leaves the policy and data in force). A reload for a change
+   * re-reads the range files only when their sizes or times changed.
+   */
   private startWatching(): void {
-    // Watch the directory, not the file: editors and config managers replace files by rename,
+    // Watch the directories, not the files: editors and config managers replace files by rename,
     // which would leave a file watcher attached to the old inode.
-    const name = basename(this.path);
-    this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
-      if (file !== null && file !== name) return;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(() => { this.timer = null; this.reload({ reuseData: true }); }, this.opts.debounceMs ?? 250);
-      this.timer.unref();
-    });
-    this.watcher.on('error', (err) => this.opts.log?.error({ policy: this.path, err: String(err) }, 'policy watch failed'));
+    const names = new Map<string, Set<string>>();
+    for (const f of [this.path, ...(this.opts.subdivisionFiles ?? []).map((x) => resolve(x))]) {
+      const dir = dirname(f);
+      if (!names.has(dir)) names.set(dir, new Set());
+      names.get(dir)!.add(basename(f));
+    }
+    for (const [dir, files] of names) {
+      const watcher = watch(dir, { persistent: false }, (_event, file) => {
+        if (file !== null && !files.has(file)) return;
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = setTimeout(() => { this.timer = null; this.reload({ reuseData: true }); }, this.opts.debounceMs ?? 250);
+        this.timer.unref();
+      });
+      watcher.on('error', (err) => this.opts.log?.error({ policy: this.path, dir, err: String(err) }, 'policy watch failed'));
+      this.watchers.push(watcher);
+    }
   }
 
   close(): void {
-    this.watcher?.close();
-    this.watcher = null;
+    for (const w of this.watchers.splice(0)) w.close();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

@@ -87,7 +87,11 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: PipelineDep
   const origins = new Set(opts.corsOrigins.map(normaliseOrigin).filter((o): o is string => o !== null && o !== '*'));
   // The message limit is the body limit, with room for the event's `"type":"response.create",`: a
   // body over the limit is refused by the route as over HTTP (413, as an `error` event).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.bodyLimitBytes + 64, perMessageDeflate: false });
+  // No compression: a compressed answer beside attacker-chosen input leaks secrets by its length
+  // (CRIME, BREACH), and inflating and deflating every message costs the serving thread. No
+  // subprotocol is chosen (ws would echo the client's first): the Responses API defines none, and a
+  // client that asks for one is told by its handshake failing, not by a protocol Warden does not speak.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.bodyLimitBytes + 64, perMessageDeflate: false, handleProtocols: () => false });
   const sessions = new Set<Session>();
   let stopping = false;
   const registry = deps.metrics.registry;

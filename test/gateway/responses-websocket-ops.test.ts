@@ -156,3 +156,23 @@ test('with log.access, each response on a connection is one access line naming t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('no subprotocol is chosen: a client that asks for one fails its handshake; one that asks for none connects', { timeout: 30_000 }, async () => {
+  const t = await startTestWarden();
+  try {
+    const acct = await t.account('ws-protocol', 'identity_verified');
+    const url = `${t.url.replace('http', 'ws')}/v1/responses`;
+    const asking = new WebSocket(url, ['realtime'], { headers: { authorization: `Bearer ${acct.key}` } });
+    const outcome = await new Promise<string>((resolve) => {
+      asking.on('open', () => resolve(`opened with protocol ${JSON.stringify(asking.protocol)}`));
+      asking.on('error', (e) => resolve(`failed: ${e.message}`));
+    });
+    asking.terminate();
+    assert.match(outcome, /^failed: .*subprotocol/i, `the handshake does not claim a protocol Warden does not speak: ${outcome}`);
+    const plain = open(t.url, acct.key);
+    await until('the plain connection to open', () => plain.ws.readyState === plain.ws.OPEN);
+    plain.ws.close();
+  } finally {
+    await t.close();
+  }
+});

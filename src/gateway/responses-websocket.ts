@@ -371,7 +371,11 @@ class Session {
           this.send(ev.data);
         }
         if (this.ws.bufferedAmount > SEND_HIGH_WATER && !(await this.drained())) {
-          // The client took none of its messages for the write timeout: cut off, as over HTTP.
+          // The client took none of its messages for the write timeout: cut off, as over HTTP. The
+          // in-process response is ended here: the socket's close comes after this response is
+          // over for the connection, too late for its handler to abort the upstream call.
+          inFlight.gone = true;
+          res.destroy();
           this.ws.terminate();
           return;
         }

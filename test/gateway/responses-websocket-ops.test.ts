@@ -176,3 +176,56 @@ test('no subprotocol is chosen: a client that asks for one fails its handshake; 
     await t.close();
   }
 });
+
+test('shutdown: the response under way finishes, then its connection is closed with 1001; an idle one is closed at once; /readyz is not ready', { timeout: 60_000 }, async () => {
+  // Paced: an answer of 300 tokens takes about 1.5 s, so the stop begins while it streams.
+  const mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 200, answerTokens: [600, 600] });
+  const t = await startTestWarden({ upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }], server: { port: 0, shutdown_delay_ms: 0, shutdown_timeout_ms: 20_000 } });
+  let closing: Promise<void> | null = null;
+  try {
+    const acct = await t.account('ws-shutdown', 'identity_verified');
+    const busy = open(t.url, acct.key);
+    const idle = open(t.url, acct.key);
+    await until('both connections to open', () => busy.ws.readyState === busy.ws.OPEN && idle.ws.readyState === idle.ws.OPEN);
+    busy.ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o-mini', input: 'A long answer.', max_output_tokens: 300 }));
+    await until('the first delta', () => busy.seen.messages.some((m) => m.type === 'response.output_text.delta'));
+    const readyBefore = (await fetch(`${t.url}/readyz`)).status;
+    assert.equal(readyBefore, 200, 'ready before the stop');
+    closing = t.close();
+    await until('the idle connection to be closed', () => idle.seen.close);
+    assert.equal(idle.seen.close!.code, 1001, `idle: closed as going away: ${JSON.stringify(idle.seen.close)}`);
+    assert.equal(busy.seen.close, null, 'the busy connection stays open while its response streams');
+    const ready = await fetch(`${t.url}/readyz`).then((r) => r.status, () => 0);
+    assert.notEqual(ready, 200, `not ready while stopping: ${ready}`);
+    await until('the busy connection to be closed', () => busy.seen.close, 30_000);
+    assert.equal(ended(busy.seen.messages), 1, `the response under way finished first: ${JSON.stringify(busy.seen.messages.slice(-2)).slice(0, 400)}`);
+    assert.equal(busy.seen.close!.code, 1001, JSON.stringify(busy.seen.close));
+    await closing;
+  } finally {
+    await (closing ?? t.close());
+    await mock.close();
+  }
+});
+
+test('a client that stops reading is cut off after server.write_idle_timeout_ms; the interaction is recorded as a disconnect', { timeout: 90_000 }, async () => {
+  // An answer of many megabytes, unpaced: far more than the kernel's buffers and the 1 MiB backlog hold.
+  const mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0, answerTokens: [60_000, 60_000] });
+  const t = await startTestWarden({ upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }], events: { flush_interval_ms: 20 }, server: { port: 0, write_idle_timeout_ms: 1000 } });
+  try {
+    const acct = await t.account('ws-stalled', 'identity_verified');
+    const c = open(t.url, acct.key);
+    await until('the connection to open', () => c.ws.readyState === c.ws.OPEN);
+    c.ws.send(JSON.stringify({ type: 'response.create', model: 'gpt-4o-mini', input: 'Everything, at length.', max_output_tokens: 60_000 }));
+    await until('the first message', () => c.seen.messages.length > 0);
+    // The client stops reading: nothing more is taken from its socket.
+    (c.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const [e] = await t.events((ev) => ev.account_id === acct.id, 1, 20_000);
+    assert.equal(e.response.status, 499, `recorded as a client gone: ${JSON.stringify(e.response)}`);
+    assert.equal(e.response.error_code, 'WARDEN_CLIENT_DISCONNECTED');
+    assert.ok(e.response.output_tokens > 0 && e.response.output_tokens < 60_000, `the tokens passed on are metered, not the whole answer: ${e.response.output_tokens}`);
+    c.ws.terminate();
+  } finally {
+    await t.close();
+    await mock.close();
+  }
+});

@@ -143,7 +143,6 @@ test('with log.access, each response on a connection is one access line naming t
     assert.equal(ok.flavour, 'openai.responses');
     assert.match(ok.account_id, /^acct_/, 'the account');
     assert.ok(typeof ok.key_prefix === 'string' && key.startsWith(ok.key_prefix) && ok.key_prefix.length < key.length, `a prefix of the key: ${ok.key_prefix}`);
-    assert.equal(ok.request_id, c.seen.messages.find((m) => m.type === 'response.completed' || m.type === 'response.incomplete') ? ok.request_id : null);
     assert.ok(typeof ok.request_id === 'string' && ok.request_id.length > 0, 'a request id');
     assert.ok(ok.bytes_in > 0 && ok.bytes_out > 0, `bytes in and out: ${ok.bytes_in} ${ok.bytes_out}`);
     assert.ok(typeof ok.connection_id === 'string' && ok.connection_id === refused.connection_id, 'both lines name the same connection');

@@ -70,3 +70,48 @@ export function watchAccess(req: IncomingMessage, res: ServerResponse, log: { in
     }, 'request');
   });
 }
+
+/**
+ * Fill in the access note of a request run in process for a response over a WebSocket connection
+ * (src/gateway/responses-websocket.ts): the connection writes its line, once its last message is sent.
+ */
+export function noteInProcess(req: IncomingMessage): void {
+  (req as Noted)[NOTE] = { auth: null, run: null };
+}
+
+/** What a WebSocket connection knows of one response it carried. */
+export interface SocketResponse {
+  connectionId: string;
+  status: number;
+  completed: boolean;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** The key checked at the handshake: the line's account when the request got no further. */
+  auth: AuthContext | null;
+  ip: string;
+}
+
+/** The access line of one response over a WebSocket connection: the HTTP line's fields, and the connection's id. */
+export function logSocketResponse(log: { info(obj: object, msg: string): void }, note: AccessNote | undefined, r: SocketResponse): void {
+  const run = note?.run ?? null;
+  const auth = run?.ctx.auth ?? note?.auth ?? r.auth;
+  log.info({
+    component: 'access',
+    method: 'WEBSOCKET',
+    path: '/v1/responses',
+    status: r.status,
+    ...(r.completed ? {} : { completed: false }),
+    duration_ms: Math.round(r.durationMs * 10) / 10,
+    bytes_in: r.bytesIn,
+    // The messages' text sent to the client (the frames' few bytes of framing not counted).
+    bytes_out: r.bytesOut,
+    request_id: run?.ctx.id ?? null,
+    account_id: auth?.account.id ?? null,
+    key_prefix: auth?.key.prefix ?? null,
+    ip: run?.ctx.clientIp ?? r.ip,
+    flavour: run?.ctx.flavour ?? 'openai.responses',
+    upstream_status: run?.upstreamStatus ?? null,
+    connection_id: r.connectionId,
+  }, 'request');
+}

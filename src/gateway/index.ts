@@ -163,6 +163,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
     trustedProxies: config.server.trusted_proxies,
     corsOrigins: config.server.cors.allowed_origins,
+    accessLog: config.log.access ? { info: (o, m) => app.log.info(o, m) } : undefined,
   });
   const unused = watchUnusedConnections(app.server);
   // Caps on open connections: past one, a connection is closed before anything is read from it.

@@ -23,6 +23,9 @@ import { rawClientAddress, proxyTrust } from './client-address.ts';
 import { normaliseOrigin } from './cors.ts';
 import { SseParser } from './sse.ts';
 import { holdsMoreValues, nestsDeeper } from './json-depth.ts';
+import { Counter, Gauge } from 'prom-client';
+import { accessNote, logSocketResponse, noteInProcess, type AccessNote } from './access-log.ts';
+import type { AuthContext } from '../identity/types.ts';
 
 export interface ResponsesWebSocketOptions {
   /** Largest client message, bytes: the HTTP body limit (`server.body_limit_bytes`). */
@@ -37,6 +40,8 @@ export interface ResponsesWebSocketOptions {
   writeIdleTimeoutMs: number;
   trustedProxies: readonly string[];
   corsOrigins: readonly string[];
+  /** One access-log line per response (`log.access`), written here: absent, none. */
+  accessLog?: { info(obj: object, msg: string): void };
 }
 
 export interface ResponsesWebSocket {
@@ -68,6 +73,12 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
 
+/**
+ * Names a response's in-process request with its connection, for the access log. Set by the
+ * connection on the request it runs, taken off (and out of the headers) before anything reads them.
+ */
+const CONNECTION_HEADER = 'x-warden-websocket-connection';
+
 const isWebSocketUpgrade = (req: http.IncomingMessage) => (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 
 export function attachResponsesWebSocket(app: FastifyInstance, deps: PipelineDeps, opts: ResponsesWebSocketOptions): ResponsesWebSocket {
@@ -76,11 +87,32 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: PipelineDep
   const origins = new Set(opts.corsOrigins.map(normaliseOrigin).filter((o): o is string => o !== null && o !== '*'));
   // The message limit is the body limit, with room for the event's `"type":"response.create",`: a
   // body over the limit is refused by the route as over HTTP (413, as an `error` event).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.bodyLimitBytes + 64, perMessageDeflate: false });
+  // No compression: a compressed answer beside attacker-chosen input leaks secrets by its length
+  // (CRIME, BREACH), and inflating and deflating every message costs the serving thread. No
+  // subprotocol is chosen (ws would echo the client's first): the Responses API defines none, and a
+  // client that asks for one is told by its handshake failing, not by a protocol Warden does not speak.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.bodyLimitBytes + 64, perMessageDeflate: false, handleProtocols: () => false });
   const sessions = new Set<Session>();
   let stopping = false;
+  const registry = deps.metrics.registry;
+  new Gauge({ name: 'warden_websocket_connections_open', help: 'Responses API WebSocket connections open now', registers: [registry], collect() { this.set(sessions.size); } });
+  const responses = new Counter({ name: 'warden_websocket_responses_total', help: 'Responses run over WebSocket connections (each response.create), by the HTTP status of the answer', labelNames: ['status'], registers: [registry] });
+  const refusals = new Counter({ name: 'warden_websocket_handshakes_refused_total', help: 'WebSocket handshakes refused, by status and Warden error code', labelNames: ['status', 'code'], registers: [registry] });
+  const counters: SessionCounters = { response: (status) => responses.inc({ status: String(status) }) };
+  // The connection's id goes from its in-process request to the access line (not to the pipeline).
+  if (opts.accessLog) {
+    app.addHook('onRequest', (req, _reply, done) => {
+      const connection = req.raw.headers[CONNECTION_HEADER];
+      if (typeof connection === 'string') {
+        delete req.raw.headers[CONNECTION_HEADER];
+        noteInProcess(req.raw);
+      }
+      done();
+    });
+  }
 
   const refuse = (socket: Duplex, werr: WardenError, id: string) => {
+    refusals.inc({ status: String(werr.status), code: werr.code });
     const body = JSON.stringify(renderErrorBody(werr, 'openai', id));
     const headers: Record<string, string> = {
       'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close',
@@ -123,19 +155,19 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: PipelineDep
       recordRejectedRequest(deps, 'openai.responses', early, werr, id);
       return refuse(socket, werr, id);
     }
-    let ok = false;
+    let auth: AuthContext | null = null;
     try {
-      await authenticateRequest(deps, req.headers, 'inference');
-      ok = true;
+      auth = await authenticateRequest(deps, req.headers, 'inference');
     } catch (err) {
       const werr = toWardenError(err);
       if (werr.status === 401) deps.keyless?.failed(ip);
       recordRejectedRequest(deps, 'openai.responses', early, werr, id);
       refuse(socket, werr, id);
     }
-    if (!ok || socket.destroyed) return;
+    if (!auth || socket.destroyed) return;
+    const client = { auth, ip };
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, req, app, deps, opts, () => stopping);
+      const session = new Session(ws, req, app, deps, opts, () => stopping, counters, client);
       sessions.add(session);
       ws.once('close', () => sessions.delete(session));
     });
@@ -153,11 +185,20 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: PipelineDep
   };
 }
 
+interface SessionCounters {
+  /** A response was answered (its status; 499 when the client went). */
+  response(status: number): void;
+}
+
 /** The answer under way on a connection. */
 interface InFlight {
   /** The in-process response, once its head is written; destroyed when the client goes. */
   res: http.ServerResponse | null;
   gone: boolean;
+  /** The answer's status once known (499: the client went before it was told). */
+  status: number;
+  /** Bytes of messages sent for it (the access log's `bytes_out`). */
+  bytesOut: number;
 }
 
 class Session {
@@ -167,14 +208,18 @@ class Session {
   private expired = false;
   private readonly headers: Record<string, string | string[]>;
   private readonly remoteAddress: string;
+  /** Names the connection in the access log. */
+  readonly id = ulid(Date.now());
 
   constructor(
     readonly ws: WebSocket, req: http.IncomingMessage, private readonly app: FastifyInstance, private readonly deps: PipelineDeps,
-    private readonly opts: ResponsesWebSocketOptions, private readonly stopping: () => boolean,
+    private readonly opts: ResponsesWebSocketOptions, private readonly stopping: () => boolean, private readonly counters: SessionCounters,
+    private readonly client: { auth: AuthContext; ip: string },
   ) {
     this.headers = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) this.headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k) && k !== CONNECTION_HEADER) this.headers[k] = v;
     this.headers['content-type'] = 'application/json';
+    if (opts.accessLog) this.headers[CONNECTION_HEADER] = this.id;
     this.remoteAddress = req.socket.remoteAddress ?? '127.0.0.1';
     this.lifetimeTimer = setTimeout(() => {
       this.expired = true;
@@ -222,7 +267,9 @@ class Session {
   }
 
   private send(text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.busy) this.busy.bytesOut += Buffer.byteLength(text);
+    this.ws.send(text);
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -262,12 +309,24 @@ class Session {
     // `stream` is implicit over WebSocket (OpenAI's rule): the answer is always the streamed one.
     body.stream = true;
     this.clearIdle();
-    const inFlight: InFlight = { res: null, gone: false };
+    const inFlight: InFlight = { res: null, gone: false, status: 0, bytesOut: 0 };
     this.busy = inFlight;
-    this.respond(body, inFlight).catch((err) => {
+    const started = performance.now();
+    let note: AccessNote | undefined;
+    this.respond(body, inFlight, (n) => { note = n; }).catch((err) => {
       this.deps.log.error({ err }, 'WebSocket response failed');
-      this.sendError(toWardenError(err));
+      const werr = toWardenError(err);
+      inFlight.status = werr.status;
+      this.sendError(werr);
     }).finally(() => {
+      const status = inFlight.gone || inFlight.status === 0 ? 499 : inFlight.status;
+      this.counters.response(status);
+      if (this.opts.accessLog) {
+        logSocketResponse(this.opts.accessLog, note, {
+          connectionId: this.id, status, completed: !inFlight.gone, durationMs: performance.now() - started,
+          bytesIn: bytes.length, bytesOut: inFlight.bytesOut, auth: this.client.auth, ip: this.client.ip,
+        });
+      }
       this.busy = null;
       if (this.ws.readyState !== this.ws.OPEN) return;
       if (this.stopping()) this.close(CLOSE_GOING_AWAY, 'the gateway is shutting down');
@@ -277,13 +336,15 @@ class Session {
   }
 
   /** One `response.create`: a streamed `POST /v1/responses` through the server, its events relayed as messages. */
-  private async respond(body: Record<string, unknown>, inFlight: InFlight): Promise<void> {
+  private async respond(body: Record<string, unknown>, inFlight: InFlight, noted: (note: AccessNote | undefined) => void): Promise<void> {
     const answer = await this.app.inject({
       method: 'POST', url: RESPONSES_WS_PATH, headers: this.headers, payload: JSON.stringify(body),
       remoteAddress: this.remoteAddress, payloadAsStream: true,
     });
     const res = answer.raw.res as http.ServerResponse;
     inFlight.res = res;
+    inFlight.status = answer.statusCode;
+    if (this.opts.accessLog) noted(accessNote(res.req));
     if (inFlight.gone) { res.destroy(); return; }
     const stream = answer.stream();
     const contentType = String(answer.headers['content-type'] ?? '');
@@ -310,7 +371,11 @@ class Session {
           this.send(ev.data);
         }
         if (this.ws.bufferedAmount > SEND_HIGH_WATER && !(await this.drained())) {
-          // The client took none of its messages for the write timeout: cut off, as over HTTP.
+          // The client took none of its messages for the write timeout: cut off, as over HTTP. The
+          // in-process response is ended here: the socket's close comes after this response is
+          // over for the connection, too late for its handler to abort the upstream call.
+          inFlight.gone = true;
+          res.destroy();
           this.ws.terminate();
           return;
         }

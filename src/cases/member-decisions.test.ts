@@ -2,33 +2,13 @@
 // not counted, its values not shared, and the report says who decided it, when and why.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import Fastify from 'fastify';
-import { mountAdminRoutes } from '../admin/router.ts';
-import { MemoryDetectOverridesStore, SharedIndicators, detectAdminRoutes, eventObservables } from '../detect/index.ts';
-import { openSqlite } from '../store/index.ts';
-import { casesAdminRoutes, DEFAULT_CASE_LIMITS, SqliteCaseStore } from './index.ts';
-import { campaignFixture } from '../../test/helpers/case-campaign.ts';
+import { eventObservables } from '../detect/index.ts';
+import { campaignFixture, casesAdminOver } from '../../test/helpers/case-campaign.ts';
 
 test('refresh drops an allow-listed member, its values are not shared, the report records the decision; publish asks for a refresh first', async () => {
-  const { engine, events, campaign, dir, KEY_A, scenario } = await campaignFixture();
-  const overrides = new MemoryDetectOverridesStore();
-  const app = Fastify();
-  await app.register(async (admin) => {
-    mountAdminRoutes(admin, [
-      detectAdminRoutes(engine, { prefix: '/detect', overrides }),
-      casesAdminRoutes({
-        store: new SqliteCaseStore(openSqlite(join(dir, 'decisions.db'))), intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A',
-        importLevel: 'throttle', exportValidDays: 90, sources: { engine, events, decisions: () => overrides.list() }, limits: DEFAULT_CASE_LIMITS,
-      }),
-    ], { validateResponses: true });
-  }, { prefix: '/admin' });
-  const base = await app.listen({ port: 0, host: '127.0.0.1' });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, headers: { 'x-warden-actor': 'dashboard:Op Bob', ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text as any };
-  };
+  const fx = await campaignFixture();
+  const { campaign, scenario } = fx;
+  const { call, close } = await casesAdminOver(fx, 'decisions.db', 'dashboard:Op Bob');
   try {
     const opened = await call('POST', '/admin/cases', { campaign_id: campaign.id });
     assert.equal(opened.status, 201, JSON.stringify(opened.body));
@@ -63,5 +43,5 @@ test('refresh drops an allow-listed member, its values are not shared, the repor
     assert.ok(report.body.includes('## Operator decisions on its accounts'), 'the report has the decisions');
     assert.ok(report.body.includes(partner) && report.body.includes('dashboard:Op Bob') && report.body.includes('contract 77'), 'who decided and why');
     assert.equal((await call('POST', `/admin/cases/${id}/publish`)).status, 201, 'after the refresh it publishes');
-  } finally { await app.close(); }
+  } finally { await close(); }
 });

@@ -5,10 +5,13 @@
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DetectorEngine, buildLabelledEvents, type PromptPool, type SharedIndicators } from '../../src/detect/index.ts';
+import Fastify from 'fastify';
+import { mountAdminRoutes } from '../../src/admin/router.ts';
+import { DetectorEngine, MemoryDetectOverridesStore, SharedIndicators, buildLabelledEvents, detectAdminRoutes, type PromptPool } from '../../src/detect/index.ts';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 import { buildCaseFile } from '../../src/cases/case-file.ts';
+import { casesAdminRoutes, DEFAULT_CASE_LIMITS, SqliteCaseStore } from '../../src/cases/index.ts';
 
 export async function campaignFixture() {
   const pool = JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -61,4 +64,31 @@ export function firstRequestsAtProviderB(evs: readonly InteractionEvent[], intel
   for (const e of firsts.values()) engine.ingest(e);
   engine.flush();
   return { engine, firsts };
+}
+
+/**
+ * The detector's and the cases' admin routes over `campaignFixture()`, with an operator's
+ * overrides store whose decisions the cases read, listening on a port of its own; `call` sends a
+ * request as `actor` (the dashboard's `x-warden-actor`).
+ */
+export async function casesAdminOver(fx: Awaited<ReturnType<typeof campaignFixture>>, dbFile: string, actor: string) {
+  const { engine, events, dir, KEY_A } = fx;
+  const overrides = new MemoryDetectOverridesStore();
+  const app = Fastify();
+  await app.register(async (admin) => {
+    mountAdminRoutes(admin, [
+      detectAdminRoutes(engine, { prefix: '/detect', overrides }),
+      casesAdminRoutes({
+        store: new SqliteCaseStore(openSqlite(join(dir, dbFile))), intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A',
+        importLevel: 'throttle', exportValidDays: 90, sources: { engine, events, decisions: () => overrides.list() }, limits: DEFAULT_CASE_LIMITS,
+      }),
+    ], { validateResponses: true });
+  }, { prefix: '/admin' });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers: { 'x-warden-actor': actor, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text as any };
+  };
+  return { call, close: () => app.close() };
 }

@@ -7,26 +7,12 @@ import { PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import { Ledger, SqliteLedgerStorage, generateSigner, ledgerConfigSchema, registerLedgerRoutes, runLedgerCli } from './index.ts';
 import { openLedgerFromConfig } from './open.ts';
-import { ledgerCliRunner } from '../../test/helpers/ledger-cli.ts';
+import { withLedgerCli } from '../../test/helpers/ledger-cli.ts';
 import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 
-/** A ledger of 30 interactions (one a second from 2026-06-01T12:00:00Z) in a fresh folder, and a CLI runner over it. */
-async function withCli(fn: (run: (...argv: string[]) => Promise<{ code: number; out: string; err: string }>, dir: string, config: Parameters<typeof openLedgerFromConfig>[0]) => Promise<void>) {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-cli-'));
-  const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
-  const run = ledgerCliRunner(config);
-  try {
-    assert.equal((await run('keygen')).code, 0);
-    const ledger = await openLedgerFromConfig(config, { env: {} });
-    await Promise.all(Array.from({ length: 30 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
-    await ledger.close();
-    await fn(run, dir, config);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withCli = (fn: Parameters<typeof withLedgerCli>[1]) => withLedgerCli(ORIGIN, fn);
 
 async function erasedCount(run: (...argv: string[]) => Promise<{ code: number; out: string }>): Promise<number> {
   const v = await run('verify', '--json');

@@ -3,31 +3,16 @@
 // a key of their own beside a log they signed with it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSigner, ledgerConfigSchema } from './index.ts';
+import { generateSigner } from './index.ts';
 import { openLedgerFromConfig } from './open.ts';
-import { ledgerCliRunner } from '../../test/helpers/ledger-cli.ts';
+import { withLedgerCli } from '../../test/helpers/ledger-cli.ts';
 import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 
-/** A ledger of 30 interactions signed with a key made by `keygen`, in a fresh folder, and a CLI runner over it. */
-async function withCli(fn: (run: (...argv: string[]) => Promise<{ code: number; out: string; err: string }>, dir: string, config: Parameters<typeof openLedgerFromConfig>[0]) => Promise<void>) {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-keys-'));
-  const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
-  const run = ledgerCliRunner(config);
-  try {
-    assert.equal((await run('keygen')).code, 0);
-    const ledger = await openLedgerFromConfig(config, { env: {} });
-    await Promise.all(Array.from({ length: 30 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
-    await ledger.close();
-    await fn(run, dir, config);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withCli = (fn: Parameters<typeof withLedgerCli>[1]) => withLedgerCli(ORIGIN, fn);
 
 test('verify does not trust a signing key the ledger database itself records: a log rewritten and signed with another key fails', async () => {
   await withCli(async (run, dir, config) => {

@@ -4,60 +4,43 @@
 // refused with the reason and the policy and data in force stay, both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPolicyRuntime, explainRequest, type PolicyRuntime } from './hooks.ts';
+import { createPolicyRuntime } from './hooks.ts';
 import { policyConfigSchema } from './config.ts';
 import { watermarkConfigSchema } from '../watermark/config.ts';
-import { parseIp } from './ip.ts';
+import { KYIV_AS_CRIMEA, SANCTIONED_UA_POLICY, UA_SUBDIVISIONS, askFrom, policyFixture, replaceFile } from '../../test/helpers/subdivisions.ts';
 import { startTestWarden, TEST_ADMIN_TOKEN } from '../../test/helpers/warden.ts';
-
-const fx = (name: string) => new URL(`../../test/fixtures/policy/${name}`, import.meta.url).pathname;
-const POLICY = 'version: 1\nregions:\n  sanctioned_ua: [UA-43, UA-40, UA-14, UA-09]\nrules:\n  - { id: sanctioned-regions, when: { region: sanctioned_ua }, action: deny, code: region_blocked }\n';
-const ORIGINAL = readFileSync(fx('subdivisions-ua.csv'), 'utf8');
-/** The same data with the Kyiv block (192.0.2.160-191) re-assigned to Crimea. */
-const KYIV_AS_CRIMEA = ORIGINAL.replace('192.0.2.160,192.0.2.191,UA-30,Kyiv', '192.0.2.160,192.0.2.191,UA-43,moved');
-
-/** Replace a file as an operator should: written beside, renamed over. */
-function replace(file: string, text: string): void {
-  writeFileSync(`${file}.new`, text);
-  renameSync(`${file}.new`, file);
-}
-
-const ask = (rt: PolicyRuntime, ip: string) => explainRequest(rt, {
-  ip: parseIp(ip), tier: 'unverified', accountTier: 'unverified', programme: 'none', accountId: null, orgId: null,
-  model: '', flavour: 'openai.chat', claimedCountry: null, claimedSubdivision: null, verdict: 'none',
-});
 
 test('a policy reload reads the subdivision files again: new ranges decide the next request; a bad file or uncovering data keeps the policy and data in force, saying why', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-subdiv-reload-'));
   const data = join(dir, 'subdivisions.csv');
   const policy = join(dir, 'policy.yaml');
-  writeFileSync(data, ORIGINAL);
-  writeFileSync(policy, POLICY);
+  writeFileSync(data, UA_SUBDIVISIONS);
+  writeFileSync(policy, SANCTIONED_UA_POLICY);
   const logs: string[] = [];
   const log = { info: (_o: object, m: string) => { logs.push(m); }, warn: (_o: object, m: string) => { logs.push(m); }, error: (o: object, m: string) => { logs.push(`${m} ${JSON.stringify(o)}`); } };
   const rt = createPolicyRuntime({
-    policy: policyConfigSchema.parse({ file: policy, watch: false, geo: { country_files: [fx('country-ua.csv')], asn_files: [fx('asn-v4.csv')], subdivision_files: [data] } }),
+    policy: policyConfigSchema.parse({ file: policy, watch: false, geo: { country_files: [policyFixture('country-ua.csv')], asn_files: [policyFixture('asn-v4.csv')], subdivision_files: [data] } }),
     watermark: watermarkConfigSchema.parse({}),
   }, { log });
   try {
-    assert.equal(ask(rt, '192.0.2.170').refusal, null, 'Kyiv is served');
+    assert.equal(askFrom(rt, '192.0.2.170').refusal, null, 'Kyiv is served');
     const first = rt.subdivisions!.version.digest;
 
-    replace(data, KYIV_AS_CRIMEA);
+    replaceFile(data, KYIV_AS_CRIMEA);
     assert.equal(rt.store.reload(), true, `the reload succeeds: ${rt.store.lastError?.message}`);
     const second = rt.subdivisions!.version.digest;
     assert.notEqual(second, first, 'the new data is in force');
-    const moved = ask(rt, '192.0.2.170');
+    const moved = askFrom(rt, '192.0.2.170');
     assert.equal(moved.refusal?.kind, 'region_blocked', 'the re-assigned block is refused from the next request');
     assert.ok(moved.matched.includes(`subdivision:UA-43@data:${second.slice(0, 12)}`), `the decision names the new data: ${moved.matched}`);
     assert.ok(logs.includes('policy subdivision data loaded'), `the load of new data is logged: ${logs}`);
 
     // An edit of the policy file alone (what the file watch reloads for) keeps the data read, unless its files changed.
     const data2 = rt.subdivisions;
-    writeFileSync(policy, `${POLICY}# edited\n`);
+    writeFileSync(policy, `${SANCTIONED_UA_POLICY}# edited\n`);
     assert.equal(rt.store.reload({ reuseData: true }), true);
     assert.equal(rt.subdivisions, data2, 'the range files unchanged: the data in force is kept, not parsed again');
     assert.equal(rt.store.reload(), true);
@@ -65,30 +48,30 @@ test('a policy reload reads the subdivision files again: new ranges decide the n
     assert.equal(rt.subdivisions!.version.digest, second, 'to the same data');
 
     // A malformed line: refused with file and line; the data and the policy in force stay.
-    replace(data, `${KYIV_AS_CRIMEA}203.0.113.0,203.0.113.9,Crimea\n`);
+    replaceFile(data, `${KYIV_AS_CRIMEA}203.0.113.0,203.0.113.9,Crimea\n`);
     assert.equal(rt.store.reload(), false, 'a bad range file is refused');
     assert.match(rt.store.lastError?.message ?? '', new RegExp(`${data.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+: subdivision must be an ISO 3166-2 code`), 'the error names the file and line');
     assert.ok(logs.some((m) => m.startsWith('policy reload rejected') && m.includes('policy.geo.subdivision_files')), `the rejection is logged with why: ${logs.at(-1)}`);
     assert.equal(rt.subdivisions!.version.digest, second, 'the data in force is unchanged');
-    assert.equal(ask(rt, '192.0.2.170').refusal?.kind, 'region_blocked');
+    assert.equal(askFrom(rt, '192.0.2.170').refusal?.kind, 'region_blocked');
 
     // A policy edit made while the data is bad is refused too (policy and data are reloaded together).
-    writeFileSync(policy, `${POLICY}  - { id: extra, when: { country: UA }, action: deny }\n`);
+    writeFileSync(policy, `${SANCTIONED_UA_POLICY}  - { id: extra, when: { country: UA }, action: deny }\n`);
     assert.equal(rt.store.reload(), false, 'a policy reload reads the (bad) data as well, and is refused');
     assert.ok(!rt.store.current.document.rules.some((r) => r.id === 'extra'), 'the previous policy stays whole');
-    writeFileSync(policy, POLICY);
+    writeFileSync(policy, SANCTIONED_UA_POLICY);
 
     // Data that no longer covers the policy's subdivisions' country: the policy could not be decided.
-    replace(data, '203.0.113.0,203.0.113.255,GE-AB\n');
+    replaceFile(data, '203.0.113.0,203.0.113.255,GE-AB\n');
     assert.equal(rt.store.reload(), false, 'data the policy in force cannot be decided with is refused');
     assert.match(rt.store.lastError?.message ?? '', /UA-43/);
     assert.equal(rt.subdivisions!.version.digest, second, 'and the data in force stays');
-    assert.equal(ask(rt, '192.0.2.170').refusal?.kind, 'region_blocked');
+    assert.equal(askFrom(rt, '192.0.2.170').refusal?.kind, 'region_blocked');
 
-    replace(data, ORIGINAL);
+    replaceFile(data, UA_SUBDIVISIONS);
     assert.equal(rt.store.reload(), true);
     assert.equal(rt.subdivisions!.version.digest, first, 'back to the first data');
-    assert.equal(ask(rt, '192.0.2.170').refusal, null, 'Kyiv is served again');
+    assert.equal(askFrom(rt, '192.0.2.170').refusal, null, 'Kyiv is served again');
   } finally {
     rt.close();
     rmSync(dir, { recursive: true, force: true });
@@ -99,11 +82,11 @@ test('warden serve: POST /admin/policy/reload and SIGHUP read the subdivision da
   const dir = mkdtempSync(join(tmpdir(), 'warden-subdiv-reload-serve-'));
   const data = join(dir, 'subdivisions.csv');
   const policy = join(dir, 'policy.yaml');
-  writeFileSync(data, ORIGINAL);
-  writeFileSync(policy, POLICY);
+  writeFileSync(data, UA_SUBDIVISIONS);
+  writeFileSync(policy, SANCTIONED_UA_POLICY);
   const t = await startTestWarden({
     server: { port: 0, trusted_proxies: ['127.0.0.1'] },
-    policy: { file: policy, watch: false, geo: { country_files: [fx('country-ua.csv')], asn_files: [fx('asn-v4.csv')], subdivision_files: [data] } },
+    policy: { file: policy, watch: false, geo: { country_files: [policyFixture('country-ua.csv')], asn_files: [policyFixture('asn-v4.csv')], subdivision_files: [data] } },
   });
   const admin = async (method: string, path: string) => {
     const r = await fetch(`${t.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
@@ -123,13 +106,13 @@ test('warden serve: POST /admin/policy/reload and SIGHUP read the subdivision da
     const before = (await admin('GET', '/policy')).body.subdivision_data;
     assert.equal(before?.files?.[0]?.path, data, `GET /admin/policy names the data in force: ${JSON.stringify(before)}`);
 
-    replace(data, KYIV_AS_CRIMEA);
+    replaceFile(data, KYIV_AS_CRIMEA);
     const reloaded = await admin('POST', '/policy/reload');
     assert.equal(reloaded.status, 200, JSON.stringify(reloaded.body));
     assert.notEqual(reloaded.body.subdivision_data.digest, before.digest, 'the answer names the new data');
     assert.equal(await chat(key), 403, 'the next request is decided with the new data');
 
-    replace(data, `${ORIGINAL}203.0.113.0,203.0.113.9,Crimea\n`);
+    replaceFile(data, `${UA_SUBDIVISIONS}203.0.113.0,203.0.113.9,Crimea\n`);
     const refused = await admin('POST', '/policy/reload');
     assert.equal(refused.status, 409, JSON.stringify(refused.body));
     assert.match(refused.body.error.message, /subdivisions\.csv:\d+: subdivision must be an ISO 3166-2 code/);
@@ -138,7 +121,7 @@ test('warden serve: POST /admin/policy/reload and SIGHUP read the subdivision da
     assert.equal(await chat(key), 403);
 
     // What SIGHUP calls.
-    replace(data, ORIGINAL);
+    replaceFile(data, UA_SUBDIVISIONS);
     assert.equal(t.w.reloadPolicy(), true);
     assert.equal(await chat(key), 200, 'served again after the reload SIGHUP makes');
   } finally {

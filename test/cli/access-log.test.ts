@@ -3,24 +3,13 @@
 // made it (account id and key prefix) and what the upstream answered, never the key or the prompt.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseConfig } from '../../src/config/index.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { spawnServe, until } from '../helpers/serve-process.ts';
 
 const PROMPT = 'a very particular prompt about the access log';
-
-async function until<T>(what: string, get: () => T, ms = 20_000): Promise<NonNullable<T>> {
-  for (const end = Date.now() + ms; ;) {
-    const v = get();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('the access log is off unless log.access is set', () => {
   assert.equal(parseConfig({}).log.access, false);
@@ -33,17 +22,12 @@ test('with log.access, each request is one JSON line with who, what and how it w
     server: { port: 0 }, store: { sqlite_path: join(dir, 'w.db') }, log: { level: 'info', access: true },
     mock: { latency_ms: 0, tokens_per_second: 0 },
   }));
-  const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', config, '--demo'], {
-    env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: string[] = [];
-  const err: string[] = [];
-  createInterface({ input: proc.stdout! }).on('line', (l) => out.push(l));
-  createInterface({ input: proc.stderr! }).on('line', (l) => err.push(l));
+  const s = spawnServe(['--config', config, '--demo']);
+  const { proc, out, err } = s;
   const access = () => out.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter((l) => l?.component === 'access');
   try {
-    const url = await until('listening', () => err.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
-    const key = await until('the demo key', () => err.map((l) => /demo API key .*: (wk_live_\S+)/.exec(l)?.[1]).find(Boolean));
+    const url = await s.listening();
+    const key = await s.demoKey();
     const chat = (k: string) => fetch(`${url}/v1/chat/completions?trace=1`, { method: 'POST', headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.9' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] }) });
     const served = await chat(key);
     assert.equal(served.status, 200);

@@ -5,30 +5,18 @@
 // Before, a pin changed only with a restart: the partner's posts were refused until then.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WARDEN } from '../helpers/node-args.ts';
+import { spawnServe } from '../helpers/serve-process.ts';
 import { IntelSigner, stixId } from '../../src/cases/index.ts';
 import { keyedHash, sharingKeyId } from '../../src/detect/index.ts';
 import { runIntelCli } from '../../src/cli/cases-cmd.ts';
 
 const TOKEN = 'pins-reload-test-admin-token-0123456789';
 const KEY = 'pins-reload-sharing-key-0123456789';
-const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '', PINS_TEST_ADMIN: TOKEN };
-
-async function serve(cwd: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [...WARDEN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
-  let out = '';
-  const url = await new Promise<string>((ready, fail) => {
-    child.stdout!.on('data', (c) => { out += c; });
-    child.stderr!.on('data', (c) => { out += c; const m = /Warden listening on (\S+)/.exec(out); if (m) ready(m[1]); });
-    child.once('exit', (code) => fail(new Error(`serve exited with ${code}: ${out}`)));
-  });
-  return { child, url, output: () => out };
-}
 
 const config = (pin: string) => [
   'server: {port: 0}', 'store: {sqlite_path: ./data/warden.db}', 'admin: {token: env:PINS_TEST_ADMIN}', 'log: {level: info}', 'ledger: {enabled: false}',
@@ -55,17 +43,18 @@ test('a partner\'s new signing key pinned in the configuration is in force after
   const after = IntelSigner.generate();
   try {
     writeFileSync(join(dir, 'w.yaml'), config(before.publicKey.toString()));
-    const running = await serve(dir);
-    child = running.child;
+    const running = spawnServe(['-c', 'w.yaml', '--no-demo'], { cwd: dir, env: { PINS_TEST_ADMIN: TOKEN } });
+    child = running.proc;
+    const url = await running.listening();
     const admin = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${running.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      const res = await fetch(`${url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
       return { status: res.status, body: await res.json() as any };
     };
     const org = (await admin('POST', '/orgs', { name: 'Provider A', tier: 'enterprise' })).body;
     const acct = (await admin('POST', '/accounts', { org_id: org.id, name: 'intel desk' })).body;
     const writeKey = (await admin('POST', `/accounts/${acct.id}/keys`, { scopes: ['intel:write'] })).body.secret as string;
     const taxii = async (path: string, init: RequestInit = {}) => {
-      const res = await fetch(`${running.url}/taxii2${path}`, { ...init, headers: { accept: 'application/taxii+json;version=2.1', authorization: `Bearer ${writeKey}`, ...(init.body ? { 'content-type': 'application/taxii+json;version=2.1' } : {}) } });
+      const res = await fetch(`${url}/taxii2${path}`, { ...init, headers: { accept: 'application/taxii+json;version=2.1', authorization: `Bearer ${writeKey}`, ...(init.body ? { 'content-type': 'application/taxii+json;version=2.1' } : {}) } });
       return { status: res.status, body: await res.json() as any };
     };
     const inbox = (await taxii('/intel/collections/')).body.collections.find((c: any) => c.can_write);
@@ -98,7 +87,7 @@ test('a partner\'s new signing key pinned in the configuration is in force after
     assert.equal((await push(before.sign(indicator('five')))).status, 422, 'the dropped key is refused at once');
 
     const out: string[] = [];
-    const code = await runIntelCli(['partners'], { out: (t) => out.push(t), err: (t) => out.push(t), env: { WARDEN_ADMIN_URL: running.url, WARDEN_ADMIN_TOKEN: TOKEN } });
+    const code = await runIntelCli(['partners'], { out: (t) => out.push(t), err: (t) => out.push(t), env: { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: TOKEN } });
     assert.equal(code, 0, out.join('\n'));
     assert.match(out.join('\n'), new RegExp(`pinned_keys[\\s\\S]*${after.keyId}`, 'i'), `warden intel partners shows the pinned key id: ${out.join('\n')}`);
     assert.ok(!out.join('\n').includes(after.publicKey.toString().slice(8)), 'ids, not keys');

@@ -4,23 +4,11 @@
 // log shipper parsing it as JSON gets no line it cannot read).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { freePort } from '../helpers/redis-server.ts';
-import { WARDEN } from '../helpers/node-args.ts';
-
-
-async function until<T>(what: string, get: () => T, ms = 20_000): Promise<NonNullable<T>> {
-  for (const end = Date.now() + ms; ;) {
-    const v = get();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { spawnServe, until } from '../helpers/serve-process.ts';
 
 test('a rejected policy reload and an unreachable Redis are JSON log lines on stdout with a level and a code', { timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-oplog-'));
@@ -33,17 +21,12 @@ test('a rejected policy reload and an unreachable Redis are JSON log lines on st
     mock: { latency_ms: 0, tokens_per_second: 0 }, policy: { file: policy },
     redis: { url: `redis://127.0.0.1:${await freePort()}` }, limits: { backend: 'redis' },
   }));
-  const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', config], {
-    env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: string[] = [];
-  const err: string[] = [];
-  createInterface({ input: proc.stdout! }).on('line', (l) => out.push(l));
-  createInterface({ input: proc.stderr! }).on('line', (l) => err.push(l));
-  const json = () => out.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+  const s = spawnServe(['--config', config]);
+  const { proc, out, err } = s;
+  const json = s.json;
   try {
-    const url = await until('listening', () => err.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
-    const key = await until('the demo key', () => err.map((l) => /demo API key .*: (wk_live_\S+)/.exec(l)?.[1]).find(Boolean));
+    const url = await s.listening();
+    const key = await s.demoKey();
     const stderrAtStart = err.length;
 
     writeFileSync(policy, 'version: 1\ndefaults: { reasoning: full, n_max: 4 }\ntiers:\n  unverified:\n    max_token_ceiling: 100\n');

@@ -3,27 +3,13 @@
 // sent the usual reload signal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WARDEN } from '../helpers/node-args.ts';
+import { spawnServe } from '../helpers/serve-process.ts';
 
 const TOKEN = 'sighup-test-admin-token-0123456789';
-// The test runner silences Warden's log (WARDEN_LOG_LEVEL=silent): these tests read it, at the level their configuration sets.
-const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '', SIGHUP_TEST_ADMIN: TOKEN };
-
-/** Start `warden serve`; resolves with the process and its URL once it listens. */
-async function serve(cwd: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [...WARDEN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
-  let out = '';
-  const url = await new Promise<string>((ready, fail) => {
-    child.stdout!.on('data', (c) => { out += c; });
-    child.stderr!.on('data', (c) => { out += c; const m = /Warden listening on (\S+)/.exec(out); if (m) ready(m[1]); });
-    child.once('exit', (code) => fail(new Error(`serve exited with ${code}: ${out}`)));
-  });
-  return { child, url, output: () => out };
-}
 
 test('SIGHUP reloads the lists and holds an existing customer the new list names; the server keeps serving', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-sighup-'));
@@ -35,10 +21,11 @@ test('SIGHUP reloads the lists and holds an existing customer the new list names
       'server: {port: 0}', 'store: {sqlite_path: ./data/warden.db}', 'admin: {token: env:SIGHUP_TEST_ADMIN}', 'log: {level: info}', 'ledger: {enabled: false}',
       `policy: {watch: false, screening: {sanctions: [{format: generic, path: ${JSON.stringify(list)}}]}}`, '',
     ].join('\n'));
-    const running = await serve(dir);
-    child = running.child;
+    const running = spawnServe(['-c', 'w.yaml', '--no-demo'], { cwd: dir, env: { SIGHUP_TEST_ADMIN: TOKEN } });
+    child = running.proc;
+    const url = await running.listening();
     const admin = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${running.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      const res = await fetch(`${url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
       return await res.json() as any;
     };
     const acct = await admin('POST', '/accounts', { name: 'Maria Testova', tier: 'email_verified' });
@@ -79,10 +66,11 @@ test('SIGHUP reloads the network lists: the new Tor exit list is in force and lo
       'server: {port: 0}', 'store: {sqlite_path: ./data/warden.db}', 'admin: {token: env:SIGHUP_TEST_ADMIN}', 'log: {level: info}', 'ledger: {enabled: false}',
       `policy: {watch: false, networks: {tor_exits_file: ${JSON.stringify(tor)}}}`, '',
     ].join('\n'));
-    const running = await serve(dir);
-    child = running.child;
+    const running = spawnServe(['-c', 'w.yaml', '--no-demo'], { cwd: dir, env: { SIGHUP_TEST_ADMIN: TOKEN } });
+    child = running.proc;
+    const url = await running.listening();
     const torList = async () => {
-      const res = await fetch(`${running.url}/admin/policy/networks`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const res = await fetch(`${url}/admin/policy/networks`, { headers: { authorization: `Bearer ${TOKEN}` } });
       return ((await res.json()) as any).files.find((f: any) => f.list === 'tor_exits');
     };
     const before = await torList();

@@ -8,9 +8,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
-import { SharedIndicators, DetectorEngine, keyedHash, sharingKeyId } from '../detect/index.ts';
+import { SharedIndicators, DetectorEngine, keyedHash } from '../detect/index.ts';
 import { checkSigned, DEFAULT_CASE_LIMITS, IntelPublicKey, IntelSigner, MemoryCaseStore, Partners, registerCasesAdminRoutes, registerTaxiiServer, stixId, TAXII_MEDIA_TYPE } from './index.ts';
 import { casesConfigSchema } from './config.ts';
+import { systemPromptIndicator } from '../../test/helpers/intel.ts';
 
 const KEY = 'shared-intel-key-0123456789abcdef';
 const signerA = IntelSigner.generate();
@@ -18,15 +19,7 @@ const rotatedA = IntelSigner.generate();
 const mallory = IntelSigner.generate();
 const pin = (...s: IntelSigner[]) => s.map((x) => IntelPublicKey.parse(x.publicKey.toString()));
 
-function indicator(value: string): Record<string, unknown> & { type: string; id: string } {
-  const hmac = keyedHash(KEY, 'system_prompt', value);
-  return {
-    type: 'indicator', spec_version: '2.1', id: `indicator--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-02T00:00:00.000Z',
-    created_by_ref: stixId('identity', 'Provider A'), name: 'system prompt', indicator_types: ['malicious-activity'],
-    pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${hmac}']`, pattern_type: 'stix',
-    valid_from: '2026-01-01T00:00:00.000Z', valid_until: '2099-01-01T00:00:00.000Z', confidence: 80, x_warden_key_id: sharingKeyId(KEY),
-  };
-}
+const indicator = (value: string) => systemPromptIndicator(KEY, value);
 
 /** This provider (B): its inbox, its admin import; Provider A pinned (two keys: before and after its rotation), Provider C not. */
 const store = new MemoryCaseStore();

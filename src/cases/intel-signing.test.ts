@@ -5,26 +5,18 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
-import { SharedIndicators, keyedHash, sharingKeyId } from '../detect/index.ts';
+import { SharedIndicators, keyedHash } from '../detect/index.ts';
 import { FeedPoller, IntelPublicKey, IntelSigner, MemoryCaseStore, PUBLISHED_COLLECTION, registerTaxiiServer, TAXII_MEDIA_TYPE, stixId, type FeedSpec } from './index.ts';
 import { casesConfigSchema } from './config.ts';
+import { systemPromptIndicator } from '../../test/helpers/intel.ts';
 
 const KEY = 'shared-intel-key-0123456789abcdef';
 const signerA = IntelSigner.generate();
 const mallory = IntelSigner.generate();
 
-function indicator(value: string): Record<string, unknown> & { type: string; id: string } {
-  const hmac = keyedHash(KEY, 'system_prompt', value);
-  return {
-    type: 'indicator', spec_version: '2.1', id: `indicator--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-02T00:00:00.000Z',
-    created_by_ref: stixId('identity', 'Provider A'), name: 'system prompt', indicator_types: ['malicious-activity'],
-    pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${hmac}']`, pattern_type: 'stix',
-    valid_from: '2026-01-01T00:00:00.000Z', valid_until: '2099-01-01T00:00:00.000Z', confidence: 80, x_warden_key_id: sharingKeyId(KEY),
-  };
-}
+const indicator = (value: string) => systemPromptIndicator(KEY, value);
 
 // Provider A's real TAXII server, with its signing key.
 const storeA = new MemoryCaseStore();

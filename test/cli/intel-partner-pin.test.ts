@@ -7,26 +7,19 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { parseConfig } from '../../src/config/index.ts';
 import { openStores } from '../../src/cli/stores.ts';
 import { setUpCases } from '../../src/cli/cases.ts';
 import { mountAdminRoutes } from '../../src/admin/router.ts';
-import { DetectorEngine, keyedHash, sharingKeyId } from '../../src/detect/index.ts';
-import { IntelSigner, TAXII_MEDIA_TYPE, stixId } from '../../src/cases/index.ts';
+import { DetectorEngine } from '../../src/detect/index.ts';
+import { IntelSigner, TAXII_MEDIA_TYPE } from '../../src/cases/index.ts';
+import { systemPromptIndicator } from '../helpers/intel.ts';
 
 const KEY = 'shared-intel-key-0123456789abcdef';
 
-function indicator(value: string): Record<string, unknown> & { id: string } {
-  return {
-    type: 'indicator', spec_version: '2.1', id: `indicator--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-02T00:00:00.000Z',
-    created_by_ref: stixId('identity', 'Provider A'), name: 'system prompt', indicator_types: ['malicious-activity'],
-    pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', value)}']`, pattern_type: 'stix',
-    valid_from: '2026-01-01T00:00:00.000Z', valid_until: '2099-01-01T00:00:00.000Z', confidence: 80, x_warden_key_id: sharingKeyId(KEY),
-  };
-}
+const indicator = (value: string) => systemPromptIndicator(KEY, value);
 
 test('a feed without its own public_key is checked with its partner\'s pin', async () => {
   const signerA = IntelSigner.generate();

@@ -7,13 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServe } from '../helpers/serve-process.ts';
-import { IntelSigner, stixId } from '../../src/cases/index.ts';
-import { keyedHash, sharingKeyId } from '../../src/detect/index.ts';
+import { IntelSigner } from '../../src/cases/index.ts';
 import { runIntelCli } from '../../src/cli/cases-cmd.ts';
+import { systemPromptIndicator } from '../helpers/intel.ts';
 
 const TOKEN = 'pins-reload-test-admin-token-0123456789';
 const KEY = 'pins-reload-sharing-key-0123456789';
@@ -23,13 +22,7 @@ const config = (pin: string) => [
   `cases: {sharing_key: ${KEY}, provider: Provider B, partners: [{name: Provider A, trust: high, public_key: ${JSON.stringify(pin)}}]}`, '',
 ].join('\n');
 
-function indicator(value: string): Record<string, unknown> {
-  return {
-    type: 'indicator', spec_version: '2.1', id: `indicator--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-02T00:00:00.000Z',
-    created_by_ref: stixId('identity', 'Provider A'), pattern_type: 'stix', valid_from: '2026-01-01T00:00:00.000Z', valid_until: '2099-01-01T00:00:00.000Z',
-    pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', value)}']`, x_warden_key_id: sharingKeyId(KEY),
-  };
-}
+const indicator = (value: string) => systemPromptIndicator(KEY, value);
 
 const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
   for (let i = 0; i < 300; i++) { if (await cond()) return; await new Promise((r) => setTimeout(r, 100)); }

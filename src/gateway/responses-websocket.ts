@@ -82,7 +82,11 @@ const REFUSALS_UNREAD_MAX = SEND_HIGH_WATER;
 /** The window `maxRefusedPerMinute` counts in, ms. */
 const REFUSED_WINDOW_MS = 60_000;
 /** Events whose `response` is the response object (its `previous_response_id` is set on them when the connection continued one). */
-const RESPONSE_EVENT = /^\{"type":"response\.(created|in_progress|queued|completed|incomplete|failed)"/;
+const RESPONSE_EVENTS = new Set(['response.created', 'response.in_progress', 'response.queued', 'response.completed', 'response.incomplete', 'response.failed']);
+/** Their type as OpenAI writes it, first: told apart from the deltas without parsing them. */
+const RESPONSE_EVENT = /^\s*\{\s*"type"\s*:\s*"(response\.(?:created|in_progress|queued|completed|incomplete|failed))"/;
+/** An event that may be one of them written otherwise (its `type` not first): parsed to tell, when it matters. */
+const HOLDS_RESPONSE = /"response"\s*:\s*\{/;
 /** The events that end a response a later one may continue. */
 const CONTINUABLE = new Set(['response.completed', 'response.incomplete']);
 
@@ -222,6 +226,8 @@ interface KeptResponse {
   id: string;
   /** The conversation it ends: the earlier turns, its input, its output, as input items. */
   items: unknown[];
+  /** Their size as JSON, bytes (about: the sum of each turn's). */
+  bytes: number;
 }
 
 /** The answer under way on a connection. */
@@ -369,11 +375,16 @@ class Session {
         return this.close(CLOSE_POLICY, 'too many refused messages (server.websocket.max_refused_messages_per_minute)', 'refused_messages');
       }
     }
-    if (this.ws.bufferedAmount > REFUSALS_UNREAD_MAX) {
-      this.deps.log.warn({ connection_id: this.id, ip: this.client.ip, account_id: this.client.auth.account.id, buffered_bytes: this.ws.bufferedAmount }, 'WebSocket client sends refused messages faster than it reads the replies: connection closed');
-      return this.close(CLOSE_POLICY, 'refused messages sent while their replies are not read', 'unread_replies');
-    }
+    if (this.unread()) return;
     this.sendError(werr);
+  }
+
+  /** A refusal is due while over REFUSALS_UNREAD_MAX waits for the client: closed (1008), true. */
+  private unread(): boolean {
+    if (this.ws.bufferedAmount <= REFUSALS_UNREAD_MAX) return false;
+    this.deps.log.warn({ connection_id: this.id, ip: this.client.ip, account_id: this.client.auth.account.id, buffered_bytes: this.ws.bufferedAmount }, 'WebSocket client sends refused messages faster than it reads the replies: connection closed');
+    this.close(CLOSE_POLICY, 'refused messages sent while their replies are not read', 'unread_replies');
+    return true;
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -420,18 +431,19 @@ class Session {
     if (typeof previous === 'string' && previous === this.notKept) {
       return this.refuse(new WardenError('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND', `Previous response with id '${previous.slice(0, 200)}' not found: it was not stored (\`store: false\`) and its conversation was larger than a connection keeps (server.websocket.previous_response_max_bytes). Send the whole conversation as the input, or leave \`store\` on.`, { param: 'previous_response_id' }));
     }
-    let conversation = asInputItems(body.input);
+    const input = asInputItems(body.input);
+    let earlier: KeptResponse | null = null;
     let continued: string | null = null;
-    if (typeof previous === 'string' && conversation !== null && this.kept?.id === previous) {
-      conversation = [...this.kept.items, ...conversation];
-      body.input = conversation;
+    if (typeof previous === 'string' && input !== null && this.kept?.id === previous) {
+      earlier = this.kept;
+      body.input = [...earlier.items, ...input];
       delete body.previous_response_id;
       continued = previous;
     }
     // `stream` is implicit over WebSocket (OpenAI's rule): the answer is always the streamed one.
     body.stream = true;
     this.clearIdle();
-    const wantFinal = body.store === false && conversation !== null && this.opts.previousResponseMaxBytes > 0;
+    const wantFinal = body.store === false && input !== null && this.opts.previousResponseMaxBytes > 0;
     const inFlight: InFlight = { res: null, gone: false, status: 0, bytesOut: 0, wantFinal, ended: null, final: null, continued };
     this.busy = inFlight;
     const started = performance.now();
@@ -451,7 +463,7 @@ class Session {
         });
       }
       this.busy = null;
-      this.keep(inFlight, conversation);
+      this.keep(inFlight, earlier, input);
       if (this.ws.readyState !== this.ws.OPEN) return;
       if (this.stopping()) this.close(CLOSE_GOING_AWAY, 'the gateway is shutting down', 'shutdown');
       else if (this.expired) this.close(CLOSE_GOING_AWAY, 'connection lifetime reached (server.websocket.max_lifetime_ms)', 'lifetime');
@@ -465,7 +477,7 @@ class Session {
    * replaces it (only the most recent response is kept, as OpenAI keeps it); a failed continuation
    * forgets the response it named (as OpenAI evicts it); other failures leave it.
    */
-  private keep(inFlight: InFlight, conversation: unknown[] | null): void {
+  private keep(inFlight: InFlight, earlier: KeptResponse | null, input: unknown[] | null): void {
     const ended = !inFlight.gone && inFlight.status === 200 && inFlight.ended !== null && CONTINUABLE.has(inFlight.ended);
     if (!ended) {
       if (inFlight.continued !== null) this.kept = null;
@@ -474,9 +486,10 @@ class Session {
     this.kept = null;
     this.notKept = null;
     const final = inFlight.final;
-    if (!inFlight.wantFinal || conversation === null || final === null || typeof final.id !== 'string' || this.ws.readyState !== this.ws.OPEN) return;
-    const items = [...conversation, ...replayable(final.output)];
-    if (Buffer.byteLength(JSON.stringify(items)) <= this.opts.previousResponseMaxBytes) this.kept = { id: final.id, items };
+    if (!inFlight.wantFinal || input === null || final === null || typeof final.id !== 'string' || this.ws.readyState !== this.ws.OPEN) return;
+    const added = [...input, ...replayable(final.output)];
+    const bytes = (earlier?.bytes ?? 0) + Buffer.byteLength(JSON.stringify(added));
+    if (bytes <= this.opts.previousResponseMaxBytes) this.kept = { id: final.id, items: earlier ? [...earlier.items, ...added] : added, bytes };
     else this.notKept = final.id;
   }
 
@@ -485,19 +498,26 @@ class Session {
    * connection's memory (the upstream was sent the conversation, not the id); the response it ends
    * noted (and kept when wanted).
    */
-  private relayed(data: string, inFlight: InFlight): string {
-    const m = RESPONSE_EVENT.exec(data);
-    if (m === null) return data;
-    const type = `response.${m[1]}`;
-    const ends = type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed';
-    if (ends) inFlight.ended = type;
-    const wantObject = inFlight.continued !== null || (inFlight.wantFinal && CONTINUABLE.has(type));
-    if (!wantObject) return data;
-    let ev: { response?: unknown };
-    try { ev = JSON.parse(data) as { response?: unknown }; } catch { return data; }
-    const response = ev.response;
+  private relayed(data: string, event: string | undefined, inFlight: InFlight): string {
+    const wanted = inFlight.continued !== null || inFlight.wantFinal;
+    let type = event !== undefined && RESPONSE_EVENTS.has(event) ? event : RESPONSE_EVENT.exec(data)?.[1];
+    let ev: { type?: unknown; response?: unknown } | null = null;
+    if (type === undefined) {
+      // Not told by its start: parsed only when its response object matters, and when it may hold one.
+      if (!wanted || !HOLDS_RESPONSE.test(data)) return data;
+      try { ev = JSON.parse(data) as { type?: unknown; response?: unknown }; } catch { return data; }
+      if (ev === null || typeof ev.type !== 'string' || !RESPONSE_EVENTS.has(ev.type)) return data;
+      type = ev.type;
+    }
+    if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') inFlight.ended = type;
+    const final = inFlight.wantFinal && CONTINUABLE.has(type);
+    if (inFlight.continued === null && !final) return data;
+    if (ev === null) {
+      try { ev = JSON.parse(data) as { response?: unknown }; } catch { return data; }
+    }
+    const response = ev?.response;
     if (response === null || typeof response !== 'object' || Array.isArray(response)) return data;
-    if (inFlight.wantFinal && CONTINUABLE.has(type)) inFlight.final = response as Record<string, unknown>;
+    if (final) inFlight.final = response as Record<string, unknown>;
     if (inFlight.continued === null) return data;
     (response as Record<string, unknown>).previous_response_id = inFlight.continued;
     return JSON.stringify(ev);
@@ -531,7 +551,7 @@ class Session {
           // A keep-alive comment: a ping keeps proxies' idle timers from cutting a silent answer.
           if (ev.comment) { if (this.ws.readyState === this.ws.OPEN) this.ws.ping(); continue; }
           if (ev.data === '' || ev.data === '[DONE]') continue;
-          const data = this.relayed(ev.data, inFlight);
+          const data = this.relayed(ev.data, ev.event, inFlight);
           if (shaping !== null) {
             this.send(withShaping(data, shaping));
             shaping = null;
@@ -586,6 +606,8 @@ class Session {
     if (typeof headers['x-warden-shaping'] === 'string') out.warden_shaping = headers['x-warden-shaping'];
     const retryAfter = headers['retry-after'];
     if (typeof retryAfter === 'string') out.retry_after_s = Number(retryAfter);
+    // A refusal by the route (paced by the pipeline and the limits) is bounded as the others are.
+    if (this.unread()) return;
     this.send(JSON.stringify(out));
     // The key was revoked or expired since the handshake: the connection goes with it.
     if (status === 401) this.close(CLOSE_POLICY, 'the API key is no longer valid', 'key_invalid');

@@ -113,3 +113,50 @@ test('a conversation over server.websocket.previous_response_max_bytes is not ke
     await b.close();
   }
 });
+
+test('an upstream that writes its events otherwise (spaces, `type` last, no `event:` lines) is continued too', { timeout: 30_000 }, async () => {
+  // A Responses server in the style of Python ones: `json.dumps` spacing, the model's fields in order, `type` last.
+  const { createServer } = await import('node:http');
+  const received: any[] = [];
+  let n = 0;
+  const upstream = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => { raw += d; });
+    req.on('end', () => {
+      const body = JSON.parse(raw);
+      received.push(body);
+      const id = `resp_py_${++n}`;
+      const usage = { input_tokens: 10 * n, output_tokens: 3, total_tokens: 10 * n + 3, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } };
+      const message = { id: `msg_py_${n}`, type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: `Answer ${n}.`, annotations: [] }] };
+      const base = { id, object: 'response', created_at: 1, model: body.model, status: 'in_progress', output: [], usage: null, store: body.store ?? true, previous_response_id: body.previous_response_id ?? null };
+      const events = [
+        { response: base, sequence_number: 0, type: 'response.created' },
+        { item_id: message.id, output_index: 0, content_index: 0, delta: message.content[0]!.text, sequence_number: 1, type: 'response.output_text.delta' },
+        { response: { ...base, status: 'completed', output: [message], usage }, sequence_number: 2, type: 'response.completed' },
+      ];
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const e of events) res.write(`data: ${JSON.stringify(e, null, 1).replace(/\n\s*/g, ' ')}\n\n`);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const port = (upstream.address() as import('node:net').AddressInfo).port;
+  const b = await startTestWarden({ upstreams: [{ name: 'py', base_url: `http://127.0.0.1:${port}/v1`, models: ['*'] }] });
+  try {
+    const acct = await b.account('ws-continue-py', 'identity_verified');
+    const c = connect(acct.key, b.url);
+    const first = await c.turn({ input: 'Hi.', store: false });
+    assert.ok(first.response, JSON.stringify(first.error));
+    const second = await c.turn({ input: 'Again.', store: false, previous_response_id: first.response.id });
+    assert.ok(second.response, JSON.stringify(second.error));
+    assert.equal(second.response.previous_response_id, first.response.id);
+    const sent = received.at(-1);
+    assert.equal(sent.previous_response_id, undefined);
+    assert.deepEqual(sent.input.map((i: any) => i.role), ['user', 'assistant', 'user'], JSON.stringify(sent.input));
+    assert.equal(sent.input[1].content[0].text, 'Answer 1.', 'the first answer, as the client got it');
+    c.ws.close();
+  } finally {
+    await b.close();
+    await new Promise((r) => upstream.close(r));
+  }
+});

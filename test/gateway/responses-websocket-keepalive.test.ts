@@ -38,7 +38,7 @@ const closedFor = async (t: TestWarden, reason: string): Promise<number> => {
 };
 
 test('idle sockets get pings the openai SDK answers on its own; pings do not keep an idle socket open', { timeout: 30_000 }, async () => {
-  const t = await startTestWarden({ server: { port: 0, websocket: { ping_interval_ms: 100, idle_timeout_ms: 3000 } } });
+  const t = await startTestWarden({ server: { port: 0, websocket: { ping_interval_ms: 200, idle_timeout_ms: 4000 } } });
   try {
     const acct = await t.account('ws-pinged', 'identity_verified');
     const ws = new ResponsesWS(new OpenAI({ apiKey: acct.key, baseURL: `${t.url}/v1`, maxRetries: 0 }));
@@ -62,7 +62,7 @@ test('idle sockets get pings the openai SDK answers on its own; pings do not kee
 });
 
 test('a peer that does not answer pings is cut off and counted', { timeout: 30_000 }, async () => {
-  const t = await startTestWarden({ server: { port: 0, websocket: { ping_interval_ms: 100 } } });
+  const t = await startTestWarden({ server: { port: 0, websocket: { ping_interval_ms: 200 } } });
   try {
     const acct = await t.account('ws-silent-peer', 'identity_verified');
     const answering = open(t.url, acct.key);

@@ -183,10 +183,20 @@ export const configSchema = z.strictObject({
      * no response under way and no message from its client for `idle_timeout_ms` is closed (1000);
      * one open for `max_lifetime_ms` (OpenAI's limit: 60 minutes) is closed once its response under
      * way has ended (1001, the SDK may reconnect). Messages are limited to `body_limit_bytes`.
+     * Every `ping_interval_ms` a connection is pinged (0: never), so that a load balancer's idle
+     * timer does not cut it; one that has not answered the previous ping by then is cut off.
+     * A client sending more than `max_refused_messages_per_minute` messages Warden refuses (not
+     * JSON, an unknown event, a response.create while one is under way; 0: no cap) is closed
+     * (1008), as is one whose refusals' replies pile up unread. A connection keeps its most recent
+     * `store: false` response (input and output items, up to `previous_response_max_bytes`; 0:
+     * none) so that `previous_response_id` continues it, as OpenAI's WebSocket mode does.
      */
     websocket: z.strictObject({
       idle_timeout_ms: z.number().int().positive().default(10 * 60_000),
       max_lifetime_ms: z.number().int().positive().default(60 * 60_000),
+      ping_interval_ms: z.number().int().min(0).default(30_000),
+      max_refused_messages_per_minute: z.number().int().min(0).default(120),
+      previous_response_max_bytes: z.number().int().min(0).default(4 * 1024 * 1024),
     }).prefault({}),
     /**
      * Keep V8's allocation-site pretenuring (process-wide). Off by default: it moved request-scoped

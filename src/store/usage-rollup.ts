@@ -25,7 +25,7 @@
  */
 import type { Migration } from './schema-version.ts';
 import type { SqliteDb } from './sqlite.ts';
-import { inTransaction, type PgPool } from './postgres.ts';
+import { inTransaction, timed, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
 
 export const USAGE_ROLLUP_TABLE = 'event_usage_hourly';
 
@@ -415,10 +415,10 @@ export async function fillPostgresUsageRollup(pool: PgPool, opts: RollupFillOpti
   const sums = counterExprs('e', pgToken('e')).map((x, i) => `SUM(${x}) AS ${ROLLUP_COUNTERS[i]}`);
   for (;;) {
     const step = await inTransaction(pool, async (client) => {
-      const { rows: [c] } = await client.query(`SELECT next_hour, end_hour FROM ${USAGE_ROLLUP_FILL_TABLE} WHERE id = 1 FOR UPDATE`);
+      const { rows: [c] } = await client.query(timed(`SELECT next_hour, end_hour FROM ${USAGE_ROLLUP_FILL_TABLE} WHERE id = 1 FOR UPDATE`, [], PG_TIMEOUTS_MS.migrate));
       if (c.next_hour === null || c.next_hour >= c.end_hour) return { next: c.end_hour as Date, end: c.end_hour as Date, n: 0 };
       const upto = new Date(Math.min((c.next_hour as Date).getTime() + span * HOUR, (c.end_hour as Date).getTime()));
-      const { rows: [r] } = await client.query(
+      const { rows: [r] } = await client.query(timed(
         `WITH a AS (
            SELECT e.account_id, e.org_id, ${PG_HOUR('e')} AS h, e.model, ${sums.join(', ')}
            FROM events e WHERE e.ts >= $1 AND e.ts < $2 GROUP BY e.account_id, e.org_id, h, e.model
@@ -431,8 +431,9 @@ export async function fillPostgresUsageRollup(pool: PgPool, opts: RollupFillOpti
            RETURNING 1
          )
          SELECT (SELECT COALESCE(SUM(requests), 0) FROM a)::bigint AS n, (SELECT COUNT(*) FROM ins) AS buckets`,
-        [c.next_hour, upto],
-      );
+        // A migration's time bound: one hour of a busy deployment may hold millions of events.
+        [c.next_hour, upto], PG_TIMEOUTS_MS.migrate,
+      ));
       await client.query(`UPDATE ${USAGE_ROLLUP_FILL_TABLE} SET next_hour = $1 WHERE id = 1`, [upto]);
       return { next: upto, end: c.end_hour as Date, n: Number(r.n), spanned: span };
     });

@@ -15,21 +15,26 @@
  * Both include folding what is left of the rollup's deltas at the end (the store folds them every
  * PG_FOLD_EVERY_MS after its writes), and check that the rollup then counts every event written.
  *
- *   node --import tsx bench/usage-rollup-pg.ts [--events 100000] [--rounds 3] [--writers 4,8] [--batch 200] [--batches 100]
+ * - **the upgrade's fill** (`--only fill`): M events written without the rollup (28 days), then the
+ *   event store of this release opened on them: the fill from the stored events (after the
+ *   migration, in chunks), wall time, the server's CPU, and its progress lines.
+ *
+ *   node --import tsx bench/usage-rollup-pg.ts [--events 100000] [--rounds 3] [--writers 4,8] [--batch 200] [--batches 100] [--only cost|hot|fill] [--fill 200000]
  *   (WARDEN_BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test; the schemas are dropped afterwards)
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { openPostgres, PostgresEventStore, type PgPool } from '../src/store/index.ts';
+import { openPostgres, migratePostgres, PostgresEventStore, type PgPool } from '../src/store/index.ts';
+import { PG_EVENT_MIGRATIONS } from '../src/store/events.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../src/events/index.ts';
 
 const { values } = parseArgs({
   options: {
     events: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' },
     writers: { type: 'string', default: '4,8' }, batch: { type: 'string', default: '200' }, batches: { type: 'string', default: '100' },
-    only: { type: 'string' },
+    only: { type: 'string' }, fill: { type: 'string', default: '200000' },
   },
 });
 const URL_ = process.env.WARDEN_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -109,6 +114,37 @@ try {
     console.log(`  client CPU: ${fmt(w.client)} ms without, ${fmt(r.client)} ms with: x${(r.client / w.client).toFixed(2)}`);
     console.log(`  wall: ${fmt(w.wall)} ms without (${fmt(N * ROUNDS / w.wall * 1000)} events/s), ${fmt(r.wall)} ms with (${fmt(N * ROUNDS / r.wall * 1000)} events/s): x${(r.wall / w.wall).toFixed(2)}`);
     console.log(`  load after: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  }
+
+  if (values.only === 'fill') {
+    const M = Number(values.fill);
+    const name = `bench_rollup_${tag}_fill`;
+    made.push(name);
+    await admin.query(`CREATE SCHEMA ${name}`);
+    const pool = openPostgres(`${URL_}${URL_.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${name}`)}`, { max: 1 });
+    await migratePostgres(pool, 'events', PG_EVENT_MIGRATIONS.slice(0, 1));
+    const T0 = Date.parse('2026-11-10T00:00:00Z');
+    for (let start = 0; start < M; start += 1000) {
+      const values: unknown[] = [];
+      const tuples: string[] = [];
+      for (let i = start; i < Math.min(M, start + 1000); i++) {
+        const e = event(new Date(T0 + Math.floor(i * (28 * 86_400_000) / M)).toISOString(), i);
+        const b = values.length;
+        tuples.push(`(${Array.from({ length: 9 }, (_, k) => `$${b + k + 1}`).join(',')})`);
+        values.push(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
+      }
+      await pool.query(`INSERT INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES ${tuples.join(',')}`, values);
+    }
+    await pool.query('ANALYZE events');
+    const pid = (await pool.query('SELECT pg_backend_pid() AS p')).rows[0].p as number;
+    const s0 = backendCpu(pid);
+    const w0 = performance.now();
+    await new PostgresEventStore(pool, { rollupFill: { log: (l) => console.log(`  | ${l}`), progressEveryMs: 5000 } }).migrate();
+    const wall = performance.now() - w0;
+    const server = backendCpu(pid) - s0;
+    const rows = (await pool.query('SELECT COUNT(*) AS n FROM event_usage_hourly')).rows[0].n;
+    console.log(`the upgrade's fill of ${fmt(M)} events (28 days, ${rows} rollup rows): ${fmt(wall)} ms wall, server CPU ${fmt(server)} ms (${(server / M * 1e6 / 1000).toFixed(1)} CPU-s per million events); load after ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    await pool.end();
   }
 
   if (!values.only || values.only === 'hot') {

@@ -207,6 +207,7 @@ test('PostgreSQL: the fill reports its progress, resumes after a stop half-way, 
     await store.appendBatch(spread(200, 9000));
     assert.ok(await store.foldUsageDeltas() >= 0, 'the deltas fold');
     assert.equal(Number((await pool.query('SELECT COUNT(*) AS n FROM event_usage_delta')).rows[0].n), 0, 'a fold leaves no delta behind');
+    assert.equal(Number((await pool.query('SELECT COUNT(*) AS n FROM event_usage_hourly WHERE requests = 0')).rows[0].n), 0, 'buckets emptied by the deletes and the moves are gone from the rollup');
     assert.deepEqual(sorted(await pgRollup(pool)), sorted(expectedRollup(await pgEvents(pool))), 'and the rollup stays exact');
     const fresh = postgresUsageStore(pool);
     assert.equal(await org1Total(fresh), (await pgEvents(pool)).filter((e) => e.org_id === 'org_1').length, 'the usage read from the filled rollup counts every stored event');

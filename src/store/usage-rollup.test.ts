@@ -17,6 +17,8 @@ import { SQLITE_EVENT_MIGRATIONS, PG_EVENT_MIGRATIONS } from './events.ts';
 import { ROLLUP_COUNTERS } from './usage-rollup.ts';
 import { withPgSchema } from '../../test/helpers/postgres.ts';
 import { sqliteUsageStore, postgresUsageStore, type UsageStore } from '../ui/usage.ts';
+import { parseConfig } from '../config/index.ts';
+import { openStores } from '../cli/stores.ts';
 
 const T0 = Date.parse('2026-11-20T00:00:00.000Z');
 const HOUR = 3_600_000;
@@ -263,4 +265,22 @@ test('PostgreSQL: a node inserting into an organisation\'s current hour does not
     assert.equal(await total(), 3, 'and after');
     await store.close();
   });
+});
+
+test('warden serve opening the stores: the fill of a file an older release wrote reports its progress on the start-up log', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-rollup-serve-'));
+  const path = join(dir, 'warden.db');
+  try {
+    const db = openSqlite(path);
+    migrateSqlite(db, 'events', SQLITE_EVENT_MIGRATIONS.slice(0, 1));
+    sqliteInsert(db, spread(500));
+    db.close();
+    const lines: string[] = [];
+    const stores = await openStores(parseConfig({ store: { sqlite_path: path }, log: { level: 'silent' } }), { log: (l) => lines.push(l) });
+    await stores.close();
+    assert.match(lines.join('\n'), /^events: filling the usage rollup \(event_usage_hourly\) from 500 stored events/m, `the first line: ${lines.join(' | ')}`);
+    assert.match(lines.join('\n'), /^events: usage rollup filled: 500 rows in /m, `the last line: ${lines.join(' | ')}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

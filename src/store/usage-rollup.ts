@@ -275,7 +275,7 @@ const PG_SCOPES = (r: string) => `CROSS JOIN LATERAL (VALUES ('account', ${r}.ac
  * triggers append here instead of updating the rollup's rows: a busy organisation's current hour
  * is one row of the rollup, and when every insert of every node updated it, each insert waited
  * for the one before it to commit (its row lock), so the nodes' writers ran one at a time
- * (bench/usage-rollup-pg.ts: 4 writers waited for that lock in 34% of samples, 8 in 57%). Appends
+ * (bench/usage-rollup-pg.ts: 4 writers waited for that lock in 15-34% of samples, 8 in 38-57%). Appends
  * take no lock another writer waits for. The deltas are folded into the rollup in batches
  * (foldPostgresUsageDeltas: by each node's event store after its writes, and by retention);
  * readers add the deltas of their subject to the rollup's rows, in the same statement.

@@ -10,7 +10,7 @@
  * - what the rollup costs the writer: N events appended in batches of 5,000 to a file with the
  *   rollup's triggers and to one without them (dropped), CPU time of this thread;
  * - with --migrate M: the upgrade of a file holding M events written without the rollup (the
- *   migration that fills it), wall time.
+ *   migration, then the fill from the stored events in chunks), wall time and CPU.
  *
  *   node --import tsx bench/usage-view.ts [--events 200000] [--rounds 11] [--migrate 1000000]
  */
@@ -76,7 +76,7 @@ async function upgrade(m: number): Promise<void> {
     new SqliteEventStore(db);
     const cpu = process.cpuUsage(c);
     const rows = (db.prepare('SELECT COUNT(*) AS n FROM event_usage_hourly').get() as { n: number }).n;
-    console.log(`upgrade of a file holding ${m} events (the migration filling the rollup, ${rows} rows): ${(performance.now() - t).toFixed(0)} ms, CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms`);
+    console.log(`upgrade of a file holding ${m} events (the migration and the fill of the rollup, ${rows} rows): ${(performance.now() - t).toFixed(0)} ms, CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms`);
   } finally {
     db.close();
   }

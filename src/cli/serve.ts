@@ -212,7 +212,8 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     config = { ...config, upstreams: [{ name: 'mock', base_url: mock.url, flavours: ['openai', 'anthropic'], api_key: null, models: ['*'], connections: 128, headers_timeout_ms: 600_000, body_timeout_ms: 600_000 }] };
   }
   tightenPrivateFiles(config, log);
-  const stores = await openStores(config);
+  // An upgrade's fill of the usage rollup reports its progress here, before serving.
+  const stores = await openStores(config, { log });
   const admin = adminToken(config);
   const seal = withReasoningSealSecret(config);
   config = seal.config;

@@ -10,11 +10,16 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-export async function openStores(config: WardenConfig): Promise<Stores> {
+/**
+ * `log`: where the upgrade's longer steps report their progress (the usage rollup's fill from the
+ * events an older release stored: share done, rate, time left); `warden serve` passes its start-up log.
+ */
+export async function openStores(config: WardenConfig, opts: { log?: (line: string) => void } = {}): Promise<Stores> {
+  const rollupFill = opts.log ? { log: opts.log } : undefined;
   if (config.store.driver === 'postgres') {
     const url = postgresUrl(config.store);
     const pg = openPostgres(url, { max: config.store.postgres_pool_size });
-    const events = new PostgresEventStore(pg);
+    const events = new PostgresEventStore(pg, { rollupFill });
     // The first statement, here rather than in the background: a server that cannot be reached is
     // said at start, in the setting's words, not left to crash the process later.
     try {
@@ -29,7 +34,7 @@ export async function openStores(config: WardenConfig): Promise<Stores> {
   }
   const sqlite = openSqlite(config.store.sqlite_path);
   // Inserts run in a writer thread: a batch never blocks the gateway's event loop.
-  const events = new SqliteEventStore(sqlite, { writer: 'thread' });
+  const events = new SqliteEventStore(sqlite, { writer: 'thread', rollupFill });
   return { driver: 'sqlite', sqlite, pg: null, events, close: async () => { await events.close(); sqlite.close(); } };
 }
 

@@ -2,7 +2,10 @@ import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../e
 import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
-import { SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS } from './usage-rollup.ts';
+import {
+  SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS,
+  fillSqliteUsageRollup, fillPostgresUsageRollup, foldPostgresUsageDeltas, type RollupFillOptions,
+} from './usage-rollup.ts';
 
 /** Filters for reading events back; every field optional, times are ISO 8601. */
 export interface EventQuery {
@@ -117,6 +120,8 @@ export interface SqliteEventStoreOptions {
    * cannot be shared with another connection, so it is always inline.
    */
   writer?: 'thread' | 'inline';
+  /** The fill of the usage rollup from events stored by an older release (its progress lines), run before the constructor returns. */
+  rollupFill?: RollupFillOptions;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -126,6 +131,8 @@ export class SqliteEventStore implements EventStore {
 
   constructor(private readonly db: SqliteDb, opts: SqliteEventStoreOptions = {}) {
     migrateSqlite(db, 'events', SQLITE_EVENT_MIGRATIONS);
+    // Events stored before the rollup existed, summed into it in chunks (resumed if a fill was interrupted).
+    fillSqliteUsageRollup(db, opts.rollupFill);
     this.thread = opts.writer === 'thread' && !db.memory ? new EventWriterThread(db.name) : null;
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -242,17 +249,28 @@ export const PG_EVENT_MIGRATIONS = [
  */
 const PG_INSERT_ROWS = 1000;
 
+/** How often a node folds the usage rollup's deltas after its writes, ms (usage-rollup.ts, USAGE_ROLLUP_DELTA_TABLE). */
+export const PG_FOLD_EVERY_MS = 5_000;
+
+export interface PostgresEventStoreOptions {
+  /** The fill of the usage rollup from events stored by an older release (its progress lines), run by `migrate()`. */
+  rollupFill?: RollupFillOptions;
+}
+
 export class PostgresEventStore implements EventStore {
   private migrated: Promise<void> | null = null;
-  constructor(private readonly pool: PgPool) {}
+  private folding: Promise<void> | null = null;
+  private lastFold = 0;
+  constructor(private readonly pool: PgPool, private readonly opts: PostgresEventStoreOptions = {}) {}
 
   /**
-   * Create or update the table (once; `warden serve` awaits it at start so that an unreachable
-   * server is reported there). A failed attempt is not kept: the next call tries again.
+   * Create or update the table, and fill the usage rollup from the events stored before it (once;
+   * `warden serve` awaits it at start so that an unreachable server is reported there). A failed
+   * attempt is not kept: the next call tries again (a fill goes on where it stopped).
    */
   migrate(): Promise<void> {
     if (!this.migrated) {
-      this.migrated = migratePostgres(this.pool, 'events', PG_EVENT_MIGRATIONS);
+      this.migrated = migratePostgres(this.pool, 'events', PG_EVENT_MIGRATIONS).then(() => fillPostgresUsageRollup(this.pool, this.opts.rollupFill));
       this.migrated.catch(() => { this.migrated = null; });
     }
     return this.migrated;
@@ -274,6 +292,20 @@ export class PostgresEventStore implements EventStore {
         values,
       );
     }
+    // The triggers appended the batch's counts as deltas: folded into the rollup now and then, off the batch's path.
+    if (!this.folding && Date.now() - this.lastFold >= PG_FOLD_EVERY_MS) {
+      this.lastFold = Date.now();
+      this.folding = this.foldUsageDeltas().then(() => {}, () => {}).finally(() => { this.folding = null; });
+    }
+  }
+
+  /**
+   * Fold the usage rollup's deltas into it (usage-rollup.ts); returns how many delta rows. Reads
+   * count the deltas anyway: this keeps their table short. A fold that fails is left to the next.
+   */
+  async foldUsageDeltas(): Promise<number> {
+    await this.migrate();
+    return foldPostgresUsageDeltas(this.pool);
   }
 
   async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
@@ -316,6 +348,7 @@ export class PostgresEventStore implements EventStore {
       if (rows.length < ERASE_CHUNK) break;
       after = rows[rows.length - 1].id;
     }
+    if (erased > 0) await this.foldUsageDeltas().catch(() => {});
     return erased;
   }
 
@@ -325,9 +358,14 @@ export class PostgresEventStore implements EventStore {
     for (;;) {
       const r = await this.pool.query('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < $1 LIMIT $2)', [before, ERASE_CHUNK]);
       deleted += r.rowCount ?? 0;
-      if ((r.rowCount ?? 0) < ERASE_CHUNK) return deleted;
+      if ((r.rowCount ?? 0) < ERASE_CHUNK) break;
     }
+    // The deleted events' negative deltas folded: the emptied buckets leave the rollup.
+    if (deleted > 0) await this.foldUsageDeltas().catch(() => {});
+    return deleted;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.folding;
+  }
 }

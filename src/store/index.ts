@@ -9,6 +9,9 @@ export { openSqlite, migrateSqlite, truncateWal, type SqliteDb } from './sqlite.
 export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
 export { type EventStore, type EventQuery, SqliteEventStore, PostgresEventStore } from './events.ts';
 export { type EventRowReader, type StoredEventRow, SqliteEventRows, PostgresEventRows, NoEventStoreError } from './event-rows.ts';
-export { USAGE_ROLLUP_TABLE, USAGE_ROLLUP_PENDING_TABLE, ROLLUP_COUNTERS, FOLD_BACKLOG_ROWS } from './usage-rollup.ts';
+export {
+  USAGE_ROLLUP_TABLE, USAGE_ROLLUP_PENDING_TABLE, USAGE_ROLLUP_DELTA_TABLE, USAGE_ROLLUP_FILL_TABLE, SQLITE_USAGE_ROLLUP_FILLED, PG_USAGE_ROLLUP_FILLED,
+  ROLLUP_COUNTERS, FOLD_BACKLOG_ROWS, type RollupFillOptions,
+} from './usage-rollup.ts';
 export { SchemaTooNewError, type Migration } from './schema-version.ts';
 export { watchClockOffset, postgresClockMs, CLOCK_SKEW_WARN_S, type ClockOffsetWatch, type ClockLine } from './clock-offset.ts';

@@ -18,7 +18,7 @@
  *   upstream failures and fail-closed limits), client_errors (other 4xx, including 499 client gone).
  */
 import { existsSync } from 'node:fs';
-import { migrateSqlite, migratePostgres, openSqlite, truncateWal, USAGE_ROLLUP_TABLE, USAGE_ROLLUP_PENDING_TABLE, ROLLUP_COUNTERS, type Migration, type SqliteDb, type PgPool } from '../store/index.ts';
+import { migrateSqlite, migratePostgres, openSqlite, truncateWal, USAGE_ROLLUP_TABLE, USAGE_ROLLUP_PENDING_TABLE, USAGE_ROLLUP_DELTA_TABLE, USAGE_ROLLUP_FILL_TABLE, SQLITE_USAGE_ROLLUP_FILLED, PG_USAGE_ROLLUP_FILLED, ROLLUP_COUNTERS, type Migration, type SqliteDb, type PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../events/index.ts';
 import { threadedSqliteDialect, usageSidePath, type UsageThreadOptions } from './usage-thread.ts';
@@ -174,10 +174,14 @@ export interface Dialect {
   /** The hourly rollup's key of the hour starting at `ms` (src/store/usage-rollup.ts), and the UTC day of its `hour` column. */
   rollupHour(ms: number): string;
   rollupDay: string;
-  /** A query returning a row when the rollup table exists. */
+  /** A query returning a row when the rollup's tables exist. */
   rollupPresent: string;
+  /** A query returning a row when the rollup holds every event stored before its migration (its fill is done). */
+  rollupFilled: string;
   /** Events inserted but not yet summed into the rollup (SQLite: a table of their rowids); null where there are none (PostgreSQL). */
   rollupPending: string | null;
+  /** Counts not yet folded into the rollup, in its columns (PostgreSQL); null where there are none (SQLite). */
+  rollupDelta: string | null;
   /** Create `usage_rows` (idempotent, versioned). */
   migrate(): Promise<void>;
   /** Copy up to `limit` events with ts >= `fromTs` that are not in usage_rows yet; returns how many and the newest ts copied. */
@@ -268,9 +272,11 @@ export const SQLITE_ROLLUP_READS = {
   rollupHour: (ms: number) => new Date(ms).toISOString().slice(0, 13),
   rollupDay: 'substr(hour, 1, 10)',
   // pragma_table_list sees every attached schema (the query thread reads events from an attached file).
-  rollupPresent: `SELECT 1 AS present FROM pragma_table_list WHERE name = '${USAGE_ROLLUP_TABLE}'`,
+  rollupPresent: `SELECT 1 AS present FROM pragma_table_list WHERE name = '${USAGE_ROLLUP_FILL_TABLE}'`,
+  rollupFilled: SQLITE_USAGE_ROLLUP_FILLED,
   rollupPending: USAGE_ROLLUP_PENDING_TABLE,
-} satisfies Pick<Dialect, 'bodyToken' | 'rollupHour' | 'rollupDay' | 'rollupPresent' | 'rollupPending'>;
+  rollupDelta: null,
+} satisfies Pick<Dialect, 'bodyToken' | 'rollupHour' | 'rollupDay' | 'rollupPresent' | 'rollupFilled' | 'rollupPending' | 'rollupDelta'>;
 
 /** The SQLite dialect on a connection of this thread (the query thread runs it on its own connection). */
 export function sqliteDialect(db: SqliteDb): Dialect {
@@ -312,8 +318,10 @@ function postgresDialect(pool: PgPool): Dialect {
     bodyToken: (name) => `CAST(body->'response'->>'${name}' AS BIGINT)`,
     rollupHour: (ms) => new Date(ms).toISOString(),
     rollupDay: "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-    rollupPresent: `SELECT 1 AS present WHERE to_regclass('${USAGE_ROLLUP_TABLE}') IS NOT NULL`,
+    rollupPresent: `SELECT 1 AS present WHERE to_regclass('${USAGE_ROLLUP_FILL_TABLE}') IS NOT NULL`,
+    rollupFilled: PG_USAGE_ROLLUP_FILLED,
     rollupPending: null,
+    rollupDelta: USAGE_ROLLUP_DELTA_TABLE,
     migrate: () => migratePostgres(pool, 'ui_usage', PG_USAGE_MIGRATIONS),
     async catchUp(fromTs, limit) {
       const { rows } = await pool.query(
@@ -483,10 +491,14 @@ class SqlUsageStore implements UsageStore {
 
   private rollupReady = false;
 
-  /** Whether the events' hourly rollup exists (made by the event store's migration; absent where no event store ran on this database). */
+  /**
+   * Whether the events' hourly rollup exists (made by the event store's migration; absent where no
+   * event store ran on this database) and holds the events stored before it (its fill is done;
+   * until then, e.g. while another node still fills it, the usage is counted from the events).
+   */
   private async hasRollup(): Promise<boolean> {
     if (this.rollupReady) return true;
-    this.rollupReady = (await this.d.run(this.d.rollupPresent, [])).length > 0;
+    this.rollupReady = (await this.d.run(this.d.rollupPresent, [])).length > 0 && (await this.d.run(this.d.rollupFilled, [])).length > 0;
     return this.rollupReady;
   }
 
@@ -515,12 +527,17 @@ class SqlUsageStore implements UsageStore {
       if (fromMs < firstHour) parts.push(raw(filter.from, new Date(firstHour).toISOString()));
       if (endHour < toMs) parts.push(raw(new Date(endHour).toISOString(), filter.to));
       if (this.d.rollupPending) parts.push(raw(new Date(firstHour).toISOString(), new Date(endHour).toISOString(), true));
-      const p = (i: number) => this.d.placeholder(i);
-      const args: unknown[] = [subject.scope, subject.id, this.d.rollupHour(firstHour), this.d.rollupHour(endHour)];
-      if (filter.model) args.push(filter.model);
+      // The rollup's rows, and its deltas not folded yet (PostgreSQL), in one statement: a fold moving deltas into rows is seen whole or not at all.
+      const args: unknown[] = [];
+      const select = (table: string) => {
+        const p = (v: unknown) => { args.push(v); return this.d.placeholder(args.length); };
+        return `SELECT hour, model, ${ROLLUP_COUNTERS.join(', ')} FROM ${table}
+          WHERE scope = ${p(subject.scope)} AND subject = ${p(subject.id)} AND hour >= ${p(this.d.rollupHour(firstHour))} AND hour < ${p(this.d.rollupHour(endHour))}${filter.model ? ` AND model = ${p(filter.model)}` : ''}`;
+      };
+      const tables = [USAGE_ROLLUP_TABLE, ...(this.d.rollupDelta ? [this.d.rollupDelta] : [])];
       parts.push(this.d.run(
         `SELECT ${this.d.rollupDay} AS d, model AS m, ${ROLLUP_COUNTERS.map((c) => `SUM(${c}) AS ${c}`).join(', ')}
-         FROM ${USAGE_ROLLUP_TABLE} WHERE scope = ${p(1)} AND subject = ${p(2)} AND hour >= ${p(3)} AND hour < ${p(4)}${filter.model ? ` AND model = ${p(5)}` : ''}
+         FROM (${tables.map(select).join(' UNION ALL ')}) r
          GROUP BY d, m`,
         args,
       ));

@@ -3,7 +3,7 @@ import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sq
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
 import {
-  SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS,
+  SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_USAGE_ROLLUP_V3_MIGRATION, PG_USAGE_ROLLUP_V3_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS,
   fillSqliteUsageRollup, fillPostgresUsageRollup, foldPostgresUsageDeltas, type RollupFillOptions,
 } from './usage-rollup.ts';
 
@@ -61,6 +61,8 @@ export const SQLITE_EVENT_MIGRATIONS = [
    CREATE INDEX events_ip ON events (client_ip, ts);`,
   // Per account and organisation, hour and model: a customer's usage read without visiting each event (usage-rollup.ts).
   SQLITE_USAGE_ROLLUP_MIGRATION,
+  // A database the first version 2 migrated brought to the tables and triggers of the version 2 above (a no-op otherwise).
+  SQLITE_USAGE_ROLLUP_V3_MIGRATION,
 ];
 
 /** Where the next page starts: after this event, in (ts, id) order. */
@@ -241,6 +243,7 @@ export const PG_EVENT_MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS events_org ON events (org_id, ts);
    CREATE INDEX IF NOT EXISTS events_ip ON events (client_ip, ts);`,
   PG_USAGE_ROLLUP_MIGRATION,
+  PG_USAGE_ROLLUP_V3_MIGRATION,
 ];
 
 /**

@@ -8,7 +8,7 @@
 //   (the rollup's row is not locked by writers: they append deltas, folded later and read meanwhile).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
@@ -283,4 +283,67 @@ test('warden serve opening the stores: the fill of a file an older release wrote
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ------------------------------------------------------- a database the first version 2 migrated
+
+// The first version 2 of the events schema (its SQL as it shipped, kept in test/fixtures/store)
+// filled the rollup inside its migration and kept no fill state; its PostgreSQL triggers upserted
+// the rollup's rows. Version 3 brings such a database to today's tables and triggers: before it, a
+// read failed on the missing fill table.
+const firstV2 = (backend: 'sqlite' | 'postgres') => readFileSync(new URL(`../../test/fixtures/store/events-v2-first-${backend}.sql`, import.meta.url), 'utf8');
+
+test('SQLite: a database the first version 2 migrated is brought up to date: its rollup kept, reads and later writes exact', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-rollup-v3-'));
+  const db = openSqlite(join(dir, 'warden.db'));
+  try {
+    migrateSqlite(db, 'events', SQLITE_EVENT_MIGRATIONS.slice(0, 1));
+    sqliteInsert(db, spread(600));
+    migrateSqlite(db, 'events', [SQLITE_EVENT_MIGRATIONS[0], { sql: firstV2('sqlite'), compatible: true }]);
+    sqliteInsert(db, spread(100, 3000));
+    const lines: string[] = [];
+    const store = new SqliteEventStore(db, { rollupFill: { log: (l) => lines.push(l) } });
+    assert.deepEqual(lines, [], 'nothing to fill: the first version 2 filled the rollup');
+    const reader = sqliteUsageStore(db, { thread: 'inline' });
+    const org1 = () => sqliteEvents(db).filter((e) => e.org_id === 'org_1').length;
+    assert.equal(await org1Total(reader), org1(), 'the usage read counts every stored event');
+    await store.appendBatch(spread(200, 9000));
+    const ids = (db.prepare('SELECT id FROM events ORDER BY rowid LIMIT 60').all() as { id: string }[]).map((r) => r.id);
+    const del = db.prepare('DELETE FROM events WHERE id = ?');
+    for (const id of ids.slice(0, 30)) del.run(id);
+    const move = db.prepare("UPDATE events SET org_id = 'org_2', body = json_set(body, '$.org_id', 'org_2') WHERE id = ?");
+    for (const id of ids.slice(30)) move.run(id);
+    assert.equal(await org1Total(reader), org1(), 'and after writes, deletes and changes');
+    assert.deepEqual(sorted(sqliteRollup(db)), sorted(expectedRollup(sqliteSummed(db))), 'the rollup holds exactly the stored events');
+    await reader.close?.();
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PostgreSQL: a database the first version 2 migrated is brought up to date: writers append deltas, reads and later writes exact', async () => {
+  await withPgSchema('rollup_v3', async (pool) => {
+    await migratePostgres(pool, 'events', PG_EVENT_MIGRATIONS.slice(0, 1));
+    await pgInsert(pool, spread(600));
+    await migratePostgres(pool, 'events', [PG_EVENT_MIGRATIONS[0], { sql: firstV2('postgres'), compatible: true }]);
+    await pgInsert(pool, spread(100, 3000));
+    const lines: string[] = [];
+    const store = new PostgresEventStore(pool, { rollupFill: { log: (l) => lines.push(l) } });
+    await store.migrate();
+    assert.deepEqual(lines, [], 'nothing to fill: the first version 2 filled the rollup');
+    const reader = postgresUsageStore(pool);
+    const org1 = async () => (await pgEvents(pool)).filter((e) => e.org_id === 'org_1').length;
+    assert.equal(await org1Total(reader), await org1(), 'the usage read counts every stored event');
+    await pgInsert(pool, spread(50, 7000));
+    const { rows: deltas } = await pool.query('SELECT COUNT(*)::int AS n FROM event_usage_delta');
+    assert.ok(deltas[0].n > 0, 'an insert appends deltas: the triggers of today are in force');
+    await store.appendBatch(spread(200, 9000));
+    const { rows: ids } = await pool.query('SELECT id FROM events ORDER BY id LIMIT 60');
+    await pool.query('DELETE FROM events WHERE id = ANY($1)', [ids.slice(0, 30).map((r) => r.id)]);
+    await pool.query(`UPDATE events SET org_id = 'org_2', body = jsonb_set(body, '{org_id}', '"org_2"') WHERE id = ANY($1)`, [ids.slice(30).map((r) => r.id)]);
+    assert.equal(await org1Total(reader), await org1(), 'and after writes, deletes and changes');
+    assert.deepEqual(sorted(await pgRollup(pool)), sorted(expectedRollup(await pgEvents(pool))), 'the rollup and its deltas hold exactly the stored events');
+    await store.close?.();
+  });
 });

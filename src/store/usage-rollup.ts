@@ -145,21 +145,11 @@ export const USAGE_ROLLUP_PENDING_TABLE = PENDING;
  * The events schema's migration that adds the rollup and its triggers, and notes which stored
  * events are still to be summed into it (the fill, fillSqliteUsageRollup, after the migration).
  */
-export const SQLITE_USAGE_ROLLUP_MIGRATION: Migration = {
-  sql: `CREATE TABLE ${USAGE_ROLLUP_TABLE} (
-     scope TEXT NOT NULL, subject TEXT NOT NULL, hour TEXT NOT NULL, model TEXT NOT NULL,
-     ${ROLLUP_COUNTERS.map((c) => `${c} INTEGER NOT NULL`).join(', ')},
-     PRIMARY KEY (${KEY})
-   ) WITHOUT ROWID;
-   CREATE TABLE ${PENDING} (event_rowid INTEGER PRIMARY KEY);
-   CREATE TABLE ${USAGE_ROLLUP_FILL_TABLE} (
+/** The fill's state (one row): the events from `next_rowid` to `last_rowid` are not summed yet. */
+const SQLITE_FILL_TABLE = `CREATE TABLE ${USAGE_ROLLUP_FILL_TABLE} (
      id INTEGER PRIMARY KEY CHECK (id = 1), first_rowid INTEGER NOT NULL, next_rowid INTEGER NOT NULL, last_rowid INTEGER NOT NULL
-   );
-   INSERT INTO ${USAGE_ROLLUP_FILL_TABLE} (id, first_rowid, next_rowid, last_rowid) SELECT 1, COALESCE(MIN(rowid), 1), COALESCE(MIN(rowid), 1), COALESCE(MAX(rowid), 0) FROM events;
-   CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_insert AFTER INSERT ON events BEGIN
-     INSERT OR IGNORE INTO ${PENDING} (event_rowid) VALUES (NEW.rowid);
-   END;
-   -- A deleted or changed row is taken out of the rollup unless it was still pending (then only
+   );`;
+const SQLITE_CHANGE_TRIGGERS = `-- A deleted or changed row is taken out of the rollup unless it was still pending (then only
    -- forgotten, or folded as it now is) or not filled yet (then summed as it now is, or not at all).
    CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_delete AFTER DELETE ON events BEGIN
      ${sqliteApply('OLD', -1).replace('WHERE k.subject IS NOT NULL', `WHERE k.subject IS NOT NULL AND ${NOT_PENDING('OLD')} AND ${NOT_UNFILLED('OLD')}`)}
@@ -170,8 +160,38 @@ export const SQLITE_USAGE_ROLLUP_MIGRATION: Migration = {
      ${sqliteApply('OLD', -1)}
      ${sqliteApply('NEW', 1)}
      ${sqliteDropEmpty()}
-   END;`,
+   END;`;
+
+export const SQLITE_USAGE_ROLLUP_MIGRATION: Migration = {
+  sql: `CREATE TABLE ${USAGE_ROLLUP_TABLE} (
+     scope TEXT NOT NULL, subject TEXT NOT NULL, hour TEXT NOT NULL, model TEXT NOT NULL,
+     ${ROLLUP_COUNTERS.map((c) => `${c} INTEGER NOT NULL`).join(', ')},
+     PRIMARY KEY (${KEY})
+   ) WITHOUT ROWID;
+   CREATE TABLE ${PENDING} (event_rowid INTEGER PRIMARY KEY);
+   ${SQLITE_FILL_TABLE}
+   INSERT INTO ${USAGE_ROLLUP_FILL_TABLE} (id, first_rowid, next_rowid, last_rowid) SELECT 1, COALESCE(MIN(rowid), 1), COALESCE(MIN(rowid), 1), COALESCE(MAX(rowid), 0) FROM events;
+   CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_insert AFTER INSERT ON events BEGIN
+     INSERT OR IGNORE INTO ${PENDING} (event_rowid) VALUES (NEW.rowid);
+   END;
+${SQLITE_CHANGE_TRIGGERS}`,
   // Older releases neither read the table nor fold it: the rows they insert wait as pending (read from the events), folded by this release's next batches.
+  compatible: true,
+};
+
+/**
+ * Version 3 brings a database migrated by the first version 2 (on main from 2026-12-07, which
+ * filled the rollup inside its migration and had no fill state) to the tables and triggers of the
+ * version 2 above; on a database migrated by the version 2 above it changes nothing. The first
+ * version 2 left the rollup whole, so its fill is recorded as done.
+ */
+export const SQLITE_USAGE_ROLLUP_V3_MIGRATION: Migration = {
+  sql: `${SQLITE_FILL_TABLE.replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS')}
+   INSERT OR IGNORE INTO ${USAGE_ROLLUP_FILL_TABLE} (id, first_rowid, next_rowid, last_rowid) VALUES (1, 1, 1, 0);
+   DROP TRIGGER IF EXISTS ${USAGE_ROLLUP_TABLE}_delete;
+   DROP TRIGGER IF EXISTS ${USAGE_ROLLUP_TABLE}_update;
+   ${SQLITE_CHANGE_TRIGGERS}`,
+  // The insert trigger and the rollup are as before: a node of the previous release reads and folds as it did.
   compatible: true,
 };
 
@@ -315,13 +335,8 @@ const pgFunction = (name: string, body: string) => `CREATE OR REPLACE FUNCTION $
      RETURN NULL;
    END $fn$;`;
 
-export const PG_USAGE_ROLLUP_MIGRATION: Migration = {
-  sql: `CREATE TABLE IF NOT EXISTS ${USAGE_ROLLUP_TABLE} (
-     scope TEXT NOT NULL, subject TEXT NOT NULL, hour TIMESTAMPTZ NOT NULL, model TEXT NOT NULL,
-     ${ROLLUP_COUNTERS.map((c) => `${c} BIGINT NOT NULL`).join(', ')},
-     PRIMARY KEY (${KEY})
-   );
-   CREATE TABLE IF NOT EXISTS ${USAGE_ROLLUP_DELTA_TABLE} (
+/** The deltas the triggers append, and the fill's state (one row: the hours still to sum). */
+const PG_DELTA_AND_FILL_TABLES = `CREATE TABLE IF NOT EXISTS ${USAGE_ROLLUP_DELTA_TABLE} (
      id BIGSERIAL PRIMARY KEY,
      scope TEXT NOT NULL, subject TEXT NOT NULL, hour TIMESTAMPTZ NOT NULL, model TEXT NOT NULL,
      ${ROLLUP_COUNTERS.map((c) => `${c} BIGINT NOT NULL`).join(', ')}
@@ -329,10 +344,20 @@ export const PG_USAGE_ROLLUP_MIGRATION: Migration = {
    CREATE INDEX IF NOT EXISTS ${USAGE_ROLLUP_DELTA_TABLE}_subject ON ${USAGE_ROLLUP_DELTA_TABLE} (scope, subject, hour);
    CREATE TABLE IF NOT EXISTS ${USAGE_ROLLUP_FILL_TABLE} (
      id INTEGER PRIMARY KEY CHECK (id = 1), first_hour TIMESTAMPTZ, next_hour TIMESTAMPTZ, end_hour TIMESTAMPTZ
-   );
-   ${pgFunction(`${USAGE_ROLLUP_TABLE}_on_insert`, pgAppendDelta('(SELECT n.*, 1 AS sign FROM new_rows n)'))}
+   );`;
+/** What the statement triggers run: append the batch's sums to the deltas. */
+const PG_TRIGGER_FUNCTIONS = `${pgFunction(`${USAGE_ROLLUP_TABLE}_on_insert`, pgAppendDelta('(SELECT n.*, 1 AS sign FROM new_rows n)'))}
    ${pgFunction(`${USAGE_ROLLUP_TABLE}_on_delete`, pgAppendDelta('(SELECT o.*, -1 AS sign FROM old_rows o)'))}
-   ${pgFunction(`${USAGE_ROLLUP_TABLE}_on_update`, pgAppendDelta('(SELECT n.*, 1 AS sign FROM new_rows n UNION ALL SELECT o.*, -1 AS sign FROM old_rows o)'))}
+   ${pgFunction(`${USAGE_ROLLUP_TABLE}_on_update`, pgAppendDelta('(SELECT n.*, 1 AS sign FROM new_rows n UNION ALL SELECT o.*, -1 AS sign FROM old_rows o)'))}`;
+
+export const PG_USAGE_ROLLUP_MIGRATION: Migration = {
+  sql: `CREATE TABLE IF NOT EXISTS ${USAGE_ROLLUP_TABLE} (
+     scope TEXT NOT NULL, subject TEXT NOT NULL, hour TIMESTAMPTZ NOT NULL, model TEXT NOT NULL,
+     ${ROLLUP_COUNTERS.map((c) => `${c} BIGINT NOT NULL`).join(', ')},
+     PRIMARY KEY (${KEY})
+   );
+${PG_DELTA_AND_FILL_TABLES}
+${PG_TRIGGER_FUNCTIONS}
    -- Statement triggers with transition tables: one grouped append per INSERT of a batch, not one per event.
    CREATE TRIGGER ${USAGE_ROLLUP_TABLE}_insert AFTER INSERT ON events REFERENCING NEW TABLE AS new_rows
      FOR EACH STATEMENT EXECUTE PROCEDURE ${USAGE_ROLLUP_TABLE}_on_insert();
@@ -346,6 +371,15 @@ export const PG_USAGE_ROLLUP_MIGRATION: Migration = {
    INSERT INTO ${USAGE_ROLLUP_FILL_TABLE} (id, first_hour, next_hour, end_hour)
      SELECT 1, ${PG_HOUR('lo')}, ${PG_HOUR('lo')}, ${PG_HOUR('hi')} + INTERVAL '1 hour'
      FROM (SELECT MIN(ts) AS ts FROM events) lo, (SELECT MAX(ts) AS ts FROM events) hi;`,
+  compatible: true,
+};
+
+/** Version 3 on PostgreSQL: as SQLITE_USAGE_ROLLUP_V3_MIGRATION (the first version 2 upserted the rollup from its triggers). */
+export const PG_USAGE_ROLLUP_V3_MIGRATION: Migration = {
+  sql: `${PG_DELTA_AND_FILL_TABLES}
+   INSERT INTO ${USAGE_ROLLUP_FILL_TABLE} (id, first_hour, next_hour, end_hour) VALUES (1, NULL, NULL, NULL) ON CONFLICT (id) DO NOTHING;
+   ${PG_TRIGGER_FUNCTIONS}`,
+  // A node of the previous release reads the rollup without the deltas not yet folded: its answers lag by up to one fold (seconds) until it is upgraded.
   compatible: true,
 };
 

@@ -109,3 +109,29 @@ test('interaction leaves record the client region and the claimed one; old leave
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('verify: a /4 interaction whose region disagrees with the policy decision in the same leaf is named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-region-check-'));
+  try {
+    const storage = SqliteLedgerStorage.open(join(dir, 'ledger.db'));
+    const signer = generateSigner('warden.test/regions');
+    const ledger = await Ledger.open({ storage, origin: 'warden.test/regions', signers: [signer], checkpointIntervalMs: 60_000, writer: 'inline' });
+    const at = (subdivision: string | null, policy: string[]) => sampleEvent(1, {
+      client: { ip: '192.0.2.10', user_agent: 'ua', country: 'UA', asn: 64500, subdivision, subdivision_data: DATA_DIGEST },
+      enforcement: { ...sampleEvent(1).enforcement, policy },
+    });
+    const tag = `subdivision:UA-43@data:${DATA_DIGEST.slice(0, 12)}`;
+    await ledger.appendInteraction(at('UA-43', ['rule:sanctioned-regions', tag, 'refused:region_blocked']));
+    await ledger.appendInteraction(at(null, ['rule:sanctioned-regions', `subdivision:unknown(UA)->inside@data:${DATA_DIGEST.slice(0, 12)}`]));
+    await ledger.appendInteraction(at('UA-30', ['rule:sanctioned-regions', tag, 'refused:region_blocked']));
+    await ledger.appendInteraction(at('UA-43', ['rule:sanctioned-regions', 'subdivision:UA-43@data:none']));
+    await ledger.checkpoint();
+    const report = await verifyLedger(storage, { origin: 'warden.test/regions', verifiers: [signer.verifier()] });
+    const bad = report.problems.filter((p) => p.kind === 'entry').map((p) => [p.index, p.message]);
+    assert.deepEqual(bad.map(([i]) => i), [2, 3], `the leaves whose region is not the one their policy read, and only those: ${JSON.stringify(bad)}`);
+    assert.match(String(bad[0][1]), /client\.subdivision UA-30.*subdivision:UA-43@data:/);
+    await ledger.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

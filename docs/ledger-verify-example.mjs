@@ -146,12 +146,13 @@ export function settingsChanges(a, b, prefix = '') {
 }
 
 /**
- * The record formats of the log (docs/ledger.md, "What is in a leaf"): interactions /1 and /2,
- * verdicts /1, /2 and /3 (/3 says when a decision set for a time lapses, `expires_at`), settings
- * /2, erasures /1. A leaf of another format is reported, not guessed at.
+ * The record formats of the log (docs/ledger.md, "What is in a leaf"): interactions /1, /2 and /4
+ * (/4 says from which region the client came, `client.subdivision`), verdicts /1, /2 and /3 (/3
+ * says when a decision set for a time lapses, `expires_at`), settings /2, erasures /1. A leaf of
+ * another format is reported, not guessed at.
  */
 export const KNOWN_RECORDS = new Set([
-  'warden.ledger/1 interaction', 'warden.ledger/2 interaction',
+  'warden.ledger/1 interaction', 'warden.ledger/2 interaction', 'warden.ledger/4 interaction',
   'warden.ledger/1 verdict', 'warden.ledger/2 verdict', 'warden.ledger/3 verdict',
   'warden.ledger/2 settings', 'warden.ledger/1 erasure',
 ]);
@@ -164,10 +165,14 @@ export function usageOf(interactions) {
     refused: interactions.filter((r) => status(r) === 403 || status(r) === 429).length,
     errors: interactions.filter((r) => (status(r) >= 400 && status(r) < 500 && ![401, 403, 429].includes(status(r))) || status(r) >= 500).length,
     input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
-    // Of the input: the prompt cache's reads and writes, recorded by warden.ledger/2 leaves; the
+    // Of the input: the prompt cache's reads and writes, recorded since warden.ledger/2 leaves; the
     // requests whose leaves (warden.ledger/1, written before) do not split their input.
     cached_input_tokens: 0, cache_write_tokens: 0,
-    cache_unrecorded: interactions.filter((r) => r.schema !== 'warden.ledger/2').length,
+    cache_unrecorded: interactions.filter((r) => r.schema === 'warden.ledger/1').length,
+    // Where from, down to the region (warden.ledger/4): the client subdivisions the leaves record,
+    // and the requests whose leaves (written before) do not record one.
+    subdivisions: [...new Set(interactions.map((r) => r.client.subdivision).filter((s) => typeof s === 'string'))].sort(),
+    subdivision_unrecorded: interactions.filter((r) => !('subdivision' in r.client)).length,
   };
   for (const r of interactions) {
     for (const k of ['input_tokens', 'output_tokens', 'reasoning_tokens', 'cached_input_tokens', 'cache_write_tokens']) totals[k] += r.response[k] ?? 0;
@@ -265,6 +270,16 @@ async function main(argv) {
     for (const { index, record: r } of verdicts) console.log(`verdict #${index} ${r.ts} ${r.subject.kind} ${r.subject.id} ${r.level} (${r.source}), settings ${r.settings_digest ? `${r.settings_digest.slice(0, 16)}... (#${settingsAt.get(r.settings_digest)})` : 'none named'}${r.expires_at ? `, until ${r.expires_at}` : ''}`);
     const totals = usageOf(mine.map((l) => l.record));
     console.log(`usage of ${o.account} from the signed leaves: ${JSON.stringify(totals)}`);
+    // Served or not (refused, failed), by the region the policy read (warden.ledger/4): the answer to "did you
+    // serve region X", from the signed leaves alone; "unrecorded" for leaves written before.
+    const byRegion = {};
+    for (const { record: r } of mine) {
+      const region = !('subdivision' in r.client) ? 'unrecorded' : r.client.subdivision ?? `${r.client.country ?? 'unknown'} (no region)`;
+      const outcome = r.response.status < 400 ? 'served' : 'not_served';
+      byRegion[region] = { served: 0, not_served: 0, ...byRegion[region] };
+      byRegion[region][outcome]++;
+    }
+    console.log(`regions of ${o.account} from the signed leaves: ${JSON.stringify(byRegion)}`);
 
     if (o.export) {
       const q = JSON.parse(readFileSync(o.export, 'utf8'));
@@ -278,7 +293,7 @@ async function main(argv) {
       const usage = q.usage.find((u) => u.account_id === o.account);
       if (check(!!usage && q.usage_scope === 'all', 'the export has the account\'s usage over all its interactions')) {
         const expected = usageOf(inExport.map((l) => l.record));
-        for (const [k, v] of Object.entries(expected)) check(usage[k] === v, `export usage ${k} ${usage[k]} = signed leaves ${v}`);
+        for (const [k, v] of Object.entries(expected)) check(canonical(usage[k] ?? null) === canonical(v), `export usage ${k} ${canonical(usage[k] ?? null)} = signed leaves ${canonical(v)}`);
       }
     }
   }

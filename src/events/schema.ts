@@ -315,6 +315,14 @@ export const InteractionEvent = z.object({
      * version (optional).
      */
     batch_id: z.string().nullable().optional(),
+    /**
+     * The ISO 3166-2 subdivision the policy's range data (`policy.geo.subdivision_files`) places
+     * the address in, as the policy decided by it; null when the data places it in none or no data
+     * was read. Added in the same schema version (optional; absent where the policy did not run).
+     */
+    subdivision: z.string().nullable().optional(),
+    /** Hex SHA-256 digest of the subdivision data read (null: none configured). Added in the same schema version (optional). */
+    subdivision_data: z.string().nullable().optional(),
   }),
   request: EventRequest,
   response: EventResponse,

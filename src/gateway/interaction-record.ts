@@ -62,6 +62,8 @@ export function finishInteraction(deps: PipelineDeps, run: Run): void {
     enforcement: ctx.enforcement,
   };
   if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
+  // The region the policy decided by, where it read subdivision data (the ledger records it).
+  if (ctx.clientGeo.subdivisionData) { event.client.subdivision = ctx.clientGeo.subdivision ?? null; event.client.subdivision_data = ctx.clientGeo.subdivisionData; }
   if (upstreamError?.type) event.response.upstream_error = upstreamError.type;
   // What an app logs from the SDK (`err.requestID`, `_request_id`) for an answer the upstream made.
   if (run.upstreamRequestId !== null) event.response.upstream_request_id = run.upstreamRequestId.slice(0, 200);

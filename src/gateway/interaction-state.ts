@@ -8,7 +8,7 @@ import type { WireFlavour } from '../errors/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import type { DocumentReader } from '../documents/index.ts';
 import type { KeylessFailures } from './keyless-failures.ts';
-import type { GatewayHooks, InteractionContext } from './lifecycle.ts';
+import type { ClientGeo, GatewayHooks, InteractionContext } from './lifecycle.ts';
 import type { FeatureOptions, PendingDocument } from './request-features.ts';
 import type { AnswerMeter } from './usage.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
@@ -88,7 +88,7 @@ export class Context implements InteractionContext {
   auth: AuthContext | null = null;
   enforcement = emptyEnforcement();
   readonly responseHeaders: Record<string, string>;
-  clientGeo: { country: string | null; asn: number | null } = { country: null, asn: null };
+  clientGeo: ClientGeo = { country: null, asn: null };
   readonly locals = new Map<string, unknown>();
   batchId: string | null = null;
   compaction = false;

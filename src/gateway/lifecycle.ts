@@ -64,7 +64,7 @@ export interface InteractionContext {
   /** Extra headers for the client response (e.g. rate-limit headers). */
   responseHeaders: Record<string, string>;
   /** Geo/network facts about the client, when a policy hook looked them up. */
-  clientGeo: { country: string | null; asn: number | null };
+  clientGeo: ClientGeo;
   /** Aborted when the client disconnects or the interaction is over. */
   readonly signal: AbortSignal;
   /** Per-interaction scratch space for hooks (e.g. a limits reservation to settle later). */
@@ -155,6 +155,12 @@ export interface ModelsView {
   allows(model: string): boolean;
   refusal(): Error | null;
 }
+
+/**
+ * What the policy phase learnt of the client's address: country and ASN from the IP databases, and,
+ * when it read subdivision range data, the subdivision (null: in none) and the data's digest.
+ */
+export interface ClientGeo { country: string | null; asn: number | null; subdivision?: string | null; subdivisionData?: string | null }
 
 /** The client's network, as the policy phase sets `ctx.clientGeo.asn`. */
 export interface ClientNetwork { asn: number | null }

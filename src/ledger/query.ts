@@ -71,6 +71,17 @@ export interface InteractionRow {
   user_agent: string | null;
   country: string | null;
   asn: number | null;
+  /**
+   * The client's ISO 3166-2 subdivision as the policy's range data placed it (null: in none, or no
+   * data read), and the hex digest of that data (null: none read); both null for a leaf written
+   * before regions were recorded (`warden.ledger/1`, `/2`: see `region_recorded`).
+   */
+  subdivision: string | null;
+  subdivision_data: string | null;
+  /** The subdivision the customer declared, opened while not erased (null: none, erased, or not recorded). */
+  claimed_subdivision: string | null;
+  /** The leaf records the region (`warden.ledger/4`); false for leaves written before, whose region is unknown. */
+  region_recorded: boolean;
   verdict_in_force: string | null;
   shaping: string[];
   /** The error code of a refusal or failure (`WARDEN_REGION_BLOCKED`...), null when served. */
@@ -137,6 +148,10 @@ export interface AccountUsage {
   /** Distinct client IPs seen (unerased entries only). */
   ips: string[];
   countries: string[];
+  /** Client subdivisions (ISO 3166-2) the leaves record, as the policy's range data placed the addresses. */
+  subdivisions: string[];
+  /** Of `requests`: those whose leaves predate the region (`warden.ledger/1`, `/2`): where in a country they came from is not recorded. */
+  subdivision_unrecorded: number;
   asns: number[];
   first_ts: string;
   last_ts: string;
@@ -216,6 +231,9 @@ function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRo
     client_ip: erased ? null : priv?.ip ?? null,
     user_agent: erased ? null : priv?.openings?.user_agent?.value ?? null,
     country: rec.client.country, asn: rec.client.asn,
+    subdivision: rec.client.subdivision ?? null, subdivision_data: rec.client.subdivision_data ?? null,
+    claimed_subdivision: erased ? null : priv?.openings?.claimed_subdivision?.value ?? null,
+    region_recorded: rec.client.subdivision !== undefined,
     verdict_in_force: rec.enforcement.verdict, shaping: rec.enforcement.shaping,
     error_code: rec.response.error_code ?? null, policy: rec.enforcement.policy ?? [], erased,
     ...(withOpenings ? { openings: openingsOf(priv) } : {}),
@@ -422,7 +440,7 @@ function queryEcho(q: LedgerQuery): QueryResult['query'] {
 }
 
 function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRow[]): AccountUsage[] {
-  const by = new Map<string, AccountUsage & { ipSet: Set<string>; cSet: Set<string>; aSet: Set<number>; clusters: Set<string> }>();
+  const by = new Map<string, AccountUsage & { ipSet: Set<string>; cSet: Set<string>; sSet: Set<string>; aSet: Set<number>; clusters: Set<string> }>();
   for (const r of rows) {
     const key = r.account_id ?? '(none)';
     let u = by.get(key);
@@ -430,8 +448,8 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
       u = {
         account_id: r.account_id, org_id: r.org_id, requests: 0, refused: 0, errors: 0, input_tokens: 0,
         cached_input_tokens: 0, cache_write_tokens: 0, cache_unrecorded: 0, output_tokens: 0, reasoning_tokens: 0,
-        models: {}, ips: [], countries: [], asns: [], first_ts: r.ts, last_ts: r.ts, latest_verdict: null, verdict_in_force: null,
-        ipSet: new Set(), cSet: new Set(), aSet: new Set(), clusters: new Set(),
+        models: {}, ips: [], countries: [], subdivisions: [], subdivision_unrecorded: 0, asns: [], first_ts: r.ts, last_ts: r.ts, latest_verdict: null, verdict_in_force: null,
+        ipSet: new Set(), cSet: new Set(), sSet: new Set(), aSet: new Set(), clusters: new Set(),
       };
       by.set(key, u);
     }
@@ -449,6 +467,8 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
     tally(u.models, r.model);
     if (r.client_ip) u.ipSet.add(r.client_ip);
     if (r.country) u.cSet.add(r.country);
+    if (r.subdivision) u.sSet.add(r.subdivision);
+    if (!r.region_recorded) u.subdivision_unrecorded++;
     if (r.asn !== null) u.aSet.add(r.asn);
     if (r.cluster_id) u.clusters.add(r.cluster_id);
     if (r.ts < u.first_ts) u.first_ts = r.ts;
@@ -470,10 +490,10 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
       const at = atLevel(about.filter((v) => v.ts <= inForce.ts)) ?? atLevel(about);
       if (at) { inForce.subject = `${at.subject_kind}:${at.subject_id}`; inForce.source = at.source; }
     }
-    const { ipSet, cSet, aSet, clusters: _c, ...rest } = u;
+    const { ipSet, cSet, sSet, aSet, clusters: _c, ...rest } = u;
     out.push({
       ...rest,
-      ips: [...ipSet].sort(), countries: [...cSet].sort(), asns: [...aSet].sort((a, b) => a - b),
+      ips: [...ipSet].sort(), countries: [...cSet].sort(), subdivisions: [...sSet].sort(), asns: [...aSet].sort((a, b) => a - b),
       latest_verdict: last ? { level: last.level, ts: last.ts, subject: `${last.subject_kind}:${last.subject_id}`, reasons: last.reasons } : null,
     });
   }
@@ -482,7 +502,7 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
 
 const CSV_COLUMNS: (keyof InteractionRow)[] = [
   'index', 'id', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'flavour', 'status', 'input_tokens', 'cached_input_tokens',
-  'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
+  'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'subdivision', 'subdivision_data', 'claimed_subdivision', 'region_recorded', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
 ];
 
 /** RFC 4180 field: quoted when it holds a comma, quote or newline; formula-looking cells are prefixed. */

@@ -83,7 +83,7 @@ export interface ReconcileReport {
 const COMMITTED: Record<PrivateField, string> = {
   client_ip: 'client.ip', user_agent: 'client.user_agent', prompt: 'request.prompt',
   email_domain: 'account.email_domain', signup_ip: 'account.signup_ip', payment_fp: 'account.payment_fp',
-  operator_note: '', operator: '',
+  claimed_subdivision: 'account.claimed_subdivision', operator_note: '', operator: '',
 };
 const COMMITTED_PATHS = new Set(Object.values(COMMITTED).filter(Boolean));
 /** What stands for "the store holds a value" where the leaf committed to none (no salt to commit it with). */
@@ -97,6 +97,7 @@ function leafCommitment(rec: InteractionRecord, field: PrivateField): string | n
     case 'email_domain': return rec.account?.email_domain ?? null;
     case 'signup_ip': return rec.account?.signup_ip ?? null;
     case 'payment_fp': return rec.account?.payment_fp ?? null;
+    case 'claimed_subdivision': return rec.account?.claimed_subdivision ?? null;
     default: return null;
   }
 }
@@ -143,7 +144,7 @@ function expectedRecord(e: InteractionEvent, rec: InteractionRecord, priv: Priva
     if (salt) return commitment(value, salt);
     // No salt: the leaf committed to nothing here (the store's value was added), or its opening was erased.
     return inLeaf === null ? VALUE_WITHOUT_COMMITMENT : inLeaf;
-  }, rec.schema === 'warden.ledger/1' ? 'warden.ledger/1' : 'warden.ledger/2');
+  }, rec.schema);
   // Erasure drops the system prompt, and its length with it: an erased event's character count
   // cannot be rebuilt.
   if (storeErased) record.request.chars = rec.request.chars;

@@ -33,19 +33,33 @@ export const LEDGER_RECORD_SCHEMA_2 = 'warden.ledger/2' as const;
  * settings records keep /2, erasures /1.
  */
 export const LEDGER_RECORD_SCHEMA_3 = 'warden.ledger/3' as const;
+/**
+ * The format of interaction records since they say from which region (ISO 3166-2 subdivision) the
+ * client came, as the geographic policy decided by it: `client.subdivision` (the subdivision the
+ * range data of `policy.geo.subdivision_files` places the address in, null when it places it in
+ * none or none is loaded) and `client.subdivision_data` (the digest of that data, null when none
+ * was read), both in clear like the country; and `account.claimed_subdivision`, the subdivision the
+ * customer declared, a commitment (erasable, like the other signup facts but the claimed country).
+ * Interactions written before are /2 (or /1) and are read as they are (their region is not
+ * recorded). Verdicts keep /3, settings /2, erasures /1.
+ */
+export const LEDGER_RECORD_SCHEMA_4 = 'warden.ledger/4' as const;
 /** The schema new verdict leaves carry (/3: with `expires_at`). */
 export const VERDICT_SCHEMA = LEDGER_RECORD_SCHEMA_3;
-/** The schema new interaction leaves carry (/2: with the prompt cache's split). */
-export const INTERACTION_SCHEMA = LEDGER_RECORD_SCHEMA_2;
-export type InteractionSchema = typeof LEDGER_RECORD_SCHEMA | typeof INTERACTION_SCHEMA;
+/** The schema new interaction leaves carry (/4: with the client's region and the claimed one). */
+export const INTERACTION_SCHEMA = LEDGER_RECORD_SCHEMA_4;
+export type InteractionSchema = typeof LEDGER_RECORD_SCHEMA | typeof LEDGER_RECORD_SCHEMA_2 | typeof INTERACTION_SCHEMA;
+/** An ISO 3166-2 code as the policy's range data and the identity store write it (`UA-43`). */
+export const SUBDIVISION_CODE = /^[A-Z]{2}-[A-Z0-9]{1,3}$/;
 /** The indexed subject of every settings entry: found through the subject index, never an account or cluster id. */
 export const SETTINGS_SUBJECT = 'settings:detector';
 
 /**
- * Names of the personal fields kept as commitments: an interaction's six, and an operator
- * verdict's free-text note and the operator's name (its `operator_verdict` reason's `detail` and `by`).
+ * Names of the personal fields kept as commitments: an interaction's seven (the claimed
+ * subdivision since /4), and an operator verdict's free-text note and the operator's name (its
+ * `operator_verdict` reason's `detail` and `by`).
  */
-export const PRIVATE_FIELDS = ['client_ip', 'user_agent', 'prompt', 'signup_ip', 'email_domain', 'payment_fp', 'operator_note', 'operator'] as const;
+export const PRIVATE_FIELDS = ['client_ip', 'user_agent', 'prompt', 'signup_ip', 'email_domain', 'payment_fp', 'claimed_subdivision', 'operator_note', 'operator'] as const;
 export type PrivateField = (typeof PRIVATE_FIELDS)[number];
 
 /** A value and the salt that opens its commitment (hex). `value` null: salt kept, value not stored. */
@@ -81,12 +95,15 @@ function commit(value: string | null | undefined, field: PrivateField, openings:
   if (value === null || value === undefined) return null;
   const salt = salts.take();
   openings[field] = { value, salt: salt.toString('hex') };
-  // One hash object, the value hashed as UTF-8 directly: this runs six times per entry.
+  // One hash object, the value hashed as UTF-8 directly: this runs up to seven times per entry.
   return createHash('sha256').update(salt).update(value, 'utf8').digest('hex');
 }
 
 export interface InteractionRecord {
-  /** `warden.ledger/2` since the prompt cache's split is recorded; `warden.ledger/1` before (no cache fields). */
+  /**
+   * `warden.ledger/4` since the client's region and the claimed one are recorded; `/2` before (no
+   * region fields); `/1` before the prompt cache's split was recorded (no cache fields either).
+   */
   schema: InteractionSchema;
   kind: 'interaction';
   id: string;
@@ -99,7 +116,15 @@ export interface InteractionRecord {
   org_id: string | null;
   key_id: string | null;
   cluster_id: string | null;
-  client: { country: string | null; asn: number | null; ip: string | null; user_agent: string | null };
+  client: {
+    country: string | null; asn: number | null; ip: string | null; user_agent: string | null;
+    /**
+     * `warden.ledger/4`: the ISO 3166-2 subdivision the policy's range data places the address in
+     * (null: in none, or no data read), and the hex digest of that data (`policy subdivision data
+     * loaded`, `GET /admin/policy`; null: the policy read none). Absent from /1 and /2 leaves.
+     */
+    subdivision?: string | null; subdivision_data?: string | null;
+  };
   request: {
     stream: boolean; messages: number; chars: number; tools: string[]; bytes: number;
     max_tokens: number | null; n: number | null; logprobs: boolean | null;
@@ -123,6 +148,8 @@ export interface InteractionRecord {
   account: {
     created_at: string; tier: string; programme: string; claimed_country: string | null;
     email_domain: string | null; signup_ip: string | null; payment_fp: string | null;
+    /** `warden.ledger/4`: commitment to the ISO 3166-2 subdivision the customer declared (null: none). Absent from /1 and /2 leaves. */
+    claimed_subdivision?: string | null;
   } | null;
   enforcement: InteractionEvent['enforcement'];
 }
@@ -331,14 +358,15 @@ function promptJson(e: InteractionEvent): string | null {
 /**
  * The interaction record of an event, its personal fields committed by `commitField`: fresh salts
  * when appending, the stored ones when an event is checked against its leaf (reconcile.ts), in the
- * schema the leaf was written in (`warden.ledger/1` leaves have no cache split).
+ * schema the leaf was written in (`warden.ledger/1` leaves have no cache split, /1 and /2 no regions).
  */
 export function interactionRecord(e: InteractionEvent, clusterId: string | null, commitField: CommitField, schema: InteractionSchema = INTERACTION_SCHEMA): InteractionRecord {
   const msgs = e.request.messages;
   const attached = e.request.system_documents;
-  const cache = schema === INTERACTION_SCHEMA
+  const cache = schema !== LEDGER_RECORD_SCHEMA
     ? { cached_input_tokens: e.response.cached_input_tokens ?? 0, cache_write_tokens: e.response.cache_write_tokens ?? 0 }
     : {};
+  const regions = schema === INTERACTION_SCHEMA;
   return {
     schema,
     kind: 'interaction',
@@ -357,6 +385,7 @@ export function interactionRecord(e: InteractionEvent, clusterId: string | null,
       asn: e.client.asn,
       ip: commitField(e.client.ip ?? null, 'client_ip'),
       user_agent: commitField(e.client.user_agent ?? null, 'user_agent'),
+      ...(regions ? { subdivision: e.client.subdivision ?? null, subdivision_data: e.client.subdivision_data ?? null } : {}),
     },
     request: {
       stream: e.request.stream,
@@ -394,6 +423,7 @@ export function interactionRecord(e: InteractionEvent, clusterId: string | null,
           email_domain: commitField(e.account.email_domain ?? null, 'email_domain'),
           signup_ip: commitField(e.account.signup_ip ?? null, 'signup_ip'),
           payment_fp: commitField(e.account.payment_fp ?? null, 'payment_fp'),
+          ...(regions ? { claimed_subdivision: commitField(e.account.claimed_subdivision ?? null, 'claimed_subdivision') } : {}),
         }
       : null,
     enforcement: e.enforcement,
@@ -474,19 +504,21 @@ export function operatorCommitments(rec: VerdictRecord): { operator_note: string
 
 /**
  * Parse a leaf back into its record (throws on anything that is not a ledger record): an
- * interaction in `warden.ledger/1` or `/2`, a verdict in `/1`, `/2` or `/3`, a settings record in `/2`, an erasure in `/1`.
+ * interaction in `warden.ledger/1`, `/2` or `/4`, a verdict in `/1`, `/2` or `/3`, a settings record in `/2`, an erasure in `/1`.
  */
 export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   const obj = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(leaf)) as LedgerRecord;
   // /1: interactions (without the cache split), verdicts (without settings_digest) and erasures;
-  // /2: interactions, verdicts (without expires_at) and settings; /3: verdicts.
+  // /2: interactions (without regions), verdicts (without expires_at) and settings; /3: verdicts;
+  // /4: interactions.
   const known = obj?.schema === LEDGER_RECORD_SCHEMA
     ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'erasure'
     : obj?.schema === LEDGER_RECORD_SCHEMA_2
       ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'settings'
-      : obj?.schema === LEDGER_RECORD_SCHEMA_3 && obj.kind === 'verdict';
+      : obj?.schema === LEDGER_RECORD_SCHEMA_3 ? obj.kind === 'verdict'
+        : obj?.schema === LEDGER_RECORD_SCHEMA_4 && obj.kind === 'interaction';
   if (!obj || !known || typeof obj.id !== 'string') {
-    throw new Error('leaf is not a warden.ledger/1, /2 or /3 record of its kind');
+    throw new Error('leaf is not a warden.ledger/1, /2, /3 or /4 record of its kind');
   }
   // The objects readers dereference must be there: a tampered leaf that still parses as JSON
   // (a flipped byte in a key) is reported as a bad record, never crashes its reader.
@@ -500,10 +532,22 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   if (obj.kind === 'verdict' && obj.schema === LEDGER_RECORD_SCHEMA_3 && obj.expires_at !== null && typeof obj.expires_at !== 'string') {
     throw new Error('warden.ledger/3 verdict lacks expires_at (a time, or null)');
   }
-  if (obj.kind === 'interaction' && obj.schema === INTERACTION_SCHEMA) {
+  if (obj.kind === 'interaction' && obj.schema !== LEDGER_RECORD_SCHEMA) {
     const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
     const bad = (['cached_input_tokens', 'cache_write_tokens'] as const).filter((k) => !count(obj.response[k]));
-    if (bad.length) throw new Error(`warden.ledger/2 interaction lacks a count in ${bad.map((k) => `response.${k}`).join(', ')}`);
+    if (bad.length) throw new Error(`${obj.schema} interaction lacks a count in ${bad.map((k) => `response.${k}`).join(', ')}`);
+  }
+  if (obj.kind === 'interaction' && obj.schema === INTERACTION_SCHEMA) {
+    // The region fields are each a value of their form or null, never absent: an auditor reads
+    // null as "the data placed the address in no region", which an absent field must not fake.
+    const code = (v: unknown) => v === null || (typeof v === 'string' && SUBDIVISION_CODE.test(v));
+    const hex = (v: unknown) => v === null || (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v));
+    const bad = [
+      ...(code(obj.client.subdivision) ? [] : ['client.subdivision (an ISO 3166-2 code, or null)']),
+      ...(hex(obj.client.subdivision_data) ? [] : ['client.subdivision_data (a hex SHA-256 digest, or null)']),
+      ...(obj.account === null || hex(obj.account?.claimed_subdivision) ? [] : ['account.claimed_subdivision (a commitment, or null)']),
+    ];
+    if (bad.length) throw new Error(`warden.ledger/4 interaction lacks ${bad.join(', ')}`);
   }
   return obj;
 }

@@ -12,7 +12,7 @@
 import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
 import { checkCosignatures, type CosignerVerifier } from './cosign.ts';
-import { commitment, entryColumns, operatorCommitments, parseLeaf, settingsDigest, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
+import { commitment, entryColumns, operatorCommitments, parseLeaf, settingsDigest, INTERACTION_SCHEMA, PRIVATE_FIELDS, type EntryColumns, type InteractionRecord, type LedgerRecord } from './records.ts';
 import { ipv4ToInt, type CheckpointRow, type LedgerStorage } from './storage.ts';
 
 export interface VerifyProblem {
@@ -208,6 +208,9 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
           try { digest = settingsDigest(record.settings); } catch { /* not canonical JSON: reported below */ }
           if (digest !== record.digest) entryProblem(i, `its settings do not hash to the digest it states (${String(record.digest).slice(0, 16)}..., the settings give ${digest ? `${digest.slice(0, 16)}...` : 'none'}): the settings or the digest were changed`);
           else settingsSeen.add(digest);
+        } else if (record.kind === 'interaction' && record.schema === INTERACTION_SCHEMA) {
+          const disagree = regionDisagreement(record);
+          if (disagree) entryProblem(i, disagree);
         } else if (record.kind === 'verdict' && record.settings_digest !== undefined && record.settings_digest !== null) {
           const d = record.settings_digest;
           if (typeof d !== 'string' || !settingsSeen.has(d)) entryProblem(i, `the verdict names detector settings ${String(d).slice(0, 16)}... that no settings entry before it records`);
@@ -252,6 +255,7 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
         const committed: Record<string, string | null | undefined> = {
           client_ip: record.client.ip, user_agent: record.client.user_agent, prompt: record.request.prompt,
           signup_ip: record.account?.signup_ip, email_domain: record.account?.email_domain, payment_fp: record.account?.payment_fp,
+          claimed_subdivision: record.account?.claimed_subdivision,
         };
         for (const f of PRIVATE_FIELDS) {
           const o = priv.openings?.[f];
@@ -398,6 +402,30 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
     ...(quorum ? { witnessed, unwitnessed: size - (witnessed?.size ?? 0) } : {}),
     problems,
   };
+}
+
+/** A policy explanation's subdivision tag: `subdivision:UA-43@data:<12 hex>`, `subdivision:unknown(UA)->inside@data:none`. */
+const REGION_TAG = /^subdivision:(?:([A-Z]{2}-[A-Z0-9]{1,3})|unknown\([A-Z]{2}\)->(?:inside|outside))@data:([0-9a-f]{12}|none)$/;
+
+/**
+ * A `warden.ledger/4` interaction's region against the policy's own explanation in the same leaf:
+ * a rule that read the client's subdivision names it (or `unknown`) and the data it came from;
+ * the leaf's `client.subdivision` and `client.subdivision_data` must say the same. Null when they agree.
+ */
+export function regionDisagreement(r: InteractionRecord): string | null {
+  const policy = Array.isArray(r.enforcement?.policy) ? r.enforcement.policy : [];
+  for (const tag of policy) {
+    if (typeof tag !== 'string' || !tag.startsWith('subdivision:')) continue;
+    const m = REGION_TAG.exec(tag);
+    if (!m) return `its policy decision names a subdivision in a form not known (${tag.slice(0, 60)})`;
+    const named = m[1] ?? null;
+    const data = r.client.subdivision_data ?? null;
+    const sameData = m[2] === 'none' ? data === null : data !== null && data.startsWith(m[2]);
+    if (named !== (r.client.subdivision ?? null) || !sameData) {
+      return `the region it records (client.subdivision ${r.client.subdivision ?? 'null'}, data ${data ? `${data.slice(0, 12)}...` : 'none'}) is not the one its policy decision read (${tag})`;
+    }
+  }
+  return null;
 }
 
 /**

@@ -356,12 +356,14 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const { account, org } = ctx.auth;
       const view = verdicts.forAccount(account.id);
       if (view.level !== 'none' && ctx.enforcement.verdict === null) ctx.enforcement.verdict = view.level;
-      const { geo, network, decision } = decideRequest(runtime, {
+      const { geo, subdivision, network, decision } = decideRequest(runtime, {
         ip: parseIp(ctx.clientIp), tier: ctx.auth.tier, accountTier: account.tier, programme: ctx.auth.programme, accountId: account.id,
         orgId: org?.id ?? account.org_id ?? null, model: ctx.model, flavour: ctx.flavour,
         claimedCountry: account.claimed_country ?? null, claimedSubdivision: account.claimed_subdivision ?? null, verdict: view.level,
       });
-      ctx.clientGeo = { country: geo.country, asn: geo.asn };
+      // The region as decided: the data's digest says which data placed it (or placed it in none).
+      const subdivisionData = runtime.subdivisions?.version.digest ?? null;
+      ctx.clientGeo = subdivisionData ? { country: geo.country, asn: geo.asn, subdivision, subdivisionData } : { country: geo.country, asn: geo.asn };
       for (const m of decision.matched) if (!m.startsWith('tier:') && !m.startsWith('programme:')) ctx.enforcement.policy.push(m);
       for (const r of network.reasons) ctx.enforcement.policy.push(`network:${r}`);
       if (decision.refusal) {

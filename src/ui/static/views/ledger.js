@@ -89,7 +89,8 @@ export async function render(main, _params, query, ctx) {
           { label: 'Cache read / write', num: true, title: 'Of Tokens in, from the signed leaves; leaves written before the split was recorded have none', value: (u) => h('span', null, `${fmtInt(u.cached_input_tokens ?? 0)} / ${fmtInt(u.cache_write_tokens ?? 0)}`,
             u.cache_unrecorded ? h('span', { class: 'muted small', text: ` (${fmtInt(u.cache_unrecorded)} requests without the split)` }) : null) },
           { label: 'IPs', value: (u) => (u.ips ?? []).slice(0, 5).join(', ') + ((u.ips ?? []).length > 5 ? ` +${u.ips.length - 5}` : '') },
-          { label: 'Countries', value: (u) => (u.countries ?? []).join(', ') },
+          // Regions (ISO 3166-2) as the policy's range data placed the addresses (warden.ledger/4 leaves).
+          { label: 'Countries (regions)', value: (u) => [(u.countries ?? []).join(', '), (u.subdivisions ?? []).length ? `(${u.subdivisions.join(', ')})` : ''].filter(Boolean).join(' ') },
           { label: 'First / last', value: (u) => h('span', null, when(u.first_ts), ' – ', when(u.last_ts)) },
           { label: 'Verdict in force', value: (u) => (u.verdict_in_force ? h('span', { title: u.verdict_in_force.subject ?? '' }, levelBadge(u.verdict_in_force.level)) : '—') },
           { label: 'Latest verdict', value: (u) => (u.latest_verdict ? levelBadge(u.latest_verdict.level) : '—') },

@@ -15,6 +15,7 @@ import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } fr
 import { openSqlite, openPostgres, migrateSqlite, migratePostgres, SqliteEventStore, PostgresEventStore, type EventStore, type PgPool } from '../store/index.ts';
 import { SQLITE_EVENT_MIGRATIONS, PG_EVENT_MIGRATIONS } from '../store/events.ts';
 import { withPgSchema, TEST_POSTGRES_URL } from '../../test/helpers/postgres.ts';
+import { countEvent, zeroCounts } from '../../test/helpers/usage-counts.ts';
 import { sqliteUsageStore, postgresUsageStore, type UsageDayRow, type UsageFilter, type UsageStore } from './usage.ts';
 
 const T0 = Date.parse('2026-11-28T21:00:00.000Z');
@@ -89,25 +90,8 @@ function expected(events: Iterable<InteractionEvent>, f: UsageFilter): UsageDayR
     const date = e.ts.slice(0, 10);
     const key = `${date} ${e.model}`;
     let row = rows.get(key);
-    if (!row) {
-      rows.set(key, row = {
-        date, model: e.model, requests: 0, ok: 0, limited: 0, denied: 0, unauthenticated: 0, client_errors: 0, server_errors: 0,
-        input_tokens: 0, cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
-      });
-    }
-    const s = e.response.status;
-    row.requests++;
-    if (s < 400) row.ok++;
-    else if (s === 429) row.limited++;
-    else if (s === 403) row.denied++;
-    else if (s === 401) row.unauthenticated++;
-    else if (s >= 500) row.server_errors++;
-    else row.client_errors++;
-    row.input_tokens += e.response.input_tokens;
-    row.cached_input_tokens += e.response.cached_input_tokens ?? 0;
-    row.cache_write_tokens += e.response.cache_write_tokens ?? 0;
-    row.output_tokens += e.response.output_tokens;
-    row.reasoning_tokens += e.response.reasoning_tokens;
+    if (!row) rows.set(key, row = { date, model: e.model, ...zeroCounts() });
+    countEvent(row, e);
   }
   return [...rows.values()].sort((a, b) => a.date.localeCompare(b.date) || b.requests - a.requests || a.model.localeCompare(b.model));
 }

@@ -14,6 +14,7 @@ import { subnetOf } from '../events/index.ts';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { sqliteUsageStore, postgresUsageStore, chooseBucket, type UsageStore, type UsageCounts, type UsageDimension } from './usage.ts';
+import { countEvent, zeroCounts } from '../../test/helpers/usage-counts.ts';
 import { RouteCatalog, features, resolveRange, dashboardPlugin, DASHBOARD_CSP, search } from './index.ts';
 import { openIdentityStore, PostgresIdentityStore, type IdentityStore } from '../identity/index.ts';
 
@@ -70,22 +71,8 @@ function makeEvents(count: number): InteractionEvent[] {
 const EVENTS = makeEvents(700);
 
 function countsOf(events: InteractionEvent[]): UsageCounts {
-  const c: UsageCounts = { requests: 0, ok: 0, limited: 0, denied: 0, unauthenticated: 0, client_errors: 0, server_errors: 0, input_tokens: 0, cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0 };
-  for (const e of events) {
-    const s = e.response.status;
-    c.requests++;
-    if (s < 400) c.ok++;
-    else if (s === 429) c.limited++;
-    else if (s === 403) c.denied++;
-    else if (s === 401) c.unauthenticated++;
-    else if (s >= 500) c.server_errors++;
-    else c.client_errors++;
-    c.input_tokens += e.response.input_tokens;
-    c.cached_input_tokens += e.response.cached_input_tokens ?? 0;
-    c.cache_write_tokens += e.response.cache_write_tokens ?? 0;
-    c.output_tokens += e.response.output_tokens;
-    c.reasoning_tokens += e.response.reasoning_tokens;
-  }
+  const c = zeroCounts();
+  for (const e of events) countEvent(c, e);
   return c;
 }
 

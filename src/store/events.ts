@@ -252,6 +252,8 @@ export const PG_EVENT_MIGRATIONS = [
  */
 const PG_INSERT_ROWS = 1000;
 
+/** Longest a closing store waits for a fold under way, ms. */
+const PG_FOLD_CLOSE_WAIT_MS = 1000;
 /** How often a node folds the usage rollup's deltas after its writes, ms (usage-rollup.ts, USAGE_ROLLUP_DELTA_TABLE). */
 export const PG_FOLD_EVERY_MS = 5_000;
 
@@ -369,6 +371,12 @@ export class PostgresEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    await this.folding;
+    // A fold under way gets a moment, not the statement timeouts: it is only housekeeping (reads
+    // count the deltas), and a stop with PostgreSQL not answering must not wait on it. The pool's
+    // end cuts what is left; the transaction is then rolled back and the next fold does it.
+    if (!this.folding) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.folding, new Promise((r) => { timer = setTimeout(r, PG_FOLD_CLOSE_WAIT_MS); })]);
+    clearTimeout(timer);
   }
 }

@@ -35,7 +35,13 @@ function endingPoolClass(pgm: typeof pg) {
 
     constructor(config: pg.PoolConfig) {
       super(config);
-      this.on('connect', (client) => { this.open.add(client); });
+      this.on('connect', (client) => {
+        this.open.add(client);
+        // A connection lost while its client is checked out between two statements (a transaction
+        // awaiting other work, a held lock) emits 'error' on the client, which the pool does not
+        // listen to then: unheard, it ends the process. Its next statement fails and says why.
+        client.on('error', () => {});
+      });
       this.on('remove', (client) => { this.open.delete(client); });
     }
 

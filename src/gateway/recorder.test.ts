@@ -9,6 +9,7 @@ import { EventRecorder } from './recorder.ts';
 import { COMPILED } from '../../test/helpers/node-args.ts';
 import type { EventQuery, EventStore } from '../store/index.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
+import { until } from '../../test/helpers/until.ts';
 
 /** An event store that refuses writes while `down`, as PostgreSQL does when it cannot be reached. */
 class FlakyStore implements EventStore {
@@ -39,13 +40,6 @@ function event(n: number): InteractionEvent {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, ok: () => boolean, ms = 3000): Promise<void> {
-  for (const end = Date.now() + ms; !ok();) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await sleep(10);
-  }
-}
 
 test('events kept during an outage are written when the store is back, with no new request', async () => {
   const store = new FlakyStore();

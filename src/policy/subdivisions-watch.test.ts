@@ -9,13 +9,7 @@ import { createPolicyRuntime } from './hooks.ts';
 import { policyConfigSchema } from './config.ts';
 import { watermarkConfigSchema } from '../watermark/config.ts';
 import { KYIV_AS_CRIMEA, SANCTIONED_UA_POLICY, UA_SUBDIVISIONS, askFrom, policyFixture, replaceFile } from '../../test/helpers/subdivisions.ts';
-
-async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; !ok();) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../../test/helpers/until.ts';
 
 test('a replaced subdivision range file is reloaded on its own (policy.watch); a bad one is refused and the data in force stays', { timeout: 30_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-subdiv-watch-'));

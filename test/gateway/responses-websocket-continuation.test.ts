@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import { ResponsesWS } from 'openai/resources/responses/ws';
 import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
 import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
+import { until } from '../helpers/until.ts';
 
 let t: TestWarden;
 let mock: MockUpstream;
@@ -17,16 +18,6 @@ before(async () => {
   t = await startTestWarden({ upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }], events: { flush_interval_ms: 20 } });
 });
 after(async () => { await t.close(); await mock.close(); });
-
-async function until<T>(what: string, f: () => T | undefined | null | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const ENDED = new Set(['response.completed', 'response.incomplete']);
 

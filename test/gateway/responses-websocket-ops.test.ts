@@ -13,16 +13,7 @@ import { WebSocket } from 'ws';
 import { createMockUpstream } from '../../src/mock/index.ts';
 import { startTestWarden, TEST_ADMIN_TOKEN } from '../helpers/warden.ts';
 import { WARDEN } from '../helpers/node-args.ts';
-
-async function until<T>(what: string, f: () => T | undefined | null | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../helpers/until.ts';
 
 /** A raw WebSocket to `url`'s /v1/responses and what it saw: messages, its close, a refused handshake's status and body. */
 function open(url: string, key: string) {

@@ -12,6 +12,7 @@ import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../helpers/w
 import type { InteractionEvent } from '../../src/events/index.ts';
 import { startHarness } from '../helpers/gateway.ts';
 import { inlinePolicyHooks } from '../helpers/policy.ts';
+import { until } from '../helpers/until.ts';
 
 let t: TestWarden;
 let mock: MockUpstream;
@@ -38,16 +39,6 @@ async function connect(key: string) {
   ws.on('error', (e: any) => errors.push(e));
   ws.on('close', (code: number, reason: string) => { closed = { code, reason: String(reason) }; });
   return { ws, events, errors, closed: () => closed };
-}
-
-async function until<T>(what: string, f: () => T | undefined | null | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Responses ended: completed, or incomplete at their `max_output_tokens` (the mock's answers run longer). */

@@ -8,16 +8,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { WARDEN } from './node-args.ts';
+import { until } from './until.ts';
 
-/** Resolve with `get()` once it is truthy; fail after `ms` naming what was awaited. */
-export async function until<T>(what: string | (() => string), get: () => T | Promise<T>, ms = 20_000): Promise<NonNullable<T>> {
-  for (const end = Date.now() + ms; ;) {
-    const v = await get();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${typeof what === 'function' ? what() : what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until };
 
 export interface ServeProcess {
   proc: ChildProcess;

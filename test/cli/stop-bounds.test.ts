@@ -63,11 +63,10 @@ async function stopWithRedisBlackHoled(server: Record<string, number>): Promise<
       const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
       assert.equal(r.status, 200, 'served while Redis answers nothing');
       await r.text();
-      // The event is held for the stream: Redis has not taken it.
-      await until('the event held for the stream', async () => {
-        const metrics = await (await fetch(`${url}/metrics`)).text();
-        return Number(/^warden_detect_stream_backlog_events (\S+)$/m.exec(metrics)?.[1] ?? 0) > 0;
-      });
+      // The event is in the store, and held for the stream: Redis has not taken it.
+      const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+      await until('the event written to the store', async () => await metric('warden_events_written_total') > 0);
+      await until('the event held for the stream', async () => await metric('warden_detect_stream_backlog_events') > 0);
       proc.kill('SIGTERM');
       const timer = setTimeout(() => proc.kill('SIGKILL'), HUNG_MS);
       const end = await exited;
@@ -93,7 +92,7 @@ test('a step that outlasts shutdown_grace_ms ends the process with status 1 and 
   assert.ok(gaveUp, `a STOP_GAVE_UP line:\n${stop.tail}`);
   assert.match(String(gaveUp.step), /record hooks/, `it names the step it was waiting on (the gateway closing its record hooks, the replica stream among them): ${JSON.stringify(gaveUp)}`);
   assert.match(String(gaveUp.msg), /limit 1\.5 s: server\.shutdown_delay_ms \+ server\.shutdown_timeout_ms \+ server\.shutdown_grace_ms/, `it says the limit and where it comes from: ${gaveUp.msg}`);
-  assert.equal(gaveUp.events_written, 1, 'the event was written to the store before');
+  assert.equal(gaveUp.events_written, 1, 'it counts the event written to the store before the stop');
   assert.ok(!stop.lines.some((l) => l.code === 'STOPPED'), 'no STOPPED line: the stop did not end');
   assert.ok(!stop.lines.some((l) => l.code === 'STOP_STEP_GAVE_UP'), 'the step did not reach its own bound');
 });

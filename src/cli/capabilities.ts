@@ -271,7 +271,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
 
   // limits phase
   const overrides = await onBackend<LimitOverridesStore>(stores, (db) => new SqliteLimitOverridesStore(db), (pool) => new PostgresLimitOverridesStore(pool));
-  const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry, log: say });
+  const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry, log: say, stopWaitMs: config.server.shutdown_step_timeout_ms });
   try {
     await limits.limiter.ready();
   } catch (err) {

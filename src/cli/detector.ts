@@ -62,7 +62,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.push(() => view.close());
     if (!await view.start()) say(`detect: Redis at ${urlForLog(url!)} not reachable; no verdicts are enforced until it is`);
     const { backlog_events: backlogEvents, backlog_mib: backlogMib } = config.detect.shared;
-    const stream = streamEventsHooks(sharedRedis(url!), keys, { log: say, backlogEvents, backlogChars: Math.floor(backlogMib * 1024 * 1024) });
+    const stream = streamEventsHooks(sharedRedis(url!), keys, { log: say, backlogEvents, backlogChars: Math.floor(backlogMib * 1024 * 1024), stopWaitMs: config.server.shutdown_step_timeout_ms });
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, streamBacklog: () => stream.stats().backlog, sharedAccounts: () => view.size });
     const lease = new WorkerLease(client, keys.worker, 0);
     const holder = () => lease.current();
@@ -121,7 +121,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   if (redis) {
     const worker = await startSharedWorker({
       engine, client: redis, url: url!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
-      onEvent: (ev) => queue.onEvent(ev), log: say, port: config.server.port,
+      onEvent: (ev) => queue.onEvent(ev), log: say, port: config.server.port, stopWaitMs: config.server.shutdown_step_timeout_ms,
       // A replica's batch first tried well before the replay read the store (held through a Redis
       // outage, sent after this start) is in what was replayed; later ones, by id.
       skip: (ev, firstTry) => (firstTry !== null && firstTry < replayStartedAt - STORED_BEFORE_REPLAY_MS) || replayed.has(ev.id),

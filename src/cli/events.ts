@@ -9,7 +9,8 @@ import { clusterAccounts } from '../ledger/index.ts';
 import { openLedgerStorageReadOnly } from '../ledger/open.ts';
 import { NoLedgerError } from '../ledger/storage.ts';
 import { isoTimeProblem, normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
-import { openStores } from './stores.ts';
+import { onBackend, openStores, type Stores } from './stores.ts';
+import { SqliteCaseStore, PostgresCaseStore, type CaseStore } from '../cases/index.ts';
 import { eraseUsageClientIps } from '../ui/usage.ts';
 
 const ERASE_HELP = `usage: warden events erase --account ID [-c FILE | --config FILE]
@@ -20,7 +21,8 @@ deletion request (keys, account record, ledger, detector, cases, files) use
 \`warden accounts erase ID\` on the running server. A usage error exits with 2.`;
 
 const HELP = `usage: warden events export [--out FILE|-] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
-                            [--cluster ID] [--model NAME] [--ip ADDR] [--request-id ID] [--limit N] [-c FILE | --config FILE]
+                            [--cluster ID | --case ID] [--model NAME] [--ip ADDR] [--request-id ID] [--limit N]
+                            [-c FILE | --config FILE]
 Writes one JSON object per line (schema warden.interaction/1, see docs/event-schema.md) to FILE or stdout
 (no --out, or --out -); a FILE ending in .gz is gzip-compressed (\`warden scan\` and \`warden eval\` read it
 as it is). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-12-05 (midnight UTC) or
@@ -28,8 +30,10 @@ as it is). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-12-05 (mid
 logged: Warden's (x-request-id on its own answers) or the upstream's (response.upstream_request_id); it
 reads every event in the range, so narrow it with --from/--to. --cluster exports the events of a detector
 cluster's accounts (a campaign's cluster_id), read from the ledger as \`warden ledger query --cluster\` reads
-them (the accounts its verdicts name, and those of clusters merged into it); it needs the ledger. A usage
-error exits with 2.`;
+them (the accounts its verdicts name, and those of clusters merged into it); it needs the ledger. --case
+exports the events of a case file's member accounts (\`warden cases show ID\` lists them), read from the
+case store. Either merges the accounts' events in time order, in bounded memory however many accounts.
+A usage error exits with 2; a case not in the store, with 1.`;
 
 function usage(message: string): number {
   console.error(`warden events export: ${message}\n${HELP}`);
@@ -50,7 +54,7 @@ export async function runEvents(argv: string[]): Promise<number> {
       options: {
         out: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, account: { type: 'string' },
         org: { type: 'string' }, key: { type: 'string' }, model: { type: 'string' }, ip: { type: 'string' },
-        limit: { type: 'string' }, 'request-id': { type: 'string' }, cluster: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
+        limit: { type: 'string' }, 'request-id': { type: 'string' }, cluster: { type: 'string' }, case: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -71,17 +75,33 @@ export async function runEvents(argv: string[]): Promise<number> {
   if (values.config === '') return usage('--config needs a file (got an empty path)');
   if (values['request-id'] !== undefined && !values['request-id'].trim()) return usage('--request-id needs an id (got an empty one)');
   if (values.cluster !== undefined && !values.cluster.trim()) return usage('--cluster needs a cluster id (got an empty one)');
+  if (values.case !== undefined && !values.case.trim()) return usage('--case needs a case id (got an empty one)');
+  if (values.case !== undefined && values.cluster !== undefined) return usage('--cluster and --case each name a set of accounts: give one');
   const toStdout = values.out === undefined || values.out === '-';
   const config = loadConfig(values.config);
   // A cluster's accounts, from the ledger (the event store does not record clusters); before the output is opened.
   let accounts: string[] | undefined = values.account === undefined ? undefined : [values.account];
+  const within = (what: string, members: string[], where: string) => {
+    const set = new Set(members);
+    accounts = accounts ? accounts.filter((a) => set.has(a)) : [...set].sort();
+    console.error(`${what}: ${set.size} accounts ${where}${values.account === undefined ? '' : `; --account ${values.account} is ${accounts.length ? '' : 'not '}one of them`}`);
+  };
   if (values.cluster !== undefined) {
     const members = await clusterAccountsFromLedger(config, values.cluster);
     if (typeof members === 'string') return usage(members);
-    accounts = accounts ? accounts.filter((a) => members.includes(a)) : members.sort();
-    console.error(`cluster ${values.cluster}: ${members.length} accounts in the ledger${values.account === undefined ? '' : `; --account ${values.account} is ${accounts.length ? '' : 'not '}one of them`}`);
+    within(`cluster ${values.cluster}`, members, 'in the ledger');
   }
   const stores = await openStores(config);
+  // A case's members, from the case store (on the same database as the events).
+  if (values.case !== undefined) {
+    const found = await caseMembers(stores, values.case).catch(async (err: unknown) => { await stores.close(); throw err; });
+    if (found === null) {
+      await stores.close();
+      console.error(`warden events export: no case ${values.case} in the case store (warden cases list names them)`);
+      return 1;
+    }
+    within(`case ${values.case}`, found, 'in its case file');
+  }
   // A .gz file: events go through gzip; `written` settles once the file is complete on disk.
   let out: Writable = process.stdout;
   let written: Promise<void> = Promise.resolve();
@@ -105,7 +125,10 @@ export async function runEvents(argv: string[]): Promise<number> {
   try {
     // The stores index no request ids: a request id is matched here, and the limit counted after it.
     const query = { from, to, orgId: values.org, keyId: values.key, model: values.model, clientIp: ip, limit: requestId === undefined ? limit : undefined };
-    const events = accounts === undefined ? stores.events.iterate(query) : inTimeOrder(accounts.map((accountId) => stores.events.iterate({ ...query, accountId })));
+    // Several accounts (a cluster, a case): merged in time order, with bounded memory and reads at once.
+    const events = accounts === undefined ? stores.events.iterate(query)
+      : accounts.length === 1 ? stores.events.iterate({ ...query, accountId: accounts[0] })
+        : stores.events.iterateAccounts(accounts, query);
     for await (const e of events) {
       if (requestId !== undefined && e.id !== requestId && e.response.upstream_request_id !== requestId) continue;
       await writeJsonlLine(out, e);
@@ -137,30 +160,11 @@ async function clusterAccountsFromLedger(config: WardenConfig, clusterId: string
   }
 }
 
-/** Several accounts' events (each in time order, read in pages by the store) merged in time order: ts, then id. */
-async function* inTimeOrder(streams: AsyncGenerator<InteractionEvent>[]): AsyncGenerator<InteractionEvent> {
-  const heads = await Promise.all(streams.map((s) => s.next()));
-  // Stopped early (--limit): each store read is ended, not left open.
-  try {
-    yield* merge(streams, heads);
-  } finally {
-    await Promise.all(streams.map((s) => s.return(undefined)));
-  }
-}
-
-async function* merge(streams: AsyncGenerator<InteractionEvent>[], heads: IteratorResult<InteractionEvent>[]): AsyncGenerator<InteractionEvent> {
-  for (;;) {
-    let first = -1;
-    for (let i = 0; i < heads.length; i++) {
-      const h = heads[i]!;
-      if (h.done) continue;
-      const best = first < 0 ? null : heads[first]!.value as InteractionEvent;
-      if (!best || h.value.ts < best.ts || (h.value.ts === best.ts && h.value.id < best.id)) first = i;
-    }
-    if (first < 0) return;
-    yield heads[first]!.value as InteractionEvent;
-    heads[first] = await streams[first]!.next();
-  }
+/** A case's member accounts as its case file lists them, or null when the store holds no such case. */
+async function caseMembers(stores: Stores, caseId: string): Promise<string[] | null> {
+  const cases = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
+  const found = await cases.getCase(caseId);
+  return found === null ? null : found.members.map((m) => m.account_id);
 }
 
 async function runEventsErase(argv: string[]): Promise<number> {

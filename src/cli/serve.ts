@@ -345,22 +345,14 @@ async function logStopped(gateway: Gateway, signal: string, began: number): Prom
 }
 
 /**
- * How long a stop may take beyond `server.shutdown_delay_ms` and `server.shutdown_timeout_ms`
- * (requests under way) before it gives up, ms: room for the steps' own bounds (the events' retry
- * 10 s, the ledger's close 10 s, the detector's Redis 5 s, PostgreSQL statements 5 s), which say
- * what they lost themselves; a PostgreSQL black-holed at the stop took 29 s of it in a test.
- */
-export const STOP_GRACE_MS = 45_000;
-
-/**
  * A stop that gave up: which step it was waiting on, and what this process recorded and lost so
  * far (the steps after that one did not run: what they save, e.g. the detector snapshot, is not saved).
  */
-function logGaveUp(gateway: Gateway, signal: string, began: number, step: string | null, limitMs: number): void {
+function logGaveUp(gateway: Gateway, signal: string, began: number, step: string | null, limitMs: number, graceMs: number): void {
   const seconds = Math.round((performance.now() - began) / 100) / 10;
   gateway.app.log.error(
     { component: 'warden', code: 'STOP_GAVE_UP', signal, seconds, step, events_written: gateway.recorder.written, events_dropped: gateway.recorder.dropped },
-    `${signal}: the stop gave up after ${seconds.toFixed(1)} s (limit ${limitMs / 1000} s: server.shutdown_delay_ms + server.shutdown_timeout_ms + ${STOP_GRACE_MS / 1000} s) waiting on: ${step ?? 'unknown'}; `
+    `${signal}: the stop gave up after ${seconds.toFixed(1)} s (limit ${limitMs / 1000} s: server.shutdown_delay_ms + server.shutdown_timeout_ms + server.shutdown_grace_ms, ${graceMs / 1000} s) waiting on: ${step ?? 'unknown'}; `
       + 'what that step and the later ones save (ledger entries, the detector snapshot, the last verdict publication) may not be saved; '
       + `${gateway.recorder.written} events recorded, ${gateway.recorder.dropped} lost; exiting with status 1`,
   );
@@ -388,10 +380,15 @@ export async function runServe(argv: string[]): Promise<number> {
       running.gateway.app.log.info({ component: 'warden', code: 'SHUTTING_DOWN', signal }, `${signal}: draining and stopping`);
       const began = performance.now();
       // Each step of the stop has its own bound; this one is the last resort, for a step that
-      // waits on something with none: the process ends rather than waits for a SIGKILL.
-      const limitMs = config.server.shutdown_delay_ms + config.server.shutdown_timeout_ms + STOP_GRACE_MS;
+      // waits on something with none: the process ends rather than waits for a SIGKILL. Its
+      // margin (server.shutdown_grace_ms, 45 s) leaves room for the steps' own bounds: the
+      // events' retry 10 s, the ledger's close 10 s, the detector's Redis
+      // (server.shutdown_step_timeout_ms, 5 s), PostgreSQL statements 5 s; a PostgreSQL
+      // black-holed at the stop took 29 s of it in a test.
+      const graceMs = config.server.shutdown_grace_ms;
+      const limitMs = config.server.shutdown_delay_ms + config.server.shutdown_timeout_ms + graceMs;
       const giveUp = setTimeout(() => {
-        logGaveUp(running.gateway, signal, began, running.stopStep(), limitMs);
+        logGaveUp(running.gateway, signal, began, running.stopStep(), limitMs, graceMs);
         // The step still holds its connections and timers: the process would not end by itself.
         process.stdout.write('', () => process.exit(1));
       }, limitMs);

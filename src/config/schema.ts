@@ -156,6 +156,21 @@ export const configSchema = z.strictObject({
      */
     shutdown_timeout_ms: z.number().int().positive().default(15_000),
     /**
+     * When Warden stops: how long a step that waits on Redis may take, ms (the detector worker's
+     * last verdict publication and lease release, a replica's events held for the stream; the
+     * limits' connection gets at most 1 s of it). Past it the step is given up on
+     * (`STOP_STEP_GAVE_UP`, saying what was not saved) and the stop goes on.
+     */
+    shutdown_step_timeout_ms: z.number().int().positive().default(5_000),
+    /**
+     * When Warden stops: the last resort's margin, ms. A stop still under way
+     * `shutdown_delay_ms` + `shutdown_timeout_ms` + this after it began is given up on
+     * (`STOP_GAVE_UP`, naming the step it was waiting on) and the process exits with status 1
+     * rather than wait for a SIGKILL. Leave room for the steps' own bounds (the events' retry
+     * 10 s, the ledger's close 10 s, `shutdown_step_timeout_ms`, PostgreSQL statements 5 s).
+     */
+    shutdown_grace_ms: z.number().int().positive().default(45_000),
+    /**
      * Proxies whose X-Forwarded-For is believed (IPs, CIDRs, or loopback/linklocal/uniquelocal).
      * Empty: the socket address is the client. See gateway/client-address.ts for how hops are read.
      */

@@ -49,8 +49,9 @@ export type DetectLog = (line: string, meta?: { level: 'debug' | 'info' | 'warn'
 
 /**
  * How long a stop waits for Redis to take the worker's last publication and lease release, or a
- * replica's held events, ms. Redis answers those in milliseconds; one that accepts connections
- * and answers nothing (a black-holed path) would hold the stop for good.
+ * replica's held events, ms, unless told otherwise (`server.shutdown_step_timeout_ms`). Redis
+ * answers those in milliseconds; one that accepts connections and answers nothing (a black-holed
+ * path) would hold the stop for good.
  */
 export const STOP_REDIS_WAIT_MS = 5_000;
 
@@ -132,7 +133,8 @@ return 1
  * events of an outage without a restart, each event once. The outage is logged once when it
  * starts and once when Redis takes events again (damped when Redis flaps).
  */
-export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog; backlogEvents?: number; backlogChars?: number } = {}): StreamEventsHooks {
+export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog; backlogEvents?: number; backlogChars?: number; stopWaitMs?: number } = {}): StreamEventsHooks {
+  const stopWaitMs = opts.stopWaitMs ?? STOP_REDIS_WAIT_MS;
   const backlogEvents = opts.backlogEvents ?? BACKLOG_EVENTS;
   const backlogChars = opts.backlogChars ?? BACKLOG_CHARS;
   let batch: InteractionEvent[] = [];
@@ -215,9 +217,9 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
           if (outages.current) break;
         }
       })();
-      if (!await settlesWithin(sendAll, STOP_REDIS_WAIT_MS)) {
-        log(`detect: stopping: Redis did not take this node's held events within ${STOP_REDIS_WAIT_MS} ms; ${held.events} events not sent to the detector worker (they are in the event store: the worker reads them when it next replays it)`,
-          { level: 'warn', code: 'STOP_STEP_GAVE_UP', fields: { step: 'detect stream: send held events', waited_ms: STOP_REDIS_WAIT_MS, not_saved: `${held.events} events not streamed to the detector worker` } });
+      if (!await settlesWithin(sendAll, stopWaitMs)) {
+        log(`detect: stopping: Redis did not take this node's held events within ${stopWaitMs} ms; ${held.events} events not sent to the detector worker (they are in the event store: the worker reads them when it next replays it)`,
+          { level: 'warn', code: 'STOP_STEP_GAVE_UP', fields: { step: 'detect stream: send held events', waited_ms: stopWaitMs, not_saved: `${held.events} events not streamed to the detector worker` } });
       } else if (held.events > 0) {
         log(`detect: stopping with Redis unreachable: ${held.events} events not sent to the detector worker (they are in the event store: the worker reads them when it next replays it)`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' });
       }
@@ -733,7 +735,10 @@ export async function startSharedWorker(opts: {
   log?: DetectLog;
   /** The port this node's admin API listens on (`server.port`), named in the lease for the replicas to point at. */
   port?: number;
+  /** How long the stop waits for Redis to take the last publication and the lease release, ms (default STOP_REDIS_WAIT_MS). */
+  stopWaitMs?: number;
 }): Promise<SharedWorker> {
+  const stopWaitMs = opts.stopWaitMs ?? STOP_REDIS_WAIT_MS;
   const lease = new WorkerLease(opts.client, opts.keys.worker, opts.leaseMs ?? Math.max(5000, 5 * opts.publishMs), opts.port);
   if (!await lease.acquire(lease.ttlMs + 1000)) {
     let holder: string | null;
@@ -797,9 +802,9 @@ export async function startSharedWorker(opts: {
         await lease.release();
       })();
       const notSaved = 'the verdicts changed since the last publication are not in Redis (replicas enforce those published last until a worker starts and publishes again); the worker lease is not released (a worker started now waits for it to expire';
-      if (!await settlesWithin(final, STOP_REDIS_WAIT_MS)) {
-        log(`detect: stopping: Redis did not answer the detector worker's last publication within ${STOP_REDIS_WAIT_MS} ms; ${notSaved}, within ${Math.ceil(lease.ttlMs / 1000)} s)`,
-          { level: 'warn', code: 'STOP_STEP_GAVE_UP', fields: { step: 'detect worker: last publication and lease release', waited_ms: STOP_REDIS_WAIT_MS, not_saved: notSaved } });
+      if (!await settlesWithin(final, stopWaitMs)) {
+        log(`detect: stopping: Redis did not answer the detector worker's last publication within ${stopWaitMs} ms; ${notSaved}, within ${Math.ceil(lease.ttlMs / 1000)} s)`,
+          { level: 'warn', code: 'STOP_STEP_GAVE_UP', fields: { step: 'detect worker: last publication and lease release', waited_ms: stopWaitMs, not_saved: notSaved } });
       } else if (!published) {
         log(`detect: stopping with Redis unreachable: the detector worker's last publication did not reach Redis; ${notSaved}, within ${Math.ceil(lease.ttlMs / 1000)} s)`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' });
       }

@@ -22,6 +22,7 @@ class FlakyStore implements EventStore {
     this.stored.push(...events);
   }
   async *iterate(_q?: EventQuery): AsyncGenerator<InteractionEvent> { yield* this.stored; }
+  async *iterateAccounts(ids: readonly string[]): AsyncGenerator<InteractionEvent> { yield* this.stored.filter((e) => ids.includes(e.account_id!)); }
   async count(): Promise<number> { return this.stored.length; }
   async eraseAccount(): Promise<number> { return 0; }
   async deleteBefore(): Promise<number> { return 0; }

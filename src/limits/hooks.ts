@@ -44,6 +44,8 @@ export interface LimitsHooksDeps {
   metrics?: LimitsMetrics;
   /** Where the shared backend's outages are reported (see LimiterOptions.log). */
   log?: (line: string) => void;
+  /** How long closing waits on Redis, ms (see LimiterOptions.stopWaitMs). */
+  stopWaitMs?: number;
 }
 
 export type LimitsHooks = GatewayHooks & { readonly limiter: Limiter };
@@ -53,7 +55,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
   const config = deps.config;
   const ownLimiter = !deps.limiter;
   const metrics = deps.metrics ?? (deps.registry ? registerLimitsMetrics(deps.registry) : undefined);
-  const limiter = deps.limiter ?? new Limiter({ config, redisUrl: deps.redisUrl, overrides: deps.overrides, metrics, log: deps.log });
+  const limiter = deps.limiter ?? new Limiter({ config, redisUrl: deps.redisUrl, overrides: deps.overrides, metrics, log: deps.log, stopWaitMs: deps.stopWaitMs });
   const verdicts = deps.verdicts ?? EMPTY_VERDICT_VIEW;
   if (ownLimiter && deps.overrides) void limiter.refreshOverrides().catch(() => {});
 

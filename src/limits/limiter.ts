@@ -13,7 +13,7 @@ import { budgetWindow, PEEK_LEASE, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, ty
 import { NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 import { MeterPlanner, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './meter-plan.ts';
-import { RedisBackend, RedisCommandTimeout } from './redis.ts';
+import { QUIT_WAIT_MS, RedisBackend, RedisCommandTimeout } from './redis.ts';
 import { RefusalCounter } from './refusals.ts';
 import { urlForLog } from '../config/index.ts';
 import { OutageLog, redisFailure, shorterOutages } from '../gateway/outage-log.ts';
@@ -32,6 +32,8 @@ export interface LimiterOptions {
   /** Where the shared backend's outages are reported: one line when it stops answering, one when it answers again. */
   /** Operator log; `meta` gives the line's level and a stable code for a structured logger. */
   log?: (line: string, meta?: LimitsLogMeta) => void;
+  /** How long close() waits on Redis, ms (`server.shutdown_step_timeout_ms`): the Redis connection gets at most 1 s of it. */
+  stopWaitMs?: number;
 }
 
 /** What the limiter does while the shared backend is unreachable, per `on_backend_failure`, for the log. */
@@ -168,6 +170,7 @@ export class Limiter {
       this.backend = new RedisBackend({
         url, keyPrefix: opts.config.redis.key_prefix,
         commandTimeoutMs: opts.config.redis.command_timeout_ms, connectTimeoutMs: opts.config.redis.connect_timeout_ms,
+        quitWaitMs: Math.min(QUIT_WAIT_MS, opts.stopWaitMs ?? QUIT_WAIT_MS),
       });
     } else this.backend = new MemoryBackend({ clockUs: opts.clockUs });
     this.refusals = new RefusalCounter(this.backend);

@@ -69,8 +69,8 @@ interface ScriptedRedis {
   wardenLimitsBudgets(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
 }
 
-/** How long closing waits for Redis to answer QUIT before closing the connection, ms. */
-const QUIT_WAIT_MS = 1_000;
+/** How long closing waits for Redis to answer QUIT before closing the connection, ms (at most; see RedisBackendOptions.quitWaitMs). */
+export const QUIT_WAIT_MS = 1_000;
 
 /** Redis did not answer one command within `limits.redis.command_timeout_ms` (it may still: see undoLate). */
 export class RedisCommandTimeout extends Error {
@@ -91,6 +91,8 @@ export interface RedisBackendOptions {
   connectTimeoutMs?: number;
   /** Called with every connection error (already handled: the process never crashes on them). */
   onError?: (err: Error) => void;
+  /** How long close() waits for Redis to answer QUIT, ms (default QUIT_WAIT_MS). */
+  quitWaitMs?: number;
 }
 
 export class RedisBackend implements LimitsBackend {
@@ -100,6 +102,7 @@ export class RedisBackend implements LimitsBackend {
   private readonly ownClient: boolean;
   private readonly prefix: string;
   private readonly timeoutMs: number;
+  private readonly quitWaitMs: number;
   /** Decisions whose connection was lost, undone (if they ran) once Redis answers again. */
   private undos: PendingUndo[] = [];
   /** The next retry of the undos Redis did not answer while connected (null: none due). */
@@ -117,6 +120,7 @@ export class RedisBackend implements LimitsBackend {
   constructor(opts: RedisBackendOptions) {
     this.prefix = opts.keyPrefix ?? '';
     this.timeoutMs = opts.commandTimeoutMs ?? 250;
+    this.quitWaitMs = opts.quitWaitMs ?? QUIT_WAIT_MS;
     if (opts.client) {
       this.client = opts.client;
       this.ownClient = false;
@@ -431,7 +435,7 @@ export class RedisBackend implements LimitsBackend {
     // QUIT waits for Redis's answer: one that accepts connections and answers nothing (a
     // black-holed path) would hold the node's stop for good, so it gets a moment, then the socket closes.
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), QUIT_WAIT_MS); });
+    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.quitWaitMs); });
     const answered = await Promise.race([this.client.quit().then(() => true, () => false), late]);
     clearTimeout(timer);
     if (!answered) this.client.disconnect();

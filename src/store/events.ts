@@ -2,6 +2,7 @@ import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../e
 import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
+import { mergeAccountEvents, type EventKey } from './account-events.ts';
 import {
   SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_USAGE_ROLLUP_V3_MIGRATION, PG_USAGE_ROLLUP_V3_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS,
   fillSqliteUsageRollup, fillPostgresUsageRollup, foldPostgresUsageDeltas, type RollupFillOptions,
@@ -29,6 +30,12 @@ export interface EventStore {
    * in id order when not or when paging by id (`afterId`).
    */
   iterate(query?: EventQuery): AsyncGenerator<InteractionEvent>;
+  /**
+   * The events of these accounts (a cluster's, a case's) that match `query`'s other filters, merged
+   * in time order (ts, then id); `limit` bounds the total. Memory and reads at once are bounded
+   * whatever the number of accounts or events (account-events.ts); not for paging by id (`afterId`).
+   */
+  iterateAccounts(accountIds: readonly string[], query?: EventQuery): AsyncGenerator<InteractionEvent>;
   count(query?: EventQuery): Promise<number>;
   /**
    * Erase the personal data of one account's events (erasePersonalData: IP, user agent, prompt
@@ -75,7 +82,7 @@ interface TimeCursor { ts: unknown; id: string }
  * instead of 0.8 (a replay at start, a case's window). Unfiltered reads, and callers that page by
  * id themselves (`afterId`), keep id order, the primary key's.
  */
-function pageQuery(q: EventQuery, cursor: TimeCursor | null, n: number, placeholder: (i: number) => string): { sql: string; args: unknown[]; byTime: boolean } {
+function pageQuery(q: EventQuery, cursor: TimeCursor | null, n: number, placeholder: (i: number) => string, columns = 'id, ts, body'): { sql: string; args: unknown[]; byTime: boolean } {
   const byTime = !q.afterId && !!(q.from || q.to || q.accountId || q.orgId || q.keyId || q.model || q.clientIp);
   const { sql, args } = whereClause(q, placeholder);
   const parts = sql ? [sql.slice('WHERE '.length)] : [];
@@ -87,7 +94,7 @@ function pageQuery(q: EventQuery, cursor: TimeCursor | null, n: number, placehol
   }
   const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
   args.push(n);
-  return { sql: `SELECT id, ts, body FROM events ${where} ORDER BY ${byTime ? 'ts, id' : 'id'} LIMIT ${placeholder(args.length)}`, args, byTime };
+  return { sql: `SELECT ${columns} FROM events ${where} ORDER BY ${byTime ? 'ts, id' : 'id'} LIMIT ${placeholder(args.length)}`, args, byTime };
 }
 
 function whereClause(q: EventQuery, placeholder: (i: number) => string): { sql: string; args: unknown[] } {
@@ -171,6 +178,17 @@ export class SqliteEventStore implements EventStore {
       const last = rows[rows.length - 1];
       if (byTime) cursor = { ts: last.ts, id: last.id }; else afterId = last.id;
     }
+  }
+
+  iterateAccounts(accountIds: readonly string[], query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
+    const bodies = this.db.prepare('SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?))');
+    return mergeAccountEvents({
+      keys: async (accountId, q, after, n) => {
+        const { sql, args } = pageQuery({ ...q, accountId }, after, n, () => '?', 'id, ts');
+        return (this.db.prepare(sql).all(...args) as { id: string; ts: string }[]).map((r) => ({ id: r.id, ts: r.ts, order: r.ts }));
+      },
+      bodies: async (ids) => new Map((bodies.all(JSON.stringify(ids)) as { id: string; body: string }[]).map((r) => [r.id, JSON.parse(r.body) as InteractionEvent])),
+    }, accountIds, query);
   }
 
   async count(query: EventQuery = {}): Promise<number> {
@@ -328,6 +346,21 @@ export class PostgresEventStore implements EventStore {
       const last = rows[rows.length - 1];
       if (byTime) cursor = { ts: last.ts, id: last.id }; else afterId = last.id;
     }
+  }
+
+  async *iterateAccounts(accountIds: readonly string[], query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
+    await this.migrate();
+    yield* mergeAccountEvents({
+      keys: async (accountId, q, after, n) => {
+        const { sql, args } = pageQuery({ ...q, accountId }, after, n, (i) => `$${i}`, 'id, ts');
+        const { rows } = await this.pool.query(sql, args);
+        return (rows as { id: string; ts: Date }[]).map((r): EventKey => ({ id: r.id, ts: r.ts, order: r.ts.toISOString() }));
+      },
+      bodies: async (ids) => {
+        const { rows } = await this.pool.query('SELECT id, body FROM events WHERE id = ANY($1::text[])', [ids]);
+        return new Map((rows as { id: string; body: InteractionEvent }[]).map((r) => [r.id, r.body]));
+      },
+    }, accountIds, query);
   }
 
   async count(query: EventQuery = {}): Promise<number> {

@@ -176,14 +176,15 @@ test('a connection opened ahead and never used (a client\'s pool, a load balance
 });
 
 /** A POST on a kept-alive `node:http` agent (as SDKs built on it send), its body written `chunk` bytes at a time with a pause: the answer, or the socket error the client saw. */
-function paced(agent: import('node:http').Agent, url: string, body: Buffer, chunk: number, onWritingHeaders?: () => void): Promise<{ status: number; connection: string | undefined; text: string; reused: boolean } | { error: string; reused: boolean }> {
+function paced(agent: import('node:http').Agent, url: string, body: Buffer, chunk: number, onWritingHeaders?: () => void): Promise<{ status: number; connection: string | undefined; text: string; reused: boolean; localPort?: number } | { error: string; reused: boolean }> {
   return new Promise((resolve) => {
     const u = new URL(url);
     const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}`, 'content-length': body.length } }, (res) => {
       let text = '';
+      const localPort = res.socket.localPort;
       res.setEncoding('utf8');
       res.on('data', (d: string) => { text += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text, reused: req.reusedSocket }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text, reused: req.reusedSocket, localPort }));
       res.on('error', (err) => resolve({ error: `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`, reused: req.reusedSocket }));
     });
     req.on('error', (err) => resolve({ error: `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`, reused: req.reusedSocket }));
@@ -208,6 +209,13 @@ test('a request whose body is still arriving on a kept-alive connection when the
   const small = Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
   const first = await paced(agent, url, small, small.length);
   assert.ok('status' in first && first.status === 200 && first.connection === 'keep-alive', `the first request is answered and its connection kept: ${JSON.stringify(first)}`);
+  // The agent hands its connection back to its pool once both the answer and the request have
+  // ended; the answer can end first (the request ends a few ms after its body). A request made
+  // before that waits in the agent queue and is given the same connection, but is not flagged
+  // reusedSocket. Wait for the connection to be idle in the pool, as between two calls of a client.
+  const idle = () => Object.values(agent.freeSockets).reduce((n, list) => n + (list?.length ?? 0), 0);
+  for (let i = 0; i < 500 && idle() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(idle(), 1, 'the first connection is idle in the agent pool');
   // A long prompt, still being sent when the node is told to stop: the 503 is answered from its
   // headers, and the connection must stay readable until the client has sent the rest.
   const big = Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'long prompt '.repeat(400_000) }] }));
@@ -216,6 +224,7 @@ test('a request whose body is still arriving on a kept-alive connection when the
   await closing;
   assert.ok(!('error' in second), `the client got a connection error instead of the answer: ${JSON.stringify(second)}`);
   assert.equal(second.reused, true, 'sent on the kept-alive connection');
+  assert.equal(second.localPort, first.localPort, 'the same connection as the first request');
   assert.equal(second.status, 503);
   assert.equal(second.connection, 'close', 'told to close the connection');
   assert.match(second.text, /WARDEN_SHUTTING_DOWN/);

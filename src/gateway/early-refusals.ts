@@ -88,7 +88,10 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
     // is answered as any body refused, 400 in its wire format and recorded as such, and its
     // connection closed. Closed unanswered, the client saw a reset, which the SDKs retry.
     // The body may not be read yet (the key is checked first): the error then goes to whoever reads it.
-    if (req && !req.complete && !inFlight.headersSent && err.code !== 'ERR_HTTP_REQUEST_TIMEOUT') {
+    // Not a client that left mid-body (the parser's end-of-stream error: nobody to answer, and the
+    // request is recorded as gone, 499): its socket is destroyed below as before.
+    const left = err.code === 'HPE_INVALID_EOF_STATE' || socket.readableEnded;
+    if (req && !req.complete && !inFlight.headersSent && err.code !== 'ERR_HTTP_REQUEST_TIMEOUT' && !left) {
       // Whatever answers it (a refused key answers before the body is read), the parser can read
       // nothing more on this connection: it closes after that answer.
       inFlight.shouldKeepAlive = false;

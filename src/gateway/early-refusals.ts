@@ -40,12 +40,17 @@ function scanRawRequest(raw: Buffer | undefined): { method: string; path: string
   return { method: line[1], path: line[2].split('?')[0], headers };
 }
 
+const failedBodies = new WeakSet<IncomingMessage>();
+
 /**
  * Fail the body stream of a request being answered with `werr`: now if something reads it, else
  * as soon as something starts to (the parser will give it no more bytes). Nothing is left waiting
  * once the answer is over.
  */
 function failBody(req: IncomingMessage, res: ServerResponse, werr: WardenError): void {
+  // The parser reports its error again for every later read of the connection: failed once.
+  if (failedBodies.has(req)) return;
+  failedBodies.add(req);
   if (req.listenerCount('error') > 0) { req.emit('error', werr); return; }
   const onListener = (event: string | symbol) => {
     if (event !== 'error') return;

@@ -37,6 +37,11 @@ test('a body that is not valid JSON is refused as such, wherever the fault is', 
   ]) {
     await refused(text, 'WARDEN_INVALID_JSON', text === '' ? /empty/ : /not valid JSON/);
   }
+  // a body that is not an object is still JSON or refused as not JSON: a bare word is no value
+  for (const text of ['aaaa', 'tru', '[aaa]', '[1, 2, x]', '"bad \\x escape"', 'a'.repeat(2 * 1024 * 1024)]) {
+    await refused(text, 'WARDEN_INVALID_JSON', /not valid JSON/);
+  }
+  for (const text of ['42', 'true', 'null', '"a string"', '[1, 2]', '9'.repeat(2 * 1024 * 1024)]) await refused(text, 'WARDEN_INVALID_REQUEST', /requests: Field required/);
   // a fault in a later request comes before a problem of an earlier one
   await refused(`{"requests": [{"custom_id": "bad id", "params": {}}, {"custom_id": "b", "params": {"model": tru}}]}`, 'WARDEN_INVALID_JSON', /not valid JSON/);
 });

@@ -21,6 +21,10 @@ const OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A body that is not an object is refused anyway; up to this size it is parsed first, so that one that is not JSON is refused as such. */
+const NON_OBJECT_PARSE_BYTES = 1024 * 1024;
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
 const invalidJson = (detail: string) => new WardenError('WARDEN_INVALID_JSON', `The request body is not valid JSON: ${detail}`);
 
 const tooLarge = () => new WardenError('WARDEN_BODY_TOO_LARGE', 'Request body is larger than the configured limit.');
@@ -142,6 +146,10 @@ async function split(buf: Buffer, slices: Slices): Promise<{ object: boolean; re
   if (buf[i] !== OPEN_OBJECT) {
     const end = i < buf.length ? endOfValue(buf, i) : -1;
     if (end < 0 || skipSpace(buf, end) !== buf.length) throw invalidJson(end < 0 ? 'Unexpected end of JSON input' : `Unexpected data after the JSON value at byte ${end}`);
+    // Its extent alone takes any word for a value (`aaaa`): a value of modest size is parsed, a
+    // longer bare word is checked to be a number (true, false and null are short).
+    if (end - i <= NON_OBJECT_PARSE_BYTES) parseSlice(buf, i, end, MAX_JSON_DEPTH);
+    else if (buf[i] !== QUOTE && buf[i] !== OPEN_ARRAY && !JSON_NUMBER.test(buf.toString('latin1', i, end))) throw invalidJson(`Unexpected token at byte ${i}`);
     return { object: false, requests: null };
   }
   let requests: [number, number][] | null = null;

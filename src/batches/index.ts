@@ -54,7 +54,7 @@ const STALE_UPLOAD_MS = 3_600_000;
 
 export function createBatches(
   store: BatchStore, files: FileStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'> & Partial<Pick<IdentityStore, 'onChange'>>, config: BatchesConfig,
-  opts: { log?: (msg: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void; registry?: Registry; /** The operator's upstream files customers may name (left as they are). */ sharedFiles?: readonly string[] } = {},
+  opts: { log?: (msg: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void; registry?: Registry; /** The operator's upstream files customers may name (left as they are). */ sharedFiles?: readonly string[]; /** `server.public_url` (BatchRoutesDeps.publicUrl). */ publicUrl?: string | null } = {},
 ): Batches {
   const credentials = new BatchCredentials(identity);
   let runner: BatchRunner | null = null;
@@ -106,7 +106,7 @@ export function createBatches(
       }, streamedRuns);
       runner = running;
       const deps = {
-        store, authenticator: callerAuthenticator, config, barred, orgOfAccount, charge, creating: new Map<string, number>(),
+        store, authenticator: callerAuthenticator, config, barred, orgOfAccount, charge, creating: new Map<string, number>(), publicUrl: opts.publicUrl ?? null,
         onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
         onCanceled: (id: string) => running.closedBatch(id),
       };

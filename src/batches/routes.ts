@@ -15,6 +15,7 @@ import type { BatchesConfig } from './config.ts';
 import type { BatchRecord, BatchStore, ItemState } from './store.ts';
 import { collectBody, readBatchBody } from './batch-body.ts';
 import { dropUnreadBody } from '../gateway/unread-body.ts';
+import { publicBase } from '../gateway/public-url.ts';
 
 /** Results read per statement when a batch's results are sent. */
 const RESULTS_PAGE = 500;
@@ -47,6 +48,8 @@ export interface BatchRoutesDeps {
   charge?: (auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic') => void | Promise<void>;
   /** Batches each account is creating on this node and has not stored yet (shared by both APIs' routes). */
   creating?: Map<string, number>;
+  /** `server.public_url`: the base of an ended batch's `results_url` (null: as the request arrived; src/gateway/public-url.ts). */
+  publicUrl?: string | null;
 }
 
 /**
@@ -163,8 +166,8 @@ async function ownBatch(deps: BatchRoutesDeps, auth: AuthContext, id: string): P
 }
 
 async function describe(deps: BatchRoutesDeps, req: FastifyRequest, b: BatchRecord): Promise<Record<string, unknown>> {
-  const host = req.headers.host ?? 'localhost';
-  return batchJson(b, await deps.store.counts(b.id), b.status === 'ended' ? `${req.protocol}://${host}/v1/messages/batches/${b.id}/results` : null);
+  // The SDK's batches.results() fetches this URL with the customer's key: it must name the gateway as the client reaches it.
+  return batchJson(b, await deps.store.counts(b.id), b.status === 'ended' ? `${publicBase(req, deps.publicUrl)}/v1/messages/batches/${b.id}/results` : null);
 }
 
 /** A batch as the Messages Batches API describes it. */

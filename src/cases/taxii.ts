@@ -29,6 +29,7 @@ import { sightingsToStix, stixId, StixError } from './stix.ts';
 import type { PublishedObject, PublishedQuery } from './store.ts';
 import { KeyRate } from '../limits/index.ts';
 import { MAX_JSON_DEPTH, nestsDeeper } from '../gateway/json-depth.ts';
+import { publicBase } from '../gateway/public-url.ts';
 
 export const TAXII_MEDIA_TYPE = 'application/taxii+json;version=2.1';
 const STIX_MEDIA_TYPE = 'application/stix+json;version=2.1';
@@ -64,6 +65,8 @@ export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey' | 'keysFor
   signer?: IntelSigner | null;
   /** Where refusals of a partner's unsigned or forged objects, and the warning for a partner with no key pinned, are said. */
   say?: (line: string) => void;
+  /** `server.public_url`: the base of the discovery's `api_roots` (null: as the request arrived; src/gateway/public-url.ts). */
+  publicUrl?: string | null;
 }
 
 /** Text from a partner (an object's id in a refusal), its control characters made spaces. */
@@ -283,8 +286,9 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
 
   get('/', async (req, reply) => {
     await caller(req);
-    // Absolute, as TAXII clients expect (the host as this request reached us, through trusted proxies).
-    const root = `${req.protocol}://${req.host}/taxii2/intel/`;
+    // Absolute, as TAXII clients expect, and followed by them with the partner's key: the gateway as
+    // partners reach it (server.public_url, else the host as this request reached us, through trusted proxies).
+    const root = `${publicBase(req, opts.publicUrl)}/taxii2/intel/`;
     return send(reply, 200, { title: `${opts.provider} TAXII server`, description: 'Indicators of model-distillation campaigns, exchanged between model providers.', default: root, api_roots: [root] });
   });
   get('/intel/', async (req, reply) => {

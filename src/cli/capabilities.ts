@@ -228,7 +228,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     }
     : null;
   const batches = batchStores
-    ? createBatches(batchStores.batches, batchStores.files, identity, config.batches, { log: say, registry, sharedFiles: config.identity.shared_objects.files })
+    ? createBatches(batchStores.batches, batchStores.files, identity, config.batches, { log: say, registry, sharedFiles: config.identity.shared_objects.files, publicUrl: config.server.public_url })
     : null;
   if (batches) {
     hooks.push(batches.hooks);

@@ -215,7 +215,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: Oper
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, partners, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
-      maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days, signer, say,
+      maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days, signer, say, publicUrl: config.server.public_url,
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
       store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days, signer, reloadPins: readConfig ? pins : null,

@@ -19,6 +19,7 @@ import { notifyConfigSchema } from '../notify/config.ts';
 import { batchesConfigSchema } from '../batches/config.ts';
 import { trustedProxyProblem } from './trusted-proxies.ts';
 import { parseListenAddress } from './listen-address.ts';
+import { publicUrlProblem } from './public-url.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -178,6 +179,19 @@ export const configSchema = z.strictObject({
       const problem = trustedProxyProblem(entry);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })).default([]),
+    /**
+     * The URL clients reach the gateway at (`https://api.example.com`, with the path a proxy serves
+     * it under if any), for the absolute URLs it hands out that clients then call with their key: a
+     * Message Batch's `results_url` and the TAXII discovery's `api_roots`. null (default): the
+     * scheme and `Host` the request arrived with (behind `trusted_proxies`, their
+     * `X-Forwarded-Proto` and `X-Forwarded-Host`). Set it behind any proxy that does not pass the
+     * client's `Host` on, or that terminates TLS and is not one of `trusted_proxies`.
+     */
+    public_url: z.string().nullable().default(null).superRefine((value, ctx) => {
+      if (value === null) return;
+      const problem = publicUrlProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     /**
      * CORS for the model API (`/v1/...`) so browser apps can call it: the origins allowed, exact
      * (`https://app.example.com`: scheme, host, port) or `*` for any. Empty: no CORS headers, and

@@ -40,6 +40,28 @@ function scanRawRequest(raw: Buffer | undefined): { method: string; path: string
   return { method: line[1], path: line[2].split('?')[0], headers };
 }
 
+const failedBodies = new WeakSet<IncomingMessage>();
+
+/**
+ * Fail the body stream of a request being answered with `werr`: now if something reads it, else
+ * as soon as something starts to (the parser will give it no more bytes). Nothing is left waiting
+ * once the answer is over.
+ */
+function failBody(req: IncomingMessage, res: ServerResponse, werr: WardenError): void {
+  // The parser reports its error again for every later read of the connection: failed once.
+  if (failedBodies.has(req)) return;
+  failedBodies.add(req);
+  if (req.listenerCount('error') > 0) { req.emit('error', werr); return; }
+  const onListener = (event: string | symbol) => {
+    if (event !== 'error') return;
+    req.off('newListener', onListener);
+    // After the listener is added (newListener fires before).
+    process.nextTick(() => req.emit('error', werr));
+  };
+  req.on('newListener', onListener);
+  res.once('close', () => req.off('newListener', onListener));
+}
+
 /** Fastify's clientErrorHandler: the raw answer to a request the HTTP parser refused. */
 export function answerClientError(deps: PipelineDeps, err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
   // A reset socket has nobody to answer.
@@ -63,6 +85,22 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
     const req = inFlight.req;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && req && !req.complete && !inFlight.headersSent && req.listenerCount('error') > 0) {
       req.emit('error', new WardenError('WARDEN_REQUEST_TIMEOUT', 'The request body did not arrive in time.', { headers: { connection: 'close' } }));
+      return;
+    }
+    // The body of the request being read broke HTTP's framing (a malformed chunk size or line end,
+    // a chunk extension over Node's 16 KiB, a Transfer-Encoding that does not end in chunked): the
+    // request in flight is this one, not an earlier one (whose body the parser had finished), so it
+    // is answered as any body refused, 400 in its wire format and recorded as such, and its
+    // connection closed. Closed unanswered, the client saw a reset, which the SDKs retry.
+    // The body may not be read yet (the key is checked first): the error then goes to whoever reads it.
+    // Not a client that left mid-body (the parser's end-of-stream error: nobody to answer, and the
+    // request is recorded as gone, 499): its socket is destroyed below as before.
+    const left = err.code === 'HPE_INVALID_EOF_STATE' || socket.readableEnded;
+    if (req && !req.complete && !inFlight.headersSent && err.code !== 'ERR_HTTP_REQUEST_TIMEOUT' && !left) {
+      // Whatever answers it (a refused key answers before the body is read), the parser can read
+      // nothing more on this connection: it closes after that answer.
+      inFlight.shouldKeepAlive = false;
+      failBody(req, inFlight, new WardenError('WARDEN_BAD_HTTP_REQUEST', 'The request body is not valid HTTP: its Transfer-Encoding or chunked framing is broken.', { headers: { connection: 'close' } }));
       return;
     }
     // A request earlier on the same connection is still being answered (pipelining): the bytes the

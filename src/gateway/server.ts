@@ -165,6 +165,32 @@ type ContinueRequest = http.IncomingMessage & { wardenContinue?: boolean };
 /** Longest the request headers may take to arrive (Node's default), ms. */
 const HEADERS_TIMEOUT_MS = 60_000;
 
+/** 404 "Unknown route" (405 with `Allow` for a wrong method on a known path: `allowedMethods`), in the path's format. */
+function answerUnknownRoute(req: FastifyRequest, reply: FastifyReply, allowedMethods: (path: string) => string[]): void {
+  const path = req.url.split('?')[0];
+  const unserved = UNSERVED_OPERATIONS.some((o) => o.method === req.method && o.re.test(path));
+  const allowed = unserved ? [] : allowedMethods(path);
+  const werr = allowed.length
+    ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`, { headers: { allow: allowed.join(', ') } })
+    : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);
+  const id = ulid(Date.now());
+  reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+    .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
+}
+
+/**
+ * Is the first segment of the request path percent-encoded (`/%6detrics`, `/metric%73`,
+ * `/%61dmin/orgs`)? The router decodes it, so such a path reaches the operator routes (`/admin`,
+ * `/dashboard`, `/metrics`) past a client-facing proxy whose rule that blocks them matches the raw
+ * path (HAProxy's `path_beg`, Envoy without path normalisation, many WAF rules). No route's first
+ * segment needs an encoding, and no client sends one: such a path is an unknown route.
+ */
+export function encodedFirstSegment(url: string): boolean {
+  let end = url.length;
+  for (const c of ['/', '?', '#']) { const at = url.indexOf(c, 1); if (at >= 0 && at < end) end = at; }
+  return url.slice(0, end).includes('%');
+}
+
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   let closing = false;
   const traffic = opts.traffic;
@@ -225,6 +251,11 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     }),
   });
   app.addHook('preClose', (done) => { closing = true; traffic?.closeConnectionsAfterAnswers(); done(); });
+  // Before anything else: an operator route is reached under its own spelling only (encodedFirstSegment).
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!encodedFirstSegment(req.raw.url ?? '/')) return done();
+    answerUnknownRoute(req, reply, () => []);
+  });
   // First: a preflight is answered before keys and limits, and every answer after carries CORS.
   installCors(app, opts.corsOrigins ?? []);
   // A compressed body (any route) is refused as such, rather than read as garbled JSON or multipart.
@@ -334,17 +365,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?')[0];
-    const unserved = UNSERVED_OPERATIONS.some((o) => o.method === req.method && o.re.test(path));
-    const allowed = unserved ? [] : allowedMethods(path);
-    const werr = allowed.length
-      ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`, { headers: { allow: allowed.join(', ') } })
-      : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);
-    const id = ulid(Date.now());
-    reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
-      .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
-  });
+  app.setNotFoundHandler((req, reply) => answerUnknownRoute(req, reply, allowedMethods));
 
   registerUploadRoutes(app, deps, opts.uploadLimitBytes ?? opts.bodyLimitBytes);
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {

@@ -215,3 +215,33 @@ test('a body that does not arrive within server.request_timeout_ms: 408 WARDEN_R
   assert.deepEqual(events.map((e) => [e.response.status, e.response.error_code]), [[408, 'WARDEN_REQUEST_TIMEOUT'], [408, 'WARDEN_REQUEST_TIMEOUT']]);
   assert.ok(events.every((e) => e.key_id !== null), 'recorded under the caller\'s key');
 });
+
+test('a body that breaks chunked framing gets 400 WARDEN_BAD_HTTP_REQUEST in the format of the path, recorded as such, not a reset', { timeout: 60_000 }, async () => {
+  const h = await harness({ config: { server: { request_timeout_ms: 600_000 } } });
+  const chat = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  const messages = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  const head = (path: string, auth: string) => `POST ${path} HTTP/1.1\r\nhost: x\r\n${auth}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`;
+  const bodies = [
+    (b: string) => `zz\r\n${b}\r\n0\r\n\r\n`, // not a chunk size
+    (b: string) => `${b.length.toString(16)};${'e'.repeat(20_000)}\r\n${b}\r\n0\r\n\r\n`, // a chunk extension over Node's 16 KiB
+  ];
+  for (const body of bodies) {
+    const o = parse(await raw(h.url, head('/v1/chat/completions', `authorization: Bearer ${GOOD_KEY}`) + body(chat)));
+    assert.equal(o.status, 400, 'answered, not reset');
+    assert.equal(o.body.error.warden_code, 'WARDEN_BAD_HTTP_REQUEST');
+    assert.equal(o.body.error.type, 'invalid_request_error');
+    assert.ok(o.head.includes('connection: close'), 'the connection is closed after the answer');
+    const a = parse(await raw(h.url, head('/v1/messages', `x-api-key: ${GOOD_KEY}\r\nanthropic-version: 2023-06-01`) + body(messages)));
+    assert.equal(a.status, 400);
+    assert.equal(a.body.type, 'error', 'the Anthropic error shape');
+    assert.equal(a.body.error.warden_code, 'WARDEN_BAD_HTTP_REQUEST');
+  }
+  const events = await storedEvents(h, 4);
+  assert.deepEqual(events.map((e) => [e.response.status, e.response.error_code]), Array(4).fill([400, 'WARDEN_BAD_HTTP_REQUEST']), 'recorded with the answer the client got');
+  assert.ok(events.every((e) => e.account_id === 'acc_test'), 'under the caller\'s account');
+  // A key refused before the body is read: its 401 goes out, and the connection, which can carry
+  // nothing more, is closed after it rather than held until the request timeout.
+  const refused = parse(await raw(h.url, head('/v1/chat/completions', 'authorization: Bearer wk_test_wrong') + bodies[0](chat)));
+  assert.equal(refused.status, 401);
+  assert.ok(refused.head.includes('connection: close'), 'closed after the refusal');
+});

@@ -107,7 +107,6 @@ export const HARVEST_FULL_EVIDENCE = 5;
  */
 export const PRIOR_REQUESTS = 20;
 
-
 /** Indicator names in a fixed order: the index of each in an IndicatorValues array. */
 export const INDICATOR_NAMES = Object.keys(INDICATORS) as IndicatorName[];
 const IX = Object.fromEntries(INDICATOR_NAMES.map((k, i) => [k, i])) as Record<IndicatorName, number>;

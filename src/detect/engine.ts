@@ -2293,14 +2293,14 @@ export class DetectorEngine implements VerdictView {
     const n = this.accounts.w[i * STRIDE + C.N];
     if (n < YIELD.minRequests) return null;
     const named = this.namedCustomer(i);
-    const x = itemReadings(this.harvestItems, i, n);
-    const y = yieldReadings(values);
     // Accounts named by a verified identity alone are judged too (accounts are bought with it): by
     // their questions never followed up (ITEMS_UNFOLLOWED), and by the share or the volume of their
     // questions once their follow-ups are read (itemsPassIdentityOnly). A researcher's evaluation
     // runs are never followed up either, and their pipeline's pace or template, from a named
     // customer, exempts them below (namedPipeline).
     if (named && this.namedBeyondIdentity(i)) return null;
+    const x = itemReadings(this.harvestItems, i, n);
+    const y = yieldReadings(values);
     if (!(named ? itemsUnfollowed(x) || itemsPassIdentityOnly(x, y.single) : itemsPass(x, y.single) || itemsUnfollowed(x))) return null;
     if (y.timing < 0 && n < 2 * YIELD.minRequests) return null;
     if (!pipelineShape(y)) return x;

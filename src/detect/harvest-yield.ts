@@ -320,11 +320,15 @@ export function decayItems(items: Float32Array, i: number, f: number): void {
 export function itemReadings(items: Float32Array, i: number, requests: number): ItemReadings {
   const o = i * ITEM_COLUMNS;
   const n = items[o];
-  const base = { items: n, share: requests > 0 ? n / requests : 0, ratio: items[o + 1] > 0 ? items[o + 2] / items[o + 1] : 0, inConversation: requests > 0 ? items[o + 3] / requests : 0 };
-  const single = { ...base, settled: items[o + 4], followed: items[o + 4] > 0 ? Math.min(1, items[o + 5] / items[o + 4]) : 0, followedOf: 'single-shot' as const };
+  const share = requests > 0 ? n / requests : 0;
+  const ratio = items[o + 1] > 0 ? items[o + 2] / items[o + 1] : 0;
+  const inConversation = requests > 0 ? items[o + 3] / requests : 0;
+  // Object literals of one shape, not spreads of a common part: read for every account scored at
+  // every tick, a spread's copy was this function's whole cost.
+  const single: ItemReadings = { items: n, share, ratio, inConversation, settled: items[o + 4], followed: items[o + 4] > 0 ? Math.min(1, items[o + 5] / items[o + 4]) : 0, followedOf: 'single-shot' };
   const allSettled = items[o + 4] + items[o + 6];
   if (items[o + 6] <= 0 || allSettled < ITEMS_UNFOLLOWED.minSettled) return single;
-  const all = { ...base, settled: allSettled, followed: Math.min(1, (items[o + 5] + items[o + 7]) / allSettled), followedOf: 'all' as const };
+  const all: ItemReadings = { items: n, share, ratio, inConversation, settled: allSettled, followed: Math.min(1, (items[o + 5] + items[o + 7]) / allSettled), followedOf: 'all' };
   return single.settled < ITEMS_UNFOLLOWED.minSettled || followedUpper(all) < followedUpper(single) ? all : single;
 }
 

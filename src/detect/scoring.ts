@@ -107,11 +107,6 @@ export const HARVEST_FULL_EVIDENCE = 5;
  */
 export const PRIOR_REQUESTS = 20;
 
-function share(name: IndicatorName, count: number, n: number): number {
-  const prior = INDICATORS[name].threshold * 0.5;
-  return (count + prior * PRIOR_REQUESTS) / (n + PRIOR_REQUESTS);
-}
-
 /** Indicator names in a fixed order: the index of each in an IndicatorValues array. */
 export const INDICATOR_NAMES = Object.keys(INDICATORS) as IndicatorName[];
 const IX = Object.fromEntries(INDICATOR_NAMES.map((k, i) => [k, i])) as Record<IndicatorName, number>;
@@ -143,6 +138,16 @@ function put(out: IndicatorValues, k: number, value: number, n: number): void {
   out.total += contribution(k, value);
 }
 
+/**
+ * Record indicator k as a share of n requests, `count` of them, pulled towards half its threshold
+ * by PRIOR_REQUESTS pseudo-requests. By index, not by name: read for every account at every tick,
+ * a lookup by name cost a keyed load and a boxed number each time it was not inlined.
+ */
+function putShare(out: IndicatorValues, k: number, count: number, n: number): void {
+  const prior = SPECS[k].threshold * 0.5;
+  put(out, k, (count + prior * PRIOR_REQUESTS) / (n + PRIOR_REQUESTS), n);
+}
+
 /** What a window is compared with: the median windowed requests of its peers, and how many members it sums. */
 export interface PeerContext {
   /** Median windowed requests of the peers (0: too few peers to compare). */
@@ -162,15 +167,15 @@ export function scoreIndicators(w: Float64Array, off: number, perAccount: boolea
   out.total = 0;
   const n = w[off + C.N];
   if (n <= 0) return out;
-  put(out, IX.reasoning_elicitation_share, share('reasoning_elicitation_share', w[off + C.ELICIT], n), n);
-  put(out, IX.rubric_share, share('rubric_share', w[off + C.RUBRIC], n), n);
-  put(out, IX.sensitive_rewrite_share, share('sensitive_rewrite_share', w[off + C.REWRITE], n), n);
-  put(out, IX.capability_share, share('capability_share', w[off + C.CAPABILITY], n), n);
-  put(out, IX.single_shot_share, share('single_shot_share', w[off + C.SINGLE], n), n);
-  put(out, IX.distiller_params_share, share('distiller_params_share', w[off + C.DISTILL_PARAMS], n), n);
+  putShare(out, IX.reasoning_elicitation_share, w[off + C.ELICIT], n);
+  putShare(out, IX.rubric_share, w[off + C.RUBRIC], n);
+  putShare(out, IX.sensitive_rewrite_share, w[off + C.REWRITE], n);
+  putShare(out, IX.capability_share, w[off + C.CAPABILITY], n);
+  putShare(out, IX.single_shot_share, w[off + C.SINGLE], n);
+  putShare(out, IX.distiller_params_share, w[off + C.DISTILL_PARAMS], n);
   const inTok = w[off + C.IN_TOK];
   if (inTok > 0) put(out, IX.output_input_ratio, w[off + C.OUT_TOK] / inTok, n);
-  if (perAccount) put(out, IX.template_reuse_share, share('template_reuse_share', w[off + C.TEMPLATE_HIT], n), n);
+  if (perAccount) putShare(out, IX.template_reuse_share, w[off + C.TEMPLATE_HIT], n);
   // Timing regularity: 1 - spread of log10 inter-arrival gaps (people are bursty, fleets are not).
   const gn = w[off + C.GAP_N];
   if (gn >= 20) {
@@ -189,11 +194,11 @@ export function scoreIndicators(w: Float64Array, off: number, perAccount: boolea
     }
     put(out, IX.round_the_clock_activity, h / Math.log(HOUR_BINS), n);
   }
-  put(out, IX.new_model_rush_share, share('new_model_rush_share', w[off + C.NEW_MODEL], n), n);
-  put(out, IX.network_hopping_share, share('network_hopping_share', w[off + C.NET_CHANGE], n), n);
-  put(out, IX.obfuscated_text_share, share('obfuscated_text_share', w[off + C.OBFUSCATED], n), n);
-  put(out, IX.unreadable_documents_share, share('unreadable_documents_share', w[off + C.UNREADABLE], n), n);
-  put(out, IX.closed_task_share, share('closed_task_share', w[off + C.CLOSED_TASK], n), n);
+  putShare(out, IX.new_model_rush_share, w[off + C.NEW_MODEL], n);
+  putShare(out, IX.network_hopping_share, w[off + C.NET_CHANGE], n);
+  putShare(out, IX.obfuscated_text_share, w[off + C.OBFUSCATED], n);
+  putShare(out, IX.unreadable_documents_share, w[off + C.UNREADABLE], n);
+  putShare(out, IX.closed_task_share, w[off + C.CLOSED_TASK], n);
   if (peers && peers.peerMedian > 0) put(out, IX.volume_vs_tier_peers, n / Math.max(1, peers.members) / peers.peerMedian, n);
   if (peers?.topicBaseline) put(out, IX.topic_shift, topicShift(w, off, peers.topicBaseline), n);
   return out;

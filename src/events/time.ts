@@ -16,6 +16,17 @@ const ZONED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|
  * (`2026-04-06T00:00:00.000Z`), without Date.parse on the hot path; other forms fall back to it.
  */
 export function parseIsoMs(ts: string): number {
+  // The same event's time is read several times in a row (the reader's check, the scan, the
+  // detector), and neighbouring events often share it: the last answer is kept.
+  if (ts === lastTs) return lastMs;
+  const ms = readIsoMs(ts);
+  lastTs = ts; lastMs = ms;
+  return ms;
+}
+let lastTs = '';
+let lastMs = NaN;
+
+function readIsoMs(ts: string): number {
   if (ts.length === 24 && charCodeAt(ts, 23) === 90 && charCodeAt(ts, 10) === 84 && charCodeAt(ts, 19) === 46) {
     // Digits read inline (a helper closure here costs more than the arithmetic).
     const y = (charCodeAt(ts, 0) - 48) * 1000 + (charCodeAt(ts, 1) - 48) * 100 + (charCodeAt(ts, 2) - 48) * 10 + charCodeAt(ts, 3) - 48;

@@ -1879,7 +1879,6 @@ export class DetectorEngine implements VerdictView {
     const activeSince = now - COHORT.activeDays * 86_400;
     const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
     const joining: typeof shaped = [];
-    const late: typeof shaped = [];
     let read = 0, readJoining = 0;
     const candidates = this.cohort.candidates;
     // The first reading (a new engine, or one restored from a snapshot) looks at every account;
@@ -1898,15 +1897,12 @@ export class DetectorEngine implements VerdictView {
       // Accounts of COHORT.minRequests or more form the cohort and count in its threshold; those
       // of COHORT.joinRequests or more with the shape may join one that stands, or form one at
       // COHORT.earlyFactor times the threshold.
-      // Accounts of COHORT.joinStandingRequests (fewer than joinRequests) only join one that stands.
-      const total = w[off + C.TOTAL];
-      const forming = total >= COHORT.minRequests;
-      const joinOnly = total < COHORT.joinRequests;
-      if (forming) read++; else if (!joinOnly) readJoining++;
-      const shape = harvestShape(w, off, COHORT.joinStandingRequests);
-      if (shape) (forming ? shaped : joinOnly ? late : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
+      const forming = w[off + C.TOTAL] >= COHORT.minRequests;
+      if (forming) read++; else readJoining++;
+      const shape = harvestShape(w, off, COHORT.joinRequests);
+      if (shape) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
-    const found = findCohort(shaped, read, this.config.cohort_min_accounts, joining, readJoining, late);
+    const found = findCohort(shaped, read, this.config.cohort_min_accounts, joining, readJoining);
     const before = this.cohort.members;
     const after = new Map<number, CohortReading>();
     if (found) for (const i of found.members) after.set(i, found.reading);
@@ -1925,9 +1921,9 @@ export class DetectorEngine implements VerdictView {
     const f = this.accounts.flags[i];
     const off = i * STRIDE;
     const w = this.accounts.w;
-    if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || w[off + C.TOTAL] < COHORT.joinStandingRequests || this.accounts.ids[i] === ''
+    if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || w[off + C.TOTAL] < COHORT.joinRequests || this.accounts.ids[i] === ''
       || w[off + C.FIRST_TS] < now - COHORT.windowDays * 86_400 || w[off + C.LAST_TS] < now - COHORT.activeDays * 86_400 || !this.unaccountable(i)) return undefined;
-    const shape = harvestShape(w, off, COHORT.joinStandingRequests);
+    const shape = harvestShape(w, off, COHORT.joinRequests);
     const standing = shape ? this.cohort.members.values().next().value : undefined;
     if (!shape || !standing || !joinsStanding(standing, shape)) return undefined;
     this.cohort.members.set(i, standing);
@@ -1936,7 +1932,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests to join a cohort. */
   private cohortCandidate(i: number): void {
-    if ((this.accounts.flags[i] & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS)) === (F_KNOWN | F_FRESH) && this.accounts.w[i * STRIDE + C.TOTAL] >= COHORT.joinStandingRequests) this.cohort.candidates.add(i);
+    if ((this.accounts.flags[i] & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS)) === (F_KNOWN | F_FRESH) && this.accounts.w[i * STRIDE + C.TOTAL] >= COHORT.joinRequests) this.cohort.candidates.add(i);
   }
 
   // ---------------------------------------------------------------- forgetting idle accounts

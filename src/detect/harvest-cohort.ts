@@ -38,11 +38,6 @@ export const COHORT = {
    * an account with its shape from its first few requests is one more of its heads.
    */
   joinRequests: 3,
-  /**
-   * Requests from which an account may join a cohort that stands (but not form one): with the
-   * shape on both of its first two requests, within `joinCloseFactor` of the cohort's medians.
-   */
-  joinStandingRequests: 2,
   /** Shares of the account's window (no prior: the cohort, not one account, is the evidence). */
   singleShot: 0.9,
   outputInput: 8,
@@ -108,15 +103,13 @@ type Shaped = { i: number; promptTokens: number; ratio: number; first: number };
  * cohort that stands when they are within `joinCloseFactor` of its medians. When none stands,
  * they may form one with the others: a cohort read from few requests each, which must be
  * `earlyFactor` times as large (and as large a share of all the new accounts read), all its
- * members within `joinCloseFactor` of its medians. `joinOnly`: accounts of `joinStandingRequests` to
- * `joinRequests - 1` requests with the shape: they join a cohort that stands (either kind) within
- * `joinCloseFactor` of its medians, and neither form one nor count in its threshold.
+ * members within `joinCloseFactor` of its medians.
  */
-export function findCohort(shaped: Shaped[], read: number, minAccounts: number, joining: Shaped[] = [], readJoining = 0, joinOnly: Shaped[] = []): { members: number[]; reading: CohortReading } | null {
+export function findCohort(shaped: Shaped[], read: number, minAccounts: number, joining: Shaped[] = [], readJoining = 0): { members: number[]; reading: CohortReading } | null {
   if (minAccounts <= 0) return null;
-  return formCohort(shaped, read, Math.max(minAccounts, Math.ceil(COHORT.minShare * read)), COHORT.closeFactor, joinOnly.length ? joining.concat(joinOnly) : joining, false)
+  return formCohort(shaped, read, Math.max(minAccounts, Math.ceil(COHORT.minShare * read)), COHORT.closeFactor, joining, false)
     ?? (joining.length === 0 ? null : formCohort(shaped.concat(joining), read + readJoining,
-      COHORT.earlyFactor * Math.max(minAccounts, Math.ceil(COHORT.minShare * (read + readJoining))), COHORT.joinCloseFactor, joinOnly, true));
+      COHORT.earlyFactor * Math.max(minAccounts, Math.ceil(COHORT.minShare * (read + readJoining))), COHORT.joinCloseFactor, [], true));
 }
 
 function formCohort(shaped: Shaped[], read: number, threshold: number, f: number, joining: Shaped[], early: boolean): { members: number[]; reading: CohortReading } | null {

@@ -1912,7 +1912,8 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
-   * Account i, scored between two readings while a cohort stands, joins it on the terms a joining
+   * With `cohort_join_between_readings`: account i, scored between two readings while a cohort
+   * stands, joins it on the terms a joining
    * account of a reading has (new, fresh, unaccountable, not allow-listed, no programme or campus,
    * active, `COHORT.joinRequests` requests or more, the harvest shape within `joinCloseFactor` of
    * the cohort's medians: joinsStanding). The next reading reads it again with every other.
@@ -2118,7 +2119,7 @@ export class DetectorEngine implements VerdictView {
       score = Math.max(score, this.thresholds[THROTTLE]);
     }
     // One of a cohort of new accounts that all ask one harvest shape (harvest-cohort.ts).
-    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) ?? this.joinStanding(i, now) : undefined;
+    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) ?? (this.config.cohort_join_between_readings ? this.joinStanding(i, now) : undefined) : undefined;
     if (cohort) {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);

@@ -21,7 +21,7 @@
  * stands when they are within `joinCloseFactor` of its medians (a fleet's later heads are read at
  * their third request, not their eighth); with none standing they may form one together at
  * `earlyFactor` times the threshold (a fleet whose accounts each send fewer than `minRequests`).
- * Between two readings, an account scored (the tick after its request) that is new, fresh,
+ * With `cohort_join_between_readings` (off by default), between two readings, an account scored (the tick after its request) that is new, fresh,
  * unaccountable and has the shape from `joinRequests` requests joins the cohort that stands on the
  * same terms (`joinsStanding`): a head that sends its few requests in one burst is not all served
  * before the next reading comes round.

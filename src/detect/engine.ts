@@ -1913,10 +1913,10 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * With `cohort_join_between_readings`: account i, scored between two readings while a cohort
-   * stands, joins it on the terms a joining
-   * account of a reading has (new, fresh, unaccountable, not allow-listed, no programme or campus,
-   * active, `COHORT.joinRequests` requests or more, the harvest shape within `joinCloseFactor` of
-   * the cohort's medians: joinsStanding). The next reading reads it again with every other.
+   * stands, joins it on the terms a joining account of a reading has (new, fresh, unaccountable,
+   * not allow-listed, no programme or campus, active, `COHORT.joinRequests` requests or more, the
+   * harvest shape within `joinCloseFactor` of the cohort's medians: joinsStanding). The next
+   * reading reads it again with every other.
    */
   private joinStanding(i: number, now: number): CohortReading | undefined {
     const f = this.accounts.flags[i];

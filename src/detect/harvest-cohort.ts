@@ -21,10 +21,12 @@
  * stands when they are within `joinCloseFactor` of its medians (a fleet's later heads are read at
  * their third request, not their eighth); with none standing they may form one together at
  * `earlyFactor` times the threshold (a fleet whose accounts each send fewer than `minRequests`).
- * With `cohort_join_between_readings` (off by default), between two readings, an account scored (the tick after its request) that is new, fresh,
- * unaccountable and has the shape from `joinRequests` requests joins the cohort that stands on the
- * same terms (`joinsStanding`): a head that sends its few requests in one burst is not all served
- * before the next reading comes round.
+ * With `cohort_join_between_readings` (off by default), an account scored between two readings
+ * (the tick after its request) that is new, fresh, unaccountable and has the shape from
+ * `joinRequests` requests joins the cohort that stands on the same terms (`joinsStanding`): a head
+ * that sends its few requests in one burst is not all served before the next reading comes round.
+ * Off by default: it reads each new account at its third request exactly, and throttled more new
+ * organic accounts (docs/detector.md, "Harvest cohorts").
  */
 import { C } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';

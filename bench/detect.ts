@@ -696,8 +696,11 @@ async function quietQuality() {
   const seeds = quick ? [1] : [1, 2];
   const rows: string[] = [];
   let events = 0;
-  for (const seed of seeds) {
-    const run = generateTraffic(resolveScenario(null, { preset: 'quiet', seed }), { prompts });
+  // The preset's organic accounts mostly existed before the window (6% sign up in it): few are new
+  // enough to be read beside the cohort. The second variant makes all 600 new, a hard negative.
+  const variants: Array<[string, string[]]> = [['as generated', []], ['600 organic accounts, all new in the window', ['organic.new_signups_share=1', 'organic.accounts=600']]];
+  for (const seed of seeds) for (const [variant, set] of variants) {
+    const run = generateTraffic(resolveScenario(null, { preset: 'quiet', seed, set }), { prompts });
     const evs = [...run.events];
     events += evs.length;
     const { evaluation: rep } = await runDetector('warden', evs, run.labels as LabelLine[]);
@@ -705,13 +708,13 @@ async function quietQuality() {
     for (const ev of evs) if (ev.account_id) perAccount.set(ev.account_id, (perAccount.get(ev.account_id) ?? 0) + 1);
     for (const c of [...rep.campaigns, ...rep.adaptive].sort((a, b) => a.campaign_id.localeCompare(b.campaign_id))) {
       const ids = (run.labels as LabelLine[]).flatMap((l) => (l.type === 'account' && l.campaign_id === c.campaign_id && perAccount.has(l.account_id) ? [perAccount.get(l.account_id)!] : [])).sort((a, b) => a - b);
-      rows.push(`| ${seed} | ${c.campaign_id} | ${ids[ids.length >> 1] ?? 0} | ${c.accounts_flagged}/${c.accounts_active} | ${c.contained && c.share_requests_before_containment <= 0.01 ? 'yes' : 'no'} | ${pct(c.contained ? c.share_requests_before_containment : 1)} | ${c.served_requests.toLocaleString('en')} | ${rep.totals.organic_accounts_flagged}/${rep.totals.organic_accounts} |`);
+      rows.push(`| ${seed} | ${variant} | ${c.campaign_id} | ${ids[ids.length >> 1] ?? 0} | ${c.accounts_flagged}/${c.accounts_active} | ${c.contained && c.share_requests_before_containment <= 0.01 ? 'yes' : 'no'} | ${pct(c.contained ? c.share_requests_before_containment : 1)} | ${c.served_requests.toLocaleString('en')} | ${rep.totals.organic_accounts_flagged}/${rep.totals.organic_accounts} |`);
     }
   }
   log(`\n### Quiet campaigns (the \`quiet\` preset, seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
   log('Flagged and contained = throttle or above; "served": the campaign\'s requests served below throttle.\n');
-  log('| seed | campaign | requests per account (median) | accounts flagged | contained before 1% | share served before containment | served | organic accounts flagged |');
-  log('|---|---|---|---|---|---|---|---|');
+  log('| seed | organic accounts | campaign | requests per account (median) | accounts flagged | contained before 1% | share served before containment | served | organic accounts flagged |');
+  log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) log(r);
 }
 

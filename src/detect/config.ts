@@ -93,6 +93,14 @@ export const detectConfigSchema = z.strictObject({
    */
   cohort_min_accounts: z.number().int().refine((n) => n === 0 || n >= 5, 'cohort_min_accounts is 0 (off) or at least 5').default(20),
   /**
+   * Harvest cohorts: a new account scored between two readings (every 15 minutes) while a cohort
+   * stands joins it at once on the joining terms, rather than at the next reading (off by default).
+   * A fleet's heads are held a few requests sooner; new organic accounts whose first three
+   * questions have the shape are throttled more often too: docs/detector.md, "Harvest cohorts",
+   * has both measured.
+   */
+  cohort_join_between_readings: z.boolean().default(false),
+  /**
    * Forget an account idle this many hours (event time) that is linked to no other and holds no
    * verdict above watch: its windows have decayed to nothing by then, and forgetting it bounds the
    * detector's memory by the accounts active within the horizon, not every account ever seen. At

@@ -22,7 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, ALLOW_LIST_SIGNAL, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
-import { harvestShape, findCohort, cohortReasons, COHORT, type CohortReading } from './harvest-cohort.ts';
+import { harvestShape, findCohort, cohortReasons, joinsStanding, COHORT, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -1911,6 +1911,26 @@ export class DetectorEngine implements VerdictView {
     this.cohort.members = after;
   }
 
+  /**
+   * With `cohort_join_between_readings`: account i, scored between two readings while a cohort
+   * stands, joins it on the terms a joining account of a reading has (new, fresh, unaccountable,
+   * not allow-listed, no programme or campus, active, `COHORT.joinRequests` requests or more, the
+   * harvest shape within `joinCloseFactor` of the cohort's medians: joinsStanding). The next
+   * reading reads it again with every other.
+   */
+  private joinStanding(i: number, now: number): CohortReading | undefined {
+    const f = this.accounts.flags[i];
+    const off = i * STRIDE;
+    const w = this.accounts.w;
+    if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || w[off + C.TOTAL] < COHORT.joinRequests || this.accounts.ids[i] === ''
+      || w[off + C.FIRST_TS] < now - COHORT.windowDays * 86_400 || w[off + C.LAST_TS] < now - COHORT.activeDays * 86_400 || !this.unaccountable(i)) return undefined;
+    const shape = harvestShape(w, off, COHORT.joinRequests);
+    const standing = shape ? this.cohort.members.values().next().value : undefined;
+    if (!shape || !standing || !joinsStanding(standing, shape)) return undefined;
+    this.cohort.members.set(i, standing);
+    return standing;
+  }
+
   /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests to join a cohort. */
   private cohortCandidate(i: number): void {
     if ((this.accounts.flags[i] & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS)) === (F_KNOWN | F_FRESH) && this.accounts.w[i * STRIDE + C.TOTAL] >= COHORT.joinRequests) this.cohort.candidates.add(i);
@@ -2099,7 +2119,7 @@ export class DetectorEngine implements VerdictView {
       score = Math.max(score, this.thresholds[THROTTLE]);
     }
     // One of a cohort of new accounts that all ask one harvest shape (harvest-cohort.ts).
-    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) : undefined;
+    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) ?? (this.config.cohort_join_between_readings ? this.joinStanding(i, now) : undefined) : undefined;
     if (cohort) {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);

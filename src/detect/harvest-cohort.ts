@@ -21,6 +21,12 @@
  * stands when they are within `joinCloseFactor` of its medians (a fleet's later heads are read at
  * their third request, not their eighth); with none standing they may form one together at
  * `earlyFactor` times the threshold (a fleet whose accounts each send fewer than `minRequests`).
+ * With `cohort_join_between_readings` (off by default), an account scored between two readings
+ * (the tick after its request) that is new, fresh, unaccountable and has the shape from
+ * `joinRequests` requests joins the cohort that stands on the same terms (`joinsStanding`): a head
+ * that sends its few requests in one burst is not all served before the next reading comes round.
+ * Off by default: it reads each new account at its third request exactly, and throttled more new
+ * organic accounts (docs/detector.md, "Harvest cohorts").
  */
 import { C } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';
@@ -125,6 +131,18 @@ function formCohort(shaped: Shaped[], read: number, threshold: number, f: number
       medianPromptTokens: mp, medianOutputInput: mr, firstFrom: from, firstTo: to, ...(early ? { early } : {}),
     },
   };
+}
+
+/**
+ * Whether an account's shape joins the cohort `c` that stands (read last): its prompt length and
+ * output/input ratio within `joinCloseFactor` of the cohort's medians, as a joining account of the
+ * reading must be. Scoring asks this of a new account between two readings, so that a fleet's new
+ * head is held from the tick after its `joinRequests`-th request rather than at the next reading.
+ */
+export function joinsStanding(c: CohortReading, shape: { promptTokens: number; ratio: number }): boolean {
+  const f = COHORT.joinCloseFactor;
+  return shape.promptTokens <= c.medianPromptTokens * f && shape.promptTokens >= c.medianPromptTokens / f
+    && shape.ratio <= c.medianOutputInput * f && shape.ratio >= c.medianOutputInput / f;
 }
 
 const r2 = (x: number) => Math.round(x * 100) / 100;

@@ -149,6 +149,46 @@ test('a quiet fleet\'s new heads of 6 requests each are throttled from their fou
   }
 });
 
+// Heads that send their few requests in one burst, a minute or two apart: all of them would be
+// served before a reading every 15 minutes came round.
+const bursts = (prefix: string, k: number, seed: number, day: number, requests: number) => {
+  const out: InteractionEvent[] = [];
+  for (let j = 0; j < k; j++) {
+    const r = seededRandom(seed * 1000 + j + 1);
+    const start = T0 + day * DAY + (8 + r() * 12) * 3_600_000;
+    const a: Account = { id: `${prefix}_${j}`, createdMs: start - (1 + r() * 5) * 3_600_000, ...own(180)(j) };
+    let ts = start;
+    for (let n = 0; n < requests; n++) {
+      const { messages, out: o } = harvest(j, n, r);
+      out.push(event(a, n, ts, messages, o));
+      ts += (60 + r() * 90) * 1000;
+    }
+  }
+  return out;
+};
+
+test('with cohort_join_between_readings, a standing cohort\'s new heads that send 6 requests in one burst are throttled from their fourth, not at the next reading; a campus class and a company behind one NAT stay at watch or below', () => {
+  const events = [...firstHeads(), ...bursts('burst', 30, 70, 3, 6), ...campusClass(), ...company()];
+  // By default a head is read at the 15-minute reading after its third request: a burst is served whole.
+  const byDefault = replayThroughDetector(events);
+  const wholeBursts = ids(byDefault, 'burst_').filter((id) => (byDefault.throttledAt.get(id) ?? 7) > 4).length;
+  assert.ok(wholeBursts >= 25, `by default, burst heads served 4 requests or more: ${wholeBursts} of 30`);
+  const res = replayThroughDetector(events, { cohort_join_between_readings: true });
+  const heads = ids(res, 'burst_');
+  assert.equal(heads.length, 30, 'thirty heads sending in bursts');
+  const served = heads.map((id) => (res.throttledAt.get(id) ?? res.seen.get(id)! + 1) - 1);
+  const late = served.filter((n) => n > 3).length;
+  // Each is read when it is next scored (the tick after its request), against the cohort read last.
+  assert.ok(late <= 1, `burst heads served more than 3 requests below throttle: ${late} of 30 (${served.join(' ')})`);
+  const v = res.e.forAccount('burst_5').verdict;
+  const shape = v?.reasons.find((x) => x.signal === 'harvest_cohort_shape');
+  assert.ok(shape && shape.value === 'joined' && /joined the standing cohort/.test(shape.detail ?? ''), `a burst head's verdict says it joined the cohort: ${JSON.stringify(shape)}`);
+  for (const [prefix, what] of [['student_', 'students of the campus class'], ['staff', 'employees behind one NAT']] as const) {
+    const above = ids(res, prefix).filter((id) => res.highest.get(id)! > verdictRank('watch'));
+    assert.equal(above.length, 0, `${what} above watch: ${above.length} (${above.slice(0, 5).join(', ')})`);
+  }
+});
+
 // A fleet of one-day accounts of 6 requests each: none ever reaches the 8 a cohort forms from.
 const churn = (perDay: number, days: number) => Array.from({ length: days }, (_, d) => population(`churn${d}`, perDay, 40 + d, d, 1, 6, own(150 + d * 30), harvest)).flat();
 

@@ -2414,7 +2414,8 @@ export class DetectorEngine implements VerdictView {
     if (c.requests < needed) score = Math.min(score, this.thresholds[1]);
     // Linked only by a place (a classroom's or an office's address, network, browser, domain):
     // many actors in one place, not a harvest, unless what they ask is harvest-like (place-links.ts).
-    const place = placeLinked(c) ? readPlace(c.w, values, spreadPass, c.requests, c.members) : null;
+    const placeKind = placeLinked(c);
+    const place = placeKind ? { ...readPlace(c.w, values, spreadPass, c.requests, c.members), app: placeKind === 'institution_app' } : null;
     const byRequests = score;
     if (place && place.by === null) score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;

@@ -15,7 +15,7 @@
  * its code and converses: their answers are a few times their prompts, and many requests are not
  * single-shot.
  */
-import { LINK_TYPES, type LinkType } from './linking.ts';
+import { LINK_TYPES, LT, type LinkType } from './linking.ts';
 import { C, INDICATORS, round, type IndicatorName, type IndicatorValues } from './scoring.ts';
 import { YIELD, yieldReadings, yieldRatioFloor } from './harvest-yield.ts';
 import { COHORT } from './harvest-cohort.ts';
@@ -48,11 +48,37 @@ export const PLACE_KINDS: readonly LinkType[] = [
 ];
 const NOT_PLACE = LINK_TYPES.flatMap((t, i) => (t.declared || PLACE_KINDS.includes(t.name) ? [] : [i]));
 
-/** A cluster linked only by the kinds of PLACE_KINDS, none of its links through a fleet's own system prompt. */
-export function placeLinked(c: ClusterState): boolean {
-  if (c.joins === 0 || c.fleetJoins > 0) return false;
-  for (const t of NOT_PLACE) if (c.evidence[t] > 0) return false;
-  return true;
+/**
+ * Share of a cluster's joins that must have gone through one institutional email domain (neither
+ * free-mail nor disposable: free-mail registers no domain key) for a shared system prompt to count
+ * as the place's own: a course's tool on its campus, a company's internal client in its office.
+ * Read from the summed domain evidence against its full weight per join.
+ */
+export const INSTITUTION_JOIN_SHARE = 0.5;
+
+/** Whether most of the cluster's joins went through one institution's email domain and none of its members is on a disposable one. */
+export function institutionLinked(c: ClusterState): boolean {
+  return c.joins > 0 && c.disposable === 0 && c.evidence[LT.email_domain] >= INSTITUTION_JOIN_SHARE * LINK_TYPES[LT.email_domain].weight * c.joins;
+}
+
+/**
+ * A cluster linked only by the kinds of PLACE_KINDS, none of its links through a fleet's own
+ * system prompt (`place`); or, when it is one institution's accounts (institutionLinked), by those
+ * and a system prompt they share (`institution_app`): the course's tool that tells the model to
+ * show the working links its students as their campus does, and says no more than the same words
+ * in each question would about whether they harvest. A fleet's own system prompt (fleet software,
+ * a flagged campaign's replacement head), a card, numbered addresses, a tool set or a signup burst
+ * still make it any cluster.
+ */
+export function placeLinked(c: ClusterState): 'place' | 'institution_app' | null {
+  if (c.joins === 0 || c.fleetJoins > 0) return null;
+  let app = false;
+  for (const t of NOT_PLACE) {
+    if (!(c.evidence[t] > 0)) continue;
+    if (t !== LT.system_prompt || !institutionLinked(c)) return null;
+    app = true;
+  }
+  return app ? 'institution_app' : 'place';
 }
 
 /** What a place-linked cluster's requests show: the yield readings over the cluster, and what corroborates it (null: nothing). */
@@ -67,6 +93,8 @@ export interface PlaceReading {
   ratioFloor: number;
   /** The corroborating evidence: `harvest_shape`, an indicator's name, `embedding_spread`, or null. */
   by: string | null;
+  /** Linked through one institution's domain and the system prompt of an application its members share (see placeLinked). */
+  app?: boolean;
 }
 
 /**
@@ -116,7 +144,7 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
   const reasons: VerdictReason[] = [{
     signal: 'place_links_only', value: p.by === null ? 'uncorroborated' : 'corroborated', threshold: null,
     detail: p.by === null
-      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours), no card, numbered addresses, system prompt or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
+      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours${p.app ? ', and the system prompt of an application used on one institution\'s email domain, a course\'s or an office\'s tool' : ''}), no card, numbered addresses, ${p.app ? 'fleet\'s own system prompt' : 'system prompt'} or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
       : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster`,
   },
   { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },

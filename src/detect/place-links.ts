@@ -13,7 +13,8 @@
  * disguised text, unreadable documents, a new network on most requests, a broad corpus embedded).
  * A class asks for the steps too, but pastes its working and follows up on a step; an office pastes
  * its code and converses: their answers are a few times their prompts, and many requests are not
- * single-shot.
+ * single-shot. One institution's accounts (most links through one campus or company email domain)
+ * that share one system prompt, a course's or an office's tool, are read the same way (placeLinked).
  */
 import { LINK_TYPES, LT, type LinkType } from './linking.ts';
 import { C, INDICATORS, round, type IndicatorName, type IndicatorValues } from './scoring.ts';

@@ -49,6 +49,12 @@ test('the same course with the hints-only tool, and with no tool (each student a
   }
 });
 
+test('a course cramming before a deadline through the tool that asks for the steps (a harvester volume, nothing else harvest-like) is asked to verify at most, never suspended', () => {
+  const rows = run(course({ students: 40, tool: 'steps', freshChatShare: 0.5, eveningsPerDay: 3 }));
+  const over = rows.filter((r) => r.max > verdictRank('verify'));
+  assert.equal(over.length, 0, `students above verify: ${over.length}/40 (${summary(rows)})`);
+});
+
 test('the course signup shape sending a harvester traffic through the same tool is flagged', () => {
   // The same accounts, campus and tool, but every request an independent question sent alone
   // (no history, no follow-up), many a day: a fleet dressed as a course.
@@ -60,4 +66,6 @@ test('the course signup shape sending a harvester traffic through the same tool 
   const rows = run({ events, accountIds: c.accountIds });
   const flagged = rows.filter((r) => r.max >= verdictRank('throttle'));
   assert.ok(flagged.length >= 27, `fleet accounts flagged: ${flagged.length}/30 (${summary(rows)})`);
+  // Refused either way: verify or suspend.
+  assert.ok(rows.filter((r) => r.max >= verdictRank('verify')).length >= 27, `fleet accounts refused: ${summary(rows)}; ${JSON.stringify(rows[0].reasons.filter((x) => x.signal.startsWith('place') || x.signal.startsWith('institution')))}`);
 });

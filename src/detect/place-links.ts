@@ -21,7 +21,7 @@ import { C, INDICATORS, round, type IndicatorName, type IndicatorValues } from '
 import { YIELD, yieldReadings, yieldRatioFloor } from './harvest-yield.ts';
 import { COHORT } from './harvest-cohort.ts';
 import type { ClusterState } from './engine-types.ts';
-import type { VerdictReason } from './verdict.ts';
+import { VERDICT_LEVELS, type VerdictReason } from './verdict.ts';
 
 /**
  * Harvest indicators that corroborate a place-linked cluster when read above their threshold over
@@ -81,6 +81,27 @@ export function placeLinked(c: ClusterState): 'place' | 'institution_app' | null
   }
   return app ? 'institution_app' : 'place';
 }
+
+/**
+ * One institution's accounts (institutionLinked) linked by place evidence, their shared system
+ * prompt and a signup burst, and by nothing else a fleet makes (no card, numbered addresses, tool
+ * set or fleet software): a class that signed up in its first lecture, from the lecture hall's
+ * address, through the course's tool. The burst keeps such a cluster out of the place rule's hold
+ * at watch (a fleet creates its accounts minutes apart too), but without the harvest shape or a
+ * specific ask it stops at verify (PLACE_VOLUME_CEILING).
+ */
+export function institutionSignup(c: ClusterState): boolean {
+  if (c.joins === 0 || c.fleetJoins > 0 || !institutionLinked(c)) return false;
+  for (const t of NOT_PLACE) if (c.evidence[t] > 0 && t !== LT.system_prompt && t !== LT.signup_burst) return false;
+  return true;
+}
+
+/**
+ * The highest level of a place-linked cluster corroborated only by `harvest_volume` (the working
+ * asked for at a harvester's volume, not the harvest shape, a broad corpus or a specific ask): a
+ * class before a deadline sends that much, and verify is what its students can answer.
+ */
+export const PLACE_VOLUME_CEILING = VERDICT_LEVELS.indexOf('verify');
 
 /** What a place-linked cluster's requests show: the yield readings over the cluster, and what corroborates it (null: nothing). */
 export interface PlaceReading {
@@ -146,7 +167,7 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
     signal: 'place_links_only', value: p.by === null ? 'uncorroborated' : 'corroborated', threshold: null,
     detail: p.by === null
       ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours${p.app ? ', and the system prompt of an application used on one institution\'s email domain, a course\'s or an office\'s tool' : ''}), no card, numbered addresses, ${p.app ? 'fleet\'s own system prompt' : 'system prompt'} or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
-      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster`,
+      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster${p.by === 'harvest_volume' ? ', at most verify (volume alone: a class before a deadline sends as much, and its students can verify)' : ''}`,
   },
   { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
   { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },

@@ -10,6 +10,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLabelledEvents, DetectorEngine, detectHooks, scanEvents, scoreReport, buildReport, VolumeBaseline, PradaBaseline, verdictRank, type PromptPool, type DetectorName } from '../src/detect/index.ts';
 import { resolveScenario, generateTraffic, evaluate, loadPromptCorpus, defaultPromptDir, type LabelLine } from '../src/traffic/index.ts';
+import { courseWorkload, mergeByTime, type CourseOptions } from '../src/traffic/course.ts';
 import type { InteractionEvent } from '../src/events/index.ts';
 import { readAccountFacts } from '../src/identity/facts-file.ts';
 import { SharedIndicators, VERDICT_LEVELS } from '../src/detect/index.ts';
@@ -593,6 +594,63 @@ async function cohortQuality() {
   log('| cohort | default: one-day runs | default: multi-day runs | fleet software on: one-day runs | multi-day runs |');
   log('|---|---|---|---|---|');
   for (const r of rows) log(r);
+  await courseQuality();
+}
+
+/**
+ * A course of new students (src/traffic/course.ts): 20-40 accounts signed up in one lecture on a
+ * university domain nothing vouches for (`tum.de`: no reserved suffix, no programme, no established
+ * account on it), from the campus network, doing the same problem sheets at the lab hour and in the
+ * evenings, conversationally. Next to a 3-day `smoke` background (the hand-built check's), seeds
+ * 1-3 (seed 1 with --quick). Counted: students served above watch at any time, the highest level
+ * any reached, and the background's campaign accounts flagged (throttle or above) beside them.
+ */
+const COURSES: Array<[string, Partial<CourseOptions>]> = [
+  ['30 students through the course tool, its system prompt asks for the steps', { students: 30, tool: 'steps' }],
+  ['30 students through the course tool, hints only', { students: 30, tool: true }],
+  ['30 students, each a client of their own, no system prompt', { students: 30, tool: false }],
+  ['40 students through the tool that asks for the steps, half open a new chat per problem, 3 evenings a day (before a deadline)', { students: 40, tool: 'steps', freshChatShare: 0.5, eveningsPerDay: 3 }],
+  ['20 students, no tool, steps asked on 80% of problems, new chat per problem, 3 evenings a day', { students: 20, tool: false, stepsShare: 0.8, freshChatShare: 1, eveningsPerDay: 3 }],
+];
+
+async function courseQuality() {
+  const { prompts } = trafficPrompts();
+  const seeds = quick ? [1] : [1, 2, 3];
+  const days = 3;
+  const rows: string[] = [];
+  const bg = { flagged: 0, campaign: 0, organic: 0, organicN: 0 };
+  for (const [name, over] of COURSES) {
+    let above = 0, n = 0, top = 0, requests = 0;
+    for (const seed of seeds) {
+      const sc = resolveScenario(null, { preset: 'smoke', seed, days });
+      const run = generateTraffic(sc, { prompts });
+      const course = courseWorkload(prompts, { seed, startMs: sc.startMs, days, ...over });
+      const engine = new DetectorEngine({ trackFirstFlags: true });
+      for (const ev of mergeByTime(run.events, course.events)) engine.ingest(ev);
+      engine.flush();
+      requests += course.events.length;
+      for (const id of course.accountIds) {
+        const served = engine.servedByLevel(id);
+        const max = Math.max(served.reduce((m, x, l) => (x > 0 ? l : m), 0), verdictRank(engine.forAccount(id).level));
+        if (max > verdictRank('watch')) above++;
+        top = Math.max(top, max);
+        n++;
+      }
+      if (name === COURSES[0][0]) {
+        for (const l of run.labels as LabelLine[]) {
+          if (l.type !== 'account') continue;
+          const flagged = verdictRank(engine.forAccount(l.account_id).level) >= verdictRank('throttle');
+          if (l.population === 'campaign') { bg.campaign++; if (flagged) bg.flagged++; } else { bg.organicN++; if (flagged) bg.organic++; }
+        }
+      }
+    }
+    rows.push(`| ${name} | ${requests.toLocaleString('en')} | ${above}/${n} | ${VERDICT_LEVELS[top]} |`);
+  }
+  log(`\n### A course of new students on an unvouched university domain (3-day \`smoke\` background, seeds ${seeds.join(', ')})\n`);
+  log(`Students served above watch at any time, and the highest level any reached. Beside the first course, the background's campaign accounts flagged (throttle or above): ${bg.flagged}/${bg.campaign}; its organic accounts: ${bg.organic}/${bg.organicN}.\n`);
+  log('| course | requests | students above watch | highest level |');
+  log('|---|---|---|---|');
+  for (const r of rows) log(r);
 }
 
 /**
@@ -814,7 +872,7 @@ async function agentTrajectories() {
   }
 }
 
-// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,quiet,redteam,agents,holdout,scan,path,memory` runs a subset (all by default);
+// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort (course: its course rows alone),facts,quiet,redteam,agents,holdout,scan,path,memory` runs a subset (all by default);
 // `--seed N` runs the red team at that seed alone.
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
@@ -826,6 +884,7 @@ if (want('disguise')) await disguiseQuality();
 if (want('evasion')) await evasionQuality();
 if (want('exchange')) await exchangeQuality();
 if (want('cohort')) await cohortQuality();
+else if (want('course')) await courseQuality();
 if (want('facts')) await factsQuality();
 if (want('quiet')) await quietQuality();
 if (want('redteam')) await redteamQuality();

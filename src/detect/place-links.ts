@@ -13,14 +13,15 @@
  * disguised text, unreadable documents, a new network on most requests, a broad corpus embedded).
  * A class asks for the steps too, but pastes its working and follows up on a step; an office pastes
  * its code and converses: their answers are a few times their prompts, and many requests are not
- * single-shot.
+ * single-shot. One institution's accounts (most links through one campus or company email domain)
+ * that share one system prompt, a course's or an office's tool, are read the same way (placeLinked).
  */
-import { LINK_TYPES, type LinkType } from './linking.ts';
+import { LINK_TYPES, LT, type LinkType } from './linking.ts';
 import { C, INDICATORS, round, type IndicatorName, type IndicatorValues } from './scoring.ts';
 import { YIELD, yieldReadings, yieldRatioFloor } from './harvest-yield.ts';
 import { COHORT } from './harvest-cohort.ts';
 import type { ClusterState } from './engine-types.ts';
-import type { VerdictReason } from './verdict.ts';
+import { VERDICT_LEVELS, type VerdictReason } from './verdict.ts';
 
 /**
  * Harvest indicators that corroborate a place-linked cluster when read above their threshold over
@@ -48,12 +49,59 @@ export const PLACE_KINDS: readonly LinkType[] = [
 ];
 const NOT_PLACE = LINK_TYPES.flatMap((t, i) => (t.declared || PLACE_KINDS.includes(t.name) ? [] : [i]));
 
-/** A cluster linked only by the kinds of PLACE_KINDS, none of its links through a fleet's own system prompt. */
-export function placeLinked(c: ClusterState): boolean {
-  if (c.joins === 0 || c.fleetJoins > 0) return false;
-  for (const t of NOT_PLACE) if (c.evidence[t] > 0) return false;
+/**
+ * Share of a cluster's joins that must have gone through one institutional email domain (neither
+ * free-mail nor disposable: free-mail registers no domain key) for a shared system prompt to count
+ * as the place's own: a course's tool on its campus, a company's internal client in its office.
+ * Read from the summed domain evidence against its full weight per join.
+ */
+export const INSTITUTION_JOIN_SHARE = 0.5;
+
+/** Whether most of the cluster's joins went through one institution's email domain and none of its members is on a disposable one. */
+export function institutionLinked(c: ClusterState): boolean {
+  return c.joins > 0 && c.disposable === 0 && c.evidence[LT.email_domain] >= INSTITUTION_JOIN_SHARE * LINK_TYPES[LT.email_domain].weight * c.joins;
+}
+
+/**
+ * A cluster linked only by the kinds of PLACE_KINDS, none of its links through a fleet's own
+ * system prompt (`place`); or, when it is one institution's accounts (institutionLinked), by those
+ * and a system prompt they share (`institution_app`): the course's tool that tells the model to
+ * show the working links its students as their campus does, and says no more than the same words
+ * in each question would about whether they harvest. A fleet's own system prompt (fleet software,
+ * a flagged campaign's replacement head), a card, numbered addresses, a tool set or a signup burst
+ * still make it any cluster.
+ */
+export function placeLinked(c: ClusterState): 'place' | 'institution_app' | null {
+  if (c.joins === 0 || c.fleetJoins > 0) return null;
+  let app = false;
+  for (const t of NOT_PLACE) {
+    if (!(c.evidence[t] > 0)) continue;
+    if (t !== LT.system_prompt || !institutionLinked(c)) return null;
+    app = true;
+  }
+  return app ? 'institution_app' : 'place';
+}
+
+/**
+ * One institution's accounts (institutionLinked) linked by place evidence, their shared system
+ * prompt and a signup burst, and by nothing else a fleet makes (no card, numbered addresses, tool
+ * set or fleet software): a class that signed up in its first lecture, from the lecture hall's
+ * address, through the course's tool. The burst keeps such a cluster out of the place rule's hold
+ * at watch (a fleet creates its accounts minutes apart too), but without the harvest shape or a
+ * specific ask it stops at verify (PLACE_VOLUME_CEILING).
+ */
+export function institutionSignup(c: ClusterState): boolean {
+  if (c.joins === 0 || c.fleetJoins > 0 || !institutionLinked(c)) return false;
+  for (const t of NOT_PLACE) if (c.evidence[t] > 0 && t !== LT.system_prompt && t !== LT.signup_burst) return false;
   return true;
 }
+
+/**
+ * The highest level of a place-linked cluster corroborated only by `harvest_volume` (the working
+ * asked for at a harvester's volume, not the harvest shape, a broad corpus or a specific ask): a
+ * class before a deadline sends that much, and verify is what its students can answer.
+ */
+export const PLACE_VOLUME_CEILING = VERDICT_LEVELS.indexOf('verify');
 
 /** What a place-linked cluster's requests show: the yield readings over the cluster, and what corroborates it (null: nothing). */
 export interface PlaceReading {
@@ -67,6 +115,8 @@ export interface PlaceReading {
   ratioFloor: number;
   /** The corroborating evidence: `harvest_shape`, an indicator's name, `embedding_spread`, or null. */
   by: string | null;
+  /** Linked through one institution's domain and the system prompt of an application its members share (see placeLinked). */
+  app?: boolean;
 }
 
 /**
@@ -116,8 +166,8 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
   const reasons: VerdictReason[] = [{
     signal: 'place_links_only', value: p.by === null ? 'uncorroborated' : 'corroborated', threshold: null,
     detail: p.by === null
-      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours), no card, numbered addresses, system prompt or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
-      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster`,
+      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours${p.app ? ', and the system prompt of an application used on one institution\'s email domain, a course\'s or an office\'s tool' : ''}), no card, numbered addresses, ${p.app ? 'fleet\'s own system prompt' : 'system prompt'} or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
+      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster${p.by === 'harvest_volume' ? ', at most verify (volume alone: a class before a deadline sends as much, and its students can verify)' : ''}`,
   },
   { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
   { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },

@@ -223,7 +223,7 @@ function trafficRuns(): Array<{ preset: string; seed: number; scale: number }> {
 async function trafficQuality() {
   const { dir, prompts } = trafficPrompts();
   const runs = trafficRuns();
-  type Row = { recall: number; clusters: number; adaptive: number; organicFp: number; organicFlagged: number; organic: number; contained1: number; campaigns: number; worstServed: number; meanServed: number };
+  type Row = { recall: number; clusters: number; adaptive: number; adaptiveFlagged: number; adaptiveAccounts: number; oneDay: boolean; organicFp: number; organicFlagged: number; organic: number; contained1: number; campaigns: number; worstServed: number; meanServed: number };
   const rows: Record<string, Row[]> = { warden: [], 'volume-threshold': [], prada: [] };
   const perCampaign: string[] = [];
   let events = 0;
@@ -237,6 +237,7 @@ async function trafficQuality() {
       const clusters = rep.campaigns.filter((c) => c.account_recall > 0.5).length;
       rows[name].push({
         recall: rep.totals.campaign_account_recall, clusters: clusters / Math.max(1, rep.campaigns.length), adaptive: rep.totals.adaptive_account_recall,
+        adaptiveFlagged: rep.totals.adaptive_accounts_flagged, adaptiveAccounts: rep.totals.adaptive_accounts, oneDay: r.preset === 'smoke',
         organicFp: rep.totals.organic_account_fp_rate, organicFlagged: rep.totals.organic_accounts_flagged, organic: rep.totals.organic_accounts,
         contained1: rep.totals.campaigns_contained_within_1pct, campaigns: rep.totals.campaigns,
         worstServed: Math.max(...served), meanServed: served.reduce((a, b) => a + b, 0) / served.length,
@@ -254,6 +255,12 @@ async function trafficQuality() {
     const cont = `${rs.reduce((a, x) => a + x.contained1, 0)}/${rs.reduce((a, x) => a + x.campaigns, 0)}`;
     const orgF = `${pct(mean(rs.map((x) => x.organicFp)))} (${rs.reduce((a, x) => a + x.organicFlagged, 0)}/${rs.reduce((a, x) => a + x.organic, 0)})`;
     log(`| ${name} | ${f('recall', 'min')} | ${f('clusters', 'min')} | ${cont} | ${f('meanServed', 'max')} | ${f('adaptive', 'min')} | ${orgF} |`);
+  }
+  // The one-day runs (`smoke`) apart: the `default` runs last several days, long enough for the single-account test.
+  const oneDay = (rows.warden ?? []).filter((x) => x.oneDay);
+  if (oneDay.length > 0) {
+    const f = oneDay.reduce((a, x) => a + x.adaptiveFlagged, 0); const n = oneDay.reduce((a, x) => a + x.adaptiveAccounts, 0);
+    log(`\nAdaptive accounts flagged (warden) on the one-day runs alone (\`smoke\`): ${f}/${n} (${pct(f / Math.max(1, n))}; per run ${oneDay.map((x) => `${x.adaptiveFlagged}/${x.adaptiveAccounts}`).join(', ')}).`);
   }
   log('\nPer campaign (warden): run | campaign | accounts flagged | share of requests served before containment\n');
   log('| run | campaign | flagged | served before containment |');
@@ -470,16 +477,31 @@ async function adaptiveQuality() {
     const run = generateTraffic(sc, { prompts });
     const evs = [...run.events];
     events += evs.length;
+    // Day one: flagged (throttle or above) within 24 h of the account's own first request, and by
+    // the end of the run's first day, from the report's first time served under each level.
+    const firstReq = new Map<string, number>();
+    for (const e of evs) if (e.account_id && !firstReq.has(e.account_id)) firstReq.set(e.account_id, Date.parse(e.ts));
+    const dayEnd = Date.parse(evs[0].ts) + 86_400_000;
+    const labelOf = new Map((run.labels as LabelLine[]).filter((l) => l.type === 'account').map((l) => [l.account_id, l]));
     for (const name of DETECTORS) {
-      const rep = await scoreDetector(name, evs, run.labels as LabelLine[]);
+      const { report, evaluation: rep } = await runDetector(name, evs, run.labels as LabelLine[]);
       const t = rep.totals;
-      rows.push(`| ${seed} | ${name} | ${pct(t.adaptive_account_recall)} (${t.adaptive_accounts_flagged}/${t.adaptive_accounts}) | ${pct(t.organic_account_fp_rate)} (${t.organic_accounts_flagged}/${t.organic_accounts}) |`);
+      const d1 = { adaptive24: 0, adaptiveDay: 0, organic24: 0 };
+      for (const a of report.accounts) {
+        const l = labelOf.get(a.account_id);
+        if (!l || (l.population !== 'organic' && !l.adaptive)) continue;
+        const at = Math.min(...(['throttle', 'shape', 'verify', 'suspend'] as const).map((lv) => (a.first[lv] ? Date.parse(a.first[lv]!) : Infinity)));
+        if (!Number.isFinite(at)) continue;
+        const within24 = at <= (firstReq.get(a.account_id) ?? 0) + 86_400_000;
+        if (l.adaptive) { if (within24) d1.adaptive24++; if (at <= dayEnd) d1.adaptiveDay++; } else if (within24) d1.organic24++;
+      }
+      rows.push(`| ${seed} | ${name} | ${pct(t.adaptive_account_recall)} (${t.adaptive_accounts_flagged}/${t.adaptive_accounts}) | ${d1.adaptive24}/${t.adaptive_accounts} | ${d1.adaptiveDay}/${t.adaptive_accounts} | ${pct(t.organic_account_fp_rate)} (${t.organic_accounts_flagged}/${t.organic_accounts}) | ${d1.organic24}/${t.organic_accounts} |`);
     }
   }
   log(`\n### Adaptive campaigns (default preset, ${days} days, ${organicAccounts} organic accounts, 100 adaptive accounts; seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events)\n`);
-  log('Flagged = throttle or above, at any time during the run.\n');
-  log('| seed | detector | adaptive accounts flagged | organic accounts flagged |');
-  log('|---|---|---|---|');
+  log('Flagged = throttle or above, at any time during the run; day one: within 24 hours of the account\'s own first request, or by the end of the run\'s first day.\n');
+  log('| seed | detector | adaptive accounts flagged | adaptive, within 24 h of their first request | adaptive, by the end of day one | organic accounts flagged | organic, within 24 h of their first request |');
+  log('|---|---|---|---|---|---|---|');
   for (const r of rows) log(r);
 }
 

@@ -101,6 +101,14 @@ export const detectConfigSchema = z.strictObject({
    */
   cohort_join_between_readings: z.boolean().default(false),
   /**
+   * Harvest cohorts of accounts the new-account reading leaves out (harvest-cohort.ts: ESTABLISHED):
+   * accounts in use before, or with a verified identity, named by nothing more (no programme,
+   * campus domain, enterprise contract or corroborated org), each below the single-account floor,
+   * that all ask one harvest shape reach throttle together once at least this many of them (and
+   * 10% of such accounts read) share it. 0: off.
+   */
+  cohort_min_established: z.number().int().refine((n) => n === 0 || n >= 5, 'cohort_min_established is 0 (off) or at least 5').default(5),
+  /**
    * Forget an account idle this many hours (event time) that is linked to no other and holds no
    * verdict above watch: its windows have decayed to nothing by then, and forgetting it bounds the
    * detector's memory by the accounts active within the horizon, not every account ever seen. At

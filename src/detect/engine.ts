@@ -22,7 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, ALLOW_LIST_SIGNAL, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
-import { harvestShape, findCohort, cohortReasons, joinsStanding, COHORT, type CohortReading } from './harvest-cohort.ts';
+import { harvestShape, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -1840,7 +1840,7 @@ export class DetectorEngine implements VerdictView {
       this.intelGeneration = this.intel.generation;
       for (const i of this.intelHits.keys()) this.dirtyAccounts.add(i);
     }
-    if (this.config.cohort_min_accounts > 0 && now >= this.cohort.nextAt) this.readCohort(now);
+    if ((this.config.cohort_min_accounts > 0 || this.config.cohort_min_established > 0) && now >= this.cohort.nextAt) this.readCohort(now);
     if (this.config.fleet_min_holders > 0) {
       // An account that now harvests on its own may link through its fleet's system prompt, and
       // represents the prompt from now on if its representative does not harvest.
@@ -1906,6 +1906,8 @@ export class DetectorEngine implements VerdictView {
     const before = this.cohort.members;
     const after = new Map<number, CohortReading>();
     if (found) for (const i of found.members) after.set(i, found.reading);
+    const established = this.config.cohort_min_established > 0 ? this.readEstablishedCohort(activeSince) : null;
+    if (established) for (const i of established.members) after.set(i, established.reading);
     for (const i of before.keys()) if (!after.has(i)) this.dirtyAccounts.add(i);
     for (const i of after.keys()) if (!before.has(i)) this.dirtyAccounts.add(i);
     this.cohort.members = after;
@@ -1929,6 +1931,35 @@ export class DetectorEngine implements VerdictView {
     if (!shape || !standing || !joinsStanding(standing, shape)) return undefined;
     this.cohort.members.set(i, standing);
     return standing;
+  }
+
+  /**
+   * The cohort of the accounts the new-account reading leaves out (harvest-cohort.ts: ESTABLISHED):
+   * known facts, in use before or with a verified identity, named by nothing more (no programme,
+   * campus domain, enterprise contract or corroborated org), not allow-listed, active since
+   * `activeSince`: those of ESTABLISHED.minRequests windowed requests or more form the cohort and
+   * count in its threshold, those of ESTABLISHED.joinRequests or more may join one that stands.
+   * One pass over the accounts held (no candidate list: nothing of it is kept in snapshots).
+   */
+  private readEstablishedCohort(activeSince: number): ReturnType<typeof findEstablishedCohort> {
+    const w = this.accounts.w;
+    const flags = this.accounts.flags;
+    const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
+    const joining: typeof shaped = [];
+    let read = 0;
+    for (let i = 0; i < this.accounts.count; i++) {
+      const off = i * STRIDE;
+      if (w[off + C.N] < ESTABLISHED.joinRequests || w[off + C.LAST_TS] < activeSince) continue;
+      const f = flags[i];
+      if ((f & (F_KNOWN | F_PROGRAMME | F_CAMPUS | 4)) !== F_KNOWN || this.accounts.ids[i] === '') continue;
+      // New, unaccountable accounts are the new-account reading's.
+      if (this.unaccountable(i) || this.namedBeyondIdentity(i)) continue;
+      const forming = w[off + C.N] >= ESTABLISHED.minRequests;
+      if (forming) read++;
+      const shape = establishedShape(w, off);
+      if (shape) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
+    }
+    return findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining);
   }
 
   /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests to join a cohort. */
@@ -2154,7 +2185,7 @@ export class DetectorEngine implements VerdictView {
           ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i), this.namedCustomer(i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
-          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL]) : []),
+          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N]) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
           ...(asked ? askedReasons(paste!) : []),
           ...(graded ? gradingReasons(grading!, resentShare(this.payCount, i)) : []),

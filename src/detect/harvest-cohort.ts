@@ -61,6 +61,31 @@ export const COHORT = {
   everyS: 900,
 } as const;
 
+/**
+ * The cohort of accounts the new-account reading leaves out: in use before the window (bought or
+ * taken over with their history) or with a verified identity, and named by nothing more (no
+ * programme, campus domain, enterprise contract or corroborated org). Such a fleet's accounts are
+ * each too few requests for the harvest-yield test on their first day, and share no card, address
+ * or software. Read from the same 15-minute reading, on the account's window (recent requests),
+ * with the harvest-yield test's own bars for output and reasoning (stricter than the new-account
+ * shape's): people who have used the API for months converse, paste their work and documents, and
+ * take answers a few times their prompt. Pipelines (machine timing once readable, a fixed
+ * template) are left out: evaluation runs have this shape and are judged alone.
+ */
+export const ESTABLISHED = {
+  /** Windowed requests an account must have to be read (and to count in the threshold's share). */
+  minRequests: 5,
+  /** Windowed requests from which an account with the shape joins a cohort that stands (within COHORT.joinCloseFactor of its medians). */
+  joinRequests: 3,
+  singleShot: 0.9,
+  outputInput: 10,
+  capability: 0.5,
+  elicitation: 0.2,
+  /** Timing regularity (read from 20 gaps) and template reuse at or above these: a pipeline, not read. */
+  maxTimingRegularity: 0.35,
+  maxTemplateReuse: 0.3,
+} as const;
+
 /** One reading of the population: the cohort found (or not), shared by all its members. */
 export interface CohortReading {
   /** `cohort-<first day>`: the earliest first use among its members (UTC date). */
@@ -78,6 +103,8 @@ export interface CohortReading {
    * threshold). Absent in readings kept in snapshots written before it: false.
    */
   early?: boolean;
+  /** A cohort of established or identity-verified accounts (ESTABLISHED). Absent: a cohort of new accounts. */
+  established?: boolean;
 }
 
 /** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
@@ -89,6 +116,39 @@ export function harvestShape(w: Float64Array, off: number, minRequests: number =
   if (w[off + C.SINGLE] / n < COHORT.singleShot || ratio < COHORT.outputInput) return null;
   if (w[off + C.CAPABILITY] / n < COHORT.capability || w[off + C.ELICIT] / n < COHORT.elicitation) return null;
   return { promptTokens: inTok / n, ratio };
+}
+
+/**
+ * The harvest shape of an established or identity-verified account's window (ESTABLISHED), or null:
+ * shares of its windowed requests, pipelines left out.
+ */
+export function establishedShape(w: Float64Array, off: number): { promptTokens: number; ratio: number } | null {
+  const n = w[off + C.N];
+  if (!(n >= ESTABLISHED.joinRequests)) return null;
+  const inTok = w[off + C.IN_TOK];
+  const ratio = w[off + C.OUT_TOK] / Math.max(1, inTok);
+  if (w[off + C.SINGLE] / n < ESTABLISHED.singleShot || ratio < ESTABLISHED.outputInput) return null;
+  if (w[off + C.CAPABILITY] / n < ESTABLISHED.capability || w[off + C.ELICIT] / n < ESTABLISHED.elicitation) return null;
+  if (w[off + C.TEMPLATE_HIT] / n >= ESTABLISHED.maxTemplateReuse) return null;
+  const gn = w[off + C.GAP_N];
+  if (gn >= 20) {
+    const mean = w[off + C.GAP_SUM] / gn;
+    const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
+    if (1 - sd >= ESTABLISHED.maxTimingRegularity) return null;
+  }
+  return { promptTokens: inTok / n, ratio };
+}
+
+/**
+ * The cohort of established or identity-verified accounts (ESTABLISHED) among `shaped`, out of
+ * `read` such accounts read: at least the larger of `minAccounts` and COHORT.minShare of `read`,
+ * within COHORT.closeFactor of the shape's medians; null otherwise or when `minAccounts` is 0.
+ */
+export function findEstablishedCohort(shaped: Shaped[], read: number, minAccounts: number, joining: Shaped[] = []): { members: number[]; reading: CohortReading } | null {
+  if (minAccounts <= 0) return null;
+  const found = formCohort(shaped, read, Math.max(minAccounts, Math.ceil(COHORT.minShare * read)), COHORT.closeFactor, joining, false);
+  if (found) { found.reading.established = true; found.reading.id = `established-${found.reading.id}`; }
+  return found;
 }
 
 function median(xs: number[]): number {
@@ -148,7 +208,8 @@ export function joinsStanding(c: CohortReading, shape: { promptTokens: number; r
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The explanation of a member's verdict: the cohort, its size against its threshold, and the shape each member has. */
-export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests): VerdictReason[] {
+export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests): VerdictReason[] {
+  if (c.established) return establishedReasons(c, windowed);
   const few = requests < COHORT.minRequests;
   const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
@@ -164,5 +225,17 @@ export function cohortReasons(c: CohortReading, requests: number = COHORT.minReq
     { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${own}): single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: COHORT.outputInput },
+  ];
+}
+
+/** The explanation of a member's verdict in a cohort of established or identity-verified accounts. */
+function establishedReasons(c: CohortReading, windowed: number): VerdictReason[] {
+  const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  return [
+    { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
+    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${ESTABLISHED.minRequests}+ recent requests) with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_established and ${COHORT.minShare * 100}% of the accounts read` },
+    { signal: 'harvest_cohort_shape', value: windowed < ESTABLISHED.minRequests ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${windowed < ESTABLISHED.minRequests ? `: joined the standing cohort, formed by accounts of ${ESTABLISHED.minRequests}+, within ${COHORT.joinCloseFactor}x of its medians` : ''}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
+    { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
+    { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: ESTABLISHED.outputInput },
   ];
 }

@@ -45,6 +45,12 @@ export interface LedgerQuery {
    */
   subdivisions?: readonly string[];
   countries?: readonly string[];
+  /**
+   * Interaction rows read a page (default 2,000), with a turn of the event loop between pages: a
+   * server answering the admin route passes a smaller one, so that a query reading much of the log
+   * holds the gateway's thread one small page at a time.
+   */
+  pageSize?: number;
 }
 
 /**
@@ -307,18 +313,19 @@ function verdictRow(entry: EntryRow, rec: VerdictRecord, priv: PrivateRow | null
  * The rows of a filter, a page at a time (bounded memory: one page and the rows kept). `scanAll`:
  * past `max`, read on and pass the rest to `keep` (which counts them) without keeping them.
  */
-async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: number, keep: (e: EntryRow, p: PrivateRow | null) => boolean, scanAll = false) {
+async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: number, keep: (e: EntryRow, p: PrivateRow | null) => boolean, scanAll = false, page = PAGE) {
   const out: { entry: EntryRow; priv: PrivateRow | null }[] = [];
   let after = -1;
   let truncated = false;
-  for (;;) {
-    const rows = await storage.query({ ...filter, afterIndex: after, limit: PAGE });
+  for (let n = 0; ; n++) {
+    if (n > 0 && page !== PAGE) await new Promise((r) => setImmediate(r));
+    const rows = await storage.query({ ...filter, afterIndex: after, limit: page });
     for (const r of rows) {
       if (!keep(r.entry, r.priv)) continue;
       if (out.length >= max) { truncated = true; if (scanAll) continue; break; }
       out.push(r);
     }
-    if ((truncated && !scanAll) || rows.length < PAGE) break;
+    if ((truncated && !scanAll) || rows.length < page) break;
     after = rows[rows.length - 1].entry.index;
   }
   return { rows: out, truncated };
@@ -483,7 +490,7 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     return true;
   };
   const { rows, truncated } = await allMatching(storage, filter, limit,
-    (e, p) => (!ipFilter || ipFilter(p && !p.erased_at ? p.ip : null)) && (!byRegion || regionMatch(e)), byRegion);
+    (e, p) => (!ipFilter || ipFilter(p && !p.erased_at ? p.ip : null)) && (!byRegion || regionMatch(e)), byRegion, q.pageSize ?? PAGE);
   if (summary) summary.accounts = accounts.size;
   const interactions: InteractionRow[] = [];
   for (const { entry, priv } of rows) {

@@ -80,6 +80,9 @@ async function exercise(storage: LedgerStorage, where: string): Promise<void> {
     // With the limit cutting rows short, the summary still counts them all.
     const cut = await queryLedger(storage, { subdivisions: ['UA-43'], limit: 1 });
     assert.deepEqual([cut.interactions.length, cut.truncated, cut.regions?.interactions, cut.regions?.region_unrecorded], [1, true, 3, 3], `${where}: ${JSON.stringify(cut.regions)}`);
+    // Small pages (the admin route reads 250 at a time): the same rows and counts across page ends.
+    const paged = await queryLedger(storage, { subdivisions: ['UA-43'], pageSize: 2, limit: 2 });
+    assert.deepEqual([paged.interactions.map((i) => i.id), paged.regions], [r.interactions.slice(0, 2).map((i) => i.id), r.regions], `${where}: paged reads agree`);
     await assert.rejects(queryLedger(storage, { subdivisions: ['Crimea'] }), (e: unknown) => e instanceof QueryError && e.param === 'subdivision');
 
     // The command line: repeatable option, summary on stderr, JSON on stdout.

@@ -9,7 +9,8 @@
  *   warden ledger checkpoint
  *   warden ledger entries <start> <end>
  *   warden ledger query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP]
- *                       [--network CIDR] [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
+ *                       [--network CIDR] [--subdivision CODES]... [--country CODES]... [--from T] [--to T] [--limit N]
+ *                       [--format json|csv|jsonl | --json] [--openings]
  *   warden ledger query --settings [--from T] [--to T] [--format json|csv|jsonl | --json]
  *   warden ledger erase (--account A | --org O | --before T)
  *   warden ledger reconcile [--from T] [--to T | --start N] [--end N] [--lag SECONDS] [--examples N] [--json]
@@ -33,7 +34,7 @@ import { hashLeaf } from './merkle.ts';
 import { encodeBase64, generateSigner, parseVerifierKey, type NoteVerifier } from './note.ts';
 import { loadSigners, openLedgerFromConfig, openLedgerStorageReadOnly, resolveLedgerSetup, trustedKeys, witnessPolicy, writeKeyFile, type LedgerSetup } from './open.ts';
 import { parseCosignerKey, type CosignerVerifier } from './cosign.ts';
-import { QueryError, exportQuery, queryLedger, type LedgerQuery } from './query.ts';
+import { QueryError, exportQuery, queryLedger, type LedgerQuery, type RegionSummary } from './query.ts';
 import { NoLedgerError, type LedgerStorage } from './storage.ts';
 import { verifyLedger } from './verify.ts';
 import { reconcileLedger, type ReconcileReport } from './reconcile.ts';
@@ -64,7 +65,12 @@ export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config 
   checkpoint                                      sign a checkpoint of the durable log now
   entries <start> <end>                           entries as stored (JSON)
   query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP] [--network CIDR]
+        [--subdivision UA-43[,..]]... [--country CC[,..]]...
         [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
+                                                  audit query; by region: the interactions whose
+                                                  leaf records the subdivision or country, and a
+                                                  summary (served, refused, accounts, those whose
+                                                  region is unknown) on stderr and in \`regions\`
   query --settings [--from T] [--to T] [--format ...]
                                                   the detector settings in force over the window
                                                   and every verdict recorded in it, by settings
@@ -92,7 +98,7 @@ const COMMANDS: Record<string, { options: Options; positionals: number }> = {
   checkpoint: { options: {}, positionals: 0 },
   entries: { options: {}, positionals: 2 },
   query: {
-    options: { account: str, org: str, cluster: str, key: str, model: str, ip: str, network: str, from: str, to: str, limit: str, format: str, json: bool, openings: bool, settings: bool },
+    options: { account: str, org: str, cluster: str, key: str, model: str, ip: str, network: str, from: str, to: str, limit: str, format: str, json: bool, openings: bool, settings: bool, subdivision: { type: 'string', multiple: true }, country: { type: 'string', multiple: true } },
     positionals: 0,
   },
   erase: { options: { account: str, org: str, before: str }, positionals: 0 },
@@ -302,10 +308,11 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           ip: flag('ip'), network: flag('network'), from: isoOption('from', flag('from')), to: isoOption('to', flag('to')),
           limit: limit === undefined ? undefined : parsePositiveInt(limit) ?? (() => { throw new UsageError(`--limit must be a positive integer (got ${JSON.stringify(limit)})`); })(),
           openings: values.openings === true, settings: values.settings === true,
+          subdivisions: values.subdivision as string[] | undefined, countries: values.country as string[] | undefined,
         };
         if (q.settings) {
           // Settings and verdicts over a window: the filters of interactions do not apply.
-          const other = (['account', 'org', 'cluster', 'key', 'model', 'ip', 'network', 'limit'] as const).filter((n) => flag(n) !== undefined);
+          const other = (['account', 'org', 'cluster', 'key', 'model', 'ip', 'network', 'limit', 'subdivision', 'country'] as const).filter((n) => values[n] !== undefined);
           if (other.length) throw new UsageError(`--settings lists the settings and every verdict of a time window: it takes --from and --to, not ${other.map((n) => `--${n}`).join(', ')}`);
         }
         // --json as every other operator command takes it: --format json.
@@ -327,6 +334,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           const bound = q.limit === undefined ? 'the default limit' : `--limit ${q.limit}`;
           err.write(`warden ledger query: ${bound} cut the interactions short: the usage rows add up the ${result.interactions.length} returned, not the accounts' totals (usage_scope: returned)\n`);
         }
+        if (result.regions) err.write(`warden ledger query: ${regionLine(result.regions)}\n`);
         if (format === 'json') print(JSON.stringify(result, null, 2));
         else await exportQuery(result, format as 'csv' | 'jsonl', out);
         return 0;
@@ -378,6 +386,18 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
   } finally {
     if (opened) await (opened as Ledger).close();
   }
+}
+
+/** A region query's summary in one line (on stderr, beside the result on stdout). */
+export function regionLine(r: RegionSummary): string {
+  const asked = [...r.subdivisions, ...r.countries].join(', ');
+  let line = `${asked}: ${r.interactions} interactions (${r.served} served, ${r.refused} refused, ${r.errors} failed, ${r.unauthenticated} unauthenticated) from ${r.accounts} accounts`;
+  if (r.first_ts) line += `, ${r.first_ts} to ${r.last_ts}`;
+  if (r.subdivisions.length) {
+    line += `; region unknown: ${r.region_unrecorded} interactions written before regions were recorded (warden.ledger/1, /2; ${r.region_unrecorded_in_country} of them from ${[...new Set(r.subdivisions.map((s) => s.slice(0, 2)))].join(', ')})`;
+    line += ` and ${r.no_region_data} with no subdivision data read`;
+  }
+  return `${line}; ${r.scanned} interaction leaves read`;
 }
 
 /** A reconciliation for a person: what was compared, each example, and the verdict. */

@@ -37,6 +37,53 @@ export interface LedgerQuery {
    * in it, whatever its subject: which verdicts were reached under which settings. No interactions.
    */
   settings?: boolean;
+  /**
+   * Only interactions whose leaf records one of these client regions: ISO 3166-2 subdivisions
+   * (`UA-43`, as `client.subdivision`) or ISO 3166-1 countries (`UA`, as `client.country`); a
+   * leaf matching either list matches. Given as lists or comma lists. Neither field is indexed:
+   * the query reads every interaction the other filters leave (see `regions` in the result).
+   */
+  subdivisions?: readonly string[];
+  countries?: readonly string[];
+  /**
+   * Interaction rows read a page (default 2,000), with a turn of the event loop between pages: a
+   * server answering the admin route passes a smaller one, so that a query reading much of the log
+   * holds the gateway's thread one small page at a time.
+   */
+  pageSize?: number;
+}
+
+/**
+ * What a query by region (`subdivisions`, `countries`) found, over every interaction the other
+ * filters select (not only the returned ones when the limit cuts them short).
+ */
+export interface RegionSummary {
+  subdivisions: string[];
+  countries: string[];
+  /** Interactions whose leaf records one of the regions asked for. */
+  interactions: number;
+  /** Of them: served (status below 400), refused by Warden (403, 429), failed (other 4xx, 5xx) and 401s. */
+  served: number;
+  refused: number;
+  errors: number;
+  unauthenticated: number;
+  /** Distinct accounts among them (interactions without an account not counted). */
+  accounts: number;
+  first_ts: string | null;
+  last_ts: string | null;
+  /**
+   * With `subdivisions`: interactions the other filters select whose region is not known, so they
+   * can be neither counted in nor ruled out: leaves written before regions were recorded
+   * (`warden.ledger/1`, `/2`; `region_unrecorded`, and of them those whose country is the country
+   * of a subdivision asked for, `region_unrecorded_in_country`), and `/4` leaves for which no
+   * subdivision data was read (`no_region_data`; `client.subdivision_data` null). A leaf matched by
+   * `countries` is counted as matched, not here. 0 without `subdivisions`.
+   */
+  region_unrecorded: number;
+  region_unrecorded_in_country: number;
+  no_region_data: number;
+  /** Interaction leaves read to answer (those the indexed filters selected). */
+  scanned: number;
 }
 
 /** The schema a query result names, so an exported file says what it is. */
@@ -187,6 +234,8 @@ export interface QueryResult {
    * cut them short (`truncated`): then the usage rows are not the accounts' totals.
    */
   usage_scope: 'all' | 'returned';
+  /** With a region filter (`subdivision`, `country`): what it found; absent otherwise. */
+  regions?: RegionSummary;
 }
 
 export class QueryError extends Error {
@@ -260,18 +309,23 @@ function verdictRow(entry: EntryRow, rec: VerdictRecord, priv: PrivateRow | null
   };
 }
 
-async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: number, keep: (e: EntryRow, p: PrivateRow | null) => boolean) {
+/**
+ * The rows of a filter, a page at a time (bounded memory: one page and the rows kept). `scanAll`:
+ * past `max`, read on and pass the rest to `keep` (which counts them) without keeping them.
+ */
+async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: number, keep: (e: EntryRow, p: PrivateRow | null) => boolean, scanAll = false, page = PAGE) {
   const out: { entry: EntryRow; priv: PrivateRow | null }[] = [];
   let after = -1;
   let truncated = false;
-  for (;;) {
-    const rows = await storage.query({ ...filter, afterIndex: after, limit: PAGE });
+  for (let n = 0; ; n++) {
+    if (n > 0 && page !== PAGE) await new Promise((r) => setImmediate(r));
+    const rows = await storage.query({ ...filter, afterIndex: after, limit: page });
     for (const r of rows) {
       if (!keep(r.entry, r.priv)) continue;
-      if (out.length >= max) { truncated = true; break; }
+      if (out.length >= max) { truncated = true; if (scanAll) continue; break; }
       out.push(r);
     }
-    if (truncated || rows.length < PAGE) break;
+    if ((truncated && !scanAll) || rows.length < page) break;
     after = rows[rows.length - 1].entry.index;
   }
   return { rows: out, truncated };
@@ -362,6 +416,7 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   };
   q = { ...q, from: time('from', q.from), to: time('to', q.to) };
   if (q.settings) {
+    if (q.subdivisions?.length || q.countries?.length) throw new QueryError('settings lists the settings and verdicts of a time window: the region filters (subdivision, country) select interactions', q.subdivisions?.length ? 'subdivision' : 'country');
     // The settings over the window and every verdict in it: no interactions, no usage.
     const { rows: vrows } = await allMatching(storage, { kind: 'verdict', from: q.from, to: q.to }, 1_000_000, () => true);
     const verdicts: VerdictRow[] = [];
@@ -397,7 +452,46 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   }
   if (q.accountId) filter.anyOf = q.clusterId ? { accountIds: clusterMembers.includes(q.accountId) ? [q.accountId] : [] } : { accountIds: [q.accountId] };
 
-  const { rows, truncated } = await allMatching(storage, filter, limit, (_, p) => !ipFilter || ipFilter(p && !p.erased_at ? p.ip : null));
+  const subdivisions = regionList(q.subdivisions, 'subdivision');
+  const countries = regionList(q.countries, 'country');
+  const byRegion = subdivisions.length > 0 || countries.length > 0;
+  const summary: RegionSummary | undefined = byRegion ? {
+    subdivisions, countries, interactions: 0, served: 0, refused: 0, errors: 0, unauthenticated: 0, accounts: 0, first_ts: null, last_ts: null,
+    region_unrecorded: 0, region_unrecorded_in_country: 0, no_region_data: 0, scanned: 0,
+  } : undefined;
+  const accounts = new Set<string>();
+  const subdivisionCountries = new Set(subdivisions.map((s) => s.slice(0, 2)));
+  // Neither the subdivision nor the country is an indexed column: each leaf the other filters
+  // select is parsed and matched here, a page at a time; the summary counts them all.
+  const regionMatch = (entry: EntryRow): boolean => {
+    const s = summary!;
+    s.scanned++;
+    let rec;
+    try { rec = parseLeaf(entry.leaf); } catch { return false; /* not a record: verify names it */ }
+    if (rec.kind !== 'interaction') return false;
+    const sub = rec.client.subdivision;
+    const matched = (sub != null && subdivisions.includes(sub)) || (rec.client.country !== null && countries.includes(rec.client.country));
+    if (!matched) {
+      if (subdivisions.length) {
+        if (sub === undefined) { s.region_unrecorded++; if (rec.client.country !== null && subdivisionCountries.has(rec.client.country)) s.region_unrecorded_in_country++; }
+        else if (rec.client.subdivision_data === null) s.no_region_data++;
+      }
+      return false;
+    }
+    s.interactions++;
+    const outcome = statusOutcome(rec.response.status);
+    if (outcome === 'served') s.served++;
+    else if (outcome === 'refused') s.refused++;
+    else if (outcome === 'unauthenticated') s.unauthenticated++;
+    else s.errors++;
+    if (rec.account_id) accounts.add(rec.account_id);
+    if (s.first_ts === null || rec.ts < s.first_ts) s.first_ts = rec.ts;
+    if (s.last_ts === null || rec.ts > s.last_ts) s.last_ts = rec.ts;
+    return true;
+  };
+  const { rows, truncated } = await allMatching(storage, filter, limit,
+    (e, p) => (!ipFilter || ipFilter(p && !p.erased_at ? p.ip : null)) && (!byRegion || regionMatch(e)), byRegion, q.pageSize ?? PAGE);
+  if (summary) summary.accounts = accounts.size;
   const interactions: InteractionRow[] = [];
   for (const { entry, priv } of rows) {
     const rec = parseLeaf(entry.leaf);
@@ -427,7 +521,20 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     schema: QUERY_SCHEMA, query: queryEcho(q), tree_size: treeSize,
     checkpoint: latest && { size: latest.size, root_hash: Buffer.from(latest.root).toString('base64'), note: latest.note, created_at: latest.created_at },
     interactions, verdicts, settings: await settingsRows(storage, q, verdicts), usage: summarise(interactions, verdicts), truncated, usage_scope: truncated ? 'returned' : 'all',
+    ...(summary ? { regions: summary } : {}),
   };
+}
+
+/** A region filter's codes: lists or comma lists, upper-cased, each checked (ISO 3166-2 `UA-43`, ISO 3166-1 `UA`). */
+export function regionList(values: readonly string[] | string | undefined, param: 'subdivision' | 'country'): string[] {
+  if (values === undefined || (typeof values !== 'string' && values.length === 0)) return [];
+  const codes = (typeof values === 'string' ? [values] : values).flatMap((v) => v.split(',')).map((v) => v.trim().toUpperCase()).filter((v) => v !== '');
+  const shape = param === 'subdivision' ? /^[A-Z]{2}-[A-Z0-9]{1,3}$/ : /^[A-Z]{2}$/;
+  for (const c of codes) {
+    if (!shape.test(c)) throw new QueryError(param === 'subdivision' ? `subdivision must be ISO 3166-2 codes such as UA-43 (got ${JSON.stringify(c)})` : `country must be ISO 3166-1 alpha-2 codes such as UA (got ${JSON.stringify(c)})`, param);
+  }
+  if (!codes.length) throw new QueryError(`${param} needs a code`, param);
+  return [...new Set(codes)];
 }
 
 /** The filters a query answered, by the names the admin route and the CLI take them. */
@@ -435,7 +542,9 @@ function queryEcho(q: LedgerQuery): QueryResult['query'] {
   const names: [keyof LedgerQuery, string][] = [['accountId', 'account'], ['orgId', 'org'], ['clusterId', 'cluster'], ['keyId', 'key'], ['model', 'model'],
     ['ip', 'ip'], ['network', 'network'], ['from', 'from'], ['to', 'to'], ['limit', 'limit'], ['openings', 'openings'], ['settings', 'settings']];
   const out: QueryResult['query'] = {};
-  for (const [k, name] of names) { const v = q[k]; if (v !== undefined && v !== '' && v !== false) out[name] = v; }
+  for (const [k, name] of names) { const v = q[k]; if (v !== undefined && v !== '' && v !== false) out[name] = v as string | number | boolean; }
+  if (q.subdivisions?.length) out.subdivision = regionList(q.subdivisions, 'subdivision').join(',');
+  if (q.countries?.length) out.country = regionList(q.countries, 'country').join(',');
   return out;
 }
 
@@ -525,8 +634,8 @@ async function write(out: Writable, s: string): Promise<void> {
  */
 export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', out: Writable): Promise<void> {
   if (format === 'jsonl') {
-    const { schema, query, tree_size, checkpoint, truncated, usage_scope } = result;
-    await write(out, JSON.stringify({ type: 'query', schema, query, tree_size, checkpoint, truncated, usage_scope }) + '\n');
+    const { schema, query, tree_size, checkpoint, truncated, usage_scope, regions } = result;
+    await write(out, JSON.stringify({ type: 'query', schema, query, tree_size, checkpoint, truncated, usage_scope, ...(regions ? { regions } : {}) }) + '\n');
     for (const r of result.interactions) await write(out, JSON.stringify({ type: 'interaction', ...r }) + '\n');
     for (const v of result.verdicts) await write(out, JSON.stringify({ type: 'verdict', ...v }) + '\n');
     for (const st of result.settings) await write(out, JSON.stringify({ type: 'settings', ...st }) + '\n');

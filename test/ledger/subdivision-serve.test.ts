@@ -78,6 +78,13 @@ test('serve: the ledger records the region each request came from and the region
       assert.ok(tries < 100, `the log verifies, the new leaves signed: ${v.out}${v.err}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+    // "Did you serve Crimea?" in one request: the admin query by region, with its summary.
+    const crimea = await (await fetch(`${t.url}/admin/ledger/v1/query?subdivision=UA-43`, asAdmin)).json() as { interactions: Row[]; regions?: { interactions: number; served: number; refused: number; accounts: number; region_unrecorded: number } };
+    assert.deepEqual([crimea.interactions.map((r) => [r.status, r.subdivision]), crimea.regions && [crimea.regions.interactions, crimea.regions.served, crimea.regions.refused, crimea.regions.accounts, crimea.regions.region_unrecorded]],
+      [[[403, 'UA-43']], [1, 0, 1, 1, 0]], `the admin query by region lists the one refused request from UA-43: ${JSON.stringify(crimea)}`);
+    const bad = await fetch(`${t.url}/admin/ledger/v1/query?subdivision=Crimea`, asAdmin);
+    assert.equal(bad.status, 400, 'a region that is not an ISO 3166-2 code is refused, never the whole log');
+    assert.match(await bad.text(), /subdivision/, 'the answer names the parameter');
     const csv = (await run('query', '--account', account.id, '--format', 'csv')).out.split('\n');
     const header = csv[0].split(',');
     const col = (line: string, name: string) => line.split(',')[header.indexOf(name)];

@@ -6,24 +6,13 @@
 // holds an event for the stream when SIGTERM comes: the stop waits on Redis to take it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { freePort, startRedis, stopRedis } from '../helpers/redis-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { spawnServe, until } from '../helpers/serve-process.ts';
 import { parseConfig } from '../../src/config/index.ts';
-
-async function until<T>(what: string | (() => string), get: () => T | Promise<T>, ms = 60_000): Promise<NonNullable<T>> {
-  for (const end = Date.now() + ms; ;) {
-    const v = await get();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Far beyond every bound set below: a process still running then is hung. */
 const HUNG_MS = 90_000;
@@ -45,28 +34,20 @@ async function stopWithRedisBlackHoled(server: Record<string, number>): Promise<
       detect: { mode: 'replica', shared: { key_prefix: 'warden:test:stop-bounds:' } },
       mock: { latency_ms: 0, tokens_per_second: 0 },
     }));
-    const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', config, '--demo'], {
-      env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir,
-    });
-    const out: string[] = [];
-    const err: string[] = [];
-    createInterface({ input: proc.stdout! }).on('line', (l) => out.push(l));
-    createInterface({ input: proc.stderr! }).on('line', (l) => err.push(l));
+    const s = spawnServe(['--config', config, '--demo'], { cwd: dir });
+    const { proc, out, err } = s;
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
     try {
-      const url = await until(() => `listening (stderr: ${err.join('\n')})`, () => {
-        if (proc.exitCode !== null) assert.fail(`warden serve exited with status ${proc.exitCode} before listening: ${err.join('\n')}`);
-        return err.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean);
-      });
-      const key = await until('the demo key', () => err.map((l) => /demo API key .*: (wk_live_\S+)/.exec(l)?.[1]).find(Boolean));
+      const url = await s.listening();
+      const key = await s.demoKey();
       await proxy.stall();
       const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
       assert.equal(r.status, 200, 'served while Redis answers nothing');
       await r.text();
       // The event is in the store, and held for the stream: Redis has not taken it.
       const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
-      await until('the event written to the store', async () => await metric('warden_events_written_total') > 0);
-      await until('the event held for the stream', async () => await metric('warden_detect_stream_backlog_events') > 0);
+      await until('the event written to the store', async () => await metric('warden_events_written_total') > 0, 60_000);
+      await until('the event held for the stream', async () => await metric('warden_detect_stream_backlog_events') > 0, 60_000);
       proc.kill('SIGTERM');
       const timer = setTimeout(() => proc.kill('SIGKILL'), HUNG_MS);
       const end = await exited;

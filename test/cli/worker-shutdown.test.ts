@@ -6,24 +6,13 @@
 // holding events for the stream when its Redis is black-holed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { freePort, startRedis, stopRedis } from '../helpers/redis-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { withPgSchema, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
-import { WARDEN } from '../helpers/node-args.ts';
-
-async function until<T>(what: string | (() => string), get: () => T, ms = 30_000): Promise<NonNullable<T>> {
-  for (const end = Date.now() + ms; ;) {
-    const v = get();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { spawnServe, until } from '../helpers/serve-process.ts';
 
 /** Far beyond shutdown_timeout_ms (2 s here) and the stop's own bounds: past it the process is hung. */
 const HUNG_MS = 60_000;
@@ -47,18 +36,13 @@ for (const [mode, outage] of cases) {
           ledger: { postgres_schema: `${schema}_ledger`, key_file: join(dir, 'ledger.key') },
           mock: { latency_ms: 0, tokens_per_second: 0 },
         }));
-        const proc = spawn(process.execPath, [...WARDEN, 'serve', '--config', config, '--demo'], {
-          env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir,
-        });
-        const out: string[] = [];
-        const err: string[] = [];
-        createInterface({ input: proc.stdout! }).on('line', (l) => out.push(l));
-        createInterface({ input: proc.stderr! }).on('line', (l) => err.push(l));
-        const json = () => out.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+        const s = spawnServe(['--config', config, '--demo'], { cwd: dir });
+        const { proc, out, err } = s;
+        const json = s.json;
         const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
         try {
-          const url = await until(() => `listening (stderr: ${err.join('\n')})`, () => err.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
-          const key = await until('the demo key', () => err.map((l) => /demo API key .*: (wk_live_\S+)/.exec(l)?.[1]).find(Boolean));
+          const url = await s.listening();
+          const key = await s.demoKey();
           const ask = async (i: number) => {
             const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `hi ${i}` }] }) });
             assert.equal(r.status, 200, 'served (limits.on_backend_failure: local while Redis is away)');
@@ -70,7 +54,7 @@ for (const [mode, outage] of cases) {
           else await proxy.stall();
           for (let i = before; i < 3; i++) await ask(i);
           // The worker has seen the outage (its stream read or its lease renewal failed) before the signal.
-          if (outage === 'stopped') await until('the worker\'s outage line', () => json().find((l) => l.code === 'DETECT_WORKER_REDIS_UNREACHABLE'));
+          if (outage === 'stopped') await until('the worker\'s outage line', () => json().find((l) => l.code === 'DETECT_WORKER_REDIS_UNREACHABLE'), 30_000);
           else await new Promise((r) => setTimeout(r, 1_500));
           proc.kill('SIGTERM');
           const timer = setTimeout(() => proc.kill('SIGKILL'), HUNG_MS);

@@ -22,7 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, ALLOW_LIST_SIGNAL, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
-import { harvestShape, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, type CohortReading } from './harvest-cohort.ts';
+import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -1900,7 +1900,8 @@ export class DetectorEngine implements VerdictView {
       const forming = w[off + C.TOTAL] >= COHORT.minRequests;
       if (forming) read++; else readJoining++;
       const shape = harvestShape(w, off, COHORT.joinRequests);
-      if (shape) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
+      // Read from fewer requests: only with the breadth of a harvest's mixed items (COHORT.joinKinds).
+      if (shape && (forming || taskKinds(w, off) >= COHORT.joinKinds)) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
     const found = findCohort(shaped, read, this.config.cohort_min_accounts, joining, readJoining);
     const before = this.cohort.members;
@@ -1926,7 +1927,7 @@ export class DetectorEngine implements VerdictView {
     const w = this.accounts.w;
     if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || w[off + C.TOTAL] < COHORT.joinRequests || this.accounts.ids[i] === ''
       || w[off + C.FIRST_TS] < now - COHORT.windowDays * 86_400 || w[off + C.LAST_TS] < now - COHORT.activeDays * 86_400 || !this.unaccountable(i)) return undefined;
-    const shape = harvestShape(w, off, COHORT.joinRequests);
+    const shape = w[off + C.TOTAL] >= COHORT.minRequests || taskKinds(w, off) >= COHORT.joinKinds ? harvestShape(w, off, COHORT.joinRequests) : null;
     const standing = shape ? this.cohort.members.values().next().value : undefined;
     if (!shape || !standing || !joinsStanding(standing, shape)) return undefined;
     this.cohort.members.set(i, standing);
@@ -1957,7 +1958,7 @@ export class DetectorEngine implements VerdictView {
       const forming = w[off + C.N] >= ESTABLISHED.minRequests;
       if (forming) read++;
       const shape = establishedShape(w, off);
-      if (shape) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
+      if (shape && (forming || taskKinds(w, off) >= COHORT.joinKinds)) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
     return findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining);
   }

@@ -153,3 +153,25 @@ test('a snapshot keeps the cohort; one written before harvest cohorts loads and 
   assert.ok(verdictRank(v.level) >= verdictRank('throttle'), `fleet_3 throttled after the older snapshot: ${v.level}`);
   assert.ok(v.verdict?.reasons.some((x) => x.signal === 'harvest_cohort'), `its verdict names the cohort again: ${JSON.stringify(v.verdict?.reasons.map((x) => x.signal))}`);
 });
+
+// New hobbyists signing up while a fleet's cohort stands, each asking three bare maths questions
+// (reasoning asked for with a parameter, long answers): with three requests each, their shape is
+// the fleet's, but their questions are all of one kind, where a fleet's heads sample its harvest's
+// mix (maths and the working asked for, code). They do not join the cohort.
+test('new hobbyists with three questions of one kind do not join a standing cohort', () => {
+  const DAY = 86_400_000;
+  const hobbyists = population('hobby', 12, 300, 1, 3, 'gmail.com', (q, _n, r) => ({ messages: [user(q)], out: 900 + Math.floor(r() * 900) }))
+    .map((ev) => ({
+      ...ev, ts: new Date(Date.parse(ev.ts) + DAY).toISOString(),
+      request: { ...ev.request, params: { ...ev.request.params, reasoning_effort: 'high' } },
+      account: { ...ev.account!, created_at: new Date(Date.parse(ev.account!.created_at) + DAY).toISOString() },
+    }));
+  const res = replayThroughDetector([...fleet(), ...hobbyists]);
+  const fleetThrottled = maxLevel(res, 'fleet').filter((l) => l >= verdictRank('throttle')).length;
+  assert.ok(fleetThrottled >= 28, `the fleet is still throttled as a cohort: ${fleetThrottled} of 30`);
+  const above = maxLevel(res, 'hobby').filter((l) => l > verdictRank('watch')).length;
+
+  // One of the twelve (hobby_6) asks a question about prices the lexicon also reads as code:
+  // two kinds, so it still joins (docs/detector.md, Limits). 11 of 12 joined before.
+  assert.ok(above <= 1, `hobbyists above watch beside the standing cohort: ${above} of 12`);
+});

@@ -59,7 +59,19 @@ export const COHORT = {
   earlyFactor: 2,
   /** Seconds of event time between two readings of the population. */
   everyS: 900,
+  /**
+   * Kinds of task (code, maths, step-by-step reasoning asked for) an account read from fewer
+   * requests than forming needs must have asked among its requests to join or form a cohort: a
+   * campaign spreads one harvest's mixed items over its heads, so each head's first few requests
+   * sample its mix; a person's first few questions are about one thing.
+   */
+  joinKinds: 2,
 } as const;
+
+/** Kinds of task among code, maths and step-by-step reasoning asked for that account `off` of `w` has asked (its window). */
+export function taskKinds(w: Float64Array, off: number): number {
+  return (w[off + C.CODE] > 0 ? 1 : 0) + (w[off + C.MATH] > 0 ? 1 : 0) + (w[off + C.COT] > 0 ? 1 : 0);
+}
 
 /**
  * The cohort of accounts the new-account reading leaves out: in use before the window (bought or
@@ -214,8 +226,9 @@ export function cohortReasons(c: CohortReading, requests: number = COHORT.minReq
   const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
   const share = `the larger of detect.cohort_min_accounts and ${COHORT.minShare * 100}% of the new accounts read`;
-  const own = c.early ? `${requests} requests, read from ${COHORT.joinRequests} on`
-    : joined ? `${requests} requests: joined the standing cohort, formed by accounts of ${COHORT.minRequests}+ requests, from ${COHORT.joinRequests} requests on, within ${COHORT.joinCloseFactor}x of its medians`
+  const kinds = `, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for`;
+  const own = c.early ? `${requests} requests, read from ${COHORT.joinRequests} on${few ? kinds : ''}`
+    : joined ? `${requests} requests: joined the standing cohort, formed by accounts of ${COHORT.minRequests}+ requests, from ${COHORT.joinRequests} requests on, within ${COHORT.joinCloseFactor}x of its medians${kinds}`
     : `${COHORT.minRequests}+ requests`;
   return [
     { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} new, unverified accounts without an org or a programme, first used ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
@@ -234,7 +247,7 @@ function establishedReasons(c: CohortReading, windowed: number): VerdictReason[]
   return [
     { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
     { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${ESTABLISHED.minRequests}+ recent requests) with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_established and ${COHORT.minShare * 100}% of the accounts read` },
-    { signal: 'harvest_cohort_shape', value: windowed < ESTABLISHED.minRequests ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${windowed < ESTABLISHED.minRequests ? `: joined the standing cohort, formed by accounts of ${ESTABLISHED.minRequests}+, within ${COHORT.joinCloseFactor}x of its medians` : ''}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
+    { signal: 'harvest_cohort_shape', value: windowed < ESTABLISHED.minRequests ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${windowed < ESTABLISHED.minRequests ? `: joined the standing cohort, formed by accounts of ${ESTABLISHED.minRequests}+, within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for` : ''}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: ESTABLISHED.outputInput },
   ];

@@ -3,18 +3,14 @@
 // default in force (a limit, a ledger, a webhook the operator believes configured).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { ConfigError, checkEnvSettings, loadConfig, parseConfig, strayEnvNames, unsetEnvSettings } from '../../src/config/index.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
-const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', ...env } })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const warden = (args: string[], cwd: string, env: Record<string, string> = {}) => runWarden(args, { cwd, timeout: 30_000, env });
 
 const problems = (fn: () => unknown): string[] => {
   try { fn(); } catch (e) { assert.ok(e instanceof ConfigError, String(e)); return e.message.split('\n').slice(1).map((l) => l.trim()); }

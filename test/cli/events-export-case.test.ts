@@ -3,11 +3,9 @@
 // on SQLite and on PostgreSQL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PassThrough } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { openSqlite, SqliteEventStore, PostgresEventStore, type EventStore } from '../../src/store/index.ts';
@@ -16,11 +14,9 @@ import { ledgerConfigSchema, openLedgerFromConfig, runLedgerCli } from '../../sr
 import type { InteractionEvent } from '../../src/events/index.ts';
 import { sampleEvent, sampleVerdict } from '../helpers/synthetic-events.ts';
 import { withPgSchema, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
-const warden = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' }, maxBuffer: 64 * 1024 * 1024 })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const warden = (args: string[], cwd: string) => runWarden(args, { cwd, maxBuffer: 64 * 1024 * 1024 });
 
 const T0 = Date.UTC(2026, 5, 1, 12, 0, 0);
 const account = (a: number) => `acct_m${String(a).padStart(5, '0')}`;

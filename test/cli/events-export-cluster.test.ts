@@ -3,20 +3,16 @@
 // interactions carry its id), in time order; without a ledger, a usage error that says so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PassThrough } from 'node:stream';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
 import { ledgerConfigSchema, openLedgerFromConfig, runLedgerCli } from '../../src/ledger/index.ts';
 import { sampleEvent, sampleVerdict } from '../helpers/synthetic-events.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
-const warden = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const warden = (args: string[], cwd: string) => runWarden(args, { cwd });
 
 test('events export --cluster writes the events of the cluster\'s accounts, in time order; it needs the ledger', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-events-cluster-'));

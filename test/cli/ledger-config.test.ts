@@ -2,19 +2,17 @@
 // verifying "a copy" must never verify the live ledger in ./data instead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ledgerConfigSchema, openLedgerFromConfig, runLedgerCli } from '../../src/ledger/index.ts';
 import { sampleEvent } from '../helpers/synthetic-events.ts';
 import { PassThrough } from 'node:stream';
 import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
-const warden = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const warden = (args: string[], cwd: string) => runWarden(args, { cwd });
 
 test('ledger -c FILE and --config FILE check the configured ledger, not ./data', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-c-'));

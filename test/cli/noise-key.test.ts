@@ -2,18 +2,15 @@
 // restart, which lets an account average it away: said at start and by `warden config check`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parseConfig } from '../../src/config/index.ts';
 import { createPolicyRuntime } from '../../src/policy/hooks.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
 const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_REASONING_SECRET: '', ...env } })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+  runWarden(args, { cwd, timeout: 30_000, env: { WARDEN_REASONING_SECRET: '', ...env } });
 
 test('with embedding noise on and no seal secret, start logs a WARNING; with a secret, or no noise, it does not', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-noise-'));

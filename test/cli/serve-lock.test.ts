@@ -3,17 +3,15 @@
 // with SIGKILL leaves no lock behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
 const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', LOCK_TEST_ADMIN: 'lock-test-admin-token-0123456789' };
-const warden = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, timeout: 60_000, env: { ...ENV, ...env } })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const warden = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => runWarden(args, { cwd, timeout: 60_000, env: { ...ENV, ...env } });
 
 /** Start `warden serve` and wait for its listening line (start-up lines go to stderr; stdout is the JSON log). */
 async function serve(cwd: string): Promise<ChildProcess> {

@@ -3,19 +3,15 @@
 // its account's row, refusals counted but not priced.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
 import { sampleEvent } from '../helpers/synthetic-events.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
-const warden = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const warden = (args: string[], cwd: string) => runWarden(args, { cwd });
 
 let dir: string;
 const LAST_OF_NOVEMBER = '2026-11-30T23:59:59.999Z';

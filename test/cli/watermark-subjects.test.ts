@@ -3,21 +3,17 @@
 // the accounts served under them) as a --subjects-file, and `detect` without subjects uses them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
 import { sampleEvent } from '../helpers/synthetic-events.ts';
 import { deriveWatermarkKey, watermarkText } from '../../src/watermark/index.ts';
 import { FIXTURES } from '../helpers/sse-fixtures.ts';
-import { WARDEN } from '../helpers/node-args.ts';
+import { runWarden } from '../helpers/warden-cli.ts';
 
 const MASTER = 'test-master-secret-0123456789abcdef';
-const warden = (args: string[], cwd: string) =>
-  promisify(execFile)(process.execPath, [...WARDEN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_WATERMARK_SECRET: '' } })
-    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+const warden = (args: string[], cwd: string) => runWarden(args, { cwd, env: { WARDEN_WATERMARK_SECRET: '' } });
 
 test('watermark subjects lists the recorded keys of a period; detect without subjects finds a cluster-keyed leak and names its accounts', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-wm-subjects-'));

@@ -770,6 +770,11 @@ export class WorkerLease {
 
 export interface SharedWorker {
   stats(): { streamRead: number; published: number; publishFailures: number; leaseLost: number; streamReadErrors: number };
+  /**
+   * Why a verdict changed now does not reach the replicas (the worker cannot reach Redis: it is
+   * published once it can), or null while the worker publishes.
+   */
+  unpublished(): string | null;
   close(): Promise<void>;
 }
 
@@ -804,13 +809,13 @@ export async function startSharedWorker(opts: {
   // when it starts and once when the lease is renewed again, with what was missed meanwhile; a
   // flapping Redis is damped as the limits' outage lines are.
   const log = opts.log ?? (() => {});
-  const outages = new OutageLog<{ leaseLost: number; readErrors: number }>();
+  const outages = new OutageLog<{ leaseLost: number; readErrors: number; since: number }>();
   let leaseLost = 0;
   let closing = false;
   const failing = (err: unknown) => {
     // Stopping: the stop's own line says what did not reach Redis; a command it gave up on failing later is not an outage.
     if (closing) return;
-    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0 }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${redisFailure(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }), false, stalledSince(err));
+    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0, since: stalledSince(err) ?? Date.now() }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${redisFailure(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }), false, stalledSince(err));
   };
   const answering = () => {
     outages.answered((o, seconds) => log(`detect: the detector worker reaches Redis again after ${seconds.toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (it reads the stream on from where it stopped)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' }));
@@ -854,6 +859,10 @@ export async function startSharedWorker(opts: {
   timer.unref();
   return {
     stats: () => ({ streamRead: consumer.stats().read, published: publisher.published, publishFailures: publisher.failures, leaseLost, streamReadErrors: consumer.stats().readErrors }),
+    unpublished: () => {
+      const o = outages.current;
+      return o ? `Redis is unreachable from the detector worker since ${new Date(o.since).toISOString()}: verdicts are not published meanwhile, so replicas go on enforcing the ones published before; this one reaches them once the worker reaches Redis again (DETECT_WORKER_REDIS_UNREACHABLE)` : null;
+    },
     async close() {
       clearInterval(timer);
       await consumer.close();

@@ -106,8 +106,9 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         let expires: string | undefined;
         try { expires = v.for ? new Date(Date.now() + parseDuration(v.for) * 1000).toISOString() : undefined; } catch (err) { return usage(`--for: ${(err as Error).message}`); }
         result = await c.call('POST', '/detect/verdicts', { body: { kind: s.kind, id: s.id, level: v.level, ...(v.note ? { note: v.note } : {}), ...(expires ? { expires_at: expires } : {}) } });
-        show = (r: Verdict & { not_enforced?: Array<{ account: string; detail: string }> }) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since}${r.expires_at ? `, until ${r.expires_at}` : ''})`
-          + (r.not_enforced ?? []).map((n) => `\nwarning: ${n.account}: ${n.detail}`).join('');
+        show = (r: Verdict & { not_enforced?: Array<{ account: string; detail: string }>; not_published?: string }) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since}${r.expires_at ? `, until ${r.expires_at}` : ''})`
+          + (r.not_enforced ?? []).map((n) => `\nwarning: ${n.account}: ${n.detail}`).join('')
+          + (r.not_published ? `\nwarning: not enforced by the replicas yet: ${r.not_published}` : '');
       } else {
         await c.call('DELETE', '/detect/verdicts', { query: { kind: s.kind, id: s.id, ...(v.reason ? { reason: v.reason } : {}) } });
         result = { cleared: s };

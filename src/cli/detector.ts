@@ -10,7 +10,7 @@ import { detectModeWritten, urlForLog, type WardenConfig } from '../config/index
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
-  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected, replicaNotice, type DetectLog,
+  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected, replicaNotice, type DetectLog, type SharedWorker,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
@@ -118,8 +118,9 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   const queue = detectHooks(engine, { batch: 64 });
   closers.push(() => queue.close!());
   registerDetectMetrics(engine, queue, registry);
+  let sharedWorker: SharedWorker | undefined;
   if (redis) {
-    const worker = await startSharedWorker({
+    const worker = sharedWorker = await startSharedWorker({
       engine, client: redis, url: url!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
       onEvent: (ev) => queue.onEvent(ev), log: say, port: config.server.port, stopWaitMs: config.server.shutdown_step_timeout_ms,
       // A replica's batch first tried well before the replay read the store (held through a Redis
@@ -132,6 +133,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     });
   }
   let snapshot: { path: string; save(): Promise<SnapshotHeader> } | undefined;
+  const unpublished = sharedWorker ? () => sharedWorker!.unpublished() : undefined;
   if (snapshotPath) {
     const snapshots = periodicSnapshots(engine, snapshotPath, {
       everyMs: config.detect.snapshot.every_minutes * 60_000, overlapSeconds: overlapS,
@@ -142,7 +144,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists, orgAccounts: opts.orgAccounts }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(),
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists, orgAccounts: opts.orgAccounts, unpublished }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(),
     eraseFromStream: redis ? (accountId, at) => eraseAccountFromStream(redis, keys, accountId, at) : undefined, close };
 }
 

@@ -51,6 +51,11 @@ export interface DetectAdminOptions {
    * operator asks for them (`new_accounts: true`). None: the accounts the detector has seen in it.
    */
   orgAccounts?: (org: string) => Promise<string[]>;
+  /**
+   * With one detector for several nodes: why a verdict set now does not reach the replicas yet
+   * (the worker cannot reach Redis), or null while verdicts are published. None: a single node.
+   */
+  unpublished?: () => string | null;
 }
 
 const Level = z.enum(VERDICT_LEVELS);
@@ -116,6 +121,8 @@ const VerdictSet = VerdictSchema.extend({
   not_enforced: z.array(z.object({ account: z.string(), tier: z.string(), detail: z.string() })).optional()
     .describe('a `verify` verdict on accounts already identity verified (or enterprise), as their latest request recorded: it does not refuse them (the policy\'s verify stops at identity_verified)'),
   not_reached: z.array(z.object({ account: z.string(), exempt_by: Exemption })).describe('accounts the verdict does not reach: those the allow-list exempts (the account itself, or a member of the cluster), by their entry, and members an operator\'s `none` on the account exempts (`operator_none`)'),
+  not_published: z.string().optional()
+    .describe('several nodes (detect.mode worker): the worker cannot reach Redis now, so the verdict is set and stored but the replicas do not enforce it until the worker publishes it, once Redis answers; why, and since when'),
 });
 const AccountView = z.object({
   account_id: z.string(),
@@ -553,7 +560,9 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
             ? [{ account: a, tier, detail: `verify: account is ${tier}; verify refuses only accounts below identity_verified, so it is still served (shaped or limited as the policy's verify says): suspend it, or lower its tier, to stop it` }]
             : [];
         }) : [];
-        return { ...set, not_reached: notReached, ...(notEnforced.length ? { not_enforced: notEnforced } : {}) };
+        // Set and stored, but the replicas learn of it only through Redis: say so while the worker cannot reach it.
+        const notPublished = opts.unpublished?.() ?? null;
+        return { ...set, not_reached: notReached, ...(notEnforced.length ? { not_enforced: notEnforced } : {}), ...(notPublished ? { not_published: notPublished } : {}) };
       },
     });
 

@@ -19,7 +19,7 @@ export type { Indicator } from './scoring.ts';
 export { buildReport, scoreReport } from './report.ts';
 export { detectHooks } from './hooks.ts';
 export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMetrics } from './metrics.ts';
-export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type DetectLog } from './shared.ts';
+export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type DetectLog, type SharedWorker } from './shared.ts';
 export { runScanCli, scanEvents, readEventsFast, type ScanResult, type DetectorName } from './scan.ts';
 export { detectAdminRoutes, replicaMisdirected, replicaNotice, CampaignSchema } from './admin.ts';
 export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverridesStore } from './overrides.ts';

@@ -55,6 +55,27 @@ export type DetectLog = (line: string, meta?: { level: 'debug' | 'info' | 'warn'
  */
 export const STOP_REDIS_WAIT_MS = 5_000;
 
+/**
+ * How long a command may wait for its answer on an open connection before Redis counts as
+ * unreachable, by default (a replica's event appends; the worker's publications wait as long as
+ * its lease lasts, which is 5 s by default too). Redis answers these commands in milliseconds. One
+ * that accepts connections and answers nothing (a path that drops packets, a hung Redis) fails no
+ * command and closes no connection, and the kernel may keep such a connection open for a quarter
+ * of an hour: without this, nothing would be said or counted meanwhile.
+ */
+export const STALL_MS = 5_000;
+
+/** A command Redis has not answered for `ms` on a connection still open, sent at `sinceMs`. */
+export class RedisStalled extends Error {
+  constructor(readonly ms: number, readonly sinceMs: number) {
+    super(`no answer from Redis within ${ms} ms on an open connection (the network between dropping packets, or Redis hung)`);
+    this.name = 'RedisStalled';
+  }
+}
+
+/** When an outage began: a stalled command's sending, else now (undefined). */
+const stalledSince = (err: unknown): number | undefined => (err instanceof RedisStalled ? err.sinceMs : undefined);
+
 /** Whether `work` settled within `ms` (it goes on regardless; its failure is its own to report). */
 async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -133,8 +154,9 @@ return 1
  * events of an outage without a restart, each event once. The outage is logged once when it
  * starts and once when Redis takes events again (damped when Redis flaps).
  */
-export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog; backlogEvents?: number; backlogChars?: number; stopWaitMs?: number } = {}): StreamEventsHooks {
+export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog; backlogEvents?: number; backlogChars?: number; stopWaitMs?: number; stallMs?: number } = {}): StreamEventsHooks {
   const stopWaitMs = opts.stopWaitMs ?? STOP_REDIS_WAIT_MS;
+  const stallMs = opts.stallMs ?? STALL_MS;
   const backlogEvents = opts.backlogEvents ?? BACKLOG_EVENTS;
   const backlogChars = opts.backlogChars ?? BACKLOG_CHARS;
   let batch: InteractionEvent[] = [];
@@ -156,23 +178,34 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
   const scripted = client as unknown as { wardenDetectAppend(...args: (string | number)[]): Promise<number> };
   const append = (b: { seq: number; json: string; firstTry: number }) =>
     scripted.wardenDetectAppend(keys.events, mark, b.seq, STREAM_MAX, b.json, b.firstTry, SENT_MARK_MS);
+  const unavailable = (err: unknown): void => {
+    const since = stalledSince(err) ?? Date.now();
+    outages.failed(() => ({ dropped, events: held.events, since }), (o, flaps) => {
+      // What it means for the operator; the client's own words (ioredis internals) only at debug.
+      const since = new Date(o.since).toISOString();
+      log(`detect: Redis unreachable from this replica since ${since} (${redisFailure(err)}): the detector worker's verdicts (operator decisions included) are not received meanwhile, this node enforces the ones it last received; its events are held here for the worker (up to ${backlogEvents} events, warden_detect_stream_backlog_events) and sent when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE', fields: { since } });
+      log(`detect: the Redis client's error on appending events: ${err instanceof Error ? err.message : String(err)}`, { level: 'debug', code: 'DETECT_STREAM_UNAVAILABLE', fields: { since, error: err instanceof Error ? err.message : String(err) } });
+    }, false, stalledSince(err));
+  };
   const pump = (): void => {
     if (sending || queue.length === 0) return;
     const b = queue[0]!;
+    // An append unanswered on an open connection (a stalled Redis) fails nothing: the outage is
+    // said once it has waited stallMs, and the append is still waited for (its answer ends it; a
+    // closed connection fails it, and it is sent again: the batch number keeps it from counting twice).
+    const sentAt = Date.now();
+    const stalled = setTimeout(() => unavailable(new RedisStalled(stallMs, sentAt)), stallMs);
+    stalled.unref();
     sending = append(b).then(() => {
       queue.shift();
       held.events -= b.n; held.chars -= b.json.length;
       sent += b.n;
       outages.answered((o, seconds) => log(`detect: Redis takes events again after ${seconds.toFixed(1)} s; the events held meanwhile are being sent to the detector worker (${held.events} still to send)${dropped > o.dropped ? `; ${dropped - o.dropped} older ones were dropped past the backlog's bounds (they are in the event store: the worker reads them when it next replays it)` : ''}`, { level: 'info', code: 'DETECT_STREAM_RECOVERED' }));
     }, (err: unknown) => {
-      outages.failed(() => ({ dropped, events: held.events, since: Date.now() }), (o, flaps) => {
-        // What it means for the operator; the client's own words (ioredis internals) only at debug.
-        const since = new Date(o.since).toISOString();
-        log(`detect: Redis unreachable from this replica since ${since} (${redisFailure(err)}): the detector worker's verdicts (operator decisions included) are not received meanwhile, this node enforces the ones it last received; its events are held here for the worker (up to ${backlogEvents} events, warden_detect_stream_backlog_events) and sent when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE', fields: { since } });
-        log(`detect: the Redis client's error on appending events: ${err instanceof Error ? err.message : String(err)}`, { level: 'debug', code: 'DETECT_STREAM_UNAVAILABLE', fields: { since, error: err instanceof Error ? err.message : String(err) } });
-      });
+      unavailable(err);
       if (!retry && !closed) { retry = setTimeout(() => { retry = null; pump(); }, RESEND_MS); retry.unref(); }
     }).finally(() => {
+      clearTimeout(stalled);
       sending = null;
       if (!outages.current) pump();
     });
@@ -248,7 +281,9 @@ export interface StreamConsumer {
  * the replica first tried to append the entry (ms; null from a replica that predates it). Uses its
  * own connection: XREAD blocks it.
  */
-export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: StreamSkip; blockMs?: number; onReadError?: (err: unknown) => void; onRead?: () => void }): StreamConsumer {
+export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: StreamSkip; blockMs?: number; stallMs?: number; onReadError?: (err: unknown) => void; onRead?: () => void }): StreamConsumer {
+  const blockMs = opts.blockMs ?? 1000;
+  const stallMs = opts.stallMs ?? STALL_MS;
   const client = new (ioredis().Redis)(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
   let lastId = opts.startId;
   let read = 0;
@@ -272,8 +307,23 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
     while (!closed) {
       type Entries = Array<[string, Array<[string, string[]]>]>;
       let res: Entries | null;
+      // A read unanswered past its block on an open connection (a stalled Redis) fails nothing:
+      // it counts as a failed read once per stallMs while it is waited for. It is not sent again
+      // meanwhile: a second read from the same id would read its entries twice once Redis answers.
+      let stalled: NodeJS.Timeout | undefined;
+      const sentAt = Date.now();
+      const watch = (ms: number) => {
+        stalled = setTimeout(() => {
+          if (closed) return;
+          readErrors++;
+          opts.onReadError?.(new RedisStalled(blockMs + stallMs, sentAt + blockMs));
+          watch(stallMs);
+        }, ms);
+        stalled.unref();
+      };
       try {
-        const reading = client.xread('COUNT', 100, 'BLOCK', opts.blockMs ?? 1000, 'STREAMS', keys.events, lastId) as Promise<Entries | null>;
+        const reading = client.xread('COUNT', 100, 'BLOCK', blockMs, 'STREAMS', keys.events, lastId) as Promise<Entries | null>;
+        watch(blockMs + stallMs);
         res = await Promise.race([reading, stopped]);
         if (closed) { reading.catch(() => {}); break; }
       } catch (err) {
@@ -282,6 +332,8 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
         opts.onReadError?.(err);
         await new Promise((r) => setTimeout(r, 250));
         continue;
+      } finally {
+        clearTimeout(stalled);
       }
       opts.onRead?.();
       for (const [, entries] of res ?? []) {
@@ -718,6 +770,11 @@ export class WorkerLease {
 
 export interface SharedWorker {
   stats(): { streamRead: number; published: number; publishFailures: number; leaseLost: number; streamReadErrors: number };
+  /**
+   * Why a verdict changed now does not reach the replicas (the worker cannot reach Redis: it is
+   * published once it can), or null while the worker publishes.
+   */
+  unpublished(): string | null;
   close(): Promise<void>;
 }
 
@@ -752,18 +809,20 @@ export async function startSharedWorker(opts: {
   // when it starts and once when the lease is renewed again, with what was missed meanwhile; a
   // flapping Redis is damped as the limits' outage lines are.
   const log = opts.log ?? (() => {});
-  const outages = new OutageLog<{ leaseLost: number; readErrors: number }>();
+  const outages = new OutageLog<{ leaseLost: number; readErrors: number; since: number }>();
   let leaseLost = 0;
   let closing = false;
   const failing = (err: unknown) => {
     // Stopping: the stop's own line says what did not reach Redis; a command it gave up on failing later is not an outage.
     if (closing) return;
-    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0 }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${redisFailure(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }));
+    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0, since: stalledSince(err) ?? Date.now() }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${redisFailure(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }), false, stalledSince(err));
   };
   const answering = () => {
     outages.answered((o, seconds) => log(`detect: the detector worker reaches Redis again after ${seconds.toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (it reads the stream on from where it stopped)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' }));
   };
-  const consumer: StreamConsumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip, onReadError: failing });
+  // Unanswered for as long as the lease lasts, by Redis's reckoning the lease has lapsed: an outage.
+  const stallMs = lease.ttlMs;
+  const consumer: StreamConsumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip, stallMs, onReadError: failing });
   const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);
   /** Renew the lease and publish; whether the publication reached Redis. */
   const publishIfHeld = async (): Promise<boolean> => {
@@ -781,14 +840,29 @@ export async function startSharedWorker(opts: {
     await publisher.publish();
     return publisher.failures === failures;
   };
-  let publishing: Promise<unknown> = publisher.publish();
+  // One publication at a time: a slow Redis delays the next instead of overlapping it. One left
+  // unanswered for stallMs (a stalled Redis fails no command and closes no connection) is an
+  // outage, and each publication skipped while it waits is counted as a lost lease renewal.
+  let inFlightSince: number | null = null;
+  const run = (work: () => Promise<unknown>): Promise<unknown> => {
+    const started = inFlightSince = Date.now();
+    return work().catch(() => {}).finally(() => { if (inFlightSince === started) inFlightSince = null; });
+  };
+  let publishing: Promise<unknown> = run(() => publisher.publish());
   const timer = setInterval(() => {
-    // One publication at a time: a slow Redis delays the next instead of overlapping it.
-    publishing = publishing.then(publishIfHeld);
+    if (inFlightSince === null) { publishing = run(publishIfHeld); return; }
+    if (Date.now() - inFlightSince >= stallMs) {
+      leaseLost++;
+      failing(new RedisStalled(stallMs, inFlightSince));
+    }
   }, opts.publishMs);
   timer.unref();
   return {
     stats: () => ({ streamRead: consumer.stats().read, published: publisher.published, publishFailures: publisher.failures, leaseLost, streamReadErrors: consumer.stats().readErrors }),
+    unpublished: () => {
+      const o = outages.current;
+      return o ? `Redis is unreachable from the detector worker since ${new Date(o.since).toISOString()}: verdicts are not published meanwhile, so replicas go on enforcing the ones published before; this one reaches them once the worker reaches Redis again (DETECT_WORKER_REDIS_UNREACHABLE)` : null;
+    },
     async close() {
       clearInterval(timer);
       await consumer.close();

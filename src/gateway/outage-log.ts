@@ -24,11 +24,12 @@ export class OutageLog<T> {
    * A failure: starts an outage (its state from `start`) unless one is under way, and writes its
    * start line (`say`, given the shorter outages not logged since the last line) once it is due.
    * Returns the outage's state. `hold`: not said yet even if due (what caused it is not known yet:
-   * the next failure says it).
+   * the next failure says it). `sinceMs`: when it began, if before now (a command that went
+   * unanswered is known to have failed only once its wait is over).
    */
-  failed(start: () => T, say: (state: T, shorterNotLogged: number) => void, hold = false): T {
+  failed(start: () => T, say: (state: T, shorterNotLogged: number) => void, hold = false, sinceMs?: number): T {
     const now = this.clockMs();
-    const o = this.outage ??= { since: now, logged: false, state: start() };
+    const o = this.outage ??= { since: Math.min(sinceMs ?? now, now), logged: false, state: start() };
     if (!o.logged && !hold && (now - this.lastRecoveryAt >= FLAP_QUIET_MS || now - o.since >= FLAP_MIN_MS)) {
       o.logged = true;
       const flaps = this.flaps;

@@ -128,6 +128,29 @@ test('an operator\'s import in a pinned partner\'s name is checked against its p
   assert.match(r.body.skipped.find((s) => s.id === unsigned.id)?.reason ?? '', /unsigned, and ed25519:\w+, ed25519:\w+ are pinned/, JSON.stringify(r.body.skipped));
 });
 
+test('an operator\'s import with no source, whose bundle names a pinned partner as its maker, is checked against that partner\'s pin', async () => {
+  // Without ?source= each indicator comes under the name of the identity that made it: a file
+  // handed to an operator must not act in a pinned partner's name (and with its trust) unsigned.
+  const identityA = { type: 'identity', spec_version: '2.1', id: stixId('identity', 'Provider A'), created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', name: 'Provider A', identity_class: 'organization' };
+  const unsigned = indicator('claims to be from Provider A, unsigned');
+  const signed = signerA.sign(indicator('really from Provider A'));
+  const r = await importBundle([identityA, unsigned, signed], '');
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.equal(r.body.imported, 1, JSON.stringify(r.body));
+  assert.match(r.body.skipped.find((s) => s.id === unsigned.id)?.reason ?? '', /unsigned, and ed25519:\w+, ed25519:\w+ are pinned for this source \(Provider A, the maker the bundle names\)/, JSON.stringify(r.body.skipped));
+  assert.ok(held().has(signed.id) && !held().has(unsigned.id), 'only what Provider A signed is matched in its name');
+  // A key given does not let another signer speak for a pinned partner either.
+  const byMallory = mallory.sign(indicator('signed by Mallory, claims Provider A'));
+  const m = await importBundle([mallory.sign(identityA), byMallory], `?public_key=${encodeURIComponent(mallory.publicKey.toString())}`);
+  assert.equal(m.body.imported, 0, JSON.stringify(m.body));
+  assert.match(m.body.skipped.find((s) => s.id === byMallory.id)?.reason ?? '', new RegExp(`signed with key ${mallory.keyId}, not a key pinned for this source`), JSON.stringify(m.body.skipped));
+  // A revocation in the pinned partner's name needs its signature too.
+  const revoke = { ...indicator('x'), id: signed.id, revoked: true };
+  const v = await importBundle([identityA, revoke], '');
+  assert.equal(v.body.skipped.length, 1, JSON.stringify(v.body));
+  assert.ok(held().has(signed.id), 'Provider A\'s indicator is still matched');
+});
+
 test('cases.partners[].public_key and cases.feeds[].public_key take one key or a list (rotation)', () => {
   const one = signerA.publicKey.toString();
   const two = [one, rotatedA.publicKey.toString()];

@@ -157,6 +157,18 @@ const PLAIN_ASN = /^\[\s*autonomous-system:number\s*=\s*(\d+)\s*\]$/;
 /** A name given by a partner, as text: only a string is one (anything else reads as unnamed, never stringified). */
 const label = (v: unknown) => (typeof v === 'string' ? v : '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || '(unnamed)';
 
+/**
+ * The name each identity of a bundle gives itself, by id: what an object's `created_by_ref` makes
+ * it come from when no source is named (an import without `source`). The last identity of an id wins.
+ */
+export function identityNames(objects: readonly unknown[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const o of objects as Array<Record<string, unknown>>) {
+    if (o && typeof o === 'object' && o.type === 'identity' && typeof o.id === 'string') names.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
+  }
+  return names;
+}
+
 /** The kind and normalised value of a plain (unhashed) pattern we can match; or why not. */
 function plainPattern(pattern: string): { kind: IndicatorKind; value: string } | string {
   const ip = PLAIN_IP.exec(pattern);
@@ -184,12 +196,11 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
   const now = opts.now ?? new Date();
   const shared: SourceKeys | null = opts.sharingKey ? { hash: opts.sharingKey, accept: [opts.sharingKey] } : null;
   const keysOf = (source: string) => (opts.keysFor ? opts.keysFor(source) : shared);
-  const names = new Map<string, string>();
+  const names = identityNames(objects);
   const campaigns = new Map<string, string>();
   const indicates = new Map<string, string>();
   for (const o of objects as Array<Record<string, unknown>>) {
     if (!o || typeof o !== 'object') continue;
-    if (o.type === 'identity' && typeof o.id === 'string') names.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
     if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
     if (o.type === 'relationship' && o.relationship_type === 'indicates' && typeof o.source_ref === 'string' && typeof o.target_ref === 'string') indicates.set(o.source_ref, o.target_ref);
   }
@@ -256,7 +267,7 @@ export interface PartnerSighting {
 
 /** The sightings among STIX objects (malformed ones are left out: they carry nothing to act on). */
 export function stixSightings(objects: readonly unknown[], source: string | undefined, now = new Date()): PartnerSighting[] {
-  const names = new Map((objects as Array<Record<string, unknown>>).filter((o) => o?.type === 'identity' && typeof o.id === 'string').map((o) => [o.id as string, label(typeof o.name === 'string' ? o.name : o.id)]));
+  const names = identityNames(objects);
   const time = (v: unknown) => (typeof v === 'string' && Number.isFinite(Date.parse(v)) ? new Date(v).toISOString() : null);
   const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null);
   return (objects as Array<Record<string, unknown>>).filter((o) => o && typeof o === 'object' && o.type === 'sighting'

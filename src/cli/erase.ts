@@ -14,6 +14,7 @@ import { prepareErasure, type Ledger } from '../ledger/index.ts';
 import { eraseUsageClientIps } from '../ui/usage.ts';
 import type { BatchStore, FileStore } from '../batches/index.ts';
 import type { Stores } from './stores.ts';
+import { truncateWal } from '../store/index.ts';
 
 /** Distinct client addresses and user agents read from the account's events to find them in case files. */
 const VALUES_READ_MAX = 10_000;
@@ -188,6 +189,11 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
     await deps.ledger.appendPrepared(entry);
     ledgerRecord = entry.record.id;
   }
+  // The events erase truncated warden.db's write-ahead log, but the case files, batches, files and
+  // the account record were written after it: until a checkpoint, the database file keeps their
+  // pages from before the erase (the whole account row) and the WAL their intermediate frames.
+  // Truncated again, last, so that a second run (after a reader kept it from being truncated) does it.
+  if (deps.stores.sqlite) truncateWal(deps.stores.sqlite, 'account erase');
   return {
     account_id: accountId, erased_at: at, changed, override_hold: held.length > 0 && opts.overrideHold, held_by: held,
     keys_revoked: keysRevoked, account_fields: facts.fields, identity_changes: facts.changes, events, usage_rows: usageRows,

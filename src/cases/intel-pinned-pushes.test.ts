@@ -185,6 +185,21 @@ test('warden intel import --public-key (given twice: either key) takes in only w
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
+test('warden intel list prints a partner\'s campaign name inert: C1 controls and bidirectional overrides are shown as escapes', async () => {
+  const { runIntelCli } = await import('../cli/cases-cmd.ts');
+  const i = indicator('campaign named to drive the terminal');
+  const campaign = { type: 'campaign', spec_version: '2.1', id: `campaign--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', name: 'op\u009b2J\u202elantern' };
+  const rel = { type: 'relationship', spec_version: '2.1', id: `relationship--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', relationship_type: 'indicates', source_ref: i.id, target_ref: campaign.id };
+  const r = await importBundle([i, campaign, rel], '?source=Provider%20D');
+  assert.equal(r.body.imported, 1, JSON.stringify(r.body));
+  const out: string[] = [];
+  const code = await runIntelCli(['list'], { out: (t) => out.push(t), err: (t) => out.push(t), env: { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: 'unused-here' } });
+  assert.equal(code, 0, out.join('\n'));
+  const text = out.join('\n');
+  assert.ok(!/[\u0080-\u009f\u202e]/.test(text), `no C1 or bidirectional control printed: ${JSON.stringify(text)}`);
+  assert.match(text, /op\\x9b2J\\u202elantern/, text);
+});
+
 test('a key id written by the sender is quoted short and on one line in the refusal and the log', async () => {
   const o = mallory.sign(indicator('odd key id'));
   o.x_warden_signature = { ...(o.x_warden_signature as object), key_id: `abc\n\u001b[31mFAKE LOG LINE ${'x'.repeat(500)}` };

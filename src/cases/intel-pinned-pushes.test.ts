@@ -185,19 +185,32 @@ test('warden intel import --public-key (given twice: either key) takes in only w
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
-test('warden intel list prints a partner\'s campaign name inert: C1 controls and bidirectional overrides are shown as escapes', async () => {
+test('warden intel import prints what a bundle names inert: an object id with ESC, C1 and bidirectional controls is shown as escapes', async () => {
   const { runIntelCli } = await import('../cli/cases-cmd.ts');
-  const i = indicator('campaign named to drive the terminal');
-  const campaign = { type: 'campaign', spec_version: '2.1', id: `campaign--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', name: 'op\u009b2J\u202elantern' };
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-intel-inert-'));
+  try {
+    const file = join(dir, 'bundle.json');
+    writeFileSync(file, JSON.stringify({ type: 'bundle', id: `bundle--${randomUUID()}`, objects: [{ type: 'indicator', id: 'indicator--\u001b]0;pwned\u0007\u009b2J\u202eX' }] }));
+    const out: string[] = [];
+    const code = await runIntelCli(['import', file, '--source', 'Provider D'], { out: (t) => out.push(t), err: (t) => out.push(t), env: { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: 'unused-here' } });
+    assert.equal(code, 0, out.join('\n'));
+    const text = out.join('\n');
+    assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(text), `no control character printed: ${JSON.stringify(text)}`);
+    assert.match(text, /skipped indicator--\\x1b\]0;pwned\\x07\\x9b2J\\u202eX: not a STIX indicator id/, text);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a partner\'s campaign and maker names reach verdicts without C1 or bidirectional controls', async () => {
+  const i = indicator('campaign named to reverse the verdict text');
+  const campaign = { type: 'campaign', spec_version: '2.1', id: `campaign--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', name: 'op\u009b2J\u202elantern\u2028x' };
   const rel = { type: 'relationship', spec_version: '2.1', id: `relationship--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', relationship_type: 'indicates', source_ref: i.id, target_ref: campaign.id };
   const r = await importBundle([i, campaign, rel], '?source=Provider%20D');
   assert.equal(r.body.imported, 1, JSON.stringify(r.body));
-  const out: string[] = [];
-  const code = await runIntelCli(['list'], { out: (t) => out.push(t), err: (t) => out.push(t), env: { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: 'unused-here' } });
-  assert.equal(code, 0, out.join('\n'));
-  const text = out.join('\n');
-  assert.ok(!/[\u0080-\u009f\u202e]/.test(text), `no C1 or bidirectional control printed: ${JSON.stringify(text)}`);
-  assert.match(text, /op\\x9b2J\\u202elantern/, text);
+  const stored = intel.list().find((x) => x.id === i.id);
+  assert.equal(stored?.campaign, 'op 2J lantern x', 'the campaign name as verdicts quote it: controls made spaces');
 });
 
 test('a key id written by the sender is quoted short and on one line in the refusal and the log', async () => {

@@ -153,9 +153,13 @@ const KEYED = new RegExp(`^\\[\\s*${KEYED_HASH_TYPE}:kind\\s*=\\s*'([a-z_]+)'\\s
 const PLAIN_IP = /^\[\s*ipv[46]-addr:value\s*=\s*'([^']+)'\s*\]$/;
 const PLAIN_ASN = /^\[\s*autonomous-system:number\s*=\s*(\d+)\s*\]$/;
 
-/** A partner's name for itself or a campaign, as shown in verdicts: one line, bounded. */
-/** A name given by a partner, as text: only a string is one (anything else reads as unnamed, never stringified). */
-const label = (v: unknown) => (typeof v === 'string' ? v : '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || '(unnamed)';
+/**
+ * A partner's name for itself or a campaign, as shown in verdicts, notifications and logs: one
+ * line, bounded. Only a string is a name (anything else reads as unnamed, never stringified).
+ * Controls (C0, DEL, C1 such as CSI) and bidirectional controls (U+202E reverses the rest of a
+ * verdict's text as shown) become spaces.
+ */
+const label = (v: unknown) => (typeof v === 'string' ? v : '').replace(/[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/gu, ' ').trim().slice(0, 200) || '(unnamed)';
 
 /**
  * The name each identity of a bundle gives itself, by id: what an object's `created_by_ref` makes

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
 import type { IdentityStore } from '../identity/index.ts';
+import { recordedText } from '../identity/schemas.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import type { DetectorEngine, SharedIndicators, VerdictView } from '../detect/index.ts';
 import { casesHolding, eraseAccountFromCases, erasedPseudonym, type CaseStore } from '../cases/index.ts';
@@ -45,7 +46,9 @@ export interface AccountEraseDeps {
 
 export const EraseBody = z.strictObject({
   override_hold: z.boolean().default(false).describe('Erase an account under a legal hold (an open or confirmed case, a suspend verdict on it or its cluster); needs `reason`.'),
-  reason: z.string().trim().min(1).max(1000).optional().describe('Why (recorded in the ledger as a commitment, and in the change history). Required with override_hold.'),
+  // The change history's rule (line breaks made spaces; other control and bidirectional-control
+  // characters refused), checked here: the history records it last, after everything else is erased.
+  reason: recordedText(1000, 1).optional().describe('Why (recorded in the ledger as a commitment, and in the change history). Required with override_hold. Line breaks and tabs become spaces; other control and bidirectional-control characters are refused (400), before anything is erased.'),
 });
 
 export const EraseReport = z.object({

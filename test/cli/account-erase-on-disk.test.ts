@@ -44,3 +44,42 @@ test('an erased account leaves none of its signup facts in warden.db or its WAL'
     await t.close();
   }
 });
+
+test('an erase whose reason the change history refuses is refused before anything is erased, not half-way', { timeout: 60_000 }, async () => {
+  const t = await startTestWarden({ detect: { tick_seconds: 0.05 } });
+  try {
+    const account = await t.admin('/accounts', { name: 'Hana Partial', email: 'hana@partial.example', tier: 'email_verified' });
+    const id = account.id as string;
+    const key = await t.admin(`/accounts/${id}/keys`, { name: 'k' });
+    const r = await fetch(`${t.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key.secret}`, 'content-type': 'application/json', 'user-agent': 'HanaAgent/1' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
+    });
+    assert.equal(r.status, 200, await r.text());
+    await t.events((e) => e.account_id === id, 1);
+    // Its only key revoked earlier (leaked): the erase has no key to revoke first.
+    await t.admin(`/keys/${key.key.id}/revoke`, { reason: 'leaked' });
+    // A reason pasted from a ticket in Arabic carries a right-to-left mark (U+200F).
+    const refused = await fetch(`${t.url}/admin/accounts/${id}/erase`, {
+      method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'طلب حذف\u200f رقم 117' }),
+    });
+    assert.equal(refused.status, 400, await refused.clone().text());
+    assert.match(await refused.text(), /"param":"reason"/, 'the refusal names the reason');
+    const events = await t.events((e) => e.account_id === id, 1);
+    assert.equal(events[0].client.user_agent, 'HanaAgent/1', 'a refused erase erased no event');
+    assert.equal(events[0].erased_at ?? null, null, 'the event is not marked erased');
+    const q = await (await fetch(`${t.url}/admin/ledger/v1/query?account=${id}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json() as { interactions: Array<{ erased: boolean }> };
+    assert.ok(q.interactions.length >= 1 && q.interactions.every((x) => !x.erased), `a refused erase erased no ledger opening: ${JSON.stringify(q.interactions)}`);
+    // With a reason it can record, the erase is whole: its report counts the event it erased.
+    const done = await fetch(`${t.url}/admin/accounts/${id}/erase`, {
+      method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'طلب حذف رقم 117' }),
+    });
+    assert.equal(done.status, 200, await done.clone().text());
+    const report = await done.json() as { events: number; account_fields: number; ledger_record: string | null };
+    assert.ok(report.events >= 1 && report.account_fields >= 2 && report.ledger_record, `the erase is recorded whole: ${JSON.stringify(report)}`);
+  } finally {
+    await t.close();
+  }
+});

@@ -546,9 +546,11 @@ async function checkNamedMakers(objects: readonly unknown[], pinsOf: (source: st
   const names = identityNames(objects);
   const byMaker = new Map<string, unknown[]>();
   for (const o of objects) {
-    const maker = o && typeof o === 'object' ? names.get(String((o as { created_by_ref?: unknown }).created_by_ref)) : undefined;
+    const ref = o && typeof o === 'object' ? (o as { created_by_ref?: unknown }).created_by_ref : undefined;
+    const maker = typeof ref === 'string' ? names.get(ref) : undefined;
     if (maker === undefined || !pinsOf(maker).length) continue;
-    byMaker.set(maker, [...(byMaker.get(maker) ?? []), o]);
+    const group = byMaker.get(maker);
+    if (group) group.push(o); else byMaker.set(maker, [o]);
   }
   if (!byMaker.size) return { kept: [...objects], refused: [] };
   const checked = new Set<unknown>();

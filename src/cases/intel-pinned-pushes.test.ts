@@ -151,6 +151,29 @@ test('an operator\'s import with no source, whose bundle names a pinned partner 
   assert.ok(held().has(signed.id), 'Provider A\'s indicator is still matched');
 });
 
+test('objects whose fields are objects where text is expected (a "toString" key) are skipped with a reason, never a server error', async () => {
+  // JSON cannot make a function, but an object with a "toString" or "valueOf" key breaks String(x).
+  const odd = { toString: 'x', valueOf: 'y' };
+  const identityA = { type: 'identity', spec_version: '2.1', id: stixId('identity', 'Provider A'), name: 'Provider A' };
+  const objects = () => [
+    identityA,
+    { ...indicator('odd id'), id: odd },
+    { ...indicator('odd maker'), created_by_ref: odd },
+    { ...indicator('odd pattern type'), pattern_type: odd },
+    { ...indicator('odd key id'), x_warden_key_id: odd },
+    { ...indicator('odd signature key id'), x_warden_signature: { alg: 'ed25519', key_id: odd, value: 'AAAA' } },
+  ];
+  const r = await importBundle(objects(), '?source=Provider%20D');
+  assert.equal(r.status, 201, `an operator's import: ${JSON.stringify(r.body)}`);
+  assert.ok(r.body.skipped.length >= 3, JSON.stringify(r.body.skipped));
+  const unnamed = await importBundle(objects(), '');
+  assert.equal(unnamed.status, 201, `an operator's import without a source: ${JSON.stringify(unnamed.body)}`);
+  const res = await fetch(inbox, { method: 'POST', headers: { accept: TAXII_MEDIA_TYPE, 'content-type': TAXII_MEDIA_TYPE, authorization: 'Bearer key-a' }, body: JSON.stringify({ objects: objects() }) });
+  assert.ok(res.status === 202 || res.status === 422, `a pinned partner's inbox post: ${res.status} ${await res.text()}`);
+  const unpinned = await fetch(inbox, { method: 'POST', headers: { accept: TAXII_MEDIA_TYPE, 'content-type': TAXII_MEDIA_TYPE, authorization: 'Bearer key-c' }, body: JSON.stringify({ objects: objects() }) });
+  assert.ok(unpinned.status === 202 || unpinned.status === 422, `an unpinned partner's inbox post: ${unpinned.status} ${await unpinned.text()}`);
+});
+
 test('cases.partners[].public_key and cases.feeds[].public_key take one key or a list (rotation)', () => {
   const one = signerA.publicKey.toString();
   const two = [one, rotatedA.publicKey.toString()];

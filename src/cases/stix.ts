@@ -162,6 +162,16 @@ const PLAIN_ASN = /^\[\s*autonomous-system:number\s*=\s*(\d+)\s*\]$/;
 const label = (v: unknown) => (typeof v === 'string' ? v : '').replace(/[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/gu, ' ').trim().slice(0, 200) || '(unnamed)';
 
 /**
+ * A field of a partner's object quoted in a skip's id or reason, as text: as JSON wrote it when it
+ * is not a string (an object with a "toString" or "valueOf" key breaks String(x)), at most 200
+ * characters. Kept as sent otherwise: the commands print it inert, JSON answers escape it.
+ */
+const quoted = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? String(v)).slice(0, 200);
+
+/** The identity id an object names as its maker (`created_by_ref`), when it is text. */
+const makerRef = (o: Record<string, unknown>): string | undefined => (typeof o.created_by_ref === 'string' ? o.created_by_ref : undefined);
+
+/**
  * The name each identity of a bundle gives itself, by id: what an object's `created_by_ref` makes
  * it come from when no source is named (an import without `source`). The last identity of an id wins.
  */
@@ -209,13 +219,13 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
     if (o.type === 'relationship' && o.relationship_type === 'indicates' && typeof o.source_ref === 'string' && typeof o.target_ref === 'string') indicates.set(o.source_ref, o.target_ref);
   }
   const result: ImportResult = { indicators: [], revoked: [], revocations: [], skipped: [] };
-  const sourceOf = (o: Record<string, unknown>) => opts.source ?? names.get(String(o.created_by_ref)) ?? 'unknown source';
+  const sourceOf = (o: Record<string, unknown>) => opts.source ?? names.get(makerRef(o) ?? '') ?? 'unknown source';
   for (const o of objects as Array<Record<string, unknown>>) {
     if (!o || typeof o !== 'object' || o.type !== 'indicator') continue;
     const id = typeof o.id === 'string' && /^indicator--[0-9a-f-]{36}$/.test(o.id) ? o.id : null;
-    if (!id) { result.skipped.push({ id: String(o.id ?? '(no id)'), reason: 'not a STIX indicator id (indicator--<uuid>)' }); continue; }
+    if (!id) { result.skipped.push({ id: o.id === undefined ? '(no id)' : quoted(o.id), reason: 'not a STIX indicator id (indicator--<uuid>)' }); continue; }
     if (o.revoked === true) { result.revoked.push(id); result.revocations.push({ id, source: sourceOf(o) }); continue; }
-    if (o.pattern_type !== 'stix' || typeof o.pattern !== 'string') { result.skipped.push({ id, reason: `pattern_type ${String(o.pattern_type)}: only STIX patterns are read` }); continue; }
+    if (o.pattern_type !== 'stix' || typeof o.pattern !== 'string') { result.skipped.push({ id, reason: `pattern_type ${quoted(o.pattern_type)}: only STIX patterns are read` }); continue; }
     const validUntil = typeof o.valid_until === 'string' && Number.isFinite(Date.parse(o.valid_until)) ? new Date(o.valid_until).toISOString() : null;
     if (validUntil && Date.parse(validUntil) <= now.getTime()) { result.skipped.push({ id, reason: `expired at ${validUntil}` }); continue; }
     const source = sourceOf(o);
@@ -230,8 +240,8 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
       // Made with the key agreed with this source, or one it had before, still in its grace period.
       if (o.x_warden_key_id !== undefined) {
         const known = keys.accept.map(sharingKeyId);
-        if (!known.includes(String(o.x_warden_key_id))) { result.skipped.push({ id, reason: `hashed with another key than the one agreed with ${source} (key id ${String(o.x_warden_key_id)}, agreed ${known.join(' or ')})` }); continue; }
-        keyId = String(o.x_warden_key_id);
+        if (typeof o.x_warden_key_id !== 'string' || !known.includes(o.x_warden_key_id)) { result.skipped.push({ id, reason: `hashed with another key than the one agreed with ${source} (key id ${quoted(o.x_warden_key_id)}, agreed ${known.join(' or ')})` }); continue; }
+        keyId = o.x_warden_key_id;
       }
       kind = keyed[1] as IndicatorKind;
       hmac = keyed[2];
@@ -277,7 +287,7 @@ export function stixSightings(objects: readonly unknown[], source: string | unde
   return (objects as Array<Record<string, unknown>>).filter((o) => o && typeof o === 'object' && o.type === 'sighting'
     && typeof o.id === 'string' && /^sighting--[0-9a-f-]{36}$/.test(o.id) && typeof o.sighting_of_ref === 'string' && /^indicator--[0-9a-f-]{36}$/.test(o.sighting_of_ref))
     .map((o) => ({
-      source: source ?? names.get(String(o.created_by_ref)) ?? 'unknown source', sighting_id: o.id as string, indicator_id: o.sighting_of_ref as string, count: count(o.count), accounts: count(o.x_warden_accounts),
+      source: source ?? names.get(makerRef(o) ?? '') ?? 'unknown source', sighting_id: o.id as string, indicator_id: o.sighting_of_ref as string, count: count(o.count), accounts: count(o.x_warden_accounts),
       first_seen: time(o.first_seen), last_seen: time(o.last_seen), received_at: now.toISOString(),
     }));
 }

@@ -110,6 +110,32 @@ describe('admin commands on the local store', () => {
     assert.equal(await c.run('keys', ['--help']), 0);
     assert.match(c.text(), /warden keys create/);
   });
+
+  it('prints a customer\'s text inert: no terminal escape reaches the terminal, no line break forges a row', async () => {
+    // Signup facts come from the customer (its signup form, its browser): a name or user agent may
+    // carry ESC sequences (clear the screen, retitle the window, recolour), C1 controls, line breaks.
+    const c = capture(env);
+    const name = 'Eve\u001b[2J\u001b]0;pwned\u0007\u009b31m\u202eRED';
+    assert.equal(await c.run('orgs', ['create', '--name', 'Escapes', '--json']), 0);
+    const org = JSON.parse(c.text());
+    c.reset();
+    assert.equal(await c.run('accounts', ['create', '--org', org.id, '--name', name, '--user-agent', 'UA\r\nforged: row', '--json']), 0);
+    const acct = JSON.parse(c.text());
+    assert.equal(acct.name, name, 'the record keeps the text as given (--json prints it JSON-escaped)');
+    c.reset();
+    assert.equal(await c.run('accounts', ['update', acct.id, '--name', 'Mallory\u001b[1A\u001b[2K\nforged row']), 0);
+    for (const argv of [['accounts', 'get', acct.id], ['accounts', 'list', '--org', org.id], ['changes', '--subject', acct.id]]) {
+      c.reset();
+      assert.equal(await c.run(argv[0] as AdminGroup, argv.slice(1)), 0, c.err.join('\n'));
+      const text = c.text();
+      assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/.test(text), `${argv.join(' ')}: no control character printed: ${JSON.stringify(text)}`);
+      assert.ok(text.split('\n').every((l) => !/^(?:fake|forged)/.test(l.trim())), `${argv.join(' ')}: no forged line: ${JSON.stringify(text)}`);
+    }
+    c.reset();
+    assert.equal(await c.run('accounts', ['get', acct.id]), 0);
+    assert.match(c.text(), /name\s+Mallory\\x1b\[1A\\x1b\[2K\\nforged row/, 'the controls are shown as escapes');
+    assert.match(c.text(), /user_agent\s+UA\\r\\nforged: row/, 'the user agent on one line');
+  });
 });
 
 describe('admin commands against a running server', () => {

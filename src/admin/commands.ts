@@ -438,9 +438,36 @@ function pickColumns(row: Record<string, unknown> | undefined): string[] {
   return ['id', 'name', 'tier', 'programme', 'created_at'];
 }
 
+/**
+ * Characters a terminal does not print as text: C0 and C1 controls and DEL (ESC and CSI start
+ * sequences that clear the screen, retitle the window or recolour what follows; a line break
+ * forges a row) and the bidirectional controls (text read otherwise than it is stored).
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text from the data as the commands print it: names, emails and user agents come from customers
+ * (and notes, campaign names from partners), so each character above is shown as an escape
+ * (`\x1b`, `\n`, `\u202e`) and the operator's terminal only ever prints it. `--json` escapes them already.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, escapeOf);
+}
+
+/** The same for a whole text a command prints (a report, a verdict's explanation): its own line breaks and tabs kept. */
+export function printableLines(text: string): string {
+  return text.replace(UNPRINTABLE, (ch) => (ch === '\n' || ch === '\t' ? ch : escapeOf(ch)));
+}
+
+function escapeOf(ch: string): string {
+  const code = ch.charCodeAt(0);
+  return NAMED_ESCAPES[ch] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+}
+
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '-';
-  return Array.isArray(v) ? v.join(',') : String(v);
+  return printable(Array.isArray(v) ? v.join(',') : String(v));
 }
 
 function fields(o: Record<string, unknown>): string {

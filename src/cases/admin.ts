@@ -33,7 +33,7 @@ import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import { CampaignSchema, INDICATOR_KINDS, PARTNER_TRUSTS, REVIEW_HOLDS, VERDICT_LEVELS, type SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown, decisionText } from './report.ts';
-import { sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
+import { identityNames, sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
 import { caseBundle, caseExchange, isStale, takeIn, PARTNER_SIGHTING, type PublishResult } from './publish.ts';
 import { approveIndicators, DEFAULT_GRACE_DAYS, PartnerError, Partners } from './partners.ts';
 import type { PartnerSighting } from './stix.ts';
@@ -403,7 +403,13 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
           throw new WardenError('WARDEN_INVALID_REQUEST', `public_key: ${(err as Error).message}`);
         }
         const body = request.body as { objects?: unknown };
-        const { kept, refused } = pinned.length && Array.isArray(body.objects) ? await checkSigned(body.objects, pinned) : { kept: body.objects, refused: [] };
+        const given = pinned.length && Array.isArray(body.objects) ? await checkSigned(body.objects, pinned) : { kept: body.objects, refused: [] };
+        // Without a source named, each object comes under the name of the identity that made it:
+        // one naming a partner whose key is pinned must be signed by that key, as with ?source= that
+        // partner, so that a file handed to an operator cannot act in its name (and with its trust).
+        const named = !query.source && Array.isArray(given.kept) ? await checkNamedMakers(given.kept, (name) => partners.publicKeysFor(name)) : { kept: given.kept, refused: [] };
+        const kept = named.kept;
+        const refused = [...given.refused, ...named.refused];
         let result;
         try {
           result = await takeIn({ store, intel, sharingKey: opts.sharingKey, keysFor: (source) => partners.keysFor(source) }, refused.length ? { ...body, objects: kept } : request.body, { level: query.level ?? opts.importLevel, source: query.source, operator: true });
@@ -530,6 +536,34 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
   };
 }
 
+/**
+ * The objects whose maker (`created_by_ref`, by the name its identity in the bundle gives) is a
+ * partner with a pinned key and that this key did not sign are refused, with the reason and the
+ * partner named; the others are kept, in their order. Checked by maker, a batch each, so that a
+ * large bundle gives the event loop back as checkSigned does.
+ */
+async function checkNamedMakers(objects: readonly unknown[], pinsOf: (source: string) => readonly IntelPublicKey[]): Promise<{ kept: unknown[]; refused: Array<{ id: string; reason: string }> }> {
+  const names = identityNames(objects);
+  const byMaker = new Map<string, unknown[]>();
+  for (const o of objects) {
+    const ref = o && typeof o === 'object' ? (o as { created_by_ref?: unknown }).created_by_ref : undefined;
+    const maker = typeof ref === 'string' ? names.get(ref) : undefined;
+    if (maker === undefined || !pinsOf(maker).length) continue;
+    const group = byMaker.get(maker);
+    if (group) group.push(o); else byMaker.set(maker, [o]);
+  }
+  if (!byMaker.size) return { kept: [...objects], refused: [] };
+  const checked = new Set<unknown>();
+  const passed = new Set<unknown>();
+  const refused: Array<{ id: string; reason: string }> = [];
+  for (const [maker, group] of byMaker) {
+    const r = await checkSigned(group, pinsOf(maker));
+    for (const o of group) checked.add(o);
+    for (const o of r.kept) passed.add(o);
+    for (const x of r.refused) refused.push({ id: x.id, reason: `${x.reason} (${maker}, the maker the bundle names)` });
+  }
+  return { kept: objects.filter((o) => !checked.has(o) || passed.has(o)), refused };
+}
 /** Mount the case-file and threat-intel admin routes on a Fastify instance already behind admin authentication. */
 export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminOptions): void {
   mountAdminRoutes(app, [casesAdminRoutes(opts)]);

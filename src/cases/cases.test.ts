@@ -459,6 +459,15 @@ test('warden scan --intel: past logs hunted for a partner\'s campaign', async ()
   const bad = sink();
   assert.equal(await runScan([logs, '--intel', logs], { stdout: sink().w, stderr: bad.w, env: { WARDEN_INTEL_KEY: KEY_A } }), 2);
   assert.match(bad.chunks.join(''), /cannot read indicators/);
+  // What the bundle names is printed inert: an object id with ESC and C1 controls is shown as escapes.
+  const hostile = join(dir, 'hostile.json');
+  writeFileSync(hostile, JSON.stringify({ type: 'bundle', id: 'bundle--x', objects: [{ type: 'indicator', id: 'indicator--\u001b]0;pwned\u0007\u009b2J' }] }));
+  const empty = join(dir, 'empty.jsonl');
+  writeFileSync(empty, '');
+  const inert = sink();
+  assert.equal(await runScan([empty, '--intel', hostile], { stdout: sink().w, stderr: inert.w, env: { WARDEN_INTEL_KEY: KEY_A } }), 0, inert.chunks.join(''));
+  assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(inert.chunks.join('')), `no control character printed: ${JSON.stringify(inert.chunks.join(''))}`);
+  assert.match(inert.chunks.join(''), /skipped indicator--\\x1b\]0;pwned\\x07\\x9b2J: not a STIX indicator id/);
 });
 
 test('warden scan --cases: a case file, a report and a bundle per campaign found in the logs', async () => {

@@ -128,6 +128,52 @@ test('an operator\'s import in a pinned partner\'s name is checked against its p
   assert.match(r.body.skipped.find((s) => s.id === unsigned.id)?.reason ?? '', /unsigned, and ed25519:\w+, ed25519:\w+ are pinned/, JSON.stringify(r.body.skipped));
 });
 
+test('an operator\'s import with no source, whose bundle names a pinned partner as its maker, is checked against that partner\'s pin', async () => {
+  // Without ?source= each indicator comes under the name of the identity that made it: a file
+  // handed to an operator must not act in a pinned partner's name (and with its trust) unsigned.
+  const identityA = { type: 'identity', spec_version: '2.1', id: stixId('identity', 'Provider A'), created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', name: 'Provider A', identity_class: 'organization' };
+  const unsigned = indicator('claims to be from Provider A, unsigned');
+  const signed = signerA.sign(indicator('really from Provider A'));
+  const r = await importBundle([identityA, unsigned, signed], '');
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.equal(r.body.imported, 1, JSON.stringify(r.body));
+  assert.match(r.body.skipped.find((s) => s.id === unsigned.id)?.reason ?? '', /unsigned, and ed25519:\w+, ed25519:\w+ are pinned for this source \(Provider A, the maker the bundle names\)/, JSON.stringify(r.body.skipped));
+  assert.ok(held().has(signed.id) && !held().has(unsigned.id), 'only what Provider A signed is matched in its name');
+  // A key given does not let another signer speak for a pinned partner either.
+  const byMallory = mallory.sign(indicator('signed by Mallory, claims Provider A'));
+  const m = await importBundle([mallory.sign(identityA), byMallory], `?public_key=${encodeURIComponent(mallory.publicKey.toString())}`);
+  assert.equal(m.body.imported, 0, JSON.stringify(m.body));
+  assert.match(m.body.skipped.find((s) => s.id === byMallory.id)?.reason ?? '', new RegExp(`signed with key ${mallory.keyId}, not a key pinned for this source`), JSON.stringify(m.body.skipped));
+  // A revocation in the pinned partner's name needs its signature too.
+  const revoke = { ...indicator('x'), id: signed.id, revoked: true };
+  const v = await importBundle([identityA, revoke], '');
+  assert.equal(v.body.skipped.length, 1, JSON.stringify(v.body));
+  assert.ok(held().has(signed.id), 'Provider A\'s indicator is still matched');
+});
+
+test('objects whose fields are objects where text is expected (a "toString" key) are skipped with a reason, never a server error', async () => {
+  // JSON cannot make a function, but an object with a "toString" or "valueOf" key breaks String(x).
+  const odd = { toString: 'x', valueOf: 'y' };
+  const identityA = { type: 'identity', spec_version: '2.1', id: stixId('identity', 'Provider A'), name: 'Provider A' };
+  const objects = () => [
+    identityA,
+    { ...indicator('odd id'), id: odd },
+    { ...indicator('odd maker'), created_by_ref: odd },
+    { ...indicator('odd pattern type'), pattern_type: odd },
+    { ...indicator('odd key id'), x_warden_key_id: odd },
+    { ...indicator('odd signature key id'), x_warden_signature: { alg: 'ed25519', key_id: odd, value: 'AAAA' } },
+  ];
+  const r = await importBundle(objects(), '?source=Provider%20D');
+  assert.equal(r.status, 201, `an operator's import: ${JSON.stringify(r.body)}`);
+  assert.ok(r.body.skipped.length >= 3, JSON.stringify(r.body.skipped));
+  const unnamed = await importBundle(objects(), '');
+  assert.equal(unnamed.status, 201, `an operator's import without a source: ${JSON.stringify(unnamed.body)}`);
+  const res = await fetch(inbox, { method: 'POST', headers: { accept: TAXII_MEDIA_TYPE, 'content-type': TAXII_MEDIA_TYPE, authorization: 'Bearer key-a' }, body: JSON.stringify({ objects: objects() }) });
+  assert.ok(res.status === 202 || res.status === 422, `a pinned partner's inbox post: ${res.status} ${await res.text()}`);
+  const unpinned = await fetch(inbox, { method: 'POST', headers: { accept: TAXII_MEDIA_TYPE, 'content-type': TAXII_MEDIA_TYPE, authorization: 'Bearer key-c' }, body: JSON.stringify({ objects: objects() }) });
+  assert.ok(unpinned.status === 202 || unpinned.status === 422, `an unpinned partner's inbox post: ${unpinned.status} ${await unpinned.text()}`);
+});
+
 test('cases.partners[].public_key and cases.feeds[].public_key take one key or a list (rotation)', () => {
   const one = signerA.publicKey.toString();
   const two = [one, rotatedA.publicKey.toString()];
@@ -160,6 +206,34 @@ test('warden intel import --public-key (given twice: either key) takes in only w
     const bad = await runIntelCli(['import', file, '--public-key', 'not-a-key'], { out: () => {}, err: (t) => err.push(t), env: { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: 'unused-here' } });
     assert.equal(bad, 2, `a malformed key is bad input: ${err.join('\n')}`);
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('warden intel import prints what a bundle names inert: an object id with ESC, C1 and bidirectional controls is shown as escapes', async () => {
+  const { runIntelCli } = await import('../cli/cases-cmd.ts');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-intel-inert-'));
+  try {
+    const file = join(dir, 'bundle.json');
+    writeFileSync(file, JSON.stringify({ type: 'bundle', id: `bundle--${randomUUID()}`, objects: [{ type: 'indicator', id: 'indicator--\u001b]0;pwned\u0007\u009b2J\u202eX' }] }));
+    const out: string[] = [];
+    const code = await runIntelCli(['import', file, '--source', 'Provider D'], { out: (t) => out.push(t), err: (t) => out.push(t), env: { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: 'unused-here' } });
+    assert.equal(code, 0, out.join('\n'));
+    const text = out.join('\n');
+    assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(text), `no control character printed: ${JSON.stringify(text)}`);
+    assert.match(text, /skipped indicator--\\x1b\]0;pwned\\x07\\x9b2J\\u202eX: not a STIX indicator id/, text);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a partner\'s campaign and maker names reach verdicts without C1 or bidirectional controls', async () => {
+  const i = indicator('campaign named to reverse the verdict text');
+  const campaign = { type: 'campaign', spec_version: '2.1', id: `campaign--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', name: 'op\u009b2J\u202elantern\u2028x' };
+  const rel = { type: 'relationship', spec_version: '2.1', id: `relationship--${randomUUID()}`, created: '2026-01-01T00:00:00.000Z', modified: '2026-01-01T00:00:00.000Z', relationship_type: 'indicates', source_ref: i.id, target_ref: campaign.id };
+  const r = await importBundle([i, campaign, rel], '?source=Provider%20D');
+  assert.equal(r.body.imported, 1, JSON.stringify(r.body));
+  const stored = intel.list().find((x) => x.id === i.id);
+  assert.equal(stored?.campaign, 'op 2J lantern x', 'the campaign name as verdicts quote it: controls made spaces');
 });
 
 test('a key id written by the sender is quoted short and on one line in the refusal and the log', async () => {

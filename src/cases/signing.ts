@@ -79,7 +79,7 @@ export function checkPinned(o: StixObject, pinned: readonly IntelPublicKey[]): s
   if (!sig || typeof sig !== 'object' || sig.alg !== 'ed25519' || typeof sig.value !== 'string') return 'its signature is not an ed25519 signature as Warden writes them';
   const key = pinned.find((k) => k.keyId === sig.key_id);
   // The id as the object gives it (the sender's text): short, on one line, for logs.
-  const given = JSON.stringify(String(sig.key_id).slice(0, 64)).slice(1, -1);
+  const given = JSON.stringify((typeof sig.key_id === 'string' ? sig.key_id : JSON.stringify(sig.key_id) ?? String(sig.key_id)).slice(0, 64)).slice(1, -1);
   if (!key) return pinned.length === 1 ? `signed with key ${given}, not the key pinned for this source (${ids[0]})` : `signed with key ${given}, not a key pinned for this source (${ids.join(', ')})`;
   return key.verifies(o, Buffer.from(sig.value, 'base64url')) ? null : `its signature by key ${key.keyId} does not match its content (altered after signing, or forged)`;
 }

@@ -153,9 +153,35 @@ const KEYED = new RegExp(`^\\[\\s*${KEYED_HASH_TYPE}:kind\\s*=\\s*'([a-z_]+)'\\s
 const PLAIN_IP = /^\[\s*ipv[46]-addr:value\s*=\s*'([^']+)'\s*\]$/;
 const PLAIN_ASN = /^\[\s*autonomous-system:number\s*=\s*(\d+)\s*\]$/;
 
-/** A partner's name for itself or a campaign, as shown in verdicts: one line, bounded. */
-/** A name given by a partner, as text: only a string is one (anything else reads as unnamed, never stringified). */
-const label = (v: unknown) => (typeof v === 'string' ? v : '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || '(unnamed)';
+/**
+ * A partner's name for itself or a campaign, as shown in verdicts, notifications and logs: one
+ * line, bounded. Only a string is a name (anything else reads as unnamed, never stringified).
+ * Controls (C0, DEL, C1 such as CSI) and bidirectional controls (U+202E reverses the rest of a
+ * verdict's text as shown) become spaces.
+ */
+const label = (v: unknown) => (typeof v === 'string' ? v : '').replace(/[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/gu, ' ').trim().slice(0, 200) || '(unnamed)';
+
+/**
+ * A field of a partner's object quoted in a skip's id or reason, as text: as JSON wrote it when it
+ * is not a string (an object with a "toString" or "valueOf" key breaks String(x)), at most 200
+ * characters. Kept as sent otherwise: the commands print it inert, JSON answers escape it.
+ */
+const quoted = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? String(v)).slice(0, 200);
+
+/** The identity id an object names as its maker (`created_by_ref`), when it is text. */
+const makerRef = (o: Record<string, unknown>): string | undefined => (typeof o.created_by_ref === 'string' ? o.created_by_ref : undefined);
+
+/**
+ * The name each identity of a bundle gives itself, by id: what an object's `created_by_ref` makes
+ * it come from when no source is named (an import without `source`). The last identity of an id wins.
+ */
+export function identityNames(objects: readonly unknown[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const o of objects as Array<Record<string, unknown>>) {
+    if (o && typeof o === 'object' && o.type === 'identity' && typeof o.id === 'string') names.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
+  }
+  return names;
+}
 
 /** The kind and normalised value of a plain (unhashed) pattern we can match; or why not. */
 function plainPattern(pattern: string): { kind: IndicatorKind; value: string } | string {
@@ -184,23 +210,22 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
   const now = opts.now ?? new Date();
   const shared: SourceKeys | null = opts.sharingKey ? { hash: opts.sharingKey, accept: [opts.sharingKey] } : null;
   const keysOf = (source: string) => (opts.keysFor ? opts.keysFor(source) : shared);
-  const names = new Map<string, string>();
+  const names = identityNames(objects);
   const campaigns = new Map<string, string>();
   const indicates = new Map<string, string>();
   for (const o of objects as Array<Record<string, unknown>>) {
     if (!o || typeof o !== 'object') continue;
-    if (o.type === 'identity' && typeof o.id === 'string') names.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
     if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
     if (o.type === 'relationship' && o.relationship_type === 'indicates' && typeof o.source_ref === 'string' && typeof o.target_ref === 'string') indicates.set(o.source_ref, o.target_ref);
   }
   const result: ImportResult = { indicators: [], revoked: [], revocations: [], skipped: [] };
-  const sourceOf = (o: Record<string, unknown>) => opts.source ?? names.get(String(o.created_by_ref)) ?? 'unknown source';
+  const sourceOf = (o: Record<string, unknown>) => opts.source ?? names.get(makerRef(o) ?? '') ?? 'unknown source';
   for (const o of objects as Array<Record<string, unknown>>) {
     if (!o || typeof o !== 'object' || o.type !== 'indicator') continue;
     const id = typeof o.id === 'string' && /^indicator--[0-9a-f-]{36}$/.test(o.id) ? o.id : null;
-    if (!id) { result.skipped.push({ id: String(o.id ?? '(no id)'), reason: 'not a STIX indicator id (indicator--<uuid>)' }); continue; }
+    if (!id) { result.skipped.push({ id: o.id === undefined ? '(no id)' : quoted(o.id), reason: 'not a STIX indicator id (indicator--<uuid>)' }); continue; }
     if (o.revoked === true) { result.revoked.push(id); result.revocations.push({ id, source: sourceOf(o) }); continue; }
-    if (o.pattern_type !== 'stix' || typeof o.pattern !== 'string') { result.skipped.push({ id, reason: `pattern_type ${String(o.pattern_type)}: only STIX patterns are read` }); continue; }
+    if (o.pattern_type !== 'stix' || typeof o.pattern !== 'string') { result.skipped.push({ id, reason: `pattern_type ${quoted(o.pattern_type)}: only STIX patterns are read` }); continue; }
     const validUntil = typeof o.valid_until === 'string' && Number.isFinite(Date.parse(o.valid_until)) ? new Date(o.valid_until).toISOString() : null;
     if (validUntil && Date.parse(validUntil) <= now.getTime()) { result.skipped.push({ id, reason: `expired at ${validUntil}` }); continue; }
     const source = sourceOf(o);
@@ -215,8 +240,8 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
       // Made with the key agreed with this source, or one it had before, still in its grace period.
       if (o.x_warden_key_id !== undefined) {
         const known = keys.accept.map(sharingKeyId);
-        if (!known.includes(String(o.x_warden_key_id))) { result.skipped.push({ id, reason: `hashed with another key than the one agreed with ${source} (key id ${String(o.x_warden_key_id)}, agreed ${known.join(' or ')})` }); continue; }
-        keyId = String(o.x_warden_key_id);
+        if (typeof o.x_warden_key_id !== 'string' || !known.includes(o.x_warden_key_id)) { result.skipped.push({ id, reason: `hashed with another key than the one agreed with ${source} (key id ${quoted(o.x_warden_key_id)}, agreed ${known.join(' or ')})` }); continue; }
+        keyId = o.x_warden_key_id;
       }
       kind = keyed[1] as IndicatorKind;
       hmac = keyed[2];
@@ -256,13 +281,13 @@ export interface PartnerSighting {
 
 /** The sightings among STIX objects (malformed ones are left out: they carry nothing to act on). */
 export function stixSightings(objects: readonly unknown[], source: string | undefined, now = new Date()): PartnerSighting[] {
-  const names = new Map((objects as Array<Record<string, unknown>>).filter((o) => o?.type === 'identity' && typeof o.id === 'string').map((o) => [o.id as string, label(typeof o.name === 'string' ? o.name : o.id)]));
+  const names = identityNames(objects);
   const time = (v: unknown) => (typeof v === 'string' && Number.isFinite(Date.parse(v)) ? new Date(v).toISOString() : null);
   const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null);
   return (objects as Array<Record<string, unknown>>).filter((o) => o && typeof o === 'object' && o.type === 'sighting'
     && typeof o.id === 'string' && /^sighting--[0-9a-f-]{36}$/.test(o.id) && typeof o.sighting_of_ref === 'string' && /^indicator--[0-9a-f-]{36}$/.test(o.sighting_of_ref))
     .map((o) => ({
-      source: source ?? names.get(String(o.created_by_ref)) ?? 'unknown source', sighting_id: o.id as string, indicator_id: o.sighting_of_ref as string, count: count(o.count), accounts: count(o.x_warden_accounts),
+      source: source ?? names.get(makerRef(o) ?? '') ?? 'unknown source', sighting_id: o.id as string, indicator_id: o.sighting_of_ref as string, count: count(o.count), accounts: count(o.x_warden_accounts),
       first_seen: time(o.first_seen), last_seen: time(o.last_seen), received_at: now.toISOString(),
     }));
 }

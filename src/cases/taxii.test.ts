@@ -154,6 +154,13 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
   const manifest = (await taxii(`/intel/collections/${collection.id}/manifest/?match[type]=indicator`, { auth: basic(readKey) })).body;
   assert.equal(manifest.objects.length, shareable);
   assert.ok(manifest.objects.every((m: any) => m.media_type === 'application/stix+json;version=2.1' && /\.\d{6}Z$/.test(m.date_added)));
+  // A filter given twice reads as the comma-separated list TAXII writes (before: a 500).
+  const twice = await taxii(`/intel/collections/${collection.id}/manifest/?match[type]=indicator&match[type]=campaign&match[version]=last&match[version]=all&match[spec_version]=2.1&match[spec_version]=2.0`, { auth: basic(readKey) });
+  assert.equal(twice.status, 200, JSON.stringify(twice.body));
+  assert.equal(twice.body.objects.length, shareable + 1, 'the indicators and the campaign');
+  const byId = await taxii(`${objectsPath}?match[id]=${manifest.objects[0].id}&match[id]=${manifest.objects[1]?.id ?? manifest.objects[0].id}`, { auth: basic(readKey) });
+  assert.equal(byId.status, 200, JSON.stringify(byId.body));
+  assert.equal((await taxii(`${objectsPath}?limit=1&limit=2`, { auth: basic(readKey) })).status, 400, 'two limits are no limit');
 
   // B reports back that one of A's indicators matched at B; A's case shows it beside what it published.
   const reportedId = manifest.objects[0].id as string;

@@ -282,7 +282,10 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   };
   type P = { id: string; oid: string; sid: string };
   const params = (req: FastifyRequest) => req.params as P;
-  const query = (req: FastifyRequest) => (req.query ?? {}) as Record<string, string | undefined>;
+  // A parameter given twice (?match[type]=a&match[type]=b) arrives as an array: read as the
+  // comma-separated list TAXII writes, so a filter is a list and a limit given twice is refused.
+  const query = (req: FastifyRequest): Record<string, string | undefined> => Object.fromEntries(
+    Object.entries((req.query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? v.map(String).join(',') : typeof v === 'string' ? v : undefined]));
 
   get('/', async (req, reply) => {
     await caller(req);

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { cliExitCode, textTable as table } from '../admin/index.ts';
+import { cliExitCode, printableLines, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
 import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange, type PartnerExchangeView, type PinsReloaded, pinsReloadedLine } from '../cases/index.ts';
 import { heldAlone, type SharedIndicator, type Sighting } from '../detect/index.ts';
@@ -88,10 +88,10 @@ export async function run(argv: string[], help: string, ioIn: Partial<CasesCliIo
   try {
     const done = await command(p, openAdminClient(p.values, o.env), o);
     if (typeof done === 'string') { o.err(`error: ${done}\n${help}`); return 2; }
-    o.out(p.values.json && typeof done.result !== 'string' ? JSON.stringify(done.result, null, 2) : done.text);
+    o.out(p.values.json && typeof done.result !== 'string' ? JSON.stringify(done.result, null, 2) : printableLines(done.text));
     return 0;
   } catch (err) {
-    o.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
+    o.err(printableLines(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`));
     return cliExitCode(err);
   }
 }

@@ -4,7 +4,7 @@
  * allow-list. With several nodes, point it at the detector worker.
  */
 import { parseArgs } from 'node:util';
-import { cliExitCode, parseDuration, textTable as table } from '../admin/index.ts';
+import { cliExitCode, parseDuration, printableLines, textTable as table } from '../admin/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 import { WardenError } from '../errors/index.ts';
 import { VERDICT_LEVELS, type AccountLink, type Verdict, type VerdictReason } from '../detect/index.ts';
@@ -149,10 +149,10 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       }
     } else if ((what === 'account' || what === 'cluster' || what === 'campaign') && !sub) return usage(`${what}: give the ${what} id`);
     else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);
-    io.out(v.json ? JSON.stringify(result, null, 2) : show(result));
+    io.out(v.json ? JSON.stringify(result, null, 2) : printableLines(show(result)));
     return 0;
   } catch (err) {
-    io.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
+    io.err(printableLines(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`));
     return cliExitCode(err);
   }
 }

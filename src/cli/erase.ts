@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
 import type { IdentityStore } from '../identity/index.ts';
+import { recordedText } from '../identity/schemas.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import type { DetectorEngine, SharedIndicators, VerdictView } from '../detect/index.ts';
 import { casesHolding, eraseAccountFromCases, erasedPseudonym, type CaseStore } from '../cases/index.ts';
@@ -14,6 +15,7 @@ import { prepareErasure, type Ledger } from '../ledger/index.ts';
 import { eraseUsageClientIps } from '../ui/usage.ts';
 import type { BatchStore, FileStore } from '../batches/index.ts';
 import type { Stores } from './stores.ts';
+import { truncateWal } from '../store/index.ts';
 
 /** Distinct client addresses and user agents read from the account's events to find them in case files. */
 const VALUES_READ_MAX = 10_000;
@@ -44,7 +46,9 @@ export interface AccountEraseDeps {
 
 export const EraseBody = z.strictObject({
   override_hold: z.boolean().default(false).describe('Erase an account under a legal hold (an open or confirmed case, a suspend verdict on it or its cluster); needs `reason`.'),
-  reason: z.string().trim().min(1).max(1000).optional().describe('Why (recorded in the ledger as a commitment, and in the change history). Required with override_hold.'),
+  // The change history's rule (line breaks made spaces; other control and bidirectional-control
+  // characters refused), checked here: the history records it last, after everything else is erased.
+  reason: recordedText(1000, 1).optional().describe('Why (recorded in the ledger as a commitment, and in the change history). Required with override_hold. Line breaks and tabs become spaces; other control and bidirectional-control characters are refused (400), before anything is erased.'),
 });
 
 export const EraseReport = z.object({
@@ -188,6 +192,11 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
     await deps.ledger.appendPrepared(entry);
     ledgerRecord = entry.record.id;
   }
+  // The events erase truncated warden.db's write-ahead log, but the case files, batches, files and
+  // the account record were written after it: until a checkpoint, the database file keeps their
+  // pages from before the erase (the whole account row) and the WAL their intermediate frames.
+  // Truncated again, last, so that a second run (after a reader kept it from being truncated) does it.
+  if (deps.stores.sqlite) truncateWal(deps.stores.sqlite, 'account erase');
   return {
     account_id: accountId, erased_at: at, changed, override_hold: held.length > 0 && opts.overrideHold, held_by: held,
     keys_revoked: keysRevoked, account_fields: facts.fields, identity_changes: facts.changes, events, usage_rows: usageRows,

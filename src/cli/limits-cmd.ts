@@ -4,7 +4,7 @@
  * its next request, and the refusals of the last hour and day by the limit that refused them.
  */
 import { parseArgs } from 'node:util';
-import { cliExitCode, textTable as table } from '../admin/index.ts';
+import { cliExitCode, printableLines, textTable as table } from '../admin/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 import { WardenError } from '../errors/index.ts';
 
@@ -63,10 +63,10 @@ export async function runLimitsCli(argv: string[], ioIn: Partial<LimitsCliIo> = 
       result = await c.call('GET', `/limits/orgs/${encodeURIComponent(v.org)}/refusals`);
       show = (r) => refusalsText(`organisation ${v.org}`, r);
     } else return usage(`unknown command: limits ${what}`);
-    io.out(v.json ? JSON.stringify(result, null, 2) : show(result));
+    io.out(v.json ? JSON.stringify(result, null, 2) : printableLines(show(result)));
     return 0;
   } catch (err) {
-    io.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
+    io.err(printableLines(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`));
     return cliExitCode(err);
   }
 }

@@ -14,6 +14,7 @@ import { readEventBatches } from '../events/index.ts';
 import { runScanCli, SharedIndicators, type ScanResult, type VerdictLevel } from '../detect/index.ts';
 import { stixToIndicators, buildCaseFile, caseReportMarkdown, caseToStix, IntelSigner, IMPORT_LEVELS, MIN_SHARING_KEY_CHARS } from '../cases/index.ts';
 import { readIntelSigner } from './cases.ts';
+import { printable } from '../admin/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 import { completeAccountFacts } from '../identity/facts-file.ts';
 
@@ -85,7 +86,8 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
     try {
       const r = stixToIndicators(JSON.parse(readFileSync(file, 'utf8')), { sharingKey: key, level });
       intel.add(r.indicators);
-      for (const s of r.skipped) err.write(`warden scan: ${file}: skipped ${s.id}: ${s.reason}\n`);
+      // The ids and patterns are the partner's words: shown inert on the operator's terminal.
+      for (const s of r.skipped) err.write(`warden scan: ${file}: skipped ${printable(s.id)}: ${printable(s.reason)}\n`);
     } catch (e) {
       err.write(`warden scan: cannot read indicators ${file}: ${(e as Error).message}\n`);
       return 2;

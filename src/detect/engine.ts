@@ -1960,7 +1960,7 @@ export class DetectorEngine implements VerdictView {
       const shape = establishedShape(w, off);
       if (shape && (forming || taskKinds(w, off) >= COHORT.joinKinds)) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
-    return findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining);
+    return findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining, this.config.cohort_established_base_rate);
   }
 
   /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests to join a cohort. */

@@ -117,6 +117,14 @@ export const detectConfigSchema = z.strictObject({
    */
   cohort_established_base_rate: z.number().min(0).max(0.5).default(0.002),
   /**
+   * Accounts admitted to a startup, research or education programme (and named by nothing more:
+   * no campus domain, enterprise contract or corroborated org) with the established harvest shape
+   * join an established cohort that stands, formed without them, on the joining terms (within 2x
+   * of its medians, tasks of two kinds); they never form one or count in its threshold. Accounts
+   * are bought with their programme admission as with their history.
+   */
+  cohort_established_programmes: z.boolean().default(true),
+  /**
    * Forget an account idle this many hours (event time) that is linked to no other and holds no
    * verdict above watch: its windows have decayed to nothing by then, and forgetting it bounds the
    * detector's memory by the accounts active within the horizon, not every account ever seen. At

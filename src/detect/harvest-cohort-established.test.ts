@@ -53,7 +53,7 @@ function population(prefix: string, k: number, hBase: number, perDay: number, as
 
 // The fleet: 12 aged accounts (a third identity verified), 9 requests each on one day (the yield
 // test's floor is 25), every request one dataset question asking for the reasoning, long answers.
-const fleet = (k = 12, programme: Account['programme'] = 'none') => population('fleet', k, 10, 9, (n, r, j) => ({ messages: [user(`${COT}\n\n${GSM8K[(j * 13 + n * 7) % GSM8K.length]}`)], out: 900 + Math.floor(r() * 900) }),
+const fleet = (k = 12, programme: Account['programme'] = 'none', prefix = 'fleet', hBase = 10) => population(prefix, k, hBase, 9, (n, r, j) => ({ messages: [user(`${COT}\n\n${GSM8K[(j * 13 + n * 7) % GSM8K.length]}`)], out: 900 + Math.floor(r() * 900) }),
   (j) => (j % 3 === 0 ? 'identity_verified' : 'email_verified'), programme);
 
 // Established customers: students who paste their working and come back to a step, and
@@ -104,9 +104,26 @@ test('too few aged accounts with the shape for the threshold: none of them is th
   assert.equal(above(res, 'fleet', 'throttle'), 0, 'four accounts with the shape among 84 read are no cohort');
 });
 
-test('accounts admitted to a programme are not read: the same fleet in a startup programme is left to the single-account test', () => {
+test('accounts admitted to a programme form no cohort: the same fleet, all in a startup programme, is left to the single-account test', () => {
   const res = replayThroughDetector([...fleet(12, 'startup'), ...students(), ...developers()]);
-  assert.equal(above(res, 'fleet', 'throttle'), 0, 'programme members with the shape are not throttled as a cohort');
+  assert.equal(above(res, 'fleet', 'throttle'), 0, 'programme members with the shape are not throttled as a cohort of their own');
+});
+
+// A fleet buys accounts with their programme admission as with their history: its heads in a
+// programme join the cohort its other heads form, and count in nothing.
+test('a fleet whose heads are partly in a startup programme: those join the cohort the others form', () => {
+  const events = [...fleet(), ...fleet(6, 'startup', 'pfleet', 40), ...students(), ...developers()];
+  const res = replayThroughDetector(events);
+  assert.ok(above(res, 'fleet', 'throttle') >= 11, 'the fleet outside the programme is throttled as a cohort');
+  const joined = above(res, 'pfleet', 'throttle');
+  assert.ok(joined >= 5, `programme members with the shape join the cohort: ${joined} of 6`);
+  const shape = res.e.forAccount('pfleet_2').verdict?.reasons.find((x) => x.signal === 'harvest_cohort_shape');
+  assert.ok(shape && shape.value === 'joined' && /admitted to a programme/.test(shape.detail ?? ''), `the verdict says it joined as a programme member: ${JSON.stringify(shape)}`);
+  const size = res.e.forAccount('fleet_3').verdict?.reasons.find((x) => x.signal === 'harvest_cohort_size');
+  assert.ok(size && typeof size.value === 'number' && size.value <= 12, `programme members are not counted in the cohort's size: ${JSON.stringify(size)}`);
+  const off = replayThroughDetector(events, { cohort_established_programmes: false });
+  assert.equal(above(off, 'pfleet', 'throttle'), 0, 'with detect.cohort_established_programmes off, programme members are not read');
+  assert.equal(above(res, 'student', 'watch') + above(res, 'dev', 'watch'), 0, 'no student or developer is held above watch');
 });
 
 // The threshold is what chance gives at the shape's base rate among the accounts read, not a share

@@ -260,8 +260,8 @@ export function joinsStanding(c: CohortReading, shape: { promptTokens: number; r
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The explanation of a member's verdict: the cohort, its size against its threshold, and the shape each member has. */
-export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests): VerdictReason[] {
-  if (c.established) return establishedReasons(c, windowed);
+export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests, programme = false): VerdictReason[] {
+  if (c.established) return establishedReasons(c, windowed, programme);
   const few = requests < COHORT.minRequests;
   const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
@@ -282,12 +282,16 @@ export function cohortReasons(c: CohortReading, requests: number = COHORT.minReq
 }
 
 /** The explanation of a member's verdict in a cohort of established or identity-verified accounts. */
-function establishedReasons(c: CohortReading, windowed: number): VerdictReason[] {
+function establishedReasons(c: CohortReading, windowed: number, programme: boolean): VerdictReason[] {
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  const joined = programme || windowed < ESTABLISHED.minRequests;
+  const how = programme
+    ? `: admitted to a programme, so it neither forms a cohort nor counts in one; it joined one formed without programme members (detect.cohort_established_programmes), within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for`
+    : windowed < ESTABLISHED.minRequests ? `: joined the standing cohort, formed by accounts of ${ESTABLISHED.minRequests}+, within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for` : '';
   return [
     { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
     { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${ESTABLISHED.minRequests}+ recent requests) with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_established and the count ${c.read} accounts reach by chance with probability under ${ESTABLISHED.chance} when ${r2((c.baseRate ?? 0) * 100)}% of them have the shape (detect.cohort_established_base_rate)` },
-    { signal: 'harvest_cohort_shape', value: windowed < ESTABLISHED.minRequests ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${windowed < ESTABLISHED.minRequests ? `: joined the standing cohort, formed by accounts of ${ESTABLISHED.minRequests}+, within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for` : ''}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
+    { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${how}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: ESTABLISHED.outputInput },
   ];

@@ -105,9 +105,25 @@ export const detectConfigSchema = z.strictObject({
    * accounts in use before, or with a verified identity, named by nothing more (no programme,
    * campus domain, enterprise contract or corroborated org), each below the single-account floor,
    * that all ask one harvest shape reach throttle together once at least this many of them (and
-   * 10% of such accounts read) share it. 0: off.
+   * more than chance would give at `cohort_established_base_rate`) share it. 0: off.
    */
   cohort_min_established: z.number().int().refine((n) => n === 0 || n >= 5, 'cohort_min_established is 0 (off) or at least 5').default(5),
+  /**
+   * The share of established accounts read that may have the harvest shape by chance (customers
+   * who ask that way): the established cohort must be larger than such accounts would be with
+   * probability 1e-4 (Poisson), a threshold that grows with the square root of the accounts read.
+   * The traffic model's organic established accounts show none; 0.002 is the upper bound that
+   * reading allows. A provider whose customers ask this way more often sets it higher.
+   */
+  cohort_established_base_rate: z.number().min(0).max(0.5).default(0.002),
+  /**
+   * Accounts admitted to a startup, research or education programme (and named by nothing more:
+   * no campus domain, enterprise contract or corroborated org) with the established harvest shape
+   * join an established cohort that stands, formed without them, on the joining terms (within 2x
+   * of its medians, tasks of two kinds); they never form one or count in its threshold. Accounts
+   * are bought with their programme admission as with their history.
+   */
+  cohort_established_programmes: z.boolean().default(true),
   /**
    * Forget an account idle this many hours (event time) that is linked to no other and holds no
    * verdict above watch: its windows have decayed to nothing by then, and forgetting it bounds the

@@ -1952,15 +1952,23 @@ export class DetectorEngine implements VerdictView {
       const off = i * STRIDE;
       if (w[off + C.N] < ESTABLISHED.joinRequests || w[off + C.LAST_TS] < activeSince) continue;
       const f = flags[i];
-      if ((f & (F_KNOWN | F_PROGRAMME | F_CAMPUS | 4)) !== F_KNOWN || this.accounts.ids[i] === '') continue;
+      if ((f & (F_KNOWN | F_CAMPUS | 4)) !== F_KNOWN || this.accounts.ids[i] === '') continue;
       // New, unaccountable accounts are the new-account reading's.
-      if (this.unaccountable(i) || this.namedBeyondIdentity(i)) continue;
+      if (this.unaccountable(i) || this.namedBeyondProgramme(i)) continue;
+      // Programme members only join a cohort formed without them (cohort_established_programmes),
+      // on the joining terms: they neither form one nor count in its threshold.
+      if ((f & F_PROGRAMME) !== 0) {
+        if (!this.config.cohort_established_programmes) continue;
+        const shape = establishedShape(w, off);
+        if (shape && taskKinds(w, off) >= COHORT.joinKinds) joining.push({ i, ...shape, first: w[off + C.FIRST_TS] });
+        continue;
+      }
       const forming = w[off + C.N] >= ESTABLISHED.minRequests;
       if (forming) read++;
       const shape = establishedShape(w, off);
       if (shape && (forming || taskKinds(w, off) >= COHORT.joinKinds)) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
-    return findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining);
+    return findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining, this.config.cohort_established_base_rate);
   }
 
   /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests to join a cohort. */
@@ -2186,7 +2194,7 @@ export class DetectorEngine implements VerdictView {
           ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i), this.namedCustomer(i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
-          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N]) : []),
+          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N], (this.accounts.flags[i] & F_PROGRAMME) !== 0) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
           ...(asked ? askedReasons(paste!) : []),
           ...(graded ? gradingReasons(grading!, resentShare(this.payCount, i)) : []),
@@ -2367,8 +2375,13 @@ export class DetectorEngine implements VerdictView {
    * aged accounts whose owners verified their identity; none of these come with them.
    */
   private namedBeyondIdentity(i: number): boolean {
+    return (this.accounts.flags[i] & F_PROGRAMME) !== 0 || this.namedBeyondProgramme(i);
+  }
+
+  /** Named by a vouched campus domain, an enterprise contract or a corroborated org (a programme admission aside). */
+  private namedBeyondProgramme(i: number): boolean {
     const f = this.accounts.flags[i];
-    if ((f & (F_PROGRAMME | F_CAMPUS)) !== 0 || this.tier[i] === TIERS.indexOf('enterprise')) return true;
+    if ((f & F_CAMPUS) !== 0 || this.tier[i] === TIERS.indexOf('enterprise')) return true;
     const org = this.accounts.org[i];
     return org >= 0 && (f & (F_PERSONAL | F_MOVED_FLAGGED)) === 0 && (f & F_KNOWN) !== 0 && this.orgCorroborated(org);
   }

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { verdictRank } from './index.ts';
+import { chanceCount } from './harvest-cohort.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
 import { promptFixture as fixture, seededRandom, replayThroughDetector } from '../../test/helpers/detect-fixtures.ts';
 
@@ -52,20 +53,20 @@ function population(prefix: string, k: number, hBase: number, perDay: number, as
 
 // The fleet: 12 aged accounts (a third identity verified), 9 requests each on one day (the yield
 // test's floor is 25), every request one dataset question asking for the reasoning, long answers.
-const fleet = (k = 12, programme: Account['programme'] = 'none') => population('fleet', k, 10, 9, (n, r, j) => ({ messages: [user(`${COT}\n\n${GSM8K[(j * 13 + n * 7) % GSM8K.length]}`)], out: 900 + Math.floor(r() * 900) }),
+const fleet = (k = 12, programme: Account['programme'] = 'none', prefix = 'fleet', hBase = 10) => population(prefix, k, hBase, 9, (n, r, j) => ({ messages: [user(`${COT}\n\n${GSM8K[(j * 13 + n * 7) % GSM8K.length]}`)], out: 900 + Math.floor(r() * 900) }),
   (j) => (j % 3 === 0 ? 'identity_verified' : 'email_verified'), programme);
 
 // Established customers: students who paste their working and come back to a step, and
 // developers who ask single questions about code they paste (answers a few times shorter than the
 // question, or about as long).
 const WORKED = 'Let us work through it. Step 1: write down what is known and what is asked. Step 2: turn each sentence into an equation. Step 3: solve the equations one at a time. Step 4: check the result against the problem.';
-const students = () => population('student', 40, 100, 9, (n, r) => {
+const students = (k = 40) => population('student', k, 100, 9, (n, r) => {
   const problem = GSM8K[n % 6];
   if (r() < 0.4) return { messages: [user(`Can you explain step by step? ${problem}\n\nMy working so far: I set up the equation but I get ${Math.floor(r() * 90) + 10}, not the answer in the book.`)], out: 500 + Math.floor(r() * 400) };
   return { messages: [user(`Can you explain step by step? ${problem}`), assistant(WORKED), user('I do not get step 2, why do you multiply there?')], out: 250 + Math.floor(r() * 300) };
 });
 const CODE = 'function total(items) {\n  let sum = 0;\n  for (const item of items) {\n    if (item.price > 0) sum += item.price * item.quantity;\n  }\n  return sum;\n}\n'.repeat(6);
-const developers = () => population('dev', 40, 300, 9, (_n, r) => ({ messages: [user(`Why does this return NaN for some carts? Explain step by step.\n\n${CODE}`)], out: 300 + Math.floor(r() * 500) }));
+const developers = (k = 40) => population('dev', k, 600, 9, (_n, r) => ({ messages: [user(`Why does this return NaN for some carts? Explain step by step.\n\n${CODE}`)], out: 300 + Math.floor(r() * 500) }));
 
 const levels = (res: ReturnType<typeof replayThroughDetector>, prefix: string) => [...res.highest].filter(([id]) => id.startsWith(`${prefix}_`)).map(([, l]) => l);
 const above = (res: ReturnType<typeof replayThroughDetector>, prefix: string, level: 'watch' | 'throttle') =>
@@ -91,8 +92,9 @@ test('a fleet of aged accounts each under the single-account floor on its first 
   assert.ok(/in use before or with a verified identity/.test(cohort!.detail ?? ''), `the cohort is described: ${cohort?.detail}`);
   const size = reason('harvest_cohort_size');
   const read = Number(/of (\d+) such accounts read/.exec(size?.detail ?? '')?.[1]);
-  assert.ok(size && typeof size.value === 'number' && typeof size.threshold === 'number' && read > 0 && size.threshold === Math.max(5, Math.ceil(0.1 * read)) && size.value >= size.threshold,
-    `the cohort's size against its threshold (the larger of the minimum and 10% of the accounts read): ${JSON.stringify(size)}`);
+  assert.ok(size && typeof size.value === 'number' && typeof size.threshold === 'number' && read > 0 && size.threshold === Math.max(5, chanceCount(read, 0.002)) && size.value >= size.threshold,
+    `the cohort's size against its threshold (the larger of the minimum and what chance gives at the base rate): ${JSON.stringify(size)}`);
+  assert.ok(/by chance with probability under 0.0001 when 0.2% of them have the shape/.test(size!.detail ?? ''), `the threshold's chance and base rate are given: ${size?.detail}`);
   const shape = reason('harvest_cohort_shape');
   assert.ok(shape && /output\/input ratio >= 10/.test(shape.detail ?? ''), `the shape's conditions are given: ${JSON.stringify(shape)}`);
 });
@@ -102,7 +104,47 @@ test('too few aged accounts with the shape for the threshold: none of them is th
   assert.equal(above(res, 'fleet', 'throttle'), 0, 'four accounts with the shape among 84 read are no cohort');
 });
 
-test('accounts admitted to a programme are not read: the same fleet in a startup programme is left to the single-account test', () => {
+test('accounts admitted to a programme form no cohort: the same fleet, all in a startup programme, is left to the single-account test', () => {
   const res = replayThroughDetector([...fleet(12, 'startup'), ...students(), ...developers()]);
-  assert.equal(above(res, 'fleet', 'throttle'), 0, 'programme members with the shape are not throttled as a cohort');
+  assert.equal(above(res, 'fleet', 'throttle'), 0, 'programme members with the shape are not throttled as a cohort of their own');
+});
+
+// A fleet buys accounts with their programme admission as with their history: its heads in a
+// programme join the cohort its other heads form, and count in nothing.
+test('a fleet whose heads are partly in a startup programme: those join the cohort the others form', () => {
+  const events = [...fleet(), ...fleet(6, 'startup', 'pfleet', 40), ...students(), ...developers()];
+  const res = replayThroughDetector(events);
+  assert.ok(above(res, 'fleet', 'throttle') >= 11, 'the fleet outside the programme is throttled as a cohort');
+  const joined = above(res, 'pfleet', 'throttle');
+  assert.ok(joined >= 5, `programme members with the shape join the cohort: ${joined} of 6`);
+  const shape = res.e.forAccount('pfleet_2').verdict?.reasons.find((x) => x.signal === 'harvest_cohort_shape');
+  assert.ok(shape && shape.value === 'joined' && /admitted to a programme/.test(shape.detail ?? ''), `the verdict says it joined as a programme member: ${JSON.stringify(shape)}`);
+  const size = res.e.forAccount('fleet_3').verdict?.reasons.find((x) => x.signal === 'harvest_cohort_size');
+  assert.ok(size && typeof size.value === 'number' && size.value <= 12, `programme members are not counted in the cohort's size: ${JSON.stringify(size)}`);
+  const off = replayThroughDetector(events, { cohort_established_programmes: false });
+  assert.equal(above(off, 'pfleet', 'throttle'), 0, 'with detect.cohort_established_programmes off, programme members are not read');
+  assert.equal(above(res, 'student', 'watch') + above(res, 'dev', 'watch'), 0, 'no student or developer is held above watch');
+});
+
+// The threshold is what chance gives at the shape's base rate among the accounts read, not a share
+// of them: a fleet that is a few percent of the established accounts active at once is a cohort.
+test('a fleet of 12 aged accounts among 250 established customers read is a cohort: the threshold follows chance, not a tenth of the accounts read', () => {
+  const res = replayThroughDetector([...fleet(), ...students(125), ...developers(125)]);
+  const throttled = above(res, 'fleet', 'throttle');
+  assert.ok(throttled >= 11, `fleet accounts throttled as a cohort among 262 accounts read (a tenth would be 27): ${throttled} of 12`);
+  assert.equal(above(res, 'student', 'watch'), 0, 'no established student is held above watch');
+  assert.equal(above(res, 'dev', 'watch'), 0, 'no established developer is held above watch');
+  const size = res.e.forAccount('fleet_3').verdict?.reasons.find((x) => x.signal === 'harvest_cohort_size');
+  assert.ok(size && typeof size.threshold === 'number' && size.threshold <= 12, `the threshold among 262 read is under the fleet: ${JSON.stringify(size)}`);
+});
+
+test('the chance threshold grows with the square root of the accounts read, and chance alone reaches it at most once in 10,000 readings', () => {
+  const poissonTail = (lambda: number, k: number) => { let p = Math.exp(-lambda), cdf = 0; for (let j = 0; j < k; j++) { cdf += p; p *= lambda / (j + 1); } return 1 - cdf; };
+  for (const read of [100, 1000, 10_000]) {
+    const k = chanceCount(read, 0.002);
+    assert.ok(poissonTail(read * 0.002, k) <= 1e-4 && poissonTail(read * 0.002, k - 1) > 1e-4, `at ${read} read, ${k} is the smallest count chance reaches at most 1e-4 of the time`);
+  }
+  assert.ok(chanceCount(10_000, 0.002) < 100, `a fleet of 100 among 10,000 accounts read is over the threshold (${chanceCount(10_000, 0.002)}); a tenth would be 1,000`);
+  assert.ok(chanceCount(1_000_000, 0.002) > 2000, 'a million accounts read: above what chance gives at the base rate, 2,000');
+  assert.equal(chanceCount(500, 0), 1, 'a base rate of 0: the minimum alone decides');
 });

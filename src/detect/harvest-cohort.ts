@@ -96,7 +96,39 @@ export const ESTABLISHED = {
   /** Timing regularity (read from 20 gaps) and template reuse at or above these: a pipeline, not read. */
   maxTimingRegularity: 0.35,
   maxTemplateReuse: 0.3,
+  /**
+   * The cohort's threshold is the smallest count that the accounts read would reach by chance
+   * with at most this probability (Poisson, at `detect.cohort_established_base_rate` of them with
+   * the shape): it grows with the square root of the accounts read where a share grows with
+   * their number, so a fleet of a hundred is a cohort among ten thousand accounts, not only among
+   * a thousand. Read every 15 minutes: some 35,000 readings a year.
+   */
+  chance: 1e-4,
 } as const;
+
+/**
+ * The smallest count k with P(X >= k) <= `chance` for X ~ Poisson(`read` x `baseRate`): how many
+ * of `read` accounts may have the shape by chance alone, when `baseRate` of such accounts have it,
+ * before it is more than chance. 1 when the rate or the accounts read are 0 (the minimum decides).
+ */
+export function chanceCount(read: number, baseRate: number, chance: number = ESTABLISHED.chance): number {
+  const lambda = read * baseRate;
+  if (!(lambda > 0)) return 1;
+  // Poisson probabilities in log space (a mean of thousands underflows exp(-lambda)), summed from
+  // far above the mean down: the tail from k is the sum of the terms from k up.
+  const hi = Math.ceil(lambda + 12 * Math.sqrt(lambda) + 30);
+  const logL = Math.log(lambda);
+  const logP = new Float64Array(hi + 1);
+  logP[0] = -lambda;
+  for (let k = 1; k <= hi; k++) logP[k] = logP[k - 1] + logL - Math.log(k);
+  let tail = 0;
+  for (let k = hi; k >= 0; k--) {
+    const next = tail + Math.exp(logP[k]);
+    if (next > chance) return k + 1;
+    tail = next;
+  }
+  return 0;
+}
 
 /** One reading of the population: the cohort found (or not), shared by all its members. */
 export interface CohortReading {
@@ -117,6 +149,8 @@ export interface CohortReading {
   early?: boolean;
   /** A cohort of established or identity-verified accounts (ESTABLISHED). Absent: a cohort of new accounts. */
   established?: boolean;
+  /** The established cohort's base rate (detect.cohort_established_base_rate) its threshold was read at. */
+  baseRate?: number;
 }
 
 /** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
@@ -153,14 +187,20 @@ export function establishedShape(w: Float64Array, off: number): { promptTokens: 
 
 /**
  * The cohort of established or identity-verified accounts (ESTABLISHED) among `shaped`, out of
- * `read` such accounts read: at least the larger of `minAccounts` and COHORT.minShare of `read`,
- * within COHORT.closeFactor of the shape's medians; null otherwise or when `minAccounts` is 0.
+ * `read` such accounts read: at least the larger of `minAccounts` and the count `read` accounts
+ * reach by chance when `baseRate` of them have the shape (chanceCount), within COHORT.closeFactor
+ * of the shape's medians; null otherwise or when `minAccounts` is 0.
  */
-export function findEstablishedCohort(shaped: Shaped[], read: number, minAccounts: number, joining: Shaped[] = []): { members: number[]; reading: CohortReading } | null {
+export function findEstablishedCohort(shaped: Shaped[], read: number, minAccounts: number, joining: Shaped[] = [], baseRate: number = 0): { members: number[]; reading: CohortReading } | null {
   if (minAccounts <= 0) return null;
-  const found = formCohort(shaped, read, Math.max(minAccounts, Math.ceil(COHORT.minShare * read)), COHORT.closeFactor, joining, false);
-  if (found) { found.reading.established = true; found.reading.id = `established-${found.reading.id}`; }
+  const found = formCohort(shaped, read, establishedThreshold(read, minAccounts, baseRate), COHORT.closeFactor, joining, false);
+  if (found) { found.reading.established = true; found.reading.id = `established-${found.reading.id}`; found.reading.baseRate = baseRate; }
   return found;
+}
+
+/** The established cohort's threshold among `read` accounts: the larger of `minAccounts` and chanceCount at `baseRate`. */
+export function establishedThreshold(read: number, minAccounts: number, baseRate: number): number {
+  return Math.max(minAccounts, chanceCount(read, baseRate));
 }
 
 function median(xs: number[]): number {
@@ -220,8 +260,8 @@ export function joinsStanding(c: CohortReading, shape: { promptTokens: number; r
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The explanation of a member's verdict: the cohort, its size against its threshold, and the shape each member has. */
-export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests): VerdictReason[] {
-  if (c.established) return establishedReasons(c, windowed);
+export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests, programme = false): VerdictReason[] {
+  if (c.established) return establishedReasons(c, windowed, programme);
   const few = requests < COHORT.minRequests;
   const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
@@ -242,12 +282,16 @@ export function cohortReasons(c: CohortReading, requests: number = COHORT.minReq
 }
 
 /** The explanation of a member's verdict in a cohort of established or identity-verified accounts. */
-function establishedReasons(c: CohortReading, windowed: number): VerdictReason[] {
+function establishedReasons(c: CohortReading, windowed: number, programme: boolean): VerdictReason[] {
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  const joined = programme || windowed < ESTABLISHED.minRequests;
+  const how = programme
+    ? `: admitted to a programme, so it neither forms a cohort nor counts in one; it joined one formed without programme members (detect.cohort_established_programmes), within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for`
+    : windowed < ESTABLISHED.minRequests ? `: joined the standing cohort, formed by accounts of ${ESTABLISHED.minRequests}+, within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for` : '';
   return [
     { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
-    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${ESTABLISHED.minRequests}+ recent requests) with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_established and ${COHORT.minShare * 100}% of the accounts read` },
-    { signal: 'harvest_cohort_shape', value: windowed < ESTABLISHED.minRequests ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${windowed < ESTABLISHED.minRequests ? `: joined the standing cohort, formed by accounts of ${ESTABLISHED.minRequests}+, within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for` : ''}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
+    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${ESTABLISHED.minRequests}+ recent requests) with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_established and the count ${c.read} accounts reach by chance with probability under ${ESTABLISHED.chance} when ${r2((c.baseRate ?? 0) * 100)}% of them have the shape (detect.cohort_established_base_rate)` },
+    { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${how}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: ESTABLISHED.outputInput },
   ];

@@ -1487,7 +1487,8 @@ export class DetectorEngine implements VerdictView {
     const last = w[off + C.LAST_TS];
     addArrival(w, off, tsS, last, batched);
 
-    observePayload(this.payRing, this.payCount, i, ev);
+    const payKey = payloadKey(ev);
+    observePayload(this.payRing, this.payCount, i, payKey);
     this.observePastedAnswers(i, idKey, ev, answerFp, f.flags, f.outputTokens);
     this.observePairedItems(i, idKey, ev, f.flags);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
@@ -1546,7 +1547,7 @@ export class DetectorEngine implements VerdictView {
       addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
       // A conversation's new question counts its own words as its input: its history is the camouflage.
       const asked = (p.flags & FLAG.newItemTurn) !== 0;
-      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, payloadKey(ev), tsS);
+      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, payKey, tsS);
     }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { extractFeatures, flagNames, FLAG } from './features.ts';
+import { extractFeatures, flagNames, FLAG, mix } from './features.ts';
 import { FOLDED, HIT, PERSONAL_EN, PERSONAL_PHRASES, PERSONAL_WORDS, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp, personWordExpressions, personWords } from './lexicon.ts';
 import { buildLabelledEvents, type PromptPool } from './index.ts';
 import { emptyEnforcement, emptyParams } from '../events/schema.ts';
@@ -328,6 +328,58 @@ test('chain-of-thought requests in Italian, Indonesian, Turkish, Polish, Vietnam
     'Non sono d\'accordo con il suo ragionamento sulla politica economica.', 'No estoy de acuerdo con su razonamiento sobre la economía.']) {
     assert.deepEqual(topical(text), [], text);
   }
+});
+
+test('a template fingerprint is the hash of a turn\'s first six and last six words once it holds sixteen, as counting and hashing them apart gives', () => {
+  // The reference: the words counted in one pass, the first six hashed in another (what skeleton did before both were one pass).
+  const cjk = (c: number) => (c >= 0x3040 && c <= 0x30ff) || (c >= 0x3400 && c <= 0x9fff) || (c >= 0xf900 && c <= 0xfaff);
+  const wordChar = (c: number) => c > 47 && c < 58 || c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
+  const count = (s: string) => {
+    let n = 0; let inWord = false;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x303f && cjk(c)) { n++; inWord = false; continue; }
+      if (wordChar(c) && !inWord) n++;
+      inWord = wordChar(c);
+    }
+    return n;
+  };
+  const hashWords = (s: string, k: number, fromEnd: boolean) => {
+    let h = 0x811c9dc5; let taken = 0; let inWord = false;
+    const step = (x: number) => { h ^= x; h = Math.imul(h, 0x01000193); };
+    for (let j = 0; j < s.length && taken < k; j++) {
+      let c = s.charCodeAt(fromEnd ? s.length - 1 - j : j);
+      if (c > 0x303f && cjk(c)) {
+        if (inWord) { step(32); inWord = false; if (++taken >= k) break; }
+        step(c); step(32); taken++;
+        continue;
+      }
+      if (wordChar(c)) { if (c > 64 && c < 91) c += 32; if (c > 47 && c < 58) c = 48; step(c); inWord = true; }
+      else if (inWord) { step(32); inWord = false; taken++; }
+    }
+    return h >>> 0;
+  };
+  const reference = (s: string) => count(s) < 16 ? 0 : mix(hashWords(s, 6, false), hashWords(s, 6, true)) || 1;
+  const sixteen = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen';
+  const crafted = [sixteen, sixteen.slice(0, sixteen.lastIndexOf(' ')), `${sixteen}.`, `  ${sixteen} 42`, sixteen.replaceAll(' ', '\n'),
+    '一二三四五六七八九十百千万亿兆京', '一二三四五六七八九十百千万亿兆', 'word一二三四五 six seven 八 nine ten 11 12 13 14 15 16 17', 'a b c d e f g h一 i j k l m n o p q', 'a b c d e f一 g h i j k l m n o p',
+    'Ünïcödé wörds ärë wörds töö: ëins zwëi drëi vïër fünf sëchs sïëbën ächt nëun zëhn ëlf zwölf drëizëhn vïërzëhn',
+    'x1 y2 z3 '.repeat(6), 'a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p', 'emoji \u{1F600} counts as a letter: \u{1F600}\u{1F600} a b c d e f g h i j k l'];
+  const { events } = buildLabelledEvents(pool, { seed: 5, days: 1, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 10 }] });
+  const fromEvents = events.slice(0, 2000).map((ev) => ev.request.messages.filter((m) => m.role === 'user').at(-1)?.text ?? '');
+  let templated = 0; let compared = 0;
+  for (const text of [...crafted, ...pool.organic, ...pool.code, ...pool.maths, ...fromEvents]) {
+    // Text with characters the lexicons fold is fingerprinted folded: compared as written only.
+    if (!text || foldText(text).changed || foldText(text.toLowerCase()).changed) continue;
+    const expected = reference(text);
+    assert.equal(extractFeatures(chatEvent(text)).template, expected, text.slice(0, 120));
+    compared++;
+    if (expected !== 0) templated++;
+  }
+  assert.ok(compared > 1000, `many turns compared (${compared})`);
+  assert.ok(templated > 100 && templated < compared, `turns on both sides of sixteen words (${templated} of ${compared} with a template)`);
+  assert.notEqual(extractFeatures(chatEvent(sixteen)).template, 0, 'sixteen words have a template');
+  assert.equal(extractFeatures(chatEvent(crafted[1])).template, 0, 'fifteen words have none');
 });
 
 test('a wrapper template in Chinese (no spaces between words) gets one fingerprint across payloads', () => {

@@ -221,8 +221,9 @@ function asksForReasoning(p: InteractionEvent['request']['params'], flavour: Int
  */
 function skeleton(text: string): number {
   // Template = wrapper text: the same opening and closing words around a varying payload.
-  if (countWords(text, PREFIX_WORDS + SUFFIX_WORDS + 4) < PREFIX_WORDS + SUFFIX_WORDS + 4) return 0;
-  return mix(words(text, PREFIX_WORDS, false), words(text, SUFFIX_WORDS, true)) || 1;
+  const front = leadingWords(text, PREFIX_WORDS, PREFIX_WORDS + SUFFIX_WORDS + 4);
+  if (front < 0) return 0;
+  return mix(front, words(text, SUFFIX_WORDS, true)) || 1;
 }
 
 /**
@@ -232,17 +233,39 @@ function skeleton(text: string): number {
  */
 const isCjk = (c: number) => (c >= 0x3040 && c <= 0x30ff) || (c >= 0x3400 && c <= 0x9fff) || (c >= 0xf900 && c <= 0xfaff);
 
-/** Words in `s`, counting no further than `max`. */
-function countWords(s: string, max: number): number {
-  let count = 0; let inWord = false;
-  for (let i = 0, n = s.length; i < n && count < max; i++) {
-    const c = charCodeAt(s, i);
-    if (c > 0x303f && isCjk(c)) { count++; inWord = false; continue; }
-    const w = c > 47 && c < 58 || c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
-    if (w && !inWord) count++;
-    inWord = w;
+/**
+ * `words(s, k, false)` when `s` holds `min` words or more, else -1: the words counted and the
+ * first `k` hashed in one pass over the text's start (a word is counted where it starts, hashed
+ * up to where it ends; `min` > `k`, so the count outlasts the hashing).
+ */
+function leadingWords(s: string, k: number, min: number): number {
+  let h = 0x811c9dc5; let taken = 0; let count = 0; let inWord = false;
+  for (let i = 0, n = s.length; i < n && (count < min || taken < k); i++) {
+    let c = charCodeAt(s, i);
+    if (c > 0x303f && isCjk(c)) {
+      // A word of its own: close the word before it, then hash this one and a separator (as `words`).
+      count++;
+      if (taken < k && inWord) { h ^= 32; h = Math.imul(h, 0x01000193); taken++; }
+      if (taken < k) { h ^= c; h = Math.imul(h, 0x01000193); h ^= 32; h = Math.imul(h, 0x01000193); taken++; }
+      inWord = false;
+      continue;
+    }
+    const isDigit = c > 47 && c < 58;
+    const isAlpha = c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
+    if (isDigit || isAlpha) {
+      if (!inWord) count++;
+      if (taken < k) {
+        if (c > 64 && c < 91) c += 32;
+        if (isDigit) c = 48;
+        h ^= c; h = Math.imul(h, 0x01000193);
+      }
+      inWord = true;
+    } else {
+      if (inWord && taken < k) { h ^= 32; h = Math.imul(h, 0x01000193); taken++; }
+      inWord = false;
+    }
   }
-  return count;
+  return count >= min ? h >>> 0 : -1;
 }
 
 /** Hash of the first (or last, when `fromEnd`) `k` normalised words of `s`. */

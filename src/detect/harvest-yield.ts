@@ -4,7 +4,7 @@
  * items; a harvester wants a new answer to each request), and the test's explanation. The engine
  * runs the test per account (DetectorEngine.harvestYieldTest) with these.
  */
-import type { InteractionEvent } from '../events/index.ts';
+import { charCodeAt, type InteractionEvent } from '../events/index.ts';
 import { round, type IndicatorName, type IndicatorValues } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';
 
@@ -40,7 +40,7 @@ export function payloadKey(ev: InteractionEvent): number {
 export function textKey(t: string): number {
   const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
   let h = (0x811c9dc5 ^ t.length) >>> 0;
-  for (let c = 0; c < t.length; c += step) { h ^= t.charCodeAt(c); h = Math.imul(h, 0x01000193); }
+  for (let c = 0; c < t.length; c += step) { h ^= charCodeAt(t, c); h = Math.imul(h, 0x01000193); }
   return h >>> 0 || 1;
 }
 export const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3, minResent: 0.5 };
@@ -87,10 +87,10 @@ export function pipelineShape(y: { timing: number; tpl: number }): boolean {
  * an evaluation run re-sends its items (seeds, samples, models), a test sends one prompt again and
  * again; a harvester wants a new answer to each request. Counted in `payCount` as [re-sent,
  * requests] (account i's pair), halved past PAY_SPAN requests so the share follows what the
- * account does now; `payRing` holds each account's last PAY_RING payload keys.
+ * account does now; `payRing` holds each account's last PAY_RING payload keys. `key`: the
+ * request's `payloadKey` (read once an event: the harvest part's items are keyed by it too).
  */
-export function observePayload(payRing: Uint32Array, payCount: Float32Array, i: number, ev: InteractionEvent): void {
-  const key = payloadKey(ev);
+export function observePayload(payRing: Uint32Array, payCount: Float32Array, i: number, key: number): void {
   if (key === 0) return;
   const base = i * PAY_RING;
   let hit = 0;

@@ -17,6 +17,7 @@
  * prompts from a staging and a production account (one partner), people who leave the temperature
  * unset (no temperature split).
  */
+import { charCodeAt } from '../events/index.ts';
 import { round } from './scoring.ts';
 import { accountBit, popcount } from './pasted-answers.ts';
 import type { VerdictReason } from './verdict.ts';
@@ -83,8 +84,8 @@ export function itemFp(text: string, chars: number): number {
   let h = 0x811c9dc5;
   const end = Math.min(text.length, MAX_READ);
   for (let k = 0; k < end; k++) {
-    const c = text.charCodeAt(k);
-    if (c === 32 || c === 9 || c === 10 || c === 13) continue;
+    const c = charCodeAt(text, k);
+    if (c <= 32 && (c === 32 || c === 9 || c === 10 || c === 13)) continue;
     h ^= c; h = Math.imul(h, 0x01000193);
   }
   h ^= chars; h = Math.imul(h, 0x01000193);

@@ -16,7 +16,7 @@
  *   taken back and nothing else: most requests single-shot with a rubric, their answers a score
  *   and a sentence (no feedback, no reasoning).
  */
-import { answerFpOf, type InteractionEvent } from '../events/index.ts';
+import { answerFpOf, charCodeAt, type InteractionEvent } from '../events/index.ts';
 import { round } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';
 
@@ -94,14 +94,14 @@ export function pastedCandidates(ev: InteractionEvent, out: number[]): number[] 
   let line = 0;
   while (line < end && out.length < MAX_STARTS) {
     let p = line;
-    while (p < end && (text.charCodeAt(p) === 32 || text.charCodeAt(p) === 9)) p++;
+    while (p < end && (charCodeAt(text, p) === 32 || charCodeAt(text, p) === 9)) p++;
     const nl = text.indexOf('\n', p);
     const stop = nl < 0 || nl > end ? end : nl;
     if (stop - p >= 8) {
       add(p);
       // "Answer: To solve...", "[Answer] To solve...": the text after a short label.
       for (let q = p; q < Math.min(stop, p + LABEL_MAX); q++) {
-        const c = text.charCodeAt(q);
+        const c = charCodeAt(text, q);
         if ((c === 58 || c === 93) && q + 1 < stop) { add(q + 1); break; }
       }
     }

@@ -10,6 +10,7 @@
  * keeps of a long message. A plain hash, not a keyed one: `warden scan` computes it from exported
  * events with no secret, and the event already holds the answer's text in the next turn.
  */
+import { charCodeAt } from './chars.ts';
 
 /** Visible characters of an answer's start that its fingerprint covers. */
 export const ANSWER_FP_CHARS = 64;
@@ -32,7 +33,7 @@ export function answerFpOf(text: string, chars = text.length, start = 0): number
   let h = 0x811c9dc5;
   let seen = 0;
   for (let i = start; i < text.length && seen < ANSWER_FP_CHARS; i++) {
-    const c = text.charCodeAt(i);
+    const c = charCodeAt(text, i);
     if (invisible(c)) continue;
     h ^= c; h = Math.imul(h, 0x01000193);
     seen++;

@@ -2,6 +2,7 @@
  * What a request's messages say as the model reads them, shared by the gateway (which messages an
  * event keeps) and the detector (which text its signals read).
  */
+import { charCodeAt } from './chars.ts';
 
 /** Longest message `saysNothing` looks into: past it, a message is read whatever it holds. */
 const PADDING_MAX = 64;
@@ -14,7 +15,7 @@ const PADDING_MAX = 64;
 export function saysNothing(text: string): boolean {
   if (text.length > PADDING_MAX) return false;
   for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = charCodeAt(text, i);
     if (c > 47 && c < 58 || c > 64 && c < 91 || c > 96 && c < 123 || c > 127) return false;
   }
   return true;

@@ -34,7 +34,7 @@ import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
-import { placeLinked, readPlace, placeReasons, institutionSignup, PLACE_VOLUME_CEILING, PLACE_SINGLE_SHOT } from './place-links.ts';
+import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, PLACE_VOLUME_CEILING } from './place-links.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope, type ShadowVerdict, type ShadowRow, type AllowEntryShadow } from './engine-types.ts';
@@ -2466,18 +2466,21 @@ export class DetectorEngine implements VerdictView {
     if (c.requests < needed) score = Math.min(score, this.thresholds[1]);
     // Linked only by a place (a classroom's or an office's address, network, browser, domain):
     // many actors in one place, not a harvest, unless what they ask is harvest-like (place-links.ts).
+    // So is one institution's cluster linked also by its lecture's signup burst (institutionSignup),
+    // while its members converse or have not sent enough to tell. Corroborated by volume alone (the
+    // working asked for, many requests a member, neither the harvest shape nor an ask a class does
+    // not make), or a burst whose members do not converse, it stops at verify, which people can
+    // answer and a fleet cannot; one institution's members who converse are held at watch (placeHold).
     const placeKind = placeLinked(c);
-    const place = placeKind ? { ...readPlace(c.w, values, spreadPass, c.requests, c.members), app: placeKind === 'institution_app' } : null;
+    const burst = !placeKind && institutionSignup(c);
+    const place = placeKind || burst
+      ? readPlace(c.w, values, spreadPass, c.requests, c.members, { app: placeKind === 'institution_app', burst, institution: placeKind === 'institution_app' || burst || institutionLinked(c) })
+      : null;
+    const hold = place ? placeHold(place) : null;
     const byRequests = score;
-    if (place && place.by === null) score = Math.min(score, this.thresholds[1]);
+    if (hold === 'watch') score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;
-    // A place-linked cluster corroborated by its volume alone (the working asked for, many requests
-    // a member, but neither the harvest shape nor an ask a class does not make) stops at verify: a
-    // class cramming before a deadline is asked to verify, which its students can; a fleet cannot.
-    // So does one institution's cluster linked also by its lecture's signup burst, unless its asks
-    // show the harvest shape or an ask a class does not make (institutionSignup).
-    const burstClass = !place && institutionSignup(c) ? readPlace(c.w, values, spreadPass, c.requests, c.members) : null;
-    const ceiling = (place && place.by === 'harvest_volume') || (burstClass && (burstClass.by === null || burstClass.by === 'harvest_volume')) ? PLACE_VOLUME_CEILING : VERDICT_LEVELS.length - 1;
+    const ceiling = hold === 'verify' ? PLACE_VOLUME_CEILING : VERDICT_LEVELS.length - 1;
     const changed = this.applyLadder(st, score, now, ceiling);
     if (st.level >= THROTTLE && !c.campaignId) {
       // Named after its cluster (itself named after its smallest account id), not after an order
@@ -2499,7 +2502,6 @@ export class DetectorEngine implements VerdictView {
         ...heldReasons(st, score, this.thresholds, this.config),
         ...requestsCapReasons(c.requests, needed, uncapped, byRequests, this.thresholds[1]),
         ...(place ? placeReasons(place, score < byRequests, uncapped, this.thresholds[1]) : []),
-        ...(burstClass && ceiling === PLACE_VOLUME_CEILING ? [{ signal: 'institution_signup_ceiling', value: burstClass.by ?? 'uncorroborated', threshold: null, detail: `one institution's accounts linked by place evidence, their shared system prompt and a signup burst, nothing else a fleet makes, and neither the harvest shape nor an ask a class does not make: at most ${VERDICT_LEVELS[PLACE_VOLUME_CEILING]} (windowed requests a member ${round(burstClass.windowed, 1)}, single-shot share ${round(burstClass.single)} against ${PLACE_SINGLE_SHOT}, output/input ${round(burstClass.ratio)} against ${burstClass.ratioFloor})` }] : []),
         { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
         ...coordinationReasons(c, coord, this.uncorroboratedMembers(c), this.config),
         { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass

@@ -68,6 +68,15 @@ test('a course on a university domain that established accounts already vouch fo
   assert.equal(above.length, 0, `students above watch: ${above.length}/40 (${summary(rows)}); first: ${JSON.stringify(above[0]?.reasons.slice(0, 8))}`);
 });
 
+test('20 students without a tool asking for the steps of most problems, each in a new chat, three evenings a day, are not served above watch, one by one or as a class', () => {
+  // Seed 1: the class, linked, at a harvester's volume; seed 9: one student passes the harvest-yield test on its own.
+  for (const seed of [1, 9]) {
+    const rows = run(course({ seed, students: 20, tool: false, stepsShare: 0.8, freshChatShare: 1, eveningsPerDay: 3 }));
+    const above = rows.filter((r) => r.max > verdictRank('watch'));
+    assert.equal(above.length, 0, `seed ${seed}: students above watch ${above.length}/20 (${summary(rows)}); first: ${JSON.stringify(above[0]?.reasons.slice(0, 8))}`);
+  }
+});
+
 test('the course signup shape sending a harvester traffic through the same tool is flagged', () => {
   // The same accounts, campus and tool, but every request an independent question sent alone
   // (no history, no follow-up), many a day: a fleet dressed as a course.

@@ -96,7 +96,7 @@ const SHADOW_SOURCE: Record<VerdictSource, ShadowRow['decided_by']> = {
 const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
-  'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
+  'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'classScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'allowOrgMembers', 'allowExpiry', 'allowMeta', 'allowVerdicts', 'nextAllowExpiry', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration',
 ]);
@@ -237,6 +237,8 @@ export class DetectorEngine implements VerdictView {
   private readonly links = new LinkRecords();
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
+  /** Indicator values of an account's cluster read while the account's own are in use (conversingClassSize). */
+  private readonly classScratch = new IndicatorValues();
   /** Operator verdicts on accounts and clusters, and where those on merged-away clusters apply (operator-verdicts.ts). */
   private readonly operator = new OperatorVerdicts();
   /** Cluster and campaign ids merged away -> the id they merged into (merged-ids.ts): an id in an alert or a case keeps resolving. */
@@ -2107,8 +2109,11 @@ export class DetectorEngine implements VerdictView {
     // account is held at the ordinary ceiling; its class is judged as the one actor it is.
     // Not at volumes no student reaches (CAMPUS_CLASS_MAX_RECENT): a pipeline on a campus domain.
     const campusClass = yieldPass && this.accounts.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.campusClassSize(i) : 0;
+    // So is a student of one institution's class that nothing vouches for yet, linked by its place
+    // and held at watch because its members converse (conversingClassSize).
+    const talkingClass = yieldPass && campusClass < CAMPUS_CLASS_MIN && this.accounts.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.conversingClassSize(i, now) : 0;
     let max = this.singleMax;
-    if (yieldPass && campusClass < CAMPUS_CLASS_MIN) {
+    if (yieldPass && campusClass < CAMPUS_CLASS_MIN && talkingClass < CAMPUS_CLASS_MIN) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
       // questions: the profile of a low-and-slow harvester. It may reach throttle alone.
       max = Math.max(max, THROTTLE);
@@ -2185,6 +2190,7 @@ export class DetectorEngine implements VerdictView {
           ...(wholePass ? harvestYieldReasons(values, this.accounts.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
           ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i), this.namedCustomer(i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
+          ...(talkingClass >= CAMPUS_CLASS_MIN ? [{ signal: 'conversing_class', value: talkingClass, threshold: CAMPUS_CLASS_MIN, detail: 'a member of one institution\'s cluster linked by its place, held at watch because its members converse (its place_conversation): a class, judged as the one actor it is; this account is held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N]) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
@@ -2396,6 +2402,29 @@ export class DetectorEngine implements VerdictView {
     return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }
 
+
+  /**
+   * Members of account i's cluster when it is one institution's, linked by its place (or by its
+   * place and its first lecture's signup burst), and held at watch because its members converse
+   * (placeHold): a class nothing vouches for yet, judged as the one actor it is. 0 otherwise, or
+   * when the account is linked to it by fleet evidence.
+   */
+  private conversingClassSize(i: number, now: number): number {
+    if ((this.accounts.flags[i] & F_FLEET_LINKED) !== 0) return 0;
+    const root = this.accounts.find(i);
+    const c = this.clusters.get(root);
+    if (!c || c.members < CAMPUS_CLASS_MIN) return 0;
+    const kind = placeLinked(c);
+    const burst = !kind && institutionSignup(c);
+    if (!kind && !burst) return 0;
+    const institution = kind === 'institution_app' || burst || institutionLinked(c);
+    if (!institution) return 0;
+    this.decayVec(c.w, now);
+    const values = scoreIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix }, this.classScratch);
+    const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
+    const p = readPlace(c.w, values, embeddingSpreadTest(spread, this.config.embedding_max_concentration), c.requests, c.members, { app: kind === 'institution_app', burst, institution });
+    return p.converses && placeHold(p) === 'watch' ? c.members : 0;
+  }
 
   /**
    * The actor minimum protects households: a couple or a family shares a card and a home address

@@ -19,9 +19,9 @@ const sc = resolveScenario(null, { preset: 'smoke', seed: 1, days: DAYS, organic
 const background = [...generateTraffic(sc, { prompts }).events];
 
 /** The highest level each course account was served at, or held at after the run. */
-function run(course: { events: InteractionEvent[]; accountIds: string[] }) {
+function run(course: { events: InteractionEvent[]; accountIds: string[] }, bg: InteractionEvent[] = background) {
   const engine = new DetectorEngine({ trackFirstFlags: true });
-  for (const ev of mergeByTime(background, course.events)) engine.ingest(ev);
+  for (const ev of mergeByTime(bg, course.events)) engine.ingest(ev);
   engine.flush();
   return course.accountIds.map((id) => {
     const served = engine.servedByLevel(id);
@@ -49,10 +49,32 @@ test('the same course with the hints-only tool, and with no tool (each student a
   }
 });
 
-test('a course cramming before a deadline through the tool that asks for the steps (a harvester volume, nothing else harvest-like) is asked to verify at most, never suspended', () => {
+test('a course cramming before a deadline through the tool that asks for the steps, signed up in one lecture (a signup burst), conversing, is not served above watch', () => {
   const rows = run(course({ students: 40, tool: 'steps', freshChatShare: 0.5, eveningsPerDay: 3 }));
-  const over = rows.filter((r) => r.max > verdictRank('verify'));
-  assert.equal(over.length, 0, `students above verify: ${over.length}/40 (${summary(rows)})`);
+  const above = rows.filter((r) => r.max > verdictRank('watch'));
+  assert.equal(above.length, 0, `students above watch: ${above.length}/40 (${summary(rows)}); first: ${JSON.stringify(above[0]?.reasons.slice(0, 8))}`);
+});
+
+test('a course on a university domain that established accounts already vouch for (last year students), through the steps tool, is not served above watch', () => {
+  // Eight established customers of the background move onto the domain: the domain is vouched for
+  // before the lecture, and its link key is first held outside the new class.
+  const firstSeen = new Map<string, string>();
+  for (const ev of background) if (ev.account && ev.account_id && !firstSeen.has(ev.account_id) && Date.parse(ev.account.created_at) < sc.startMs - 30 * 86_400_000) firstSeen.set(ev.account_id, ev.ts);
+  const alumni = new Set([...firstSeen].sort((a, b) => (a[1] < b[1] ? -1 : 1)).slice(0, 8).map(([id]) => id));
+  assert.equal(alumni.size, 8, 'eight established accounts in the background');
+  const vouched = background.map((ev) => (ev.account_id && alumni.has(ev.account_id) && ev.account ? { ...ev, account: { ...ev.account, email_domain: 'tum.de' } } : ev));
+  const rows = run(course({ tool: 'steps', students: 40, eveningsPerDay: 3, freshChatShare: 0.5 }), vouched);
+  const above = rows.filter((r) => r.max > verdictRank('watch'));
+  assert.equal(above.length, 0, `students above watch: ${above.length}/40 (${summary(rows)}); first: ${JSON.stringify(above[0]?.reasons.slice(0, 8))}`);
+});
+
+test('20 students without a tool asking for the steps of most problems, each in a new chat, three evenings a day, are not served above watch, one by one or as a class', () => {
+  // Seed 1: the class, linked, at a harvester's volume; seed 9: one student passes the harvest-yield test on its own.
+  for (const seed of [1, 9]) {
+    const rows = run(course({ seed, students: 20, tool: false, stepsShare: 0.8, freshChatShare: 1, eveningsPerDay: 3 }));
+    const above = rows.filter((r) => r.max > verdictRank('watch'));
+    assert.equal(above.length, 0, `seed ${seed}: students above watch ${above.length}/20 (${summary(rows)}); first: ${JSON.stringify(above[0]?.reasons.slice(0, 8))}`);
+  }
 });
 
 test('the course signup shape sending a harvester traffic through the same tool is flagged', () => {

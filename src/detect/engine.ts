@@ -34,7 +34,7 @@ import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
-import { placeLinked, readPlace, placeReasons, institutionSignup, PLACE_VOLUME_CEILING, PLACE_SINGLE_SHOT } from './place-links.ts';
+import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, PLACE_VOLUME_CEILING } from './place-links.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope, type ShadowVerdict, type ShadowRow, type AllowEntryShadow } from './engine-types.ts';
@@ -96,7 +96,7 @@ const SHADOW_SOURCE: Record<VerdictSource, ShadowRow['decided_by']> = {
 const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
-  'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
+  'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'classScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'allowOrgMembers', 'allowExpiry', 'allowMeta', 'allowVerdicts', 'nextAllowExpiry', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration',
 ]);
@@ -237,6 +237,8 @@ export class DetectorEngine implements VerdictView {
   private readonly links = new LinkRecords();
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
+  /** Indicator values of an account's cluster read while the account's own are in use (conversingClassSize). */
+  private readonly classScratch = new IndicatorValues();
   /** Operator verdicts on accounts and clusters, and where those on merged-away clusters apply (operator-verdicts.ts). */
   private readonly operator = new OperatorVerdicts();
   /** Cluster and campaign ids merged away -> the id they merged into (merged-ids.ts): an id in an alert or a case keeps resolving. */
@@ -2116,8 +2118,11 @@ export class DetectorEngine implements VerdictView {
     // account is held at the ordinary ceiling; its class is judged as the one actor it is.
     // Not at volumes no student reaches (CAMPUS_CLASS_MAX_RECENT): a pipeline on a campus domain.
     const campusClass = yieldPass && this.accounts.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.campusClassSize(i) : 0;
+    // So is a student of one institution's class that nothing vouches for yet, linked by its place
+    // and held at watch because its members converse (conversingClassSize).
+    const talkingClass = yieldPass && campusClass < CAMPUS_CLASS_MIN && this.accounts.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.conversingClassSize(i, now) : 0;
     let max = this.singleMax;
-    if (yieldPass && campusClass < CAMPUS_CLASS_MIN) {
+    if (yieldPass && campusClass < CAMPUS_CLASS_MIN && talkingClass < CAMPUS_CLASS_MIN) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
       // questions: the profile of a low-and-slow harvester. It may reach throttle alone.
       max = Math.max(max, THROTTLE);
@@ -2194,6 +2199,7 @@ export class DetectorEngine implements VerdictView {
           ...(wholePass ? harvestYieldReasons(values, this.accounts.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
           ...(items !== null ? harvestItemsReasons(values, items, this.accounts.w[off + C.N], resentShare(this.payCount, i), this.namedCustomer(i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
+          ...(talkingClass >= CAMPUS_CLASS_MIN ? [{ signal: 'conversing_class', value: talkingClass, threshold: CAMPUS_CLASS_MIN, detail: 'a member of one institution\'s cluster linked by its place, held at watch because its members converse (its place_conversation): a class, judged as the one actor it is; this account is held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N], (this.accounts.flags[i] & F_PROGRAMME) !== 0) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
@@ -2412,6 +2418,29 @@ export class DetectorEngine implements VerdictView {
 
 
   /**
+   * Members of account i's cluster when it is one institution's, linked by its place (or by its
+   * place and its first lecture's signup burst), and held at watch because its members converse
+   * (placeHold): a class nothing vouches for yet, judged as the one actor it is. 0 otherwise, or
+   * when the account is linked to it by fleet evidence.
+   */
+  private conversingClassSize(i: number, now: number): number {
+    if ((this.accounts.flags[i] & F_FLEET_LINKED) !== 0) return 0;
+    const root = this.accounts.find(i);
+    const c = this.clusters.get(root);
+    if (!c || c.members < CAMPUS_CLASS_MIN) return 0;
+    const kind = placeLinked(c);
+    const burst = !kind && institutionSignup(c);
+    if (!kind && !burst) return 0;
+    const institution = kind === 'institution_app' || burst || institutionLinked(c);
+    if (!institution) return 0;
+    this.decayVec(c.w, now);
+    const values = scoreIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix }, this.classScratch);
+    const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
+    const p = readPlace(c.w, values, embeddingSpreadTest(spread, this.config.embedding_max_concentration), c.requests, c.members, { app: kind === 'institution_app', burst, institution });
+    return p.converses && placeHold(p) === 'watch' ? c.members : 0;
+  }
+
+  /**
    * The actor minimum protects households: a couple or a family shares a card and a home address
    * and links as two accounts. A household also shares a home network. A cluster below the minimum
    * whose members are all unaccountable (fresh, no verified identity, no corroborated org of
@@ -2480,18 +2509,21 @@ export class DetectorEngine implements VerdictView {
     if (c.requests < needed) score = Math.min(score, this.thresholds[1]);
     // Linked only by a place (a classroom's or an office's address, network, browser, domain):
     // many actors in one place, not a harvest, unless what they ask is harvest-like (place-links.ts).
+    // So is one institution's cluster linked also by its lecture's signup burst (institutionSignup),
+    // while its members converse or have not sent enough to tell. Corroborated by volume alone (the
+    // working asked for, many requests a member, neither the harvest shape nor an ask a class does
+    // not make), or a burst whose members do not converse, it stops at verify, which people can
+    // answer and a fleet cannot; one institution's members who converse are held at watch (placeHold).
     const placeKind = placeLinked(c);
-    const place = placeKind ? { ...readPlace(c.w, values, spreadPass, c.requests, c.members), app: placeKind === 'institution_app' } : null;
+    const burst = !placeKind && institutionSignup(c);
+    const place = placeKind || burst
+      ? readPlace(c.w, values, spreadPass, c.requests, c.members, { app: placeKind === 'institution_app', burst, institution: placeKind === 'institution_app' || burst || institutionLinked(c) })
+      : null;
+    const hold = place ? placeHold(place) : null;
     const byRequests = score;
-    if (place && place.by === null) score = Math.min(score, this.thresholds[1]);
+    if (hold === 'watch') score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;
-    // A place-linked cluster corroborated by its volume alone (the working asked for, many requests
-    // a member, but neither the harvest shape nor an ask a class does not make) stops at verify: a
-    // class cramming before a deadline is asked to verify, which its students can; a fleet cannot.
-    // So does one institution's cluster linked also by its lecture's signup burst, unless its asks
-    // show the harvest shape or an ask a class does not make (institutionSignup).
-    const burstClass = !place && institutionSignup(c) ? readPlace(c.w, values, spreadPass, c.requests, c.members) : null;
-    const ceiling = (place && place.by === 'harvest_volume') || (burstClass && (burstClass.by === null || burstClass.by === 'harvest_volume')) ? PLACE_VOLUME_CEILING : VERDICT_LEVELS.length - 1;
+    const ceiling = hold === 'verify' ? PLACE_VOLUME_CEILING : VERDICT_LEVELS.length - 1;
     const changed = this.applyLadder(st, score, now, ceiling);
     if (st.level >= THROTTLE && !c.campaignId) {
       // Named after its cluster (itself named after its smallest account id), not after an order
@@ -2513,7 +2545,6 @@ export class DetectorEngine implements VerdictView {
         ...heldReasons(st, score, this.thresholds, this.config),
         ...requestsCapReasons(c.requests, needed, uncapped, byRequests, this.thresholds[1]),
         ...(place ? placeReasons(place, score < byRequests, uncapped, this.thresholds[1]) : []),
-        ...(burstClass && ceiling === PLACE_VOLUME_CEILING ? [{ signal: 'institution_signup_ceiling', value: burstClass.by ?? 'uncorroborated', threshold: null, detail: `one institution's accounts linked by place evidence, their shared system prompt and a signup burst, nothing else a fleet makes, and neither the harvest shape nor an ask a class does not make: at most ${VERDICT_LEVELS[PLACE_VOLUME_CEILING]} (windowed requests a member ${round(burstClass.windowed, 1)}, single-shot share ${round(burstClass.single)} against ${PLACE_SINGLE_SHOT}, output/input ${round(burstClass.ratio)} against ${burstClass.ratioFloor})` }] : []),
         { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
         ...coordinationReasons(c, coord, this.uncorroboratedMembers(c), this.config),
         { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass

@@ -57,9 +57,19 @@ const NOT_PLACE = LINK_TYPES.flatMap((t, i) => (t.declared || PLACE_KINDS.includ
  */
 export const INSTITUTION_JOIN_SHARE = 0.5;
 
-/** Whether most of the cluster's joins went through one institution's email domain and none of its members is on a disposable one. */
+/**
+ * Whether the cluster is one institution's accounts, none of its members on a disposable domain:
+ * most of its joins went through one institution's email domain, or most of its members are on
+ * one campus domain something vouches for (F_CAMPUS: established accounts seen on it, a reserved
+ * suffix, a programme). The second is read from the members, not the links: a domain that vouched
+ * accounts already hold (last year's students) has its link key first held outside the new class,
+ * and a new class's first links go through the lecture hall's address and the course's tool.
+ */
 export function institutionLinked(c: ClusterState): boolean {
-  return c.joins > 0 && c.disposable === 0 && c.evidence[LT.email_domain] >= INSTITUTION_JOIN_SHARE * LINK_TYPES[LT.email_domain].weight * c.joins;
+  if (c.joins === 0 || c.disposable > 0) return false;
+  if (c.evidence[LT.email_domain] >= INSTITUTION_JOIN_SHARE * LINK_TYPES[LT.email_domain].weight * c.joins) return true;
+  for (const k of c.campus.values()) if (k >= INSTITUTION_JOIN_SHARE * c.members) return true;
+  return false;
 }
 
 /**
@@ -98,10 +108,42 @@ export function institutionSignup(c: ClusterState): boolean {
 
 /**
  * The highest level of a place-linked cluster corroborated only by `harvest_volume` (the working
- * asked for at a harvester's volume, not the harvest shape, a broad corpus or a specific ask): a
- * class before a deadline sends that much, and verify is what its students can answer.
+ * asked for at a harvester's volume, not the harvest shape, a broad corpus or a specific ask), or
+ * of one institution's cluster linked also by a signup burst whose members do not converse: verify
+ * is what people can answer and a fleet cannot.
  */
 export const PLACE_VOLUME_CEILING = VERDICT_LEVELS.indexOf('verify');
+
+/**
+ * Whether a place-linked cluster's members converse, as the harvest-yield test reads people who do:
+ * fewer than YIELD.singleShot (0.65) of its windowed requests single-shot (the rest follow up on an
+ * answer, or paste an attempt into a conversation) and answers not many times the prompt (the
+ * output/input ratio under the yield test's floor: history and pasted attempts make the prompt
+ * long). Read once its members have sent PLACE_MIN_REQUESTS_PER_MEMBER requests each. A class
+ * follows up on a step it did not understand and pastes its own working; a fleet wants a new long
+ * answer to a new question on every request, which is what it harvests.
+ */
+export function conversing(p: PlaceReading): boolean {
+  return p.perMember >= PLACE_MIN_REQUESTS_PER_MEMBER && p.single < YIELD.singleShot && p.ratio < p.ratioFloor;
+}
+
+/**
+ * What holds a place-linked cluster (`burst`: one institution's cluster linked also by a signup
+ * burst, institutionSignup), from its reading: `watch` (its score held at the watch threshold),
+ * `verify` (PLACE_VOLUME_CEILING) or null (scored as any cluster).
+ * - Nothing harvest-like in what the members ask: watch; for a burst, only while its members have
+ *   sent too few requests to tell whether they converse, or when they do (a class that signed up
+ *   in its first lecture); otherwise verify (a fleet creates its accounts minutes apart too).
+ * - The working asked for at a harvester's volume: verify; watch when the cluster is one
+ *   institution's and its members converse (a class before a deadline sends as much: follow-ups
+ *   and pasted attempts, answers a few times the prompt, not new questions with long answers).
+ * - The harvest shape, a broad corpus or a specific ask: null.
+ */
+export function placeHold(p: PlaceReading): 'watch' | 'verify' | null {
+  if (p.by === null) return !p.burst || p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER || p.converses ? 'watch' : 'verify';
+  if (p.by === 'harvest_volume') return p.institution && p.converses ? 'watch' : 'verify';
+  return null;
+}
 
 /** What a place-linked cluster's requests show: the yield readings over the cluster, and what corroborates it (null: nothing). */
 export interface PlaceReading {
@@ -116,7 +158,13 @@ export interface PlaceReading {
   /** The corroborating evidence: `harvest_shape`, an indicator's name, `embedding_spread`, or null. */
   by: string | null;
   /** Linked through one institution's domain and the system prompt of an application its members share (see placeLinked). */
-  app?: boolean;
+  app: boolean;
+  /** One institution's cluster linked also by a signup burst (institutionSignup), not place-linked. */
+  burst: boolean;
+  /** One institution's accounts (institutionLinked). */
+  institution: boolean;
+  /** Its members converse (conversing). */
+  converses: boolean;
 }
 
 /**
@@ -138,7 +186,7 @@ export const PLACE_MIN_REQUESTS_PER_MEMBER = COHORT.joinRequests;
  * Read a place-linked cluster's window `w` (at offset 0) and its indicator values (`spread`: its
  * members passed the embedding-spread test together).
  */
-export function readPlace(w: Float64Array, values: IndicatorValues, spread: boolean, requests: number, members: number): PlaceReading {
+export function readPlace(w: Float64Array, values: IndicatorValues, spread: boolean, requests: number, members: number, link: { app: boolean; burst: boolean; institution: boolean }): PlaceReading {
   const y = yieldReadings(values);
   const perMember = requests / Math.max(1, members);
   const single = w[C.N] > 0 ? w[C.SINGLE] / w[C.N] : 0;
@@ -154,25 +202,46 @@ export function readPlace(w: Float64Array, values: IndicatorValues, spread: bool
       if (!Number.isNaN(v) && v > INDICATORS[name].threshold) { by = name; break; }
     }
   }
-  return { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by };
+  const p: PlaceReading = { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by, ...link, converses: false };
+  p.converses = conversing(p);
+  return p;
 }
 
 /**
- * The explanation of a place-linked cluster: what links it, and whether its requests corroborate
- * it (each condition with its value and threshold). `capped`: its score was held at the watch
- * threshold `watch` (coordination × harvest was `uncapped`).
+ * The explanation of a place-linked cluster (or of one institution's cluster linked also by a
+ * signup burst): what links it, what holds it (placeHold) and why, each reading with its value and
+ * threshold. `capped`: its score was held at the watch threshold `watch` (coordination × harvest
+ * was `uncapped`).
  */
 export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number, watch: number): VerdictReason[] {
-  const reasons: VerdictReason[] = [{
-    signal: 'place_links_only', value: p.by === null ? 'uncorroborated' : 'corroborated', threshold: null,
-    detail: p.by === null
-      ? `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours${p.app ? ', and the system prompt of an application used on one institution\'s email domain, a course\'s or an office\'s tool' : ''}), no card, numbered addresses, ${p.app ? 'fleet\'s own system prompt' : 'system prompt'} or tool set, and nothing harvest-like in what the members ask (below): cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`
-      : `linked only by what one classroom or office shares, but what the members ask is harvest-like (${p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`}): scored as any cluster${p.by === 'harvest_volume' ? ', at most verify (volume alone: a class before a deadline sends as much, and its students can verify)' : ''}`,
-  },
-  { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
-  { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },
-  { signal: 'place_single_shot_share', value: round(p.single), threshold: PLACE_SINGLE_SHOT, detail: 'single-shot requests over the cluster\'s windowed requests: a class follows up on a step, an office converses about its code' },
-  { signal: 'place_reasoning_elicitation_share', value: round(p.elicit), threshold: YIELD.elicitation, detail: 'over the cluster (shrunk, as the indicator)' },
-  { signal: 'place_output_input_ratio', value: round(p.ratio), threshold: p.ratioFloor, detail: `over the cluster: answers many times the prompt (${p.ratioFloor === YIELD.outputInput ? 'reasoning asked for on fewer than half the requests' : 'the working asked for on half the requests or more, written out in the answer'}); a pasted working or code makes the prompt long` }];
-  return reasons;
+  const hold = placeHold(p);
+  const held = `cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`;
+  const talk = p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER
+    ? `its members have sent too few requests to tell whether they converse (${round(p.perMember, 1)} a member, ${PLACE_MIN_REQUESTS_PER_MEMBER} needed)`
+    : p.converses ? 'its members converse (place_conversation, below)' : 'its members do not converse (place_conversation, below)';
+  const asked = p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`;
+  let first: VerdictReason;
+  if (p.burst) {
+    const links = 'one institution\'s accounts linked by place evidence, their shared system prompt and a signup burst (a class signing up in its first lecture, or a fleet creating its accounts), nothing else a fleet makes';
+    first = hold === 'watch'
+      ? { signal: 'institution_signup_class', value: p.by ?? 'uncorroborated', threshold: null, detail: `${links}; ${p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, but ' : 'nothing harvest-like in what the members ask, and '}${talk}: ${held}` }
+      : hold === 'verify'
+        ? { signal: 'institution_signup_ceiling', value: p.by ?? 'uncorroborated', threshold: null, detail: `${links}; ${p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume' : 'neither the harvest shape nor an ask a class does not make'}, and ${talk}: at most ${VERDICT_LEVELS[PLACE_VOLUME_CEILING]}` }
+        : { signal: 'institution_signup_ceiling', value: p.by!, threshold: null, detail: `${links}, but what the members ask is harvest-like (${asked}): scored as any cluster` };
+  } else {
+    const links = `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours${p.app ? ', and the system prompt of an application used on one institution\'s email domain, a course\'s or an office\'s tool' : ''}), no card, numbered addresses, ${p.app ? 'fleet\'s own system prompt' : 'system prompt'} or tool set`;
+    first = p.by === null
+      ? { signal: 'place_links_only', value: 'uncorroborated', threshold: null, detail: `${links}, and nothing harvest-like in what the members ask (below): ${held}` }
+      : hold === 'watch'
+        ? { signal: 'place_links_only', value: 'conversing', threshold: null, detail: `${links}; the working asked for at a harvester's volume, but the cluster is one institution's accounts and its members converse (place_conversation, below): a class before a deadline sends as much, ${held}` }
+        : { signal: 'place_links_only', value: 'corroborated', threshold: null, detail: `${links}, but what the members ask is harvest-like (${asked}): scored as any cluster${hold === 'verify' ? `, at most verify (volume alone: ${p.institution ? 'its members do not converse' : 'not one institution\'s accounts'}, and verify is what people can answer)` : ''}` };
+  }
+  return [first,
+    { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
+    { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },
+    { signal: 'place_single_shot_share', value: round(p.single), threshold: PLACE_SINGLE_SHOT, detail: 'single-shot requests over the cluster\'s windowed requests: a class follows up on a step, an office converses about its code' },
+    { signal: 'place_reasoning_elicitation_share', value: round(p.elicit), threshold: YIELD.elicitation, detail: 'over the cluster (shrunk, as the indicator)' },
+    { signal: 'place_output_input_ratio', value: round(p.ratio), threshold: p.ratioFloor, detail: `over the cluster: answers many times the prompt (${p.ratioFloor === YIELD.outputInput ? 'reasoning asked for on fewer than half the requests' : 'the working asked for on half the requests or more, written out in the answer'}); a pasted working or code makes the prompt long` },
+    { signal: 'place_conversation', value: p.converses ? 'converses' : p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER ? 'not_read' : 'does_not_converse', threshold: YIELD.singleShot, detail: `single-shot share ${round(p.single)} against ${YIELD.singleShot} (the harvest-yield test's: people who converse stay under it) and output/input ${round(p.ratio)} against ${p.ratioFloor}, both under: the members follow up on answers and paste their attempts, not new questions with long answers; read from ${PLACE_MIN_REQUESTS_PER_MEMBER} requests a member${p.institution ? '' : '; a harvester\'s volume is held at watch for it only on one institution\'s accounts'}` },
+  ];
 }

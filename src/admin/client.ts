@@ -104,6 +104,20 @@ export class LocalAdminClient implements AdminClient {
   listChanges(query: ListChangesQuery = {}) { return this.store.listChanges(query); }
 }
 
+/**
+ * Why a call to the admin API got no answer, and what to do. fetch says only "fetch failed"; the
+ * cause (refused, unknown host, timed out) is on the error's `cause`.
+ */
+function unreachable(err: unknown, timeoutMs: number): string {
+  const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+  const code = cause?.code ?? (err as NodeJS.ErrnoException).code;
+  const where = 'is warden serve running? If it listens elsewhere, give its address with --url http://HOST:PORT (or WARDEN_ADMIN_URL)';
+  if (code === 'ECONNREFUSED') return `nothing listens there (connection refused): ${where}`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `the host name does not resolve: ${where}`;
+  if ((err as Error).name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s: ${where}`;
+  return `${(err as Error).message}${cause?.message ? ` (${cause.message})` : ''}: ${where}`;
+}
+
 /** Admin operations against a running Warden over HTTP (base URL like `http://127.0.0.1:8080`). */
 export class HttpAdminClient implements AdminClient {
   private readonly base: string;
@@ -133,7 +147,7 @@ export class HttpAdminClient implements AdminClient {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
       });
     } catch (err) {
-      throw new WardenError('WARDEN_UPSTREAM_UNAVAILABLE', `cannot reach the admin API at ${this.base}: ${(err as Error).message}`, { cause: err });
+      throw new WardenError('WARDEN_UPSTREAM_UNAVAILABLE', `cannot reach the admin API at ${this.base}: ${unreachable(err, this.opts.timeoutMs ?? 30_000)}`, { cause: err });
     }
     const text = await res.text();
     let json: unknown = null;

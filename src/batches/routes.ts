@@ -10,7 +10,7 @@ import { ulid } from '../events/index.ts';
 import type { Authenticator } from '../gateway/index.ts';
 import { clientAddress } from '../gateway/client-address.ts';
 import { utf8JsonBytes } from '../gateway/json-encoding.ts';
-import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/index.ts';
+import { apiKeyFromHeaders, missingKeyError, requireScope, type AuthContext } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import type { BatchRecord, BatchStore, ItemState } from './store.ts';
 import { collectBody, readBatchBody } from './batch-body.ts';
@@ -93,7 +93,7 @@ export async function callerOf(deps: Pick<BatchRoutesDeps, 'authenticator' | 'ba
   const known = callers.get(req);
   if (known) return known;
   const secret = apiKeyFromHeaders(req.headers);
-  if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "x-api-key: <key>" or "Authorization: Bearer <key>".');
+  if (!secret) throw missingKeyError(req.headers);
   const auth = await deps.authenticator.authenticate(secret);
   requireScope(auth, 'inference');
   deps.barred?.(auth);

@@ -14,7 +14,15 @@ const HELP = `usage: warden config check [-c, --config FILE]   validate FILE (or
 export async function runConfig(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'help' || argv.some((a) => a === '--help' || a === '-h')) { console.log(HELP); return 0; }
-  const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  let values;
+  try {
+    ({ values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (err) {
+    // A mistyped option is a usage error, as on the other commands.
+    if (!(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw err;
+    console.error(`warden config: ${(err as Error).message}\n${HELP}`);
+    return 2;
+  }
   if (values.help || !sub) { console.log(HELP); return sub ? 0 : 2; }
   if (sub === 'defaults') { process.stdout.write(withUpstreamExample(stringify(parseConfig({})))); return 0; }
   if (sub === 'check') {

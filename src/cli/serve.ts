@@ -239,7 +239,13 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     clusterOf: caps.clusterOf,
   });
   caps.flushEventsWith(() => gateway.recorder.flush());
-  const url = await gateway.listen();
+  let url: string;
+  try {
+    url = await gateway.listen();
+  } catch (err) {
+    // server.health_listen's own failure is named by the gateway already.
+    throw (err as Error).message.startsWith('server.health_listen') ? err : listenFailure(err, config.server.host, config.server.port);
+  }
   serving = gateway.app.log;
   const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log: say });
 
@@ -358,16 +364,52 @@ function logGaveUp(gateway: Gateway, signal: string, began: number, step: string
   );
 }
 
+/** `--port` as a port number, or null: digits only (`0x1F90`, `80.5` and `-1` are not ports), 0 to 65535. */
+export function portFlag(value: string): number | null {
+  return /^\d{1,5}$/.test(value) && Number(value) <= 65535 ? Number(value) : null;
+}
+
+/**
+ * Why the gateway could not listen, in words that say what to do: Node's own message
+ * (`listen EADDRINUSE: address already in use`) names neither the cause nor the setting.
+ */
+export function listenFailure(err: unknown, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const at = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const choosePort = 'warden serve --port N, server.port in the configuration, or WARDEN_SERVER__PORT';
+  const why = code === 'EADDRINUSE'
+    ? `another process is already listening there (a warden serve still running?): stop it, or give this server another port (${choosePort})`
+    : code === 'EADDRNOTAVAIL'
+      ? `${host} is not an address of this machine: set server.host (or --host) to one of its addresses, 127.0.0.1 for this machine only or 0.0.0.0 for every interface`
+      : code === 'EACCES'
+        ? `permission denied (ports below 1024 need privileges): use a port from 1024 up (${choosePort})`
+        : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+          ? `the host name ${host} does not resolve: set server.host (or --host) to an address of this machine`
+          : (err as Error).message;
+  return new Error(`cannot listen on ${at}: ${why}`, { cause: err });
+}
+
 export async function runServe(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { config: { type: 'string', short: 'c' }, host: { type: 'string' }, port: { type: 'string' }, db: { type: 'string' }, demo: { type: 'boolean' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean' } },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { config: { type: 'string', short: 'c' }, host: { type: 'string' }, port: { type: 'string' }, db: { type: 'string' }, demo: { type: 'boolean' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean' } },
+    }));
+  } catch (err) {
+    if (!(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw err;
+    console.error(`warden serve: ${(err as Error).message}\n${HELP}`);
+    return 2;
+  }
   if (values.help) { console.log(HELP); return 0; }
   if (values.demo && values['no-demo']) { console.error('warden serve: --demo and --no-demo contradict each other: give one'); return 2; }
+  // Checked here, before anything is opened or written: the schema that checks server.port in the
+  // file and the environment does not see the flag.
+  const port = values.port === undefined ? null : portFlag(values.port);
+  if (values.port !== undefined && port === null) { console.error(`warden serve: --port ${values.port} is not a port number: give 0 to 65535 (0 picks a free one)`); return 2; }
   let config = loadConfig(values.config);
   if (values.host) config = { ...config, server: { ...config.server, host: values.host } };
-  if (values.port) config = { ...config, server: { ...config.server, port: Number(values.port) } };
+  if (port !== null) config = { ...config, server: { ...config.server, port } };
   if (values.db) config = { ...config, store: { ...config.store, sqlite_path: values.db } };
   // Read again on SIGHUP and POST /admin/intel/pins/reload (partners' signing keys); the flags above do not touch what it gives.
   const readConfig = () => loadConfig(values.config);

@@ -101,21 +101,41 @@ function parseEnvValue(value: string, target: EnvTarget | null): unknown {
  * One line per schema issue, `  path.to.key: message` (paths under `prefix` when given); an
  * unknown key is a line of its own naming its full path (`  server.prot: unknown key`).
  */
-export function issueLines(issues: readonly { path: PropertyKey[]; message: string; code?: string; keys?: readonly string[] }[], prefix = ''): string {
+export function issueLines(issues: readonly { path: PropertyKey[]; message: string; code?: string; keys?: readonly string[] }[], prefix = '', sources: ReadonlyMap<string, string> = new Map()): string {
   const at = (path: readonly PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || '(root)';
+  // The variable that set the value (or the list or section holding it), when the environment did:
+  // a bad value there is in no file the operator can look at.
+  const from = (path: readonly PropertyKey[]) => {
+    for (let n = path.length; n > 0; n--) {
+      const name = sources.get(path.slice(0, n).map(String).join('.'));
+      if (name) return ` (set by ${name})`;
+    }
+    return '';
+  };
   return issues.flatMap((i) => (i.code === 'unrecognized_keys' && i.keys?.length
-    ? i.keys.map((k) => `  ${at([...i.path, k])}: unknown key`)
-    : [`  ${at(i.path)}: ${i.message}`])).join('\n');
+    ? i.keys.map((k) => `  ${at([...i.path, k])}: unknown key${from([...i.path, k])}`)
+    : [`  ${at(i.path)}: ${i.message}${from(i.path)}`])).join('\n');
+}
+
+/** The keys WARDEN_A__B variables set, by dotted path (`server.port` -> `WARDEN_SERVER__PORT`), as applyEnvOverrides applies them. */
+export function envOverrideSources(env: NodeJS.ProcessEnv = process.env): Map<string, string> {
+  const sources = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('WARDEN_') || !name.includes('__') || value === undefined) continue;
+    sources.set(name.slice('WARDEN_'.length).toLowerCase().split('__').join('.'), name);
+  }
+  return sources;
 }
 
 /**
- * Validate a raw object into a config, with a readable error listing every bad key. Every section
+ * Validate a raw object into a config, with a readable error listing every bad key (and, given
+ * `sources`, the environment variable that set it). Every section
  * is a strict object: a key the schema does not know (a typo such as `servr:` or `server.prot`, in
  * the file or as WARDEN_SERVER__PROT) is an error, never silently ignored with its default in force.
  */
-export function parseConfig(raw: unknown, warn: (line: string) => void = () => {}): WardenConfig {
+export function parseConfig(raw: unknown, warn: (line: string) => void = () => {}, sources?: ReadonlyMap<string, string>): WardenConfig {
   const result = configSchema.safeParse(withoutRemovedKeys(raw ?? {}, warn));
-  if (!result.success) throw new ConfigError(`invalid configuration:\n${issueLines(result.error.issues)}`);
+  if (!result.success) throw new ConfigError(`invalid configuration:\n${issueLines(result.error.issues, '', sources)}`);
   if (holderOf(raw, ['detect', 'mode'])) detectModesWritten.add(result.data.detect);
   return result.data;
 }
@@ -172,7 +192,7 @@ export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env, 
     try { raw = (parseYaml(text) as Record<string, unknown>) ?? {}; } catch (err) { throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`); }
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${file} must be a YAML mapping`);
   }
-  const config = parseConfig(applyEnvOverrides(raw, env), warn);
+  const config = parseConfig(applyEnvOverrides(raw, env), warn, envOverrideSources(env));
   for (const line of strayEnvNames(config, env)) warn(line);
   return config;
 }

@@ -34,7 +34,7 @@ test('warden documents read: the text of each PDF, or why it was not read; exit 
 
     const mixed = await run(['read', good, text, slow, '--config', config]);
     assert.equal(mixed.code, 1, 'some file not read to its end');
-    assert.match(mixed.out, /notes\.txt: not_pdf/);
+    assert.match(mixed.out, /notes\.txt: not_pdf \(neither a PDF nor an image of a kind the gateway reads: PNG, JPEG, GIF, WebP\)/);
     assert.match(mixed.out, /slow\.pdf: timeout \(not read within 5000 ms\); \d+ characters read before\nFirst page\./);
 
     const png = join(dir, 'task.png');

@@ -68,7 +68,7 @@ export async function runDocumentsCli(argv: string[], io: DocumentsCliIo = defau
       const recognised = r.kind === 'image' ? 'image recognised' : `read ${r.pagesRead} of ${r.pages} page${r.pages === 1 ? '' : 's'}${r.imagesRecognised ? ` (${r.imagesRecognised} image${r.imagesRecognised === 1 ? '' : 's'} recognised)` : ''}${r.imagesSkipped ? ` (${r.imagesSkipped} image${r.imagesSkipped === 1 ? '' : 's'} not recognised: scanned pages past documents.ocr_images_per_pdf, images over documents.max_image_pixels, or recognition unavailable)` : ''}`;
       const head = r.result === 'read'
         ? `${files[i]}: ${recognised}, ${r.text.length} characters, ${r.ms} ms${r.unreadable ? ` (unreadable: ${r.error})` : ''}`
-        : `${files[i]}: ${r.result}${r.error ? ` (${r.error})` : ''}${r.text ? `; ${r.text.length} characters read before` : ''}`;
+        : `${files[i]}: ${r.result}${r.error ? ` (${r.error})` : r.result === 'not_pdf' ? ' (neither a PDF nor an image of a kind the gateway reads: PNG, JPEG, GIF, WebP)' : ''}${r.text ? `; ${r.text.length} characters read before` : ''}`;
       io.stdout(`${head}\n${r.text ? `${r.text.replace(/\n?$/, '\n')}` : ''}${i < files.length - 1 ? '\n' : ''}`);
     }
   } finally {

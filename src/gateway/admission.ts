@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import type { ApiFlavour } from '../events/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
-import { apiKeyFromHeaders } from '../identity/headers.ts';
+import { apiKeyFromHeaders, missingKeyError } from '../identity/headers.ts';
 import { MAX_REQUEST_ITEMS, extractRequestFeatures, requestItems } from './request-features.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
 import type { ClientNetwork } from './lifecycle.ts';
@@ -15,10 +15,12 @@ import { describeUpload } from './upload-body.ts';
 
 /** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic); throws when they differ. */
 export const extractApiKey = apiKeyFromHeaders;
+/** The refusal of a request without a key, naming an Authorization header sent without "Bearer". */
+export const missingApiKeyError = missingKeyError;
 
 export async function authenticateRequest(deps: Pick<PipelineDeps, 'authenticator'>, headers: FastifyRequest['headers'], scope: KeyScope): Promise<AuthContext> {
   const secret = extractApiKey(headers);
-  if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".');
+  if (!secret) throw missingKeyError(headers);
   const auth = await deps.authenticator.authenticate(secret);
   const scopes = auth.key.scopes;
   const ok = scopes.includes(scope) || (scope === 'models:read' && scopes.includes('inference'));

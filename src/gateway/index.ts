@@ -36,7 +36,7 @@ import { attachResponsesWebSocket } from './responses-websocket.ts';
 
 export type { BackgroundResponses, GatewayHooks } from './lifecycle.ts';
 export type { Authenticator } from './interaction-state.ts';
-export { clientNetworkOf, extractApiKey, refuseBarred } from './admission.ts';
+export { clientNetworkOf, extractApiKey, missingApiKeyError, refuseBarred } from './admission.ts';
 export { acceptingAuthenticator } from './keyless-failures.ts';
 export { clientAddress } from './client-address.ts';
 export { extractRequestFeatures } from './request-features.ts';

@@ -17,7 +17,7 @@
  */
 import type { AuthContext, KeyScope } from './types.ts';
 import { digestsEqual, hashSecret, parseSecret, rememberSecretHash } from './keys.ts';
-import { assertUsable, authContextFor, invalidKeyError, requireScope, type IdentityChangeNotice, type IdentityStore } from './store.ts';
+import { assertUsable, authContextFor, invalidKeyError, malformedKeyError, requireScope, type IdentityChangeNotice, type IdentityStore } from './store.ts';
 import { WardenError } from '../errors/index.ts';
 import { isPostgresUnavailable } from '../store/index.ts';
 
@@ -123,7 +123,7 @@ export class CachedAuthenticator {
    */
   async authenticate(secret: string, scope?: KeyScope): Promise<AuthContext> {
     const parsed = parseSecret(secret);
-    if (!parsed) throw invalidKeyError();
+    if (!parsed) throw malformedKeyError();
     const now = this.now();
     let entry = this.entries.get(parsed.lookupId);
     if (entry && entry.expiresAt > now) {

@@ -27,3 +27,14 @@ export function apiKeyFromHeaders(headers: Readonly<Record<string, string | stri
   // Neither a Warden key: x-api-key, as before the rule, is refused as an invalid key.
   return bearerIsKey ? bearer : x;
 }
+
+/**
+ * The refusal of a request that carries no key: it names the usual slip, a key put in
+ * `Authorization` without its `Bearer` scheme, when that is what was sent.
+ */
+export function missingKeyError(headers: Readonly<Record<string, string | string[] | undefined>>): WardenError {
+  const auth = first(headers.authorization)?.trim();
+  const how = 'Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".';
+  if (auth && !/^Bearer(\s|$)/i.test(auth)) return new WardenError('WARDEN_MISSING_API_KEY', `Missing API key: the Authorization header has no "Bearer" scheme. ${how}`);
+  return new WardenError('WARDEN_MISSING_API_KEY', `Missing API key. ${how}`);
+}

@@ -7,6 +7,6 @@ export { PostgresIdentityStore } from './postgres.ts';
 export { CachedAuthenticator } from './cache.ts';
 export { openIdentityStore, createAuthenticator } from './open.ts';
 export { hashSecret, constantTimeEqual } from './keys.ts';
-export { apiKeyFromHeaders } from './headers.ts';
+export { apiKeyFromHeaders, missingKeyError } from './headers.ts';
 export { answerOwnershipHooks, MemoryAnswerOwnersStore, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore, type AnswerOwnersStore } from './answer-owners.ts';
 export * as identitySchemas from './schemas.ts';

@@ -154,6 +154,14 @@ export function authContextFor(record: Pick<KeyRecord, 'key' | 'account' | 'org'
 
 export const invalidKeyError = () => new WardenError('WARDEN_INVALID_API_KEY', 'invalid API key');
 
+/**
+ * A secret that cannot be a Warden key at all: most often the provider's own key left in the SDK
+ * (it reads OPENAI_API_KEY / ANTHROPIC_API_KEY by default). Saying so tells nothing about any key
+ * Warden holds: the form of its keys is public.
+ */
+export const malformedKeyError = () => new WardenError('WARDEN_INVALID_API_KEY',
+  'invalid API key: it does not have the form of a key this gateway issues (<prefix>_<12-character id>_<secret>); a model provider key (sk-..., sk-ant-...) is not accepted here: use the key you were given for this gateway');
+
 /** Refuse a key that is revoked, expired or whose account is suspended (hash already checked). */
 export function assertUsable(key: ApiKey, account: Account, now: number): void {
   if (key.revoked_at && Date.parse(key.revoked_at) <= now) throw new WardenError('WARDEN_REVOKED_API_KEY', 'this API key has been revoked');
@@ -672,7 +680,7 @@ export abstract class BaseIdentityStore implements IdentityStore {
 
   async authenticate(secret: string): Promise<AuthContext> {
     const parsed = parseSecret(secret);
-    if (!parsed) throw invalidKeyError();
+    if (!parsed) throw malformedKeyError();
     const record = await this.lookupKey(parsed.lookupId);
     // Status is only revealed to someone who holds the whole secret.
     if (!record || !secretMatches(secret, record.hash)) throw invalidKeyError();

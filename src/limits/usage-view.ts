@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import { normalizeIsoTime } from '../store/iso-time.ts';
-import { clientAddress, extractApiKey, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
+import { clientAddress, extractApiKey, missingApiKeyError, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import type { VerdictView } from '../detect/verdict.ts';
 import { explainAccount, type ExplainIdentity, type LastRequest } from './account-explain.ts';
@@ -104,7 +104,7 @@ const VISIBLE_SCOPES = new Set(['key', 'account', 'org']);
 
 async function authenticate(deps: UsageViewDeps, req: FastifyRequest): Promise<AuthContext> {
   const secret = extractApiKey(req.headers);
-  if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".');
+  if (!secret) throw missingApiKeyError(req.headers);
   const auth = await deps.authenticator.authenticate(secret);
   const scopes = auth.key.scopes;
   if (!scopes.includes('inference') && !scopes.includes('usage:read') && !scopes.includes('usage:read:org')) {

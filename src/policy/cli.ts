@@ -24,7 +24,7 @@ import { VERDICT_LEVELS, type VerdictLevel } from '../detect/verdict.ts';
 import { VERIFICATION_TIERS, PROGRAMMES, type Programme, type VerificationTier } from '../identity/types.ts';
 import { ApiFlavour } from '../events/index.ts';
 import { openIdentityStore } from '../identity/open.ts';
-import { createPolicyRuntime, explainRequest, shippedFile, type PolicyRuntime } from './hooks.ts';
+import { createPolicyRuntime, explainRequest, placeholderContactsWarning, shippedFile, type PolicyRuntime } from './hooks.ts';
 import { parseIp } from './ip.ts';
 import { loadPolicyFile, PolicyFileError } from './policy-file.ts';
 import { SUBDIVISION_CODE } from './subdivisions.ts';
@@ -132,6 +132,8 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       try {
         const p = loadPolicyFile(file);
         io.stdout(`${file}: valid (${p.document.rules.length} rules, digest ${p.digest.slice(0, 12)})\n`);
+        const placeholders = placeholderContactsWarning(p.document);
+        if (placeholders) io.stderr(`${placeholders}\n`);
         return 0;
       } catch (err) {
         if (err instanceof PolicyFileError) { io.stderr(err.message + '\n'); return 1; }

@@ -108,6 +108,23 @@ export function noiseKeyWarning(pc: Pick<WardenConfig['policy'], 'reasoning_seal
     + 'across restarts, so an account asking the same text of several nodes, or after each restart, can average it away; set a secret shared by all nodes (WARDEN_REASONING_SECRET)';
 }
 
+/** A host at one of the example domains (RFC 2606: example.com, .org, .net, and the `.example` TLD). */
+const EXAMPLE_DOMAIN = /(?:^|[@./])(?:example\.(?:com|org|net)|[a-z0-9-]+\.example)(?:$|[/:?#])/i;
+
+/**
+ * The contacts refused customers are given that point at an example domain: the shipped policy's
+ * placeholders (`https://example.com/account/verify`, `trust@example.com`), which a deployment
+ * must replace with its own page and address. Null when there are none.
+ */
+export function placeholderContactsWarning(doc: PolicyDocument): string | null {
+  const found = (['verify_url', 'appeal_contact'] as const)
+    .map((key) => [key, doc.messages[key]] as const)
+    .filter(([, value]) => value !== null && EXAMPLE_DOMAIN.test(value));
+  if (found.length === 0) return null;
+  return `WARNING: customers refused for verification or a suspension are sent to ${found.map(([key, value]) => `messages.${key} ${value}`).join(' and ')}, `
+    + 'placeholders at an example domain: copy the policy file, set your own verification page and appeal address in it, and name it in policy.file';
+}
+
 /**
  * Load the policy file, IP databases and network lists named by the configuration. Throws a
  * PolicyFileError / IpDatabaseError / NetworkListError with file and line when one is malformed.
@@ -134,6 +151,8 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     if (config.watermark.enabled && (!master || master.length < 16)) {
       opts.log?.error({ setting: 'watermark.master_secret' }, 'watermark enabled but the master secret is missing or shorter than 16 characters; answers will not be watermarked');
     }
+    const placeholders = placeholderContactsWarning(store.current.document);
+    if (placeholders) (opts.log?.warn ?? opts.log?.error)?.call(opts.log, { setting: 'policy.file' }, placeholders);
     const noiseWarning = noiseKeyWarning(pc, store.current.document, env);
     if (noiseWarning) (opts.log?.warn ?? opts.log?.error)?.call(opts.log, { setting: 'policy.reasoning_seal_secret' }, noiseWarning);
     if (!sealSecret) {

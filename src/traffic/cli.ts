@@ -137,6 +137,8 @@ export function runRedteamCli(argv: string[]): Promise<number> {
     if (values.json) process.stdout.write(JSON.stringify({ ...result, observed: undefined }, null, 1) + '\n');
     else process.stdout.write(renderRedteamSummary(result) + '\n' + renderText(result.eval));
     process.stderr.write(`redteam: outputs in ${outDir}/ (events.jsonl, labels.jsonl, results.jsonl, observed-detection.json, report.json/.txt/.svg)\n`);
+    // Last, where it is read: it changes what the report above means.
+    for (const w of result.warnings) process.stderr.write(`redteam: ${w}\n`);
     return 0;
   });
 }

@@ -42,6 +42,7 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
       onProvisioned: async (a, id) => { if (a.label.campaign_id === 'hydra-1') { suspended.push(id); await admin.suspendAccount(id, 'test: known campaign'); } },
     });
     assert.equal(result.requests, 400);
+    assert.deepEqual(result.warnings, [], 'the gateway trusts the red team as a proxy: no warning');
     assert.equal(result.stopped_by, 'max_requests');
     const hydra = result.by_population['hydra-1'];
     assert.ok(hydra && hydra.sent > 0, 'hydra traffic was sent');

@@ -106,6 +106,35 @@ export interface RedteamResult {
   /** Observed enforcement as a DetectionResult (sim time), and its evaluation. */
   observed: DetectionResult;
   eval: EvalReport;
+  /** What makes the run unlike the traffic it simulates (the gateway ignoring the simulated addresses), one line each. */
+  warnings: string[];
+}
+
+const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
+
+/**
+ * Whether the gateway took the simulated client addresses: it believes X-Forwarded-For only from
+ * `server.trusted_proxies`. Asked of the admin API (an account's latest recorded request, as
+ * `warden limits explain` reads it) for a few answered accounts; none of the simulated addresses is
+ * a loopback one, so a loopback address recorded is the red team's own. Events are written off the
+ * request path: an account not recorded yet is asked again, for a few seconds at most.
+ */
+async function addressWarnings(admin: HttpAdminClient, answered: string[]): Promise<string[]> {
+  const deadline = Date.now() + 5_000;
+  for (const id of answered.slice(0, 3)) {
+    for (;;) {
+      let seen: { ip: string | null; from_latest_request: { ip: boolean } | null } | null = null;
+      try { seen = await admin.call('GET', `/limits/accounts/${encodeURIComponent(id)}`); } catch { return []; }
+      if (seen?.ip && seen.from_latest_request?.ip) {
+        if (!isLoopback(seen.ip)) return [];
+        return [`WARNING: the gateway recorded the red team's requests from ${seen.ip}, the red team's own address, not the simulated clients' (X-Forwarded-For): add ${seen.ip} to server.trusted_proxies and start it again. `
+          + 'Every simulated account shares that one address here, which links them: organic accounts are held that would not be, and the limits per address bite all of them at once.'];
+      }
+      if (Date.now() > deadline) break;
+      await sleep(200);
+    }
+  }
+  return [];
 }
 
 /** Refuse anything that is not this machine: the red team must never aim at someone else's service. */
@@ -448,6 +477,8 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   }
   while (inFlight > 0) await new Promise<void>((r) => { wake = r; });
   await agent.close();
+  const answered = [...new Set(outcomes.filter((o) => o.status === 200 && o.account_id).map((o) => o.account_id))];
+  const warnings = await addressWarnings(admin, answered);
   eventsOut?.close();
   resultsOut?.close();
 
@@ -492,7 +523,7 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   }
   return {
     target: target.origin, speedup, started_at: new Date(wallStart).toISOString(), elapsed_s: (Date.now() - wallStart) / 1000,
-    requests: seq, stopped_by: stoppedBy, accounts_created: [...provisioned.keys()].length, by_population: summary, observed, eval: report,
+    requests: seq, stopped_by: stoppedBy, accounts_created: [...provisioned.keys()].length, by_population: summary, observed, eval: report, warnings,
   };
 }
 

@@ -24,7 +24,7 @@ test('unknown keys are errors naming their full path, at every depth', () => {
   assert.deepEqual(problems(() => parseConfig({ limits: { concurency: {} } })), ['limits.concurency: unknown key']);
   assert.deepEqual(problems(() => parseConfig({ notify: { webhooks: [{ name: 'ops', url: 'https://h.example/x', secrett: 'env:S' }] } })), ['notify.webhooks.0.secrett: unknown key']);
   assert.deepEqual(problems(() => parseConfig({ upstreams: [{ name: 'u', base_url: 'https://u.example', models: ['*'], header_timeout_ms: 5 }] })), ['upstreams.0.header_timeout_ms: unknown key']);
-  assert.deepEqual(problems(() => loadConfig(undefined, { WARDEN_CONFIG: '', WARDEN_SERVER__PROT: '1' })), ['server.prot: unknown key']);
+  assert.deepEqual(problems(() => loadConfig(undefined, { WARDEN_CONFIG: '', WARDEN_SERVER__PROT: '1' })), ['server.prot: unknown key (set by WARDEN_SERVER__PROT)']);
   // What `warden config defaults` prints is a valid configuration, key for key.
   const defaults = parseConfig({});
   assert.deepEqual(parseConfig(parse(stringify(defaults))), defaults);
@@ -134,9 +134,17 @@ test('environment overrides are read as the key\'s type: strings stay strings, l
   assert.equal(c.redis.url, null);
   assert.deepEqual(load({ WARDEN_SERVER__TRUSTED_PROXIES: '["loopback"]' }).server.trusted_proxies, ['loopback'], 'or JSON');
   assert.deepEqual(load({ WARDEN_SERVER__TRUSTED_PROXIES: '' }).server.trusted_proxies, [], 'an empty value is an empty list');
-  // A value the type cannot read is still named by the schema.
-  assert.deepEqual(problems(() => load({ WARDEN_SERVER__PORT: 'eighty' })), ['server.port: Invalid input: expected number, received string']);
-  assert.deepEqual(problems(() => load({ WARDEN_SERVER__V8_PRETENURING: 'yes' })), ['server.v8_pretenuring: Invalid input: expected boolean, received string']);
+  // A value the type cannot read is still named by the schema, with the variable that set it (no file says "eighty").
+  assert.deepEqual(problems(() => load({ WARDEN_SERVER__PORT: 'eighty' })), ['server.port: Invalid input: expected number, received string (set by WARDEN_SERVER__PORT)']);
+  assert.deepEqual(problems(() => load({ WARDEN_SERVER__V8_PRETENURING: 'yes' })), ['server.v8_pretenuring: Invalid input: expected boolean, received string (set by WARDEN_SERVER__V8_PRETENURING)']);
+  // A problem in the file is not put on the environment.
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-env-'));
+  try {
+    writeFileSync(join(dir, 'w.yaml'), 'server: {port: 99999}\n');
+    assert.deepEqual(problems(() => loadConfig(join(dir, 'w.yaml'), { WARDEN_SERVER__HOST: '127.0.0.1' })), ['server.port: Too big: expected number to be <=65535']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('environment overrides: a JSON-quoted string is that string, a number is decimal only', () => {
@@ -146,7 +154,7 @@ test('environment overrides: a JSON-quoted string is that string, a number is de
   assert.equal(load({ WARDEN_LEDGER__ORIGIN: '"half' }).ledger.origin, '"half', 'a value that is not a quoted string stays as it is');
   assert.equal(load({ WARDEN_SERVER__PORT: ' 9000 ' }).server.port, 9000, 'spaces around a number are fine');
   for (const port of ['0x1F90', '0b1', 'Infinity', '1_000']) {
-    assert.deepEqual(problems(() => load({ WARDEN_SERVER__PORT: port })), ['server.port: Invalid input: expected number, received string'], `${port} is not a decimal number`);
+    assert.deepEqual(problems(() => load({ WARDEN_SERVER__PORT: port })), ['server.port: Invalid input: expected number, received string (set by WARDEN_SERVER__PORT)'], `${port} is not a decimal number`);
   }
 });
 

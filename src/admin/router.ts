@@ -68,6 +68,12 @@ export const ErrorBody = z.object({
   }),
 });
 
+/**
+ * The query of a route that declares none: no parameter at all, so a stray or mistyped one
+ * (`?limt=5`) is refused and named, as routes with a query schema refuse theirs.
+ */
+export const NoQuery = z.strictObject({});
+
 /** Collects routes; registers them on Fastify and renders the OpenAPI document. */
 export class AdminRouteTable implements AdminRouter {
   readonly routes: AdminRouteDef[] = [];
@@ -103,7 +109,7 @@ export class AdminRouteTable implements AdminRouter {
         url: def.path,
         handler: async (request, reply) => {
           const params = def.params ? parseInput(def.params, request.params, 'path parameters') : {};
-          const query = def.query ? parseInput(def.query, request.query, 'query') : {};
+          const query = parseInput(def.query ?? NoQuery, request.query, 'query');
           const body = def.body ? parseInput(def.body, request.body ?? {}, 'request body') : {};
           const actor = actorOfHeader(request.headers['x-warden-actor']);
           let out: unknown = await def.handler({ params, query, body, actor, request, reply });

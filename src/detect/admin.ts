@@ -245,6 +245,8 @@ const AllowSubject = z.object({ account: Id.optional(), org: Id.optional() });
 /** Why an entry is removed or a verdict cleared: recorded with who did it, as a note is when setting. */
 const ClearReason = { reason: Note.optional() };
 const AllowDelete = AllowSubject.extend(ClearReason);
+/** The same subject in the query string, where there is no POST body to echo: an unknown parameter is a typo, refused. */
+const AllowDeleteQuery = z.strictObject({ ...AllowDelete.shape });
 const SubjectInput = z.strictObject({ kind: z.enum(['account', 'cluster']), id: Id });
 const SubjectQuery = z.strictObject({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional(), ...ClearReason });
 // A DELETE body may be the POST body it undoes: its level, note and expiry are ignored.
@@ -511,7 +513,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       summary: 'Remove an account or organisation from the allow-list (subject and reason in the body or the query string)',
       description: 'Who removed it (`x-warden-actor`) and the `reason` given are recorded in the change log (`GET /detect/changes`).',
       errors: { 404: 'not on the allow-list', 500: STORE_FAILED },
-      query: AllowDelete, body: AllowDelete, response: z.void(),
+      query: AllowDeleteQuery, body: AllowDelete, response: z.void(),
       handler: async ({ body, query, actor }) => {
         const given = bodyOrQuery(body, query);
         const subject = oneOf(given);

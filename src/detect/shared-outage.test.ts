@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker, streamEventsHooks, VerdictPublisher, type DetectLog } from './index.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 import { until } from '../../test/helpers/shared-detector.ts';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 
 const keys = sharedKeys('warden:test:outage:');
 
@@ -236,6 +237,48 @@ test('a replica\'s detector lines through a Redis outage each carry a level and 
     await stream.close();
     await view.close();
     await w.close();
+    await stopRedis(server);
+  }
+});
+
+test('a replica reconnecting to Redis reloads its verdicts once, after subscribing, and says so in one line', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const server = await startRedis(port);
+  const w = await worker(`redis://127.0.0.1:${port}`);
+  // Each of the replica's two connections on its own path: the one the hashes are read through,
+  // and the subscriber's.
+  const reads = await startTcpProxy(port);
+  const subscriber = await startTcpProxy(port);
+  const client = sharedRedis(`redis://127.0.0.1:${reads.port}`);
+  const lines: { line: string; code?: string }[] = [];
+  const view = new RedisVerdictView(client, `redis://127.0.0.1:${subscriber.port}`, keys, { log: (line, meta) => lines.push({ line, code: meta?.code }) });
+  const sub = (view as unknown as { sub: Redis }).sub;
+  try {
+    assert.equal(await view.start(), true);
+    w.set('acct_before', 'suspend');
+    await until('a suspension reaches the replica', () => view.forAccount('acct_before').level === 'suspend');
+    await reads.stop();
+    await subscriber.stop();
+    await until('both connections are down', () => client.status !== 'ready' && sub.status !== 'ready');
+    // The subscriber is back first, on a slow path: its subscription is still under way when the
+    // other connection is back (the order ioredis reconnects them in is its own).
+    subscriber.delay(1500);
+    await subscriber.start();
+    await until('the subscriber is connected again', () => sub.status === 'ready', 20_000);
+    await reads.start();
+    await until('the other connection is back', () => client.status === 'ready', 20_000);
+    w.set('acct_after', 'suspend');
+    await until('a suspension set after the reconnection reaches the replica', () => view.forAccount('acct_after').level === 'suspend', 20_000);
+    const reloaded = lines.filter((l) => l.code === 'DETECT_VERDICTS_RELOADED');
+    assert.equal(reloaded.length, 1, `one reload line per reconnection: ${lines.map((l) => l.line).join(' | ')}`);
+    assert.match(reloaded[0]!.line, /^detect: verdicts reloaded from Redis after reconnecting to Redis: \d+ accounts? \(epoch [0-9a-f]{12}, change \d+\)$/);
+    assert.equal(view.forAccount('acct_before').level, 'suspend', 'what was held before still holds');
+  } finally {
+    subscriber.delay(0);
+    await view.close();
+    await w.close();
+    await reads.stop();
+    await subscriber.stop();
     await stopRedis(server);
   }
 });

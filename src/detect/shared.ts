@@ -552,6 +552,8 @@ export class RedisVerdictView implements VerdictView {
   /** Why to load again once the load under way ends (its read may predate that reason). */
   private loadAgain: string | null = null;
   private retry: NodeJS.Timeout | null = null;
+  /** Subscriptions under way (each loads the hashes once it is in place). */
+  private subscribing = 0;
   private failing = false;
   /** Say so when the state is loaded: the first load failed or waited past `start`. */
   private announce = false;
@@ -571,7 +573,9 @@ export class RedisVerdictView implements VerdictView {
     // Connected (again): changes published meanwhile were not received.
     this.sub.on('ready', () => { if (this.started) void this.subscribeAndLoad(this.seq < 0 ? 'start' : 'reconnecting to Redis'); });
     // The connection the hashes are read through is back: a load that failed on it can go now.
-    this.client.on('ready', () => { if (this.started && this.stale !== null && !this.loading) void this.reload(this.stale); });
+    // Not while a subscription is under way: the load that follows it is the one that counts (a
+    // load before it may miss a change published meanwhile), and one load means one line.
+    this.client.on('ready', () => { if (this.started && this.stale !== null && !this.loading && this.subscribing === 0) void this.reload(this.stale); });
   }
 
   /**
@@ -606,7 +610,8 @@ export class RedisVerdictView implements VerdictView {
   private async subscribeAndLoad(reason: string): Promise<void> {
     // Changes that arrive from now on wait for the state they apply to.
     this.stale ??= reason;
-    try { await this.sub.subscribe(this.keys.changes); } catch { return; /* disconnected again: its next 'ready' tries again */ }
+    this.subscribing++;
+    try { await this.sub.subscribe(this.keys.changes); } catch { return; /* disconnected again: its next 'ready' tries again */ } finally { this.subscribing--; }
     await this.reload(reason);
   }
 

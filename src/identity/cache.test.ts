@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { openSqlite } from '../store/index.ts';
 import { SqliteIdentityStore } from './sqlite.ts';
 import { CachedAuthenticator } from './cache.ts';
+import { until } from '../../test/helpers/until.ts';
 
 /** An in-memory key store with one account and one key of it. */
 async function storeWithKey() {
@@ -111,6 +112,55 @@ test('staleIfErrorMs 0 keeps the old behaviour: 503 once the ttl is past', async
     f.setDown(true);
     f.clock.t += 6_000;
     await assert.rejects(f.auth.authenticate(f.secret), (e: { code?: string }) => e.code === 'WARDEN_STORE_UNAVAILABLE');
+  } finally {
+    await f.close();
+  }
+});
+
+test('the recovery is said when the store answers again, not at the next request, and with the time it took', async () => {
+  const f = await outageFixture();
+  try {
+    await f.auth.authenticate(f.secret);
+    f.setDown(true);
+    f.clock.t += 6_000;
+    await f.auth.authenticate(f.secret); // served stale: the outage is noticed here
+    f.clock.t += 61_000; // a 61 s outage
+    f.setDown(false);
+    // No request comes: a quiet node. The line comes anyway, with the outage as this node saw it.
+    const back = await until('a recovery line without a request', () => f.lines.find((l) => l.obj.code === 'IDENTITY_STORE_RECOVERED'), 10_000);
+    assert.equal(back.obj.seconds, 61, `the figure runs to the store answering: ${back.msg}`);
+    assert.match(back.msg, /answers again, 61\.0 s after the first key served from the cache past its ttl; 1 requests were authenticated that way/);
+    // Thirty seconds later a request comes: its key is read afresh, and no second outage is reported.
+    f.clock.t += 30_000;
+    const staleBefore = f.auth.stats().staleHits;
+    assert.equal((await f.auth.authenticate(f.secret)).account.id, f.account.id);
+    assert.equal(f.auth.stats().staleHits, staleBefore, 'a key is not served stale once the store answers');
+    assert.equal(f.lines.filter((l) => l.obj.code === 'IDENTITY_STALE_AUTH').length, 1, `one outage, one warning: ${JSON.stringify(f.lines)}`);
+    assert.equal(f.lines.filter((l) => l.obj.code === 'IDENTITY_STORE_RECOVERED').length, 1, 'one recovery line');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a key served stale is read afresh once the store answers, not served stale again until its retry time', async () => {
+  const f = await outageFixture();
+  try {
+    const { secret: other } = await f.store.createKey(f.account.id, { name: 'second key' });
+    await f.auth.authenticate(f.secret);
+    await f.auth.authenticate(other);
+    f.setDown(true);
+    f.clock.t += 6_000;
+    await f.auth.authenticate(f.secret); // served stale, its store read retried 5 s later
+    f.clock.t += 3_000;
+    await f.auth.authenticate(other); // served stale, retried 3 s after the first
+    f.setDown(false);
+    f.clock.t += 2_500; // the first key is due for a store read, the second is not
+    await f.auth.authenticate(f.secret);
+    assert.equal(f.lines.filter((l) => l.obj.code === 'IDENTITY_STORE_RECOVERED').length, 1, 'the store is back');
+    const staleBefore = f.auth.stats().staleHits;
+    await f.auth.authenticate(other);
+    assert.equal(f.auth.stats().staleHits, staleBefore, 'the second key is read from the store, not served stale');
+    assert.equal(f.lines.filter((l) => l.obj.code === 'IDENTITY_STALE_AUTH').length, 1, `no second outage reported while the store answers: ${JSON.stringify(f.lines)}`);
   } finally {
     await f.close();
   }

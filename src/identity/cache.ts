@@ -65,6 +65,13 @@ interface Entry {
  */
 const TOUCH_EVERY_MS = 1_000;
 
+/**
+ * While keys are served stale the store is read once this often (one key lookup), so the
+ * recovery is noticed, and said, when the store answers again rather than at the next request
+ * that happens to need it (which, on a quiet node, can be long after).
+ */
+const RECOVERY_PROBE_MS = 1_000;
+
 export interface AuthenticatorStats {
   hits: number;
   misses: number;
@@ -99,8 +106,11 @@ export class CachedAuthenticator {
   private readonly counters = { hits: 0, misses: 0, invalidations: 0, staleHits: 0 };
   private readonly staleIfErrorMs: number;
   private readonly log: AuthenticatorLog | null;
-  /** Serving stale entries since then (ms), with how many requests; null: the store answers. */
-  private staleSince: { at: number; served: number } | null = null;
+  /** Serving stale entries since then (ms), with how many requests and the key whose read failed; null: the store answers. */
+  private staleSince: { at: number; served: number; lookupId: string } | null = null;
+  /** Reads the store while stale entries are served (RECOVERY_PROBE_MS); null otherwise. */
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probing = false;
 
   constructor(private readonly store: IdentityStore, opts: CachedAuthenticatorOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 5_000;
@@ -128,7 +138,7 @@ export class CachedAuthenticator {
     let entry = this.entries.get(parsed.lookupId);
     if (entry && entry.expiresAt > now) {
       this.counters.hits++;
-      if (entry.stale) this.servedStale(now);
+      if (entry.stale) this.servedStale(now, parsed.lookupId);
       if (now - entry.touchedAt >= TOUCH_EVERY_MS) {
         // Refresh recency: delete + set moves it to the end of the Map.
         entry.touchedAt = now;
@@ -195,7 +205,7 @@ export class CachedAuthenticator {
           expired.stale = true;
           // Try the store again for this key after another ttl, not on every request.
           expired.expiresAt = Math.min(now + Math.max(this.ttlMs, 1_000), expired.staleUntil);
-          this.servedStale(now);
+          this.servedStale(now, lookupId);
           return expired;
         }
       }
@@ -207,22 +217,43 @@ export class CachedAuthenticator {
     return p;
   }
 
-  private servedStale(now: number): void {
+  private servedStale(now: number, lookupId: string): void {
     this.counters.staleHits++;
     if (this.staleSince) { this.staleSince.served++; return; }
-    this.staleSince = { at: now, served: 1 };
+    this.staleSince = { at: now, served: 1, lookupId };
+    this.probeTimer = setInterval(() => this.probe(), RECOVERY_PROBE_MS);
+    this.probeTimer.unref();
     this.log?.warn(
       { component: 'identity', code: 'IDENTITY_STALE_AUTH', stale_if_error_ms: this.staleIfErrorMs },
       `identity: the key store is unreachable; serving keys cached on this node for up to ${Math.round(this.staleIfErrorMs / 1000)} s past their ttl (identity.auth_cache.stale_if_error_ms), keys not cached get 503 WARDEN_STORE_UNAVAILABLE`,
     );
   }
 
+  /** One read of the store while stale entries are served: if it answers, the outage is over. */
+  private probe(): void {
+    const since = this.staleSince;
+    if (!since || this.probing) return;
+    this.probing = true;
+    this.store.lookupKey(since.lookupId).then(
+      () => { if (this.staleSince === since) this.storeBack(this.now()); },
+      () => { /* still unreachable: the next probe tries again */ },
+    ).finally(() => { this.probing = false; });
+  }
+
+  /**
+   * The store answered a read again. The figure runs from the first key served stale (the first
+   * read that failed for a cached key) to this read: a probe's or a request's, whichever came first.
+   */
   private storeBack(now: number): void {
     const since = this.staleSince!;
     this.staleSince = null;
+    if (this.probeTimer) { clearInterval(this.probeTimer); this.probeTimer = null; }
+    // Entries still marked stale are read afresh at their next use, not served as stale again
+    // (which would say the store is unreachable while it answers).
+    for (const e of this.entries.values()) if (e.stale) { e.stale = false; e.expiresAt = Math.min(e.expiresAt, now); }
     this.log?.info(
       { component: 'identity', code: 'IDENTITY_STORE_RECOVERED', seconds: Math.round((now - since.at) / 100) / 10, served_stale: since.served },
-      `identity: the key store answers again after ${((now - since.at) / 1000).toFixed(1)} s; ${since.served} requests were authenticated from cached keys past their ttl`,
+      `identity: the key store answers again, ${((now - since.at) / 1000).toFixed(1)} s after the first key served from the cache past its ttl; ${since.served} requests were authenticated that way`,
     );
   }
 
@@ -325,6 +356,7 @@ export class CachedAuthenticator {
   /** Stop the timer, flush last-use times and stop listening for changes. */
   async close(): Promise<void> {
     if (this.flushTimer) clearInterval(this.flushTimer);
+    if (this.probeTimer) { clearInterval(this.probeTimer); this.probeTimer = null; }
     this.unsubscribe();
     // Then the uses recorded while an earlier write was under way; not a second wait on a store that failed (or timed out) just now.
     if (await this.writeLastUsed()) await this.writeLastUsed();

@@ -16,6 +16,12 @@ import { buildCapabilities } from '../../src/cli/capabilities.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
 const TOKEN = 'adm_openapi_test_token_0123456789';
+/** A 400 WARDEN_INVALID_REQUEST that names the unknown query parameter `limt` among its issues. */
+function refusesLimt(status: number, body: string): boolean {
+  if (status !== 400) return false;
+  const error = JSON.parse(body).error as { code: string; issues?: { path: string }[] };
+  return error.code === 'WARDEN_INVALID_REQUEST' && (error.issues ?? []).some((i) => i.path === 'limt');
+}
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 test('the OpenAPI document lists every admin route, is valid OpenAPI 3.1, and read answers match it', async () => {
@@ -112,6 +118,19 @@ test('the OpenAPI document lists every admin route, is valid OpenAPI 3.1, and re
       assert.equal(r.json().error.code, 'WARDEN_INVALID_REQUEST', query);
       assert.equal(r.json().error.param, param, query);
     }
+    // Every admin route, with a query schema of its own or none, refuses an unknown query
+    // parameter and names it (a typo is not silently ignored); nothing runs before the refusal.
+    const accepted: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) {
+        const url = `${path.replace(/\{[^}]+\}/g, 'x_1')}?limt=5`;
+        const r = await app.inject({ method: method.toUpperCase() as 'GET', url, headers: { authorization: `Bearer ${TOKEN}` } });
+        if (!refusesLimt(r.statusCode, r.body)) accepted.push(`${method.toUpperCase()} ${url}: ${r.statusCode} ${r.body.slice(0, 120)}`);
+      }
+    }
+    const openapi = await get('/admin/openapi.json?limt=5');
+    if (!refusesLimt(openapi.statusCode, openapi.body)) accepted.push(`GET /admin/openapi.json?limt=5: ${openapi.statusCode}`);
+    assert.deepEqual(accepted, [], 'admin routes that did not refuse an unknown query parameter by name');
   } finally {
     await app.close();
     await caps.close();

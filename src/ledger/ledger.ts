@@ -31,6 +31,7 @@ import {
   LedgerError, type AppendReceipt, type ConsistencyBundle, type InclusionBundle, type SignedCheckpoint,
 } from './types.ts';
 import { LedgerWriter, itemId, unconfiguredKeys, type WriteItem, type WriteResult } from './writer.ts';
+import { fillRegionColumns, type RegionFillOptions } from './region-fill.ts';
 import { InlineLink, WorkerLink, type LinkHandlers, type WriterFault, type WriterInit, type WriterLink, type WriterState } from './writer-thread.ts';
 
 export { LedgerError, type AppendReceipt, type SignedCheckpoint, type InclusionBundle, type ConsistencyBundle } from './types.ts';
@@ -87,6 +88,12 @@ export interface LedgerOptions {
    * to them in the background (never on the append path) and their cosignatures are stored with it.
    */
   witnesses?: WitnessPolicy;
+  /**
+   * Fill, in the background, the region columns of entries stored without them (before ledger
+   * migration 2, or by an older release): see region-fill.ts. `warden serve` does, with its log;
+   * one-shot commands do not (a query reads those leaves itself). Failures go to onError.
+   */
+  regionFill?: Omit<RegionFillOptions, 'signal'>;
   now?: () => number;
 }
 
@@ -210,6 +217,9 @@ export class Ledger {
   private queueHigh = false;
   /** Digest of the detector settings in force (useDetectorSettings), named by detector verdicts. */
   private settingsDigest: string | null = null;
+  /** The background fill of the region columns (regionFill), stopped by close(). */
+  private regionFilling: Promise<unknown> | null = null;
+  private readonly regionFillStop = new AbortController();
 
   private constructor(opts: LedgerOptions) {
     this.opts = { checkpointIntervalMs: 500, batchMax: 256, groupCommitMs: 10, maxQueue: 50_000, keepPromptText: false, closeTimeoutMs: 10_000, now: Date.now, ...opts };
@@ -285,6 +295,10 @@ export class Ledger {
       });
       const link = new InlineLink(writer, { batchMax: ledger.opts.batchMax, checkpointIntervalMs: ledger.opts.checkpointIntervalMs, groupCommitMs: ledger.opts.groupCommitMs }, ledger.handlers(++ledger.generation));
       ledger.adopt(link, { size: writer.size, latest: writer.latest, verifiers: writer.verifiers.map(String) });
+    }
+    if (opts.regionFill) {
+      ledger.regionFilling = fillRegionColumns(opts.storage, { ...opts.regionFill, signal: ledger.regionFillStop.signal })
+        .catch((err) => ledger.opts.onError?.(new Error(`ledger: filling the region columns failed (queries by region read the leaves not filled; the next start goes on): ${(err as Error)?.message ?? err}`)));
     }
     if (opts.detectorSettings) {
       try {
@@ -792,6 +806,9 @@ export class Ledger {
   close(): Promise<LedgerCloseReport> {
     this.closing ??= (async () => {
       this.closed = true;
+      // The region fill stops after its chunk under way (the next start goes on).
+      this.regionFillStop.abort();
+      await this.regionFilling;
       // Checkpoints not witnessed yet are sent again by the next start (it sends the latest).
       await this.witnessClient?.stop();
       const finished = this.finishWriting();

@@ -39,7 +39,7 @@ const migrations = (s: string): Migration[] => [
     sql: `ALTER TABLE ${s}.ledger_entries ADD COLUMN IF NOT EXISTS region_state TEXT, ADD COLUMN IF NOT EXISTS client_country TEXT, ADD COLUMN IF NOT EXISTS client_subdivision TEXT;
    CREATE INDEX ON ${s}.ledger_entries (client_subdivision, idx) WHERE client_subdivision IS NOT NULL;
    CREATE INDEX ON ${s}.ledger_entries (client_country, idx) WHERE client_country IS NOT NULL;
-   CREATE INDEX ON ${s}.ledger_entries (region_state, ts, client_country) WHERE region_state IN ('unrecorded', 'no_data');
+   CREATE INDEX ON ${s}.ledger_entries (region_state, ts, client_country, client_subdivision) WHERE region_state IN ('unrecorded', 'no_data');
    CREATE INDEX ON ${s}.ledger_entries (idx) WHERE region_state IS NULL;`,
     compatible: true,
   },

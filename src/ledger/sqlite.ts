@@ -47,7 +47,7 @@ const MIGRATIONS: Migration[] = [
    ALTER TABLE ledger_entries ADD COLUMN client_subdivision TEXT;
    CREATE INDEX ledger_entries_subdivision ON ledger_entries (client_subdivision) WHERE client_subdivision IS NOT NULL;
    CREATE INDEX ledger_entries_country ON ledger_entries (client_country) WHERE client_country IS NOT NULL;
-   CREATE INDEX ledger_entries_region_unknown ON ledger_entries (region_state, ts, client_country) WHERE region_state IN ('unrecorded', 'no_data');
+   CREATE INDEX ledger_entries_region_unknown ON ledger_entries (region_state, ts, client_country, client_subdivision) WHERE region_state IN ('unrecorded', 'no_data');
    CREATE INDEX ledger_entries_region_unfilled ON ledger_entries (region_state) WHERE region_state IS NULL;`,
     compatible: true,
   },

@@ -36,6 +36,8 @@ interface Backend {
   forget(): Promise<void>;
   /** The stored region columns of every entry, by index. */
   columns(): Promise<{ idx: number; region_state: string | null; client_country: string | null; client_subdivision: string | null }[]>;
+  /** Change one entry's stored subdivision column (not its leaf). */
+  tamper(index: number): Promise<void>;
 }
 
 async function exercise(b: Backend, where: string): Promise<void> {
@@ -108,6 +110,12 @@ async function exercise(b: Backend, where: string): Promise<void> {
     const old = fixture.entries.find((e: { kind: string }) => e.kind === 'interaction');
     assert.deepEqual(byIdx.get(old.index), { idx: old.index, region_state: 'unrecorded', client_country: 'NL', client_subdivision: null }, `${where}: a /2 leaf's columns`);
     assert.ok(cols.filter((c) => c.region_state === 'none').every((c) => c.client_country === null && c.client_subdivision === null), `${where}: verdicts have no region`);
+
+    // A column changed in the database (the entry moved out of UA-43) is named by verify.
+    await b.tamper(ua43.index);
+    const tampered = await verifyLedger(storage, { origin: fixture.origin, verifiers });
+    assert.ok(!tampered.ok && tampered.problems.some((p) => p.index === ua43.index && /region column\(s\) client_subdivision differ from the leaf/.test(p.message)),
+      `${where}: verify names the entry: ${JSON.stringify(tampered.problems.slice(0, 3))}`);
   } finally {
     await ledger.close();
   }
@@ -120,6 +128,7 @@ test('ledger region index (SQLite): the query reads only matching leaves; an upg
     await exercise({
       storage,
       forget: async () => { storage.db.exec('UPDATE ledger_entries SET region_state = NULL, client_country = NULL, client_subdivision = NULL'); },
+      tamper: async (i) => { storage.db.prepare("UPDATE ledger_entries SET client_subdivision = 'UA-30' WHERE idx = ?").run(i); },
       columns: async () => storage.db.prepare('SELECT idx, region_state, client_country, client_subdivision FROM ledger_entries ORDER BY idx').all() as never,
     }, 'sqlite');
   } finally {
@@ -135,6 +144,7 @@ test('ledger region index (PostgreSQL)', async () => {
     await exercise({
       storage,
       forget: async () => { await pool.query(`UPDATE ${schema}.ledger_entries SET region_state = NULL, client_country = NULL, client_subdivision = NULL`); },
+      tamper: async (i) => { await pool.query(`UPDATE ${schema}.ledger_entries SET client_subdivision = 'UA-30' WHERE idx = $1`, [i]); },
       columns: async () => (await pool.query(`SELECT idx::int AS idx, region_state, client_country, client_subdivision FROM ${schema}.ledger_entries ORDER BY idx`)).rows,
     }, 'postgres');
   } finally {

@@ -5,7 +5,8 @@
  * `region_state` is not filled), so a fill stopped half-way (a crash, a restart) goes on where it
  * stopped at the next start, and nodes filling one PostgreSQL log at once share the rows. Queries
  * by region read the leaves of rows not filled yet meanwhile, so their answers never wait for it.
- * It runs in the background of `warden serve` (Ledger option `regionFill`), not before it listens.
+ * It runs in the background of `warden serve` (Ledger option `regionFill`), not before it listens,
+ * in a thread of its own (region-fill-worker.ts) when the storage can be reopened there.
  */
 import { regionColumnsOfLeaf } from './records.ts';
 import type { LedgerStorage } from './storage.ts';
@@ -25,8 +26,8 @@ export interface RegionFillOptions {
 
 /**
  * Rows per fill transaction: about 10 ms of CPU on an idle core (parsing a leaf costs about 20 µs),
- * so the writer's commits, which wait for the chunk on SQLite, and the event loop the fill shares
- * with the gateway, are held that long at most.
+ * so the writer's commits, which wait for the chunk on SQLite (and the event loop, when the fill runs
+ * on the caller's thread), are held that long at most.
  */
 export const REGION_FILL_CHUNK_ROWS = 500;
 const PROGRESS_MS = 10_000;

@@ -199,3 +199,40 @@ test('erasing an account leaves in the region columns only what its leaves hold 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('warden serve fills the region columns of an upgraded log in the background, in a thread of its own, with progress lines; queries answer the same throughout', async () => {
+  const { until } = await import('../../test/helpers/until.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-region-fill-'));
+  const path = join(dir, 'ledger.db');
+  const origin = 'warden.test/ledger';
+  const signer = generateSigner(origin);
+  try {
+    const first = await Ledger.open({ storage: SqliteLedgerStorage.open(path), origin, signers: [signer], checkpointIntervalMs: 60_000 });
+    for (let n = 0; n < 60; n++) {
+      await first.appendInteraction(sampleEvent(n, { client: { ip: '192.0.2.5', user_agent: 'ua', country: 'UA', asn: 64500, subdivision: n % 3 === 0 ? 'UA-43' : 'UA-30', subdivision_data: DATA } }));
+    }
+    await first.close();
+    const raw = SqliteLedgerStorage.open(path);
+    raw.db.exec('UPDATE ledger_entries SET region_state = NULL, client_country = NULL, client_subdivision = NULL');
+    const before = await queryLedger(raw, { subdivisions: ['UA-43'] });
+    await raw.close();
+
+    const lines: string[] = [];
+    const storage = SqliteLedgerStorage.open(path);
+    const ledger = await Ledger.open({ storage, origin, signers: [signer], checkpointIntervalMs: 60_000, regionFill: { log: (l) => lines.push(l), chunkRows: 7, progressEveryMs: 0 } });
+    try {
+      const during = await queryLedger(storage, { subdivisions: ['UA-43'] });
+      assert.deepEqual(answer(during), answer(before), 'while the fill runs, the same answer');
+      await until(() => `the fill to finish: ${lines.join(' | ')}`, () => lines.some((l) => /region columns filled: 60 entries/.test(l)));
+      assert.equal(await storage.regionsUnfilled(), 0, 'every entry filled');
+      assert.match(lines[0], /filling the region columns \(client country and subdivision\) of 60 entries/, `the start line: ${lines[0]}`);
+      assert.ok(lines.some((l) => /filling the region columns: \d+\.\d% \(\d+ of 60 entries\)/.test(l)), `progress lines: ${lines.join(' | ')}`);
+      const after = await queryLedger(storage, { subdivisions: ['UA-43'] });
+      assert.deepEqual([answer(after), after.regions?.scanned], [answer(before), 20], 'filled: the same answer, only the 20 matching leaves read');
+    } finally {
+      await ledger.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -310,6 +310,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       // The outage's start was logged once (LEDGER_UNAVAILABLE); its end is, once, with what waited.
       // A node that runs the detector records the settings its verdicts are reached under (a settings entry when they changed).
       detectorSettings: detector ? { ...detectorSettings(config.detect, await packageVersion(import.meta.url)) } : undefined,
+      // Entries stored before the region columns existed get them in the background (a query by region reads their leaves until then).
+      regionFill: { log: (line) => say(line, { level: 'info', code: 'LEDGER_REGION_FILL' }) },
       onStorageBack: ({ outageMs, waited }) => say(`ledger: writer back: the ledger's storage answers again after ${(outageMs / 1000).toFixed(1)} s; ${waited} entries waited for it and are being written`, { level: 'info', code: 'LEDGER_RECOVERED' }),
     });
     ledger = opened;

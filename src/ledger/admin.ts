@@ -93,7 +93,7 @@ export const LedgerQueryResultSchema = z.object({
     region_unrecorded: z.number().describe('with subdivision: interactions the other filters select whose leaves predate regions (warden.ledger/1, /2): region unknown, neither counted in nor ruled out'),
     region_unrecorded_in_country: z.number().describe('of region_unrecorded, those whose country is the country of a subdivision asked for'),
     no_region_data: z.number().describe('with subdivision: warden.ledger/4 interactions for which no subdivision data was read (region unknown)'),
-    scanned: z.number().describe('interaction leaves read to answer: neither region is indexed'),
+    scanned: z.number().describe('interaction leaves read to answer: the matching ones, and those whose region columns were not filled yet (the others are counted through the region index)'),
   }).optional().describe('with subdivision or country: what the region filter found'),
   usage_scope: z.enum(['all', 'returned']).describe('what `usage` adds up: all matching interactions, or only the returned ones when `truncated` (not the accounts\' totals then)'),
 });

@@ -186,11 +186,11 @@ test('read-only commands on a SQLite file that holds no ledger say so (usage err
     assert.equal((await run('verify', '--json')).code, 0);
     // Written by a newer Warden: not read, and said so.
     const w = new Database(path);
-    w.prepare("INSERT INTO schema_migrations (component, version, applied_at) VALUES ('ledger', 2, 'now')").run();
+    w.prepare("INSERT INTO schema_migrations (component, version, applied_at) VALUES ('ledger', 3, 'now')").run();
     w.close();
     const r = await run('verify', '--json');
     assert.equal(r.code, 1);
-    assert.match(r.err, /ledger at .*ledger\.db is at version 2, newer than this Warden knows \(1\)/);
+    assert.match(r.err, /ledger at .*ledger\.db is at version 3, newer than this Warden knows \(2\)/);
   });
 });
 

@@ -31,6 +31,9 @@ import {
   LedgerError, type AppendReceipt, type ConsistencyBundle, type InclusionBundle, type SignedCheckpoint,
 } from './types.ts';
 import { LedgerWriter, itemId, unconfiguredKeys, type WriteItem, type WriteResult } from './writer.ts';
+import { fillRegionColumns, type RegionFillOptions } from './region-fill.ts';
+import type { FromRegionFill } from './region-fill-worker.ts';
+import { resolveWorkerEntry, startWorker } from '../store/worker-entry.ts';
 import { InlineLink, WorkerLink, type LinkHandlers, type WriterFault, type WriterInit, type WriterLink, type WriterState } from './writer-thread.ts';
 
 export { LedgerError, type AppendReceipt, type SignedCheckpoint, type InclusionBundle, type ConsistencyBundle } from './types.ts';
@@ -87,6 +90,12 @@ export interface LedgerOptions {
    * to them in the background (never on the append path) and their cosignatures are stored with it.
    */
   witnesses?: WitnessPolicy;
+  /**
+   * Fill, in the background, the region columns of entries stored without them (before ledger
+   * migration 2, or by an older release): see region-fill.ts. `warden serve` does, with its log;
+   * one-shot commands do not (a query reads those leaves itself). Failures go to onError.
+   */
+  regionFill?: Pick<RegionFillOptions, 'log' | 'progressEveryMs' | 'chunkRows'>;
   now?: () => number;
 }
 
@@ -210,6 +219,10 @@ export class Ledger {
   private queueHigh = false;
   /** Digest of the detector settings in force (useDetectorSettings), named by detector verdicts. */
   private settingsDigest: string | null = null;
+  /** The background fill of the region columns (regionFill), stopped by close(). */
+  private regionFilling: Promise<unknown> | null = null;
+  private readonly regionFillStop = new AbortController();
+  private regionFillWorker: import('node:worker_threads').Worker | null = null;
 
   private constructor(opts: LedgerOptions) {
     this.opts = { checkpointIntervalMs: 500, batchMax: 256, groupCommitMs: 10, maxQueue: 50_000, keepPromptText: false, closeTimeoutMs: 10_000, now: Date.now, ...opts };
@@ -286,6 +299,7 @@ export class Ledger {
       const link = new InlineLink(writer, { batchMax: ledger.opts.batchMax, checkpointIntervalMs: ledger.opts.checkpointIntervalMs, groupCommitMs: ledger.opts.groupCommitMs }, ledger.handlers(++ledger.generation));
       ledger.adopt(link, { size: writer.size, latest: writer.latest, verifiers: writer.verifiers.map(String) });
     }
+    if (opts.regionFill) ledger.regionFilling = ledger.fillRegions(opts.regionFill, connection);
     if (opts.detectorSettings) {
       try {
         const { receipt } = await ledger.useDetectorSettings(opts.detectorSettings);
@@ -297,6 +311,39 @@ export class Ledger {
       }
     }
     return ledger;
+  }
+
+  /**
+   * The background fill of the region columns: in a thread of its own with its own connection when
+   * the storage can be reopened (as the writer's), else on this thread. Resolves when it is done or
+   * stopped; a failure goes to onError (the next start goes on).
+   */
+  private async fillRegions(opts: NonNullable<LedgerOptions['regionFill']>, connection: ReturnType<NonNullable<LedgerStorage['writerConnection']>> | null): Promise<void> {
+    const failed = (message: string) => this.opts.onError?.(new Error(`ledger: filling the region columns failed (a query by region reads the leaves not filled yet; the next start goes on): ${message}`));
+    try {
+      if (await this.storage.regionsUnfilled() === 0) return;
+      if (!connection) {
+        await fillRegionColumns(this.storage, { ...opts, signal: this.regionFillStop.signal });
+        return;
+      }
+      const worker = startWorker(resolveWorkerEntry(import.meta.url, 'region-fill-worker'), {
+        workerData: { connection, chunkRows: opts.chunkRows, progressEveryMs: opts.progressEveryMs }, name: 'warden-ledger-region-fill',
+      });
+      this.regionFillWorker = worker;
+      const stop = () => worker.postMessage('stop');
+      this.regionFillStop.signal.addEventListener('abort', stop, { once: true });
+      await new Promise<void>((resolve) => {
+        worker.on('message', (m: FromRegionFill) => {
+          if (m.type === 'log') opts.log?.(m.line);
+          else if (m.type === 'error') failed(m.message);
+        });
+        worker.on('error', (err) => failed(err.message));
+        worker.once('exit', () => resolve());
+      });
+      this.regionFillStop.signal.removeEventListener('abort', stop);
+    } catch (err) {
+      failed((err as Error)?.message ?? String(err));
+    }
   }
 
   private workerInit(): WriterInit {
@@ -792,6 +839,15 @@ export class Ledger {
   close(): Promise<LedgerCloseReport> {
     this.closing ??= (async () => {
       this.closed = true;
+      // The region fill stops after its chunk under way (the next start goes on).
+      this.regionFillStop.abort();
+      if (this.regionFilling) {
+        // Its chunk under way ends within moments; a storage that stopped answering is not waited for.
+        let timer: NodeJS.Timeout | undefined;
+        const stopped = await Promise.race([this.regionFilling.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 5_000); })]);
+        clearTimeout(timer);
+        if (!stopped) await this.regionFillWorker?.terminate();
+      }
       // Checkpoints not witnessed yet are sent again by the next start (it sends the latest).
       await this.witnessClient?.stop();
       const finished = this.finishWriting();

@@ -133,7 +133,7 @@ export async function openLedgerStorageReadOnly(setup: LedgerSetup): Promise<Led
 /** Open the ledger as configured (what `warden serve` and the CLI use). */
 export async function openLedgerFromConfig(
   setup: LedgerSetup,
-  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void; submitToWitnesses?: boolean } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'onStorageBack' | 'writer' | 'detectorSettings'>> = {},
+  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void; submitToWitnesses?: boolean } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'onStorageBack' | 'writer' | 'detectorSettings' | 'regionFill'>> = {},
 ): Promise<Ledger> {
   const cfg = resolveLedgerSetup(setup).ledger;
   const witnesses = witnessPolicy(cfg, opts.submitToWitnesses === true);
@@ -167,7 +167,7 @@ export async function openLedgerFromConfig(
       storage, origin: cfg.origin, signers, trustedKeys: trustedKeys(cfg),
       checkpointIntervalMs: cfg.checkpoint_interval_ms, batchMax: cfg.batch_max, groupCommitMs: cfg.group_commit_ms, maxQueue: cfg.max_queue, closeTimeoutMs: cfg.close_timeout_ms,
       keepPromptText: cfg.keep_prompt_text, onError: opts.onError, onCommit: opts.onCommit, onCheckpoint: opts.onCheckpoint, onStorageBack: opts.onStorageBack, writer: opts.writer,
-      witnesses: witnesses ?? undefined, detectorSettings: opts.detectorSettings,
+      witnesses: witnesses ?? undefined, detectorSettings: opts.detectorSettings, regionFill: opts.regionFill,
     });
   } catch (err) {
     await storage.close();

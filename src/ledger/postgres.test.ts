@@ -133,10 +133,10 @@ test('read-only ledger commands on PostgreSQL never create a ledger: a schema wi
     await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]);
     assert.equal((await run(schema, 'verify', '--json')).code, 2);
     // A ledger newer than this Warden: said, not read.
-    await pool.query('INSERT INTO schema_migrations (component, version) VALUES ($1, 1), ($1, 2)', [`ledger.${schema}`]);
+    await pool.query('INSERT INTO schema_migrations (component, version) VALUES ($1, 1), ($1, 2), ($1, 3)', [`ledger.${schema}`]);
     const newer = await run(schema, 'verify', '--json');
     assert.equal(newer.code, 1);
-    assert.match(newer.err, /version 2, newer than this Warden knows \(1\)/);
+    assert.match(newer.err, /version 3, newer than this Warden knows \(2\)/);
   } finally {
     for (const s of [schema, `${schema}_typo`]) {
       await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`).catch(() => {});

@@ -9,12 +9,14 @@
 import type pg from 'pg';
 import { inTransaction, migratePostgres, type PgPool } from '../store/postgres.ts';
 import type { NodeId } from './merkle.ts';
+import type { Migration } from '../store/schema-version.ts';
+import type { RegionColumns, RegionState } from './records.ts';
 import {
   AppendConflictError, NoLedgerError, ipv4ToInt,
   type AppendRows, type CheckpointRow, type RecordedKey, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
 } from './storage.ts';
 
-const migrations = (s: string) => [
+const migrations = (s: string): Migration[] => [
   `CREATE SCHEMA IF NOT EXISTS ${s};
    CREATE TABLE ${s}.ledger_entries (
      idx BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, ts TEXT NOT NULL,
@@ -31,6 +33,16 @@ const migrations = (s: string) => [
    CREATE INDEX ON ${s}.ledger_private (ip_v4) WHERE ip_v4 IS NOT NULL;
    CREATE TABLE ${s}.ledger_checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL);
    CREATE TABLE ${s}.ledger_keys (vkey TEXT PRIMARY KEY, added_at TEXT NOT NULL);`,
+  // Version 2: the region columns, as on SQLite (sqlite.ts): filled for the entries stored before
+  // by region-fill.ts; an older release writes entries without them, read from their leaves.
+  {
+    sql: `ALTER TABLE ${s}.ledger_entries ADD COLUMN IF NOT EXISTS region_state TEXT, ADD COLUMN IF NOT EXISTS client_country TEXT, ADD COLUMN IF NOT EXISTS client_subdivision TEXT;
+   CREATE INDEX ON ${s}.ledger_entries (client_subdivision, idx) WHERE client_subdivision IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_entries (client_country, idx) WHERE client_country IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_entries (region_state, ts, client_country, client_subdivision) WHERE region_state IN ('unrecorded', 'no_data');
+   CREATE INDEX ON ${s}.ledger_entries (idx) WHERE region_state IS NULL;`,
+    compatible: true,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -41,6 +53,7 @@ const toEntry = (r: Row): EntryRow => ({
   account_id: r.account_id as string | null, org_id: r.org_id as string | null, key_id: r.key_id as string | null,
   cluster_id: r.cluster_id as string | null, model: r.model as string | null, subject_id: r.subject_id as string | null,
   level: r.level as string | null, leaf: bytes(r.leaf),
+  region_state: (r.region_state ?? null) as RegionState | null, client_country: (r.client_country ?? null) as string | null, client_subdivision: (r.client_subdivision ?? null) as string | null,
 });
 const toPrivate = (r: Row, p = ''): PrivateRow => ({
   index: n(r[`${p}idx`]), account_id: r[`${p}account_id`] as string | null, org_id: r[`${p}org_id`] as string | null,
@@ -49,7 +62,8 @@ const toPrivate = (r: Row, p = ''): PrivateRow => ({
 });
 const toCheckpoint = (r: Row): CheckpointRow => ({ size: n(r.size), root: bytes(r.root), note: r.note as string, created_at: r.created_at as string });
 const toRecordedKey = (r: Row): RecordedKey => ({ vkey: r.vkey as string, addedAt: r.added_at as string });
-const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf';
+const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf, region_state, client_country, client_subdivision';
+const E_COLS = ENTRY_COLS.split(', ').map((c) => `e.${c}`).join(', ');
 
 /**
  * PostgreSQL errors that mean another writer got there first (an index or id already taken) or a
@@ -257,10 +271,10 @@ export class PostgresLedgerStorage implements LedgerStorage {
   private async insertRows(client: pg.PoolClient, { entries, privates, nodes }: AppendRows): Promise<void> {
     for (let i = 0; i < entries.length; i += 1000) {
       const chunk = entries.slice(i, i + 1000);
-      const cols = ['idx', 'id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level', 'leaf'] as const;
-      const arrays = cols.map((c) => chunk.map((e) => (c === 'idx' ? e.index : c === 'leaf' ? Buffer.from(e.leaf) : e[c])));
+      const cols = ['idx', 'id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level', 'leaf', 'region_state', 'client_country', 'client_subdivision'] as const;
+      const arrays = cols.map((c) => chunk.map((e) => (c === 'idx' ? e.index : c === 'leaf' ? Buffer.from(e.leaf) : e[c] ?? null)));
       await client.query(
-        `INSERT INTO ${this.s}.ledger_entries (${ENTRY_COLS}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[])`,
+        `INSERT INTO ${this.s}.ledger_entries (${ENTRY_COLS}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[], $15::text[])`,
         arrays,
       );
     }
@@ -352,17 +366,15 @@ export class PostgresLedgerStorage implements LedgerStorage {
       .map((r) => toPrivate(r));
   }
 
-  async query(f: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]> {
+  /** The WHERE terms of a filter but its regions, limit and afterIndex (parameters through `p`), and whether they read the private side (alias `pr`). */
+  private filterTerms(f: EntryFilter, p: (v: unknown) => string): { where: string[]; priv: boolean } {
     const where: string[] = [];
-    const args: unknown[] = [];
-    const p = (v: unknown) => { args.push(v); return `$${args.length}`; };
     if (f.kind) where.push(`e.kind = ${p(f.kind)}`);
     if (f.orgId) where.push(`e.org_id = ${p(f.orgId)}`);
     if (f.keyId) where.push(`e.key_id = ${p(f.keyId)}`);
     if (f.model) where.push(`e.model = ${p(f.model)}`);
     if (f.from) where.push(`e.ts >= ${p(f.from)}`);
     if (f.to) where.push(`e.ts < ${p(f.to)}`);
-    if (f.afterIndex !== undefined) where.push(`e.idx > ${p(f.afterIndex)}`);
     if (f.beforeIndex !== undefined) where.push(`e.idx < ${p(f.beforeIndex)}`);
     if (f.ip) where.push(`pr.ip = ${p(f.ip)}`);
     if (f.ipv4Range) where.push(`pr.ip_v4 BETWEEN ${p(f.ipv4Range[0])} AND ${p(f.ipv4Range[1])}`);
@@ -374,14 +386,78 @@ export class PostgresLedgerStorage implements LedgerStorage {
       if (f.anyOf.subjectIds?.length) ors.push(`e.subject_id = ANY(${p([...f.anyOf.subjectIds])}::text[])`);
       where.push(ors.length ? `(${ors.join(' OR ')})` : 'FALSE');
     }
-    const rows = await this.q(
-      `SELECT e.idx, e.id, e.kind, e.ts, e.account_id, e.org_id, e.key_id, e.cluster_id, e.model, e.subject_id, e.level, e.leaf,
-              pr.idx AS p_idx, pr.account_id AS p_account_id, pr.org_id AS p_org_id, pr.ip AS p_ip, pr.openings AS p_openings, pr.erased_at AS p_erased_at
-         FROM ${this.s}.ledger_entries e LEFT JOIN ${this.s}.ledger_private pr ON pr.idx = e.idx
-        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.idx LIMIT ${p(f.limit ?? 1000)}`,
-      args,
-    );
+    return { where, priv: !!(f.ip || f.ipv4Range || f.hasIp) };
+  }
+
+  async query(f: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]> {
+    const args: unknown[] = [];
+    const p = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    const { where, priv } = this.filterTerms(f, p);
+    if (f.afterIndex !== undefined) where.push(`e.idx > ${p(f.afterIndex)}`);
+    const limit = p(f.limit ?? 1000);
+    const cols = `${E_COLS}, pr.idx AS p_idx, pr.account_id AS p_account_id, pr.org_id AS p_org_id, pr.ip AS p_ip, pr.openings AS p_openings, pr.erased_at AS p_erased_at`;
+    let sql: string;
+    if (f.regions) {
+      // As on SQLite: one index scan per code and one for the entries not filled yet, each its
+      // first `limit` rows by index; the page is the first `limit` of their union.
+      const terms = [
+        ...f.regions.subdivisions.map((c) => `e.client_subdivision = ${p(c)}`),
+        ...f.regions.countries.map((c) => `e.client_country = ${p(c)}`),
+        'e.region_state IS NULL',
+      ];
+      const join = priv ? `LEFT JOIN ${this.s}.ledger_private pr ON pr.idx = e.idx` : '';
+      const picked = terms.map((t) => `(SELECT e.idx FROM ${this.s}.ledger_entries e ${join} WHERE ${[...where, t].join(' AND ')} ORDER BY e.idx LIMIT ${limit})`);
+      sql = `WITH picked AS (${picked.join(' UNION ')})
+             SELECT ${cols} FROM picked JOIN ${this.s}.ledger_entries e ON e.idx = picked.idx LEFT JOIN ${this.s}.ledger_private pr ON pr.idx = e.idx ORDER BY e.idx LIMIT ${limit}`;
+    } else {
+      sql = `SELECT ${cols} FROM ${this.s}.ledger_entries e LEFT JOIN ${this.s}.ledger_private pr ON pr.idx = e.idx
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.idx LIMIT ${limit}`;
+    }
+    const rows = await this.q(sql, args);
     return rows.map((r) => ({ entry: toEntry(r), priv: r.p_idx === null ? null : toPrivate(r, 'p_') }));
+  }
+
+  /** The SQL of regionUnknown (for EXPLAIN in tests) and its arguments. */
+  regionUnknownSql(f: EntryFilter, r: { subdivisions: readonly string[]; countries: readonly string[]; subdivisionCountries: readonly string[] }): { sql: string; args: unknown[] } {
+    const args: unknown[] = [];
+    const p = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    // Only interactions have these states (regionColumns): the kind is not read from the table.
+    const { where, priv } = this.filterTerms({ ...f, kind: undefined }, p);
+    where.push("e.region_state IN ('unrecorded', 'no_data')");
+    if (r.subdivisions.length) where.push(`NOT COALESCE(e.client_subdivision = ANY(${p([...r.subdivisions])}::text[]), false)`);
+    if (r.countries.length) where.push(`NOT COALESCE(e.client_country = ANY(${p([...r.countries])}::text[]), false)`);
+    const inCountry = r.subdivisionCountries.length ? `COALESCE(e.client_country = ANY(${p([...r.subdivisionCountries])}::text[]), false)` : 'false';
+    const sql = `SELECT COUNT(*) FILTER (WHERE e.region_state = 'unrecorded') AS unrecorded,
+                        COUNT(*) FILTER (WHERE e.region_state = 'unrecorded' AND ${inCountry}) AS in_country,
+                        COUNT(*) FILTER (WHERE e.region_state = 'no_data') AS no_data
+                   FROM ${this.s}.ledger_entries e ${priv ? `LEFT JOIN ${this.s}.ledger_private pr ON pr.idx = e.idx` : ''} WHERE ${where.join(' AND ')}`;
+    return { sql, args };
+  }
+
+  async regionUnknown(f: EntryFilter, r: { subdivisions: readonly string[]; countries: readonly string[]; subdivisionCountries: readonly string[] }): Promise<{ unrecorded: number; unrecordedInCountry: number; noData: number }> {
+    const { sql, args } = this.regionUnknownSql(f, r);
+    const [row] = await this.q(sql, args);
+    return { unrecorded: n(row.unrecorded), unrecordedInCountry: n(row.in_country), noData: n(row.no_data) };
+  }
+
+  async regionsUnfilled(): Promise<number> {
+    return n((await this.q(`SELECT COUNT(*) AS n FROM ${this.s}.ledger_entries WHERE region_state IS NULL`))[0].n);
+  }
+
+  async fillRegions(limit: number, derive: (kind: string, leaf: Uint8Array) => RegionColumns): Promise<number> {
+    await this.ready;
+    // Rows another node is filling are skipped (SKIP LOCKED): nodes starting together share the work.
+    return inTransaction(this.pool, async (client) => {
+      const { rows } = await client.query(`SELECT idx, kind, leaf FROM ${this.s}.ledger_entries WHERE region_state IS NULL ORDER BY idx LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit]);
+      if (!rows.length) return 0;
+      const cols = rows.map((r) => derive(r.kind as string, bytes(r.leaf)));
+      await client.query(
+        `UPDATE ${this.s}.ledger_entries e SET region_state = v.state, client_country = v.country, client_subdivision = v.subdivision
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS v(idx, state, country, subdivision) WHERE e.idx = v.idx`,
+        [rows.map((r) => r.idx), cols.map((c) => c.region_state), cols.map((c) => c.client_country), cols.map((c) => c.client_subdivision)],
+      );
+      return rows.length;
+    });
   }
 
   async erase(f: EraseFilter, at: string): Promise<number> {

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { isoTimeProblem, normalizeIsoTime } from '../store/iso-time.ts';
 import { normaliseIp, statusOutcome, tally } from '../events/index.ts';
-import { SETTINGS_SUBJECT, openOperatorReason, parseLeaf, type InteractionRecord, type SettingsRecord, type VerdictRecord } from './records.ts';
+import { SETTINGS_SUBJECT, openOperatorReason, parseLeaf, regionColumns, type InteractionRecord, type LedgerRecord, type RegionColumns, type SettingsRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
 export interface LedgerQuery {
@@ -40,8 +40,9 @@ export interface LedgerQuery {
   /**
    * Only interactions whose leaf records one of these client regions: ISO 3166-2 subdivisions
    * (`UA-43`, as `client.subdivision`) or ISO 3166-1 countries (`UA`, as `client.country`); a
-   * leaf matching either list matches. Given as lists or comma lists. Neither field is indexed:
-   * the query reads every interaction the other filters leave (see `regions` in the result).
+   * leaf matching either list matches. Given as lists or comma lists. Both are indexed (the
+   * entry's region columns): the query reads the leaves of the matching interactions, and of those
+   * stored before the columns existed until they are filled (see `regions` in the result).
    */
   subdivisions?: readonly string[];
   countries?: readonly string[];
@@ -82,7 +83,11 @@ export interface RegionSummary {
   region_unrecorded: number;
   region_unrecorded_in_country: number;
   no_region_data: number;
-  /** Interaction leaves read to answer (those the indexed filters selected). */
+  /**
+   * Interaction leaves read to answer: those of the matching interactions, and those whose region
+   * columns were not filled yet (read for their region). The other interactions the filters select
+   * are counted through the region index, their leaves not read.
+   */
   scanned: number;
 }
 
@@ -405,6 +410,14 @@ export async function clusterAccounts(storage: LedgerStorage, clusterId: string)
 }
 
 export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promise<QueryResult> {
+  // A query by region reads the indexed entries and counts the others in separate statements:
+  // one snapshot of the log, so that an entry appended or filled meanwhile is counted once.
+  const byRegion = !q.settings && (!!q.subdivisions?.length || !!q.countries?.length);
+  if (byRegion && storage.consistentRead) return storage.consistentRead((view) => answerQuery(view, q));
+  return answerQuery(storage, q);
+}
+
+async function answerQuery(storage: LedgerStorage, q: LedgerQuery): Promise<QueryResult> {
   if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 1)) throw new QueryError(`limit must be a positive integer (got ${q.limit})`, 'limit');
   const limit = q.limit ?? 100_000;
   // Stored times are compared as text: a bound that is not an ISO time would match all or nothing.
@@ -461,23 +474,40 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   } : undefined;
   const accounts = new Set<string>();
   const subdivisionCountries = new Set(subdivisions.map((s) => s.slice(0, 2)));
-  // Neither the subdivision nor the country is an indexed column: each leaf the other filters
-  // select is parsed and matched here, a page at a time; the summary counts them all.
+  // The region columns are indexed (records.ts regionColumns): the database returns the entries of
+  // the regions asked for, and those whose columns are not filled yet (stored before they existed),
+  // whose leaves say; it counts the rest whose region is not known without reading them. An IPv6
+  // network is matched here, on the rows the other filters select: then every such row is read,
+  // but only the leaves of matching and unfilled ones are parsed. Either way `scanned` counts the
+  // leaves read for their region or their counts.
+  const indexed = byRegion && !ipFilter;
+  const regionFilter: EntryFilter = indexed ? { ...filter, regions: { subdivisions, countries } } : filter;
   const regionMatch = (entry: EntryRow): boolean => {
     const s = summary!;
-    s.scanned++;
-    let rec;
-    try { rec = parseLeaf(entry.leaf); } catch { return false; /* not a record: verify names it */ }
-    if (rec.kind !== 'interaction') return false;
-    const sub = rec.client.subdivision;
-    const matched = (sub != null && subdivisions.includes(sub)) || (rec.client.country !== null && countries.includes(rec.client.country));
+    let rec: LedgerRecord | null = null;
+    let cols: RegionColumns;
+    if (entry.region_state != null) {
+      cols = { region_state: entry.region_state, client_country: entry.client_country ?? null, client_subdivision: entry.client_subdivision ?? null };
+    } else {
+      s.scanned++;
+      try { rec = parseLeaf(entry.leaf); } catch { /* not a record: verify names it */ }
+      cols = regionColumns(entry.kind, rec);
+    }
+    const sub = cols.client_subdivision;
+    const country = cols.client_country;
+    const matched = (sub !== null && subdivisions.includes(sub)) || (country !== null && countries.includes(country));
     if (!matched) {
       if (subdivisions.length) {
-        if (sub === undefined) { s.region_unrecorded++; if (rec.client.country !== null && subdivisionCountries.has(rec.client.country)) s.region_unrecorded_in_country++; }
-        else if (rec.client.subdivision_data === null) s.no_region_data++;
+        if (cols.region_state === 'unrecorded') { s.region_unrecorded++; if (country !== null && subdivisionCountries.has(country)) s.region_unrecorded_in_country++; }
+        else if (cols.region_state === 'no_data') s.no_region_data++;
       }
       return false;
     }
+    if (!rec) {
+      s.scanned++;
+      try { rec = parseLeaf(entry.leaf); } catch { return false; /* the columns disagree with the leaf: verify names it */ }
+    }
+    if (rec.kind !== 'interaction') return false;
     s.interactions++;
     const outcome = statusOutcome(rec.response.status);
     if (outcome === 'served') s.served++;
@@ -489,8 +519,15 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     if (s.last_ts === null || rec.ts > s.last_ts) s.last_ts = rec.ts;
     return true;
   };
-  const { rows, truncated } = await allMatching(storage, filter, limit,
+  const { rows, truncated } = await allMatching(storage, regionFilter, limit,
     (e, p) => (!ipFilter || ipFilter(p && !p.erased_at ? p.ip : null)) && (!byRegion || regionMatch(e)), byRegion, q.pageSize ?? PAGE);
+  if (summary && indexed && subdivisions.length) {
+    // The indexed entries of other regions whose region is not known, counted by the database.
+    const unknown = await storage.regionUnknown(filter, { subdivisions, countries, subdivisionCountries: [...subdivisionCountries] });
+    summary.region_unrecorded += unknown.unrecorded;
+    summary.region_unrecorded_in_country += unknown.unrecordedInCountry;
+    summary.no_region_data += unknown.noData;
+  }
   if (summary) summary.accounts = accounts.size;
   const interactions: InteractionRow[] = [];
   for (const { entry, priv } of rows) {

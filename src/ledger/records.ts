@@ -584,6 +584,48 @@ export function entryColumns(r: LedgerRecord): EntryColumns {
   };
 }
 
+/**
+ * What an entry's region columns say (`region_state`), as a query by region reads them without its
+ * leaf: `recorded`, a `warden.ledger/4` interaction whose subdivision data was read (its
+ * subdivision null when the data placed the address in none); `no_data`, one for which none was
+ * read (`client.subdivision_data` null); `unrecorded`, an interaction written before regions were
+ * recorded (`/1`, `/2`); `none`, any other entry (and a leaf that is not an interaction record).
+ * A storage row without a state (null) has not been filled yet: its leaf says.
+ */
+export type RegionState = 'recorded' | 'no_data' | 'unrecorded' | 'none';
+
+/** The region columns of an entry: only what its leaf holds in clear (the client's country and subdivision), never the claimed one. */
+export interface RegionColumns {
+  region_state: RegionState;
+  client_country: string | null;
+  client_subdivision: string | null;
+}
+
+const NO_REGION: RegionColumns = { region_state: 'none', client_country: null, client_subdivision: null };
+
+/**
+ * The region columns of an entry of kind `kind` (its indexed column) whose leaf is `record` (null:
+ * the leaf is not a record). They classify the leaf exactly as a query reading it does
+ * (query.ts): a subdivision matches when it is present and equal, a country likewise; a leaf
+ * without `client.subdivision` is unrecorded, one with `client.subdivision_data` null has no data.
+ */
+export function regionColumns(kind: string, record: LedgerRecord | null): RegionColumns {
+  if (kind !== 'interaction' || record?.kind !== 'interaction') return NO_REGION;
+  const { country, subdivision, subdivision_data: data } = record.client;
+  return {
+    region_state: subdivision === undefined ? 'unrecorded' : data === null ? 'no_data' : 'recorded',
+    client_country: typeof country === 'string' ? country : null,
+    client_subdivision: typeof subdivision === 'string' ? subdivision : null,
+  };
+}
+
+/** The region columns of a stored leaf (the fill of entries written before the columns existed). */
+export function regionColumnsOfLeaf(kind: string, leaf: Uint8Array): RegionColumns {
+  let record: LedgerRecord | null = null;
+  try { record = parseLeaf(leaf); } catch { /* not a record: verify names it */ }
+  return regionColumns(kind, record);
+}
+
 /** Where a prepared entry's private side goes: the client IP also feeds IP/CIDR queries. */
 export function privateIp(p: PreparedEntry): string | null {
   return p.openings.client_ip?.value ?? null;

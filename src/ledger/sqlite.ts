@@ -6,12 +6,14 @@
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrateSqlite, openSqlite, truncateWal, type SqliteDb } from '../store/sqlite.ts';
+import type { Migration } from '../store/schema-version.ts';
+import type { RegionColumns, RegionState } from './records.ts';
 import type { NodeId } from './merkle.ts';
 import {
   NoLedgerError, ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
 } from './storage.ts';
 
-const MIGRATIONS = [
+const MIGRATIONS: Migration[] = [
   `CREATE TABLE ledger_entries (
      idx INTEGER PRIMARY KEY,
      id TEXT NOT NULL UNIQUE,
@@ -35,18 +37,34 @@ const MIGRATIONS = [
    CREATE INDEX ledger_private_ipv4 ON ledger_private (ip_v4) WHERE ip_v4 IS NOT NULL;
    CREATE TABLE ledger_checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL);
    CREATE TABLE ledger_keys (vkey TEXT PRIMARY KEY, added_at TEXT NOT NULL);`,
+  // Version 2: the region columns (records.ts regionColumns), so that a query by region reads an
+  // index instead of every leaf. Entries stored before have none (region_state null) until the
+  // fill (region-fill.ts) reads their leaves; queries read those leaves meanwhile. An older
+  // release writes entries without them, which are read the same way: compatible.
+  {
+    sql: `ALTER TABLE ledger_entries ADD COLUMN region_state TEXT;
+   ALTER TABLE ledger_entries ADD COLUMN client_country TEXT;
+   ALTER TABLE ledger_entries ADD COLUMN client_subdivision TEXT;
+   CREATE INDEX ledger_entries_subdivision ON ledger_entries (client_subdivision) WHERE client_subdivision IS NOT NULL;
+   CREATE INDEX ledger_entries_country ON ledger_entries (client_country) WHERE client_country IS NOT NULL;
+   CREATE INDEX ledger_entries_region_unknown ON ledger_entries (region_state, ts, client_country, client_subdivision) WHERE region_state IN ('unrecorded', 'no_data');
+   CREATE INDEX ledger_entries_region_unfilled ON ledger_entries (region_state) WHERE region_state IS NULL;`,
+    compatible: true,
+  },
 ];
 
 interface RawEntry {
   idx: number; id: string; kind: 'interaction' | 'verdict' | 'erasure' | 'settings'; ts: string;
   account_id: string | null; org_id: string | null; key_id: string | null; cluster_id: string | null;
   model: string | null; subject_id: string | null; level: string | null; leaf: Buffer;
+  region_state: RegionState | null; client_country: string | null; client_subdivision: string | null;
 }
 interface RawPrivate { idx: number; account_id: string | null; org_id: string | null; ip: string | null; ip_v4?: number | null; openings: string | null; erased_at: string | null }
 
 const toEntry = (r: RawEntry): EntryRow => ({
   index: r.idx, id: r.id, kind: r.kind, ts: r.ts, account_id: r.account_id, org_id: r.org_id, key_id: r.key_id,
   cluster_id: r.cluster_id, model: r.model, subject_id: r.subject_id, level: r.level, leaf: new Uint8Array(r.leaf),
+  region_state: r.region_state, client_country: r.client_country, client_subdivision: r.client_subdivision,
 });
 const toPrivate = (r: RawPrivate): PrivateRow => ({
   index: r.idx, account_id: r.account_id, org_id: r.org_id, ip: r.ip, ...(r.ip_v4 !== undefined ? { ip_v4: r.ip_v4 } : {}),
@@ -56,7 +74,10 @@ const toCheckpoint = (r: { size: number; root: Buffer; note: string; created_at:
   size: r.size, root: new Uint8Array(r.root), note: r.note, created_at: r.created_at,
 });
 
-const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf';
+const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf, region_state, client_country, client_subdivision';
+/** The entry columns of a query (alias `e`). */
+const E_COLS = ENTRY_COLS.split(', ').map((c) => `e.${c}`).join(', ');
+const REGION_UNKNOWN = "e.region_state IN ('unrecorded', 'no_data')";
 
 export class SqliteLedgerStorage implements LedgerStorage {
   private readonly stmts;
@@ -97,7 +118,10 @@ export class SqliteLedgerStorage implements LedgerStorage {
     if (!opts.readOnly) migrateSqlite(db, 'ledger', MIGRATIONS);
     this.stmts = {
       size: db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries'),
-      insEntry: db.prepare(`INSERT INTO ledger_entries (${ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insEntry: db.prepare(`INSERT INTO ledger_entries (${ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      unfilledCount: db.prepare('SELECT COUNT(*) FROM ledger_entries WHERE region_state IS NULL').pluck(),
+      unfilled: db.prepare('SELECT idx, kind, leaf FROM ledger_entries WHERE region_state IS NULL ORDER BY idx LIMIT ?'),
+      setRegion: db.prepare('UPDATE ledger_entries SET region_state = ?, client_country = ?, client_subdivision = ? WHERE idx = ? AND region_state IS NULL'),
       insPrivate: db.prepare('INSERT INTO ledger_private (idx, account_id, org_id, ip, ip_v4, openings, erased_at) VALUES (?, ?, ?, ?, ?, ?, NULL)'),
       insNode: db.prepare('INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)'),
       getNode: db.prepare('SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?').pluck(),
@@ -118,7 +142,8 @@ export class SqliteLedgerStorage implements LedgerStorage {
     };
     this.writeBatch = db.transaction((entries: readonly EntryRow[], privates: readonly PrivateRow[], nodes: readonly StoredNode[]) => {
       for (const e of entries) {
-        this.stmts.insEntry.run(e.index, e.id, e.kind, e.ts, e.account_id, e.org_id, e.key_id, e.cluster_id, e.model, e.subject_id, e.level, e.leaf);
+        this.stmts.insEntry.run(e.index, e.id, e.kind, e.ts, e.account_id, e.org_id, e.key_id, e.cluster_id, e.model, e.subject_id, e.level, e.leaf,
+          e.region_state ?? null, e.client_country ?? null, e.client_subdivision ?? null);
       }
       for (const p of privates) {
         this.stmts.insPrivate.run(p.index, p.account_id, p.org_id, p.ip, p.ip === null ? null : ipv4ToInt(p.ip), p.openings ? JSON.stringify(p.openings) : null);
@@ -212,7 +237,8 @@ export class SqliteLedgerStorage implements LedgerStorage {
     return (this.stmts.privRange.all(start, end, limit) as RawPrivate[]).map(toPrivate);
   }
 
-  async query(f: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]> {
+  /** The WHERE terms of a filter but its regions, limit and afterIndex, and whether they read the private side (alias `p`). */
+  private filterTerms(f: EntryFilter): { where: string[]; args: unknown[]; priv: boolean } {
     const where: string[] = [];
     const args: unknown[] = [];
     const add = (sql: string, ...a: unknown[]) => { where.push(sql); args.push(...a); };
@@ -222,7 +248,6 @@ export class SqliteLedgerStorage implements LedgerStorage {
     if (f.model) add('e.model = ?', f.model);
     if (f.from) add('e.ts >= ?', f.from);
     if (f.to) add('e.ts < ?', f.to);
-    if (f.afterIndex !== undefined) add('e.idx > ?', f.afterIndex);
     if (f.beforeIndex !== undefined) add('e.idx < ?', f.beforeIndex);
     if (f.ip) add('p.ip = ?', f.ip);
     if (f.ipv4Range) add('p.ip_v4 BETWEEN ? AND ?', f.ipv4Range[0], f.ipv4Range[1]);
@@ -235,11 +260,41 @@ export class SqliteLedgerStorage implements LedgerStorage {
       if (subjectIds?.length) { ors.push(`e.subject_id IN (${subjectIds.map(() => '?').join(',')})`); args.push(...subjectIds); }
       where.push(ors.length ? `(${ors.join(' OR ')})` : '0');
     }
-    const sql = `SELECT e.idx, e.id, e.kind, e.ts, e.account_id, e.org_id, e.key_id, e.cluster_id, e.model, e.subject_id, e.level, e.leaf,
-                        p.idx AS p_idx, p.account_id AS p_account_id, p.org_id AS p_org_id, p.ip AS p_ip, p.openings AS p_openings, p.erased_at AS p_erased_at
-                   FROM ledger_entries e LEFT JOIN ledger_private p ON p.idx = e.idx
+    return { where, args, priv: !!(f.ip || f.ipv4Range || f.hasIp) };
+  }
+
+  async query(f: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]> {
+    const { where, args, priv } = this.filterTerms(f);
+    if (f.afterIndex !== undefined) { where.push('e.idx > ?'); args.push(f.afterIndex); }
+    const limit = f.limit ?? 1000;
+    const cols = `${E_COLS}, p.idx AS p_idx, p.account_id AS p_account_id, p.org_id AS p_org_id, p.ip AS p_ip, p.openings AS p_openings, p.erased_at AS p_erased_at`;
+    let sql: string;
+    let all: unknown[];
+    if (f.regions) {
+      // One index seek per code (and one for the entries not filled yet), each its first `limit`
+      // rows in index order; the first `limit` of their union are the page. Every statement reads
+      // only matching rows: no leaf of another region is read.
+      const arms = [
+        ...f.regions.subdivisions.map((c) => ['e.client_subdivision = ?', c] as const),
+        ...f.regions.countries.map((c) => ['e.client_country = ?', c] as const),
+        ['e.region_state IS NULL', null] as const,
+      ];
+      const picked: string[] = [];
+      all = [];
+      for (const [term, code] of arms) {
+        const w = [...where, term];
+        picked.push(`SELECT idx FROM (SELECT e.idx FROM ledger_entries e ${priv ? 'LEFT JOIN ledger_private p ON p.idx = e.idx ' : ''}WHERE ${w.join(' AND ')} ORDER BY e.idx LIMIT ?)`);
+        all.push(...args, ...(code === null ? [] : [code]), limit);
+      }
+      sql = `WITH picked AS (${picked.join(' UNION ')})
+             SELECT ${cols} FROM picked JOIN ledger_entries e ON e.idx = picked.idx LEFT JOIN ledger_private p ON p.idx = e.idx ORDER BY e.idx LIMIT ?`;
+      all.push(limit);
+    } else {
+      sql = `SELECT ${cols} FROM ledger_entries e LEFT JOIN ledger_private p ON p.idx = e.idx
                   ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.idx LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, f.limit ?? 1000) as (RawEntry & Record<string, unknown>)[];
+      all = [...args, limit];
+    }
+    const rows = this.db.prepare(sql).all(...all) as (RawEntry & Record<string, unknown>)[];
     return rows.map((r) => ({
       entry: toEntry(r),
       priv: r.p_idx === null ? null : toPrivate({
@@ -247,6 +302,44 @@ export class SqliteLedgerStorage implements LedgerStorage {
         ip: r.p_ip as string | null, openings: r.p_openings as string | null, erased_at: r.p_erased_at as string | null,
       }),
     }));
+  }
+
+  /** The SQL of regionUnknown (for EXPLAIN QUERY PLAN in tests) and its arguments. */
+  regionUnknownSql(f: EntryFilter, r: { subdivisions: readonly string[]; countries: readonly string[]; subdivisionCountries: readonly string[] }): { sql: string; args: unknown[] } {
+    const { where, args, priv } = this.filterTerms({ ...f, kind: undefined });
+    // Only interactions have these states (regionColumns): the kind is not read from the table.
+    where.push(REGION_UNKNOWN);
+    const list = (codes: readonly string[]) => codes.map(() => '?').join(',');
+    if (r.subdivisions.length) { where.push(`COALESCE(e.client_subdivision NOT IN (${list(r.subdivisions)}), 1)`); args.push(...r.subdivisions); }
+    if (r.countries.length) { where.push(`COALESCE(e.client_country NOT IN (${list(r.countries)}), 1)`); args.push(...r.countries); }
+    const inCountry = r.subdivisionCountries.length ? `e.client_country IN (${list(r.subdivisionCountries)})` : '0';
+    const sql = `SELECT COALESCE(SUM(e.region_state = 'unrecorded'), 0) AS unrecorded,
+                        COALESCE(SUM(e.region_state = 'unrecorded' AND ${inCountry}), 0) AS in_country,
+                        COALESCE(SUM(e.region_state = 'no_data'), 0) AS no_data
+                   FROM ledger_entries e ${priv ? 'LEFT JOIN ledger_private p ON p.idx = e.idx' : ''} WHERE ${where.join(' AND ')}`;
+    return { sql, args: [...r.subdivisionCountries, ...args] };
+  }
+
+  async regionUnknown(f: EntryFilter, r: { subdivisions: readonly string[]; countries: readonly string[]; subdivisionCountries: readonly string[] }): Promise<{ unrecorded: number; unrecordedInCountry: number; noData: number }> {
+    const { sql, args } = this.regionUnknownSql(f, r);
+    const row = this.db.prepare(sql).get(...args) as { unrecorded: number; in_country: number; no_data: number };
+    return { unrecorded: row.unrecorded, unrecordedInCountry: row.in_country, noData: row.no_data };
+  }
+
+  async regionsUnfilled(): Promise<number> {
+    return this.stmts.unfilledCount.get() as number;
+  }
+
+  async fillRegions(limit: number, derive: (kind: string, leaf: Uint8Array) => RegionColumns): Promise<number> {
+    // One write transaction per chunk: the writer's commits wait at most one chunk.
+    return this.db.transaction(() => {
+      const rows = this.stmts.unfilled.all(limit) as { idx: number; kind: string; leaf: Buffer }[];
+      for (const r of rows) {
+        const c = derive(r.kind, new Uint8Array(r.leaf.buffer, r.leaf.byteOffset, r.leaf.byteLength));
+        this.stmts.setRegion.run(c.region_state, c.client_country, c.client_subdivision, r.idx);
+      }
+      return rows.length;
+    }).immediate();
   }
 
   async erase(f: EraseFilter, at: string): Promise<number> {

@@ -5,7 +5,7 @@
  * its promise resolves, the data survives a crash (SQLite synchronous=FULL, PostgreSQL commit).
  */
 import type { NodeId, NodeSource } from './merkle.ts';
-import type { EntryColumns, Opening, PrivateField } from './records.ts';
+import type { EntryColumns, Opening, PrivateField, RegionColumns, RegionState } from './records.ts';
 
 /** A verifier key a shared log recorded, with when a writer last took it up (ISO 8601). */
 export interface RecordedKey { vkey: string; addedAt: string }
@@ -14,6 +14,13 @@ export interface RecordedKey { vkey: string; addedAt: string }
 export interface EntryRow extends EntryColumns {
   index: number;
   leaf: Uint8Array;
+  /**
+   * The region columns (records.ts regionColumns): written with the entry, and filled for entries
+   * stored before they existed (region-fill.ts). Null or absent: not filled yet, the leaf says.
+   */
+  region_state?: RegionState | null;
+  client_country?: string | null;
+  client_subdivision?: string | null;
 }
 
 /** The erasable side of an entry (outside the tree). */
@@ -57,6 +64,13 @@ export interface EntryFilter {
   ipv4Range?: [number, number];
   /** Only rows whose private side still holds an IP (for IPv6 CIDR filtering done by the caller). */
   hasIp?: boolean;
+  /**
+   * Only interactions whose region columns match one of these codes (`client_subdivision` in
+   * `subdivisions`, or `client_country` in `countries`), read through their indexes, and those
+   * whose region columns are not filled yet (`region_state` null): the caller matches those by
+   * their leaf.
+   */
+  regions?: { subdivisions: readonly string[]; countries: readonly string[] };
   afterIndex?: number;
   /** Only entries with index below this. */
   beforeIndex?: number;
@@ -155,6 +169,21 @@ export interface LedgerStorage extends NodeSource {
   privateRange(start: number, end: number, limit: number): Promise<PrivateRow[]>;
   /** Entries matching a filter, ascending by index, with their private sides. */
   query(filter: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]>;
+  /**
+   * Of the entries a filter selects (its `regions`, `afterIndex` and `limit` ignored), those whose
+   * region columns are filled, match none of the codes, and whose region is not known: written
+   * before regions were recorded (`unrecorded`; of them `unrecordedInCountry`, whose country is in
+   * `subdivisionCountries`) or with no subdivision data read (`noData`). Counted in the database,
+   * through the region index, without reading a leaf.
+   */
+  regionUnknown(filter: EntryFilter, regions: { subdivisions: readonly string[]; countries: readonly string[]; subdivisionCountries: readonly string[] }): Promise<{ unrecorded: number; unrecordedInCountry: number; noData: number }>;
+  /** Entries whose region columns are not filled yet. */
+  regionsUnfilled(): Promise<number>;
+  /**
+   * Fill the region columns of the next (lowest index) `limit` entries that have none, from their
+   * leaves (`derive`), in one transaction; resolves to how many were filled (0: none was left).
+   */
+  fillRegions(limit: number, derive: (kind: string, leaf: Uint8Array) => RegionColumns): Promise<number>;
   /** Remove raw values and salts of matching entries; the tree is untouched. Returns rows erased. */
   erase(filter: EraseFilter, at: string): Promise<number>;
   /** Verifier keys that have signed checkpoints here (public; for verifying old checkpoints). */

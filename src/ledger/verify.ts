@@ -12,7 +12,7 @@
 import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
 import { checkCosignatures, type CosignerVerifier } from './cosign.ts';
-import { commitment, entryColumns, operatorCommitments, parseLeaf, settingsDigest, INTERACTION_SCHEMA, PRIVATE_FIELDS, type EntryColumns, type InteractionRecord, type LedgerRecord } from './records.ts';
+import { commitment, entryColumns, operatorCommitments, parseLeaf, regionColumns, settingsDigest, INTERACTION_SCHEMA, PRIVATE_FIELDS, type EntryColumns, type InteractionRecord, type LedgerRecord } from './records.ts';
 import { ipv4ToInt, type CheckpointRow, type LedgerStorage } from './storage.ts';
 
 export interface VerifyProblem {
@@ -93,6 +93,7 @@ export interface VerifyOptions {
 }
 
 const COLS: (keyof EntryColumns)[] = ['id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level'];
+const REGION_COLS = ['region_state', 'client_country', 'client_subdivision'] as const;
 const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
@@ -198,6 +199,12 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
       noteRoot();
       let record: LedgerRecord | null = null;
       try { record = parseLeaf(row.leaf); } catch (err) { entryProblems.set(i, `leaf is not a ledger record (${(err as Error).message})`); }
+      if (row.region_state != null) {
+        // Filled region columns say what the leaf does: else a query by region would miss the entry, or count it where it was not.
+        const want = regionColumns(row.kind, record);
+        const off = REGION_COLS.filter((c) => (row[c] ?? null) !== want[c]);
+        if (off.length) entryProblem(i, `region column(s) ${off.join(', ')} differ from the leaf`);
+      }
       if (record) {
         const cols = entryColumns(record);
         const wrong = COLS.filter((c) => (row[c] ?? null) !== (cols[c] ?? null));

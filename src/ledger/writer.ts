@@ -19,7 +19,7 @@
 import type { InteractionEvent } from '../events/index.ts';
 import { CompactRange, consistencyProof, hashLeaf, perfectCover, rootAt, verifyConsistency } from './merkle.ts';
 import { NoteError, encodeBase64, openCheckpoint, parseNote, parseVerifierKey, signCheckpoint, type NoteSigner, type NoteVerifier } from './note.ts';
-import { entryColumns, prepareInteraction, prepareSettings, prepareVerdict, privateIp, type PreparedEntry, type RecordedVerdict } from './records.ts';
+import { entryColumns, prepareInteraction, prepareSettings, prepareVerdict, privateIp, regionColumns, type PreparedEntry, type RecordedVerdict } from './records.ts';
 import { AppendConflictError, type AppendRows, type RecordedKey, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 import { isSqliteBusy } from '../store/sqlite.ts';
@@ -628,7 +628,8 @@ function layout(from: CompactRange, fresh: readonly { at: number; entry: Prepare
     nodes.push(...range.append(leafHash));
     const cols = entryColumns(entry.record);
     // Object.assign: `{ index, ...cols, leaf }` would give each row a hidden class of its own (see src/gateway/headers.ts)
-    entries.push(Object.assign({ index }, cols, { leaf: entry.leaf }));
+    // The region columns from the record (what its leaf holds in clear), so that a query by region reads an index.
+    entries.push(Object.assign({ index }, cols, regionColumns(cols.kind, entry.record), { leaf: entry.leaf }));
     if (Object.keys(entry.openings).length > 0) {
       privates.push({ index, account_id: cols.account_id, org_id: cols.org_id, ip: privateIp(entry), openings: entry.openings, erased_at: null });
     }

@@ -25,7 +25,7 @@ async function serve(cwd: string): Promise<ChildProcess & { port: string }> {
   return Object.assign(child, { port: /Warden listening on \S+:(\d+)/.exec(out)![1]! });
 }
 
-test('a second warden serve on the same SQLite data dir exits non-zero naming the first', { timeout: 120_000 }, async () => {
+test('a second warden serve on the same SQLite data dir exits non-zero naming the first', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-serve-lock-'));
   let first: (ChildProcess & { port: string }) | null = null;
   try {

@@ -43,6 +43,26 @@ test('a port another process listens on: says so and how to choose another, befo
   }
 });
 
+test('a probes port (server.health_listen) another process holds: said, and nothing created', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-health-busy-'));
+  const holder = createServer();
+  holder.listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  const port = (holder.address() as AddressInfo).port;
+  try {
+    const s = spawnServe(['--port', '0'], { cwd: dir, env: { WARDEN_LOG_LEVEL: '', WARDEN_SERVER__HEALTH_LISTEN: `127.0.0.1:${port}` } });
+    const [code] = await once(s.proc, 'exit');
+    await new Promise((r) => setImmediate(r));
+    const stderr = s.err.join('\n');
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, new RegExp(`server\\.health_listen \\(127\\.0\\.0\\.1:${port}\\): cannot listen: .*EADDRINUSE`), stderr);
+    assert.deepEqual(readdirSync(dir), [], 'no database, key or token file was written');
+  } finally {
+    holder.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('an address of no interface here: said, and nothing created', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-host-bad-'));
   try {

@@ -107,6 +107,9 @@ export class AdminRouteTable implements AdminRouter {
       app.route({
         method: def.method,
         url: def.path,
+        // A route with no body, or one whose every field is optional, takes an empty body sent
+        // with a JSON Content-Type as none (the gateway's JSON parser reads this; `requestBody.required` below says the same).
+        config: { bodyOptional: !def.body || def.body.safeParse({}).success },
         handler: async (request, reply) => {
           const params = def.params ? parseInput(def.params, request.params, 'path parameters') : {};
           const query = parseInput(def.query ?? NoQuery, request.query, 'query');

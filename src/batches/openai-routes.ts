@@ -21,6 +21,7 @@ import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.t
 import { mediaTypeOf } from './file-inputs.ts';
 import { UploadRoom, type Cap, type Upload } from './upload-room.ts';
 import { clientAddress } from '../gateway/client-address.ts';
+import { READS_NO_BODY } from '../gateway/bodyless.ts';
 
 export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
   files: FileStore;
@@ -477,7 +478,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send(await describeBatch(await ownBatch(auth, req.params.id)));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { onRequest }, async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { ...READS_NO_BODY, onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(auth, req.params.id);
     // As OpenAI answers: a batch that has ended (completed, failed, expired, cancelled) cannot be

@@ -9,6 +9,7 @@ import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { Authenticator } from '../gateway/index.ts';
 import { clientAddress } from '../gateway/client-address.ts';
+import { READS_NO_BODY } from '../gateway/bodyless.ts';
 import { utf8JsonBytes } from '../gateway/json-encoding.ts';
 import { apiKeyFromHeaders, missingKeyError, requireScope, type AuthContext } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
@@ -250,7 +251,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     return named(reply).send(await describe(deps, req, await ownBatch(deps, auth, req.params.id)));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', { onRequest }, async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', { ...READS_NO_BODY, onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status === 'in_progress') {

@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkEnvSettings, loadConfig, resolveSecret, type WardenConfig } from '../config/index.ts';
-import { createGateway, type Gateway } from '../gateway/index.ts';
+import { checkListenAddresses, createGateway, type Gateway } from '../gateway/index.ts';
 import { createMockUpstream } from '../mock/index.ts';
 import { openStores, type Stores } from './stores.ts';
 import { lockSqliteForServe, type ServeLock } from '../store/serve-lock.ts';
@@ -187,7 +187,19 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
   const locks: ServeLock[] = [];
   const releaseLocks = () => { for (const l of locks.splice(0)) l.release(); };
   try {
-    for (const file of sqliteFilesServed(config)) locks.push(lockSqliteForServe(file));
+    const served = sqliteFilesServed(config);
+    // Files a server used before: their lock first, so that a second server on them (most
+    // likely on the same port too) is told which one holds them rather than that the port is taken.
+    const usedBefore = served.filter((file) => existsSync(`${file}.lock`));
+    for (const file of usedBefore) locks.push(lockSqliteForServe(file));
+    // Then, before a file is created (the lock markers, the database, the keys, the admin token):
+    // a port or host this server cannot listen on is said now, leaving nothing behind.
+    try {
+      await checkListenAddresses(config);
+    } catch (err) {
+      throw listenError(err, config);
+    }
+    for (const file of served) if (!usedBefore.includes(file)) locks.push(lockSqliteForServe(file));
     const running = await startLocked(config, opts);
     return { ...running, async close() { try { await running.close(); } finally { releaseLocks(); } }, stopStep: () => running.stopStep() };
   } catch (err) {
@@ -243,8 +255,8 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   try {
     url = await gateway.listen();
   } catch (err) {
-    // server.health_listen's own failure is named by the gateway already.
-    throw (err as Error).message.startsWith('server.health_listen') ? err : listenFailure(err, config.server.host, config.server.port);
+    // Checked at start (startWarden); another process may have taken the port since.
+    throw listenError(err, config);
   }
   serving = gateway.app.log;
   const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log: say });
@@ -367,6 +379,11 @@ function logGaveUp(gateway: Gateway, signal: string, began: number, step: string
 /** `--port` as a port number, or null: digits only (`0x1F90`, `80.5` and `-1` are not ports), 0 to 65535. */
 export function portFlag(value: string): number | null {
   return /^\d{1,5}$/.test(value) && Number(value) <= 65535 ? Number(value) : null;
+}
+
+/** A failure to listen as the operator reads it: server.health_listen's is named by the gateway already. */
+function listenError(err: unknown, config: WardenConfig): Error {
+  return (err as Error).message.startsWith('server.health_listen') ? err as Error : listenFailure(err, config.server.host, config.server.port);
 }
 
 /**

@@ -33,6 +33,7 @@ import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 import { removeStaleUploadDirs, removeUploadsDir } from './upload-body.ts';
 import { attachResponsesWebSocket } from './responses-websocket.ts';
+import { bindAndRelease } from './listen-check.ts';
 
 export type { BackgroundResponses, GatewayHooks } from './lifecycle.ts';
 export type { Authenticator } from './interaction-state.ts';
@@ -219,7 +220,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         try {
           gateway.healthUrl = await health.listen(healthAt.host, healthAt.port);
         } catch (err) {
-          throw new Error(`server.health_listen (${config.server.health_listen}): cannot listen: ${(err as Error).message}`, { cause: err });
+          throw healthListenFailure(config, err);
         }
       }
       try {
@@ -287,6 +288,27 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
   return gateway;
+}
+
+/**
+ * Check, before anything is created, that the addresses `listen()` will listen on can be bound
+ * (listen-check.ts): the probes' listener (`server.health_listen`, refused as `listen()` refuses
+ * it) and then `host:port`, whose failure is thrown as Node's error for the caller to word.
+ */
+export async function checkListenAddresses(config: WardenConfig, host = config.server.host, port = config.server.port): Promise<void> {
+  const healthAt = healthAddress(config);
+  if (healthAt) {
+    try {
+      await bindAndRelease(healthAt.host, healthAt.port);
+    } catch (err) {
+      throw healthListenFailure(config, err);
+    }
+  }
+  await bindAndRelease(host, port);
+}
+
+function healthListenFailure(config: WardenConfig, err: unknown): Error {
+  return new Error(`server.health_listen (${config.server.health_listen}): cannot listen: ${(err as Error).message}`, { cause: err });
 }
 
 /** Where `server.health_listen` says the probes' listener listens; null: none. */

@@ -30,6 +30,7 @@ import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
 import { MAX_JSON_DEPTH, MAX_JSON_VALUES, holdsMoreValues, nestsDeeper } from './json-depth.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 import { handleStoredChat } from './stored-chat.ts';
+import { READS_NO_BODY, emptyBodyIsNone } from './bodyless.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
@@ -320,7 +321,11 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(/^application\/(.+\+)?json/, { parseAs: 'buffer' }, (req, body: Buffer, done) => {
     (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes = body.length;
-    if (body.length === 0) return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is empty; expected a JSON object.'), undefined);
+    if (body.length === 0) {
+      // No content, whatever the Content-Type says: no body where none is needed (bodyless.ts).
+      if (emptyBodyIsNone(req)) return done(null, undefined);
+      return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is empty; expected a JSON object.'), undefined);
+    }
     let text: string;
     let parsed: unknown;
     try {
@@ -384,7 +389,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.get<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'retrieve', req, reply));
   app.get<{ Params: { id: string } }>('/v1/responses/:id/input_items', (req, reply) => handleStoredResponse(deps, 'input_items', req, reply));
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'delete', req, reply));
-  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', (req, reply) => handleStoredResponse(deps, 'cancel', req, reply));
+  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', READS_NO_BODY, (req, reply) => handleStoredResponse(deps, 'cancel', req, reply));
   app.get<{ Params: { id?: string } }>('/v1/chat/completions', (req, reply) => handleStoredChat(deps, 'list', req, reply));
   app.get<{ Params: { id: string } }>('/v1/chat/completions/:id', (req, reply) => handleStoredChat(deps, 'retrieve', req, reply));
   app.post<{ Params: { id: string } }>('/v1/chat/completions/:id', (req, reply) => handleStoredChat(deps, 'update', req, reply));

@@ -13,21 +13,21 @@ import { runWarden } from '../helpers/warden-cli.ts';
 const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', LOCK_TEST_ADMIN: 'lock-test-admin-token-0123456789' };
 const warden = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => runWarden(args, { cwd, timeout: 60_000, env: { ...ENV, ...env } });
 
-/** Start `warden serve` and wait for its listening line (start-up lines go to stderr; stdout is the JSON log). */
-async function serve(cwd: string): Promise<ChildProcess> {
+/** Start `warden serve` and wait for its listening line (start-up lines go to stderr; stdout is the JSON log); `port`: where it listens. */
+async function serve(cwd: string): Promise<ChildProcess & { port: string }> {
   const child = spawn(process.execPath, [...WARDEN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
   let out = '';
   await new Promise<void>((ready, fail) => {
     child.stdout!.on('data', (c) => { out += c; });
-    child.stderr!.on('data', (c) => { out += c; if (out.includes('Warden listening')) ready(); });
+    child.stderr!.on('data', (c) => { out += c; if (/Warden listening on \S+:\d+/.test(out)) ready(); });
     child.once('exit', (code) => fail(new Error(`serve exited with ${code}: ${out}`)));
   });
-  return child;
+  return Object.assign(child, { port: /Warden listening on \S+:(\d+)/.exec(out)![1]! });
 }
 
-test('a second warden serve on the same SQLite data dir exits non-zero naming the first', { timeout: 120_000 }, async () => {
+test('a second warden serve on the same SQLite data dir exits non-zero naming the first', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-serve-lock-'));
-  let first: ChildProcess | null = null;
+  let first: (ChildProcess & { port: string }) | null = null;
   try {
     writeFileSync(join(dir, 'w.yaml'), 'server: {port: 0}\nstore: {sqlite_path: ./data/warden.db}\nadmin: {token: env:LOCK_TEST_ADMIN}\nlog: {level: error}\n');
     first = await serve(dir);
@@ -37,6 +37,11 @@ test('a second warden serve on the same SQLite data dir exits non-zero naming th
     assert.match(second.stderr, new RegExp(`another warden serve \\(pid ${first.pid}, started [^)]+\\) is using the SQLite database \\S+warden\\.db`), second.stderr);
     assert.match(second.stderr, /PostgreSQL/, 'the message says how to run several nodes');
     assert.doesNotMatch(second.stdout + second.stderr, /Warden listening/);
+    // On the first one's port too (the same configuration started twice): named as the holder of
+    // the database, not as a process on the port.
+    const again = await warden(['serve', '-c', 'w.yaml', '--no-demo'], dir, { WARDEN_SERVER__PORT: first.port });
+    assert.notEqual(again.code, 0, 'the second server does not start');
+    assert.match(again.stderr, new RegExp(`another warden serve \\(pid ${first.pid}, started [^)]+\\) is using the SQLite database`), again.stderr);
 
     // Reading beside the running server still works.
     const verify = await warden(['ledger', 'verify', '-c', 'w.yaml'], dir);

@@ -23,20 +23,55 @@ async function exited(args: string[], cwd: string): Promise<{ code: number | nul
   return { code: code as number | null, stderr: s.err.join('\n') };
 }
 
-test('a port another process listens on: says so and how to choose another', async () => {
+test('a port another process listens on: says so and how to choose another, before anything is created', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-port-busy-'));
   const holder = createServer();
   holder.listen(0, '127.0.0.1');
   await once(holder, 'listening');
   const port = (holder.address() as AddressInfo).port;
   try {
-    const r = await exited(['--port', String(port), '--db', join(dir, 'warden.db')], dir);
+    // The defaults: the database, the keys and the admin token would go to ./data.
+    const r = await exited(['--port', String(port)], dir);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: another process is already listening there`));
     assert.match(r.stderr, /--port/, 'names the option that picks another port');
     assert.match(r.stderr, /WARDEN_SERVER__PORT/, 'and the override');
+    assert.deepEqual(readdirSync(dir), [], 'no database, key or token file was written');
   } finally {
     holder.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a probes port (server.health_listen) another process holds: said, and nothing created', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-health-busy-'));
+  const holder = createServer();
+  holder.listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  const port = (holder.address() as AddressInfo).port;
+  try {
+    const s = spawnServe(['--port', '0'], { cwd: dir, env: { WARDEN_LOG_LEVEL: '', WARDEN_SERVER__HEALTH_LISTEN: `127.0.0.1:${port}` } });
+    const [code] = await once(s.proc, 'exit');
+    await new Promise((r) => setImmediate(r));
+    const stderr = s.err.join('\n');
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, new RegExp(`server\\.health_listen \\(127\\.0\\.0\\.1:${port}\\): cannot listen: .*EADDRINUSE`), stderr);
+    assert.deepEqual(readdirSync(dir), [], 'no database, key or token file was written');
+  } finally {
+    holder.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an address of no interface here: said, and nothing created', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-host-bad-'));
+  try {
+    // 192.0.2.1 (TEST-NET-1, RFC 5737) is no interface's address.
+    const r = await exited(['--host', '192.0.2.1', '--port', '0'], dir);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:0: 192\.0\.2\.1 is not an address of this machine/, r.stderr);
+    assert.deepEqual(readdirSync(dir), [], 'no database, key or token file was written');
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

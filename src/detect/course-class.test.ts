@@ -99,7 +99,7 @@ test('a fleet dressed as the class that converses, each member asking items no o
   const shape: Partial<CourseOptions> = { students: 20, tool: 'steps', freshChatShare: 0.5, stepsShare: 1, eveningsPerDay: 3 };
   const fleet = run(course({ ...shape, distinctProblems: true }));
   const refused = fleet.filter((r) => r.max >= verdictRank('verify'));
-  const shared = (rows: typeof fleet) => JSON.stringify(rows[0].reasons.filter((x) => x.signal === 'place_shared_problems' || x.signal === 'place_conversation' || x.signal.startsWith('institution') || x.signal === 'place_links_only').map((x) => [x.signal, x.value, x.detail.slice(-200)]));
+  const shared = (rows: typeof fleet) => JSON.stringify(rows[0].reasons.filter((x) => x.signal === 'place_shared_problems' || x.signal === 'place_conversation' || x.signal.startsWith('institution') || x.signal === 'place_links_only').map((x) => [x.signal, x.value, (x.detail ?? '').slice(-200)]));
   assert.ok(refused.length >= 18, `fleet accounts refused: ${refused.length}/20 (${summary(fleet)}); ${shared(fleet)}`);
   const cls = run(course(shape));
   const above = cls.filter((r) => r.max > verdictRank('watch'));

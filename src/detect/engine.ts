@@ -35,7 +35,7 @@ import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
-import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, PLACE_VOLUME_CEILING } from './place-links.ts';
+import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, conversingClass, PLACE_VOLUME_CEILING } from './place-links.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope, type ShadowVerdict, type ShadowRow, type AllowEntryShadow } from './engine-types.ts';
@@ -1444,18 +1444,25 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * Whether account `i`'s opening question of keys `k0`, `k1` was asked before by another member
-   * of its cluster (shared-problems.ts); a key held by no one, or by an account outside the
-   * cluster, passes to `i`.
+   * of its cluster, or by another account of its email domain (a class's first lab asks its
+   * problems before its links are made; free-mail registers no domain key) (shared-problems.ts);
+   * a key held by no one, or by an account outside both, passes to `i`.
    */
   private sharedProblem(i: number, k0: number, k1: number): boolean {
     const root = this.accounts.find(i);
+    let domain = -2;
     let shared = false;
     for (let b = 0; b < 2; b++) {
       const k = b === 0 ? k0 : k1;
       if (k === 0) continue;
       const o = this.problemOwners.ownerOf(k);
       if (o === i) continue;
-      if (o >= 0 && o < this.accounts.count && this.accounts.find(o) === root) shared = true;
+      let same = o >= 0 && o < this.accounts.count && this.accounts.find(o) === root;
+      if (!same && o >= 0 && o < this.accounts.count) {
+        if (domain === -2) domain = this.keyOfType(i, LT.email_domain);
+        same = domain >= 0 && this.keyOfType(o, LT.email_domain) === domain;
+      }
+      if (same) shared = true;
       else this.problemOwners.claim(k, i);
     }
     return shared;
@@ -2446,7 +2453,7 @@ export class DetectorEngine implements VerdictView {
   /**
    * Members of account i's cluster when it is one institution's, linked by its place (or by its
    * place and its first lecture's signup burst), and held at watch because its members converse
-   * (placeHold): a class nothing vouches for yet, judged as the one actor it is. 0 otherwise, or
+   * about each other's problems (conversingClass, placeHold): a class nothing vouches for yet, judged as the one actor it is. 0 otherwise, or
    * when the account is linked to it by fleet evidence.
    */
   private conversingClassSize(i: number, now: number): number {
@@ -2463,7 +2470,7 @@ export class DetectorEngine implements VerdictView {
     const values = scoreIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix }, this.classScratch);
     const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
     const p = readPlace(c.w, values, embeddingSpreadTest(spread, this.config.embedding_max_concentration), c.requests, c.members, { app: kind === 'institution_app', burst, institution });
-    return p.converses && placeHold(p) === 'watch' ? c.members : 0;
+    return conversingClass(p) && placeHold(p) === 'watch' ? c.members : 0;
   }
 
   /**

@@ -6,13 +6,14 @@
  * its members the questions that open a conversation repeat, pasted as printed, retyped with a
  * typo, or wrapped in "can you help me with this". A harvest needs distinct items (a dataset is
  * worth its diversity): across a fleet's members the opening questions rarely repeat. Each opening
- * question (a single-shot request, or a conversation's turn that moves on to a new question) is
+ * question (a single-shot request, or a conversation's turn that moves on to a new reasoning item) is
  * keyed by two bands of a MinHash of its word trigrams (two minimum hashes each, over its first
  * READ_CHARS characters), so a wrapper or a typo keeps most variants on one key while two
  * different problems that share a phrase ("explain step by step") rarely share both minimums.
  * `ProblemOwners` remembers which account asked each recent key; an opening question is shared
- * when either of its keys is held by another member of the asking account's cluster. A key held
- * by an account outside the cluster passes to the asker: an item a class and a stranger both ask
+ * when either of its keys is held by another member of the asking account's cluster or another
+ * account of its email domain (a class's first lab asks before its links are made; the engine's
+ * sharedProblem). A key held by any other account passes to the asker: an item a class and a stranger both ask
  * (a popular benchmark question, a textbook exercise) counts for the class from its second member
  * on, and for a fleet only when two of its own members ask it. The share is read over a
  * cluster's window (C.OPENERS, C.SHARED_OPENERS, summed as every counter is), bounded memory per
@@ -93,6 +94,4 @@ export class ProblemOwners {
     this.keys[s] = k;
     this.owners[s] = i;
   }
-
-  clear(): void { this.keys.fill(0); this.owners.fill(0); }
 }

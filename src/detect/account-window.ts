@@ -40,6 +40,7 @@ export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit:
   if (fl & FLAG.logitProbe) v[o + C.PROBE] += k;
   if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += k;
   if (fl & FLAG.closedTask) v[o + C.CLOSED_TASK] += k;
+  if (f.problem !== 0) { v[o + C.OPENERS] += k; if (fl & FLAG.sharedProblem) v[o + C.SHARED_OPENERS] += k; }
   v[o + C.NEW_MODEL] += newModel * k;
   v[o + C.TEMPLATE_HIT] += tplHit * k;
   v[o + C.HOUR0 + hourBin] += k;

@@ -91,3 +91,17 @@ test('the course signup shape sending a harvester traffic through the same tool 
   // Refused either way: verify or suspend.
   assert.ok(rows.filter((r) => r.max >= verdictRank('verify')).length >= 27, `fleet accounts refused: ${summary(rows)}; ${JSON.stringify(rows[0].reasons.filter((x) => x.signal.startsWith('place') || x.signal.startsWith('institution')))}`);
 });
+
+test('a fleet dressed as the class that converses, each member asking items no other member asks, is refused; the class working one sheet is held at watch', () => {
+  // The same signup burst, domain, campus and tool, the working asked for on every problem,
+  // follow-ups and pasted attempts: what separates them is that a class asks the same problems.
+  // Twenty members, so that the fleet's items (the fixture corpus holds about 200 tasks) need not repeat.
+  const shape: Partial<CourseOptions> = { students: 20, tool: 'steps', freshChatShare: 0.5, stepsShare: 1, eveningsPerDay: 3 };
+  const fleet = run(course({ ...shape, distinctProblems: true }));
+  const refused = fleet.filter((r) => r.max >= verdictRank('verify'));
+  const shared = (rows: typeof fleet) => JSON.stringify(rows[0].reasons.filter((x) => x.signal === 'place_shared_problems' || x.signal === 'place_conversation' || x.signal.startsWith('institution') || x.signal === 'place_links_only').map((x) => [x.signal, x.value, (x.detail ?? '').slice(-200)]));
+  assert.ok(refused.length >= 18, `fleet accounts refused: ${refused.length}/20 (${summary(fleet)}); ${shared(fleet)}`);
+  const cls = run(course(shape));
+  const above = cls.filter((r) => r.max > verdictRank('watch'));
+  assert.equal(above.length, 0, `students above watch: ${above.length}/20 (${summary(cls)}); ${shared(cls)}`);
+});

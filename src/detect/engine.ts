@@ -26,6 +26,7 @@ import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHO
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
+import { ProblemOwners } from './shared-problems.ts';
 import { ItemOwners, PAIR_COLUMNS, PAIR_BITS, itemFp, tempTenths, temperatureSplit, observePair, observePaired, pairReadings, pairedPass, pairedReasons } from './paired-items.ts';
 import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons, GRADING } from './pasted-answers.ts';
 import { LinkKeyIndex } from './link-keys.ts';
@@ -34,7 +35,7 @@ import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
-import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, PLACE_VOLUME_CEILING } from './place-links.ts';
+import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, conversingClass, PLACE_VOLUME_CEILING } from './place-links.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope, type ShadowVerdict, type ShadowRow, type AllowEntryShadow } from './engine-types.ts';
@@ -181,6 +182,8 @@ export class DetectorEngine implements VerdictView {
   private pairBits = new Uint32Array(0);
   /** Which account first asked each recent single-shot question (paired-items.ts). */
   private itemOwners = new ItemOwners();
+  /** Who first asked each recent opening question (shared-problems.ts): whether a cluster's members ask each other's problems. */
+  private problemOwners = new ProblemOwners();
   private lastModel = new Int16Array(0);
   /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
   private lastNet = new Uint32Array(0);
@@ -1439,6 +1442,32 @@ export class DetectorEngine implements VerdictView {
     return out;
   }
 
+  /**
+   * Whether account `i`'s opening question of keys `k0`, `k1` was asked before by another member
+   * of its cluster, or by another account of its email domain (a class's first lab asks its
+   * problems before its links are made; free-mail registers no domain key) (shared-problems.ts);
+   * a key held by no one, or by an account outside both, passes to `i`.
+   */
+  private sharedProblem(i: number, k0: number, k1: number): boolean {
+    const root = this.accounts.find(i);
+    let domain = -2;
+    let shared = false;
+    for (let b = 0; b < 2; b++) {
+      const k = b === 0 ? k0 : k1;
+      if (k === 0) continue;
+      const o = this.problemOwners.ownerOf(k);
+      if (o === i) continue;
+      let same = o >= 0 && o < this.accounts.count && this.accounts.find(o) === root;
+      if (!same && o >= 0 && o < this.accounts.count) {
+        if (domain === -2) domain = this.keyOfType(i, LT.email_domain);
+        same = domain >= 0 && this.keyOfType(o, LT.email_domain) === domain;
+      }
+      if (same) shared = true;
+      else this.problemOwners.claim(k, i);
+    }
+    return shared;
+  }
+
   // ---------------------------------------------------------------- ingest
 
   /**
@@ -1546,6 +1575,8 @@ export class DetectorEngine implements VerdictView {
     if ((fl & (FLAG.singleShot | FLAG.newItemTurn | FLAG.newTurn)) === 0) observeFollowUp(this.harvestItems, this.harvestFollow, i, ev);
     settleUnfollowed(this.harvestItems, this.harvestFollow, i, tsS);
     for (const p of each) {
+      // An opening question another account asked first: a class's sheet (shared-problems.ts).
+      if (p.problem !== 0 && this.sharedProblem(i, p.problem, p.problem2)) p.flags |= FLAG.sharedProblem;
       addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
       // A conversation's new question counts its own words as its input: its history is the camouflage.
       const asked = (p.flags & FLAG.newItemTurn) !== 0;
@@ -1717,7 +1748,7 @@ export class DetectorEngine implements VerdictView {
     const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
       && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead'
       && !f.startsWith('pasteCount/') && !f.startsWith('pasteBits/') && f !== 'answerOwners'
-      && !f.startsWith('pairCount/') && !f.startsWith('pairBits/') && f !== 'itemOwners');
+      && !f.startsWith('pairCount/') && !f.startsWith('pairBits/') && f !== 'itemOwners' && f !== 'problemOwners');
     const fields = fieldsOf(own);
     const theirs = fieldsOf(layout).join(',');
     const format = layout.slice(0, layout.indexOf(';'));
@@ -1772,6 +1803,8 @@ export class DetectorEngine implements VerdictView {
     if (this.pairCount.length !== this.accounts.cap * PAIR_COLUMNS) this.pairCount = new Float32Array(this.accounts.cap * PAIR_COLUMNS);
     if (this.pairBits.length !== this.accounts.cap * PAIR_BITS) this.pairBits = new Uint32Array(this.accounts.cap * PAIR_BITS);
     if (!(this.itemOwners instanceof ItemOwners)) this.itemOwners = Object.assign(new ItemOwners(), this.itemOwners);
+    // A snapshot written before opening questions were keyed across accounts: an empty table.
+    if (!(this.problemOwners instanceof ProblemOwners)) this.problemOwners = Object.assign(new ProblemOwners(), this.problemOwners);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
@@ -2420,7 +2453,7 @@ export class DetectorEngine implements VerdictView {
   /**
    * Members of account i's cluster when it is one institution's, linked by its place (or by its
    * place and its first lecture's signup burst), and held at watch because its members converse
-   * (placeHold): a class nothing vouches for yet, judged as the one actor it is. 0 otherwise, or
+   * about each other's problems (conversingClass, placeHold): a class nothing vouches for yet, judged as the one actor it is. 0 otherwise, or
    * when the account is linked to it by fleet evidence.
    */
   private conversingClassSize(i: number, now: number): number {
@@ -2437,7 +2470,7 @@ export class DetectorEngine implements VerdictView {
     const values = scoreIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix }, this.classScratch);
     const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
     const p = readPlace(c.w, values, embeddingSpreadTest(spread, this.config.embedding_max_concentration), c.requests, c.members, { app: kind === 'institution_app', burst, institution });
-    return p.converses && placeHold(p) === 'watch' ? c.members : 0;
+    return conversingClass(p) && placeHold(p) === 'watch' ? c.members : 0;
   }
 
   /**

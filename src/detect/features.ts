@@ -5,6 +5,7 @@
  * Nothing here knows about accounts or time; the engine aggregates these into windows.
  */
 import { enumeratedItems } from './items.ts';
+import { problemKeys } from './shared-problems.ts';
 import { answerFpOf, charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits, personWords } from './lexicon.ts';
@@ -90,6 +91,11 @@ export const FLAG = {
    * credits a follow-up only to a turn that is not new.
    */
   newTurn: 1 << 18,
+  /**
+   * An opening question (`problem` keyed) another account asked first (shared-problems.ts): set by
+   * the engine, which holds the table of who asked what, before the request reaches the windows.
+   */
+  sharedProblem: 1 << 19,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -110,7 +116,15 @@ export interface RequestFeatures {
   /** Logit probes only (else 0): the bias map's fingerprint, and a hash of the prompt it was applied to. */
   biasMap: number;
   promptKey: number;
+  /**
+   * An opening question's two near-duplicate keys (shared-problems.ts), else 0: a single-shot
+   * request's, or a conversation turn's that moves on to a new question.
+   */
+  problem: number;
+  problem2: number;
 }
+
+const PROBLEM_KEYS = new Uint32Array(2);
 
 /** FNV-1a over a string, 32-bit, as an unsigned integer. */
 export function fnv1a(s: string, seed = 0x811c9dc5): number {
@@ -507,6 +521,12 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     if (folded.obfuscated) flags |= FLAG.obfuscated;
     template = skeleton(folded.text);
   } else if (turn) template = skeleton(turn);
+  // An opening question's keys: whether other members of its cluster ask it too (a class's sheet).
+  let problem = 0, problem2 = 0;
+  if ((flags & (FLAG.singleShot | FLAG.newItemTurn)) !== 0 && turn) {
+    problemKeys(turn, PROBLEM_KEYS);
+    problem = PROBLEM_KEYS[0]; problem2 = PROBLEM_KEYS[1];
+  }
   let toolsHash = 0;
   if (req.tools.length) toolsHash = fnv1a(req.tools.length === 1 ? req.tools[0] : [...req.tools].sort().join('\u0000')) || 1;
   let paramsHash = 0;
@@ -534,6 +554,8 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     outputTokens: ev.response.output_tokens,
     biasMap,
     promptKey,
+    problem,
+    problem2,
     weight: 1,
   };
   return features;

@@ -128,20 +128,44 @@ export function conversing(p: PlaceReading): boolean {
 }
 
 /**
+ * Share of a cluster's opening questions (single-shot requests, and conversation turns that move
+ * on to a new question) that another account asked first, near-duplicate or word for word
+ * (shared-problems.ts), at or above which its members converse as a class does: about the same
+ * problems. A class works one sheet (six problems a day for thirty students: all but the first
+ * asker of each are shared, most of its openers); a fleet harvesting needs distinct items, and
+ * its members' openers repeat only where its corpus does. A conversing institution's cluster
+ * under it is not held at watch for conversing (placeHold): a fleet that converses to look like
+ * a class is read as the fleet it is.
+ */
+export const PLACE_SHARED_PROBLEMS = 0.3;
+
+/** Whether the cluster's members ask each other's problems (PLACE_SHARED_PROBLEMS). */
+export function sharesProblems(p: PlaceReading): boolean {
+  return p.openers > 0 && p.sharedOpeners >= PLACE_SHARED_PROBLEMS;
+}
+
+/** Its members converse, and about the same problems: a class (conversing and sharesProblems). */
+export function conversingClass(p: PlaceReading): boolean {
+  return p.converses && sharesProblems(p);
+}
+
+/**
  * What holds a place-linked cluster (`burst`: one institution's cluster linked also by a signup
  * burst, institutionSignup), from its reading: `watch` (its score held at the watch threshold),
  * `verify` (PLACE_VOLUME_CEILING) or null (scored as any cluster).
  * - Nothing harvest-like in what the members ask: watch; for a burst, only while its members have
- *   sent too few requests to tell whether they converse, or when they do (a class that signed up
- *   in its first lecture); otherwise verify (a fleet creates its accounts minutes apart too).
+ *   sent too few requests to tell whether they converse, or when they converse about each other's
+ *   problems (conversingClass: a class that signed up in its first lecture); otherwise verify (a
+ *   fleet creates its accounts minutes apart too, and can converse).
  * - The working asked for at a harvester's volume: verify; watch when the cluster is one
- *   institution's and its members converse (a class before a deadline sends as much: follow-ups
- *   and pasted attempts, answers a few times the prompt, not new questions with long answers).
+ *   institution's and its members converse about each other's problems (a class before a
+ *   deadline sends as much: follow-ups and pasted attempts on one sheet, answers a few times the
+ *   prompt; a fleet that converses asks distinct items).
  * - The harvest shape, a broad corpus or a specific ask: null.
  */
 export function placeHold(p: PlaceReading): 'watch' | 'verify' | null {
-  if (p.by === null) return !p.burst || p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER || p.converses ? 'watch' : 'verify';
-  if (p.by === 'harvest_volume') return p.institution && p.converses ? 'watch' : 'verify';
+  if (p.by === null) return !p.burst || p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER || conversingClass(p) ? 'watch' : 'verify';
+  if (p.by === 'harvest_volume') return p.institution && conversingClass(p) ? 'watch' : 'verify';
   return null;
 }
 
@@ -165,6 +189,9 @@ export interface PlaceReading {
   institution: boolean;
   /** Its members converse (conversing). */
   converses: boolean;
+  /** Opening questions a member in the window (C.OPENERS), and the share of them another account asked first (C.SHARED_OPENERS). */
+  openers: number;
+  sharedOpeners: number;
 }
 
 /**
@@ -202,7 +229,8 @@ export function readPlace(w: Float64Array, values: IndicatorValues, spread: bool
       if (!Number.isNaN(v) && v > INDICATORS[name].threshold) { by = name; break; }
     }
   }
-  const p: PlaceReading = { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by, ...link, converses: false };
+  const openers = w[C.OPENERS];
+  const p: PlaceReading = { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by, ...link, converses: false, openers: openers / Math.max(1, members), sharedOpeners: openers > 0 ? w[C.SHARED_OPENERS] / openers : 0 };
   p.converses = conversing(p);
   return p;
 }
@@ -218,7 +246,7 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
   const held = `cluster_score ${capped ? `held at the watch threshold ${watch} (coordination × harvest is ${round(uncapped)})` : `at most the watch threshold ${watch}`}`;
   const talk = p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER
     ? `its members have sent too few requests to tell whether they converse (${round(p.perMember, 1)} a member, ${PLACE_MIN_REQUESTS_PER_MEMBER} needed)`
-    : p.converses ? 'its members converse (place_conversation, below)' : 'its members do not converse (place_conversation, below)';
+    : p.converses ? `its members converse (place_conversation, below)${sharesProblems(p) ? ', about each other\'s problems (place_shared_problems, below)' : `, but not about each other's problems (place_shared_problems ${round(p.sharedOpeners)} under ${PLACE_SHARED_PROBLEMS}: distinct items, as a harvest needs)`}` : 'its members do not converse (place_conversation, below)';
   const asked = p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`;
   let first: VerdictReason;
   if (p.burst) {
@@ -233,8 +261,8 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
     first = p.by === null
       ? { signal: 'place_links_only', value: 'uncorroborated', threshold: null, detail: `${links}, and nothing harvest-like in what the members ask (below): ${held}` }
       : hold === 'watch'
-        ? { signal: 'place_links_only', value: 'conversing', threshold: null, detail: `${links}; the working asked for at a harvester's volume, but the cluster is one institution's accounts and its members converse (place_conversation, below): a class before a deadline sends as much, ${held}` }
-        : { signal: 'place_links_only', value: 'corroborated', threshold: null, detail: `${links}, but what the members ask is harvest-like (${asked}): scored as any cluster${hold === 'verify' ? `, at most verify (volume alone: ${p.institution ? 'its members do not converse' : 'not one institution\'s accounts'}, and verify is what people can answer)` : ''}` };
+        ? { signal: 'place_links_only', value: 'conversing', threshold: null, detail: `${links}; the working asked for at a harvester's volume, but the cluster is one institution's accounts and its members converse about each other's problems (place_conversation, place_shared_problems, below): a class before a deadline sends as much, ${held}` }
+        : { signal: 'place_links_only', value: 'corroborated', threshold: null, detail: `${links}, but what the members ask is harvest-like (${asked}): scored as any cluster${hold === 'verify' ? `, at most verify (volume alone: ${p.institution ? (p.converses ? 'its members converse, but not about each other\'s problems' : 'its members do not converse') : 'not one institution\'s accounts'}, and verify is what people can answer)` : ''}` };
   }
   return [first,
     { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
@@ -242,6 +270,7 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
     { signal: 'place_single_shot_share', value: round(p.single), threshold: PLACE_SINGLE_SHOT, detail: 'single-shot requests over the cluster\'s windowed requests: a class follows up on a step, an office converses about its code' },
     { signal: 'place_reasoning_elicitation_share', value: round(p.elicit), threshold: YIELD.elicitation, detail: 'over the cluster (shrunk, as the indicator)' },
     { signal: 'place_output_input_ratio', value: round(p.ratio), threshold: p.ratioFloor, detail: `over the cluster: answers many times the prompt (${p.ratioFloor === YIELD.outputInput ? 'reasoning asked for on fewer than half the requests' : 'the working asked for on half the requests or more, written out in the answer'}); a pasted working or code makes the prompt long` },
+    { signal: 'place_shared_problems', value: round(p.sharedOpeners), threshold: PLACE_SHARED_PROBLEMS, detail: `share of the cluster's opening questions (${round(p.openers, 1)} a member in the window) another account asked first, word for word or near (two MinHash bands of word trigrams): a class works one sheet, a harvest needs distinct items; a conversing institution's cluster is held at watch only at or above it` },
     { signal: 'place_conversation', value: p.converses ? 'converses' : p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER ? 'not_read' : 'does_not_converse', threshold: YIELD.singleShot, detail: `single-shot share ${round(p.single)} against ${YIELD.singleShot} (the harvest-yield test's: people who converse stay under it) and output/input ${round(p.ratio)} against ${p.ratioFloor}, both under: the members follow up on answers and paste their attempts, not new questions with long answers; read from ${PLACE_MIN_REQUESTS_PER_MEMBER} requests a member${p.institution ? '' : '; a harvester\'s volume is held at watch for it only on one institution\'s accounts'}` },
   ];
 }

@@ -23,12 +23,15 @@ export const C = {
   UNREADABLE: 31,
   /** Requests that are closed-form tasks written as a dataset item is (FLAG.closedTask). */
   CLOSED_TASK: 32,
-  DECAYED: 33,
+  /** Opening questions keyed for sharing (shared-problems.ts), and those another account asked first. */
+  OPENERS: 33,
+  SHARED_OPENERS: 34,
+  DECAYED: 35,
   // not decayed
-  TOTAL: 33, GAP_N: 34, GAP_SUM: 35, GAP_SUMSQ: 36, FIRST_TS: 37, LAST_TS: 38, DECAY_TS: 39,
+  TOTAL: 35, GAP_N: 36, GAP_SUM: 37, GAP_SUMSQ: 38, FIRST_TS: 39, LAST_TS: 40, DECAY_TS: 41,
   /** Output tokens (reasoning included) of every request: a campaign's volume. */
-  OUT_TOTAL: 40,
-  SIZE: 41,
+  OUT_TOTAL: 42,
+  SIZE: 43,
 } as const;
 export const HOUR_BINS = 8;
 /** Task topics of the topic-shift test: a request counts in each it touches (OTHER: none of them). */

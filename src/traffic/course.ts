@@ -53,6 +53,13 @@ export interface CourseOptions {
    * history): their problems arrive as single questions, their follow-ups still carry the answer.
    */
   freshChatShare?: number;
+  /**
+   * A fleet dressed as the class rather than the class: every problem a member asks is a dataset
+   * item no other member asks (drawn without replacement from the corpus's code and maths items,
+   * across the whole fleet; repeated only once the corpus runs out). A harvest needs distinct
+   * items; a class works the same sheet.
+   */
+  distinctProblems?: boolean;
 }
 
 export interface CourseWorkload {
@@ -139,6 +146,10 @@ export function courseWorkload(prompts: PromptCorpus, opts: CourseOptions): Cour
     const r = new Rng(opts.seed, 'course-sheet', domain, day);
     return Array.from({ length: 6 }, () => { const coding = r.chance(0.5); const p = coding ? prompts.code : prompts.math; return { q: p[r.int(p.length)], coding }; });
   };
+  // A fleet's queue of distinct items (distinctProblems): the corpus's tasks in one shuffled order.
+  const queue = opts.distinctProblems ? [...prompts.code.map((q) => ({ q, coding: true })), ...prompts.math.map((q) => ({ q, coding: false }))] : [];
+  if (queue.length) { const qr = new Rng(opts.seed, 'course-queue', domain); for (let k = queue.length - 1; k > 0; k--) { const j = qr.int(k + 1); [queue[k], queue[j]] = [queue[j], queue[k]]; } }
+  let queued = 0;
   const residential = categoryAsns('residential', [country]);
   const mobile = categoryAsns('mobile', [country]).filter((a) => a.country === country);
   const students: Student[] = [];
@@ -208,7 +219,7 @@ export function courseWorkload(prompts: PromptCorpus, opts: CourseOptions): Cour
         else if (turn === 0 || u < 0.25) {
           if (rng.chance(0.8)) {
             // A problem of today's sheet: some paste it as printed, others retype or wrap it.
-            const p = rng.pick(problems);
+            const p = queue.length ? queue[queued++ % queue.length] : rng.pick(problems);
             if (st.fresh) history.length = 0;
             kind = p.coding ? 'code' : 'math';
             const q = rng.chance(stepsShare) ? `${p.q}\n${rng.pick(STEPS)}` : homework(rng, p.q, p.coding);

@@ -12,14 +12,16 @@ const FLAG = { ...FLAG_ };
 /**
  * Add one event's contributions to the window at `o`, as `k` requests (the prompts of a legacy array `f` stands for).
  * The flags are tested one by one on purpose: a loop over a table of (flag, counter) pairs ran
- * about 1.5 times as long on this per-event path.
+ * about 1.5 times as long on this per-event path. `answered`: whether the request can be a
+ * harvested answer (harvest-yield.ts: harvestableAnswer); one that cannot (a logit probe, a prompt
+ * sent again for a token or two) counts as a request, not as a single-shot question nor as working asked.
  */
-export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1): void {
+export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1, answered = true): void {
   const fl = f.flags;
   v[o + C.N] += k;
   v[o + C.NET_CHANGE] += netChange * k;
   if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) v[o + C.OTHER] += k;
-  v[o + C.ELICIT] += elicit * k;
+  if (answered) v[o + C.ELICIT] += elicit * k;
   if (fl & FLAG.cot) v[o + C.COT] += k;
   if (fl & FLAG.rubric) v[o + C.RUBRIC] += k;
   if (fl & FLAG.sensitiveRewrite) v[o + C.REWRITE] += k;
@@ -29,7 +31,7 @@ export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit:
   if (fl & FLAG.math) v[o + C.MATH] += k;
   if (fl & FLAG.reasoningParam) v[o + C.REASON_PARAM] += k;
   v[o + C.CAPABILITY] += capability * k;
-  if (fl & FLAG.singleShot) v[o + C.SINGLE] += k;
+  if (answered && (fl & FLAG.singleShot)) v[o + C.SINGLE] += k;
   if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += k;
   v[o + C.IN_TOK] += f.inputTokens;
   v[o + C.OUT_TOK] += f.outputTokens;

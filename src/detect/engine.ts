@@ -24,7 +24,7 @@ import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
-import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
+import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, harvestableAnswer, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { ProblemOwners } from './shared-problems.ts';
 import { ItemOwners, PAIR_COLUMNS, PAIR_BITS, itemFp, tempTenths, temperatureSplit, observePair, observePaired, pairReadings, pairedPass, pairedReasons } from './paired-items.ts';
@@ -1519,7 +1519,7 @@ export class DetectorEngine implements VerdictView {
     addArrival(w, off, tsS, last, batched);
 
     const payKey = payloadKey(ev);
-    observePayload(this.payRing, this.payCount, i, payKey);
+    const resent = observePayload(this.payRing, this.payCount, i, payKey);
     this.observePastedAnswers(i, idKey, ev, answerFp, f.flags, f.outputTokens);
     this.observePairedItems(i, idKey, ev, f.flags);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
@@ -1574,10 +1574,14 @@ export class DetectorEngine implements VerdictView {
     // than the wait settle as not followed up (harvest-yield.ts).
     if ((fl & (FLAG.singleShot | FLAG.newItemTurn | FLAG.newTurn)) === 0) observeFollowUp(this.harvestItems, this.harvestFollow, i, ev);
     settleUnfollowed(this.harvestItems, this.harvestFollow, i, tsS);
+    // A logit probe or a payload sent again for a token or two is no harvested answer: a request,
+    // not a question nor working asked, in the windows and the harvest part (harvest-yield.ts).
     for (const p of each) {
       // An opening question another account asked first: a class's sheet (shared-problems.ts).
       if (p.problem !== 0 && this.sharedProblem(i, p.problem, p.problem2)) p.flags |= FLAG.sharedProblem;
-      addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
+      const answered = harvestableAnswer((p.flags & FLAG.logitProbe) !== 0, resent, p.outputTokens);
+      addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight, answered);
+      if (!answered) continue;
       // A conversation's new question counts its own words as its input: its history is the camouflage.
       const asked = (p.flags & FLAG.newItemTurn) !== 0;
       if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, payKey, tsS);
@@ -1616,7 +1620,7 @@ export class DetectorEngine implements VerdictView {
       // with its window (clusterOf, union): only the timeline still lacks it.
       if (linkedBefore) {
         this.decayVec(c.w, tsS);
-        for (const p of each) addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
+        for (const p of each) addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight, harvestableAnswer((p.flags & FLAG.logitProbe) !== 0, resent, p.outputTokens));
         addArrival(c.w, 0, tsS, last, batched);
         c.requests += prompts;
         c.outTokens += ev.response.output_tokens;

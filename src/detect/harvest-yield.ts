@@ -90,8 +90,8 @@ export function pipelineShape(y: { timing: number; tpl: number }): boolean {
  * account does now; `payRing` holds each account's last PAY_RING payload keys. `key`: the
  * request's `payloadKey` (read once an event: the harvest part's items are keyed by it too).
  */
-export function observePayload(payRing: Uint32Array, payCount: Float32Array, i: number, key: number): void {
-  if (key === 0) return;
+export function observePayload(payRing: Uint32Array, payCount: Float32Array, i: number, key: number): boolean {
+  if (key === 0) return false;
   const base = i * PAY_RING;
   let hit = 0;
   for (let k = 0; k < PAY_RING; k++) if (payRing[base + k] === key) { hit = 1; break; }
@@ -102,6 +102,24 @@ export function observePayload(payRing: Uint32Array, payCount: Float32Array, i: 
   const c = i * 2;
   payCount[c] += hit; payCount[c + 1] += 1;
   if (payCount[c + 1] >= PAY_SPAN) { payCount[c] /= 2; payCount[c + 1] /= 2; }
+  return hit === 1;
+}
+
+/** Output tokens (reasoning included) at or below which a re-sent payload's answer is no harvested answer. */
+export const UNANSWERED_MAX_TOKENS = 2;
+
+/**
+ * Whether a request can be a harvested answer, counted by the harvest-yield test as a question (and
+ * as working asked when it asks for it). Not a logit probe (a bias map applied and a few tokens or
+ * the log-probabilities read: what it yields is logits, judged by the logit-probe test), nor a
+ * payload the account sent recently answered again with UNANSWERED_MAX_TOKENS tokens or fewer (a
+ * form filled one token at a time, a classifier re-run). A developer filling a form through
+ * `logit_bias` re-sends one prompt that says "step by step" some thirty times, each answered with
+ * one token; counted as questions asking for the working, they brought the test's lower
+ * output/input bar (VISIBLE_WORKING) to ordinary code questions.
+ */
+export function harvestableAnswer(logitProbe: boolean, resent: boolean, outputTokens: number): boolean {
+  return !logitProbe && !(resent && outputTokens <= UNANSWERED_MAX_TOKENS);
 }
 
 /** Share of account i's requests that re-sent a recent payload (0 before YIELD.minRequests). */

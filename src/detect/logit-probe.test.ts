@@ -39,7 +39,7 @@ const labels = biasMap(9642, 2); // " yes" / " no"-style label tokens, the same 
 function run(recordPrompts = true) {
   const e = new DetectorEngine();
   for (let n = 0; n < 240; n++) {
-    const sec = n * 15;
+    const sec = n * 30; // two hours: the verdict's explanation is refreshed within them
     // Extraction: three prompts in turn, the next five tokens of the vocabulary each time, top-5 log-probabilities.
     const p = PROMPTS[n % 3];
     e.ingest(event('acct_extract', n, sec, p, recordPrompts, { max_tokens: 1, logprobs: true, top_logprobs: 5, logit_bias: biasMap(1000 + 5 * Math.floor(n / 3), 5) }));
@@ -69,7 +69,9 @@ for (const recordPrompts of [true, false]) {
     assert.equal(v.level, 'shape');
     const reasons = Object.fromEntries(v.verdict!.reasons.map((r) => [r.signal, r]));
     assert.equal(reasons.logit_probe_test?.value, 'pass');
-    assert.ok((reasons.logit_bias_maps.value as number) >= 60, JSON.stringify(reasons.logit_bias_maps));
+    // As last explained: a standing verdict is explained again hourly or when its score moves (the
+    // sweep's score holds at the shape threshold), so over two hours the reading of the first hour's maps.
+    assert.ok((reasons.logit_bias_maps.value as number) >= 40, JSON.stringify(reasons.logit_bias_maps));
     assert.equal(reasons.logit_bias_maps.threshold, 4);
     assert.match(reasons.logit_bias_maps_per_prompt.detail!, /over 3 distinct prompts/);
     for (const id of ['acct_classify', 'acct_guided', 'acct_rerun', 'acct_banlist']) {

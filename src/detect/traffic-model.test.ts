@@ -54,15 +54,23 @@ test('low-and-slow accounts that link to nobody reach throttle alone through the
   const flagged = adaptive.filter((id) => (maxLevel.get(id) ?? 0) >= verdictRank('throttle'));
   assert.ok(adaptive.length >= 12 && flagged.length >= adaptive.length * 0.6, `adaptive flagged ${flagged.length}/${adaptive.length}`);
   if (process.env.DETECT_TEST_VERBOSE) console.log(`adaptive flagged ${flagged.length}/${adaptive.length}`);
-  const now = flagged.find((id) => above(engine.forAccount(id).level));
-  if (now) {
-    const v = engine.forAccount(now).verdict!;
-    assert.equal(v.subject.kind, 'account');
-    const byName = new Map(v.reasons.map((r) => [r.signal, r]));
-    assert.ok(byName.has('harvest_yield_test'));
+  // Each is held as one account: by the harvest-yield test alone, or read with the others of the
+  // shape among established accounts as a cohort (harvest-cohort.ts), which can come first.
+  const held = flagged.filter((id) => above(engine.forAccount(id).level));
+  const signalsOf = (id: string) => new Map(engine.forAccount(id).verdict!.reasons.map((r) => [r.signal, r]));
+  for (const id of held) {
+    const v = engine.forAccount(id).verdict!;
+    assert.equal(v.subject.kind, 'account', `${id} is held as an account, not as ${v.subject.kind}`);
+    const names = [...signalsOf(id).keys()];
+    assert.ok(names.includes('harvest_yield_test') || names.includes('harvest_cohort'), `${id} held by ${names.join(', ')}`);
+  }
+  const byYield = held.find((id) => signalsOf(id).has('harvest_yield_test'));
+  assert.ok(held.length === 0 || byYield !== undefined, `none of the ${held.length} held accounts is held by the harvest-yield test`);
+  if (byYield) {
+    const byName = signalsOf(byYield);
     for (const s of ['yield_single_shot_share', 'yield_output_input_ratio', 'yield_reasoning_elicitation_share']) {
-      const r = byName.get(s)!;
-      assert.ok(typeof r.value === 'number' && typeof r.threshold === 'number' && r.value >= r.threshold, s);
+      const r = byName.get(s);
+      assert.ok(r && typeof r.value === 'number' && typeof r.threshold === 'number' && r.value >= r.threshold, `${s} of ${byYield}: ${JSON.stringify(r)}`);
     }
   }
   const organic = of((l) => l.population === 'organic');

@@ -19,17 +19,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Start redis-server on `port` and wait until it answers. */
+/**
+ * Start redis-server on `port` and wait until it answers: up to 30 s, since a loaded machine
+ * (the whole suite at once) can take seconds to start a process; a server that exits first (its
+ * port taken meanwhile) is named with what it printed.
+ */
 export async function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
+  let output = '';
+  const keep = (b: Buffer) => { output = (output + b.toString()).slice(-2000); };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
   proc.once('exit', () => running.delete(proc));
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => {});
-  for (let i = 0; i < 200; i++) {
-    try { await probe.connect(); await probe.ping(); probe.disconnect(); return proc; } catch { await new Promise((r) => setTimeout(r, 25)); }
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null || proc.signalCode !== null) break;
+    try { await probe.connect(); await probe.ping(); probe.disconnect(); return proc; } catch { probe.disconnect(); await new Promise((r) => setTimeout(r, 50)); }
   }
-  throw new Error('redis-server did not start');
+  probe.disconnect();
+  const how = proc.exitCode !== null || proc.signalCode !== null ? `exited (${proc.exitCode ?? proc.signalCode})` : 'did not answer within 30 s';
+  throw new Error(`redis-server on port ${port} ${how}: ${output.trim().split('\n').slice(-5).join(' | ')}`);
 }
 
 /** Kill it (SIGKILL: no shutdown, its data is gone). */

@@ -224,8 +224,9 @@ test('PostgreSQL that stops answering while serving: 503 for uncached keys withi
     s.proc.kill('SIGTERM');
     assert.equal(await s.exited, 0);
     const stopping = Date.now() - t1;
-    // events.close_timeout_ms, then one write of the keys' last-use times (5 s statement timeout), then 2 s to close the connections.
-    assert.ok(stopping < 1500 + 5000 + 2000 + 2000, `stopped soon after events.close_timeout_ms (${stopping} ms)`);
+    // events.close_timeout_ms, then one write of the keys' last-use times (5 s statement timeout), then 2 s to close the connections:
+    // about 9.5 s on a quiet machine, so a margin of 4 s for a loaded one (the whole suite at once); a stop that hangs is far over it.
+    assert.ok(stopping < 1500 + 5000 + 2000 + 4000, `stopped soon after events.close_timeout_ms (${stopping} ms)`);
     const out = s.lines.join('\n');
     assert.match(out, /events (not recorded|were being written, whether they are recorded is not known)/, out);
   } finally {

@@ -8,16 +8,11 @@ import { Redis } from 'ioredis';
 import { DetectorEngine, sharedKeys, sharedRedis, redisReady, startSharedWorker } from './index.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
+import { until as waitUntil } from '../../test/helpers/until.ts';
 
 const keys = sharedKeys('warden:test:flap:');
 
-const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 8000) => {
-  const end = Date.now() + ms;
-  while (!await ok()) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (what: string, ok: () => unknown, ms = 8000) => waitUntil(what, ok, ms);
 
 test('a flapping Redis: the worker logs its first outage pair, not one pair per flap; a lasting outage after them names the short ones', { timeout: 90_000 }, async () => {
   const port = await freePort();

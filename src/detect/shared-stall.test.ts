@@ -9,16 +9,11 @@ import { Redis } from 'ioredis';
 import { DetectorEngine, sharedKeys, sharedRedis, redisReady, startSharedWorker, streamEventsHooks } from './index.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
+import { until as waitUntil } from '../../test/helpers/until.ts';
 
 const keys = sharedKeys('warden:test:stall:');
 
-const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!await ok()) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (what: string, ok: () => unknown, ms = 10_000) => waitUntil(what, ok, ms);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a stalled Redis: the worker says it cannot publish, counts the publications and reads it misses, and says how long it lasted', { timeout: 60_000 }, async () => {

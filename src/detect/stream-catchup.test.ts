@@ -14,14 +14,9 @@ import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server
 import { withPgSchema } from '../../test/helpers/postgres.ts';
 import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
+import { until as waitUntil } from '../../test/helpers/until.ts';
 
-const until = async (what: string, ok: () => boolean, ms = 30_000) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (what: string, ok: () => unknown, ms = 30_000) => waitUntil(what, ok, ms);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const recent = (n: number): InteractionEvent => sampleEvent(n, { ts: new Date().toISOString() });
 

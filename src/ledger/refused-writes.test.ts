@@ -13,17 +13,12 @@ import { SqliteLedgerStorage } from './sqlite.ts';
 import { PostgresLedgerStorage } from './postgres.ts';
 import { generateSigner } from './note.ts';
 import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
+import { until as waitUntil } from '../../test/helpers/until.ts';
 
 const PG_URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORIGIN = 'warden.test/refused';
 
-const until = async (what: string, check: () => boolean, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!check()) {
-    assert.ok(Date.now() < end, `timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (what: string, ok: () => unknown, ms = 10_000) => waitUntil(what, ok, ms);
 
 /** Append while the storage refuses writes: not recording, nothing dropped; then let it write again. */
 async function refuseThenAccept(ledger: Ledger, refuse: () => Promise<void>, accept: () => Promise<void>, why: RegExp): Promise<void> {

@@ -13,6 +13,7 @@ import { registerLimitsMetrics } from './metrics.ts';
 import { testConfig } from '../../test/helpers/limits.ts';
 import type { MeterOp } from './meters.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
+import { until as waitUntil } from '../../test/helpers/until.ts';
 
 /**
  * A proxy to Redis that can hold back what clients send from now on (`hold`, until `pass`), in order, cut the
@@ -55,13 +56,7 @@ async function startCommandProxy(targetPort: number) {
   };
 }
 
-const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    assert.ok(Date.now() < end, `timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (what: string, ok: () => unknown, ms = 10_000) => waitUntil(what, ok, ms);
 
 /** One request of a subject with a concurrency limit and a daily budget of 100 tokens (10 a request). */
 const ops = (subject: string): MeterOp[] => [

@@ -14,19 +14,14 @@ import { startWarden } from '../../src/cli/serve.ts';
 import { openPostgres } from '../../src/store/index.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { until as waitUntil } from '../helpers/until.ts';
 
 const metric = async (url: string, name: string) => {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ')[1]) : NaN;
 };
-const until = async (what: string, check: () => Promise<boolean> | boolean, ms = 20_000) => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    assert.ok(Date.now() < end, `timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+const until = (what: string, ok: () => unknown, ms = 20_000) => waitUntil(what, ok, ms);
 
 test('serve: a ledger storage outage shows in the metrics and, with ledger.required, in /readyz; its end is logged once with what waited', { timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-outage-'));

@@ -114,6 +114,13 @@ export interface UploadedFiles {
 export interface OutputTransformer {
   /** Streaming: return the events to send for this one (itself, a changed copy, none, or several). */
   sse?(ev: SseEvent): SseEvent | SseEvent[] | null;
+  /**
+   * Streaming, optional: true when `sse` would hand this event back as it is and keep nothing of
+   * it, judged from its `data` alone. `data` may be the event's bytes read as latin1 (UTF-8 text
+   * not decoded), so only ASCII may be looked for in it. Events it passes are relayed as the
+   * upstream's bytes without `sse` being called; a transformer without it sees every event.
+   */
+  passes?(data: string, event: string | undefined): boolean;
   /** Non-streaming: return the (possibly changed) parsed JSON answer. */
   json?(body: Record<string, unknown>): Record<string, unknown>;
   /** End of a stream: extra events to send before it closes. */

@@ -140,26 +140,15 @@ export function streamAnswer(
       if (out) send(out);
     };
   } else {
-    const parser = new SseParser({ comments: true });
-    const emit = (events: ParsedSse[]): boolean => {
-      const out: Buffer[] = [];
-      for (const ev of events) {
-        const closed = run.meter.closed;
-        try {
-          emitOne(ev, out);
-        } catch (err) {
-          if (!closed && run.meter.closed) run.closingFailed = true;
-          throw new SseEventFailed(err, out.length === 0 ? null : out.length === 1 ? out[0] : Buffer.concat(out));
-        }
-      }
-      return out.length ? send(out.length === 1 ? out[0] : Buffer.concat(out)) : !res.destroyed;
-    };
-    const emitOne = (ev: ParsedSse, out: Buffer[]): void => {
-      if (ev.comment) { out.push(ev.raw); return; } // keep-alive comments: not events, passed on as they are
+    /**
+     * One event through the meter and the transformers: true when it goes out as the upstream
+     * sent it, else the events to send in its place (none: it is left out).
+     */
+    const treat = (ev: SseEvent): true | SseEvent[] => {
       if (ev.data === '[DONE]') run.meter.done();
       const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
       const kept = simple || other(ev);
-      if (kept === false) return;
+      if (kept === false) return [];
       // (An upstream error event cleaned of Warden's account is what the transformers see.)
       const original: SseEvent = kept === true ? { event: ev.event, data: ev.data } : kept;
       let batch: SseEvent[] = [original];
@@ -176,19 +165,75 @@ export function streamAnswer(
       run.eventsSent += batch.length;
       for (const e of batch) run.meter.observeSentEvent(e.data, e.event);
       // An event every transformer passed on untouched goes out as the upstream's own bytes.
-      if (batch.length === 1 && batch[0] === original && kept === true) out.push(ev.raw);
-      else for (const e of batch) out.push(Buffer.from(formatSse(e)));
+      return batch.length === 1 && batch[0] === original && kept === true ? true : batch;
     };
-    data = (chunk) => emit(parser.push(chunk));
+    /** `treat`, and if it throws on the event that closed the answer, the answer's closing failed. */
+    const treatClosing = (ev: SseEvent): true | SseEvent[] => {
+      const closed = run.meter.closed;
+      try {
+        return treat(ev);
+      } catch (err) {
+        if (!closed && run.meter.closed) run.closingFailed = true;
+        throw err;
+      }
+    };
     rest = () => {
       let out = '';
       for (const t of transformers) if (t.flush) for (const e of t.flush()) { out += formatSse(e); run.eventsSent++; run.meter.observeSentEvent(e.data, e.event); }
       if (out) write(out);
     };
-    tail = () => {
-      emit(parser.flush());
-      rest();
-    };
+    const judged = transformers.filter((t) => t.sse);
+    if (judged.every((t) => t.passes)) {
+      // Every transformer can tell from an event's text that it leaves it alone (most text deltas):
+      // those are scanned in place and forwarded as received, as without transformers; the others
+      // are decoded and rewritten. The bytes sent are the same either way.
+      const scanner = new SseScanner();
+      const sink: SseSink = {
+        simple: (c, ds, de, name) => {
+          const text = c.text.substring(ds, de);
+          for (const t of judged) if (!t.passes!(text, name)) return false;
+          if (!run.meter.scanDelta(c, ds, de, name)) return false;
+          run.eventsSent++;
+          // The start of the answer as sent (the event as the transformers would have seen it).
+          if (run.meter.readsSentHead) run.meter.observeSentEvent(c.buf.toString('utf8', ds, de), name);
+          return true;
+        },
+        other: (ev) => {
+          const out = treatClosing(ev);
+          return out === true || (out.length === 0 ? false : out);
+        },
+      };
+      data = (chunk) => {
+        const out = scanner.push(chunk, sink);
+        return out ? send(out) : !res.destroyed;
+      };
+      tail = () => {
+        const out = scanner.flush(sink);
+        if (out) send(out);
+        rest();
+      };
+    } else {
+      const parser = new SseParser({ comments: true });
+      const emit = (events: ParsedSse[]): boolean => {
+        const out: Buffer[] = [];
+        for (const ev of events) {
+          try {
+            if (ev.comment) { out.push(ev.raw); continue; } // keep-alive comments: not events, passed on as they are
+            const sent = treatClosing(ev);
+            if (sent === true) out.push(ev.raw);
+            else for (const e of sent) out.push(Buffer.from(formatSse(e)));
+          } catch (err) {
+            throw new SseEventFailed(err, out.length === 0 ? null : out.length === 1 ? out[0] : Buffer.concat(out));
+          }
+        }
+        return out.length ? send(out.length === 1 ? out[0] : Buffer.concat(out)) : !res.destroyed;
+      };
+      data = (chunk) => emit(parser.push(chunk));
+      tail = () => {
+        emit(parser.flush());
+        rest();
+      };
+    }
   }
 
   return new Promise<void>((resolve) => {

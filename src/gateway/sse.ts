@@ -134,10 +134,10 @@ export interface SseSink {
    */
   simple(c: ScanChunk, ds: number, de: number, event: string | undefined): boolean;
   /**
-   * Any other event, decoded. Return false to leave it out of the bytes forwarded, or an event to
+   * Any other event, decoded. Return false to leave it out of the bytes forwarded, or the events to
    * forward in its place (re-encoded). (Blocks that are not events are forwarded without a call.)
    */
-  other(ev: SseEvent): boolean | SseEvent;
+  other(ev: SseEvent): boolean | SseEvent | SseEvent[];
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -194,7 +194,7 @@ export class SseScanner {
         inner = inner === -1 ? i : -2;
         continue;
       }
-      let keep: boolean | SseEvent;
+      let keep: boolean | SseEvent | SseEvent[];
       try {
         keep = this.event(c, start, inner, i, end, sink);
       } catch (err) {
@@ -204,7 +204,7 @@ export class SseScanner {
       if (keep !== true) {
         parts ??= [];
         if (start > kept) parts.push(buf.subarray(kept, start));
-        if (keep !== false) parts.push(Buffer.from(formatSse(keep)));
+        if (keep !== false) parts.push(Buffer.from(formatSseEvents(keep)));
         kept = end;
       }
       start = end;
@@ -225,12 +225,12 @@ export class SseScanner {
     const ev = parseBlock(text);
     const keep = ev ? sink.other(ev) : true;
     if (keep === false) return null;
-    if (keep !== true) return Buffer.from(formatSse(keep));
+    if (keep !== true) return Buffer.from(formatSseEvents(keep));
     return Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n');
   }
 
-  /** One event: [start, end) of the chunk, its last line ending at `last`. False: leave it out; an event: send it instead. */
-  private event(c: ScanChunk, start: number, inner: number, last: number, end: number, sink: SseSink): boolean | SseEvent {
+  /** One event: [start, end) of the chunk, its last line ending at `last`. False: leave it out; events: send them instead. */
+  private event(c: ScanChunk, start: number, inner: number, last: number, end: number, sink: SseSink): boolean | SseEvent | SseEvent[] {
     const s = c.text;
     if (end === last + 2 && s.charCodeAt(last - 1) !== CR) {
       if (inner === -1) {
@@ -270,6 +270,14 @@ function parseBlock(block: string): SseEvent | null {
 export function formatSse(ev: SseEvent): string {
   const lines = ev.data.split('\n').map((l) => `data: ${l}`).join('\n');
   return ev.event !== undefined ? `event: ${ev.event}\n${lines}\n\n` : `${lines}\n\n`;
+}
+
+/** Serialise one event or several, one after the other. */
+function formatSseEvents(evs: SseEvent | SseEvent[]): string {
+  if (!Array.isArray(evs)) return formatSse(evs);
+  let out = '';
+  for (const ev of evs) out += formatSse(ev);
+  return out;
 }
 
 const USAGE_NULL = Buffer.from(',"usage":null');

@@ -214,6 +214,11 @@ export class AnswerMeter {
     if (parsed && typeof parsed === 'object') m.observeEvent(parsed as Json, eventName);
   }
 
+  /** Whether `observeSentEvent` still reads events: the start of the answer as sent is not yet whole. */
+  get readsSentHead(): boolean {
+    return this.sent === null || this.sent.head.length < HEAD_CHARS;
+  }
+
   /** Output transformers rewrote the whole answer: read its start as sent. */
   observeSentBody(body: Json): void {
     (this.sent ??= new AnswerMeter(this.flavour)).observeBody(body);

@@ -98,12 +98,18 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
     return { data: JSON.stringify(chunk) };
   };
 
+  /**
+   * Most chunks carry neither reasoning nor log-probabilities: they pass on as they are, unparsed.
+   * (Only ASCII is looked for: the gateway may ask this of a chunk's bytes read as latin1.)
+   */
+  const passes = (d: string): boolean => (!reasoningOff && !stripLogprobs) || d === '[DONE]'
+    || !(mentionsReasoning(d) || (stripLogprobs && carriesLogprobs(d)) || held.size > 0);
+
   return {
+    passes,
     sse(ev: SseEvent): SseEvent | SseEvent[] | null {
-      if (!reasoningOff && !stripLogprobs) return ev;
+      if (passes(ev.data)) return ev;
       const d = ev.data;
-      // Most chunks carry neither reasoning nor log-probabilities: pass them on without parsing.
-      if (d === '[DONE]' || !(mentionsReasoning(d) || (stripLogprobs && carriesLogprobs(d)) || (held.size > 0))) return ev;
       let chunk: Record<string, any>;
       try { chunk = JSON.parse(d); } catch { return ev; }
       if (!Array.isArray(chunk.choices)) return ev;

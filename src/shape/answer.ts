@@ -75,7 +75,13 @@ export function composeTransformers(list: (OutputTransformer | null | undefined)
     }
     return cur;
   };
+  // The chain leaves an event alone when each of its links does (each then sees it as it came).
+  const judged = ts.filter((t) => t.sse);
+  const passes = judged.every((t) => t.passes)
+    ? (data: string, event: string | undefined) => judged.every((t) => t.passes!(data, event))
+    : undefined;
   return {
+    ...(passes ? { passes } : {}),
     sse(ev) {
       const out = run(0, [ev]);
       return out.length === 1 ? out[0] : out.length === 0 ? null : out;

@@ -117,6 +117,13 @@ export const detectConfigSchema = z.strictObject({
    */
   cohort_established_base_rate: z.number().min(0).max(0.5).default(0.002),
   /**
+   * The established reading also reads agent trajectories (harvest-cohort.ts: AGENTS): accounts
+   * whose recent requests are nearly all tool loops on coding and maths tasks, each under a harness
+   * (system prompt or tool set) no other account holds, form a cohort of their own at the same
+   * threshold (`cohort_min_established`, `cohort_established_base_rate`). false: not read.
+   */
+  cohort_agents: z.boolean().default(true),
+  /**
    * Accounts admitted to a startup, research or education programme (and named by nothing more:
    * no campus domain, enterprise contract or corroborated org) with the established harvest shape
    * join an established cohort that stands, formed without them, on the joining terms (within 2x

@@ -12,7 +12,7 @@
  */
 import { parseAnswerFp, type InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
-import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix } from './features.ts';
+import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, userTaskFlags } from './features.ts';
 import { ResponseChains } from './chains.ts';
 import { ServedAnswers } from './served-answers.ts';
 import { EmbeddingSpread, embeddingSpreadTest } from './embedding-spread.ts';
@@ -22,7 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, ALLOW_LIST_SIGNAL, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
-import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, type CohortReading } from './harvest-cohort.ts';
+import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, agentShape, findAgentCohort, AGENTS, type CohortReading } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, harvestableAnswer, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -118,6 +118,22 @@ function withKeys<V>(m: Map<number, V>, key: (k: number) => number): Map<number,
  *   engine.flush();
  *   engine.forAccount('acct_1').level;   // 'none' | 'watch' | ... | 'suspend'
  */
+/**
+ * The task of a request that opens a tool trajectory (one user turn, no assistant answer, no tool
+ * call or result yet: later steps carry the loop's history), or null for any other request. Read
+ * only for requests that offer tools.
+ */
+function openingTask(ev: InteractionEvent): string | null {
+  if (ev.request.messages_omitted) return null;
+  let task: string | null = null;
+  for (const m of ev.request.messages) {
+    if (m.role === 'user') { if (task !== null) return null; task = m.text ?? ''; }
+    else if (m.role !== 'system' && m.role !== 'developer') return null;
+    if (m.parts && ((m.parts.tool_result ?? 0) + (m.parts.tool_use ?? 0) + (m.parts.function_call_output ?? 0)) > 0) return null;
+  }
+  return task;
+}
+
 export class DetectorEngine implements VerdictView {
   readonly config: DetectConfig;
   private readonly halfLifeS: number;
@@ -169,6 +185,12 @@ export class DetectorEngine implements VerdictView {
   private freshSketch = new FreshSketches();
   /** The account's harvest part: its single-shot questions asking for reasoning, [questions, input, output] decayed with its window (harvest-yield.ts: ITEMS). */
   private harvestItems = new Float32Array(0);
+  /**
+   * Per account, decayed with its window: the tool trajectories it opened (a request offering tools
+   * with one user turn and no tool call or result yet) and, of those, the ones on a coding or maths
+   * task (harvest-cohort.ts: AGENTS).
+   */
+  private agentOpenings = new Float32Array(0);
   /** Each account's single-shot questions of its harvest part watched for a follow-up (text key and time, FOLLOW_RING slots). */
   private harvestFollow = new Uint32Array(0);
   /** Answers pasted across accounts and graded items (pasted-answers.ts: PASTE_COLUMNS), and the distinct-account bit sets. */
@@ -355,6 +377,7 @@ export class DetectorEngine implements VerdictView {
     this.payRing = f(this.payRing, PAY_RING);
     this.payCount = f(this.payCount, 2);
     this.harvestItems = f(this.harvestItems, ITEM_COLUMNS);
+    this.agentOpenings = f(this.agentOpenings, 2);
     this.harvestFollow = f(this.harvestFollow, FOLLOW_RING * FOLLOW_SLOT);
     this.pasteCount = f(this.pasteCount, PASTE_COLUMNS);
     this.pasteBits = f(this.pasteBits, PASTE_BITS);
@@ -381,6 +404,8 @@ export class DetectorEngine implements VerdictView {
         const f = Math.pow(2, -(now - last) / this.halfLifeS);
         for (let c = 0; c < C.DECAYED; c++) w[off + c] *= f;
         decayItems(this.harvestItems, off / STRIDE, f);
+        const ao = (off / STRIDE) * 2;
+        this.agentOpenings[ao] *= f; this.agentOpenings[ao + 1] *= f;
       }
       w[off + C.DECAY_TS] = now;
     }
@@ -1574,6 +1599,10 @@ export class DetectorEngine implements VerdictView {
     // than the wait settle as not followed up (harvest-yield.ts).
     if ((fl & (FLAG.singleShot | FLAG.newItemTurn | FLAG.newTurn)) === 0) observeFollowUp(this.harvestItems, this.harvestFollow, i, ev);
     settleUnfollowed(this.harvestItems, this.harvestFollow, i, tsS);
+    // A tool trajectory's opening, and whether its task (the user's words alone: a harness's system
+    // prompt may speak of code for every task) is coding or maths (harvest-cohort.ts: AGENTS).
+    const opening = ev.request.tools.length > 0 ? openingTask(ev) : null;
+    if (opening !== null) { this.agentOpenings[i * 2] += 1; if (userTaskFlags(opening) !== 0) this.agentOpenings[i * 2 + 1] += 1; }
     // A logit probe or a payload sent again for a token or two is no harvested answer: a request,
     // not a question nor working asked, in the windows and the harvest part (harvest-yield.ts).
     for (const p of each) {
@@ -1749,7 +1778,7 @@ export class DetectorEngine implements VerdictView {
     const own = this.snapshotLayout();
     if (layout === own) return true;
     // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort, the org member lists.
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('agentOpenings/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
       && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead'
       && !f.startsWith('pasteCount/') && !f.startsWith('pasteBits/') && f !== 'answerOwners'
       && !f.startsWith('pairCount/') && !f.startsWith('pairBits/') && f !== 'itemOwners' && f !== 'problemOwners');
@@ -1797,6 +1826,8 @@ export class DetectorEngine implements VerdictView {
     this.freshSketch = FreshSketches.fromDense(sketch !== null && sketch.length === this.accounts.cap * FRESH_SKETCH ? sketch : null, this.accounts.cap);
     // A snapshot written before the harvest part: an empty one for the accounts it holds.
     if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
+    // A snapshot written before the agent openings: none counted yet for the accounts it holds.
+    if (this.agentOpenings.length !== this.accounts.cap * 2) this.agentOpenings = new Float32Array(this.accounts.cap * 2);
     if (this.harvestFollow.length !== this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT) this.harvestFollow = new Uint32Array(this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT);
     if (this.linkEpoch.length !== this.accounts.cap) this.linkEpoch = new Uint32Array(this.accounts.cap);
     // A snapshot written before answers pasted across accounts were read: empty counts, an empty table.
@@ -1948,7 +1979,8 @@ export class DetectorEngine implements VerdictView {
     const after = new Map<number, CohortReading>();
     if (found) for (const i of found.members) after.set(i, found.reading);
     const established = this.config.cohort_min_established > 0 ? this.readEstablishedCohort(activeSince) : null;
-    if (established) for (const i of established.members) after.set(i, established.reading);
+    if (established?.agents) for (const i of established.agents.members) after.set(i, established.agents.reading);
+    if (established?.found) for (const i of established.found.members) after.set(i, established.found.reading);
     for (const i of before.keys()) if (!after.has(i)) this.dirtyAccounts.add(i);
     for (const i of after.keys()) if (!before.has(i)) this.dirtyAccounts.add(i);
     this.cohort.members = after;
@@ -1982,12 +2014,14 @@ export class DetectorEngine implements VerdictView {
    * count in its threshold, those of ESTABLISHED.joinRequests or more may join one that stands.
    * One pass over the accounts held (no candidate list: nothing of it is kept in snapshots).
    */
-  private readEstablishedCohort(activeSince: number): ReturnType<typeof findEstablishedCohort> {
+  private readEstablishedCohort(activeSince: number): { found: ReturnType<typeof findEstablishedCohort>; agents: ReturnType<typeof findAgentCohort> } {
     const w = this.accounts.w;
     const flags = this.accounts.flags;
     const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
     const joining: typeof shaped = [];
-    let read = 0;
+    const agents: typeof shaped = [];
+    let read = 0, readAgents = 0;
+    const readingAgents = this.config.cohort_agents;
     for (let i = 0; i < this.accounts.count; i++) {
       const off = i * STRIDE;
       if (w[off + C.N] < ESTABLISHED.joinRequests || w[off + C.LAST_TS] < activeSince) continue;
@@ -2007,8 +2041,32 @@ export class DetectorEngine implements VerdictView {
       if (forming) read++;
       const shape = establishedShape(w, off);
       if (shape && (forming || taskKinds(w, off) >= COHORT.joinKinds)) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
+      if (readingAgents && w[off + C.N] >= AGENTS.minRequests) {
+        readAgents++;
+        const agent = agentShape(w, off, this.agentOpenings[i * 2], this.agentOpenings[i * 2 + 1]);
+        if (agent && this.ownHarness(i)) agents.push({ i, ...agent, first: w[off + C.FIRST_TS] });
+      }
     }
-    return findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining, this.config.cohort_established_base_rate);
+    return {
+      found: findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining, this.config.cohort_established_base_rate),
+      agents: readingAgents ? findAgentCohort(agents, readAgents, this.config.cohort_min_established, this.config.cohort_established_base_rate) : null,
+    };
+  }
+
+  /**
+   * Whether account i holds a system prompt or a tool set no other account in memory holds: an
+   * agent harness of its own. A product's accounts and a public agent's users share theirs.
+   */
+  private ownHarness(i: number): boolean {
+    const base = i * KEY_SLOTS;
+    for (let s = 0, n = this.nkeys[i]; s < n; s++) {
+      const key = this.keys[base + s];
+      const type = Math.floor(key / TWO32);
+      if (type !== LT.system_prompt && type !== LT.tool_set) continue;
+      const slot = this.linkKeys.slotOf(key);
+      if (slot !== undefined && this.linkKeys.keyLive[slot] === 1) return true;
+    }
+    return false;
   }
 
   /** Note account i for the next cohort reading when it may be read: known facts, fresh, enough requests to join a cohort. */

@@ -366,6 +366,16 @@ function lexicalFlags(probe: string): number {
   return flags;
 }
 
+/**
+ * The coding and maths flags of a user's own words alone (FLAG.code, FLAG.math): read as a turn is
+ * (its start and end when long), without the system prompt, tool results or documents that
+ * extractFeatures reads with it. The engine reads it once per tool trajectory, at its opening.
+ */
+export function userTaskFlags(text: string): number {
+  const head = text.length > SCAN_CHARS ? ends(text, TURN_HEAD, TURN_TAIL) : text;
+  return lexicalFlags(head.toLowerCase()) & (FLAG.code | FLAG.math);
+}
+
 /** Extract the per-request features of one event. Pure (apart from a bounded cache) and allocation-light. */
 export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLookup): RequestFeatures {
   const req = ev.request;

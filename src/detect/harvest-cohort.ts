@@ -107,6 +107,35 @@ export const ESTABLISHED = {
 } as const;
 
 /**
+ * The agent-trajectory shape of the established reading (detect.cohort_agents): accounts whose
+ * recent requests are nearly all steps of tool-using agent loops, nearly all on coding or maths
+ * tasks, under a harness (system prompt or tool set) no other account holds. What an agentic
+ * trajectory harvest cannot leave out: its value is the model's tool-call decisions on many
+ * self-contained capability items, so every trajectory opens with one and little else is asked;
+ * an account that keeps under the single-account floor and shares nothing is one of many such
+ * harnesses at once. Organic agents share their software (a product's accounts, a public coding
+ * agent's prompt), work mostly on other things (support, search, writing), or are named (an org, a
+ * programme); a person's own agent on coding and maths alone is what chance gives, at the
+ * established cohort's base rate. Pipelines are left out as in the established reading.
+ */
+export const AGENTS = {
+  /** Windowed requests an account must have to be read (several trajectories). */
+  minRequests: 20,
+  /** Share of its requests that offer tools or carry tool results. */
+  tools: 0.85,
+  /** Tool trajectories it opened (decayed with the window) for the share below to be read. */
+  minOpenings: 5,
+  /**
+   * Share of those trajectories whose opening asks a coding or maths task, read from the user's
+   * words alone (features.ts: userTaskFlags). The lexicons read about 95% of the GSM8K fixture's
+   * items as maths and about 54% of the coding fixture's as code, so an agent harvest of maths and
+   * coding items reads 0.65-0.95; organic agents whose users bring such tasks among others, at most
+   * 0.48 on the traffic model (a product's openings, by their words).
+   */
+  capability: 0.6,
+} as const;
+
+/**
  * The smallest count k with P(X >= k) <= `chance` for X ~ Poisson(`read` x `baseRate`): how many
  * of `read` accounts may have the shape by chance alone, when `baseRate` of such accounts have it,
  * before it is more than chance. 1 when the rate or the accounts read are 0 (the minimum decides).
@@ -151,6 +180,8 @@ export interface CohortReading {
   established?: boolean;
   /** The established cohort's base rate (detect.cohort_established_base_rate) its threshold was read at. */
   baseRate?: number;
+  /** A cohort of the agent-trajectory shape (AGENTS, detect.cohort_agents). Absent: the question-and-answer shape. */
+  agents?: boolean;
 }
 
 /** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
@@ -183,6 +214,40 @@ export function establishedShape(w: Float64Array, off: number): { promptTokens: 
     if (1 - sd >= ESTABLISHED.maxTimingRegularity) return null;
   }
   return { promptTokens: inTok / n, ratio };
+}
+
+/**
+ * The agent-trajectory shape of an established or identity-verified account's window (AGENTS), or
+ * null: its windowed requests nearly all tool loops, the trajectories it opened (`openings`, of
+ * them `capabilityOpenings` on coding or maths, decayed as the window is) nearly all on coding or
+ * maths tasks, no machine timing and no fixed template (ESTABLISHED's pipeline bars). Whether the harness is its own is the engine's
+ * to read (the link keys' holders).
+ */
+export function agentShape(w: Float64Array, off: number, openings: number, capabilityOpenings: number): { promptTokens: number; ratio: number } | null {
+  const n = w[off + C.N];
+  if (!(n >= AGENTS.minRequests) || !(openings >= AGENTS.minOpenings)) return null;
+  if (w[off + C.TOOLS] / n < AGENTS.tools || capabilityOpenings / openings < AGENTS.capability) return null;
+  if (w[off + C.TEMPLATE_HIT] / n >= ESTABLISHED.maxTemplateReuse) return null;
+  const gn = w[off + C.GAP_N];
+  if (gn >= 20) {
+    const mean = w[off + C.GAP_SUM] / gn;
+    const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
+    if (1 - sd >= ESTABLISHED.maxTimingRegularity) return null;
+  }
+  const inTok = w[off + C.IN_TOK];
+  return { promptTokens: inTok / n, ratio: w[off + C.OUT_TOK] / Math.max(1, inTok) };
+}
+
+/**
+ * The cohort of established accounts with the agent-trajectory shape (AGENTS) among `shaped`, out
+ * of `read` such accounts read (AGENTS.minRequests windowed requests or more): the established
+ * cohort's threshold and closeness, its own reading (`agents-established-<day>`).
+ */
+export function findAgentCohort(shaped: Shaped[], read: number, minAccounts: number, baseRate: number = 0): { members: number[]; reading: CohortReading } | null {
+  if (minAccounts <= 0) return null;
+  const found = formCohort(shaped, read, establishedThreshold(read, minAccounts, baseRate), COHORT.closeFactor, [], false);
+  if (found) { found.reading.established = true; found.reading.agents = true; found.reading.id = `agents-established-${found.reading.id.slice('cohort-'.length)}`; found.reading.baseRate = baseRate; }
+  return found;
 }
 
 /**
@@ -284,6 +349,15 @@ export function cohortReasons(c: CohortReading, requests: number = COHORT.minReq
 /** The explanation of a member's verdict in a cohort of established or identity-verified accounts. */
 function establishedReasons(c: CohortReading, windowed: number, programme: boolean): VerdictReason[] {
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  if (c.agents) {
+    return [
+      { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, each running an agent harness of its own on coding and maths tasks alone: each below the single-account floor, scored together as one actor` },
+      { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${AGENTS.minRequests}+ recent requests) with the agent-trajectory shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_established and the count ${c.read} accounts reach by chance with probability under ${ESTABLISHED.chance} when ${r2((c.baseRate ?? 0) * 100)}% of them have the shape (detect.cohort_established_base_rate)` },
+      { signal: 'harvest_cohort_shape', value: 'agent_trajectories', threshold: null, detail: `this account (${r2(windowed)} recent requests): tool loops share of its requests >= ${AGENTS.tools}, coding and maths share of the trajectories it opened >= ${AGENTS.capability} (${AGENTS.minOpenings}+ opened), a system prompt or tool set no other account holds; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse}) (detect.cohort_agents)` },
+      { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
+      { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: null },
+    ];
+  }
   const joined = programme || windowed < ESTABLISHED.minRequests;
   const how = programme
     ? `: admitted to a programme, so it neither forms a cohort nor counts in one; it joined one formed without programme members (detect.cohort_established_programmes), within ${COHORT.joinCloseFactor}x of its medians, with tasks of ${COHORT.joinKinds}+ kinds among code, maths and step-by-step reasoning asked for`

@@ -64,6 +64,44 @@ function readMessages(messages: unknown[], tools: unknown): ChatPrompt {
   };
 }
 
+/**
+ * Tool messages must answer the calls of the assistant message just before them, each call once,
+ * before the conversation goes on: the API refuses a `tool` message that answers no call, one that
+ * names a call the previous message did not make, and a turn that moves on with calls unanswered.
+ * (A conversation may end on unanswered calls; legacy `function` messages are not checked.)
+ */
+function checkToolMessages(messages: unknown[]): void {
+  let calls: Set<string> | null = null; // the calls of the last assistant message with tool_calls, until a non-tool message
+  const pending = new Set<string>();
+  messages.forEach((m, i) => {
+    if (!isRecord(m)) return;
+    if (m.role === 'tool') {
+      if (!calls) {
+        throw new MockApiError(400, "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", { param: `messages.[${i}].role` });
+      }
+      const id = typeof m.tool_call_id === 'string' ? m.tool_call_id : '';
+      if (!calls.has(id)) {
+        throw new MockApiError(400, `Invalid parameter: 'tool_call_id' of '${id.slice(0, 200)}' not found in 'tool_calls' of previous message.`, { param: `messages.[${i}].tool_call_id` });
+      }
+      pending.delete(id);
+      return;
+    }
+    if (pending.size > 0) {
+      throw new MockApiError(
+        400,
+        `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...pending].join(', ').slice(0, 2000)}`,
+        { param: `messages.[${i}].role` },
+      );
+    }
+    calls = null;
+    if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
+      calls = new Set();
+      for (const call of m.tool_calls) if (isRecord(call) && typeof call.id === 'string') calls.add(call.id);
+      for (const id of calls) pending.add(id);
+    }
+  });
+}
+
 function readTools(tools: unknown): ToolSpec[] {
   if (!Array.isArray(tools)) return [];
   const out: ToolSpec[] = [];
@@ -203,6 +241,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   checkLogitBias(body.logit_bias);
 
   const prompt = readMessages(messages, body.tools);
+  checkToolMessages(messages);
   const requestSeed = typeof body.seed === 'number' ? body.seed : 0;
   const baseSeed = hashString(`${model}\u0000${prompt.hashText}`, (ctx.seed ^ requestSeed) >>> 0);
   const style = reasoningStyle(model);

@@ -271,9 +271,24 @@ function validateCommon(ctx: HandlerContext): { model: string; messages: unknown
   return { model: body.model, messages };
 }
 
+/** Cache breakpoints a request may set (`cache_control` on tools, system blocks and message blocks). */
+const MAX_CACHE_BREAKPOINTS = 4;
+
+function checkCacheBreakpoints(body: Record<string, unknown>): void {
+  let found = 0;
+  const count = (blocks: unknown) => {
+    if (Array.isArray(blocks)) for (const b of blocks) if (isRecord(b) && b.cache_control != null) found++;
+  };
+  count(body.tools);
+  count(body.system);
+  if (Array.isArray(body.messages)) for (const m of body.messages) if (isRecord(m)) count(m.content);
+  if (found > MAX_CACHE_BREAKPOINTS) throw invalid(`A maximum of ${MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found ${found}.`);
+}
+
 /** `POST /v1/messages/count_tokens`. */
 export function handleCountTokens(ctx: HandlerContext): Reply {
   const { messages } = validateCommon(ctx);
+  checkCacheBreakpoints(ctx.body);
   const prompt = readPrompt(ctx.body, messages);
   return { body: JSON.stringify({ input_tokens: prompt.inputTokens }), outputTokens: 0 };
 }
@@ -292,6 +307,7 @@ export function handleMessages(ctx: HandlerContext): Reply {
 
   verifyReturnedThinking(messages, ctx.seed);
   checkToolResults(messages);
+  checkCacheBreakpoints(body);
   if (thinking) checkLoopStartsWithThinking(messages);
   const prompt = readPrompt(body, messages);
   const seed = hashString(`${model}\u0000${typeof body.system === 'string' ? body.system : ''}\u0000${prompt.hashText}`, ctx.seed);

@@ -52,6 +52,11 @@ export interface Reply {
   storedChat?: { completion: Record<string, unknown>; messages: unknown[] };
 }
 
+/** The `service_tier` an OpenAI answer names: the tier asked for when it is one the API serves on request (`flex`, `priority`), else `default` (`auto` included). */
+export function servedTier(asked: unknown): string {
+  return asked === 'flex' || asked === 'priority' ? asked : 'default';
+}
+
 /** Real-API effort levels as multipliers of the medium reasoning length. */
 export const EFFORT_MULTIPLIER: Record<string, number> = {
   none: 0,

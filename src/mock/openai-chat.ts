@@ -2,7 +2,7 @@
  * OpenAI `POST /v1/chat/completions`: validation, the `chat.completion` object, and the
  * `chat.completion.chunk` SSE stream ending in `data: [DONE]`.
  */
-import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
+import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
 import { reasoningStyle } from './models.ts';
 import type { Frame } from './pacer.ts';
 import { buildPlan, decideTools, type Plan, type ToolChoice, type ToolSpec } from './plan.ts';
@@ -309,7 +309,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
     model,
     choices,
     usage,
-    service_tier: 'default',
+    service_tier: servedTier(body.service_tier),
     system_fingerprint: fingerprint,
   };
   const storedChat = body.store === true ? { completion: { ...completion, metadata: isRecord(body.metadata) ? body.metadata : {} }, messages } : undefined;
@@ -323,7 +323,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   // Every chunk with a choice is padded (its text, or its role or tool-call announcement, counted as its text's length).
   const pad = obfuscationSource(body.stream_options, baseSeed);
   const usageTail = (text: number) => `${usageNull}${obfuscationPad(pad, text)}}`;
-  const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":"${fingerprint}","choices":[`;
+  const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"${servedTier(body.service_tier)}","system_fingerprint":"${fingerprint}","choices":[`;
   const textOf = (delta: Record<string, unknown>): number => {
     const t = delta.content ?? delta.reasoning_content ?? (delta.tool_calls as { function?: { arguments?: string } }[] | undefined)?.[0]?.function?.arguments;
     return typeof t === 'string' ? t.length : 0;
@@ -369,7 +369,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   // With n > 1 the real API interleaves the choices' chunks.
   const frames: Frame[] = perChoice.length === 1 ? perChoice[0] : interleave(perChoice);
   if (includeUsage) {
-    frames.push({ data: `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":"${fingerprint}","choices":[],"usage":${JSON.stringify(usage)}}\n\n`, tokens: 0 });
+    frames.push({ data: `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"${servedTier(body.service_tier)}","system_fingerprint":"${fingerprint}","choices":[],"usage":${JSON.stringify(usage)}}\n\n`, tokens: 0 });
   }
   frames.push({ data: SSE_DONE, tokens: 0 });
   return {

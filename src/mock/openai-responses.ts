@@ -4,7 +4,7 @@
  * `response.completed`), every event with `event:`/`data:` lines and a `sequence_number`.
  */
 import { createHash } from 'node:crypto';
-import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
+import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
 import { logprobsFor } from './openai-chat.ts';
 import { reasoningStyle } from './models.ts';
 import type { Frame } from './pacer.ts';
@@ -336,7 +336,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
       prompt_cache_key: typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key : null,
       reasoning: style === 'none' ? { effort: null, summary: null } : { effort: effortName, summary: summaryMode },
       safety_identifier: typeof body.safety_identifier === 'string' ? body.safety_identifier : null,
-      service_tier: 'default',
+      service_tier: servedTier(body.service_tier),
       store: body.store !== false,
       temperature: typeof body.temperature === 'number' ? body.temperature : 1,
       text: isRecord(body.text) ? body.text : { format: { type: 'text' }, verbosity: 'medium' },

@@ -2,7 +2,7 @@
  * OpenAI `POST /v1/chat/completions`: validation, the `chat.completion` object, and the
  * `chat.completion.chunk` SSE stream ending in `data: [DONE]`.
  */
-import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
+import { checkInteger, checkNumber, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
 import { reasoningStyle } from './models.ts';
 import type { Frame } from './pacer.ts';
 import { buildPlan, decideTools, type Plan, type ToolChoice, type ToolSpec } from './plan.ts';
@@ -239,6 +239,10 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   const includeUsage = stream && isRecord(body.stream_options) && body.stream_options.include_usage === true && !ctx.omitUsage;
   const wantLogprobs = body.logprobs === true;
   checkLogitBias(body.logit_bias);
+  checkNumber(body.temperature, 'temperature', 0, 2);
+  checkNumber(body.top_p, 'top_p', 0, 1);
+  checkNumber(body.frequency_penalty, 'frequency_penalty', -2, 2);
+  checkNumber(body.presence_penalty, 'presence_penalty', -2, 2);
 
   const prompt = readMessages(messages, body.tools);
   checkToolMessages(messages);

@@ -4,7 +4,7 @@
  * `response.completed`), every event with `event:`/`data:` lines and a `sequence_number`.
  */
 import { createHash } from 'node:crypto';
-import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
+import { checkInteger, checkNumber, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
 import { logprobsFor } from './openai-chat.ts';
 import { reasoningStyle } from './models.ts';
 import type { Frame } from './pacer.ts';
@@ -252,6 +252,8 @@ export function handleResponses(ctx: HandlerContext): Reply {
     checkToolOutputs(asItems(withEarlierTurns(ctx, input)));
   }
   const maxOutputTokens = checkInteger(body.max_output_tokens, 'max_output_tokens', 16, null);
+  checkNumber(body.temperature, 'temperature', 0, 2);
+  checkNumber(body.top_p, 'top_p', 0, 1);
   const topLogprobs = checkInteger(body.top_logprobs, 'top_logprobs', 0, 20) ?? 0;
   const include = Array.isArray(body.include) ? body.include : [];
   const wantLogprobs = include.includes('message.output_text.logprobs');

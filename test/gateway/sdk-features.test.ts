@@ -161,3 +161,12 @@ test('OpenAI service_tier: the answer names the tier asked for (flex, priority),
   const auto = await openai().responses.stream({ model: 'gpt-4o-mini', input: 'hi', service_tier: 'auto' }).finalResponse();
   assert.equal(auto.service_tier, 'default', 'auto is served by the default tier');
 });
+
+test('sampling parameters out of OpenAI\'s ranges get its 400s: temperature 0-2, top_p 0-1', async () => {
+  const hot = await openai().chat.completions.create({ model: 'gpt-4o-mini', temperature: 2.5, messages: [{ role: 'user', content: 'hi' }] }).then(() => null, (e: unknown) => e);
+  assert.ok(hot instanceof OpenAI.BadRequestError && hot.param === 'temperature' && hot.code === 'decimal_above_max_value', `Chat temperature 2.5: ${String(hot)}`);
+  assert.match(hot.message, /Invalid 'temperature': decimal above maximum value\. Expected a value <= 2, but got 2\.5 instead\./);
+  const topP = await openai().responses.create({ model: 'gpt-4o-mini', top_p: -0.1, input: 'hi' }).then(() => null, (e: unknown) => e);
+  assert.ok(topP instanceof OpenAI.BadRequestError && topP.param === 'top_p' && topP.code === 'decimal_below_min_value', `Responses top_p -0.1: ${String(topP)}`);
+  assert.equal((await openai().chat.completions.create({ model: 'gpt-4o-mini', temperature: 2, top_p: 1, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })).object, 'chat.completion', 'the bounds themselves are accepted');
+});

@@ -241,9 +241,10 @@ test('a file part is sent inline wherever it is (a custom tool\'s output); a fil
   const png = await client.files.create({ file: await toFile(PNG, 'shot.png'), purpose: 'vision' });
   await client.responses.create({ model: 'gpt-5', input: [
     { role: 'user', content: 'Look at the screenshot the tool took.' },
+    { type: 'custom_tool_call', call_id: 'call_1', name: 'screenshot', input: 'full page' },
     { type: 'custom_tool_call_output', call_id: 'call_1', output: [{ type: 'input_image', file_id: png.id }] },
   ] } as any);
-  assert.deepEqual(forwarded('/v1/responses').input[1].output[0], { type: 'input_image', image_url: `data:image/png;base64,${PNG.toString('base64')}` }, 'inlined in a tool\'s output too');
+  assert.deepEqual(forwarded('/v1/responses').input[2].output[0], { type: 'input_image', image_url: `data:image/png;base64,${PNG.toString('base64')}` }, 'inlined in a tool\'s output too');
   const before = mock.received.length;
   await assert.rejects(
     client.responses.create({ model: 'gpt-5', input: 'Paint the sky.', tools: [{ type: 'image_generation', input_image_mask: { file_id: png.id } }] } as any),

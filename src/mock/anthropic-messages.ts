@@ -155,6 +155,40 @@ function verifyReturnedThinking(messages: unknown[], seed: number): void {
   });
 }
 
+function toolUseIds(content: unknown): string[] {
+  if (!Array.isArray(content)) return [];
+  return content.filter((b) => isRecord(b) && b.type === 'tool_use' && typeof b.id === 'string').map((b) => (b as { id: string }).id);
+}
+
+/**
+ * Each `tool_result` must answer a `tool_use` of the assistant message just before it, and every
+ * `tool_use` must be answered by the next message, as the API checks. (An assistant message that
+ * ends the conversation, a prefill, is not held to the second rule; server tools are not checked.)
+ */
+function checkToolResults(messages: unknown[]): void {
+  messages.forEach((m, i) => {
+    if (!isRecord(m)) return;
+    const previous = i > 0 && isRecord(messages[i - 1]) && (messages[i - 1] as Record<string, unknown>).role === 'assistant' ? toolUseIds((messages[i - 1] as Record<string, unknown>).content) : [];
+    const answered = new Set<string>();
+    if (Array.isArray(m.content)) {
+      m.content.forEach((block: unknown, j: number) => {
+        if (!isRecord(block) || block.type !== 'tool_result') return;
+        const id = typeof block.tool_use_id === 'string' ? block.tool_use_id : '';
+        if (m.role !== 'user' || !previous.includes(id)) {
+          throw invalid(`messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${id.slice(0, 200)}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`);
+        }
+        answered.add(id);
+      });
+    }
+    if (i > 0 && previous.length > 0) {
+      const missing = previous.filter((id) => !answered.has(id));
+      if (missing.length > 0) {
+        throw invalid(`messages.${i - 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ').slice(0, 2000)}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`);
+      }
+    }
+  });
+}
+
 const THINKING_FIRST_RULE =
   'When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking';
 
@@ -237,9 +271,24 @@ function validateCommon(ctx: HandlerContext): { model: string; messages: unknown
   return { model: body.model, messages };
 }
 
+/** Cache breakpoints a request may set (`cache_control` on tools, system blocks and message blocks). */
+const MAX_CACHE_BREAKPOINTS = 4;
+
+function checkCacheBreakpoints(body: Record<string, unknown>): void {
+  let found = 0;
+  const count = (blocks: unknown) => {
+    if (Array.isArray(blocks)) for (const b of blocks) if (isRecord(b) && b.cache_control != null) found++;
+  };
+  count(body.tools);
+  count(body.system);
+  if (Array.isArray(body.messages)) for (const m of body.messages) if (isRecord(m)) count(m.content);
+  if (found > MAX_CACHE_BREAKPOINTS) throw invalid(`A maximum of ${MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found ${found}.`);
+}
+
 /** `POST /v1/messages/count_tokens`. */
 export function handleCountTokens(ctx: HandlerContext): Reply {
   const { messages } = validateCommon(ctx);
+  checkCacheBreakpoints(ctx.body);
   const prompt = readPrompt(ctx.body, messages);
   return { body: JSON.stringify({ input_tokens: prompt.inputTokens }), outputTokens: 0 };
 }
@@ -257,6 +306,8 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const stop = Array.isArray(body.stop_sequences) ? body.stop_sequences.filter((s): s is string => typeof s === 'string') : [];
 
   verifyReturnedThinking(messages, ctx.seed);
+  checkToolResults(messages);
+  checkCacheBreakpoints(body);
   if (thinking) checkLoopStartsWithThinking(messages);
   const prompt = readPrompt(body, messages);
   const seed = hashString(`${model}\u0000${typeof body.system === 'string' ? body.system : ''}\u0000${prompt.hashText}`, ctx.seed);
@@ -270,7 +321,8 @@ export function handleMessages(ctx: HandlerContext): Reply {
   // Structured outputs: output_config.format, or the earlier top-level output_format.
   const format = isRecord(outputConfig.format) ? outputConfig.format : isRecord(body.output_format) ? body.output_format : null;
   const structured = format?.type === 'json_schema' ? { schema: format.schema ?? {} } : undefined;
-  const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, reasoningCap: thinking?.budget ?? null, maxTokens, tools: chosen, toolPreamble: true, stop, structured });
+  // With tool_choice any or tool the API prefills the turn with the call: no text comes before it.
+  const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, reasoningCap: thinking?.budget ?? null, maxTokens, tools: chosen, toolPreamble: choice.mode === 'auto', stop, structured });
 
   const redacted = thinking !== null && prompt.lastUserText.includes(REDACTED_THINKING_TRIGGER);
   const thinkingText = thinking && !redacted && thinking.display === 'summarized' ? plan.reasoningText : '';

@@ -240,7 +240,8 @@ describe('messages', () => {
       messages: [
         { role: 'user', content: 'Check get_weather for Seoul' },
         { role: 'assistant', content: assistant },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18 degrees' }] },
+        // Answers the call of the turn handed back (each answer's call has its own id).
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: (assistant.find((b) => (b as { type: string }).type === 'tool_use') as { id: string } | undefined)?.id ?? use.id, content: '18 degrees' }] },
       ],
     });
     const post = async (body: unknown) => {

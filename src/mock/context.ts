@@ -52,6 +52,11 @@ export interface Reply {
   storedChat?: { completion: Record<string, unknown>; messages: unknown[] };
 }
 
+/** The `service_tier` an OpenAI answer names: the tier asked for when it is one the API serves on request (`flex`, `priority`), else `default` (`auto` included). */
+export function servedTier(asked: unknown): string {
+  return asked === 'flex' || asked === 'priority' ? asked : 'default';
+}
+
 /** Real-API effort levels as multipliers of the medium reasoning length. */
 export const EFFORT_MULTIPLIER: Record<string, number> = {
   none: 0,
@@ -93,6 +98,23 @@ export function checkInteger(value: unknown, param: string, min: number, max: nu
     });
   }
   return value;
+}
+
+/**
+ * An OpenAI number parameter (`temperature`, `top_p`, penalties) checked as the API checks it:
+ * absent or null passes, anything else must be a number within [min, max].
+ */
+export function checkNumber(value: unknown, param: string, min: number, max: number): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new MockApiError(400, `Invalid type for '${param}': expected a decimal, but got ${typeof value} instead.`, { param, code: 'invalid_type' });
+  }
+  if (value < min) {
+    throw new MockApiError(400, `Invalid '${param}': decimal below minimum value. Expected a value >= ${min}, but got ${value} instead.`, { param, code: 'decimal_below_min_value' });
+  }
+  if (value > max) {
+    throw new MockApiError(400, `Invalid '${param}': decimal above maximum value. Expected a value <= ${max}, but got ${value} instead.`, { param, code: 'decimal_above_max_value' });
+  }
 }
 
 /** Text of OpenAI-style content: a string or an array of parts with `text`. Images count as fixed tokens. */

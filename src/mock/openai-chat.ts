@@ -2,7 +2,7 @@
  * OpenAI `POST /v1/chat/completions`: validation, the `chat.completion` object, and the
  * `chat.completion.chunk` SSE stream ending in `data: [DONE]`.
  */
-import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
+import { checkInteger, checkNumber, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
 import { reasoningStyle } from './models.ts';
 import type { Frame } from './pacer.ts';
 import { buildPlan, decideTools, type Plan, type ToolChoice, type ToolSpec } from './plan.ts';
@@ -62,6 +62,44 @@ function readMessages(messages: unknown[], tools: unknown): ChatPrompt {
     lastUserText,
     endsWithToolResult: last === 'tool' || last === 'function',
   };
+}
+
+/**
+ * Tool messages must answer the calls of the assistant message just before them, each call once,
+ * before the conversation goes on: the API refuses a `tool` message that answers no call, one that
+ * names a call the previous message did not make, and a turn that moves on with calls unanswered.
+ * (A conversation may end on unanswered calls; legacy `function` messages are not checked.)
+ */
+function checkToolMessages(messages: unknown[]): void {
+  let calls: Set<string> | null = null; // the calls of the last assistant message with tool_calls, until a non-tool message
+  const pending = new Set<string>();
+  messages.forEach((m, i) => {
+    if (!isRecord(m)) return;
+    if (m.role === 'tool') {
+      if (!calls) {
+        throw new MockApiError(400, "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", { param: `messages.[${i}].role` });
+      }
+      const id = typeof m.tool_call_id === 'string' ? m.tool_call_id : '';
+      if (!calls.has(id)) {
+        throw new MockApiError(400, `Invalid parameter: 'tool_call_id' of '${id.slice(0, 200)}' not found in 'tool_calls' of previous message.`, { param: `messages.[${i}].tool_call_id` });
+      }
+      pending.delete(id);
+      return;
+    }
+    if (pending.size > 0) {
+      throw new MockApiError(
+        400,
+        `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...pending].join(', ').slice(0, 2000)}`,
+        { param: `messages.[${i}].role` },
+      );
+    }
+    calls = null;
+    if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
+      calls = new Set();
+      for (const call of m.tool_calls) if (isRecord(call) && typeof call.id === 'string') calls.add(call.id);
+      for (const id of calls) pending.add(id);
+    }
+  });
 }
 
 function readTools(tools: unknown): ToolSpec[] {
@@ -201,8 +239,13 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   const includeUsage = stream && isRecord(body.stream_options) && body.stream_options.include_usage === true && !ctx.omitUsage;
   const wantLogprobs = body.logprobs === true;
   checkLogitBias(body.logit_bias);
+  checkNumber(body.temperature, 'temperature', 0, 2);
+  checkNumber(body.top_p, 'top_p', 0, 1);
+  checkNumber(body.frequency_penalty, 'frequency_penalty', -2, 2);
+  checkNumber(body.presence_penalty, 'presence_penalty', -2, 2);
 
   const prompt = readMessages(messages, body.tools);
+  checkToolMessages(messages);
   const requestSeed = typeof body.seed === 'number' ? body.seed : 0;
   const baseSeed = hashString(`${model}\u0000${prompt.hashText}`, (ctx.seed ^ requestSeed) >>> 0);
   const style = reasoningStyle(model);
@@ -270,7 +313,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
     model,
     choices,
     usage,
-    service_tier: 'default',
+    service_tier: servedTier(body.service_tier),
     system_fingerprint: fingerprint,
   };
   const storedChat = body.store === true ? { completion: { ...completion, metadata: isRecord(body.metadata) ? body.metadata : {} }, messages } : undefined;
@@ -284,7 +327,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   // Every chunk with a choice is padded (its text, or its role or tool-call announcement, counted as its text's length).
   const pad = obfuscationSource(body.stream_options, baseSeed);
   const usageTail = (text: number) => `${usageNull}${obfuscationPad(pad, text)}}`;
-  const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":"${fingerprint}","choices":[`;
+  const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"${servedTier(body.service_tier)}","system_fingerprint":"${fingerprint}","choices":[`;
   const textOf = (delta: Record<string, unknown>): number => {
     const t = delta.content ?? delta.reasoning_content ?? (delta.tool_calls as { function?: { arguments?: string } }[] | undefined)?.[0]?.function?.arguments;
     return typeof t === 'string' ? t.length : 0;
@@ -330,7 +373,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   // With n > 1 the real API interleaves the choices' chunks.
   const frames: Frame[] = perChoice.length === 1 ? perChoice[0] : interleave(perChoice);
   if (includeUsage) {
-    frames.push({ data: `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":"${fingerprint}","choices":[],"usage":${JSON.stringify(usage)}}\n\n`, tokens: 0 });
+    frames.push({ data: `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"${servedTier(body.service_tier)}","system_fingerprint":"${fingerprint}","choices":[],"usage":${JSON.stringify(usage)}}\n\n`, tokens: 0 });
   }
   frames.push({ data: SSE_DONE, tokens: 0 });
   return {

@@ -4,7 +4,7 @@
  * `response.completed`), every event with `event:`/`data:` lines and a `sequence_number`.
  */
 import { createHash } from 'node:crypto';
-import { checkInteger, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
+import { checkInteger, checkNumber, contentText, EFFORT_MULTIPLIER, isRecord, mixSeed, REPLY_PRIMER_TOKENS, servedTier, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
 import { logprobsFor } from './openai-chat.ts';
 import { reasoningStyle } from './models.ts';
 import type { Frame } from './pacer.ts';
@@ -162,6 +162,37 @@ export function handleCompact(ctx: HandlerContext): Reply {
   return { body: JSON.stringify(compacted), outputTokens };
 }
 
+/** Tool calls and the item types that answer them (hosted tools that run on their own have no outputs). */
+const CALL_OUTPUTS: Record<string, string> = { function_call: 'function_call_output', custom_tool_call: 'custom_tool_call_output' };
+
+/**
+ * Every tool output must answer a call made earlier in the conversation (the input, or the stored
+ * chain `previous_response_id` continues), and every call must be answered, as the API checks
+ * before it runs the model. Items named by reference only (`item_reference`) are not known here,
+ * so a conversation holding one is not checked.
+ */
+function checkToolOutputs(items: readonly unknown[]): void {
+  if (items.some((item) => isRecord(item) && item.type === 'item_reference')) return;
+  const calls = new Map<string, string>(); // call_id -> output type
+  const answered = new Set<string>();
+  for (const item of items) {
+    if (!isRecord(item) || typeof item.call_id !== 'string') continue;
+    const outputType = typeof item.type === 'string' ? CALL_OUTPUTS[item.type] : undefined;
+    if (outputType) calls.set(item.call_id, outputType);
+  }
+  for (const item of items) {
+    if (!isRecord(item) || typeof item.type !== 'string' || !Object.values(CALL_OUTPUTS).includes(item.type)) continue;
+    const id = typeof item.call_id === 'string' ? item.call_id : '';
+    if (calls.get(id) !== item.type) {
+      throw new MockApiError(400, `No tool call found for ${item.type === 'function_call_output' ? 'function call' : 'custom tool call'} output with call_id ${id.slice(0, 200)}.`, { param: 'input' });
+    }
+    answered.add(id);
+  }
+  for (const [id, outputType] of calls) {
+    if (!answered.has(id)) throw new MockApiError(400, `No tool output found for ${outputType === 'function_call_output' ? 'function call' : 'custom tool call'} ${id.slice(0, 200)}.`, { param: 'input' });
+  }
+}
+
 /** A request's `input` as items: a string is one user message. */
 function asItems(input: unknown): Record<string, unknown>[] {
   if (typeof input === 'string') return [{ type: 'message', role: 'user', content: input }];
@@ -216,7 +247,13 @@ export function handleResponses(ctx: HandlerContext): Reply {
   if (typeof previous === 'string' && ctx.isStoredResponse && !ctx.isStoredResponse(previous)) {
     throw new MockApiError(400, `Previous response with id '${previous.slice(0, 200)}' not found.`, { param: 'previous_response_id', code: 'previous_response_not_found' });
   }
+  // Checked over the whole conversation when all of it is known here (not a stored prompt's or conversation's items).
+  if (body.conversation == null && body.prompt == null && (typeof previous !== 'string' || ctx.responseContext?.(previous))) {
+    checkToolOutputs(asItems(withEarlierTurns(ctx, input)));
+  }
   const maxOutputTokens = checkInteger(body.max_output_tokens, 'max_output_tokens', 16, null);
+  checkNumber(body.temperature, 'temperature', 0, 2);
+  checkNumber(body.top_p, 'top_p', 0, 1);
   const topLogprobs = checkInteger(body.top_logprobs, 'top_logprobs', 0, 20) ?? 0;
   const include = Array.isArray(body.include) ? body.include : [];
   const wantLogprobs = include.includes('message.output_text.logprobs');
@@ -301,7 +338,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
       prompt_cache_key: typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key : null,
       reasoning: style === 'none' ? { effort: null, summary: null } : { effort: effortName, summary: summaryMode },
       safety_identifier: typeof body.safety_identifier === 'string' ? body.safety_identifier : null,
-      service_tier: 'default',
+      service_tier: servedTier(body.service_tier),
       store: body.store !== false,
       temperature: typeof body.temperature === 'number' ? body.temperature : 1,
       text: isRecord(body.text) ? body.text : { format: { type: 'text' }, verbosity: 'medium' },

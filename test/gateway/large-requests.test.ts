@@ -28,7 +28,9 @@ async function eventOf(id: string | null) {
 
 test('an event of a 5,000-message request keeps the first and last messages, counts the rest, and stays small', async () => {
   // An agent's session: set up with a user and an assistant turn, then tool steps, then user turns.
-  const messages: unknown[] = [{ role: 'user', content: 'SETUP: you are a helpful agent' }, { role: 'assistant', content: 'ok' }];
+  // (The tool steps answer the calls of the assistant turn before them, as the API requires.)
+  const calls = Array.from({ length: 2000 }, (_, i) => ({ id: `c${i}`, type: 'function', function: { name: 'step', arguments: '{}' } }));
+  const messages: unknown[] = [{ role: 'user', content: 'SETUP: you are a helpful agent' }, { role: 'assistant', content: 'ok', tool_calls: calls }];
   for (let i = 0; i < 2000; i++) messages.push({ role: 'tool', tool_call_id: `c${i}`, content: 'step done' });
   while (messages.length < 4999) messages.push({ role: 'user', content: 'hi' });
   messages.push({ role: 'user', content: 'FINAL QUESTION' });

@@ -141,3 +141,32 @@ test('Responses: the identifiers an app sets (safety_identifier, prompt_cache_ke
   assert.equal(sent.safety_identifier, 'user-4821', 'passed on to the upstream as sent');
   assert.equal(sent.prompt_cache_key, 'support-bot-v2');
 });
+
+test('Anthropic prompt caching: at most four cache_control breakpoints, a fifth refused with the API\'s 400', async () => {
+  const mark = (text: string) => ({ type: 'text' as const, text, cache_control: { type: 'ephemeral' as const } });
+  const four = await anthropic().messages.create({ model: 'claude-sonnet-4-5', max_tokens: 20, system: [mark('Rules.'), mark('More rules.')], messages: [{ role: 'user', content: [mark('Context.'), mark('Question?')] }] });
+  assert.equal(four.type, 'message', 'four breakpoints are accepted');
+  const five = await anthropic().messages.create({ model: 'claude-sonnet-4-5', max_tokens: 20, tools: [{ name: 'lookup', description: 'look up', input_schema: { type: 'object' }, cache_control: { type: 'ephemeral' } }], system: [mark('Rules.'), mark('More rules.')], messages: [{ role: 'user', content: [mark('Context.'), mark('Question?')] }] }).then(() => null, (e: unknown) => e);
+  assert.ok(five instanceof Anthropic.BadRequestError, `a fifth breakpoint (on a tool): ${String(five)}`);
+  assert.match(five.message, /A maximum of 4 blocks with cache_control may be provided\. Found 5\./);
+});
+
+test('OpenAI service_tier: the answer names the tier asked for (flex, priority), default otherwise, streamed or not', async () => {
+  const flex = await openai().responses.create({ model: 'o4-mini', input: 'hi', service_tier: 'flex' });
+  assert.equal(flex.service_tier, 'flex');
+  const priority = await openai().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], service_tier: 'priority' });
+  assert.equal(priority.service_tier, 'priority');
+  const streamed = await openai().chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], service_tier: 'flex' }).finalChatCompletion();
+  assert.equal(streamed.service_tier, 'flex', 'streamed chunks name it too');
+  const auto = await openai().responses.stream({ model: 'gpt-4o-mini', input: 'hi', service_tier: 'auto' }).finalResponse();
+  assert.equal(auto.service_tier, 'default', 'auto is served by the default tier');
+});
+
+test('sampling parameters out of OpenAI\'s ranges get its 400s: temperature 0-2, top_p 0-1', async () => {
+  const hot = await openai().chat.completions.create({ model: 'gpt-4o-mini', temperature: 2.5, messages: [{ role: 'user', content: 'hi' }] }).then(() => null, (e: unknown) => e);
+  assert.ok(hot instanceof OpenAI.BadRequestError && hot.param === 'temperature' && hot.code === 'decimal_above_max_value', `Chat temperature 2.5: ${String(hot)}`);
+  assert.match(hot.message, /Invalid 'temperature': decimal above maximum value\. Expected a value <= 2, but got 2\.5 instead\./);
+  const topP = await openai().responses.create({ model: 'gpt-4o-mini', top_p: -0.1, input: 'hi' }).then(() => null, (e: unknown) => e);
+  assert.ok(topP instanceof OpenAI.BadRequestError && topP.param === 'top_p' && topP.code === 'decimal_below_min_value', `Responses top_p -0.1: ${String(topP)}`);
+  assert.equal((await openai().chat.completions.create({ model: 'gpt-4o-mini', temperature: 2, top_p: 1, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })).object, 'chat.completion', 'the bounds themselves are accepted');
+});

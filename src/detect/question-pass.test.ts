@@ -1,6 +1,6 @@
-// A single-shot question read once (question-pass.ts) gives what the three parts that read it
-// before each found on their own: the opening question's keys, the pair fingerprint and the
-// lead-in hashes. The detector's decisions rest on those values, so they must be equal, bit for bit.
+// A single-shot question read once (question-pass.ts) gives what the four parts that read it
+// before each found on their own: the opening question's keys, the pair fingerprint, the lead-in
+// hashes and the payload's key. The detector's decisions rest on those values: equal, bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { leadPrefix, question, readQuestion } from './question-pass.ts';
 import { problemKeys } from './shared-problems.ts';
 import { itemFp } from './paired-items.ts';
 import { leadHashes } from './standing-input.ts';
+import { textKey } from './harvest-yield.ts';
 
 const prompts = JSON.parse(readFileSync(join(import.meta.dirname, '../../test/fixtures/detect/prompts.json'), 'utf8')) as Record<string, string[]>;
 
@@ -20,7 +21,7 @@ function texts(): string[] {
   const rand = () => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
   const pieces = ['word', 'Über', 'naïve', '问题', '計算', 'ответ', 'x2', '42', ' ', '  ', '\n', '\t', '\r\n', '.', ',', '?', '😀', 'ÉCRIS', 'step', 'by', '\u00a0', '_', '-'];
   for (let k = 0; k < 400; k++) {
-    const len = [10, 63, 64, 65, 300, 599, 600, 601, 2000, 7999, 8000, 8001, 8192, 8193, 9000][k % 15];
+    const len = [10, 63, 64, 65, 127, 128, 129, 256, 257, 300, 599, 600, 601, 2000, 7999, 8000, 8001, 8192, 8193, 9000, 20000][k % 21];
     let t = '';
     while (t.length < len) t += pieces[Math.floor(rand() * pieces.length)] + (rand() < 0.6 ? ' ' : '');
     out.push(t.slice(0, len));
@@ -31,7 +32,7 @@ function texts(): string[] {
   return out;
 }
 
-test('one pass over a question gives the keys, the fingerprint and the lead-in hashes of the three passes it replaces', () => {
+test('one pass over a question gives the keys, the fingerprint, the lead-in hashes and the payload key of the four passes it replaces', () => {
   const keys = new Uint32Array(2);
   const checked = texts();
   assert.ok(checked.length > 900, 'texts of every kind are checked');
@@ -44,6 +45,7 @@ test('one pass over a question gives the keys, the fingerprint and the lead-in h
       problemKeys(text, keys);
       assert.equal(question.problem, keys[0], `first key of ${JSON.stringify(text.slice(0, 40))} (${text.length} characters)`);
       assert.equal(question.problem2, keys[1], `second key of ${JSON.stringify(text.slice(0, 40))} (${text.length} characters)`);
+      if (text) assert.equal(question.textKey, textKey(text), `payload key of ${JSON.stringify(text.slice(0, 40))} (${text.length} characters)`);
       assert.equal(question.fp, itemFp(text, chars), `fingerprint of ${JSON.stringify(text.slice(0, 40))} (${text.length} characters, ${chars} recorded)`);
       const read = leadHashes([{ role: 'user', text, chars }] as Parameters<typeof leadHashes>[0]);
       assert.equal(lead, read, `lead-in characters read of ${JSON.stringify(text.slice(0, 40))}`);

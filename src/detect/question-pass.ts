@@ -1,9 +1,10 @@
 /**
  * One pass over a single-shot question for the three parts of the detector that read its text a
  * character at a time: the opening question's keys (shared-problems.ts: `problemKeys`), the
- * question's fingerprint for pairs across accounts (paired-items.ts: `itemFp`) and the hashes of
+ * question's fingerprint for pairs across accounts (paired-items.ts: `itemFp`), the hashes of
  * its lead-in for the input it sends alike with earlier requests (standing-input.ts:
- * `leadHashes`). Each read the same text again, three passes where one does; a single-shot
+ * `leadHashes`) and the key of the payload it sends (harvest-yield.ts: `textKey`, read by
+ * `payloadKey`). Each read the same text again, four passes where one does; a single-shot
  * request of one user message, most of a harvest's and many of everyone's, is read once here
  * (`readQuestion`, from features.ts), and the other two parts take what it found when they are
  * handed the same text (`question`), else read it themselves as before. The values are those of
@@ -22,6 +23,8 @@ export const LEAD_CHARS = 8192;
 export const leadPrefix = new Uint32Array(LEAD_CHARS + 1);
 
 const FNV_PRIME = 0x01000193;
+/** Characters of a text its key reads (harvest-yield.ts: `textKey`), spread evenly over it. */
+export const TEXT_KEY_SAMPLES = 128;
 /** A role mixed into a lead-in's hash before its message's text (standing-input.ts). */
 export const roleMix = (h: number, role: string) => Math.imul(h ^ (0x100 + role.length + charCodeAt(role, 0)), FNV_PRIME);
 const USER_SEED = roleMix(0x811c9dc5, 'user');
@@ -29,9 +32,9 @@ const USER_SEED = roleMix(0x811c9dc5, 'user');
 /**
  * What `readQuestion` found for `text` (null: nothing, or what it found is no longer in
  * `leadPrefix`): the opening question's two keys, the item fingerprint (with `chars`, the
- * message's length as recorded) and how many lead-in hashes `leadPrefix` holds.
+ * message's length as recorded), how many lead-in hashes `leadPrefix` holds and the text's key.
  */
-export const question = { text: null as string | null, chars: 0, problem: 0, problem2: 0, fp: 0, lead: 0 };
+export const question = { text: null as string | null, chars: 0, problem: 0, problem2: 0, fp: 0, lead: 0, textKey: 0 };
 
 /** `leadPrefix` is about to hold another request's lead-in: what `question` found is gone. */
 export function forgetQuestion(): void {
@@ -40,8 +43,8 @@ export function forgetQuestion(): void {
 
 /**
  * Read a one-message single-shot question (a user message's `text`, `chars` long as recorded) in
- * one pass: `problemKeys(text)`, `itemFp(text, chars)` and the lead-in hashes `leadHashes` makes of
- * a request of that one user message, into `question` and `leadPrefix`.
+ * one pass: `problemKeys(text)`, `itemFp(text, chars)`, `textKey(text)` and the lead-in hashes
+ * `leadHashes` makes of a request of that one user message, into `question` and `leadPrefix`.
  */
 export function readQuestion(text: string, chars: number): void {
   const n = text.length;
@@ -55,11 +58,15 @@ export function readQuestion(text: string, chars: number): void {
   // itemFp's hash (white space left out) and the lead-in's (every character).
   let fp = 0x811c9dc5;
   let lead = USER_SEED;
+  // textKey's (harvest-yield.ts: the payload's key): its length, then every `step`th character.
+  const step = n <= TEXT_KEY_SAMPLES ? 1 : Math.floor(n / TEXT_KEY_SAMPLES);
+  let key = (0x811c9dc5 ^ n) >>> 0; let sample = 0;
   let i = 0;
   for (; i <= problemEnd; i++) {
     // Past the question's part problemKeys reads, a space closes its last word (as problemKeys does).
     const c = i < problemEnd ? charCodeAt(text, i) : 0x20;
     if (i < problemEnd) {
+      if (i === sample) { key = Math.imul(key ^ c, FNV_PRIME); sample += step; }
       lead = Math.imul(lead ^ c, FNV_PRIME);
       prefix[i + 1] = (lead >>> 0) || 1;
       if (c > 32 || (c !== 32 && c !== 9 && c !== 10 && c !== 13)) fp = Math.imul(fp ^ c, FNV_PRIME);
@@ -85,11 +92,15 @@ export function readQuestion(text: string, chars: number): void {
   // The rest: the fingerprint's and the lead-in's characters past problemKeys' part.
   for (i = problemEnd; i < leadEnd; i++) {
     const c = charCodeAt(text, i);
+    if (i === sample) { key = Math.imul(key ^ c, FNV_PRIME); sample += step; }
     lead = Math.imul(lead ^ c, FNV_PRIME);
     prefix[i + 1] = (lead >>> 0) || 1;
     if (i < fpEnd && (c > 32 || (c !== 32 && c !== 9 && c !== 10 && c !== 13))) fp = Math.imul(fp ^ c, FNV_PRIME);
   }
+  // A text longer than the lead-in: the key's samples past it.
+  for (; sample < n; sample += step) key = Math.imul(key ^ charCodeAt(text, sample), FNV_PRIME);
   question.text = text;
+  question.textKey = (key >>> 0) || 1;
   question.chars = chars;
   question.problem = trigrams < PROBLEM_MIN_TRIGRAMS ? 0 : (Math.imul(m0, FNV_PRIME) ^ m1) >>> 0 || 1;
   question.problem2 = trigrams < PROBLEM_MIN_TRIGRAMS ? 0 : (Math.imul(m2, FNV_PRIME) ^ m3) >>> 0 || 1;

@@ -345,14 +345,19 @@ function systemKey(s: string | null): number {
   return (h >>> 0) || 1;
 }
 
+/** The message `messageKey` read last, and its key: a request's first message is read as the first and again as itself, a last one again after. */
+let keyedText: string | null = null; let keyedRole = ''; let keyed = 0;
+
 /** Key of a message: its role, length and up to 64 of its characters spread evenly over it (0: no text). */
 function messageKey(m: InteractionEvent['request']['messages'][number] | undefined): number {
   const t = m?.text;
   if (!t) return 0;
+  if (t === keyedText && m.role === keyedRole) return keyed;
   const step = t.length <= 64 ? 1 : Math.floor(t.length / 64);
   let h = roleMix((0x811c9dc5 ^ t.length) >>> 0, m.role);
   for (let c = 0; c < t.length; c += step) h = Math.imul(h ^ charCodeAt(t, c), FNV_PRIME);
-  return (h >>> 0) || 1;
+  keyedText = t; keyedRole = m.role; keyed = (h >>> 0) || 1;
+  return keyed;
 }
 
 /** Keys of the request's messages up to each of its last `CONTINUED_WITHIN + 1` (scratch of `sentKeys`). */

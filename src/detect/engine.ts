@@ -28,6 +28,7 @@ import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observe
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
 import { ProblemOwners } from './shared-problems.ts';
 import { ItemOwners, PAIR_COLUMNS, PAIR_BITS, itemFp, tempTenths, temperatureSplit, observePair, observePaired, pairReadings, pairedPass, pairedReasons } from './paired-items.ts';
+import { question } from './question-pass.ts';
 import { AnswerOwners, PASTE_COLUMNS, PASTE_BITS, pastedCandidates, observePasting, observePasted, pasteReadings, verifyingPass, askedPass, verifyingReasons, askedReasons, gradingReadings, gradingPass, gradingReasons, GRADING } from './pasted-answers.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
@@ -2402,7 +2403,9 @@ export class DetectorEngine implements VerdictView {
     if ((flags & FLAG.singleShot) !== 0) {
       const msgs = ev.request.messages;
       const last = msgs.length > 0 ? msgs[msgs.length - 1] : null;
-      const fp = last && last.role === 'user' && last.text ? itemFp(last.text, last.chars ?? last.text.length) : 0;
+      const chars = last && last.role === 'user' && last.text ? last.chars ?? last.text.length : 0;
+      // A question of one user message was read already (question-pass.ts).
+      const fp = chars === 0 ? 0 : question.text !== null && question.text === last!.text && question.chars === chars ? question.fp : itemFp(last!.text!, chars);
       if (fp !== 0) {
         const temp = tempTenths(ev.request.params?.temperature);
         const o = this.itemOwners.ask(fp, i, key, temp);

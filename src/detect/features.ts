@@ -10,6 +10,7 @@ import { answerFpOf, charCodeAt, saysNothing, type EventMessage, type Interactio
 export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits, personWords } from './lexicon.ts';
 import { inputBeyondStanding } from './standing-input.ts';
+import { question, readQuestion } from './question-pass.ts';
 
 /** Bits of `RequestFeatures.flags`. Stable: they index counters and appear in explanations. */
 export const FLAG = {
@@ -532,10 +533,18 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     template = skeleton(folded.text);
   } else if (turn) template = skeleton(turn);
   // An opening question's keys: whether other members of its cluster ask it too (a class's sheet).
+  // A single-shot question of one user message is read once for its keys, its fingerprint and its
+  // lead-in hashes, which the engine's parts after this take from there (question-pass.ts).
   let problem = 0, problem2 = 0;
   if ((flags & (FLAG.singleShot | FLAG.newItemTurn)) !== 0 && turn) {
-    problemKeys(turn, PROBLEM_KEYS);
-    problem = PROBLEM_KEYS[0]; problem2 = PROBLEM_KEYS[1];
+    const only = msgs.length === 1 ? msgs[0] : null;
+    if ((flags & FLAG.singleShot) !== 0 && only !== null && only.role === 'user' && only.text === turn) {
+      readQuestion(turn, only.chars ?? turn.length);
+      problem = question.problem; problem2 = question.problem2;
+    } else {
+      problemKeys(turn, PROBLEM_KEYS);
+      problem = PROBLEM_KEYS[0]; problem2 = PROBLEM_KEYS[1];
+    }
   }
   let toolsHash = 0;
   if (req.tools.length) toolsHash = fnv1a(req.tools.length === 1 ? req.tools[0] : [...req.tools].sort().join('\u0000')) || 1;

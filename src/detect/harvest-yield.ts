@@ -7,6 +7,7 @@
 import { charCodeAt, type InteractionEvent } from '../events/index.ts';
 import { round, type IndicatorName, type IndicatorValues } from './scoring.ts';
 import type { VerdictReason } from './verdict.ts';
+import { TEXT_KEY_SAMPLES, question } from './question-pass.ts';
 
 /**
  * Harvest-yield test (single accounts): windowed requests, and the shrunk indicator values it
@@ -31,14 +32,15 @@ export function payloadKey(ev: InteractionEvent): number {
   for (let k = msgs.length - 1; k >= 0; k--) {
     const role = msgs[k].role;
     const t = role === 'user' || role === 'tool' ? msgs[k].text : null;
-    if (t) return textKey(t);
+    // A single-shot question read once has its key already (question-pass.ts).
+    if (t) return question.text !== null && question.text === t ? question.textKey : textKey(t);
   }
   return 0;
 }
 
 /** Key of a message's text (never 0): its length and up to 128 of its characters spread evenly over it. */
 export function textKey(t: string): number {
-  const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
+  const step = t.length <= TEXT_KEY_SAMPLES ? 1 : Math.floor(t.length / TEXT_KEY_SAMPLES);
   let h = (0x811c9dc5 ^ t.length) >>> 0;
   for (let c = 0; c < t.length; c += step) { h ^= charCodeAt(t, c); h = Math.imul(h, 0x01000193); }
   return h >>> 0 || 1;

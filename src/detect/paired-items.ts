@@ -27,9 +27,11 @@ const TAKEN = -2;
 /** A temperature not set on the request (the provider's default, unknown here). */
 const UNSET = -1;
 /** Shortest question read (characters): shorter ones collide by chance ("hello", "thanks"). */
-const MIN_CHARS = 64;
+export const ITEM_FP_MIN_CHARS = 64;
+const MIN_CHARS = ITEM_FP_MIN_CHARS;
 /** Characters of a turn hashed. */
-const MAX_READ = 8000;
+export const ITEM_FP_MAX_READ = 8000;
+const MAX_READ = ITEM_FP_MAX_READ;
 
 /**
  * Which account first asked each recent single-shot question: a direct-mapped table of 2^slotsLog2
@@ -78,7 +80,10 @@ export class ItemOwners {
   }
 }
 
-/** Hash of a single-shot question's text (its visible characters, first MAX_READ, and its full length), or 0 when too short to tell apart. */
+/**
+ * Hash of a single-shot question's text (its visible characters, first MAX_READ, and its full
+ * length), or 0 when too short to tell apart. A question read by question-pass.ts has it there already.
+ */
 export function itemFp(text: string, chars: number): number {
   if (chars < MIN_CHARS || text.length < MIN_CHARS) return 0;
   let h = 0x811c9dc5;

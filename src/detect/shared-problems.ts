@@ -22,10 +22,12 @@
 import { charCodeAt } from '../events/index.ts';
 
 /** Characters of an opening question read for its keys: a problem's statement, not a pasted document. */
-const READ_CHARS = 600;
+export const PROBLEM_READ_CHARS = 600;
+const READ_CHARS = PROBLEM_READ_CHARS;
 /** Fewest word trigrams for a key: shorter questions ("hi", "what is 2+2") collide by chance. */
-const MIN_TRIGRAMS = 6;
-/** Seeds of the four minimum hashes (two bands of two). */
+export const PROBLEM_MIN_TRIGRAMS = 6;
+const MIN_TRIGRAMS = PROBLEM_MIN_TRIGRAMS;
+/** Seeds of the four minimum hashes (two bands of two; question-pass.ts reads a question with the same). */
 const SCRAMBLE = [0x9e3779b1, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f];
 
 const isWordChar = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c > 0x7f;

@@ -26,6 +26,7 @@
  */
 import type { InteractionEvent } from '../events/index.ts';
 import { charCodeAt } from '../events/index.ts';
+import { LEAD_CHARS, forgetQuestion, leadPrefix, question, roleMix } from './question-pass.ts';
 
 /** System prompt characters left out of a request's input, about 512 tokens: a persona's length. */
 export const STANDING_SYSTEM_CHARS = 2048;
@@ -212,18 +213,22 @@ export interface SentRequests {
 /** Messages before the last one searched for the previous request's last message, and for the end of a request the account sent. */
 const CONTINUED_WITHIN = 16;
 
-/** Hash of the first k characters read, at index k (scratch: one pass fills what a request has). */
-const prefix = new Uint32Array(LEAD_MARKS[LEAD_MARKS.length - 1] + 1);
+/**
+ * Hash of the first k characters read, at index k (scratch: one pass fills what a request has;
+ * question-pass.ts's, which a single-shot question's one pass fills too).
+ */
+const prefix = leadPrefix;
+if (LEAD_MARKS[LEAD_MARKS.length - 1] !== LEAD_CHARS) throw new Error('standing-input: the lead-in marks end where question-pass.ts reads to');
 const suffix = new Uint32Array(TAIL_MARKS[TAIL_MARKS.length - 1] + 1);
 const FNV_PRIME = 0x01000193;
-const roleMix = (h: number, role: string) => Math.imul(h ^ (0x100 + role.length + charCodeAt(role, 0)), FNV_PRIME);
 
 /**
  * Hashes of the first characters of `msgs`' text (each message's role mixed in before it, so the
  * same words in another message differ) into `prefix`; returns how many were read (up to the last
  * mark, or to a message whose text was not recorded).
  */
-function leadHashes(msgs: InteractionEvent['request']['messages']): number {
+export function leadHashes(msgs: InteractionEvent['request']['messages']): number {
+  forgetQuestion();
   let h = 0x811c9dc5; let pos = 0;
   const end = prefix.length - 1;
   for (let m = 0; m < msgs.length && pos < end; m++) {
@@ -340,14 +345,19 @@ function systemKey(s: string | null): number {
   return (h >>> 0) || 1;
 }
 
+/** The message `messageKey` read last, and its key: a request's first message is read as the first and again as itself, a last one again after. */
+let keyedText: string | null = null; let keyedRole = ''; let keyed = 0;
+
 /** Key of a message: its role, length and up to 64 of its characters spread evenly over it (0: no text). */
 function messageKey(m: InteractionEvent['request']['messages'][number] | undefined): number {
   const t = m?.text;
   if (!t) return 0;
+  if (t === keyedText && m.role === keyedRole) return keyed;
   const step = t.length <= 64 ? 1 : Math.floor(t.length / 64);
   let h = roleMix((0x811c9dc5 ^ t.length) >>> 0, m.role);
   for (let c = 0; c < t.length; c += step) h = Math.imul(h ^ charCodeAt(t, c), FNV_PRIME);
-  return (h >>> 0) || 1;
+  keyedText = t; keyedRole = m.role; keyed = (h >>> 0) || 1;
+  return keyed;
 }
 
 /** Keys of the request's messages up to each of its last `CONTINUED_WITHIN + 1` (scratch of `sentKeys`). */
@@ -439,7 +449,10 @@ export function freshInput(sketches: FreshSketches, i: number, ev: InteractionEv
   if (anew && singleShot && msgs.length > 0) {
     let text = 0;
     for (let m = 0; m < msgs.length; m++) text += msgs[m].text?.length ?? 0;
-    const head = agreeAndStore(LEAD_MARKS, prefix, leadHashes(msgs), sketches, i, false, 0);
+    // A question of one user message was read already (question-pass.ts), its lead-in hashes with it.
+    const only = msgs.length === 1 && msgs[0].role === 'user' ? msgs[0].text : null;
+    const read = only && question.text !== null && question.text === only ? question.lead : leadHashes(msgs);
+    const head = agreeAndStore(LEAD_MARKS, prefix, read, sketches, i, false, 0);
     const end = agreeAndStore(TAIL_MARKS, suffix, tailHashes(msgs), sketches, i, true, 8);
     repeated += Math.floor(Math.min(text, head + end) / CHARS_PER_TOKEN);
   }

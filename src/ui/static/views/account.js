@@ -98,6 +98,25 @@ async function loadDecisions(box, id, orgId, routes, reload) {
     const reason = await askReason('Remove from the allow-list?', text, 'Remove');
     if (reason !== null) await act(() => api('DELETE', routes.allow, { query: { account: id, reason } }), 'Removed from the allow-list.');
   };
+  // An evaluation partner is an organisation: its entry covers the accounts it holds now, or every later one too.
+  const allowOrg = async () => {
+    const choice = await modal('Allow-list its organisation?', (close) => {
+      const note = h('textarea', { id: 'org-allow-reason', name: 'note', required: true, rows: 2, maxlength: 500 });
+      const later = h('input', { type: 'checkbox', id: 'org-allow-later', name: 'new_accounts' });
+      const submit = (e) => { e.preventDefault(); if (note.value.trim()) close({ note: note.value.trim(), new_accounts: later.checked }); };
+      return [h('form', { method: 'dialog', on: { submit } },
+        h('p', { text: `The detector never takes the accounts of organisation ${orgId} above none, whatever their traffic or cluster (an evaluation partner whose benchmark runs look like harvesting).` }),
+        h('label', { for: 'org-allow-reason', text: 'Reason (recorded with the entry)' }), note,
+        h('p', { class: 'inline-check' }, later, h('label', { for: 'org-allow-later', text: 'Also accounts created in or moved into it later (unticked: the accounts it holds now)' })),
+        h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Allow-list the organisation')))];
+    });
+    if (choice) await act(() => post(routes.allow, { org: orgId, ...choice }), `Organisation ${orgId} allow-listed${choice.new_accounts ? ', its later accounts included' : ''}.`);
+  };
+  const disallowOrg = async () => {
+    const text = `The detector judges the accounts of ${orgId} again from their next requests${allowed ? '; this account stays on the allow-list by its own entry' : ''}.`;
+    const reason = await askReason('Remove its organisation from the allow-list?', text, 'Remove');
+    if (reason !== null) await act(() => api('DELETE', routes.allow, { query: { org: orgId, reason } }), `Organisation ${orgId} removed from the allow-list.`);
+  };
   const own = entry('account', id);
   const viaOrg = entry('org', orgId);
   replace(box,
@@ -118,11 +137,13 @@ async function loadDecisions(box, id, orgId, routes, reload) {
       orgAllowed ? h('p', { class: 'inherited' }, `Inherited: its organisation ${orgId} is on the allow-list`, decisionDetails(viaOrg?.note, viaOrg?.by, viaOrg?.expires_at),
         viaOrg?.new_accounts === true ? h('span', { class: 'muted', text: '. The entry covers every account in the organisation, including accounts created in or moved into it after it was made.' })
           : Array.isArray(viaOrg?.accounts) ? h('span', { class: 'muted', text: `. The entry covers the ${fmtInt(viaOrg.accounts.length)} account(s) the organisation held when it was made; accounts created in or moved into it later are not covered.` }) : null,
-        h('span', { class: 'muted', text: ' (change it with warden detect allow --org)' })) : null,
+        null) : null,
       orgListed && !orgAllowed ? h('p', { class: 'inherited' }, `Its organisation ${orgId} is on the allow-list, but the entry covers only the ${fmtInt(orgEntry.accounts.length)} account(s) the organisation held when it was made (${orgEntry.created_at}): not this one, which the detector judges as any other.`) : null,
       h('p', { class: 'row-actions' }, allowed
         ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-remove', 'data-focus-group': 'allow', on: { click: disallow } }, 'Remove from the allow-list')
-        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', 'data-focus-group': 'allow', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'))) : null);
+        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', 'data-focus-group': 'allow', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'),
+        orgId ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-org', 'data-focus-group': 'allow', on: { click: orgListed ? disallowOrg : allowOrg } },
+          orgListed ? 'Remove its organisation from the allow-list' : 'Allow-list its organisation') : null)) : null);
 }
 
 /** An allow-listed account's shadow verdict: the level, the verdict that would decide, its signals and the cluster, without the allow-list. */

@@ -158,6 +158,30 @@ test('the account page applies and removes an operator verdict and an allow-list
   await page.close();
 });
 
+test('an operator verdict set for 24 hours from the account page lapses then, and says until when', { skip, timeout: 60_000 }, async () => {
+  const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Under review', email: 'review@timed.example' });
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  await page.getByRole('heading', { name: 'Under review', level: 1 }).waitFor();
+  const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
+  await verdict.getByRole('button', { name: 'Set operator verdict' }).click();
+  const set = page.getByRole('dialog', { name: 'Set an operator verdict' });
+  await set.getByLabel('Level').selectOption('throttle');
+  await set.getByLabel(/Reason/).fill('throttled while the case is investigated');
+  await set.getByLabel('For how long').selectOption({ label: '24 hours' });
+  const before = Date.now();
+  await set.getByRole('button', { name: 'Set verdict' }).click();
+  await page.getByText(/^Operator verdict set: throttle, until /).waitFor();
+  const mine = (await admin<{ data: { subject: { id: string }; level: string; expires_at: string | null }[] }>('GET', '/detect/verdicts')).data.find((v) => v.subject.id === acct.id);
+  assert.equal(mine?.level, 'throttle');
+  const lapses = Date.parse(mine?.expires_at ?? '') - before;
+  assert.ok(lapses > 23.9 * 3600_000 && lapses < 24.1 * 3600_000, `it lapses in 24 hours (${mine?.expires_at})`);
+  await verdict.locator('.decision', { hasText: 'until' }).locator('time').first().waitFor();
+  assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
+  await page.close();
+});
+
 test('an evaluation partner: its organisation allow-listed from an account page, its later accounts too, and removed with a reason', { skip, timeout: 90_000 }, async () => {
   const org = await admin<{ id: string }>('POST', '/orgs', { name: 'Eval partner' });
   const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Benchmark runner', email: 'runner@evalpartner.example', org_id: org.id });

@@ -1,7 +1,7 @@
 // One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
 // its Message Batches (cancel one), the files it uploaded (delete one), recent interactions with
 // their enforcement, and the change history.
-import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, fmtTime, timeAgo, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit } from '../lib/dom.js';
+import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, fmtTime, timeAgo, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit, durationField } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
@@ -63,16 +63,19 @@ async function loadDecisions(box, id, orgId, routes, reload) {
       const reason = h('textarea', { id: 'op-reason', name: 'note', required: true, rows: 2, maxlength: 500, value: mine?.reasons?.[0]?.detail ?? '' });
       // A verdict set for a time (warden detect verdict --for) keeps its expiry unless the operator lets it go.
       const keep = mine?.expires_at ? h('input', { type: 'checkbox', id: 'op-keep-expiry', name: 'keep_expiry', checked: true }) : null;
+      const duration = durationField('op-for');
       const submit = (e) => {
         e.preventDefault();
         if (!reason.value.trim()) return;
-        close({ level: level.value, note: reason.value.trim(), ...(keep?.checked ? { expires_at: mine.expires_at } : {}) });
+        const expiresAt = keep?.checked ? mine.expires_at : duration.expiresAt();
+        close({ level: level.value, note: reason.value.trim(), ...(expiresAt ? { expires_at: expiresAt } : {}) });
       };
       return [h('form', { method: 'dialog', on: { submit } },
-        h('p', { text: `It replaces the detector’s own verdict on this account until it ${keep ? 'lapses or ' : ''}is cleared; it does not lower what its cluster is held at (the allow-list exempts).` }),
+        h('p', { text: `It replaces the detector’s own verdict on this account until it lapses (For how long) or is cleared; it does not lower what its cluster is held at (the allow-list exempts).` }),
         h('label', { for: 'op-level', text: 'Level' }), level,
         h('label', { for: 'op-reason', text: 'Reason (recorded with the verdict)' }), reason,
-        keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(mine.expires_at)} (unticked: until cleared)` })) : null,
+        duration.label, duration.select,
+        keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(mine.expires_at)} (unticked: for how long is chosen above)` })) : null,
         h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Set verdict')))];
     });
     if (!choice) return;

@@ -40,7 +40,17 @@ test('dashboard: a campaign\'s and a cluster\'s own pages, members linked, clust
     assert.ok(!/\d+ items: acct_/.test(await campaigns.textContent() ?? ''), 'members are not cut into a string');
     const clusters = page.locator('section', { has: page.getByRole('heading', { name: 'detect › clusters', exact: true }) });
     await clusters.getByRole('link', { name: campaign.cluster_id }).first().waitFor();
-    await campaigns.getByRole('link', { name: campaign.id }).click();
+    // The campaigns come first, above the page of flagged accounts (its 30 members and their links):
+    // from the keyboard the worst campaign is a few Tabs from the top, and Enter opens it.
+    await page.locator('section', { has: page.getByRole('heading', { name: 'Flagged accounts' }) }).locator('tbody tr').nth(campaign.members.length - 1).waitFor();
+    const headings = await page.locator('main h2').allTextContents();
+    assert.ok(headings.indexOf('detect › campaigns') === 0 && headings.indexOf('detect › clusters') < headings.indexOf('Flagged accounts'),
+      `campaigns, then clusters, then the flagged accounts (${headings.join(', ')})`);
+    await page.evaluate('document.activeElement?.blur(); window.scrollTo(0, 0)');
+    let tabs = 0;
+    while (tabs < 40 && await page.evaluate('document.activeElement?.textContent') !== campaign.id) { await page.keyboard.press('Tab'); tabs++; }
+    assert.ok(tabs < 25, `the campaign's link is reached with ${tabs} Tabs from the top of the page`);
+    await page.keyboard.press('Enter');
 
     // The campaign page: level and why, capabilities, hourly requests, every member linked.
     await page.getByRole('heading', { name: `Campaign ${campaign.id}`, level: 1 }).waitFor();

@@ -5,15 +5,15 @@
  *   GET /admin/usage/summary        totals, outcome counts and a time series over a range
  *   GET /admin/usage/top            usage grouped by account, org, key, model, IP, network, country, ASN or API flavour
  *   GET /admin/usage/interactions   recent interactions with what the boundary did (newest first, paged)
- *   GET /admin/dashboard/search     accounts and organisations matching a text (id, name, email, domain, signup IP)
+ *   GET /admin/dashboard/search     accounts and organisations matching a text (id, name, email, domain, signup IP, key prefix)
  *   GET /admin/dashboard/features   which optional operator routes (limits, detector, cases, ledger) this server has
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { AdminRouteRegistrar } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { DEFAULT_KEY_SCOPES, KEY_SCOPES, KEY_SCOPE_GRANTS, identitySchemas, type IdentityStore } from '../identity/index.ts';
-import type { Account, Organisation } from '../identity/types.ts';
+import { DEFAULT_KEY_SCOPES, KEY_SCOPES, KEY_SCOPE_GRANTS, identitySchemas, keyStatus, type IdentityStore } from '../identity/index.ts';
+import type { Account, ApiKey, Organisation } from '../identity/types.ts';
 import type { RouteCatalog } from './catalog.ts';
 import { USAGE_DIMENSIONS, type UsageFilter, type UsageStore } from './usage.ts';
 
@@ -115,6 +115,10 @@ const SearchSchema = z.object({
   scanned: z.number().describe('Accounts examined for this page, whether or not they pass the status and tier filters; one page of a text search examines 20,000 accounts at most.'),
   truncated: z.boolean().describe('The page stopped at the 20,000-account scan limit: older accounts were not examined, so more may match; `next_cursor` searches on from there.'),
   next_cursor: z.string().nullable().describe('Pass it as `cursor` for the next page. Set when another account matches (checked within the scan limit) or, when `truncated`, may match; null on the last page.'),
+  key: z.object({
+    id: z.string(), prefix: z.string(), name: z.string().nullable(), account_id: z.string(), status: z.string(),
+    created_at: z.string(), revoked_at: z.string().nullable(), last_used_at: z.string().nullable(),
+  }).nullable().describe('The API key the text names (its prefix `wk_live_7Hq2mZ4kP9xa`, its id `key_...`, or a whole key pasted), on the first page; its account is listed first. Null when the text names no key.'),
 });
 const FeaturesSchema = z.object({
   usage: z.boolean(),
@@ -195,7 +199,7 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
 
     r.route({
       method: 'GET', path: '/dashboard/search', operationId: 'dashboardSearch', tag: 'dashboard',
-      summary: 'Find accounts and organisations by id, name, email, email domain or signup IP',
+      summary: 'Find accounts and organisations by id, name, email, email domain, signup IP or API key (prefix, id or the whole key)',
       query: SearchQuery, response: SearchSchema,
       description: 'Status and tier filter the accounts before the limit applies; `next_cursor` pages on. Organisations are listed on the first page only.',
       handler: ({ query }) => search(deps.identity, query.q, { limit: query.limit, status: query.status, tier: query.tier, cursor: query.cursor }),
@@ -232,6 +236,32 @@ async function labelOf(identity: IdentityStore, by: string, key: string | null):
 }
 
 type AccountHit = z.infer<typeof SearchSchema>['accounts'][number];
+const keyHit = (k: ApiKey) => ({
+  id: k.id, prefix: k.prefix, name: k.name, account_id: k.account_id, status: keyStatus(k),
+  created_at: k.created_at, revoked_at: k.revoked_at, last_used_at: k.last_used_at,
+});
+
+/**
+ * The lookup id a text names as a key: a key's public prefix (`wk_live_7Hq2mZ4kP9xa`, what key
+ * listings, logs and abuse reports show) or a whole key (`<prefix>_<lookup id>_<secret>`, a leaked
+ * one pasted as found); null for any other text. The configured prefix is not required: keys
+ * minted under an older one are found too.
+ */
+export function keyLookupId(q: string): string | null {
+  const parts = q.split('_');
+  if (parts.length < 2 || parts.some((p) => !/^[A-Za-z0-9]+$/.test(p))) return null;
+  const last = parts[parts.length - 1];
+  if (parts.length >= 3 && last.length >= 32 && parts[parts.length - 2].length === 12) return parts[parts.length - 2];
+  return last.length === 12 ? last : null;
+}
+
+/** The key a search text names (prefix, whole key or key id), or null. */
+async function keyNamed(identity: IdentityStore, q: string): Promise<ApiKey | null> {
+  if (/^key_[0-9A-HJKMNP-TV-Z]{26}$/.test(q)) return identity.getKey(q).catch(() => null);
+  const lookupId = keyLookupId(q);
+  return lookupId ? (await identity.lookupKey(lookupId).catch(() => null))?.key ?? null : null;
+}
+
 const accountHit = (a: Account): AccountHit => ({ id: a.id, name: a.name, email: a.email, org_id: a.org_id, tier: a.tier, status: a.status, created_at: a.created_at });
 const orgHit = (o: Organisation) => ({ id: o.id, name: o.name, tier: o.tier, created_at: o.created_at });
 
@@ -255,7 +285,8 @@ const CURSOR_BEFORE_ALL = `acct_${'Z'.repeat(26)}`;
  * have no index, so they are checked here, not by the store); an exact account id comes first.
  * A full page looks on, within the same bound, for one more match: `next_cursor` is set only when
  * one exists (it then points just before it), or when the bound was reached first (`truncated`:
- * more may match). Organisations (by name) are on the first page.
+ * more may match). Organisations (by name) are on the first page, and so is the key the text
+ * names (its prefix, id, or the whole key: one indexed read), whose account then comes first.
  */
 export async function search(identity: IdentityStore, q: string, opts: SearchOptions = {}): Promise<z.infer<typeof SearchSchema>> {
   const limit = opts.limit ?? 25;
@@ -265,12 +296,15 @@ export async function search(identity: IdentityStore, q: string, opts: SearchOpt
 
   if (isIP(q)) {
     const page = await identity.listAccounts({ ...filters, signup_ip: q, limit, cursor: opts.cursor });
-    return { accounts: page.data.map(accountHit), orgs, scanned: page.data.length, truncated: false, next_cursor: page.next_cursor };
+    return { accounts: page.data.map(accountHit), orgs, scanned: page.data.length, truncated: false, next_cursor: page.next_cursor, key: null };
   }
 
   const accounts: AccountHit[] = [];
   const passes = (a: Account) => (!opts.status || a.status === opts.status) && (!opts.tier || a.tier === opts.tier);
-  const exact = await identity.getAccount(q).catch(() => null);
+  const named = firstPage ? await keyNamed(identity, q) : null;
+  const key = named ? keyHit(named) : null;
+  // The account the text names: by its id, or as the owner of the key it names.
+  const exact = await identity.getAccount(named?.account_id ?? q).catch(() => null);
   if (exact && firstPage && passes(exact)) accounts.push(accountHit(exact));
 
   const needle = q.toLowerCase();
@@ -287,21 +321,21 @@ export async function search(identity: IdentityStore, q: string, opts: SearchOpt
       scanned++;
       if (matches(a)) {
         // One match more than the page holds: there is a next page, and it starts with this one.
-        if (accounts.length >= limit) return { accounts, orgs, scanned, truncated: false, next_cursor: previous ?? CURSOR_BEFORE_ALL };
+        if (accounts.length >= limit) return { accounts, orgs, scanned, truncated: false, next_cursor: previous ?? CURSOR_BEFORE_ALL, key };
         accounts.push(accountHit(a));
         lastIncluded = a.id;
       }
       previous = a.id;
       const restLeft = i < page.data.length - 1 || page.next_cursor !== null;
-      if (!restLeft) return { accounts, orgs, scanned, truncated: false, next_cursor: null };
+      if (!restLeft) return { accounts, orgs, scanned, truncated: false, next_cursor: null, key };
       if (scanned >= SEARCH_SCAN_LIMIT) {
         // Out of budget: a full page ends at its last match (the rest may hold more), a page
         // that is not full searches on from here.
         const next = accounts.length >= limit ? (lastIncluded ?? CURSOR_BEFORE_ALL) : a.id;
-        return { accounts, orgs, scanned, truncated: true, next_cursor: next };
+        return { accounts, orgs, scanned, truncated: true, next_cursor: next, key };
       }
     }
-    if (!page.next_cursor) return { accounts, orgs, scanned, truncated: false, next_cursor: null };
+    if (!page.next_cursor) return { accounts, orgs, scanned, truncated: false, next_cursor: null, key };
     cursor = page.next_cursor;
   }
 }

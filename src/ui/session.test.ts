@@ -158,6 +158,79 @@ test('the account page applies and removes an operator verdict and an allow-list
   await page.close();
 });
 
+test('an operator verdict set for 24 hours from the account page lapses then, and says until when', { skip, timeout: 60_000 }, async () => {
+  const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Under review', email: 'review@timed.example' });
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  await page.getByRole('heading', { name: 'Under review', level: 1 }).waitFor();
+  const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
+  await verdict.getByRole('button', { name: 'Set operator verdict' }).click();
+  const set = page.getByRole('dialog', { name: 'Set an operator verdict' });
+  await set.getByLabel('Level').selectOption('throttle');
+  await set.getByLabel(/Reason/).fill('throttled while the case is investigated');
+  await set.getByLabel('For how long').selectOption({ label: '24 hours' });
+  const before = Date.now();
+  await set.getByRole('button', { name: 'Set verdict' }).click();
+  await page.getByText(/^Operator verdict set: throttle, until /).waitFor();
+  const mine = (await admin<{ data: { subject: { id: string }; level: string; expires_at: string | null }[] }>('GET', '/detect/verdicts')).data.find((v) => v.subject.id === acct.id);
+  assert.equal(mine?.level, 'throttle');
+  const lapses = Date.parse(mine?.expires_at ?? '') - before;
+  assert.ok(lapses > 23.9 * 3600_000 && lapses < 24.1 * 3600_000, `it lapses in 24 hours (${mine?.expires_at})`);
+  await verdict.locator('.decision', { hasText: 'until' }).locator('time').first().waitFor();
+  assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
+  await page.close();
+});
+
+test('an evaluation partner: its organisation allow-listed from an account page, its later accounts too, and removed with a reason', { skip, timeout: 90_000 }, async () => {
+  const org = await admin<{ id: string }>('POST', '/orgs', { name: 'Eval partner' });
+  const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Benchmark runner', email: 'runner@evalpartner.example', org_id: org.id });
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  await page.getByRole('heading', { name: 'Benchmark runner', level: 1 }).waitFor();
+  const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
+  const orgEntry = async () => (await admin<{ entries: { kind: string; id: string; note: string | null; by: string | null; new_accounts?: boolean }[] }>('GET', '/detect/allow')).entries.find((e) => e.kind === 'org' && e.id === org.id);
+
+  // From the keyboard: the dialog asks for a reason and whether later accounts are covered too.
+  await verdict.getByRole('button', { name: 'Allow-list its organisation' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Allow-list its organisation?' });
+  await dialog.getByLabel(/Reason/).fill('evaluation partner, contract 2026-114');
+  await dialog.getByLabel(/Also accounts created in or moved into it later/).check();
+  await dialog.getByRole('button', { name: 'Allow-list the organisation' }).click();
+  await page.getByText(`Organisation ${org.id} allow-listed, its later accounts included.`).waitFor();
+  await verdict.getByText('allow-listed through its organisation').waitFor();
+  const entry = await orgEntry();
+  assert.ok(entry, 'the organisation is on the allow-list');
+  assert.equal(entry.note, 'evaluation partner, contract 2026-114');
+  assert.equal(entry.by, 'dashboard:reviewer');
+  assert.equal(entry.new_accounts, true, 'later accounts are covered');
+  assert.match(await verdict.textContent() ?? '', /covers every account in the organisation, including accounts created in or moved into it after it was made/, 'the page says what the entry covers');
+  assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Remove its organisation from the allow-list', 'the focus is on the button that took the place of the one used');
+
+  // An account the partner adds afterwards is covered.
+  const later = await admin<{ id: string }>('POST', '/accounts', { name: 'Second runner', email: 'second@evalpartner.example', org_id: org.id });
+  await page.goto(`${w.url}/dashboard#/accounts/${later.id}`);
+  await page.getByRole('heading', { name: 'Second runner', level: 1 }).waitFor();
+  await verdict.getByText('allow-listed through its organisation').waitFor();
+
+  // Removed, with a reason, after Cancel changed nothing; who removed it and why are in the change log.
+  await verdict.getByRole('button', { name: 'Remove its organisation from the allow-list' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  assert.ok(await orgEntry(), 'cancel keeps the entry');
+  await verdict.getByRole('button', { name: 'Remove its organisation from the allow-list' }).click();
+  await page.getByRole('dialog').getByLabel(/Reason/).fill('contract ended');
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.getByText(`Organisation ${org.id} removed from the allow-list.`).waitFor();
+  await verdict.getByRole('button', { name: 'Allow-list its organisation' }).waitFor();
+  assert.equal(await orgEntry(), undefined, 'off the allow-list');
+  const log = (await admin<{ data: { action: string; kind: string; subject: string; note: string | null; by: string | null }[] }>('GET', '/detect/changes')).data.filter((c) => c.subject === org.id);
+  assert.deepEqual(log.map((c) => [c.action, c.kind, c.note, c.by]), [['clear', 'allow_org', 'contract ended', 'dashboard:reviewer'], ['set', 'allow_org', 'evaluation partner, contract 2026-114', 'dashboard:reviewer']], 'who added and removed it, and why');
+  assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
+  await page.close();
+});
+
 test('the account page says who set each decision and until when, keeps an expiry set from the CLI, and shows what it inherits', { skip, timeout: 90_000 }, async () => {
   // Two accounts paying with the same card: the detector links them into one cluster. One is in an organisation.
   const org = await admin<{ id: string }>('POST', '/orgs', { name: 'Partner lab' });

@@ -349,6 +349,17 @@ async function checkSearch(identity: IdentityStore): Promise<void> {
   const then = await search(identity, ids[2], { limit: 1, cursor: exactFirst.next_cursor! });
   assert.deepEqual(then.accounts.map((a) => a.id), [mention]);
   assert.equal(then.next_cursor, null);
+  // An API key: by its prefix, its id or the whole key, the key is named and its account comes first.
+  const created = await identity.createKey(ids[4], { name: 'ci' });
+  for (const q of [created.key.prefix, created.key.id, created.secret]) {
+    const byKey = await search(identity, q, { limit: 5 });
+    assert.equal(byKey.key?.id, created.key.id, `the key is named for ${q.slice(0, 24)}`);
+    assert.equal(byKey.key?.status, 'active');
+    assert.deepEqual(byKey.accounts.map((a) => a.id), [ids[4]], `its account alone for ${q.slice(0, 24)}`);
+  }
+  assert.equal((await search(identity, created.key.prefix, { limit: 5, status: 'suspended' })).accounts.length, 0, 'the filters apply to the key\'s account');
+  assert.equal((await search(identity, 'wk_live_AAAAAAAAAAAA', { limit: 5 })).key, null, 'a prefix no key has names none');
+  assert.equal((await search(identity, 'shop', { limit: 5 })).key, null, 'a text names no key');
 }
 
 test('account search: status and tier filter before the page is cut, next_cursor only when another match exists, exact id first, signup IP by index', async () => {

@@ -367,6 +367,20 @@ export function modal(title, body) {
   });
 }
 
+const DURATIONS = [['', 'Until cleared'], ['1', '1 hour'], ['24', '24 hours'], ['168', '7 days'], ['720', '30 days']];
+
+/**
+ * "For how long" of an operator verdict set from a dialog (as `warden detect verdict --for`): its
+ * label, its select, and the expiry it gives from now (undefined: until cleared).
+ */
+export function durationField(id) {
+  const select = h('select', { id, name: 'for' }, DURATIONS.map(([v, l]) => h('option', { value: v }, l)));
+  return {
+    label: h('label', { for: id, text: 'For how long' }), select,
+    expiresAt: () => (select.value ? new Date(Date.now() + Number(select.value) * 3600_000).toISOString() : undefined),
+  };
+}
+
 /** Ask for a reason (required) before an action; resolves with the text or null. */
 export function askReason(title, description, confirmLabel = 'Confirm', tone = 'danger') {
   return modal(title, (close) => {

@@ -1,7 +1,7 @@
 // One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
 // its Message Batches (cancel one), the files it uploaded (delete one), recent interactions with
 // their enforcement, and the change history.
-import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, fmtTime, timeAgo, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit } from '../lib/dom.js';
+import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, fmtTime, timeAgo, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit, durationField } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
@@ -63,16 +63,19 @@ async function loadDecisions(box, id, orgId, routes, reload) {
       const reason = h('textarea', { id: 'op-reason', name: 'note', required: true, rows: 2, maxlength: 500, value: mine?.reasons?.[0]?.detail ?? '' });
       // A verdict set for a time (warden detect verdict --for) keeps its expiry unless the operator lets it go.
       const keep = mine?.expires_at ? h('input', { type: 'checkbox', id: 'op-keep-expiry', name: 'keep_expiry', checked: true }) : null;
+      const duration = durationField('op-for');
       const submit = (e) => {
         e.preventDefault();
         if (!reason.value.trim()) return;
-        close({ level: level.value, note: reason.value.trim(), ...(keep?.checked ? { expires_at: mine.expires_at } : {}) });
+        const expiresAt = keep?.checked ? mine.expires_at : duration.expiresAt();
+        close({ level: level.value, note: reason.value.trim(), ...(expiresAt ? { expires_at: expiresAt } : {}) });
       };
       return [h('form', { method: 'dialog', on: { submit } },
-        h('p', { text: `It replaces the detector’s own verdict on this account until it ${keep ? 'lapses or ' : ''}is cleared; it does not lower what its cluster is held at (the allow-list exempts).` }),
+        h('p', { text: `It replaces the detector’s own verdict on this account until it lapses (For how long) or is cleared; it does not lower what its cluster is held at (the allow-list exempts).` }),
         h('label', { for: 'op-level', text: 'Level' }), level,
         h('label', { for: 'op-reason', text: 'Reason (recorded with the verdict)' }), reason,
-        keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(mine.expires_at)} (unticked: until cleared)` })) : null,
+        duration.label, duration.select,
+        keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(mine.expires_at)} (unticked: for how long is chosen above)` })) : null,
         h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Set verdict')))];
     });
     if (!choice) return;
@@ -98,6 +101,25 @@ async function loadDecisions(box, id, orgId, routes, reload) {
     const reason = await askReason('Remove from the allow-list?', text, 'Remove');
     if (reason !== null) await act(() => api('DELETE', routes.allow, { query: { account: id, reason } }), 'Removed from the allow-list.');
   };
+  // An evaluation partner is an organisation: its entry covers the accounts it holds now, or every later one too.
+  const allowOrg = async () => {
+    const choice = await modal('Allow-list its organisation?', (close) => {
+      const note = h('textarea', { id: 'org-allow-reason', name: 'note', required: true, rows: 2, maxlength: 500 });
+      const later = h('input', { type: 'checkbox', id: 'org-allow-later', name: 'new_accounts' });
+      const submit = (e) => { e.preventDefault(); if (note.value.trim()) close({ note: note.value.trim(), new_accounts: later.checked }); };
+      return [h('form', { method: 'dialog', on: { submit } },
+        h('p', { text: `The detector never takes the accounts of organisation ${orgId} above none, whatever their traffic or cluster (an evaluation partner whose benchmark runs look like harvesting).` }),
+        h('label', { for: 'org-allow-reason', text: 'Reason (recorded with the entry)' }), note,
+        h('p', { class: 'inline-check' }, later, h('label', { for: 'org-allow-later', text: 'Also accounts created in or moved into it later (unticked: the accounts it holds now)' })),
+        h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Allow-list the organisation')))];
+    });
+    if (choice) await act(() => post(routes.allow, { org: orgId, ...choice }), `Organisation ${orgId} allow-listed${choice.new_accounts ? ', its later accounts included' : ''}.`);
+  };
+  const disallowOrg = async () => {
+    const text = `The detector judges the accounts of ${orgId} again from their next requests${allowed ? '; this account stays on the allow-list by its own entry' : ''}.`;
+    const reason = await askReason('Remove its organisation from the allow-list?', text, 'Remove');
+    if (reason !== null) await act(() => api('DELETE', routes.allow, { query: { org: orgId, reason } }), `Organisation ${orgId} removed from the allow-list.`);
+  };
   const own = entry('account', id);
   const viaOrg = entry('org', orgId);
   replace(box,
@@ -118,11 +140,13 @@ async function loadDecisions(box, id, orgId, routes, reload) {
       orgAllowed ? h('p', { class: 'inherited' }, `Inherited: its organisation ${orgId} is on the allow-list`, decisionDetails(viaOrg?.note, viaOrg?.by, viaOrg?.expires_at),
         viaOrg?.new_accounts === true ? h('span', { class: 'muted', text: '. The entry covers every account in the organisation, including accounts created in or moved into it after it was made.' })
           : Array.isArray(viaOrg?.accounts) ? h('span', { class: 'muted', text: `. The entry covers the ${fmtInt(viaOrg.accounts.length)} account(s) the organisation held when it was made; accounts created in or moved into it later are not covered.` }) : null,
-        h('span', { class: 'muted', text: ' (change it with warden detect allow --org)' })) : null,
+        null) : null,
       orgListed && !orgAllowed ? h('p', { class: 'inherited' }, `Its organisation ${orgId} is on the allow-list, but the entry covers only the ${fmtInt(orgEntry.accounts.length)} account(s) the organisation held when it was made (${orgEntry.created_at}): not this one, which the detector judges as any other.`) : null,
       h('p', { class: 'row-actions' }, allowed
         ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-remove', 'data-focus-group': 'allow', on: { click: disallow } }, 'Remove from the allow-list')
-        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', 'data-focus-group': 'allow', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'))) : null);
+        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', 'data-focus-group': 'allow', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'),
+        orgId ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-org', 'data-focus-group': 'allow', on: { click: orgListed ? disallowOrg : allowOrg } },
+          orgListed ? 'Remove its organisation from the allow-list' : 'Allow-list its organisation') : null)) : null);
 }
 
 /** An allow-listed account's shadow verdict: the level, the verdict that would decide, its signals and the cluster, without the allow-list. */

@@ -1,7 +1,7 @@
 // One cluster of linked accounts: its level and why (the signals with value, threshold and weight),
 // its campaign, every member with a link to its page, and the operator's verdict on it, set,
 // changed or cleared from here with a reason (recorded with who did it).
-import { h, replace, panel, facts, levelBadge, when, link, shortId, fmtInt, fmtTime, toast, modal, askReason } from '../lib/dom.js';
+import { h, replace, panel, facts, levelBadge, when, link, shortId, fmtInt, fmtTime, toast, modal, askReason, durationField } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { reasonsTable, detectLink } from '../lib/json.js';
 import { detectRoute, withId, memberRows, mergedNote, notFound, notHereNote } from '../lib/detect.js';
@@ -57,16 +57,19 @@ async function loadDecision(box, c, route, reload) {
       const level = h('select', { id: 'op-level', name: 'level' }, VERDICT_LEVELS.map((l) => h('option', { value: l, selected: l === (own?.level ?? 'throttle') }, l)));
       const reason = h('textarea', { id: 'op-reason', name: 'note', required: true, rows: 2, maxlength: 500, value: own?.reasons?.[0]?.detail ?? '' });
       const keep = own?.expires_at ? h('input', { type: 'checkbox', id: 'op-keep-expiry', name: 'keep_expiry', checked: true }) : null;
+      const duration = durationField('op-for');
       const submit = (e) => {
         e.preventDefault();
         if (!reason.value.trim()) return;
-        close({ level: level.value, note: reason.value.trim(), ...(keep?.checked ? { expires_at: own.expires_at } : {}) });
+        const expiresAt = keep?.checked ? own.expires_at : duration.expiresAt();
+        close({ level: level.value, note: reason.value.trim(), ...(expiresAt ? { expires_at: expiresAt } : {}) });
       };
       return [h('form', { method: 'dialog', on: { submit } },
-        h('p', { text: `It replaces the detector’s verdict on the cluster’s ${fmtInt(c.size ?? c.members.length)} accounts until it ${keep ? 'lapses or ' : ''}is cleared; each account is held at the more severe of it and its own verdict (the allow-list exempts).` }),
+        h('p', { text: `It replaces the detector’s verdict on the cluster’s ${fmtInt(c.size ?? c.members.length)} accounts until it lapses (For how long) or is cleared; each account is held at the more severe of it and its own verdict (the allow-list exempts).` }),
         h('label', { for: 'op-level', text: 'Level' }), level,
         h('label', { for: 'op-reason', text: 'Reason (recorded with the verdict)' }), reason,
-        keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(own.expires_at)} (unticked: until cleared)` })) : null,
+        duration.label, duration.select,
+        keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(own.expires_at)} (unticked: for how long is chosen above)` })) : null,
         h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Set verdict')))];
     });
     if (!choice) return;

@@ -9,6 +9,8 @@ import { renderJson, detectLink } from '../lib/json.js';
 import { accountRowsTable, ACCOUNT_SORTS, notHereNote } from '../lib/detect.js';
 
 const FLAGGED_LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'];
+/** The listings shown first, in this order (before the flagged accounts). */
+const LEADING = ['/detect/campaigns', '/detect/clusters'];
 const FLAGGED_PAGE = 100;
 
 const title = (path) => path.replace(/^\/admin\//, '').split('/').map((s) => s.replace(/[-_]/g, ' ')).join(' › ');
@@ -24,12 +26,18 @@ export async function render(main, _params, query, ctx) {
   const byVerdict = h('div', null, loading());
   const sections = routes.map((r) => [r, h('div', null, loading())]);
   const notifyBox = h('div', null, loading());
+  const sectionPanel = ([r, box]) => panel(title(r.path), h('p', { class: 'muted small' }, h('code', { text: `GET ${r.path}` })), box);
+  // Campaigns and clusters come first: the worst actor is what an analyst looks for, and a page of
+  // flagged accounts (100 rows, 300 links) must not stand between them and it.
+  const leads = (r) => LEADING.some((suffix) => r.path.endsWith(suffix));
+  const leading = LEADING.flatMap((suffix) => sections.filter(([r]) => r.path.endsWith(suffix)));
   replace(main,
     h('div', { class: 'page-head' }, h('h1', { text: 'Detector' }), rangePicker(range, (v) => ctx.setQuery({ ...query, range: v }))),
+    leading.map(sectionPanel),
     flaggedRoute ? panel('Flagged accounts', h('p', { class: 'help', text: 'Accounts held above none now (the allow-list, operator verdicts and their cluster counted), each a link to its page. Order by a column’s header.' }), flaggedBox) : null,
     panel('Traffic by verdict in force', h('p', { class: 'help', text: 'The verdict enforcement applied to each request when it arrived (recorded on the interaction).' }), byVerdict),
     routes.length
-      ? sections.map(([r, box]) => panel(title(r.path), h('p', { class: 'muted small' }, h('code', { text: `GET ${r.path}` })), box))
+      ? sections.filter(([r]) => !leads(r)).map(sectionPanel)
       : panel('Verdicts, clusters and campaigns', notHereNote(ctx.features, 'The detector’s admin routes (verdicts with their explanations, linked-account clusters, campaigns) are not mounted on this server yet. They appear here, without a dashboard upgrade, as soon as they are: this page lists every GET route under /admin/detect.'),
         h('p', null, 'Meanwhile, ', link('/usage?by=verdict', 'usage by verdict'), ' shows which traffic was served under a verdict.')),
     panel('Notifications', h('p', { class: 'help', text: 'Webhooks told of rising campaigns and accounts, partners’ indicators matching, feeds and the ledger failing (notify.webhooks).' }), notifyBox));

@@ -405,7 +405,10 @@ async function exchangeQuality() {
       const run = generateTraffic(sc, { prompts });
       const evs = [...run.events];
       events += evs.length;
-      const campaignOf = new Map((run.labels as LabelLine[]).filter((l) => l.type === 'account').map((l) => [l.account_id, l.population === 'campaign' && !l.adaptive]));
+      // true: a campaign account counted (adaptive excepted); false: an organic account. Adaptive
+      // campaign accounts are neither (they were counted as organic until 2026-12-07: the "organic
+      // 2/241" of 2026-12-03 was two of them, flagged).
+      const campaignOf = new Map((run.labels as LabelLine[]).flatMap((l) => (l.type === 'account' && (l.population === 'organic' || !l.adaptive) ? [[l.account_id, l.population === 'campaign'] as const] : [])));
       const atB = (id: string | null) => !!id && [...id].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7) % 2 === 1;
       const t0 = Date.parse(evs[0].ts); const t1 = Date.parse(evs[evs.length - 1].ts);
       const cutoff = new Date(t0 + (t1 - t0) / 2).toISOString();

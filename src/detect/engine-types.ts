@@ -64,6 +64,14 @@ export interface ClusterState {
   hourMembers: number;
   syncMax: number;
   campaignId: string | null;
+  /**
+   * Its level is held by the place rule (place-links.ts placeHold: at watch, or at verify when
+   * volume alone corroborates it), as read at its latest scoring. Such a cluster, flagged, takes in
+   * no replacement heads by its software: what its members run (a lab's evaluation harness, a
+   * course's tool, one application's system prompt) is the place's, not a fleet's own. (Absent
+   * from snapshots written before it: false until the cluster is scored again.)
+   */
+  placeHeld?: boolean;
   firstTs: number;
   /** Hourly request counts (hour -> requests), bounded to the most recent entries. */
   timeline: Map<number, number>;

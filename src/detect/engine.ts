@@ -915,7 +915,10 @@ export class DetectorEngine implements VerdictView {
       // With a fleet's own system prompt the software evidence counts in full, the prompt double.
       const fleetSoft = ev[FLEET_SLOT] > 0 ? soft - ev[LT.system_prompt] + ev[FLEET_SLOT] : 0;
       const cluster = this.clusters.get(r);
-      const flaggedCluster = unaccountable && (cluster?.verdict.level ?? 0) >= THROTTLE && this.linkedBeyondSoftware(cluster!);
+      // Not a cluster the place rule holds (placeHeld): a lab's or a class's cluster flagged at
+      // verify by its volume alone is many people in one place, and the application they all run
+      // (its system prompt, the lab's evaluation template) would bring in every other user of it.
+      const flaggedCluster = unaccountable && (cluster?.verdict.level ?? 0) >= THROTTLE && !cluster!.placeHeld && this.linkedBeyondSoftware(cluster!);
       // An accountable account on either side and no signup fact shared: what is left (network,
       // a signup burst) counts with the software, under its cap (SIGNUP_FACTS).
       const networkOnly = sum > 0 && !orgLink && !SIGNUP_FACTS.some((t) => ev[t] > 0) && (this.established(i) || (cluster ? cluster.established > 0 : this.established(r)));
@@ -1260,7 +1263,7 @@ export class DetectorEngine implements VerdictView {
       verified: this.accounts.flags[root] & 1, disposable: (this.accounts.flags[root] >> 1) & 1, fresh: (this.accounts.flags[root] >> 3) & 1,
       established: this.established(root) ? 1 : 0,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, explainedMembers: 0, hour: -1, hourMembers: 0, syncMax: 0,
-      campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
+      campaignId: null, placeHeld: false, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
       verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null, explainedAt: 0, explainedScore: 0 },
     };
     this.clusters.set(root, c);
@@ -2618,6 +2621,7 @@ export class DetectorEngine implements VerdictView {
       ? readPlace(c.w, values, spreadPass, c.requests, c.members, { app: placeKind === 'institution_app', burst, institution: placeKind === 'institution_app' || burst || institutionLinked(c) })
       : null;
     const hold = place ? placeHold(place) : null;
+    c.placeHeld = hold !== null;
     const byRequests = score;
     if (hold === 'watch') score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;

@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+/**
+ * One lab's researchers, new and unverified, on the university's domain, signed up from the lab's
+ * address and sending from it, run evaluation pipelines through one application (its system
+ * prompt, the lab's benchmark wrapper): a cluster linked by its place, flagged at verify by the
+ * volume of working it asks for (the place rule's ceiling). Other new users of that application,
+ * elsewhere, share its system prompt, the wrapper and the client with the lab, and nothing else:
+ * the lab's cluster must not take them in as a campaign's replacement heads. A fleet linked beyond
+ * its software (one card) still takes its new heads in by the software they share.
+ */
+
+const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const T0 = Date.parse('2026-05-04T08:00:00.000Z');
+const APP = 'You are DevPilot, a coding assistant inside the editor. Be concise and correct.';
+const SDK = 'OpenAI/Python 1.99.9';
+/** The lab's benchmark wrapper: the working asked for on every item. */
+const wrap = (item: string) => `Solve the following problem. Let us think step by step, then give the final answer. Problem: ${item}`;
+const item = (k: number) => pool.maths[k % pool.maths.length];
+
+interface Sender { net: number; domain: string; card: string | null; signupIp: string; out: number; ua?: string; createdHoursAgo?: number; usedDaysAgo?: number; system?: string | null; text?: string }
+
+function sender() {
+  let n = 0;
+  return (id: string, sec: number, s: Sender, k: number): InteractionEvent => {
+    n++;
+    const text = s.text ?? wrap(item(k));
+    return {
+      ...base, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
+      request: { ...base.request, system: s.system === undefined ? APP : s.system, messages: [{ role: 'user', text, chars: text.length }], params: { ...base.request.params, max_tokens: 2048, temperature: 0 } },
+      response: { ...base.response, input_tokens: Math.ceil(text.length / 4) + 20, output_tokens: s.out },
+      client: { ...base.client, ip: `${s.net}.20.30.${1 + (n % 3)}`, asn: 60_000 + s.net, user_agent: s.ua ?? SDK },
+      account: {
+        ...base.account!, tier: 'email_verified', programme: 'none', created_at: new Date(T0 - (s.createdHoursAgo ?? 30) * 3_600_000).toISOString(),
+        payment_fp: s.card, signup_ip: s.signupIp, email_pattern: null, email_domain: s.domain,
+        first_used_at: s.usedDaysAgo === undefined ? null : new Date(T0 - s.usedDaysAgo * 86_400_000).toISOString(),
+      },
+    };
+  };
+}
+
+/** Forty established customers chatting on their own software: what a key's popularity is judged against. */
+function population(e: DetectorEngine, make: ReturnType<typeof sender>) {
+  const chat = ['What should I cook tonight with leeks and potatoes?', 'Write a short birthday message for my sister.', 'Summarise the plot of Middlemarch in three sentences.'];
+  for (let c = 0; c < 40; c++) e.ingest(make(`acct_customer${c}`, c, { net: 150 + c, domain: 'gmail.com', card: `card-c${c}`, signupIp: `${150 + c}.9.9.9`, out: 200, ua: `Browser/${c}`, createdHoursAgo: 24 * 300, usedDaysAgo: 250, system: null, text: chat[c % chat.length] }, c));
+}
+
+/** A newcomer of the application: its system prompt, the lab's wrapper and client, a network, card and mail of its own. */
+const newcomer = (net: number): Sender => ({ net, domain: 'gmail.com', card: `card-new${net}`, signupIp: `${net}.9.9.9`, out: 900 });
+
+test('a lab flagged at verify by the volume of its evaluation runs takes in no other user of its application as a replacement head', () => {
+  const e = new DetectorEngine();
+  const make = sender();
+  population(e, make);
+  // Six researchers, the lab's address and domain, 60 items each at a pipeline's pace; answers
+  // about four times the item (the working written out), so the shape is volume, not a harvest's yield.
+  const lab: Sender = { net: 77, domain: 'uni-heidelberg.de', card: null, signupIp: '77.20.30.1', out: 160 };
+  for (let k = 0; k < 60; k++) for (let a = 0; a < 6; a++) e.ingest(make(`acct_lab${a}`, 100 + k * 90 + a * 11, lab, k * 6 + a));
+  e.advance(T0 + 7_200_000);
+  e.flush();
+  const held = e.forAccount('acct_lab0');
+  const place = held.verdict?.reasons.find((r) => r.signal === 'place_links_only');
+  assert.equal(held.level, 'verify', `the lab is held at verify: ${held.level} ${JSON.stringify(held.verdict?.reasons.slice(0, 4))}`);
+  assert.ok(place?.value === 'corroborated' && /at most verify/.test(place.detail ?? ''), `by the place rule, volume alone: ${JSON.stringify(place)}`);
+  // Two other users of the application, each on its own network, card and free-mail, later the same day.
+  for (const net of [201, 202]) for (let k = 0; k < 3; k++) e.ingest(make(`acct_user${net}`, 8_000 + net + k * 300, newcomer(net), 500 + net + k));
+  e.flush();
+  for (const net of [201, 202]) {
+    const id = `acct_user${net}`;
+    assert.notEqual(e.forAccount(id).clusterId, held.clusterId, `${id} was not linked into the lab: ${JSON.stringify(e.accountLink(id))}`);
+    assert.ok(verdictRank(e.forAccount(id).level) <= verdictRank('watch'), `${id}: ${e.forAccount(id).level}`);
+  }
+});
+
+test('a fleet linked beyond its software (one card) still takes in a new head that shares its system prompt, wrapper and client', () => {
+  const e = new DetectorEngine();
+  const make = sender();
+  population(e, make);
+  // Six fresh accounts on one card, each its own network: linked by the card, harvesting (answers many times the item).
+  for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) e.ingest(make(`acct_fleet${a}`, 100 + k * 60 + a * 7, { net: 30 + a, domain: 'gmail.com', card: 'card-fleet', signupIp: `${30 + a}.9.9.9`, out: 2_400 }, k * 6 + a));
+  e.advance(T0 + 1_000_000);
+  e.flush();
+  const fleet = e.forAccount('acct_fleet0');
+  assert.ok(verdictRank(fleet.level) >= verdictRank('throttle'), `the fleet is flagged: ${fleet.level}`);
+  assert.ok(!fleet.verdict?.reasons.some((r) => r.signal === 'place_links_only'), 'not by the place rule');
+  e.ingest(make('acct_head', 2_000, newcomer(90), 900));
+  e.flush();
+  assert.equal(e.forAccount('acct_head').clusterId, fleet.clusterId, `the new head joined the fleet: ${JSON.stringify(e.accountLink('acct_head'))}`);
+  assert.equal(e.accountLink('acct_head')?.rule, 'replacement_head');
+});

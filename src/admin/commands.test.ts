@@ -119,11 +119,24 @@ describe('admin commands on the local store', () => {
     assert.equal(await c.run('orgs', ['create', '--name', 'Escapes', '--json']), 0);
     const org = JSON.parse(c.text());
     c.reset();
-    assert.equal(await c.run('accounts', ['create', '--org', org.id, '--name', name, '--user-agent', 'UA\r\nforged: row', '--json']), 0);
-    const acct = JSON.parse(c.text());
-    assert.equal(acct.name, name, 'the record keeps the text as given (--json prints it JSON-escaped)');
+    // A name is refused with them, naming the first one; a user agent is recorded as given.
+    assert.equal(await c.run('accounts', ['create', '--org', org.id, '--name', name, '--json']), 2);
+    assert.match(c.err.join('\n'), /name: U\+001B is not allowed in a name/);
     c.reset();
-    assert.equal(await c.run('accounts', ['update', acct.id, '--name', 'Mallory\u001b[1A\u001b[2K\nforged row']), 0);
+    assert.equal(await c.run('accounts', ['create', '--org', org.id, '--name', 'Eve', '--user-agent', 'UA\r\nforged: row', '--json']), 0);
+    const acct = JSON.parse(c.text());
+    assert.equal(acct.user_agent, 'UA\r\nforged: row', 'the record keeps the user agent as given (--json prints it JSON-escaped)');
+    c.reset();
+    const renamed = 'Mallory\u001b[1A\u001b[2K\nforged row';
+    assert.equal(await c.run('accounts', ['update', acct.id, '--name', renamed]), 2);
+    assert.match(c.err.join('\n'), /U\+001B is not allowed in a name/);
+    c.reset();
+    assert.equal(await c.run('accounts', ['update', acct.id, '--name', 'Mallory']), 0);
+    // A name recorded before names were checked (or written by other means) is still printed inert.
+    const db = openSqlite(join(dir, 'warden.db'));
+    db.prepare('UPDATE accounts SET name = ? WHERE id = ?').run(renamed, acct.id);
+    db.prepare('UPDATE identity_changes SET new_value = ? WHERE subject_id = ? AND new_value = ?').run(renamed, acct.id, 'Mallory');
+    db.close();
     for (const argv of [['accounts', 'get', acct.id], ['accounts', 'list', '--org', org.id], ['changes', '--subject', acct.id]]) {
       c.reset();
       assert.equal(await c.run(argv[0] as AdminGroup, argv.slice(1)), 0, c.err.join('\n'));
@@ -131,6 +144,9 @@ describe('admin commands on the local store', () => {
       assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/.test(text), `${argv.join(' ')}: no control character printed: ${JSON.stringify(text)}`);
       assert.ok(text.split('\n').every((l) => !/^(?:fake|forged)/.test(l.trim())), `${argv.join(' ')}: no forged line: ${JSON.stringify(text)}`);
     }
+    c.reset();
+    assert.equal(await c.run('changes', ['--subject', acct.id]), 0);
+    assert.match(c.text(), /Mallory\\x1b\[1A\\x1b\[2K\\nforged row/, 'the history shows the old name as escapes');
     c.reset();
     assert.equal(await c.run('accounts', ['get', acct.id]), 0);
     assert.match(c.text(), /name\s+Mallory\\x1b\[1A\\x1b\[2K\\nforged row/, 'the controls are shown as escapes');

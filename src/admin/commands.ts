@@ -460,6 +460,17 @@ export function printableLines(text: string): string {
   return text.replace(UNPRINTABLE, (ch) => (ch === '\n' || ch === '\t' ? ch : escapeOf(ch)));
 }
 
+/**
+ * A JSON text (JSON.stringify's) as a command prints it: JSON escapes the C0 controls itself but
+ * leaves DEL, the C1 controls (U+009B is a one-byte CSI), the bidirectional controls and U+2028/9
+ * raw; each is written as a `\u` escape here, which parses to the same character, so the value
+ * read back is the one recorded and the terminal only ever prints it. Line breaks and tabs are
+ * kept: outside a string they are the layout (JSON.stringify escapes them inside one).
+ */
+export function printableJson(json: string): string {
+  return json.replace(UNPRINTABLE, (ch) => (ch === '\n' || ch === '\t' || ch === '\r' ? ch : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
 function escapeOf(ch: string): string {
   const code = ch.charCodeAt(0);
   return NAMED_ESCAPES[ch] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);

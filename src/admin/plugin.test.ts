@@ -190,6 +190,41 @@ describe('admin API', () => {
     assert.equal(actors['long name'], 'a'.repeat(199), 'no lone surrogate');
   });
 
+  it('refuses control, bidirectional-control and invisible characters in organisation, account and key names, naming the character', async () => {
+    const org = await api.createOrg({ name: 'Names Ltd' });
+    const acct = await api.createAccount({ email: 'names@charnames.example' });
+    // A line break forges a row of a listing, ESC drives the terminal, U+202E reads backwards, and a
+    // zero-width space or a byte order mark makes two names look the same in the dashboard.
+    const names: Array<[string, string]> = [
+      ['Acme\nacct_01 active', 'U+000A'], ['\u001b[2JAcme', 'U+001B'], ['Acme\u0085', 'U+0085'], ['\u202eemcA', 'U+202E'],
+      ['Ac\u200bme', 'U+200B'], ['Ac\ufeffme', 'U+FEFF'], ['Ac\u2060me', 'U+2060'], ['nul\u0000', 'U+0000'],
+    ];
+    const attempts: Array<[string, string, string, (name: string) => unknown]> = [
+      ['POST', '/admin/orgs', 'name', (name) => ({ name })],
+      ['PATCH', `/admin/orgs/${org.id}`, 'name', (name) => ({ name })],
+      ['POST', '/admin/accounts', 'name', (name) => ({ name, email: 'other@charnames.example' })],
+      ['PATCH', `/admin/accounts/${acct.id}`, 'name', (name) => ({ name })],
+      ['POST', `/admin/accounts/${acct.id}/keys`, 'name', (name) => ({ name })],
+    ];
+    for (const [method, path, param, body] of attempts) {
+      for (const [name, char] of names) {
+        const res = await raw(s.base, method, path, { body: JSON.stringify(body(name)) });
+        assert.equal(res.status, 400, `${method} ${path} ${JSON.stringify(name)}: ${JSON.stringify(res.json)}`);
+        assert.equal(res.json.error.code, 'WARDEN_INVALID_REQUEST', `${method} ${path}`);
+        assert.equal(res.json.error.param, param, `${method} ${path}`);
+        assert.ok(res.json.error.message.includes(`${char} is not allowed in a name`), `${method} ${path} ${JSON.stringify(name)}: ${res.json.error.message}`);
+      }
+    }
+    assert.equal((await api.getOrg(org.id)).name, 'Names Ltd', 'the organisation keeps its name');
+    assert.equal((await api.listAccounts({ email_domain: 'charnames.example' })).data.length, 1, 'no account was created');
+    // Joiners that scripts and emoji need stay: Persian with a zero-width non-joiner, a family emoji.
+    for (const name of ['\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645', 'Team \u{1F468}\u200d\u{1F469}\u200d\u{1F467}', 'Zo\u00eb & Ji\u0159\u00ed']) {
+      const res = await raw(s.base, 'PATCH', `/admin/accounts/${acct.id}`, { body: JSON.stringify({ name }) });
+      assert.equal(res.status, 200, `${JSON.stringify(name)}: ${JSON.stringify(res.json)}`);
+      assert.equal(res.json.name, name, 'recorded as given');
+    }
+  });
+
   it('answers 400 with the offending field for invalid input', async () => {
     const badTier = await raw(s.base, 'POST', '/admin/orgs', { body: JSON.stringify({ name: 'x', tier: 'gold' }) });
     assert.equal(badTier.status, 400);

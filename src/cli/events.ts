@@ -2,8 +2,10 @@
 import { parseArgs } from 'node:util';
 import { createWriteStream, fchmodSync, openSync } from 'node:fs';
 import { pipeline, type Writable } from 'node:stream';
+import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
-import { normaliseIp, writeJsonlLine, type InteractionEvent } from '../events/index.ts';
+import { normaliseIp } from '../events/index.ts';
+import { printableJson } from '../admin/index.ts';
 import { loadConfig, type WardenConfig } from '../config/index.ts';
 import { clusterAccounts } from '../ledger/index.ts';
 import { openLedgerStorageReadOnly } from '../ledger/open.ts';
@@ -131,7 +133,9 @@ export async function runEvents(argv: string[]): Promise<number> {
         : stores.events.iterateAccounts(accounts, query);
     for await (const e of events) {
       if (requestId !== undefined && e.id !== requestId && e.response.upstream_request_id !== requestId) continue;
-      await writeJsonlLine(out, e);
+      // Prompts, model names and user agents are the clients' text: the controls JSON leaves raw
+      // (C1, bidirectional) are written as \u escapes, which read back the same, for whoever prints it.
+      if (!out.write(printableJson(JSON.stringify(e)) + '\n')) await once(out, 'drain');
       n++;
       if ((requestId !== undefined || accounts !== undefined) && limit !== undefined && n >= limit) break;
     }

@@ -301,6 +301,25 @@ test('reasoning asked for in other words, in the turn or in the system prompt, i
   }
 });
 
+test('Turkish capitals and dotted or dotless i do not hide a lexicon word: İ and I read as i and ı, whatever the locale', () => {
+  // toLowerCase makes the capital I of Turkish "ADIM" an i ("adim", not "adım"), and İ an i with a
+  // combining dot (U+0307, one character more): the lexicons' words were missed in both.
+  const same: [string, string][] = [
+    ['Adım adım çöz ve her adımı açıkla.', 'ADIM ADIM ÇÖZ VE HER ADIMI AÇIKLA.'],
+    ['İnsan hakları hakkındaki bu metni yeniden yaz.', 'İNSAN HAKLARI HAKKINDAKİ BU METNİ YENİDEN YAZ.'],
+    ['Bu siyasi açıklamayı yeniden yaz.', 'BU SİYASİ AÇIKLAMAYI YENİDEN YAZ.'],
+    ['Bir zarın 6 gelme olasılığı nedir?', 'BİR ZARIN 6 GELME OLASILIĞI NEDİR?'],
+    ['Explain your reasoning and rewrite the election statement.', 'EXPLAİN YOUR REASONİNG AND REWRİTE THE ELECTİON STATEMENT.'],
+    ['Explain your reasoning and rewrite the election statement.', 'Explaın your reasonıng and rewrıte the electıon statement.'],
+  ];
+  for (const [plain, written] of same) {
+    assert.ok(topical(plain).length > 0, `the plain form raises a lexicon: ${plain}`);
+    assert.deepEqual(topical(written), topical(plain), `${JSON.stringify(written)} reads as ${JSON.stringify(plain)}`);
+  }
+  // A dotted capital in a word the lexicons do not hold adds nothing.
+  assert.deepEqual(topical('İSTANBUL\'DA HAVA NASIL? İYİ GÜNLER.'), []);
+});
+
 test('chain-of-thought requests in Italian, Indonesian, Turkish, Polish, Vietnamese, Hindi and Arabic', () => {
   const prompts: [string, string][] = [
     ['it', 'Ragiona passo dopo passo e mostra tutto il tuo ragionamento.'],

@@ -8,7 +8,7 @@ import { enumeratedItems } from './items.ts';
 import { problemKeys } from './shared-problems.ts';
 import { answerFpOf, charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
-import { FOLDED, HIT, foldText, lexiconHits, personWords } from './lexicon.ts';
+import { FOLDED, HIT, foldText, lexiconHits, lowerText, personWords } from './lexicon.ts';
 import { inputBeyondStanding } from './standing-input.ts';
 import { question, readQuestion } from './question-pass.ts';
 
@@ -471,7 +471,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   const turn = (CONVERSATIONAL.has(ev.flavour) && turnText(msgs, start, end)) || lastUser;
   // A bounded part of the turn: its start and end (where a wrapper template's words are).
   const head = turn.length > SCAN_CHARS ? ends(turn, TURN_HEAD, TURN_TAIL) : turn;
-  const probe = head.toLowerCase();
+  const probe = lowerText(head);
   const userFlags = lexicalFlags(probe);
   let budget = READ_BUDGET - Math.min(turn.length, SCAN_CHARS);
   // System prompts repeat across a session or a product, so theirs are cached, with how much of
@@ -483,8 +483,8 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     let cached = systemCache.get(sys);
     const reach = Math.min(sys.length, SCAN_CHARS, Math.max(budget, edges));
     if (cached === undefined || cached.read < reach) {
-      const edge = cached?.edge ?? lexicalFlags((sys.length > edges ? ends(sys, SYSTEM_HEAD, SYSTEM_TAIL) : sys).toLowerCase());
-      const whole = reach > edges ? lexicalFlags(window(sys, reach).toLowerCase()) : edge;
+      const edge = cached?.edge ?? lexicalFlags(lowerText(sys.length > edges ? ends(sys, SYSTEM_HEAD, SYSTEM_TAIL) : sys));
+      const whole = reach > edges ? lexicalFlags(lowerText(window(sys, reach))) : edge;
       cached = { edge, whole, hash: cached?.hash ?? normalisedHash(sys), read: reach };
       if (systemCache.size >= SYSTEM_CACHE_MAX) systemCache.clear();
       systemCache.set(sys, cached);
@@ -503,7 +503,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     const t = msgs[i].text;
     if (!t || saysNothing(t)) continue;
     const reach = Math.min(t.length, SCAN_CHARS, budget);
-    toolFlags |= lexicalFlags(window(t, reach).toLowerCase());
+    toolFlags |= lexicalFlags(lowerText(window(t, reach)));
     budget -= reach;
   }
   // What the system and developer messages' documents say is read as the turn is (a prompt put
@@ -511,7 +511,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   // prompt: it can change with every request.
   const docText = systemDocs?.text;
   let docFlags = 0;
-  if (docText && budget >= PART_MIN) docFlags = lexicalFlags(window(docText, Math.min(SCAN_CHARS, budget)).toLowerCase());
+  if (docText && budget >= PART_MIN) docFlags = lexicalFlags(lowerText(window(docText, Math.min(SCAN_CHARS, budget))));
   flags |= (sysFlags & ~FOLD_SEEN) | (docFlags & ~FOLD_SEEN) | (toolFlags & ~FOLD_SEEN) | userFlags;
   // A sensitive rewrite may put the instruction in one place and the topic in another.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
@@ -522,7 +522,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     if (!toolStep) flags |= FLAG.newTurn;
     if (reasoningItem) flags |= FLAG.newItemTurn;
   }
-  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? ends(turn, FORM_HEAD, FORM_TAIL).toLowerCase() : probe)) flags |= FLAG.closedTask;
+  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? lowerText(ends(turn, FORM_HEAD, FORM_TAIL)) : probe)) flags |= FLAG.closedTask;
 
   // A template whose words are disguised differently in each request is still one template
   // (folded within the bounded part, so a huge prompt costs no more than a short one).
@@ -809,7 +809,8 @@ const IMPERATIVE_END = /(?:(?<!십)시오|하라|구하라|써라|만들어라|�
  * "ज्ञात कीजिए", "بنویسید", "محاسبه کنید") as the last word, read as a word (see `lastWordImperative`).
  */
 const LAST_WORD_IMPERATIVES = new Set([
-  ...'yazın|yazınız|yaz|hesaplayın|hesaplayınız|hesapla|bulun|bulunuz|bul|uygulayın|uygulayınız|uygula|oluşturun|oluştur|dönüştürün|dönüştür|çözün|çözünüz|çöz|kanıtlayın|kanıtla|ispatlayın|ispatla|gösterin|gösteriniz|göster|belirleyin|belirle|açıklayın|açıkla|sıralayın|sırala|düzeltin|düzelt|tasarlayın|tasarla|geliştirin|geliştir|tanımlayın|tanımla|sadeleştirin|sadeleştir|çevirin|çevir|listeleyin|listele|karşılaştırın|karşılaştır|özetleyin|özetle|yazdırın|döndürün'.split('|'),
+  // Turkish in capitals loses its dotless ı when lowercased ("HESAPLAYIN" gives "hesaplayin"): both spellings.
+  ...'yazın|yazınız|yaz|hesaplayın|hesaplayınız|hesapla|bulun|bulunuz|bul|uygulayın|uygulayınız|uygula|oluşturun|oluştur|dönüştürün|dönüştür|çözün|çözünüz|çöz|kanıtlayın|kanıtla|ispatlayın|ispatla|gösterin|gösteriniz|göster|belirleyin|belirle|açıklayın|açıkla|sıralayın|sırala|düzeltin|düzelt|tasarlayın|tasarla|geliştirin|geliştir|tanımlayın|tanımla|sadeleştirin|sadeleştir|çevirin|çevir|listeleyin|listele|karşılaştırın|karşılaştır|özetleyin|özetle|yazdırın|döndürün'.split('|').flatMap((w) => [w, w.replaceAll('\u0131', 'i')]),
   ...'कीजिए|कीजिये|लिखिए|लिखिये|लिखें|लिखो|बताइए|बताइये|बताएँ|बताएं|निकालिए|निकालिये|करें|करो|दिखाइए|दिखाइये'.split('|'),
   ...'بنویسید|بنویس|کنید|کن|بیابید|بیاب|دهید|بده|بدهید|بسازید|بساز|آورید'.split('|'),
 ]);

@@ -398,6 +398,10 @@ const LATIN_WORD = '\\w\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f\\u0300-\\u0
 const PERSON_EN = 1;
 const PERSON_OTHER = 2;
 
+/** The Turkish dotless ı, and the dotted capital İ as toLowerCase leaves it (see lowerText). */
+const DOTLESS_I = '\u0131';
+const DOTTED_I_LOWERED = /i\u0307/g;
+
 /** Set in `lexiconHits`' result when the text was folded (see `foldText`) before it was matched. */
 export const FOLDED = 1 << 6;
 
@@ -552,9 +556,9 @@ export function lexiconRegExp(name: LexiconName): RegExp {
   const spec = LEXICONS[name];
   const parts: string[] = [];
   if (spec.phrases?.length) {
-    parts.push(spec.phrases.flatMap(phraseTerms).map((t) => (t.start ? '\\b' : '') + escapeRe(t.text) + (t.end ? '\\b' : '')).join('|'));
+    parts.push(spec.phrases.flatMap(phraseTerms).map((t) => (t.start ? '\\b' : '') + dotlessAlike(escapeRe(t.text)) + (t.end ? '\\b' : '')).join('|'));
   }
-  if (spec.words?.length) parts.push(String.raw`\b(?:${spec.words.flatMap(expandPhrase).map(escapeRe).join('|')})\b`);
+  if (spec.words?.length) parts.push(String.raw`\b(?:${spec.words.flatMap(expandPhrase).map((w) => dotlessAlike(escapeRe(w))).join('|')})\b`);
   if (spec.lineEndsWith) parts.push(String.raw`[${escapeRe(spec.lineEndsWith)}]\s*$`);
   if (spec.arithmetic) parts.push(ARITHMETIC_RE);
   return new RegExp(parts.join('|'), 'm');
@@ -660,13 +664,17 @@ function compile(): Automaton {
 type Term = { text: string; bit: number; start: boolean; end: boolean; letters: number };
 
 /** An Aho-Corasick automaton over `terms`, as a flat transition table. */
-function automaton(terms: Term[]): Omit<Automaton, 'special' | 'lineEndBit' | 'arithmeticBit'> {
+function automaton(given: Term[]): Omit<Automaton, 'special' | 'lineEndBit' | 'arithmeticBit'> {
+  // The dotless ı is read as i, in the terms and in the text (one column): see lowerText.
+  const terms = given.map((t) => (t.text.includes(DOTLESS_I) ? { ...t, text: t.text.replaceAll(DOTLESS_I, 'i') } : t));
   const column = new Uint16Array(65536);
   let columns = 1;
   for (const t of terms) for (let i = 0; i < t.text.length; i++) {
     const c = t.text.charCodeAt(i);
     if (column[c] === 0) column[c] = columns++;
   }
+  if (column[105] === 0) column[105] = columns++;
+  column[DOTLESS_I.charCodeAt(0)] = column[105];
   // The trie: first every term's ASCII start, so that the states of ASCII paths are numbered first
   // (see Automaton.ascii), then the terms whole.
   const children: Map<number, number>[] = [new Map()];
@@ -774,6 +782,22 @@ function arithmeticAt(s: string, i: number): boolean {
 const numberMayStart = (s: string, i: number) => i === 0 || (!isWordChar(charCodeAt(s, i - 1)) && !isDigit(charCodeAt(s, i - 1)));
 
 /**
+ * Text lowercased for the lexicons, the same whatever the locale. toLowerCase applies Unicode's
+ * default mapping, not Turkish rules: a Turkish word in capitals loses its dotless ı ("ADIM" gives
+ * "adim", not "adım"), and the dotted capital İ becomes an i and a combining dot above (U+0307),
+ * one character more, so "SİYASİ" or an English "REWRİTE" held no lexicon word. Here İ is read as i;
+ * the lexicons read the dotless ı as i too (both spellings are one letter to them). İ is the one
+ * character whose lowercase is longer: a text that kept its length needs no second look.
+ */
+export function lowerText(text: string): string {
+  const lower = text.toLowerCase();
+  return lower.length === text.length ? lower : lower.replace(DOTTED_I_LOWERED, 'i');
+}
+
+/** A term's expression with the dotless ı and i one letter, as the automaton reads them. */
+const dotlessAlike = (expression: string) => expression.replace(/[i\u0131]/g, '[i\u0131]');
+
+/**
  * Which lexicons (HIT bits) occur in lowercased text, as written or as the model reads it: when
  * the text holds characters that `foldText` changes, its folded form is scanned too (and FOLDED
  * set). Both count: a phrase in a script that folding changes is found in the text as written.
@@ -843,8 +867,8 @@ export function personWordExpressions(): [RegExp, RegExp] {
   return [
     // "i" not right after a word character and an apostrophe (Turkish "%25'i"), not before a combining
     // dot (the Turkish "İ" lowercased), and only in a text with no accented Latin letter.
-    new RegExp(`(?<![${LATIN_WORD}])(?:${PERSONAL_EN.filter((w) => w !== 'i').join('|')})(?![${LATIN_WORD}])|^(?![^]*[\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f])[^]*?(?<!\\w['\u2019])(?<![${LATIN_WORD}])i(?![${LATIN_WORD}])`),
-    new RegExp(`(?<![${L}])(?:${[...PERSONAL_WORDS, ...PERSONAL_PHRASES].join('|')})(?![${L}0-9])|(?<![${L}])[jmt]['\u2019](?=[${ELIDED_BEFORE}])|${PERSONAL_CJK.join('|')}`),
+    new RegExp(`(?<![${LATIN_WORD}])(?:${dotlessAlike(PERSONAL_EN.filter((w) => w !== 'i').join('|'))})(?![${LATIN_WORD}])|^(?![^]*[\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f])[^]*?(?<!\\w['\u2019])(?<![${LATIN_WORD}])i(?![${LATIN_WORD}])`),
+    new RegExp(`(?<![${L}])(?:${dotlessAlike([...PERSONAL_WORDS, ...PERSONAL_PHRASES].join('|'))})(?![${L}0-9])|(?<![${L}])[jmt]['\u2019](?=[${ELIDED_BEFORE}])|${PERSONAL_CJK.join('|')}`),
   ];
 }
 

@@ -18,7 +18,23 @@ export const KeyStatus = z.enum(['active', 'rotating', 'revoked', 'expired']);
 const isoDateTime = z.iso.datetime({ offset: true });
 /** Clocks disagree a little: a signup time this far ahead of ours is still taken as now. */
 const CLOCK_SKEW_MS = 5 * 60_000;
-const optionalText = (max: number) => z.string().trim().min(1).max(max).nullable().optional();
+
+/**
+ * Characters refused in a name (an organisation's, an account's, a key's), on top of those the
+ * change history refuses (see UNRECORDABLE below): the invisible ones that make two names look the
+ * same in a listing or the dashboard, a zero-width space (U+200B), a word joiner and the invisible
+ * operators (U+2060-U+2064), a byte order mark (U+FEFF), a soft hyphen (U+00AD) and the Mongolian
+ * vowel separator (U+180E). The zero-width non-joiner and joiner (U+200C, U+200D) stay: Persian and
+ * Indic names are spelt with them, and emoji sequences are joined by them.
+ */
+const INVISIBLE_IN_NAME = /[\u00ad\u180e\u200b\u2060-\u2064\ufeff]/u;
+
+/** A name as the identity objects record it: trimmed, 1 to `max` characters, nothing a terminal or a reader would take for something else. */
+const nameText = (max: number) => z.string().trim().min(1).max(max).superRefine((s, ctx) => {
+  const m = UNRECORDABLE.exec(s) ?? INVISIBLE_IN_NAME.exec(s);
+  if (m) ctx.addIssue({ code: 'custom', message: `${codePointName(m[0])} is not allowed in a name (control, bidirectional-control and invisible characters are refused)` });
+});
+const optionalName = (max: number) => nameText(max).nullable().optional();
 
 /**
  * An ISO 3166-2 subdivision code as a customer declares it (any case): an assigned country's
@@ -30,21 +46,21 @@ export const ClaimedSubdivision = z.string().trim()
   .transform((s) => s.toUpperCase());
 
 export const CreateOrgInput = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: nameText(200),
   tier: VerificationTier.default('unverified'),
   programme: Programme.default('none'),
 });
 export type CreateOrgInput = z.input<typeof CreateOrgInput>;
 
 export const UpdateOrgInput = z.strictObject({
-  name: z.string().trim().min(1).max(200).optional(),
+  name: nameText(200).optional(),
   programme: Programme.optional(),
 });
 export type UpdateOrgInput = z.input<typeof UpdateOrgInput>;
 
 export const CreateAccountInput = z.strictObject({
   org_id: z.string().min(1).nullable().optional(),
-  name: optionalText(200),
+  name: optionalName(200),
   tier: VerificationTier.default('unverified'),
   programme: Programme.default('none'),
   email: z.email().max(320).nullable().optional(),
@@ -71,7 +87,7 @@ export const CreateAccountInput = z.strictObject({
 export type CreateAccountInput = z.input<typeof CreateAccountInput>;
 
 export const UpdateAccountInput = z.strictObject({
-  name: optionalText(200),
+  name: optionalName(200),
   org_id: z.string().min(1).nullable().optional(),
   programme: Programme.optional(),
   /**
@@ -83,7 +99,7 @@ export const UpdateAccountInput = z.strictObject({
 export type UpdateAccountInput = z.input<typeof UpdateAccountInput>;
 
 export const CreateKeyInput = z.strictObject({
-  name: optionalText(200),
+  name: optionalName(200),
   scopes: z.array(KeyScope).min(1).default(['inference']).transform((s) => [...new Set(s)].sort()),
   expires_at: isoDateTime.nullable().optional(),
   /** Alternative to expires_at: lifetime in seconds from now. */
@@ -108,7 +124,12 @@ const UNRECORDABLE = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\
 /** The first character of `text` the change history refuses, as `U+XXXX`; null if none. */
 export function unrecordableCharacter(text: string): string | null {
   const m = UNRECORDABLE.exec(text);
-  return m ? `U+${m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}` : null;
+  return m ? codePointName(m[0]) : null;
+}
+
+/** A character as `U+XXXX`. */
+function codePointName(ch: string): string {
+  return `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 const recordable = (s: string) => unrecordableCharacter(s) === null;

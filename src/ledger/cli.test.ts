@@ -274,3 +274,45 @@ test('query --limit N: usage rows say they add up the returned interactions only
     assert.deepEqual(jsonl.filter((o) => o.type === 'usage').map((o) => o.scope), ['returned']);
   });
 });
+
+test('query prints a client\'s text inert: model names and user agents carry no escape to the terminal, and JSON reads back exact', async () => {
+  // A model name is whatever the client sent in its body (ESC, BEL, line breaks), a user agent may
+  // hold bytes 0x80-0xFF (read as C1 controls such as U+009B, the one-byte CSI); U+202E reads backwards.
+  const model = 'gpt\u001b]0;pwned\u0007\u009b2J\u202eevil\u2028row';
+  const userAgent = 'ua\u0085\u001b[2J\r\nforged,row';
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-inert-'));
+  const setup = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
+  const { ledgerCliRunner } = await import('../../test/helpers/ledger-cli.ts');
+  const run = ledgerCliRunner(setup);
+  const terminal = ledgerCliRunner(setup, { terminal: true });
+  const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2028\u2029]/;
+  try {
+    assert.equal((await run('keygen')).code, 0);
+    const ledger = await openLedgerFromConfig(setup, { env: {} });
+    const event = sampleEvent(1, { model });
+    event.client.user_agent = userAgent;
+    await ledger.appendInteraction(event);
+    await ledger.close();
+    // JSON and JSONL: the characters JSON leaves raw are written as \u escapes; parsed, the values are the recorded ones.
+    const asJson = await run('query', '--account', event.account_id!);
+    assert.equal(asJson.code, 0, asJson.err);
+    assert.ok(!raw.test(asJson.out.replace(/\n/g, '')), `no raw control in the JSON: ${JSON.stringify(asJson.out)}`);
+    const row = JSON.parse(asJson.out).interactions[0];
+    assert.deepEqual([row.model, row.user_agent], [model, userAgent], 'JSON keeps the values exact');
+    const jsonl = await run('query', '--account', event.account_id!, '--format', 'jsonl');
+    assert.ok(!raw.test(jsonl.out.replace(/\n/g, '')), `no raw control in the JSONL: ${JSON.stringify(jsonl.out)}`);
+    const line = jsonl.out.trim().split('\n').map((l) => JSON.parse(l)).find((o) => o.type === 'interaction');
+    assert.deepEqual([line.model, line.user_agent], [model, userAgent], 'JSONL keeps the values exact');
+    // CSV on a terminal: each such character shown as an escape, one line per row.
+    const csv = await terminal('query', '--account', event.account_id!, '--format', 'csv');
+    assert.equal(csv.code, 0, csv.err);
+    assert.ok(!raw.test(csv.out.replace(/\n/g, '')), `no raw control in the CSV on a terminal: ${JSON.stringify(csv.out)}`);
+    assert.equal(csv.out.trim().split('\n').length, 2, `a header and one row: ${JSON.stringify(csv.out)}`);
+    assert.ok(csv.out.includes('gpt\\x1b]0;pwned\\x07\\x9b2J\\u202eevil\\u2028row'), `the model shown with escapes: ${csv.out}`);
+    // CSV to a file or a pipe: the record as it is (a spreadsheet reads the exact value).
+    const piped = await run('query', '--account', event.account_id!, '--format', 'csv');
+    assert.ok(piped.out.includes(model), 'the CSV written to a file keeps the model as recorded');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

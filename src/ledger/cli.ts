@@ -39,6 +39,7 @@ import { NoLedgerError, type LedgerStorage } from './storage.ts';
 import { verifyLedger } from './verify.ts';
 import { reconcileLedger, type ReconcileReport } from './reconcile.ts';
 import type { Ledger } from './ledger.ts';
+import { printable, printableJson } from '../admin/index.ts';
 
 export interface LedgerCliDeps {
   /** The `ledger` section of the loaded config, and the `store` section for the driver. */
@@ -142,6 +143,9 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
   const out = deps.stdout ?? process.stdout;
   const err = deps.stderr ?? process.stderr;
   const print = (s: string) => out.write(s.endsWith('\n') ? s : s + '\n');
+  // JSON as the commands print it: model names, user agents and notes are clients' and partners'
+  // text, and the controls JSON leaves raw are written as \u escapes (the same value read back).
+  const printJson = (v: unknown) => print(printableJson(JSON.stringify(v, null, 2)));
   const setup = resolveLedgerSetup(deps.config);
   const cfg = setup.ledger;
   const [cmd, ...rest] = argv;
@@ -247,7 +251,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
             throw new UsageError(`no verifier key: pass --key <name>+<id>+<key> with the ledger's published verifier key, or configure ledger.key_file or ledger.trusted_keys${listed}`);
           }
           const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, recorded, keptCheckpoints, unsignedGraceMs: firstCheckpointGraceMs(cfg.checkpoint_interval_ms), witnesses, quorum });
-          if (values.json === true) print(JSON.stringify(report, null, 2));
+          if (values.json === true) printJson(report);
           else {
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);
             if (report.settings > 0) print(`detector settings: ${report.settings} settings entries, each digest recomputed; ${report.verdictsWithSettings} verdicts name settings recorded before them`);
@@ -273,14 +277,14 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
       case 'prove': {
         if (positionals.length !== 1) throw new UsageError('prove needs one entry id or index');
         const treeSize = flag('tree-size') === undefined ? undefined : sizeArg('--tree-size', flag('tree-size')!);
-        print(JSON.stringify(await (await ledger()).proveInclusion(positionals[0], { treeSize }), null, 2));
+        printJson(await (await ledger()).proveInclusion(positionals[0], { treeSize }));
         return 0;
       }
       case 'consistency': {
         if (positionals.length !== 2) throw new UsageError('consistency needs two tree sizes');
         const [oldSize, newSize] = positionals.map((p, i) => sizeArg(i ? '<new>' : '<old>', p));
         if (oldSize > newSize) throw new UsageError(`consistency: <old> (${oldSize}) must not be above <new> (${newSize})`);
-        print(JSON.stringify(await (await ledger()).proveConsistency(oldSize, newSize), null, 2));
+        printJson(await (await ledger()).proveConsistency(oldSize, newSize));
         return 0;
       }
       case 'checkpoint': {
@@ -292,10 +296,10 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         if (positionals.length !== 2) throw new UsageError('entries needs start and end');
         const [start, end] = positionals.map((p, i) => sizeArg(i ? '<end>' : '<start>', p));
         if (start > end) throw new UsageError(`entries: <start> (${start}) must not be above <end> (${end})`);
-        if (deps.ledger) { print(JSON.stringify(await deps.ledger.entriesRange(start, end), null, 2)); return 0; }
+        if (deps.ledger) { printJson(await deps.ledger.entriesRange(start, end)); return 0; }
         const storage = await readStorage();
         try {
-          print(JSON.stringify(await storedEntries(storage, start, end), null, 2));
+          printJson(await storedEntries(storage, start, end));
         } finally {
           await storage.close();
         }
@@ -335,8 +339,8 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           err.write(`warden ledger query: ${bound} cut the interactions short: the usage rows add up the ${result.interactions.length} returned, not the accounts' totals (usage_scope: returned)\n`);
         }
         if (result.regions) err.write(`warden ledger query: ${regionLine(result.regions)}\n`);
-        if (format === 'json') print(JSON.stringify(result, null, 2));
-        else await exportQuery(result, format as 'csv' | 'jsonl', out);
+        if (format === 'json') printJson(result);
+        else await exportQuery(result, format as 'csv' | 'jsonl', out, { terminal: (out as { isTTY?: boolean }).isTTY === true });
         return 0;
       }
       case 'erase': {
@@ -368,8 +372,8 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           const report = await reconcileLedger(storage, events, {
             from, to, start, end, examples, lagMs: lag === undefined ? undefined : Number(lag) * 1000, retentionDays: setup.events?.retention_days ?? null,
           });
-          if (values.json === true) print(JSON.stringify(report, null, 2));
-          else printReconcile(report, print);
+          if (values.json === true) printJson(report);
+          else printReconcile(report, (line) => print(printable(line)));
           return report.ok ? 0 : 1;
         } finally {
           if (storage && !deps.ledger) await storage.close();

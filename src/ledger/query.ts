@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { isoTimeProblem, normalizeIsoTime } from '../store/iso-time.ts';
 import { normaliseIp, statusOutcome, tally } from '../events/index.ts';
+import { printable, printableJson } from '../admin/index.ts';
 import { SETTINGS_SUBJECT, openOperatorReason, parseLeaf, regionColumns, type InteractionRecord, type LedgerRecord, type RegionColumns, type SettingsRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
@@ -651,10 +652,15 @@ const CSV_COLUMNS: (keyof InteractionRow)[] = [
   'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'subdivision', 'subdivision_data', 'claimed_subdivision', 'region_recorded', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
 ];
 
-/** RFC 4180 field: quoted when it holds a comma, quote or newline; formula-looking cells are prefixed. */
-export function csvField(v: unknown): string {
+/**
+ * RFC 4180 field: quoted when it holds a comma, quote or newline; formula-looking cells are
+ * prefixed. `terminal`: the text is shown inert (control and bidirectional-control characters as
+ * escapes, so a line break is `\n` and no row is forged), for a person reading it on a terminal.
+ */
+export function csvField(v: unknown, terminal = false): string {
   if (v === null || v === undefined) return '';
   let s = Array.isArray(v) ? v.join(';') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (terminal) s = printable(s);
   // Spreadsheet formula injection: text that starts with = + - @ is neutralised, "-2+3+cmd|..."
   // too. Numbers come from numeric columns and are written as they are.
   if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
@@ -668,27 +674,32 @@ async function write(out: Writable, s: string): Promise<void> {
 /**
  * Export a query's result. `csv`: one row per interaction (header first), then verdict rows in a
  * second section; `jsonl`: one object per line with a `type` of interaction, verdict or usage.
+ * Model names and user agents are the clients' text: JSONL writes the characters JSON leaves raw
+ * (C1 controls, bidirectional controls) as `\u` escapes, which read back the same; CSV keeps the
+ * values exact for a spreadsheet, unless `terminal` (a person reads it): then they show as escapes.
  */
-export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', out: Writable): Promise<void> {
+export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', out: Writable, opts: { terminal?: boolean } = {}): Promise<void> {
   if (format === 'jsonl') {
+    const line = (o: unknown) => write(out, printableJson(JSON.stringify(o)) + '\n');
     const { schema, query, tree_size, checkpoint, truncated, usage_scope, regions } = result;
-    await write(out, JSON.stringify({ type: 'query', schema, query, tree_size, checkpoint, truncated, usage_scope, ...(regions ? { regions } : {}) }) + '\n');
-    for (const r of result.interactions) await write(out, JSON.stringify({ type: 'interaction', ...r }) + '\n');
-    for (const v of result.verdicts) await write(out, JSON.stringify({ type: 'verdict', ...v }) + '\n');
-    for (const st of result.settings) await write(out, JSON.stringify({ type: 'settings', ...st }) + '\n');
-    for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', scope: result.usage_scope, ...u }) + '\n');
+    await line({ type: 'query', schema, query, tree_size, checkpoint, truncated, usage_scope, ...(regions ? { regions } : {}) });
+    for (const r of result.interactions) await line({ type: 'interaction', ...r });
+    for (const v of result.verdicts) await line({ type: 'verdict', ...v });
+    for (const st of result.settings) await line({ type: 'settings', ...st });
+    for (const u of result.usage) await line({ type: 'usage', scope: result.usage_scope, ...u });
     return;
   }
+  const field = (v: unknown) => csvField(v, opts.terminal === true);
   await write(out, CSV_COLUMNS.join(',') + '\n');
-  for (const r of result.interactions) await write(out, CSV_COLUMNS.map((c) => csvField(r[c])).join(',') + '\n');
+  for (const r of result.interactions) await write(out, CSV_COLUMNS.map((c) => field(r[c])).join(',') + '\n');
   if (result.verdicts.length) {
     const cols: (keyof VerdictRow)[] = ['index', 'id', 'ts', 'subject_kind', 'subject_id', 'level', 'score', 'source', 'since', 'campaign_id', 'accounts', 'reasons', 'settings_digest'];
     await write(out, '\n' + cols.join(',') + '\n');
-    for (const v of result.verdicts) await write(out, cols.map((c) => csvField(v[c])).join(',') + '\n');
+    for (const v of result.verdicts) await write(out, cols.map((c) => field(v[c])).join(',') + '\n');
   }
   if (result.settings.length) {
     const cols: (keyof SettingsRow)[] = ['index', 'id', 'ts', 'component', 'digest', 'changed', 'verdicts', 'settings'];
     await write(out, '\n' + cols.join(',') + '\n');
-    for (const st of result.settings) await write(out, cols.map((c) => csvField(st[c])).join(',') + '\n');
+    for (const st of result.settings) await write(out, cols.map((c) => field(st[c])).join(',') + '\n');
   }
 }

@@ -234,3 +234,18 @@ test('reconcile refuses bad ranges and options, and a missing event store, as us
     assert.match(r.err, /no event store at .*nope/);
   });
 });
+
+test('the text output shows a client\'s model name inert: no escape sequence or line break reaches the terminal', async () => {
+  await withCliOnSqlite(async (s, run) => {
+    const model = 'gpt\u001b[2J\u001b]0;pwned\u0007\u009b31m\u202eevil\nFAILED: forged';
+    const events = [sampleEvent(0, { model }), sampleEvent(1, { model })];
+    await recordBoth(s, events);
+    await s.tamper.remove(events[0].id);
+    await s.tamper.insert(sampleEvent(2, { model }));
+    const text = await run('reconcile');
+    assert.equal(text.code, 1, text.err);
+    assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/.test(text.out), `no raw control printed: ${JSON.stringify(text.out)}`);
+    assert.ok(text.out.split('\n').every((l) => !l.startsWith('FAILED: forged')), `no forged line: ${text.out}`);
+    assert.ok(text.out.includes(`missing ${events[0].id} (#0, ${events[0].ts}, account acct_0, gpt\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\u202eevil\\nFAILED: forged)`), `the model shown with escapes: ${text.out}`);
+  });
+});

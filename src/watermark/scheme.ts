@@ -20,8 +20,12 @@ import { LEXICON, type LexiconGroup } from './lexicon.ts';
 export interface WalkState {
   /** Lower-case word of the previous chunk, '' when it was not a plain word. */
   prev: string;
-  /** The open fence's marker (``` or ~~~), '' outside fences. */
+  /** The open fence's run (```, ````, ~~~...), '' outside fences: only a run of its character at least as long closes it. */
   fence: string;
+  /** Still on the line a backtick fence opened: a backtick here makes it an inline span instead (```npm test```). */
+  fenceOpening: boolean;
+  /** The chunks of this line so far are container markers (a list item's `-` or `1.`, a quote's `>`): a fence may open here. */
+  blockStart: boolean;
   inInline: boolean;
   /** Inside <pre>...</pre> or <code>...</code>. */
   inPre: boolean;
@@ -44,7 +48,7 @@ export interface WalkState {
 }
 
 export function initialWalkState(): WalkState {
-  return { prev: '', fence: '', inInline: false, inPre: false, inCodeTag: false, inIndented: false, inList: false, allCode: false, codeParagraph: false, plainRun: 0, chunks: 0, breaks: 0, indent: 0 };
+  return { prev: '', fence: '', fenceOpening: false, blockStart: true, inInline: false, inPre: false, inCodeTag: false, inIndented: false, inList: false, allCode: false, codeParagraph: false, plainRun: 0, chunks: 0, breaks: 0, indent: 0 };
 }
 
 /** Record the whitespace between chunks (line starts, blank lines and indentation are code markers). */
@@ -123,12 +127,39 @@ export function visitChunk(chunk: string, state: WalkState): Slot | null {
     else if (afterBlank && indent >= (state.inList ? 8 : 4)) state.inIndented = true;
   }
   if (state.inIndented) { state.prev = ''; return null; }
-  const marker = chunk.startsWith('```') ? '```' : chunk.startsWith('~~~') ? '~~~' : '';
-  if (marker && !state.inPre && !state.inCodeTag) {
-    if (!state.fence) state.fence = marker;
-    else if (state.fence === marker) state.fence = '';
-    state.prev = '';
-    return null;
+  // A fence opens and closes a line (after a list item's or a quote's marker, for an opening one):
+  // three backticks inside a line start an inline span. It closes with a run of its character at
+  // least as long and nothing else (a four-backtick fence holds ``` blocks; ```bash inside a fence is code).
+  if (state.fenceOpening) {
+    state.fenceOpening = !lineStart;
+    if (!lineStart && chunk.includes('`')) {
+      // The rest of the opening line holds a backtick: not a fence but an inline span, as if read as one.
+      let ticks = state.fence.length;
+      for (let i = 0; i < chunk.length; i++) if (chunk.charCodeAt(i) === 96) ticks++;
+      state.inInline = ticks % 2 === 1;
+      state.fence = '';
+      state.fenceOpening = false;
+      state.prev = '';
+      return null;
+    }
+  }
+  const blockStart = lineStart || state.blockStart;
+  state.blockStart = false;
+  if (blockStart && !state.inPre && !state.inCodeTag) {
+    const run = fenceRun(chunk);
+    if (state.fence) {
+      if (run === chunk && run[0] === state.fence[0] && run.length >= state.fence.length) state.fence = '';
+      state.prev = '';
+      return null;
+    }
+    // An opening backtick fence's info string holds no backtick (```npm test``` is a span).
+    if (run && !(run[0] === '`' && chunk.indexOf('`', run.length) >= 0)) {
+      state.fence = run;
+      state.fenceOpening = run[0] === '`';
+      state.prev = '';
+      return null;
+    }
+    if (!state.fence && (LIST_MARKER.test(chunk) || chunk === '>')) state.blockStart = true;
   }
   if (state.fence) { state.prev = ''; return null; }
   if (chunk.includes('<')) {
@@ -171,6 +202,15 @@ export function visitChunk(chunk: string, state: WalkState): Slot | null {
   if (group.mixedInitial && (context === 'a' || context === 'an')) return null;
   if (group.notLineStart && lineStart) return null;
   return { group, context, word, coreStart: a, coreEnd: b };
+}
+
+/** The run of three or more backticks or tildes `chunk` opens with, '' if none. */
+function fenceRun(chunk: string): string {
+  const c = chunk.charCodeAt(0);
+  if (c !== 96 && c !== 126) return '';
+  let n = 1;
+  while (n < chunk.length && chunk.charCodeAt(n) === c) n++;
+  return n >= 3 ? chunk.slice(0, n) : '';
 }
 
 /** The member the key prefers for this context and group. */

@@ -78,6 +78,50 @@ test('embedding leaves code and JSON alone whatever marks them as such: ~~~ fenc
   for (const k of keys) assert.equal(watermarkText(loops, k.key).text, loops, `while and until at a line start kept by ${k.id}`);
 });
 
+test('code in ``` fences stays byte-identical, nested fences and fences in list items included; the prose around it is marked and attributed', () => {
+  const keys = Array.from({ length: 8 }, (_, i) => deriveWatermarkKey(MASTER, { kind: 'account', id: `fence_${i}` }));
+  const code = (t: string) => [...t.matchAll(/^( *(?:[-*+] |\d+\. )?)(`{3,}|~{3,})[^\n]*\n[\s\S]*?^ *\2[ \t]*$/gm)].map((m) => m[0]);
+  const answers = {
+    // A README shown in a four-backtick fence holds a three-backtick block: all of it is the file.
+    nested: 'Here is a README:\n\n````markdown\n# Tool\n\n```python\nwhile several: large = often\n```\n\nIt is often big and several are large.\n````\n\nIt is often big.\n',
+    // An opening fence with an info string is not a closing one.
+    infoInside: 'It is often big.\n\n```\nsteps:\n```bash\nwhile several: large = often\n```\n\nIt is often big.\n',
+    listItem: 'Steps:\n\n1. ```sh\n   while several: large = often\n   ```\n2. It is often big.\n',
+  };
+  for (const [name, text] of Object.entries(answers)) {
+    const blocks = code(text);
+    assert.ok(blocks.length > 0, `${name}: the test finds its fenced blocks`);
+    for (const k of keys) {
+      const out = watermarkText(text, k.key).text;
+      for (const b of blocks) assert.ok(out.includes(b), `${name}: code kept byte for byte by ${k.id}: ${JSON.stringify(out)}`);
+    }
+  }
+  // Three backticks inside a line are an inline code span, not a fence: the prose after it is marked.
+  const inline = 'Run ```npm test``` first. It is often big and several are large, thus it is often big.';
+  assert.ok(keys.some((k) => watermarkText(inline, k.key).stats.changed > 0), 'prose after an inline ``` span is marked');
+  for (const k of keys) assert.ok(watermarkText(inline, k.key).text.startsWith('Run ```npm test``` first.'), `the span kept by ${k.id}`);
+  const atLineStart = '```npm test``` runs it. It is often big and several are large, thus it is often big.';
+  assert.ok(keys.some((k) => watermarkText(atLineStart, k.key).stats.changed > 0), 'prose after an inline ``` span opening the line is marked');
+
+  // A mixed answer (prose, a fenced program, prose): the programs come back unchanged, the answers are attributed to their key.
+  const paras = prose.split(/\n\s*\n/).filter((p) => p.trim()).slice(0, 24);
+  const program = '```python\nimport os\n\ndef pick(items, large=True):\n    # often several, thus big\n    several = [i for i in items if i.big]\n    return several if large else items\n```';
+  const mixed = paras.map((p, i) => (i % 3 === 2 ? `${p}\n\n${program}` : p)).join('\n\n');
+  const marked = watermarkText(mixed, keyA.key);
+  assert.equal(marked.text.split(program).length, mixed.split(program).length, 'every program unchanged');
+  const prosePart = (t: string) => t.split(program).join('\n');
+  assert.ok(marked.stats.changed > 5, `the prose is marked (${marked.stats.changed} words)`);
+  assert.notEqual(prosePart(marked.text), prosePart(mixed), 'prose outside the fences changed');
+  const r = detectWatermark(marked.text, [keyA, keyB, ...keys], 1e-3);
+  assert.ok(r.detected && r.best?.keyId === keyA.id, `the mixed answer is attributed to its key (best ${r.best?.keyId}, p=${r.best?.correctedP})`);
+  assert.equal(detectWatermark(mixed, [keyA, keyB, ...keys], 1e-3).detected, false, 'the unmarked answer is attributed to no one');
+  // Streamed in small pieces, the same text.
+  const w = new StreamingWatermarker(keyA.key);
+  let out = '';
+  for (let i = 0; i < mixed.length; i += 5) out += w.push(mixed.slice(i, i + 5));
+  assert.equal(out + w.end(), marked.text, 'streamed equals whole');
+});
+
 test('a cosmetic opening a harvester strips afterwards costs it at most the words next to it, not the mark', () => {
   const paras = prose.split(/\n\s*\n/).filter((p) => p.trim()).slice(0, 40);
   const evasions: Record<string, { ask: (ps: string[]) => string; strip: (t: string) => string }> = {

@@ -119,3 +119,34 @@ test('events export --ip takes any spelling of an address and refuses a non-addr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('events export writes a client\'s text with no raw control for the terminal, and it reads back exact', { timeout: 120_000 }, async () => {
+  // A model name and a prompt are what the client sent (U+202E reads backwards, U+2028 breaks the
+  // line in some terminals); a user agent may hold bytes 0x80-0xFF, read as C1 controls (U+009B is a one-byte CSI).
+  const model = 'gpt\u001b]0;pwned\u0007\u009b2J\u202eevil';
+  const userAgent = 'ua\u0085\u009b31m\u007f';
+  const prompt = 'first\u2028second\u2029third \u2066isolate\u2069 \u200fmark';
+  const dir = mkdtempSync(join(tmpdir(), 'warden-events-inert-'));
+  try {
+    mkdirSync(join(dir, 'data'));
+    const db = openSqlite(join(dir, 'data', 'warden.db'));
+    const store = new SqliteEventStore(db);
+    const event = sampleEvent(0, { model });
+    event.client.user_agent = userAgent;
+    event.request.messages[0].text = prompt;
+    await store.appendBatch([event]);
+    await store.close();
+    db.close();
+    const [toStdout, toFile] = await Promise.all([warden(['events', 'export'], dir), warden(['events', 'export', '--out', 'events.jsonl'], dir)]);
+    assert.equal(toStdout.code, 0, toStdout.stderr);
+    assert.equal(toFile.code, 0, toFile.stderr);
+    for (const [where, text] of [['stdout', toStdout.stdout], ['a file', readFileSync(join(dir, 'events.jsonl'), 'utf8')]]) {
+      const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.exec(text);
+      assert.equal(raw, null, `${where}: no raw control or bidirectional control: ${JSON.stringify(text)}`);
+      const e = JSON.parse(text.trim());
+      assert.deepEqual([e.model, e.client.user_agent, e.request.messages[0].text], [model, userAgent, prompt], `${where}: the values read back as recorded`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

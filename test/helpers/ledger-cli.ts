@@ -11,9 +11,10 @@ import { sampleEvent } from './synthetic-events.ts';
 export type LedgerCliRun = (...argv: string[]) => Promise<{ code: number; out: string; err: string }>;
 export type LedgerCliConfig = Parameters<typeof openLedgerFromConfig>[0];
 
-export function ledgerCliRunner(config: Parameters<typeof runLedgerCli>[1]['config']): LedgerCliRun {
+/** `terminal`: standard output is a terminal (`isTTY`), as when an operator runs the command by hand. */
+export function ledgerCliRunner(config: Parameters<typeof runLedgerCli>[1]['config'], opts: { terminal?: boolean } = {}): LedgerCliRun {
   return async (...argv) => {
-    const out = new PassThrough();
+    const out = Object.assign(new PassThrough(), opts.terminal ? { isTTY: true } : {});
     const err = new PassThrough();
     let o = ''; let e = '';
     out.on('data', (c) => (o += c)); err.on('data', (c) => (e += c));

@@ -73,7 +73,9 @@ test('OpenAI responses.stream aborted: the upstream call is stopped, 499 recorde
     let deltas = 0;
     stream.on('response.output_text.delta', () => { if (++deltas === 3) stream.abort(); });
     await assert.rejects(stream.finalResponse(), (e: unknown) => e instanceof OpenAI.APIUserAbortError, 'the helper reports the abort as the user\'s');
-    assert.equal(deltas, 3, 'no delta after the abort');
+    // Deltas parsed from the same read as the third are still emitted (the SDK parses a read whole),
+    // so a loaded machine can hand out a few more; the paced answer would give hundreds.
+    assert.ok(deltas >= 3 && deltas < 3 + 20, `the stream stops soon after the abort (${deltas} deltas of a ${ANSWER_TOKENS}-token answer)`);
     await assertAbortedAndRecorded(h, 'openai.responses', deltas);
   } catch (err) { await h.close().catch(() => {}); throw err; }
 });
@@ -86,7 +88,9 @@ test('Anthropic messages.stream aborted: the upstream call is stopped, 499 recor
     let deltas = 0;
     stream.on('text', () => { if (++deltas === 3) stream.abort(); });
     await assert.rejects(stream.done(), (e: unknown) => e instanceof Anthropic.APIUserAbortError, 'the helper reports the abort as the user\'s');
-    assert.equal(deltas, 3, 'no delta after the abort');
+    // Deltas parsed from the same read as the third are still emitted (the SDK parses a read whole),
+    // so a loaded machine can hand out a few more; the paced answer would give hundreds.
+    assert.ok(deltas >= 3 && deltas < 3 + 20, `the stream stops soon after the abort (${deltas} deltas of a ${ANSWER_TOKENS}-token answer)`);
     await assertAbortedAndRecorded(h, 'anthropic.messages', deltas);
   } catch (err) { await h.close().catch(() => {}); throw err; }
 });

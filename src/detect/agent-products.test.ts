@@ -176,6 +176,11 @@ test('aged accounts that share nothing, each running an agent harness of its own
     assert.equal(shape?.value, 'agent_trajectories', `${id}'s verdict names the agent-trajectory shape: ${JSON.stringify(v.reasons.map((x) => x.signal))}`);
     const size = v.reasons.find((x) => x.signal === 'harvest_cohort_size');
     assert.ok(size && Number(size.value) >= Number(size.threshold), `${id}: the cohort's size is read against its threshold: ${JSON.stringify(size)}`);
+    // The account's own readings stand beside the bars they were read against.
+    for (const signal of ['agent_tool_share', 'agent_capability_openings']) {
+      const r = v.reasons.find((x) => x.signal === signal);
+      assert.ok(r && typeof r.value === 'number' && typeof r.threshold === 'number', `${id}'s verdict gives its ${signal} with its threshold: ${JSON.stringify(r)}`);
+    }
   }
   // With the reading off, the same fleet is what it was before: agent products, at watch or below.
   assertAtMostWatch(replayThroughDetector(fleet, { cohort_agents: false }), 'acct_agentfleet');

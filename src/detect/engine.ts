@@ -2300,7 +2300,7 @@ export class DetectorEngine implements VerdictView {
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(talkingClass >= CAMPUS_CLASS_MIN ? [{ signal: 'conversing_class', value: talkingClass, threshold: CAMPUS_CLASS_MIN, detail: 'a member of one institution\'s cluster linked by its place, held at watch because its members converse (its place_conversation): a class, judged as the one actor it is; this account is held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
-          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N], (this.accounts.flags[i] & F_PROGRAMME) !== 0) : []),
+          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N], (this.accounts.flags[i] & F_PROGRAMME) !== 0, cohort.agents ? { tools: this.accounts.w[off + C.TOOLS] / Math.max(1, this.accounts.w[off + C.N]), openings: this.agentOpenings[i * 2], capabilityOpenings: this.agentOpenings[i * 2 + 1] } : undefined) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
           ...(asked ? askedReasons(paste!) : []),
           ...(graded ? gradingReasons(grading!, resentShare(this.payCount, i)) : []),

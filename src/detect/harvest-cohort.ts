@@ -325,8 +325,11 @@ export function joinsStanding(c: CohortReading, shape: { promptTokens: number; r
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The explanation of a member's verdict: the cohort, its size against its threshold, and the shape each member has. */
-export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests, programme = false): VerdictReason[] {
-  if (c.established) return establishedReasons(c, windowed, programme);
+/** An account's own readings of the agent-trajectory shape (AGENTS), for its verdict's explanation. */
+export interface AgentValues { tools: number; openings: number; capabilityOpenings: number }
+
+export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests, programme = false, agent?: AgentValues): VerdictReason[] {
+  if (c.established) return establishedReasons(c, windowed, programme, agent);
   const few = requests < COHORT.minRequests;
   const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
@@ -347,13 +350,17 @@ export function cohortReasons(c: CohortReading, requests: number = COHORT.minReq
 }
 
 /** The explanation of a member's verdict in a cohort of established or identity-verified accounts. */
-function establishedReasons(c: CohortReading, windowed: number, programme: boolean): VerdictReason[] {
+function establishedReasons(c: CohortReading, windowed: number, programme: boolean, agent?: AgentValues): VerdictReason[] {
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
   if (c.agents) {
     return [
       { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, each running an agent harness of its own on coding and maths tasks alone: each below the single-account floor, scored together as one actor` },
       { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${AGENTS.minRequests}+ recent requests) with the agent-trajectory shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: the larger of detect.cohort_min_established and the count ${c.read} accounts reach by chance with probability under ${ESTABLISHED.chance} when ${r2((c.baseRate ?? 0) * 100)}% of them have the shape (detect.cohort_established_base_rate)` },
       { signal: 'harvest_cohort_shape', value: 'agent_trajectories', threshold: null, detail: `this account (${r2(windowed)} recent requests): tool loops share of its requests >= ${AGENTS.tools}, coding and maths share of the trajectories it opened >= ${AGENTS.capability} (${AGENTS.minOpenings}+ opened), a system prompt or tool set no other account holds; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse}) (detect.cohort_agents)` },
+      ...(agent ? [
+        { signal: 'agent_tool_share', value: r2(agent.tools), threshold: AGENTS.tools, detail: `share of this account's recent requests that offer tools or carry tool results` },
+        { signal: 'agent_capability_openings', value: r2(agent.capabilityOpenings / Math.max(1e-9, agent.openings)), threshold: AGENTS.capability, detail: `share of the ${r2(agent.openings)} tool trajectories it opened (decayed with its window; ${AGENTS.minOpenings}+ needed) whose opening asks a coding or maths task, read from the user's words alone` },
+      ] : []),
       { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
       { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: null },
     ];

@@ -2519,23 +2519,6 @@ export class DetectorEngine implements VerdictView {
 
 
   /**
-   * Share of the members of the cluster rooted at `root` whose own windowed requests, decayed to
-   * `now` (read, not written back), reach YIELD.minRequests (place-links.ts: PLACE_VOLUME_MEMBER_SHARE).
-   */
-  private membersAtVolume(root: number, now: number): number {
-    const w = this.accounts.w;
-    let n = 0, at = 0;
-    for (const j of this.memberIndexes(root)) {
-      const off = j * STRIDE;
-      const last = w[off + C.DECAY_TS];
-      const windowed = w[off + C.N] * (last > 0 && now > last ? Math.pow(2, -(now - last) / this.halfLifeS) : 1);
-      n++;
-      if (windowed >= YIELD.minRequests) at++;
-    }
-    return n > 0 ? at / n : 0;
-  }
-
-  /**
    * Members of account i's cluster when it is one institution's, linked by its place (or by its
    * place and its first lecture's signup burst), and held at watch because its members converse
    * about each other's problems (conversingClass, placeHold): a class nothing vouches for yet, judged as the one actor it is. 0 otherwise, or
@@ -2554,7 +2537,7 @@ export class DetectorEngine implements VerdictView {
     this.decayVec(c.w, now);
     const values = scoreIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix }, this.classScratch);
     const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
-    const p = readPlace(c.w, values, embeddingSpreadTest(spread, this.config.embedding_max_concentration), c.requests, c.members, { app: kind === 'institution_app', burst, institution }, this.membersAtVolume(root, now));
+    const p = readPlace(c.w, values, embeddingSpreadTest(spread, this.config.embedding_max_concentration), c.requests, c.members, { app: kind === 'institution_app', burst, institution });
     return conversingClass(p) && placeHold(p) === 'watch' ? c.members : 0;
   }
 
@@ -2635,7 +2618,7 @@ export class DetectorEngine implements VerdictView {
     const placeKind = placeLinked(c);
     const burst = !placeKind && institutionSignup(c);
     const place = placeKind || burst
-      ? readPlace(c.w, values, spreadPass, c.requests, c.members, { app: placeKind === 'institution_app', burst, institution: placeKind === 'institution_app' || burst || institutionLinked(c) }, this.membersAtVolume(root, now))
+      ? readPlace(c.w, values, spreadPass, c.requests, c.members, { app: placeKind === 'institution_app', burst, institution: placeKind === 'institution_app' || burst || institutionLinked(c) })
       : null;
     const hold = place ? placeHold(place) : null;
     c.placeHeld = hold !== null;

@@ -175,8 +175,6 @@ export interface PlaceReading {
   perMember: number;
   /** Windowed requests a member (the cluster's window over its members). */
   windowed: number;
-  /** Share of its members whose own windowed requests reach YIELD.minRequests. */
-  atVolume: number;
   single: number;
   ratio: number;
   elicit: number;
@@ -212,19 +210,10 @@ export const PLACE_SINGLE_SHOT = COHORT.singleShot;
 export const PLACE_MIN_REQUESTS_PER_MEMBER = COHORT.joinRequests;
 
 /**
- * Share of a place-linked cluster's members whose own windowed requests must reach the harvester's
- * volume (YIELD.minRequests) for the cluster's volume to corroborate it: a fleet spreads its volume
- * over its heads, while one busy member of a class (a researcher's evaluation runs beside students
- * who sent a few questions each) lifts the average a member without the class doing anything.
- */
-export const PLACE_VOLUME_MEMBER_SHARE = 0.5;
-
-/**
  * Read a place-linked cluster's window `w` (at offset 0) and its indicator values (`spread`: its
- * members passed the embedding-spread test together; `atVolume`: the share of its members whose own
- * windowed requests reach YIELD.minRequests).
+ * members passed the embedding-spread test together).
  */
-export function readPlace(w: Float64Array, values: IndicatorValues, spread: boolean, requests: number, members: number, link: { app: boolean; burst: boolean; institution: boolean }, atVolume = 1): PlaceReading {
+export function readPlace(w: Float64Array, values: IndicatorValues, spread: boolean, requests: number, members: number, link: { app: boolean; burst: boolean; institution: boolean }): PlaceReading {
   const y = yieldReadings(values);
   const perMember = requests / Math.max(1, members);
   const single = w[C.N] > 0 ? w[C.SINGLE] / w[C.N] : 0;
@@ -232,7 +221,7 @@ export function readPlace(w: Float64Array, values: IndicatorValues, spread: bool
   let by: string | null = null;
   const windowed = w[C.N] / Math.max(1, members);
   if (perMember >= PLACE_MIN_REQUESTS_PER_MEMBER && single >= PLACE_SINGLE_SHOT && y.elicit >= YIELD.elicitation && y.ratio >= ratioFloor) by = 'harvest_shape';
-  else if (windowed >= YIELD.minRequests && atVolume >= PLACE_VOLUME_MEMBER_SHARE && y.elicit >= YIELD.elicitation) by = 'harvest_volume';
+  else if (windowed >= YIELD.minRequests && y.elicit >= YIELD.elicitation) by = 'harvest_volume';
   else if (spread) by = 'embedding_spread';
   else {
     for (const name of PLACE_CORROBORATING) {
@@ -241,7 +230,7 @@ export function readPlace(w: Float64Array, values: IndicatorValues, spread: bool
     }
   }
   const openers = w[C.OPENERS];
-  const p: PlaceReading = { perMember, windowed, atVolume, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by, ...link, converses: false, openers: openers / Math.max(1, members), sharedOpeners: openers > 0 ? w[C.SHARED_OPENERS] / openers : 0 };
+  const p: PlaceReading = { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by, ...link, converses: false, openers: openers / Math.max(1, members), sharedOpeners: openers > 0 ? w[C.SHARED_OPENERS] / openers : 0 };
   p.converses = conversing(p);
   return p;
 }
@@ -278,7 +267,6 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
   return [first,
     { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
     { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },
-    { signal: 'place_members_at_volume', value: round(p.atVolume), threshold: PLACE_VOLUME_MEMBER_SHARE, detail: `share of the members whose own windowed requests reach ${YIELD.minRequests}: a harvester's volume corroborates only when spread over the members, not when one busy member lifts the average a member` },
     { signal: 'place_single_shot_share', value: round(p.single), threshold: PLACE_SINGLE_SHOT, detail: 'single-shot requests over the cluster\'s windowed requests: a class follows up on a step, an office converses about its code' },
     { signal: 'place_reasoning_elicitation_share', value: round(p.elicit), threshold: YIELD.elicitation, detail: 'over the cluster (shrunk, as the indicator)' },
     { signal: 'place_output_input_ratio', value: round(p.ratio), threshold: p.ratioFloor, detail: `over the cluster: answers many times the prompt (${p.ratioFloor === YIELD.outputInput ? 'reasoning asked for on fewer than half the requests' : 'the working asked for on half the requests or more, written out in the answer'}); a pasted working or code makes the prompt long` },

@@ -195,6 +195,15 @@ export function harvestShape(w: Float64Array, off: number, minRequests: number =
   return { promptTokens: inTok / n, ratio };
 }
 
+/** Whether an account's window shows a pipeline's timing (ESTABLISHED.maxTimingRegularity, read once 20 gaps are held). */
+function machineTimed(w: Float64Array, off: number): boolean {
+  const gn = w[off + C.GAP_N];
+  if (gn < 20) return false;
+  const mean = w[off + C.GAP_SUM] / gn;
+  const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
+  return 1 - sd >= ESTABLISHED.maxTimingRegularity;
+}
+
 /**
  * The harvest shape of an established or identity-verified account's window (ESTABLISHED), or null:
  * shares of its windowed requests, pipelines left out.
@@ -207,12 +216,7 @@ export function establishedShape(w: Float64Array, off: number): { promptTokens: 
   if (w[off + C.SINGLE] / n < ESTABLISHED.singleShot || ratio < ESTABLISHED.outputInput) return null;
   if (w[off + C.CAPABILITY] / n < ESTABLISHED.capability || w[off + C.ELICIT] / n < ESTABLISHED.elicitation) return null;
   if (w[off + C.TEMPLATE_HIT] / n >= ESTABLISHED.maxTemplateReuse) return null;
-  const gn = w[off + C.GAP_N];
-  if (gn >= 20) {
-    const mean = w[off + C.GAP_SUM] / gn;
-    const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
-    if (1 - sd >= ESTABLISHED.maxTimingRegularity) return null;
-  }
+  if (machineTimed(w, off)) return null;
   return { promptTokens: inTok / n, ratio };
 }
 
@@ -228,12 +232,7 @@ export function agentShape(w: Float64Array, off: number, openings: number, capab
   if (!(n >= AGENTS.minRequests) || !(openings >= AGENTS.minOpenings)) return null;
   if (w[off + C.TOOLS] / n < AGENTS.tools || capabilityOpenings / openings < AGENTS.capability) return null;
   if (w[off + C.TEMPLATE_HIT] / n >= ESTABLISHED.maxTemplateReuse) return null;
-  const gn = w[off + C.GAP_N];
-  if (gn >= 20) {
-    const mean = w[off + C.GAP_SUM] / gn;
-    const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
-    if (1 - sd >= ESTABLISHED.maxTimingRegularity) return null;
-  }
+  if (machineTimed(w, off)) return null;
   const inTok = w[off + C.IN_TOK];
   return { promptTokens: inTok / n, ratio: w[off + C.OUT_TOK] / Math.max(1, inTok) };
 }

@@ -103,7 +103,8 @@ export function runSimulateCli(argv: string[]): Promise<number> {
 const REDTEAM_HELP = `usage: warden redteam --target URL --admin-token TOKEN [options]
 Creates the scenario's accounts and keys through the admin API and sends its traffic to a running
 Warden (127.0.0.1/localhost only) with client addresses in X-Forwarded-For (add the sender to
-server.trusted_proxies), on a compressed schedule; reports what got through.
+server.trusted_proxies), on a compressed schedule; reports what got through, and the verdicts the
+gateway recorded on each request apart from its limits and policy (read through the admin API).
   --target URL           gateway base URL (required)
   --admin-url URL        admin API base URL (default: the target)
   --admin-token TOKEN    admin token (or WARDEN_ADMIN_TOKEN)
@@ -134,10 +135,15 @@ export function runRedteamCli(argv: string[]): Promise<number> {
       speedup: num(values.speedup, 'speedup'), maxRequests: num(values['max-requests'], 'max-requests'), maxDurationS: num(values.duration, 'duration'),
       concurrency: num(values.concurrency, 'concurrency'), outDir, log: (l) => process.stderr.write(l + '\n'),
     });
-    if (values.json) process.stdout.write(JSON.stringify({ ...result, observed: undefined }, null, 1) + '\n');
-    else process.stdout.write(renderRedteamSummary(result) + '\n' + renderText(result.eval));
-    process.stderr.write(`redteam: outputs in ${outDir}/ (events.jsonl, labels.jsonl, results.jsonl, observed-detection.json, report.json/.txt/.svg)\n`);
-    // Last, where it is read: it changes what the report above means.
+    if (values.json) process.stdout.write(JSON.stringify({ ...result, observed: undefined, detector: result.detector && { ...result.detector, detection: undefined } }, null, 1) + '\n');
+    else {
+      process.stdout.write(renderRedteamSummary(result) + '\n');
+      if (result.detector) process.stdout.write('Verdicts in force on each request, as the gateway recorded them (the detector\'s and operators\' verdicts alone: compare with warden scan)\n' + renderText(result.detector.eval) + '\n');
+      process.stdout.write('What the clients met (429s of limits, policy shaping and refusals, and verdicts, together)\n' + renderText(result.eval));
+    }
+    process.stderr.write(`redteam: outputs in ${outDir}/ (events.jsonl, labels.jsonl, results.jsonl, observed-detection.json, report.json/.txt/.svg${result.detector ? ', verdicts-detection.json, verdicts-report.json/.txt' : ''})\n`);
+    // Last, where they are read: they change what the reports above mean.
+    for (const n of result.notes) process.stderr.write(`redteam: ${n}\n`);
     for (const w of result.warnings) process.stderr.write(`redteam: ${w}\n`);
     return 0;
   });

@@ -84,3 +84,52 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
     await w.close();
   }
 });
+
+test('redteam reports the verdicts the gateway held each request under apart from its limits and policy', async () => {
+  // Every tier at a few requests a minute: at compressed time, organic accounts meet their limits.
+  const tiers = configSchema.parse({}).limits.tiers;
+  const tight = Object.fromEntries(Object.keys(tiers).map((t) => [t, { account: { rpm: 6, burst: 1 } }]));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-redteam-'));
+  const config = configSchema.parse({
+    server: { port: 0, trusted_proxies: ['127.0.0.1'] }, store: { sqlite_path: join(dir, 'warden.db') },
+    admin: { token: TOKEN }, mock: { latency_ms: 0, tokens_per_second: 0 }, log: { level: 'silent' },
+    events: { flush_interval_ms: 20 }, limits: { tiers: tight },
+  });
+  const w = await startWarden(config, { demo: false, log: () => {} });
+  const admin = new HttpAdminClient(w.url, TOKEN);
+  const out = join(dir, 'out');
+  try {
+    // An operator throttles the first two organic accounts as they are created: the only organic
+    // accounts a verdict holds above watch.
+    const held: string[] = [];
+    const result = await runRedteam({
+      target: w.url, adminToken: TOKEN, scenario: resolveScenario(null, { preset: 'smoke' }), maxRequests: 300, maxDurationS: 240,
+      concurrency: 8, outDir: out, honourRetryAfter: false,
+      onProvisioned: async (a, id) => {
+        if (a.label.organic_kind !== null && held.length < 2) { held.push(id); await admin.call('POST', '/detect/verdicts', { body: { kind: 'account', id, level: 'throttle', note: 'test' } }); }
+      },
+    });
+    const labels = parseLabels(readFileSync(join(out, 'labels.jsonl'), 'utf8')).filter((l): l is AccountLabel => l.type === 'account');
+    const organic = new Set(labels.filter((l) => l.organic_kind !== null).map((l) => l.account_id));
+    const results = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { account_id: string; status: number; request_id: string | null; cause: string | null; gateway: { verdict: string | null } | null });
+    const limited = results.filter((r) => organic.has(r.account_id) && r.status === 429 && !held.includes(r.account_id));
+    assert.ok(limited.length > 0, 'organic accounts met their limits');
+    assert.ok(limited.every((r) => r.cause === 'limit'), `a 429 under no verdict is the limits: ${JSON.stringify(limited.find((r) => r.cause !== 'limit'))}`);
+    assert.ok(results.filter((r) => r.status === 200).every((r) => r.request_id && r.gateway), 'every answered request is matched to the gateway record');
+    const heldLimited = results.filter((r) => held.includes(r.account_id) && r.status === 429);
+    assert.ok(heldLimited.every((r) => r.cause === 'verdict' && r.gateway?.verdict === 'throttle'), 'a throttled account meets its verdict');
+    // What the clients met counts the limits; the verdicts count only the two accounts held.
+    const observedOrganic = result.eval.totals.organic_accounts_flagged;
+    assert.ok(observedOrganic > 2, `the clients met limits on more organic accounts than the verdicts held (${observedOrganic})`);
+    assert.ok(result.detector, 'the gateway verdicts were read');
+    const sent = new Set(results.map((r) => r.account_id));
+    const flaggedOrganic = result.detector.detection.accounts.filter((a) => organic.has(a.account_id) && a.timeline.some((c) => c.level !== 'watch')).map((a) => a.account_id).sort();
+    assert.deepEqual(flaggedOrganic, held.filter((id) => sent.has(id)).sort(), 'organic accounts above watch are those a verdict held');
+    assert.equal(result.detector.eval.totals.organic_accounts_flagged, flaggedOrganic.length, 'the verdicts report counts them');
+    // The events file is in time order, as warden scan and warden eval read it.
+    const ts = readFileSync(join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { ts: string }).ts);
+    assert.ok(ts.every((t, i) => i === 0 || ts[i - 1] <= t), 'events.jsonl is in time order');
+  } finally {
+    await w.close();
+  }
+});

@@ -8,6 +8,12 @@
  * Time compression changes nothing on the gateway: every limit and detector runs on its real clock.
  * It only makes each account's requests arrive `speedup` times closer together than in the
  * simulation, which makes rate limits bite harder than they would in production, never softer.
+ *
+ * What the clients met (a 429, a shaped answer, a refusal) mixes the detector's verdicts with the
+ * account's limits and the policy's rules. After the run, the gateway's record of each request
+ * (`/admin/usage/interactions`: the verdict in force, the limit that refused it, the policy rules)
+ * tells them apart: `detector` scores the verdicts alone, as `warden scan` and `warden eval` score
+ * the detector offline, and each request's `cause` says which of the three the client met.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { wireBiasMap } from './logit.ts';
@@ -24,7 +30,6 @@ import type { SimAccount } from './population.ts';
 import type { PromptCorpus } from './prompts.ts';
 import { renderSvg, renderText } from './report.ts';
 import type { Scenario } from './scenario.ts';
-import { LineWriter } from './simulate.ts';
 import { TOOL_CATALOGUE } from './textgen.ts';
 
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -52,6 +57,8 @@ export interface RedteamOptions {
   /** Organic clients honour Retry-After on 429 (default true); campaigns do not wait. */
   honourRetryAfter?: boolean;
   log?: (line: string) => void;
+  /** How long to wait for the gateway to record the last requests before reading its record, ms (default 30,000). */
+  recordWaitMs?: number;
   /** Called once an account exists on the gateway (tests use it to apply operator actions). */
   onProvisioned?: (account: SimAccount, gatewayAccountId: string) => Promise<void> | void;
 }
@@ -59,6 +66,8 @@ export interface RedteamOptions {
 /** One request as sent and answered. */
 export interface RequestOutcome {
   seq: number;
+  /** The gateway's id of the request (`x-warden-request-id`: the id of its recorded event). */
+  request_id: string | null;
   /** Simulated time of the request. */
   sim_ts: string;
   /** Wall-clock time it was sent. */
@@ -79,6 +88,23 @@ export interface RequestOutcome {
   reasoning_tokens: number;
   /** Signs the answer was shaped: requested reasoning/logprobs/n missing, or output capped. */
   shaped: string[];
+  /** The gateway's record of the request, read after the run (null: not found, or not readable). */
+  gateway: GatewayRecord | null;
+  /**
+   * What the client met (429, shaped answer, refusal), by its source: `verdict` when the verdict in
+   * force on the request (the detector's, or an operator's) reached that level, else `limit` for a
+   * 429 (the account's, key's or organisation's limits) and `policy` for the rest (policy rules,
+   * tier, account status). Null when the client met nothing or the record was not found.
+   */
+  cause: 'verdict' | 'limit' | 'policy' | null;
+}
+
+/** What the gateway recorded of a request's enforcement (its event, as the admin API reads it). */
+export interface GatewayRecord {
+  verdict: VerdictLevel | null;
+  limit: { allowed: boolean; scope: string; limit: string } | null;
+  policy: string[];
+  shaping: string[];
 }
 
 export interface PopulationSummary {
@@ -90,6 +116,8 @@ export interface PopulationSummary {
   server_errors: number;
   transport_errors: number;
   shaped: number;
+  /** Requests a verdict in force held (429, shaped or refused with the verdict at that level). */
+  by_verdict: number;
   deferred: number;
   output_tokens: number;
 }
@@ -106,6 +134,14 @@ export interface RedteamResult {
   /** Observed enforcement as a DetectionResult (sim time), and its evaluation. */
   observed: DetectionResult;
   eval: EvalReport;
+  /**
+   * The verdicts in force on each request as the gateway recorded them (sim time), and their
+   * evaluation: the detector's own view, comparable with `warden scan` + `warden eval` on the
+   * simulated traffic. Null when the gateway's record could not be read (see `notes`).
+   */
+  detector: { detection: DetectionResult; eval: EvalReport; matched: number; unmatched: number } | null;
+  /** How to read the two evaluations, one line each. */
+  notes: string[];
   /** What makes the run unlike the traffic it simulates (the gateway ignoring the simulated addresses), one line each. */
   warnings: string[];
 }
@@ -135,6 +171,65 @@ async function addressWarnings(admin: HttpAdminClient, answered: string[]): Prom
     }
   }
   return [];
+}
+
+interface InteractionRow { id: string; enforcement: { limit: GatewayRecord['limit'] & { retry_after_s?: number | null } | null; verdict: string | null; shaping: string[]; policy: string[] } }
+
+/**
+ * The gateway's record of the red team's requests, by request id: its events since the run began,
+ * paged newest first from the admin API (`GET /admin/usage/interactions`, 500 a page). Events are
+ * written off the request path: while some are missing, they are asked again, for `waitMs` at most.
+ * A gateway without the route (or a token without access) gives the error's message instead.
+ */
+export async function gatewayRecords(admin: HttpAdminClient, ids: ReadonlySet<string>, fromMs: number, waitMs = 30_000): Promise<Map<string, GatewayRecord> | string> {
+  const found = new Map<string, GatewayRecord>();
+  const deadline = Date.now() + waitMs;
+  const from = new Date(fromMs - 60_000).toISOString();
+  for (;;) {
+    const to = new Date(Date.now() + 60_000).toISOString();
+    let before: string | null = null;
+    do {
+      let page: { data: InteractionRow[]; next_before: string | null };
+      try {
+        page = await admin.call('GET', '/usage/interactions', { query: { from, to, limit: 500, before: before ?? undefined } });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      for (const row of page.data) {
+        if (!ids.has(row.id) || found.has(row.id)) continue;
+        const e = row.enforcement;
+        const verdict = e.verdict !== null && verdictRank(e.verdict as VerdictLevel) > 0 ? e.verdict as VerdictLevel : null;
+        found.set(row.id, { verdict, limit: e.limit ? { allowed: e.limit.allowed, scope: e.limit.scope, limit: e.limit.limit } : null, policy: e.policy, shaping: e.shaping });
+      }
+      before = page.next_before;
+    } while (before !== null);
+    if (found.size >= ids.size || Date.now() > deadline) return found;
+    await sleep(500);
+  }
+}
+
+/** Where what the client met came from: a verdict in force at that level, else the limits (429) or the policy. */
+export function causeOf(level: VerdictLevel | null, status: number, rec: GatewayRecord | null): RequestOutcome['cause'] {
+  if (level === null || rec === null) return null;
+  if (rec.verdict !== null && verdictRank(rec.verdict) >= verdictRank(level)) return 'verdict';
+  return status === 429 ? 'limit' : 'policy';
+}
+
+/** Levels per account on a timeline in simulated time; they only go up (a later, lower level is not a new step). */
+function timelinesOf(points: Iterable<{ account_id: string; sim_ts: string; seq: number; level: VerdictLevel | null }>): DetectionResult['accounts'] {
+  const timelines = new Map<string, Map<VerdictLevel, string>>();
+  for (const o of [...points].sort((x, y) => x.sim_ts.localeCompare(y.sim_ts) || x.seq - y.seq)) {
+    if (!o.level || !o.account_id) continue;
+    let m = timelines.get(o.account_id);
+    if (!m) { m = new Map(); timelines.set(o.account_id, m); }
+    if (!m.has(o.level)) m.set(o.level, o.sim_ts);
+  }
+  return [...timelines].map(([id, m]) => {
+    const tl = [...m].map(([level, ts]) => ({ ts, level })).sort((x, y) => x.ts.localeCompare(y.ts) || verdictRank(x.level) - verdictRank(y.level));
+    let max = 0;
+    const mono = tl.filter((c) => { const r = verdictRank(c.level); if (r > max) { max = r; return true; } return false; });
+    return { account_id: id, timeline: mono, first_flag: mono[0] ?? null };
+  });
 }
 
 /** Refuse anything that is not this machine: the red team must never aim at someone else's service. */
@@ -361,7 +456,7 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   const outcomes: RequestOutcome[] = [];
   const summary: Record<string, PopulationSummary> = {};
   const pop = (a: SimAccount) => a.label.campaign_id ?? a.label.organic_kind ?? 'unknown';
-  const sumFor = (k: string) => (summary[k] ??= { sent: 0, ok: 0, rate_limited: 0, refused: 0, other_4xx: 0, server_errors: 0, transport_errors: 0, shaped: 0, deferred: 0, output_tokens: 0 });
+  const sumFor = (k: string) => (summary[k] ??= { sent: 0, ok: 0, rate_limited: 0, refused: 0, other_4xx: 0, server_errors: 0, transport_errors: 0, shaped: 0, by_verdict: 0, deferred: 0, output_tokens: 0 });
   const wallStart = Date.now();
 
   const wallCreated = (simMs: number) => (simMs <= sc.startMs ? wallStart - (sc.startMs - simMs) : wallStart + (simMs - sc.startMs) / speedup);
@@ -388,8 +483,7 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
     return p;
   };
 
-  const eventsOut = opts.outDir ? (mkdirSync(opts.outDir, { recursive: true }), new LineWriter(join(opts.outDir, 'events.jsonl'), 1 << 16)) : null;
-  const resultsOut = opts.outDir ? new LineWriter(join(opts.outDir, 'results.jsonl'), 1 << 16) : null;
+  if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
   const observedEvents: InteractionEvent[] = [];
   let inFlight = 0;
   let wake: (() => void) | null = null;
@@ -401,8 +495,9 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   const send = async (ev: InteractionEvent, a: SimAccount, n: number) => {
     const s = sumFor(pop(a));
     const outcome: RequestOutcome = {
-      seq: n, sim_ts: ev.ts, sent_at: new Date().toISOString(), account_id: '', sim_account_id: a.id, population: pop(a), adaptive: a.label.adaptive,
+      seq: n, request_id: null, sim_ts: ev.ts, sent_at: new Date().toISOString(), account_id: '', sim_account_id: a.id, population: pop(a), adaptive: a.label.adaptive,
       flavour: ev.flavour, model: ev.model, status: 0, error_code: null, headers: {}, latency_ms: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, shaped: [],
+      gateway: null, cause: null,
     };
     try {
       const prov = await provision(a);
@@ -417,6 +512,8 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
       const text = await res.body.text();
       outcome.latency_ms = Math.round(performance.now() - t0);
       outcome.status = res.statusCode;
+      const rid = res.headers['x-warden-request-id'];
+      outcome.request_id = typeof rid === 'string' ? rid : null;
       for (const [k, v] of Object.entries(res.headers)) {
         if (k === 'retry-after' || k.startsWith('x-ratelimit') || (k.startsWith('x-warden') && k !== 'x-warden-request-id')) outcome.headers[k] = String(v);
       }
@@ -445,7 +542,6 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
     if (outcome.shaped.length) s.shaped++;
     s.output_tokens += outcome.output_tokens;
     outcomes.push(outcome);
-    resultsOut?.line(JSON.stringify(outcome));
     if (outcome.account_id) {
       // The event as the red team saw it: gateway ids, observed status and usage, simulated time.
       const seen: InteractionEvent = {
@@ -454,7 +550,6 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
         enforcement: { ...ev.enforcement, verdict: observedLevel(outcome), shaping: outcome.shaped },
       };
       observedEvents.push(seen);
-      eventsOut?.line(JSON.stringify(seen));
     }
   };
 
@@ -479,27 +574,24 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   await agent.close();
   const answered = [...new Set(outcomes.filter((o) => o.status === 200 && o.account_id).map((o) => o.account_id))];
   const warnings = await addressWarnings(admin, answered);
-  eventsOut?.close();
-  resultsOut?.close();
+  const notes: string[] = [];
+
+  // The gateway's record of each request: the verdict in force, apart from limits and policy.
+  const ids = new Set(outcomes.map((o) => o.request_id).filter((id): id is string => id !== null));
+  const records = ids.size ? await gatewayRecords(admin, ids, wallStart, opts.recordWaitMs) : new Map<string, GatewayRecord>();
+  if (typeof records === 'string') notes.push(`the gateway's record of the requests could not be read (${records}): no verdicts report, and what the clients met is not told apart by cause`);
+  outcomes.sort((x, y) => x.seq - y.seq);
+  for (const o of outcomes) {
+    o.gateway = typeof records === 'string' || o.request_id === null ? null : records.get(o.request_id) ?? null;
+    o.cause = causeOf(observedLevel(o), o.status, o.gateway);
+    if (o.cause === 'verdict') sumFor(o.population).by_verdict++;
+  }
 
   // Observed enforcement per account, in simulated time.
-  const timelines = new Map<string, Map<VerdictLevel, string>>();
-  for (const o of outcomes.sort((x, y) => x.sim_ts.localeCompare(y.sim_ts) || x.seq - y.seq)) {
-    const lvl = o.account_id ? observedLevel(o) : null;
-    if (!lvl) continue;
-    let m = timelines.get(o.account_id);
-    if (!m) { m = new Map(); timelines.set(o.account_id, m); }
-    if (!m.has(lvl)) m.set(lvl, o.sim_ts);
-  }
   const observed: DetectionResult = {
     schema: DETECTION_SCHEMA, source: 'redteam:observed', generated_at: new Date().toISOString(), time_scale: 1,
-    accounts: [...timelines].map(([id, m]) => {
-      const tl = [...m].map(([level, ts]) => ({ ts, level })).sort((x, y) => x.ts.localeCompare(y.ts) || verdictRank(x.level) - verdictRank(y.level));
-      // Levels only go up on this timeline: an observed refusal after a shaped answer keeps the higher level.
-      let max = 0;
-      const mono = tl.filter((c) => { const r = verdictRank(c.level); if (r > max) { max = r; return true; } return false; });
-      return { account_id: id, timeline: mono, first_flag: mono[0] ?? null };
-    }),
+    // Levels only go up on this timeline: an observed refusal after a shaped answer keeps the higher level.
+    accounts: timelinesOf(outcomes.map((o) => ({ account_id: o.account_id, sim_ts: o.sim_ts, seq: o.seq, level: o.account_id ? observedLevel(o) : null }))),
     clusters: [],
   };
   // Labels with the gateway's account ids, for the accounts actually created.
@@ -512,26 +604,51 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
       labels.push({ ...a.label, account_id: prov.accountId, org_id: (await orgs.get(a.orgId)) ?? a.orgId });
     } catch { /* creation failed: no label, no events */ }
   }
+  // In time order, as warden scan and warden eval read events (answers come back out of order).
   observedEvents.sort((x, y) => x.ts.localeCompare(y.ts));
   const report = await evaluate(observed, labels, () => observedEvents);
+  let detector: RedteamResult['detector'] = null;
+  if (typeof records !== 'string') {
+    const matched = outcomes.filter((o) => o.gateway !== null);
+    const detection: DetectionResult = {
+      schema: DETECTION_SCHEMA, source: 'redteam:verdicts', generated_at: new Date().toISOString(), time_scale: 1,
+      accounts: timelinesOf(matched.map((o) => ({ account_id: o.account_id, sim_ts: o.sim_ts, seq: o.seq, level: o.gateway!.verdict }))),
+      clusters: [],
+    };
+    detector = { detection, eval: await evaluate(detection, labels, () => observedEvents), matched: matched.length, unmatched: outcomes.filter((o) => o.request_id !== null).length - matched.length };
+    if (detector.unmatched > 0) notes.push(`${detector.unmatched} requests answered by the gateway were not found in its record (not written yet, or pruned): the verdicts report leaves them out`);
+    const byLimits = report.totals.organic_accounts_flagged - detector.eval.totals.organic_accounts_flagged;
+    if (byLimits > 0) {
+      notes.push(`${byLimits} of the ${report.totals.organic_accounts} organic accounts met limits or policy (429, shaped answers) and no verdict at that level: what the clients met counts them, the verdicts report does not. `
+        + `At x${speedup.toFixed(0)} time each account's limits bite ${speedup.toFixed(0)} times harder than in production; the policy's shaping applies to every account of its tier or network.`);
+    }
+  }
   if (opts.outDir) {
+    const lines = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).join('\n') + (xs.length ? '\n' : '');
+    writeFileSync(join(opts.outDir, 'events.jsonl'), lines(observedEvents));
+    writeFileSync(join(opts.outDir, 'results.jsonl'), lines(outcomes));
     writeFileSync(join(opts.outDir, 'labels.jsonl'), labels.map((l) => JSON.stringify(l)).join('\n') + '\n');
     writeFileSync(join(opts.outDir, 'observed-detection.json'), JSON.stringify(observed, null, 1) + '\n');
     writeFileSync(join(opts.outDir, 'report.json'), JSON.stringify(report, null, 1) + '\n');
     writeFileSync(join(opts.outDir, 'report.txt'), renderText(report));
     writeFileSync(join(opts.outDir, 'report.svg'), renderSvg(report));
+    if (detector) {
+      writeFileSync(join(opts.outDir, 'verdicts-detection.json'), JSON.stringify(detector.detection, null, 1) + '\n');
+      writeFileSync(join(opts.outDir, 'verdicts-report.json'), JSON.stringify(detector.eval, null, 1) + '\n');
+      writeFileSync(join(opts.outDir, 'verdicts-report.txt'), renderText(detector.eval));
+    }
   }
   return {
     target: target.origin, speedup, started_at: new Date(wallStart).toISOString(), elapsed_s: (Date.now() - wallStart) / 1000,
-    requests: seq, stopped_by: stoppedBy, accounts_created: [...provisioned.keys()].length, by_population: summary, observed, eval: report, warnings,
+    requests: seq, stopped_by: stoppedBy, accounts_created: [...provisioned.keys()].length, by_population: summary, observed, eval: report, detector, notes, warnings,
   };
 }
 
 /** A readable summary of what got through, per population. */
 export function renderRedteamSummary(r: RedteamResult): string {
   const rows = Object.entries(r.by_population).sort(([a], [b]) => a.localeCompare(b));
-  const head = ['population', 'sent', 'ok', '429', '401/403', 'other 4xx', '5xx', 'transport', 'shaped', 'deferred', 'output tokens'];
-  const body = rows.map(([k, s]) => [k, s.sent, s.ok, s.rate_limited, s.refused, s.other_4xx, s.server_errors, s.transport_errors, s.shaped, s.deferred, s.output_tokens].map(String));
+  const head = ['population', 'sent', 'ok', '429', '401/403', 'other 4xx', '5xx', 'transport', 'shaped', 'by verdict', 'deferred', 'output tokens'];
+  const body = rows.map(([k, s]) => [k, s.sent, s.ok, s.rate_limited, s.refused, s.other_4xx, s.server_errors, s.transport_errors, s.shaped, r.detector ? s.by_verdict : '-', s.deferred, s.output_tokens].map(String));
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
   return [`redteam against ${r.target}: ${r.requests} requests in ${r.elapsed_s.toFixed(1)}s (x${r.speedup.toFixed(1)} time, stopped by ${r.stopped_by}), ${r.accounts_created} accounts created`, fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n') + '\n';

@@ -178,13 +178,15 @@ interface InteractionRow { id: string; enforcement: { limit: GatewayRecord['limi
 /**
  * The gateway's record of the red team's requests, by request id: its events since the run began,
  * paged newest first from the admin API (`GET /admin/usage/interactions`, 500 a page). Events are
- * written off the request path: while some are missing, they are asked again, for `waitMs` at most.
+ * written off the request path: while some are missing, they are asked again (0.5 s later, then 1,
+ * 2, 4 s ...), for `waitMs` at most.
  * A gateway without the route (or a token without access) gives the error's message instead.
  */
 export async function gatewayRecords(admin: HttpAdminClient, ids: ReadonlySet<string>, fromMs: number, waitMs = 30_000): Promise<Map<string, GatewayRecord> | string> {
   const found = new Map<string, GatewayRecord>();
   const deadline = Date.now() + waitMs;
   const from = new Date(fromMs - 60_000).toISOString();
+  let pause = 500;
   for (;;) {
     const to = new Date(Date.now() + 60_000).toISOString();
     let before: string | null = null;
@@ -204,7 +206,9 @@ export async function gatewayRecords(admin: HttpAdminClient, ids: ReadonlySet<st
       before = page.next_before;
     } while (before !== null);
     if (found.size >= ids.size || Date.now() > deadline) return found;
-    await sleep(500);
+    // Each pass reads every event since the run began: wait longer between passes.
+    await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+    pause *= 2;
   }
 }
 

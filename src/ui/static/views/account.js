@@ -21,6 +21,19 @@ function detectWriteRoutes(features) {
   return verdicts || allow ? { verdicts, allow } : null;
 }
 
+/**
+ * Why the account is suspended: its latest change to suspended in the change history (who, when,
+ * the reason given), and what that does, where an operator paged about a refused customer looks first.
+ */
+async function loadSuspension(box, id) {
+  const changes = await get('/admin/changes', { subject_id: id, limit: 50 });
+  const c = changes.data.find((x) => x.field === 'status' && x.new_value === 'suspended');
+  replace(box, h('p', { class: 'warning', role: 'note' },
+    c ? ['Suspended ', when(c.at), c.actor ? ` by ${c.actor}` : '', c.reason ? `: ${c.reason}` : ' (no reason recorded)']
+      : 'Suspended (the change history does not say by whom)',
+    '. Every key of the account is refused (WARDEN_ACCOUNT_SUSPENDED) until it is reactivated; Reactivate above lifts it at once.'));
+}
+
 /** "set by X" and "until <time>" of an operator verdict, or of an allow-list entry (nothing for what an older server does not say). */
 function decisionDetails(note, by, expiresAt) {
   const parts = [];
@@ -311,6 +324,8 @@ export async function render(main, [id], query, ctx) {
   const batchesBox = h('div', null, loading());
   const filesBox = h('div', null, loading());
   const historyBox = h('div', null, loading());
+  // Why a suspended account is refused, at the top of its page (on a phone the history is screens below).
+  const suspensionBox = acct.status === 'suspended' ? h('div') : null;
   const includeRevoked = query.revoked === '1';
 
   replace(main,
@@ -319,6 +334,7 @@ export async function render(main, [id], query, ctx) {
       h('h1', null, acct.name || acct.email || acct.id),
       h('span', { class: 'badges' }, badge(acct.status, statusTone(acct.status)), badge(acct.tier.replace('_', ' '), 'info'), acct.programme !== 'none' ? badge(acct.programme, 'muted') : null),
       actions),
+    suspensionBox,
     h('div', { class: 'grid-2' },
       panel('Signup facts', facts([
         ['Account id', h('code', { text: acct.id })],
@@ -348,6 +364,7 @@ export async function render(main, [id], query, ctx) {
 
   const features = ctx.features;
   await Promise.all([
+    suspensionBox ? loadSuspension(suspensionBox, id).catch((err) => replace(suspensionBox, errorBox(err))) : null,
     decisionRoutes ? loadDecisions(decisionsBox, acct.id, acct.org_id ?? null, decisionRoutes, reload).catch((err) => replace(decisionsBox, errorBox(err))) : null,
     loadVerdict(verdictBox, id, features).catch((err) => replace(verdictBox, errorBox(err))),
     limitsPath ? loadLimits(limitsBox, id, limitsPath) : null,

@@ -69,3 +69,39 @@ test('on a phone, a suspended account says who suspended it, when and why at the
   assert.equal(await page.getByRole('note').filter({ hasText: 'Suspended' }).count(), 0, 'the suspension note is gone once lifted');
   assert.equal((await chat(secret)).status, 200, 'the key works again at once');
 });
+
+test('on a phone, an active account held at suspend by a verdict says so at the top of its page, with the reason; cleared there, its key works again', { skip, timeout: 300_000 }, async () => {
+  const acct = await dash.admin('/admin/accounts', { name: 'Bo Verdict', email: 'bo@verdict.example' });
+  const { secret } = await dash.admin(`/admin/accounts/${acct.id}/keys`, { name: 'prod' });
+  assert.equal((await chat(secret)).status, 200, 'the key works before');
+  const set = await fetch(`${dash.w.url}/admin/detect/verdicts`, {
+    method: 'POST', headers: { authorization: `Bearer ${dash.w.adminToken}`, 'content-type': 'application/json', 'x-warden-actor': 'day shift' },
+    body: JSON.stringify({ kind: 'account', id: acct.id, level: 'suspend', note: 'scraping outputs at night, see case 12' }),
+  });
+  assert.equal(set.status, 201, 'held at suspend');
+  assert.equal((await chat(secret)).status, 403, 'the key is refused while held at suspend');
+
+  await page.goto(`${dash.w.url}/dashboard#/accounts/${acct.id}`);
+  await page.getByRole('heading', { name: 'Bo Verdict', level: 1 }).waitFor();
+  // Its status is active: what refuses it is the verdict, and the top of the page says so.
+  const why = page.getByRole('note').filter({ hasText: 'Refused as suspended' });
+  await why.waitFor();
+  const text = await why.textContent() ?? '';
+  assert.match(text, /operator.s verdict/, `what decided it (${text})`);
+  assert.match(text, /scraping outputs at night, see case 12/, 'the reason given');
+  assert.match(text, /day shift/, 'who set it');
+  const box = await why.boundingBox();
+  assert.ok(box && box.y + box.height <= PHONE.height, `on the first screen of a phone (${JSON.stringify(box)})`);
+
+  // The note leads to where it is lifted.
+  await why.getByRole('button', { name: 'Go to the operator decisions' }).click();
+  const clear = page.getByRole('button', { name: 'Clear operator verdict' });
+  assert.ok(await clear.evaluate((b) => { const r = b.getBoundingClientRect(); return r.top >= 0 && r.bottom <= (globalThis as any).innerHeight; }), 'the clear button is on screen');
+  await clear.click();
+  const dialog = page.getByRole('dialog', { name: 'Clear the operator verdict?' });
+  await dialog.getByLabel(/Reason/).fill('false positive: a crawler of theirs, ticket 12');
+  await dialog.getByRole('button', { name: 'Clear verdict' }).click();
+  await page.getByRole('button', { name: 'Set operator verdict' }).waitFor();
+  assert.equal(await page.getByRole('note').filter({ hasText: 'Refused as suspended' }).count(), 0, 'the note is gone once cleared');
+  assert.equal((await chat(secret)).status, 200, 'the key works again at once');
+});

@@ -189,6 +189,10 @@ const StixBundleInput = z.looseObject({ type: z.string().describe('"bundle"'), o
 const ExchangeSchema = z.object({
   published: z.array(z.object({ id: z.string(), kind: z.string().nullable(), version: z.string(), revoked: z.boolean(), valid_until: z.string().nullable(), partner: z.string().nullable().describe('the partner whose own collection holds it (hashed with its key); null: the shared collection') })),
   partner_sightings: z.array(PartnerSightingSchema),
+  sharing: z.object({
+    export: z.boolean().describe('the STIX export (`GET /admin/cases/:id/stix` without `partner`) works: the sharing key is set (cases.sharing_key)'),
+    publish: z.boolean().describe('publishing works: the sharing key or a partner\'s own key is set'),
+  }).describe('what this server can share the case by; false: refused with WARDEN_NOT_CONFIGURED until a sharing key is set'),
 });
 const IndicatorSchema = z.object({
   id: z.string(), kind: z.enum(INDICATOR_KINDS), hmac: z.string().describe('HMAC-SHA256 under the sharing key: never the value itself'),
@@ -203,7 +207,9 @@ const FeedStateSchema = z.object({
 });
 const PinChangeSchema = z.object({ kind: z.enum(['partner', 'feed']), name: z.string(), before: z.array(z.string()), after: z.array(z.string()) });
 
-const NO_KEY = 'no sharing key: set cases.sharing_key (or WARDEN_INTEL_KEY) to the key agreed with your partners, at least 16 characters';
+const NO_KEY = 'no sharing key: set cases.sharing_key (or WARDEN_INTEL_KEY) to the key agreed with your partners, at least 16 characters (docs/cases.md, "Exchanging indicators")';
+/** A route that needs the sharing key on a server without one: a setting missing, not a conflict with the case. */
+const noKey = () => new WardenError('WARDEN_NOT_CONFIGURED', NO_KEY);
 const notFound = (message: string) => new WardenError('WARDEN_NOT_FOUND', message);
 const conflict = (message: string) => new WardenError('WARDEN_CONFLICT', message);
 
@@ -229,13 +235,13 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
     if (partner !== undefined) {
       if (!partners.has(partner)) throw notFound(`no partner ${partner} in cases.partners`);
       const keys = partners.keysFor(partner);
-      if (!keys) throw conflict(NO_KEY);
+      if (!keys) throw noKey();
       return keys.hash;
     }
-    if (!opts.sharingKey) throw conflict(NO_KEY);
+    if (!opts.sharingKey) throw noKey();
     return opts.sharingKey;
   };
-  const anyKey = () => { if (!partners.anyKey) throw conflict(NO_KEY); };
+  const anyKey = () => { if (!partners.anyKey) throw noKey(); };
   const asCase = (c: CaseFile) => c as unknown as z.input<typeof CaseFileSchema>;
   const tag = 'cases';
 
@@ -362,7 +368,8 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       } });
 
     r.route({ method: 'GET', path: '/cases/:id/exchange', operationId: 'caseExchange', tag, summary: 'What the case published (latest versions) and partners\' sightings of it',
-      params: IdParams, response: ExchangeSchema, handler: async ({ params }) => caseExchange(store, (await getCase(params.id)).id) });
+      params: IdParams, response: ExchangeSchema,
+      handler: async ({ params }) => ({ ...await caseExchange(store, (await getCase(params.id)).id), sharing: { export: opts.sharingKey !== null && opts.sharingKey !== '', publish: partners.anyKey } }) });
 
     r.route({ method: 'GET', path: '/intel', operationId: 'listIntel', tag: 'intel',
       summary: 'Imported indicators in force, their sightings, partners\' sightings of ours, the sharing key\'s id, stale stored indicators',

@@ -193,6 +193,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const detect = await setUpDetector(config, stores, registry, say, {
     intel: cases?.intel,
     exists: async (kind, id) => (kind === 'org' ? await identity.getOrg(id) : await identity.getAccount(id)) !== null,
+    // The detector's listings of accounts name each one (name, email, organisation), a page in one read.
+    accountNames: (ids) => identity.accountNames(ids),
     // An org's allow-list entry covers the accounts it holds when the entry is made.
     orgAccounts: async (org) => {
       const ids: string[] = [];

@@ -10,7 +10,8 @@ import { WardenError } from '../errors/index.ts';
 import { VERDICT_LEVELS, type AccountLink, type Verdict, type VerdictReason } from '../detect/index.ts';
 
 const HELP = `usage:
-  warden detect account ID                    the account's verdict in force, why (signals, values, thresholds), its cluster
+  warden detect account ID                    the account's verdict in force, why (signals, values, thresholds), its cluster;
+                                              a suspension in the account store, with who, when and why
   warden detect clusters [--level L] [--limit N]
   warden detect cluster ID
   warden detect campaigns
@@ -66,7 +67,10 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
     let show: (r: any) => string;
     if (what === 'account' && sub && !extra.length) {
       result = await c.call('GET', `/detect/accounts/${enc(sub)}`);
-      show = accountText;
+      // Suspended in the account store, its requests are refused whatever the detector holds it at: said under its view, with who, when and why.
+      const status = v.json ? null : await suspensionText(c, sub);
+      show = (r) => (status ? `${accountText(r)}
+${status}` : accountText(r));
     } else if (what === 'clusters' && !sub) {
       if (v.level !== undefined && !(VERDICT_LEVELS as readonly string[]).includes(v.level)) return usage(`--level is one of ${VERDICT_LEVELS.join(', ')}`);
       if (v.limit !== undefined && !/^\d+$/.test(v.limit)) return usage('--limit is a whole number from 1 to 1000');
@@ -154,6 +158,25 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
   } catch (err) {
     io.err(printableLines(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`));
     return cliExitCode(err);
+  }
+}
+
+/**
+ * For an account suspended in the account store: its latest change to suspended (who, when, why)
+ * and how to lift it, as one line; null when it is not suspended or the store cannot say.
+ */
+async function suspensionText(c: ReturnType<typeof openAdminClient>, id: string): Promise<string | null> {
+  try {
+    const account = await c.call<{ status: string }>('GET', `/accounts/${encodeURIComponent(id)}`);
+    if (account.status !== 'suspended') return null;
+    const changes = await c.call<{ data: Array<{ at: string; field: string | null; new_value: string | null; actor: string | null; reason: string | null }> }>('GET', '/changes', { query: { subject_id: id, limit: 50 } });
+    const ch = changes.data.find((x) => x.field === 'status' && x.new_value === 'suspended');
+    const why = ch ? ` ${ch.at}${ch.actor ? ` by ${ch.actor}` : ''}${ch.reason ? `: ${ch.reason}` : ''}` : '';
+    return `account status: suspended${why}
+  every key of the account is refused whatever the detector holds it at; lift it with: warden accounts reactivate ${id} --reason TEXT`;
+  } catch {
+    // Not in the account store (known only to the detector), or this token cannot read it: the detector's view stands alone.
+    return null;
   }
 }
 

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import { detectModeWritten, urlForLog, type WardenConfig } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
-  DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
+  DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView, type DetectAdminOptions,
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected, replicaNotice, type DetectLog, type SharedWorker,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
@@ -47,7 +47,7 @@ export interface DetectorSetup {
  */
 const STORED_BEFORE_REPLAY_MS = 2_000;
 
-export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: DetectLog, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean>; orgAccounts?: (org: string) => Promise<string[]> } = {}): Promise<DetectorSetup> {
+export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: DetectLog, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean>; orgAccounts?: (org: string) => Promise<string[]>; accountNames?: DetectAdminOptions['accountNames'] } = {}): Promise<DetectorSetup> {
   const mode = config.detect.enabled ? config.detect.mode : null;
   const url = config.redis.url;
   if ((mode === 'worker' || mode === 'replica') && !url) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
@@ -144,7 +144,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists, orgAccounts: opts.orgAccounts, unpublished }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(),
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists, orgAccounts: opts.orgAccounts, accountNames: opts.accountNames, unpublished }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(),
     eraseFromStream: redis ? (accountId, at) => eraseAccountFromStream(redis, keys, accountId, at) : undefined, close };
 }
 

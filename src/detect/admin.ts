@@ -56,7 +56,15 @@ export interface DetectAdminOptions {
    * (the worker cannot reach Redis), or null while verdicts are published. None: a single node.
    */
   unpublished?: () => string | null;
+  /**
+   * The name, email and organisation of accounts (the identity store), for the listings of
+   * accounts: one call for a whole page, unknown ids left out. None: those fields are null.
+   */
+  accountNames?: (ids: string[]) => Promise<Map<string, AccountNames>>;
 }
+
+/** What a listing shows beside an account's id (its signup name and email, its organisation). */
+export interface AccountNames { name: string | null; email: string | null; org_id: string | null; org_name: string | null }
 
 const Level = z.enum(VERDICT_LEVELS);
 
@@ -160,8 +168,15 @@ const AllowEntry = z.object({
   new_accounts: z.boolean().describe('an org entry: true when it also covers accounts added to the org after it was made (created in it or moved into it); false when it covers only `accounts`'),
   accounts: z.array(z.string()).nullable().describe('an org entry that covers only the accounts the org held when it was made: those; null otherwise'),
 });
+/** Beside an account's id in a listing: who it is, as the identity store has it (null when it has not that account). */
+const AccountNamesShape = {
+  name: z.string().nullable().describe('the account\'s name (identity store); null when it has none, or the store has no such account'),
+  email: z.string().nullable().describe('the account\'s email (identity store)'),
+  org_id: z.string().nullable().describe('its organisation (identity store)'),
+  org_name: z.string().nullable().describe('its organisation\'s name'),
+};
 const ShadowRowSchema = z.object({
-  account_id: z.string(), level: Level.describe('the level it would be held at without the allow-list'),
+  account_id: z.string(), ...AccountNamesShape, level: Level.describe('the level it would be held at without the allow-list'),
   decided_by: z.enum(['operator_account', 'operator_cluster', 'detector_account', 'detector_cluster']).nullable().describe('the verdict that would decide it'),
   score: z.number().nullable().describe('the score of that verdict; null for an operator\'s'),
   cluster_id: z.string().nullable(), campaign_id: z.string().nullable(), last_seen: z.string().nullable(),
@@ -197,7 +212,7 @@ const ChangesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(
 const SnapshotWritten = z.object({ path: z.string(), event_time: z.string().nullable().describe('null before the detector has seen an event'), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
 
 const AccountRowSchema = z.object({
-  account_id: z.string(), level: Level.describe('the level in force (allow-list, operator verdicts and cluster included)'),
+  account_id: z.string(), ...AccountNamesShape, level: Level.describe('the level in force (allow-list, operator verdicts and cluster included)'),
   score: z.number().nullable().describe('the score of the verdict in force; null for an operator\'s or the allow-list\'s'),
   account_score: z.number().describe('the account\'s own harvest score, 0 to 1'),
   cluster_id: z.string().nullable(), campaign_id: z.string().nullable(),
@@ -214,7 +229,7 @@ const AccountsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
 });
-type AccountRowView = z.infer<typeof AccountRowSchema>;
+type AccountRowView = Omit<z.infer<typeof AccountRowSchema>, keyof typeof AccountNamesShape>;
 const rank = (l: string) => VERDICT_LEVELS.indexOf(l as (typeof VERDICT_LEVELS)[number]);
 const BY: Record<(typeof ACCOUNT_SORTS)[number], (a: AccountRowView, b: AccountRowView) => number> = {
   level: (a, b) => rank(b.level) - rank(a.level),
@@ -257,6 +272,8 @@ const VerdictInput = SubjectInput.extend({
   /** Lapses then (a suspension pending review, say); none: until cleared. */
   expires_at: Expiry.optional(),
 });
+
+const NO_NAMES: AccountNames = { name: null, email: null, org_id: null, org_name: null };
 
 const invalid = (message: string, param?: string) => new WardenError('WARDEN_INVALID_REQUEST', message, param ? { param } : {});
 
@@ -312,6 +329,14 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
     })().catch(() => { /* the merge still holds in memory; the ledger has its record */ });
   });
   const STORE_FAILED = 'the change could not be stored, so it was not applied';
+  /** Rows with their accounts' names, email and organisation: one read of the identity store for them all. */
+  const named = async <T extends { account_id: string }>(rows: T[]): Promise<(T & AccountNames)[]> => {
+    const names = opts.accountNames && rows.length ? await opts.accountNames(rows.map((r) => r.account_id)) : null;
+    return rows.map((r) => {
+      const n = names?.get(r.account_id) ?? NO_NAMES;
+      return { ...r, name: n.name, email: n.email, org_id: n.org_id, org_name: n.org_name };
+    });
+  };
 
   return (r) => {
     r.component('Verdict', VerdictSchema);
@@ -323,7 +348,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       summary: 'Flagged accounts (above none), or a campaign\'s or a cluster\'s members: level, score, cluster, campaign, last seen, requests, strongest signal',
       errors: { 404: 'no such campaign or cluster' },
       query: AccountsQuery, response: z.object({ total: z.number(), data: z.array(AccountRowSchema) }),
-      handler: ({ query }) => {
+      handler: async ({ query }) => {
         if (query.campaign && query.cluster) throw invalid('give campaign or cluster, not both', 'cluster');
         let ids: string[] | undefined;
         if (query.campaign) {
@@ -336,7 +361,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
           ids = c.members;
         }
         const rows = engine.accountRows(ids).filter((a) => !query.level || a.level === query.level).sort(accountOrder(query.sort));
-        return { total: rows.length, data: rows.slice(query.offset, query.offset + query.limit) };
+        return { total: rows.length, data: await named(rows.slice(query.offset, query.offset + query.limit)) };
       },
     });
 
@@ -463,10 +488,14 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const shadows = engine.allowShadow(subject, query.limit);
         if (subject && !shadows.length) throw new WardenError('WARDEN_NOT_FOUND', 'not on the allow-list');
         const stored = new Map((await store.list()).filter((o) => o.kind === 'allow_account' || o.kind === 'allow_org').map((o) => [`${o.kind === 'allow_account' ? 'account' : 'org'}:${o.subject}`, o]));
+        // Every entry's accounts named in one read.
+        const accounts = await named(shadows.flatMap((e) => e.accounts));
+        let at = 0;
         return {
           data: shadows.map((e) => {
             const o = stored.get(`${e.kind}:${e.id}`);
-            return { ...e, note: o?.note ?? null, by: o?.by ?? null, created_at: o?.created_at ?? null };
+            const mine = accounts.slice(at, at += e.accounts.length);
+            return { ...e, accounts: mine, note: o?.note ?? null, by: o?.by ?? null, created_at: o?.created_at ?? null };
           }),
         };
       },

@@ -21,7 +21,7 @@ export { detectHooks } from './hooks.ts';
 export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMetrics } from './metrics.ts';
 export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type DetectLog, type SharedWorker } from './shared.ts';
 export { runScanCli, scanEvents, readEventsFast, type ScanResult, type DetectorName } from './scan.ts';
-export { detectAdminRoutes, replicaMisdirected, replicaNotice, CampaignSchema } from './admin.ts';
+export { detectAdminRoutes, replicaMisdirected, replicaNotice, CampaignSchema, type DetectAdminOptions, type AccountNames } from './admin.ts';
 export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverridesStore } from './overrides.ts';
 export { replayRecentEvents } from './replay.ts';
 export { writeSnapshot, readSnapshot, periodicSnapshots, type SnapshotHeader } from './snapshot.ts';

@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   /** OpenAI Responses: `previous_response_id` names no response of the caller's (src/identity/answer-owners.ts). */
   WARDEN_PREVIOUS_RESPONSE_NOT_FOUND: { status: 400, openai: 'invalid_request_error', openaiCode: 'previous_response_not_found', anthropic: 'invalid_request_error' },
   WARDEN_CONFLICT: { status: 409, openai: 'invalid_request_error', openaiCode: null, anthropic: 'invalid_request_error' },
+  /** Admin API: the route needs a setting this server lacks (the message names it and where it is explained), e.g. a case's STIX export without a sharing key. */
+  WARDEN_NOT_CONFIGURED: { status: 409, openai: 'invalid_request_error', openaiCode: null, anthropic: 'invalid_request_error' },
   WARDEN_STORAGE_QUOTA_EXCEEDED: { status: 400, openai: 'invalid_request_error', openaiCode: null, anthropic: 'invalid_request_error' },
   /** Admin API: a detector replica asked for what only the detector worker serves (the detector, cases, intel). */
   WARDEN_DETECTOR_REPLICA: { status: 421, openai: 'invalid_request_error', openaiCode: null, anthropic: 'invalid_request_error' },

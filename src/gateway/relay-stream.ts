@@ -115,6 +115,25 @@ export function streamAnswer(
     return !(stripUsageChunk && data.usage && Array.isArray(data.choices) && data.choices.length === 0);
   };
 
+  /**
+   * The upstream's bytes scanned in place by `sink` and forwarded as received: `data` for each
+   * chunk, `tail` when the upstream ended (what the scanner still holds, then `closing`).
+   */
+  const scanning = (sink: SseSink, closing: () => void = () => {}) => {
+    const scanner = new SseScanner();
+    return {
+      data: (chunk: Buffer): boolean => {
+        const out = scanner.push(chunk, sink);
+        return out ? send(out) : !res.destroyed;
+      },
+      tail: (): void => {
+        const out = scanner.flush(sink);
+        if (out) send(out);
+        closing();
+      },
+    };
+  };
+
   let data: (chunk: Buffer) => boolean;
   /** The upstream ended: what is left of the stream. */
   let tail: () => void;
@@ -122,7 +141,6 @@ export function streamAnswer(
   let rest: () => void = () => {};
   if (transformers.length === 0) {
     // Nothing rewrites events: scan the upstream's bytes in place and forward them as received.
-    const scanner = new SseScanner();
     const sink: SseSink = {
       simple: (c, ds, de, name) => run.meter.scanDelta(c, ds, de, name) && ++run.eventsSent > 0,
       other: (ev) => {
@@ -131,14 +149,7 @@ export function streamAnswer(
         return kept;
       },
     };
-    data = (chunk) => {
-      const out = scanner.push(chunk, sink);
-      return out ? send(out) : !res.destroyed;
-    };
-    tail = () => {
-      const out = scanner.flush(sink);
-      if (out) send(out);
-    };
+    ({ data, tail } = scanning(sink));
   } else {
     /**
      * One event through the meter and the transformers: true when it goes out as the upstream
@@ -187,7 +198,6 @@ export function streamAnswer(
       // Every transformer can tell from an event's text that it leaves it alone (most text deltas):
       // those are scanned in place and forwarded as received, as without transformers; the others
       // are decoded and rewritten. The bytes sent are the same either way.
-      const scanner = new SseScanner();
       const sink: SseSink = {
         simple: (c, ds, de, name) => {
           const text = c.text.substring(ds, de);
@@ -203,15 +213,8 @@ export function streamAnswer(
           return out === true || (out.length === 0 ? false : out);
         },
       };
-      data = (chunk) => {
-        const out = scanner.push(chunk, sink);
-        return out ? send(out) : !res.destroyed;
-      };
-      tail = () => {
-        const out = scanner.flush(sink);
-        if (out) send(out);
-        rest();
-      };
+      // Once the upstream ended, what the output transformers still hold follows.
+      ({ data, tail } = scanning(sink, rest));
     } else {
       const parser = new SseParser({ comments: true });
       const emit = (events: ParsedSse[]): boolean => {

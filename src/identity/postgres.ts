@@ -99,6 +99,15 @@ export class PostgresIdentityStore extends BaseIdentityStore {
     });
   }
 
+  protected async selectAccountNames(ids: string[]): Promise<Row[]> {
+    return this.q(
+      `SELECT a.id, a.name, a.email, a.org_id, o.name AS org_name
+         FROM accounts a LEFT JOIN orgs o ON o.id = a.org_id
+        WHERE a.id = ANY($1::text[])`,
+      [ids],
+    );
+  }
+
   protected async selectKeyForAuth(lookupId: string): Promise<{ key: Row; account: Row; org: Row | null } | null> {
     const rows = await this.q(
       `SELECT to_jsonb(k) AS k, to_jsonb(a) AS a, to_jsonb(o) AS o

@@ -74,6 +74,13 @@ export class SqliteIdentityStore extends BaseIdentityStore {
     }).immediate();
   }
 
+  protected async selectAccountNames(ids: string[]): Promise<Row[]> {
+    // The ids go as one JSON array: one statement however many there are.
+    return this.stmt(`SELECT a.id, a.name, a.email, a.org_id, o.name AS org_name
+                        FROM accounts a LEFT JOIN orgs o ON o.id = a.org_id
+                       WHERE a.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)) as Row[];
+  }
+
   protected async selectKeyForAuth(lookupId: string): Promise<{ key: Row; account: Row; org: Row | null } | null> {
     const r = this.authStmt.get(lookupId) as Row | undefined;
     if (!r) return null;

@@ -47,6 +47,17 @@ export function identityStoreSuite(name: string, make: (clock: SuiteClock, opts:
     });
     after(async () => { await h.cleanup(); });
 
+    it('accounts are named in one read: name, email and organisation of those that exist, unknown ids left out', async () => {
+      const org = await store.createOrg({ name: 'Names <b>Org</b>' });
+      const inOrg = await store.createAccount({ org_id: org.id, name: 'Ada <script>x</script>', email: 'ada@names.example' });
+      const alone = await store.createAccount({ email: 'solo@names.example' });
+      const names = await store.accountNames([inOrg.id, alone.id, 'acct_01ZZZZZZZZZZZZZZZZZZZZZZZZ', inOrg.id]);
+      assert.equal(names.size, 2, 'the two accounts that exist, once each');
+      assert.deepEqual(names.get(inOrg.id), { id: inOrg.id, name: 'Ada <script>x</script>', email: 'ada@names.example', org_id: org.id, org_name: 'Names <b>Org</b>' }, 'name, email and the organisation by its name, as stored');
+      assert.deepEqual(names.get(alone.id), { id: alone.id, name: null, email: 'solo@names.example', org_id: null, org_name: null }, 'no organisation: none named');
+      assert.equal((await store.accountNames([])).size, 0, 'no ids: nothing read');
+    });
+
     it('a created key authenticates, with the effective tier and programme', async () => {
       const org = await store.createOrg({ name: 'Acme Labs', tier: 'identity_verified', programme: 'research' });
       const acct = await store.createAccount({ org_id: org.id, email: 'Dev@Acme.EXAMPLE', tier: 'email_verified' });

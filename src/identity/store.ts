@@ -16,7 +16,7 @@ import {
   ListOrgsQuery, RotateKeyInput, UpdateAccountInput, UpdateOrgInput, ActorInput,
 } from './schemas.ts';
 import {
-  VERIFICATION_TIERS, type Account, type AccountStatus, type Actor, type ApiKey, type AuthContext, type CreatedKey,
+  VERIFICATION_TIERS, type Account, type AccountName, type AccountStatus, type Actor, type ApiKey, type AuthContext, type CreatedKey,
   type IdentityChange, type KeyScope, type KeyStatus, type Organisation, type Page, type Programme, type VerificationTier,
 } from './types.ts';
 
@@ -63,6 +63,12 @@ export interface IdentityStore {
   createAccount(input: CreateAccountInput, actor?: Actor): Promise<Account>;
   getAccount(id: string): Promise<Account | null>;
   listAccounts(query?: ListAccountsQuery): Promise<Page<Account>>;
+  /**
+   * The name, email and organisation (id and name) of each of these accounts that exists, in one
+   * read however many are asked (a listing of flagged accounts names a page of them at once);
+   * unknown ids are left out.
+   */
+  accountNames(ids: readonly string[]): Promise<Map<string, AccountName>>;
   updateAccount(id: string, patch: UpdateAccountInput, actor?: Actor): Promise<Account>;
   setAccountTier(id: string, tier: VerificationTier, actor: Actor): Promise<Account>;
   /** Suspend or reactivate; suspended accounts' keys are refused with WARDEN_ACCOUNT_SUSPENDED. */
@@ -332,6 +338,8 @@ export abstract class BaseIdentityStore implements IdentityStore {
   protected abstract selectPage(table: Table, conditions: Condition[], cursor: string | undefined, limit: number): Promise<Row[]>;
   /** In one transaction: read the row (locked), let `fn` decide, apply. Null when the row does not exist. */
   protected abstract mutate(table: Table, id: string, fn: (row: Row) => Mutation): Promise<Row | null>;
+  /** id, name, email, org_id and org_name (the organisation's name) of the accounts with these ids, in one query. */
+  protected abstract selectAccountNames(ids: string[]): Promise<Row[]>;
   protected abstract selectKeyForAuth(lookupId: string): Promise<{ key: Row; account: Row; org: Row | null } | null>;
   /** Last use of keys; accounts without a recorded first use get the key's time. */
   protected abstract updateLastUsed(entries: [id: string, at: string][]): Promise<void>;
@@ -501,6 +509,18 @@ export abstract class BaseIdentityStore implements IdentityStore {
     const filters = { ...q, signup_ip: q.signup_ip ? (normaliseIp(q.signup_ip) ?? q.signup_ip) : undefined, email_domain: q.email_domain?.toLowerCase() };
     const conds = BaseIdentityStore.eqs(filters, ['org_id', 'status', 'tier', 'programme', 'email_domain', 'signup_ip', 'payment_fp', 'email_pattern']);
     return this.page('accounts', conds, q.cursor, q.limit, toAccount);
+  }
+
+  async accountNames(ids: readonly string[]): Promise<Map<string, AccountName>> {
+    const out = new Map<string, AccountName>();
+    const unique = [...new Set(ids)].filter((id) => typeof id === 'string' && id !== '');
+    if (!unique.length) return out;
+    const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+    for (const r of await this.selectAccountNames(unique)) {
+      const id = String(r.id);
+      out.set(id, { id, name: str(r.name), email: str(r.email), org_id: str(r.org_id), org_name: str(r.org_name) });
+    }
+    return out;
   }
 
   async updateAccount(id: string, patch: UpdateAccountInput, actor?: Actor): Promise<Account> {

@@ -83,6 +83,16 @@ export interface Account extends SignupFacts {
   first_used_at?: string | null;
 }
 
+/** What a listing of accounts shows beside an id: its name, email and organisation (`IdentityStore.accountNames`). */
+export interface AccountName {
+  id: string;
+  name: string | null;
+  email: string | null;
+  org_id: string | null;
+  /** The organisation's name; null without an organisation. */
+  org_name: string | null;
+}
+
 export interface ApiKey {
   id: string;
   account_id: string;

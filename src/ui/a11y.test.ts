@@ -4,19 +4,16 @@
 // notice: where the focus is and whether it can be seen, what is announced, what is cut off.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { parseConfig } from '../config/index.ts';
-import { startWarden, type RunningWarden } from '../cli/serve.ts';
+import type { RunningWarden } from '../cli/serve.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
+import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
 
-let dir = '';
+let dash: Dashboard;
 let w: RunningWarden;
 let context: BrowserContext;
 let campaign: any;
@@ -58,30 +55,21 @@ const CONTRAST = `
 
 before(async () => {
   if (skip) return;
-  dir = mkdtempSync(join(tmpdir(), 'warden-ui-a11y-'));
-  const past = await scanPastLogs(dir, { seed: 7, days: 2, organic: { hobbyist: 20, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
-  const config = parseConfig({
-    server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
-    cases: { sharing_key: 'a11y-test-sharing-key-0004', provider: 'Provider B' },
+  let past: Awaited<ReturnType<typeof scanPastLogs>>;
+  dash = await startDashboard(requireChromium(CHROMIUM), {
+    name: 'a11y', config: { cases: { sharing_key: 'a11y-test-sharing-key-0004', provider: 'Provider B' } },
+    prepare: async (dir) => { past = await scanPastLogs(dir, { seed: 7, days: 2, organic: { hobbyist: 20, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] }); },
   });
-  w = await startWarden(config, { log: () => {} });
-  await w.stores.events.appendBatch(past.events);
-  const admin = async (path: string, body?: unknown) => {
-    const r = await fetch(`${w.url}${path}`, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
-    assert.ok(r.status < 300, `${path}: ${r.status}`);
-    return r.json() as Promise<any>;
-  };
-  campaign = (await admin('/admin/detect/campaigns')).data[0];
+  ({ w, context } = dash);
+  await w.stores.events.appendBatch(past!.events);
+  campaign = (await dash.admin('/admin/detect/campaigns')).data[0];
   assert.ok(campaign && campaign.members.length >= 20, 'the seeded hydra is a campaign');
-  await admin('/admin/accounts', { name: 'Lumen Labs', email: 'ops@lumen.example' });
-  context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
+  await dash.admin('/admin/accounts', { name: 'Lumen Labs', email: 'ops@lumen.example' });
 });
 
 after(async () => {
   if (skip) return;
-  await context?.close();
-  await w?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await dash?.close();
   // The key refused for an unknown account is logged by the browser as a failed resource, not a script error.
   assert.deepEqual(problems.flat().filter((p) => !/status of 404/.test(p)), [], 'no script or console errors');
 });

@@ -6,47 +6,38 @@
 // once); times in the browser's zone with the zone named and UTC on hover.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { parseConfig } from '../config/index.ts';
-import { startWarden, type RunningWarden } from '../cli/serve.ts';
+import type { Page } from 'playwright-core';
+import type { RunningWarden } from '../cli/serve.ts';
 import { exchangeValue, keyedHash } from '../detect/index.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
-import { findChromium, browserSkip, requireChromium, signIn, watchProblems, CHROMIUM_ARGS } from './browser-support.ts';
+import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
+import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const KEY = 'analyst-test-sharing-key-0003';
 const skip = browserSkip(CHROMIUM);
 
-let dir = '';
+let dash: Dashboard;
 let w: RunningWarden;
-let context: BrowserContext;
 let page: Page;
 let problems: string[] = [];
 let campaign: any;
-const admin = async (path: string, init: { method?: string; body?: unknown } = {}) => {
-  const r = await fetch(`${w.url}${path}`, { method: init.method ?? 'GET', headers: { authorization: `Bearer ${w.adminToken}`, ...(init.body ? { 'content-type': 'application/json' } : {}) }, body: init.body ? JSON.stringify(init.body) : undefined });
-  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
-  return r.json() as Promise<any>;
-};
+const admin = (path: string, init: { method?: string; body?: unknown } = {}) => dash.admin(path, init.body, init.method);
 const section = (name: string | RegExp) => page.locator('section', { has: page.getByRole('heading', { name, level: 2 }) });
 
 before(async () => {
   if (skip) return;
-  dir = mkdtempSync(join(tmpdir(), 'warden-ui-analyst-'));
-  const past = await scanPastLogs(dir, { seed: 5, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
-  const config = parseConfig({
-    server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
-    cases: { sharing_key: KEY, provider: 'Provider B', partners: [{ name: 'Provider A', trust: 'low', hold: 'all' }, { name: 'Provider C', trust: 'high' }] },
+  let past: Awaited<ReturnType<typeof scanPastLogs>>;
+  dash = await startDashboard(requireChromium(CHROMIUM), {
+    name: 'analyst', browser: { timezoneId: 'Asia/Tokyo', locale: 'en-GB' },
+    config: { cases: { sharing_key: KEY, provider: 'Provider B', partners: [{ name: 'Provider A', trust: 'low', hold: 'all' }, { name: 'Provider C', trust: 'high' }] } },
+    prepare: async (dir) => { past = await scanPastLogs(dir, { seed: 5, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] }); },
   });
-  w = await startWarden(config, { log: () => {} });
-  await w.stores.events.appendBatch(past.events);
+  w = dash.w;
+  await w.stores.events.appendBatch(past!.events);
   campaign = (await admin('/admin/detect/campaigns')).data[0];
   assert.ok(campaign && campaign.members.length >= 20, 'the seeded hydra is a campaign');
-  context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: requireChromium(CHROMIUM), headless: true, args: CHROMIUM_ARGS, viewport: { width: 1360, height: 900 }, timezoneId: 'Asia/Tokyo', locale: 'en-GB' });
-  page = await context.newPage();
+  page = await dash.context.newPage();
   problems = watchProblems(page);
   await signIn(page, w.url, w.adminToken!, { name: 'analyst' });
   await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
@@ -56,9 +47,7 @@ after(async () => {
   if (skip) return;
   // An account only the detector knows (the seeded logs') is a 404 of the account store, logged by the browser as a failed resource.
   assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script or console errors');
-  await context?.close();
-  await w?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await dash?.close();
 });
 
 test('the Detector page lists flagged accounts with level, score, cluster and campaign, filtered by level and ordered by a column', { skip, timeout: 300_000 }, async () => {

@@ -38,9 +38,9 @@ export function requireChromium(path: string | null): string {
   return path;
 }
 
-/** A browser context on a fresh profile directory. */
-export function launchBrowser(executablePath: string, profileDir: string): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(profileDir, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+/** A browser context on a fresh profile directory (`opts`: the browser's time zone and locale, when a test sets them). */
+export function launchBrowser(executablePath: string, profileDir: string, opts: { timezoneId?: string; locale?: string } = {}): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1360, height: 900 }, acceptDownloads: true, ...opts });
 }
 
 /** Script errors and console errors of a page, gathered from now on: a test ends by asserting there are none. */

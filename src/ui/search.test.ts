@@ -3,20 +3,16 @@
 // the built-in mock model, requests with client addresses through a trusted proxy).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { parseConfig } from '../config/index.ts';
-import { startWarden, type RunningWarden } from '../cli/serve.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import type { Page } from 'playwright-core';
+import type { RunningWarden } from '../cli/serve.ts';
+import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
 
-let dir = '';
+let dash: Dashboard;
 let w: RunningWarden;
-let context: BrowserContext;
 let page: Page;
 let problems: string[] = [];
 const requested: string[] = [];
@@ -24,11 +20,7 @@ let owner: { id: string; name: string };
 let key: { prefix: string; secret: string };
 let traveller: { id: string; name: string };
 
-const admin = async (path: string, body?: unknown) => {
-  const r = await fetch(`${w.url}${path}`, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${w.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
-  return r.json() as Promise<any>;
-};
+const admin = (path: string, body?: unknown) => dash.admin(path, body);
 const chat = (secret: string, ip: string) => fetch(`${w.url}/v1/chat/completions`, {
   method: 'POST',
   headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'x-forwarded-for': ip },
@@ -43,12 +35,9 @@ async function search(text: string): Promise<void> {
 
 before(async () => {
   if (skip) return;
-  dir = mkdtempSync(join(tmpdir(), 'warden-ui-search-'));
-  const config = parseConfig({
-    server: { port: 0, host: '127.0.0.1', trusted_proxies: ['127.0.0.1/32'] }, store: { sqlite_path: join(dir, 'warden.db') },
-    log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
-  });
-  w = await startWarden(config, { log: () => {} });
+  // Requests name their client address through a trusted proxy (x-forwarded-for).
+  dash = await startDashboard(requireChromium(CHROMIUM), { name: 'search', config: { server: { trusted_proxies: ['127.0.0.1/32'] } } });
+  w = dash.w;
   // Accounts around the ones the report names, so that a match is not the only account there is.
   for (let i = 0; i < 5; i++) await admin('/admin/accounts', { name: `Neighbour ${i}`, email: `n${i}@shop.example`, signup_ip: '192.0.2.10' });
   owner = await admin('/admin/accounts', { name: 'Key owner', email: 'owner@leak.example', signup_ip: '192.0.2.20' });
@@ -60,8 +49,7 @@ before(async () => {
   for (let i = 0; i < 3; i++) assert.equal((await chat(travellerKey, '198.51.100.77')).status, 200);
   assert.equal((await chat(key.secret, '203.0.113.5')).status, 200);
   await w.gateway.recorder.flush();
-  context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
-  page = await context.newPage();
+  page = await dash.context.newPage();
   problems = watchProblems(page);
   page.on('request', (r) => requested.push(r.url()));
   await signIn(page, w.url, w.adminToken!, { path: '#/accounts' });
@@ -71,9 +59,7 @@ before(async () => {
 after(async () => {
   if (skip) return;
   assert.deepEqual(problems, [], 'no script or console errors');
-  await context?.close();
-  await w?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await dash?.close();
 });
 
 test('a key prefix finds the account that owns the key, and names the key', { skip, timeout: 120_000 }, async () => {

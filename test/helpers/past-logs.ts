@@ -7,13 +7,22 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { buildLabelledEvents, runScanCli, type PromptPool } from '../../src/detect/index.ts';
+import type { InteractionEvent } from '../../src/events/index.ts';
 
 type LabelledOptions = Parameters<typeof buildLabelledEvents>[1];
 
-/** Builds the labelled traffic from the repo's prompt fixture, writes it as JSONL and scans it. */
-export async function scanPastLogs(dir: string, options: LabelledOptions): Promise<ReturnType<typeof buildLabelledEvents>> {
+/**
+ * Builds the labelled traffic from the repo's prompt fixture, writes it as JSONL and scans it.
+ * `alter`: what is written and scanned instead of the events built (the same accounts under the
+ * ids of accounts the test made, say); the result holds what was scanned.
+ */
+export async function scanPastLogs(
+  dir: string, options: LabelledOptions,
+  alter?: (events: InteractionEvent[]) => InteractionEvent[] | Promise<InteractionEvent[]>,
+): Promise<ReturnType<typeof buildLabelledEvents>> {
   const pool = JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const past = buildLabelledEvents(pool, options);
+  const built = buildLabelledEvents(pool, options);
+  const past = alter ? { ...built, events: await alter(built.events) } : built;
   const logs = join(dir, 'past.jsonl');
   writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
   const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });

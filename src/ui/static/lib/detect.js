@@ -68,6 +68,24 @@ export function notFound(kind, id, listLink) {
   ];
 }
 
+/**
+ * An account in a list: its id, a link to its page, and under it who it is as the account store
+ * has it (name, email, organisation by name), as the account page shows them. All of it is text:
+ * a name is the customer's own words.
+ */
+export function accountCell(a) {
+  const org = a.org_name ?? a.org_id ?? null;
+  const who = [
+    a.name ? h('span', { class: 'who-name', text: a.name }) : null,
+    a.email ? h('span', { class: 'who-email muted', text: a.email }) : null,
+    org ? h('span', { class: 'who-org muted', text: org, title: a.org_id ? `Organisation ${a.org_id}` : null }) : null,
+  ].filter(Boolean);
+  return [
+    link(`/accounts/${encodeURIComponent(a.account_id)}`, a.account_id, { title: `Account ${a.account_id}` }),
+    who.length ? h('span', { class: 'who' }, who) : null,
+  ];
+}
+
 /** The orders the detector's account listing offers (`GET /admin/detect/accounts?sort=`), each most first. */
 export const ACCOUNT_SORTS = [['level', 'Level'], ['score', 'Score'], ['requests', 'Requests'], ['last_seen', 'Last seen']];
 
@@ -97,7 +115,7 @@ export function accountRowsTable(rows, { caption, sort = null, onSort = null, cl
     };
   };
   return table({ caption, rows, empty, columns: [
-    { label: 'Account', value: (a) => link(`/accounts/${encodeURIComponent(a.account_id)}`, a.account_id, { title: `Account ${a.account_id}` }) },
+    { label: 'Account', value: accountCell },
     { ...sortable('level', 'Level'), value: (a) => levelBadge(a.level) },
     { ...sortable('score', 'Score'), num: true, title: 'The score of the verdict in force (the account’s own harvest score when an operator decided)', value: (a) => score(a.score ?? a.account_score) },
     cluster ? { label: 'Cluster', value: (a) => detectLink('cluster', a.cluster_id) } : null,

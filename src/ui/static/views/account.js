@@ -21,6 +21,19 @@ function detectWriteRoutes(features) {
   return verdicts || allow ? { verdicts, allow } : null;
 }
 
+/**
+ * Why the account is suspended: its latest change to suspended in the change history (who, when,
+ * the reason given), and what that does, where an operator paged about a refused customer looks first.
+ */
+async function loadSuspension(box, id) {
+  const changes = await get('/admin/changes', { subject_id: id, limit: 50 });
+  const c = changes.data.find((x) => x.field === 'status' && x.new_value === 'suspended');
+  replace(box, h('p', { class: 'warning', role: 'note' },
+    c ? ['Suspended ', when(c.at), c.actor ? ` by ${c.actor}` : '', c.reason ? `: ${c.reason}` : ' (no reason recorded)']
+      : 'Suspended (the change history does not say by whom)',
+    '. Every key of the account is refused (WARDEN_ACCOUNT_SUSPENDED) until it is reactivated; Reactivate above lifts it at once.'));
+}
+
 /** "set by X" and "until <time>" of an operator verdict, or of an allow-list entry (nothing for what an older server does not say). */
 function decisionDetails(note, by, expiresAt) {
   const parts = [];
@@ -171,7 +184,24 @@ function accountDetectRoutes(features) {
  * detector's routes are mounted, its own view (which verdict decides, why, the link that put the
  * account in its cluster, every signal measured).
  */
-async function loadVerdict(verdictBox, id, features) {
+/**
+ * An account held at suspend by a verdict (its status may well be active: the verdict refuses it
+ * all the same), said at the top of its page: what decided it, the operator's reason and who set
+ * it, and a button to the operator decisions where it is lifted. Empty otherwise.
+ */
+function heldNote(box, view, decisions) {
+  if (view?.level !== 'suspend') { replace(box); return; }
+  const v = view.verdict;
+  const reason = v?.source === 'operator' ? v.reasons?.[0] : null;
+  replace(box, h('p', { class: 'warning', role: 'note' },
+    `Refused as suspended: ${view.precedence?.summary ?? 'the verdict in force is suspend'}`,
+    reason?.detail ? `: “${reason.detail}”` : '', reason?.by ? `, set by ${reason.by}` : '',
+    v?.expires_at ? [', until ', when(v.expires_at)] : '',
+    v?.source === 'operator' ? '. Every request of the account is refused until it is cleared or lapses. ' : '. Its signals are under Verdict below. ',
+    decisions ? h('button', { type: 'button', class: 'btn btn-small', on: { click: () => { decisions.scrollIntoView({ block: 'start' }); decisions.focus({ preventScroll: true }); } } }, 'Go to the operator decisions') : null));
+}
+
+async function loadVerdict(verdictBox, id, features, onView = () => {}) {
   const routes = accountDetectRoutes(features);
   const recent = await get('/admin/usage/interactions', { account_id: id, limit: 1 }).catch(() => ({ data: [] }));
   const inForce = recent.data[0]?.enforcement?.verdict ?? null;
@@ -183,6 +213,7 @@ async function loadVerdict(verdictBox, id, features) {
     try {
       const v = await get(r.path.replace(/:[A-Za-z_]+/, encodeURIComponent(id)));
       const verdict = isVerdict(v) ? v : isVerdict(v?.verdict) ? v.verdict : null;
+      onView(v);
       // Which verdict decides and which it outranks (an operator's milder account verdict under a suspended cluster, say).
       if (v?.precedence?.summary) parts.push(h('p', { class: 'precedence', text: v.precedence.summary }));
       parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
@@ -311,6 +342,11 @@ export async function render(main, [id], query, ctx) {
   const batchesBox = h('div', null, loading());
   const filesBox = h('div', null, loading());
   const historyBox = h('div', null, loading());
+  // Why a suspended account is refused, at the top of its page (on a phone the history is screens below).
+  const suspensionBox = acct.status === 'suspended' ? h('div') : null;
+  // Held at suspend by a verdict, whatever its status says; the heading of the decisions that lift it.
+  const heldBox = h('div');
+  const decisionsHeading = decisionRoutes ? h('h3', { text: 'Operator decisions', tabindex: '-1' }) : null;
   const includeRevoked = query.revoked === '1';
 
   replace(main,
@@ -319,6 +355,8 @@ export async function render(main, [id], query, ctx) {
       h('h1', null, acct.name || acct.email || acct.id),
       h('span', { class: 'badges' }, badge(acct.status, statusTone(acct.status)), badge(acct.tier.replace('_', ' '), 'info'), acct.programme !== 'none' ? badge(acct.programme, 'muted') : null),
       actions),
+    suspensionBox,
+    heldBox,
     h('div', { class: 'grid-2' },
       panel('Signup facts', facts([
         ['Account id', h('code', { text: acct.id })],
@@ -332,7 +370,7 @@ export async function render(main, [id], query, ctx) {
         ['Signup user agent', acct.user_agent ?? null],
       ])),
       // The whole width: its tables of signals carry a sentence per row.
-      Object.assign(panel('Verdict', verdictBox, decisionRoutes ? [h('h3', { text: 'Operator decisions' }), decisionsBox] : null), { className: 'panel span-all' })),
+      Object.assign(panel('Verdict', verdictBox, decisionRoutes ? [decisionsHeading, decisionsBox] : null), { className: 'panel span-all' })),
     panel('Usage', h('div', { class: 'panel-tools' }, rangePicker(range, (r) => ctx.setQuery({ ...query, range: r }))), usageBox),
     limitsPath ? panel('Limits', limitsBox) : null,
     panel('API keys',
@@ -348,8 +386,9 @@ export async function render(main, [id], query, ctx) {
 
   const features = ctx.features;
   await Promise.all([
+    suspensionBox ? loadSuspension(suspensionBox, id).catch((err) => replace(suspensionBox, errorBox(err))) : null,
     decisionRoutes ? loadDecisions(decisionsBox, acct.id, acct.org_id ?? null, decisionRoutes, reload).catch((err) => replace(decisionsBox, errorBox(err))) : null,
-    loadVerdict(verdictBox, id, features).catch((err) => replace(verdictBox, errorBox(err))),
+    loadVerdict(verdictBox, id, features, (view) => heldNote(heldBox, view, decisionsHeading)).catch((err) => replace(verdictBox, errorBox(err))),
     limitsPath ? loadLimits(limitsBox, id, limitsPath) : null,
     (async () => {
       const [summary, ips, models] = await Promise.all([

@@ -238,7 +238,16 @@ async function renderCase(main, id, ctx) {
   h('div', { class: 'field' }, h('label', { for: 'case-note', text: 'Note' }), note),
   h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Record')));
   const exchangeBox = h('div', null, loading());
-  const action = (label, fn) => h('button', { type: 'button', class: 'btn btn-small', on: { click: async () => { try { await fn(); } catch (err) { toast(err.message, 'bad'); } } } }, label);
+  // `off`: the id of the note saying why the action cannot be used here (it is shown, disabled, and described by it).
+  const action = (label, fn, off = null) => h('button', { type: 'button', class: 'btn btn-small', disabled: !!off, 'aria-describedby': off, on: { click: async () => { try { await fn(); } catch (err) { toast(err.message, 'bad'); } } } }, label);
+  // Without a sharing key the server cannot hash what partners receive: say what turns it on rather than offer a button that fails.
+  const sharing = exchange?.sharing ?? { export: true, publish: true };
+  const noKeyNote = !sharing.export || !sharing.publish
+    ? h('p', { id: 'no-sharing-key', class: 'help' },
+      `${!sharing.publish ? 'Exporting and publishing to partners are' : 'The STIX export is'} off on this server: no sharing key is set. Set `,
+      h('code', { text: 'cases.sharing_key' }), ' (its default reads the environment variable ', h('code', { text: 'WARDEN_INTEL_KEY' }),
+      ') to the key agreed with your partners, at least 16 characters, and restart; see ', h('code', { text: 'docs/cases.md' }), ', “Exchanging indicators”.')
+    : null;
   const publish = async () => {
     const sure = await confirmExchange('Publish this case to partners?', [
       `${kindsSummary(shareable.map((o) => o.kind))} go to ${PARTNER_COLLECTION}, as keyed hashes, with campaign ${c.campaign_id}.`,
@@ -265,12 +274,13 @@ async function renderCase(main, id, ctx) {
     h('div', { class: 'page-head' }, h('h1', { text: c.title }), statusBadge(c.status)),
     h('p', { class: 'actions' },
       action('Download the report', () => download(`/admin/cases/${encodeURIComponent(c.id)}/report`, {}, `${c.id}.md`)),
-      action('Export for partners (STIX 2.1)', () => download(`/admin/cases/${encodeURIComponent(c.id)}/stix`, {}, `${c.id}.stix.json`)),
+      action('Export for partners (STIX 2.1)', () => download(`/admin/cases/${encodeURIComponent(c.id)}/stix`, {}, `${c.id}.stix.json`), sharing.export ? null : 'no-sharing-key'),
       action('Refresh from the campaign', async () => { await post(`/admin/cases/${encodeURIComponent(c.id)}/refresh`); toast('Refreshed.'); reload(); }),
       // Partners polling this provider's TAXII collection receive it (again: new versions; values no longer shareable revoked).
-      c.status === 'dismissed' ? null : action('Publish to partners (TAXII)', publish),
+      c.status === 'dismissed' ? null : action('Publish to partners (TAXII)', publish, sharing.publish ? null : 'no-sharing-key'),
       // Offered only while something of the case is in force at the partners.
       inForce.length ? action('Withdraw from partners', withdraw) : null),
+    noKeyNote,
     panel('Campaign', facts([
       ['Case', h('code', { text: c.id })], ['Campaign', detectLink('campaign', c.campaign_id)], ['Cluster', detectLink('cluster', c.cluster_id)],
       ['Level', levelBadge(k.level)], ['Score', String(k.score)], ['Accounts', fmtInt(k.members.length)], ['Requests', fmtInt(k.volume.requests)],

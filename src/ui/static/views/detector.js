@@ -6,7 +6,7 @@ import { h, replace, panel, loading, errorBox, link, table, badge, levelBadge, f
 import { get, post } from '../lib/api.js';
 import { rangePicker, usageTable } from '../lib/widgets.js';
 import { renderJson, detectLink } from '../lib/json.js';
-import { accountRowsTable, ACCOUNT_SORTS, notHereNote } from '../lib/detect.js';
+import { accountRowsTable, accountCell, ACCOUNT_SORTS, notHereNote } from '../lib/detect.js';
 
 const FLAGGED_LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'];
 /** The listings shown first, in this order (before the flagged accounts). */
@@ -85,7 +85,7 @@ const OWN_VIEW = [
     e.accounts.length ? table({
       caption: `Accounts of ${e.kind} ${e.id} that would be flagged without the entry`, rows: e.accounts,
       columns: [
-        { label: 'Account', value: (a) => link(`/accounts/${encodeURIComponent(a.account_id)}`, a.account_id) },
+        { label: 'Account', value: accountCell },
         { label: 'Would be', value: (a) => levelBadge(a.level) },
         { label: 'Decided by', value: (a) => (a.decided_by ?? '').replace(/_/g, ' ') },
         { label: 'Score', num: true, value: (a) => (a.score === null ? null : String(a.score)) },

@@ -67,7 +67,7 @@ const HELP: Record<AdminGroup, string> = {
   warden accounts create [--org ID] [--name NAME] [--email EMAIL] [--tier TIER] [--programme P]
                          [--signup-ip IP] [--country CC] [--subdivision CC-SUB] [--payment-instrument VALUE] [--user-agent UA]
   warden accounts list [--org ID] [--status active|suspended] [--tier T] [--programme P]
-                       [--email-domain D] [--signup-ip IP] [--payment-fp FP] [--email-pattern P] [--limit N] [--cursor C]
+                       [--email E] [--email-domain D] [--signup-ip IP] [--payment-fp FP] [--email-pattern P] [--limit N] [--cursor C]
   warden accounts get ID
   warden accounts update ID [--org ID] [--name NAME] [--programme P] [--subdivision CC-SUB | --no-subdivision]
   warden accounts set-tier ID --tier TIER --reason TEXT
@@ -287,11 +287,11 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
     case 'accounts list': {
       const { values: v } = parse({
         org: { type: 'string' }, status: { type: 'string' }, tier: { type: 'string' }, programme: { type: 'string' },
-        'email-domain': { type: 'string' }, 'signup-ip': { type: 'string' }, 'payment-fp': { type: 'string' }, 'email-pattern': { type: 'string' }, ...PAGE,
+        email: { type: 'string' }, 'email-domain': { type: 'string' }, 'signup-ip': { type: 'string' }, 'payment-fp': { type: 'string' }, 'email-pattern': { type: 'string' }, ...PAGE,
       });
       return {
         values: v, kind: 'page', exec: (c) => c.listAccounts(drop({
-          org_id: v.org, status: v.status as never, tier: tier(v.tier), programme: v.programme as never, email_domain: v['email-domain'],
+          org_id: v.org, status: v.status as never, tier: tier(v.tier), programme: v.programme as never, email: v.email, email_domain: v['email-domain'],
           signup_ip: v['signup-ip'], payment_fp: v['payment-fp'], email_pattern: v['email-pattern'], limit: int(v.limit, '--limit'), cursor: v.cursor,
         })),
       };

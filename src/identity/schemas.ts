@@ -165,6 +165,8 @@ export const ListAccountsQuery = z.strictObject({
   status: AccountStatus.optional(),
   tier: VerificationTier.optional(),
   programme: Programme.optional(),
+  /** The whole email address, compared without regard to case. */
+  email: z.string().trim().min(1).max(320).optional(),
   email_domain: z.string().min(1).optional(),
   signup_ip: z.string().min(1).optional(),
   payment_fp: z.string().min(1).optional(),

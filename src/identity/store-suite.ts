@@ -221,6 +221,16 @@ export function identityStoreSuite(name: string, make: (clock: SuiteClock, opts:
       assert.equal(eventAccountFacts(auth).email_pattern, a.email_pattern);
     });
 
+    it('an account is found by its whole email address whatever its case, and only by the whole address', async () => {
+      const ada = await store.createAccount({ email: 'Ada.Lovelace@Engines.example' });
+      const other = await store.createAccount({ email: 'ada.lovelace@engines.example.org' });
+      const found = await store.listAccounts({ email: '  ADA.LOVELACE@engines.EXAMPLE ' });
+      assert.deepEqual(found.data.map((x) => x.id), [ada.id], 'the address in other case and with spaces around finds it, and no longer address');
+      assert.deepEqual((await store.listAccounts({ email: 'ada.lovelace@engines.example.org' })).data.map((x) => x.id), [other.id], 'the other address finds only its own account');
+      assert.equal((await store.listAccounts({ email: 'lovelace@engines.example' })).data.length, 0, 'a part of an address is not the address');
+      assert.equal((await store.listAccounts({ email: 'ada.lovelace@engines.example', status: 'suspended' })).data.length, 0, 'the other filters still apply');
+    });
+
     it('tier changes are recorded with who and why, and raise the effective tier', async () => {
       const org = await store.createOrg({ name: 'Tiered' });
       const acct = await store.createAccount({ org_id: org.id });

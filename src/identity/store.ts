@@ -201,8 +201,11 @@ export type Table = 'orgs' | 'accounts' | 'api_keys' | 'identity_changes';
 const ID_PREFIX: Record<Table, string> = { orgs: 'org', accounts: 'acct', api_keys: 'key', identity_changes: 'chg' };
 export type Row = Record<string, unknown>;
 
-/** One condition of a page query. `active_at` keeps keys not revoked as of the given time. */
-export type Condition = { col: string; eq: string } | { col: string; active_at: string };
+/**
+ * One condition of a page query. `active_at` keeps keys not revoked as of the given time;
+ * `eq_folded` compares both sides lowercased by the database (an expression index serves it).
+ */
+export type Condition = { col: string; eq: string } | { col: string; eq_folded: string } | { col: string; active_at: string };
 
 /** What a read-modify-write applies, atomically: column updates plus rows to insert. */
 export interface Mutation {
@@ -292,6 +295,9 @@ export function identityMigrations(time: 'TEXT' | 'TIMESTAMPTZ'): string[] {
    ${FIRST_USE_BACKFILL}`,
     // The ISO 3166-2 subdivision the customer declared (policy rules `claimed_subdivision`, `claimed_region`).
     `ALTER TABLE accounts ADD COLUMN claimed_subdivision TEXT;`,
+    // An account found by its whole email address, whatever its case (an abuse report names one):
+    // both sides lowercased by the database, so the index and the query agree on what lower means.
+    `CREATE INDEX accounts_email_lower ON accounts (lower(email), id);`,
   ];
 }
 
@@ -310,6 +316,7 @@ export function pageQuery(table: Table, conditions: Condition[], cursor: string 
   const args: unknown[] = [];
   for (const c of conditions) {
     if ('eq' in c) { args.push(c.eq); parts.push(`${sqlIdent(c.col)} = ${param(args.length)}`); }
+    else if ('eq_folded' in c) { args.push(c.eq_folded); parts.push(`lower(${sqlIdent(c.col)}) = lower(${param(args.length)})`); }
     else { args.push(c.active_at); parts.push(`(${sqlIdent(c.col)} IS NULL OR ${sqlIdent(c.col)} > ${param(args.length)})`); }
   }
   if (cursor) { args.push(cursor); parts.push(`id < ${param(args.length)}`); }
@@ -508,6 +515,7 @@ export abstract class BaseIdentityStore implements IdentityStore {
     const q = parseInput(ListAccountsQuery, query, 'query');
     const filters = { ...q, signup_ip: q.signup_ip ? (normaliseIp(q.signup_ip) ?? q.signup_ip) : undefined, email_domain: q.email_domain?.toLowerCase() };
     const conds = BaseIdentityStore.eqs(filters, ['org_id', 'status', 'tier', 'programme', 'email_domain', 'signup_ip', 'payment_fp', 'email_pattern']);
+    if (q.email !== undefined) conds.push({ col: 'email', eq_folded: q.email.trim() });
     return this.page('accounts', conds, q.cursor, q.limit, toAccount);
   }
 

@@ -274,6 +274,9 @@ export interface SearchOptions {
   cursor?: string;
 }
 
+/** A text that can be a whole email address (one @, no spaces): looked up exactly first. */
+const EMAIL_LIKE = /^[^\s@]+@[^\s@]+$/;
+
 /** A cursor before every account id: the next page starts with the newest account. */
 const CURSOR_BEFORE_ALL = `acct_${'Z'.repeat(26)}`;
 
@@ -286,7 +289,8 @@ const CURSOR_BEFORE_ALL = `acct_${'Z'.repeat(26)}`;
  * A full page looks on, within the same bound, for one more match: `next_cursor` is set only when
  * one exists (it then points just before it), or when the bound was reached first (`truncated`:
  * more may match). Organisations (by name) are on the first page, and so is the key the text
- * names (its prefix, id, or the whole key: one indexed read), whose account then comes first.
+ * names (its prefix, id, or the whole key: one indexed read), whose account then comes first, and
+ * the accounts whose whole email address the text is (an indexed read, beyond the scan's bound).
  */
 export async function search(identity: IdentityStore, q: string, opts: SearchOptions = {}): Promise<z.infer<typeof SearchSchema>> {
   const limit = opts.limit ?? 25;
@@ -306,9 +310,19 @@ export async function search(identity: IdentityStore, q: string, opts: SearchOpt
   // The account the text names: by its id, or as the owner of the key it names.
   const exact = await identity.getAccount(named?.account_id ?? q).catch(() => null);
   if (exact && firstPage && passes(exact)) accounts.push(accountHit(exact));
+  // The accounts with this whole email address (one indexed read), wherever they are: the scan
+  // below stops at SEARCH_SCAN_LIMIT, and an abuse report naming an old account's address must
+  // still find it. Read on every page so that later pages do not list them again.
+  const sameEmail = EMAIL_LIKE.test(q) ? (await identity.listAccounts({ ...filters, email: q, limit }).catch(() => null))?.data ?? [] : [];
+  const listed = new Set<string>(exact ? [exact.id] : []);
+  for (const a of sameEmail) {
+    if (listed.has(a.id)) continue;
+    listed.add(a.id);
+    if (firstPage) accounts.push(accountHit(a));
+  }
 
   const needle = q.toLowerCase();
-  const matches = (a: Account) => a.id !== exact?.id && passes(a)
+  const matches = (a: Account) => !listed.has(a.id) && passes(a)
     && (a.id.toLowerCase().includes(needle) || !!a.name?.toLowerCase().includes(needle) || !!a.email?.toLowerCase().includes(needle));
   let scanned = 0;
   let cursor = opts.cursor;

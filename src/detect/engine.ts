@@ -15,7 +15,7 @@ import { detectConfig, type DetectConfig } from './config.ts';
 import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, userTaskFlags } from './features.ts';
 import { ResponseChains } from './chains.ts';
 import { ServedAnswers } from './served-answers.ts';
-import { EmbeddingSpread, embeddingSpreadTest } from './embedding-spread.ts';
+import { EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, IndicatorValues, scoreIndicators, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
@@ -36,7 +36,7 @@ import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
-import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, conversingClass, PLACE_VOLUME_CEILING } from './place-links.ts';
+import { placeLinked, readPlace, placeReasons, placeHold, institutionSignup, institutionLinked, conversingClass, lenientPlaceReading, PLACE_VOLUME_CEILING, PLACE_BUSY_FACTOR, type PlaceBusiest, type PlaceReading } from './place-links.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, requestsCapReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type AccountRow, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision, type AllowListScope, type ShadowVerdict, type ShadowRow, type AllowEntryShadow } from './engine-types.ts';
@@ -98,7 +98,7 @@ const SHADOW_SOURCE: Record<VerdictSource, ShadowRow['decided_by']> = {
 const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
-  'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'classScratch', 'listeners',
+  'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'classScratch', 'placeScratch', 'placeValues', 'placeCounts', 'listeners',
   'allowAccounts', 'allowOrgs', 'allowOrgMembers', 'allowExpiry', 'allowMeta', 'allowVerdicts', 'nextAllowExpiry', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration',
 ]);
@@ -265,6 +265,12 @@ export class DetectorEngine implements VerdictView {
   private readonly indicatorScratch = new IndicatorValues();
   /** Indicator values of an account's cluster read while the account's own are in use (conversingClassSize). */
   private readonly classScratch = new IndicatorValues();
+  /** The other members' window of a place-linked cluster whose busiest member is set apart (placeWindow; read at once, never kept). */
+  private readonly placeScratch = new Float64Array(STRIDE);
+  /** Indicator values of that window (placeReading). */
+  private readonly placeValues = new IndicatorValues();
+  /** Members' windowed requests of the place-linked cluster being read (placeWindow; grown as needed). */
+  private placeCounts = new Float64Array(64);
   /** Operator verdicts on accounts and clusters, and where those on merged-away clusters apply (operator-verdicts.ts). */
   private readonly operator = new OperatorVerdicts();
   /** Cluster and campaign ids merged away -> the id they merged into (merged-ids.ts): an id in an alert or a case keeps resolving. */
@@ -2535,10 +2541,102 @@ export class DetectorEngine implements VerdictView {
     const institution = kind === 'institution_app' || burst || institutionLinked(c);
     if (!institution) return 0;
     this.decayVec(c.w, now);
-    const values = scoreIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix }, this.classScratch);
+    const peers: PeerContext = { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix };
+    const values = scoreIndicators(c.w, 0, false, peers, this.classScratch);
     const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
-    const p = readPlace(c.w, values, embeddingSpreadTest(spread, this.config.embedding_max_concentration), c.requests, c.members, { app: kind === 'institution_app', burst, institution });
-    return conversingClass(p) && placeHold(p) === 'watch' ? c.members : 0;
+    // Read as the cluster's verdict reads it (placeReading); a member set apart for sending most of
+    // the cluster's requests is no member of the class: it stands on its own evidence.
+    const r = this.placeReading(root, c, now, { app: kind === 'institution_app', burst, institution }, values, spread, peers);
+    if (this.accounts.w[i * STRIDE + C.N] * this.decayFactor(i, now) >= r.bar) return 0;
+    return conversingClass(r.p) && placeHold(r.p) === 'watch' ? c.members : 0;
+  }
+
+  /**
+   * The other members' window of a place-linked cluster (root `root`), decayed to `now`, when it
+   * has busy members (PLACE_BUSY_FACTOR: windowed requests at ten times the median member's and at
+   * YIELD.minRequests of their own): the sum of the other members' windows (placeScratch; the
+   * members' own windows are read, not decayed in place). `bar`: the windowed requests from which a
+   * member is set apart (Infinity: none is, and `w` is the cluster's own window). The cluster's
+   * window is the sum of its members' (each event goes into both), so the other members' sum is
+   * what the cluster would read without the busy ones.
+   */
+  private placeWindow(root: number, c: ClusterState, now: number): { w: Float64Array; requests: number; busiest: PlaceBusiest; bar: number } {
+    const w = this.accounts.w;
+    if (this.placeCounts.length < c.members) this.placeCounts = new Float64Array(Math.max(c.members, 2 * this.placeCounts.length));
+    const counts = this.placeCounts;
+    let top = -1, topN = 0, sum = 0, m = 0;
+    for (const j of this.memberIndexes(root)) {
+      const n = w[j * STRIDE + C.N] * this.decayFactor(j, now);
+      counts[m++] = n;
+      sum += n;
+      if (n > topN || top < 0) { topN = n; top = j; }
+    }
+    const sorted = counts.subarray(0, m).sort();
+    const median = m % 2 === 1 ? sorted[(m - 1) / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2;
+    const bar = Math.max(PLACE_BUSY_FACTOR * median, YIELD.minRequests);
+    const apart: string[] = [];
+    let apartN = 0;
+    if (topN >= bar) for (const j of this.memberIndexes(root)) {
+      const n = w[j * STRIDE + C.N] * this.decayFactor(j, now);
+      if (n >= bar) { apart.push(this.accounts.ids[j]); apartN += n; }
+    }
+    const busiest: PlaceBusiest = {
+      id: this.accounts.ids[top], requests: topN, median, ratio: median > 0 ? topN / median : Infinity,
+      apart, apartShare: sum > 0 ? apartN / sum : 0, others: c.members - apart.length, over: 'whole',
+    };
+    if (apart.length === 0) return { w: c.w, requests: c.requests, busiest, bar: Infinity };
+    const r = this.placeScratch;
+    r.fill(0);
+    let first = Infinity;
+    for (const j of this.memberIndexes(root)) {
+      const off = j * STRIDE;
+      const f = this.decayFactor(j, now);
+      if (w[off + C.N] * f >= bar) continue;
+      for (let k = 0; k < C.DECAYED; k++) r[k] += w[off + k] * f;
+      r[C.TOTAL] += w[off + C.TOTAL]; r[C.OUT_TOTAL] += w[off + C.OUT_TOTAL];
+      r[C.GAP_N] += w[off + C.GAP_N]; r[C.GAP_SUM] += w[off + C.GAP_SUM]; r[C.GAP_SUMSQ] += w[off + C.GAP_SUMSQ];
+      if (w[off + C.FIRST_TS] > 0) first = Math.min(first, w[off + C.FIRST_TS]);
+      r[C.LAST_TS] = Math.max(r[C.LAST_TS], w[off + C.LAST_TS]);
+    }
+    r[C.FIRST_TS] = first === Infinity ? 0 : first;
+    r[C.DECAY_TS] = now;
+    return { w: r, requests: r[C.TOTAL], busiest, bar };
+  }
+
+  /** What account j's decayed window counts are multiplied by to read them at `now` (its window is not changed). */
+  private decayFactor(j: number, now: number): number {
+    const last = this.accounts.w[j * STRIDE + C.DECAY_TS];
+    return last > 0 && now > last ? Math.pow(2, -(now - last) / this.halfLifeS) : 1;
+  }
+
+  /** The members of the cluster rooted at `root` whose windowed requests at `now` are under `bar` (placeWindow). */
+  private *placeMembers(root: number, bar: number, now: number): Generator<number> {
+    for (const j of this.memberIndexes(root)) if (this.accounts.w[j * STRIDE + C.N] * this.decayFactor(j, now) < bar) yield j;
+  }
+
+  /**
+   * The reading that holds a place-linked cluster (root `root`, window decayed to `now`), from its
+   * whole window's indicator `values` and embedding `spread`: the whole cluster's, or, when its
+   * has busy members (placeWindow), the other members' if theirs holds it less
+   * (lenientPlaceReading), with the window, values and spread it was read from. `bar`: the windowed
+   * requests from which a member is set apart (Infinity: none is), whichever reading holds. The
+   * other members' values are in placeValues until the next call.
+   */
+  private placeReading(root: number, c: ClusterState, now: number, link: { app: boolean; burst: boolean; institution: boolean }, values: IndicatorValues, spread: SpreadReadings | null, peers: PeerContext):
+    { p: PlaceReading; w: Float64Array; values: IndicatorValues; spread: SpreadReadings | null; spreadPass: boolean; bar: number } {
+    const max = this.config.embedding_max_concentration;
+    const pw = this.placeWindow(root, c, now);
+    const spreadPass = embeddingSpreadTest(spread, max);
+    const whole = readPlace(c.w, values, spreadPass, c.requests, c.members, link, pw.busiest);
+    if (pw.bar === Infinity) return { p: whole, w: c.w, values, spread, spreadPass, bar: Infinity };
+    const otherValues = scoreIndicators(pw.w, 0, false, peers, this.placeValues);
+    const otherSpread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.placeMembers(root, pw.bar, now), pw.w[C.N], now) : null;
+    const otherPass = embeddingSpreadTest(otherSpread, max);
+    const others = readPlace(pw.w, otherValues, otherPass, pw.requests, pw.busiest.others, link, { ...pw.busiest, over: 'others' });
+    const p = lenientPlaceReading(whole, others);
+    return p === others
+      ? { p, w: pw.w, values: otherValues, spread: otherSpread, spreadPass: otherPass, bar: pw.bar }
+      : { p, w: c.w, values, spread, spreadPass, bar: pw.bar };
   }
 
   /**
@@ -2591,14 +2689,24 @@ export class DetectorEngine implements VerdictView {
   private scoreCluster(root: number, c: ClusterState, now: number): void {
     this.decayVec(c.w, now);
     const peers: PeerContext = { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix };
-    const values = scoreIndicators(c.w, 0, false, peers, this.indicatorScratch);
+    let values = scoreIndicators(c.w, 0, false, peers, this.indicatorScratch);
     const hopping = values.get('network_hopping_share') || 0;
     const coord = this.coordination(root, c, hopping);
-    let harvest = harvestScore(values);
     // Linked accounts that together embed a broad corpus (each may embed one subject): the
     // encoder's map harvested by a fleet. That is full harvest evidence; coordination decides.
-    const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
-    const spreadPass = embeddingSpreadTest(spread, this.config.embedding_max_concentration);
+    let spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
+    let spreadPass = embeddingSpreadTest(spread, this.config.embedding_max_concentration);
+    // Linked only by a place (below). When one member sent more than the others together and the
+    // other members' own readings hold the cluster less, it is read over them (placeReading): what
+    // only the busy member asks corroborates nothing for them; it is judged on its own evidence.
+    const placeKind = placeLinked(c);
+    const burst = !placeKind && institutionSignup(c);
+    const pr = placeKind || burst
+      ? this.placeReading(root, c, now, { app: placeKind === 'institution_app', burst, institution: placeKind === 'institution_app' || burst || institutionLinked(c) }, values, spread, peers)
+      : null;
+    const read = pr ? pr.w : c.w;
+    if (pr) { values = pr.values; spread = pr.spread; spreadPass = pr.spreadPass; }
+    let harvest = harvestScore(values);
     if (spreadPass) harvest = 1;
     // Both are needed: coordination without harvesting is a class or an office; harvesting
     // without coordination is one customer's workload.
@@ -2615,18 +2723,18 @@ export class DetectorEngine implements VerdictView {
     // working asked for, many requests a member, neither the harvest shape nor an ask a class does
     // not make), or a burst whose members do not converse, it stops at verify, which people can
     // answer and a fleet cannot; one institution's members who converse are held at watch (placeHold).
-    const placeKind = placeLinked(c);
-    const burst = !placeKind && institutionSignup(c);
-    const place = placeKind || burst
-      ? readPlace(c.w, values, spreadPass, c.requests, c.members, { app: placeKind === 'institution_app', burst, institution: placeKind === 'institution_app' || burst || institutionLinked(c) })
-      : null;
+    const place = pr ? pr.p : null;
+    const others = place?.busiest !== null && place?.busiest !== undefined && place.busiest.apart.length > 0 && place.busiest.over === 'others';
     const hold = place ? placeHold(place) : null;
     c.placeHeld = hold !== null;
     const byRequests = score;
     if (hold === 'watch') score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;
-    const ceiling = hold === 'verify' ? PLACE_VOLUME_CEILING : VERDICT_LEVELS.length - 1;
-    const changed = this.applyLadder(st, score, now, ceiling);
+    // Held by its other members' reading (busy members set apart), the cluster is at most what that
+    // reading holds it at, at once: a class linked into a lab flagged at verify by its researchers'
+    // volume is not kept there by hysteresis, and the researchers stand on their own evidence.
+    const ceiling = hold === 'verify' ? PLACE_VOLUME_CEILING : others && hold === 'watch' ? WATCH : VERDICT_LEVELS.length - 1;
+    const changed = this.applyLadder(st, score, now, ceiling, others);
     if (st.level >= THROTTLE && !c.campaignId) {
       // Named after its cluster (itself named after its smallest account id), not after an order
       // of discovery. An engine rebuilt after a restart without a snapshot names it alike when the
@@ -2650,10 +2758,10 @@ export class DetectorEngine implements VerdictView {
         { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
         ...coordinationReasons(c, coord, this.uncorroboratedMembers(c), this.config),
         { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass
-          ? 'cluster_score = coordination × harvest, so no threshold of its own: 1, the members together embed a broad corpus (embedding spread, below)'
-          : `cluster_score = coordination × harvest, so no threshold of its own: the weighted harvest indicators below (their weights) summed over ${HARVEST_FULL_EVIDENCE}, at most 1` },
+          ? `cluster_score = coordination × harvest, so no threshold of its own: 1, the members${others ? ' but the busiest (place_busiest_member_share)' : ''} together embed a broad corpus (embedding spread, below)`
+          : `cluster_score = coordination × harvest, so no threshold of its own: the weighted harvest indicators below (their weights) summed over ${HARVEST_FULL_EVIDENCE}, at most 1${others ? '; read over the members but the busiest (place_busiest_member_share)' : ''}` },
         ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, null) : []),
-        ...indicatorReasons(indicatorsOf(values, c.w, 0, peers)),
+        ...indicatorReasons(indicatorsOf(values, read, 0, peers)),
       ];
       st.verdict = {
         subject: { kind: 'cluster', id: c.id }, level: VERDICT_LEVELS[st.level], score: round(score),
@@ -2677,9 +2785,10 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * Move a level state on the ladder: up at once when the score reaches a higher threshold; down
-   * one step only after the score has stayed below (threshold - margin) for the cooldown.
+   * one step only after the score has stayed below (threshold - margin) for the cooldown. Above
+   * `max`, down one step at once, or to `max` (or the score's level) at once with `toMax`.
    */
-  private applyLadder(st: LevelState, score: number, now: number, max: number): boolean {
+  private applyLadder(st: LevelState, score: number, now: number, max: number, toMax = false): boolean {
     let target = 0;
     for (let l = 1; l < this.thresholds.length; l++) if (score >= this.thresholds[l]) target = l;
     if (target > max) target = max;
@@ -2693,7 +2802,7 @@ export class DetectorEngine implements VerdictView {
     if (score < exit || st.level > max) {
       if (st.belowSince === 0) st.belowSince = now;
       if (now - st.belowSince >= this.config.cooldown_seconds || st.level > max) {
-        st.level = Math.max(target, st.level - 1); st.since = now; st.belowSince = 0;
+        st.level = Math.max(target, toMax && st.level > max ? max : st.level - 1); st.since = now; st.belowSince = 0;
         return true;
       }
     } else st.belowSince = 0;

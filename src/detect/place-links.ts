@@ -169,6 +169,61 @@ export function placeHold(p: PlaceReading): 'watch' | 'verify' | null {
   return null;
 }
 
+/**
+ * How many times the median member's windowed requests a member of a place-linked cluster sends,
+ * at a harvester's volume of its own (YIELD.minRequests), to be set apart as a busy member. A lab's
+ * researchers running evaluations beside a class that sent a few questions each are most of the
+ * class's cluster; read over the cluster, their volume a member and their own asks (logprobs,
+ * rubrics, a pipeline's single shots) would corroborate the class. Set apart, every reading the
+ * place rule takes (the harvest shape, volume a member, the indicators, the embedding spread) is
+ * read again over the other members' windows, and the cluster is held by whichever of the two
+ * readings holds it less (placeHoldRank): what only the busy members show corroborates nothing for
+ * the others, and setting members apart never holds a cluster more than its whole reading does (a
+ * lab whose busiest researcher converses beside colleagues' evaluation runs stays where the whole
+ * lab reads). When the other members' reading holds it, the cluster's harvest score is theirs too,
+ * and each busy member is judged on its own account's evidence (nor is it a member of a conversing
+ * class: conversingClassSize). A fleet's heads each harvest alike, so none is ten times the
+ * median; a fleet with a few busier heads still shows the harvest without them, and as a whole.
+ */
+export const PLACE_BUSY_FACTOR = 10;
+
+/** A place-linked cluster's busy members (PLACE_BUSY_FACTOR): the busiest, the median member's windowed requests, those set apart. */
+export interface PlaceBusiest {
+  /** The busiest member's id and windowed requests. */
+  id: string;
+  requests: number;
+  /** The median member's windowed requests. */
+  median: number;
+  /** The busiest member's windowed requests over the median member's (Infinity over none). */
+  ratio: number;
+  /** Ids of the members set apart (none: the readings are the whole cluster's). */
+  apart: string[];
+  /** Their share of the cluster's windowed requests. */
+  apartShare: number;
+  /** The other members (the cluster's members but those set apart). */
+  others: number;
+  /** Whose readings hold the cluster: the other members' (theirs hold it less) or the whole cluster's. */
+  over: 'others' | 'whole';
+  /** Members set apart but the whole cluster's readings hold it: what the other members' own reading found (PlaceReading.by). */
+  othersBy?: string | null;
+}
+
+/** How much a place hold holds (placeHold): watch below verify below none (scored as any cluster). */
+export function placeHoldRank(h: 'watch' | 'verify' | null): number {
+  return h === 'watch' ? 0 : h === 'verify' ? 1 : 2;
+}
+
+/**
+ * The reading that holds a place-linked cluster whose busiest member is set apart: the other
+ * members' (`others`) when it holds the cluster less than the whole cluster's (`whole`), else the
+ * whole cluster's, its `busiest` saying what the other members' own reading found.
+ */
+export function lenientPlaceReading(whole: PlaceReading, others: PlaceReading): PlaceReading {
+  if (placeHoldRank(placeHold(others)) < placeHoldRank(placeHold(whole))) return others;
+  if (whole.busiest) whole.busiest = { ...whole.busiest, over: 'whole', othersBy: others.by };
+  return whole;
+}
+
 /** What a place-linked cluster's requests show: the yield readings over the cluster, and what corroborates it (null: nothing). */
 export interface PlaceReading {
   /** Requests a member over the cluster's life. */
@@ -192,6 +247,8 @@ export interface PlaceReading {
   /** Opening questions a member in the window (C.OPENERS), and the share of them another account asked first (C.SHARED_OPENERS). */
   openers: number;
   sharedOpeners: number;
+  /** Its busiest member (null: not read); when set apart, every reading above is the other members'. */
+  busiest: PlaceBusiest | null;
 }
 
 /**
@@ -211,9 +268,10 @@ export const PLACE_MIN_REQUESTS_PER_MEMBER = COHORT.joinRequests;
 
 /**
  * Read a place-linked cluster's window `w` (at offset 0) and its indicator values (`spread`: its
- * members passed the embedding-spread test together).
+ * members passed the embedding-spread test together). With its busiest member set apart
+ * (`busiest.apart`), `w`, `values`, `spread`, `requests` and `members` are the other members'.
  */
-export function readPlace(w: Float64Array, values: IndicatorValues, spread: boolean, requests: number, members: number, link: { app: boolean; burst: boolean; institution: boolean }): PlaceReading {
+export function readPlace(w: Float64Array, values: IndicatorValues, spread: boolean, requests: number, members: number, link: { app: boolean; burst: boolean; institution: boolean }, busiest: PlaceBusiest | null = null): PlaceReading {
   const y = yieldReadings(values);
   const perMember = requests / Math.max(1, members);
   const single = w[C.N] > 0 ? w[C.SINGLE] / w[C.N] : 0;
@@ -230,7 +288,7 @@ export function readPlace(w: Float64Array, values: IndicatorValues, spread: bool
     }
   }
   const openers = w[C.OPENERS];
-  const p: PlaceReading = { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by, ...link, converses: false, openers: openers / Math.max(1, members), sharedOpeners: openers > 0 ? w[C.SHARED_OPENERS] / openers : 0 };
+  const p: PlaceReading = { perMember, windowed, single, ratio: y.ratio, elicit: y.elicit, ratioFloor, by, ...link, converses: false, openers: openers / Math.max(1, members), sharedOpeners: openers > 0 ? w[C.SHARED_OPENERS] / openers : 0, busiest };
   p.converses = conversing(p);
   return p;
 }
@@ -265,6 +323,7 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
         : { signal: 'place_links_only', value: 'corroborated', threshold: null, detail: `${links}, but what the members ask is harvest-like (${asked}): scored as any cluster${hold === 'verify' ? `, at most verify (volume alone: ${p.institution ? (p.converses ? 'its members converse, but not about each other\'s problems' : 'its members do not converse') : 'not one institution\'s accounts'}, and verify is what people can answer; its software, the place's, brings no replacement heads into it)` : ''}` };
   }
   return [first,
+    ...(p.busiest ? [busiestReason(p.busiest)] : []),
     { signal: 'place_requests_per_member', value: round(p.perMember, 1), threshold: PLACE_MIN_REQUESTS_PER_MEMBER, detail: 'requests a member over the cluster\'s life: whether people converse is not read from their first question' },
     { signal: 'place_windowed_requests_per_member', value: round(p.windowed, 1), threshold: YIELD.minRequests, detail: 'windowed requests a member: with reasoning elicitation at its threshold, a harvester\'s volume (the harvest-yield test\'s minimum, per member) corroborates' },
     { signal: 'place_single_shot_share', value: round(p.single), threshold: PLACE_SINGLE_SHOT, detail: 'single-shot requests over the cluster\'s windowed requests: a class follows up on a step, an office converses about its code' },
@@ -273,4 +332,19 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
     { signal: 'place_shared_problems', value: round(p.sharedOpeners), threshold: PLACE_SHARED_PROBLEMS, detail: `share of the cluster's opening questions (${round(p.openers, 1)} a member in the window) another account asked first, word for word or near (two MinHash bands of word trigrams): a class works one sheet, a harvest needs distinct items; a conversing institution's cluster is held at watch only at or above it` },
     { signal: 'place_conversation', value: p.converses ? 'converses' : p.perMember < PLACE_MIN_REQUESTS_PER_MEMBER ? 'not_read' : 'does_not_converse', threshold: YIELD.singleShot, detail: `single-shot share ${round(p.single)} against ${YIELD.singleShot} (the harvest-yield test's: people who converse stay under it) and output/input ${round(p.ratio)} against ${p.ratioFloor}, both under: the members follow up on answers and paste their attempts, not new questions with long answers; read from ${PLACE_MIN_REQUESTS_PER_MEMBER} requests a member${p.institution ? '' : '; a harvester\'s volume is held at watch for it only on one institution\'s accounts'}` },
   ];
+}
+
+/** The reading of a place-linked cluster's busy members (PLACE_BUSY_FACTOR), and what follows from it. */
+export function busiestReason(b: PlaceBusiest): VerdictReason {
+  const bar = `${PLACE_BUSY_FACTOR} times the median member's windowed requests (${round(b.median, 1)}) and ${YIELD.minRequests} of its own`;
+  const names = b.apart.length <= 5 ? b.apart.join(', ') : `${b.apart.slice(0, 5).join(', ')} and ${b.apart.length - 5} more`;
+  const who = `${b.apart.length === 1 ? 'member' : `${b.apart.length} members`} at ${bar} (${names}; ${round(b.apartShare)} of the cluster's windowed requests)`;
+  return {
+    signal: 'place_busiest_member_ratio', value: Number.isFinite(b.ratio) ? round(b.ratio, 1) : 'no_median', threshold: PLACE_BUSY_FACTOR,
+    detail: b.apart.length === 0
+      ? `the busiest member (${b.id}, ${round(b.requests, 1)} windowed requests) over the median member's: no member at ${bar}, so the readings below are the whole cluster's`
+      : b.over === 'others'
+        ? `busy ${who}: set apart, so the readings below (requests and volume a member, the shares, the indicators and the harvest score) are the other ${b.others} members' and what the busy ones ask corroborates nothing for them; each busy member is judged on its own account's evidence`
+        : `busy ${who}: set apart, the other ${b.others} members' own readings (${b.othersBy ? `corroborated by ${b.othersBy}` : 'nothing harvest-like'}) hold the cluster no less than the whole cluster's, so the whole cluster's readings below hold it (members set apart hold a cluster less, never more)`,
+  };
 }

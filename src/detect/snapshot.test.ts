@@ -81,7 +81,8 @@ test('an engine read back from a snapshot goes on exactly as the one that never 
   assert.equal(restarted.stats().events, half);
   // Inside: every field the engine has (listeners and scratch space aside), whether the snapshot keeps it or not;
   // the fresh-input sketches as what they hold (which account got which row of their store is no state).
-  const everyField = (e: DetectorEngine) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'listeners' && k !== 'indicatorScratch')
+  const scratch = new Set(['listeners', 'indicatorScratch', 'placeScratch', 'placeValues', 'placeCounts']);
+  const everyField = (e: DetectorEngine) => Object.fromEntries(Object.entries(e).filter(([k]) => !scratch.has(k))
     .map(([k, v]) => [k, v instanceof FreshSketches ? v.dense() : v]));
   assert.deepEqual(everyField(restarted), everyField(live));
 

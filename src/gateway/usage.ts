@@ -736,6 +736,22 @@ export class AnswerMeter {
     if (final && typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
   }
 
+  /** Input tokens as the upstream counted them, once it said (null: not yet, or never). */
+  get upstreamInputTokens(): number | null { return this.inputTokens; }
+
+  /**
+   * What a stream under way has sent so far, for its checkpoint (src/store/open-interactions.ts):
+   * the upstream's counts where it gave them, else counted from the text sent, as `summary` counts
+   * a cut stream. Input null while the upstream has not said it.
+   */
+  progress(): { input_tokens: number | null; output_tokens: number; reasoning_tokens: number; output_chars: number; reasoning_chars: number } {
+    const reasoning = this.reasoningTokens ?? countTextTokens(this.reasoningText, this.reasoningChars);
+    let counted = countTextTokens(this.outputText, this.outputChars);
+    if (this.flavour === 'anthropic.messages' || this.reasoningTokens === null) counted += reasoning;
+    const output = Math.max(this.outputTokens ?? 0, counted);
+    return { input_tokens: this.inputTokens, output_tokens: output, reasoning_tokens: Math.min(reasoning, output), output_chars: this.outputChars, reasoning_chars: this.reasoningChars };
+  }
+
   /**
    * Final figures. `promptText` is used to count input tokens if the upstream reported none,
    * scaled to `promptChars` when it is a part of a longer prompt.

@@ -289,3 +289,20 @@ test('reasoning shown: an omitted or summarised thinking block, a Responses reas
   const chat = TEXT.map((t) => ev(null, { id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: t }, finish_reason: null }] })).join('');
   assert.ok(!showsReasoning('openai.chat', chat), 'Chat text is not');
 });
+
+test('a stream checkpointed as it goes: the output tokens sent so far rise with it and end near what the summary counts', () => {
+  const m = new AnswerMeter('openai.chat');
+  const words = 'The tide came in slowly over the flats and the birds rose from the water in a long grey line '.split(' ');
+  const seen: number[] = [];
+  for (let i = 0; i < 400; i++) {
+    m.observeEvent({ id: 'chatcmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: `${words[i % words.length]} ` }, finish_reason: null }] });
+    if (i % 50 === 49) seen.push(m.progress().output_tokens);
+  }
+  const p = m.progress();
+  assert.ok(seen.every((n, i) => i === 0 || n > seen[i - 1]), `each checkpoint counts more than the one before: ${seen.join(', ')}`);
+  const total = m.summary('').output_tokens;
+  assert.ok(total > 300, `the summary counts the answer (${total})`);
+  assert.ok(Math.abs(p.output_tokens - total) <= seen.length + 1, `the checkpoints count what the summary does, within a token a checkpoint (${p.output_tokens} against ${total})`);
+  assert.equal(p.input_tokens, null, 'no input count before the upstream gives one');
+  assert.ok(p.output_chars > 1000, 'the characters sent');
+});

@@ -130,6 +130,8 @@ export class AnswerMeter {
   private embeddingData: unknown = null;
   private outputText = '';
   private outputChars = 0;
+  /** Tokens of the text counted by the checkpoints so far, and how much of the text (`progress`). */
+  private counted: { output: number; outputLength: number; reasoning: number; reasoningLength: number } | undefined;
   private reasoningText = '';
   private reasoningChars = 0;
   /** The start of the answer's visible text (no reasoning, refusal or tool call): what `answer_fp` hashes. */
@@ -742,11 +744,18 @@ export class AnswerMeter {
   /**
    * What a stream under way has sent so far, for its checkpoint (src/store/open-interactions.ts):
    * the upstream's counts where it gave them, else counted from the text sent, as `summary` counts
-   * a cut stream. Input null while the upstream has not said it.
+   * a cut stream. Only the text added since the previous checkpoint is counted (a checkpoint of a
+   * long answer costs what its new text does), so a count may differ from `summary`'s by a token
+   * per checkpoint where the text was cut. Input null while the upstream has not said it.
    */
   progress(): { input_tokens: number | null; output_tokens: number; reasoning_tokens: number; output_chars: number; reasoning_chars: number } {
-    const reasoning = this.reasoningTokens ?? countTextTokens(this.reasoningText, this.reasoningChars);
-    let counted = countTextTokens(this.outputText, this.outputChars);
+    const c = (this.counted ??= { output: 0, outputLength: 0, reasoning: 0, reasoningLength: 0 });
+    if (this.outputText.length > c.outputLength) { c.output += countTokens(this.outputText.slice(c.outputLength)); c.outputLength = this.outputText.length; }
+    if (this.reasoningText.length > c.reasoningLength) { c.reasoning += countTokens(this.reasoningText.slice(c.reasoningLength)); c.reasoningLength = this.reasoningText.length; }
+    // Past the text kept (MAX_KEPT_CHARS), scaled to the characters sent, as countTextTokens does.
+    const scaled = (tokens: number, kept: number, chars: number) => (chars > kept && kept > 0 ? Math.round((tokens * chars) / kept) : tokens);
+    const reasoning = this.reasoningTokens ?? scaled(c.reasoning, c.reasoningLength, this.reasoningChars);
+    let counted = scaled(c.output, c.outputLength, this.outputChars);
     if (this.flavour === 'anthropic.messages' || this.reasoningTokens === null) counted += reasoning;
     const output = Math.max(this.outputTokens ?? 0, counted);
     return { input_tokens: this.inputTokens, output_tokens: output, reasoning_tokens: Math.min(reasoning, output), output_chars: this.outputChars, reasoning_chars: this.reasoningChars };

@@ -92,7 +92,8 @@ export const configSchema = z.strictObject({
     /**
      * This node's name in the event store's open interactions (streams under way): a node started
      * again records as interrupted the streams its previous run left open when it was killed. Unique
-     * among the nodes running at once; null: the host name.
+     * among the nodes running at once, and the same across a node's restarts; null: the host name
+     * and `server.port` (the host name alone with port 0).
      */
     node_id: z.string().min(1).max(200).nullable().default(null),
     /**

@@ -143,7 +143,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
   };
   const openStreams = new OpenStreams(opts.eventStore, recorder, deps, {
-    node: nodeId(config.server.node_id),
+    node: nodeId(config.server.node_id, config.server.port),
     checkpointIntervalMs: config.events.checkpoint_interval_ms,
     streamMaxDurationMs: config.server.stream_max_duration_ms,
   });

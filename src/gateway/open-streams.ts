@@ -28,9 +28,13 @@ const OPENED_LOCAL = '__opened';
 /** Past the longest stream, how long before another node's open record counts as abandoned, ms. */
 const ABANDONED_MARGIN_MS = 60_000;
 
-/** This node's name in the open records: `server.node_id`, or the host name. */
-export function nodeId(configured: string | null): string {
-  return configured ?? hostname();
+/**
+ * This node's name in the open records: `server.node_id`, or the host name with the port it is
+ * configured to listen on (several nodes on one host listen on different ports; 0, a port chosen
+ * at start, is left out).
+ */
+export function nodeId(configured: string | null, port = 0): string {
+  return configured ?? (port > 0 ? `${hostname()}:${port}` : hostname());
 }
 
 export interface OpenStreamsOptions {

@@ -238,6 +238,13 @@ export class SqliteEventStore implements EventStore {
       after = rows[rows.length - 1].id;
       await nextTick();
     }
+    // Its streams left open by a killed node: erased as the events they become.
+    const open = this.db.prepare('SELECT id, body FROM open_interactions WHERE json_extract(body, \'$.account_id\') = ?').all(accountId) as { id: string; body: string }[];
+    const updateOpen = this.db.prepare('UPDATE open_interactions SET body = ? WHERE id = ?');
+    for (const r of open) {
+      const e = JSON.parse(r.body) as InteractionEvent;
+      if (!e.erased_at) updateOpen.run(JSON.stringify(erasePersonalData(e, at)), r.id);
+    }
     // As the ledger's erase (src/ledger/sqlite.ts): secure_delete zeroes the old cells; the IP
     // index, rebalanced by the changes, is rebuilt so no stale key stays in a page's unused space;
     // the WAL frames written before are truncated.
@@ -443,6 +450,15 @@ export class PostgresEventStore implements EventStore {
       erased += changed.length;
       if (rows.length < ERASE_CHUNK) break;
       after = rows[rows.length - 1].id;
+    }
+    // Its streams left open by a killed node: erased as the events they become.
+    const open = (await this.pool.query('SELECT id, body FROM open_interactions WHERE body->>\'account_id\' = $1', [accountId])).rows as { id: string; body: InteractionEvent }[];
+    const openChanged = open.filter((r) => !r.body.erased_at);
+    if (openChanged.length) {
+      await this.pool.query(
+        'UPDATE open_interactions o SET body = v.body FROM (SELECT UNNEST($1::text[]) AS id, UNNEST($2::jsonb[]) AS body) v WHERE o.id = v.id',
+        [openChanged.map((r) => r.id), openChanged.map((r) => JSON.stringify(erasePersonalData(r.body, at)))],
+      );
     }
     if (erased > 0) await this.foldUsageDeltas().catch(() => {});
     return erased;

@@ -55,6 +55,15 @@ async function checkStore(store: EventStore) {
   // An open record whose event is already stored (written by a build that did not remove it) is not recovered twice.
   await store.appendBatch([], { opened: [opened('ev_a', 'n1', 0)], progress: [] });
   assert.deepEqual((await store.takeOpenInteractions!('n1', iso(-3600))).map((r) => r.id), [], 'an interaction already recorded is not open');
+  // An account erased while a stream of its was left open: the record is erased too, and so is the event it becomes.
+  await store.appendBatch([], { opened: [opened('ev_e', 'n1', 3)], progress: [] });
+  await store.eraseAccount('acct_1', iso(20));
+  const [erased] = await store.takeOpenInteractions!('n1', iso(-3600));
+  assert.equal(erased?.id, 'ev_e');
+  assert.equal(erased.event.request.messages[0].text, null, 'the prompt of the open record is erased');
+  assert.equal(erased.event.client.ip, '', 'and its address');
+  assert.equal(erased.event.erased_at, iso(20));
+  await store.appendBatch([streamed('ev_e', 3, { output_tokens: 5 })]);
 }
 
 test('SQLite (inline writer): an open interaction is written, checkpointed, removed with its event, and read back when left open', async () => {

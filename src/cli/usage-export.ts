@@ -10,13 +10,14 @@ import { requestPricer } from '../limits/index.ts';
 import { openStores } from './stores.ts';
 
 export const USAGE_EXPORT_HELP = `usage: warden usage export [--from ISO] [--to ISO] [--by month|day|hour] [--format csv|jsonl] [--out FILE|-]
-                           [--account ID] [--org ID] [--model NAME] [--per-key] [--per-upstream] [--priced] [-c FILE | --config FILE]
+                           [--account ID] [--org ID] [--model NAME] [--per-key] [--per-upstream] [--per-tier] [--priced] [-c FILE | --config FILE]
 Sums the recorded interaction events for billing: one row per UTC period (--by, default day), organisation,
 account, model and batch (requests a batch ran apart from the others), with requests (refused,
 unauthenticated and failed counted apart), input tokens and of them the prompt cache's reads and writes,
 output tokens and of them reasoning, requests counted with Warden's tokenizer, images, audio seconds and
 speech characters. --per-key splits the rows by API key, --per-upstream by the upstream that served them
-(to set against each provider's invoice). --priced adds cost_usd: each request's counts priced at
+(to set against each provider's invoice), --per-tier by the service tier the upstream served them on
+(OpenAI flex, priority, default; Anthropic standard, priority; empty when it named none). --priced adds cost_usd: each request's counts priced at
 limits.prices as the budgets price them (budgets charge a request its client left, status 499, an
 estimate instead). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-11-01
 (midnight UTC) or 2026-11-01T00:00:00Z; a request belongs to the period it arrived in. Per account the
@@ -42,7 +43,7 @@ export async function runUsage(argv: string[]): Promise<number> {
       args: rest,
       options: {
         out: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, by: { type: 'string' }, format: { type: 'string' },
-        account: { type: 'string' }, org: { type: 'string' }, model: { type: 'string' }, 'per-key': { type: 'boolean' }, 'per-upstream': { type: 'boolean' }, priced: { type: 'boolean' },
+        account: { type: 'string' }, org: { type: 'string' }, model: { type: 'string' }, 'per-key': { type: 'boolean' }, 'per-upstream': { type: 'boolean' }, 'per-tier': { type: 'boolean' }, priced: { type: 'boolean' },
         config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -65,9 +66,10 @@ export async function runUsage(argv: string[]): Promise<number> {
   const config = loadConfig(values.config);
   const byKey = values['per-key'] === true;
   const byUpstream = values['per-upstream'] === true;
+  const byTier = values['per-tier'] === true;
   const priced = values.priced === true;
   const price = priced ? requestPricer(config.limits) : null;
-  const tally = new BillingTally({ period, byKey, byUpstream, priced });
+  const tally = new BillingTally({ period, byKey, byUpstream, byTier, priced });
   const stores = await openStores(config);
   try {
     for await (const e of stores.events.iterate({ from, to, accountId: values.account, orgId: values.org, model: values.model })) {
@@ -92,7 +94,7 @@ export async function runUsage(argv: string[]): Promise<number> {
     out = file;
   }
   try {
-    const columns = billingColumns({ byKey, byUpstream, priced });
+    const columns = billingColumns({ byKey, byUpstream, byTier, priced });
     if (format === 'csv') {
       await write(out, `${csvLine(columns)}\n`);
       for (const row of rows) await write(out, `${csvLine(columns.map((c) => row[c]))}\n`);

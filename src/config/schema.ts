@@ -90,6 +90,13 @@ export const configSchema = z.strictObject({
      */
     stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
     /**
+     * This node's name in the event store's open interactions (streams under way): a node started
+     * again records as interrupted the streams its previous run left open when it was killed. Unique
+     * among the nodes running at once, and the same across a node's restarts; null: the host name
+     * and `server.port` (the host name alone with port 0).
+     */
+    node_id: z.string().min(1).max(200).nullable().default(null),
+    /**
      * A stream the client has received nothing on for this long, seconds (fractions allowed), gets
      * a keep-alive the SDKs skip (OpenAI routes: an SSE comment `: keep-alive`; Anthropic: a
      * `ping` event), so that a proxy's idle timeout (often 60 s) does not cut a reasoning model's
@@ -289,6 +296,13 @@ export const configSchema = z.strictObject({
      */
     batch_size: z.number().int().positive().default(500),
     flush_interval_ms: z.number().int().positive().default(50),
+    /**
+     * How often the tokens a streamed answer has sent so far are written to its open record (all
+     * streams under way in one write, with the events), ms: what a node killed mid-stream has
+     * recorded for it at the next start is a lower bound, at most this old. 0: none (the stream's
+     * begin only, with no output tokens).
+     */
+    checkpoint_interval_ms: z.number().int().nonnegative().default(5000),
     /**
      * While the event store cannot be written (a database outage), events wait in memory, retried
      * every 100 ms to 5 s; past this many (the write under way included), the oldest are dropped and counted (`warden_events_dropped`).

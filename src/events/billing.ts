@@ -20,6 +20,8 @@ export interface BillingRow {
   model: string;
   /** Only when split by upstream: the upstream that served the requests (null: never forwarded), to set against each provider's invoice. */
   upstream?: string | null;
+  /** Only when split by service tier: the tier the upstream served the requests on (`response.service_tier`; null: it named none). */
+  service_tier?: string | null;
   /** Requests Warden ran for a batch or a background response (`client.batch_id` set). */
   batch: boolean;
   requests: number;
@@ -47,9 +49,9 @@ export interface BillingRow {
   cost_usd?: number;
 }
 
-/** Columns in export order; `key_id`, `upstream` and `cost_usd` only when asked for. */
-export function billingColumns(opts: { byKey?: boolean; byUpstream?: boolean; priced?: boolean } = {}): (keyof BillingRow)[] {
-  return ['period', 'org_id', 'account_id', ...(opts.byKey ? ['key_id' as const] : []), 'model', ...(opts.byUpstream ? ['upstream' as const] : []), 'batch', 'requests', 'refused', 'unauthenticated', 'errors',
+/** Columns in export order; `key_id`, `upstream`, `service_tier` and `cost_usd` only when asked for. */
+export function billingColumns(opts: { byKey?: boolean; byUpstream?: boolean; byTier?: boolean; priced?: boolean } = {}): (keyof BillingRow)[] {
+  return ['period', 'org_id', 'account_id', ...(opts.byKey ? ['key_id' as const] : []), 'model', ...(opts.byUpstream ? ['upstream' as const] : []), ...(opts.byTier ? ['service_tier' as const] : []), 'batch', 'requests', 'refused', 'unauthenticated', 'errors',
     'input_tokens', 'cached_input_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'tokenizer_counted',
     'images', 'audio_seconds', 'speech_chars', ...(opts.priced ? ['cost_usd' as const] : [])];
 }
@@ -65,7 +67,7 @@ const IMAGE_FLAVOURS = new Set(['openai.images', 'openai.image_edits', 'openai.i
 /** Sums events into billing rows; `add` them in any order, then read `rows()`. */
 export class BillingTally {
   private readonly groups = new Map<string, BillingRow & { micro: number }>();
-  constructor(private readonly opts: { period: BillingPeriod; byKey?: boolean; byUpstream?: boolean; priced?: boolean }) {}
+  constructor(private readonly opts: { period: BillingPeriod; byKey?: boolean; byUpstream?: boolean; byTier?: boolean; priced?: boolean }) {}
 
   /** `priceMicroUsd`: the request's price when priced (already rounded up to a whole micro-USD). */
   add(e: InteractionEvent, priceMicroUsd = 0): void {
@@ -73,11 +75,12 @@ export class BillingTally {
     const batch = typeof e.client.batch_id === 'string' && e.client.batch_id !== '';
     const keyId = this.opts.byKey ? e.key_id : undefined;
     const upstream = this.opts.byUpstream ? e.upstream : undefined;
-    const id = JSON.stringify([period, e.org_id, e.account_id, keyId ?? null, e.model, upstream ?? null, batch]);
+    const tier = this.opts.byTier ? e.response.service_tier ?? null : undefined;
+    const id = JSON.stringify([period, e.org_id, e.account_id, keyId ?? null, e.model, upstream ?? null, tier ?? null, batch]);
     let g = this.groups.get(id);
     if (!g) {
       g = {
-        period, org_id: e.org_id, account_id: e.account_id, ...(this.opts.byKey ? { key_id: keyId ?? null } : {}), model: e.model, ...(this.opts.byUpstream ? { upstream: upstream ?? null } : {}), batch,
+        period, org_id: e.org_id, account_id: e.account_id, ...(this.opts.byKey ? { key_id: keyId ?? null } : {}), model: e.model, ...(this.opts.byUpstream ? { upstream: upstream ?? null } : {}), ...(this.opts.byTier ? { service_tier: tier ?? null } : {}), batch,
         requests: 0, refused: 0, unauthenticated: 0, errors: 0, input_tokens: 0, cached_input_tokens: 0, cache_write_tokens: 0,
         output_tokens: 0, reasoning_tokens: 0, tokenizer_counted: 0, images: 0, audio_seconds: 0, speech_chars: 0, micro: 0,
       };
@@ -109,7 +112,7 @@ export class BillingTally {
     const s = (v: string | null | undefined) => v ?? '';
     const out = [...this.groups.values()].sort((a, b) =>
       a.period.localeCompare(b.period) || s(a.org_id).localeCompare(s(b.org_id)) || s(a.account_id).localeCompare(s(b.account_id))
-      || s(a.key_id).localeCompare(s(b.key_id)) || a.model.localeCompare(b.model) || s(a.upstream).localeCompare(s(b.upstream)) || Number(a.batch) - Number(b.batch));
+      || s(a.key_id).localeCompare(s(b.key_id)) || a.model.localeCompare(b.model) || s(a.upstream).localeCompare(s(b.upstream)) || s(a.service_tier).localeCompare(s(b.service_tier)) || Number(a.batch) - Number(b.batch));
     return out.map(({ micro, ...row }) => ({
       ...row,
       // Whole seconds of audio are billed in fractions too: kept to the millisecond, not float noise.

@@ -227,6 +227,14 @@ export const EventResponse = z.object({
   /** Of `input_tokens`, those written to the prompt cache (Anthropic `cache_creation_input_tokens`). Absent when none (optional). */
   cache_write_tokens: z.number().int().nonnegative().optional(),
   /**
+   * The service tier the upstream answered with, as it named it: OpenAI's `service_tier`
+   * (`default`, `flex`, `priority`, `scale`), Anthropic's `usage.service_tier` (`standard`,
+   * `priority`, `batch`); at most 32 characters. What the client asked for may differ (an OpenAI
+   * `auto` is answered with the tier used). Absent when the upstream said none. Added in the same
+   * schema version (optional).
+   */
+  service_tier: z.string().max(32).optional(),
+  /**
    * Embeddings answers: where the returned vectors lie, as a sketch (see embedding-spread.ts): how
    * many vectors, their size, how many were projected, the sum of their projections onto 16 fixed
    * pseudo-random directions and the sum of the projections' squared lengths. Null or absent for

@@ -22,6 +22,7 @@ import type { GatewayHooks } from './lifecycle.ts';
 import { buildServer, Traffic } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
+import { OpenStreams, nodeId } from './open-streams.ts';
 import { createGatewayMetrics, type GatewayMetrics, type MetricSources } from './metrics.ts';
 import { ConnectionCap, type ConnectionRefusal } from './connection-cap.ts';
 import { HealthListener } from './health-listener.ts';
@@ -134,12 +135,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     upstreamRateLimitHeaders: config.limits.upstream_rate_limit_headers,
     writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
     record: (e) => recorder.record(e),
+    opened: (run) => openStreams.opened(run),
     documents,
     clusterOf: opts.clusterOf,
     deferred: new Set(),
     running: new Set(),
     log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
   };
+  const openStreams = new OpenStreams(opts.eventStore, recorder, deps, {
+    node: nodeId(config.server.node_id, config.server.port),
+    checkpointIntervalMs: config.events.checkpoint_interval_ms,
+    streamMaxDurationMs: config.server.stream_max_duration_ms,
+  });
   app = buildServer(deps, {
     bodyLimitBytes: config.server.body_limit_bytes,
     uploadLimitBytes: config.server.upload_limit_bytes,
@@ -215,6 +222,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics,
     healthUrl: null,
     async listen(host = config.server.host, port = config.server.port) {
+      // Streams a killed run of this node left open are recorded (interrupted) before it serves.
+      try {
+        const n = await openStreams.recover();
+        if (n > 0) app.log.warn({ component: 'events', code: 'EVENTS_INTERRUPTED_RECORDED', interrupted: n }, `recorded ${n} streamed interaction(s) left open by a node that was killed (finish_reason interrupted_by_restart)`);
+      } catch (err) {
+        app.log.error({ component: 'events', code: 'EVENTS_INTERRUPTED_UNRECORDED', error: (err as Error).message }, 'could not read the streams left open by a killed node; they are read again at the next start');
+      }
+      openStreams.start();
       // The probes' listener first: a node whose probes cannot be reached does not take traffic.
       if (health && healthAt) {
         try {
@@ -274,6 +289,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // Interactions whose connections just closed are recorded (their close handlers run after
       // the server's), as are any still under way a few seconds on.
       await settleInFlight(deps, CLOSE_GRACE_MS);
+      openStreams.stop();
       // Events still waiting for their PDFs are recorded before the recorder closes: a few
       // seconds for the reading to end, then what is left is recorded unread.
       await Promise.race([drain(deps.deferred), new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);

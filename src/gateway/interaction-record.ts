@@ -40,30 +40,10 @@ export function finishInteraction(deps: PipelineDeps, run: Run): void {
     run.status = upstreamError.status;
   }
   const status = run.status || 500;
-  const a = ctx.auth;
   // An upload's recording is as long as the upstream says, where it said.
   const uploads = run.request.uploads;
   if (uploads && run.meter.audioSeconds !== null) uploads.audio_seconds = run.meter.audioSeconds;
-  const event: InteractionEvent = {
-    schema: EVENT_SCHEMA,
-    id: ctx.id,
-    ts: new Date(ctx.startedAt).toISOString(),
-    duration_ms: Date.now() - ctx.startedAt,
-    flavour: ctx.flavour,
-    model: ctx.model,
-    upstream: forwarded ? run.upstream!.name : null,
-    account_id: a?.account.id ?? null,
-    org_id: a?.org?.id ?? a?.account.org_id ?? null,
-    key_id: a?.key.id ?? null,
-    client: { ip: ctx.clientIp, user_agent: eventUserAgent(ctx.userAgent), country: ctx.clientGeo.country, asn: ctx.clientGeo.asn },
-    request: run.request,
-    response: { status, error_code: run.errorCode, ttfb_ms: run.ttfbMs, ...summary },
-    account: a ? eventAccountFacts(a) : null,
-    enforcement: ctx.enforcement,
-  };
-  if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
-  // The region the policy decided by, where it read subdivision data (the ledger records it).
-  if (ctx.clientGeo.subdivisionData) { event.client.subdivision = ctx.clientGeo.subdivision ?? null; event.client.subdivision_data = ctx.clientGeo.subdivisionData; }
+  const event = interactionEvent(run, { status, error_code: run.errorCode, ttfb_ms: run.ttfbMs, ...summary }, forwarded, Date.now());
   if (upstreamError?.type) event.response.upstream_error = upstreamError.type;
   // What an app logs from the SDK (`err.requestID`, `_request_id`) for an answer the upstream made.
   if (run.upstreamRequestId !== null) event.response.upstream_request_id = run.upstreamRequestId.slice(0, 200);
@@ -99,7 +79,38 @@ export function finishInteraction(deps: PipelineDeps, run: Run): void {
   deliver(deps, event);
 }
 
-function deliver(deps: PipelineDeps, event: InteractionEvent): void {
+/**
+ * The interaction's event with `response`, as known `at` (ms): at its end, or (without the
+ * response's figures yet) when a stream begins, for its open record (open-streams.ts).
+ */
+export function interactionEvent(run: Run, response: InteractionEvent['response'], forwarded: boolean, at: number): InteractionEvent {
+  const { ctx } = run;
+  const a = ctx.auth;
+  const event: InteractionEvent = {
+    schema: EVENT_SCHEMA,
+    id: ctx.id,
+    ts: new Date(ctx.startedAt).toISOString(),
+    duration_ms: at - ctx.startedAt,
+    flavour: ctx.flavour,
+    model: ctx.model,
+    upstream: forwarded ? run.upstream!.name : null,
+    account_id: a?.account.id ?? null,
+    org_id: a?.org?.id ?? a?.account.org_id ?? null,
+    key_id: a?.key.id ?? null,
+    client: { ip: ctx.clientIp, user_agent: eventUserAgent(ctx.userAgent), country: ctx.clientGeo.country, asn: ctx.clientGeo.asn },
+    request: run.request,
+    response,
+    account: a ? eventAccountFacts(a) : null,
+    enforcement: ctx.enforcement,
+  };
+  if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
+  // The region the policy decided by, where it read subdivision data (the ledger records it).
+  if (ctx.clientGeo.subdivisionData) { event.client.subdivision = ctx.clientGeo.subdivision ?? null; event.client.subdivision_data = ctx.clientGeo.subdivisionData; }
+  return event;
+}
+
+/** Record the event and hand it to the `onEvent` hooks (the ledger, the detector). */
+export function deliver(deps: PipelineDeps, event: InteractionEvent): void {
   deps.record(event);
   for (const h of deps.hooks) {
     if (!h.onEvent) continue;

@@ -46,6 +46,8 @@ export interface PipelineDeps {
   writeIdleTimeoutMs: number;
   /** Receives every finished event (the recorder). */
   record(event: InteractionEvent): void;
+  /** A stream began (its head sent): noted as open in the event store until its event is (open-streams.ts). */
+  opened?(run: Run): void;
   /** Reads the PDFs requests carry, for their events (null: PDFs are counted, not read). */
   documents: DocumentReader | null;
   /** The linked cluster an account belongs to (the detector's), for turns at the document reader. */

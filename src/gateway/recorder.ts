@@ -10,6 +10,7 @@
  */
 import type { InteractionEvent } from '../events/index.ts';
 import type { EventStore } from '../store/index.ts';
+import type { InteractionProgress, OpenedInteraction, OpenWrites } from '../store/index.ts';
 
 export interface RecorderOptions {
   batchSize: number;
@@ -72,6 +73,12 @@ export class EventRecorder {
   private bufferedBytes = 0;
   private writingBytes = 0;
   private readonly sizes = new WeakMap<InteractionEvent, number>();
+  /**
+   * Streams begun and not yet noted in the store (their record made when written), and checkpoints
+   * of streams under way: written with the next batch, before its events (open-interactions.ts).
+   */
+  private opens = new Map<string, OpenedInteraction | (() => OpenedInteraction)>();
+  private checkpoints = new Map<string, InteractionProgress>();
   private timer: NodeJS.Timeout | null = null;
   /** The write under way: resolves to null when it succeeded, else to its error. */
   private flushing: Promise<unknown> | null = null;
@@ -85,7 +92,39 @@ export class EventRecorder {
 
   constructor(private readonly store: EventStore, private readonly opts: RecorderOptions) {}
 
+  /**
+   * A stream began: note it in the store with the next write (`make` builds its record then, off
+   * the request's path). Its event, once recorded, removes it; if it is recorded before the note
+   * was written, the note is not written at all.
+   */
+  open(id: string, make: () => OpenedInteraction): void {
+    this.opens.set(id, make);
+    // Bounded as the events are: the oldest notes go first (their streams are then recorded at their end only).
+    if (this.opens.size > this.maxBuffered) this.opens.delete(this.opens.keys().next().value!);
+    this.wake();
+  }
+
+  /** What streams under way have sent so far, written with the next batch (a newer checkpoint replaces an unwritten one). */
+  checkpoint(progress: readonly InteractionProgress[]): void {
+    if (!progress.length) return;
+    for (const p of progress) this.checkpoints.set(p.id, p);
+    this.wake();
+  }
+
+  /** Open records and checkpoints waiting for the next write. */
+  get pendingOpen(): number {
+    return this.opens.size + this.checkpoints.size;
+  }
+
+  private wake(): void {
+    if (this.retryMs || this.closing) return;
+    if (!this.timer) this.schedule(this.opts.flushIntervalMs);
+  }
+
   record(event: InteractionEvent): void {
+    // Ended before its note was written: neither is needed.
+    if (this.opens.size && event.request?.stream) this.opens.delete(event.id);
+    if (this.checkpoints.size) this.checkpoints.delete(event.id);
     const bytes = eventBytes(event);
     this.sizes.set(event, bytes);
     this.bufferedBytes += bytes;
@@ -113,7 +152,7 @@ export class EventRecorder {
         if (this.retryMs) return;
         continue;
       }
-      if (this.buffer.length === 0) return;
+      if (this.buffer.length === 0 && this.opens.size === 0 && this.checkpoints.size === 0) return;
       // A failed write has set the back-off and the timer that retries.
       if (await this.write() !== null) return;
     }
@@ -159,12 +198,13 @@ export class EventRecorder {
   private write(): Promise<unknown> {
     const batch = this.buffer.length > this.writeMax() ? this.buffer.splice(0, this.writeMax()) : this.buffer;
     if (batch === this.buffer) this.buffer = [];
+    const open = this.takeOpen();
     this.writing = batch.length;
     this.writingBytes = this.bytesOf(batch);
     this.bufferedBytes -= this.writingBytes;
     const attempt = (async () => {
       try {
-        await this.store.appendBatch(batch);
+        await (open ? this.store.appendBatch(batch, open) : this.store.appendBatch(batch));
         this.writing = 0;
         this.writingBytes = 0;
         this.written += batch.length;
@@ -181,6 +221,7 @@ export class EventRecorder {
           this.opts.onLost?.(batch.length, err);
           return err;
         }
+        if (open) this.putBackOpen(open);
         // Back in front, so order is kept and the next attempt writes them first.
         this.buffer = batch.concat(this.buffer);
         this.bufferedBytes += bytes;
@@ -198,6 +239,32 @@ export class EventRecorder {
     const flushing: Promise<unknown> = attempt.finally(() => { if (this.flushing === flushing) this.flushing = null; });
     this.flushing = flushing;
     return flushing;
+  }
+
+  /** The open records and checkpoints for this write (null: none), each record made now. */
+  private takeOpen(): OpenWrites | null {
+    if (this.opens.size === 0 && this.checkpoints.size === 0) return null;
+    const opened: OpenedInteraction[] = [];
+    for (const o of this.opens.values()) {
+      try { opened.push(typeof o === 'function' ? o() : o); } catch { /* a record that cannot be made: the stream is recorded at its end only */ }
+    }
+    const progress = [...this.checkpoints.values()];
+    this.opens = new Map();
+    this.checkpoints = new Map();
+    return { opened, progress };
+  }
+
+  /**
+   * A failed write's open records and checkpoints, kept for the next (a newer checkpoint taken
+   * meanwhile wins). A stream recorded meanwhile has its event in the buffer, written after its
+   * record in the same write, which removes it.
+   */
+  private putBackOpen(open: OpenWrites): void {
+    const opens = new Map<string, OpenedInteraction | (() => OpenedInteraction)>();
+    for (const o of open.opened) opens.set(o.id, o);
+    for (const [id, o] of this.opens) opens.set(id, o);
+    this.opens = opens;
+    for (const p of open.progress) if (!this.checkpoints.has(p.id)) this.checkpoints.set(p.id, p);
   }
 
   private get maxBuffered(): number { return this.opts.maxBuffered ?? 100_000; }

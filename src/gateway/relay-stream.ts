@@ -56,6 +56,8 @@ export function streamAnswer(
   reply.hijack();
   run.status = 200;
   res.writeHead(200, mergeHeaders(passHeaders, ctx.responseHeaders, SSE_HEADERS));
+  // Noted in the event store (with the recorder's next write), so that a node killed mid-stream records it at its next start.
+  deps.opened?.(run);
   // The stream's timers (first-event header flush, duration cap, keep-alive) are armed once what
   // the upstream has already sent is relayed, and only if the stream is still going then: an
   // answer that came whole with its head (a fast or cached one) ends without any.

@@ -289,3 +289,39 @@ test('reasoning shown: an omitted or summarised thinking block, a Responses reas
   const chat = TEXT.map((t) => ev(null, { id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: t }, finish_reason: null }] })).join('');
   assert.ok(!showsReasoning('openai.chat', chat), 'Chat text is not');
 });
+
+test('a stream checkpointed as it goes: the output tokens sent so far rise with it and end near what the summary counts', () => {
+  const m = new AnswerMeter('openai.chat');
+  const words = 'The tide came in slowly over the flats and the birds rose from the water in a long grey line '.split(' ');
+  const seen: number[] = [];
+  for (let i = 0; i < 400; i++) {
+    m.observeEvent({ id: 'chatcmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: `${words[i % words.length]} ` }, finish_reason: null }] });
+    if (i % 50 === 49) seen.push(m.progress().output_tokens);
+  }
+  const p = m.progress();
+  assert.ok(seen.every((n, i) => i === 0 || n > seen[i - 1]), `each checkpoint counts more than the one before: ${seen.join(', ')}`);
+  const total = m.summary('').output_tokens;
+  assert.ok(total > 300, `the summary counts the answer (${total})`);
+  assert.ok(Math.abs(p.output_tokens - total) <= seen.length + 1, `the checkpoints count what the summary does, within a token a checkpoint (${p.output_tokens} against ${total})`);
+  assert.equal(p.input_tokens, null, 'no input count before the upstream gives one');
+  assert.ok(p.output_chars > 1000, 'the characters sent');
+});
+
+test('the service tier the upstream answered with is recorded (OpenAI flex and priority, Anthropic priority), streamed or not, and none when it gave none', () => {
+  const chatTier = (tier: string) => ev(null, { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', service_tier: tier, choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: null }] })
+    + ev(null, { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', service_tier: tier, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
+    + ev(null, { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', service_tier: tier, choices: [], usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } })
+    + 'data: [DONE]\n\n';
+  assert.equal(measure('openai.chat', chatTier('flex')).service_tier, 'flex', 'a Chat stream served on flex');
+  const start = ev('message_start', { type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', content: [], model: 'claude-sonnet-4-5', stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, output_tokens: 1, service_tier: 'priority' } } });
+  assert.equal(measure('anthropic.messages', start + anthropicText).service_tier, 'priority', 'an Anthropic stream on priority');
+  const responses = ev('response.completed', { type: 'response.completed', sequence_number: 3, response: { id: 'resp_1', object: 'response', status: 'completed', service_tier: 'priority', output: [], usage: { input_tokens: 5, output_tokens: 2, output_tokens_details: { reasoning_tokens: 0 } } } });
+  assert.equal(measure('openai.responses', responses).service_tier, 'priority', 'a Responses stream on priority');
+  const body = new AnswerMeter('openai.chat');
+  body.observeBody({ id: 'chatcmpl-2', object: 'chat.completion', service_tier: 'default', choices: [{ index: 0, message: { role: 'assistant', content: 'Hello' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
+  assert.equal(body.summary('').service_tier, 'default', 'a JSON answer on the default tier');
+  const anthropicBody = new AnswerMeter('anthropic.messages');
+  anthropicBody.observeBody({ id: 'msg_2', type: 'message', content: [{ type: 'text', text: 'Hello' }], stop_reason: 'end_turn', usage: { input_tokens: 3, output_tokens: 1, service_tier: 'standard' } });
+  assert.equal(anthropicBody.summary('').service_tier, 'standard', 'an Anthropic JSON answer');
+  assert.equal(measure('openai.chat', chunk({ content: 'Hi' }, 'stop')).service_tier, undefined, 'absent when the upstream said none');
+});

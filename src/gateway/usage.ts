@@ -12,6 +12,8 @@ type Json = Record<string, any>;
 
 /** Text kept for tokenizer fallback is capped; beyond it we extrapolate from characters. */
 const MAX_KEPT_CHARS = 256 * 1024;
+/** Longest service tier name kept (OpenAI's and Anthropic's are a word: `flex`, `priority`, `standard`). */
+const SERVICE_TIER_MAX_CHARS = 32;
 /**
  * Ids of stored objects kept of one answer (Responses' output items, Chat's audio): each is
  * recorded as its owner's, who alone may name it later. Agent runs make tens to hundreds of items;
@@ -25,7 +27,7 @@ export const MAX_ITEM_IDS = 4_096;
 const HEAD_CHARS = 256;
 
 export type AnswerSummary = Pick<EventResponse,
-  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids' | 'answer_fp' | 'cached_input_tokens' | 'cache_write_tokens'> & { embeddings?: EmbeddingSummary | null };
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids' | 'answer_fp' | 'cached_input_tokens' | 'cache_write_tokens' | 'service_tier'> & { embeddings?: EmbeddingSummary | null };
 
 /** Count tokens of text, extrapolating from a prefix for very long text. */
 export function countTextTokens(text: string, totalChars = text.length): number {
@@ -130,6 +132,9 @@ export class AnswerMeter {
   private embeddingData: unknown = null;
   private outputText = '';
   private outputChars = 0;
+  private serviceTier: string | null = null;
+  /** Tokens of the text counted by the checkpoints so far, and how much of the text (`progress`). */
+  private counted: { output: number; outputLength: number; reasoning: number; reasoningLength: number } | undefined;
   private reasoningText = '';
   private reasoningChars = 0;
   /** The start of the answer's visible text (no reasoning, refusal or tool call): what `answer_fp` hashes. */
@@ -283,6 +288,7 @@ export class AnswerMeter {
   /** Whole (non-streaming) answer. */
   observeBody(body: Json): void {
     if (typeof body.id === 'string') this.answerId = body.id;
+    this.noteTier(body.service_tier ?? body.usage?.service_tier);
     if (this.flavour === 'openai.chat') {
       this.chatUsage(body.usage);
       for (const c of body.choices ?? []) {
@@ -554,6 +560,8 @@ export class AnswerMeter {
   /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */
   observeEvent(data: Json, eventName?: string): void {
     if (this.upstreamError === null) this.noteStreamError(data, eventName);
+    // Chat's chunks carry it (the finishing and usage chunks are parsed), Responses' final response, Anthropic's usage.
+    this.noteTier(data.service_tier ?? data.response?.service_tier ?? data.message?.usage?.service_tier ?? data.usage?.service_tier);
     if (this.flavour === 'openai.chat') {
       if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
       const finalUsage = this.lastChunk(data) && Boolean(data.usage);
@@ -736,6 +744,34 @@ export class AnswerMeter {
     if (final && typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
   }
 
+  /** The service tier the upstream answered with (OpenAI `service_tier`, Anthropic `usage.service_tier`), as it named it. */
+  private noteTier(v: unknown): void {
+    if (typeof v === 'string' && v.length > 0 && v.length <= SERVICE_TIER_MAX_CHARS) this.serviceTier = v;
+  }
+
+  /** Input tokens as the upstream counted them, once it said (null: not yet, or never). */
+  get upstreamInputTokens(): number | null { return this.inputTokens; }
+
+  /**
+   * What a stream under way has sent so far, for its checkpoint (src/store/open-interactions.ts):
+   * the upstream's counts where it gave them, else counted from the text sent, as `summary` counts
+   * a cut stream. Only the text added since the previous checkpoint is counted (a checkpoint of a
+   * long answer costs what its new text does), so a count may differ from `summary`'s by a token
+   * per checkpoint where the text was cut. Input null while the upstream has not said it.
+   */
+  progress(): { input_tokens: number | null; output_tokens: number; reasoning_tokens: number; output_chars: number; reasoning_chars: number } {
+    const c = (this.counted ??= { output: 0, outputLength: 0, reasoning: 0, reasoningLength: 0 });
+    if (this.outputText.length > c.outputLength) { c.output += countTokens(this.outputText.slice(c.outputLength)); c.outputLength = this.outputText.length; }
+    if (this.reasoningText.length > c.reasoningLength) { c.reasoning += countTokens(this.reasoningText.slice(c.reasoningLength)); c.reasoningLength = this.reasoningText.length; }
+    // Past the text kept (MAX_KEPT_CHARS), scaled to the characters sent, as countTextTokens does.
+    const scaled = (tokens: number, kept: number, chars: number) => (chars > kept && kept > 0 ? Math.round((tokens * chars) / kept) : tokens);
+    const reasoning = this.reasoningTokens ?? scaled(c.reasoning, c.reasoningLength, this.reasoningChars);
+    let counted = scaled(c.output, c.outputLength, this.outputChars);
+    if (this.flavour === 'anthropic.messages' || this.reasoningTokens === null) counted += reasoning;
+    const output = Math.max(this.outputTokens ?? 0, counted);
+    return { input_tokens: this.inputTokens, output_tokens: output, reasoning_tokens: Math.min(reasoning, output), output_chars: this.outputChars, reasoning_chars: this.reasoningChars };
+  }
+
   /**
    * Final figures. `promptText` is used to count input tokens if the upstream reported none,
    * scaled to `promptChars` when it is a part of a longer prompt.
@@ -778,6 +814,7 @@ export class AnswerMeter {
       ...(fromUpstream && this.cachedInputTokens > 0 ? { cached_input_tokens: Math.min(this.cachedInputTokens, input) } : {}),
       ...(fromUpstream && this.cacheWriteTokens > 0 ? { cache_write_tokens: Math.min(this.cacheWriteTokens, input - Math.min(this.cachedInputTokens, input)) } : {}),
       ...(this.embeddingData !== null ? { embeddings: summariseEmbeddings(this.embeddingData) } : {}),
+      ...(this.serviceTier !== null ? { service_tier: this.serviceTier } : {}),
     };
   }
 }

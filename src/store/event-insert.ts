@@ -9,6 +9,7 @@
  * hand-written INSERT) is folded by SQL as before, at most FOLD_BACKLOG_ROWS a batch.
  */
 import type { SqliteDb } from './sqlite.ts';
+import { sqliteOpenWriter, SQLITE_OPEN_CLOSE, type OpenBatch } from './open-interactions.ts';
 import {
   SQLITE_ROLLUP_ADD, SQLITE_FORGET_PENDING_RANGE, SQLITE_FORGET_PENDING_ROW, SQLITE_ANY_PENDING, SQLITE_FOLD_PENDING_SUM, SQLITE_FOLD_PENDING_FORGET,
   FOLD_BACKLOG_ROWS, ROLLUP_COUNTERS, ROLLUP_TOKEN_COUNT, addRollupCounters,
@@ -20,8 +21,13 @@ export type EventRow = [string, string, string | null, string | null, string | n
 /** Values of one rollup bucket as SQLITE_ROLLUP_ADD binds them: scope, subject, hour, model, then the counters. */
 type Bucket = [string, string, string, string, ...number[]];
 
-/** Insert `rows` (with `tokens`: ROLLUP_TOKEN_COUNT per row, from `rollupTokens`) and sum them into the rollup, in one transaction. */
-export function sqliteEventInserter(db: SqliteDb): (rows: readonly EventRow[], tokens: readonly number[]) => void {
+export type SqliteEventInsert = (rows: readonly EventRow[], tokens: readonly number[], open?: OpenBatch) => void;
+
+/**
+ * Insert `rows` (with `tokens`: ROLLUP_TOKEN_COUNT per row, from `rollupTokens`) and sum them into
+ * the rollup, with `open`'s records, in one transaction.
+ */
+export function sqliteEventInserter(db: SqliteDb): SqliteEventInsert {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
   const add = db.prepare(SQLITE_ROLLUP_ADD);
   const forgetRange = db.prepare(SQLITE_FORGET_PENDING_RANGE);
@@ -29,7 +35,10 @@ export function sqliteEventInserter(db: SqliteDb): (rows: readonly EventRow[], t
   const anyPending = db.prepare(SQLITE_ANY_PENDING).pluck();
   const fold = db.prepare(SQLITE_FOLD_PENDING_SUM);
   const forget = db.prepare(SQLITE_FOLD_PENDING_FORGET);
-  return db.transaction((rows: readonly EventRow[], tokens: readonly number[]) => {
+  const writeOpen = sqliteOpenWriter(db);
+  const close = db.prepare(SQLITE_OPEN_CLOSE);
+  return db.transaction((rows: readonly EventRow[], tokens: readonly number[], open?: OpenBatch) => {
+    if (open) writeOpen(open.opened, open.progress);
     const buckets = new Map<string, Bucket>();
     const sum = (scope: string, subject: string | null, hour: string, model: string, status: number, at: number) => {
       if (subject === null) return;
@@ -67,5 +76,7 @@ export function sqliteEventInserter(db: SqliteDb): (rows: readonly EventRow[], t
       fold.run(FOLD_BACKLOG_ROWS);
       forget.run(FOLD_BACKLOG_ROWS);
     }
+    // The streams recorded: no longer open.
+    if (open) for (const id of open.closed) close.run(id);
   });
 }

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqlite } from './sqlite.ts';
 import { lowerThreadPriority } from './worker-entry.ts';
-import { sqliteEventInserter, type EventRow } from './event-insert.ts';
+import { sqliteEventInserter, type SqliteEventInsert } from './event-insert.ts';
 import type { FromEventWriter, ToEventWriter } from './event-writer.ts';
 
 lowerThreadPriority();
@@ -13,14 +13,14 @@ const port = parentPort!;
 const db = openSqlite((workerData as { path: string }).path);
 // Prepared on first use, so that a missing table fails the batch (with SQLite's reason), not the thread.
 // The batch's rows summed into the hourly rollup before the commit (event-insert.ts).
-let insertMany: ((rows: readonly EventRow[], tokens: readonly number[]) => void) | null = null;
+let insertMany: SqliteEventInsert | null = null;
 
 port.on('message', (m: ToEventWriter) => {
   if (m.type === 'close') { db.close(); port.close(); process.exit(0); }
   if (m.type === 'fault') process.exit(70);
   if (m.type !== 'append') return;
   try {
-    (insertMany ??= sqliteEventInserter(db))(m.rows, m.tokens);
+    (insertMany ??= sqliteEventInserter(db))(m.rows, m.tokens, m.open);
     port.postMessage({ type: 'ack', id: m.id } satisfies FromEventWriter);
   } catch (err) {
     port.postMessage({ type: 'error', id: m.id, message: (err as Error).message } satisfies FromEventWriter);

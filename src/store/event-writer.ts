@@ -14,12 +14,13 @@ import type { Worker } from 'node:worker_threads';
 import type { InteractionEvent } from '../events/index.ts';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from './worker-entry.ts';
 import type { EventRow } from './event-insert.ts';
+import { openBatch, type OpenBatch, type OpenWrites } from './open-interactions.ts';
 import { ROLLUP_TOKEN_COUNT, rollupTokens } from './usage-rollup.ts';
 
 export type { EventRow } from './event-insert.ts';
 
 /** `tokens`: each row's tokens as the usage rollup sums them (ROLLUP_TOKEN_COUNT a row, see sqliteEventInserter). */
-export type ToEventWriter = { type: 'append'; id: number; rows: EventRow[]; tokens: number[] } | { type: 'close' } | { type: 'fault' };
+export type ToEventWriter = { type: 'append'; id: number; rows: EventRow[]; tokens: number[]; open?: OpenBatch } | { type: 'close' } | { type: 'fault' };
 export type FromEventWriter = { type: 'ack'; id: number } | { type: 'error'; id: number; message: string };
 
 export function eventRow(e: InteractionEvent): EventRow {
@@ -37,8 +38,8 @@ export class EventWriterThread {
 
   constructor(private readonly path: string, private readonly entry: WorkerEntry = resolveWorkerEntry(import.meta.url, 'event-writer-worker')) {}
 
-  /** Insert the events in one transaction, in the writer thread. */
-  async append(events: readonly InteractionEvent[]): Promise<void> {
+  /** Insert the events in one transaction, in the writer thread, with `open`'s records (open-interactions.ts). */
+  async append(events: readonly InteractionEvent[], open?: OpenWrites): Promise<void> {
     if (this.closed) throw new Error('event writer closed');
     const rows: EventRow[] = new Array(events.length);
     const tokens: number[] = new Array(events.length * ROLLUP_TOKEN_COUNT);
@@ -47,12 +48,13 @@ export class EventWriterThread {
       rows[i] = eventRow(events[i]);
       rollupTokens(events[i].response, tokens, i * ROLLUP_TOKEN_COUNT);
     }
+    const openRows = openBatch(events, open);
     const worker = this.ensure();
     const id = ++this.seq;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ type: 'append', id, rows, tokens } satisfies ToEventWriter);
+      worker.postMessage({ type: 'append', id, rows, tokens, ...(openRows ? { open: openRows } : {}) } satisfies ToEventWriter);
     });
   }
 

@@ -2,7 +2,11 @@ import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../e
 import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread, eventRow } from './event-writer.ts';
-import { sqliteEventInserter, type EventRow } from './event-insert.ts';
+import { sqliteEventInserter, type EventRow, type SqliteEventInsert } from './event-insert.ts';
+import {
+  SQLITE_OPEN_INTERACTIONS_MIGRATION, PG_OPEN_INTERACTIONS_MIGRATION, OPEN_COLUMNS, OPEN_CLAIM_LAPSE_MS, openBatch, storedOpen,
+  type OpenWrites, type StoredOpenInteraction, type StoredOpenRow,
+} from './open-interactions.ts';
 import { mergeAccountEvents, type EventKey } from './account-events.ts';
 import {
   SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_USAGE_ROLLUP_V3_MIGRATION, PG_USAGE_ROLLUP_V3_MIGRATION, ROLLUP_TOKEN_COUNT, rollupTokens,
@@ -25,7 +29,19 @@ export interface EventQuery {
 
 /** Where interaction events are kept. Writes come in batches from the recorder. */
 export interface EventStore {
-  appendBatch(events: readonly InteractionEvent[]): Promise<void>;
+  /**
+   * Write a batch of events; with `open`, the open records and checkpoints of streams under way
+   * first (open-interactions.ts). A streamed event removes its interaction's open record in the
+   * same write.
+   */
+  appendBatch(events: readonly InteractionEvent[], open?: OpenWrites): Promise<void>;
+  /**
+   * The open interactions a killed node left, for `node` to record (as interrupted) at its start:
+   * its own, and those of any node begun before `abandonedBefore` (no stream lasts that long),
+   * claimed so that one node only takes each. Those whose event is stored already are removed, not
+   * returned. On SQLite (one server per file) every node's are its own. Absent: the store keeps none.
+   */
+  takeOpenInteractions?(node: string, abandonedBefore: string): Promise<StoredOpenInteraction[]>;
   /**
    * Events streamed in pages so memory stays bounded: in time order (ts, then id) when filtered,
    * in id order when not or when paging by id (`afterId`).
@@ -71,6 +87,8 @@ export const SQLITE_EVENT_MIGRATIONS = [
   SQLITE_USAGE_ROLLUP_MIGRATION,
   // A database the first version 2 migrated brought to the tables and triggers of the version 2 above (a no-op otherwise).
   SQLITE_USAGE_ROLLUP_V3_MIGRATION,
+  // Streams under way, so that one cut by a killed node is recorded at the next start (open-interactions.ts).
+  SQLITE_OPEN_INTERACTIONS_MIGRATION,
 ];
 
 /** Where the next page starts: after this event, in (ts, id) order. */
@@ -135,7 +153,7 @@ export interface SqliteEventStoreOptions {
 }
 
 export class SqliteEventStore implements EventStore {
-  private readonly insertMany: (rows: readonly EventRow[], tokens: readonly number[]) => void;
+  private readonly insertMany: SqliteEventInsert;
   private readonly thread: EventWriterThread | null;
 
   constructor(private readonly db: SqliteDb, opts: SqliteEventStoreOptions = {}) {
@@ -147,16 +165,24 @@ export class SqliteEventStore implements EventStore {
     this.insertMany = sqliteEventInserter(db);
   }
 
-  async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
-    if (!events.length) return;
-    if (this.thread) { await this.thread.append(events); return; }
+  async appendBatch(events: readonly InteractionEvent[], open?: OpenWrites): Promise<void> {
+    if (!events.length && !open?.opened.length && !open?.progress.length) return;
+    if (this.thread) { await this.thread.append(events, open); return; }
     const rows: EventRow[] = new Array(events.length);
     const tokens: number[] = new Array(events.length * ROLLUP_TOKEN_COUNT);
     for (let i = 0; i < events.length; i++) {
       rows[i] = eventRow(events[i]);
       rollupTokens(events[i].response, tokens, i * ROLLUP_TOKEN_COUNT);
     }
-    this.insertMany(rows, tokens);
+    this.insertMany(rows, tokens, openBatch(events, open));
+  }
+
+  async takeOpenInteractions(_node: string, _abandonedBefore: string): Promise<StoredOpenInteraction[]> {
+    // One server per database file (serve-lock.ts): whatever is open was left by a stopped one.
+    return withoutBusyWait(this.db, () => {
+      this.db.prepare('DELETE FROM open_interactions WHERE id IN (SELECT id FROM events)').run();
+      return (this.db.prepare(`SELECT ${OPEN_COLUMNS} FROM open_interactions ORDER BY id`).all() as StoredOpenRow[]).map(storedOpen);
+    });
   }
 
   async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
@@ -212,6 +238,13 @@ export class SqliteEventStore implements EventStore {
       after = rows[rows.length - 1].id;
       await nextTick();
     }
+    // Its streams left open by a killed node: erased as the events they become.
+    const open = this.db.prepare('SELECT id, body FROM open_interactions WHERE json_extract(body, \'$.account_id\') = ?').all(accountId) as { id: string; body: string }[];
+    const updateOpen = this.db.prepare('UPDATE open_interactions SET body = ? WHERE id = ?');
+    for (const r of open) {
+      const e = JSON.parse(r.body) as InteractionEvent;
+      if (!e.erased_at) updateOpen.run(JSON.stringify(erasePersonalData(e, at)), r.id);
+    }
     // As the ledger's erase (src/ledger/sqlite.ts): secure_delete zeroes the old cells; the IP
     // index, rebalanced by the changes, is rebuilt so no stale key stays in a page's unused space;
     // the WAL frames written before are truncated.
@@ -257,6 +290,7 @@ export const PG_EVENT_MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS events_ip ON events (client_ip, ts);`,
   PG_USAGE_ROLLUP_MIGRATION,
   PG_USAGE_ROLLUP_V3_MIGRATION,
+  PG_OPEN_INTERACTIONS_MIGRATION,
 ];
 
 /**
@@ -294,27 +328,63 @@ export class PostgresEventStore implements EventStore {
     return this.migrated;
   }
 
-  async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
+  async appendBatch(events: readonly InteractionEvent[], open?: OpenWrites): Promise<void> {
     await this.migrate();
+    // Streams under way first, so that an event of this batch removes its record.
+    if (open?.opened.length) {
+      const o = open.opened;
+      await this.pool.query(
+        'INSERT INTO open_interactions (id, node, ts, input_tokens, body) SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::jsonb[]) ON CONFLICT (id) DO NOTHING',
+        [o.map((r) => r.id), o.map((r) => r.node), o.map((r) => r.ts), o.map((r) => r.input_tokens), o.map((r) => JSON.stringify(r.event))],
+      );
+    }
+    if (open?.progress.length) {
+      const p = open.progress;
+      await this.pool.query(
+        `UPDATE open_interactions x SET checkpoint_at = p.at, input_tokens = COALESCE(p.i, x.input_tokens),
+           output_tokens = GREATEST(x.output_tokens, p.o), reasoning_tokens = GREATEST(x.reasoning_tokens, p.r),
+           output_chars = GREATEST(x.output_chars, p.oc), reasoning_chars = GREATEST(x.reasoning_chars, p.rc)
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[]) AS p(id, at, i, o, r, oc, rc) WHERE x.id = p.id`,
+        [p.map((r) => r.id), p.map((r) => r.at), p.map((r) => r.input_tokens), p.map((r) => r.output_tokens), p.map((r) => r.reasoning_tokens), p.map((r) => r.output_chars), p.map((r) => r.reasoning_chars)],
+      );
+    }
     // Chunks are written in turn; a batch retried after a failure half-way skips those already in (ON CONFLICT).
     for (let start = 0; start < events.length; start += PG_INSERT_ROWS) {
       const values: unknown[] = [];
       const tuples: string[] = [];
+      const streamed: string[] = [];
       for (const e of events.slice(start, start + PG_INSERT_ROWS)) {
         const b = values.length;
         tuples.push(`($${b + 1},$${b + 2},$${b + 3},$${b + 4},$${b + 5},$${b + 6},$${b + 7},$${b + 8},$${b + 9})`);
         values.push(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
+        if (e.request?.stream) streamed.push(e.id);
       }
-      await this.pool.query(
-        `INSERT INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES ${tuples.join(',')} ON CONFLICT (id) DO NOTHING`,
-        values,
-      );
+      const insert = `INSERT INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES ${tuples.join(',')} ON CONFLICT (id) DO NOTHING`;
+      if (streamed.length === 0) { await this.pool.query(insert, values); continue; }
+      // The streams' open records removed in the same statement as their events.
+      values.push(streamed);
+      await this.pool.query(`WITH ins AS (${insert}) DELETE FROM open_interactions WHERE id = ANY($${values.length}::text[])`, values);
     }
     // The triggers appended the batch's counts as deltas: folded into the rollup now and then, off the batch's path.
     if (!this.folding && Date.now() - this.lastFold >= PG_FOLD_EVERY_MS) {
       this.lastFold = Date.now();
       this.folding = this.foldUsageDeltas().then(() => {}, () => {}).finally(() => { this.folding = null; });
     }
+  }
+
+  async takeOpenInteractions(node: string, abandonedBefore: string): Promise<StoredOpenInteraction[]> {
+    await this.migrate();
+    await this.pool.query('DELETE FROM open_interactions o WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = o.id)');
+    // Other nodes' records begun before any stream could still be going: claimed (one node each;
+    // a claim whose node died too lapses), then read with this node's own.
+    await this.pool.query(
+      `UPDATE open_interactions SET node = $1, claimed_at = now() WHERE id IN (
+         SELECT id FROM open_interactions WHERE node <> $1 AND ts < $2 AND (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => $3))
+         ORDER BY ts LIMIT 10000 FOR UPDATE SKIP LOCKED)`,
+      [node, abandonedBefore, OPEN_CLAIM_LAPSE_MS / 1000],
+    );
+    const { rows } = await this.pool.query(`SELECT ${OPEN_COLUMNS} FROM open_interactions WHERE node = $1 ORDER BY id`, [node]);
+    return (rows as StoredOpenRow[]).map(storedOpen);
   }
 
   /**
@@ -380,6 +450,15 @@ export class PostgresEventStore implements EventStore {
       erased += changed.length;
       if (rows.length < ERASE_CHUNK) break;
       after = rows[rows.length - 1].id;
+    }
+    // Its streams left open by a killed node: erased as the events they become.
+    const open = (await this.pool.query('SELECT id, body FROM open_interactions WHERE body->>\'account_id\' = $1', [accountId])).rows as { id: string; body: InteractionEvent }[];
+    const openChanged = open.filter((r) => !r.body.erased_at);
+    if (openChanged.length) {
+      await this.pool.query(
+        'UPDATE open_interactions o SET body = v.body FROM (SELECT UNNEST($1::text[]) AS id, UNNEST($2::jsonb[]) AS body) v WHERE o.id = v.id',
+        [openChanged.map((r) => r.id), openChanged.map((r) => JSON.stringify(erasePersonalData(r.body, at)))],
+      );
     }
     if (erased > 0) await this.foldUsageDeltas().catch(() => {});
     return erased;

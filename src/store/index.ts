@@ -8,6 +8,7 @@
 export { openSqlite, migrateSqlite, truncateWal, type SqliteDb } from './sqlite.ts';
 export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
 export { type EventStore, type EventQuery, SqliteEventStore, PostgresEventStore } from './events.ts';
+export { type OpenedInteraction, type InteractionProgress, type OpenWrites, type StoredOpenInteraction } from './open-interactions.ts';
 export { mergeAccountEvents, ACCOUNT_MERGE_BOUNDS, type AccountEventReads, type AccountMergeBounds, type EventKey } from './account-events.ts';
 export { type EventRowReader, type StoredEventRow, SqliteEventRows, PostgresEventRows, NoEventStoreError } from './event-rows.ts';
 export {

@@ -45,9 +45,9 @@ before(async () => {
     // a request its batch ran, apart from the others
     ev(4, 'acct_1', '2026-12-16T10:00:00.000Z', 'gpt-4o-mini', { input_tokens: 2048, cached_input_tokens: 1024, output_tokens: 10, reasoning_tokens: 0 },
       { client: { ip: '203.0.113.9', user_agent: null, country: null, asn: null, batch_id: 'msgbatch_1' } }),
-    ev(5, 'acct_1', '2026-12-16T11:00:00.000Z', 'gpt-4o-mini', { input_tokens: 100, output_tokens: 10, reasoning_tokens: 0 }),
+    ev(5, 'acct_1', '2026-12-16T11:00:00.000Z', 'gpt-4o-mini', { input_tokens: 100, output_tokens: 10, reasoning_tokens: 0, service_tier: 'flex' }),
     // the same model served by a second upstream (failover): one row, or one per upstream
-    ev(9, 'acct_1', '2026-12-17T11:00:00.000Z', 'gpt-4o-mini', { input_tokens: 7, output_tokens: 3, reasoning_tokens: 0 }, { upstream: 'azure-eu' }),
+    ev(9, 'acct_1', '2026-12-17T11:00:00.000Z', 'gpt-4o-mini', { input_tokens: 7, output_tokens: 3, reasoning_tokens: 0, service_tier: 'priority' }, { upstream: 'azure-eu' }),
     // refused by a limit: counted, never priced
     ev(6, 'acct_2', '2026-12-20T00:00:00.000Z', 'gpt-4o-mini', { status: 429, error_code: 'WARDEN_RATE_LIMITED', input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none' }),
     ev(7, 'acct_2', '2026-12-31T23:59:59.999Z', 'gpt-4o-mini', { input_tokens: 50, output_tokens: 5, reasoning_tokens: 0 }),
@@ -95,6 +95,10 @@ test('usage export --per-key splits a rotated key\'s requests; --by day; --price
   const upstreams = csv((await warden(['usage', 'export', '--by', 'month', '--from', '2026-12-01', '--to', '2027-01-01', '--per-upstream', '--account', 'acct_1', '--model', 'gpt-4o-mini'], dir)).stdout);
   assert.deepEqual(upstreams.map((x) => [x.upstream, x.batch, x.requests, x.input_tokens]), [['azure-eu', 'false', '1', '7'], ['mock', 'false', '1', '100'], ['mock', 'true', '1', '2048']],
     'a row per upstream that served the model, to set against each provider\'s invoice');
+
+  const tiers = csv((await warden(['usage', 'export', '--by', 'month', '--from', '2026-12-01', '--to', '2027-01-01', '--per-tier', '--account', 'acct_1', '--model', 'gpt-4o-mini'], dir)).stdout);
+  assert.deepEqual(tiers.map((x) => [x.service_tier, x.batch, x.requests, x.input_tokens]), [['', 'true', '1', '2048'], ['flex', 'false', '1', '100'], ['priority', 'false', '1', '7']],
+    'a row per service tier the upstream served on (empty: it named none), priced apart by the provider');
 
   const days = csv((await warden(['usage', 'export', '--account', 'acct_1', '--model', 'claude-sonnet-4-5'], dir)).stdout);
   assert.deepEqual(days.map((x) => x.period), ['2026-11-30', '2026-12-01', '2026-12-15'], 'days by default, in UTC');

@@ -1,0 +1,149 @@
+/**
+ * Open interactions: streamed answers under way, noted in the event store when they begin (after
+ * the upstream accepted) and checkpointed while they go on, so that one cut by a killed node
+ * (SIGKILL, out of memory, power loss) is recorded at the next start instead of lost. Written with
+ * the event batches (the recorder's writes, in the event writer thread on SQLite): an open record
+ * and its checkpoints go in before the batch's events, and an event removes the open record of its
+ * interaction in the same transaction (SQLite) or statement (PostgreSQL). See docs/operations.md.
+ */
+import type { InteractionEvent } from '../events/index.ts';
+
+/** A stream that began: its event as known then (request, account, client; response not yet). */
+export interface OpenedInteraction {
+  id: string;
+  /** The node serving it (`server.node_id`): a node restarted recovers its own. */
+  node: string;
+  /** When the request arrived (the event's `ts`). */
+  ts: string;
+  /** Input tokens when the upstream already said (Anthropic's message_start), else null. */
+  input_tokens: number | null;
+  event: InteractionEvent;
+}
+
+/** What a stream had sent by `at`: counts only ever rise (a later checkpoint never lowers one). */
+export interface InteractionProgress {
+  id: string;
+  at: string;
+  input_tokens: number | null;
+  output_tokens: number;
+  reasoning_tokens: number;
+  output_chars: number;
+  reasoning_chars: number;
+}
+
+/** Open records and checkpoints to write with a batch of events, before them. */
+export interface OpenWrites {
+  opened: readonly OpenedInteraction[];
+  progress: readonly InteractionProgress[];
+}
+
+/** An open interaction as stored: what was known at its last checkpoint (null: none yet). */
+export interface StoredOpenInteraction extends Omit<InteractionProgress, 'at'> {
+  node: string;
+  ts: string;
+  checkpoint_at: string | null;
+  event: InteractionEvent;
+}
+
+/** One open record as a row: id, node, ts, input_tokens, body. */
+export type OpenRow = [string, string, string, number | null, string];
+/** One checkpoint as a row: at, input_tokens, output_tokens, reasoning_tokens, output_chars, reasoning_chars, id. */
+export type ProgressRow = [string, number | null, number, number, number, number, string];
+
+export function openRow(o: OpenedInteraction): OpenRow {
+  return [o.id, o.node, o.ts, o.input_tokens, JSON.stringify(o.event)];
+}
+
+export function progressRow(p: InteractionProgress): ProgressRow {
+  return [p.at, p.input_tokens, p.output_tokens, p.reasoning_tokens, p.output_chars, p.reasoning_chars, p.id];
+}
+
+/**
+ * With a batch of events, as rows: the open records and checkpoints of streams under way (written
+ * first), and the ids of the batch's streamed events, whose open records go with them.
+ */
+export interface OpenBatch { opened: readonly OpenRow[]; progress: readonly ProgressRow[]; closed: readonly string[] }
+
+/** `open` and the streamed events' ids as rows (undefined when there is nothing to write or remove). */
+export function openBatch(events: readonly InteractionEvent[], open?: OpenWrites): OpenBatch | undefined {
+  const closed: string[] = [];
+  for (const e of events) if (e.request?.stream) closed.push(e.id);
+  if (!closed.length && !open?.opened.length && !open?.progress.length) return undefined;
+  return { opened: open ? open.opened.map(openRow) : [], progress: open ? open.progress.map(progressRow) : [], closed };
+}
+
+/** A claim on another node's abandoned record lapses after this long (the claiming node died too), ms. */
+export const OPEN_CLAIM_LAPSE_MS = 10 * 60_000;
+
+export const SQLITE_OPEN_INTERACTIONS_MIGRATION = {
+  sql: `CREATE TABLE IF NOT EXISTS open_interactions (
+     id TEXT PRIMARY KEY,
+     node TEXT NOT NULL,
+     ts TEXT NOT NULL,
+     checkpoint_at TEXT,
+     claimed_at TEXT,
+     input_tokens INTEGER,
+     output_tokens INTEGER NOT NULL DEFAULT 0,
+     reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+     output_chars INTEGER NOT NULL DEFAULT 0,
+     reasoning_chars INTEGER NOT NULL DEFAULT 0,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS open_interactions_node ON open_interactions (node, ts);`,
+  // An older build ignores the table (it records its streams as before, at their end).
+  compatible: true as const,
+};
+
+export const PG_OPEN_INTERACTIONS_MIGRATION = {
+  sql: `CREATE TABLE IF NOT EXISTS open_interactions (
+     id TEXT PRIMARY KEY,
+     node TEXT NOT NULL,
+     ts TIMESTAMPTZ NOT NULL,
+     checkpoint_at TIMESTAMPTZ,
+     claimed_at TIMESTAMPTZ,
+     input_tokens INTEGER,
+     output_tokens INTEGER NOT NULL DEFAULT 0,
+     reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+     output_chars INTEGER NOT NULL DEFAULT 0,
+     reasoning_chars INTEGER NOT NULL DEFAULT 0,
+     body JSONB NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS open_interactions_node ON open_interactions (node, ts);
+   CREATE INDEX IF NOT EXISTS open_interactions_ts ON open_interactions (ts);`,
+  compatible: true as const,
+};
+
+export const SQLITE_OPEN_INSERT = 'INSERT OR IGNORE INTO open_interactions (id, node, ts, input_tokens, body) VALUES (?, ?, ?, ?, ?)';
+/** A checkpoint: the counts rise, never fall; an interaction already ended (its record removed) is not recreated. */
+export const SQLITE_OPEN_PROGRESS = `UPDATE open_interactions SET checkpoint_at = ?, input_tokens = COALESCE(?, input_tokens),
+  output_tokens = MAX(output_tokens, ?), reasoning_tokens = MAX(reasoning_tokens, ?), output_chars = MAX(output_chars, ?), reasoning_chars = MAX(reasoning_chars, ?)
+  WHERE id = ?`;
+export const SQLITE_OPEN_CLOSE = 'DELETE FROM open_interactions WHERE id = ?';
+
+/** Write a batch's open records and checkpoints (before its events, in the caller's transaction). */
+export function sqliteOpenWriter(db: { prepare(sql: string): { run(...args: unknown[]): unknown } }): (opened: readonly OpenRow[], progress: readonly ProgressRow[]) => void {
+  const insert = db.prepare(SQLITE_OPEN_INSERT);
+  const update = db.prepare(SQLITE_OPEN_PROGRESS);
+  return (opened, progress) => {
+    for (const r of opened) insert.run(...r);
+    for (const r of progress) update.run(...r);
+  };
+}
+
+export interface StoredOpenRow {
+  id: string; node: string; ts: string | Date; checkpoint_at: string | Date | null; input_tokens: number | null;
+  output_tokens: number; reasoning_tokens: number; output_chars: number; reasoning_chars: number; body: string | InteractionEvent;
+}
+
+const isoOf = (v: string | Date): string => (typeof v === 'string' ? v : v.toISOString());
+
+export function storedOpen(r: StoredOpenRow): StoredOpenInteraction {
+  return {
+    id: r.id, node: r.node, ts: isoOf(r.ts), checkpoint_at: r.checkpoint_at === null ? null : isoOf(r.checkpoint_at),
+    input_tokens: r.input_tokens, output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens),
+    output_chars: Number(r.output_chars), reasoning_chars: Number(r.reasoning_chars),
+    event: typeof r.body === 'string' ? JSON.parse(r.body) as InteractionEvent : r.body,
+  };
+}
+
+export const OPEN_COLUMNS = 'id, node, ts, checkpoint_at, input_tokens, output_tokens, reasoning_tokens, output_chars, reasoning_chars, body';

@@ -150,10 +150,13 @@ export const AGENTS = {
  * output/input ratio `outputInput` (the harvest-yield test's); `minSettled` of them watched and
  * settled (a follow-up came, or two hours passed) with at most `maxFollowed` followed up; at most
  * `maxTemplate` template hits for each question in the slice (the account's template uses over its
- * slice questions: an evaluation set through one wrapper reads about 1); and the pipeline bars of
- * the established reading over the whole window.
+ * slice questions: an evaluation set through one wrapper reads about 1); at most `maxPaced` of its
+ * questions (asking for reasoning) sent within `machineGapS` seconds of the account's previous
+ * request (an evaluation set run by a script, its items bare, between a person's chats: the
+ * window's timing, chats included, need not show it; a person reads an answer before the next
+ * question); and the pipeline bars of the established reading over the whole window.
  */
-export const SLICE = { minItems: 6, minShare: 0.1, outputInput: 10, minSettled: 5, maxFollowed: 0.1, maxTemplate: 0.3 } as const;
+export const SLICE = { minItems: 6, minShare: 0.1, outputInput: 10, minSettled: 5, maxFollowed: 0.1, maxTemplate: 0.3, maxPaced: 0.5, machineGapS: 15 } as const;
 
 /** An account's harvest slice as the slice reading sees it (values for its verdict). */
 export interface SliceValues {
@@ -164,6 +167,8 @@ export interface SliceValues {
   settled: number; followed: number;
   /** Template hits for each question in the slice (capped at 1). */
   template: number;
+  /** Share of the slice questions sent within SLICE.machineGapS of the account's previous request. */
+  paced: number;
 }
 
 /** Template hits of account `off`'s window for each of its `items` slice questions, at most 1. */
@@ -178,6 +183,7 @@ export function sliceTemplate(w: Float64Array, off: number, items: number): numb
  * `promptTokens`: the slice questions' mean input (their own turns), the shape's prompt length.
  */
 export function sliceShape(w: Float64Array, off: number, x: Omit<SliceValues, 'template' | 'requests'>, promptTokens: number): { promptTokens: number; ratio: number } | null {
+  if (x.paced > SLICE.maxPaced) return null;
   const n = w[off + C.N];
   if (!(n >= ESTABLISHED.minRequests) || !(x.items >= SLICE.minItems)) return null;
   if (x.share < SLICE.minShare || x.ratio < SLICE.outputInput) return null;
@@ -452,13 +458,14 @@ function sliceReasons(c: CohortReading, windowed: number, x?: SliceValues): Verd
   return [
     { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, whose coding and maths questions asking for reasoning, read apart from the rest of their traffic (an application's users, chats), are asked once and left, high-yield, no template: each below the single-account floor, scored together as one actor` },
     { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${ESTABLISHED.minRequests}+ recent requests) with the harvest-slice shape and within ${COHORT.closeFactor}x of its median question length and output/input ratio; threshold: the larger of detect.cohort_min_established and the count ${c.read} accounts reach by chance with probability under ${ESTABLISHED.chance} when ${r2((c.baseRate ?? 0) * 100)}% of them have the shape (detect.cohort_established_base_rate)` },
-    { signal: 'harvest_cohort_shape', value: 'harvest_slice', threshold: null, detail: `this account (${r2(windowed)} recent requests): its harvest slice (coding or maths questions asking for reasoning, single-shot or new in a conversation) ${SLICE.minItems}+ questions and ${SLICE.minShare} or more of its requests, their own output/input ratio >= ${SLICE.outputInput}, ${SLICE.minSettled}+ of them settled with at most ${SLICE.maxFollowed} followed up, at most ${SLICE.maxTemplate} template hits a question; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template over its window (below ${ESTABLISHED.maxTemplateReuse}) (detect.cohort_harvest_slice)` },
+    { signal: 'harvest_cohort_shape', value: 'harvest_slice', threshold: null, detail: `this account (${r2(windowed)} recent requests): its harvest slice (coding or maths questions asking for reasoning, single-shot or new in a conversation) ${SLICE.minItems}+ questions and ${SLICE.minShare} or more of its requests, their own output/input ratio >= ${SLICE.outputInput}, ${SLICE.minSettled}+ of them settled with at most ${SLICE.maxFollowed} followed up, at most ${SLICE.maxTemplate} template hits a question, at most ${SLICE.maxPaced} of them sent within ${SLICE.machineGapS} s of the request before; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template over its window (below ${ESTABLISHED.maxTemplateReuse}) (detect.cohort_harvest_slice)` },
     ...(x ? [
       { signal: 'slice_questions', value: r2(x.items), threshold: SLICE.minItems, detail: `questions in this account's harvest slice, of ${r2(x.requests)} recent requests (the rest: its other traffic, not read by the slice)` },
       { signal: 'slice_question_share', value: r2(x.share), threshold: SLICE.minShare, detail: 'share of its recent requests the slice holds' },
       { signal: 'slice_output_input_ratio', value: r2(x.ratio), threshold: SLICE.outputInput, detail: 'output/input ratio of the slice questions alone (their own turns as input)' },
       { signal: 'slice_followed_up_share', value: r2(x.followed), threshold: SLICE.maxFollowed, detail: `share of ${r2(x.settled)} settled slice questions a later turn followed up (${SLICE.minSettled}+ settled needed): people follow up on their questions, a harvest moves on to the next item` },
       { signal: 'slice_template_share', value: r2(x.template), threshold: SLICE.maxTemplate, detail: 'template hits of its recent requests for each slice question: an evaluation set through one wrapper reads about 1' },
+      { signal: 'slice_machine_paced_share', value: r2(x.paced), threshold: SLICE.maxPaced, detail: `share of the slice questions sent within ${SLICE.machineGapS} s of the request before: an evaluation set run by a script reads about 1, a person reads an answer first` },
     ] : []),
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: SLICE.outputInput },

@@ -132,6 +132,18 @@ const chatAndEval = (r: () => number, a: number, d: number): Session[] => {
   return out;
 };
 
+/** The same developers running their evaluation set bare (the item and one line asking for the steps, no wrapper), at a script's pace. */
+const chatAndBareEval = (r: () => number, a: number, d: number): Session[] => {
+  const out = chatAndEval(r, a, d);
+  const run = out[out.length - 1];
+  for (const x of run.reqs) {
+    const text = x.req.messages[0].text!;
+    const q = text.slice(text.indexOf('Question: ') + 10, text.lastIndexOf('\n\nGive the final'));
+    x.req = { ...x.req, messages: [user(`${q}\nThink step by step.`)] };
+  }
+  return out;
+};
+
 const tierOf = (a: number): Tier => (a % 2 === 0 ? 'identity_verified' : 'email_verified');
 const highest = (res: ReturnType<typeof replayThroughDetector>, prefix: string) => [...res.highest].filter(([id]) => id.startsWith(`${prefix}_`));
 const throttled = (res: ReturnType<typeof replayThroughDetector>, prefix: string) => highest(res, prefix).filter(([, l]) => l >= verdictRank('throttle')).length;
@@ -142,6 +154,7 @@ function population() {
     ...accounts('cover', 12, 2, tierOf, coverHarvest),
     ...accounts('people', 40, 2, tierOf, chatAndCode),
     ...accounts('evaldev', 12, 2, () => 'identity_verified', chatAndEval),
+    ...accounts('bareeval', 12, 2, () => 'identity_verified', chatAndBareEval),
   ];
 }
 
@@ -157,7 +170,7 @@ test('a harvest inside bought applications\' traffic (six sessions in ten its us
   assert.ok(cohort && typeof cohort.value === 'string' && cohort.value.startsWith('slice-established-'), `the verdict names the slice cohort: ${JSON.stringify(cohort)}`);
   const questions = reasons.find((x) => x.signal === 'slice_questions');
   assert.ok(questions && typeof questions.value === 'number' && questions.threshold === 6 && /of [0-9.]+ recent requests/.test(questions.detail ?? ''), `the slice's questions against the account's requests: ${JSON.stringify(questions)}`);
-  for (const s of ['slice_question_share', 'slice_output_input_ratio', 'slice_followed_up_share', 'slice_template_share']) {
+  for (const s of ['slice_question_share', 'slice_output_input_ratio', 'slice_followed_up_share', 'slice_template_share', 'slice_machine_paced_share']) {
     const x = reasons.find((y) => y.signal === s);
     assert.ok(x && typeof x.value === 'number' && typeof x.threshold === 'number', `the verdict gives ${s} with its threshold: ${JSON.stringify(x)}`);
   }
@@ -165,10 +178,11 @@ test('a harvest inside bought applications\' traffic (six sessions in ten its us
   assert.ok(throttled(off, 'cover') <= 2, `with the reading off, at most 2 of the accounts are throttled on their first two days (got ${throttled(off, 'cover')})`);
 });
 
-test('same surface, organic: people who chat and follow up a few coding questions of their own, and developers running a small evaluation set through a fixed template between chats, stay at watch or below', () => {
+test('same surface, organic: people who chat and follow up a few coding questions of their own, and developers running a small evaluation set between chats (through a fixed template, or bare at a script pace), stay at watch or below', () => {
   const res = replayThroughDetector(population());
   assert.deepEqual(aboveWatch(res, 'people'), [], 'no one who chats and follows up their coding questions is held above watch');
   assert.deepEqual(aboveWatch(res, 'evaldev'), [], 'no developer running an evaluation set through a template is held above watch');
-  const alone = replayThroughDetector([...accounts('people2', 40, 2, tierOf, chatAndCode), ...accounts('evaldev2', 12, 2, () => 'identity_verified', chatAndEval)]);
-  assert.deepEqual([...aboveWatch(alone, 'people2'), ...aboveWatch(alone, 'evaldev2')], [], 'nor without a harvest beside them');
+  assert.deepEqual(aboveWatch(res, 'bareeval'), [], 'no developer running an evaluation set bare at a script pace is held above watch');
+  const alone = replayThroughDetector([...accounts('people2', 40, 2, tierOf, chatAndCode), ...accounts('evaldev2', 12, 2, () => 'identity_verified', chatAndEval), ...accounts('bareeval2', 12, 2, () => 'identity_verified', chatAndBareEval)]);
+  assert.deepEqual([...aboveWatch(alone, 'people2'), ...aboveWatch(alone, 'evaldev2'), ...aboveWatch(alone, 'bareeval2')], [], 'nor without a harvest beside them');
 });

@@ -156,7 +156,7 @@ export const AGENTS = {
  * window's timing, chats included, need not show it; a person reads an answer before the next
  * question); and the pipeline bars of the established reading over the whole window.
  */
-export const SLICE = { minItems: 6, minShare: 0.1, outputInput: 10, minSettled: 5, maxFollowed: 0.1, maxTemplate: 0.3, maxPaced: 0.5, machineGapS: 15 } as const;
+export const SLICE = { minItems: 10, minShare: 0.1, outputInput: 10, minSettled: 8, maxFollowed: 0.1, maxTemplate: 0.3, maxPaced: 0.5, machineGapS: 15 } as const;
 
 /** An account's harvest slice as the slice reading sees it (values for its verdict). */
 export interface SliceValues {

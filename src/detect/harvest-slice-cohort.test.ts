@@ -169,7 +169,7 @@ test('a harvest inside bought applications\' traffic (six sessions in ten its us
   const cohort = reasons.find((x) => x.signal === 'harvest_cohort');
   assert.ok(cohort && typeof cohort.value === 'string' && cohort.value.startsWith('slice-established-'), `the verdict names the slice cohort: ${JSON.stringify(cohort)}`);
   const questions = reasons.find((x) => x.signal === 'slice_questions');
-  assert.ok(questions && typeof questions.value === 'number' && questions.threshold === 6 && /of [0-9.]+ recent requests/.test(questions.detail ?? ''), `the slice's questions against the account's requests: ${JSON.stringify(questions)}`);
+  assert.ok(questions && typeof questions.value === 'number' && questions.threshold === 10 && /of [0-9.]+ recent requests/.test(questions.detail ?? ''), `the slice's questions against the account's requests: ${JSON.stringify(questions)}`);
   for (const s of ['slice_question_share', 'slice_output_input_ratio', 'slice_followed_up_share', 'slice_template_share', 'slice_machine_paced_share']) {
     const x = reasons.find((y) => y.signal === s);
     assert.ok(x && typeof x.value === 'number' && typeof x.threshold === 'number', `the verdict gives ${s} with its threshold: ${JSON.stringify(x)}`);

@@ -820,24 +820,29 @@ async function redteamQuality() {
   // `--seed N` runs that seed alone (the same scenario: 300 organic accounts with --quick, else 600).
   const seeds = args.includes('--seed') ? [Number(args[args.indexOf('--seed') + 1])] : quick ? [5] : [5, 6];
   const organicAccounts = quick ? 300 : 600;
+  // `--redteam cover-1,agent-1` runs those campaigns alone: a scenario of its own (the others' accounts
+  // and traffic left out), so its figures are not the full table's.
+  const picked = args.includes('--redteam') ? new Set(args[args.indexOf('--redteam') + 1].split(',')) : null;
+  const strategies = picked ? REDTEAM_STRATEGIES.filter(([id]) => picked.has(id)) : REDTEAM_STRATEGIES;
+  if (picked && strategies.length !== picked.size) throw new Error(`--redteam: unknown campaign among ${[...picked].join(', ')} (known: ${REDTEAM_STRATEGIES.map(([id]) => id).join(', ')})`);
   const rows: string[] = [];
   let events = 0;
   for (const seed of seeds) {
-    const campaigns = REDTEAM_STRATEGIES.map(([id, , over]) => ({ ...structuredClone(REDTEAM_BOUGHT), ...over, id, dress: { ...(over.dress as object ?? {}) }, signup: { ...(REDTEAM_BOUGHT.signup as object), ...(over.signup as object ?? {}) }, params: { ...(REDTEAM_BOUGHT.params as object), ...(over.params as object ?? {}) } }));
+    const campaigns = strategies.map(([id, , over]) => ({ ...structuredClone(REDTEAM_BOUGHT), ...over, id, dress: { ...(over.dress as object ?? {}) }, signup: { ...(REDTEAM_BOUGHT.signup as object), ...(over.signup as object ?? {}) }, params: { ...(REDTEAM_BOUGHT.params as object), ...(over.params as object ?? {}) } }));
     const run = generateTraffic(resolveScenario({ preset: 'default', days: 5, organic: { accounts: organicAccounts }, campaigns }, { seed }), { prompts });
     const evs = [...run.events];
     events += evs.length;
     const { evaluation: rep } = await runDetector('warden', evs, run.labels as LabelLine[]);
     const perAccount = new Map<string, number>();
     for (const ev of evs) if (ev.account_id) perAccount.set(ev.account_id, (perAccount.get(ev.account_id) ?? 0) + 1);
-    for (const [id, what] of REDTEAM_STRATEGIES) {
+    for (const [id, what] of strategies) {
       const c = rep.campaigns.find((x) => x.campaign_id === id);
       if (!c) { rows.push(`| ${seed} | ${id} | ${what} | (no traffic) | | | | |`); continue; }
       const n = (run.labels as LabelLine[]).flatMap((l) => (l.type === 'account' && l.campaign_id === id && perAccount.has(l.account_id) ? [perAccount.get(l.account_id)!] : [])).sort((a, b) => a - b);
       rows.push(`| ${seed} | ${id} | ${what} | ${n[n.length >> 1] ?? 0} | ${c.accounts_flagged}/${c.accounts_active} | ${pct(c.contained ? c.share_requests_before_containment : 1)} | ${c.served_requests.toLocaleString('en')} | ${rep.totals.organic_accounts_flagged}/${rep.totals.organic_accounts} |`);
     }
   }
-  log(`\n### Red team: harvest strategies not in the tuned presets (default preset, 5 days, ${organicAccounts} organic accounts, seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log(`\n### Red team: harvest strategies not in the tuned presets (default preset, 5 days, ${organicAccounts} organic accounts, seeds ${seeds.join(', ')}${picked ? `, ${[...picked].join(', ')} alone` : ''}; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
   log('Each campaign 40 accounts bought with their history, sharing nothing. Flagged and contained = throttle or above; "served": the campaign\'s requests served below throttle; "share served": before containment (100%: never contained).\n');
   log('| seed | campaign | strategy | requests per account (median) | accounts flagged | share served before containment | served | organic accounts flagged |');
   log('|---|---|---|---|---|---|---|---|');
@@ -899,7 +904,7 @@ async function agentTrajectories() {
 }
 
 // `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort (course: its course rows alone),facts,quiet,redteam,agents,holdout,scan,path,memory` runs a subset (all by default);
-// `--seed N` runs the red team at that seed alone.
+// `--seed N` runs the red team at that seed alone; `--redteam ID[,ID]` those of its campaigns alone.
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();

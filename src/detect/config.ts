@@ -124,6 +124,14 @@ export const detectConfigSchema = z.strictObject({
    */
   cohort_agents: z.boolean().default(true),
   /**
+   * The established reading also reads each account's harvest slice (harvest-cohort.ts: SLICE):
+   * its coding and maths questions asking for reasoning, apart from the rest of its traffic (an
+   * application's users, chats). Accounts whose slices are asked once and left, high-yield and
+   * without a template form a cohort of their own at the same threshold (`cohort_min_established`,
+   * `cohort_established_base_rate`). false: not read.
+   */
+  cohort_harvest_slice: z.boolean().default(true),
+  /**
    * Accounts admitted to a startup, research or education programme (and named by nothing more:
    * no campus domain, enterprise contract or corroborated org) with the established harvest shape
    * join an established cohort that stands, formed without them, on the joining terms (within 2x

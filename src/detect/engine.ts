@@ -22,7 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, ALLOW_LIST_SIGNAL, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
-import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, agentShape, findAgentCohort, AGENTS, type CohortReading } from './harvest-cohort.ts';
+import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, agentShape, findAgentCohort, AGENTS, sliceShape, sliceTemplate, findSliceCohort, SLICE, type CohortReading, type SliceValues } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, harvestableAnswer, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -192,6 +192,12 @@ export class DetectorEngine implements VerdictView {
    * task (harvest-cohort.ts: AGENTS).
    */
   private agentOpenings = new Float32Array(0);
+  /**
+   * Per account, decayed with its window: the questions of its harvest part that came within
+   * SLICE.machineGapS of the account's previous request (an evaluation set's script pace; the
+   * harvest-slice reading leaves such slices out, as the established reading leaves out pipelines).
+   */
+  private slicePace = new Float32Array(0);
   /** Each account's single-shot questions of its harvest part watched for a follow-up (text key and time, FOLLOW_RING slots). */
   private harvestFollow = new Uint32Array(0);
   /** Answers pasted across accounts and graded items (pasted-answers.ts: PASTE_COLUMNS), and the distinct-account bit sets. */
@@ -385,6 +391,7 @@ export class DetectorEngine implements VerdictView {
     this.payCount = f(this.payCount, 2);
     this.harvestItems = f(this.harvestItems, ITEM_COLUMNS);
     this.agentOpenings = f(this.agentOpenings, 2);
+    this.slicePace = f(this.slicePace, 1);
     this.harvestFollow = f(this.harvestFollow, FOLLOW_RING * FOLLOW_SLOT);
     this.pasteCount = f(this.pasteCount, PASTE_COLUMNS);
     this.pasteBits = f(this.pasteBits, PASTE_BITS);
@@ -413,6 +420,7 @@ export class DetectorEngine implements VerdictView {
         decayItems(this.harvestItems, off / STRIDE, f);
         const ao = (off / STRIDE) * 2;
         this.agentOpenings[ao] *= f; this.agentOpenings[ao + 1] *= f;
+        this.slicePace[off / STRIDE] *= f;
       }
       w[off + C.DECAY_TS] = now;
     }
@@ -1623,7 +1631,11 @@ export class DetectorEngine implements VerdictView {
       if (!answered) continue;
       // A conversation's new question counts its own words as its input: its history is the camouflage.
       const asked = (p.flags & FLAG.newItemTurn) !== 0;
-      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, payKey, tsS);
+      if (asked || ((p.flags & FLAG.singleShot) !== 0 && (p.flags & (FLAG.code | FLAG.math)) !== 0)) {
+        observeItem(this.harvestItems, i, elicitOf(p.flags) === 1, p.weight, asked ? turnTokens(ev) : p.inputTokens, p.outputTokens, asked, this.harvestFollow, payKey, tsS);
+        // At a script's pace: within SLICE.machineGapS of the account's previous request (harvest-cohort.ts).
+        if (elicitOf(p.flags) === 1 && last > 0 && tsS - last < SLICE.machineGapS) this.slicePace[i] += p.weight;
+      }
     }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
@@ -1788,7 +1800,7 @@ export class DetectorEngine implements VerdictView {
     const own = this.snapshotLayout();
     if (layout === own) return true;
     // Fields a snapshot may lack (written before them): the harvest part, the re-linking epochs, the harvest cohort, the org member lists.
-    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('agentOpenings/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
+    const fieldsOf = (l: string) => l.slice(l.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('harvestItems/') && !f.startsWith('agentOpenings/') && !f.startsWith('slicePace/') && !f.startsWith('harvestFollow/') && !f.startsWith('linkEpoch/') && f !== 'flagEpoch' && f !== 'cohort'
       && !f.startsWith('orgNext/') && !f.startsWith('orgPrev/') && f !== 'orgHead'
       && !f.startsWith('pasteCount/') && !f.startsWith('pasteBits/') && f !== 'answerOwners'
       && !f.startsWith('pairCount/') && !f.startsWith('pairBits/') && f !== 'itemOwners' && f !== 'problemOwners');
@@ -1838,6 +1850,8 @@ export class DetectorEngine implements VerdictView {
     if (this.harvestItems.length !== this.accounts.cap * ITEM_COLUMNS) this.harvestItems = new Float32Array(this.accounts.cap * ITEM_COLUMNS);
     // A snapshot written before the agent openings: none counted yet for the accounts it holds.
     if (this.agentOpenings.length !== this.accounts.cap * 2) this.agentOpenings = new Float32Array(this.accounts.cap * 2);
+    // A snapshot written before the harvest slice's pace: none counted yet.
+    if (this.slicePace.length !== this.accounts.cap) this.slicePace = new Float32Array(this.accounts.cap);
     if (this.harvestFollow.length !== this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT) this.harvestFollow = new Uint32Array(this.accounts.cap * FOLLOW_RING * FOLLOW_SLOT);
     if (this.linkEpoch.length !== this.accounts.cap) this.linkEpoch = new Uint32Array(this.accounts.cap);
     // A snapshot written before answers pasted across accounts were read: empty counts, an empty table.
@@ -1990,6 +2004,8 @@ export class DetectorEngine implements VerdictView {
     if (found) for (const i of found.members) after.set(i, found.reading);
     const established = this.config.cohort_min_established > 0 ? this.readEstablishedCohort(activeSince) : null;
     if (established?.agents) for (const i of established.agents.members) after.set(i, established.agents.reading);
+    // The harvest-slice cohort before the whole-window one: an account in both is held by its whole window's reading.
+    if (established?.slices) for (const i of established.slices.members) after.set(i, established.slices.reading);
     if (established?.found) for (const i of established.found.members) after.set(i, established.found.reading);
     for (const i of before.keys()) if (!after.has(i)) this.dirtyAccounts.add(i);
     for (const i of after.keys()) if (!before.has(i)) this.dirtyAccounts.add(i);
@@ -2024,14 +2040,16 @@ export class DetectorEngine implements VerdictView {
    * count in its threshold, those of ESTABLISHED.joinRequests or more may join one that stands.
    * One pass over the accounts held (no candidate list: nothing of it is kept in snapshots).
    */
-  private readEstablishedCohort(activeSince: number): { found: ReturnType<typeof findEstablishedCohort>; agents: ReturnType<typeof findAgentCohort> } {
+  private readEstablishedCohort(activeSince: number): { found: ReturnType<typeof findEstablishedCohort>; agents: ReturnType<typeof findAgentCohort>; slices: ReturnType<typeof findSliceCohort> } {
     const w = this.accounts.w;
     const flags = this.accounts.flags;
     const shaped: Array<{ i: number; promptTokens: number; ratio: number; first: number }> = [];
     const joining: typeof shaped = [];
     const agents: typeof shaped = [];
+    const slices: typeof shaped = [];
     let read = 0, readAgents = 0;
     const readingAgents = this.config.cohort_agents;
+    const readingSlices = this.config.cohort_harvest_slice;
     for (let i = 0; i < this.accounts.count; i++) {
       const off = i * STRIDE;
       if (w[off + C.N] < ESTABLISHED.joinRequests || w[off + C.LAST_TS] < activeSince) continue;
@@ -2051,6 +2069,12 @@ export class DetectorEngine implements VerdictView {
       if (forming) read++;
       const shape = establishedShape(w, off);
       if (shape && (forming || taskKinds(w, off) >= COHORT.joinKinds)) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
+      // Its harvest slice read apart from the rest of its traffic (harvest-cohort.ts: SLICE).
+      if (readingSlices && forming) {
+        const slice = this.sliceValues(i);
+        const s = slice ? sliceShape(w, off, slice.values, slice.promptTokens) : null;
+        if (s) slices.push({ i, ...s, first: w[off + C.FIRST_TS] });
+      }
       if (readingAgents && w[off + C.N] >= AGENTS.minRequests) {
         readAgents++;
         const agent = agentShape(w, off, this.agentOpenings[i * 2], this.agentOpenings[i * 2 + 1]);
@@ -2060,6 +2084,23 @@ export class DetectorEngine implements VerdictView {
     return {
       found: findEstablishedCohort(shaped, read, this.config.cohort_min_established, joining, this.config.cohort_established_base_rate),
       agents: readingAgents ? findAgentCohort(agents, readAgents, this.config.cohort_min_established, this.config.cohort_established_base_rate) : null,
+      slices: readingSlices ? findSliceCohort(slices, read, this.config.cohort_min_established, this.config.cohort_established_base_rate) : null,
+    };
+  }
+
+  /**
+   * Account i's harvest slice (harvest-yield.ts: its harvest part) as the slice reading reads it,
+   * with the mean input of its questions; null when it holds no question.
+   */
+  private sliceValues(i: number): { values: SliceValues; promptTokens: number } | null {
+    const o = i * ITEM_COLUMNS;
+    const items = this.harvestItems[o];
+    if (!(items > 0)) return null;
+    const n = this.accounts.w[i * STRIDE + C.N];
+    const x = itemReadings(this.harvestItems, i, n);
+    return {
+      values: { items: x.items, requests: n, share: x.share, ratio: x.ratio, settled: x.settled, followed: x.followed, template: sliceTemplate(this.accounts.w, i * STRIDE, x.items), paced: Math.min(1, this.slicePace[i] / items) },
+      promptTokens: this.harvestItems[o + 1] / items,
     };
   }
 
@@ -2306,7 +2347,7 @@ export class DetectorEngine implements VerdictView {
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(talkingClass >= CAMPUS_CLASS_MIN ? [{ signal: 'conversing_class', value: talkingClass, threshold: CAMPUS_CLASS_MIN, detail: 'a member of one institution\'s cluster linked by its place, held at watch because its members converse (its place_conversation): a class, judged as the one actor it is; this account is held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
-          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N], (this.accounts.flags[i] & F_PROGRAMME) !== 0, cohort.agents ? { tools: this.accounts.w[off + C.TOOLS] / Math.max(1, this.accounts.w[off + C.N]), openings: this.agentOpenings[i * 2], capabilityOpenings: this.agentOpenings[i * 2 + 1] } : undefined) : []),
+          ...(cohort ? cohortReasons(cohort, this.accounts.w[off + C.TOTAL], this.accounts.w[off + C.N], (this.accounts.flags[i] & F_PROGRAMME) !== 0, cohort.agents ? { tools: this.accounts.w[off + C.TOOLS] / Math.max(1, this.accounts.w[off + C.N]), openings: this.agentOpenings[i * 2], capabilityOpenings: this.agentOpenings[i * 2 + 1] } : undefined, cohort.slice ? this.sliceValues(i)?.values : undefined) : []),
           ...(verifying ? verifyingReasons(paste!) : []),
           ...(asked ? askedReasons(paste!) : []),
           ...(graded ? gradingReasons(grading!, resentShare(this.payCount, i)) : []),

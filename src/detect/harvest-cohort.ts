@@ -136,6 +136,65 @@ export const AGENTS = {
 } as const;
 
 /**
+ * The harvest slice of the established reading (detect.cohort_harvest_slice): the account's
+ * harvest part read on its own (harvest-yield.ts: its coding and maths questions asking for
+ * reasoning, single-shot or new in a conversation), not its whole window. A harvest run inside a
+ * bought application's traffic has the application's users' chats around its questions: they take
+ * the whole window's single-shot share, capability share and output/input ratio below the
+ * established shape's bars, and keep the questions under the single-account test's counts for days.
+ * What they do not change is what the questions are: asked once and left (none followed up), high-
+ * yield, no fixed template. People who ask such questions follow up on many of them; a pipeline
+ * (an evaluation set) runs through a template. Read on each account's windowed counts:
+ *
+ * `minItems` questions in the slice; `minShare` of the account's windowed requests; their own
+ * output/input ratio `outputInput` (the harvest-yield test's); `minSettled` of them watched and
+ * settled (a follow-up came, or two hours passed) with at most `maxFollowed` followed up; at most
+ * `maxTemplate` template hits for each question in the slice (the account's template uses over its
+ * slice questions: an evaluation set through one wrapper reads about 1); at most `maxPaced` of its
+ * questions (asking for reasoning) sent within `machineGapS` seconds of the account's previous
+ * request (an evaluation set run by a script, its items bare, between a person's chats: the
+ * window's timing, chats included, need not show it; a person reads an answer before the next
+ * question); and the pipeline bars of the established reading over the whole window.
+ */
+export const SLICE = { minItems: 10, minShare: 0.1, outputInput: 10, minSettled: 8, maxFollowed: 0.1, maxTemplate: 0.3, maxPaced: 0.5, machineGapS: 15 } as const;
+
+/** An account's harvest slice as the slice reading sees it (values for its verdict). */
+export interface SliceValues {
+  /** Windowed questions in the slice, and the account's windowed requests. */
+  items: number; requests: number;
+  share: number; ratio: number;
+  /** Watched questions settled, and the share of them followed up (single-shot ones, or all). */
+  settled: number; followed: number;
+  /** Template hits for each question in the slice (capped at 1). */
+  template: number;
+  /** Share of the slice questions sent within SLICE.machineGapS of the account's previous request. */
+  paced: number;
+}
+
+/** Template hits of account `off`'s window for each of its `items` slice questions, at most 1. */
+export function sliceTemplate(w: Float64Array, off: number, items: number): number {
+  return items > 0 ? Math.min(1, w[off + C.TEMPLATE_HIT] / items) : 0;
+}
+
+/**
+ * The harvest-slice shape of an established account (SLICE), or null: its slice readings `x`
+ * (harvest-yield.ts: itemReadings) against the bars, the template hits of its window over its
+ * slice questions, and the established reading's pipeline bars over the whole window.
+ * `promptTokens`: the slice questions' mean input (their own turns), the shape's prompt length.
+ */
+export function sliceShape(w: Float64Array, off: number, x: Omit<SliceValues, 'template' | 'requests'>, promptTokens: number): { promptTokens: number; ratio: number } | null {
+  if (x.paced > SLICE.maxPaced) return null;
+  const n = w[off + C.N];
+  if (!(n >= ESTABLISHED.minRequests) || !(x.items >= SLICE.minItems)) return null;
+  if (x.share < SLICE.minShare || x.ratio < SLICE.outputInput) return null;
+  if (x.settled < SLICE.minSettled || x.followed > SLICE.maxFollowed) return null;
+  if (sliceTemplate(w, off, x.items) > SLICE.maxTemplate) return null;
+  if (w[off + C.TEMPLATE_HIT] / n >= ESTABLISHED.maxTemplateReuse) return null;
+  if (machineTimed(w, off)) return null;
+  return { promptTokens, ratio: x.ratio };
+}
+
+/**
  * The smallest count k with P(X >= k) <= `chance` for X ~ Poisson(`read` x `baseRate`): how many
  * of `read` accounts may have the shape by chance alone, when `baseRate` of such accounts have it,
  * before it is more than chance. 1 when the rate or the accounts read are 0 (the minimum decides).
@@ -182,6 +241,8 @@ export interface CohortReading {
   baseRate?: number;
   /** A cohort of the agent-trajectory shape (AGENTS, detect.cohort_agents). Absent: the question-and-answer shape. */
   agents?: boolean;
+  /** A cohort of harvest slices (SLICE, detect.cohort_harvest_slice): read on the accounts' harvest parts, not their whole windows. */
+  slice?: boolean;
 }
 
 /** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
@@ -246,6 +307,19 @@ export function findAgentCohort(shaped: Shaped[], read: number, minAccounts: num
   if (minAccounts <= 0) return null;
   const found = formCohort(shaped, read, establishedThreshold(read, minAccounts, baseRate), COHORT.closeFactor, [], false);
   if (found) { found.reading.established = true; found.reading.agents = true; found.reading.id = `agents-established-${found.reading.id.slice('cohort-'.length)}`; found.reading.baseRate = baseRate; }
+  return found;
+}
+
+/**
+ * The cohort of established accounts with the harvest-slice shape (SLICE) among `shaped`, out of
+ * `read` such accounts read (ESTABLISHED.minRequests windowed requests or more): the established
+ * cohort's threshold and closeness (on the slices' prompt length and ratio), a reading of its own
+ * (`slice-established-<day>`).
+ */
+export function findSliceCohort(shaped: Shaped[], read: number, minAccounts: number, baseRate: number = 0): { members: number[]; reading: CohortReading } | null {
+  if (minAccounts <= 0) return null;
+  const found = formCohort(shaped, read, establishedThreshold(read, minAccounts, baseRate), COHORT.closeFactor, [], false);
+  if (found) { found.reading.established = true; found.reading.slice = true; found.reading.id = `slice-established-${found.reading.id.slice('cohort-'.length)}`; found.reading.baseRate = baseRate; }
   return found;
 }
 
@@ -327,7 +401,8 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 /** An account's own readings of the agent-trajectory shape (AGENTS), for its verdict's explanation. */
 export interface AgentValues { tools: number; openings: number; capabilityOpenings: number }
 
-export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests, programme = false, agent?: AgentValues): VerdictReason[] {
+export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests, programme = false, agent?: AgentValues, slice?: SliceValues): VerdictReason[] {
+  if (c.established && c.slice) return sliceReasons(c, windowed, slice);
   if (c.established) return establishedReasons(c, windowed, programme, agent);
   const few = requests < COHORT.minRequests;
   const joined = few && !c.early;
@@ -374,5 +449,25 @@ function establishedReasons(c: CohortReading, windowed: number, programme: boole
     { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${r2(windowed)} recent requests${how}): single-shot share >= ${ESTABLISHED.singleShot}, output/input ratio >= ${ESTABLISHED.outputInput}, capability share >= ${ESTABLISHED.capability}, reasoning elicitation share >= ${ESTABLISHED.elicitation}; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template (below ${ESTABLISHED.maxTemplateReuse})` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: ESTABLISHED.outputInput },
+  ];
+}
+
+/** The explanation of a member's verdict in a cohort of harvest slices (SLICE): the cohort, and the account's own slice readings beside their thresholds. */
+function sliceReasons(c: CohortReading, windowed: number, x?: SliceValues): VerdictReason[] {
+  const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  return [
+    { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} accounts in use before or with a verified identity, and without an org, a programme or an enterprise contract, first seen by the detector from ${day(c.firstFrom)} to ${day(c.firstTo)}, whose coding and maths questions asking for reasoning, read apart from the rest of their traffic (an application's users, chats), are asked once and left, high-yield, no template: each below the single-account floor, scored together as one actor` },
+    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} such accounts read (${ESTABLISHED.minRequests}+ recent requests) with the harvest-slice shape and within ${COHORT.closeFactor}x of its median question length and output/input ratio; threshold: the larger of detect.cohort_min_established and the count ${c.read} accounts reach by chance with probability under ${ESTABLISHED.chance} when ${r2((c.baseRate ?? 0) * 100)}% of them have the shape (detect.cohort_established_base_rate)` },
+    { signal: 'harvest_cohort_shape', value: 'harvest_slice', threshold: null, detail: `this account (${r2(windowed)} recent requests): its harvest slice (coding or maths questions asking for reasoning, single-shot or new in a conversation) ${SLICE.minItems}+ questions and ${SLICE.minShare} or more of its requests, their own output/input ratio >= ${SLICE.outputInput}, ${SLICE.minSettled}+ of them settled with at most ${SLICE.maxFollowed} followed up, at most ${SLICE.maxTemplate} template hits a question, at most ${SLICE.maxPaced} of them sent within ${SLICE.machineGapS} s of the request before; no machine timing (below ${ESTABLISHED.maxTimingRegularity} once 20 gaps are read), no fixed template over its window (below ${ESTABLISHED.maxTemplateReuse}) (detect.cohort_harvest_slice)` },
+    ...(x ? [
+      { signal: 'slice_questions', value: r2(x.items), threshold: SLICE.minItems, detail: `questions in this account's harvest slice, of ${r2(x.requests)} recent requests (the rest: its other traffic, not read by the slice)` },
+      { signal: 'slice_question_share', value: r2(x.share), threshold: SLICE.minShare, detail: 'share of its recent requests the slice holds' },
+      { signal: 'slice_output_input_ratio', value: r2(x.ratio), threshold: SLICE.outputInput, detail: 'output/input ratio of the slice questions alone (their own turns as input)' },
+      { signal: 'slice_followed_up_share', value: r2(x.followed), threshold: SLICE.maxFollowed, detail: `share of ${r2(x.settled)} settled slice questions a later turn followed up (${SLICE.minSettled}+ settled needed): people follow up on their questions, a harvest moves on to the next item` },
+      { signal: 'slice_template_share', value: r2(x.template), threshold: SLICE.maxTemplate, detail: 'template hits of its recent requests for each slice question: an evaluation set through one wrapper reads about 1' },
+      { signal: 'slice_machine_paced_share', value: r2(x.paced), threshold: SLICE.maxPaced, detail: `share of the slice questions sent within ${SLICE.machineGapS} s of the request before: an evaluation set run by a script reads about 1, a person reads an answer first` },
+    ] : []),
+    { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
+    { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: SLICE.outputInput },
   ];
 }

@@ -9,7 +9,7 @@
  * The field names are those a snapshot stores (the engine's snapshotState lists them in place, with
  * the key index as one map: snapshotFields).
  */
-import { NLINK, OWN_SOFTWARE_MIN_SHARE, POPULATION_COMMON_ESTABLISHED, POPULATION_COMMON_SHARE, TWO32 } from './linking.ts';
+import { NLINK, OWN_SOFTWARE_HOLDER_SHARE, OWN_SOFTWARE_MIN_SHARE, POPULATION_COMMON_ESTABLISHED, POPULATION_COMMON_SHARE, TWO32 } from './linking.ts';
 
 /** The capacity after `cap` for at least `min` entries: half as many again (at least 1024 more). */
 export function grownCapacity(cap: number, min: number): number {
@@ -139,9 +139,13 @@ export class LinkKeyIndex {
     return this.keyAccountable[slot] >= POPULATION_COMMON_ESTABLISHED || this.keyCount[slot] >= POPULATION_COMMON_SHARE * accounts;
   }
 
-  /** Whether the key in `slot`, held by a member of a flagged cluster of `clusterSize` accounts, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
+  /**
+   * Whether the key in `slot`, held by a member of a flagged cluster of `clusterSize` accounts, is
+   * that campaign's own software: held by enough of the cluster (OWN_SOFTWARE_MIN_SHARE) and mostly
+   * by flagged accounts (OWN_SOFTWARE_HOLDER_SHARE of its holders), not an application many others run.
+   */
   ownSoftware(slot: number, clusterSize: number): boolean {
     const n = this.keyFlaggedHolders[slot];
-    return n >= 2 && n >= OWN_SOFTWARE_MIN_SHARE * clusterSize;
+    return n >= 2 && n >= OWN_SOFTWARE_MIN_SHARE * clusterSize && n >= OWN_SOFTWARE_HOLDER_SHARE * this.keyCount[slot];
   }
 }

@@ -186,6 +186,15 @@ export function fleetEvidence(ev: Float64Array, rule: AccountLink['rule']): bool
  * other new user of that application follows it there at its first request.
  */
 export const OWN_SOFTWARE_MIN_SHARE = 0.1;
+/**
+ * And at least this share of all the key's holders have been members of flagged clusters: a
+ * campaign's own client or prompt is held by its accounts, an application's by its many users. A
+ * small cluster flagged beyond its software (a few accounts on one card or address) that runs a
+ * popular new application would otherwise bring each later user of it in as a replacement head
+ * (seen: a startup's four accounts at throttle took in 13 developers and agent products of one
+ * application, which a campaign's cluster then joined, all at suspend).
+ */
+export const OWN_SOFTWARE_HOLDER_SHARE = 0.05;
 
 /** The bit of an account in an address's sketch of the accounts seen on it. */
 export function seenBit(i: number): number {

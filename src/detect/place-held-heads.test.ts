@@ -23,7 +23,7 @@ const SDK = 'OpenAI/Python 1.99.9';
 const wrap = (item: string) => `Solve the following problem. Let us think step by step, then give the final answer. Problem: ${item}`;
 const item = (k: number) => pool.maths[k % pool.maths.length];
 
-interface Sender { net: number; domain: string; card: string | null; signupIp: string; out: number; ua?: string; createdHoursAgo?: number; usedDaysAgo?: number; system?: string | null; text?: string }
+interface Sender { ip?: string; net: number; domain: string; card: string | null; signupIp: string; out: number; ua?: string; createdHoursAgo?: number; usedDaysAgo?: number; system?: string | null; text?: string }
 
 function sender() {
   let n = 0;
@@ -34,7 +34,7 @@ function sender() {
       ...base, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
       request: { ...base.request, system: s.system === undefined ? APP : s.system, messages: [{ role: 'user', text, chars: text.length }], params: { ...base.request.params, max_tokens: 2048, temperature: 0 } },
       response: { ...base.response, input_tokens: Math.ceil(text.length / 4) + 20, output_tokens: s.out },
-      client: { ...base.client, ip: `${s.net}.20.30.${1 + (n % 3)}`, asn: 60_000 + s.net, user_agent: s.ua ?? SDK },
+      client: { ...base.client, ip: s.ip ?? `${s.net}.20.30.${1 + (n % 3)}`, asn: 60_000 + s.net, user_agent: s.ua ?? SDK },
       account: {
         ...base.account!, tier: 'email_verified', programme: 'none', created_at: new Date(T0 - (s.createdHoursAgo ?? 30) * 3_600_000).toISOString(),
         payment_fp: s.card, signup_ip: s.signupIp, email_pattern: null, email_domain: s.domain,
@@ -92,4 +92,24 @@ test('a fleet linked beyond its software (one card) still takes in a new head th
   e.flush();
   assert.equal(e.forAccount('acct_head').clusterId, fleet.clusterId, `the new head joined the fleet: ${JSON.stringify(e.accountLink('acct_head'))}`);
   assert.equal(e.accountLink('acct_head')?.rule, 'replacement_head');
+});
+
+test('a small cluster flagged beyond its software takes in no user of an application many others run: the prompt is not its own', () => {
+  const e = new DetectorEngine();
+  const make = sender();
+  population(e, make);
+  // Ninety new users of the application, each on a network, card and mail of their own, a few questions each.
+  for (let u = 0; u < 90; u++) for (let k = 0; k < 2; k++) e.ingest(make(`acct_app${u}`, 20 + u * 3 + k, { ...newcomer(100 + u), ip: `10.${u}.7.7`, signupIp: `10.${u}.9.9` }, 300 + u * 2 + k));
+  // Four fresh accounts on one card, the same application: linked by the card, harvesting.
+  for (let k = 0; k < 12; k++) for (let a = 0; a < 4; a++) e.ingest(make(`acct_small${a}`, 200 + k * 60 + a * 7, { net: 30 + a, domain: 'gmail.com', card: 'card-small', signupIp: `${30 + a}.9.9.9`, out: 2_400 }, k * 4 + a));
+  e.advance(T0 + 1_000_000);
+  e.flush();
+  const small = e.forAccount('acct_small0');
+  assert.ok(verdictRank(small.level) >= verdictRank('throttle'), `the small cluster is flagged: ${small.level}`);
+  // Another new user of the application, later: the prompt, wrapper and client it shares with the
+  // cluster are shared with 90 accounts outside it.
+  e.ingest(make('acct_later', 2_000, newcomer(90), 900));
+  e.flush();
+  assert.notEqual(e.forAccount('acct_later').clusterId, small.clusterId, `the later user was not linked into the cluster: ${JSON.stringify(e.accountLink('acct_later'))}`);
+  assert.ok(verdictRank(e.forAccount('acct_later').level) <= verdictRank('watch'), `acct_later: ${e.forAccount('acct_later').level}`);
 });

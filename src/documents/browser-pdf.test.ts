@@ -14,7 +14,9 @@ const CHROMIUM = findChromium();
 test('a page printed to PDF by Chromium is read: headings, paragraphs, lists and table cells', { skip: browserSkip(CHROMIUM) }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-pdf-browser-'));
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
-  const reader = new DocumentReader();
+  // What is checked is what is read, not how fast: the default 2 s a document includes starting the
+  // reading thread and loading pdf.js, which a loaded machine (a full test run) can take longer for.
+  const reader = new DocumentReader({ timeoutMs: 30_000 });
   try {
     const page = await context.newPage();
     await page.setContent(`<!doctype html><html><body style="font-family: sans-serif">

@@ -75,43 +75,34 @@ export function openBatch(events: readonly InteractionEvent[], open?: OpenWrites
 /** A claim on another node's abandoned record lapses after this long (the claiming node died too), ms. */
 export const OPEN_CLAIM_LAPSE_MS = 10 * 60_000;
 
-export const SQLITE_OPEN_INTERACTIONS_MIGRATION = {
-  sql: `CREATE TABLE IF NOT EXISTS open_interactions (
+/**
+ * The open_interactions table of both stores: they differ in the column type of times and of the
+ * body, and PostgreSQL (where nodes take each other's abandoned records by age) indexes `ts`.
+ */
+function openInteractionsMigration(time: 'TEXT' | 'TIMESTAMPTZ', body: 'TEXT' | 'JSONB', byAge: boolean) {
+  return {
+    sql: `CREATE TABLE IF NOT EXISTS open_interactions (
      id TEXT PRIMARY KEY,
      node TEXT NOT NULL,
-     ts TEXT NOT NULL,
-     checkpoint_at TEXT,
-     claimed_at TEXT,
+     ts ${time} NOT NULL,
+     checkpoint_at ${time},
+     claimed_at ${time},
      input_tokens INTEGER,
      output_tokens INTEGER NOT NULL DEFAULT 0,
      reasoning_tokens INTEGER NOT NULL DEFAULT 0,
      output_chars INTEGER NOT NULL DEFAULT 0,
      reasoning_chars INTEGER NOT NULL DEFAULT 0,
-     body TEXT NOT NULL
+     body ${body} NOT NULL
    );
-   CREATE INDEX IF NOT EXISTS open_interactions_node ON open_interactions (node, ts);`,
-  // An older build ignores the table (it records its streams as before, at their end).
-  compatible: true as const,
-};
+   CREATE INDEX IF NOT EXISTS open_interactions_node ON open_interactions (node, ts);${byAge ? `
+   CREATE INDEX IF NOT EXISTS open_interactions_ts ON open_interactions (ts);` : ''}`,
+    // An older build ignores the table (it records its streams as before, at their end).
+    compatible: true as const,
+  };
+}
 
-export const PG_OPEN_INTERACTIONS_MIGRATION = {
-  sql: `CREATE TABLE IF NOT EXISTS open_interactions (
-     id TEXT PRIMARY KEY,
-     node TEXT NOT NULL,
-     ts TIMESTAMPTZ NOT NULL,
-     checkpoint_at TIMESTAMPTZ,
-     claimed_at TIMESTAMPTZ,
-     input_tokens INTEGER,
-     output_tokens INTEGER NOT NULL DEFAULT 0,
-     reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-     output_chars INTEGER NOT NULL DEFAULT 0,
-     reasoning_chars INTEGER NOT NULL DEFAULT 0,
-     body JSONB NOT NULL
-   );
-   CREATE INDEX IF NOT EXISTS open_interactions_node ON open_interactions (node, ts);
-   CREATE INDEX IF NOT EXISTS open_interactions_ts ON open_interactions (ts);`,
-  compatible: true as const,
-};
+export const SQLITE_OPEN_INTERACTIONS_MIGRATION = openInteractionsMigration('TEXT', 'TEXT', false);
+export const PG_OPEN_INTERACTIONS_MIGRATION = openInteractionsMigration('TIMESTAMPTZ', 'JSONB', true);
 
 export const SQLITE_OPEN_INSERT = 'INSERT OR IGNORE INTO open_interactions (id, node, ts, input_tokens, body) VALUES (?, ?, ?, ?, ?)';
 /** A checkpoint: the counts rise, never fall; an interaction already ended (its record removed) is not recreated. */

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
+import { DetectorEngine, verdictRank } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
+import { APP, T0, customers, highestLevels, item, placeSender, wrap } from '../../test/helpers/place-fixtures.ts';
 
 /**
  * A cluster linked by its place whose evidence comes from one member: a lab's busy researcher
@@ -14,58 +14,10 @@ import type { InteractionEvent } from '../events/index.ts';
  * still held, with or without one busier head among them.
  */
 
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
-const T0 = Date.parse('2026-05-04T08:00:00.000Z');
-const APP = 'You are DevPilot, a coding assistant inside the editor. Be concise and correct.';
-const SDK = 'OpenAI/Python 1.99.9';
-/** The lab's (or the fleet's) wrapper: the working asked for on every item. */
-const wrap = (item: string) => `Solve the following problem. Let us think step by step, then give the final answer. Problem: ${item}`;
-const item = (k: number) => pool.maths[k % pool.maths.length];
-
-interface Sender { net: number; domain: string; signupIp: string; out: number; createdHoursAgo: number; system: string | null; logprobs?: boolean; text?: string }
-
-function sender() {
-  let n = 0;
-  return (id: string, sec: number, s: Sender, k: number): InteractionEvent => {
-    n++;
-    const text = s.text ?? wrap(item(k));
-    return {
-      ...base, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
-      request: { ...base.request, system: s.system, messages: [{ role: 'user', text, chars: text.length }], params: { ...base.request.params, max_tokens: 2048, temperature: 0, logprobs: s.logprobs ? true : null, top_logprobs: s.logprobs ? 5 : null } },
-      response: { ...base.response, input_tokens: Math.ceil(text.length / 4) + 20, output_tokens: s.out },
-      client: { ...base.client, ip: `${s.net}.20.30.${1 + (n % 3)}`, asn: 60_000 + s.net, user_agent: SDK },
-      account: {
-        ...base.account!, tier: 'email_verified', programme: 'none', created_at: new Date(T0 - s.createdHoursAgo * 3_600_000).toISOString(),
-        payment_fp: null, signup_ip: s.signupIp, email_pattern: null, email_domain: s.domain, first_used_at: null,
-      },
-    };
-  };
-}
-
-/** Forty established customers chatting on their own software: what the rest is judged against. */
-function population(e: DetectorEngine, make: ReturnType<typeof sender>) {
-  const chat = ['What should I cook tonight with leeks and potatoes?', 'Write a short birthday message for my sister.', 'Summarise the plot of Middlemarch in three sentences.'];
-  for (let c = 0; c < 40; c++) {
-    const ev = make(`acct_customer${c}`, c, { net: 150 + c, domain: 'gmail.com', signupIp: `${150 + c}.9.9.9`, out: 200, createdHoursAgo: 24 * 300, system: null, text: chat[c % chat.length] }, c);
-    e.ingest({ ...ev, client: { ...ev.client, user_agent: `Browser/${c}` }, account: { ...ev.account!, payment_fp: `card-c${c}`, first_used_at: new Date(T0 - 250 * 86_400_000).toISOString() } });
-  }
-}
-
-/** The highest level each account was held at while the events went in (any verdict that covered it). */
-function highestLevels(e: DetectorEngine): Map<string, number> {
-  const highest = new Map<string, number>();
-  e.onVerdict((v, accounts) => {
-    const ids = v.subject.kind === 'account' ? [v.subject.id] : accounts ?? [];
-    for (const id of ids) highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(v.level)));
-  });
-  return highest;
-}
-
 test('one busy researcher beside a class that sent a few questions each lifts neither the class by its volume nor by its own asks (logprobs)', () => {
   const e = new DetectorEngine();
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   const highest = highestLevels(e);
   // The lab's address and domain, the course's tool: one researcher running 300 items through the
   // wrapper, reading logprobs on every third; eight students who each asked three questions the same
@@ -95,8 +47,8 @@ test('one busy researcher beside a class that sent a few questions each lifts ne
 
 test('a fleet of eight behind one address, each harvesting, is still held when one head sends ten times what each of the others does', () => {
   const e = new DetectorEngine();
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   const highest = highestLevels(e);
   // One exit address and signup address, free-mail, no card, no system prompt: linked by the place
   // alone. Every head asks for the working of dataset items and takes answers many times the item.
@@ -118,8 +70,8 @@ test('a fleet of eight behind one address, each harvesting, is still held when o
 
 test('a fleet of eight behind one address, each harvesting alike, is held', () => {
   const e = new DetectorEngine();
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   const highest = highestLevels(e);
   const exit = (a: number) => ({ net: 45, domain: 'gmail.com', signupIp: '45.20.30.1', out: 2_400, system: null, createdHoursAgo: 30 + a * 19 });
   for (let a = 0; a < 8; a++) for (let k = 0; k < 40; k++) e.ingest(make(`acct_fleet${a}`, 100 + k * 150 + a * 13, exit(a), a * 40 + k));
@@ -137,8 +89,8 @@ test('a fleet of eight behind one address, each harvesting alike, is held', () =
 
 test('a lab whose busiest researcher converses beside five running evaluations is held by the place rule as the whole lab reads (setting the busiest apart holds a cluster less, never more) and takes in no other user of its application', () => {
   const e = new DetectorEngine();
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   const highest = highestLevels(e);
   // The lab's address and domain, the course's tool. The busiest researcher works through problems
   // in conversation (the item, an answer, a question on a step); five colleagues run 30 items each
@@ -181,8 +133,8 @@ test('a lab whose busiest researcher converses beside five running evaluations i
 
 test('a class that joins a lab held at verify by its researchers volume drops to watch once it outnumbers the lab: the busy researchers are set apart, and hysteresis does not keep the class at verify', () => {
   const e = new DetectorEngine({ trackFirstFlags: true });
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   // Six researchers, the lab's address and domain, 60 items each through the wrapper: held at
   // verify by the volume of working they ask for (the place rule's ceiling).
   const place = { net: 77, domain: 'uni-heidelberg.de', signupIp: '77.20.30.1', system: APP };

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
-import type { InteractionEvent } from '../events/index.ts';
+import { DetectorEngine, verdictRank } from './index.ts';
+import { T0, customers, placeSender, type PlaceSender } from '../../test/helpers/place-fixtures.ts';
 
 /**
  * One lab's researchers, new and unverified, on the university's domain, signed up from the lab's
@@ -14,52 +13,16 @@ import type { InteractionEvent } from '../events/index.ts';
  * its software (one card) still takes its new heads in by the software they share.
  */
 
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
-const T0 = Date.parse('2026-05-04T08:00:00.000Z');
-const APP = 'You are DevPilot, a coding assistant inside the editor. Be concise and correct.';
-const SDK = 'OpenAI/Python 1.99.9';
-/** The lab's benchmark wrapper: the working asked for on every item. */
-const wrap = (item: string) => `Solve the following problem. Let us think step by step, then give the final answer. Problem: ${item}`;
-const item = (k: number) => pool.maths[k % pool.maths.length];
-
-interface Sender { ip?: string; net: number; domain: string; card: string | null; signupIp: string; out: number; ua?: string; createdHoursAgo?: number; usedDaysAgo?: number; system?: string | null; text?: string }
-
-function sender() {
-  let n = 0;
-  return (id: string, sec: number, s: Sender, k: number): InteractionEvent => {
-    n++;
-    const text = s.text ?? wrap(item(k));
-    return {
-      ...base, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
-      request: { ...base.request, system: s.system === undefined ? APP : s.system, messages: [{ role: 'user', text, chars: text.length }], params: { ...base.request.params, max_tokens: 2048, temperature: 0 } },
-      response: { ...base.response, input_tokens: Math.ceil(text.length / 4) + 20, output_tokens: s.out },
-      client: { ...base.client, ip: s.ip ?? `${s.net}.20.30.${1 + (n % 3)}`, asn: 60_000 + s.net, user_agent: s.ua ?? SDK },
-      account: {
-        ...base.account!, tier: 'email_verified', programme: 'none', created_at: new Date(T0 - (s.createdHoursAgo ?? 30) * 3_600_000).toISOString(),
-        payment_fp: s.card, signup_ip: s.signupIp, email_pattern: null, email_domain: s.domain,
-        first_used_at: s.usedDaysAgo === undefined ? null : new Date(T0 - s.usedDaysAgo * 86_400_000).toISOString(),
-      },
-    };
-  };
-}
-
-/** Forty established customers chatting on their own software: what a key's popularity is judged against. */
-function population(e: DetectorEngine, make: ReturnType<typeof sender>) {
-  const chat = ['What should I cook tonight with leeks and potatoes?', 'Write a short birthday message for my sister.', 'Summarise the plot of Middlemarch in three sentences.'];
-  for (let c = 0; c < 40; c++) e.ingest(make(`acct_customer${c}`, c, { net: 150 + c, domain: 'gmail.com', card: `card-c${c}`, signupIp: `${150 + c}.9.9.9`, out: 200, ua: `Browser/${c}`, createdHoursAgo: 24 * 300, usedDaysAgo: 250, system: null, text: chat[c % chat.length] }, c));
-}
-
 /** A newcomer of the application: its system prompt, the lab's wrapper and client, a network, card and mail of its own. */
-const newcomer = (net: number): Sender => ({ net, domain: 'gmail.com', card: `card-new${net}`, signupIp: `${net}.9.9.9`, out: 900 });
+const newcomer = (net: number): PlaceSender => ({ net, domain: 'gmail.com', card: `card-new${net}`, signupIp: `${net}.9.9.9`, out: 900 });
 
 test('a lab flagged at verify by the volume of its evaluation runs takes in no other user of its application as a replacement head', () => {
   const e = new DetectorEngine();
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   // Six researchers, the lab's address and domain, 60 items each at a pipeline's pace; answers
   // about four times the item (the working written out), so the shape is volume, not a harvest's yield.
-  const lab: Sender = { net: 77, domain: 'uni-heidelberg.de', card: null, signupIp: '77.20.30.1', out: 160 };
+  const lab: PlaceSender = { net: 77, domain: 'uni-heidelberg.de', card: null, signupIp: '77.20.30.1', out: 160 };
   for (let k = 0; k < 60; k++) for (let a = 0; a < 6; a++) e.ingest(make(`acct_lab${a}`, 100 + k * 90 + a * 11, lab, k * 6 + a));
   e.advance(T0 + 7_200_000);
   e.flush();
@@ -79,8 +42,8 @@ test('a lab flagged at verify by the volume of its evaluation runs takes in no o
 
 test('a fleet linked beyond its software (one card) still takes in a new head that shares its system prompt, wrapper and client', () => {
   const e = new DetectorEngine();
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   // Six fresh accounts on one card, each its own network: linked by the card, harvesting (answers many times the item).
   for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) e.ingest(make(`acct_fleet${a}`, 100 + k * 60 + a * 7, { net: 30 + a, domain: 'gmail.com', card: 'card-fleet', signupIp: `${30 + a}.9.9.9`, out: 2_400 }, k * 6 + a));
   e.advance(T0 + 1_000_000);
@@ -96,8 +59,8 @@ test('a fleet linked beyond its software (one card) still takes in a new head th
 
 test('a small cluster flagged beyond its software takes in no user of an application many others run: the prompt is not its own', () => {
   const e = new DetectorEngine();
-  const make = sender();
-  population(e, make);
+  const make = placeSender();
+  customers(e, make);
   // Ninety new users of the application, each on a network, card and mail of their own, a few questions each.
   for (let u = 0; u < 90; u++) for (let k = 0; k < 2; k++) e.ingest(make(`acct_app${u}`, 20 + u * 3 + k, { ...newcomer(100 + u), ip: `10.${u}.7.7`, signupIp: `10.${u}.9.9` }, 300 + u * 2 + k));
   // Four fresh accounts on one card, the same application: linked by the card, harvesting.

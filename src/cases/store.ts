@@ -356,7 +356,7 @@ export class SqliteCaseStore implements CaseStore {
         put.run(...args);
         return fromPublishedRow({ added_us: last, collection, id: o.body.id, type: o.body.type, version: args[4] as string, case_id: o.caseId, body: args[6] as string });
       });
-    })();
+    }).immediate(); // reads before it writes: a deferred transaction gets no busy wait for the write lock
   }
   async published(q: PublishedQuery) {
     const { sql, args } = publishedSql(q, () => '?');

@@ -131,5 +131,8 @@ export function migrateSqlite(db: SqliteDb, component: string, migrations: reado
       db.prepare('INSERT INTO schema_migrations (component, version, applied_at, min_reader) VALUES (?, ?, ?, ?)').run(component, i + 1, new Date().toISOString(), minReader);
     }
   });
-  apply();
+  // IMMEDIATE: the transaction reads before it writes, and a deferred one that then needs the write
+  // lock while another process (the gateway's event writer) holds it is refused at once, with no
+  // busy wait.
+  apply.immediate();
 }

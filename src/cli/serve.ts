@@ -249,6 +249,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     register: caps.register,
     ready: caps.ready,
     clusterOf: caps.clusterOf,
+    builtinMockUrl: mockUrl,
   });
   caps.flushEventsWith(() => gateway.recorder.flush());
   let url: string;

@@ -266,6 +266,13 @@ export const configSchema = z.strictObject({
     latency_ms: z.number().min(0).default(20),
     /** Streaming speed, tokens per second (0: as fast as possible). */
     tokens_per_second: z.number().min(0).default(400),
+    /**
+     * Pass a client's `x-mock-output-tokens` and `x-mock-reasoning-tokens` (whole numbers, at most
+     * 131,072) on to the built-in mock, so that `warden redteam` gets answers of the
+     * simulated lengths. Only the mock this process starts gets them: a configured upstream never
+     * does, whatever this says.
+     */
+    answer_length_headers: z.boolean().default(false),
   }).prefault({}),
   identity: identityConfigSchema.prefault({}),
   events: z.strictObject({

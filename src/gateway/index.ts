@@ -57,6 +57,11 @@ export interface GatewayOptions {
   ready?: () => Promise<boolean> | boolean;
   /** The linked cluster an account belongs to (the detector's verdicts), for turns at the document reader. */
   clusterOf?: (accountId: string) => string | null;
+  /**
+   * Base URL of the built-in mock the caller started in `config.upstreams`' place (`warden serve`
+   * with no upstreams); with `mock.answer_length_headers` it gets the clients' answer-length headers.
+   */
+  builtinMockUrl?: string | null;
 }
 
 export interface Gateway {
@@ -78,7 +83,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const metrics = createGatewayMetrics(opts.registry, sources);
   const unrecordedRefusals = new Counter({ name: 'warden_refused_requests_unrecorded_total', help: 'Requests refused without a valid key that were answered but not recorded as events (past events.refused_anonymous_per_minute per address)', registers: [metrics.registry] });
   const anonymousRefusals = new AnonymousRefusals(config.events.refused_anonymous_per_minute, { warn: (o, m) => app.log.warn(o, m) }, () => unrecordedRefusals.inc());
-  const router = new UpstreamRouter(config.upstreams);
+  const router = new UpstreamRouter(config.upstreams, process.env, { mockLengthHeadersTo: config.mock.answer_length_headers ? opts.builtinMockUrl ?? null : null });
   const logger = opts.logger ?? {
     level: process.env.WARDEN_LOG_LEVEL ?? config.log.level,
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]', '*.secret', '*.api_key'], censor: '[redacted]' },

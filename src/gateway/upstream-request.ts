@@ -15,6 +15,16 @@ import type { Context } from './interaction-state.ts';
 const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept-language'];
 
 /**
+ * The built-in mock's answer-length headers, passed on only to the mock this process started and
+ * only with `mock.answer_length_headers` (`Upstream.mockLengthHeaders`): `warden redteam` asks
+ * for each simulated answer's length with them. No other `x-mock-*` header ever goes (failures are
+ * asked for with a `mock-fail-*` model name), and a configured upstream gets none of them.
+ */
+export const MOCK_LENGTH_HEADERS = ['x-mock-output-tokens', 'x-mock-reasoning-tokens'] as const;
+/** The largest length passed: more than any model writes in one answer; a larger or malformed value is dropped. */
+export const MOCK_LENGTH_MAX = 131_072;
+
+/**
  * Upstream response headers passed back to the client. `x-should-retry` and `retry-after-ms` are
  * what the official SDKs read first to decide whether and when to retry (then `retry-after`,
  * which is passed on errors only). The upstream's rate-limit headers are passed only on its 429
@@ -98,6 +108,12 @@ export function upstreamHeaders(ctx: InteractionContext, upstream: Upstream | nu
     if (typeof v === 'string') h[name] = v;
   }
   if (ctx.wire === 'anthropic' && !h['anthropic-version']) h['anthropic-version'] = '2023-06-01';
+  if (upstream?.mockLengthHeaders) {
+    for (const name of MOCK_LENGTH_HEADERS) {
+      const v = ctx.headers[name];
+      if (typeof v === 'string' && /^\d{1,6}$/.test(v) && Number(v) <= MOCK_LENGTH_MAX) h[name] = v;
+    }
+  }
   if (upstream?.apiKey) {
     if (ctx.wire === 'anthropic') h['x-api-key'] = upstream.apiKey;
     else h.authorization = `Bearer ${upstream.apiKey}`;

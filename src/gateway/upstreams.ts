@@ -18,13 +18,31 @@ export interface Upstream {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly models: readonly string[];
+  /**
+   * The built-in mock this process started, with `mock.answer_length_headers` on: a client's
+   * answer-length headers are passed to it (upstream-request.ts). False for every configured upstream.
+   */
+  readonly mockLengthHeaders: boolean;
 }
+
+export interface UpstreamRouterOptions {
+  /**
+   * Base URL of the built-in mock this process started, when its answer-length headers are to be
+   * passed (`mock.answer_length_headers`); the one upstream at that origin, on a loopback address,
+   * gets them. Never set from the configuration's `upstreams`.
+   */
+  mockLengthHeadersTo?: string | null;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export class UpstreamRouter {
   readonly upstreams: Upstream[];
   private readonly cache = new Map<string, Upstream | null>();
 
-  constructor(configs: readonly UpstreamConfig[], env: NodeJS.ProcessEnv = process.env) {
+  constructor(configs: readonly UpstreamConfig[], env: NodeJS.ProcessEnv = process.env, opts: UpstreamRouterOptions = {}) {
+    const mock = opts.mockLengthHeadersTo ? new URL(opts.mockLengthHeadersTo) : null;
+    const mockOrigin = mock && LOOPBACK_HOSTS.has(mock.hostname) && mock.protocol === 'http:' ? mock.origin : null;
     this.upstreams = configs.map((c) => {
       const url = new URL(c.base_url);
       const basePath = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
@@ -44,6 +62,7 @@ export class UpstreamRouter {
         headersTimeoutMs: c.headers_timeout_ms,
         bodyTimeoutMs: c.body_timeout_ms,
         models: c.models,
+        mockLengthHeaders: mockOrigin !== null && url.origin === mockOrigin && c.api_key === null,
       };
     });
   }

@@ -317,7 +317,7 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const chosen = decideTools({ tools: readTools(body.tools), choice, lastUserText: prompt.lastUserText, endsWithToolResult: prompt.endsWithToolResult, parallel }, rng);
   const outputConfig = isRecord(body.output_config) ? body.output_config : {};
   const effort = typeof outputConfig.effort === 'string' ? (ANTHROPIC_EFFORT[outputConfig.effort] ?? 1) : 1;
-  const reasoningTarget = thinking ? Math.round(rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) * effort) : 0;
+  const reasoningTarget = thinking ? ctx.reasoningTokensOverride ?? Math.round(rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) * effort) : 0;
   // Structured outputs: output_config.format, or the earlier top-level output_format.
   const format = isRecord(outputConfig.format) ? outputConfig.format : isRecord(body.output_format) ? body.output_format : null;
   const structured = format?.type === 'json_schema' ? { schema: format.schema ?? {} } : undefined;

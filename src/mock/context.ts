@@ -19,6 +19,8 @@ export interface HandlerContext {
   reasoningTokens: readonly [number, number];
   /** Per-request override of the natural answer length (x-mock-output-tokens). */
   answerTokensOverride: number | null;
+  /** Per-request override of the reasoning length, effort already in it (x-mock-reasoning-tokens); only where the model reasons. */
+  reasoningTokensOverride: number | null;
   /** Leave usage out of the response (x-mock-omit-usage), to exercise tokenizer fallbacks downstream. */
   omitUsage: boolean;
   /** The server's prompt cache (cache counts in usage); absent: none reported. */

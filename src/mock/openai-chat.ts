@@ -259,7 +259,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   for (let i = 0; i < n; i++) {
     const seed = mixSeed(baseSeed, i);
     const rng = new Rng(seed);
-    const reasoning = style === 'none' ? 0 : Math.round(rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) * effort);
+    const reasoning = style === 'none' ? 0 : ctx.reasoningTokensOverride ?? Math.round(rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) * effort);
     const answer = ctx.answerTokensOverride ?? rng.range(ctx.answerTokens[0], ctx.answerTokens[1]);
     const chosen = decideTools(
       { tools, choice: toolChoice, lastUserText: prompt.lastUserText, endsWithToolResult: prompt.endsWithToolResult, parallel: body.parallel_tool_calls !== false },

@@ -269,7 +269,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
   const effortName = typeof reasoningParam.effort === 'string' ? reasoningParam.effort : 'medium';
   const effort = EFFORT_MULTIPLIER[effortName] ?? 1;
   const summaryMode = typeof reasoningParam.summary === 'string' ? reasoningParam.summary : typeof reasoningParam.generate_summary === 'string' ? reasoningParam.generate_summary : null;
-  const reasoningTarget = style === 'none' ? 0 : Math.round(rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) * effort);
+  const reasoningTarget = style === 'none' ? 0 : ctx.reasoningTokensOverride ?? Math.round(rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) * effort);
   const answer = ctx.answerTokensOverride ?? rng.range(ctx.answerTokens[0], ctx.answerTokens[1]);
   const tools = readTools(body.tools);
   const chosen = decideTools(

@@ -289,6 +289,26 @@ describe('routing and limits', () => {
     assert.ok(res.choices[0].message.content);
   });
 
+  test('x-mock-output-tokens and x-mock-reasoning-tokens set an answer and its reasoning, in each API, only where the model reasons', async () => {
+    const headers = { 'x-mock-output-tokens': '700', 'x-mock-reasoning-tokens': '450' };
+    const chat = (await (await post('/v1/chat/completions', JSON.stringify({ model: 'o3', messages: [{ role: 'user', content: 'Hello' }], max_completion_tokens: 5000 }), headers)).json()) as any;
+    const chatReasoning = chat.usage.completion_tokens_details.reasoning_tokens;
+    // Rounded up to the end of a sentence, as the answer is.
+    const near = (n: number) => n >= 450 && n < 510;
+    assert.ok(near(chatReasoning), `chat reasoning tokens ${chatReasoning}`);
+    assert.ok(chat.usage.completion_tokens - chatReasoning >= 700 && chat.usage.completion_tokens - chatReasoning < 760, `chat answer tokens ${chat.usage.completion_tokens - chatReasoning}`);
+    const resp = (await (await post('/v1/responses', JSON.stringify({ model: 'o4-mini', input: 'Hello', reasoning: { effort: 'high' } }), headers)).json()) as any;
+    assert.ok(near(resp.usage.output_tokens_details.reasoning_tokens), `responses reasoning tokens ${resp.usage.output_tokens_details.reasoning_tokens}: the count is taken as given, effort already in it`);
+    const msg = (await (await post('/v1/messages', JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 2000 }, messages: [{ role: 'user', content: 'Hello' }] }), { ...headers, 'anthropic-version': '2023-06-01' })).json()) as any;
+    assert.ok(near(msg.usage.output_tokens_details.thinking_tokens), `thinking tokens ${msg.usage.output_tokens_details?.thinking_tokens}`);
+    // A model that does not reason gives none, whatever the header says.
+    const plain = (await (await post('/v1/chat/completions', chatBody(), headers)).json()) as any;
+    assert.equal(plain.usage.completion_tokens_details.reasoning_tokens, 0, 'gpt-4o-mini reasons not');
+    assert.ok(plain.usage.completion_tokens >= 700, `answer tokens ${plain.usage.completion_tokens}`);
+    const bad = await post('/v1/chat/completions', chatBody(), { 'x-mock-reasoning-tokens': 'many' });
+    assert.equal(bad.status, 400, 'a count that is not a number is refused');
+  });
+
   test('a client that disconnects mid-stream is counted as aborted and its timer stops', async () => {
     const paced = await createMockUpstream({ port: 0, tokensPerSecond: 100 });
     try {

@@ -505,12 +505,15 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
         stats.faultsInjected++;
       }
       let answerOverride: number | null = null;
+      let reasoningOverride: number | null = null;
       let omitUsage = false;
       if (controlHeaders) {
         requestLatency = numberHeader(req, 'x-mock-latency-ms') ?? latencyMs;
         requestRate = numberHeader(req, 'x-mock-tokens-per-second') ?? tokensPerSecond;
         const out = numberHeader(req, 'x-mock-output-tokens');
         answerOverride = out === null ? null : Math.floor(out);
+        const thought = numberHeader(req, 'x-mock-reasoning-tokens');
+        reasoningOverride = thought === null ? null : Math.floor(thought);
         const omit = headerValue(req, 'x-mock-omit-usage');
         omitUsage = omit !== undefined && omit !== '0' && omit !== 'false';
       }
@@ -523,6 +526,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           answerTokens,
           reasoningTokens,
           answerTokensOverride: answerOverride,
+          reasoningTokensOverride: reasoningOverride,
           omitUsage,
           promptCache,
           isStoredResponse: (id) => storedResponses.has(id),

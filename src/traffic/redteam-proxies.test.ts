@@ -16,7 +16,7 @@ test('a gateway that ignores the simulated client addresses is named, with the s
   const dir = mkdtempSync(join(tmpdir(), 'warden-redteam-proxies-'));
   const config = configSchema.parse({
     server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') },
-    admin: { token: TOKEN }, mock: { latency_ms: 0, tokens_per_second: 0 }, log: { level: 'silent' },
+    admin: { token: TOKEN }, mock: { latency_ms: 0, tokens_per_second: 0, answer_length_headers: true }, log: { level: 'silent' },
     events: { flush_interval_ms: 20 },
   });
   const w = await startWarden(config, { demo: false, log: () => {} });

@@ -15,7 +15,7 @@ async function warden() {
   const dir = mkdtempSync(join(tmpdir(), 'warden-redteam-'));
   const config = configSchema.parse({
     server: { port: 0, trusted_proxies: ['127.0.0.1'] }, store: { sqlite_path: join(dir, 'warden.db') },
-    admin: { token: TOKEN }, mock: { latency_ms: 0, tokens_per_second: 0 }, log: { level: 'silent' },
+    admin: { token: TOKEN }, mock: { latency_ms: 0, tokens_per_second: 0, answer_length_headers: true }, log: { level: 'silent' },
     events: { flush_interval_ms: 20 },
   });
   const w = await startWarden(config, { demo: false, log: () => {} });
@@ -42,7 +42,11 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
       onProvisioned: async (a, id) => { if (a.label.campaign_id === 'hydra-1') { suspended.push(id); await admin.suspendAccount(id, 'test: known campaign'); } },
     });
     assert.equal(result.requests, 400);
-    assert.deepEqual(result.warnings, [], 'the gateway trusts the red team as a proxy: no warning');
+    assert.deepEqual(result.warnings, [], 'the gateway trusts the red team as a proxy and passes the answer lengths to its mock: no warning');
+    // The built-in mock answered at the simulated lengths (policy caps and sentence ends aside).
+    const l = result.answer_lengths;
+    assert.ok(l.answered > 100 && l.output_tokens >= 0.8 * l.simulated_output_tokens && l.output_tokens <= 1.2 * l.simulated_output_tokens,
+      `answers as long as the traffic model drew them: ${JSON.stringify(l)}`);
     assert.equal(result.stopped_by, 'max_requests');
     const hydra = result.by_population['hydra-1'];
     assert.ok(hydra && hydra.sent > 0, 'hydra traffic was sent');
@@ -126,6 +130,12 @@ test('redteam reports the verdicts the gateway held each request under apart fro
     const flaggedOrganic = result.detector.detection.accounts.filter((a) => organic.has(a.account_id) && a.timeline.some((c) => c.level !== 'watch')).map((a) => a.account_id).sort();
     assert.deepEqual(flaggedOrganic, held.filter((id) => sent.has(id)).sort(), 'organic accounts above watch are those a verdict held');
     assert.equal(result.detector.eval.totals.organic_accounts_flagged, flaggedOrganic.length, 'the verdicts report counts them');
+    // The verdicts of the organic accounts held are read back, reasons and timing readings apart.
+    assert.ok(result.timing && result.timing.organic_flagged >= flaggedOrganic.length, `organic accounts held, read back: ${JSON.stringify(result.timing)}`);
+    for (const id of flaggedOrganic) assert.ok(result.timing.accounts.some((a) => a.account_id === id && a.reasons.length > 0), `the verdict holding ${id} is read with its reasons`);
+    // This gateway's mock writes its own lengths (mock.answer_length_headers is off): the run says its answers are shorter than drawn.
+    assert.ok(result.answer_lengths.output_tokens < result.answer_lengths.simulated_output_tokens / 2, JSON.stringify(result.answer_lengths));
+    assert.ok(result.warnings.some((x) => x.includes('mock.answer_length_headers: true')), `the run warns of the short answers: ${result.warnings.join(' | ')}`);
     // The events file is in time order, as warden scan and warden eval read it.
     const ts = readFileSync(join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { ts: string }).ts);
     assert.ok(ts.every((t, i) => i === 0 || ts[i - 1] <= t), 'events.jsonl is in time order');

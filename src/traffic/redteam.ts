@@ -31,6 +31,8 @@ import type { PromptCorpus } from './prompts.ts';
 import { renderSvg, renderText } from './report.ts';
 import type { Scenario } from './scenario.ts';
 import { TOOL_CATALOGUE } from './textgen.ts';
+import { answerPieces, hashString, Rng } from '../mock/text.ts';
+import type { EventMessage } from '../events/index.ts';
 
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -86,6 +88,8 @@ export interface RequestOutcome {
   input_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
+  /** The traffic model's output tokens for the request (answer and reasoning), to read `output_tokens` against. */
+  simulated_output_tokens: number;
   /** Signs the answer was shaped: requested reasoning/logprobs/n missing, or output capped. */
   shaped: string[];
   /** The gateway's record of the request, read after the run (null: not found, or not readable). */
@@ -142,8 +146,54 @@ export interface RedteamResult {
   detector: { detection: DetectionResult; eval: EvalReport; matched: number; unmatched: number } | null;
   /** How to read the two evaluations, one line each. */
   notes: string[];
-  /** What makes the run unlike the traffic it simulates (the gateway ignoring the simulated addresses), one line each. */
+  /** What makes the run unlike the traffic it simulates (the gateway ignoring the simulated addresses, answers shorter than drawn), one line each. */
   warnings: string[];
+  /**
+   * Answered requests (200, embeddings left out): output tokens the gateway's upstream wrote, and
+   * what the traffic model drew for the same requests (answer and reasoning). Far apart, the
+   * detector's readings of answer length are not the offline run's (`warnings` says so).
+   */
+  answer_lengths: { answered: number; output_tokens: number; simulated_output_tokens: number };
+  /**
+   * Organic accounts the verdicts held at watch or above, and those of them whose verdict (read
+   * after the run, `GET /admin/detect/accounts/:id`) gives a timing reading among its reasons:
+   * compressed time brings each account's requests closer together, which moves timing readings
+   * the offline run does not see. Null when the verdicts could not be read.
+   */
+  timing: { organic_flagged: number; with_timing: number; accounts: { account_id: string; organic_kind: string | null; level: VerdictLevel; reasons: string[]; timing: { signal: string; value: number | string; threshold: number | string | null }[] }[] } | null;
+}
+
+/** Reasons that read the spacing of an account's requests, which compressed time moves. */
+const TIMING_SIGNALS = new Set(['timing_regularity', 'yield_timing_regularity']);
+
+interface VerdictView { level: VerdictLevel; verdict: { reasons: { signal: string; value: number | string; threshold: number | string | null }[] } | null; cluster: { reasons: { signal: string; value: number | string; threshold: number | string | null }[] } | null }
+
+/**
+ * For each organic account the verdicts held at watch or above: its verdict's reasons as the
+ * admin API gives them after the run, and those that read timing. An account not readable is left
+ * out of `accounts` but counted in `organic_flagged`.
+ */
+async function timingReadings(admin: HttpAdminClient, flagged: { account_id: string; organic_kind: string | null; level: VerdictLevel }[]): Promise<NonNullable<RedteamResult['timing']>> {
+  const accounts: NonNullable<RedteamResult['timing']>['accounts'] = [];
+  for (const f of flagged) {
+    let view: VerdictView;
+    try { view = await admin.call('GET', `/detect/accounts/${encodeURIComponent(f.account_id)}`); } catch { continue; }
+    const reasons = [...(view.verdict?.reasons ?? []), ...(view.cluster?.reasons ?? [])];
+    accounts.push({ ...f, reasons: [...new Set(reasons.map((r) => r.signal))], timing: reasons.filter((r) => TIMING_SIGNALS.has(r.signal)).map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold })) });
+  }
+  return { organic_flagged: flagged.length, with_timing: accounts.filter((a) => a.timing.length > 0).length, accounts };
+}
+
+/**
+ * A warning when the answers came back far shorter than the traffic model drew them (under half
+ * its output tokens over 20 answered requests or more): the built-in mock writes its own lengths
+ * unless the gateway passes it the red team's answer-length headers.
+ */
+export function answerLengthWarning(l: RedteamResult['answer_lengths']): string | null {
+  if (l.answered < 20 || l.simulated_output_tokens <= 0 || l.output_tokens >= l.simulated_output_tokens / 2) return null;
+  const times = l.output_tokens > 0 ? `${(l.simulated_output_tokens / l.output_tokens).toFixed(1)} times shorter than` : 'empty, unlike';
+  return `WARNING: the answers were ${times} the traffic model drew them (${l.output_tokens} output tokens against ${l.simulated_output_tokens} over ${l.answered} answered requests): `
+    + 'readings of answer length (output/input ratio, harvest yield) see shorter answers than offline. Against the built-in mock, set mock.answer_length_headers: true on the gateway and start it again (docs/mock-upstream.md).';
 }
 
 const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
@@ -267,6 +317,45 @@ export function thinkingRefusedForLoop(ev: InteractionEvent): boolean {
   return ev.flavour === 'anthropic.messages' && Boolean(ev.request.messages.at(-1)?.parts?.tool_result);
 }
 
+/** The largest answer length asked for (the gateway passes no larger one: MOCK_LENGTH_MAX in src/gateway/upstream-request.ts). */
+const LENGTH_MAX = 131_072;
+
+/**
+ * The simulated answer's length, per choice, as the built-in mock's headers ask for it
+ * (`x-mock-output-tokens` the answer, `x-mock-reasoning-tokens` the reasoning): a gateway with
+ * `mock.answer_length_headers` passes them to its built-in mock, so the answers it records are as
+ * long as the traffic model drew them; any other gateway or upstream ignores them (Warden passes
+ * them to no configured upstream). None for an answer the simulation did not produce (an
+ * upstream error) or an embedding.
+ */
+export function answerLengthHeaders(ev: InteractionEvent): Record<string, string> {
+  const res = ev.response;
+  if (ev.flavour === 'openai.embeddings' || (res.status !== 200 && res.status !== 499)) return {};
+  const n = Math.max(1, ev.request.params.n ?? 1);
+  const reasoning = Math.min(LENGTH_MAX, Math.round(res.reasoning_tokens / n));
+  const answer = Math.min(LENGTH_MAX, Math.round(Math.max(0, res.output_tokens - res.reasoning_tokens) / n));
+  return { 'x-mock-output-tokens': String(answer), 'x-mock-reasoning-tokens': String(reasoning) };
+}
+
+/**
+ * An earlier answer in a conversation's history at its simulated length. The traffic model keeps a
+ * short stand-in of each (`text`) and the answer's full length (`chars`), which its input tokens
+ * count; sent as the stand-in, the gateway would count a fraction of the input (about 2% of the
+ * history's answers on `smoke`), and read the answers' output/input ratio that much higher than
+ * offline. The stand-in comes first, then prose of the built-in mock's kind up to `chars`, drawn
+ * from the account, the stand-in and the length: the same turn is sent the same in every later
+ * request of its conversation, and no two accounts send the same filler. Only plain answers are
+ * filled: tool calls and every user, system and tool text are sent as they are.
+ */
+export function historyAnswerText(m: EventMessage, accountId: string): string {
+  const text = m.text ?? '';
+  if (m.role !== 'assistant' || m.parts || m.chars <= text.length) return text;
+  const rng = new Rng(hashString(`${accountId}\u0000${text}\u0000${m.chars}`));
+  // Pieces are short words (one token each): about 5 characters apiece, a few more drawn than needed.
+  const fill = answerPieces(Math.ceil((m.chars - text.length) / 4) + 8, rng).join('');
+  return (text ? `${text}\n\n${fill.trimStart()}` : fill.trimStart()).slice(0, m.chars);
+}
+
 /** The HTTP request (path, headers, body) that reproduces an event's request in its wire format. */
 export function wireRequest(ev: InteractionEvent, secret: string): { path: string; headers: Record<string, string>; body: Json } {
   const r = ev.request;
@@ -276,6 +365,7 @@ export function wireRequest(ev: InteractionEvent, secret: string): { path: strin
     'content-type': 'application/json',
     'user-agent': ev.client.user_agent ?? 'warden-redteam',
     'x-forwarded-for': ev.client.ip,
+    ...answerLengthHeaders(ev),
   };
   let callN = 0;
   const toolName = () => (tools.length ? tools[callN % tools.length] : 'tool');
@@ -285,7 +375,7 @@ export function wireRequest(ev: InteractionEvent, secret: string): { path: strin
     const messages: Json[] = [];
     let lastToolId: string | null = null;
     for (const m of r.messages) {
-      const text = m.text ?? '';
+      const text = historyAnswerText(m, ev.account_id ?? '');
       if (m.parts?.tool_use) {
         lastToolId = `toolu_${String(++callN).padStart(4, '0')}`;
         messages.push({ role: 'assistant', content: [...(text ? [{ type: 'text', text }] : []), { type: 'tool_use', id: lastToolId, name: toolName(), input: {} }] });
@@ -316,7 +406,7 @@ export function wireRequest(ev: InteractionEvent, secret: string): { path: strin
         const id = `call_${++callN}`;
         input.push({ type: 'function_call', call_id: id, name: toolName(), arguments: '{}' });
         input.push({ type: 'function_call_output', call_id: id, output: m.text ?? '' });
-      } else input.push({ role: m.role === 'assistant' ? 'assistant' : 'user', content: m.text ?? '' });
+      } else input.push({ role: m.role === 'assistant' ? 'assistant' : 'user', content: historyAnswerText(m, ev.account_id ?? '') });
     }
     const body: Json = { model: ev.model, input, stream: r.stream };
     if (r.system) body.instructions = r.system;
@@ -342,7 +432,7 @@ export function wireRequest(ev: InteractionEvent, secret: string): { path: strin
       const id = `call_${++callN}`;
       messages.push({ role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: toolName(), arguments: '{}' } }] });
       messages.push({ role: 'tool', tool_call_id: id, content: m.text ?? '' });
-    } else messages.push({ role: m.role === 'assistant' ? 'assistant' : 'user', content: m.text ?? '' });
+    } else messages.push({ role: m.role === 'assistant' ? 'assistant' : 'user', content: historyAnswerText(m, ev.account_id ?? '') });
   }
   const body: Json = { model: ev.model, messages, stream: r.stream };
   if (r.stream) body.stream_options = { include_usage: true };
@@ -500,7 +590,8 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
     const s = sumFor(pop(a));
     const outcome: RequestOutcome = {
       seq: n, request_id: null, sim_ts: ev.ts, sent_at: new Date().toISOString(), account_id: '', sim_account_id: a.id, population: pop(a), adaptive: a.label.adaptive,
-      flavour: ev.flavour, model: ev.model, status: 0, error_code: null, headers: {}, latency_ms: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, shaped: [],
+      flavour: ev.flavour, model: ev.model, status: 0, error_code: null, headers: {}, latency_ms: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
+      simulated_output_tokens: ev.response.output_tokens, shaped: [],
       gateway: null, cause: null,
     };
     try {
@@ -579,6 +670,15 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   const answered = [...new Set(outcomes.filter((o) => o.status === 200 && o.account_id).map((o) => o.account_id))];
   const warnings = await addressWarnings(admin, answered);
   const notes: string[] = [];
+  const answer_lengths = { answered: 0, output_tokens: 0, simulated_output_tokens: 0 };
+  for (const o of outcomes) {
+    if (o.status !== 200 || o.flavour === 'openai.embeddings') continue;
+    answer_lengths.answered++;
+    answer_lengths.output_tokens += o.output_tokens;
+    answer_lengths.simulated_output_tokens += o.simulated_output_tokens;
+  }
+  const short = answerLengthWarning(answer_lengths);
+  if (short) warnings.push(short);
 
   // The gateway's record of each request: the verdict in force, apart from limits and policy.
   const ids = new Set(outcomes.map((o) => o.request_id).filter((id): id is string => id !== null));
@@ -612,6 +712,7 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   observedEvents.sort((x, y) => x.ts.localeCompare(y.ts));
   const report = await evaluate(observed, labels, () => observedEvents);
   let detector: RedteamResult['detector'] = null;
+  let timing: RedteamResult['timing'] = null;
   if (typeof records !== 'string') {
     const matched = outcomes.filter((o) => o.gateway !== null);
     const detection: DetectionResult = {
@@ -620,6 +721,17 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
       clusters: [],
     };
     detector = { detection, eval: await evaluate(detection, labels, () => observedEvents), matched: matched.length, unmatched: outcomes.filter((o) => o.request_id !== null).length - matched.length };
+    // Organic accounts the verdicts held, and which of them a timing reading helped hold.
+    const kindOf = new Map(labels.filter((l): l is Extract<LabelLine, { type: 'account' }> => l.type === 'account').map((l) => [l.account_id, l]));
+    const organicFlagged = detection.accounts
+      .map((a) => ({ account_id: a.account_id, label: kindOf.get(a.account_id), level: a.timeline.at(-1)?.level ?? null }))
+      .filter((a): a is { account_id: string; label: Extract<LabelLine, { type: 'account' }>; level: VerdictLevel } => a.level !== null && a.label !== undefined && a.label.campaign_id === null)
+      .map((a) => ({ account_id: a.account_id, organic_kind: a.label.organic_kind, level: a.level }));
+    timing = await timingReadings(admin, organicFlagged);
+    if (timing.with_timing > 0) {
+      notes.push(`${timing.with_timing} of the ${timing.organic_flagged} organic accounts the verdicts held (at watch or above) have a timing reading among their verdict's reasons (timing_regularity, yield_timing_regularity): `
+        + `at x${speedup.toFixed(0)} each account's requests arrive ${speedup.toFixed(0)} times closer together on the gateway's clock, which the detector reads, so their gaps spread less than offline (see timing in the result).`);
+    }
     if (detector.unmatched > 0) notes.push(`${detector.unmatched} requests answered by the gateway were not found in its record (not written yet, or pruned): the verdicts report leaves them out`);
     const byLimits = report.totals.organic_accounts_flagged - detector.eval.totals.organic_accounts_flagged;
     if (byLimits > 0) {
@@ -645,6 +757,7 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
   return {
     target: target.origin, speedup, started_at: new Date(wallStart).toISOString(), elapsed_s: (Date.now() - wallStart) / 1000,
     requests: seq, stopped_by: stoppedBy, accounts_created: [...provisioned.keys()].length, by_population: summary, observed, eval: report, detector, notes, warnings,
+    answer_lengths, timing,
   };
 }
 
@@ -655,6 +768,8 @@ export function renderRedteamSummary(r: RedteamResult): string {
   const body = rows.map(([k, s]) => [k, s.sent, s.ok, s.rate_limited, s.refused, s.other_4xx, s.server_errors, s.transport_errors, s.shaped, r.detector ? s.by_verdict : '-', s.deferred, s.output_tokens].map(String));
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
-  return [`redteam against ${r.target}: ${r.requests} requests in ${r.elapsed_s.toFixed(1)}s (x${r.speedup.toFixed(1)} time, stopped by ${r.stopped_by}), ${r.accounts_created} accounts created`, fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n') + '\n';
+  const l = r.answer_lengths;
+  const lengths = l.answered ? `answers: ${l.output_tokens} output tokens over ${l.answered} answered requests, ${l.simulated_output_tokens} drawn by the traffic model (${(l.output_tokens / Math.max(1, l.simulated_output_tokens)).toFixed(2)} of it)` : 'answers: none';
+  return [`redteam against ${r.target}: ${r.requests} requests in ${r.elapsed_s.toFixed(1)}s (x${r.speedup.toFixed(1)} time, stopped by ${r.stopped_by}), ${r.accounts_created} accounts created`, fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt), lengths].join('\n') + '\n';
 }
 

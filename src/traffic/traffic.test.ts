@@ -10,7 +10,7 @@ import { extractRequestFeatures } from '../gateway/request-features.ts';
 import { resolveScenario, generateTraffic, simulate, parseLabels, classifyPrompt, pickAddress, countryOfIpNum, Rng, defaultPromptDir, type AccountLabel } from './index.ts';
 import { buildPopulation } from './population.ts';
 import { ipFromString } from './netdata.ts';
-import { thinkingRefusedForLoop, wireRequest } from './redteam.ts';
+import { historyAnswerText, thinkingRefusedForLoop, wireRequest } from './redteam.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-traffic-'));
 
@@ -238,6 +238,19 @@ test('addresses come from real ranges of the right networks', () => {
   assert.equal(countryOfIpNum(ipFromString('8.8.8.8')), 'US');
 });
 
+test('an earlier answer in a history is sent at its simulated length, the same in every turn, and unlike any other account\'s', () => {
+  const standIn = { role: 'assistant' as const, text: 'Here is a complete implementation with tests.', chars: 4356 };
+  const a = historyAnswerText(standIn, 'acct_a');
+  assert.equal(a.length, 4356, 'as long as the answer the simulation drew');
+  assert.ok(a.startsWith(standIn.text), 'the stand-in first');
+  assert.equal(historyAnswerText(standIn, 'acct_a'), a, 'the same turn is sent the same in later requests');
+  assert.notEqual(historyAnswerText(standIn, 'acct_b').slice(standIn.text.length), a.slice(standIn.text.length), 'another account sends other filler');
+  const user = { role: 'user' as const, text: 'hello', chars: 900 };
+  assert.equal(historyAnswerText(user, 'acct_a'), 'hello', 'user text is sent as it is');
+  const call = { role: 'assistant' as const, text: 'get_weather', chars: 300, parts: { tool_use: 1 } };
+  assert.equal(historyAnswerText(call, 'acct_a'), 'get_weather', 'a tool call is sent as it is');
+});
+
 test('prompts are pooled by content, not by file', () => {
   assert.equal(classifyPrompt('Write a Python function that reverses a string.'), 'code');
   assert.equal(classifyPrompt('Tom has 3 apples and buys 5 more. How many apples does he have?'), 'math');
@@ -256,7 +269,10 @@ test('events record requests exactly as the gateway would from the wire body', (
     assert.equal(got.system, ev.request.system, 'system');
     assert.deepEqual(got.tools, ev.request.tools, 'tools');
     assert.equal(got.stream, ev.request.stream);
-    assert.deepEqual(got.messages.map((m) => [m.role, m.text]), ev.request.messages.map((m) => [m.role, m.text || (ev.flavour === 'anthropic.messages' && m.role !== 'assistant' ? '.' : m.text)]));
+    // Earlier answers go at their simulated length (historyAnswerText); everything else as the event holds it.
+    const expected = ev.request.messages.map((m) => { const t = historyAnswerText(m, ev.account_id!); return [m.role, t || (ev.flavour === 'anthropic.messages' && m.role !== 'assistant' ? '.' : t)]; });
+    assert.deepEqual(got.messages.map((m) => [m.role, m.text]), expected);
+    for (const [k, m] of ev.request.messages.entries()) if (m.role === 'assistant' && !m.parts) assert.equal(got.messages[k].chars, m.chars, 'an earlier answer is sent as long as the simulation drew it');
     // A bias map goes over the wire as another map with the same counts (wireBiasMap).
     const { logit_bias: sentBias, ...sent } = { ...got.params, stop: false };
     const { logit_bias: simBias, ...sim } = ev.request.params;

@@ -7,12 +7,13 @@ export type SqliteDb = Database.Database;
 
 /**
  * The page size of the SQLite files Warden creates, in bytes (SQLite's own default is 4 KB). The
- * event writer's inserts (a row of about 1.2 KB JSON, its primary key and four indexes) cost 0.70
- * of their CPU at 256 rows a commit and 0.82 at 64 on 16 KB pages, and the periodic writes of the
- * request path (keys' last use, answers' owners) less too; an operator's single writes (an account
- * created or renamed) cost more, some 20-110 µs each (BENCHMARKS.md, "The SQLite files' page size").
- * SQLite fixes a file's page size when the file is created: a file an older release created keeps
- * its pages until `warden store compact` rebuilds it (docs/operations.md).
+ * event writer's inserts (a row of about 1.2 KB JSON, its primary key and four indexes) cost
+ * 0.70-0.73 of their CPU at 256 rows a commit and 0.80-0.82 at 64 on 16 KB pages, the keys' last
+ * use written every flush 0.65-0.72; a commit of one row, and an operator's single writes (an
+ * account created or renamed), cost more, up to about 140 µs each, as every page a commit changes
+ * goes whole to the write-ahead log (BENCHMARKS.md, "The SQLite files' page size"). SQLite fixes a
+ * file's page size when it creates the file: a file an older release created keeps its pages
+ * until `warden store compact` rebuilds it (docs/operations.md).
  */
 export const SQLITE_PAGE_SIZE = 16_384;
 

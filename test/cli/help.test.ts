@@ -28,7 +28,7 @@ test('--help on any command family and sub-command prints help and exits 0, neve
       ['policy', '--help'], ['policy', 'check', '--help'], ['policy', 'explain', '--help'], ['policy', 'screen', '--help'],
       ['watermark', '--help'], ['watermark', 'embed', '--help'], ['watermark', 'vectors', '--help'],
       ['orgs', 'get', '--help'], ['keys', 'rotate', '--help'], ['accounts', 'suspend', '-h'], ['accounts', 'create', '--help'],
-      ['accounts', 'create', '--name', 'x', '--help'], ['ledger', '--help'], ['config', '--help'], ['limits', '--help'], ['limits', 'explain', '--help'],
+      ['accounts', 'create', '--name', 'x', '--help'], ['ledger', '--help'], ['config', '--help'], ['store', '--help'], ['store', 'compact', '--help'], ['limits', '--help'], ['limits', 'explain', '--help'],
     ];
     const results = await Promise.all(commands.map((args) => warden(cwd, args)));
     commands.forEach((args, i) => {
@@ -50,7 +50,7 @@ test('the top-level help and the README name every sub-command each family accep
   try {
     const top = (await warden(cwd, ['--help'])).stdout;
     const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
-    const families = ['detect', 'cases', 'intel', 'notify', 'limits', 'batches', 'policy', 'watermark', 'ledger', 'config', 'orgs', 'accounts', 'keys'];
+    const families = ['detect', 'cases', 'intel', 'notify', 'limits', 'batches', 'policy', 'watermark', 'ledger', 'config', 'store', 'orgs', 'accounts', 'keys'];
     const helps = await Promise.all(families.map((f) => warden(cwd, [f, '--help'])));
     families.forEach((family, i) => {
       const usage = helps[i].stdout;

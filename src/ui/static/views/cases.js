@@ -8,6 +8,7 @@ import { reasonsTable, detectLink } from '../lib/json.js';
 import { proofButton } from '../lib/proof.js';
 import { api, get, post, download } from '../lib/api.js';
 import { notHereNote } from '../lib/detect.js';
+import { accountNames, namedAccount, subjectCell } from '../lib/names.js';
 
 const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
 const statusBadge = (s) => badge(s, STATUS_TONE[s] ?? 'muted');
@@ -103,11 +104,13 @@ async function renderIntel(box, ctx) {
     const r = await get('/admin/intel');
     if (!ctx.isCurrent()) return;
     const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
+    // `import` says whether the server takes a bundle (a server before it was said: the sharing key's id).
+    const canImport = typeof r.import === 'boolean' ? r.import : !!r.key_id;
     const bundle = h('textarea', { id: 'intel-bundle', rows: 4, spellcheck: 'false', placeholder: '{"type": "bundle", "objects": [...]}' });
     const level = h('select', { id: 'intel-level' }, LEVELS.map((l) => h('option', { value: l, selected: l === 'throttle' }, l)));
     // The partner's signing key: only what it signed is taken in (the rest is skipped with the reason).
     const publicKey = h('input', { id: 'intel-public-key', type: 'text', spellcheck: 'false', autocomplete: 'off', placeholder: 'ed25519:… (optional)' });
-    const form = h('form', { class: 'filters', on: { submit: async (e) => {
+    const form = h('form', { on: { submit: async (e) => {
       e.preventDefault();
       let body;
       try { body = JSON.parse(bundle.value); } catch { toast('The bundle is not valid JSON.', 'bad'); return; }
@@ -117,12 +120,21 @@ async function renderIntel(box, ctx) {
         await renderIntel(box, ctx);
       } catch (err) { toast(err.message, 'bad'); }
     } } },
-    h('div', { class: 'field' }, h('label', { for: 'intel-bundle', text: 'STIX 2.1 bundle from a partner' }), bundle),
-    h('div', { class: 'field' }, h('label', { for: 'intel-level', text: 'Hold matching accounts at' }), level),
-    h('div', { class: 'field' }, h('label', { for: 'intel-public-key', text: 'Partner’s public key (only what it signed)' }), publicKey),
-    h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Import')));
+    // Without any key to match with (the sharing key, or a partner's own), the server refuses an import: the form is shown disabled, described by what turns it on.
+    h('fieldset', { class: 'filters', disabled: !canImport, 'aria-describedby': canImport ? null : 'no-import-key' },
+      h('legend', { class: 'visually-hidden', text: 'Import a partner’s bundle' }),
+      h('div', { class: 'field' }, h('label', { for: 'intel-bundle', text: 'STIX 2.1 bundle from a partner' }), bundle),
+      h('div', { class: 'field' }, h('label', { for: 'intel-level', text: 'Hold matching accounts at' }), level),
+      h('div', { class: 'field' }, h('label', { for: 'intel-public-key', text: 'Partner’s public key (only what it signed)' }), publicKey),
+      h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn', 'aria-describedby': canImport ? null : 'no-import-key' }, 'Import'))));
+    const noKeyNote = canImport ? null : h('p', { id: 'no-import-key', class: 'help' },
+      'Importing is off on this server: no sharing key is set, and no partner has a key of its own. Set ', h('code', { text: 'cases.sharing_key' }),
+      ' (its default reads the environment variable ', h('code', { text: 'WARDEN_INTEL_KEY' }), ') to the key agreed with your partners, at least 16 characters, or give a partner its own key (',
+      h('code', { text: 'cases.partners' }), '), and restart; see ', h('code', { text: 'docs/cases.md' }), ', “Exchanging indicators”.');
     replace(box,
-      h('p', { class: 'help' }, r.key_id ? `Sharing key id ${r.key_id}: partners hashing with the same key see the same id.` : 'No sharing key is set (cases.sharing_key): nothing is exported or matched.'),
+      h('p', { class: 'help' }, r.key_id ? `Sharing key id ${r.key_id}: partners hashing with the same key see the same id.`
+        : canImport ? 'No sharing key is set (cases.sharing_key): only partners with a key of their own (cases.partners) are exported to, imported from and matched.'
+          : 'No sharing key is set (cases.sharing_key): nothing is exported, imported or matched.'),
       table({
         caption: 'Imported indicators', empty: 'No indicator imported.', rows: r.indicators,
         columns: [
@@ -146,7 +158,7 @@ async function renderIntel(box, ctx) {
           { label: 'Last seen', value: (p) => when(p.last_seen) },
         ],
       }) : null,
-      r.key_id ? form : null);
+      form, noKeyNote);
   } catch (err) {
     replace(box, errorBox(err));
   }
@@ -213,6 +225,11 @@ async function renderCase(main, id, ctx) {
   if (!ctx.isCurrent()) return;
   document.title = `${c.title} · Warden`;
   const k = c.campaign;
+  // Who the accounts of its tables are (the accounts, the ledger's verdicts on them): one read of the account store.
+  const members = c.members.slice(0, 200);
+  const verdictRows = c.ledger?.verdicts.slice(0, 200) ?? [];
+  const names = await accountNames([...members.map((m) => m.account_id), ...verdictRows.filter((v) => v.subject_kind === 'account').map((v) => v.subject_id)]);
+  if (!ctx.isCurrent()) return;
   const reload = () => ctx.setQuery({});
   const inForce = (exchange?.published ?? []).filter((p) => !p.revoked);
   const shareable = c.observables.filter((o) => o.shareable);
@@ -294,8 +311,8 @@ async function renderCase(main, id, ctx) {
       { label: 'Holders', num: true, value: (o) => fmtInt(o.holders) }, { label: 'Others', num: true, value: (o) => fmtInt(o.others) },
       { label: 'Exported', value: (o) => (o.shareable ? badge('yes', 'ok') : badge('no', 'muted', o.why)) },
     ] })),
-    panel(`Accounts (${c.members.length})`, table({ caption: 'Accounts', rows: c.members.slice(0, 200), columns: [
-      { label: 'Account', value: (m) => link(`/accounts/${encodeURIComponent(m.account_id)}`, shortId(m.account_id), { title: m.account_id }) },
+    panel(`Accounts (${c.members.length})`, table({ caption: 'Accounts', rows: members, columns: [
+      { label: 'Account', value: (m) => namedAccount(m.account_id, names) },
       { label: 'Level', value: (m) => levelBadge(m.level) }, { label: 'Tier', value: (m) => m.tier }, { label: 'Programme', value: (m) => m.programme },
       { label: 'Signed up', value: (m) => when(m.created_at) }, { label: 'Email domain', value: (m) => m.email_domain }, { label: 'Signup IP', value: (m) => m.signup_ip },
       { label: 'Requests read', num: true, value: (m) => fmtInt(m.requests) },
@@ -303,8 +320,8 @@ async function renderCase(main, id, ctx) {
     panel('Shared with partners', exchangeBox),
     panel('What the ledger proves', c.ledger
       ? [c.ledger.checkpoint ? h('pre', { class: 'note', text: c.ledger.checkpoint.note }) : h('p', { text: 'No checkpoint yet.' }),
-         table({ caption: 'Verdict entries', empty: 'No verdict on this cluster or its members is in the log yet.', rows: c.ledger.verdicts.slice(0, 200), columns: [
-           { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` }, { label: 'Level', value: (v) => levelBadge(v.level) },
+         table({ caption: 'Verdict entries', empty: 'No verdict on this cluster or its members is in the log yet.', rows: verdictRows, columns: [
+           { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => subjectCell(v.subject_kind, v.subject_id, names) }, { label: 'Level', value: (v) => levelBadge(v.level) },
            ...(ctx.features.ledger?.base ? [{ label: 'Proof', value: (v) => proofButton(ctx.features.ledger.base, v.index) }] : []),
          ] })]
       : h('p', { text: 'The ledger was off when this case was built.' })));

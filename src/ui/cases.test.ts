@@ -10,7 +10,8 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { exchangeValue, keyedHash } from '../detect/index.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, offLeft } from './browser-support.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 
 const CHROMIUM = findChromium();
@@ -29,10 +30,7 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
   await w.stores.events.appendBatch(past.events);
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { name: 'analyst' });
-    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { name: 'analyst' });
 
     await page.getByRole('link', { name: 'Cases' }).click();
     await page.getByRole('heading', { name: 'Cases', level: 1 }).waitFor();

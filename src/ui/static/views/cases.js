@@ -228,7 +228,8 @@ async function renderCase(main, id, ctx) {
   // Who the accounts of its tables are (the accounts, the ledger's verdicts on them): one read of the account store.
   const members = c.members.slice(0, 200);
   const verdictRows = c.ledger?.verdicts.slice(0, 200) ?? [];
-  const names = await accountNames([...members.map((m) => m.account_id), ...verdictRows.filter((v) => v.subject_kind === 'account').map((v) => v.subject_id)]);
+  const decisions = c.decisions ?? [];
+  const names = await accountNames([...members.map((m) => m.account_id), ...verdictRows.filter((v) => v.subject_kind === 'account').map((v) => v.subject_id), ...decisions.map((d) => d.account_id)]);
   if (!ctx.isCurrent()) return;
   const reload = () => ctx.setQuery({});
   const inForce = (exchange?.published ?? []).filter((p) => !p.revoked);
@@ -305,12 +306,10 @@ async function renderCase(main, id, ctx) {
       ['Targets', Object.entries(k.targets).sort((a, b) => b[1] - a[1]).filter(([, s]) => s >= 0.05).map(([t, s]) => `${t} ${Math.round(s * 100)} %`).join(', ')],
     ])),
     panel('Decision', decide, c.notes.length ? h('ul', null, c.notes.map((n) => h('li', null, when(n.at), n.status ? [' ', statusBadge(n.status)] : null, ` ${n.text}`, n.by ? h('span', { class: 'muted', text: ` — ${n.by}` }) : null))) : null),
+    panel('What got through', usageFacts(c)),
+    decisions.length || (c.cluster_decisions ?? []).length ? panel('Operator decisions', decisionsBox(c, names)) : null,
     panel('Why it was flagged', reasonsTable(k.evidence, 'Evidence')),
-    panel('What its accounts shared', h('p', { class: 'help', text: 'Only values the campaign used and few other accounts did are exported, as keyed hashes.' }), table({ caption: 'Shared values', rows: c.observables, columns: [
-      { label: 'Kind', value: (o) => o.kind }, { label: 'Value', value: (o) => h('code', { text: o.value.length > 80 ? `${o.value.slice(0, 80)}…` : o.value }) },
-      { label: 'Holders', num: true, value: (o) => fmtInt(o.holders) }, { label: 'Others', num: true, value: (o) => fmtInt(o.others) },
-      { label: 'Exported', value: (o) => (o.shareable ? badge('yes', 'ok') : badge('no', 'muted', o.why)) },
-    ] })),
+    panel('What its accounts shared', sharedValues(c.observables)),
     panel(`Accounts (${c.members.length})`, table({ caption: 'Accounts', rows: members, columns: [
       { label: 'Account', value: (m) => namedAccount(m.account_id, names) },
       { label: 'Level', value: (m) => levelBadge(m.level) }, { label: 'Tier', value: (m) => m.tier }, { label: 'Programme', value: (m) => m.programme },
@@ -326,6 +325,67 @@ async function renderCase(main, id, ctx) {
          ] })]
       : h('p', { text: 'The ledger was off when this case was built.' })));
   await renderExchange(exchangeBox, c.id, ctx, exchange);
+}
+
+/**
+ * What the campaign's accounts were served and refused, from the events the case read (a lower
+ * bound when the reading was cut short): requests, served, refused, errors, tokens, models and
+ * countries. Case files from before served and refused were counted give the requests alone.
+ */
+function usageFacts(c) {
+  const u = c.usage ?? {};
+  const top = (o) => Object.entries(o ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ${fmtInt(n)}`).join(', ');
+  const pct = (n) => (u.requests ? ` (${Math.round((n / u.requests) * 1000) / 10} %)` : '');
+  return [
+    facts([
+      ['Requests read', `${fmtInt(u.requests ?? 0)}${c.events_truncated ? ' at least: the reading stopped at its bounds (cases.max_events, cases.max_events_per_member)' : ''}`],
+      u.served === undefined ? null : ['Served', `${fmtInt(u.served)}${pct(u.served)}`],
+      u.refused === undefined ? null : ['Refused (403, 429)', `${fmtInt(u.refused)}${pct(u.refused)}`],
+      u.errors === undefined ? null : ['Errors', fmtInt(u.errors)],
+      ['Tokens in / out', `${fmtInt(u.input_tokens ?? 0)} / ${fmtInt(u.output_tokens ?? 0)}${u.reasoning_tokens ? ` (of which ${fmtInt(u.reasoning_tokens)} reasoning)` : ''}`],
+      ['Models', top(u.models) || null],
+      ['Countries', top(u.countries) || null],
+    ]),
+    u.served === undefined ? h('p', { class: 'help', text: 'This case file was built before served and refused requests were counted: Refresh from the campaign counts them.' }) : null,
+  ];
+}
+
+/**
+ * The operator decisions on the campaign's accounts and cluster when the case was built: who, when,
+ * why; allow-listed accounts (and those held at none) are not members and their values are not shared.
+ */
+function decisionsBox(c, names) {
+  const said = (d) => (d.decision === 'allow_list' ? `allow-listed${d.entry ? ` (${d.entry.kind} ${d.entry.id})` : ''}` : `operator verdict ${d.level}`);
+  return [
+    (c.cluster_decisions ?? []).length ? table({ caption: 'Operator verdicts on its cluster', captionHidden: false, rows: c.cluster_decisions, columns: [
+      { label: 'Cluster', value: (d) => [detectLink('cluster', d.cluster_id), d.merged_into ? h('span', { class: 'muted small', text: ` (merged into ${d.merged_into})` }) : null] },
+      { label: 'Level', value: (d) => levelBadge(d.level) }, { label: 'Set', value: (d) => when(d.at) }, { label: 'By', value: (d) => d.by ?? '—' },
+      { label: 'Until', value: (d) => (d.expires_at ? when(d.expires_at) : 'cleared') }, { label: 'Why', value: (d) => d.note ?? '—' },
+    ] }) : null,
+    (c.decisions ?? []).length ? table({ caption: 'Decisions on its accounts', captionHidden: false, rows: c.decisions, columns: [
+      { label: 'Account', value: (d) => namedAccount(d.account_id, names) }, { label: 'Decision', value: (d) => said(d) },
+      { label: 'Member', value: (d) => (d.excluded ? 'no: not counted, its values not shared' : 'yes') },
+      { label: 'Set', value: (d) => when(d.at) }, { label: 'By', value: (d) => d.by ?? 'the configuration' }, { label: 'Why', value: (d) => d.note ?? '—' },
+    ] }) : null,
+  ];
+}
+
+/** The values the campaign's accounts shared: those exported first, the rest folded (most are, and they would push its accounts a hundred rows down). */
+function sharedValues(observables) {
+  const columns = [
+    { label: 'Kind', value: (o) => o.kind }, { label: 'Value', value: (o) => h('code', { text: o.value.length > 80 ? `${o.value.slice(0, 80)}…` : o.value }) },
+    { label: 'Holders', num: true, value: (o) => fmtInt(o.holders) }, { label: 'Others', num: true, value: (o) => fmtInt(o.others) },
+    { label: 'Exported', value: (o) => (o.shareable ? badge('yes', 'ok') : badge('no', 'muted', o.why)) },
+    { label: 'Why', value: (o) => o.why },
+  ];
+  const exported = observables.filter((o) => o.shareable);
+  const rest = observables.filter((o) => !o.shareable);
+  return [
+    h('p', { class: 'help', text: 'Only values the campaign used and few other accounts did are exported, as keyed hashes.' }),
+    table({ caption: 'Shared values exported', rows: exported, columns, empty: 'No value is exported: each was used by too many other accounts, or by too few of the campaign’s.' }),
+    rest.length ? h('details', null, h('summary', { text: `${fmtInt(rest.length)} value${rest.length === 1 ? '' : 's'} not exported, and why` }),
+      table({ caption: 'Shared values not exported', rows: rest, columns })) : null,
+  ];
 }
 
 /** What the case published over TAXII and what partners reported seeing of it. */

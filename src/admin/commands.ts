@@ -202,7 +202,7 @@ function reasonsSummary(reasons: NonNullable<DetectorAccountView['verdict']>['re
  */
 export function heldText(view: DetectorAccountView | { unreachable: string } | null, id: string): string | null {
   if (!view) return null;
-  if ('unreachable' in view) return `detector: not asked (${view.unreachable}); pass --url to see whether a verdict holds the account`;
+  if ('unreachable' in view) return `detector: not asked whether a verdict holds the account: ${printable(view.unreachable)}`;
   if (view.level !== 'suspend') return null;
   const v = view.verdict;
   const decided = view.precedence?.decided_by ?? null;

@@ -49,19 +49,15 @@ async function detectorChanges(configPath: string | undefined, env: NodeJS.Proce
  * beside the database, as `warden detect` finds them); `{ unreachable }` when it does not answer.
  */
 async function detectorAccount(configPath: string | undefined, env: NodeJS.ProcessEnv, id: string) {
-  const [{ openAdminClient }, { WardenError }, { loadConfig }] = await Promise.all([import('./admin-connection.ts'), import('../errors/index.ts'), import('../config/index.ts')]);
+  const [{ openAdminClient }, { WardenError }] = await Promise.all([import('./admin-connection.ts'), import('../errors/index.ts')]);
   let c: ReturnType<typeof openAdminClient>;
-  let url = env.WARDEN_ADMIN_URL ?? '';
-  try {
-    url ||= `http://127.0.0.1:${loadConfig(configPath, env).server.port}`;
-    c = openAdminClient({ config: configPath }, env);
-  } catch (err) { return { unreachable: (err as Error).message }; }
+  try { c = openAdminClient({ config: configPath }, env); } catch (err) { return { unreachable: (err as Error).message }; }
   try {
     return await c.call<import('../admin/index.ts').DetectorAccountView>('GET', `/detect/accounts/${encodeURIComponent(id)}`);
   } catch (err) {
     // Not seen by the detector, or no detector there: nothing holds the account.
     if (err instanceof WardenError && err.code === 'WARDEN_NOT_FOUND') return null;
-    return { unreachable: `no running Warden answered at ${url}: ${(err as Error).message}` };
+    return { unreachable: (err as Error).message };
   }
 }
 

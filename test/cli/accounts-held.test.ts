@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/index.ts';
 import { startWarden } from '../../src/cli/serve.ts';
 import { runAdminCommand } from '../../src/admin/index.ts';
@@ -59,6 +60,14 @@ test('warden accounts get: an account the detector holds at suspend says so, why
     assert.equal(local.code, 0, local.stderr);
     assert.match(local.stdout, /^detector: held at suspend/m, `the local store's answer names the hold too (${local.stdout} ${local.stderr})`);
     assert.match(local.stdout, new RegExp(`warden detect verdict clear --account ${acct.id}`), 'and how to lift it');
+
+    // With no Warden answering for the configuration, the record is printed and the detector said not asked (not silently left out).
+    const free = await new Promise<number>((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as AddressInfo; s.close(() => res(port)); }); });
+    writeFileSync(config, `server:\n  port: ${free}\nstore:\n  sqlite_path: ${sqlite}\n`);
+    const down = await runWarden(['accounts', 'get', acct.id], { env: { WARDEN_CONFIG: config } });
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /^status\s+active$/m, 'the record is printed');
+    assert.match(down.stdout, /^detector: not asked whether a verdict holds the account: .*nothing listens there/m, `and the detector said not asked, with why (${down.stdout})`);
   } finally {
     await w.close();
     rmSync(dir, { recursive: true, force: true });

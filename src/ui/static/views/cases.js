@@ -48,8 +48,12 @@ async function renderList(main, query, ctx) {
       button.disabled = false;
     }
   };
+  // A campaign has at most one open or confirmed case: the list links it rather than offer a button that gets 409.
+  const liveCases = Promise.all(['open', 'confirmed'].map((status) => get('/admin/cases', { status, limit: 1000 }).then((r) => r.data, () => [])))
+    .then((lists) => lists.flat());
+  const caseOf = (cases, c) => cases.find((k) => k.campaign_id === c.id || k.cluster_id === c.cluster_id) ?? null;
   await Promise.all([
-    get('/admin/detect/campaigns').then((r) => {
+    Promise.all([get('/admin/detect/campaigns'), liveCases]).then(([r, cases]) => {
       if (!ctx.isCurrent()) return;
       replace(campaignsBox, table({
         caption: 'Campaigns', empty: 'The detector names no campaign at the moment.', rows: r.data,
@@ -62,7 +66,12 @@ async function renderList(main, query, ctx) {
           { label: 'Requests', num: true, value: (c) => fmtInt(c.volume.requests) },
           { label: 'Flagged', value: (c) => when(c.flagged_at) },
           { label: 'Targets', value: (c) => Object.entries(c.targets).filter(([, s]) => s >= 0.1).map(([k]) => k).join(', ') || '—' },
-          { label: '', value: (c) => { const b = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Open a case on ${c.id}`, on: { click: () => openCase(c.id, b) } }, 'Open a case'); return b; } },
+          { label: '', value: (c) => {
+            const k = caseOf(cases, c);
+            if (k) return h('span', null, link(`/cases/${encodeURIComponent(k.id)}`, `Case ${shortId(k.id)}`, { title: k.id }), ` (${k.status})`);
+            const b = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Open a case on ${c.id}`, on: { click: () => openCase(c.id, b) } }, 'Open a case');
+            return b;
+          } },
         ],
       }));
     }, (err) => replace(campaignsBox, errorBox(err))),

@@ -23,6 +23,23 @@ export interface AdminCommandIo {
    * from the configured store when the commands run on it (the detector is not this capability's).
    */
   detectorChanges?: (configPath: string | undefined, env: NodeJS.ProcessEnv) => Promise<DetectorDecision[]>;
+  /**
+   * The detector's view of an account (`GET /admin/detect/accounts/:id`) when the commands run on
+   * the local store: asked of the running Warden the configuration names (the detector lives in
+   * it); `{ unreachable }` when none answered, null when it has not seen the account.
+   */
+  detectorAccount?: (configPath: string | undefined, env: NodeJS.ProcessEnv, id: string) => Promise<DetectorAccountView | { unreachable: string } | null>;
+}
+
+/** What `warden accounts get` reads of the detector's view of an account (`GET /admin/detect/accounts/:id`). */
+export interface DetectorAccountView {
+  account_id: string;
+  level: string;
+  verdict: {
+    subject: { kind: string; id: string }; source: string; level: string; since: string; expires_at?: string | null; campaign_id?: string | null;
+    reasons: Array<{ signal: string; value: number | string; threshold: number | string | null; weight?: number | null; detail?: string | null; by?: string | null }>;
+  } | null;
+  precedence?: { summary: string; decided_by: { source: string; subject: { kind: string; id: string }; level: string } | null };
 }
 
 /** One entry of the detector's change log (`GET /admin/detect/changes`). */
@@ -160,6 +177,52 @@ function decisionRow(d: DetectorDecision) {
   };
 }
 
+/** The detector's view of an account: from the server's admin API, or the running Warden the local store belongs to. */
+async function detectorView(c: AdminClient, configPath: string | undefined, io: AdminCommandIo, id: string): Promise<DetectorAccountView | { unreachable: string } | null> {
+  if (c instanceof HttpAdminClient) {
+    // Not seen by the detector (404), no detector on this server (404), or a token that cannot read it: the record stands alone.
+    return c.call<DetectorAccountView>('GET', `/detect/accounts/${encodeURIComponent(id)}`).catch(() => null);
+  }
+  return io.detectorAccount ? io.detectorAccount(configPath, io.env, id).catch(() => null) : null;
+}
+
+/** The detector's reasons in a line: an operator's note and who set it, else the signals with their values and thresholds. */
+function reasonsSummary(reasons: NonNullable<DetectorAccountView['verdict']>['reasons']): string {
+  if (!reasons.length) return 'none given';
+  const said = reasons.slice(0, 4).map((r) => (r.signal === 'operator_verdict'
+    ? `set by ${r.by ?? 'an operator'}${r.detail ? `: ${r.detail}` : ''}`
+    : `${r.signal} ${r.value}${r.threshold === null || r.threshold === undefined ? '' : ` (threshold ${r.threshold})`}`));
+  return printable(said.join('; ') + (reasons.length > 4 ? `; ${reasons.length - 4} more (warden detect account)` : ''));
+}
+
+/**
+ * For an account the detector holds at suspend: which verdict decided it, its reasons, and the
+ * commands that lift it; null when it is not held at suspend. A local store whose Warden did not
+ * answer says the detector was not asked.
+ */
+export function heldText(view: DetectorAccountView | { unreachable: string } | null, id: string): string | null {
+  if (!view) return null;
+  if ('unreachable' in view) return `detector: not asked whether a verdict holds the account: ${printable(view.unreachable)}`;
+  if (view.level !== 'suspend') return null;
+  const v = view.verdict;
+  const decided = view.precedence?.decided_by ?? null;
+  const lines = [
+    `detector: held at suspend; every key of the account is refused whatever its status reads`,
+    `  ${printable(view.precedence?.summary ?? 'suspend')}`,
+  ];
+  if (v) {
+    lines.push(`  verdict: ${v.subject.kind} ${v.subject.id}, ${v.source}, since ${v.since}${v.expires_at ? `, until ${v.expires_at}` : ''}${v.campaign_id ? `, campaign ${v.campaign_id}` : ''}`);
+    lines.push(`  reasons: ${reasonsSummary(v.reasons)}`);
+  }
+  if (decided?.source === 'operator_account') lines.push(`  lift it: warden detect verdict clear --account ${id} --reason TEXT`);
+  else if (decided?.source === 'operator_cluster') {
+    lines.push(`  lift it: warden detect verdict clear --cluster ${decided.subject.id} --reason TEXT (every account of the cluster)`);
+    lines.push(`      or, this account alone: warden detect verdict set --account ${id} --level none --note TEXT`);
+  } else lines.push(`  lift it: warden detect verdict set --account ${id} --level none --note TEXT (or warden detect allow add --account ${id} --note TEXT)`);
+  lines.push(`  why in full: warden detect account ${id}`);
+  return lines.join('\n');
+}
+
 function drop<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
@@ -201,6 +264,7 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
     env: ioIn.env ?? process.env,
     client: ioIn.client,
     detectorChanges: ioIn.detectorChanges,
+    detectorAccount: ioIn.detectorAccount,
   };
   const [action, ...rest] = argv;
   // Help anywhere (`warden keys rotate --help`) prints the usage and does nothing else.
@@ -216,6 +280,9 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
     client = await openClient(run.values, io, run.remote === true);
     const result = await run.exec(client, io);
     print(result, run.values.json === true, io, run.kind);
+    // What the record alone does not say (text only: --json prints the record as it is).
+    const note = run.note && run.values.json !== true ? await run.note(client, io) : null;
+    if (note) io.out(note);
     return 0;
   } catch (err) {
     if (err instanceof WardenError) {
@@ -240,6 +307,8 @@ interface Plan {
   /** Only a running Warden can do it (it reaches the detector and the ledger's writer): the admin API even without --url. */
   remote?: boolean;
   exec(c: AdminClient, io: AdminCommandIo): Promise<unknown>;
+  /** Said under the printed result (not with --json): what the record alone does not say. */
+  note?(c: AdminClient, io: AdminCommandIo): Promise<string | null>;
 }
 
 async function plan(group: AdminGroup, action: string, args: string[]): Promise<Plan | 'help'> {
@@ -298,7 +367,8 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
     }
     case 'accounts get': {
       const { values: v, positionals: [id] } = parse({}, 1);
-      return { values: v, kind: 'account', exec: (c) => c.getAccount(id) };
+      // An account the detector holds at suspend is refused whatever its status reads: said under its record, with the command that lifts it.
+      return { values: v, kind: 'account', exec: (c) => c.getAccount(id), note: async (c, io) => heldText(await detectorView(c, v.config, io, id), id) };
     }
     case 'accounts update': {
       const { values: v, positionals: [id] } = parse({ org: { type: 'string' }, name: { type: 'string' }, programme: { type: 'string' }, subdivision: { type: 'string' }, 'no-subdivision': { type: 'boolean' } }, 1);

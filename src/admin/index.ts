@@ -5,5 +5,5 @@ export { AdminAuthThrottle, type AuthBlock } from './auth-throttle.ts';
 export { AdminTokens, previousTokenReporter, type AdminTokenMatch, type PreviousAdminToken, type PreviousTokenUse } from './tokens.ts';
 export { mountAdminRoutes, type AdminRouteRegistrar } from './router.ts';
 export { HttpAdminClient } from './client.ts';
-export { runAdminCommand, parseDuration, cliExitCode, printable, printableJson, printableLines, table as textTable } from './commands.ts';
+export { runAdminCommand, parseDuration, cliExitCode, printable, printableJson, printableLines, table as textTable, type DetectorAccountView } from './commands.ts';
 export { cliActor } from './actor.ts';

@@ -375,6 +375,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       summary: 'Imported indicators in force, their sightings, partners\' sightings of ours, the sharing key\'s id, stale stored indicators',
       response: z.object({
         key_id: z.string().nullable(),
+        import: z.boolean().describe('a partner\'s bundle can be imported (`POST /admin/intel/import`): the sharing key (cases.sharing_key) or a partner\'s own key is set; false: refused with WARDEN_NOT_CONFIGURED until one is'),
         signing: z.object({
           key_id: z.string(), public_key: z.string(),
           next: z.object({ key_id: z.string(), public_key: z.string(), from: z.string() }).nullable()
@@ -391,6 +392,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       }),
       handler: async () => ({
         key_id: intel.keyId,
+        import: partners.anyKey,
         signing: opts.signer ? signingView(opts.signer) : null,
         indicators: intel.listWithHolds(),
         stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyIds())),

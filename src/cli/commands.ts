@@ -29,7 +29,7 @@ export const COMMANDS: Command[] = [
   { name: 'simulate', summary: 'simulate: generate organic users and distillation campaigns as events JSONL + ground-truth labels', run: async (a) => (await import('../traffic/index.ts')).runSimulateCli(a) },
   { name: 'redteam', summary: 'redteam --target URL: create accounts through the admin API, send simulated traffic to a live gateway, report what got through', run: async (a) => (await import('../traffic/index.ts')).runRedteamCli(a) },
   { name: 'eval', summary: 'eval: score a scan or redteam result against labels (per campaign and organic kind; JSON, table, SVG)', run: async (a) => (await import('../traffic/index.ts')).runEvalCli(a) },
-  ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a, { detectorChanges }) })),
+  ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a, { detectorChanges, detectorAccount }) })),
 ];
 
 /** The detector's change log (allow-list, operator verdicts) in the configured store, for `warden accounts history`. */
@@ -41,6 +41,24 @@ async function detectorChanges(configPath: string | undefined, env: NodeJS.Proce
     return await overrides.changes(1000);
   } finally {
     await stores.close();
+  }
+}
+
+/**
+ * The detector's view of an account, for `warden accounts get` on the local store: the detector
+ * runs in the Warden serving this configuration, so it is asked there (its port, the token file
+ * beside the database, as `warden detect` finds them); `{ unreachable }` when it does not answer.
+ */
+async function detectorAccount(configPath: string | undefined, env: NodeJS.ProcessEnv, id: string) {
+  const [{ openAdminClient }, { WardenError }] = await Promise.all([import('./admin-connection.ts'), import('../errors/index.ts')]);
+  let c: ReturnType<typeof openAdminClient>;
+  try { c = openAdminClient({ config: configPath }, env); } catch (err) { return { unreachable: (err as Error).message }; }
+  try {
+    return await c.call<import('../admin/index.ts').DetectorAccountView>('GET', `/detect/accounts/${encodeURIComponent(id)}`);
+  } catch (err) {
+    // Not seen by the detector, or no detector there: nothing holds the account.
+    if (err instanceof WardenError && err.code === 'WARDEN_NOT_FOUND') return null;
+    return { unreachable: (err as Error).message };
   }
 }
 

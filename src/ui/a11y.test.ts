@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { RunningWarden } from '../cli/serve.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
-import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
-import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage, startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
+import { findChromium, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
@@ -21,11 +21,9 @@ const problems: string[][] = [];
 
 /** A signed-in tab (each tab has its own session), optionally with a fake clock installed before the dashboard loads. */
 async function openTab({ clock = false, path = '' } = {}): Promise<Page> {
-  const page = await context.newPage();
-  problems.push(watchProblems(page));
-  if (clock) await page.clock.install();
-  await signIn(page, w.url, w.adminToken!, { name: 'operator' });
-  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  const tab = await signedInPage(context, w.url, w.adminToken!, { name: 'operator', clock });
+  problems.push(tab.problems);
+  const page = tab.page;
   if (path) await page.goto(`${w.url}/dashboard#${path}`);
   return page;
 }

@@ -11,7 +11,7 @@ import type { RunningWarden } from '../cli/serve.ts';
 import { exchangeValue, keyedHash } from '../detect/index.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
 import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
-import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { findChromium, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const KEY = 'analyst-test-sharing-key-0003';
@@ -37,10 +37,7 @@ before(async () => {
   await w.stores.events.appendBatch(past!.events);
   campaign = (await admin('/admin/detect/campaigns')).data[0];
   assert.ok(campaign && campaign.members.length >= 20, 'the seeded hydra is a campaign');
-  page = await dash.context.newPage();
-  problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { name: 'analyst' });
-  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  ({ page, problems } = await dash.open({ name: 'analyst' }));
 });
 
 after(async () => {

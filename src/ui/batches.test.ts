@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import type { BrowserContext } from 'playwright-core';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
@@ -52,10 +53,8 @@ test('dashboard: an account\'s batches of both APIs, one cancelled from its page
   doc.append('file', new Blob([Buffer.from('%PDF-1.4\n%%EOF\n')]), 'contract.pdf');
   const upload = await (await fetch(`${w.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: doc })).json() as any;
   assert.equal(upload.purpose, 'user_data', JSON.stringify(upload));
-  const page = await (await launching).newPage();
+  const { page, problems } = await signedInPage(await launching, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
   try {
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
     const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Batches', exact: true }) });
     const row = panel.locator('tbody tr').first();
     await row.waitFor();
@@ -113,10 +112,8 @@ test('dashboard: an account with more batches and files than its page lists says
     const res = await fetch(`${w.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
     assert.equal(res.status, 200, await res.text());
   }
-  const page = await (await launching).newPage();
+  const { page, problems } = await signedInPage(await launching, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
   try {
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
     for (const [heading, noun, shown, all] of [['Batches', 'batches', 20, 21], ['Files', 'files', 50, 51]] as const) {
       const panel = page.locator('section', { has: page.getByRole('heading', { name: heading, exact: true }) });
       await panel.getByText(`Showing the newest ${shown} ${noun}; there are more.`).waitFor();

@@ -10,7 +10,8 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { exchangeValue, keyedHash } from '../detect/index.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, offLeft } from './browser-support.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 
 const CHROMIUM = findChromium();
@@ -29,20 +30,27 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
   await w.stores.events.appendBatch(past.events);
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { name: 'analyst' });
-    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { name: 'analyst' });
 
     await page.getByRole('link', { name: 'Cases' }).click();
     await page.getByRole('heading', { name: 'Cases', level: 1 }).waitFor();
     const campaigns = page.locator('section', { has: page.getByRole('heading', { name: 'Campaigns the detector names' }) });
     await campaigns.locator('tbody tr').first().waitFor();
     assert.equal(await page.locator('section', { has: page.getByRole('heading', { name: 'Cases', level: 2 }) }).getByText('No case yet.').count(), 1);
+    const opened = (await campaigns.getByRole('button', { name: 'Open a case' }).first().getAttribute('aria-label'))!.replace('Open a case on ', '');
     await campaigns.getByRole('button', { name: 'Open a case' }).first().click();
 
     // The case page: the campaign's evidence, what its accounts shared, the accounts.
     await page.getByRole('heading', { name: 'Why it was flagged' }).waitFor();
+    const caseUrl = page.url();
+    // Back on the Cases page, the campaign links its case instead of offering a second one (which the API refuses with 409).
+    await page.goBack();
+    const row = campaigns.locator('tbody tr', { has: page.getByRole('link', { name: opened, exact: true }) });
+    await row.getByRole('link', { name: /^Case case_/ }).waitFor();
+    assert.equal(await row.getByRole('button', { name: `Open a case on ${opened}` }).count(), 0, 'no second case is offered on the campaign');
+    await row.getByRole('link', { name: /^Case case_/ }).click();
+    await page.getByRole('heading', { name: 'Why it was flagged' }).waitFor();
+    assert.equal(page.url(), caseUrl, 'the link leads to the case open on it');
     const h1 = await page.getByRole('heading', { level: 1 }).textContent();
     assert.match(h1 ?? '', /^Campaign camp_\w+: 30 accounts/);
     const evidence = page.locator('section', { has: page.getByRole('heading', { name: 'Why it was flagged' }) });

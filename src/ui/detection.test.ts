@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, offLeft } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
@@ -28,10 +29,7 @@ test('dashboard: a campaign\'s and a cluster\'s own pages, members linked, clust
   assert.ok(campaign && campaign.members.length >= 20, 'the seeded hydra is a campaign');
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { name: 'analyst' });
-    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { name: 'analyst' });
 
     // The detector page: campaigns and clusters as tables whose ids lead to their pages.
     await page.getByRole('link', { name: 'Detector' }).click();

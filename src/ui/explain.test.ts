@@ -12,7 +12,8 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { INDICATORS } from '../detect/scoring.ts';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 // The browser's module (plain JS, served as is), loaded by URL: it has no type declarations.
@@ -48,9 +49,7 @@ test('dashboard: a verdict explained in plain words, with why the account is in 
   assert.ok(view.link && view.indicators?.length, 'the detector explains the member\'s link and measures its indicators');
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { path: `#/campaigns/${campaign.id}` });
+    const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: `#/campaigns/${campaign.id}` });
 
     // The campaign's evidence: every row names its signal in words and says what it measures.
     await page.getByRole('heading', { name: `Campaign ${campaign.id}`, level: 1 }).waitFor();

@@ -11,7 +11,8 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { keyedHash } from '../detect/index.ts';
 import { IntelSigner } from '../cases/index.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const KEY = 'dashboard-import-key-sharing-0001';
@@ -36,10 +37,7 @@ test('dashboard intel import: with the partner\'s public key, only what it signe
     const forged = mallory.sign(indicator('b2', 'forged in its name'));
     const bundle = { type: 'bundle', id: 'bundle--00000000-0000-4000-8000-0000000000b0', objects: [signed, forged] };
 
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { name: 'analyst' });
-    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { name: 'analyst' });
     await page.getByRole('link', { name: 'Cases' }).click();
     const intel = page.locator('section', { has: page.getByRole('heading', { name: 'Indicators shared by other providers' }) });
     await intel.getByLabel('STIX 2.1 bundle from a partner').waitFor();

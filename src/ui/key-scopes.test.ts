@@ -11,7 +11,8 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { DEFAULT_KEY_SCOPES, KEY_SCOPES, identitySchemas } from '../identity/index.ts';
 import { features } from './routes.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
@@ -33,9 +34,7 @@ test('key form: every scope is offered; a usage-only key is created, reads usage
     const demo = accounts.data.find((a) => a.email === 'demo@example.com');
     assert.ok(demo, `the demo account: ${JSON.stringify(accounts.data)}`);
 
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${encodeURIComponent(demo.id)}` });
+    const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: `#/accounts/${encodeURIComponent(demo.id)}` });
     const keysPanel = page.locator('section', { has: page.getByRole('heading', { name: 'API keys' }) });
     await keysPanel.getByLabel('inference', { exact: true }).waitFor();
     for (const scope of KEY_SCOPES) {

@@ -13,7 +13,8 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { parseConfig } from '../config/index.ts';
 import { KEY_SCOPES } from '../identity/index.ts';
 import { startWarden, type RunningWarden } from '../cli/serve.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, offLeft } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
@@ -49,11 +50,7 @@ async function chat(key: string, content: string): Promise<number> {
 
 /** A signed-in page at `path`, with the given viewport. */
 async function open(path: string, viewport = { width: 1280, height: 800 }): Promise<{ page: Page; problems: string[] }> {
-  const page = await context.newPage();
-  await page.setViewportSize(viewport);
-  const problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { path: `/${path}` });
-  return { page, problems };
+  return signedInPage(context, w.url, w.adminToken!, { path: `/${path}`, viewport });
 }
 
 async function settled(page: Page): Promise<void> {

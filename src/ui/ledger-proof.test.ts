@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
@@ -40,9 +41,7 @@ test('dashboard: the ledger proof of a verdict is checked in the browser, and a 
   assert.ok(index >= 0, 'the operator verdict reached a signed checkpoint');
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await signIn(page, w.url, w.adminToken!, { path: '#/ledger' });
+    const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: '#/ledger' });
     const entries = page.locator('section', { has: page.getByRole('heading', { name: 'Newest entries' }) });
     await entries.getByRole('button', { name: `Check the proof of entry ${index}` }).click();
     const dialog = page.getByRole('dialog');

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestWarden, TEST_ADMIN_TOKEN } from '../../test/helpers/warden.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
@@ -26,9 +27,7 @@ test('dashboard: an account refused by its requests per minute shows that limit 
     assert.equal((await chat()).status, 429, 'the second request is refused by the account limit');
     await t.w.gateway.recorder.flush();
 
-    const page = await (await launching).newPage();
-    const problems = watchProblems(page);
-    await signIn(page, t.url, TEST_ADMIN_TOKEN, { path: `#/accounts/${a.id}` });
+    const { page, problems } = await signedInPage((await launching), t.url, TEST_ADMIN_TOKEN, { path: `#/accounts/${a.id}` });
     const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Limits', exact: true }) });
     const verdict = panel.locator('.limits-refusing');
     await verdict.waitFor();

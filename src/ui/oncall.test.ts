@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
-import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { findChromium, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
@@ -24,11 +24,7 @@ const chat = (secret: string) => fetch(`${dash.w.url}/v1/chat/completions`, {
 before(async () => {
   if (skip) return;
   dash = await startDashboard(requireChromium(CHROMIUM), { name: 'oncall' });
-  page = await dash.context.newPage();
-  problems = watchProblems(page);
-  await page.setViewportSize(PHONE);
-  await signIn(page, dash.w.url, dash.w.adminToken!, { name: 'night shift' });
-  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  ({ page, problems } = await dash.open({ name: 'night shift', viewport: PHONE }));
 });
 
 after(async () => {

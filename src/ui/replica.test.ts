@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { BrowserContext } from 'playwright-core';
 import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
@@ -45,9 +46,7 @@ after(async () => {
 });
 
 test('on a replica, the detector, campaign, cases and partners pages name the worker node to open instead', { skip, timeout: 90_000 }, async () => {
-  const page = await context.newPage();
-  const problems = watchProblems(page);
-  await signIn(page, replica.url, TEST_ADMIN_TOKEN, { path: '/#/detector' });
+  const { page, problems } = await signedInPage(context, replica.url, TEST_ADMIN_TOKEN, { path: '/#/detector' });
   const where = 'served by the detector worker node (host gw-worker-1, pid 4242, port 8443)';
   for (const path of ['/detector', '/campaigns/camp_x', '/cases', '/partners']) {
     await page.evaluate(`location.hash = ${JSON.stringify(`#${path}`)}`);

@@ -7,6 +7,7 @@
  *   GET /admin/usage/interactions   recent interactions with what the boundary did (newest first, paged)
  *   GET /admin/dashboard/search     accounts and organisations matching a text (id, name, email, domain, signup IP, key prefix)
  *   GET /admin/dashboard/features   which optional operator routes (limits, detector, cases, ledger) this server has
+ *   GET /admin/dashboard/accounts   who accounts are (name, email, organisation), by their ids: one read for a page's table
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -70,6 +71,24 @@ const SearchQuery = z.strictObject({
   tier: identitySchemas.VerificationTier.optional().describe('Only accounts at this verification tier.'),
   cursor: AccountId.optional().describe('`next_cursor` of the previous page.'),
   limit: z.coerce.number().int().min(1).max(100).default(25),
+});
+
+/** Accounts named by one read of `GET /admin/dashboard/accounts` (a page of a table, 200 rows at most). */
+export const NAMES_MAX = 200;
+/** The distinct ids of a `ids` parameter (separated by commas). */
+const idList = (v: string) => [...new Set(v.split(',').map((x) => x.trim()).filter(Boolean))];
+const NamesQuery = z.strictObject({
+  ids: z.string().min(1).max(NAMES_MAX * 201)
+    .refine((v) => idList(v).length > 0, 'name at least one account id')
+    .refine((v) => idList(v).length <= NAMES_MAX, `at most ${NAMES_MAX} ids at a time`)
+    .refine((v) => idList(v).every((x) => x.length <= 200), 'an id is at most 200 characters')
+    .describe(`Account ids separated by commas, at most ${NAMES_MAX}; repeated ones count once.`),
+});
+const NamesSchema = z.object({
+  data: z.array(z.object({
+    id: z.string(), name: z.string().nullable(), email: z.string().nullable(), org_id: z.string().nullable(),
+    org_name: z.string().nullable().describe('the organisation\'s name; null without an organisation'),
+  })).describe('the ids the account store holds, in the order asked; an id it does not hold (erased, or known only to the detector) is left out'),
 });
 
 const Counts = {
@@ -177,7 +196,11 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
       handler: async ({ query }) => {
         const filter = filterOf(query, now());
         const rows = await deps.usage.top(query.by, filter, { limit: query.limit, sort: query.sort });
-        const labels = await Promise.all(rows.map((row) => labelOf(deps.identity, query.by, row.key)));
+        // Accounts are named by one read of the store for the page; keys and organisations one read each.
+        const named = query.by === 'account' ? await deps.identity.accountNames(rows.flatMap((row) => (row.key === null ? [] : [row.key]))).catch(() => null) : null;
+        const labels = named
+          ? rows.map((row) => { const n = row.key === null ? undefined : named.get(row.key); return n ? (n.name ?? n.email ?? null) : null; })
+          : await Promise.all(rows.map((row) => labelOf(deps.identity, query.by, row.key)));
         return { by: query.by, from: filter.from, to: filter.to, data: rows.map((row, i) => ({ ...row, label: labels[i] })) };
       },
     });
@@ -203,6 +226,18 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
       query: SearchQuery, response: SearchSchema,
       description: 'Status and tier filter the accounts before the limit applies; `next_cursor` pages on. Organisations are listed on the first page only.',
       handler: ({ query }) => search(deps.identity, query.q, { limit: query.limit, status: query.status, tier: query.tier, cursor: query.cursor }),
+    });
+
+    r.route({
+      method: 'GET', path: '/dashboard/accounts', operationId: 'dashboardAccountNames', tag: 'dashboard',
+      summary: 'Who accounts are (name, email, organisation by name), by their ids: one read of the account store for a page of a table',
+      description: 'The dashboard names the accounts of its tables with it (a case\'s accounts, keys, interactions, the ledger\'s entries) in one request a page, not one per row.',
+      query: NamesQuery, response: NamesSchema,
+      handler: async ({ query }) => {
+        const ids = idList(query.ids);
+        const names = await deps.identity.accountNames(ids);
+        return { data: ids.flatMap((id) => { const n = names.get(id); return n ? [n] : []; }) };
+      },
     });
 
     r.route({

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import type { RunningWarden } from '../cli/serve.ts';
-import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { findChromium, browserSkip, requireChromium } from './browser-support.ts';
 import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
 
 const CHROMIUM = findChromium();
@@ -49,11 +49,8 @@ before(async () => {
   for (let i = 0; i < 3; i++) assert.equal((await chat(travellerKey, '198.51.100.77')).status, 200);
   assert.equal((await chat(key.secret, '203.0.113.5')).status, 200);
   await w.gateway.recorder.flush();
-  page = await dash.context.newPage();
-  problems = watchProblems(page);
+  ({ page, problems } = await dash.open({ path: '#/accounts', heading: 'Accounts' }));
   page.on('request', (r) => requested.push(r.url()));
-  await signIn(page, w.url, w.adminToken!, { path: '#/accounts' });
-  await page.getByRole('heading', { name: 'Accounts', level: 1 }).waitFor();
 });
 
 after(async () => {

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { parseConfig } from '../config/index.ts';
 import { startWarden, type RunningWarden } from '../cli/serve.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { signedInPage } from '../../test/helpers/dashboard.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, signIn } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
@@ -46,9 +47,7 @@ after(async () => {
 
 test('an operator name outside Latin-1 works: pages load, and a suspension is recorded with the name as typed', { skip, timeout: 60_000 }, async () => {
   const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Unicode subject', email: 'subject@unicode.example' });
-  const page = await context.newPage();
-  const problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: '李雷 Łukasz' });
+  const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: '李雷 Łukasz' });
   await page.getByRole('heading', { name: 'Unicode subject', level: 1 }).waitFor();
   await page.getByRole('button', { name: 'Suspend' }).click();
   const dialog = page.getByRole('dialog');
@@ -66,9 +65,7 @@ test('an operator name outside Latin-1 works: pages load, and a suspension is re
 });
 
 test('the skip link moves the focus to the content and stays on the page', { skip, timeout: 60_000 }, async () => {
-  const page = await context.newPage();
-  const problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { path: '/#/accounts' });
+  const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: '/#/accounts' });
   await page.getByRole('heading', { name: 'Accounts', level: 1 }).waitFor();
   await page.locator('a.skip-link').focus();
   await page.keyboard.press('Enter');
@@ -102,9 +99,7 @@ test('sign-out reaches a tab opened from this one; the token field does not invi
 
 test('the account page applies and removes an operator verdict and an allow-list entry, each with a reason, recorded and shown with who did it', { skip, timeout: 60_000 }, async () => {
   const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Reviewed customer', email: 'reviewed@decisions.example' });
-  const page = await context.newPage();
-  const problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
   await page.getByRole('heading', { name: 'Reviewed customer', level: 1 }).waitFor();
   const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
   const operatorVerdicts = async () => (await admin<{ data: { subject: { id: string }; level: string; reasons: { detail: string }[] }[] }>('GET', '/detect/verdicts')).data.filter((v) => v.subject.id === acct.id);
@@ -160,9 +155,7 @@ test('the account page applies and removes an operator verdict and an allow-list
 
 test('an operator verdict set for 24 hours from the account page lapses then, and says until when', { skip, timeout: 60_000 }, async () => {
   const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Under review', email: 'review@timed.example' });
-  const page = await context.newPage();
-  const problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
   await page.getByRole('heading', { name: 'Under review', level: 1 }).waitFor();
   const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
   await verdict.getByRole('button', { name: 'Set operator verdict' }).click();
@@ -185,9 +178,7 @@ test('an operator verdict set for 24 hours from the account page lapses then, an
 test('an evaluation partner: its organisation allow-listed from an account page, its later accounts too, and removed with a reason', { skip, timeout: 90_000 }, async () => {
   const org = await admin<{ id: string }>('POST', '/orgs', { name: 'Eval partner' });
   const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Benchmark runner', email: 'runner@evalpartner.example', org_id: org.id });
-  const page = await context.newPage();
-  const problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
   await page.getByRole('heading', { name: 'Benchmark runner', level: 1 }).waitFor();
   const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
   const orgEntry = async () => (await admin<{ entries: { kind: string; id: string; note: string | null; by: string | null; new_accounts?: boolean }[] }>('GET', '/detect/allow')).entries.find((e) => e.kind === 'org' && e.id === org.id);
@@ -255,9 +246,7 @@ test('the account page says who set each decision and until when, keeps an expir
   assert.equal((await asCli('/detect/verdicts', { kind: 'cluster', id: clusterId, level: 'throttle', note: 'shared card' })).status, 201);
   assert.equal((await asCli('/detect/allow', { org: org.id, note: 'evaluation partner' })).status, 201);
 
-  const page = await context.newPage();
-  const problems = watchProblems(page);
-  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  const { page, problems } = await signedInPage(context, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
   await page.getByRole('heading', { name: 'Lab member', level: 1 }).waitFor();
   const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
   const decisions = verdict.locator('.decision');

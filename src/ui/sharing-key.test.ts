@@ -1,5 +1,6 @@
 // A server without a sharing key (cases.sharing_key unset) cannot hash indicators for partners:
-// the case page does not offer the STIX export or publishing as if they worked. It says which
+// the case page does not offer the STIX export or publishing as if they worked, nor the Cases
+// page a partner's bundle to import. It says which
 // setting turns them on and where it is explained; the admin API refuses them with an error of
 // their own naming that setting. In a real browser against a real Warden whose detector read
 // past logs holding a campaign, with a case open on it.
@@ -8,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { scanPastLogs } from '../../test/helpers/past-logs.ts';
 import { startDashboard, type Dashboard } from '../../test/helpers/dashboard.ts';
-import { findChromium, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { findChromium, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
@@ -29,11 +30,10 @@ before(async () => {
   const campaign = (await dash.admin('/admin/detect/campaigns')).data[0];
   assert.ok(campaign, 'the seeded hydra is a campaign');
   caseId = (await dash.admin('/admin/cases', { campaign_id: campaign.id })).id;
-  page = await dash.context.newPage();
-  problems = watchProblems(page);
-  await signIn(page, dash.w.url, dash.w.adminToken!, { name: 'analyst' });
-  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  ({ page, problems } = await dash.open({ name: 'analyst' }));
 });
+
+const section = (name: string) => page.locator('section', { has: page.getByRole('heading', { name, level: 2 }) });
 
 after(async () => {
   if (skip) return;
@@ -72,4 +72,30 @@ test('the admin API refuses the STIX export and publishing without a sharing key
   }
   const exchange = await dash.admin(`/admin/cases/${caseId}/exchange`);
   assert.deepEqual(exchange.sharing, { export: false, publish: false }, 'the case says what it cannot be shared by');
+});
+
+test('without a sharing key the Cases page shows the import form disabled, saying which setting turns it on', { skip, timeout: 300_000 }, async () => {
+  await page.goto(`${dash.w.url}/dashboard#/cases`);
+  const intel = section('Indicators shared by other providers');
+  const bundle = intel.getByLabel('STIX 2.1 bundle from a partner');
+  await bundle.waitFor();
+  const importButton = intel.getByRole('button', { name: 'Import' });
+  assert.equal(await importButton.count(), 1, 'the import form is shown, so that it can be found');
+  assert.ok(await importButton.isDisabled(), 'Import cannot be used without a key');
+  assert.ok(await bundle.isDisabled(), 'nor the bundle typed in');
+  const why = await importButton.getAttribute('aria-describedby');
+  assert.ok(why, 'Import is described by the reason');
+  const note = page.locator(`[id="${why}"]`);
+  const text = await note.textContent() ?? '';
+  assert.match(text, /cases\.sharing_key/, `the reason names the setting (${text})`);
+  assert.match(text, /WARDEN_INTEL_KEY/, 'and the environment variable its default reads');
+  assert.match(text, /docs\/cases\.md/, 'and where it is explained');
+  assert.ok(await note.isVisible(), 'the reason is on the page, not only read to a screen reader');
+
+  const intelState = await dash.admin('/admin/intel');
+  assert.equal(intelState.import, false, 'the API says an import is refused here');
+  const r = await fetch(`${dash.w.url}/admin/intel/import`, { method: 'POST', headers: { authorization: `Bearer ${dash.w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'bundle', id: 'bundle--00000000-0000-4000-8000-000000000001', objects: [] }) });
+  const body = await r.json() as { error: { code: string; message: string } };
+  assert.equal(body.error?.code, 'WARDEN_NOT_CONFIGURED', `the API refuses it naming the missing setting (${JSON.stringify(body)})`);
+  assert.match(body.error.message, /cases\.sharing_key/, 'the refusal names the setting the note names');
 });

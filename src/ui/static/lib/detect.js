@@ -4,6 +4,7 @@ import { h, replace, table, link, shortId, fmtInt, levelBadge, when, loading, er
 import { get } from './api.js';
 import { describeSignal } from './signals.js';
 import { detectLink } from './json.js';
+import { accountCell } from './names.js';
 
 /** The path of a detector route (`GET` unless said), by how it ends, or null when it is not mounted. */
 export function detectRoute(features, suffix, method = 'GET') {
@@ -68,23 +69,7 @@ export function notFound(kind, id, listLink) {
   ];
 }
 
-/**
- * An account in a list: its id, a link to its page, and under it who it is as the account store
- * has it (name, email, organisation by name), as the account page shows them. All of it is text:
- * a name is the customer's own words.
- */
-export function accountCell(a) {
-  const org = a.org_name ?? a.org_id ?? null;
-  const who = [
-    a.name ? h('span', { class: 'who-name', text: a.name }) : null,
-    a.email ? h('span', { class: 'who-email muted', text: a.email }) : null,
-    org ? h('span', { class: 'who-org muted', text: org, title: a.org_id ? `Organisation ${a.org_id}` : null }) : null,
-  ].filter(Boolean);
-  return [
-    link(`/accounts/${encodeURIComponent(a.account_id)}`, a.account_id, { title: `Account ${a.account_id}` }),
-    who.length ? h('span', { class: 'who' }, who) : null,
-  ];
-}
+export { accountCell } from './names.js';
 
 /** The orders the detector's account listing offers (`GET /admin/detect/accounts?sort=`), each most first. */
 export const ACCOUNT_SORTS = [['level', 'Level'], ['score', 'Score'], ['requests', 'Requests'], ['last_seen', 'Last seen']];

@@ -1,6 +1,7 @@
 // API keys: table with revoke and rotate, creation form, and the one-time secret dialog.
 import { h, table, link, shortId, when, badge, modal, copyText, toast, askReason, refocus } from './dom.js';
 import { post, features } from './api.js';
+import { namedAccount } from './names.js';
 
 const STATUS_TONE = { active: 'ok', rotating: 'warn', revoked: 'bad', expired: 'muted' };
 
@@ -64,13 +65,13 @@ async function rotate(key, onChange, opener) {
   }
 }
 
-/** Keys with their status and actions. */
-export function keysTable(keys, { onChange, showAccount = false, caption = 'API keys' }) {
+/** Keys with their status and actions; `names` (accountNames' Map) says who each key's account is. */
+export function keysTable(keys, { onChange, showAccount = false, caption = 'API keys', names = null }) {
   return table({
     caption, rows: keys, empty: 'No keys.',
     columns: [
       { label: 'Key', value: (k) => h('span', { class: 'cell-text' }, h('code', { text: k.prefix }), k.name ? h('span', { class: 'muted', text: ` ${k.name}` }) : null) },
-      showAccount ? { label: 'Account', value: (k) => link(`/accounts/${encodeURIComponent(k.account_id)}`, shortId(k.account_id), { title: k.account_id }) } : null,
+      showAccount ? { label: 'Account', value: (k) => namedAccount(k.account_id, names) } : null,
       { label: 'Scopes', value: (k) => k.scopes.join(', ') },
       { label: 'Status', value: (k) => badge(k.status, STATUS_TONE[k.status] ?? 'muted', k.revoked_at ? `until ${k.revoked_at}` : undefined) },
       { label: 'Created', value: (k) => when(k.created_at) },

@@ -1,5 +1,6 @@
 // Pieces shared by several views: range picker, interactions table, usage table.
 import { h, table, link, shortId, when, statusBadge, levelBadge, badge, fmtInt, fmtCompact } from './dom.js';
+import { namedAccount } from './names.js';
 
 export const RANGES = [['15m', '15 min'], ['1h', '1 hour'], ['6h', '6 hours'], ['24h', '24 hours'], ['7d', '7 days'], ['30d', '30 days']];
 
@@ -43,13 +44,13 @@ export function cacheNote(c, cls = 'small') {
   return h('span', { class: `muted ${cls}`, text: `in: ${parts.join(', ')}` });
 }
 
-/** Recent interactions (newest first) with their enforcement. */
-export function interactionsTable(rows, { caption = 'Recent interactions', showAccount = true } = {}) {
+/** Recent interactions (newest first) with their enforcement; `names` (accountNames' Map) says who each account is. */
+export function interactionsTable(rows, { caption = 'Recent interactions', showAccount = true, names = null } = {}) {
   return table({
     caption, rows, empty: 'No interactions recorded yet.',
     columns: [
       { label: 'When', value: (i) => when(i.ts) },
-      showAccount ? { label: 'Account', value: (i) => (i.account_id ? link(`/accounts/${encodeURIComponent(i.account_id)}`, shortId(i.account_id), { title: i.account_id }) : h('span', { class: 'muted', text: 'no key' })) } : null,
+      showAccount ? { label: 'Account', value: (i) => (i.account_id ? namedAccount(i.account_id, names) : h('span', { class: 'muted', text: 'no key' })) } : null,
       { label: 'Model', value: (i) => i.model || h('span', { class: 'muted', text: '—' }) },
       { label: 'Client', value: (i) => h('span', { title: i.user_agent ?? '' }, i.client_ip, i.country ? ` · ${i.country}` : '', i.asn ? ` · AS${i.asn}` : '') },
       { label: 'Status', value: (i) => h('span', { class: 'badges' }, statusBadge(i.status), i.error_code ? h('code', { class: 'small', text: i.error_code.replace(/^WARDEN_/, '') }) : null) },

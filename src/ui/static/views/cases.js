@@ -8,6 +8,7 @@ import { reasonsTable, detectLink } from '../lib/json.js';
 import { proofButton } from '../lib/proof.js';
 import { api, get, post, download } from '../lib/api.js';
 import { notHereNote } from '../lib/detect.js';
+import { accountNames, namedAccount, subjectCell } from '../lib/names.js';
 
 const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
 const statusBadge = (s) => badge(s, STATUS_TONE[s] ?? 'muted');
@@ -47,8 +48,12 @@ async function renderList(main, query, ctx) {
       button.disabled = false;
     }
   };
+  // A campaign has at most one open or confirmed case: the list links it rather than offer a button that gets 409.
+  const liveCases = Promise.all(['open', 'confirmed'].map((status) => get('/admin/cases', { status, limit: 1000 }).then((r) => r.data, () => [])))
+    .then((lists) => lists.flat());
+  const caseOf = (cases, c) => cases.find((k) => k.campaign_id === c.id || k.cluster_id === c.cluster_id) ?? null;
   await Promise.all([
-    get('/admin/detect/campaigns').then((r) => {
+    Promise.all([get('/admin/detect/campaigns'), liveCases]).then(([r, cases]) => {
       if (!ctx.isCurrent()) return;
       replace(campaignsBox, table({
         caption: 'Campaigns', empty: 'The detector names no campaign at the moment.', rows: r.data,
@@ -61,7 +66,12 @@ async function renderList(main, query, ctx) {
           { label: 'Requests', num: true, value: (c) => fmtInt(c.volume.requests) },
           { label: 'Flagged', value: (c) => when(c.flagged_at) },
           { label: 'Targets', value: (c) => Object.entries(c.targets).filter(([, s]) => s >= 0.1).map(([k]) => k).join(', ') || '—' },
-          { label: '', value: (c) => { const b = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Open a case on ${c.id}`, on: { click: () => openCase(c.id, b) } }, 'Open a case'); return b; } },
+          { label: '', value: (c) => {
+            const k = caseOf(cases, c);
+            if (k) return h('span', null, link(`/cases/${encodeURIComponent(k.id)}`, `Case ${shortId(k.id)}`, { title: k.id }), ` (${k.status})`);
+            const b = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Open a case on ${c.id}`, on: { click: () => openCase(c.id, b) } }, 'Open a case');
+            return b;
+          } },
         ],
       }));
     }, (err) => replace(campaignsBox, errorBox(err))),
@@ -103,11 +113,13 @@ async function renderIntel(box, ctx) {
     const r = await get('/admin/intel');
     if (!ctx.isCurrent()) return;
     const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
+    // `import` says whether the server takes a bundle (a server before it was said: the sharing key's id).
+    const canImport = typeof r.import === 'boolean' ? r.import : !!r.key_id;
     const bundle = h('textarea', { id: 'intel-bundle', rows: 4, spellcheck: 'false', placeholder: '{"type": "bundle", "objects": [...]}' });
     const level = h('select', { id: 'intel-level' }, LEVELS.map((l) => h('option', { value: l, selected: l === 'throttle' }, l)));
     // The partner's signing key: only what it signed is taken in (the rest is skipped with the reason).
     const publicKey = h('input', { id: 'intel-public-key', type: 'text', spellcheck: 'false', autocomplete: 'off', placeholder: 'ed25519:… (optional)' });
-    const form = h('form', { class: 'filters', on: { submit: async (e) => {
+    const form = h('form', { on: { submit: async (e) => {
       e.preventDefault();
       let body;
       try { body = JSON.parse(bundle.value); } catch { toast('The bundle is not valid JSON.', 'bad'); return; }
@@ -117,12 +129,21 @@ async function renderIntel(box, ctx) {
         await renderIntel(box, ctx);
       } catch (err) { toast(err.message, 'bad'); }
     } } },
-    h('div', { class: 'field' }, h('label', { for: 'intel-bundle', text: 'STIX 2.1 bundle from a partner' }), bundle),
-    h('div', { class: 'field' }, h('label', { for: 'intel-level', text: 'Hold matching accounts at' }), level),
-    h('div', { class: 'field' }, h('label', { for: 'intel-public-key', text: 'Partner’s public key (only what it signed)' }), publicKey),
-    h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Import')));
+    // Without any key to match with (the sharing key, or a partner's own), the server refuses an import: the form is shown disabled, described by what turns it on.
+    h('fieldset', { class: 'filters', disabled: !canImport, 'aria-describedby': canImport ? null : 'no-import-key' },
+      h('legend', { class: 'visually-hidden', text: 'Import a partner’s bundle' }),
+      h('div', { class: 'field' }, h('label', { for: 'intel-bundle', text: 'STIX 2.1 bundle from a partner' }), bundle),
+      h('div', { class: 'field' }, h('label', { for: 'intel-level', text: 'Hold matching accounts at' }), level),
+      h('div', { class: 'field' }, h('label', { for: 'intel-public-key', text: 'Partner’s public key (only what it signed)' }), publicKey),
+      h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn', 'aria-describedby': canImport ? null : 'no-import-key' }, 'Import'))));
+    const noKeyNote = canImport ? null : h('p', { id: 'no-import-key', class: 'help' },
+      'Importing is off on this server: no sharing key is set, and no partner has a key of its own. Set ', h('code', { text: 'cases.sharing_key' }),
+      ' (its default reads the environment variable ', h('code', { text: 'WARDEN_INTEL_KEY' }), ') to the key agreed with your partners, at least 16 characters, or give a partner its own key (',
+      h('code', { text: 'cases.partners' }), '), and restart; see ', h('code', { text: 'docs/cases.md' }), ', “Exchanging indicators”.');
     replace(box,
-      h('p', { class: 'help' }, r.key_id ? `Sharing key id ${r.key_id}: partners hashing with the same key see the same id.` : 'No sharing key is set (cases.sharing_key): nothing is exported or matched.'),
+      h('p', { class: 'help' }, r.key_id ? `Sharing key id ${r.key_id}: partners hashing with the same key see the same id.`
+        : canImport ? 'No sharing key is set (cases.sharing_key): only partners with a key of their own (cases.partners) are exported to, imported from and matched.'
+          : 'No sharing key is set (cases.sharing_key): nothing is exported, imported or matched.'),
       table({
         caption: 'Imported indicators', empty: 'No indicator imported.', rows: r.indicators,
         columns: [
@@ -146,7 +167,7 @@ async function renderIntel(box, ctx) {
           { label: 'Last seen', value: (p) => when(p.last_seen) },
         ],
       }) : null,
-      r.key_id ? form : null);
+      form, noKeyNote);
   } catch (err) {
     replace(box, errorBox(err));
   }
@@ -213,6 +234,12 @@ async function renderCase(main, id, ctx) {
   if (!ctx.isCurrent()) return;
   document.title = `${c.title} · Warden`;
   const k = c.campaign;
+  // Who the accounts of its tables are (the accounts, the ledger's verdicts on them): one read of the account store.
+  const members = c.members.slice(0, 200);
+  const verdictRows = c.ledger?.verdicts.slice(0, 200) ?? [];
+  const decisions = c.decisions ?? [];
+  const names = await accountNames([...members.map((m) => m.account_id), ...verdictRows.filter((v) => v.subject_kind === 'account').map((v) => v.subject_id), ...decisions.map((d) => d.account_id)]);
+  if (!ctx.isCurrent()) return;
   const reload = () => ctx.setQuery({});
   const inForce = (exchange?.published ?? []).filter((p) => !p.revoked);
   const shareable = c.observables.filter((o) => o.shareable);
@@ -288,14 +315,12 @@ async function renderCase(main, id, ctx) {
       ['Targets', Object.entries(k.targets).sort((a, b) => b[1] - a[1]).filter(([, s]) => s >= 0.05).map(([t, s]) => `${t} ${Math.round(s * 100)} %`).join(', ')],
     ])),
     panel('Decision', decide, c.notes.length ? h('ul', null, c.notes.map((n) => h('li', null, when(n.at), n.status ? [' ', statusBadge(n.status)] : null, ` ${n.text}`, n.by ? h('span', { class: 'muted', text: ` — ${n.by}` }) : null))) : null),
+    panel('What got through', usageFacts(c)),
+    decisions.length || (c.cluster_decisions ?? []).length ? panel('Operator decisions', decisionsBox(c, names)) : null,
     panel('Why it was flagged', reasonsTable(k.evidence, 'Evidence')),
-    panel('What its accounts shared', h('p', { class: 'help', text: 'Only values the campaign used and few other accounts did are exported, as keyed hashes.' }), table({ caption: 'Shared values', rows: c.observables, columns: [
-      { label: 'Kind', value: (o) => o.kind }, { label: 'Value', value: (o) => h('code', { text: o.value.length > 80 ? `${o.value.slice(0, 80)}…` : o.value }) },
-      { label: 'Holders', num: true, value: (o) => fmtInt(o.holders) }, { label: 'Others', num: true, value: (o) => fmtInt(o.others) },
-      { label: 'Exported', value: (o) => (o.shareable ? badge('yes', 'ok') : badge('no', 'muted', o.why)) },
-    ] })),
-    panel(`Accounts (${c.members.length})`, table({ caption: 'Accounts', rows: c.members.slice(0, 200), columns: [
-      { label: 'Account', value: (m) => link(`/accounts/${encodeURIComponent(m.account_id)}`, shortId(m.account_id), { title: m.account_id }) },
+    panel('What its accounts shared', sharedValues(c.observables)),
+    panel(`Accounts (${c.members.length})`, table({ caption: 'Accounts', rows: members, columns: [
+      { label: 'Account', value: (m) => namedAccount(m.account_id, names) },
       { label: 'Level', value: (m) => levelBadge(m.level) }, { label: 'Tier', value: (m) => m.tier }, { label: 'Programme', value: (m) => m.programme },
       { label: 'Signed up', value: (m) => when(m.created_at) }, { label: 'Email domain', value: (m) => m.email_domain }, { label: 'Signup IP', value: (m) => m.signup_ip },
       { label: 'Requests read', num: true, value: (m) => fmtInt(m.requests) },
@@ -303,12 +328,73 @@ async function renderCase(main, id, ctx) {
     panel('Shared with partners', exchangeBox),
     panel('What the ledger proves', c.ledger
       ? [c.ledger.checkpoint ? h('pre', { class: 'note', text: c.ledger.checkpoint.note }) : h('p', { text: 'No checkpoint yet.' }),
-         table({ caption: 'Verdict entries', empty: 'No verdict on this cluster or its members is in the log yet.', rows: c.ledger.verdicts.slice(0, 200), columns: [
-           { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` }, { label: 'Level', value: (v) => levelBadge(v.level) },
+         table({ caption: 'Verdict entries', empty: 'No verdict on this cluster or its members is in the log yet.', rows: verdictRows, columns: [
+           { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => subjectCell(v.subject_kind, v.subject_id, names) }, { label: 'Level', value: (v) => levelBadge(v.level) },
            ...(ctx.features.ledger?.base ? [{ label: 'Proof', value: (v) => proofButton(ctx.features.ledger.base, v.index) }] : []),
          ] })]
       : h('p', { text: 'The ledger was off when this case was built.' })));
   await renderExchange(exchangeBox, c.id, ctx, exchange);
+}
+
+/**
+ * What the campaign's accounts were served and refused, from the events the case read (a lower
+ * bound when the reading was cut short): requests, served, refused, errors, tokens, models and
+ * countries. Case files from before served and refused were counted give the requests alone.
+ */
+function usageFacts(c) {
+  const u = c.usage ?? {};
+  const top = (o) => Object.entries(o ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ${fmtInt(n)}`).join(', ');
+  const pct = (n) => (u.requests ? ` (${Math.round((n / u.requests) * 1000) / 10} %)` : '');
+  return [
+    facts([
+      ['Requests read', `${fmtInt(u.requests ?? 0)}${c.events_truncated ? ' at least: the reading stopped at its bounds (cases.max_events, cases.max_events_per_member)' : ''}`],
+      u.served === undefined ? null : ['Served', `${fmtInt(u.served)}${pct(u.served)}`],
+      u.refused === undefined ? null : ['Refused (403, 429)', `${fmtInt(u.refused)}${pct(u.refused)}`],
+      u.errors === undefined ? null : ['Errors', fmtInt(u.errors)],
+      ['Tokens in / out', `${fmtInt(u.input_tokens ?? 0)} / ${fmtInt(u.output_tokens ?? 0)}${u.reasoning_tokens ? ` (of which ${fmtInt(u.reasoning_tokens)} reasoning)` : ''}`],
+      ['Models', top(u.models) || null],
+      ['Countries', top(u.countries) || null],
+    ]),
+    u.served === undefined ? h('p', { class: 'help', text: 'This case file was built before served and refused requests were counted: Refresh from the campaign counts them.' }) : null,
+  ];
+}
+
+/**
+ * The operator decisions on the campaign's accounts and cluster when the case was built: who, when,
+ * why; allow-listed accounts (and those held at none) are not members and their values are not shared.
+ */
+function decisionsBox(c, names) {
+  const said = (d) => (d.decision === 'allow_list' ? `allow-listed${d.entry ? ` (${d.entry.kind} ${d.entry.id})` : ''}` : `operator verdict ${d.level}`);
+  return [
+    (c.cluster_decisions ?? []).length ? table({ caption: 'Operator verdicts on its cluster', captionHidden: false, rows: c.cluster_decisions, columns: [
+      { label: 'Cluster', value: (d) => [detectLink('cluster', d.cluster_id), d.merged_into ? h('span', { class: 'muted small', text: ` (merged into ${d.merged_into})` }) : null] },
+      { label: 'Level', value: (d) => levelBadge(d.level) }, { label: 'Set', value: (d) => when(d.at) }, { label: 'By', value: (d) => d.by ?? '—' },
+      { label: 'Until', value: (d) => (d.expires_at ? when(d.expires_at) : 'cleared') }, { label: 'Why', value: (d) => d.note ?? '—' },
+    ] }) : null,
+    (c.decisions ?? []).length ? table({ caption: 'Decisions on its accounts', captionHidden: false, rows: c.decisions, columns: [
+      { label: 'Account', value: (d) => namedAccount(d.account_id, names) }, { label: 'Decision', value: (d) => said(d) },
+      { label: 'Member', value: (d) => (d.excluded ? 'no: not counted, its values not shared' : 'yes') },
+      { label: 'Set', value: (d) => when(d.at) }, { label: 'By', value: (d) => d.by ?? 'the configuration' }, { label: 'Why', value: (d) => d.note ?? '—' },
+    ] }) : null,
+  ];
+}
+
+/** The values the campaign's accounts shared: those exported first, the rest folded (most are, and they would push its accounts a hundred rows down). */
+function sharedValues(observables) {
+  const columns = [
+    { label: 'Kind', value: (o) => o.kind }, { label: 'Value', value: (o) => h('code', { text: o.value.length > 80 ? `${o.value.slice(0, 80)}…` : o.value }) },
+    { label: 'Holders', num: true, value: (o) => fmtInt(o.holders) }, { label: 'Others', num: true, value: (o) => fmtInt(o.others) },
+    { label: 'Exported', value: (o) => (o.shareable ? badge('yes', 'ok') : badge('no', 'muted', o.why)) },
+    { label: 'Why', value: (o) => o.why },
+  ];
+  const exported = observables.filter((o) => o.shareable);
+  const rest = observables.filter((o) => !o.shareable);
+  return [
+    h('p', { class: 'help', text: 'Only values the campaign used and few other accounts did are exported, as keyed hashes.' }),
+    table({ caption: 'Shared values exported', rows: exported, columns, empty: 'No value is exported: each was used by too many other accounts, or by too few of the campaign’s.' }),
+    rest.length ? h('details', null, h('summary', { text: `${fmtInt(rest.length)} value${rest.length === 1 ? '' : 's'} not exported, and why` }),
+      table({ caption: 'Shared values not exported', rows: rest, columns })) : null,
+  ];
 }
 
 /** What the case published over TAXII and what partners reported seeing of it. */

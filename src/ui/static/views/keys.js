@@ -3,6 +3,7 @@
 import { h, replace, panel, loading, errorBox } from '../lib/dom.js';
 import { get } from '../lib/api.js';
 import { keysTable, createKeyForm } from '../lib/keys.js';
+import { accountNames } from '../lib/names.js';
 
 export async function render(main, _params, query, ctx) {
   document.title = 'Keys · Warden';
@@ -21,7 +22,9 @@ export async function render(main, _params, query, ctx) {
   try {
     const page = await get('/admin/keys', { account_id: query.account_id, include_revoked: query.revoked === '1' ? 'true' : undefined, limit: 100, cursor: query.cursor });
     if (!ctx.isCurrent()) return;
-    replace(list, keysTable(page.data, { onChange: reload, showAccount: true, caption: 'API keys, newest first' }),
+    const names = await accountNames(page.data.map((k) => k.account_id));
+    if (!ctx.isCurrent()) return;
+    replace(list, keysTable(page.data, { onChange: reload, showAccount: true, caption: 'API keys, newest first', names }),
       page.next_cursor ? h('p', { class: 'pager' }, h('button', { type: 'button', class: 'btn', 'data-focus': 'next-page', on: { click: () => ctx.setQuery({ ...query, cursor: page.next_cursor }, { push: true }) } }, 'Next page')) : null);
   } catch (err) {
     replace(list, errorBox(err));

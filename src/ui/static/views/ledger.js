@@ -3,6 +3,7 @@
 import { h, replace, panel, facts, table, when, loading, errorBox, fmtInt, levelBadge, link, shortId, toast } from '../lib/dom.js';
 import { get, download } from '../lib/api.js';
 import { proofButton } from '../lib/proof.js';
+import { accountNames, namedAccount, subjectCell } from '../lib/names.js';
 
 /** C2SP checkpoint body: origin, tree size, root hash (base64), then optional extension lines. */
 export function parseCheckpoint(note) {
@@ -61,11 +62,13 @@ export async function render(main, _params, query, ctx) {
         h('details', null, h('summary', { text: 'Signed note as published' }), h('pre', { class: 'note', text: cp })));
       const page = await get(`${base}/entries`, { start: Math.max(0, c.size - 25), end: c.size });
       const rows = page.entries.map(entryRow).reverse();
+      // Who the accounts of the entries are: one read for the page.
+      const names = await accountNames(rows.map((e) => (e.rec?.kind === 'verdict' ? (e.rec.subject?.kind === 'account' ? e.rec.subject.id : null) : e.rec?.kind === 'erasure' ? null : e.rec?.account_id)));
       replace(entries, table({ caption: 'Newest ledger entries', rows, columns: [
         { label: '#', num: true, value: (e) => fmtInt(e.index) },
         { label: 'Kind', value: (e) => e.rec?.kind ?? '?' },
         { label: 'When', value: (e) => when(e.rec?.ts) },
-        { label: 'Subject', value: (e) => (e.rec?.kind === 'verdict' ? `${e.rec.subject.kind} ${e.rec.subject.id}` : e.rec?.account_id ? link(`/accounts/${encodeURIComponent(e.rec.account_id)}`, shortId(e.rec.account_id)) : '—') },
+        { label: 'Subject', value: (e) => (e.rec?.kind === 'verdict' ? subjectCell(e.rec.subject.kind, e.rec.subject.id, names) : e.rec?.account_id ? namedAccount(e.rec.account_id, names) : '—') },
         { label: 'What', value: (e) => (e.rec?.kind === 'verdict' ? levelBadge(e.rec.level) : e.rec?.kind === 'settings' ? `detector settings ${String(e.rec.digest).slice(0, 12)}… (Warden ${e.rec.settings?.warden_version ?? '?'})` : e.rec?.kind === 'erasure' ? `erasure of account ${e.rec.subject?.id}` : e.rec ? `${e.rec.model || '—'} · ${e.rec.response?.status} · ${fmtInt(e.rec.response?.input_tokens)} in / ${fmtInt(e.rec.response?.output_tokens)} out` : e.leaf.slice(0, 80)) },
         { label: 'Leaf hash', value: (e) => h('code', { class: 'small', title: e.leaf_hash, text: `${e.leaf_hash.slice(0, 12)}…` }) },
         { label: 'Proof', value: (e) => proofButton(base, e.index) },
@@ -77,10 +80,11 @@ export async function render(main, _params, query, ctx) {
     tasks.push((async () => {
       const q = Object.fromEntries(fields.map(([n]) => [n, query[n]]).filter(([, v]) => v));
       const r = await get(queryPath, { ...q, limit: 1000 });
+      const names = await accountNames([...(r.usage ?? []).map((u) => u.account_id), ...(r.verdicts ?? []).filter((v) => v.subject_kind === 'account').map((v) => v.subject_id)]);
       replace(results,
         h('h3', { text: 'Usage' }),
         table({ caption: 'Usage per account', rows: r.usage ?? [], empty: 'No matching interactions.', columns: [
-          { label: 'Account', value: (u) => (u.account_id ? link(`/accounts/${encodeURIComponent(u.account_id)}`, shortId(u.account_id), { title: u.account_id }) : 'unauthenticated') },
+          { label: 'Account', value: (u) => (u.account_id ? namedAccount(u.account_id, names) : 'unauthenticated') },
           { label: 'Requests', num: true, value: (u) => fmtInt(u.requests) },
           { label: 'Refused', num: true, value: (u) => fmtInt(u.refused ?? 0) },
           { label: 'Errors', num: true, value: (u) => fmtInt(u.errors) },
@@ -98,7 +102,7 @@ export async function render(main, _params, query, ctx) {
         h('h3', { text: 'Verdicts' }),
         table({ caption: 'Verdicts about these accounts and clusters', rows: r.verdicts ?? [], empty: 'No verdicts recorded.', columns: [
           { label: 'When', value: (v) => when(v.ts) },
-          { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` },
+          { label: 'Subject', value: (v) => subjectCell(v.subject_kind, v.subject_id, names) },
           { label: 'Level', value: (v) => levelBadge(v.level) },
           { label: 'Score', num: true, value: (v) => (v.score === null ? '—' : String(v.score)) },
           { label: 'Source', value: (v) => v.source },

@@ -3,6 +3,7 @@
 import { h, replace, refreshInPlace, panel, kpi, fmtCompact, fmtInt, fmtPct, table, badge, loading, errorBox } from '../lib/dom.js';
 import { get } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
+import { accountNames } from '../lib/names.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, TOKEN_SERIES, withErrors } from '../lib/widgets.js';
 
 const REFRESH_MS = 30_000;
@@ -27,6 +28,8 @@ export async function render(main, _params, query, ctx) {
       get('/admin/usage/top', { range, by: 'model', limit: 8 }),
       get('/admin/usage/interactions', { range, limit: 12 }),
     ]);
+    if (!ctx.isCurrent()) return;
+    const names = await accountNames(recent.data.map((i) => i.account_id));
     if (!ctx.isCurrent()) return;
     const t = summary.totals;
     const refused = t.limited + t.denied;
@@ -59,7 +62,7 @@ export async function render(main, _params, query, ctx) {
             { label: 'Share', num: true, value: (o) => fmtPct(o.requests / Math.max(1, t.requests)) },
           ],
         }))),
-      panel('Latest interactions', interactionsTable(recent.data)),
+      panel('Latest interactions', interactionsTable(recent.data, { names })),
     );
   };
 

@@ -101,6 +101,15 @@ export const detectConfigSchema = z.strictObject({
    */
   cohort_join_between_readings: z.boolean().default(false),
   /**
+   * Harvest cohorts: the cohort's own settings. A parameter fingerprint (model, max_tokens,
+   * temperature, reasoning settings) that at least COHORT.settingsMinHolders of the standing
+   * cohort's members send, that nine in ten of the new accounts read holding it are members, and
+   * that no accountable customer sends, is the fleet's own program: a new, unaccountable account
+   * whose requests carry it and whose window has the harvest shape from its first request joins
+   * the cohort then (docs/detector.md, "The cohort's own settings").
+   */
+  cohort_settings_heads: z.boolean().default(true),
+  /**
    * Harvest cohorts of accounts the new-account reading leaves out (harvest-cohort.ts: ESTABLISHED):
    * accounts in use before, or with a verified identity, named by nothing more (no programme,
    * campus domain, enterprise contract or corroborated org), each below the single-account floor,

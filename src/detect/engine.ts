@@ -22,7 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, ALLOW_LIST_SIGNAL, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, ANCHOR_SLOT, SCHEME_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, NEVER_SCHEME, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
-import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, agentShape, findAgentCohort, AGENTS, sliceShape, sliceTemplate, findSliceCohort, SLICE, type CohortReading, type SliceValues } from './harvest-cohort.ts';
+import { harvestShape, taskKinds, findCohort, cohortReasons, joinsStanding, COHORT, ESTABLISHED, establishedShape, findEstablishedCohort, agentShape, findAgentCohort, AGENTS, sliceShape, sliceTemplate, findSliceCohort, SLICE, type CohortReading, type SliceValues, type SettingsJoin } from './harvest-cohort.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, F_MOVED_FLAGGED, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldRatioFloor, yieldReadings, pipelineShape, observePayload, harvestableAnswer, resentShare, harvestYieldReasons, ITEM_COLUMNS, FOLLOW_RING, FOLLOW_SLOT, observeItem, observeFollowUp, settleUnfollowed, payloadKey, decayItems, itemReadings, itemsPass, itemsPassIdentityOnly, itemsUnfollowed, namedPipeline, harvestItemsReasons, turnTokens, type ItemReadings } from './harvest-yield.ts';
 import { FRESH_SKETCH, FRESH_SKETCH_6, FreshSketches, freshInput, sketchFromFormat6 } from './standing-input.ts';
@@ -315,6 +315,14 @@ export class DetectorEngine implements VerdictView {
    * reading over every account at the first tick.
    */
   private cohort: { members: Map<number, CohortReading>; candidates: Set<number>; nextAt: number } = { members: new Map(), candidates: new Set(), nextAt: 0 };
+  /**
+   * The standing new-account cohort's own settings (detect.cohort_settings_heads), read with it:
+   * per parameter-fingerprint key, its members and the new accounts read that send it; and that
+   * reading. Read again at every reading (not kept in snapshots: a restored engine has them at its first).
+   */
+  private cohortSettings: { keys: Map<number, { members: number; read: number }>; reading: CohortReading | null } = { keys: new Map(), reading: null };
+  /** Accounts whose latest request sent one of the cohort's own settings, until they are next scored: index -> [id, key]. */
+  private settingsSent = new Map<number, [string, number]>();
   private events = 0;
   private ticks = 0;
   private listeners: VerdictListener[] = [];
@@ -1653,6 +1661,8 @@ export class DetectorEngine implements VerdictView {
     if (f.systemHash) newKeys = this.addKey(i, LT.system_prompt, f.systemHash) || newKeys;
     if (f.toolsHash) newKeys = this.addKey(i, LT.tool_set, f.toolsHash) || newKeys;
     if (f.paramsHash) newKeys = this.addKey(i, LT.param_fingerprint, f.paramsHash) || newKeys;
+    // The cohort's own settings on this request (an account registers its first two fingerprints only).
+    if (f.paramsHash && this.cohortSettings.reading !== null && this.cohortSettings.keys.has(LT.param_fingerprint * TWO32 + f.paramsHash)) this.settingsSent.set(i, [ev.account_id, LT.param_fingerprint * TWO32 + f.paramsHash]);
     // A template is registered at its third use, or at its first when two members of flagged
     // clusters hold it already: a campaign's new account sends its wrapper from its first request.
     if (tplRepeat || (f.template !== 0 && this.flaggedTemplate(i, f.template))) newKeys = this.addKey(i, LT.prompt_template, f.template) || newKeys;
@@ -1982,6 +1992,8 @@ export class DetectorEngine implements VerdictView {
     const first = this.cohort.nextAt === 0;
     this.cohort.nextAt = now + COHORT.everyS;
     if (first) for (let i = 0; i < this.accounts.count; i++) this.cohortCandidate(i);
+    const settingsOn = this.config.cohort_settings_heads;
+    const readSettings = new Map<number, number>();
     for (const i of candidates) {
       const f = flags[i];
       const off = i * STRIDE;
@@ -1989,6 +2001,7 @@ export class DetectorEngine implements VerdictView {
       if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || this.accounts.ids[i] === ''
         || w[off + C.FIRST_TS] < newSince || w[off + C.LAST_TS] < activeSince) { candidates.delete(i); continue; }
       if (!this.unaccountable(i)) continue;
+      if (settingsOn) this.countSettings(i, readSettings);
       // Accounts of COHORT.minRequests or more form the cohort and count in its threshold; those
       // of COHORT.joinRequests or more with the shape may join one that stands, or form one at
       // COHORT.earlyFactor times the threshold.
@@ -1999,9 +2012,19 @@ export class DetectorEngine implements VerdictView {
       if (shape && (forming || taskKinds(w, off) >= COHORT.joinKinds)) (forming ? shaped : joining).push({ i, ...shape, first: w[off + C.FIRST_TS] });
     }
     const found = findCohort(shaped, read, this.config.cohort_min_accounts, joining, readJoining);
+    this.readCohortSettings(found, readSettings);
     const before = this.cohort.members;
     const after = new Map<number, CohortReading>();
     if (found) for (const i of found.members) after.set(i, found.reading);
+    // Heads taken in by the cohort's own settings stay while it stands and they keep the shape, active and new.
+    if (found && this.cohortSettings.reading !== null) {
+      for (const [i, c] of before) {
+        if (!c.settings || after.has(i)) continue;
+        const off = i * STRIDE;
+        if (this.accounts.ids[i] !== '' && w[off + C.LAST_TS] >= activeSince && w[off + C.FIRST_TS] >= newSince && (flags[i] & (F_FRESH | 4)) === F_FRESH
+          && this.unaccountable(i) && harvestShape(w, off, 1)) after.set(i, { ...found.reading, settings: c.settings });
+      }
+    }
     const established = this.config.cohort_min_established > 0 ? this.readEstablishedCohort(activeSince) : null;
     if (established?.agents) for (const i of established.agents.members) after.set(i, established.agents.reading);
     // The harvest-slice cohort before the whole-window one: an account in both is held by its whole window's reading.
@@ -2010,6 +2033,78 @@ export class DetectorEngine implements VerdictView {
     for (const i of before.keys()) if (!after.has(i)) this.dirtyAccounts.add(i);
     for (const i of after.keys()) if (!before.has(i)) this.dirtyAccounts.add(i);
     this.cohort.members = after;
+  }
+
+  /** Count account i's parameter-fingerprint keys into `into` (key -> accounts). */
+  private countSettings(i: number, into: Map<number, number>): void {
+    const base = i * KEY_SLOTS;
+    const lo = LT.param_fingerprint * TWO32, hi = lo + TWO32;
+    for (let s = 0; s < this.nkeys[i]; s++) {
+      const k = this.keys[base + s];
+      if (k >= lo && k < hi) into.set(k, (into.get(k) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * The cohort's own settings (detect.cohort_settings_heads): the parameter fingerprints that at
+   * least COHORT.settingsMinHolders (and COHORT.settingsMinShare) of the new-account cohort's
+   * members send, that COHORT.settingsCohortShare of the new accounts read holding them are
+   * members, and that at most COHORT.settingsMaxAccountable of their holders were accountable when
+   * they sent them. `read`: the new accounts read in this reading, counted per key.
+   */
+  private readCohortSettings(found: { members: number[]; reading: CohortReading } | null, read: Map<number, number>): void {
+    this.cohortSettings = { keys: new Map(), reading: null };
+    this.settingsSent.clear();
+    if (!found || !this.config.cohort_settings_heads) return;
+    const members = new Map<number, number>();
+    for (const i of found.members) this.countSettings(i, members);
+    // Of the new accounts read, those the cohort holds: its members now, and the heads it took in
+    // since the last reading (by its settings, or between readings) that this one has not read as members.
+    const held = new Map(members);
+    const now = new Set(found.members);
+    for (const i of this.cohort.members.keys()) if (!now.has(i)) this.countSettings(i, held);
+    const need = Math.max(COHORT.settingsMinHolders, Math.ceil(COHORT.settingsMinShare * found.members.length));
+    for (const [k, m] of members) {
+      const h = held.get(k) ?? m;
+      const r = Math.max(h, read.get(k) ?? 0);
+      if (m < need || h < COHORT.settingsCohortShare * r) continue;
+      const slot = this.linkKeys.slotOf(k);
+      if (slot === undefined || this.linkKeys.keyAccountable[slot] > COHORT.settingsMaxAccountable * this.linkKeys.keyCount[slot]) continue;
+      this.cohortSettings.keys.set(k, { members: m, read: r });
+    }
+    if (this.cohortSettings.keys.size > 0) this.cohortSettings.reading = found.reading;
+  }
+
+  /**
+   * With the cohort's own settings read (readCohortSettings): account i, scored while the cohort
+   * stands, joins it when it is new, fresh, unaccountable, not allow-listed, with no programme or
+   * campus domain, sends one of those settings, and its window has the harvest shape from its first
+   * request. Its verdict names the setting's holders against the bars (harvest_cohort_settings).
+   */
+  private joinBySettings(i: number, now: number): CohortReading | undefined {
+    const standing = this.cohortSettings.reading;
+    if (!standing) return undefined;
+    const f = this.accounts.flags[i];
+    const off = i * STRIDE;
+    const w = this.accounts.w;
+    if ((f & (F_KNOWN | F_FRESH | F_PROGRAMME | F_CAMPUS | 4)) !== (F_KNOWN | F_FRESH) || this.accounts.ids[i] === ''
+      || w[off + C.FIRST_TS] < now - COHORT.windowDays * 86_400 || !this.unaccountable(i)) return undefined;
+    const sent = this.settingsSent.get(i);
+    this.settingsSent.delete(i);
+    if (!harvestShape(w, off, 1)) return undefined;
+    const base = i * KEY_SLOTS;
+    let bestKey = sent !== undefined && sent[0] === this.accounts.ids[i] ? sent[1] : 0;
+    let best = bestKey !== 0 ? this.cohortSettings.keys.get(bestKey) : undefined;
+    for (let s = 0; s < this.nkeys[i]; s++) {
+      const x = this.cohortSettings.keys.get(this.keys[base + s]);
+      if (x && (!best || x.members > best.members)) { best = x; bestKey = this.keys[base + s]; }
+    }
+    if (!best) return undefined;
+    const slot = this.linkKeys.slotOf(bestKey)!;
+    const settings: SettingsJoin = { members: best.members, read: best.read, holders: this.linkKeys.keyCount[slot], accountable: this.linkKeys.keyAccountable[slot] };
+    const joined: CohortReading = { ...standing, settings };
+    this.cohort.members.set(i, joined);
+    return joined;
   }
 
   /**
@@ -2311,7 +2406,7 @@ export class DetectorEngine implements VerdictView {
       score = Math.max(score, this.thresholds[THROTTLE]);
     }
     // One of a cohort of new accounts that all ask one harvest shape (harvest-cohort.ts).
-    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) ?? (this.config.cohort_join_between_readings ? this.joinStanding(i, now) : undefined) : undefined;
+    const cohort = this.cohort.members.size > 0 ? this.cohort.members.get(i) ?? (this.config.cohort_join_between_readings ? this.joinStanding(i, now) : undefined) ?? (this.cohortSettings.reading !== null ? this.joinBySettings(i, now) : undefined) : undefined;
     if (cohort) {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);

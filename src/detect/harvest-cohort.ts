@@ -66,7 +66,28 @@ export const COHORT = {
    * sample its mix; a person's first few questions are about one thing.
    */
   joinKinds: 2,
+  /**
+   * The cohort's own settings (detect.cohort_settings_heads): a parameter fingerprint held by at
+   * least this many of the standing cohort's members...
+   */
+  settingsMinHolders: 20,
+  /** ...and by at least this share of its members... */
+  settingsMinShare: 0.1,
+  /** ...of whose holders among the new accounts read at least this share are members... */
+  settingsCohortShare: 0.9,
+  /** ...and of whose holders at most this share were accountable (established, verified, in a corroborated org) when they sent it. */
+  settingsMaxAccountable: 0.01,
 } as const;
+
+/** What a head that joined by the cohort's own settings was read on (its verdict's explanation). */
+export interface SettingsJoin {
+  /** The standing cohort's members that send the setting, and the new accounts read that do. */
+  members: number;
+  read: number;
+  /** Its holders, and those that were accountable when they sent it. */
+  holders: number;
+  accountable: number;
+}
 
 /** Kinds of task among code, maths and step-by-step reasoning asked for that account `off` of `w` has asked (its window). */
 export function taskKinds(w: Float64Array, off: number): number {
@@ -243,6 +264,11 @@ export interface CohortReading {
   agents?: boolean;
   /** A cohort of harvest slices (SLICE, detect.cohort_harvest_slice): read on the accounts' harvest parts, not their whole windows. */
   slice?: boolean;
+  /**
+   * A head that joined at its first requests by the cohort's own settings (detect.cohort_settings_heads):
+   * the reading it joined with this added, its own. Absent for every other member.
+   */
+  settings?: SettingsJoin;
 }
 
 /** The harvest shape of one account's window at offset `off` of `w`, or null when it has not got it. */
@@ -404,6 +430,7 @@ export interface AgentValues { tools: number; openings: number; capabilityOpenin
 export function cohortReasons(c: CohortReading, requests: number = COHORT.minRequests, windowed = requests, programme = false, agent?: AgentValues, slice?: SliceValues): VerdictReason[] {
   if (c.established && c.slice) return sliceReasons(c, windowed, slice);
   if (c.established) return establishedReasons(c, windowed, programme, agent);
+  if (c.settings) return settingsReasons(c, c.settings, requests);
   const few = requests < COHORT.minRequests;
   const joined = few && !c.early;
   const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
@@ -418,6 +445,19 @@ export function cohortReasons(c: CohortReading, requests: number = COHORT.minReq
       ? { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read (${COHORT.joinRequests}+ requests) with the harvest shape and within ${COHORT.joinCloseFactor}x of its median prompt length and output/input ratio; formed with accounts of fewer than ${COHORT.minRequests} requests, so its threshold is ${COHORT.earlyFactor} times ${share}` }
       : { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read with the harvest shape and within ${COHORT.closeFactor}x of its median prompt length and output/input ratio; threshold: ${share}` },
     { signal: 'harvest_cohort_shape', value: joined ? 'joined' : 'pass', threshold: null, detail: `this account (${own}): single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
+    { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
+    { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: COHORT.outputInput },
+  ];
+}
+
+/** The explanation of a head that joined by the cohort's own settings: the cohort, the setting's holders against the bars, and its own shape. */
+function settingsReasons(c: CohortReading, x: SettingsJoin, requests: number): VerdictReason[] {
+  const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+  return [
+    { signal: 'harvest_cohort', value: c.id, threshold: null, detail: `one of ${c.size} new, unverified accounts without an org or a programme, first used ${day(c.firstFrom)} to ${day(c.firstTo)}, that ask the same way: each below the single-account floor, scored together as one actor` },
+    { signal: 'harvest_cohort_size', value: c.size, threshold: c.threshold, detail: `accounts of ${c.read} new accounts read with the harvest shape; threshold: the larger of detect.cohort_min_accounts and ${COHORT.minShare * 100}% of the new accounts read` },
+    { signal: 'harvest_cohort_settings', value: x.members, threshold: Math.max(COHORT.settingsMinHolders, Math.ceil(COHORT.settingsMinShare * c.size)), detail: `this account sends the cohort's own settings (one parameter fingerprint: model, max_tokens, temperature, reasoning settings): ${x.members} of the cohort's members send it, the larger of ${COHORT.settingsMinHolders} and ${COHORT.settingsMinShare * 100}% of its members needed; ${x.members} of the ${x.read} new accounts read that send it are members (${COHORT.settingsCohortShare * 100}% needed); ${x.accountable} of its ${x.holders} holders were accountable customers when they sent it (at most ${COHORT.settingsMaxAccountable * 100}%) (detect.cohort_settings_heads)` },
+    { signal: 'harvest_cohort_shape', value: 'settings', threshold: null, detail: `this account (${requests} request${requests === 1 ? '' : 's'}): joined the standing cohort by its own settings, its window with the harvest shape from its first request: single-shot share >= ${COHORT.singleShot}, output/input ratio >= ${COHORT.outputInput}, capability share >= ${COHORT.capability}, reasoning elicitation share >= ${COHORT.elicitation}` },
     { signal: 'harvest_cohort_median_prompt_tokens', value: r2(c.medianPromptTokens), threshold: null },
     { signal: 'harvest_cohort_median_output_input_ratio', value: r2(c.medianOutputInput), threshold: COHORT.outputInput },
   ];

@@ -265,3 +265,44 @@ test('a fleet behind one address, signed up from it with one browser, asking for
   const students = ids(res, 'labstudent_').filter((id) => res.highest.get(id)! > verdictRank('watch'));
   assert.equal(students.length, 0, `students above watch beside the fleet: ${students.length}`);
 });
+
+// The fleet's own settings: every request of its program sends them (max_tokens and temperature).
+const FLEET_SETTINGS = { max_tokens: 16_000, temperature: 1 };
+const withSettings = (evs: InteractionEvent[], p: { max_tokens: number; temperature: number }) => evs.map((ev) => ({ ...ev, request: { ...ev.request, params: { ...ev.request.params, ...p } } }));
+// Newcomers with the fleet's settings who converse: a follow-up on an answer, their own code pasted
+// (three: the settings stay the cohort's own while nine in ten of the new accounts sending them are its members).
+const settingsPeople = () => withSettings(population('devnew', 3, 400, 3, 1, 4, (j) => ({ ip: `99.${j}.7.${9 + j}`, domain: 'gmail.com', ua: BROWSERS[j % BROWSERS.length] }), employee), FLEET_SETTINGS);
+// Customers who have used the service for most of a year and send those settings too.
+const settingsVeterans = () => withSettings(population('vet', 3, 500, -3, 6, 3, (j) => ({ ip: `98.${j}.9.${9 + j}`, domain: 'gmail.com', ua: 'python-httpx/0.27', signedUpDaysBefore: 300 }), employee), FLEET_SETTINGS);
+
+test('a standing cohort\'s new heads that send its own settings are throttled from their second request; newcomers with those settings who converse, a campus class and a company stay at watch or below; settings established customers send do not count', () => {
+  const fleet = () => [...withSettings(firstHeads(), FLEET_SETTINGS), ...withSettings(bursts('burst', 30, 70, 3, 6), FLEET_SETTINGS)];
+  const res = replayThroughDetector([...fleet(), ...settingsPeople(), ...campusClass(), ...company()]);
+  const heads = ids(res, 'burst_');
+  assert.equal(heads.length, 30, 'thirty heads sending in bursts');
+  const served = heads.map((id) => (res.throttledAt.get(id) ?? res.seen.get(id)! + 1) - 1);
+  const late = served.filter((n) => n > 1).length;
+  // Read when next scored (the tick after its first request), against the settings read with the cohort.
+  assert.ok(late <= 2, `heads with the cohort's settings served more than their first request below throttle: ${late} of 30 (${served.join(' ')})`);
+  const v = res.e.forAccount('burst_5').verdict;
+  const settings = v?.reasons.find((x) => x.signal === 'harvest_cohort_settings');
+  assert.ok(settings && typeof settings.value === 'number' && settings.value >= 20 && settings.threshold === 20 && /detect.cohort_settings_heads/.test(settings.detail ?? ''),
+    `a head's verdict names the cohort's settings, how many members send them and the bar: ${JSON.stringify(settings)}`);
+  assert.equal(v?.reasons.find((x) => x.signal === 'harvest_cohort_shape')?.value, 'settings', 'and says it joined by them');
+  for (const [prefix, what] of [['devnew', 'newcomers with the settings who converse'], ['student_', 'students of the campus class'], ['staff', 'employees behind one NAT']] as const) {
+    const members = ids(res, prefix);
+    assert.ok(members.length >= 3, `${what}: ${members.length} accounts`);
+    const above = members.filter((id) => res.highest.get(id)! > verdictRank('watch'));
+    assert.equal(above.length, 0, `${what} above watch: ${above.length} of ${members.length} (${above.slice(0, 5).join(', ')})`);
+  }
+
+  // With three established customers sending the same settings, they are nobody's own: the heads are read as before.
+  const shared = replayThroughDetector([...fleet(), ...settingsVeterans()]);
+  const early = ids(shared, 'burst_').filter((id) => (shared.throttledAt.get(id) ?? 99) <= 2).length;
+  assert.ok(early <= 2, `heads throttled from their second request by settings customers with history also send: ${early} of 30`);
+  assert.ok(!ids(shared, 'burst_').some((id) => shared.e.forAccount(id).verdict?.reasons.some((x) => x.signal === 'harvest_cohort_settings')), 'no verdict names them');
+  // Off: the same.
+  const off = replayThroughDetector(fleet(), { cohort_settings_heads: false });
+  const earlyOff = ids(off, 'burst_').filter((id) => (off.throttledAt.get(id) ?? 99) <= 2).length;
+  assert.ok(earlyOff <= 2, `with detect.cohort_settings_heads off, heads throttled from their second request: ${earlyOff} of 30`);
+});

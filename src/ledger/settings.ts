@@ -17,7 +17,7 @@ import type { DetectConfig } from '../detect/config.ts';
 export const RECORDED_DETECT_KEYS = [
   'mode', 'served_answers_mib', 'tick_seconds', 'window_half_life_hours', 'thresholds', 'hysteresis_margin', 'cooldown_seconds',
   'single_account_max_level', 'yield_closed_task_share', 'link_threshold', 'embedding_max_concentration', 'min_cluster_requests',
-  'min_cluster_actors', 'fleet_min_holders', 'cohort_min_accounts', 'cohort_join_between_readings', 'cohort_min_established', 'cohort_established_base_rate', 'cohort_established_programmes', 'cohort_agents', 'cohort_harvest_slice', 'evict_idle_hours', 'replay_hours', 'allow',
+  'min_cluster_actors', 'fleet_min_holders', 'cohort_min_accounts', 'cohort_join_between_readings', 'cohort_settings_heads', 'cohort_min_established', 'cohort_established_base_rate', 'cohort_established_programmes', 'cohort_agents', 'cohort_harvest_slice', 'evict_idle_hours', 'replay_hours', 'allow',
 ] as const;
 
 /**

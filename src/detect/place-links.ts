@@ -58,6 +58,17 @@ const NOT_PLACE = LINK_TYPES.flatMap((t, i) => (t.declared || PLACE_KINDS.includ
 export const INSTITUTION_JOIN_SHARE = 0.5;
 
 /**
+ * Software of an application one institution's accounts share that links them as their place does
+ * (placeLinked, `institution_app`): its system prompt and the tools it offers the model. An office's
+ * product and the coding agent its engineers run send both on every request; a course's tool its
+ * prompt. A tool set was read as a fleet's harness whatever the cluster, so a startup's four new
+ * accounts on their company's domain and office address, asking for code with thinking on (reasoning
+ * elicitation, capability tasks: what an office asks), were throttled as one actor through the tools
+ * of their product and of a public coding agent.
+ */
+export const INSTITUTION_APP_KINDS: readonly number[] = [LT.system_prompt, LT.tool_set];
+
+/**
  * Whether the cluster is one institution's accounts, none of its members on a disposable domain:
  * most of its joins went through one institution's email domain, or most of its members are on
  * one campus domain something vouches for (F_CAMPUS: established accounts seen on it, a reserved
@@ -75,34 +86,36 @@ export function institutionLinked(c: ClusterState): boolean {
 /**
  * A cluster linked only by the kinds of PLACE_KINDS, none of its links through a fleet's own
  * system prompt (`place`); or, when it is one institution's accounts (institutionLinked), by those
- * and a system prompt they share (`institution_app`): the course's tool that tells the model to
- * show the working links its students as their campus does, and says no more than the same words
+ * and the software of an application they share (`institution_app`, INSTITUTION_APP_KINDS: its
+ * system prompt, its tool set): the course's tool that tells the model to show the working links its
+ * students as their campus does, and a startup's engineers trying their own product and running one
+ * coding agent from the office send its prompt and its tools; neither says more than the same words
  * in each question would about whether they harvest. A fleet's own system prompt (fleet software,
- * a flagged campaign's replacement head), a card, numbered addresses, a tool set or a signup burst
- * still make it any cluster.
+ * a flagged campaign's replacement head), a card, numbered addresses, a tool set outside one
+ * institution's accounts or a signup burst still make it any cluster.
  */
 export function placeLinked(c: ClusterState): 'place' | 'institution_app' | null {
   if (c.joins === 0 || c.fleetJoins > 0) return null;
   let app = false;
   for (const t of NOT_PLACE) {
     if (!(c.evidence[t] > 0)) continue;
-    if (t !== LT.system_prompt || !institutionLinked(c)) return null;
+    if (!INSTITUTION_APP_KINDS.includes(t) || !institutionLinked(c)) return null;
     app = true;
   }
   return app ? 'institution_app' : 'place';
 }
 
 /**
- * One institution's accounts (institutionLinked) linked by place evidence, their shared system
- * prompt and a signup burst, and by nothing else a fleet makes (no card, numbered addresses, tool
- * set or fleet software): a class that signed up in its first lecture, from the lecture hall's
+ * One institution's accounts (institutionLinked) linked by place evidence, their shared
+ * application's software (INSTITUTION_APP_KINDS) and a signup burst, and by nothing else a fleet
+ * makes (no card, numbered addresses or fleet software): a class that signed up in its first lecture, from the lecture hall's
  * address, through the course's tool. The burst keeps such a cluster out of the place rule's hold
  * at watch (a fleet creates its accounts minutes apart too), but without the harvest shape or a
  * specific ask it stops at verify (PLACE_VOLUME_CEILING).
  */
 export function institutionSignup(c: ClusterState): boolean {
   if (c.joins === 0 || c.fleetJoins > 0 || !institutionLinked(c)) return false;
-  for (const t of NOT_PLACE) if (c.evidence[t] > 0 && t !== LT.system_prompt && t !== LT.signup_burst) return false;
+  for (const t of NOT_PLACE) if (c.evidence[t] > 0 && !INSTITUTION_APP_KINDS.includes(t) && t !== LT.signup_burst) return false;
   return true;
 }
 
@@ -308,14 +321,14 @@ export function placeReasons(p: PlaceReading, capped: boolean, uncapped: number,
   const asked = p.by === 'harvest_shape' ? 'the harvest shape, below' : p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, below' : p.by === 'embedding_spread' ? 'a broad corpus embedded' : `${p.by} above its threshold`;
   let first: VerdictReason;
   if (p.burst) {
-    const links = 'one institution\'s accounts linked by place evidence, their shared system prompt and a signup burst (a class signing up in its first lecture, or a fleet creating its accounts), nothing else a fleet makes';
+    const links = 'one institution\'s accounts linked by place evidence, the system prompt or tool set of an application they share and a signup burst (a class signing up in its first lecture, or a fleet creating its accounts), nothing else a fleet makes';
     first = hold === 'watch'
       ? { signal: 'institution_signup_class', value: p.by ?? 'uncorroborated', threshold: null, detail: `${links}; ${p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume, but ' : 'nothing harvest-like in what the members ask, and '}${talk}: ${held}` }
       : hold === 'verify'
         ? { signal: 'institution_signup_ceiling', value: p.by ?? 'uncorroborated', threshold: null, detail: `${links}; ${p.by === 'harvest_volume' ? 'the working asked for at a harvester\'s volume' : 'neither the harvest shape nor an ask a class does not make'}, and ${talk}: at most ${VERDICT_LEVELS[PLACE_VOLUME_CEILING]}` }
         : { signal: 'institution_signup_ceiling', value: p.by!, threshold: null, detail: `${links}, but what the members ask is harvest-like (${asked}): scored as any cluster` };
   } else {
-    const links = `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours${p.app ? ', and the system prompt of an application used on one institution\'s email domain, a course\'s or an office\'s tool' : ''}), no card, numbered addresses, ${p.app ? 'fleet\'s own system prompt' : 'system prompt'} or tool set`;
+    const links = `linked only by what one classroom or office shares (addresses, network, browser or client, signup address, domain, wording, hours${p.app ? ', and the system prompt or tool set of an application used on one institution\'s email domain, a course\'s or an office\'s tool' : ''}), no card, numbered addresses, ${p.app ? 'fleet\'s own system prompt' : 'system prompt or tool set'}`;
     first = p.by === null
       ? { signal: 'place_links_only', value: 'uncorroborated', threshold: null, detail: `${links}, and nothing harvest-like in what the members ask (below): ${held}` }
       : hold === 'watch'

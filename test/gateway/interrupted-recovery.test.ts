@@ -16,7 +16,7 @@ import type { GatewayHooks } from '../../src/gateway/lifecycle.ts';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
 import { LIMIT_FIELDS } from '../../src/limits/config.ts';
 import { limitsHooks } from '../../src/limits/hooks.ts';
-import { Limiter } from '../../src/limits/limiter.ts';
+import { Limiter, type ReservationNote } from '../../src/limits/limiter.ts';
 import { RedisBackend } from '../../src/limits/redis.ts';
 import { Ledger, SqliteLedgerStorage, generateSigner, ledgerHooks } from '../../src/ledger/index.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
@@ -40,9 +40,17 @@ const CONFIG = {
   prices: [{ model: '*', input_per_mtok: 1, output_per_mtok: 1 }],
 };
 
+const backend = () => new RedisBackend({ client: redis, keyPrefix: RUN, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS });
+
 function limiterOn(): Limiter {
-  const config = testConfig(CONFIG);
-  return new Limiter({ config, backend: new RedisBackend({ client: redis, keyPrefix: RUN, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS }) });
+  return new Limiter({ config: testConfig(CONFIG), backend: backend() });
+}
+
+/** What the account's daily budget has spent today, micro-USD (a token is a micro-USD at these prices). */
+async function budgetSpent(note: ReservationNote): Promise<number> {
+  const meter = note.meters.find((m) => m.kind === 'daily_budget');
+  assert.ok(meter, 'the note names the daily budget');
+  return (await backend().readBudgets([{ key: meter.key, window: 'day' }])).used[0];
 }
 
 /** The account's daily tokens left, as a one-token request after them finds them. */
@@ -80,6 +88,8 @@ test('a killed node\'s stream: its tokens beyond the reservation are charged at 
       progress: [{ id: ctx.id, at: new Date(ctx.startedAt + 4000).toISOString(), input_tokens: 20, output_tokens: 900, reasoning_tokens: 0, output_chars: 3600, reasoning_chars: 0 }],
     });
     const reserved = await accountState(first, accountId);
+    const spentReserved = await budgetSpent(note as ReservationNote);
+    assert.ok(spentReserved >= 100, `the reservation's price stays counted in the daily budget (${spentReserved} micro-USD)`);
     assert.ok(reserved.tokensLeft <= 100_000 - 100, `the reservation stays counted after the kill (${reserved.tokensLeft} left)`);
 
     // The second run: the recovery charges and writes the ledger entry, then the node dies before
@@ -95,6 +105,8 @@ test('a killed node\'s stream: its tokens beyond the reservation are charged at 
     // 20 in + 900 out recovered against 100 out and the prompt's estimate reserved: about 800 more.
     const extra = reserved.tokensLeft - charged.tokensLeft;
     assert.ok(extra >= 790 && extra <= 830, `the tokens beyond the reservation are charged to the daily quota (${extra})`);
+    const spentCharged = await budgetSpent(note as ReservationNote);
+    assert.ok(spentCharged - spentReserved >= 790 && spentCharged - spentReserved <= 830, `and the price beyond it to the daily budget (${spentReserved} -> ${spentCharged} micro-USD)`);
     assert.equal(await store.count(), 0, 'the crash came before the event was written');
 
     // The third run: the open record is still there; recovered again, recorded this time.
@@ -108,6 +120,7 @@ test('a killed node\'s stream: its tokens beyond the reservation are charged at 
     // The daily quota refills by about 1.2 tokens a second meanwhile; a second charge would be some 800.
     const after = (await accountState(third, accountId)).tokensLeft;
     assert.ok(Math.abs(after - charged.tokensLeft) <= 10, `charged once: the second recovery charges nothing more (${charged.tokensLeft} -> ${after} left)`);
+    assert.equal(await budgetSpent(note as ReservationNote), spentCharged, 'the budget is charged once too');
     const events = [];
     for await (const e of store.iterate()) events.push(e);
     assert.deepEqual(events.map((e) => [e.id, e.response.finish_reason, e.response.output_tokens]), [[ctx.id, 'interrupted_by_restart', 900]], 'one event');
@@ -121,4 +134,19 @@ test('a killed node\'s stream: its tokens beyond the reservation are charged at 
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a reservation on a node\'s own counters (memory backend) died with it: nothing is charged at recovery; a record without a note is recorded uncharged', async () => {
+  const config = testConfig({ ...CONFIG, backend: 'memory' });
+  const limiter = new Limiter({ config });
+  const limits = limitsHooks({ config, limiter });
+  const ctx = fakeCtx({ accountId: 'acc_memory', model: 'gpt-4o-mini', body: { model: 'gpt-4o-mini', stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'Hi' }] } });
+  await limits.limits!(ctx);
+  const note = limits.openNote!(ctx) as ReservationNote;
+  assert.equal(note.backend, 'memory');
+  const usage = { inputTokens: 20, outputTokens: 900 };
+  assert.deepEqual(await limiter.chargeInterrupted(note, usage), { charged: false, why: 'counters_gone', tokens: 0, microUsd: 0 });
+  assert.deepEqual(await limiter.chargeInterrupted(null, usage), { charged: false, why: 'no_reservation', tokens: 0, microUsd: 0 });
+  assert.deepEqual(await limiter.chargeInterrupted({ lease: 'x' }, usage), { charged: false, why: 'no_reservation', tokens: 0, microUsd: 0 }, 'a note that is not one (a store edited by hand) charges nothing');
+  await limiter.close();
 });

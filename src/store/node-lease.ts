@@ -48,6 +48,11 @@ const UPSERT = `INSERT INTO warden_nodes (node, instance, started_at, heartbeat_
   RETURNING node`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A wait that does not keep the process alive by itself. */
+const idle = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+/** Longest a stopping node waits to free its name, ms. */
+const RELEASE_WAIT_MS = 1000;
 
 /** Take `node`'s name (waiting up to one lease for a row nobody renews), then renew it every third of the lease. */
 export async function holdPostgresNode(pool: PgPool, node: string, opts: NodeHoldOptions): Promise<NodeHold> {
@@ -81,7 +86,13 @@ export async function holdPostgresNode(pool: PgPool, node: string, opts: NodeHol
     if (held === lost) { lost = !held; opts.onLost?.(lost); }
     return held;
   };
-  const timer = setInterval(() => { void renew().catch(() => { /* the store is away: renewed at the next tick if it is back */ }); }, Math.max(100, Math.floor(opts.leaseMs / 3)));
+  // One renewal at a time: a database that does not answer holds one connection of the pool, not one per tick.
+  let renewing = false;
+  const timer = setInterval(() => {
+    if (renewing) return;
+    renewing = true;
+    void renew().catch(() => { /* the store is away: renewed at the next tick if it is back */ }).finally(() => { renewing = false; });
+  }, Math.max(100, Math.floor(opts.leaseMs / 3)));
   timer.unref();
   return {
     node, instance, renew,
@@ -89,7 +100,9 @@ export async function holdPostgresNode(pool: PgPool, node: string, opts: NodeHol
       if (released) return;
       released = true;
       clearInterval(timer);
-      await pool.query('DELETE FROM warden_nodes WHERE node = $1 AND instance = $2', [node, instance]).catch(() => {});
+      // A stop does not wait on a database that does not answer: the name is then freed when its lease lapses.
+      const freed = pool.query('DELETE FROM warden_nodes WHERE node = $1 AND instance = $2', [node, instance]).then(() => {}, () => {});
+      await Promise.race([freed, idle(RELEASE_WAIT_MS)]);
     },
   };
 }

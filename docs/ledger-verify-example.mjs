@@ -152,7 +152,7 @@ export function settingsChanges(a, b, prefix = '') {
  * another format is reported, not guessed at.
  */
 export const KNOWN_RECORDS = new Set([
-  'warden.ledger/1 interaction', 'warden.ledger/2 interaction', 'warden.ledger/4 interaction',
+  'warden.ledger/1 interaction', 'warden.ledger/2 interaction', 'warden.ledger/4 interaction', 'warden.ledger/5 interaction',
   'warden.ledger/1 verdict', 'warden.ledger/2 verdict', 'warden.ledger/3 verdict',
   'warden.ledger/2 settings', 'warden.ledger/1 erasure',
 ]);

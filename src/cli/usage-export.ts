@@ -10,14 +10,15 @@ import { requestPricer } from '../limits/index.ts';
 import { openStores } from './stores.ts';
 
 export const USAGE_EXPORT_HELP = `usage: warden usage export [--from ISO] [--to ISO] [--by month|day|hour] [--format csv|jsonl] [--out FILE|-]
-                           [--account ID] [--org ID] [--model NAME] [--per-key] [--per-upstream] [--per-tier] [--priced] [-c FILE | --config FILE]
+                           [--account ID] [--org ID] [--model NAME] [--per-key] [--per-upstream] [--per-tier] [--tier NAME] [--priced] [-c FILE | --config FILE]
 Sums the recorded interaction events for billing: one row per UTC period (--by, default day), organisation,
 account, model and batch (requests a batch ran apart from the others), with requests (refused,
 unauthenticated and failed counted apart), input tokens and of them the prompt cache's reads and writes,
 output tokens and of them reasoning, requests counted with Warden's tokenizer, images, audio seconds and
 speech characters. --per-key splits the rows by API key, --per-upstream by the upstream that served them
 (to set against each provider's invoice), --per-tier by the service tier the upstream served them on
-(OpenAI flex, priority, default; Anthropic standard, priority; empty when it named none). --priced adds cost_usd: each request's counts priced at
+(OpenAI flex, priority, default; Anthropic standard, priority; empty when it named none), and --tier NAME
+sums only the requests served on that tier. --priced adds cost_usd: each request's counts priced at
 limits.prices as the budgets price them (budgets charge a request its client left, status 499, an
 estimate instead). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-11-01
 (midnight UTC) or 2026-11-01T00:00:00Z; a request belongs to the period it arrived in. Per account the
@@ -43,7 +44,7 @@ export async function runUsage(argv: string[]): Promise<number> {
       args: rest,
       options: {
         out: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, by: { type: 'string' }, format: { type: 'string' },
-        account: { type: 'string' }, org: { type: 'string' }, model: { type: 'string' }, 'per-key': { type: 'boolean' }, 'per-upstream': { type: 'boolean' }, 'per-tier': { type: 'boolean' }, priced: { type: 'boolean' },
+        account: { type: 'string' }, org: { type: 'string' }, model: { type: 'string' }, 'per-key': { type: 'boolean' }, 'per-upstream': { type: 'boolean' }, 'per-tier': { type: 'boolean' }, tier: { type: 'string' }, priced: { type: 'boolean' },
         config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -60,7 +61,7 @@ export async function runUsage(argv: string[]): Promise<number> {
   const format = values.format ?? 'csv';
   if (format !== 'csv' && format !== 'jsonl') return usageError(`--format must be csv or jsonl (got ${JSON.stringify(values.format)})`);
   if (values.config === '') return usageError('--config needs a file (got an empty path)');
-  for (const name of ['account', 'org', 'model'] as const) {
+  for (const name of ['account', 'org', 'model', 'tier'] as const) {
     if (values[name] !== undefined && !values[name]!.trim()) return usageError(`--${name} needs a value (got an empty one)`);
   }
   const config = loadConfig(values.config);
@@ -74,6 +75,7 @@ export async function runUsage(argv: string[]): Promise<number> {
   try {
     for await (const e of stores.events.iterate({ from, to, accountId: values.account, orgId: values.org, model: values.model })) {
       const r = e.response;
+      if (values.tier !== undefined && r.service_tier !== values.tier) continue;
       // Refused (403, 429) and unauthenticated requests reach no upstream and settle no budget.
       const billed = price !== null && r.status !== 401 && r.status !== 403 && r.status !== 429;
       tally.add(e, billed ? price(e.model, r.input_tokens, r.output_tokens, { read: r.cached_input_tokens ?? 0, write: r.cache_write_tokens ?? 0 }) : 0);

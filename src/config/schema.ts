@@ -93,9 +93,18 @@ export const configSchema = z.strictObject({
      * This node's name in the event store's open interactions (streams under way): a node started
      * again records as interrupted the streams its previous run left open when it was killed. Unique
      * among the nodes running at once, and the same across a node's restarts; null: the host name
-     * and `server.port` (the host name alone with port 0).
+     * and `server.port` (with port 0, the host name and the process id: such a node does not find
+     * its own records again when restarted, another node takes them over once abandoned). On
+     * PostgreSQL a node holds its name while it runs (`node_lease_ms`): a second node started with
+     * a name a live one holds refuses to start (EVENTS_NODE_ID_IN_USE).
      */
     node_id: z.string().min(1).max(200).nullable().default(null),
+    /**
+     * PostgreSQL: how long a node's name (`node_id`) stays held after its last renewal, ms (renewed
+     * every third of it). A node killed and started again waits up to this long for its own name; a
+     * node out of touch with the database this long may have its name taken over.
+     */
+    node_lease_ms: z.number().int().min(1000).max(600_000).default(15_000),
     /**
      * A stream the client has received nothing on for this long, seconds (fractions allowed), gets
      * a keep-alive the SDKs skip (OpenAI routes: an SSE comment `: keep-alive`; Anthropic: a

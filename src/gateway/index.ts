@@ -17,7 +17,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { parseListenAddress, type ListenAddress, type WardenConfig } from '../config/index.ts';
-import type { EventStore } from '../store/index.ts';
+import { NodeIdInUseError, type EventStore, type NodeHold } from '../store/index.ts';
 import type { GatewayHooks } from './lifecycle.ts';
 import { buildServer, Traffic } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
@@ -147,6 +147,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     running: new Set(),
     log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
   };
+  let nodeHold: NodeHold | null = null;
   const openStreams = new OpenStreams(opts.eventStore, recorder, deps, {
     node: nodeId(config.server.node_id, config.server.port),
     checkpointIntervalMs: config.events.checkpoint_interval_ms,
@@ -227,8 +228,24 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics,
     healthUrl: null,
     async listen(host = config.server.host, port = config.server.port) {
+      // On a shared store, this node's name is held while it runs: a live node holding it already
+      // refuses this start (NodeIdInUseError), one killed is taken over once its lease lapsed.
+      if (opts.eventStore.holdNode && !nodeHold) {
+        const node = nodeId(config.server.node_id, config.server.port);
+        try {
+          nodeHold = await opts.eventStore.holdNode(node, {
+            leaseMs: config.server.node_lease_ms,
+            onLost: (lost) => (lost
+              ? app.log.error({ component: 'events', code: 'EVENTS_NODE_ID_LOST', node }, `server.node_id "${node}" was taken over by another node while this one could not renew it (out of touch with the database for server.node_lease_ms); taken back once that node's lease lapses`)
+              : app.log.info({ component: 'events', code: 'EVENTS_NODE_ID_HELD', node }, `server.node_id "${node}" is held by this node again`)),
+          });
+        } catch (err) {
+          if (err instanceof NodeIdInUseError) throw err;
+          app.log.error({ component: 'events', code: 'EVENTS_NODE_ID_UNCHECKED', node, error: (err as Error).message }, `could not take server.node_id "${node}" in the event store (it is not known whether another node holds it); streams left open are not read at this start`);
+        }
+      }
       // Streams a killed run of this node left open are recorded (interrupted) before it serves.
-      try {
+      if (nodeHold || !opts.eventStore.holdNode) try {
         const n = await openStreams.recover();
         if (n > 0) app.log.warn({ component: 'events', code: 'EVENTS_INTERRUPTED_RECORDED', interrupted: n }, `recorded ${n} streamed interaction(s) left open by a node that was killed (finish_reason interrupted_by_restart)`);
       } catch (err) {
@@ -301,6 +318,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await documents?.close();
       await drain(deps.deferred);
       await recorder.close();
+      // The name is free once this node's last events (which close its open records) are written.
+      await nodeHold?.release();
       for (const h of hooks) {
         try { await h.close?.(); } catch (err) { app.log.error({ err, hook: h.name }, 'hook close failed'); }
       }

@@ -246,6 +246,19 @@ export interface GatewayHooks {
   background?: BackgroundResponses;
   onEnd?(ctx: InteractionContext, event: InteractionEvent): void;
   /**
+   * A stream began and is noted as open in the event store (src/gateway/open-streams.ts): what this
+   * hook keeps with the record (plain JSON, small), handed back to `onInterrupted` should the node
+   * be killed before the stream ends; null: nothing. Must not throw or block.
+   */
+  openNote?(ctx: InteractionContext): unknown;
+  /**
+   * An interaction a killed node left open, recorded at this node's start (`response.finish_reason`
+   * `interrupted_by_restart`, its tokens those last checkpointed), before `onEvent` sees it, with
+   * what `openNote` kept (null: none, or a record of an older release). Its `onEnd` never ran. May
+   * be run twice for one interaction (a crash during the recovery): what it does must count once.
+   */
+  onInterrupted?(event: InteractionEvent, note: unknown): void | Promise<void>;
+  /**
    * A request refused before it reached the pipeline (a body too large or not JSON, HTTP the
    * server could not parse, the gateway shutting down) has no context: its event, before it is
    * recorded, with the request's headers, so that a hook can say whose it was (a request Warden

@@ -30,11 +30,12 @@ const ABANDONED_MARGIN_MS = 60_000;
 
 /**
  * This node's name in the open records: `server.node_id`, or the host name with the port it is
- * configured to listen on (several nodes on one host listen on different ports; 0, a port chosen
- * at start, is left out).
+ * configured to listen on (several nodes on one host listen on different ports); with port 0 (a
+ * port chosen at start, so nodes on one host cannot be told apart by it) the host name and the
+ * process id.
  */
 export function nodeId(configured: string | null, port = 0): string {
-  return configured ?? (port > 0 ? `${hostname()}:${port}` : hostname());
+  return configured ?? (port > 0 ? `${hostname()}:${port}` : `${hostname()}:pid${process.pid}`);
 }
 
 export interface OpenStreamsOptions {
@@ -63,13 +64,22 @@ export class OpenStreams {
     if (!this.enabled) return;
     run.ctx.locals.set(OPENED_LOCAL, null);
     const node = this.opts.node;
+    // What the hooks keep with the record (the limits' reservation), taken now: it may be settled before the record is written.
+    let notes: Record<string, unknown> | null = null;
+    for (const h of this.deps.hooks) {
+      if (!h.openNote) continue;
+      try {
+        const note = h.openNote(run.ctx);
+        if (note !== null && note !== undefined) (notes ??= {})[h.name] = note;
+      } catch { /* a hook that cannot say: its note is left out */ }
+    }
     this.recorder.open(run.ctx.id, (): OpenedInteraction => {
       const now = Date.now();
       const event = interactionEvent(run, {
         status: 200, error_code: null, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0,
         finish_reason: null, ttfb_ms: run.ttfbMs, output_chars: 0, reasoning_chars: 0, answer_id: run.meter.answer, container_id: null,
       }, true, now);
-      return { id: run.ctx.id, node, ts: event.ts, input_tokens: run.meter.upstreamInputTokens, event };
+      return { id: run.ctx.id, node, ts: event.ts, input_tokens: run.meter.upstreamInputTokens, event, notes };
     });
   }
 
@@ -110,12 +120,25 @@ export class OpenStreams {
   /**
    * Record what a killed run left open: this node's, and any node's begun longer ago than a stream
    * may last. Returns how many. Called at start, before the node serves.
+   *
+   * Each is handed first to the hooks' `onInterrupted` with the note they kept (the limits charge
+   * it), then recorded as any event (the event store, the ledger, the detector). Run again after a
+   * crash part-way (an open record stays until its event is written), it does each step at most
+   * once more in effect: the event store and the ledger keep one entry per interaction id, and
+   * the limits' charge is made once per reservation (docs/operations.md).
    */
   async recover(now = Date.now()): Promise<number> {
     if (!this.enabled) return 0;
     const abandonedBefore = new Date(now - this.opts.streamMaxDurationMs - ABANDONED_MARGIN_MS).toISOString();
     const open = await this.store.takeOpenInteractions!(this.opts.node, abandonedBefore);
-    for (const rec of open) deliver(this.deps, interruptedEvent(rec));
+    for (const rec of open) {
+      const event = interruptedEvent(rec);
+      for (const h of this.deps.hooks) {
+        if (!h.onInterrupted) continue;
+        try { await h.onInterrupted(event, rec.notes?.[h.name] ?? null); } catch { /* must not throw: the event is recorded whatever a hook did */ }
+      }
+      deliver(this.deps, event);
+    }
     return open.length;
   }
 }

@@ -38,7 +38,10 @@ const Openings = z.record(z.string(), z.object({ value: z.string().nullable(), s
 const InteractionRowSchema = z.object({
   index: z.number(), id: z.string(), ts: z.string(), account_id: z.string().nullable(), org_id: z.string().nullable(), key_id: z.string().nullable(),
   cluster_id: z.string().nullable(), model: z.string(), flavour: z.string(), status: z.number(), input_tokens: z.number(), output_tokens: z.number(),
-  reasoning_tokens: z.number(), tool_calls: z.number(), client_ip: z.string().nullable().describe('null once erased'), user_agent: z.string().nullable(),
+  reasoning_tokens: z.number(),
+  service_tier: z.string().nullable().describe('the service tier the upstream served the answer on, as it named it (warden.ledger/5; null: none named, or a leaf written before the tier was recorded)'),
+  service_tier_recorded: z.boolean().describe('the leaf records the service tier (warden.ledger/5); false for leaves written before'),
+  tool_calls: z.number(), client_ip: z.string().nullable().describe('null once erased'), user_agent: z.string().nullable(),
   country: z.string().nullable(), asn: z.number().nullable(),
   subdivision: z.string().nullable().describe('the client\'s ISO 3166-2 subdivision as the policy\'s range data placed it (null: in none, no data read, or a leaf written before regions were recorded)'),
   subdivision_data: z.string().nullable().describe('hex SHA-256 digest of the subdivision data the policy read (null: none)'),

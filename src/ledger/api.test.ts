@@ -166,7 +166,7 @@ test('HTTP: checkpoint is a signed note; proofs verify standalone; entries; quer
       // Cut short by the limit, the answer says where the rest starts.
       const page = await getJson(`${base}/entries?start=2&end=5&limit=2`);
       assert.deepEqual([page.entries.map((e: { index: number }) => e.index), page.more, page.next], [[2, 3], true, 4]);
-      assert.equal(JSON.parse(entries.entries[0].leaf).schema, 'warden.ledger/4', 'an interaction leaf names the schema that records the cache split and the region');
+      assert.equal(JSON.parse(entries.entries[0].leaf).schema, 'warden.ledger/5', 'an interaction leaf names the schema that records the cache split, the region and the service tier');
 
       assert.equal((await fetch(`${base}/query?account=acct_3`)).status, 401);
       const q = await fetch(`${base}/query?account=acct_3`, { headers: { authorization: 'Bearer admin' } });

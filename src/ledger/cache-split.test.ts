@@ -64,7 +64,7 @@ test('interaction leaves record the prompt cache\'s reads and writes; old leaves
     assert.equal(leaves[0].schema, 'warden.ledger/1', 'the old leaf is as it was written');
     assert.ok(!('cached_input_tokens' in leaves[0].response), 'the old leaf has no cache field');
     assert.deepEqual(leaves.slice(1).map((l) => [l.schema, l.response.cached_input_tokens, l.response.cache_write_tokens]),
-      [['warden.ledger/4', 600, 0], ['warden.ledger/4', 0, 40], ['warden.ledger/4', 0, 0]], 'new leaves name their schema and carry the split, 0 when none');
+      [['warden.ledger/5', 600, 0], ['warden.ledger/5', 0, 40], ['warden.ledger/5', 0, 0]], 'new leaves name their schema and carry the split, 0 when none');
 
     const verify = await run('verify');
     assert.equal(verify.code, 0, `a log of old and new leaves verifies: ${verify.out}${verify.err}`);

@@ -118,6 +118,13 @@ export interface InteractionRow {
    */
   cached_input_tokens: number | null;
   cache_write_tokens: number | null;
+  /**
+   * The service tier the upstream served the answer on, as the leaf records it (`warden.ledger/5`;
+   * null: it named none, or the leaf was written before the tier was recorded: see `service_tier_recorded`).
+   */
+  service_tier: string | null;
+  /** The leaf records the tier (`warden.ledger/5`); false for leaves written before, whose tier is unknown. */
+  service_tier_recorded: boolean;
   tool_calls: number;
   /** Client IP while not erased. */
   client_ip: string | null;
@@ -282,6 +289,7 @@ function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRo
     cluster_id: rec.cluster_id, model: rec.model, flavour: rec.flavour, status: rec.response.status,
     input_tokens: rec.response.input_tokens, output_tokens: rec.response.output_tokens, reasoning_tokens: rec.response.reasoning_tokens,
     cached_input_tokens: rec.response.cached_input_tokens ?? null, cache_write_tokens: rec.response.cache_write_tokens ?? null,
+    service_tier: rec.response.service_tier ?? null, service_tier_recorded: rec.response.service_tier !== undefined,
     tool_calls: rec.response.tool_calls,
     client_ip: erased ? null : priv?.ip ?? null,
     user_agent: erased ? null : priv?.openings?.user_agent?.value ?? null,
@@ -649,7 +657,7 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
 
 const CSV_COLUMNS: (keyof InteractionRow)[] = [
   'index', 'id', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'flavour', 'status', 'input_tokens', 'cached_input_tokens',
-  'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'subdivision', 'subdivision_data', 'claimed_subdivision', 'region_recorded', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
+  'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'service_tier', 'service_tier_recorded', 'tool_calls', 'client_ip', 'country', 'subdivision', 'subdivision_data', 'claimed_subdivision', 'region_recorded', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'error_code', 'policy', 'erased',
 ];
 
 /**

@@ -44,11 +44,22 @@ export const LEDGER_RECORD_SCHEMA_3 = 'warden.ledger/3' as const;
  * recorded). Verdicts keep /3, settings /2, erasures /1.
  */
 export const LEDGER_RECORD_SCHEMA_4 = 'warden.ledger/4' as const;
+/**
+ * The format of interaction records since they say which service tier the upstream served the
+ * answer on (`response.service_tier`: OpenAI's `default`, `flex`, `priority`, `scale`, Anthropic's
+ * `standard`, `priority`, as the upstream named it; null when it named none), in clear: what an
+ * operator billing flex and priority apart proves from the log. Otherwise as /4 (regions included).
+ * Interactions written before are /4 (or older) and are read as they are (their tier is not
+ * recorded). Verdicts keep /3, settings /2, erasures /1.
+ */
+export const LEDGER_RECORD_SCHEMA_5 = 'warden.ledger/5' as const;
 /** The schema new verdict leaves carry (/3: with `expires_at`). */
 export const VERDICT_SCHEMA = LEDGER_RECORD_SCHEMA_3;
-/** The schema new interaction leaves carry (/4: with the client's region and the claimed one). */
-export const INTERACTION_SCHEMA = LEDGER_RECORD_SCHEMA_4;
-export type InteractionSchema = typeof LEDGER_RECORD_SCHEMA | typeof LEDGER_RECORD_SCHEMA_2 | typeof INTERACTION_SCHEMA;
+/** The schema new interaction leaves carry (/5: with the service tier; the regions since /4). */
+export const INTERACTION_SCHEMA = LEDGER_RECORD_SCHEMA_5;
+export type InteractionSchema = typeof LEDGER_RECORD_SCHEMA | typeof LEDGER_RECORD_SCHEMA_2 | typeof LEDGER_RECORD_SCHEMA_4 | typeof INTERACTION_SCHEMA;
+/** Whether an interaction leaf of `schema` records the regions (/4 and later). */
+export const recordsRegions = (schema: unknown): boolean => schema === LEDGER_RECORD_SCHEMA_4 || schema === LEDGER_RECORD_SCHEMA_5;
 /** An ISO 3166-2 code as the policy's range data and the identity store write it (`UA-43`). */
 export const SUBDIVISION_CODE = /^[A-Z]{2}-[A-Z0-9]{1,3}$/;
 /** The indexed subject of every settings entry: found through the subject index, never an account or cluster id. */
@@ -101,8 +112,9 @@ function commit(value: string | null | undefined, field: PrivateField, openings:
 
 export interface InteractionRecord {
   /**
-   * `warden.ledger/4` since the client's region and the claimed one are recorded; `/2` before (no
-   * region fields); `/1` before the prompt cache's split was recorded (no cache fields either).
+   * `warden.ledger/5` since the service tier is recorded; `/4` before (no tier), since the client's
+   * region and the claimed one are recorded; `/2` before (no region fields); `/1` before the prompt
+   * cache's split was recorded (no cache fields either).
    */
   schema: InteractionSchema;
   kind: 'interaction';
@@ -143,6 +155,8 @@ export interface InteractionRecord {
      * written to it (0 when none). Absent from `warden.ledger/1` leaves.
      */
     cached_input_tokens?: number; cache_write_tokens?: number;
+    /** `warden.ledger/5`: the service tier the upstream served the answer on, as it named it; null: it named none. Absent before /5. */
+    service_tier?: string | null;
     usage_source: string; tool_calls: number; finish_reason: string | null; output_chars: number; reasoning_chars: number;
   };
   account: {
@@ -366,7 +380,8 @@ export function interactionRecord(e: InteractionEvent, clusterId: string | null,
   const cache = schema !== LEDGER_RECORD_SCHEMA
     ? { cached_input_tokens: e.response.cached_input_tokens ?? 0, cache_write_tokens: e.response.cache_write_tokens ?? 0 }
     : {};
-  const regions = schema === INTERACTION_SCHEMA;
+  const regions = recordsRegions(schema);
+  const tier = schema === INTERACTION_SCHEMA ? { service_tier: e.response.service_tier ?? null } : {};
   return {
     schema,
     kind: 'interaction',
@@ -408,6 +423,7 @@ export function interactionRecord(e: InteractionEvent, clusterId: string | null,
       output_tokens: e.response.output_tokens,
       reasoning_tokens: e.response.reasoning_tokens,
       ...cache,
+      ...tier,
       usage_source: e.response.usage_source,
       tool_calls: e.response.tool_calls,
       finish_reason: e.response.finish_reason,
@@ -504,21 +520,21 @@ export function operatorCommitments(rec: VerdictRecord): { operator_note: string
 
 /**
  * Parse a leaf back into its record (throws on anything that is not a ledger record): an
- * interaction in `warden.ledger/1`, `/2` or `/4`, a verdict in `/1`, `/2` or `/3`, a settings record in `/2`, an erasure in `/1`.
+ * interaction in `warden.ledger/1`, `/2`, `/4` or `/5`, a verdict in `/1`, `/2` or `/3`, a settings record in `/2`, an erasure in `/1`.
  */
 export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   const obj = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(leaf)) as LedgerRecord;
   // /1: interactions (without the cache split), verdicts (without settings_digest) and erasures;
   // /2: interactions (without regions), verdicts (without expires_at) and settings; /3: verdicts;
-  // /4: interactions.
+  // /4 and /5: interactions.
   const known = obj?.schema === LEDGER_RECORD_SCHEMA
     ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'erasure'
     : obj?.schema === LEDGER_RECORD_SCHEMA_2
       ? obj.kind === 'interaction' || obj.kind === 'verdict' || obj.kind === 'settings'
       : obj?.schema === LEDGER_RECORD_SCHEMA_3 ? obj.kind === 'verdict'
-        : obj?.schema === LEDGER_RECORD_SCHEMA_4 && obj.kind === 'interaction';
+        : recordsRegions(obj?.schema) && obj.kind === 'interaction';
   if (!obj || !known || typeof obj.id !== 'string') {
-    throw new Error('leaf is not a warden.ledger/1, /2, /3 or /4 record of its kind');
+    throw new Error('leaf is not a warden.ledger/1, /2, /3, /4 or /5 record of its kind');
   }
   // The objects readers dereference must be there: a tampered leaf that still parses as JSON
   // (a flipped byte in a key) is reported as a bad record, never crashes its reader.
@@ -538,6 +554,11 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
     if (bad.length) throw new Error(`${obj.schema} interaction lacks a count in ${bad.map((k) => `response.${k}`).join(', ')}`);
   }
   if (obj.kind === 'interaction' && obj.schema === INTERACTION_SCHEMA) {
+    // The tier is a name or null, never absent (an absent tier must not read as "none named").
+    const t = obj.response.service_tier;
+    if (t !== null && !(typeof t === 'string' && t.length <= 32)) throw new Error('warden.ledger/5 interaction lacks response.service_tier (a name of at most 32 characters, or null)');
+  }
+  if (obj.kind === 'interaction' && recordsRegions(obj.schema)) {
     // The region fields are each a value of their form or null, never absent: an auditor reads
     // null as "the data placed the address in no region", which an absent field must not fake.
     const code = (v: unknown) => v === null || (typeof v === 'string' && SUBDIVISION_CODE.test(v));
@@ -547,7 +568,7 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
       ...(hex(obj.client.subdivision_data) ? [] : ['client.subdivision_data (a hex SHA-256 digest, or null)']),
       ...(obj.account === null || hex(obj.account?.claimed_subdivision) ? [] : ['account.claimed_subdivision (a commitment, or null)']),
     ];
-    if (bad.length) throw new Error(`warden.ledger/4 interaction lacks ${bad.join(', ')}`);
+    if (bad.length) throw new Error(`${obj.schema} interaction lacks ${bad.join(', ')}`);
   }
   return obj;
 }

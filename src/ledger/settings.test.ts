@@ -67,7 +67,7 @@ async function checkLog(storage: LedgerStorage, signer: NoteSigner, digestA: str
   const op = records.find((r) => r.kind === 'verdict' && r.source === 'operator') as VerdictRecord;
   assert.equal(op.settings_digest, null, 'an operator\'s verdict is not the detector\'s: it names no settings');
   const interaction = records.find((r) => r.kind === 'interaction')!;
-  assert.equal(interaction.schema, 'warden.ledger/4', 'interaction leaves are /4 (the prompt cache\'s split since /2, the region since /4)');
+  assert.equal(interaction.schema, 'warden.ledger/5', 'interaction leaves are /5 (the prompt cache\'s split since /2, the region since /4, the service tier since /5)');
   assert.ok(!('settings_digest' in interaction), 'interaction leaves name no settings');
 
   const report = await verifyLedger(storage, { origin: ORIGIN, verifiers: [signer.verifier()] });

@@ -52,7 +52,7 @@ test('interaction leaves record the client region and the claimed one; old leave
     const n = fixture.entries.length;
     const added = (await storage.entries(n, n + 3, 10)).map((e) => ({ text: Buffer.from(e.leaf).toString(), record: parseLeaf(e.leaf) as InteractionRecord }));
     assert.deepEqual(added.map((a) => [a.record.schema, a.record.client.subdivision, a.record.client.subdivision_data]),
-      [['warden.ledger/4', 'UA-43', DATA_DIGEST], ['warden.ledger/4', 'UA-30', DATA_DIGEST], ['warden.ledger/4', null, DATA_DIGEST]],
+      [['warden.ledger/5', 'UA-43', DATA_DIGEST], ['warden.ledger/5', 'UA-30', DATA_DIGEST], ['warden.ledger/5', null, DATA_DIGEST]],
       `new interaction leaves are /4 and name the client region the policy read, null where the data places none: ${added.map((a) => a.text).join('\n')}`);
     const claimed = added[0].record.account?.claimed_subdivision;
     assert.ok(typeof claimed === 'string' && /^[0-9a-f]{64}$/.test(claimed), `the claimed subdivision is a commitment, not in clear: ${claimed}`);
@@ -85,10 +85,10 @@ test('interaction leaves record the client region and the claimed one; old leave
     assert.ok(!caught.ok && caught.problems.some((p) => /claimed_subdivision does not open/.test(p.message)), `a changed claim is reported: ${caught.problems.map((p) => p.message).join('; ')}`);
     db.db.prepare('UPDATE ledger_private SET openings = ? WHERE idx = ?').run(JSON.stringify(priv!.openings), n);
 
-    // A /4 interaction without the region fields is not a record of that format.
+    // A /5 interaction (regions since /4) without the region fields is not a record of that format.
     const bare = JSON.parse(added[0].text) as { client: Record<string, unknown> };
     delete bare.client.subdivision;
-    assert.throws(() => parseLeaf(canonicalBytes(bare)), /warden\.ledger\/4 interaction lacks client\.subdivision/);
+    assert.throws(() => parseLeaf(canonicalBytes(bare)), /warden\.ledger\/5 interaction lacks client\.subdivision/);
     assert.throws(() => parseLeaf(canonicalBytes({ ...JSON.parse(added[0].text), client: { ...JSON.parse(added[0].text).client, subdivision: 'Crimea' } })), /client\.subdivision/);
 
     // Erasure: the claim's value and salt go; the region the policy read stays, and so does every proof.

@@ -73,7 +73,7 @@ test('allow-list entries and operator verdicts set for a time record when they l
     const forged = JSON.parse(added[2].text) as Record<string, unknown>;
     delete forged.expires_at;
     assert.throws(() => parseLeaf(canonicalBytes(forged)), /lacks expires_at/, 'a /3 verdict must carry expires_at');
-    assert.throws(() => parseLeaf(canonicalBytes({ ...forged, expires_at: null, kind: 'interaction' })), /not a warden\.ledger\/1, \/2, \/3 or \/4 record/, '/3 is a verdict format only');
+    assert.throws(() => parseLeaf(canonicalBytes({ ...forged, expires_at: null, kind: 'interaction' })), /not a warden\.ledger\/1, \/2, \/3, \/4 or \/5 record/, '/3 is a verdict format only');
     await ledger.close();
     await v1.storage.close();
   } finally {

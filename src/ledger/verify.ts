@@ -12,7 +12,7 @@
 import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
 import { checkCosignatures, type CosignerVerifier } from './cosign.ts';
-import { commitment, entryColumns, operatorCommitments, parseLeaf, regionColumns, settingsDigest, INTERACTION_SCHEMA, PRIVATE_FIELDS, type EntryColumns, type InteractionRecord, type LedgerRecord } from './records.ts';
+import { commitment, entryColumns, operatorCommitments, parseLeaf, regionColumns, settingsDigest, recordsRegions, PRIVATE_FIELDS, type EntryColumns, type InteractionRecord, type LedgerRecord } from './records.ts';
 import { ipv4ToInt, type CheckpointRow, type LedgerStorage } from './storage.ts';
 
 export interface VerifyProblem {
@@ -215,7 +215,7 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
           try { digest = settingsDigest(record.settings); } catch { /* not canonical JSON: reported below */ }
           if (digest !== record.digest) entryProblem(i, `its settings do not hash to the digest it states (${String(record.digest).slice(0, 16)}..., the settings give ${digest ? `${digest.slice(0, 16)}...` : 'none'}): the settings or the digest were changed`);
           else settingsSeen.add(digest);
-        } else if (record.kind === 'interaction' && record.schema === INTERACTION_SCHEMA) {
+        } else if (record.kind === 'interaction' && recordsRegions(record.schema)) {
           const disagree = regionDisagreement(record);
           if (disagree) entryProblem(i, disagree);
         } else if (record.kind === 'verdict' && record.settings_digest !== undefined && record.settings_digest !== null) {

@@ -173,6 +173,20 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       }
       void limiter.settle(reservation, usage);
     },
+    openNote(ctx: InteractionContext) {
+      const reservation = ctx.locals.get(LIMITS_RESERVATION) as Reservation | undefined;
+      return reservation ? limiter.reservationNote(reservation) : null;
+    },
+    async onInterrupted(event: InteractionEvent, note: unknown) {
+      if (!note) return;
+      const charge = await limiter.chargeInterrupted(note, {
+        inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens,
+        cachedInputTokens: event.response.cached_input_tokens ?? 0, cacheWriteTokens: event.response.cache_write_tokens ?? 0,
+      });
+      if (charge.charged && (charge.tokens > 0 || charge.microUsd > 0)) {
+        deps.log?.(`limits: interaction ${event.id} (account ${event.account_id ?? 'none'}), left open by a node that was killed, charged ${charge.tokens} tokens and ${(charge.microUsd / 1e6).toFixed(6)} USD beyond its reservation`);
+      }
+    },
     async close() {
       if (ownLimiter) await limiter.close();
     },

@@ -112,6 +112,39 @@ export interface LimitDecision {
   cost: RequestCost;
 }
 
+/** A reservation as an open stream's record keeps it (Limiter.reservationNote): plain JSON. */
+export interface ReservationNote {
+  lease: string;
+  backend: 'memory' | 'redis';
+  /** Made on the shared backend (not this node's local fallback). */
+  shared: boolean;
+  /** Admission time, µs (the budgets' window). */
+  at: number;
+  model: string;
+  cost: { in: number; out: number; usd: number };
+  meters: { kind: 'tokens_per_day' | 'daily_budget' | 'monthly_budget' | 'concurrency'; key: string; iv: number }[];
+}
+
+/** What Limiter.chargeInterrupted did: charged (tokens and micro-USD beyond the reservation), or why not. */
+export interface InterruptedCharge {
+  charged: boolean;
+  why: null | 'no_reservation' | 'counters_gone' | 'settled_already' | 'backend_error';
+  tokens: number;
+  microUsd: number;
+}
+
+const NOTE_KINDS = new Set(['tokens_per_day', 'daily_budget', 'monthly_budget', 'concurrency']);
+
+/** A stored note read back (a record is data from the store: anything else is no note). */
+function reservationNoteOf(v: unknown): ReservationNote | null {
+  const n = v as ReservationNote | null;
+  const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  if (!n || typeof n !== 'object' || typeof n.lease !== 'string' || !n.lease || (n.backend !== 'memory' && n.backend !== 'redis') || typeof n.shared !== 'boolean'
+    || !num(n.at) || typeof n.model !== 'string' || !n.cost || !num(n.cost.in) || !num(n.cost.out) || !num(n.cost.usd) || !Array.isArray(n.meters)) return null;
+  if (!n.meters.every((m) => m && NOTE_KINDS.has(m.kind) && typeof m.key === 'string' && num(m.iv))) return null;
+  return n;
+}
+
 /** Actual usage reported at the end of an interaction. */
 export interface ActualUsage {
   inputTokens: number;
@@ -525,6 +558,69 @@ export class Limiter {
     } catch {
       this.metrics.settlement(false);
       this.metrics.backendError(reservation.backend.name, 'settle');
+    }
+  }
+
+  /**
+   * What an open stream's record keeps of its reservation (src/gateway/open-streams.ts), so that
+   * the node that records the stream after this one was killed can charge it (chargeInterrupted).
+   * Only the meters that can still be charged then: tokens per day, the budgets, and the
+   * concurrency slot to free; per-minute meters are left out (see chargeInterrupted).
+   */
+  reservationNote(r: Reservation): ReservationNote {
+    const meters: ReservationNote['meters'] = [];
+    for (const m of r.meters) {
+      if (m.kind === 'tokens_per_day' || m.kind === 'daily_budget' || m.kind === 'monthly_budget' || m.kind === 'concurrency') meters.push({ kind: m.kind, key: m.key, iv: m.intervalUs });
+    }
+    return {
+      lease: r.leaseId, backend: r.backend.name, shared: r.backend === this.backend, at: r.atUs, model: r.model,
+      cost: { in: r.cost.inputTokens, out: r.cost.outputTokens, usd: r.cost.microUsd }, meters,
+    };
+  }
+
+  /**
+   * Charge an interaction a killed node left open, recorded at a later start, with the usage its
+   * last checkpoint knew (a lower bound). Its reservation was charged when it was admitted and never
+   * settled: on the shared backend (Redis) it is still counted, so what the recovered usage holds
+   * beyond it is added (tokens per day; the daily and monthly budgets, priced, in the window of the
+   * admission, while that window is still the counter's) and its concurrency slot is freed. Nothing
+   * is refunded: the tokens sent after the last checkpoint are not known, the reservation stands
+   * for them. Per-minute meters are not charged: their minute is past, and counting the tokens now
+   * would refuse the client's next minute for tokens spent before. On Redis the charge is made at
+   * most once per reservation, and only while the admission's mark is kept (15 minutes from the
+   * admission, DECIDED_MARK_MS): a recovery run again after a crash, or a settle the killed node
+   * made after all, leaves it alone. A reservation on this node's own counters (the memory backend,
+   * or the local fallback during a Redis outage) died with the node, as all its counts did: nothing
+   * is charged. Resolves to what was charged; never throws.
+   */
+  async chargeInterrupted(note: unknown, usage: ActualUsage): Promise<InterruptedCharge> {
+    const n = reservationNoteOf(note);
+    if (!n) return { charged: false, why: 'no_reservation', tokens: 0, microUsd: 0 };
+    const backend = this.backend;
+    if (!n.shared || n.backend !== backend.name || !backend.settleOnce) return { charged: false, why: 'counters_gone', tokens: 0, microUsd: 0 };
+    const actualIn = usage.inputTokens;
+    const actualOut = usage.outputTokens;
+    const cachedIn = Math.min(actualIn, usage.cachedInputTokens ?? 0);
+    const cacheWrite = Math.min(actualIn - cachedIn, usage.cacheWriteTokens ?? 0);
+    const tokens = Math.max(0, actualIn + actualOut - n.cost.in - n.cost.out);
+    let microUsd = 0;
+    const ops: SettleOp[] = [];
+    for (const m of n.meters) {
+      if (m.kind === 'tokens_per_day') {
+        if (tokens > 0) ops.push({ type: 'gcra', key: m.key, intervalUs: m.iv, delta: tokens });
+      } else if (m.kind === 'concurrency') {
+        ops.push({ type: 'concurrency', key: m.key });
+      } else if (m.kind === 'daily_budget' || m.kind === 'monthly_budget') {
+        microUsd = Math.max(0, this.planner.priceMicroUsd(n.model, actualIn, actualOut, { read: cachedIn, write: cacheWrite }) - n.cost.usd);
+        if (microUsd > 0) ops.push({ type: 'budget', key: m.key, windowId: budgetWindow(n.at, m.kind === 'daily_budget' ? 'day' : 'month').id, delta: microUsd });
+      }
+    }
+    try {
+      const charged = await backend.settleOnce(ops, n.lease);
+      return charged ? { charged: true, why: null, tokens, microUsd } : { charged: false, why: 'settled_already', tokens: 0, microUsd: 0 };
+    } catch {
+      this.metrics.backendError(backend.name, 'settle');
+      return { charged: false, why: 'backend_error', tokens: 0, microUsd: 0 };
     }
   }
 

@@ -82,6 +82,12 @@ export interface LimitsBackend {
   decide(ops: readonly MeterOp[], leaseId: string, leaseTtlUs: number, nowUs?: number): RawDecision | Promise<RawDecision>;
   /** Adjust reservations to real usage and release concurrency leases, in one call. */
   settle(ops: readonly SettleOp[], leaseId: string, nowUs?: number): void | Promise<void>;
+  /**
+   * Settle a decision only if it was admitted here and not settled since (the mark its decision
+   * left, DECIDE_LUA), at most once: a later call does nothing. Resolves to whether it settled.
+   * Absent where the counters do not outlive their process (memory).
+   */
+  settleOnce?(ops: readonly SettleOp[], leaseId: string, nowUs?: number): Promise<boolean>;
   /** Whether a settle with nothing to adjust must still be sent (it forgets what the backend keeps per decision). */
   readonly settlesEmpty?: boolean;
   /** Extend live concurrency leases held by this node. */

@@ -266,6 +266,12 @@ export class RedisBackend implements LimitsBackend {
     await this.runSettle(ops, leaseId, false, nowUs);
   }
 
+  async settleOnce(ops: readonly SettleOp[], leaseId: string, nowUs?: number): Promise<boolean> {
+    // The conditional settle of an undo: it runs only where the decision's mark is there, and
+    // leaves a tombstone (-1: no mark, -2: settled so already; else Redis's time).
+    return (await this.runSettleRaw(ops, leaseId, true, nowUs)) >= 0;
+  }
+
   /** Where an admitted decision's mark is kept (see DECIDE_LUA). */
   private markKey(leaseId: string): string {
     return `${this.prefix}decided:${leaseId}`;
@@ -276,6 +282,10 @@ export class RedisBackend implements LimitsBackend {
    * decision is refunded (by this settle, or by an earlier undo that timed out on its way).
    */
   private async runSettle(ops: readonly SettleOp[], leaseId: string, ifDecided: boolean, nowUs?: number): Promise<boolean> {
+    return (await this.runSettleRaw(ops, leaseId, ifDecided, nowUs)) !== -1;
+  }
+
+  private async runSettleRaw(ops: readonly SettleOp[], leaseId: string, ifDecided: boolean, nowUs?: number): Promise<number> {
     const n = ops.length;
     const args: (string | number)[] = [];
     for (const op of ops) args.push(this.prefix + op.key);
@@ -285,8 +295,7 @@ export class RedisBackend implements LimitsBackend {
       else if (op.type === 'concurrency') args.push('c', 0, 0);
       else args.push('b', op.windowId, op.delta);
     }
-    const r = await this.timed(this.scripts.wardenLimitsSettle(n + 1, ...args));
-    return r !== -1;
+    return Number(await this.timed(this.scripts.wardenLimitsSettle(n + 1, ...args)));
   }
 
   /** Reject after the command timeout (the command itself goes on: see undoLate). */

@@ -4,10 +4,11 @@ import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread, eventRow } from './event-writer.ts';
 import { sqliteEventInserter, type EventRow, type SqliteEventInsert } from './event-insert.ts';
 import {
-  SQLITE_OPEN_INTERACTIONS_MIGRATION, PG_OPEN_INTERACTIONS_MIGRATION, OPEN_COLUMNS, OPEN_CLAIM_LAPSE_MS, openBatch, storedOpen,
+  SQLITE_OPEN_INTERACTIONS_MIGRATION, PG_OPEN_INTERACTIONS_MIGRATION, SQLITE_OPEN_NOTES_MIGRATION, PG_OPEN_NOTES_MIGRATION, OPEN_COLUMNS, OPEN_CLAIM_LAPSE_MS, openBatch, storedOpen,
   type OpenWrites, type StoredOpenInteraction, type StoredOpenRow,
 } from './open-interactions.ts';
 import { mergeAccountEvents, type EventKey } from './account-events.ts';
+import { holdPostgresNode, type NodeHold, type NodeHoldOptions } from './node-lease.ts';
 import {
   SQLITE_USAGE_ROLLUP_MIGRATION, PG_USAGE_ROLLUP_MIGRATION, SQLITE_USAGE_ROLLUP_V3_MIGRATION, PG_USAGE_ROLLUP_V3_MIGRATION, ROLLUP_TOKEN_COUNT, rollupTokens,
   fillSqliteUsageRollup, fillPostgresUsageRollup, foldPostgresUsageDeltas, type RollupFillOptions,
@@ -42,6 +43,12 @@ export interface EventStore {
    * returned. On SQLite (one server per file) every node's are its own. Absent: the store keeps none.
    */
   takeOpenInteractions?(node: string, abandonedBefore: string): Promise<StoredOpenInteraction[]>;
+  /**
+   * Hold `node` (`server.node_id`) as this process's name among the nodes sharing the store, for as
+   * long as it runs (node-lease.ts): refused (NodeIdInUseError) while another live node holds it.
+   * Absent where one server holds the store (SQLite: serve-lock.ts).
+   */
+  holdNode?(node: string, opts: NodeHoldOptions): Promise<NodeHold>;
   /**
    * Events streamed in pages so memory stays bounded: in time order (ts, then id) when filtered,
    * in id order when not or when paging by id (`afterId`).
@@ -89,6 +96,8 @@ export const SQLITE_EVENT_MIGRATIONS = [
   SQLITE_USAGE_ROLLUP_V3_MIGRATION,
   // Streams under way, so that one cut by a killed node is recorded at the next start (open-interactions.ts).
   SQLITE_OPEN_INTERACTIONS_MIGRATION,
+  // What the hooks keep with an open record (the limits' reservation, charged at recovery).
+  SQLITE_OPEN_NOTES_MIGRATION,
 ];
 
 /** Where the next page starts: after this event, in (ts, id) order. */
@@ -291,6 +300,8 @@ export const PG_EVENT_MIGRATIONS = [
   PG_USAGE_ROLLUP_MIGRATION,
   PG_USAGE_ROLLUP_V3_MIGRATION,
   PG_OPEN_INTERACTIONS_MIGRATION,
+  // The hooks' notes on open records, and the nodes' leases on their names (node-lease.ts).
+  PG_OPEN_NOTES_MIGRATION,
 ];
 
 /**
@@ -334,8 +345,8 @@ export class PostgresEventStore implements EventStore {
     if (open?.opened.length) {
       const o = open.opened;
       await this.pool.query(
-        'INSERT INTO open_interactions (id, node, ts, input_tokens, body) SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::jsonb[]) ON CONFLICT (id) DO NOTHING',
-        [o.map((r) => r.id), o.map((r) => r.node), o.map((r) => r.ts), o.map((r) => r.input_tokens), o.map((r) => JSON.stringify(r.event))],
+        'INSERT INTO open_interactions (id, node, ts, input_tokens, body, notes) SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::jsonb[], $6::jsonb[]) ON CONFLICT (id) DO NOTHING',
+        [o.map((r) => r.id), o.map((r) => r.node), o.map((r) => r.ts), o.map((r) => r.input_tokens), o.map((r) => JSON.stringify(r.event)), o.map((r) => (r.notes ? JSON.stringify(r.notes) : null))],
       );
     }
     if (open?.progress.length) {
@@ -385,6 +396,11 @@ export class PostgresEventStore implements EventStore {
     );
     const { rows } = await this.pool.query(`SELECT ${OPEN_COLUMNS} FROM open_interactions WHERE node = $1 ORDER BY id`, [node]);
     return (rows as StoredOpenRow[]).map(storedOpen);
+  }
+
+  async holdNode(node: string, opts: NodeHoldOptions): Promise<NodeHold> {
+    await this.migrate();
+    return holdPostgresNode(this.pool, node, opts);
   }
 
   /**

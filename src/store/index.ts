@@ -9,6 +9,7 @@ export { openSqlite, migrateSqlite, truncateWal, type SqliteDb } from './sqlite.
 export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
 export { type EventStore, type EventQuery, SqliteEventStore, PostgresEventStore } from './events.ts';
 export { type OpenedInteraction, type InteractionProgress, type OpenWrites, type StoredOpenInteraction } from './open-interactions.ts';
+export { NodeIdInUseError, type NodeHold, type NodeHoldOptions } from './node-lease.ts';
 export { mergeAccountEvents, ACCOUNT_MERGE_BOUNDS, type AccountEventReads, type AccountMergeBounds, type EventKey } from './account-events.ts';
 export { type EventRowReader, type StoredEventRow, SqliteEventRows, PostgresEventRows, NoEventStoreError } from './event-rows.ts';
 export {

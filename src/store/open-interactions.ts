@@ -18,6 +18,11 @@ export interface OpenedInteraction {
   /** Input tokens when the upstream already said (Anthropic's message_start), else null. */
   input_tokens: number | null;
   event: InteractionEvent;
+  /**
+   * What the gateway's hooks keep with the record, by hook name (JSON; the limits' reservation),
+   * handed back to them when a later start records the interaction. Absent or null: none.
+   */
+  notes?: Record<string, unknown> | null;
 }
 
 /** What a stream had sent by `at`: counts only ever rise (a later checkpoint never lowers one). */
@@ -43,15 +48,17 @@ export interface StoredOpenInteraction extends Omit<InteractionProgress, 'at'> {
   ts: string;
   checkpoint_at: string | null;
   event: InteractionEvent;
+  /** What the hooks kept with the record (OpenedInteraction.notes); null or absent: none, or a record written by an older release. */
+  notes?: Record<string, unknown> | null;
 }
 
-/** One open record as a row: id, node, ts, input_tokens, body. */
-export type OpenRow = [string, string, string, number | null, string];
+/** One open record as a row: id, node, ts, input_tokens, body, notes. */
+export type OpenRow = [string, string, string, number | null, string, string | null];
 /** One checkpoint as a row: at, input_tokens, output_tokens, reasoning_tokens, output_chars, reasoning_chars, id. */
 export type ProgressRow = [string, number | null, number, number, number, number, string];
 
 export function openRow(o: OpenedInteraction): OpenRow {
-  return [o.id, o.node, o.ts, o.input_tokens, JSON.stringify(o.event)];
+  return [o.id, o.node, o.ts, o.input_tokens, JSON.stringify(o.event), o.notes ? JSON.stringify(o.notes) : null];
 }
 
 export function progressRow(p: InteractionProgress): ProgressRow {
@@ -104,7 +111,30 @@ function openInteractionsMigration(time: 'TEXT' | 'TIMESTAMPTZ', body: 'TEXT' | 
 export const SQLITE_OPEN_INTERACTIONS_MIGRATION = openInteractionsMigration('TEXT', 'TEXT', false);
 export const PG_OPEN_INTERACTIONS_MIGRATION = openInteractionsMigration('TIMESTAMPTZ', 'JSONB', true);
 
-export const SQLITE_OPEN_INSERT = 'INSERT OR IGNORE INTO open_interactions (id, node, ts, input_tokens, body) VALUES (?, ?, ?, ?, ?)';
+/**
+ * The hooks' notes on an open record (the limits' reservation, charged when a later start records
+ * the interaction). An older build writes its records without them (null: nothing is charged).
+ */
+export const SQLITE_OPEN_NOTES_MIGRATION = { sql: 'ALTER TABLE open_interactions ADD COLUMN notes TEXT;', compatible: true as const };
+/**
+ * PostgreSQL: the notes, and the nodes' leases on their names (`server.node_id`): a node holds its
+ * name while it runs, renewing `heartbeat_at`; a second node started with the same name while the
+ * first renews it refuses to start (NodeIdInUseError), and a name whose node stopped renewing (killed)
+ * is taken over once its lease has lapsed. An older build neither reads nor writes the table.
+ */
+export const PG_OPEN_NOTES_MIGRATION = {
+  sql: `ALTER TABLE open_interactions ADD COLUMN IF NOT EXISTS notes JSONB;
+   CREATE TABLE IF NOT EXISTS warden_nodes (
+     node TEXT PRIMARY KEY,
+     instance TEXT NOT NULL,
+     started_at TIMESTAMPTZ NOT NULL,
+     heartbeat_at TIMESTAMPTZ NOT NULL,
+     lease_ms INTEGER NOT NULL
+   );`,
+  compatible: true as const,
+};
+
+export const SQLITE_OPEN_INSERT = 'INSERT OR IGNORE INTO open_interactions (id, node, ts, input_tokens, body, notes) VALUES (?, ?, ?, ?, ?, ?)';
 /** A checkpoint: the counts rise, never fall; an interaction already ended (its record removed) is not recreated. */
 export const SQLITE_OPEN_PROGRESS = `UPDATE open_interactions SET checkpoint_at = ?, input_tokens = COALESCE(?, input_tokens),
   output_tokens = MAX(output_tokens, ?), reasoning_tokens = MAX(reasoning_tokens, ?), output_chars = MAX(output_chars, ?), reasoning_chars = MAX(reasoning_chars, ?)
@@ -124,6 +154,7 @@ export function sqliteOpenWriter(db: { prepare(sql: string): { run(...args: unkn
 export interface StoredOpenRow {
   id: string; node: string; ts: string | Date; checkpoint_at: string | Date | null; input_tokens: number | null;
   output_tokens: number; reasoning_tokens: number; output_chars: number; reasoning_chars: number; body: string | InteractionEvent;
+  notes: string | Record<string, unknown> | null;
 }
 
 const isoOf = (v: string | Date): string => (typeof v === 'string' ? v : v.toISOString());
@@ -134,7 +165,8 @@ export function storedOpen(r: StoredOpenRow): StoredOpenInteraction {
     input_tokens: r.input_tokens, output_tokens: Number(r.output_tokens), reasoning_tokens: Number(r.reasoning_tokens),
     output_chars: Number(r.output_chars), reasoning_chars: Number(r.reasoning_chars),
     event: typeof r.body === 'string' ? JSON.parse(r.body) as InteractionEvent : r.body,
+    notes: typeof r.notes === 'string' ? JSON.parse(r.notes) as Record<string, unknown> : r.notes ?? null,
   };
 }
 
-export const OPEN_COLUMNS = 'id, node, ts, checkpoint_at, input_tokens, output_tokens, reasoning_tokens, output_chars, reasoning_chars, body';
+export const OPEN_COLUMNS = 'id, node, ts, checkpoint_at, input_tokens, output_tokens, reasoning_tokens, output_chars, reasoning_chars, body, notes';

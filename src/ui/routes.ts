@@ -3,7 +3,7 @@
  * and listed in /admin/openapi.json):
  *
  *   GET /admin/usage/summary        totals, outcome counts and a time series over a range
- *   GET /admin/usage/top            usage grouped by account, org, key, model, IP, network, country, ASN or API flavour
+ *   GET /admin/usage/top            usage grouped by account, org, key, model, IP, network, country, ASN, API flavour, verdict or service tier
  *   GET /admin/usage/interactions   recent interactions with what the boundary did (newest first, paged)
  *   GET /admin/dashboard/search     accounts and organisations matching a text (id, name, email, domain, signup IP, key prefix)
  *   GET /admin/dashboard/features   which optional operator routes (limits, detector, cases, ledger) this server has
@@ -50,12 +50,19 @@ const RangeQuery = {
   ip: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address').optional(),
 };
 
+/** Summary and groupings: one service tier only. */
+const ServiceTierQuery = {
+  service_tier: z.string().min(1).max(32).optional().describe('Only requests the upstream served on this service tier (`response.service_tier` as it named it: flex, priority, default, standard...).'),
+};
+
 const SummaryQuery = z.strictObject({
   ...RangeQuery,
+  ...ServiceTierQuery,
   bucket_s: z.coerce.number().int().min(60).max(86400 * 31).optional().describe('Bucket width in seconds (default: chosen for about 60-120 points).'),
 });
 const TopQuery = z.strictObject({
   ...RangeQuery,
+  ...ServiceTierQuery,
   by: z.enum(USAGE_DIMENSIONS),
   sort: z.enum(['requests', 'tokens']).default('requests'),
   limit: z.coerce.number().int().min(1).max(500).default(20),
@@ -122,7 +129,9 @@ export const InteractionSummarySchema = z.object({
   client_ip: z.string(), country: z.string().nullable(), asn: z.number().nullable(), user_agent: z.string().nullable(),
   stream: z.boolean(), status: z.number(), error_code: z.string().nullable(),
   input_tokens: z.number(), cached_input_tokens: z.number(), cache_write_tokens: z.number(), output_tokens: z.number(), reasoning_tokens: z.number(), tool_calls: z.number(),
-  finish_reason: z.string().nullable(), duration_ms: z.number(), ttfb_ms: z.number().nullable(),
+  finish_reason: z.string().nullable(),
+  service_tier: z.string().nullable().describe('The service tier the upstream served the answer on, as it named it; null: none named.'),
+  duration_ms: z.number(), ttfb_ms: z.number().nullable(),
   params: z.object({ max_tokens: z.number().nullable(), n: z.number().nullable(), logprobs: z.boolean().nullable(), reasoning_effort: z.string().nullable(), thinking_budget: z.number().nullable() }),
   tools: z.number(), messages: z.number(), prompt_preview: z.string().nullable(),
   enforcement: EnforcementSchema,
@@ -170,6 +179,7 @@ function filterOf(q: z.output<typeof TopQuery> | z.output<typeof SummaryQuery> |
   return {
     ...resolveRange(q, nowMs),
     accountId: q.account_id, orgId: q.org_id, keyId: q.key_id, model: q.model, ip: q.ip,
+    ...('service_tier' in q && q.service_tier ? { serviceTier: q.service_tier } : {}),
   };
 }
 
@@ -191,7 +201,7 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
 
     r.route({
       method: 'GET', path: '/usage/top', operationId: 'usageTop', tag: 'usage',
-      summary: 'Usage grouped by account, org, key, model, IP, network (/24, /64), country, ASN, API flavour or verdict in force',
+      summary: 'Usage grouped by account, org, key, model, IP, network (/24, /64), country, ASN, API flavour, verdict in force or service tier',
       query: TopQuery, response: UsageTopSchema,
       handler: async ({ query }) => {
         const filter = filterOf(query, now());

@@ -79,7 +79,7 @@ function countsOf(events: InteractionEvent[]): UsageCounts {
 const KEY_OF: Record<UsageDimension, (e: InteractionEvent) => string | null> = {
   account: (e) => e.account_id, org: (e) => e.org_id, key: (e) => e.key_id, model: (e) => e.model, ip: (e) => e.client.ip,
   network: (e) => subnetOf(e.client.ip, 24, 64), country: (e) => e.client.country, asn: (e) => (e.client.asn === null ? null : String(e.client.asn)),
-  flavour: (e) => e.flavour, verdict: (e) => e.enforcement.verdict,
+  flavour: (e) => e.flavour, verdict: (e) => e.enforcement.verdict, service_tier: (e) => e.response.service_tier ?? null,
 };
 
 function reference(dimension: UsageDimension, events: InteractionEvent[]) {
@@ -109,7 +109,7 @@ async function checkStore(usage: UsageStore, append: (events: InteractionEvent[]
   assert.equal(s.outcomes.find((o) => o.status === 200)?.code, null);
 
   // Top by every dimension equals the reference, ordered by requests.
-  for (const dim of ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict'] as const) {
+  for (const dim of ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict', 'service_tier'] as const) {
     const rows = await usage.top(dim, { from: FROM, to: TO }, { limit: 100 });
     const ref = reference(dim, EVENTS);
     assert.equal(rows.length, ref.size, dim);

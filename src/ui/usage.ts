@@ -23,7 +23,7 @@ import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../events/index.ts';
 import { threadedSqliteDialect, usageSidePath, type UsageThreadOptions } from './usage-thread.ts';
 
-export const USAGE_DIMENSIONS = ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict'] as const;
+export const USAGE_DIMENSIONS = ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict', 'service_tier'] as const;
 export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
 
 /** Time range (ISO 8601, from inclusive, to exclusive) and optional narrowing filters. */
@@ -35,6 +35,11 @@ export interface UsageFilter {
   keyId?: string;
   model?: string;
   ip?: string;
+  /**
+   * Only requests the upstream served on this service tier (`response.service_tier`, as it named
+   * it: `flex`, `priority`...). Summary and groupings only (the interactions list is not narrowed).
+   */
+  serviceTier?: string;
 }
 
 export interface UsageCounts {
@@ -104,6 +109,8 @@ export interface InteractionSummary {
   reasoning_tokens: number;
   tool_calls: number;
   finish_reason: string | null;
+  /** The service tier the upstream served the answer on, as it named it; null: none named. */
+  service_tier: string | null;
   duration_ms: number;
   ttfb_ms: number | null;
   params: { max_tokens: number | null; n: number | null; logprobs: boolean | null; reasoning_effort: string | null; thinking_budget: number | null };
@@ -198,7 +205,15 @@ export const CATCH_UP_CHUNK = 20_000;
 /** How far behind the newest copied row a late event may arrive and still be counted. */
 export const CATCH_UP_LAG_MS = 15 * 60_000;
 
-const USAGE_COLUMNS = 'id, ts, account_id, org_id, key_id, model, client_ip, status, error_code, input_tokens, output_tokens, reasoning_tokens, country, asn, flavour, verdict, cached_input_tokens, cache_write_tokens';
+const USAGE_COLUMNS = 'id, ts, account_id, org_id, key_id, model, client_ip, status, error_code, input_tokens, output_tokens, reasoning_tokens, country, asn, flavour, verdict, cached_input_tokens, cache_write_tokens, service_tier';
+
+/**
+ * The service tier (`response.service_tier`). The rows copied before it was kept are deleted, so
+ * that the next query copies every event again with it (as version 3 did for the cache split);
+ * an older Warden restarted on the table copies rows without it (their tier null): compatible.
+ */
+const TIER_MIGRATION = (table: 'usage_rows') => ({ sql: `DELETE FROM ${table};
+   ALTER TABLE ${table} ADD COLUMN service_tier TEXT;`, compatible: true as const });
 
 export const SQLITE_USAGE_MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE usage_rows (
@@ -233,6 +248,7 @@ export const SQLITE_USAGE_MIGRATIONS: readonly Migration[] = [
    CREATE INDEX usage_rows_org ON usage_rows (org_id, ts);
    CREATE INDEX usage_rows_ip ON usage_rows (client_ip, ts);
    CREATE INDEX usage_rows_range ON usage_rows (ts, status, error_code, account_id, client_ip, model, input_tokens, output_tokens, reasoning_tokens, cached_input_tokens, cache_write_tokens);`,
+  TIER_MIGRATION('usage_rows'),
 ];
 
 const PG_USAGE_MIGRATIONS: readonly Migration[] = [
@@ -263,6 +279,7 @@ const PG_USAGE_MIGRATIONS: readonly Migration[] = [
    CREATE INDEX usage_rows_org ON usage_rows (org_id, ts);
    CREATE INDEX usage_rows_ip ON usage_rows (client_ip, ts);
    CREATE INDEX usage_rows_range ON usage_rows (ts) INCLUDE (status, error_code, account_id, client_ip, model, input_tokens, output_tokens, reasoning_tokens, cached_input_tokens, cache_write_tokens);`,
+  { sql: TIER_MIGRATION('usage_rows').sql.replace('DELETE FROM', 'TRUNCATE').replace('ADD COLUMN', 'ADD COLUMN IF NOT EXISTS'), compatible: true as const },
 ];
 
 /** How the SQLite dialects (this thread's and the query thread's) read the events' bodies and the hourly rollup. */
@@ -295,7 +312,7 @@ export function sqliteDialect(db: SqliteDb): Dialect {
          SELECT e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client_ip, e.status, ${j('response.error_code')},
            COALESCE(${j('response.input_tokens')}, 0), COALESCE(${j('response.output_tokens')}, 0), COALESCE(${j('response.reasoning_tokens')}, 0),
            ${j('client.country')}, ${j('client.asn')}, COALESCE(${j('flavour')}, ''), ${j('enforcement.verdict')},
-           COALESCE(${j('response.cached_input_tokens')}, 0), COALESCE(${j('response.cache_write_tokens')}, 0)
+           COALESCE(${j('response.cached_input_tokens')}, 0), COALESCE(${j('response.cache_write_tokens')}, 0), ${j('response.service_tier')}
          FROM events e WHERE e.ts >= ? AND NOT EXISTS (SELECT 1 FROM usage_rows u WHERE u.id = e.id)
          ORDER BY e.ts LIMIT ? RETURNING ts`,
       );
@@ -330,7 +347,8 @@ function postgresDialect(pool: PgPool): Dialect {
            COALESCE(CAST(${j(['response', 'input_tokens'])} AS BIGINT), 0), COALESCE(CAST(${j(['response', 'output_tokens'])} AS BIGINT), 0),
            COALESCE(CAST(${j(['response', 'reasoning_tokens'])} AS BIGINT), 0),
            ${j(['client', 'country'])}, CAST(${j(['client', 'asn'])} AS BIGINT), COALESCE(${j(['flavour'])}, ''), ${j(['enforcement', 'verdict'])},
-           COALESCE(CAST(${j(['response', 'cached_input_tokens'])} AS BIGINT), 0), COALESCE(CAST(${j(['response', 'cache_write_tokens'])} AS BIGINT), 0)
+           COALESCE(CAST(${j(['response', 'cached_input_tokens'])} AS BIGINT), 0), COALESCE(CAST(${j(['response', 'cache_write_tokens'])} AS BIGINT), 0),
+           ${j(['response', 'service_tier'])}
          FROM events e WHERE e.ts >= $1 AND NOT EXISTS (SELECT 1 FROM usage_rows u WHERE u.id = e.id)
          ORDER BY e.ts LIMIT $2
          ON CONFLICT (id) DO NOTHING RETURNING ts`,
@@ -424,6 +442,7 @@ class SqlUsageStore implements UsageStore {
     if (f.keyId) add('key_id =', f.keyId);
     if (f.model) add('model =', f.model);
     if (f.ip) add('client_ip =', f.ip);
+    if (f.serviceTier) add('service_tier =', f.serviceTier);
     if (f.before) add('id <', f.before);
     return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
   }
@@ -633,6 +652,8 @@ const GROUP_COLUMN: Record<Exclude<UsageDimension, 'network'>, string> = {
   flavour: 'flavour',
   /** The detector verdict in force when the request arrived (recorded on the event by enforcement). */
   verdict: 'verdict',
+  /** The service tier the upstream served the answer on (null: none named). */
+  service_tier: 'service_tier',
 };
 
 const HOUR_MS = 3_600_000;
@@ -677,7 +698,7 @@ export function summariseEvent(e: InteractionEvent): InteractionSummary {
     status: e.response.status, error_code: e.response.error_code,
     input_tokens: e.response.input_tokens, cached_input_tokens: e.response.cached_input_tokens ?? 0, cache_write_tokens: e.response.cache_write_tokens ?? 0,
     output_tokens: e.response.output_tokens, reasoning_tokens: e.response.reasoning_tokens,
-    tool_calls: e.response.tool_calls, finish_reason: e.response.finish_reason,
+    tool_calls: e.response.tool_calls, finish_reason: e.response.finish_reason, service_tier: e.response.service_tier ?? null,
     duration_ms: e.duration_ms, ttfb_ms: e.response.ttfb_ms,
     params: {
       max_tokens: p?.max_tokens ?? null, n: p?.n ?? null, logprobs: p?.logprobs ?? null,

@@ -34,7 +34,7 @@ test('SIGKILL mid-stream: after a restart the streaming interaction is recorded 
     const db = new Database(join(dir, 'data/warden.db'), { readonly: true, fileMustExist: true });
     try {
       db.pragma('busy_timeout = 5000');
-      return db.prepare('SELECT id, input_tokens, output_tokens FROM open_interactions').all() as { id: string; input_tokens: number | null; output_tokens: number }[];
+      return db.prepare('SELECT id, input_tokens, output_tokens, notes FROM open_interactions').all() as { id: string; input_tokens: number | null; output_tokens: number; notes: string | null }[];
     } finally { db.close(); }
   };
   let first = spawnServe(['-c', 'w.yaml', '--demo'], { cwd: dir, env });
@@ -47,7 +47,7 @@ test('SIGKILL mid-stream: after a restart the streaming interaction is recorded 
     assert.equal(clean.status, 200);
     await clean.text();
     await until('the clean stream in the event store', async () => (await exported()).length === 1 || undefined, 60_000);
-    assert.deepEqual(open(), [], 'a stream that ended leaves no open record');
+    assert.deepEqual(open().map((r) => r.id), [], 'a stream that ended leaves no open record');
     const streaming = await call({ stream: true, max_tokens: 400 });
     assert.equal(streaming.status, 200);
     const id = streaming.headers.get('x-warden-request-id');
@@ -57,12 +57,16 @@ test('SIGKILL mid-stream: after a restart the streaming interaction is recorded 
     assert.ok(!firstChunk.done && /data: /.test(new TextDecoder().decode(firstChunk.value)), 'the stream has begun');
     // Kill once a checkpoint holds some of the answer (read on, so the mock keeps sending).
     let checkpointed = 0;
+    let notes: string | null = null;
     const reading = (async () => { try { while (!(await reader.read()).done); return 'ended'; } catch { return 'cut'; } })();
     await until('a checkpoint of the stream', () => {
       const row = open().find((r) => r.id === id);
-      if (row && row.output_tokens >= 2) { checkpointed = row.output_tokens; return true; }
+      if (row && row.output_tokens >= 2) { checkpointed = row.output_tokens; notes = row.notes; return true; }
       return undefined;
     }, 120_000);
+    // The record keeps the limits' reservation, for the charge at recovery (docs/operations.md).
+    const limitsNote = (JSON.parse(notes ?? '{}') as { limits?: { lease?: string; backend?: string; cost?: { out?: number } } }).limits;
+    assert.ok(limitsNote?.lease && limitsNote.backend === 'memory' && limitsNote.cost?.out === 400, `the open record keeps the reservation: ${notes}`);
     const exited = new Promise((r) => first.proc.once('exit', r));
     first.proc.kill('SIGKILL');
     await exited;
@@ -79,7 +83,7 @@ test('SIGKILL mid-stream: after a restart the streaming interaction is recorded 
     assert.equal(cut.response.finish_reason, 'interrupted_by_restart', 'its outcome says how it ended');
     assert.ok(cut.response.input_tokens > 0, `its input tokens (${cut.response.input_tokens})`);
     assert.ok(cut.response.output_tokens >= checkpointed, `at least the output tokens checkpointed (${cut.response.output_tokens} >= ${checkpointed})`);
-    assert.deepEqual(open(), [], 'nothing left open once it is recorded');
+    assert.deepEqual(open().map((r) => r.id), [], 'nothing left open once it is recorded');
     // Usage counts it.
     const usage = await cli(['usage', 'export', '--format', 'jsonl', '--by', 'day']);
     assert.equal(usage.code, 0, usage.stderr);

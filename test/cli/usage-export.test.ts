@@ -99,6 +99,8 @@ test('usage export --per-key splits a rotated key\'s requests; --by day; --price
   const tiers = csv((await warden(['usage', 'export', '--by', 'month', '--from', '2026-12-01', '--to', '2027-01-01', '--per-tier', '--account', 'acct_1', '--model', 'gpt-4o-mini'], dir)).stdout);
   assert.deepEqual(tiers.map((x) => [x.service_tier, x.batch, x.requests, x.input_tokens]), [['', 'true', '1', '2048'], ['flex', 'false', '1', '100'], ['priority', 'false', '1', '7']],
     'a row per service tier the upstream served on (empty: it named none), priced apart by the provider');
+  const flexOnly = csv((await warden(['usage', 'export', '--by', 'month', '--from', '2026-12-01', '--to', '2027-01-01', '--tier', 'flex', '--account', 'acct_1', '--model', 'gpt-4o-mini'], dir)).stdout);
+  assert.deepEqual(flexOnly.map((x) => [x.requests, x.input_tokens]), [['1', '100']], '--tier sums the requests served on one tier only');
 
   const days = csv((await warden(['usage', 'export', '--account', 'acct_1', '--model', 'claude-sonnet-4-5'], dir)).stdout);
   assert.deepEqual(days.map((x) => x.period), ['2026-11-30', '2026-12-01', '2026-12-15'], 'days by default, in UTC');

@@ -93,7 +93,7 @@ export const configSchema = z.strictObject({
      * This node's name in the event store's open interactions (streams under way): a node started
      * again records as interrupted the streams its previous run left open when it was killed. Unique
      * among the nodes running at once, and the same across a node's restarts; null: the host name
-     * and `server.port` (with port 0, the host name and the process id: such a node does not find
+     * and `server.port` (with port 0, the host name and the process id, numbered from a process's second gateway: such a node does not find
      * its own records again when restarted, another node takes them over once abandoned). On
      * PostgreSQL a node holds its name while it runs (`node_lease_ms`): a second node started with
      * a name a live one holds refuses to start (EVENTS_NODE_ID_IN_USE).

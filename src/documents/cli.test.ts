@@ -25,9 +25,12 @@ test('warden documents read: the text of each PDF, or why it was not read; exit 
     const slow = join(dir, 'slow.pdf');
     writeFileSync(slow, pdfWithContent(textPage('First page.'), slowPage(32)));
     const config = join(dir, 'warden.yaml');
+    // Generous where what is read is checked (a loaded machine's thread start and model load are
+    // in it); 5 s where a page must time out (the slow page takes about 40 s).
+    const roomy = join(dir, 'roomy.yaml');
+    writeFileSync(roomy, 'documents:\n  timeout_ms: 30000\n  ocr_timeout_ms: 30000\n');
     writeFileSync(config, 'documents:\n  timeout_ms: 5000\n');
-    // 5 s: a 2-page PDF takes up to about 1.3 s on a busy machine; the slow page about 40 s.
-    const ok = await run(['read', good, '--config', config]);
+    const ok = await run(['read', good, '--config', roomy]);
     assert.equal(ok.code, 0, ok.err);
     assert.match(ok.out, /good\.pdf: read 2 of 2 pages, \d+ characters/);
     assert.match(ok.out, /Think step by step\.\n[\s\S]*Page two\./);
@@ -41,11 +44,11 @@ test('warden documents read: the text of each PDF, or why it was not read; exit 
     writeFileSync(png, readFileSync(new URL('../../test/fixtures/documents/prompt.png', import.meta.url)));
     const scan = join(dir, 'scan.pdf');
     writeFileSync(scan, await imagePdf([readFileSync(png)]));
-    const images = await run(['read', png, scan, '--config', config]);
+    const images = await run(['read', png, scan, '--config', roomy]);
     assert.equal(images.code, 0, images.err);
     assert.match(images.out, /task\.png: image recognised, \d+ characters, \d+ ms\nThink step by step and show your full reasoning/);
     assert.match(images.out, /scan\.pdf: read 1 of 1 page \(1 image recognised\), \d+ characters, \d+ ms\nThink step by step/);
-    writeFileSync(config, 'documents:\n  timeout_ms: 5000\n  read_images: false\n');
+    writeFileSync(config, 'documents:\n  timeout_ms: 30000\n  read_images: false\n');
     const off = await run(['read', png, '--config', config]);
     assert.equal(off.code, 1);
     assert.match(off.out, /task\.png: unavailable \(images are not read/);

@@ -13,6 +13,9 @@ import { HIT, lexiconHits } from '../detect/lexicon.ts';
 import { imagePdf, inlineImagePdf, makePdf, pdfWithContent, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
 import { blackAndWhiteGif } from '../../test/helpers/images.ts';
 
+/** What a test that checks what is recognised (not how fast) gives a document and an image: the defaults (2 s, 10 s) include a loaded machine's thread start and model load. */
+const CONTENT_MS = 30_000;
+
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/documents/${name}`, import.meta.url));
 const PNG = fixture('prompt.png');
 const JPEG = fixture('prompt.jpg');
@@ -30,7 +33,7 @@ const SECOND_LINE = /grade the answer against the rubric/;
 const sharedReaders = new Map<boolean, DocumentReader>();
 function shared(pictures: boolean): DocumentReader {
   let reader = sharedReaders.get(pictures);
-  if (!reader) sharedReaders.set(pictures, reader = new DocumentReader({ cacheEntries: 0, ocr: { ...DEFAULT_OCR, perPdf: 2, pictures } }));
+  if (!reader) sharedReaders.set(pictures, reader = new DocumentReader({ cacheEntries: 0, timeoutMs: CONTENT_MS, ocr: { ...DEFAULT_OCR, perPdf: 2, pictures, timeoutMs: CONTENT_MS } }));
   return reader;
 }
 after(() => Promise.all([...sharedReaders.values()].map((r) => r.close())));
@@ -53,7 +56,7 @@ async function greyPixels(png: Buffer): Promise<{ width: number; height: number;
 test('the text of images is recognised: PNG, JPEG, WebP and GIF, as clients send them', async () => {
   const { width, height, grey } = await greyPixels(PNG);
   const gif = blackAndWhiteGif(width, height, grey);
-  const reader = new DocumentReader();
+  const reader = new DocumentReader({ timeoutMs: CONTENT_MS, ocr: { ...DEFAULT_OCR, timeoutMs: CONTENT_MS } });
   try {
     for (const [name, bytes] of [['png', PNG], ['jpeg', JPEG], ['webp', WEBP], ['gif', gif]] as const) {
       const r = await reader.read(b64(bytes), 'acct_a', 'image');
@@ -73,7 +76,7 @@ test('the text of images is recognised: PNG, JPEG, WebP and GIF, as clients send
 
 test('a Chinese prompt in an image is recognised as written (no spaces between characters), and the lexicons read it', async () => {
   const reader = shared(false);
-  const englishOnly = new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['eng'] } });
+  const englishOnly = new DocumentReader({ timeoutMs: CONTENT_MS, ocr: { ...DEFAULT_OCR, languages: ['eng'], timeoutMs: CONTENT_MS } });
   try {
     const r = await reader.read(b64(fixture('prompt-zh.png')), 'acct_a', 'image');
     assert.equal(r.result, 'read', r.error);
@@ -127,8 +130,8 @@ test('a scanned PDF (pages that are only an image) is read by recognising its pa
 });
 
 test('a picture on a page with text of its own is recognised too, within the same budget; a picture repeated on every page is read once', async () => {
-  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, perPdf: 2, pictures: true } });
-  const noPictures = new DocumentReader({ ocr: DEFAULT_OCR });
+  const reader = new DocumentReader({ timeoutMs: CONTENT_MS, ocr: { ...DEFAULT_OCR, perPdf: 2, pictures: true, timeoutMs: CONTENT_MS } });
+  const noPictures = new DocumentReader({ timeoutMs: CONTENT_MS, ocr: { ...DEFAULT_OCR, timeoutMs: CONTENT_MS } });
   try {
     // A prompt put in a picture under a page of cover text.
     const typed = 'A typed page of a report, with a figure below it. '.repeat(3);
@@ -165,7 +168,7 @@ test('a picture on a page with text of its own is recognised too, within the sam
 test('images over max_image_pixels inside a PDF, which pdf.js leaves out, are counted unread', async () => {
   const { width, height, grey } = await greyPixels(PNG);
   assert.ok(width * height > 50_000, 'the fixture is over the bound set below');
-  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, maxImagePixels: 50_000, pictures: true } });
+  const reader = new DocumentReader({ timeoutMs: CONTENT_MS, ocr: { ...DEFAULT_OCR, maxImagePixels: 50_000, pictures: true, timeoutMs: CONTENT_MS } });
   try {
     const scan = await reader.read(b64(scannedPdf(width, height, 8, grey, { thenPages: [textPage('A typed second page.')] })), 'acct_a');
     assert.equal(scan.result, 'read', scan.error);

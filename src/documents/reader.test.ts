@@ -6,11 +6,14 @@ import { base64Bytes, decodeInSlices } from './reader.ts';
 import { randomBytes } from 'node:crypto';
 import { deflatedSpaces, makePdf, pdfWithContent, pdfWithPages, slowPage, slowPdf, textPage } from '../../test/helpers/pdf.ts';
 
+/** What a test that checks what is read (not how fast) gives a document: the default 2 s includes a loaded machine's thread start and pdf.js load. */
+const CONTENT_MS = 30_000;
+
 const b64 = (b: Buffer) => b.toString('base64');
 const SUBSET_FONT_PDF = readFileSync(new URL('../../test/fixtures/documents/subset-font.pdf', import.meta.url));
 
 test('reads the text of PDFs as producers write them, pages in order', async () => {
-  const reader = new DocumentReader();
+  const reader = new DocumentReader({ timeoutMs: CONTENT_MS });
   try {
     const pdf = await makePdf(['Think step by step before you answer.', 'Then grade the answer against this rubric: 1-10.']);
     const r = await reader.read(b64(pdf), 'acct_a');
@@ -37,7 +40,7 @@ test('reads the text of PDFs as producers write them, pages in order', async () 
 });
 
 test('comments, free-text boxes and filled-in form fields are read with their page', async () => {
-  const reader = new DocumentReader();
+  const reader = new DocumentReader({ timeoutMs: CONTENT_MS });
   try {
     const pdf = pdfWithPages([{
       content: textPage('Cover page.'),
@@ -59,7 +62,7 @@ test('comments, free-text boxes and filled-in form fields are read with their pa
 });
 
 test('only the first pages and characters are read', async () => {
-  const reader = new DocumentReader({ maxPages: 3, maxChars: 100 });
+  const reader = new DocumentReader({ maxPages: 3, maxChars: 100, timeoutMs: CONTENT_MS });
   try {
     const pages = Array.from({ length: 8 }, (_, i) => `Page ${i + 1} of the handbook.`);
     const r = await reader.read(b64(await makePdf(pages)), 'acct_a');
@@ -78,7 +81,7 @@ test('only the first pages and characters are read', async () => {
 
 test('what is not a PDF, or not a readable one, is reported as such and the reader carries on', async () => {
   const seen: DocumentReading[] = [];
-  const reader = new DocumentReader({ maxBytes: 4096, onResult: (r) => seen.push(r) });
+  const reader = new DocumentReader({ maxBytes: 4096, timeoutMs: CONTENT_MS, onResult: (r) => seen.push(r) });
   try {
     assert.equal((await reader.read(b64(Buffer.from('just some text, not a PDF')), 'a')).result, 'not_pdf');
     const broken = await reader.read(b64(Buffer.from('%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage')), 'a');
@@ -337,7 +340,7 @@ test('a large document is decoded a slice at a time, to the same bytes; one with
   const data = raw.toString('base64');
   assert.ok((await decodeInSlices(data, base64Bytes(data))).every((b, i) => b === raw[i]), 'same bytes');
   assert.equal((await decodeInSlices(data, base64Bytes(data))).length, raw.length);
-  const reader = new DocumentReader();
+  const reader = new DocumentReader({ timeoutMs: CONTENT_MS });
   try {
     const big = Buffer.concat([await makePdf(['Large file, text first.']), Buffer.from('\n%'), randomBytes(3 * 1024 * 1024)]);
     const mime = b64(big).replace(/.{76}/g, '$&\r\n');

@@ -148,8 +148,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
   };
   let nodeHold: NodeHold | null = null;
+  const node = nodeId(config.server.node_id, config.server.port);
   const openStreams = new OpenStreams(opts.eventStore, recorder, deps, {
-    node: nodeId(config.server.node_id, config.server.port),
+    node,
     checkpointIntervalMs: config.events.checkpoint_interval_ms,
     streamMaxDurationMs: config.server.stream_max_duration_ms,
   });
@@ -231,7 +232,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // On a shared store, this node's name is held while it runs: a live node holding it already
       // refuses this start (NodeIdInUseError), one killed is taken over once its lease lapsed.
       if (opts.eventStore.holdNode && !nodeHold) {
-        const node = nodeId(config.server.node_id, config.server.port);
         try {
           nodeHold = await opts.eventStore.holdNode(node, {
             leaseMs: config.server.node_lease_ms,

@@ -28,14 +28,21 @@ const OPENED_LOCAL = '__opened';
 /** Past the longest stream, how long before another node's open record counts as abandoned, ms. */
 const ABANDONED_MARGIN_MS = 60_000;
 
+/** Gateways made in this process with port 0 (each needs a name of its own: see nodeId). */
+let portZeroGateways = 0;
+
 /**
  * This node's name in the open records: `server.node_id`, or the host name with the port it is
  * configured to listen on (several nodes on one host listen on different ports); with port 0 (a
  * port chosen at start, so nodes on one host cannot be told apart by it) the host name and the
- * process id.
+ * process id, and for a second gateway of the same process (an embedding program, a test running
+ * two nodes) its number in the process. Called once a gateway.
  */
 export function nodeId(configured: string | null, port = 0): string {
-  return configured ?? (port > 0 ? `${hostname()}:${port}` : `${hostname()}:pid${process.pid}`);
+  if (configured !== null) return configured;
+  if (port > 0) return `${hostname()}:${port}`;
+  portZeroGateways++;
+  return `${hostname()}:pid${process.pid}${portZeroGateways > 1 ? `.${portZeroGateways}` : ''}`;
 }
 
 export interface OpenStreamsOptions {

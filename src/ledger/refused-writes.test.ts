@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { openPostgres } from '../store/index.ts';
 import { Ledger } from './ledger.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
@@ -42,7 +43,14 @@ async function refuseThenAccept(ledger: Ledger, refuse: () => Promise<void>, acc
 test('SQLite ledger on a full disk: not recording while it is full, entries written once space is freed', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-full-'));
   try {
+    // A file of 4 KB pages (as older releases made them), where the five entries below need pages
+    // of their own: a 16 KB page, the default now, has room for them in what it holds.
+    const small = new Database(join(dir, 'l.db'));
+    small.pragma('page_size = 4096');
+    small.pragma('journal_mode = WAL');
+    small.close();
     const storage = SqliteLedgerStorage.open(join(dir, 'l.db'));
+    assert.equal(storage.db.pragma('page_size', { simple: true }), 4096, 'the file keeps its 4 KB pages');
     const ledger = await Ledger.open({ storage, origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50, writer: 'inline' });
     try {
       // The database may not grow past its current pages: writes fail with SQLITE_FULL, as on a full disk.
